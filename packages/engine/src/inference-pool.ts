@@ -1,0 +1,38 @@
+import { Piscina } from 'piscina';
+import { ConveyorError } from '@conveyor/shared';
+import type { InferenceReply, InferenceTask } from './inference-task.js';
+
+/** A pool of threads that run onnxruntime sessions. */
+export interface InferencePool {
+  /**
+   * Runs a task on a free thread. With `transfer`, the inputs' buffers move to the thread and are
+   * unusable afterwards; only pass it for buffers nobody else holds.
+   */
+  run(task: InferenceTask, transfer?: boolean): Promise<InferenceReply & { ok: true }>;
+  readonly threads: number;
+  close(): Promise<void>;
+}
+
+// Under tsx (development, tests) this module is a .ts file; built, it is .js. The thread file matches.
+const threadFile = new URL(`./inference-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+export function createInferencePool(threads: number): InferencePool {
+  const pool = new Piscina<InferenceTask, InferenceReply>({
+    filename: threadFile.href,
+    minThreads: threads,
+    maxThreads: threads,
+    // Queue without limit: BullMQ concurrency already bounds what a worker takes.
+    idleTimeout: Number.POSITIVE_INFINITY,
+  });
+  return {
+    threads,
+    async run(task, transfer = false) {
+      const transferList =
+        transfer && task.kind === 'run' ? [...new Set(Object.values(task.inputs).map((t) => t.data.buffer))] : [];
+      const reply = await pool.run(task, { transferList: transferList as ArrayBuffer[] });
+      if (!reply.ok) throw new ConveyorError(reply.error.code, reply.error.message, { details: reply.error.details });
+      return reply;
+    },
+    close: () => pool.destroy(),
+  };
+}

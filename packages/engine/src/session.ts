@@ -1,0 +1,100 @@
+/**
+ * @module The only module that touches onnxruntime-node. Everything else speaks Conveyor's Tensor.
+ */
+import * as ort from 'onnxruntime-node';
+import {
+  ConveyorError,
+  DTYPES,
+  createTensor,
+  type Dtype,
+  type SessionConfig,
+  type Tensor,
+  type TypedArray,
+} from '@conveyor/shared';
+
+/** A model input or output as onnxruntime reports it. Symbolic or unknown dims are -1. */
+export interface RuntimeTensorSpec {
+  name: string;
+  /** A Conveyor dtype, or the runtime's own type name when Conveyor cannot carry it (e.g. string). */
+  dtype: Dtype | string;
+  shape: number[];
+  /** The dims as the runtime names them, symbolic names included, for display. */
+  runtimeShape: (number | string)[];
+}
+
+/** An open onnxruntime session. */
+export interface ModelSession {
+  readonly inputs: readonly RuntimeTensorSpec[];
+  readonly outputs: readonly RuntimeTensorSpec[];
+  run(inputs: Readonly<Record<string, Tensor>>, outputNames: readonly string[]): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+// onnxruntime's severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. Only errors reach stderr.
+const ORT_LOG_SEVERITY = 3;
+
+function specOf(meta: ort.InferenceSession.ValueMetadata): RuntimeTensorSpec {
+  if (!meta.isTensor) return { name: meta.name, dtype: 'non-tensor', shape: [], runtimeShape: [] };
+  return {
+    name: meta.name,
+    dtype: meta.type,
+    shape: meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : -1)),
+    runtimeShape: [...meta.shape],
+  };
+}
+
+function isDtype(type: string): type is Dtype {
+  return (DTYPES as readonly string[]).includes(type);
+}
+
+function fromOrt(name: string, value: ort.Tensor): Tensor {
+  if (!isDtype(value.type)) {
+    throw new ConveyorError('ERR_INFERENCE_FAILED', `output "${name}" has type ${value.type}, which Conveyor cannot carry`);
+  }
+  const data = value.data as TypedArray;
+  // Float16Array (where the runtime has it) is stored as its raw bits.
+  const stored = value.type === 'float16' && !(data instanceof Uint16Array) ? new Uint16Array(data.buffer, data.byteOffset, data.length) : data;
+  return createTensor(value.type, value.dims, stored, Number.POSITIVE_INFINITY, `output "${name}"`);
+}
+
+/** Opens a session with explicit thread settings; a missing or corrupt file is ERR_MODEL_UNAVAILABLE. */
+export async function openSession(path: string, config: SessionConfig): Promise<ModelSession> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(path, {
+      intraOpNumThreads: config.intraOpNumThreads,
+      interOpNumThreads: config.interOpNumThreads,
+      executionMode: config.executionMode,
+      graphOptimizationLevel: config.graphOptimizationLevel,
+      logSeverityLevel: ORT_LOG_SEVERITY,
+    });
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new ConveyorError('ERR_MODEL_UNAVAILABLE', `cannot load ${path}: ${reason}`, { cause, details: { path } });
+  }
+  return {
+    inputs: session.inputMetadata.map(specOf),
+    outputs: session.outputMetadata.map(specOf),
+    async run(inputs, outputNames) {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [name, tensor] of Object.entries(inputs)) {
+        feeds[name] = new ort.Tensor(tensor.dtype, tensor.data, tensor.shape);
+      }
+      let results: ort.InferenceSession.ReturnType;
+      try {
+        results = await session.run(feeds, [...outputNames]);
+      } catch (cause) {
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        throw new ConveyorError('ERR_INFERENCE_FAILED', `onnxruntime failed: ${reason}`, { cause });
+      }
+      const outputs: Record<string, Tensor> = {};
+      for (const name of outputNames) {
+        const value = results[name];
+        if (value === undefined) throw new ConveyorError('ERR_INFERENCE_FAILED', `onnxruntime returned no "${name}"`);
+        outputs[name] = fromOrt(name, value);
+      }
+      return outputs;
+    },
+    release: () => session.release(),
+  };
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { ConveyorError } from './errors.js';
+import { DEFAULT_MAX_TENSOR_BYTES } from './tensor/tensor.js';
+import { zodIssues } from './validation.js';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every environment variable Conveyor reads, with its default. Units are in the names.
+ * docs/configuration.md documents each one; a test keeps the two in step.
+ */
+export const ConfigSchema = z
+  .object({
+    /** Redis to use; credentials and TLS (`rediss://`) go in the URL. */
+    REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+    /** Prefix of every Redis key Conveyor writes. */
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,32}$/)
+      .default('conveyor'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Folder of `<name>/<version>/model.onnx` + `model.json`. */
+    MODEL_REPOSITORY: z.string().min(1).default('models'),
+    /** Comma-separated model names this worker serves; unset serves every model in the repository. */
+    MODELS: z
+      .string()
+      .optional()
+      .transform((list) => (list ? list.split(',').map((m) => m.trim()).filter(Boolean) : [])),
+    /** Jobs one worker process runs at once, per model. */
+    WORKER_CONCURRENCY: int(1, 1024).default(4),
+    /** Threads that run onnxruntime in a worker process (the main thread only talks to Redis). */
+    INFERENCE_THREADS: int(1, 64).default(1),
+    /** Largest tensor accepted anywhere, in bytes. */
+    MAX_TENSOR_BYTES: int(1, 2 ** 31 - 1).default(DEFAULT_MAX_TENSOR_BYTES),
+    /** Tries per job for retryable failures (Redis or model-load trouble). */
+    JOB_ATTEMPTS: int(1, 100).default(3),
+    /** First retry delay, doubled each try. */
+    JOB_BACKOFF_MS: int(0, 3_600_000).default(1000),
+    /** Completed jobs (and their results) kept at most, per model queue. */
+    KEEP_COMPLETED_JOBS: int(0, 10_000_000).default(10_000),
+    /** Completed jobs older than this are trimmed. */
+    KEEP_COMPLETED_AGE_S: int(0, 31_536_000).default(3600),
+    KEEP_FAILED_JOBS: int(0, 10_000_000).default(10_000),
+    KEEP_FAILED_AGE_S: int(0, 31_536_000).default(86_400),
+    /** Approximate cap of each queue's event stream (it holds copies of results). */
+    EVENTS_MAX_LEN: int(100, 10_000_000).default(10_000),
+    /** How long a synchronous predict waits before ERR_JOB_TIMEOUT. */
+    PREDICT_TIMEOUT_MS: int(1, 86_400_000).default(30_000),
+    /** How long shutdown waits for jobs in flight before closing anyway. */
+    SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
+    PRODUCER_HOST: z.string().min(1).default('0.0.0.0'),
+    PRODUCER_PORT: int(0, 65_535).default(8080),
+    /** Largest HTTP request body, in bytes. */
+    MAX_BODY_BYTES: int(1024, 2 ** 31 - 1).default(16 * 1024 * 1024),
+  })
+  .strict();
+
+export type Config = Readonly<z.output<typeof ConfigSchema>>;
+
+/** The variable names ConfigSchema reads. */
+export const CONFIG_KEYS = Object.freeze(Object.keys(ConfigSchema.shape) as (keyof Config)[]);
+
+/**
+ * Reads and validates the configuration in one pass from an env-like object, treating empty
+ * strings as unset, and throws ERR_CONFIG_INVALID listing every problem. Only this reads env.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const picked: Record<string, string> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') picked[key] = value.trim();
+  }
+  const parsed = ConfigSchema.safeParse(picked);
+  if (!parsed.success) {
+    const issues = zodIssues(parsed.error);
+    throw new ConveyorError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { issues },
+    );
+  }
+  return Object.freeze({ ...parsed.data, MODELS: Object.freeze([...parsed.data.MODELS]) as string[] });
+}
+
+/** The Redis URL with its password replaced, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

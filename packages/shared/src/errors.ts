@@ -1,0 +1,220 @@
+/**
+ * The error catalogue. Every failure that crosses a boundary (SDK, HTTP, job, worker thread)
+ * carries one of these codes; branch on `code`, never on `instanceof` or message text, because
+ * errors cross package copies, threads and Redis.
+ */
+export const ERROR_CATALOGUE = {
+  ERR_VALIDATION: {
+    status: 400,
+    retryable: false,
+    summary: 'A request or option is malformed.',
+    fix: 'Read the issues listed in the error; they name the path of each bad field.',
+  },
+  ERR_TENSOR_INVALID: {
+    status: 400,
+    retryable: false,
+    summary: 'A tensor cannot be built: bad dtype, shape, base64, or data that does not fit its shape.',
+    fix: 'Send data whose element count equals the product of the shape, in the declared dtype.',
+  },
+  ERR_TENSOR_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    summary: 'A tensor has more elements or bytes than the configured limit.',
+    fix: 'Split the request, or raise MAX_TENSOR_BYTES on every process.',
+  },
+  ERR_INPUT_MISSING: {
+    status: 400,
+    retryable: false,
+    summary: 'The model needs an input the request does not have.',
+    fix: 'Send every input named in the model signature (`conveyor models inspect`).',
+  },
+  ERR_INPUT_UNEXPECTED: {
+    status: 400,
+    retryable: false,
+    summary: 'The request has an input the model does not take.',
+    fix: 'Use the input names of the model signature exactly.',
+  },
+  ERR_INPUT_DTYPE: {
+    status: 400,
+    retryable: false,
+    summary: 'An input has a different dtype than the model expects.',
+    fix: 'Convert the input to the dtype named in the error.',
+  },
+  ERR_INPUT_SHAPE: {
+    status: 400,
+    retryable: false,
+    summary: 'An input has a rank or dimension the model does not accept.',
+    fix: 'Match the expected shape named in the error; -1 marks a free dimension.',
+  },
+  ERR_OUTPUT_UNKNOWN: {
+    status: 400,
+    retryable: false,
+    summary: 'The request asks for an output the model does not have.',
+    fix: 'Ask only for output names of the model signature.',
+  },
+  ERR_PAYLOAD_INVALID: {
+    status: 400,
+    retryable: false,
+    summary: 'A job on the queue is not a valid Conveyor job payload.',
+    fix: 'Enqueue jobs with the SDK or the HTTP API, which write the documented payload format.',
+  },
+  ERR_MODEL_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    summary: 'No worker serves a model of this name, or the name is not valid.',
+    fix: 'Check the model name and that a worker serving it is running.',
+  },
+  ERR_MODEL_VERSION_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    summary: 'The model exists but not in the requested version.',
+    fix: 'Ask for one of the versions the error lists, or omit the version for the latest.',
+  },
+  ERR_MODEL_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    summary: 'The model could not be loaded (missing or corrupt file, or a config that does not match it).',
+    fix: 'Read the worker log for the model; fix the file or model.json and restart the worker.',
+  },
+  ERR_MODEL_CONFIG_INVALID: {
+    status: 500,
+    retryable: false,
+    summary: 'A model.json file is malformed.',
+    fix: 'Correct model.json; the error lists each problem with its path.',
+  },
+  ERR_INFERENCE_FAILED: {
+    status: 500,
+    retryable: false,
+    summary: 'onnxruntime rejected the inputs or failed while running the model.',
+    fix: 'Check that the inputs are in the range the model was trained for; the message has the runtime error.',
+  },
+  ERR_DEADLINE_EXCEEDED: {
+    status: 504,
+    retryable: false,
+    summary: 'The job reached a worker after its deadline, so it was not run.',
+    fix: 'Give the job a later deadline, or add workers so the queue drains faster.',
+  },
+  ERR_JOB_TIMEOUT: {
+    status: 504,
+    retryable: true,
+    summary: 'The job did not finish while the caller waited; it may still finish later.',
+    fix: 'Fetch the result later by job id, or wait longer.',
+  },
+  ERR_JOB_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    summary: 'No job with this id exists (it never did, or it was trimmed after its retention time).',
+    fix: 'Check the id; raise the retention settings if results are read late.',
+  },
+  ERR_JOB_FAILED: {
+    status: 500,
+    retryable: false,
+    summary: 'The job failed with a reason that carries no Conveyor code.',
+    fix: 'Read the failure reason; it comes from outside Conveyor.',
+  },
+  ERR_QUEUE_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    summary: 'Redis did not answer.',
+    fix: 'Check REDIS_URL and that Redis is up; the client can retry.',
+  },
+  ERR_CONFIG_INVALID: {
+    status: 500,
+    retryable: false,
+    summary: 'The environment configuration is invalid.',
+    fix: 'Fix every variable listed in the error (see docs/configuration.md).',
+  },
+  ERR_CLOSED: {
+    status: 503,
+    retryable: false,
+    summary: 'The client or engine was closed before the call.',
+    fix: 'Create a new client; do not call it after close().',
+  },
+  ERR_INTERNAL: {
+    status: 500,
+    retryable: false,
+    summary: 'An unexpected error; a bug in Conveyor.',
+    fix: 'Report it with the log lines around it.',
+  },
+} as const satisfies Record<string, { status: number; retryable: boolean; summary: string; fix: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export const ERROR_CODES = Object.freeze(Object.keys(ERROR_CATALOGUE) as ErrorCode[]);
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOGUE, value);
+}
+
+/** One problem inside a validation error: where it is and what is wrong. */
+export interface ErrorIssue {
+  path: string;
+  message: string;
+}
+
+export interface ConveyorErrorOptions {
+  /** Log-safe context: names, shapes, ids; never tensor data or credentials. */
+  details?: Record<string, unknown>;
+  issues?: ErrorIssue[];
+  cause?: unknown;
+}
+
+/** The one error class of Conveyor: a stable `code`, a message for people, and log-safe details. */
+export class ConveyorError extends Error {
+  override readonly name = 'ConveyorError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly issues: readonly ErrorIssue[];
+
+  constructor(code: ErrorCode, message: string, options: ConveyorErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = Object.freeze({ ...options.details });
+    this.issues = Object.freeze([...(options.issues ?? [])]);
+  }
+
+  get status(): number {
+    return ERROR_CATALOGUE[this.code].status;
+  }
+
+  get retryable(): boolean {
+    return ERROR_CATALOGUE[this.code].retryable;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: Record<string, unknown>; issues: ErrorIssue[] } {
+    return { code: this.code, message: this.message, details: { ...this.details }, issues: [...this.issues] };
+  }
+}
+
+/** True for any ConveyorError, even one from another copy of this package or another thread. */
+export function isConveyorError(value: unknown): value is ConveyorError {
+  return (
+    value instanceof Error &&
+    isErrorCode((value as { code?: unknown }).code) &&
+    value.name === 'ConveyorError'
+  );
+}
+
+/** Turns anything thrown into a ConveyorError, keeping the original as `cause`. */
+export function toConveyorError(value: unknown, fallback: ErrorCode = 'ERR_INTERNAL'): ConveyorError {
+  if (isConveyorError(value)) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new ConveyorError(fallback, message, { cause: value });
+}
+
+const FAILURE_PATTERN = /^(ERR_[A-Z0-9_]+): ([\s\S]*)$/;
+
+/**
+ * The text a failed job carries in BullMQ's `failedReason`: `CODE: message`. BullMQ keeps only
+ * an error's message, so the code travels as its prefix; people reading the dashboard see it too.
+ */
+export function formatFailure(error: ConveyorError): string {
+  return `${error.code}: ${error.message}`;
+}
+
+/** Reads a `failedReason` written by formatFailure; a reason from elsewhere becomes ERR_JOB_FAILED. */
+export function parseFailure(reason: string, details: Record<string, unknown> = {}): ConveyorError {
+  const match = FAILURE_PATTERN.exec(reason);
+  if (match && isErrorCode(match[1])) return new ConveyorError(match[1], match[2] ?? '', { details });
+  return new ConveyorError('ERR_JOB_FAILED', reason, { details });
+}

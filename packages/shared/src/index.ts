@@ -1,0 +1,94 @@
+/**
+ * Schemas, the tensor codec, errors, configuration and logging shared by every Conveyor package.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig, createLogger, toTensor, encodeTensor } from '@conveyor/shared';
+ * const config = loadConfig(process.env);
+ * const log = createLogger({ level: config.LOG_LEVEL, component: 'worker' });
+ * const wire = encodeTensor(toTensor('features', [[5.1, 3.5, 1.4, 0.2]]));
+ * ```
+ */
+export {
+  ConveyorError,
+  ERROR_CATALOGUE,
+  ERROR_CODES,
+  formatFailure,
+  isConveyorError,
+  isErrorCode,
+  parseFailure,
+  toConveyorError,
+  type ConveyorErrorOptions,
+  type ErrorCode,
+  type ErrorIssue,
+} from './errors.js';
+export {
+  DTYPES,
+  DTYPE_ARRAYS,
+  arrayMatchesDtype,
+  bytesPerElement,
+  dtypeOfArray,
+  isBigIntDtype,
+  type Dtype,
+  type DtypeArrays,
+  type TypedArray,
+} from './tensor/dtype.js';
+export {
+  DEFAULT_MAX_TENSOR_BYTES,
+  MAX_RANK,
+  checkedByteLength,
+  createTensor,
+  elementAt,
+  toNumbers,
+  toRows,
+  type Tensor,
+} from './tensor/tensor.js';
+export {
+  TensorCodec,
+  WireTensorSchema,
+  decodeTensor,
+  encodeTensor,
+  type DecodeOptions,
+  type WireTensor,
+} from './tensor/codec.js';
+export {
+  ModelNameSchema,
+  ModelVersionSchema,
+  TensorNameSchema,
+  type ModelName,
+  type ModelVersion,
+} from './schemas/names.js';
+export {
+  DimSchema,
+  ModelConfigSchema,
+  ModelSignatureSchema,
+  SessionConfigSchema,
+  TensorSpecSchema,
+  type ModelConfig,
+  type ModelConfigInput,
+  type ModelSignature,
+  type SessionConfig,
+  type TensorSpec,
+} from './schemas/model-config.js';
+export {
+  JOB_PAYLOAD_VERSION,
+  JobPayloadSchema,
+  JobResultSchema,
+  type JobPayload,
+  type JobResult,
+} from './schemas/job.js';
+export {
+  PredictOptionsSchema,
+  toTensor,
+  toTensors,
+  type NestedArray,
+  type PredictOptions,
+  type TensorInput,
+  type TensorInputs,
+} from './schemas/predict-request.js';
+export { checkRequest, shapeMatches } from './signature.js';
+export { parseOrThrow, zodIssues } from './validation.js';
+export { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl, type Config } from './config.js';
+export { createLogger, silentLogger, type Component, type Logger, type LoggerOptions } from './logger.js';
+export { catalogueKey, modelOfQueue, queueName } from './naming.js';
+export { redisOptions, type RedisConnectionOptions, type RedisRole } from './redis-options.js';

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { WireTensorSchema } from '../tensor/codec.js';
+import { ModelNameSchema, ModelVersionSchema, TensorNameSchema } from './names.js';
+
+/** Job payload format version, bumped on an incompatible change. */
+export const JOB_PAYLOAD_VERSION = 1;
+
+const TensorMapSchema = z
+  .record(TensorNameSchema, WireTensorSchema)
+  .refine((map) => Object.keys(map).length > 0, { message: 'at least one tensor' })
+  .refine((map) => Object.keys(map).length <= 64, { message: 'at most 64 tensors' });
+
+/** What a producer puts on a model's queue; what a worker reads (and re-validates) from Redis. */
+export const JobPayloadSchema = z
+  .object({
+    v: z.literal(JOB_PAYLOAD_VERSION),
+    model: ModelNameSchema,
+    /** Absent: the newest version the worker serves. */
+    version: ModelVersionSchema.optional(),
+    inputs: TensorMapSchema,
+    /** Output names to return; absent: all of them. */
+    outputs: z.array(TensorNameSchema).min(1).max(64).optional(),
+    /** Epoch milliseconds after which the job is not run. */
+    deadline: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export type JobPayload = z.infer<typeof JobPayloadSchema>;
+
+/** What a worker returns for a completed job (BullMQ's return value). */
+export const JobResultSchema = z
+  .object({
+    v: z.literal(JOB_PAYLOAD_VERSION),
+    model: ModelNameSchema,
+    version: ModelVersionSchema,
+    outputs: TensorMapSchema,
+    timings: z
+      .object({
+        /** Milliseconds from enqueue to the worker taking the job. */
+        queuedMs: z.number().nonnegative(),
+        /** Milliseconds onnxruntime spent, including the hop to the inference thread. */
+        inferenceMs: z.number().nonnegative(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type JobResult = z.infer<typeof JobResultSchema>;

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { DTYPES } from '../tensor/dtype.js';
+import { ModelNameSchema, TensorNameSchema } from './names.js';
+
+/** A dimension: a positive size, or -1 for any size (the batch dimension, for instance). */
+export const DimSchema = z.number().int().min(-1).refine((d) => d !== 0, { message: 'a dimension is -1 or positive' });
+
+export const TensorSpecSchema = z
+  .object({
+    /** The tensor's name exactly as onnxruntime reports it. */
+    name: TensorNameSchema,
+    dtype: z.enum(DTYPES),
+    /** Dimensions; -1 marks a free one. May fix a dimension the model leaves free. */
+    shape: z.array(DimSchema).max(16),
+    /** Optional names of the last dimension's entries, e.g. class labels. */
+    labels: z.array(z.string().min(1)).optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export type TensorSpec = z.infer<typeof TensorSpecSchema>;
+
+/** onnxruntime session options a model may set; every field is optional with the default shown. */
+export const SessionConfigSchema = z
+  .object({
+    /** Threads inside one operator. Default 1: the worker runs sessions on its own threads. */
+    intraOpNumThreads: z.number().int().min(0).max(64).default(1),
+    /** Threads across operators (parallel execution mode only). Default 1. */
+    interOpNumThreads: z.number().int().min(0).max(64).default(1),
+    executionMode: z.enum(['sequential', 'parallel']).default('sequential'),
+    graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+  })
+  .strict();
+
+export type SessionConfig = z.infer<typeof SessionConfigSchema>;
+
+/** `models/<name>/<version>/model.json`: what the model is and how to run it. */
+export const ModelConfigSchema = z
+  .object({
+    name: ModelNameSchema,
+    description: z.string().optional(),
+    /** The model's file inside its version folder. Default `model.onnx`. */
+    file: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\.onnx$/, { message: 'a plain file name ending in .onnx' })
+      .default('model.onnx'),
+    inputs: z.array(TensorSpecSchema).min(1),
+    outputs: z.array(TensorSpecSchema).min(1),
+    session: SessionConfigSchema.default(SessionConfigSchema.parse({})),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const key of ['inputs', 'outputs'] as const) {
+      const seen = new Set<string>();
+      config[key].forEach((spec, index) => {
+        if (seen.has(spec.name)) {
+          ctx.addIssue({ code: 'custom', path: [key, index, 'name'], message: `duplicate name "${spec.name}"` });
+        }
+        seen.add(spec.name);
+      });
+    }
+  });
+
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+export type ModelConfigInput = z.input<typeof ModelConfigSchema>;
+
+/** What a worker publishes about a model it serves, and what clients check requests against. */
+export const ModelSignatureSchema = z
+  .object({
+    name: ModelNameSchema,
+    version: z.string(),
+    inputs: z.array(TensorSpecSchema),
+    outputs: z.array(TensorSpecSchema),
+  })
+  .strict();
+
+export type ModelSignature = z.infer<typeof ModelSignatureSchema>;

@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import { ConveyorError } from '../errors.js';
+import { DTYPES, DTYPE_ARRAYS, dtypeOfArray, isBigIntDtype, type Dtype, type TypedArray } from '../tensor/dtype.js';
+import { DEFAULT_MAX_TENSOR_BYTES, MAX_RANK, checkedByteLength, createTensor, type Tensor } from '../tensor/tensor.js';
+import { zodIssues } from '../validation.js';
+import { ModelVersionSchema, TensorNameSchema } from './names.js';
+
+/** Nested arrays of numbers (or bigints, or booleans), as deep as the tensor's rank. */
+export type NestedArray = readonly (number | bigint | boolean | NestedArray)[];
+
+/** One input as an application passes it: a typed array with its shape, or (nested) arrays. */
+export type TensorInput =
+  | NestedArray
+  | Tensor
+  | {
+      data: TypedArray | NestedArray;
+      /** Required for typed arrays and flat arrays of a rank other than 1. */
+      shape?: readonly number[];
+      /** Defaults to the typed array's own dtype, or float32 for plain numbers. */
+      dtype?: Dtype;
+    };
+
+export type TensorInputs = Readonly<Record<string, TensorInput>>;
+
+const isTypedArray = (value: unknown): value is TypedArray =>
+  ArrayBuffer.isView(value) && !(value instanceof DataView);
+
+const TensorInputObjectSchema = z
+  .object({
+    data: z.union([z.custom<TypedArray>(isTypedArray), z.array(z.unknown())]),
+    shape: z.array(z.number()).max(MAX_RANK).optional(),
+    dtype: z.enum(DTYPES).optional(),
+  })
+  .strict();
+
+/** Walks nested arrays, checking they are rectangular, and returns the shape and flat values. */
+function flatten(value: readonly unknown[], where: string): { shape: number[]; values: unknown[] } {
+  const shape: number[] = [];
+  let level: unknown = value;
+  while (Array.isArray(level)) {
+    if (shape.length >= MAX_RANK) {
+      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: nested deeper than ${MAX_RANK} levels`);
+    }
+    shape.push(level.length);
+    level = level[0];
+  }
+  const values: unknown[] = [];
+  const walk = (node: unknown, depth: number, path: string): void => {
+    if (depth === shape.length) {
+      if (Array.isArray(node)) {
+        throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: ${path} is nested deeper than its siblings`);
+      }
+      values.push(node);
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: ragged array at ${path}: expected ${shape[depth]} entries like its siblings`,
+      );
+    }
+    node.forEach((child, i) => walk(child, depth + 1, `${path}[${i}]`));
+  };
+  walk(value, 0, 'data');
+  return { shape, values };
+}
+
+function fill(dtype: Dtype, values: readonly unknown[], where: string): TypedArray {
+  const data = new DTYPE_ARRAYS[dtype](values.length);
+  const bigint = isBigIntDtype(dtype);
+  const integer = dtype !== 'float32' && dtype !== 'float64' && dtype !== 'float16';
+  for (const [i, raw] of values.entries()) {
+    let value: unknown = raw;
+    if (typeof value === 'boolean') value = value ? 1 : 0;
+    if (bigint) {
+      if (typeof value === 'number' && Number.isInteger(value)) value = BigInt(value);
+      if (typeof value !== 'bigint') {
+        throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} is not an integer for ${dtype}`);
+      }
+      data[i] = value;
+      if (data[i] !== value) {
+        throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} is out of range for ${dtype}`);
+      }
+      continue;
+    }
+    if (typeof value === 'bigint') value = Number(value);
+    if (typeof value !== 'number') {
+      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} is ${typeof value}, not a number`);
+    }
+    if (dtype === 'float16') {
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: float16 inputs must be given as a Uint16Array of raw half-precision bits`,
+      );
+    }
+    if (integer && !Number.isInteger(value)) {
+      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} (${value}) is not an integer for ${dtype}`);
+    }
+    data[i] = value;
+    if (integer && data[i] !== value) {
+      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} (${value}) is out of range for ${dtype}`);
+    }
+    if (dtype === 'bool' && value !== 0 && value !== 1) {
+      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} of a bool tensor is neither 0 nor 1`);
+    }
+  }
+  return data;
+}
+
+function isTensor(value: unknown): value is Tensor {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'dtype' in value &&
+    'shape' in value &&
+    'data' in value &&
+    isTypedArray((value as { data: unknown }).data) &&
+    Object.keys(value).length === 3
+  );
+}
+
+/**
+ * Turns one application-supplied input into a Tensor, or throws a ConveyorError that names the
+ * input and says what is wrong. Shapes are checked against `maxBytes` before allocation.
+ */
+export function toTensor(name: string, input: unknown, maxBytes: number = DEFAULT_MAX_TENSOR_BYTES): Tensor {
+  const where = `input "${name}"`;
+  if (Array.isArray(input)) return toTensor(name, { data: input }, maxBytes);
+  if (isTensor(input) && (DTYPES as readonly string[]).includes(input.dtype)) {
+    return toTensor(name, { data: input.data, shape: input.shape, dtype: input.dtype }, maxBytes);
+  }
+  const parsed = TensorInputObjectSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConveyorError(
+      'ERR_VALIDATION',
+      `${where}: expected nested number arrays, or { data, shape?, dtype? } with a typed or plain array`,
+      { issues: zodIssues(parsed.error, ['inputs', name]) },
+    );
+  }
+  const { data, shape, dtype } = parsed.data;
+  if (isTypedArray(data)) {
+    const resolved = dtype ?? dtypeOfArray(data);
+    const dims = shape ?? [data.length];
+    checkedByteLength(resolved, dims, maxBytes, where);
+    if (data instanceof DTYPE_ARRAYS[resolved]) return createTensor(resolved, dims, data, maxBytes, where);
+    return createTensor(resolved, dims, fill(resolved, Array.from(data as ArrayLike<unknown>), where), maxBytes, where);
+  }
+  const flat = flatten(data, where);
+  const resolved = dtype ?? (typeof flat.values[0] === 'bigint' ? 'int64' : typeof flat.values[0] === 'boolean' ? 'bool' : 'float32');
+  const dims = shape ?? flat.shape;
+  checkedByteLength(resolved, dims, maxBytes, where);
+  return createTensor(resolved, dims, fill(resolved, flat.values, where), maxBytes, where);
+}
+
+/** Converts every input of a request; the first bad one throws. */
+export function toTensors(inputs: unknown, maxBytes: number = DEFAULT_MAX_TENSOR_BYTES): Record<string, Tensor> {
+  const parsed = z.record(TensorNameSchema, z.unknown()).safeParse(inputs);
+  if (!parsed.success || Object.keys(parsed.data).length === 0) {
+    throw new ConveyorError('ERR_VALIDATION', 'inputs: expected an object with at least one named tensor', {
+      issues: parsed.success ? [] : zodIssues(parsed.error, ['inputs']),
+    });
+  }
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, value] of Object.entries(parsed.data)) tensors[name] = toTensor(name, value, maxBytes);
+  return tensors;
+}
+
+const IdempotencyKeySchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: '1-128 characters of A-Z, a-z, 0-9, "_", "." and "-"' })
+  .refine((key) => !/^[0-9]+$/.test(key), { message: 'must not be all digits (BullMQ reserves those ids)' });
+
+/** Options of `predict` and `enqueue`. */
+export const PredictOptionsSchema = z
+  .object({
+    /** Model version; default the newest a worker serves. */
+    version: ModelVersionSchema.optional(),
+    /** Outputs to return; default all. */
+    outputs: z.array(TensorNameSchema).min(1).max(64).optional(),
+    /** How long `predict` waits for the result, in ms. Default from the client (30 000). */
+    timeoutMs: z.number().int().positive().max(86_400_000).optional(),
+    /** Epoch ms (or a Date) after which a worker will not start the job. */
+    deadline: z.union([z.date(), z.number().int().positive()]).optional(),
+    /** BullMQ priority: 1 is the highest; absent means no priority (first in, first out). */
+    priority: z.number().int().min(1).max(2_097_152).optional(),
+    /** Enqueueing twice with the same key gives the same job. */
+    idempotencyKey: IdempotencyKeySchema.optional(),
+  })
+  .strict();
+
+export type PredictOptions = z.input<typeof PredictOptionsSchema>;
+
