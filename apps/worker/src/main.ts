@@ -1,0 +1,39 @@
+/**
+ * The worker process: `node dist/main.js` (or `pnpm worker`). Configured by environment variables
+ * (docs/configuration.md); exits 0 after a graceful shutdown on SIGTERM or SIGINT.
+ */
+import { createLogger, isConveyorError, loadConfig, type Config } from '@conveyor/shared';
+import { startWorkerService } from './worker-service.js';
+
+let config: Config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  process.stderr.write(`${isConveyorError(error) ? error.message : String(error)}\n`);
+  process.exit(1);
+}
+const log = createLogger({ level: config.LOG_LEVEL, component: 'worker' });
+
+try {
+  const service = await startWorkerService(config, log);
+  if (service.models.length === 0) {
+    log.fatal({ repository: config.MODEL_REPOSITORY }, 'no model can be served');
+    await service.close();
+    process.exit(1);
+  }
+  const stop = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'signal received');
+    service.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+} catch (err) {
+  log.fatal({ err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' }, 'worker failed to start');
+  process.exit(1);
+}

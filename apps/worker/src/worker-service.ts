@@ -1,0 +1,108 @@
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createEngine, type Engine } from '@conveyor/engine';
+import { catalogueKey, queueName, redactUrl, redisOptions, type Config, type Logger } from '@conveyor/shared';
+import { createProcessor } from './processor.js';
+
+/** A running worker process: one BullMQ worker per model, sharing one engine. */
+export interface WorkerService {
+  readonly engine: Engine;
+  /** Model names whose queues this process consumes. */
+  readonly models: readonly string[];
+  /**
+   * Stops taking jobs, lets the jobs in flight finish (at most SHUTDOWN_TIMEOUT_MS, then they are
+   * abandoned to BullMQ's stalled-job recovery), and closes the engine and every connection.
+   */
+  close(): Promise<void>;
+}
+
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+/** Logs a repeating connection error once, then at most every 30 s, instead of on every retry. */
+function throttledErrorLog(log: Logger, message: string): (err: Error) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < ERROR_LOG_INTERVAL_MS) {
+      suppressed += 1;
+      return;
+    }
+    log.error({ err, suppressed }, message);
+    last = now;
+    suppressed = 0;
+  };
+}
+
+export async function startWorkerService(config: Config, log: Logger): Promise<WorkerService> {
+  const engine = await createEngine({
+    repository: config.MODEL_REPOSITORY,
+    models: config.MODELS,
+    threads: config.INFERENCE_THREADS,
+    maxTensorBytes: config.MAX_TENSOR_BYTES,
+    logger: log,
+  });
+  const connection = new Redis(config.REDIS_URL, redisOptions('worker', 'conveyor-worker'));
+  connection.on('error', throttledErrorLog(log, 'redis connection error'));
+  log.info({ redis: redactUrl(config.REDIS_URL), prefix: config.REDIS_KEY_PREFIX }, 'connecting to redis');
+
+  // Announce each model version so clients can check requests before enqueueing them.
+  const announced: Record<string, string> = {};
+  for (const [name, versions] of engine.models) {
+    for (const { signature } of versions) announced[`${name}@${signature.version}`] = JSON.stringify(signature);
+  }
+  if (Object.keys(announced).length > 0) await connection.hset(catalogueKey(config.REDIS_KEY_PREFIX), announced);
+
+  // BullMQ caps a queue's event stream with the length a Queue stores in the queue's metadata.
+  const queues = [...engine.models.keys()].map(
+    (model) =>
+      new Queue(queueName(model), {
+        connection,
+        prefix: config.REDIS_KEY_PREFIX,
+        streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
+      }),
+  );
+  await Promise.all(queues.map((q) => q.waitUntilReady()));
+
+  const workers = [...engine.models.keys()].map((model) => {
+    const worker = new Worker(queueName(model), createProcessor(engine, model, log.child({ model })), {
+      connection,
+      prefix: config.REDIS_KEY_PREFIX,
+      concurrency: config.WORKER_CONCURRENCY,
+      autorun: false,
+    });
+    worker.on('error', throttledErrorLog(log.child({ model }), 'worker error'));
+    return worker;
+  });
+  for (const worker of workers) void worker.run();
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  const models = [...engine.models.keys()];
+  log.info({ models, concurrency: config.WORKER_CONCURRENCY, threads: config.INFERENCE_THREADS }, 'worker ready');
+
+  let closing: Promise<void> | undefined;
+  return {
+    engine,
+    models,
+    close() {
+      closing ??= (async () => {
+        log.info({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'worker stopping: finishing jobs in flight');
+        let timer: NodeJS.Timeout | undefined;
+        const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const);
+        const deadline = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), config.SHUTDOWN_TIMEOUT_MS);
+        });
+        const outcome = await Promise.race([graceful, deadline]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          log.warn('jobs still running at the shutdown deadline; BullMQ will hand them to another worker');
+          await Promise.all(workers.map((w) => w.close(true)));
+        }
+        await Promise.all(queues.map((q) => q.close()));
+        await engine.close();
+        await connection.quit().catch(() => connection.disconnect());
+        log.info('worker stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import type { ModelSignature, PredictOptions, Tensor, TensorInputs } from '@conveyor/shared';
+
+/** A finished prediction. */
+export interface Prediction<O extends string = string> {
+  jobId: string;
+  model: string;
+  version: string;
+  outputs: Record<O, Tensor>;
+  timings: {
+    /** ms from enqueue until a worker took the job. */
+    queuedMs: number;
+    /** ms of inference on the worker. */
+    inferenceMs: number;
+  };
+}
+
+/** Where a job is: BullMQ's states, plus `unknown` for an id Redis does not know. */
+export type JobState =
+  | 'waiting'
+  | 'prioritized'
+  | 'delayed'
+  | 'active'
+  | 'completed'
+  | 'failed'
+  | 'waiting-children'
+  | 'unknown';
+
+export interface JobStatus {
+  id: string;
+  model: string;
+  state: JobState;
+  /** Attempts that ended (failed or completed). */
+  attemptsMade: number;
+  /** Epoch ms. */
+  enqueuedAt?: number;
+  startedAt?: number;
+  finishedAt?: number;
+  /** The failure of a failed job. */
+  error?: { code: string; message: string };
+}
+
+/** A job on the queue; `result()` waits for it. */
+export interface JobHandle<O extends string = string> {
+  readonly id: string;
+  readonly model: string;
+  status(): Promise<JobStatus>;
+  /** Resolves with the prediction, or rejects with the job's ConveyorError (ERR_JOB_TIMEOUT if it does not finish in time). */
+  result(options?: { timeoutMs?: number }): Promise<Prediction<O>>;
+}
+
+/** What an application uses to run predictions. */
+export interface ConveyorClient {
+  /** Enqueues a prediction and waits for its result. */
+  predict<O extends string = string>(
+    model: string,
+    inputs: TensorInputs,
+    options?: PredictOptions,
+  ): Promise<Prediction<O>>;
+  /** Enqueues a prediction and returns at once with its handle. */
+  enqueue<O extends string = string>(
+    model: string,
+    inputs: TensorInputs,
+    options?: PredictOptions,
+  ): Promise<JobHandle<O>>;
+  /** A handle to a job enqueued earlier, by any client. */
+  job<O extends string = string>(model: string, id: string): JobHandle<O>;
+  /** The model versions workers have announced. */
+  models(): Promise<ModelSignature[]>;
+  /** Closes every connection; in-flight waits reject with ERR_CLOSED. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,219 @@
+import { Job, Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  ConveyorError,
+  JOB_PAYLOAD_VERSION,
+  JobResultSchema,
+  ModelNameSchema,
+  PredictOptionsSchema,
+  checkRequest,
+  decodeTensor,
+  encodeTensor,
+  parseFailure,
+  parseOrThrow,
+  queueName,
+  redisOptions,
+  silentLogger,
+  toTensors,
+  type JobPayload,
+  type JobResult,
+  type PredictOptions,
+  type Tensor,
+  type TensorInputs,
+} from '@conveyor/shared';
+import { createCatalogue } from './catalogue.js';
+import type { ConveyorClient, JobHandle, JobState, JobStatus, Prediction } from './client.js';
+import { ClientOptionsSchema, type ClientOptions } from './options.js';
+
+const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'failed']);
+
+/** Anything Redis or BullMQ throws that is not ours means Redis did not answer. */
+function unavailable(error: unknown): ConveyorError {
+  if (error instanceof ConveyorError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ConveyorError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer: ${message}`, { cause: error });
+}
+
+/**
+ * Connects to Redis and returns a client that sends predictions through the queue.
+ * Rejects with ERR_QUEUE_UNAVAILABLE when Redis cannot be reached, ERR_VALIDATION for bad options.
+ */
+export async function createClient(options: ClientOptions = {}): Promise<ConveyorClient> {
+  const config = parseOrThrow(ClientOptionsSchema, options, 'client options');
+  const log = (config.logger ?? silentLogger()).child({ component: 'sdk' });
+  const redis = new Redis(config.redisUrl, { ...redisOptions('producer', 'conveyor-sdk'), lazyConnect: true });
+  redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error'));
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw unavailable(error);
+  }
+
+  const catalogue = createCatalogue(redis, config.prefix, config.catalogueTtlMs);
+  const queues = new Map<string, Queue>();
+  const events = new Map<string, Promise<QueueEvents>>();
+  let closed = false;
+
+  const assertOpen = () => {
+    if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
+  };
+
+  const queueFor = (model: string): Queue => {
+    let queue = queues.get(model);
+    if (!queue) {
+      queue = new Queue(queueName(model), {
+        connection: redis,
+        prefix: config.prefix,
+        streams: { events: { maxLen: config.eventsMaxLen } },
+      });
+      queue.on('error', (err: Error) => log.warn({ err, model }, 'queue error'));
+      queues.set(model, queue);
+    }
+    return queue;
+  };
+
+  // One event listener per model, shared by every wait on that model's jobs.
+  const eventsFor = (model: string): Promise<QueueEvents> => {
+    let ready = events.get(model);
+    if (!ready) {
+      const listener = new QueueEvents(queueName(model), {
+        connection: { url: config.redisUrl, ...redisOptions('worker', 'conveyor-sdk-events') },
+        prefix: config.prefix,
+      });
+      listener.on('error', (err: Error) => log.warn({ err, model }, 'queue events error'));
+      ready = listener.waitUntilReady().then(() => listener);
+      ready.catch(() => events.delete(model));
+      events.set(model, ready);
+    }
+    return ready;
+  };
+
+  const decodeResult = (jobId: string, value: unknown): Prediction => {
+    const result: JobResult = parseOrThrow(JobResultSchema, value, `result of job ${jobId}`, 'ERR_PAYLOAD_INVALID');
+    const outputs: Record<string, Tensor> = {};
+    for (const [name, wire] of Object.entries(result.outputs)) {
+      outputs[name] = decodeTensor(wire, { maxBytes: Number.POSITIVE_INFINITY, where: `output "${name}"` });
+    }
+    return { jobId, model: result.model, version: result.version, outputs, timings: result.timings };
+  };
+
+  const settled = (job: Job, state: JobState): Prediction => {
+    if (state === 'completed') return decodeResult(String(job.id), job.returnvalue);
+    throw parseFailure(job.failedReason, { jobId: job.id, model: job.data && (job.data as JobPayload).model });
+  };
+
+  function handle<O extends string>(model: string, id: string): JobHandle<O> {
+    const queue = queueFor(model);
+    const fetch = async (): Promise<Job | undefined> => {
+      assertOpen();
+      try {
+        return (await queue.getJob(id)) ?? undefined;
+      } catch (error) {
+        throw unavailable(error);
+      }
+    };
+    return {
+      id,
+      model,
+      async status() {
+        const job = await fetch();
+        if (!job) return { id, model, state: 'unknown', attemptsMade: 0 };
+        const state = (await job.getState().catch((error: unknown) => Promise.reject(unavailable(error)))) as JobState;
+        const status: JobStatus = { id, model, state, attemptsMade: job.attemptsMade, enqueuedAt: job.timestamp };
+        if (job.processedOn) status.startedAt = job.processedOn;
+        if (job.finishedOn) status.finishedAt = job.finishedOn;
+        if (state === 'failed') {
+          const error = parseFailure(job.failedReason);
+          status.error = { code: error.code, message: error.message };
+        }
+        return status;
+      },
+      async result(waitOptions = {}) {
+        const timeoutMs = waitOptions.timeoutMs ?? config.timeoutMs;
+        const listener = await eventsFor(model).catch((error: unknown) => Promise.reject(unavailable(error)));
+        const job = await fetch();
+        if (!job) {
+          throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} of model "${model}" does not exist (or was trimmed)`, {
+            details: { jobId: id, model },
+          });
+        }
+        try {
+          await job.waitUntilFinished(listener, timeoutMs);
+        } catch {
+          // Failure or timeout: the job's own state says which.
+        }
+        const latest = await fetch();
+        if (!latest) throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} was removed while waiting`, { details: { jobId: id, model } });
+        const state = (await latest.getState()) as JobState;
+        if (!FINISHED.has(state)) {
+          throw new ConveyorError('ERR_JOB_TIMEOUT', `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`, {
+            details: { jobId: id, model, state },
+          });
+        }
+        return settled(latest, state) as Prediction<O>;
+      },
+    };
+  }
+
+  async function enqueue<O extends string>(model: string, inputs: TensorInputs, options: PredictOptions = {}): Promise<JobHandle<O>> {
+    assertOpen();
+    // Everything that can be checked without Redis is checked first.
+    const name = parseOrThrow(ModelNameSchema, model, 'model name');
+    const opts = parseOrThrow(PredictOptionsSchema, options, 'predict options');
+    const tensors = toTensors(inputs, config.maxTensorBytes);
+    const signature = await catalogue.signature(name, opts.version).catch((error: unknown) => Promise.reject(unavailable(error)));
+    checkRequest(signature, tensors, opts.outputs);
+
+    const payload: JobPayload = {
+      v: JOB_PAYLOAD_VERSION,
+      model: name,
+      inputs: Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, encodeTensor(t)])),
+    };
+    if (opts.version !== undefined) payload.version = opts.version;
+    if (opts.outputs !== undefined) payload.outputs = opts.outputs;
+    if (opts.deadline !== undefined) payload.deadline = opts.deadline instanceof Date ? opts.deadline.getTime() : opts.deadline;
+
+    let job: Job;
+    try {
+      job = await queueFor(name).add('predict', payload, {
+        ...(opts.idempotencyKey !== undefined && { jobId: opts.idempotencyKey }),
+        ...(opts.priority !== undefined && { priority: opts.priority }),
+        attempts: config.attempts,
+        backoff: { type: 'exponential', delay: config.backoffMs },
+        removeOnComplete: { count: config.keepCompleted.count, age: config.keepCompleted.ageSeconds },
+        removeOnFail: { count: config.keepFailed.count, age: config.keepFailed.ageSeconds },
+      });
+    } catch (error) {
+      throw unavailable(error);
+    }
+    log.debug({ jobId: job.id, model: name, inputs: Object.keys(tensors) }, 'job enqueued');
+    return handle<O>(name, String(job.id));
+  }
+
+  return {
+    enqueue,
+    async predict<O extends string>(model: string, inputs: TensorInputs, options: PredictOptions = {}) {
+      const job = await enqueue<O>(model, inputs, options);
+      return job.result(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    },
+    job<O extends string>(model: string, id: string) {
+      assertOpen();
+      return handle<O>(parseOrThrow(ModelNameSchema, model, 'model name'), id);
+    },
+    async models() {
+      assertOpen();
+      return catalogue.list().catch((error: unknown) => Promise.reject(unavailable(error)));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const listeners = await Promise.allSettled([...events.values()]);
+      await Promise.allSettled([
+        ...listeners.map((l) => (l.status === 'fulfilled' ? l.value.close() : undefined)),
+        ...[...queues.values()].map((q) => q.close()),
+      ]);
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
