@@ -5,18 +5,19 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import onnxProto from 'onnx-proto';
+import onnxProto, { type onnx as Onnx } from 'onnx-proto';
 import { IRIS_BIAS, IRIS_FEATURES, IRIS_LABELS, IRIS_MEAN, IRIS_STD, IRIS_WEIGHTS } from './lib/iris-weights.js';
 
+// onnx-proto is CommonJS: its namespace is a property of the default export at run time.
 const { onnx } = onnxProto;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
-function constant(name: string, dims: number[], values: readonly number[]): onnx.ITensorProto {
+function constant(name: string, dims: number[], values: readonly number[]): Onnx.ITensorProto {
   return { name, dims, dataType: FLOAT, floatData: [...values] };
 }
 
-function valueInfo(name: string, dims: (number | string)[]): onnx.IValueInfoProto {
+function valueInfo(name: string, dims: (number | string)[]): Onnx.IValueInfoProto {
   return {
     name,
     type: {
@@ -31,7 +32,7 @@ function valueInfo(name: string, dims: (number | string)[]): onnx.IValueInfoProt
 function irisModel(): Uint8Array {
   const n = IRIS_FEATURES.length;
   const k = IRIS_LABELS.length;
-  const graph: onnx.IGraphProto = {
+  const graph: Onnx.IGraphProto = {
     name: 'iris',
     input: [valueInfo('features', ['batch', n])],
     output: [valueInfo('probabilities', ['batch', k])],

@@ -16,7 +16,7 @@ import {
 export interface RuntimeTensorSpec {
   name: string;
   /** A Conveyor dtype, or the runtime's own type name when Conveyor cannot carry it (e.g. string). */
-  dtype: Dtype | string;
+  dtype: string;
   shape: number[];
   /** The dims as the runtime names them, symbolic names included, for display. */
   runtimeShape: (number | string)[];

@@ -1,4 +1,4 @@
-import { Job, Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   ConveyorError,
@@ -68,6 +68,9 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         streams: { events: { maxLen: config.eventsMaxLen } },
       });
       queue.on('error', (err: Error) => log.warn({ err, model }, 'queue error'));
+      // Each pending result() adds one 'closing' listener (removed when it settles); thousands of
+      // concurrent waits are normal here, not a leak.
+      queue.setMaxListeners(0);
       queues.set(model, queue);
     }
     return queue;
@@ -119,7 +122,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       async status() {
         const job = await fetch();
         if (!job) return { id, model, state: 'unknown', attemptsMade: 0 };
-        const state = (await job.getState().catch((error: unknown) => Promise.reject(unavailable(error)))) as JobState;
+        const state = await job.getState().catch((error: unknown) => Promise.reject(unavailable(error)));
         const status: JobStatus = { id, model, state, attemptsMade: job.attemptsMade, enqueuedAt: job.timestamp };
         if (job.processedOn) status.startedAt = job.processedOn;
         if (job.finishedOn) status.finishedAt = job.finishedOn;
@@ -145,13 +148,13 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         }
         const latest = await fetch();
         if (!latest) throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} was removed while waiting`, { details: { jobId: id, model } });
-        const state = (await latest.getState()) as JobState;
+        const state = await latest.getState();
         if (!FINISHED.has(state)) {
           throw new ConveyorError('ERR_JOB_TIMEOUT', `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`, {
             details: { jobId: id, model, state },
           });
         }
-        return settled(latest, state) as Prediction<O>;
+        return settled(latest, state);
       },
     };
   }

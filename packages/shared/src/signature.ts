@@ -21,15 +21,6 @@ export function checkRequest(
 ): string[] {
   const model = `${signature.name}@${signature.version}`;
   const expected = new Map<string, TensorSpec>(signature.inputs.map((s) => [s.name, s]));
-  for (const name of Object.keys(inputs)) {
-    if (!expected.has(name)) {
-      throw new ConveyorError(
-        'ERR_INPUT_UNEXPECTED',
-        `${model} has no input "${name}"; its inputs are ${[...expected.keys()].map((n) => `"${n}"`).join(', ')}`,
-        { details: { model: signature.name, version: signature.version, input: name } },
-      );
-    }
-  }
   for (const spec of signature.inputs) {
     const tensor = inputs[spec.name];
     const details = { model: signature.name, version: signature.version, input: spec.name };
@@ -48,6 +39,15 @@ export function checkRequest(
         'ERR_INPUT_SHAPE',
         `input "${spec.name}" of ${model} must have shape ${showShape(spec.shape)} (-1 is any size), got ${showShape(tensor.shape)}`,
         { details: { ...details, expected: spec.shape, actual: [...tensor.shape] } },
+      );
+    }
+  }
+  for (const name of Object.keys(inputs)) {
+    if (!expected.has(name)) {
+      throw new ConveyorError(
+        'ERR_INPUT_UNEXPECTED',
+        `${model} has no input "${name}"; its inputs are ${[...expected.keys()].map((n) => `"${n}"`).join(', ')}`,
+        { details: { model: signature.name, version: signature.version, input: name } },
       );
     }
   }

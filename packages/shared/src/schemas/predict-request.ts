@@ -107,18 +107,6 @@ function fill(dtype: Dtype, values: readonly unknown[], where: string): TypedArr
   return data;
 }
 
-function isTensor(value: unknown): value is Tensor {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'dtype' in value &&
-    'shape' in value &&
-    'data' in value &&
-    isTypedArray((value as { data: unknown }).data) &&
-    Object.keys(value).length === 3
-  );
-}
-
 /**
  * Turns one application-supplied input into a Tensor, or throws a ConveyorError that names the
  * input and says what is wrong. Shapes are checked against `maxBytes` before allocation.
@@ -126,9 +114,6 @@ function isTensor(value: unknown): value is Tensor {
 export function toTensor(name: string, input: unknown, maxBytes: number = DEFAULT_MAX_TENSOR_BYTES): Tensor {
   const where = `input "${name}"`;
   if (Array.isArray(input)) return toTensor(name, { data: input }, maxBytes);
-  if (isTensor(input) && (DTYPES as readonly string[]).includes(input.dtype)) {
-    return toTensor(name, { data: input.data, shape: input.shape, dtype: input.dtype }, maxBytes);
-  }
   const parsed = TensorInputObjectSchema.safeParse(input);
   if (!parsed.success) {
     throw new ConveyorError(
@@ -142,7 +127,10 @@ export function toTensor(name: string, input: unknown, maxBytes: number = DEFAUL
     const resolved = dtype ?? dtypeOfArray(data);
     const dims = shape ?? [data.length];
     checkedByteLength(resolved, dims, maxBytes, where);
-    if (data instanceof DTYPE_ARRAYS[resolved]) return createTensor(resolved, dims, data, maxBytes, where);
+    // A Uint8Array is bool's storage too, but only fill checks that its bytes are 0 or 1.
+    if (data instanceof DTYPE_ARRAYS[resolved] && resolved !== 'bool') {
+      return createTensor(resolved, dims, data, maxBytes, where);
+    }
     return createTensor(resolved, dims, fill(resolved, Array.from(data as ArrayLike<unknown>), where), maxBytes, where);
   }
   const flat = flatten(data, where);

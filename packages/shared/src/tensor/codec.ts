@@ -79,7 +79,7 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
   const target = new Uint8Array(bytes);
   target.set(Buffer.from(wire.data, 'base64'));
   if (!HOST_IS_LITTLE_ENDIAN) swapBytes(target, bytesPerElement(wire.dtype));
-  const Ctor = DTYPE_ARRAYS[wire.dtype as Dtype];
+  const Ctor = DTYPE_ARRAYS[wire.dtype];
   const data = new Ctor(target.buffer, 0, elements);
   if (wire.dtype === 'bool' && (data as Uint8Array).some((v) => v > 1)) {
     throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: bool data holds bytes other than 0 and 1`);

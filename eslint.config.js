@@ -1,0 +1,58 @@
+// @ts-check
+import js from '@eslint/js';
+import { importX } from 'eslint-plugin-import-x';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', '.tsbuild/**', 'coverage/**', 'eslint.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      globals: globals.node,
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [importX.createNodeResolver({ conditionNames: ['@conveyor/source', 'types', 'import', 'default'] })] },
+    rules: {
+      'no-console': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'import-x/no-cycle': 'error',
+      'import-x/no-relative-packages': 'error',
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['@conveyor/*/src/*', '@conveyor/*/dist/*'], message: 'Import a package by its name; its index is its public surface.' }] },
+      ],
+      // Configuration is read once, by loadConfig; everything else gets it passed down.
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through loadConfig (packages/shared/src/config.ts).' }],
+    },
+  },
+  {
+    files: ['packages/shared/**', 'packages/engine/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['@conveyor/sdk', '@conveyor/sdk/*'], message: 'shared and engine do not depend on the SDK.' }] },
+      ],
+    },
+  },
+  {
+    files: ['packages/shared/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@conveyor/*'], message: 'shared imports nothing of ours.' }] }],
+    },
+  },
+  {
+    // Entry points, tests and scripts read the environment (each app through loadConfig(process.env)).
+    files: ['apps/*/src/main.ts', 'scripts/**', 'test/**', '**/test/**', '**/*.test.ts', 'vitest.config.ts'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    files: ['**/test/**', '**/*.test.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/unbound-method': 'off' },
+  },
+);

@@ -1,0 +1,227 @@
+import { describe, expect, it } from 'vitest';
+import { isConveyorError, type ConveyorError } from '../errors.js';
+import { createTensor } from '../tensor/tensor.js';
+import { PredictOptionsSchema, toTensor, toTensors } from './predict-request.js';
+
+function failure(run: () => unknown): ConveyorError {
+  try {
+    run();
+  } catch (error) {
+    if (isConveyorError(error)) return error;
+    throw new Error(`expected a ConveyorError, got ${String(error)}`);
+  }
+  throw new Error('expected a ConveyorError, but nothing was thrown');
+}
+
+const codeOf = (run: () => unknown) => failure(run).code;
+
+describe('toTensor with good inputs', () => {
+  it('infers the shape of nested arrays and defaults to float32', () => {
+    const tensor = toTensor('x', [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(tensor.dtype).toBe('float32');
+    expect(tensor.shape).toEqual([2, 3]);
+    expect(tensor.data).toBeInstanceOf(Float32Array);
+    expect(Array.from(tensor.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('reads a flat array as rank 1 and an empty array as shape [0]', () => {
+    expect(toTensor('x', [1.5, 2.5]).shape).toEqual([2]);
+    const empty = toTensor('x', []);
+    expect(empty.shape).toEqual([0]);
+    expect(empty.dtype).toBe('float32');
+  });
+
+  it('keeps the dtype of a typed array and uses it without a copy', () => {
+    const data = new Int32Array([1, 2, 3, 4]);
+    const tensor = toTensor('x', { data, shape: [2, 2] });
+    expect(tensor.dtype).toBe('int32');
+    expect(tensor.shape).toEqual([2, 2]);
+    expect(tensor.data).toBe(data);
+  });
+
+  it('gives a typed array without a shape rank 1', () => {
+    expect(toTensor('x', { data: new Float64Array(3) }).shape).toEqual([3]);
+  });
+
+  it('infers int64 from bigint elements and bool from booleans', () => {
+    const ids = toTensor('ids', [[1n, 2n]]);
+    expect(ids.dtype).toBe('int64');
+    expect(ids.shape).toEqual([1, 2]);
+    expect(Array.from(ids.data as BigInt64Array)).toEqual([1n, 2n]);
+
+    const mask = toTensor('mask', [true, false]);
+    expect(mask.dtype).toBe('bool');
+    expect(Array.from(mask.data as Uint8Array)).toEqual([1, 0]);
+  });
+
+  it('converts plain numbers and typed arrays to a dtype given as an override', () => {
+    const ids = toTensor('ids', { data: [1, 2, 3], dtype: 'int64' });
+    expect(ids.dtype).toBe('int64');
+    expect(Array.from(ids.data as BigInt64Array)).toEqual([1n, 2n, 3n]);
+
+    const bytes = toTensor('x', { data: new Float32Array([0, 255]), dtype: 'uint8' });
+    expect(bytes.dtype).toBe('uint8');
+    expect(bytes.data).toBeInstanceOf(Uint8Array);
+    expect(Array.from(bytes.data as Uint8Array)).toEqual([0, 255]);
+  });
+
+  it('reshapes a nested array to a shape given as an override', () => {
+    const tensor = toTensor('x', { data: [[1, 2], [3, 4]], shape: [4] });
+    expect(tensor.shape).toEqual([4]);
+  });
+
+  it('takes float16 as a Uint16Array of raw bits when the dtype says so', () => {
+    const tensor = toTensor('h', { data: new Uint16Array([0x3c00]), dtype: 'float16' });
+    expect(tensor.dtype).toBe('float16');
+    expect(Array.from(tensor.data as Uint16Array)).toEqual([0x3c00]);
+  });
+
+  it('accepts an input object that gives data, shape and dtype all at once', () => {
+    const data = new Int32Array([1, 2, 3, 4]);
+    const tensor = toTensor('x', { data, shape: [2, 2], dtype: 'int32' });
+    expect(tensor.dtype).toBe('int32');
+    expect(tensor.shape).toEqual([2, 2]);
+    expect(tensor.data).toBe(data);
+    expect(toTensor('x', { data: [1, 2], shape: [2], dtype: 'float64' }).dtype).toBe('float64');
+  });
+
+  it('accepts a Tensor as it is', () => {
+    const source = createTensor('int8', [2], new Int8Array([-1, 1]));
+    const tensor = toTensor('x', source);
+    expect(tensor.dtype).toBe('int8');
+    expect(tensor.shape).toEqual([2]);
+    expect(tensor.data).toBe(source.data);
+  });
+
+  it('accepts the full range of int8 and uint64', () => {
+    expect(Array.from(toTensor('x', { data: [-128, 127], dtype: 'int8' }).data as Int8Array)).toEqual([-128, 127]);
+    const max = 2n ** 64n - 1n;
+    expect(Array.from(toTensor('x', { data: [0n, max], dtype: 'uint64' }).data as BigUint64Array)).toEqual([0n, max]);
+  });
+});
+
+describe('toTensor with bad inputs', () => {
+  it('rejects ragged nested arrays with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', [[1, 2], [3]]))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', [[1, 2], 3]))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', [1, [2]]))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects an element that is not a number with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', [1, '2']))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', [1, null]))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', [{}]))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects a fraction for an integer dtype with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', { data: [1, 2.5], dtype: 'int32' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [0.5], dtype: 'int64' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: new Float32Array([1.25]), dtype: 'uint8' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => toTensor('x', { data: [Number.NaN], dtype: 'int16' }))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects a value out of range for its dtype with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', { data: [128], dtype: 'int8' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [-129], dtype: 'int8' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [-1], dtype: 'uint32' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [2n ** 63n], dtype: 'int64' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [-1n], dtype: 'uint64' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: new Int16Array([300]), dtype: 'int8' }))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects bool elements other than 0 and 1 with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', { data: [0, 2], dtype: 'bool' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: new Int8Array([1, -1]), dtype: 'bool' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: new Uint8Array([0, 2]), dtype: 'bool' }))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects float16 given as numbers rather than raw bits with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', { data: [1.5], dtype: 'float16' }))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects a typed array whose shape holds a different number of elements with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', { data: new Float32Array(6), shape: [2, 2] }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: new Float32Array(3), shape: [] }))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects a negative or fractional dimension in a given shape with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', { data: new Float32Array(2), shape: [-2] }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [1, 2], shape: [0.5, 4] }))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects a shape over the byte limit with ERR_TENSOR_TOO_LARGE before converting the data', () => {
+    expect(codeOf(() => toTensor('x', { data: new Float32Array(1), shape: [1e6, 1e6, 1e6] }))).toBe(
+      'ERR_TENSOR_TOO_LARGE',
+    );
+    expect(codeOf(() => toTensor('x', { data: ['not even a number'], shape: [1e6, 1e6] }))).toBe(
+      'ERR_TENSOR_TOO_LARGE',
+    );
+    expect(codeOf(() => toTensor('x', new Array<number>(5).fill(0), 16))).toBe('ERR_TENSOR_TOO_LARGE');
+  });
+
+  it('rejects nesting deeper than 16 levels with ERR_TENSOR_INVALID', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 17; i += 1) deep = [deep];
+    expect(codeOf(() => toTensor('x', deep))).toBe('ERR_TENSOR_INVALID');
+  });
+
+  it('rejects something that is neither an array nor an input object with ERR_VALIDATION', () => {
+    for (const input of [5, 'text', null, undefined, { values: [1] }, { data: 'abc' }, { data: [1], extra: true }]) {
+      expect(codeOf(() => toTensor('x', input))).toBe('ERR_VALIDATION');
+    }
+  });
+
+  it('lists validation issues under the input name', () => {
+    const error = failure(() => toTensor('features', { data: [1], dtype: 'float128' }));
+    expect(error.code).toBe('ERR_VALIDATION');
+    expect(error.issues.map((issue) => issue.path)).toContain('inputs.features.dtype');
+  });
+});
+
+describe('toTensors', () => {
+  it('converts every named input', () => {
+    const tensors = toTensors({ a: [1, 2], b: { data: new Uint8Array([1]), shape: [1, 1] } });
+    expect(Object.keys(tensors)).toEqual(['a', 'b']);
+    expect(tensors.a?.shape).toEqual([2]);
+    expect(tensors.b?.dtype).toBe('uint8');
+  });
+
+  it('rejects inputs that are not an object with ERR_VALIDATION', () => {
+    for (const inputs of [null, undefined, 3, 'x', [[1, 2]]]) {
+      expect(codeOf(() => toTensors(inputs))).toBe('ERR_VALIDATION');
+    }
+  });
+
+  it('rejects an empty inputs object with ERR_VALIDATION', () => {
+    expect(codeOf(() => toTensors({}))).toBe('ERR_VALIDATION');
+  });
+
+  it('rejects an input name with control characters with ERR_VALIDATION', () => {
+    expect(codeOf(() => toTensors({ 'a\nb': [1] }))).toBe('ERR_VALIDATION');
+  });
+
+  it('passes on the code of the first bad input', () => {
+    expect(codeOf(() => toTensors({ ok: [1], ragged: [[1], []] }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensors({ big: { data: [1], shape: [1e9] } }, 1024))).toBe('ERR_TENSOR_TOO_LARGE');
+  });
+});
+
+describe('PredictOptionsSchema', () => {
+  it('accepts the documented options', () => {
+    const options = { version: '2', outputs: ['y'], timeoutMs: 500, deadline: Date.now() + 1000, priority: 1, idempotencyKey: 'order-17' };
+    expect(PredictOptionsSchema.safeParse(options).success).toBe(true);
+  });
+
+  it('refuses an all-digit idempotency key, which BullMQ reserves for its own ids', () => {
+    expect(PredictOptionsSchema.safeParse({ idempotencyKey: '123' }).success).toBe(false);
+  });
+
+  it('refuses unknown options', () => {
+    expect(PredictOptionsSchema.safeParse({ timeout: 5 }).success).toBe(false);
+  });
+});

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createEngine } from '@conveyor/engine';
+import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import { toNumbers, toRows, toTensors } from '@conveyor/shared';
+import { irisReference } from '../../scripts/lib/iris-weights.js';
+import { dropPrefix, uniquePrefix } from '../support/prefix.js';
+import { MODELS, spawnWorker, type WorkerProcess } from '../support/workers.js';
+
+const redisUrl = inject('redisUrl');
+const prefix = uniquePrefix();
+
+/** A deterministic 48x192 RGB "text line": dark strokes on a light band, normalised as PP-OCR expects. */
+function syntheticLine(seed: number): Float32Array {
+  const data = new Float32Array(3 * 48 * 192);
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < 48; y++)
+      for (let x = 0; x < 192; x++) {
+        const ink = y > 12 && y < 36 && (x * 7 + y * seed) % 23 < 6;
+        data[c * 48 * 192 + y * 192 + x] = ink ? -0.9 : 0.9;
+      }
+  return data;
+}
+
+describe('SDK to Redis to a worker process to onnxruntime and back', () => {
+  let worker: WorkerProcess;
+  let client: ConveyorClient;
+
+  beforeAll(async () => {
+    worker = await spawnWorker(redisUrl, prefix);
+    client = await createClient({ redisUrl, prefix });
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await worker?.stop();
+    await dropPrefix(redisUrl, prefix);
+  });
+
+  it('announces both models with the signatures onnxruntime reports', async () => {
+    const models = await client.models();
+    expect(models.map((m) => `${m.name}@${m.version}`).sort()).toEqual(['iris@1', 'text-direction@1']);
+    const direction = models.find((m) => m.name === 'text-direction')!;
+    expect(direction.inputs).toEqual([expect.objectContaining({ name: 'x', dtype: 'float32', shape: [-1, 3, 48, 192] })]);
+  });
+
+  it('returns iris probabilities equal to the independent TypeScript computation within 1e-6', async () => {
+    const rows = [
+      [5.1, 3.5, 1.4, 0.2],
+      [7.0, 3.2, 4.7, 1.4],
+      [6.3, 3.3, 6.0, 2.5],
+      [0, 0, 0, 0],
+    ];
+    const prediction = await client.predict('iris', { features: rows });
+    expect(prediction.model).toBe('iris');
+    expect(prediction.version).toBe('1');
+    const probabilities = prediction.outputs.probabilities!;
+    expect(probabilities.dtype).toBe('float32');
+    expect(probabilities.shape).toEqual([4, 3]);
+    const actual = toRows(probabilities);
+    irisReference(rows).forEach((row, r) => row.forEach((p, c) => expect(Math.abs(actual[r]![c]! - p)).toBeLessThan(1e-6)));
+  });
+
+  it('accepts a typed array with a shape as input', async () => {
+    const data = new Float32Array([5.1, 3.5, 1.4, 0.2, 6.3, 3.3, 6.0, 2.5]);
+    const { outputs } = await client.predict('iris', { features: { data, shape: [2, 4] } });
+    const expected = irisReference([
+      [5.1, 3.5, 1.4, 0.2],
+      [6.3, 3.3, 6.0, 2.5],
+    ]).flat();
+    toNumbers(outputs.probabilities!).forEach((p, i) => expect(p).toBeCloseTo(expected[i]!, 6));
+  });
+
+  it('runs the shipped text-direction classifier with the same outputs as onnxruntime in-process', async () => {
+    const batch = new Float32Array(2 * 3 * 48 * 192);
+    batch.set(syntheticLine(3), 0);
+    batch.set(syntheticLine(5), 3 * 48 * 192);
+    const queued = await client.predict('text-direction', { x: { data: batch, shape: [2, 3, 48, 192] } });
+    const engine = await createEngine({ repository: MODELS, models: ['text-direction'] });
+    try {
+      const local = await engine.predict({
+        model: 'text-direction',
+        inputs: toTensors({ x: { data: batch.slice(), shape: [2, 3, 48, 192] } }),
+      });
+      const output = queued.outputs['softmax_0.tmp_0']!;
+      expect(output.shape).toEqual([2, 2]);
+      expect(toNumbers(output)).toEqual(toNumbers(local.outputs['softmax_0.tmp_0']!));
+      for (const row of toRows(output)) expect(row[0]! + row[1]!).toBeCloseTo(1, 5);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('enqueue returns a handle whose status and result follow the job', async () => {
+    const handle = await client.enqueue('iris', { features: [[5.9, 3.0, 5.1, 1.8]] });
+    expect(handle.id).toMatch(/\S/);
+    const result = await handle.result();
+    expect(result.jobId).toBe(handle.id);
+    const status = await handle.status();
+    expect(status.state).toBe('completed');
+    expect(status.finishedAt).toBeGreaterThanOrEqual(status.enqueuedAt!);
+    // Any client can read the result later by model and id.
+    const again = await client.job('iris', handle.id).result();
+    expect(toNumbers(again.outputs.probabilities!)).toEqual(toNumbers(result.outputs.probabilities!));
+  });
+
+  it('gives the same job for the same idempotency key', async () => {
+    const first = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] }, { idempotencyKey: 'order-42' });
+    const second = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] }, { idempotencyKey: 'order-42' });
+    expect(second.id).toBe(first.id);
+  });
+
+  it('fails a job whose deadline has passed with ERR_DEADLINE_EXCEEDED instead of running it', async () => {
+    const handle = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] }, { deadline: Date.now() - 1000 });
+    await expect(handle.result()).rejects.toMatchObject({ code: 'ERR_DEADLINE_EXCEEDED' });
+    expect(await handle.status()).toMatchObject({ state: 'failed', attemptsMade: 1, error: { code: 'ERR_DEADLINE_EXCEEDED' } });
+  });
+
+  it('only returns the outputs asked for', async () => {
+    const { outputs } = await client.predict('iris', { features: [[5, 3, 1, 0.2]] }, { outputs: ['probabilities'] });
+    expect(Object.keys(outputs)).toEqual(['probabilities']);
+  });
+});

@@ -1,0 +1,25 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  // Tests run on the TypeScript sources, never on a stale dist/. Vitest resolves for the server
+  // (SSR) side, whose conditions are separate from resolve.conditions.
+  resolve: { conditions: ['@conveyor/source'] },
+  ssr: { resolve: { conditions: ['@conveyor/source', 'module', 'node', 'development|production'] } },
+  test: {
+    include: [
+      'packages/*/src/**/*.test.ts',
+      'packages/*/test/**/*.test.ts',
+      'apps/*/src/**/*.test.ts',
+      'apps/*/test/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
+    globalSetup: ['test/support/global-setup.ts'],
+    setupFiles: ['test/support/fail-on-console.ts'],
+    pool: 'forks',
+    // Inference threads (piscina) and spawned processes load TypeScript sources through tsx.
+    execArgv: ['--import', 'tsx', '--conditions=@conveyor/source'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    maxWorkers: 2,
+  },
+});
