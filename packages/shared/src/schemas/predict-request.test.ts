@@ -69,7 +69,13 @@ describe('toTensor with good inputs', () => {
   });
 
   it('reshapes a nested array to a shape given as an override', () => {
-    const tensor = toTensor('x', { data: [[1, 2], [3, 4]], shape: [4] });
+    const tensor = toTensor('x', {
+      data: [
+        [1, 2],
+        [3, 4],
+      ],
+      shape: [4],
+    });
     expect(tensor.shape).toEqual([4]);
   });
 
@@ -97,9 +103,13 @@ describe('toTensor with good inputs', () => {
   });
 
   it('accepts the full range of int8 and uint64', () => {
-    expect(Array.from(toTensor('x', { data: [-128, 127], dtype: 'int8' }).data as Int8Array)).toEqual([-128, 127]);
+    expect(
+      Array.from(toTensor('x', { data: [-128, 127], dtype: 'int8' }).data as Int8Array),
+    ).toEqual([-128, 127]);
     const max = 2n ** 64n - 1n;
-    expect(Array.from(toTensor('x', { data: [0n, max], dtype: 'uint64' }).data as BigUint64Array)).toEqual([0n, max]);
+    expect(
+      Array.from(toTensor('x', { data: [0n, max], dtype: 'uint64' }).data as BigUint64Array),
+    ).toEqual([0n, max]);
   });
 });
 
@@ -117,41 +127,65 @@ describe('toTensor with bad inputs', () => {
   });
 
   it('rejects a fraction for an integer dtype with ERR_TENSOR_INVALID', () => {
-    expect(codeOf(() => toTensor('x', { data: [1, 2.5], dtype: 'int32' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [1, 2.5], dtype: 'int32' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
     expect(codeOf(() => toTensor('x', { data: [0.5], dtype: 'int64' }))).toBe('ERR_TENSOR_INVALID');
     expect(codeOf(() => toTensor('x', { data: new Float32Array([1.25]), dtype: 'uint8' }))).toBe(
       'ERR_TENSOR_INVALID',
     );
-    expect(codeOf(() => toTensor('x', { data: [Number.NaN], dtype: 'int16' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [Number.NaN], dtype: 'int16' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
   });
 
   it('rejects a value out of range for its dtype with ERR_TENSOR_INVALID', () => {
     expect(codeOf(() => toTensor('x', { data: [128], dtype: 'int8' }))).toBe('ERR_TENSOR_INVALID');
     expect(codeOf(() => toTensor('x', { data: [-129], dtype: 'int8' }))).toBe('ERR_TENSOR_INVALID');
     expect(codeOf(() => toTensor('x', { data: [-1], dtype: 'uint32' }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => toTensor('x', { data: [2n ** 63n], dtype: 'int64' }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => toTensor('x', { data: [-1n], dtype: 'uint64' }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => toTensor('x', { data: new Int16Array([300]), dtype: 'int8' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [2n ** 63n], dtype: 'int64' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => toTensor('x', { data: [-1n], dtype: 'uint64' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => toTensor('x', { data: new Int16Array([300]), dtype: 'int8' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
   });
 
   it('rejects bool elements other than 0 and 1 with ERR_TENSOR_INVALID', () => {
     expect(codeOf(() => toTensor('x', { data: [0, 2], dtype: 'bool' }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => toTensor('x', { data: new Int8Array([1, -1]), dtype: 'bool' }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => toTensor('x', { data: new Uint8Array([0, 2]), dtype: 'bool' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: new Int8Array([1, -1]), dtype: 'bool' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => toTensor('x', { data: new Uint8Array([0, 2]), dtype: 'bool' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
   });
 
   it('rejects float16 given as numbers rather than raw bits with ERR_TENSOR_INVALID', () => {
-    expect(codeOf(() => toTensor('x', { data: [1.5], dtype: 'float16' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: [1.5], dtype: 'float16' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
   });
 
   it('rejects a typed array whose shape holds a different number of elements with ERR_TENSOR_INVALID', () => {
-    expect(codeOf(() => toTensor('x', { data: new Float32Array(6), shape: [2, 2] }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => toTensor('x', { data: new Float32Array(3), shape: [] }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: new Float32Array(6), shape: [2, 2] }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => toTensor('x', { data: new Float32Array(3), shape: [] }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
   });
 
   it('rejects a negative or fractional dimension in a given shape with ERR_TENSOR_INVALID', () => {
-    expect(codeOf(() => toTensor('x', { data: new Float32Array(2), shape: [-2] }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => toTensor('x', { data: [1, 2], shape: [0.5, 4] }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => toTensor('x', { data: new Float32Array(2), shape: [-2] }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => toTensor('x', { data: [1, 2], shape: [0.5, 4] }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
   });
 
   it('rejects a shape over the byte limit with ERR_TENSOR_TOO_LARGE before converting the data', () => {
@@ -161,7 +195,9 @@ describe('toTensor with bad inputs', () => {
     expect(codeOf(() => toTensor('x', { data: ['not even a number'], shape: [1e6, 1e6] }))).toBe(
       'ERR_TENSOR_TOO_LARGE',
     );
-    expect(codeOf(() => toTensor('x', new Array<number>(5).fill(0), 16))).toBe('ERR_TENSOR_TOO_LARGE');
+    expect(codeOf(() => toTensor('x', new Array<number>(5).fill(0), 16))).toBe(
+      'ERR_TENSOR_TOO_LARGE',
+    );
   });
 
   it('rejects nesting deeper than 16 levels with ERR_TENSOR_INVALID', () => {
@@ -171,7 +207,15 @@ describe('toTensor with bad inputs', () => {
   });
 
   it('rejects something that is neither an array nor an input object with ERR_VALIDATION', () => {
-    for (const input of [5, 'text', null, undefined, { values: [1] }, { data: 'abc' }, { data: [1], extra: true }]) {
+    for (const input of [
+      5,
+      'text',
+      null,
+      undefined,
+      { values: [1] },
+      { data: 'abc' },
+      { data: [1], extra: true },
+    ]) {
       expect(codeOf(() => toTensor('x', input))).toBe('ERR_VALIDATION');
     }
   });
@@ -207,13 +251,22 @@ describe('toTensors', () => {
 
   it('passes on the code of the first bad input', () => {
     expect(codeOf(() => toTensors({ ok: [1], ragged: [[1], []] }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => toTensors({ big: { data: [1], shape: [1e9] } }, 1024))).toBe('ERR_TENSOR_TOO_LARGE');
+    expect(codeOf(() => toTensors({ big: { data: [1], shape: [1e9] } }, 1024))).toBe(
+      'ERR_TENSOR_TOO_LARGE',
+    );
   });
 });
 
 describe('PredictOptionsSchema', () => {
   it('accepts the documented options', () => {
-    const options = { version: '2', outputs: ['y'], timeoutMs: 500, deadline: Date.now() + 1000, priority: 1, idempotencyKey: 'order-17' };
+    const options = {
+      version: '2',
+      outputs: ['y'],
+      timeoutMs: 500,
+      deadline: Date.now() + 1000,
+      priority: 1,
+      idempotencyKey: 'order-17',
+    };
     expect(PredictOptionsSchema.safeParse(options).success).toBe(true);
   });
 

@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { isConveyorError } from '../errors.js';
-import { TensorCodec, WireTensorSchema, decodeTensor, encodeTensor, type WireTensor } from './codec.js';
+import {
+  TensorCodec,
+  WireTensorSchema,
+  decodeTensor,
+  encodeTensor,
+  type WireTensor,
+} from './codec.js';
 import { DTYPES, DTYPE_ARRAYS, type Dtype, type TypedArray } from './dtype.js';
 import { createTensor, type Tensor } from './tensor.js';
 
@@ -73,28 +79,38 @@ const wire = (dtype: Dtype, shape: number[], bytes: number[]): WireTensor => ({
 });
 
 describe('tensor codec round trip', () => {
-  it.each(DTYPES)('decodes what it encodes, bit for bit, for %s tensors of any small shape', (dtype) => {
-    fc.assert(
-      fc.property(tensorArb(dtype), (tensor) => {
-        const encoded = encodeTensor(tensor);
-        expect(WireTensorSchema.safeParse(encoded).success).toBe(true);
-        expectSameTensor(decodeTensor(encoded), tensor);
-      }),
-    );
-  });
+  it.each(DTYPES)(
+    'decodes what it encodes, bit for bit, for %s tensors of any small shape',
+    (dtype) => {
+      fc.assert(
+        fc.property(tensorArb(dtype), (tensor) => {
+          const encoded = encodeTensor(tensor);
+          expect(WireTensorSchema.safeParse(encoded).success).toBe(true);
+          expectSameTensor(decodeTensor(encoded), tensor);
+        }),
+      );
+    },
+  );
 
-  it.each(DTYPES)('round-trips %s tensors through z.encode and z.decode of TensorCodec', (dtype) => {
-    fc.assert(
-      fc.property(tensorArb(dtype), (tensor) => {
-        const encoded = z.encode(TensorCodec, tensor);
-        expect(encoded).toEqual(encodeTensor(tensor));
-        expectSameTensor(z.decode(TensorCodec, encoded), tensor);
-      }),
-    );
-  });
+  it.each(DTYPES)(
+    'round-trips %s tensors through z.encode and z.decode of TensorCodec',
+    (dtype) => {
+      fc.assert(
+        fc.property(tensorArb(dtype), (tensor) => {
+          const encoded = z.encode(TensorCodec, tensor);
+          expect(encoded).toEqual(encodeTensor(tensor));
+          expectSameTensor(z.decode(TensorCodec, encoded), tensor);
+        }),
+      );
+    },
+  );
 
   it('keeps -0, NaN and both infinities of float64', () => {
-    const tensor = createTensor('float64', [4], new Float64Array([-0, Number.NaN, Infinity, -Infinity]));
+    const tensor = createTensor(
+      'float64',
+      [4],
+      new Float64Array([-0, Number.NaN, Infinity, -Infinity]),
+    );
     const decoded = decodeTensor(encodeTensor(tensor));
     expect(Object.is(decoded.data[0], -0)).toBe(true);
     expect(decoded.data[1]).toBeNaN();
@@ -110,7 +126,9 @@ describe('tensor codec round trip', () => {
   });
 
   it('decodes into an aligned buffer of its own', () => {
-    const decoded = decodeTensor(encodeTensor(createTensor('float64', [2], new Float64Array([1.5, -2.5]))));
+    const decoded = decodeTensor(
+      encodeTensor(createTensor('float64', [2], new Float64Array([1.5, -2.5]))),
+    );
     expect(decoded.data.byteOffset).toBe(0);
     expect(decoded.data.buffer.byteLength).toBe(16);
   });
@@ -143,8 +161,12 @@ describe('tensor decoding failures', () => {
   });
 
   it('rejects data whose byte length does not match the shape with ERR_TENSOR_INVALID', () => {
-    expect(codeOf(() => decodeTensor(wire('float32', [2], [0, 0, 0x80, 0x3f])))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => decodeTensor(wire('float32', [1], [0, 0, 0x80, 0x3f, 0])))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => decodeTensor(wire('float32', [2], [0, 0, 0x80, 0x3f])))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => decodeTensor(wire('float32', [1], [0, 0, 0x80, 0x3f, 0])))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
     expect(codeOf(() => decodeTensor(wire('int64', [], [1, 0, 0, 0])))).toBe('ERR_TENSOR_INVALID');
   });
 
@@ -170,8 +192,12 @@ describe('tensor decoding failures', () => {
   });
 
   it('rejects negative or fractional dimensions in decodeTensor with ERR_TENSOR_INVALID', () => {
-    expect(codeOf(() => decodeTensor({ dtype: 'uint8', shape: [-1], data: '' }))).toBe('ERR_TENSOR_INVALID');
-    expect(codeOf(() => decodeTensor({ dtype: 'uint8', shape: [1.5], data: 'AA==' }))).toBe('ERR_TENSOR_INVALID');
+    expect(codeOf(() => decodeTensor({ dtype: 'uint8', shape: [-1], data: '' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => decodeTensor({ dtype: 'uint8', shape: [1.5], data: 'AA==' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
   });
 
   it('refuses negative and non-integer dimensions in the wire schema', () => {
@@ -181,9 +207,10 @@ describe('tensor decoding failures', () => {
   });
 
   it('refuses more than 16 dimensions in the wire schema', () => {
-    expect(WireTensorSchema.safeParse({ dtype: 'uint8', shape: Array<number>(17).fill(1), data: 'AA==' }).success).toBe(
-      false,
-    );
+    expect(
+      WireTensorSchema.safeParse({ dtype: 'uint8', shape: Array<number>(17).fill(1), data: 'AA==' })
+        .success,
+    ).toBe(false);
   });
 
   it('refuses data that is not base64 in the wire schema', () => {
@@ -193,8 +220,12 @@ describe('tensor decoding failures', () => {
   });
 
   it('refuses an unknown dtype and extra fields in the wire schema', () => {
-    expect(WireTensorSchema.safeParse({ dtype: 'complex64', shape: [], data: '' }).success).toBe(false);
-    expect(WireTensorSchema.safeParse({ dtype: 'uint8', shape: [], data: 'AA==', dims: [] }).success).toBe(false);
+    expect(WireTensorSchema.safeParse({ dtype: 'complex64', shape: [], data: '' }).success).toBe(
+      false,
+    );
+    expect(
+      WireTensorSchema.safeParse({ dtype: 'uint8', shape: [], data: 'AA==', dims: [] }).success,
+    ).toBe(false);
   });
 
   it('reports a decoding failure through TensorCodec as a zod issue carrying the Conveyor code', () => {
@@ -211,7 +242,11 @@ describe('tensor decoding failures', () => {
   });
 
   it('rejects a malformed wire tensor in z.decode before decoding it', () => {
-    const result = z.safeDecode(TensorCodec, { dtype: 'uint8', shape: [-1], data: 'abc!' } as WireTensor);
+    const result = z.safeDecode(TensorCodec, {
+      dtype: 'uint8',
+      shape: [-1],
+      data: 'abc!',
+    });
     expect(result.success).toBe(false);
     expect(result.error?.issues.map((issue) => issue.path[0])).toEqual(['shape', 'data']);
   });

@@ -1,7 +1,7 @@
 import { endianness } from 'node:os';
 import { z } from 'zod';
 import { ConveyorError } from '../errors.js';
-import { DTYPES, DTYPE_ARRAYS, bytesPerElement, type Dtype, type TypedArray } from './dtype.js';
+import { DTYPES, DTYPE_ARRAYS, bytesPerElement, type TypedArray } from './dtype.js';
 import { DEFAULT_MAX_TENSOR_BYTES, checkedByteLength, createTensor, type Tensor } from './tensor.js';
 
 /**

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl } from './config.js';
+import { isConveyorError, type ConveyorError } from './errors.js';
+
+function failure(run: () => unknown): ConveyorError {
+  try {
+    run();
+  } catch (error) {
+    if (isConveyorError(error)) return error;
+    throw new Error(`expected a ConveyorError, got ${String(error)}`);
+  }
+  throw new Error('expected a ConveyorError, but nothing was thrown');
+}
+
+describe('loadConfig', () => {
+  it('gives every variable its default when the environment is empty', () => {
+    expect(loadConfig({})).toEqual({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: 'conveyor',
+      LOG_LEVEL: 'info',
+      MODEL_REPOSITORY: 'models',
+      MODELS: [],
+      WORKER_CONCURRENCY: 4,
+      INFERENCE_THREADS: 1,
+      MAX_TENSOR_BYTES: 64 * 1024 * 1024,
+      JOB_ATTEMPTS: 3,
+      JOB_BACKOFF_MS: 1000,
+      KEEP_COMPLETED_JOBS: 10_000,
+      KEEP_COMPLETED_AGE_S: 3600,
+      KEEP_FAILED_JOBS: 10_000,
+      KEEP_FAILED_AGE_S: 86_400,
+      EVENTS_MAX_LEN: 10_000,
+      PREDICT_TIMEOUT_MS: 30_000,
+      SHUTDOWN_TIMEOUT_MS: 30_000,
+      PRODUCER_HOST: '0.0.0.0',
+      PRODUCER_PORT: 8080,
+      MAX_BODY_BYTES: 16 * 1024 * 1024,
+    });
+  });
+
+  it('has a default for every key, so an empty environment is valid', () => {
+    const config = loadConfig({});
+    for (const key of CONFIG_KEYS) expect(config[key]).toBeDefined();
+  });
+
+  it('treats empty and blank strings as unset', () => {
+    const env = Object.fromEntries(CONFIG_KEYS.map((key, i) => [key, i % 2 === 0 ? '' : '   ']));
+    expect(loadConfig(env)).toEqual(loadConfig({}));
+  });
+
+  it('reads numbers from strings and trims values', () => {
+    const config = loadConfig({
+      WORKER_CONCURRENCY: ' 16 ',
+      PRODUCER_PORT: '0',
+      LOG_LEVEL: 'debug ',
+    });
+    expect(config.WORKER_CONCURRENCY).toBe(16);
+    expect(config.PRODUCER_PORT).toBe(0);
+    expect(config.LOG_LEVEL).toBe('debug');
+  });
+
+  it('splits MODELS on commas, trimming names and dropping empty ones', () => {
+    expect(loadConfig({ MODELS: 'iris, mnist,,ocr-det ,' }).MODELS).toEqual([
+      'iris',
+      'mnist',
+      'ocr-det',
+    ]);
+    expect(loadConfig({ MODELS: 'iris' }).MODELS).toEqual(['iris']);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(loadConfig({ PATH: '/usr/bin', HOME: '/root' })).toEqual(loadConfig({}));
+  });
+
+  it('returns a frozen configuration', () => {
+    const config = loadConfig({ MODELS: 'a,b' });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.MODELS)).toBe(true);
+  });
+
+  it('reports every problem at once as ERR_CONFIG_INVALID', () => {
+    const error = failure(() =>
+      loadConfig({
+        REDIS_URL: 'not a url',
+        LOG_LEVEL: 'loud',
+        WORKER_CONCURRENCY: '0',
+        PRODUCER_PORT: '70000',
+        JOB_BACKOFF_MS: '1.5',
+        MAX_TENSOR_BYTES: 'lots',
+        REDIS_KEY_PREFIX: 'has:colon',
+      }),
+    );
+    expect(error.code).toBe('ERR_CONFIG_INVALID');
+    expect(error.issues.map((issue) => issue.path).sort()).toEqual([
+      'JOB_BACKOFF_MS',
+      'LOG_LEVEL',
+      'MAX_TENSOR_BYTES',
+      'PRODUCER_PORT',
+      'REDIS_KEY_PREFIX',
+      'REDIS_URL',
+      'WORKER_CONCURRENCY',
+    ]);
+  });
+
+  it('rejects a single bad value with ERR_CONFIG_INVALID naming it', () => {
+    const error = failure(() => loadConfig({ MAX_BODY_BYTES: '10' }));
+    expect(error.code).toBe('ERR_CONFIG_INVALID');
+    expect(error.issues.map((issue) => issue.path)).toEqual(['MAX_BODY_BYTES']);
+  });
+});
+
+describe('CONFIG_KEYS', () => {
+  it('lists exactly the keys of ConfigSchema', () => {
+    expect([...CONFIG_KEYS].sort()).toEqual(Object.keys(ConfigSchema.shape).sort());
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides the password of a Redis URL and leaves the rest', () => {
+    expect(redactUrl('redis://user:secret@redis.example:6380/2')).toBe(
+      'redis://user:***@redis.example:6380/2',
+    );
+    expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('does not echo a URL it cannot parse', () => {
+    expect(redactUrl('::secret::')).toBe('(unparseable url)');
+  });
+});
