@@ -1,0 +1,18 @@
+import type { ClientOptions } from '@conveyor/sdk';
+import type { Config, Logger } from '@conveyor/shared';
+
+/** The SDK client options the producer's configuration implies, so jobs it enqueues follow the env. */
+export function clientOptionsFromConfig(config: Config, logger: Logger): ClientOptions {
+  return {
+    redisUrl: config.REDIS_URL,
+    prefix: config.REDIS_KEY_PREFIX,
+    timeoutMs: config.PREDICT_TIMEOUT_MS,
+    maxTensorBytes: config.MAX_TENSOR_BYTES,
+    attempts: config.JOB_ATTEMPTS,
+    backoffMs: config.JOB_BACKOFF_MS,
+    keepCompleted: { count: config.KEEP_COMPLETED_JOBS, ageSeconds: config.KEEP_COMPLETED_AGE_S },
+    keepFailed: { count: config.KEEP_FAILED_JOBS, ageSeconds: config.KEEP_FAILED_AGE_S },
+    eventsMaxLen: config.EVENTS_MAX_LEN,
+    logger,
+  };
+}

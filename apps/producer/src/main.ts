@@ -1,0 +1,114 @@
+/**
+ * The producer process: `node dist/main.js` (or `pnpm producer`), the only file that listens.
+ * Configured by environment variables (docs/configuration.md). Exits 1 when the configuration is
+ * invalid or Redis does not answer at start, and 0 after a graceful shutdown on SIGTERM or SIGINT.
+ */
+import { Redis } from 'ioredis';
+import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import {
+  createLogger,
+  isConveyorError,
+  loadConfig,
+  redactUrl,
+  redisOptions,
+  type Config,
+  type Logger,
+} from '@conveyor/shared';
+import { buildApp } from './app.js';
+import { clientOptionsFromConfig } from './client-options.js';
+
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+/** Logs a repeating connection error once, then at most every 30 s, instead of on every retry. */
+function throttledErrorLog(log: Logger, message: string): (err: Error) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < ERROR_LOG_INTERVAL_MS) {
+      suppressed += 1;
+      return;
+    }
+    log.error({ err, suppressed }, message);
+    last = now;
+    suppressed = 0;
+  };
+}
+
+let config: Config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  process.stderr.write(`${isConveyorError(error) ? error.message : String(error)}\n`);
+  process.exit(1);
+}
+const log = createLogger({ level: config.LOG_LEVEL, component: 'producer' });
+const redis = redactUrl(config.REDIS_URL);
+
+let client: ConveyorClient;
+// A dedicated connection for the readiness probe, so a PING never queues behind job traffic.
+const pinger = new Redis(config.REDIS_URL, {
+  ...redisOptions('producer', 'conveyor-producer-health'),
+  lazyConnect: true,
+});
+pinger.on('error', throttledErrorLog(log, 'redis health connection error'));
+try {
+  client = await createClient(clientOptionsFromConfig(config, log));
+  await pinger.connect();
+} catch (err) {
+  // One clear line and a non-zero exit; the supervisor decides when to try again.
+  log.fatal(
+    { err, redis, code: isConveyorError(err) ? err.code : 'ERR_QUEUE_UNAVAILABLE' },
+    'redis did not answer at start',
+  );
+  pinger.disconnect();
+  process.exit(1);
+}
+
+const app = buildApp(config, {
+  client,
+  logger: log,
+  redisPing: async () => (await pinger.ping()) === 'PONG',
+});
+
+let closing: Promise<void> | undefined;
+const shutdown = (): Promise<void> =>
+  (closing ??= (async () => {
+    await app.close();
+    await client.close();
+    await pinger.quit().catch(() => pinger.disconnect());
+    log.info('producer stopped');
+  })());
+
+const stop = (signal: NodeJS.Signals) => {
+  log.info({ signal }, 'signal received');
+  shutdown().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
+
+try {
+  await app.listen({ host: config.PRODUCER_HOST, port: config.PRODUCER_PORT });
+  log.info(
+    {
+      host: config.PRODUCER_HOST,
+      port: config.PRODUCER_PORT,
+      redis,
+      prefix: config.REDIS_KEY_PREFIX,
+    },
+    'producer ready',
+  );
+} catch (err) {
+  log.fatal(
+    { err, host: config.PRODUCER_HOST, port: config.PRODUCER_PORT },
+    'producer failed to listen',
+  );
+  await shutdown().catch(() => undefined);
+  process.exit(1);
+}

@@ -1,0 +1,137 @@
+import type { FastifyPluginCallback } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+} from 'fastify-type-provider-zod';
+import {
+  ERROR_CATALOGUE,
+  isConveyorError,
+  type ErrorCode,
+  type ErrorIssue,
+} from '@conveyor/shared';
+import type { ErrorBody } from '../schemas.js';
+
+/** The response header that names the job a request enqueued. */
+export const JOB_ID_HEADER = 'Conveyor-Job-Id';
+
+interface Classified {
+  code: ErrorCode;
+  message: string;
+  /** Set only where the HTTP status is not the catalogue's; see PROTOCOL_STATUSES. */
+  status?: number;
+  issues?: readonly ErrorIssue[];
+  jobId?: string;
+}
+
+/**
+ * Fastify refusals that are about the HTTP exchange itself, not about Conveyor: they keep their
+ * HTTP status because the catalogue has no code of that status (see the producer report:
+ * ERR_ROUTE_NOT_FOUND and ERR_UNSUPPORTED_MEDIA_TYPE belong in `@conveyor/shared`).
+ */
+const PROTOCOL_STATUSES: ReadonlySet<number> = new Set([404, 405, 415]);
+
+const internal = (reqId: string) =>
+  `internal error; the producer log has the details under reqId ${reqId}`;
+
+function fastifyCode(
+  error: unknown,
+): { code: string; statusCode: number; message: string } | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
+  if (typeof code !== 'string' || !code.startsWith('FST_') || typeof statusCode !== 'number')
+    return undefined;
+  return { code, statusCode, message: error.message };
+}
+
+/** Maps anything a route or fastify throws to a catalogue code, a safe message and issues. */
+function classify(error: unknown, bodyLimit: number, reqId: string): Classified {
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const context = (error as { validationContext?: string }).validationContext ?? 'request';
+    const issues = error.validation.map((v) => ({
+      path: [context, ...v.instancePath.split('/').filter(Boolean)].join('.'),
+      message: v.message ?? 'is invalid',
+    }));
+    return {
+      code: 'ERR_VALIDATION',
+      message: `request ${context} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    };
+  }
+  if (isConveyorError(error)) {
+    const jobId = error.details.jobId;
+    return {
+      code: error.code,
+      // An ERR_INTERNAL message may hold anything (paths, library internals); it stays in the log.
+      message: error.code === 'ERR_INTERNAL' ? internal(reqId) : error.message,
+      ...(error.issues.length > 0 && { issues: error.issues }),
+      ...(typeof jobId === 'string' && { jobId }),
+    };
+  }
+  if (isResponseSerializationError(error))
+    return { code: 'ERR_INTERNAL', message: internal(reqId) };
+  const fastify = fastifyCode(error);
+  if (fastify && fastify.statusCode >= 400 && fastify.statusCode < 500) {
+    // A body over MAX_BODY_BYTES is, on these routes, a tensor too large to take: 413 either way.
+    if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return {
+        code: 'ERR_TENSOR_TOO_LARGE',
+        message: `request body is over the limit of ${bodyLimit} bytes (MAX_BODY_BYTES)`,
+      };
+    }
+    const { message } = fastify;
+    if (PROTOCOL_STATUSES.has(fastify.statusCode))
+      return { code: 'ERR_VALIDATION', message, status: fastify.statusCode };
+    return { code: 'ERR_VALIDATION', message };
+  }
+  return { code: 'ERR_INTERNAL', message: internal(reqId) };
+}
+
+/** The one error body: `{ error, code, message, statusCode }`, plus `issues` and `job_id` when known. */
+export function errorBody(classified: Classified): ErrorBody {
+  const statusCode = classified.status ?? ERROR_CATALOGUE[classified.code].status;
+  const body: ErrorBody = {
+    error: classified.message,
+    code: classified.code,
+    message: classified.message,
+    statusCode,
+  };
+  if (classified.issues)
+    body.issues = classified.issues.map((i) => ({ path: i.path, message: i.message }));
+  if (classified.jobId !== undefined) body.job_id = classified.jobId;
+  return body;
+}
+
+const plugin: FastifyPluginCallback = (app, _options, done) => {
+  const bodyLimit = app.initialConfig.bodyLimit ?? 0;
+
+  app.setErrorHandler((error: unknown, request, reply) => {
+    const classified = classify(error, bodyLimit, request.id);
+    const body = errorBody(classified);
+    if (body.statusCode >= 500 && body.code === 'ERR_INTERNAL')
+      request.log.error({ err: error }, 'request failed');
+    else if (body.statusCode >= 500)
+      request.log.warn({ code: body.code, jobId: body.job_id }, 'request failed');
+    else request.log.info({ code: body.code, statusCode: body.statusCode }, 'request refused');
+    if (body.job_id !== undefined) void reply.header(JOB_ID_HEADER, body.job_id);
+    return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const body = errorBody({
+      code: 'ERR_VALIDATION',
+      message: `no route ${request.method} ${request.url}`,
+      status: 404,
+    });
+    return reply.code(404).send(body);
+  });
+
+  done();
+};
+
+/**
+ * Installs the error and not-found handlers on the instance it is registered on, not in a child
+ * context: `skip-override` is what fastify-plugin sets, so every route registered later uses them.
+ */
+export const errorHandler: FastifyPluginCallback = Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+});

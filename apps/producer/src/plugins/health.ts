@@ -1,0 +1,63 @@
+import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import type { ConveyorClient } from '@conveyor/sdk';
+import { LiveResponseSchema, NotReadyResponseSchema, ReadyResponseSchema } from '../schemas.js';
+
+export interface HealthOptions {
+  /** Reads the announced models. */
+  client: Pick<ConveyorClient, 'models'>;
+  /** True when Redis answers PING. */
+  redisPing: () => Promise<boolean>;
+  /** How long each readiness check may take before it counts as failed, in ms. Default 1000. */
+  checkTimeoutMs?: number;
+}
+
+/** Settles like `promise`, or resolves `undefined` after `ms`, so a hung check cannot hang a probe. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Open Inference Protocol health routes. `live` answers while the process serves HTTP at all;
+ * `ready` only when Redis answers and at least one model is announced, so a load balancer sends
+ * no traffic that could only fail.
+ */
+export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, done) => {
+  const timeoutMs = options.checkTimeoutMs ?? 1000;
+
+  app.get('/v2/health/live', { schema: { response: { 200: LiveResponseSchema } } }, () => ({
+    live: true as const,
+  }));
+
+  app.get(
+    '/v2/health/ready',
+    { schema: { response: { 200: ReadyResponseSchema, 503: NotReadyResponseSchema } } },
+    async (request, reply) => {
+      const notReady = (reason: string) => {
+        request.log.warn({ reason }, 'not ready');
+        return reply.code(503).send({ ready: false, reason });
+      };
+      const pong = await within(
+        options.redisPing().catch(() => false),
+        timeoutMs,
+      );
+      if (pong !== true) return notReady('redis did not answer');
+      const models = await within(
+        options.client.models().catch(() => undefined),
+        timeoutMs,
+      );
+      if (models === undefined) return notReady('the model catalogue could not be read from redis');
+      if (models.length === 0) return notReady('no worker has announced a model');
+      return reply.code(200).send({ ready: true });
+    },
+  );
+
+  done();
+};
