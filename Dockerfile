@@ -45,7 +45,7 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     MODEL_REPOSITORY=/app/models
 WORKDIR /app
-# Files stay owned by root and read-only to the `node` user: the apps write nothing to disk.
+# Files stay owned by root and read-only to the `node` user: nothing writes under /app.
 COPY --from=deps /app ./
 COPY --from=build /app/packages/shared/dist packages/shared/dist
 COPY --from=build /app/packages/engine/dist packages/engine/dist
