@@ -31,7 +31,7 @@ describe('SIGTERM during a stream of jobs', () => {
     for (let i = 0; i < JOBS; i++) handles.push(await client.enqueue('text-direction', input));
 
     // Stop while the worker is busy: some jobs done, some in flight, most waiting.
-    while ((await queue.getJobCounts('completed')).completed < 5) await new Promise((r) => setTimeout(r, 10));
+    while (((await queue.getJobCounts('completed')).completed ?? 0) < 5) await new Promise((r) => setTimeout(r, 10));
     const code = await first.stop('SIGTERM');
     expect(code).toBe(0);
     expect(first.logs.map((r) => r.msg)).toContain('worker stopped');
@@ -40,7 +40,7 @@ describe('SIGTERM during a stream of jobs', () => {
     const afterStop = await queue.getJobCounts('active', 'failed', 'completed', 'waiting');
     expect(afterStop.active).toBe(0);
     expect(afterStop.failed).toBe(0);
-    expect(afterStop.completed + afterStop.waiting).toBe(JOBS);
+    expect((afterStop.completed ?? 0) + (afterStop.waiting ?? 0)).toBe(JOBS);
 
     const second = await spawnWorker(redisUrl, prefix);
     try {

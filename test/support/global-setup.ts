@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { provideRedis } from './redis-server.js';
+import { provideRedis } from '../../scripts/lib/redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,0 +1,67 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const MODELS = `${ROOT}models`;
+
+/** A worker as a real child process, started as `pnpm worker` starts it. */
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Every JSON log line so far. */
+  logs: Record<string, unknown>[];
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `apps/worker/src/main.ts` as `pnpm worker` does and resolves once it logs "worker ready". */
+export async function spawnWorker(redisUrl: string, prefix: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@conveyor/source', '--import', 'tsx', 'apps/worker/src/main.ts'],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: MODELS, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let buffered = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.startsWith('{')) continue;
+        const record = JSON.parse(line) as Record<string, unknown>;
+        logs.push(record);
+        if (record.msg === 'worker ready') resolve();
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    void exited.then((code) => reject(new Error(`worker exited with ${code} before it was ready: ${stderr}`)));
+  });
+  // A worker started with LOG_LEVEL above info never logs "worker ready"; give up rather than hang.
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the worker did not log "worker ready" within 60 s')), 60_000);
+  });
+  try {
+    await Promise.race([ready, limit]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    child,
+    logs,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
