@@ -41,6 +41,7 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
     expect(models.map((m) => `${m.name}@${m.version}`).sort()).toEqual(['iris@1', 'text-direction@1']);
     const direction = models.find((m) => m.name === 'text-direction')!;
     expect(direction.inputs).toEqual([expect.objectContaining({ name: 'x', dtype: 'float32', shape: [-1, 3, 48, 192] })]);
+    expect(models.every((m) => m.workers === 1)).toBe(true);
   });
 
   it('returns iris probabilities equal to the independent TypeScript computation within 1e-6', async () => {

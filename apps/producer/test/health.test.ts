@@ -51,6 +51,23 @@ describe('health routes', () => {
     expect(body.reason).toBe('no worker has announced a model');
   });
 
+  it('says not ready once every worker that announced a model has stopped', async () => {
+    const stoppedPrefix = uniquePrefix();
+    const config = testConfig(redisUrl, stoppedPrefix);
+    const gone = await startWorkerService(config, silent);
+    const producer = await startProducer(config);
+    try {
+      expect((await producer.app.inject({ method: 'GET', url: '/v2/health/ready' })).statusCode).toBe(200);
+      await gone.close();
+      const response = await producer.app.inject({ method: 'GET', url: '/v2/health/ready' });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toEqual({ ready: false, reason: 'no worker is running for any announced model' });
+    } finally {
+      await producer.close();
+      await dropPrefix(redisUrl, stoppedPrefix);
+    }
+  });
+
   describe('when Redis does not answer', () => {
     const config = testConfig(redisUrl, prefix);
     const withPing = (redisPing: () => Promise<boolean>) =>

@@ -1,7 +1,15 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createEngine, type Engine } from '@conveyor/engine';
-import { catalogueKey, queueName, redactUrl, redisOptions, type Config, type Logger } from '@conveyor/shared';
+import {
+  catalogueKey,
+  queueName,
+  redactUrl,
+  redisOptions,
+  throttledErrorLog,
+  type Config,
+  type Logger,
+} from '@conveyor/shared';
 import { createProcessor } from './processor.js';
 
 /** A running worker process: one BullMQ worker per model, sharing one engine. */
@@ -14,24 +22,6 @@ export interface WorkerService {
    * abandoned to BullMQ's stalled-job recovery), and closes the engine and every connection.
    */
   close(): Promise<void>;
-}
-
-const ERROR_LOG_INTERVAL_MS = 30_000;
-
-/** Logs a repeating connection error once, then at most every 30 s, instead of on every retry. */
-function throttledErrorLog(log: Logger, message: string): (err: Error) => void {
-  let last = 0;
-  let suppressed = 0;
-  return (err) => {
-    const now = Date.now();
-    if (now - last < ERROR_LOG_INTERVAL_MS) {
-      suppressed += 1;
-      return;
-    }
-    log.error({ err, suppressed }, message);
-    last = now;
-    suppressed = 0;
-  };
 }
 
 export async function startWorkerService(config: Config, log: Logger): Promise<WorkerService> {

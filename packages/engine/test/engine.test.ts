@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '@conveyor/engine';
 import { toRows, toTensors } from '@conveyor/shared';
 import { irisReference } from '../../../scripts/lib/iris-weights.js';
+import { textLine } from '../../../scripts/lib/text-line.js';
 
 const REPOSITORY = new URL('../../../models', import.meta.url).pathname;
 
@@ -26,5 +27,31 @@ describe('engine on the model repository', () => {
     const { outputs } = await engine.predict({ model: 'iris', inputs: toTensors({ features: rows }) });
     const actual = toRows(outputs.probabilities!);
     irisReference(rows).forEach((row, r) => row.forEach((p, c) => expect(actual[r]![c]).toBeCloseTo(p, 6)));
+  });
+});
+
+describe('the shipped text-direction classifier', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await createEngine({ repository: REPOSITORY, models: ['text-direction'] });
+  }, 60_000);
+  afterAll(() => engine.close());
+
+  it('tells an upright line of text from the same line rotated by 180 degrees', async () => {
+    const words = ['CONVEYOR', 'CLEAR TEXT', 'STREAM'];
+    const batch = new Float32Array(words.length * 2 * 3 * 48 * 192);
+    words.forEach((word, i) => {
+      batch.set(textLine(word, false), 2 * i * 3 * 48 * 192);
+      batch.set(textLine(word, true), (2 * i + 1) * 3 * 48 * 192);
+    });
+    const { outputs } = await engine.predict({
+      model: 'text-direction',
+      inputs: toTensors({ x: { data: batch, shape: [words.length * 2, 3, 48, 192] } }),
+    });
+    const rows = toRows(outputs['softmax_0.tmp_0']!);
+    rows.forEach((row, i) => {
+      const upright = row[0]! > 0.9;
+      expect(upright).toBe(i % 2 === 0);
+    });
   });
 });

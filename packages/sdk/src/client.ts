@@ -1,5 +1,8 @@
 import type { ModelSignature, PredictOptions, Tensor, TensorInputs } from '@conveyor/shared';
 
+/** An announced model version and how many workers serve its model now. */
+export type ModelInfo = ModelSignature & { workers: number };
+
 /** A finished prediction. */
 export interface Prediction<O extends string = string> {
   jobId: string;
@@ -64,8 +67,11 @@ export interface ConveyorClient {
   ): Promise<JobHandle<O>>;
   /** A handle to a job enqueued earlier, by any client. */
   job<O extends string = string>(model: string, id: string): JobHandle<O>;
-  /** The model versions workers have announced. */
-  models(): Promise<ModelSignature[]>;
+  /**
+   * The model versions workers have announced, each with the number of worker processes
+   * consuming its model's queue right now (0 when every worker that announced it has stopped).
+   */
+  models(): Promise<ModelInfo[]>;
   /** Closes every connection; in-flight waits reject with ERR_CLOSED. */
   close(): Promise<void>;
 }

@@ -9,6 +9,8 @@ import {
   checkRequest,
   decodeTensor,
   encodeTensor,
+  isConveyorError,
+  throttledErrorLog,
   parseFailure,
   parseOrThrow,
   queueName,
@@ -22,14 +24,14 @@ import {
   type TensorInputs,
 } from '@conveyor/shared';
 import { createCatalogue } from './catalogue.js';
-import type { ConveyorClient, JobHandle, JobState, JobStatus, Prediction } from './client.js';
+import type { ConveyorClient, JobHandle, JobState, JobStatus, ModelInfo, Prediction } from './client.js';
 import { ClientOptionsSchema, type ClientOptions } from './options.js';
 
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'failed']);
 
 /** Anything Redis or BullMQ throws that is not ours means Redis did not answer. */
 function unavailable(error: unknown): ConveyorError {
-  if (error instanceof ConveyorError) return error;
+  if (isConveyorError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new ConveyorError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer: ${message}`, { cause: error });
 }
@@ -40,9 +42,10 @@ function unavailable(error: unknown): ConveyorError {
  */
 export async function createClient(options: ClientOptions = {}): Promise<ConveyorClient> {
   const config = parseOrThrow(ClientOptionsSchema, options, 'client options');
-  const log = (config.logger ?? silentLogger()).child({ component: 'sdk' });
+  // An injected logger keeps its own bindings (a producer's says component: producer).
+  const log = config.logger ?? silentLogger();
   const redis = new Redis(config.redisUrl, { ...redisOptions('producer', 'conveyor-sdk'), lazyConnect: true });
-  redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error'));
+  redis.on('error', throttledErrorLog(log, 'redis connection error'));
   try {
     await redis.connect();
   } catch (error) {
@@ -148,7 +151,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         }
         const latest = await fetch();
         if (!latest) throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} was removed while waiting`, { details: { jobId: id, model } });
-        const state = await latest.getState();
+        const state = await latest.getState().catch((error: unknown) => Promise.reject(unavailable(error)));
         if (!FINISHED.has(state)) {
           throw new ConveyorError('ERR_JOB_TIMEOUT', `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`, {
             details: { jobId: id, model, state },
@@ -204,9 +207,16 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       assertOpen();
       return handle<O>(parseOrThrow(ModelNameSchema, model, 'model name'), id);
     },
-    async models() {
+    async models(): Promise<ModelInfo[]> {
       assertOpen();
-      return catalogue.list().catch((error: unknown) => Promise.reject(unavailable(error)));
+      try {
+        const models = await catalogue.list();
+        const counts = new Map<string, number>();
+        for (const name of new Set(models.map((m) => m.name))) counts.set(name, await queueFor(name).getWorkersCount());
+        return models.map((m) => ({ ...m, workers: counts.get(m.name) ?? 0 }));
+      } catch (error) {
+        throw unavailable(error);
+      }
     },
     async close() {
       if (closed) return;

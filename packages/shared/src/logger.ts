@@ -32,3 +32,21 @@ export function createLogger(options: LoggerOptions): Logger {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+/** Logs a repeating connection error once, then at most every 30 s, instead of on every retry. */
+export function throttledErrorLog(log: Logger, message: string): (err: Error) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < ERROR_LOG_INTERVAL_MS) {
+      suppressed += 1;
+      return;
+    }
+    log.error({ err, suppressed }, message);
+    last = now;
+    suppressed = 0;
+  };
+}

@@ -26,7 +26,7 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
 
 /**
  * Open Inference Protocol health routes. `live` answers while the process serves HTTP at all;
- * `ready` only when Redis answers and at least one model is announced, so a load balancer sends
+ * `ready` only when Redis answers and a running worker serves at least one announced model, so a load balancer sends
  * no traffic that could only fail.
  */
 export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, done) => {
@@ -55,6 +55,7 @@ export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, do
       );
       if (models === undefined) return notReady('the model catalogue could not be read from redis');
       if (models.length === 0) return notReady('no worker has announced a model');
+      if (!models.some((m) => m.workers > 0)) return notReady('no worker is running for any announced model');
       return reply.code(200).send({ ready: true });
     },
   );
