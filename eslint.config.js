@@ -5,7 +5,9 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.tsbuild/**', 'coverage/**', 'eslint.config.js'] },
+  {
+    ignores: ['**/dist/**', '**/node_modules/**', '.tsbuild/**', 'coverage/**', 'eslint.config.js'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -14,7 +16,13 @@ export default tseslint.config(
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     plugins: { 'import-x': importX },
-    settings: { 'import-x/resolver-next': [importX.createNodeResolver({ conditionNames: ['@conveyor/source', 'types', 'import', 'default'] })] },
+    settings: {
+      'import-x/resolver-next': [
+        importX.createNodeResolver({
+          conditionNames: ['@conveyor/source', 'types', 'import', 'default'],
+        }),
+      ],
+    },
     rules: {
       'no-console': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
@@ -25,10 +33,24 @@ export default tseslint.config(
       'import-x/no-relative-packages': 'error',
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@conveyor/*/src/*', '@conveyor/*/dist/*'], message: 'Import a package by its name; its index is its public surface.' }] },
+        {
+          patterns: [
+            {
+              group: ['@conveyor/*/src/*', '@conveyor/*/dist/*'],
+              message: 'Import a package by its name; its index is its public surface.',
+            },
+          ],
+        },
       ],
       // Configuration is read once, by loadConfig; everything else gets it passed down.
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through loadConfig (packages/shared/src/config.ts).' }],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'process',
+          property: 'env',
+          message: 'Read configuration through loadConfig (packages/shared/src/config.ts).',
+        },
+      ],
     },
   },
   {
@@ -36,23 +58,43 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@conveyor/sdk', '@conveyor/sdk/*'], message: 'shared and engine do not depend on the SDK.' }] },
+        {
+          patterns: [
+            {
+              group: ['@conveyor/sdk', '@conveyor/sdk/*'],
+              message: 'shared and engine do not depend on the SDK.',
+            },
+          ],
+        },
       ],
     },
   },
   {
     files: ['packages/shared/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@conveyor/*'], message: 'shared imports nothing of ours.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['@conveyor/*'], message: 'shared imports nothing of ours.' }] },
+      ],
     },
   },
   {
     // Entry points, tests and scripts read the environment (each app through loadConfig(process.env)).
-    files: ['apps/*/src/main.ts', 'scripts/**', 'test/**', '**/test/**', '**/*.test.ts', 'vitest.config.ts'],
+    files: [
+      'apps/*/src/main.ts',
+      'scripts/**',
+      'test/**',
+      '**/test/**',
+      '**/*.test.ts',
+      'vitest.config.ts',
+    ],
     rules: { 'no-restricted-properties': 'off' },
   },
   {
     files: ['**/test/**', '**/*.test.ts'],
-    rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/unbound-method': 'off' },
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
   },
 );

@@ -4,7 +4,9 @@ export default defineConfig({
   // Tests run on the TypeScript sources, never on a stale dist/. Vitest resolves for the server
   // (SSR) side, whose conditions are separate from resolve.conditions.
   resolve: { conditions: ['@conveyor/source'] },
-  ssr: { resolve: { conditions: ['@conveyor/source', 'module', 'node', 'development|production'] } },
+  ssr: {
+    resolve: { conditions: ['@conveyor/source', 'module', 'node', 'development|production'] },
+  },
   test: {
     include: [
       'packages/*/src/**/*.test.ts',

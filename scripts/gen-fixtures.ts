@@ -6,7 +6,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import onnxProto, { type onnx as Onnx } from 'onnx-proto';
-import { IRIS_BIAS, IRIS_FEATURES, IRIS_LABELS, IRIS_MEAN, IRIS_STD, IRIS_WEIGHTS } from './lib/iris-weights.js';
+import {
+  IRIS_BIAS,
+  IRIS_FEATURES,
+  IRIS_LABELS,
+  IRIS_MEAN,
+  IRIS_STD,
+  IRIS_WEIGHTS,
+} from './lib/iris-weights.js';
 
 // onnx-proto is CommonJS: its namespace is a property of the default export at run time.
 const { onnx } = onnxProto;
@@ -23,7 +30,9 @@ function valueInfo(name: string, dims: (number | string)[]): Onnx.IValueInfoProt
     type: {
       tensorType: {
         elemType: FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        shape: {
+          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+        },
       },
     },
   };
@@ -75,7 +84,8 @@ const irisConfig = {
       dtype: 'float32',
       shape: [-1, IRIS_FEATURES.length],
       labels: [...IRIS_FEATURES],
-      description: 'One row per flower: sepal length, sepal width, petal length, petal width, in cm.',
+      description:
+        'One row per flower: sepal length, sepal width, petal length, petal width, in cm.',
     },
   ],
   outputs: [

@@ -2,7 +2,12 @@
  * The fixed weights of the generated `iris` classifier, and a plain TypeScript implementation of
  * the same arithmetic: tests compare onnxruntime's outputs with this, computed independently.
  */
-export const IRIS_FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'] as const;
+export const IRIS_FEATURES = [
+  'sepal_length',
+  'sepal_width',
+  'petal_length',
+  'petal_width',
+] as const;
 export const IRIS_LABELS = ['setosa', 'versicolor', 'virginica'] as const;
 
 /** Per-feature standardisation: (x - mean) / std. */
@@ -21,7 +26,9 @@ export const IRIS_BIAS = [0.0, 1.0, 0.0] as const;
 export function irisReference(rows: readonly (readonly number[])[]): number[][] {
   return rows.map((row) => {
     const z = row.map((v, i) => (v - (IRIS_MEAN[i] ?? 0)) / (IRIS_STD[i] ?? 1));
-    const logits = IRIS_BIAS.map((b, c) => z.reduce((sum, v, i) => sum + v * (IRIS_WEIGHTS[i]?.[c] ?? 0), b));
+    const logits = IRIS_BIAS.map((b, c) =>
+      z.reduce((sum, v, i) => sum + v * (IRIS_WEIGHTS[i]?.[c] ?? 0), b),
+    );
     const max = Math.max(...logits);
     const exps = logits.map((l) => Math.exp(l - max));
     const total = exps.reduce((a, b) => a + b, 0);

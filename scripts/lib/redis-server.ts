@@ -20,14 +20,23 @@ export async function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
     });
   });
 }
 
 /** True when a Redis answers PING at the URL within a second. */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+  });
   probe.on('error', () => undefined);
   try {
     await probe.connect();
@@ -52,12 +61,28 @@ export interface RedisServerOptions {
 }
 
 /** Starts a `redis-server` on a free loopback port and waits until it answers. */
-export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisHandle & { process: ChildProcess; port: number }> {
+export async function startRedisServer(
+  options: RedisServerOptions = {},
+): Promise<RedisHandle & { process: ChildProcess; port: number }> {
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'conveyor-redis-'));
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction', ...(options.args ?? [])],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--maxmemory-policy',
+      'noeviction',
+      ...(options.args ?? []),
+    ],
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
@@ -93,14 +118,25 @@ function dockerAnswers(): boolean {
  */
 export async function provideRedis(envUrl: string | undefined): Promise<RedisHandle> {
   if (envUrl) {
-    if (await redisAnswers(envUrl)) return { url: envUrl, source: 'env', stop: () => Promise.resolve() };
-    throw new Error(`REDIS_URL is set to ${envUrl.replace(/:[^:@/]*@/, ':***@')} but nothing answers there`);
+    if (await redisAnswers(envUrl))
+      return { url: envUrl, source: 'env', stop: () => Promise.resolve() };
+    throw new Error(
+      `REDIS_URL is set to ${envUrl.replace(/:[^:@/]*@/, ':***@')} but nothing answers there`,
+    );
   }
   if (dockerAnswers()) {
     const { RedisContainer } = await import('@testcontainers/redis');
-    const container = await new RedisContainer('redis:7-alpine').withCommand(['redis-server', '--maxmemory-policy', 'noeviction']).start();
-    return { url: container.getConnectionUrl(), source: 'container', stop: async () => void (await container.stop()) };
+    const container = await new RedisContainer('redis:7-alpine')
+      .withCommand(['redis-server', '--maxmemory-policy', 'noeviction'])
+      .start();
+    return {
+      url: container.getConnectionUrl(),
+      source: 'container',
+      stop: async () => void (await container.stop()),
+    };
   }
   if (hasRedisServerBinary()) return startRedisServer();
-  throw new Error('no Redis: set REDIS_URL, start Docker, or install redis-server (apt-get install -y redis-server)');
+  throw new Error(
+    'no Redis: set REDIS_URL, start Docker, or install redis-server (apt-get install -y redis-server)',
+  );
 }

@@ -14,20 +14,32 @@ export interface WorkerProcess {
 }
 
 /** Starts `apps/worker/src/main.ts` as `pnpm worker` does and resolves once it logs "worker ready". */
-export async function spawnWorker(redisUrl: string, prefix: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+export async function spawnWorker(
+  redisUrl: string,
+  prefix: string,
+  env: Record<string, string> = {},
+): Promise<WorkerProcess> {
   const child = spawn(
     process.execPath,
     ['--conditions=@conveyor/source', '--import', 'tsx', 'apps/worker/src/main.ts'],
     {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: MODELS, ...env },
+      env: {
+        PATH: process.env.PATH,
+        REDIS_URL: redisUrl,
+        REDIS_KEY_PREFIX: prefix,
+        MODEL_REPOSITORY: MODELS,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let buffered = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   const ready = new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
@@ -41,12 +53,17 @@ export async function spawnWorker(redisUrl: string, prefix: string, env: Record<
       }
     });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    void exited.then((code) => reject(new Error(`worker exited with ${code} before it was ready: ${stderr}`)));
+    void exited.then((code) =>
+      reject(new Error(`worker exited with ${code} before it was ready: ${stderr}`)),
+    );
   });
   // A worker started with LOG_LEVEL above info never logs "worker ready"; give up rather than hang.
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('the worker did not log "worker ready" within 60 s')), 60_000);
+    timer = setTimeout(
+      () => reject(new Error('the worker did not log "worker ready" within 60 s')),
+      60_000,
+    );
   });
   try {
     await Promise.race([ready, limit]);

@@ -28,7 +28,12 @@ describe('one poison job among 100 good ones', () => {
   });
 
   it('fails the poison job with its code while all 100 good jobs complete with correct outputs', async () => {
-    const rows = Array.from({ length: 100 }, (_, i) => [4 + (i % 40) / 10, 2 + (i % 20) / 10, 1 + (i % 60) / 10, (i % 25) / 10]);
+    const rows = Array.from({ length: 100 }, (_, i) => [
+      4 + (i % 40) / 10,
+      2 + (i % 20) / 10,
+      1 + (i % 60) / 10,
+      (i % 25) / 10,
+    ]);
     const good = rows.slice(0, 50).map((row) => client.enqueue('iris', { features: [row] }));
     // The poison job bypasses the SDK's checks, as a buggy producer in another language would.
     const poison = queue.add('predict', {

@@ -38,9 +38,14 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
 
   it('announces both models with the signatures onnxruntime reports', async () => {
     const models = await client.models();
-    expect(models.map((m) => `${m.name}@${m.version}`).sort()).toEqual(['iris@1', 'text-direction@1']);
+    expect(models.map((m) => `${m.name}@${m.version}`).sort()).toEqual([
+      'iris@1',
+      'text-direction@1',
+    ]);
     const direction = models.find((m) => m.name === 'text-direction')!;
-    expect(direction.inputs).toEqual([expect.objectContaining({ name: 'x', dtype: 'float32', shape: [-1, 3, 48, 192] })]);
+    expect(direction.inputs).toEqual([
+      expect.objectContaining({ name: 'x', dtype: 'float32', shape: [-1, 3, 48, 192] }),
+    ]);
     expect(models.every((m) => m.workers === 1)).toBe(true);
   });
 
@@ -58,7 +63,9 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
     expect(probabilities.dtype).toBe('float32');
     expect(probabilities.shape).toEqual([4, 3]);
     const actual = toRows(probabilities);
-    irisReference(rows).forEach((row, r) => row.forEach((p, c) => expect(Math.abs(actual[r]![c]! - p)).toBeLessThan(1e-6)));
+    irisReference(rows).forEach((row, r) =>
+      row.forEach((p, c) => expect(Math.abs(actual[r]![c]! - p)).toBeLessThan(1e-6)),
+    );
   });
 
   it('accepts a typed array with a shape as input', async () => {
@@ -75,7 +82,9 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
     const batch = new Float32Array(2 * 3 * 48 * 192);
     batch.set(syntheticLine(3), 0);
     batch.set(syntheticLine(5), 3 * 48 * 192);
-    const queued = await client.predict('text-direction', { x: { data: batch, shape: [2, 3, 48, 192] } });
+    const queued = await client.predict('text-direction', {
+      x: { data: batch, shape: [2, 3, 48, 192] },
+    });
     const engine = await createEngine({ repository: MODELS, models: ['text-direction'] });
     try {
       const local = await engine.predict({
@@ -101,23 +110,45 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
     expect(status.finishedAt).toBeGreaterThanOrEqual(status.enqueuedAt!);
     // Any client can read the result later by model and id.
     const again = await client.job('iris', handle.id).result();
-    expect(toNumbers(again.outputs.probabilities!)).toEqual(toNumbers(result.outputs.probabilities!));
+    expect(toNumbers(again.outputs.probabilities!)).toEqual(
+      toNumbers(result.outputs.probabilities!),
+    );
   });
 
   it('gives the same job for the same idempotency key', async () => {
-    const first = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] }, { idempotencyKey: 'order-42' });
-    const second = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] }, { idempotencyKey: 'order-42' });
+    const first = await client.enqueue(
+      'iris',
+      { features: [[5, 3, 1, 0.2]] },
+      { idempotencyKey: 'order-42' },
+    );
+    const second = await client.enqueue(
+      'iris',
+      { features: [[5, 3, 1, 0.2]] },
+      { idempotencyKey: 'order-42' },
+    );
     expect(second.id).toBe(first.id);
   });
 
   it('fails a job whose deadline has passed with ERR_DEADLINE_EXCEEDED instead of running it', async () => {
-    const handle = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] }, { deadline: Date.now() - 1000 });
+    const handle = await client.enqueue(
+      'iris',
+      { features: [[5, 3, 1, 0.2]] },
+      { deadline: Date.now() - 1000 },
+    );
     await expect(handle.result()).rejects.toMatchObject({ code: 'ERR_DEADLINE_EXCEEDED' });
-    expect(await handle.status()).toMatchObject({ state: 'failed', attemptsMade: 1, error: { code: 'ERR_DEADLINE_EXCEEDED' } });
+    expect(await handle.status()).toMatchObject({
+      state: 'failed',
+      attemptsMade: 1,
+      error: { code: 'ERR_DEADLINE_EXCEEDED' },
+    });
   });
 
   it('only returns the outputs asked for', async () => {
-    const { outputs } = await client.predict('iris', { features: [[5, 3, 1, 0.2]] }, { outputs: ['probabilities'] });
+    const { outputs } = await client.predict(
+      'iris',
+      { features: [[5, 3, 1, 0.2]] },
+      { outputs: ['probabilities'] },
+    );
     expect(Object.keys(outputs)).toEqual(['probabilities']);
   });
 });

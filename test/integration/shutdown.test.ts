@@ -25,13 +25,19 @@ describe('SIGTERM during a stream of jobs', () => {
   });
 
   it('finishes the jobs in flight, exits 0, and leaves every other job for the next worker', async () => {
-    const first = await spawnWorker(redisUrl, prefix, { WORKER_CONCURRENCY: '4', LOG_LEVEL: 'info' });
-    const input = { x: { data: new Float32Array(3 * 48 * 192).fill(0.25), shape: [1, 3, 48, 192] } };
+    const first = await spawnWorker(redisUrl, prefix, {
+      WORKER_CONCURRENCY: '4',
+      LOG_LEVEL: 'info',
+    });
+    const input = {
+      x: { data: new Float32Array(3 * 48 * 192).fill(0.25), shape: [1, 3, 48, 192] },
+    };
     const handles: JobHandle[] = [];
     for (let i = 0; i < JOBS; i++) handles.push(await client.enqueue('text-direction', input));
 
     // Stop while the worker is busy: some jobs done, some in flight, most waiting.
-    while (((await queue.getJobCounts('completed')).completed ?? 0) < 5) await new Promise((r) => setTimeout(r, 10));
+    while (((await queue.getJobCounts('completed')).completed ?? 0) < 5)
+      await new Promise((r) => setTimeout(r, 10));
     const code = await first.stop('SIGTERM');
     expect(code).toBe(0);
     expect(first.logs.map((r) => r.msg)).toContain('worker stopped');
@@ -46,7 +52,13 @@ describe('SIGTERM during a stream of jobs', () => {
     try {
       const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
       expect(new Set(results.map((r) => r.jobId)).size).toBe(JOBS);
-      const counts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed');
+      const counts = await queue.getJobCounts(
+        'completed',
+        'failed',
+        'active',
+        'waiting',
+        'delayed',
+      );
       expect(counts).toEqual({ completed: JOBS, failed: 0, active: 0, waiting: 0, delayed: 0 });
       // No job ran twice: each completed on its first attempt.
       const statuses = await Promise.all(handles.map((h) => h.status()));

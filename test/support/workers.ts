@@ -11,7 +11,8 @@ export function memoryLogger(): { logger: Logger; records: Record<string, unknow
   const records: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) records.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line) records.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -24,9 +25,13 @@ export async function startInProcessWorker(
   prefix: string,
   env: Record<string, string> = {},
 ): Promise<WorkerService & { records: Record<string, unknown>[] }> {
-  const config = loadConfig({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: MODELS, ...env });
+  const config = loadConfig({
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: prefix,
+    MODEL_REPOSITORY: MODELS,
+    ...env,
+  });
   const { logger, records } = memoryLogger();
   const service = await startWorkerService(config, logger);
   return Object.assign(service, { records });
 }
-

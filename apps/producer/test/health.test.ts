@@ -57,11 +57,16 @@ describe('health routes', () => {
     const gone = await startWorkerService(config, silent);
     const producer = await startProducer(config);
     try {
-      expect((await producer.app.inject({ method: 'GET', url: '/v2/health/ready' })).statusCode).toBe(200);
+      expect(
+        (await producer.app.inject({ method: 'GET', url: '/v2/health/ready' })).statusCode,
+      ).toBe(200);
       await gone.close();
       const response = await producer.app.inject({ method: 'GET', url: '/v2/health/ready' });
       expect(response.statusCode).toBe(503);
-      expect(response.json()).toEqual({ ready: false, reason: 'no worker is running for any announced model' });
+      expect(response.json()).toEqual({
+        ready: false,
+        reason: 'no worker is running for any announced model',
+      });
     } finally {
       await producer.close();
       await dropPrefix(redisUrl, stoppedPrefix);

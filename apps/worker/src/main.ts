@@ -34,6 +34,9 @@ try {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 } catch (err) {
-  log.fatal({ err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' }, 'worker failed to start');
+  log.fatal(
+    { err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' },
+    'worker failed to start',
+  );
   process.exit(1);
 }

@@ -23,9 +23,17 @@ export function createProcessor(engine: Engine, model: string, log: Logger) {
   return async (job: Job): Promise<JobResult> => {
     const takenAt = Date.now();
     try {
-      const payload = parseOrThrow(JobPayloadSchema, job.data, `payload of job ${job.id}`, 'ERR_PAYLOAD_INVALID');
+      const payload = parseOrThrow(
+        JobPayloadSchema,
+        job.data,
+        `payload of job ${job.id}`,
+        'ERR_PAYLOAD_INVALID',
+      );
       if (payload.model !== model) {
-        throw new ConveyorError('ERR_PAYLOAD_INVALID', `job for model "${payload.model}" is on the queue of "${model}"`);
+        throw new ConveyorError(
+          'ERR_PAYLOAD_INVALID',
+          `job for model "${payload.model}" is on the queue of "${model}"`,
+        );
       }
       if (payload.deadline !== undefined && takenAt > payload.deadline) {
         throw new ConveyorError(
@@ -35,7 +43,10 @@ export function createProcessor(engine: Engine, model: string, log: Logger) {
       }
       const inputs: Record<string, Tensor> = {};
       for (const [name, wire] of Object.entries(payload.inputs)) {
-        inputs[name] = decodeTensor(wire, { maxBytes: engine.maxTensorBytes, where: `input "${name}"` });
+        inputs[name] = decodeTensor(wire, {
+          maxBytes: engine.maxTensorBytes,
+          where: `input "${name}"`,
+        });
       }
       const started = performance.now();
       const outcome = await engine.predict({
@@ -49,15 +60,22 @@ export function createProcessor(engine: Engine, model: string, log: Logger) {
         v: JOB_PAYLOAD_VERSION,
         model,
         version: outcome.version,
-        outputs: Object.fromEntries(Object.entries(outcome.outputs).map(([k, t]) => [k, encodeTensor(t)])),
-        timings: { queuedMs: Math.max(0, takenAt - job.timestamp), inferenceMs: performance.now() - started },
+        outputs: Object.fromEntries(
+          Object.entries(outcome.outputs).map(([k, t]) => [k, encodeTensor(t)]),
+        ),
+        timings: {
+          queuedMs: Math.max(0, takenAt - job.timestamp),
+          inferenceMs: performance.now() - started,
+        },
       };
     } catch (thrown) {
       const error = toConveyorError(thrown);
       const fields = { jobId: job.id, model, code: error.code, attempt: job.attemptsMade + 1 };
       if (error.code === 'ERR_INTERNAL') log.error({ ...fields, err: error }, 'job failed');
       else log.warn({ ...fields, reason: error.message }, 'job failed');
-      throw error.retryable ? new Error(formatFailure(error)) : new UnrecoverableError(formatFailure(error));
+      throw error.retryable
+        ? new Error(formatFailure(error))
+        : new UnrecoverableError(formatFailure(error));
     }
   };
 }

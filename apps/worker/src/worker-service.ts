@@ -34,14 +34,19 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   });
   const connection = new Redis(config.REDIS_URL, redisOptions('worker', 'conveyor-worker'));
   connection.on('error', throttledErrorLog(log, 'redis connection error'));
-  log.info({ redis: redactUrl(config.REDIS_URL), prefix: config.REDIS_KEY_PREFIX }, 'connecting to redis');
+  log.info(
+    { redis: redactUrl(config.REDIS_URL), prefix: config.REDIS_KEY_PREFIX },
+    'connecting to redis',
+  );
 
   // Announce each model version so clients can check requests before enqueueing them.
   const announced: Record<string, string> = {};
   for (const [name, versions] of engine.models) {
-    for (const { signature } of versions) announced[`${name}@${signature.version}`] = JSON.stringify(signature);
+    for (const { signature } of versions)
+      announced[`${name}@${signature.version}`] = JSON.stringify(signature);
   }
-  if (Object.keys(announced).length > 0) await connection.hset(catalogueKey(config.REDIS_KEY_PREFIX), announced);
+  if (Object.keys(announced).length > 0)
+    await connection.hset(catalogueKey(config.REDIS_KEY_PREFIX), announced);
 
   // BullMQ caps a queue's event stream with the length a Queue stores in the queue's metadata.
   const queues = [...engine.models.keys()].map(
@@ -55,19 +60,26 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   await Promise.all(queues.map((q) => q.waitUntilReady()));
 
   const workers = [...engine.models.keys()].map((model) => {
-    const worker = new Worker(queueName(model), createProcessor(engine, model, log.child({ model })), {
-      connection,
-      prefix: config.REDIS_KEY_PREFIX,
-      concurrency: config.WORKER_CONCURRENCY,
-      autorun: false,
-    });
+    const worker = new Worker(
+      queueName(model),
+      createProcessor(engine, model, log.child({ model })),
+      {
+        connection,
+        prefix: config.REDIS_KEY_PREFIX,
+        concurrency: config.WORKER_CONCURRENCY,
+        autorun: false,
+      },
+    );
     worker.on('error', throttledErrorLog(log.child({ model }), 'worker error'));
     return worker;
   });
   for (const worker of workers) void worker.run();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const models = [...engine.models.keys()];
-  log.info({ models, concurrency: config.WORKER_CONCURRENCY, threads: config.INFERENCE_THREADS }, 'worker ready');
+  log.info(
+    { models, concurrency: config.WORKER_CONCURRENCY, threads: config.INFERENCE_THREADS },
+    'worker ready',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -75,7 +87,10 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
     models,
     close() {
       closing ??= (async () => {
-        log.info({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'worker stopping: finishing jobs in flight');
+        log.info(
+          { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
+          'worker stopping: finishing jobs in flight',
+        );
         let timer: NodeJS.Timeout | undefined;
         const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const);
         const deadline = new Promise<'timeout'>((resolve) => {
@@ -84,7 +99,9 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
         const outcome = await Promise.race([graceful, deadline]);
         clearTimeout(timer);
         if (outcome === 'timeout') {
-          log.warn('jobs still running at the shutdown deadline; BullMQ will hand them to another worker');
+          log.warn(
+            'jobs still running at the shutdown deadline; BullMQ will hand them to another worker',
+          );
           await Promise.all(workers.map((w) => w.close(true)));
         }
         await Promise.all(queues.map((q) => q.close()));

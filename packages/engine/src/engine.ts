@@ -9,7 +9,12 @@ import {
   type Tensor,
 } from '@conveyor/shared';
 import { createInferencePool } from './inference-pool.js';
-import { compareVersions, scanRepository, type ModelEntry, type ModelProblem } from './model-repository.js';
+import {
+  compareVersions,
+  scanRepository,
+  type ModelEntry,
+  type ModelProblem,
+} from './model-repository.js';
 import { reconcileSignature } from './signature.js';
 
 export interface EngineOptions {
@@ -78,20 +83,36 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
   for (const entry of scan.entries) {
     try {
-      const reply = await pool.run({ kind: 'describe', modelPath: entry.modelPath, session: entry.config.session });
-      if (reply.kind !== 'describe') throw new ConveyorError('ERR_INTERNAL', 'describe answered with a run reply');
+      const reply = await pool.run({
+        kind: 'describe',
+        modelPath: entry.modelPath,
+        session: entry.config.session,
+      });
+      if (reply.kind !== 'describe')
+        throw new ConveyorError('ERR_INTERNAL', 'describe answered with a run reply');
       const signature = reconcileSignature(entry.config, entry.version, reply, entry.modelPath);
       const list = models.get(entry.name) ?? [];
       list.push({ entry, signature });
       list.sort((a, b) => compareVersions(a.entry.version, b.entry.version));
       models.set(entry.name, list);
     } catch (error) {
-      problems.push({ name: entry.name, version: entry.version, path: entry.modelPath, error: toConveyorError(error) });
+      problems.push({
+        name: entry.name,
+        version: entry.version,
+        path: entry.modelPath,
+        error: toConveyorError(error),
+      });
     }
   }
   for (const problem of problems) {
     log.error(
-      { model: problem.name, version: problem.version, code: problem.error.code, path: problem.path, err: problem.error },
+      {
+        model: problem.name,
+        version: problem.version,
+        code: problem.error.code,
+        path: problem.path,
+        err: problem.error,
+      },
       'model not served',
     );
   }
@@ -103,7 +124,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const resolve = (model: string, version?: string): ServedModel => {
     const versions = models.get(model);
     if (!versions || versions.length === 0) {
-      throw new ConveyorError('ERR_MODEL_NOT_FOUND', `model "${model}" is not served here`, { details: { model } });
+      throw new ConveyorError('ERR_MODEL_NOT_FOUND', `model "${model}" is not served here`, {
+        details: { model },
+      });
     }
     if (version === undefined) return versions[versions.length - 1] as ServedModel;
     const match = versions.find((v) => v.entry.version === version);
@@ -136,8 +159,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         },
         call.transferInputs ?? false,
       );
-      if (reply.kind !== 'run') throw new ConveyorError('ERR_INTERNAL', 'run answered with a describe reply');
-      return { model: served.entry.name, version: served.entry.version, outputs: reply.outputs, runMs: reply.ms };
+      if (reply.kind !== 'run')
+        throw new ConveyorError('ERR_INTERNAL', 'run answered with a describe reply');
+      return {
+        model: served.entry.name,
+        version: served.entry.version,
+        outputs: reply.outputs,
+        runMs: reply.ms,
+      };
     },
     async close() {
       if (closed) return;

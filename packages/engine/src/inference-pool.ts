@@ -14,7 +14,10 @@ export interface InferencePool {
 }
 
 // Under tsx (development, tests) this module is a .ts file; built, it is .js. The thread file matches.
-const threadFile = new URL(`./inference-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+const threadFile = new URL(
+  `./inference-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
+  import.meta.url,
+);
 
 export function createInferencePool(threads: number): InferencePool {
   const pool = new Piscina<InferenceTask, InferenceReply>({
@@ -28,9 +31,14 @@ export function createInferencePool(threads: number): InferencePool {
     threads,
     async run(task, transfer = false) {
       const transferList =
-        transfer && task.kind === 'run' ? [...new Set(Object.values(task.inputs).map((t) => t.data.buffer))] : [];
+        transfer && task.kind === 'run'
+          ? [...new Set(Object.values(task.inputs).map((t) => t.data.buffer))]
+          : [];
       const reply = await pool.run(task, { transferList: transferList as ArrayBuffer[] });
-      if (!reply.ok) throw new ConveyorError(reply.error.code, reply.error.message, { details: reply.error.details });
+      if (!reply.ok)
+        throw new ConveyorError(reply.error.code, reply.error.message, {
+          details: reply.error.details,
+        });
       return reply;
     },
     close: () => pool.destroy(),

@@ -24,7 +24,12 @@ export default async function handle(task: InferenceTask): Promise<InferenceRepl
   try {
     const session = await sessionFor(task);
     if (task.kind === 'describe') {
-      return { ok: true, kind: 'describe', inputs: [...session.inputs], outputs: [...session.outputs] };
+      return {
+        ok: true,
+        kind: 'describe',
+        inputs: [...session.inputs],
+        outputs: [...session.outputs],
+      };
     }
     const started = performance.now();
     const outputs = await session.run(task.inputs, task.outputs);
@@ -32,6 +37,9 @@ export default async function handle(task: InferenceTask): Promise<InferenceRepl
   } catch (error) {
     // Errors lose their own properties when cloned across threads; send the code explicitly.
     const known = toConveyorError(error, 'ERR_INFERENCE_FAILED');
-    return { ok: false, error: { code: known.code, message: known.message, details: { ...known.details } } };
+    return {
+      ok: false,
+      error: { code: known.code, message: known.message, details: { ...known.details } },
+    };
   }
 }

@@ -34,7 +34,9 @@ export interface RepositoryScan {
 
 async function listDirs(path: string): Promise<string[]> {
   const items = await readdir(path, { withFileTypes: true });
-  return items.filter((item) => item.isDirectory() && !item.name.startsWith('.')).map((item) => item.name);
+  return items
+    .filter((item) => item.isDirectory() && !item.name.startsWith('.'))
+    .map((item) => item.name);
 }
 
 async function readEntry(root: string, name: string, version: string): Promise<ModelEntry> {
@@ -44,17 +46,28 @@ async function readEntry(root: string, name: string, version: string): Promise<M
   try {
     raw = JSON.parse(await readFile(configPath, 'utf8'));
   } catch (cause) {
-    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `is not valid JSON (${String(cause)})`;
-    throw new ConveyorError('ERR_MODEL_CONFIG_INVALID', `${configPath} ${reason}`, { cause, details: { path: configPath } });
+    const reason =
+      (cause as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'is missing'
+        : `is not valid JSON (${String(cause)})`;
+    throw new ConveyorError('ERR_MODEL_CONFIG_INVALID', `${configPath} ${reason}`, {
+      cause,
+      details: { path: configPath },
+    });
   }
   const config = parseOrThrow(ModelConfigSchema, raw, configPath, 'ERR_MODEL_CONFIG_INVALID');
   if (config.name !== name) {
-    throw new ConveyorError('ERR_MODEL_CONFIG_INVALID', `${configPath} names the model "${config.name}" but lives in folder "${name}"`);
+    throw new ConveyorError(
+      'ERR_MODEL_CONFIG_INVALID',
+      `${configPath} names the model "${config.name}" but lives in folder "${name}"`,
+    );
   }
   const modelPath = join(dir, config.file);
   const info = await stat(modelPath).catch(() => undefined);
   if (!info?.isFile()) {
-    throw new ConveyorError('ERR_MODEL_UNAVAILABLE', `${modelPath} is missing`, { details: { path: modelPath } });
+    throw new ConveyorError('ERR_MODEL_UNAVAILABLE', `${modelPath} is missing`, {
+      details: { path: modelPath },
+    });
   }
   return Object.freeze({ name, version, dir, modelPath, config });
 }
@@ -64,7 +77,10 @@ async function readEntry(root: string, name: string, version: string): Promise<M
  * folder that cannot be served becomes a problem, so one broken model never hides the others.
  * With `only`, just those models are read and a missing one is a problem.
  */
-export async function scanRepository(root: string, only: readonly string[] = []): Promise<RepositoryScan> {
+export async function scanRepository(
+  root: string,
+  only: readonly string[] = [],
+): Promise<RepositoryScan> {
   const base = resolve(root);
   const entries: ModelEntry[] = [];
   const problems: ModelProblem[] = [];
@@ -72,7 +88,11 @@ export async function scanRepository(root: string, only: readonly string[] = [])
   try {
     names = await listDirs(base);
   } catch (cause) {
-    throw new ConveyorError('ERR_CONFIG_INVALID', `model repository ${base} cannot be read: ${String(cause)}`, { cause });
+    throw new ConveyorError(
+      'ERR_CONFIG_INVALID',
+      `model repository ${base} cannot be read: ${String(cause)}`,
+      { cause },
+    );
   }
   for (const wanted of only) {
     if (!names.includes(wanted)) {
@@ -89,7 +109,10 @@ export async function scanRepository(root: string, only: readonly string[] = [])
       problems.push({
         name,
         path: join(base, name),
-        error: new ConveyorError('ERR_MODEL_CONFIG_INVALID', `folder "${name}" is not a valid model name`),
+        error: new ConveyorError(
+          'ERR_MODEL_CONFIG_INVALID',
+          `folder "${name}" is not a valid model name`,
+        ),
       });
       continue;
     }
@@ -108,7 +131,10 @@ export async function scanRepository(root: string, only: readonly string[] = [])
           name,
           version,
           path,
-          error: new ConveyorError('ERR_MODEL_CONFIG_INVALID', `${path}: versions are positive integers`),
+          error: new ConveyorError(
+            'ERR_MODEL_CONFIG_INVALID',
+            `${path}: versions are positive integers`,
+          ),
         });
         continue;
       }

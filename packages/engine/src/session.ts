@@ -26,7 +26,10 @@ export interface RuntimeTensorSpec {
 export interface ModelSession {
   readonly inputs: readonly RuntimeTensorSpec[];
   readonly outputs: readonly RuntimeTensorSpec[];
-  run(inputs: Readonly<Record<string, Tensor>>, outputNames: readonly string[]): Promise<Record<string, Tensor>>;
+  run(
+    inputs: Readonly<Record<string, Tensor>>,
+    outputNames: readonly string[],
+  ): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
 }
 
@@ -49,11 +52,17 @@ function isDtype(type: string): type is Dtype {
 
 function fromOrt(name: string, value: ort.Tensor): Tensor {
   if (!isDtype(value.type)) {
-    throw new ConveyorError('ERR_INFERENCE_FAILED', `output "${name}" has type ${value.type}, which Conveyor cannot carry`);
+    throw new ConveyorError(
+      'ERR_INFERENCE_FAILED',
+      `output "${name}" has type ${value.type}, which Conveyor cannot carry`,
+    );
   }
   const data = value.data as TypedArray;
   // Float16Array (where the runtime has it) is stored as its raw bits.
-  const stored = value.type === 'float16' && !(data instanceof Uint16Array) ? new Uint16Array(data.buffer, data.byteOffset, data.length) : data;
+  const stored =
+    value.type === 'float16' && !(data instanceof Uint16Array)
+      ? new Uint16Array(data.buffer, data.byteOffset, data.length)
+      : data;
   return createTensor(value.type, value.dims, stored, Number.POSITIVE_INFINITY, `output "${name}"`);
 }
 
@@ -70,7 +79,10 @@ export async function openSession(path: string, config: SessionConfig): Promise<
     });
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new ConveyorError('ERR_MODEL_UNAVAILABLE', `cannot load ${path}: ${reason}`, { cause, details: { path } });
+    throw new ConveyorError('ERR_MODEL_UNAVAILABLE', `cannot load ${path}: ${reason}`, {
+      cause,
+      details: { path },
+    });
   }
   return {
     inputs: session.inputMetadata.map(specOf),
@@ -90,7 +102,8 @@ export async function openSession(path: string, config: SessionConfig): Promise<
       const outputs: Record<string, Tensor> = {};
       for (const name of outputNames) {
         const value = results[name];
-        if (value === undefined) throw new ConveyorError('ERR_INFERENCE_FAILED', `onnxruntime returned no "${name}"`);
+        if (value === undefined)
+          throw new ConveyorError('ERR_INFERENCE_FAILED', `onnxruntime returned no "${name}"`);
         outputs[name] = fromOrt(name, value);
       }
       return outputs;

@@ -1,17 +1,36 @@
-import { ConveyorError, type ModelConfig, type ModelSignature, type TensorSpec } from '@conveyor/shared';
+import {
+  ConveyorError,
+  type ModelConfig,
+  type ModelSignature,
+  type TensorSpec,
+} from '@conveyor/shared';
 import type { RuntimeTensorSpec } from './session.js';
 
-function reconcileOne(kind: 'input' | 'output', spec: TensorSpec, runtime: RuntimeTensorSpec, where: string): TensorSpec {
+function reconcileOne(
+  kind: 'input' | 'output',
+  spec: TensorSpec,
+  runtime: RuntimeTensorSpec,
+  where: string,
+): TensorSpec {
   const fail = (what: string): never => {
-    throw new ConveyorError('ERR_MODEL_UNAVAILABLE', `${where}: model.json ${kind} "${spec.name}" ${what}`, {
-      details: { tensor: spec.name, runtime: { dtype: runtime.dtype, shape: runtime.runtimeShape } },
-    });
+    throw new ConveyorError(
+      'ERR_MODEL_UNAVAILABLE',
+      `${where}: model.json ${kind} "${spec.name}" ${what}`,
+      {
+        details: {
+          tensor: spec.name,
+          runtime: { dtype: runtime.dtype, shape: runtime.runtimeShape },
+        },
+      },
+    );
   };
   if (spec.dtype !== runtime.dtype) fail(`is ${spec.dtype} but the model's is ${runtime.dtype}`);
   // onnxruntime reports [] when the model does not declare a shape; then model.json decides.
   if (runtime.shape.length === 0) return spec;
   if (spec.shape.length !== runtime.shape.length) {
-    fail(`has rank ${spec.shape.length} but the model's has rank ${runtime.shape.length} [${runtime.runtimeShape.join(', ')}]`);
+    fail(
+      `has rank ${spec.shape.length} but the model's has rank ${runtime.shape.length} [${runtime.runtimeShape.join(', ')}]`,
+    );
   }
   const shape = spec.shape.map((dim, axis) => {
     const fixed = runtime.shape[axis] ?? -1;

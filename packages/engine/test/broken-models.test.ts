@@ -11,20 +11,41 @@ const MODELS = new URL('../../../models', import.meta.url).pathname;
 async function brokenRepository(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'conveyor-models-'));
   await cp(join(MODELS, 'iris'), join(root, 'iris'), { recursive: true });
-  const irisConfig = JSON.parse(await readFile(join(MODELS, 'iris', '1', 'model.json'), 'utf8')) as Record<string, unknown>;
+  const irisConfig = JSON.parse(
+    await readFile(join(MODELS, 'iris', '1', 'model.json'), 'utf8'),
+  ) as Record<string, unknown>;
   const variant = async (name: string, config: unknown, model?: Uint8Array | string) => {
     const dir = join(root, name, '1');
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'model.json'), typeof config === 'string' ? config : JSON.stringify({ ...(config as object), name }));
+    await writeFile(
+      join(dir, 'model.json'),
+      typeof config === 'string' ? config : JSON.stringify({ ...(config as object), name }),
+    );
     if (model !== undefined) await writeFile(join(dir, 'model.onnx'), model);
   };
   const irisBytes = await readFile(join(MODELS, 'iris', '1', 'model.onnx'));
   await variant('missing-file', irisConfig);
-  await variant('corrupt-file', irisConfig, new Uint8Array(2048).map((_, i) => (i * 131) % 251));
+  await variant(
+    'corrupt-file',
+    irisConfig,
+    new Uint8Array(2048).map((_, i) => (i * 131) % 251),
+  );
   await variant('truncated-file', irisConfig, irisBytes.subarray(0, irisBytes.length / 2));
-  await variant('wrong-dtype', { ...irisConfig, inputs: [{ name: 'features', dtype: 'float64', shape: [-1, 4] }] }, irisBytes);
-  await variant('wrong-input-name', { ...irisConfig, inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }] }, irisBytes);
-  await variant('wrong-fixed-dim', { ...irisConfig, inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 5] }] }, irisBytes);
+  await variant(
+    'wrong-dtype',
+    { ...irisConfig, inputs: [{ name: 'features', dtype: 'float64', shape: [-1, 4] }] },
+    irisBytes,
+  );
+  await variant(
+    'wrong-input-name',
+    { ...irisConfig, inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }] },
+    irisBytes,
+  );
+  await variant(
+    'wrong-fixed-dim',
+    { ...irisConfig, inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 5] }] },
+    irisBytes,
+  );
   await variant('bad-json', '{ "name": ', irisBytes);
   await variant('bad-config', { ...irisConfig, inputs: [] }, irisBytes);
   await mkdir(join(root, 'Bad Name', '1'), { recursive: true });
@@ -48,12 +69,17 @@ describe('a repository with broken models', () => {
 
   it('still serves the healthy model', async () => {
     expect([...engine.models.keys()]).toEqual(['iris']);
-    const { outputs } = await engine.predict({ model: 'iris', inputs: toTensors({ features: [[5.1, 3.5, 1.4, 0.2]] }) });
+    const { outputs } = await engine.predict({
+      model: 'iris',
+      inputs: toTensors({ features: [[5.1, 3.5, 1.4, 0.2]] }),
+    });
     expect(outputs.probabilities!.shape).toEqual([1, 3]);
   });
 
   it('reports each broken model with its own code and path', () => {
-    const problems = Object.fromEntries(engine.problems.map((p) => [`${p.name}@${p.version ?? '-'}`, p.error.code]));
+    const problems = Object.fromEntries(
+      engine.problems.map((p) => [`${p.name}@${p.version ?? '-'}`, p.error.code]),
+    );
     expect(problems).toEqual({
       'Bad Name@-': 'ERR_MODEL_CONFIG_INVALID',
       'iris@latest': 'ERR_MODEL_CONFIG_INVALID',

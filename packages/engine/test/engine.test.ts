@@ -24,9 +24,14 @@ describe('engine on the model repository', () => {
       [6.7, 3.0, 5.2, 2.3],
       [5.9, 3.0, 4.2, 1.5],
     ];
-    const { outputs } = await engine.predict({ model: 'iris', inputs: toTensors({ features: rows }) });
+    const { outputs } = await engine.predict({
+      model: 'iris',
+      inputs: toTensors({ features: rows }),
+    });
     const actual = toRows(outputs.probabilities!);
-    irisReference(rows).forEach((row, r) => row.forEach((p, c) => expect(actual[r]![c]).toBeCloseTo(p, 6)));
+    irisReference(rows).forEach((row, r) =>
+      row.forEach((p, c) => expect(actual[r]![c]).toBeCloseTo(p, 6)),
+    );
   });
 });
 

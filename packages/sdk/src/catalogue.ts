@@ -53,9 +53,13 @@ export function createCatalogue(redis: Redis, prefix: string, ttlMs: number): Ca
       // A model just deployed is not in a cached copy yet: look once more before refusing.
       if (!has(versions)) versions = (await load(true)).get(model);
       if (!versions || versions.length === 0) {
-        throw new ConveyorError('ERR_MODEL_NOT_FOUND', `no worker has announced a model named "${model}"`, {
-          details: { model },
-        });
+        throw new ConveyorError(
+          'ERR_MODEL_NOT_FOUND',
+          `no worker has announced a model named "${model}"`,
+          {
+            details: { model },
+          },
+        );
       }
       if (version === undefined) return versions[versions.length - 1] as ModelSignature;
       const match = versions.find((s) => s.version === version);

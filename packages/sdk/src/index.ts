@@ -12,7 +12,14 @@
  */
 export { createClient } from './queue-client.js';
 export { ClientOptionsSchema, type ClientOptions } from './options.js';
-export type { ConveyorClient, JobHandle, JobState, JobStatus, ModelInfo, Prediction } from './client.js';
+export type {
+  ConveyorClient,
+  JobHandle,
+  JobState,
+  JobStatus,
+  ModelInfo,
+  Prediction,
+} from './client.js';
 export {
   ConveyorError,
   isConveyorError,

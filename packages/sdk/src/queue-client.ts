@@ -24,7 +24,14 @@ import {
   type TensorInputs,
 } from '@conveyor/shared';
 import { createCatalogue } from './catalogue.js';
-import type { ConveyorClient, JobHandle, JobState, JobStatus, ModelInfo, Prediction } from './client.js';
+import type {
+  ConveyorClient,
+  JobHandle,
+  JobState,
+  JobStatus,
+  ModelInfo,
+  Prediction,
+} from './client.js';
 import { ClientOptionsSchema, type ClientOptions } from './options.js';
 
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'failed']);
@@ -33,7 +40,9 @@ const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'failed']);
 function unavailable(error: unknown): ConveyorError {
   if (isConveyorError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new ConveyorError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer: ${message}`, { cause: error });
+  return new ConveyorError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer: ${message}`, {
+    cause: error,
+  });
 }
 
 /**
@@ -44,7 +53,10 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
   const config = parseOrThrow(ClientOptionsSchema, options, 'client options');
   // An injected logger keeps its own bindings (a producer's says component: producer).
   const log = config.logger ?? silentLogger();
-  const redis = new Redis(config.redisUrl, { ...redisOptions('producer', 'conveyor-sdk'), lazyConnect: true });
+  const redis = new Redis(config.redisUrl, {
+    ...redisOptions('producer', 'conveyor-sdk'),
+    lazyConnect: true,
+  });
   redis.on('error', throttledErrorLog(log, 'redis connection error'));
   try {
     await redis.connect();
@@ -96,17 +108,34 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
   };
 
   const decodeResult = (jobId: string, value: unknown): Prediction => {
-    const result: JobResult = parseOrThrow(JobResultSchema, value, `result of job ${jobId}`, 'ERR_PAYLOAD_INVALID');
+    const result: JobResult = parseOrThrow(
+      JobResultSchema,
+      value,
+      `result of job ${jobId}`,
+      'ERR_PAYLOAD_INVALID',
+    );
     const outputs: Record<string, Tensor> = {};
     for (const [name, wire] of Object.entries(result.outputs)) {
-      outputs[name] = decodeTensor(wire, { maxBytes: Number.POSITIVE_INFINITY, where: `output "${name}"` });
+      outputs[name] = decodeTensor(wire, {
+        maxBytes: Number.POSITIVE_INFINITY,
+        where: `output "${name}"`,
+      });
     }
-    return { jobId, model: result.model, version: result.version, outputs, timings: result.timings };
+    return {
+      jobId,
+      model: result.model,
+      version: result.version,
+      outputs,
+      timings: result.timings,
+    };
   };
 
   const settled = (job: Job, state: JobState): Prediction => {
     if (state === 'completed') return decodeResult(String(job.id), job.returnvalue);
-    throw parseFailure(job.failedReason, { jobId: job.id, model: job.data && (job.data as JobPayload).model });
+    throw parseFailure(job.failedReason, {
+      jobId: job.id,
+      model: job.data && (job.data as JobPayload).model,
+    });
   };
 
   function handle<O extends string>(model: string, id: string): JobHandle<O> {
@@ -125,8 +154,16 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       async status() {
         const job = await fetch();
         if (!job) return { id, model, state: 'unknown', attemptsMade: 0 };
-        const state = await job.getState().catch((error: unknown) => Promise.reject(unavailable(error)));
-        const status: JobStatus = { id, model, state, attemptsMade: job.attemptsMade, enqueuedAt: job.timestamp };
+        const state = await job
+          .getState()
+          .catch((error: unknown) => Promise.reject(unavailable(error)));
+        const status: JobStatus = {
+          id,
+          model,
+          state,
+          attemptsMade: job.attemptsMade,
+          enqueuedAt: job.timestamp,
+        };
         if (job.processedOn) status.startedAt = job.processedOn;
         if (job.finishedOn) status.finishedAt = job.finishedOn;
         if (state === 'failed') {
@@ -137,12 +174,18 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       },
       async result(waitOptions = {}) {
         const timeoutMs = waitOptions.timeoutMs ?? config.timeoutMs;
-        const listener = await eventsFor(model).catch((error: unknown) => Promise.reject(unavailable(error)));
+        const listener = await eventsFor(model).catch((error: unknown) =>
+          Promise.reject(unavailable(error)),
+        );
         const job = await fetch();
         if (!job) {
-          throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} of model "${model}" does not exist (or was trimmed)`, {
-            details: { jobId: id, model },
-          });
+          throw new ConveyorError(
+            'ERR_JOB_NOT_FOUND',
+            `job ${id} of model "${model}" does not exist (or was trimmed)`,
+            {
+              details: { jobId: id, model },
+            },
+          );
         }
         try {
           await job.waitUntilFinished(listener, timeoutMs);
@@ -150,25 +193,40 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
           // Failure or timeout: the job's own state says which.
         }
         const latest = await fetch();
-        if (!latest) throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} was removed while waiting`, { details: { jobId: id, model } });
-        const state = await latest.getState().catch((error: unknown) => Promise.reject(unavailable(error)));
-        if (!FINISHED.has(state)) {
-          throw new ConveyorError('ERR_JOB_TIMEOUT', `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`, {
-            details: { jobId: id, model, state },
+        if (!latest)
+          throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} was removed while waiting`, {
+            details: { jobId: id, model },
           });
+        const state = await latest
+          .getState()
+          .catch((error: unknown) => Promise.reject(unavailable(error)));
+        if (!FINISHED.has(state)) {
+          throw new ConveyorError(
+            'ERR_JOB_TIMEOUT',
+            `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`,
+            {
+              details: { jobId: id, model, state },
+            },
+          );
         }
         return settled(latest, state);
       },
     };
   }
 
-  async function enqueue<O extends string>(model: string, inputs: TensorInputs, options: PredictOptions = {}): Promise<JobHandle<O>> {
+  async function enqueue<O extends string>(
+    model: string,
+    inputs: TensorInputs,
+    options: PredictOptions = {},
+  ): Promise<JobHandle<O>> {
     assertOpen();
     // Everything that can be checked without Redis is checked first.
     const name = parseOrThrow(ModelNameSchema, model, 'model name');
     const opts = parseOrThrow(PredictOptionsSchema, options, 'predict options');
     const tensors = toTensors(inputs, config.maxTensorBytes);
-    const signature = await catalogue.signature(name, opts.version).catch((error: unknown) => Promise.reject(unavailable(error)));
+    const signature = await catalogue
+      .signature(name, opts.version)
+      .catch((error: unknown) => Promise.reject(unavailable(error)));
     checkRequest(signature, tensors, opts.outputs);
 
     const payload: JobPayload = {
@@ -178,7 +236,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     };
     if (opts.version !== undefined) payload.version = opts.version;
     if (opts.outputs !== undefined) payload.outputs = opts.outputs;
-    if (opts.deadline !== undefined) payload.deadline = opts.deadline instanceof Date ? opts.deadline.getTime() : opts.deadline;
+    if (opts.deadline !== undefined)
+      payload.deadline = opts.deadline instanceof Date ? opts.deadline.getTime() : opts.deadline;
 
     let job: Job;
     try {
@@ -187,7 +246,10 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         ...(opts.priority !== undefined && { priority: opts.priority }),
         attempts: config.attempts,
         backoff: { type: 'exponential', delay: config.backoffMs },
-        removeOnComplete: { count: config.keepCompleted.count, age: config.keepCompleted.ageSeconds },
+        removeOnComplete: {
+          count: config.keepCompleted.count,
+          age: config.keepCompleted.ageSeconds,
+        },
         removeOnFail: { count: config.keepFailed.count, age: config.keepFailed.ageSeconds },
       });
     } catch (error) {
@@ -199,7 +261,11 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
 
   return {
     enqueue,
-    async predict<O extends string>(model: string, inputs: TensorInputs, options: PredictOptions = {}) {
+    async predict<O extends string>(
+      model: string,
+      inputs: TensorInputs,
+      options: PredictOptions = {},
+    ) {
       const job = await enqueue<O>(model, inputs, options);
       return job.result(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
     },
@@ -212,7 +278,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       try {
         const models = await catalogue.list();
         const counts = new Map<string, number>();
-        for (const name of new Set(models.map((m) => m.name))) counts.set(name, await queueFor(name).getWorkersCount());
+        for (const name of new Set(models.map((m) => m.name)))
+          counts.set(name, await queueFor(name).getWorkersCount());
         return models.map((m) => ({ ...m, workers: counts.get(m.name) ?? 0 }));
       } catch (error) {
         throw unavailable(error);

@@ -18,14 +18,23 @@ export const ConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/)
       .default('conveyor'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
     /** Folder of `<name>/<version>/model.onnx` + `model.json`. */
     MODEL_REPOSITORY: z.string().min(1).default('models'),
     /** Comma-separated model names this worker serves; unset serves every model in the repository. */
     MODELS: z
       .string()
       .optional()
-      .transform((list) => (list ? list.split(',').map((m) => m.trim()).filter(Boolean) : [])),
+      .transform((list) =>
+        list
+          ? list
+              .split(',')
+              .map((m) => m.trim())
+              .filter(Boolean)
+          : [],
+      ),
     /** Jobs one worker process runs at once, per model. */
     WORKER_CONCURRENCY: int(1, 1024).default(4),
     /** Threads that run onnxruntime in a worker process (the main thread only talks to Redis). */
@@ -79,7 +88,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       { issues },
     );
   }
-  return Object.freeze({ ...parsed.data, MODELS: Object.freeze([...parsed.data.MODELS]) as string[] });
+  return Object.freeze({
+    ...parsed.data,
+    MODELS: Object.freeze([...parsed.data.MODELS]) as string[],
+  });
 }
 
 /** The Redis URL with its password replaced, for logs. */

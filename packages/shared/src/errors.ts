@@ -13,7 +13,8 @@ export const ERROR_CATALOGUE = {
   ERR_TENSOR_INVALID: {
     status: 400,
     retryable: false,
-    summary: 'A tensor cannot be built: bad dtype, shape, base64, or data that does not fit its shape.',
+    summary:
+      'A tensor cannot be built: bad dtype, shape, base64, or data that does not fit its shape.',
     fix: 'Send data whose element count equals the product of the shape, in the declared dtype.',
   },
   ERR_TENSOR_TOO_LARGE: {
@@ -73,7 +74,8 @@ export const ERROR_CATALOGUE = {
   ERR_MODEL_UNAVAILABLE: {
     status: 503,
     retryable: true,
-    summary: 'The model could not be loaded (missing or corrupt file, or a config that does not match it).',
+    summary:
+      'The model could not be loaded (missing or corrupt file, or a config that does not match it).',
     fix: 'Read the worker log for the model; fix the file or model.json and restart the worker.',
   },
   ERR_MODEL_CONFIG_INVALID: {
@@ -103,7 +105,8 @@ export const ERROR_CATALOGUE = {
   ERR_JOB_NOT_FOUND: {
     status: 404,
     retryable: false,
-    summary: 'No job with this id exists (it never did, or it was trimmed after its retention time).',
+    summary:
+      'No job with this id exists (it never did, or it was trimmed after its retention time).',
     fix: 'Check the id; raise the retention settings if results are read late.',
   },
   ERR_JOB_FAILED: {
@@ -136,7 +139,10 @@ export const ERROR_CATALOGUE = {
     summary: 'An unexpected error; a bug in Conveyor.',
     fix: 'Report it with the log lines around it.',
   },
-} as const satisfies Record<string, { status: number; retryable: boolean; summary: string; fix: string }>;
+} as const satisfies Record<
+  string,
+  { status: number; retryable: boolean; summary: string; fix: string }
+>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
@@ -181,8 +187,18 @@ export class ConveyorError extends Error {
     return ERROR_CATALOGUE[this.code].retryable;
   }
 
-  toJSON(): { code: ErrorCode; message: string; details: Record<string, unknown>; issues: ErrorIssue[] } {
-    return { code: this.code, message: this.message, details: { ...this.details }, issues: [...this.issues] };
+  toJSON(): {
+    code: ErrorCode;
+    message: string;
+    details: Record<string, unknown>;
+    issues: ErrorIssue[];
+  } {
+    return {
+      code: this.code,
+      message: this.message,
+      details: { ...this.details },
+      issues: [...this.issues],
+    };
   }
 }
 
@@ -196,7 +212,10 @@ export function isConveyorError(value: unknown): value is ConveyorError {
 }
 
 /** Turns anything thrown into a ConveyorError, keeping the original as `cause`. */
-export function toConveyorError(value: unknown, fallback: ErrorCode = 'ERR_INTERNAL'): ConveyorError {
+export function toConveyorError(
+  value: unknown,
+  fallback: ErrorCode = 'ERR_INTERNAL',
+): ConveyorError {
   if (isConveyorError(value)) return value;
   const message = value instanceof Error ? value.message : String(value);
   return new ConveyorError(fallback, message, { cause: value });
@@ -215,6 +234,7 @@ export function formatFailure(error: ConveyorError): string {
 /** Reads a `failedReason` written by formatFailure; a reason from elsewhere becomes ERR_JOB_FAILED. */
 export function parseFailure(reason: string, details: Record<string, unknown> = {}): ConveyorError {
   const match = FAILURE_PATTERN.exec(reason);
-  if (match && isErrorCode(match[1])) return new ConveyorError(match[1], match[2] ?? '', { details });
+  if (match && isErrorCode(match[1]))
+    return new ConveyorError(match[1], match[2] ?? '', { details });
   return new ConveyorError('ERR_JOB_FAILED', reason, { details });
 }

@@ -89,6 +89,13 @@ export {
 export { checkRequest, shapeMatches } from './signature.js';
 export { parseOrThrow, zodIssues } from './validation.js';
 export { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl, type Config } from './config.js';
-export { createLogger, silentLogger, throttledErrorLog, type Component, type Logger, type LoggerOptions } from './logger.js';
+export {
+  createLogger,
+  silentLogger,
+  throttledErrorLog,
+  type Component,
+  type Logger,
+  type LoggerOptions,
+} from './logger.js';
 export { catalogueKey, modelOfQueue, queueName } from './naming.js';
 export { redisOptions, type RedisConnectionOptions, type RedisRole } from './redis-options.js';

@@ -25,14 +25,22 @@ export function checkRequest(
     const tensor = inputs[spec.name];
     const details = { model: signature.name, version: signature.version, input: spec.name };
     if (tensor === undefined) {
-      throw new ConveyorError('ERR_INPUT_MISSING', `${model} needs input "${spec.name}" (${spec.dtype} ${showShape(spec.shape)})`, {
-        details,
-      });
+      throw new ConveyorError(
+        'ERR_INPUT_MISSING',
+        `${model} needs input "${spec.name}" (${spec.dtype} ${showShape(spec.shape)})`,
+        {
+          details,
+        },
+      );
     }
     if (tensor.dtype !== spec.dtype) {
-      throw new ConveyorError('ERR_INPUT_DTYPE', `input "${spec.name}" of ${model} must be ${spec.dtype}, got ${tensor.dtype}`, {
-        details: { ...details, expected: spec.dtype, actual: tensor.dtype },
-      });
+      throw new ConveyorError(
+        'ERR_INPUT_DTYPE',
+        `input "${spec.name}" of ${model} must be ${spec.dtype}, got ${tensor.dtype}`,
+        {
+          details: { ...details, expected: spec.dtype, actual: tensor.dtype },
+        },
+      );
     }
     if (!shapeMatches(spec.shape, tensor.shape)) {
       throw new ConveyorError(

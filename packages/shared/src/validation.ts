@@ -2,9 +2,14 @@ import type { z } from 'zod';
 import { ConveyorError } from './errors.js';
 
 /** Flattens zod issues into `{ path, message }` pairs under a prefix. */
-export function zodIssues(error: z.ZodError, prefix: (string | number)[] = []): { path: string; message: string }[] {
+export function zodIssues(
+  error: z.ZodError,
+  prefix: (string | number)[] = [],
+): { path: string; message: string }[] {
   return error.issues.map((issue) => ({
-    path: [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))].join('.') || '(root)',
+    path:
+      [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))].join('.') ||
+      '(root)',
     message: issue.message,
   }));
 }
@@ -14,7 +19,11 @@ export function parseOrThrow<S extends z.ZodType>(
   schema: S,
   value: unknown,
   what: string,
-  code: 'ERR_VALIDATION' | 'ERR_PAYLOAD_INVALID' | 'ERR_MODEL_CONFIG_INVALID' | 'ERR_CONFIG_INVALID' = 'ERR_VALIDATION',
+  code:
+    | 'ERR_VALIDATION'
+    | 'ERR_PAYLOAD_INVALID'
+    | 'ERR_MODEL_CONFIG_INVALID'
+    | 'ERR_CONFIG_INVALID' = 'ERR_VALIDATION',
 ): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;

@@ -55,7 +55,8 @@ export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, do
       );
       if (models === undefined) return notReady('the model catalogue could not be read from redis');
       if (models.length === 0) return notReady('no worker has announced a model');
-      if (!models.some((m) => m.workers > 0)) return notReady('no worker is running for any announced model');
+      if (!models.some((m) => m.workers > 0))
+        return notReady('no worker is running for any announced model');
       return reply.code(200).send({ ready: true });
     },
   );

@@ -3,7 +3,11 @@ import { DTYPES } from '../tensor/dtype.js';
 import { ModelNameSchema, TensorNameSchema } from './names.js';
 
 /** A dimension: a positive size, or -1 for any size (the batch dimension, for instance). */
-export const DimSchema = z.number().int().min(-1).refine((d) => d !== 0, { message: 'a dimension is -1 or positive' });
+export const DimSchema = z
+  .number()
+  .int()
+  .min(-1)
+  .refine((d) => d !== 0, { message: 'a dimension is -1 or positive' });
 
 export const TensorSpecSchema = z
   .object({
@@ -54,7 +58,11 @@ export const ModelConfigSchema = z
       const seen = new Set<string>();
       config[key].forEach((spec, index) => {
         if (seen.has(spec.name)) {
-          ctx.addIssue({ code: 'custom', path: [key, index, 'name'], message: `duplicate name "${spec.name}"` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [key, index, 'name'],
+            message: `duplicate name "${spec.name}"`,
+          });
         }
         seen.add(spec.name);
       });

@@ -4,11 +4,10 @@ import { z } from 'zod';
  * Model names are lower-case slugs and versions positive integers, so that no name can reach
  * outside the model repository on disk or collide with a Redis key separator.
  */
-export const ModelNameSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
-    message: 'model names are 1-64 characters of a-z, 0-9, "-" and "_", starting with a letter or digit',
-  });
+export const ModelNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
+  message:
+    'model names are 1-64 characters of a-z, 0-9, "-" and "_", starting with a letter or digit',
+});
 
 export const ModelVersionSchema = z
   .string()

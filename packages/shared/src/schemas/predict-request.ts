@@ -1,7 +1,20 @@
 import { z } from 'zod';
 import { ConveyorError } from '../errors.js';
-import { DTYPES, DTYPE_ARRAYS, dtypeOfArray, isBigIntDtype, type Dtype, type TypedArray } from '../tensor/dtype.js';
-import { DEFAULT_MAX_TENSOR_BYTES, MAX_RANK, checkedByteLength, createTensor, type Tensor } from '../tensor/tensor.js';
+import {
+  DTYPES,
+  DTYPE_ARRAYS,
+  dtypeOfArray,
+  isBigIntDtype,
+  type Dtype,
+  type TypedArray,
+} from '../tensor/dtype.js';
+import {
+  DEFAULT_MAX_TENSOR_BYTES,
+  MAX_RANK,
+  checkedByteLength,
+  createTensor,
+  type Tensor,
+} from '../tensor/tensor.js';
 import { zodIssues } from '../validation.js';
 import { ModelVersionSchema, TensorNameSchema } from './names.js';
 
@@ -39,7 +52,10 @@ function flatten(value: readonly unknown[], where: string): { shape: number[]; v
   let level: unknown = value;
   while (Array.isArray(level)) {
     if (shape.length >= MAX_RANK) {
-      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: nested deeper than ${MAX_RANK} levels`);
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: nested deeper than ${MAX_RANK} levels`,
+      );
     }
     shape.push(level.length);
     level = level[0];
@@ -48,7 +64,10 @@ function flatten(value: readonly unknown[], where: string): { shape: number[]; v
   const walk = (node: unknown, depth: number, path: string): void => {
     if (depth === shape.length) {
       if (Array.isArray(node)) {
-        throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: ${path} is nested deeper than its siblings`);
+        throw new ConveyorError(
+          'ERR_TENSOR_INVALID',
+          `${where}: ${path} is nested deeper than its siblings`,
+        );
       }
       values.push(node);
       return;
@@ -75,17 +94,26 @@ function fill(dtype: Dtype, values: readonly unknown[], where: string): TypedArr
     if (bigint) {
       if (typeof value === 'number' && Number.isInteger(value)) value = BigInt(value);
       if (typeof value !== 'bigint') {
-        throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} is not an integer for ${dtype}`);
+        throw new ConveyorError(
+          'ERR_TENSOR_INVALID',
+          `${where}: element ${i} is not an integer for ${dtype}`,
+        );
       }
       data[i] = value;
       if (data[i] !== value) {
-        throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} is out of range for ${dtype}`);
+        throw new ConveyorError(
+          'ERR_TENSOR_INVALID',
+          `${where}: element ${i} is out of range for ${dtype}`,
+        );
       }
       continue;
     }
     if (typeof value === 'bigint') value = Number(value);
     if (typeof value !== 'number') {
-      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} is ${typeof value}, not a number`);
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: element ${i} is ${typeof value}, not a number`,
+      );
     }
     if (dtype === 'float16') {
       throw new ConveyorError(
@@ -94,14 +122,23 @@ function fill(dtype: Dtype, values: readonly unknown[], where: string): TypedArr
       );
     }
     if (integer && !Number.isInteger(value)) {
-      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} (${value}) is not an integer for ${dtype}`);
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: element ${i} (${value}) is not an integer for ${dtype}`,
+      );
     }
     data[i] = value;
     if (integer && data[i] !== value) {
-      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} (${value}) is out of range for ${dtype}`);
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: element ${i} (${value}) is out of range for ${dtype}`,
+      );
     }
     if (dtype === 'bool' && value !== 0 && value !== 1) {
-      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: element ${i} of a bool tensor is neither 0 nor 1`);
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: element ${i} of a bool tensor is neither 0 nor 1`,
+      );
     }
   }
   return data;
@@ -111,7 +148,11 @@ function fill(dtype: Dtype, values: readonly unknown[], where: string): TypedArr
  * Turns one application-supplied input into a Tensor, or throws a ConveyorError that names the
  * input and says what is wrong. Shapes are checked against `maxBytes` before allocation.
  */
-export function toTensor(name: string, input: unknown, maxBytes: number = DEFAULT_MAX_TENSOR_BYTES): Tensor {
+export function toTensor(
+  name: string,
+  input: unknown,
+  maxBytes: number = DEFAULT_MAX_TENSOR_BYTES,
+): Tensor {
   const where = `input "${name}"`;
   if (Array.isArray(input)) return toTensor(name, { data: input }, maxBytes);
   const parsed = TensorInputObjectSchema.safeParse(input);
@@ -131,32 +172,56 @@ export function toTensor(name: string, input: unknown, maxBytes: number = DEFAUL
     if (data instanceof DTYPE_ARRAYS[resolved] && resolved !== 'bool') {
       return createTensor(resolved, dims, data, maxBytes, where);
     }
-    return createTensor(resolved, dims, fill(resolved, Array.from(data as ArrayLike<unknown>), where), maxBytes, where);
+    return createTensor(
+      resolved,
+      dims,
+      fill(resolved, Array.from(data as ArrayLike<unknown>), where),
+      maxBytes,
+      where,
+    );
   }
   const flat = flatten(data, where);
-  const resolved = dtype ?? (typeof flat.values[0] === 'bigint' ? 'int64' : typeof flat.values[0] === 'boolean' ? 'bool' : 'float32');
+  const resolved =
+    dtype ??
+    (typeof flat.values[0] === 'bigint'
+      ? 'int64'
+      : typeof flat.values[0] === 'boolean'
+        ? 'bool'
+        : 'float32');
   const dims = shape ?? flat.shape;
   checkedByteLength(resolved, dims, maxBytes, where);
   return createTensor(resolved, dims, fill(resolved, flat.values, where), maxBytes, where);
 }
 
 /** Converts every input of a request; the first bad one throws. */
-export function toTensors(inputs: unknown, maxBytes: number = DEFAULT_MAX_TENSOR_BYTES): Record<string, Tensor> {
+export function toTensors(
+  inputs: unknown,
+  maxBytes: number = DEFAULT_MAX_TENSOR_BYTES,
+): Record<string, Tensor> {
   const parsed = z.record(TensorNameSchema, z.unknown()).safeParse(inputs);
   if (!parsed.success || Object.keys(parsed.data).length === 0) {
-    throw new ConveyorError('ERR_VALIDATION', 'inputs: expected an object with at least one named tensor', {
-      issues: parsed.success ? [] : zodIssues(parsed.error, ['inputs']),
-    });
+    throw new ConveyorError(
+      'ERR_VALIDATION',
+      'inputs: expected an object with at least one named tensor',
+      {
+        issues: parsed.success ? [] : zodIssues(parsed.error, ['inputs']),
+      },
+    );
   }
   const tensors: Record<string, Tensor> = {};
-  for (const [name, value] of Object.entries(parsed.data)) tensors[name] = toTensor(name, value, maxBytes);
+  for (const [name, value] of Object.entries(parsed.data))
+    tensors[name] = toTensor(name, value, maxBytes);
   return tensors;
 }
 
 const IdempotencyKeySchema = z
   .string()
-  .regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: '1-128 characters of A-Z, a-z, 0-9, "_", "." and "-"' })
-  .refine((key) => !/^[0-9]+$/.test(key), { message: 'must not be all digits (BullMQ reserves those ids)' });
+  .regex(/^[A-Za-z0-9_.-]{1,128}$/, {
+    message: '1-128 characters of A-Z, a-z, 0-9, "_", "." and "-"',
+  })
+  .refine((key) => !/^[0-9]+$/.test(key), {
+    message: 'must not be all digits (BullMQ reserves those ids)',
+  });
 
 /** Options of `predict` and `enqueue`. */
 export const PredictOptionsSchema = z
@@ -177,4 +242,3 @@ export const PredictOptionsSchema = z
   .strict();
 
 export type PredictOptions = z.input<typeof PredictOptionsSchema>;
-

@@ -2,7 +2,12 @@ import { endianness } from 'node:os';
 import { z } from 'zod';
 import { ConveyorError } from '../errors.js';
 import { DTYPES, DTYPE_ARRAYS, bytesPerElement, type TypedArray } from './dtype.js';
-import { DEFAULT_MAX_TENSOR_BYTES, checkedByteLength, createTensor, type Tensor } from './tensor.js';
+import {
+  DEFAULT_MAX_TENSOR_BYTES,
+  checkedByteLength,
+  createTensor,
+  type Tensor,
+} from './tensor.js';
 
 /**
  * The wire form of a tensor in job payloads and results: dtype, shape, and the elements as
@@ -82,7 +87,10 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
   const Ctor = DTYPE_ARRAYS[wire.dtype];
   const data = new Ctor(target.buffer, 0, elements);
   if (wire.dtype === 'bool' && (data as Uint8Array).some((v) => v > 1)) {
-    throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: bool data holds bytes other than 0 and 1`);
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `${where}: bool data holds bytes other than 0 and 1`,
+    );
   }
   return createTensor(wire.dtype, wire.shape, data, Number.POSITIVE_INFINITY, where);
 }

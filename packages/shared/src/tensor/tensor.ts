@@ -25,9 +25,13 @@ export function checkedByteLength(
   where = 'tensor',
 ): { elements: number; bytes: number } {
   if (shape.length > MAX_RANK) {
-    throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: rank ${shape.length} is over ${MAX_RANK}`, {
-      details: { rank: shape.length },
-    });
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `${where}: rank ${shape.length} is over ${MAX_RANK}`,
+      {
+        details: { rank: shape.length },
+      },
+    );
   }
   let elements = 1;
   for (const [axis, dim] of shape.entries()) {
@@ -60,9 +64,13 @@ export function createTensor<D extends Dtype>(
 ): Tensor<D> {
   const { elements } = checkedByteLength(dtype, shape, maxBytes, where);
   if (!(data instanceof DTYPE_ARRAYS[dtype])) {
-    throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: data is not the storage array of ${dtype}`, {
-      details: { dtype },
-    });
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `${where}: data is not the storage array of ${dtype}`,
+      {
+        details: { dtype },
+      },
+    );
   }
   if (data.length !== elements) {
     throw new ConveyorError(
