@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, loadConfig, type Logger } from '@conveyor/shared';
+import { createLogger, loadConfig, type Component, type Logger } from '@conveyor/shared';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
 
 import { MODELS } from '../../scripts/lib/worker-process.js';
@@ -7,7 +7,10 @@ import { MODELS } from '../../scripts/lib/worker-process.js';
 export { MODELS, spawnWorker, type WorkerProcess } from '../../scripts/lib/worker-process.js';
 
 /** In-memory pino destination: tests assert on log records, not on console output. */
-export function memoryLogger(): { logger: Logger; records: Record<string, unknown>[] } {
+export function memoryLogger(component: Component = 'worker'): {
+  logger: Logger;
+  records: Record<string, unknown>[];
+} {
   const records: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -16,7 +19,7 @@ export function memoryLogger(): { logger: Logger; records: Record<string, unknow
       done();
     },
   });
-  return { logger: createLogger({ level: 'info', component: 'worker', destination }), records };
+  return { logger: createLogger({ level: 'info', component, destination }), records };
 }
 
 /** A worker service in this process (its inference still runs on its own thread). */

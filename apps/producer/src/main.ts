@@ -12,28 +12,11 @@ import {
   redactUrl,
   redisOptions,
   type Config,
-  type Logger,
+  exitOnSignals,
+  throttledErrorLog,
 } from '@conveyor/shared';
 import { buildApp } from './app.js';
 import { clientOptionsFromConfig } from './client-options.js';
-
-const ERROR_LOG_INTERVAL_MS = 30_000;
-
-/** Logs a repeating connection error once, then at most every 30 s, instead of on every retry. */
-function throttledErrorLog(log: Logger, message: string): (err: Error) => void {
-  let last = 0;
-  let suppressed = 0;
-  return (err) => {
-    const now = Date.now();
-    if (now - last < ERROR_LOG_INTERVAL_MS) {
-      suppressed += 1;
-      return;
-    }
-    log.error({ err, suppressed }, message);
-    last = now;
-    suppressed = 0;
-  };
-}
 
 let config: Config;
 try {
@@ -80,18 +63,7 @@ const shutdown = (): Promise<void> =>
     log.info('producer stopped');
   })());
 
-const stop = (signal: NodeJS.Signals) => {
-  log.info({ signal }, 'signal received');
-  shutdown().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      log.error({ err }, 'shutdown failed');
-      process.exit(1);
-    },
-  );
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+exitOnSignals(log, shutdown);
 
 try {
   await app.listen({ host: config.PRODUCER_HOST, port: config.PRODUCER_PORT });

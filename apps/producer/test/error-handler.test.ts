@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ConveyorError, loadConfig, type ErrorCode } from '@conveyor/shared';
 import { buildApp } from '../src/app.js';
 import type { ErrorBody } from '../src/schemas.js';
-import { memoryLogger, unusedClient } from './support.js';
+import { memoryLogger } from '../../../test/support/workers.js';
+import { unusedClient } from './support.js';
 
 const config = loadConfig({ LOG_LEVEL: 'silent' });
 const features = {
@@ -11,7 +12,7 @@ const features = {
 
 /** An app whose client's predict throws `thrown`, with its log records. */
 function appThrowing(thrown: unknown) {
-  const { logger, records } = memoryLogger();
+  const { logger, records } = memoryLogger('producer');
   const app = buildApp(config, {
     client: unusedClient({
       predict: () => {

@@ -1,8 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { createLogger, loadConfig, type Config, type Logger } from '@conveyor/shared';
+import { createLogger, loadConfig, type Config } from '@conveyor/shared';
 import { buildApp, type App } from '../src/app.js';
 import { clientOptionsFromConfig } from '../src/client-options.js';
 
@@ -21,19 +20,6 @@ export function testConfig(
     LOG_LEVEL: 'silent',
     ...env,
   });
-}
-
-/** In-memory pino destination: tests assert on log records, not on console output. */
-export function memoryLogger(): { logger: Logger; records: Record<string, unknown>[] } {
-  const records: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n'))
-        if (line) records.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', component: 'producer', destination }), records };
 }
 
 export interface TestProducer {

@@ -2,7 +2,13 @@
  * The worker process: `node dist/main.js` (or `pnpm worker`). Configured by environment variables
  * (docs/configuration.md); exits 0 after a graceful shutdown on SIGTERM or SIGINT.
  */
-import { createLogger, isConveyorError, loadConfig, type Config } from '@conveyor/shared';
+import {
+  createLogger,
+  exitOnSignals,
+  isConveyorError,
+  loadConfig,
+  type Config,
+} from '@conveyor/shared';
 import { startWorkerService } from './worker-service.js';
 
 let config: Config;
@@ -21,18 +27,7 @@ try {
     await service.close();
     process.exit(1);
   }
-  const stop = (signal: NodeJS.Signals) => {
-    log.info({ signal }, 'signal received');
-    service.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  exitOnSignals(log, () => service.close());
 } catch (err) {
   log.fatal(
     { err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' },

@@ -97,5 +97,6 @@ export {
   type Logger,
   type LoggerOptions,
 } from './logger.js';
+export { exitOnSignals } from './lifecycle.js';
 export { catalogueKey, modelOfQueue, queueName } from './naming.js';
 export { redisOptions, type RedisConnectionOptions, type RedisRole } from './redis-options.js';
