@@ -154,20 +154,7 @@ export const InferResponseSchema = z
 
 export type InferResponse = z.infer<typeof InferResponseSchema>;
 
-/** The body of every error response; `error` repeats `message` because protocol clients read `error`. */
-export const ErrorBodySchema = z
-  .object({
-    error: z.string(),
-    code: z.string(),
-    message: z.string(),
-    statusCode: z.number().int(),
-    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    /** The job to fetch later, on ERR_JOB_TIMEOUT and on failures of a job that ran. */
-    job_id: z.string().optional(),
-  })
-  .strict();
-
-export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+export { ErrorBodySchema, type ErrorBody } from '@conveyor/shared';
 
 export const LiveResponseSchema = z.object({ live: z.literal(true) }).strict();
 
