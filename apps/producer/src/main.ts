@@ -8,23 +8,16 @@ import { createClient, type ConveyorClient } from '@conveyor/sdk';
 import {
   createLogger,
   isConveyorError,
-  loadConfig,
+  loadConfigOrExit,
   redactUrl,
   redisOptions,
-  type Config,
   exitOnSignals,
   throttledErrorLog,
 } from '@conveyor/shared';
 import { buildApp } from './app.js';
 import { clientOptionsFromConfig } from './client-options.js';
 
-let config: Config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  process.stderr.write(`${isConveyorError(error) ? error.message : String(error)}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit(process.env);
 const log = createLogger({ level: config.LOG_LEVEL, component: 'producer' });
 const redis = redactUrl(config.REDIS_URL);
 

@@ -110,10 +110,9 @@ export const InferRequestSchema = z
 
 export type InferRequest = z.infer<typeof InferRequestSchema>;
 
-export const InferParamsSchema = z.object({ name: ModelNameSchema }).strict();
-
-export const InferVersionParamsSchema = z
-  .object({ name: ModelNameSchema, version: ModelVersionSchema })
+/** Path parameters of both infer routes; `version` only exists on the versioned one. */
+export const InferParamsSchema = z
+  .object({ name: ModelNameSchema, version: ModelVersionSchema.optional() })
   .strict();
 
 /** Headers are loose: every other header must pass through untouched. */

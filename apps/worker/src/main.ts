@@ -2,22 +2,10 @@
  * The worker process: `node dist/main.js` (or `pnpm worker`). Configured by environment variables
  * (docs/configuration.md); exits 0 after a graceful shutdown on SIGTERM or SIGINT.
  */
-import {
-  createLogger,
-  exitOnSignals,
-  isConveyorError,
-  loadConfig,
-  type Config,
-} from '@conveyor/shared';
+import { createLogger, exitOnSignals, isConveyorError, loadConfigOrExit } from '@conveyor/shared';
 import { startWorkerService } from './worker-service.js';
 
-let config: Config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  process.stderr.write(`${isConveyorError(error) ? error.message : String(error)}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit(process.env);
 const log = createLogger({ level: config.LOG_LEVEL, component: 'worker' });
 
 try {

@@ -6,7 +6,7 @@
  * import { createClient } from '@conveyor/sdk';
  * const client = await createClient({ redisUrl: 'redis://127.0.0.1:6379' });
  * const { outputs } = await client.predict('iris', { features: [[5.1, 3.5, 1.4, 0.2]] });
- * console.log(outputs.probabilities);
+ * const [setosa, versicolor, virginica] = outputs.probabilities.data;
  * await client.close();
  * ```
  */

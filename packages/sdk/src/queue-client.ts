@@ -91,16 +91,24 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     return queue;
   };
 
-  // One event listener per model, shared by every wait on that model's jobs.
+  // One event listener per model, shared by every wait on that model's jobs. It reads the event
+  // stream from its last entry as of now: left to itself QueueEvents starts at '$' only when its
+  // first XREAD runs, and a job that finished between a waiter's state check and that read would
+  // never be announced to it.
   const eventsFor = (model: string): Promise<QueueEvents> => {
     let ready = events.get(model);
     if (!ready) {
-      const listener = new QueueEvents(queueName(model), {
-        connection: { url: config.redisUrl, ...redisOptions('worker', 'conveyor-sdk-events') },
-        prefix: config.prefix,
-      });
-      listener.on('error', (err: Error) => log.warn({ err, model }, 'queue events error'));
-      ready = listener.waitUntilReady().then(() => listener);
+      ready = (async () => {
+        const [last] = await redis.xrevrange(queueFor(model).keys.events!, '+', '-', 'COUNT', 1);
+        const listener = new QueueEvents(queueName(model), {
+          connection: { url: config.redisUrl, ...redisOptions('worker', 'conveyor-sdk-events') },
+          prefix: config.prefix,
+          lastEventId: last?.[0] ?? '0-0',
+        });
+        listener.on('error', (err: Error) => log.warn({ err, model }, 'queue events error'));
+        await listener.waitUntilReady();
+        return listener;
+      })();
       ready.catch(() => events.delete(model));
       events.set(model, ready);
     }

@@ -98,6 +98,6 @@ export {
   type LoggerOptions,
 } from './logger.js';
 export { ErrorBodySchema, type ErrorBody } from './schemas/error-body.js';
-export { exitOnSignals } from './lifecycle.js';
+export { exitOnSignals, loadConfigOrExit } from './lifecycle.js';
 export { catalogueKey, modelOfQueue, queueName } from './naming.js';
 export { redisOptions, type RedisConnectionOptions, type RedisRole } from './redis-options.js';

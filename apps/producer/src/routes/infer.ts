@@ -9,7 +9,6 @@ import {
   InferParamsSchema,
   InferRequestSchema,
   InferResponseSchema,
-  InferVersionParamsSchema,
   type InferRequest,
   type InferResponse,
 } from '../schemas.js';
@@ -67,49 +66,29 @@ export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
 
   const response = { 200: InferResponseSchema };
 
-  app.post(
-    '/v2/models/:name/infer',
-    {
-      schema: {
-        params: InferParamsSchema,
-        headers: InferHeadersSchema,
-        body: InferRequestSchema,
-        response,
+  for (const url of ['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer']) {
+    app.post(
+      url,
+      {
+        schema: {
+          params: InferParamsSchema,
+          headers: InferHeadersSchema,
+          body: InferRequestSchema,
+          response,
+        },
       },
-    },
-    async (request, reply) => {
-      const { jobId, response: body } = await infer(
-        request.log,
-        request.params.name,
-        undefined,
-        request.body,
-        request.headers['conveyor-timeout-ms'],
-      );
-      return reply.header(JOB_ID_HEADER, jobId).send(body);
-    },
-  );
-
-  app.post(
-    '/v2/models/:name/versions/:version/infer',
-    {
-      schema: {
-        params: InferVersionParamsSchema,
-        headers: InferHeadersSchema,
-        body: InferRequestSchema,
-        response,
+      async (request, reply) => {
+        const { jobId, response: body } = await infer(
+          request.log,
+          request.params.name,
+          request.params.version,
+          request.body,
+          request.headers['conveyor-timeout-ms'],
+        );
+        return reply.header(JOB_ID_HEADER, jobId).send(body);
       },
-    },
-    async (request, reply) => {
-      const { jobId, response: body } = await infer(
-        request.log,
-        request.params.name,
-        request.params.version,
-        request.body,
-        request.headers['conveyor-timeout-ms'],
-      );
-      return reply.header(JOB_ID_HEADER, jobId).send(body);
-    },
-  );
+    );
+  }
 
   done();
 };
