@@ -20,7 +20,8 @@ export default defineConfig({
     pool: 'forks',
     // Inference threads (piscina) and spawned processes load TypeScript sources through tsx.
     execArgv: ['--import', 'tsx', '--conditions=@conveyor/source'],
-    testTimeout: 30_000,
+    // Above the SDK's 30 s wait, so a stuck job surfaces as ERR_JOB_TIMEOUT with its state.
+    testTimeout: 45_000,
     hookTimeout: 60_000,
     maxWorkers: 2,
   },
