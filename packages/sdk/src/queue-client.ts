@@ -138,12 +138,9 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     };
   };
 
-  const settled = (job: Job, state: JobState): Prediction => {
+  const settled = (model: string, job: Job, state: JobState): Prediction => {
     if (state === 'completed') return decodeResult(String(job.id), job.returnvalue);
-    throw parseFailure(job.failedReason, {
-      jobId: job.id,
-      model: job.data && (job.data as JobPayload).model,
-    });
+    throw parseFailure(job.failedReason, { jobId: job.id, model });
   };
 
   function handle<O extends string>(model: string, id: string): JobHandle<O> {
@@ -217,7 +214,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
             },
           );
         }
-        return settled(latest, state);
+        return settled(model, latest, state);
       },
     };
   }
