@@ -99,7 +99,7 @@ describe('the error handler', () => {
     const response = await app.inject({ method: 'GET', url: '/v2/nothing-here' });
     expect(response.statusCode).toBe(404);
     const body = response.json<ErrorBody>();
-    expect(body).toMatchObject({ code: 'ERR_VALIDATION', statusCode: 404, error: body.message });
+    expect(body).toMatchObject({ code: 'ERR_ROUTE_NOT_FOUND', statusCode: 404, error: body.message });
     await app.close();
   });
 
@@ -112,7 +112,7 @@ describe('the error handler', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     expect(response.statusCode).toBe(415);
-    expect(response.json()).toMatchObject({ code: 'ERR_VALIDATION', statusCode: 415 });
+    expect(response.json()).toMatchObject({ code: 'ERR_UNSUPPORTED_MEDIA_TYPE', statusCode: 415 });
     await app.close();
   });
 

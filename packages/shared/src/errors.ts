@@ -133,6 +133,24 @@ export const ERROR_CATALOGUE = {
     summary: 'The client or engine was closed before the call.',
     fix: 'Create a new client; do not call it after close().',
   },
+  ERR_ROUTE_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    summary: 'No HTTP route has this path.',
+    fix: 'Check the URL against docs/api.md; model routes start with /v2/models/.',
+  },
+  ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    retryable: false,
+    summary: 'The route exists but not for this HTTP method.',
+    fix: 'Use the method the route documents (infer is POST, health is GET).',
+  },
+  ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    retryable: false,
+    summary: 'The request body has a content type the route does not read.',
+    fix: 'Send JSON with `content-type: application/json`.',
+  },
   ERR_INTERNAL: {
     status: 500,
     retryable: false,

@@ -17,18 +17,16 @@ export const JOB_ID_HEADER = 'Conveyor-Job-Id';
 interface Classified {
   code: ErrorCode;
   message: string;
-  /** Set only where the HTTP status is not the catalogue's; see PROTOCOL_STATUSES. */
-  status?: number;
   issues?: readonly ErrorIssue[];
   jobId?: string;
 }
 
-/**
- * Fastify refusals that are about the HTTP exchange itself, not about Conveyor: they keep their
- * HTTP status because the catalogue has no code of that status (see the producer report:
- * ERR_ROUTE_NOT_FOUND and ERR_UNSUPPORTED_MEDIA_TYPE belong in `@conveyor/shared`).
- */
-const PROTOCOL_STATUSES: ReadonlySet<number> = new Set([404, 405, 415]);
+/** Fastify's refusals about the HTTP exchange itself, by status; any other 4xx is ERR_VALIDATION. */
+const PROTOCOL_CODES: ReadonlyMap<number, ErrorCode> = new Map([
+  [404, 'ERR_ROUTE_NOT_FOUND'],
+  [405, 'ERR_METHOD_NOT_ALLOWED'],
+  [415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+]);
 
 const internal = (reqId: string) =>
   `internal error; the producer log has the details under reqId ${reqId}`;
@@ -78,17 +76,17 @@ function classify(error: unknown, bodyLimit: number, reqId: string): Classified 
         message: `request body is over the limit of ${bodyLimit} bytes (MAX_BODY_BYTES)`,
       };
     }
-    const { message } = fastify;
-    if (PROTOCOL_STATUSES.has(fastify.statusCode))
-      return { code: 'ERR_VALIDATION', message, status: fastify.statusCode };
-    return { code: 'ERR_VALIDATION', message };
+    return {
+      code: PROTOCOL_CODES.get(fastify.statusCode) ?? 'ERR_VALIDATION',
+      message: fastify.message,
+    };
   }
   return { code: 'ERR_INTERNAL', message: internal(reqId) };
 }
 
 /** The one error body: `{ error, code, message, statusCode }`, plus `issues` and `job_id` when known. */
 export function errorBody(classified: Classified): ErrorBody {
-  const statusCode = classified.status ?? ERROR_CATALOGUE[classified.code].status;
+  const statusCode = ERROR_CATALOGUE[classified.code].status;
   const body: ErrorBody = {
     error: classified.message,
     code: classified.code,
@@ -118,11 +116,10 @@ const plugin: FastifyPluginCallback = (app, _options, done) => {
 
   app.setNotFoundHandler((request, reply) => {
     const body = errorBody({
-      code: 'ERR_VALIDATION',
+      code: 'ERR_ROUTE_NOT_FOUND',
       message: `no route ${request.method} ${request.url}`,
-      status: 404,
     });
-    return reply.code(404).send(body);
+    return reply.code(body.statusCode).send(body);
   });
 
   done();
