@@ -99,7 +99,11 @@ describe('the error handler', () => {
     const response = await app.inject({ method: 'GET', url: '/v2/nothing-here' });
     expect(response.statusCode).toBe(404);
     const body = response.json<ErrorBody>();
-    expect(body).toMatchObject({ code: 'ERR_ROUTE_NOT_FOUND', statusCode: 404, error: body.message });
+    expect(body).toMatchObject({
+      code: 'ERR_ROUTE_NOT_FOUND',
+      statusCode: 404,
+      error: body.message,
+    });
     await app.close();
   });
 
