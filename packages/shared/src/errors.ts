@@ -137,7 +137,7 @@ export const ERROR_CATALOGUE = {
     status: 404,
     retryable: false,
     summary: 'No HTTP route has this path.',
-    fix: 'Check the URL against docs/api.md; model routes start with /v2/models/.',
+    fix: 'Check the URL: health routes are /v2/health/live and /v2/health/ready, inference /v2/models/<name>/infer.',
   },
   ERR_METHOD_NOT_ALLOWED: {
     status: 405,
