@@ -139,12 +139,6 @@ export const ERROR_CATALOGUE = {
     summary: 'No HTTP route has this path.',
     fix: 'Check the URL: health routes are /v2/health/live and /v2/health/ready, inference /v2/models/<name>/infer.',
   },
-  ERR_METHOD_NOT_ALLOWED: {
-    status: 405,
-    retryable: false,
-    summary: 'The route exists but not for this HTTP method.',
-    fix: 'Use the method the route documents (infer is POST, health is GET).',
-  },
   ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     retryable: false,

@@ -24,7 +24,6 @@ interface Classified {
 /** Fastify's refusals about the HTTP exchange itself, by status; any other 4xx is ERR_VALIDATION. */
 const PROTOCOL_CODES: ReadonlyMap<number, ErrorCode> = new Map([
   [404, 'ERR_ROUTE_NOT_FOUND'],
-  [405, 'ERR_METHOD_NOT_ALLOWED'],
   [415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
 ]);
 
