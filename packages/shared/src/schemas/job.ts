@@ -38,7 +38,7 @@ export const JobResultSchema = z
       .object({
         /** Milliseconds from enqueue to the worker taking the job. */
         queuedMs: z.number().nonnegative(),
-        /** Milliseconds onnxruntime spent, including the hop to the inference thread. */
+        /** Milliseconds of engine.predict on the worker: signature check, wait for a free inference thread, the hop to it and the run. */
         inferenceMs: z.number().nonnegative(),
       })
       .strict(),
