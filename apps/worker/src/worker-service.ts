@@ -49,7 +49,8 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
     await connection.hset(catalogueKey(config.REDIS_KEY_PREFIX), announced);
 
   // BullMQ caps a queue's event stream with the length a Queue stores in the queue's metadata.
-  const queues = [...engine.models.keys()].map(
+  const models = [...engine.models.keys()];
+  const queues = models.map(
     (model) =>
       new Queue(queueName(model), {
         connection,
@@ -59,7 +60,7 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   );
   await Promise.all(queues.map((q) => q.waitUntilReady()));
 
-  const workers = [...engine.models.keys()].map((model) => {
+  const workers = models.map((model) => {
     const worker = new Worker(
       queueName(model),
       createProcessor(engine, model, log.child({ model })),
@@ -75,7 +76,6 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   });
   for (const worker of workers) void worker.run();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  const models = [...engine.models.keys()];
   log.info(
     { models, concurrency: config.WORKER_CONCURRENCY, threads: config.INFERENCE_THREADS },
     'worker ready',

@@ -2,6 +2,7 @@ import {
   ConveyorError,
   DEFAULT_MAX_TENSOR_BYTES,
   checkRequest,
+  compareVersions,
   silentLogger,
   toConveyorError,
   type Logger,
@@ -9,12 +10,7 @@ import {
   type Tensor,
 } from '@conveyor/shared';
 import { createInferencePool } from './inference-pool.js';
-import {
-  compareVersions,
-  scanRepository,
-  type ModelEntry,
-  type ModelProblem,
-} from './model-repository.js';
+import { scanRepository, type ModelEntry, type ModelProblem } from './model-repository.js';
 import { reconcileSignature } from './signature.js';
 
 export interface EngineOptions {

@@ -20,7 +20,6 @@ export {
   type ServedModel,
 } from './engine.js';
 export {
-  compareVersions,
   scanRepository,
   type ModelEntry,
   type ModelProblem,

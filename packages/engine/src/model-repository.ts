@@ -147,8 +147,3 @@ export async function scanRepository(
   }
   return { entries, problems };
 }
-
-/** Sorts version strings numerically, newest last. */
-export function compareVersions(a: string, b: string): number {
-  return Number(a) - Number(b);
-}

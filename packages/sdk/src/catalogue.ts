@@ -3,6 +3,7 @@ import {
   ConveyorError,
   ModelSignatureSchema,
   catalogueKey,
+  compareVersions,
   type ModelSignature,
 } from '@conveyor/shared';
 
@@ -38,7 +39,7 @@ export function createCatalogue(redis: Redis, prefix: string, ttlMs: number): Ca
       if (!parsed.success) continue;
       const list = models.get(parsed.data.name) ?? [];
       list.push(parsed.data);
-      list.sort((a, b) => Number(a.version) - Number(b.version));
+      list.sort((a, b) => compareVersions(a.version, b.version));
       models.set(parsed.data.name, list);
     }
     cached = { at: Date.now(), models };

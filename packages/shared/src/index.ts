@@ -52,6 +52,7 @@ export {
   type WireTensor,
 } from './tensor/codec.js';
 export {
+  compareVersions,
   ModelNameSchema,
   ModelVersionSchema,
   TensorNameSchema,

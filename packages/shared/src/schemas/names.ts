@@ -13,6 +13,11 @@ export const ModelVersionSchema = z
   .string()
   .regex(/^[1-9][0-9]{0,8}$/, { message: 'versions are positive integers such as "1" or "12"' });
 
+/** Orders version strings numerically ("2" before "10"), oldest first. */
+export function compareVersions(a: string, b: string): number {
+  return Number(a) - Number(b);
+}
+
 export type ModelName = z.infer<typeof ModelNameSchema>;
 export type ModelVersion = z.infer<typeof ModelVersionSchema>;
 
