@@ -24,5 +24,6 @@ export default defineConfig({
     testTimeout: 45_000,
     hookTimeout: 60_000,
     maxWorkers: 2,
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
