@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { encodeTensor, queueName, toTensor, type ErrorCode } from '@conveyor/shared';
+import { encodeTensor, newJobId, queueName, toTensor, type ErrorCode } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
 
@@ -190,10 +190,11 @@ describe('bad input', () => {
     ];
     it.each(cases)('fails %s with its code, without retrying', async (_name, payload, code) => {
       const job = await queue.add('predict', payload, {
+        jobId: newJobId('iris'),
         attempts: 3,
         backoff: { type: 'fixed', delay: 10 },
       });
-      const handle = client.job('iris', String(job.id));
+      const handle = client.job(String(job.id));
       await expect(handle.result({ timeoutMs: 10_000 })).rejects.toMatchObject({ code });
       expect(await handle.status()).toMatchObject({
         state: 'failed',

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { encodeTensor, queueName, toRows, toTensor } from '@conveyor/shared';
+import { encodeTensor, newJobId, queueName, toRows, toTensor } from '@conveyor/shared';
 import { irisReference } from '../../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
@@ -36,11 +36,15 @@ describe('one poison job among 100 good ones', () => {
     ]);
     const good = rows.slice(0, 50).map((row) => client.enqueue('iris', { features: [row] }));
     // The poison job bypasses the SDK's checks, as a buggy producer in another language would.
-    const poison = queue.add('predict', {
-      v: 1,
-      model: 'iris',
-      inputs: { features: encodeTensor(toTensor('features', [[1, 2, 3, 4, 5, 6]])) },
-    });
+    const poison = queue.add(
+      'predict',
+      {
+        v: 1,
+        model: 'iris',
+        inputs: { features: encodeTensor(toTensor('features', [[1, 2, 3, 4, 5, 6]])) },
+      },
+      { jobId: newJobId('iris') },
+    );
     good.push(...rows.slice(50).map((row) => client.enqueue('iris', { features: [row] })));
     const handles = await Promise.all(good);
     const poisonJob = await poison;
@@ -54,7 +58,7 @@ describe('one poison job among 100 good ones', () => {
       expected[i]!.forEach((p, c) => expect(actual![c]).toBeCloseTo(p, 6));
     });
 
-    const poisonHandle = client.job('iris', String(poisonJob.id));
+    const poisonHandle = client.job(String(poisonJob.id));
     await expect(poisonHandle.result()).rejects.toMatchObject({ code: 'ERR_INPUT_SHAPE' });
     expect(await queue.getJobCounts('completed', 'failed')).toEqual({ completed: 100, failed: 1 });
   });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine } from '@conveyor/engine';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { toNumbers, toRows, toTensors } from '@conveyor/shared';
+import { queueName, toNumbers, toRows, toTensors } from '@conveyor/shared';
+import { Queue } from 'bullmq';
 import { irisReference } from '../../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { MODELS, spawnWorker, type WorkerProcess } from '../support/workers.js';
@@ -102,14 +103,15 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
 
   it('enqueue returns a handle whose status and result follow the job', async () => {
     const handle = await client.enqueue('iris', { features: [[5.9, 3.0, 5.1, 1.8]] });
-    expect(handle.id).toMatch(/\S/);
+    // Ids are unique across models and name their model, so a job is found from its id alone.
+    expect(handle.id).toMatch(/^iris\.[0-9a-f-]{36}$/);
     const result = await handle.result();
     expect(result.jobId).toBe(handle.id);
     const status = await handle.status();
     expect(status.state).toBe('completed');
     expect(status.finishedAt).toBeGreaterThanOrEqual(status.enqueuedAt!);
-    // Any client can read the result later by model and id.
-    const again = await client.job('iris', handle.id).result();
+    // Any client can read the result later by id.
+    const again = await client.job(handle.id).result();
     expect(toNumbers(again.outputs.probabilities!)).toEqual(
       toNumbers(result.outputs.probabilities!),
     );
@@ -127,6 +129,40 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
       { idempotencyKey: 'order-42' },
     );
     expect(second.id).toBe(first.id);
+    const other = await client.enqueue(
+      'iris',
+      { features: [[5, 3, 1, 0.2]] },
+      { idempotencyKey: 'order-43' },
+    );
+    expect(other.id).not.toBe(first.id);
+  });
+
+  it('cancels a job that no worker has taken, and refuses to cancel a finished one', async () => {
+    const queue = new Queue(queueName('iris'), { connection: { url: redisUrl }, prefix });
+    await queue.pause();
+    try {
+      const waiting = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] });
+      expect((await waiting.status()).state).toBe('waiting');
+      await waiting.cancel();
+      expect((await waiting.status()).state).toBe('unknown');
+      await expect(waiting.cancel()).rejects.toMatchObject({ code: 'ERR_JOB_NOT_FOUND' });
+    } finally {
+      await queue.resume();
+      await queue.close();
+    }
+    const done = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] });
+    await done.result();
+    await expect(done.cancel()).rejects.toMatchObject({
+      code: 'ERR_JOB_NOT_CANCELLABLE',
+      details: { state: 'completed' },
+    });
+  });
+
+  it('refuses an id that is not a Conveyor job id', () => {
+    expect(() => client.job('42')).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }));
+    expect(() => client.job('../etc/passwd')).toThrow(
+      expect.objectContaining({ code: 'ERR_VALIDATION' }),
+    );
   });
 
   it('fails a job whose deadline has passed with ERR_DEADLINE_EXCEEDED instead of running it', async () => {

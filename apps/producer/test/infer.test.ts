@@ -298,7 +298,7 @@ describe('POST /v2/models/:name/infer through Redis and a real worker', () => {
       expect(body.job_id).toEqual(expect.any(String));
       expect(response.headers['conveyor-job-id']).toBe(body.job_id);
       // The job is still on the queue, so its result can be fetched later by that id.
-      const status = await idle.client.job('iris', body.job_id!).status();
+      const status = await idle.client.job(body.job_id!).status();
       expect(status.state).toBe('waiting');
     };
 

@@ -49,6 +49,12 @@ export interface JobHandle<O extends string = string> {
   status(): Promise<JobStatus>;
   /** Resolves with the prediction, or rejects with the job's ConveyorError (ERR_JOB_TIMEOUT if it does not finish in time). */
   result(options?: { timeoutMs?: number }): Promise<Prediction<O>>;
+  /**
+   * Removes the job if no worker has taken it yet. Rejects with ERR_JOB_NOT_CANCELLABLE once it is
+   * active or finished, ERR_JOB_NOT_FOUND if it does not exist. A cancelled job is gone: its id is
+   * then unknown.
+   */
+  cancel(): Promise<void>;
 }
 
 /** What an application uses to run predictions. */
@@ -65,8 +71,11 @@ export interface ConveyorClient {
     inputs: TensorInputs,
     options?: PredictOptions,
   ): Promise<JobHandle<O>>;
-  /** A handle to a job enqueued earlier, by any client. */
-  job<O extends string = string>(model: string, id: string): JobHandle<O>;
+  /**
+   * A handle to a job enqueued earlier, by any client, from its id alone (ids name their model).
+   * Throws ERR_VALIDATION for a string that is not a Conveyor job id.
+   */
+  job<O extends string = string>(id: string): JobHandle<O>;
   /**
    * The model versions workers have announced, each with the number of worker processes
    * consuming its model's queue right now (0 when every worker that announced it has stopped).

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import {
   ConveyorError,
   JOB_PAYLOAD_VERSION,
+  JobIdSchema,
   JobResultSchema,
   ModelNameSchema,
   PredictOptionsSchema,
@@ -10,6 +11,8 @@ import {
   decodeTensor,
   encodeTensor,
   isConveyorError,
+  modelOfJobId,
+  newJobId,
   throttledErrorLog,
   parseFailure,
   parseOrThrow,
@@ -35,6 +38,7 @@ import type {
 import { ClientOptionsSchema, type ClientOptions } from './options.js';
 
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'failed']);
+const CANCELLABLE: ReadonlySet<JobState> = new Set(['waiting', 'prioritized', 'delayed']);
 
 /** Anything Redis or BullMQ throws that is not ours means Redis did not answer. */
 function unavailable(error: unknown): ConveyorError {
@@ -177,6 +181,40 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         }
         return status;
       },
+      async cancel() {
+        const job = await fetch();
+        if (!job) {
+          throw new ConveyorError(
+            'ERR_JOB_NOT_FOUND',
+            `job ${id} does not exist (or was trimmed)`,
+            {
+              details: { jobId: id, model },
+            },
+          );
+        }
+        const state = await job
+          .getState()
+          .catch((error: unknown) => Promise.reject(unavailable(error)));
+        if (!CANCELLABLE.has(state)) {
+          throw new ConveyorError(
+            'ERR_JOB_NOT_CANCELLABLE',
+            `job ${id} is ${state}; only a job that has not started can be cancelled`,
+            { details: { jobId: id, model, state } },
+          );
+        }
+        try {
+          // remove() takes the job's lock: it fails for a job a worker took in the meantime.
+          await job.remove();
+        } catch (error) {
+          const now = await job.getState().catch(() => 'unknown');
+          throw new ConveyorError(
+            'ERR_JOB_NOT_CANCELLABLE',
+            `job ${id} is ${now}; it started before it could be cancelled`,
+            { details: { jobId: id, model, state: now }, cause: error },
+          );
+        }
+        log.debug({ jobId: id, model }, 'job cancelled');
+      },
       async result(waitOptions = {}) {
         const timeoutMs = waitOptions.timeoutMs ?? config.timeoutMs;
         const listener = await eventsFor(model).catch((error: unknown) =>
@@ -247,7 +285,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     let job: Job;
     try {
       job = await queueFor(name).add('predict', payload, {
-        ...(opts.idempotencyKey !== undefined && { jobId: opts.idempotencyKey }),
+        jobId: newJobId(name, opts.idempotencyKey),
         ...(opts.priority !== undefined && { priority: opts.priority }),
         attempts: config.attempts,
         backoff: { type: 'exponential', delay: config.backoffMs },
@@ -274,9 +312,10 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       const job = await enqueue<O>(model, inputs, options);
       return job.result(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
     },
-    job<O extends string>(model: string, id: string) {
+    job<O extends string>(id: string) {
       assertOpen();
-      return handle<O>(parseOrThrow(ModelNameSchema, model, 'model name'), id);
+      const valid = parseOrThrow(JobIdSchema, id, 'job id');
+      return handle<O>(modelOfJobId(valid), valid);
     },
     async models(): Promise<ModelInfo[]> {
       assertOpen();

@@ -109,6 +109,12 @@ export const ERROR_CATALOGUE = {
       'No job with this id exists (it never did, or it was trimmed after its retention time).',
     fix: 'Check the id; raise the retention settings if results are read late.',
   },
+  ERR_JOB_NOT_CANCELLABLE: {
+    status: 409,
+    retryable: false,
+    summary: 'The job is already running or finished, so it can no longer be cancelled.',
+    fix: 'Only waiting, prioritized or delayed jobs can be cancelled; read its result instead.',
+  },
   ERR_JOB_FAILED: {
     status: 500,
     retryable: false,

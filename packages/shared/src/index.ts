@@ -100,5 +100,12 @@ export {
 } from './logger.js';
 export { ErrorBodySchema, type ErrorBody } from './schemas/error-body.js';
 export { exitOnSignals, loadConfigOrExit } from './lifecycle.js';
-export { catalogueKey, modelOfQueue, queueName } from './naming.js';
+export {
+  JobIdSchema,
+  catalogueKey,
+  modelOfJobId,
+  modelOfQueue,
+  newJobId,
+  queueName,
+} from './naming.js';
 export { redisOptions, type RedisConnectionOptions, type RedisRole } from './redis-options.js';

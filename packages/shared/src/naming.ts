@@ -1,3 +1,5 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { ModelNameSchema } from './schemas/names.js';
 
 /** The BullMQ queue that holds jobs for one model (BullMQ forbids ":" in queue names). */
@@ -13,4 +15,30 @@ export function modelOfQueue(queue: string): string | undefined {
 /** The Redis hash where workers publish the signature of each model version they serve. */
 export function catalogueKey(prefix: string): string {
   return `${prefix}:catalogue`;
+}
+
+/**
+ * A job id that is unique across every model's queue and names its model, so that a job can be
+ * found from its id alone: `<model>.<uuid>`, or `<model>.k-<hash>` for an idempotency key (the same
+ * key on the same model always gives the same id). Model names never contain ".".
+ */
+export function newJobId(model: string, idempotencyKey?: string): string {
+  const name = ModelNameSchema.parse(model);
+  if (idempotencyKey === undefined) return `${name}.${randomUUID()}`;
+  const digest = createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32);
+  return `${name}.k-${digest}`;
+}
+
+/** The shape of every job id Conveyor gives out. */
+export const JobIdSchema = z
+  .string()
+  .max(160)
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}\.[A-Za-z0-9-]{1,64}$/, {
+    message: 'job ids look like "<model>.<uuid>", as enqueue returned them',
+  });
+
+/** The model a job id belongs to; throws a ZodError for a string that is not a job id. */
+export function modelOfJobId(id: string): string {
+  const valid = JobIdSchema.parse(id);
+  return valid.slice(0, valid.indexOf('.'));
 }
