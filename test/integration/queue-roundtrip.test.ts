@@ -158,6 +158,37 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
     });
   });
 
+  it('enqueues many jobs in one call, in order, and refuses the whole call for one bad item', async () => {
+    const rows = [
+      [5.1, 3.5, 1.4, 0.2],
+      [7.0, 3.2, 4.7, 1.4],
+      [6.3, 3.3, 6.0, 2.5],
+    ];
+    const handles = await client.enqueueMany(
+      'iris',
+      rows.map((row, i) => ({ inputs: { features: [row] }, idempotencyKey: `bulk-${i}` })),
+    );
+    expect(handles.map((h) => h.id)).toHaveLength(3);
+    const results = await Promise.all(handles.map((h) => h.result()));
+    const expected = irisReference(rows);
+    results.forEach((result, i) =>
+      toRows(result.outputs.probabilities!)[0]!.forEach((p, c) =>
+        expect(p).toBeCloseTo(expected[i]![c]!, 6),
+      ),
+    );
+    const again = await client.enqueueMany('iris', [
+      { inputs: { features: [rows[0]!] }, idempotencyKey: 'bulk-0' },
+    ]);
+    expect(again[0]!.id).toBe(handles[0]!.id);
+
+    await expect(
+      client.enqueueMany('iris', [
+        { inputs: { features: [rows[0]!] } },
+        { inputs: { features: [[1, 2, 3]] } },
+      ]),
+    ).rejects.toMatchObject({ code: 'ERR_INPUT_SHAPE', details: { index: 1 } });
+  });
+
   it('refuses an id that is not a Conveyor job id', () => {
     expect(() => client.job('42')).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }));
     expect(() => client.job('../etc/passwd')).toThrow(

@@ -57,6 +57,7 @@ export function unusedClient(overrides: Partial<ConveyorClient> = {}): ConveyorC
   return {
     predict: unused,
     enqueue: unused,
+    enqueueMany: unused,
     job: () => {
       throw new Error('the test client was called');
     },

@@ -1,4 +1,28 @@
-import type { ModelSignature, PredictOptions, Tensor, TensorInputs } from '@conveyor/shared';
+import {
+  PredictOptionsSchema,
+  type ModelSignature,
+  type PredictOptions,
+  type Tensor,
+  type TensorInputs,
+} from '@conveyor/shared';
+import { z } from 'zod';
+
+/** Options shared by every job of an enqueueMany call: all of predict's but the idempotency key. */
+export const BulkOptionsSchema = PredictOptionsSchema.omit({ idempotencyKey: true });
+export type BulkOptions = z.input<typeof BulkOptionsSchema>;
+
+/** What enqueueMany reads of each item besides its inputs. */
+export const BulkItemOptionsSchema = z.object({
+  inputs: z.unknown(),
+  idempotencyKey: PredictOptionsSchema.shape.idempotencyKey,
+});
+
+/** One job of an enqueueMany call. */
+export interface BulkItem {
+  inputs: TensorInputs;
+  /** Enqueueing the same key twice gives the same job, as with enqueue. */
+  idempotencyKey?: string;
+}
 
 /** An announced model version and how many workers serve its model now. */
 export type ModelInfo = ModelSignature & { workers: number };
@@ -71,6 +95,16 @@ export interface ConveyorClient {
     inputs: TensorInputs,
     options?: PredictOptions,
   ): Promise<JobHandle<O>>;
+  /**
+   * Checks every item, then enqueues them all in one round trip (BullMQ addBulk). One bad item
+   * refuses the whole call before anything is enqueued; its error's details.index says which.
+   * Handles come back in the order of the items.
+   */
+  enqueueMany<O extends string = string>(
+    model: string,
+    items: readonly BulkItem[],
+    options?: BulkOptions,
+  ): Promise<JobHandle<O>[]>;
   /**
    * A handle to a job enqueued earlier, by any client, from its id alone (ids name their model).
    * Throws ERR_VALIDATION for a string that is not a Conveyor job id.

@@ -12,7 +12,10 @@
  */
 export { createClient } from './queue-client.js';
 export { ClientOptionsSchema, type ClientOptions } from './options.js';
+export { BulkOptionsSchema } from './client.js';
 export type {
+  BulkItem,
+  BulkOptions,
   ConveyorClient,
   JobHandle,
   JobState,

@@ -1,4 +1,4 @@
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   ConveyorError,
@@ -23,17 +23,22 @@ import {
   type JobPayload,
   type JobResult,
   type PredictOptions,
+  type ParsedPredictOptions,
   type Tensor,
   type TensorInputs,
 } from '@conveyor/shared';
 import { createCatalogue } from './catalogue.js';
-import type {
-  ConveyorClient,
-  JobHandle,
-  JobState,
-  JobStatus,
-  ModelInfo,
-  Prediction,
+import {
+  BulkItemOptionsSchema,
+  BulkOptionsSchema,
+  type BulkItem,
+  type BulkOptions,
+  type ConveyorClient,
+  type JobHandle,
+  type JobState,
+  type JobStatus,
+  type ModelInfo,
+  type Prediction,
 } from './client.js';
 import { ClientOptionsSchema, type ClientOptions } from './options.js';
 
@@ -257,15 +262,17 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     };
   }
 
-  async function enqueue<O extends string>(
-    model: string,
+  /** A job checked and encoded, ready for BullMQ's add or addBulk. */
+  interface Prepared {
+    payload: JobPayload;
+    opts: JobsOptions;
+  }
+
+  async function prepare(
+    name: string,
     inputs: TensorInputs,
-    options: PredictOptions = {},
-  ): Promise<JobHandle<O>> {
-    assertOpen();
-    // Everything that can be checked without Redis is checked first.
-    const name = parseOrThrow(ModelNameSchema, model, 'model name');
-    const opts = parseOrThrow(PredictOptionsSchema, options, 'predict options');
+    opts: ParsedPredictOptions,
+  ): Promise<Prepared> {
     const tensors = toTensors(inputs, config.maxTensorBytes);
     const signature = await catalogue
       .signature(name, opts.version)
@@ -281,10 +288,9 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     if (opts.outputs !== undefined) payload.outputs = opts.outputs;
     if (opts.deadline !== undefined)
       payload.deadline = opts.deadline instanceof Date ? opts.deadline.getTime() : opts.deadline;
-
-    let job: Job;
-    try {
-      job = await queueFor(name).add('predict', payload, {
+    return {
+      payload,
+      opts: {
         jobId: newJobId(name, opts.idempotencyKey),
         ...(opts.priority !== undefined && { priority: opts.priority }),
         attempts: config.attempts,
@@ -294,16 +300,74 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
           age: config.keepCompleted.ageSeconds,
         },
         removeOnFail: { count: config.keepFailed.count, age: config.keepFailed.ageSeconds },
-      });
+      },
+    };
+  }
+
+  async function enqueue<O extends string>(
+    model: string,
+    inputs: TensorInputs,
+    options: PredictOptions = {},
+  ): Promise<JobHandle<O>> {
+    assertOpen();
+    // Everything that can be checked without Redis is checked first.
+    const name = parseOrThrow(ModelNameSchema, model, 'model name');
+    const opts = parseOrThrow(PredictOptionsSchema, options, 'predict options');
+    const { payload, opts: jobOpts } = await prepare(name, inputs, opts);
+    let job: Job;
+    try {
+      job = await queueFor(name).add('predict', payload, jobOpts);
     } catch (error) {
       throw unavailable(error);
     }
-    log.debug({ jobId: job.id, model: name, inputs: Object.keys(tensors) }, 'job enqueued');
+    log.debug({ jobId: job.id, model: name }, 'job enqueued');
     return handle<O>(name, String(job.id));
+  }
+
+  async function enqueueMany<O extends string>(
+    model: string,
+    items: readonly BulkItem[],
+    options: BulkOptions = {},
+  ): Promise<JobHandle<O>[]> {
+    assertOpen();
+    const name = parseOrThrow(ModelNameSchema, model, 'model name');
+    const shared = parseOrThrow(BulkOptionsSchema, options, 'bulk options');
+    const prepared: Prepared[] = [];
+    for (const [index, item] of items.entries()) {
+      try {
+        const own = parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`);
+        prepared.push(
+          await prepare(name, item.inputs, {
+            ...shared,
+            ...(own.idempotencyKey !== undefined && { idempotencyKey: own.idempotencyKey }),
+          }),
+        );
+      } catch (error) {
+        // One bad item refuses the whole call before anything is enqueued; the error says which.
+        const known = isConveyorError(error) ? error : unavailable(error);
+        throw new ConveyorError(known.code, `item ${index}: ${known.message}`, {
+          cause: known,
+          details: { ...known.details, index },
+          issues: [...known.issues],
+        });
+      }
+    }
+    if (prepared.length === 0) return [];
+    let jobs: Job[];
+    try {
+      jobs = await queueFor(name).addBulk(
+        prepared.map((p) => ({ name: 'predict', data: p.payload, opts: p.opts })),
+      );
+    } catch (error) {
+      throw unavailable(error);
+    }
+    log.debug({ model: name, count: jobs.length }, 'jobs enqueued in bulk');
+    return jobs.map((job) => handle<O>(name, String(job.id)));
   }
 
   return {
     enqueue,
+    enqueueMany,
     async predict<O extends string>(
       model: string,
       inputs: TensorInputs,

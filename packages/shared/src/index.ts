@@ -84,6 +84,7 @@ export {
   toTensors,
   type NestedArray,
   type PredictOptions,
+  type ParsedPredictOptions,
   type TensorInput,
   type TensorInputs,
 } from './schemas/predict-request.js';

@@ -242,3 +242,5 @@ export const PredictOptionsSchema = z
   .strict();
 
 export type PredictOptions = z.input<typeof PredictOptionsSchema>;
+/** Predict options after validation (dates and defaults resolved by zod). */
+export type ParsedPredictOptions = z.output<typeof PredictOptionsSchema>;
