@@ -66,6 +66,8 @@ export function createProcessor(engine: Engine, model: string, log: Logger) {
         timings: {
           queuedMs: Math.max(0, takenAt - job.timestamp),
           inferenceMs: performance.now() - started,
+          runMs: outcome.runMs,
+          batchRows: outcome.batch.rows,
         },
       };
     } catch (thrown) {

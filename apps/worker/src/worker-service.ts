@@ -1,4 +1,4 @@
-import { Queue, Worker } from 'bullmq';
+import { MetricsTime, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createEngine, type Engine } from '@conveyor/engine';
 import {
@@ -60,6 +60,9 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   );
   await Promise.all(queues.map((q) => q.waitUntilReady()));
 
+  const concurrency = new Map(
+    models.map((model) => [model, concurrencyOf(engine, model, config.WORKER_CONCURRENCY)]),
+  );
   const workers = models.map((model) => {
     const worker = new Worker(
       queueName(model),
@@ -67,7 +70,15 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
       {
         connection,
         prefix: config.REDIS_KEY_PREFIX,
-        concurrency: config.WORKER_CONCURRENCY,
+        concurrency: concurrency.get(model) ?? config.WORKER_CONCURRENCY,
+        // Retention for jobs whose producer set none (the SDK always sets its own).
+        removeOnComplete: {
+          count: config.KEEP_COMPLETED_JOBS,
+          age: config.KEEP_COMPLETED_AGE_S,
+        },
+        removeOnFail: { count: config.KEEP_FAILED_JOBS, age: config.KEEP_FAILED_AGE_S },
+        // Per-minute completed/failed counts, for `conveyor queues` and dashboards.
+        metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
         autorun: false,
       },
     );
@@ -76,10 +87,7 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   });
   for (const worker of workers) void worker.run();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  log.info(
-    { models, concurrency: config.WORKER_CONCURRENCY, threads: config.INFERENCE_THREADS },
-    'worker ready',
-  );
+  log.info({ models, concurrency: Object.fromEntries(concurrency) }, 'worker ready');
 
   let closing: Promise<void> | undefined;
   return {
@@ -112,4 +120,13 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
       return closing;
     },
   };
+}
+
+/**
+ * Jobs of a model a worker process holds at once: the newest served version's `concurrency`, or
+ * the process default. Batching needs it at least as large as the batch size to fill batches.
+ */
+function concurrencyOf(engine: Engine, model: string, fallback: number): number {
+  const versions = engine.models.get(model) ?? [];
+  return versions[versions.length - 1]?.entry.config.concurrency ?? fallback;
 }

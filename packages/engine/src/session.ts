@@ -33,8 +33,10 @@ export interface ModelSession {
   release(): Promise<void>;
 }
 
-// onnxruntime's severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. Only errors reach stderr.
-const ORT_LOG_SEVERITY = 3;
+// onnxruntime's severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. Its own log lines go
+// to stderr as plain text, outside the JSON log; every error it reports also rejects the call and
+// reaches our log as a typed error, so only fatal lines are let through.
+const ORT_LOG_SEVERITY = 4;
 
 function specOf(meta: ort.InferenceSession.ValueMetadata): RuntimeTensorSpec {
   if (!meta.isTensor) return { name: meta.name, dtype: 'non-tensor', shape: [], runtimeShape: [] };
@@ -94,7 +96,9 @@ export async function openSession(path: string, config: SessionConfig): Promise<
       }
       let results: ort.InferenceSession.ReturnType;
       try {
-        results = await session.run(feeds, [...outputNames]);
+        results = await session.run(feeds, [...outputNames], {
+          logSeverityLevel: ORT_LOG_SEVERITY,
+        });
       } catch (cause) {
         const reason = cause instanceof Error ? cause.message : String(cause);
         throw new ConveyorError('ERR_INFERENCE_FAILED', `onnxruntime failed: ${reason}`, { cause });

@@ -60,11 +60,13 @@ export {
   type ModelVersion,
 } from './schemas/names.js';
 export {
+  BatchingConfigSchema,
   DimSchema,
   ModelConfigSchema,
   ModelSignatureSchema,
   SessionConfigSchema,
   TensorSpecSchema,
+  type BatchingConfig,
   type ModelConfig,
   type ModelConfigInput,
   type ModelSignature,

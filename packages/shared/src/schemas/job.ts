@@ -40,6 +40,10 @@ export const JobResultSchema = z
         queuedMs: z.number().nonnegative(),
         /** Milliseconds of engine.predict on the worker: signature check, wait for a free inference thread, the hop to it and the run. */
         inferenceMs: z.number().nonnegative(),
+        /** Milliseconds onnxruntime spent in run() for the batch this job ran in. */
+        runMs: z.number().nonnegative().optional(),
+        /** Rows of the onnxruntime call this job ran in (more than its own when batched). */
+        batchRows: z.number().int().nonnegative().optional(),
       })
       .strict(),
   })

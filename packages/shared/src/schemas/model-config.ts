@@ -38,6 +38,26 @@ export const SessionConfigSchema = z
 
 export type SessionConfig = z.infer<typeof SessionConfigSchema>;
 
+/**
+ * Dynamic batching: requests for one model version that arrive while its inference threads are
+ * busy are joined along the first (batch) dimension into one onnxruntime call. Only models whose
+ * inputs and outputs all have a free first dimension are batched; the others run one by one.
+ */
+export const BatchingConfigSchema = z
+  .object({
+    /** Most rows in one onnxruntime call. 1 turns batching off. */
+    maxBatchSize: z.number().int().min(1).max(4096).default(32),
+    /**
+     * How long a request may wait for others to join it while an inference thread is free.
+     * 0 (the default) runs at once when a thread is free, so a batch only forms from what
+     * arrived while the threads were busy: no added latency at low load.
+     */
+    maxDelayMs: z.number().min(0).max(1000).default(0),
+  })
+  .strict();
+
+export type BatchingConfig = z.infer<typeof BatchingConfigSchema>;
+
 /** `models/<name>/<version>/model.json`: what the model is and how to run it. */
 export const ModelConfigSchema = z
   .object({
@@ -51,6 +71,13 @@ export const ModelConfigSchema = z
     inputs: z.array(TensorSpecSchema).min(1),
     outputs: z.array(TensorSpecSchema).min(1),
     session: SessionConfigSchema.default(SessionConfigSchema.parse({})),
+    batching: BatchingConfigSchema.default(BatchingConfigSchema.parse({})),
+    /** Inference threads of this model in each worker process. Default: INFERENCE_THREADS. */
+    threads: z.number().int().min(1).max(64).optional(),
+    /** Jobs of this model one worker process holds at once. Default: WORKER_CONCURRENCY. */
+    concurrency: z.number().int().min(1).max(4096).optional(),
+    /** Run each session once on a synthetic input before serving. Default true. */
+    warmup: z.boolean().default(true),
   })
   .strict()
   .superRefine((config, ctx) => {
