@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { MetricsTime, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createEngine, type Engine } from '@conveyor/engine';
@@ -70,6 +71,8 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
       {
         connection,
         prefix: config.REDIS_KEY_PREFIX,
+        // Recorded on each job as processedBy: which process ran it.
+        name: `${hostname()}:${process.pid}`,
         concurrency: concurrency.get(model) ?? config.WORKER_CONCURRENCY,
         // Retention for jobs whose producer set none (the SDK always sets its own).
         removeOnComplete: {

@@ -26,4 +26,4 @@ export {
   type RepositoryScan,
 } from './model-repository.js';
 export { reconcileSignature } from './signature.js';
-export type { RuntimeTensorSpec } from './session.js';
+export { openSession, type ModelSession, type RuntimeTensorSpec } from './session.js';

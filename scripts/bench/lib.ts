@@ -1,0 +1,136 @@
+/**
+ * Small pieces shared by the benchmark scenarios: percentiles, timing, the temporary model
+ * repository with batching on and off, and child processes (workers, the producer, the naive
+ * server) that print one line when they are ready.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { MODELS, ROOT } from '../lib/worker-process.js';
+
+export const say = (line = '') => process.stdout.write(`${line}\n`);
+
+/** The p-th percentile (0-100) of a list of numbers, by nearest rank. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+export const round = (n: number, digits = 2) =>
+  Number.isFinite(n) ? Number(n.toFixed(digits)) : n;
+
+/** What the benchmark ran on, printed above the table and stored with the results. */
+export function machine() {
+  const cpu = cpus()[0];
+  return {
+    cpus: cpus().length,
+    cpuModel: cpu?.model ?? 'unknown',
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+/** Model variants the scenarios compare, each a copy of a shipped model with its own model.json. */
+export const BENCH_MODELS = {
+  iris: { source: 'iris', batching: { maxBatchSize: 32, maxDelayMs: 0 } },
+  'iris-unbatched': { source: 'iris', batching: { maxBatchSize: 1, maxDelayMs: 0 } },
+  'text-direction': { source: 'text-direction', batching: { maxBatchSize: 32, maxDelayMs: 0 } },
+  'text-direction-unbatched': {
+    source: 'text-direction',
+    batching: { maxBatchSize: 1, maxDelayMs: 0 },
+  },
+} as const;
+
+export type BenchModel = keyof typeof BENCH_MODELS;
+
+/** A temporary repository holding every variant of BENCH_MODELS. */
+export async function benchRepository(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'conveyor-bench-'));
+  for (const [name, { source, batching }] of Object.entries(BENCH_MODELS)) {
+    const from = join(MODELS, source, '1');
+    const to = join(root, name, '1');
+    await mkdir(to, { recursive: true });
+    await cp(join(from, 'model.onnx'), join(to, 'model.onnx'));
+    const config = JSON.parse(await readFile(join(from, 'model.json'), 'utf8')) as object;
+    await writeFile(join(to, 'model.json'), JSON.stringify({ ...config, name, batching }));
+  }
+  return root;
+}
+
+/** A child process of the benchmark that logs JSON lines and says when it is ready. */
+export interface Child {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a TypeScript entry point as `pnpm worker` does and resolves when a stdout line contains
+ * `readyText`. Rejects if it exits first or is not ready within 60 s.
+ */
+export async function startChild(
+  entry: string,
+  env: Record<string, string>,
+  readyText: string,
+  nodeArgs: readonly string[] = [],
+): Promise<Child> {
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--conditions=@conveyor/source', '--import', 'tsx', entry],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${entry} not ready in 60 s: ${output}`)),
+      60_000,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (output.includes(readyText)) {
+        clearTimeout(timer);
+        // Keep draining the pipes so the child never blocks on a full one.
+        output = '';
+        resolve();
+      }
+      if (output.length > 1_000_000) output = output.slice(-10_000);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${entry} exited with ${code} before it was ready: ${output}`));
+    });
+  });
+  return {
+    child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Runs `fn` and returns its result with the elapsed milliseconds. */
+export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - started };
+}
+
+/** Splits a list into chunks of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
