@@ -4,24 +4,45 @@ import {
   ConveyorError,
   JOB_PAYLOAD_VERSION,
   JobPayloadSchema,
+  blobKey,
   decodeTensor,
   encodeTensor,
   formatFailure,
   parseOrThrow,
+  tensorFromBytes,
   toConveyorError,
   type JobResult,
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
 
+/** Reads and removes the raw bytes of a job's stored inputs (see BlobTensorSchema). */
+export interface BlobStore {
+  readonly prefix: string;
+  /** The bytes under each key, or null for a key that does not exist. */
+  get(keys: readonly string[]): Promise<(Buffer | null)[]>;
+  del(keys: readonly string[]): Promise<void>;
+}
+
+async function dropBlobs(blobs: BlobStore, keys: readonly string[], log: Logger): Promise<void> {
+  if (keys.length === 0) return;
+  // A leftover blob expires by itself; failing to delete it must not fail the job.
+  await blobs
+    .del(keys)
+    .catch((err: unknown) => log.warn({ err, keys }, 'could not delete stored inputs'));
+}
+
 /**
  * The BullMQ processor of one model's queue: re-validates the payload read from Redis, checks it
  * against the model's signature, runs it on the engine and returns the encoded outputs. A bad job
  * fails alone, with its code as the prefix of BullMQ's failedReason; only retryable codes retry.
  */
-export function createProcessor(engine: Engine, model: string, log: Logger) {
+export function createProcessor(engine: Engine, model: string, log: Logger, blobs: BlobStore) {
+  const blobKeyOf = (jobId: string, input: string) => blobKey(blobs.prefix, jobId, input);
   return async (job: Job): Promise<JobResult> => {
     const takenAt = Date.now();
+    const jobId = String(job.id);
+    let stored: string[] = [];
     try {
       const payload = parseOrThrow(
         JobPayloadSchema,
@@ -29,6 +50,8 @@ export function createProcessor(engine: Engine, model: string, log: Logger) {
         `payload of job ${job.id}`,
         'ERR_PAYLOAD_INVALID',
       );
+      // Known from here, so that stored inputs go with the job however it ends.
+      stored = Object.keys(payload.inputs).filter((name) => 'blob' in (payload.inputs[name] ?? {}));
       if (payload.model !== model) {
         throw new ConveyorError(
           'ERR_PAYLOAD_INVALID',
@@ -42,10 +65,24 @@ export function createProcessor(engine: Engine, model: string, log: Logger) {
         );
       }
       const inputs: Record<string, Tensor> = {};
+      const bytes =
+        stored.length > 0 ? await blobs.get(stored.map((n) => blobKeyOf(jobId, n))) : [];
       for (const [name, wire] of Object.entries(payload.inputs)) {
-        inputs[name] = decodeTensor(wire, {
+        const where = `input "${name}"`;
+        if ('data' in wire) {
+          inputs[name] = decodeTensor(wire, { maxBytes: engine.maxTensorBytes, where });
+          continue;
+        }
+        const data = bytes[stored.indexOf(name)];
+        if (!data) {
+          throw new ConveyorError(
+            'ERR_PAYLOAD_INVALID',
+            `${where} of job ${jobId} is stored beside the job, but its bytes are gone`,
+          );
+        }
+        inputs[name] = tensorFromBytes(wire.dtype, wire.shape, data, {
           maxBytes: engine.maxTensorBytes,
-          where: `input "${name}"`,
+          where,
         });
       }
       const started = performance.now();
@@ -56,6 +93,11 @@ export function createProcessor(engine: Engine, model: string, log: Logger) {
         outputs: payload.outputs,
         transferInputs: true,
       });
+      await dropBlobs(
+        blobs,
+        stored.map((n) => blobKeyOf(jobId, n)),
+        log,
+      );
       return {
         v: JOB_PAYLOAD_VERSION,
         model,
@@ -75,6 +117,14 @@ export function createProcessor(engine: Engine, model: string, log: Logger) {
       const fields = { jobId: job.id, model, code: error.code, attempt: job.attemptsMade + 1 };
       if (error.code === 'ERR_INTERNAL') log.error({ ...fields, err: error }, 'job failed');
       else log.warn({ ...fields, reason: error.message }, 'job failed');
+      // Stored inputs stay for a retry, and go with the job's last attempt.
+      const last = !error.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (last)
+        await dropBlobs(
+          blobs,
+          stored.map((n) => blobKeyOf(jobId, n)),
+          log,
+        );
       throw error.retryable
         ? new Error(formatFailure(error))
         : new UnrecoverableError(formatFailure(error));

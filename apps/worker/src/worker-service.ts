@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { MetricsTime, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createEngine, type Engine } from '@conveyor/engine';
@@ -11,7 +12,7 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
-import { createProcessor } from './processor.js';
+import { createProcessor, type BlobStore } from './processor.js';
 
 /** A running worker process: one BullMQ worker per model, sharing one engine. */
 export interface WorkerService {
@@ -61,13 +62,28 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   );
   await Promise.all(queues.map((q) => q.waitUntilReady()));
 
+  const blobs: BlobStore = {
+    prefix: config.REDIS_KEY_PREFIX,
+    async get(keys) {
+      const pipeline = connection.pipeline();
+      for (const key of keys) pipeline.getBuffer(key);
+      const replies = await pipeline.exec();
+      return (replies ?? []).map(([err, value]) => {
+        if (err) throw err;
+        return Buffer.isBuffer(value) ? value : null;
+      });
+    },
+    async del(keys) {
+      await connection.del(...keys);
+    },
+  };
   const concurrency = new Map(
     models.map((model) => [model, concurrencyOf(engine, model, config.WORKER_CONCURRENCY)]),
   );
   const workers = models.map((model) => {
     const worker = new Worker(
       queueName(model),
-      createProcessor(engine, model, log.child({ model })),
+      createProcessor(engine, model, log.child({ model }), blobs),
       {
         connection,
         prefix: config.REDIS_KEY_PREFIX,
@@ -92,6 +108,8 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   log.info({ models, concurrency: Object.fromEntries(concurrency) }, 'worker ready');
 
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   let closing: Promise<void> | undefined;
   return {
     engine,
@@ -118,7 +136,19 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
         await Promise.all(queues.map((q) => q.close()));
         await engine.close();
         await connection.quit().catch(() => connection.disconnect());
-        log.info('worker stopped');
+        loop.disable();
+        const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+        // How long the event loop was ever kept from Redis traffic: inference must not show here.
+        log.info(
+          {
+            eventLoopDelayMs: {
+              p50: ms(loop.percentile(50)),
+              p99: ms(loop.percentile(99)),
+              max: ms(loop.max),
+            },
+          },
+          'worker stopped',
+        );
       })();
       return closing;
     },

@@ -23,7 +23,10 @@ export interface EngineOptions {
   repository: string;
   /** Serve only these model names; default every model in the repository. */
   models?: readonly string[];
-  /** Inference threads of each model version that does not set its own. Default 1. */
+  /**
+   * Inference threads of each model version that does not set its own. Default 1. 0 runs
+   * inference on the calling thread, blocking its event loop (for measurement only).
+   */
   threads?: number;
   /** Largest tensor accepted, in bytes. Default 64 MiB. */
   maxTensorBytes?: number;
@@ -132,7 +135,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         pool,
         batcher: createBatcher({
           ...entry.config.batching,
-          slots: threads,
+          slots: Math.max(1, threads),
           batchable: served.batchable,
           run,
           log: log.child({ model: entry.name, version: entry.version }),
@@ -271,7 +274,9 @@ async function warmUp(
   const outputs = signature.outputs.map((o) => o.name);
   try {
     await Promise.all(
-      Array.from({ length: threads }, () => run(syntheticInputs(signature), outputs, true)),
+      Array.from({ length: Math.max(1, threads) }, () =>
+        run(syntheticInputs(signature), outputs, true),
+      ),
     );
     return performance.now() - started;
   } catch (error) {

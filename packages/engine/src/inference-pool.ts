@@ -19,7 +19,13 @@ const threadFile = new URL(
   import.meta.url,
 );
 
+/**
+ * A pool of `threads` inference threads. 0 runs every task on the calling thread instead: each
+ * run() then blocks the event loop for the whole inference. It exists to be measured against
+ * (`pnpm bench`), not to be used in a worker that talks to Redis.
+ */
 export function createInferencePool(threads: number): InferencePool {
+  if (threads === 0) return inlinePool();
   const pool = new Piscina<InferenceTask, InferenceReply>({
     filename: threadFile.href,
     minThreads: threads,
@@ -42,5 +48,23 @@ export function createInferencePool(threads: number): InferencePool {
       return reply;
     },
     close: () => pool.destroy(),
+  };
+}
+
+function inlinePool(): InferencePool {
+  const handler = import(threadFile.href) as Promise<{
+    default: (task: InferenceTask) => Promise<InferenceReply>;
+  }>;
+  return {
+    threads: 0,
+    async run(task) {
+      const reply = await (await handler).default(task);
+      if (!reply.ok)
+        throw new ConveyorError(reply.error.code, reply.error.message, {
+          details: reply.error.details,
+        });
+      return reply;
+    },
+    close: () => Promise.resolve(),
   };
 }

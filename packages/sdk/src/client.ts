@@ -1,11 +1,12 @@
 import {
   PredictOptionsSchema,
+  type ConveyorError,
   type ModelSignature,
   type PredictOptions,
   type Tensor,
-  type TensorInputs,
 } from '@conveyor/shared';
 import { z } from 'zod';
+import type { InputsOf, ModelRef, OutputName, OutputsOf } from './typed-model.js';
 
 /** Options shared by every job of an enqueueMany call: all of predict's but the idempotency key. */
 export const BulkOptionsSchema = PredictOptionsSchema.omit({ idempotencyKey: true });
@@ -17,9 +18,51 @@ export const BulkItemOptionsSchema = z.object({
   idempotencyKey: PredictOptionsSchema.shape.idempotencyKey,
 });
 
+/** Options of predictMany: those of every job, plus how many run at once and in which order results come. */
+export const PredictManyOptionsSchema = BulkOptionsSchema.extend({
+  /** Yield results in the order of the items (true), or as they finish (false, the default). */
+  ordered: z.boolean().default(false),
+  /**
+   * Items in flight at once: enqueued and not yet yielded. Bounds memory for endless inputs.
+   * Default 64.
+   */
+  concurrency: z.number().int().min(1).max(10_000).default(64),
+  /**
+   * Gives item i the idempotency key `<prefix>.<i>`, so that running the same items again
+   * returns the jobs of the first run instead of new ones.
+   */
+  idempotencyKeyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/)
+    .optional(),
+}).strict();
+
+/** predict's options; for a typed model, `outputs` only takes its declared output names. */
+export type PredictOptionsFor<M extends ModelRef, K extends string = OutputName<M>> = Omit<
+  PredictOptions,
+  'outputs'
+> & {
+  /** Outputs to return; default all (all declared ones for a typed model). */
+  outputs?: readonly K[] | undefined;
+};
+export type BulkOptionsFor<M extends ModelRef, K extends string = OutputName<M>> = Omit<
+  PredictOptionsFor<M, K>,
+  'idempotencyKey'
+>;
+export type PredictManyOptions<
+  M extends ModelRef = string,
+  K extends string = OutputName<M>,
+> = BulkOptionsFor<M, K> &
+  Partial<
+    Pick<
+      z.input<typeof PredictManyOptionsSchema>,
+      'ordered' | 'concurrency' | 'idempotencyKeyPrefix'
+    >
+  >;
+
 /** One job of an enqueueMany call. */
-export interface BulkItem {
-  inputs: TensorInputs;
+export interface BulkItem<M extends ModelRef = string> {
+  inputs: InputsOf<M>;
   /** Enqueueing the same key twice gives the same job, as with enqueue. */
   idempotencyKey?: string;
 }
@@ -27,19 +70,31 @@ export interface BulkItem {
 /** An announced model version and how many workers serve its model now. */
 export type ModelInfo = ModelSignature & { workers: number };
 
+/** Output tensors by name. */
+export type Outputs = Record<string, Tensor>;
+
 /** A finished prediction. */
-export interface Prediction<O extends string = string> {
+export interface Prediction<O extends object = Outputs> {
   jobId: string;
   model: string;
   version: string;
-  outputs: Record<O, Tensor>;
+  outputs: O;
   timings: {
-    /** ms from enqueue until a worker took the job. */
+    /** ms from enqueue until a worker (or the embedded engine) took the job. */
     queuedMs: number;
-    /** ms of inference on the worker. */
+    /** ms of inference, from handing the inputs to the engine to having the outputs. */
     inferenceMs: number;
+    /** ms onnxruntime spent in run() for the batch the job ran in, where known. */
+    runMs?: number | undefined;
+    /** Rows of the onnxruntime call the job ran in, where known. */
+    batchRows?: number | undefined;
   };
 }
+
+/** One result of predictMany: its item's index and the prediction, or the item's error. */
+export type PredictManyResult<O extends object = Outputs> =
+  | { index: number; ok: true; prediction: Prediction<O> }
+  | { index: number; ok: false; error: ConveyorError };
 
 /** Where a job is: BullMQ's states, plus `unknown` for an id Redis does not know. */
 export type JobState =
@@ -66,8 +121,15 @@ export interface JobStatus {
   error?: { code: string; message: string };
 }
 
+/**
+ * What happens to a job: its state (the first event is its state when `events()` was called),
+ * and progress a worker reports. `unknown` means the job was removed (cancelled or trimmed).
+ */
+export type JobEvent =
+  { type: 'state'; state: JobState } | { type: 'progress'; progress: number | object };
+
 /** A job on the queue; `result()` waits for it. */
-export interface JobHandle<O extends string = string> {
+export interface JobHandle<O extends object = Outputs> {
   readonly id: string;
   readonly model: string;
   status(): Promise<JobStatus>;
@@ -79,40 +141,60 @@ export interface JobHandle<O extends string = string> {
    * then unknown.
    */
   cancel(): Promise<void>;
+  /**
+   * The job's events as they happen: first its current state, then each change and progress
+   * report. Ends after `completed`, `failed` or `unknown`, or when the loop breaks.
+   */
+  events(): AsyncIterableIterator<JobEvent>;
 }
 
-/** What an application uses to run predictions. */
+/**
+ * What an application uses to run predictions. The queue client (`createClient`) and the embedded
+ * client (`createEmbeddedClient`) implement it alike: same validation, errors and options.
+ * A model is named by a string, or by a `defineModel` definition that types inputs and outputs.
+ */
 export interface ConveyorClient {
   /** Enqueues a prediction and waits for its result. */
-  predict<O extends string = string>(
-    model: string,
-    inputs: TensorInputs,
-    options?: PredictOptions,
-  ): Promise<Prediction<O>>;
+  predict<M extends ModelRef, K extends OutputName<M> = OutputName<M>>(
+    model: M,
+    inputs: InputsOf<M>,
+    options?: PredictOptionsFor<M, K>,
+  ): Promise<Prediction<OutputsOf<M, K>>>;
   /** Enqueues a prediction and returns at once with its handle. */
-  enqueue<O extends string = string>(
-    model: string,
-    inputs: TensorInputs,
-    options?: PredictOptions,
-  ): Promise<JobHandle<O>>;
+  enqueue<M extends ModelRef, K extends OutputName<M> = OutputName<M>>(
+    model: M,
+    inputs: InputsOf<M>,
+    options?: PredictOptionsFor<M, K>,
+  ): Promise<JobHandle<OutputsOf<M, K>>>;
   /**
    * Checks every item, then enqueues them all in one round trip (BullMQ addBulk). One bad item
    * refuses the whole call before anything is enqueued; its error's details.index says which.
    * Handles come back in the order of the items.
    */
-  enqueueMany<O extends string = string>(
-    model: string,
-    items: readonly BulkItem[],
-    options?: BulkOptions,
-  ): Promise<JobHandle<O>[]>;
+  enqueueMany<M extends ModelRef, K extends OutputName<M> = OutputName<M>>(
+    model: M,
+    items: readonly BulkItem<M>[],
+    options?: BulkOptionsFor<M, K>,
+  ): Promise<JobHandle<OutputsOf<M, K>>[]>;
+  /**
+   * Runs a prediction for each item, at most `concurrency` at a time, and yields each result with
+   * its item's index as it finishes (in item order with `ordered: true`). A failed item yields its
+   * error and the iteration goes on; bad options, or closing the client, end it with the error.
+   */
+  predictMany<M extends ModelRef, K extends OutputName<M> = OutputName<M>>(
+    model: M,
+    items: Iterable<InputsOf<M>> | AsyncIterable<InputsOf<M>>,
+    options?: PredictManyOptions<M, K>,
+  ): AsyncIterableIterator<PredictManyResult<OutputsOf<M, K>>>;
   /**
    * A handle to a job enqueued earlier, by any client, from its id alone (ids name their model).
    * Throws ERR_VALIDATION for a string that is not a Conveyor job id.
    */
-  job<O extends string = string>(id: string): JobHandle<O>;
+  job<O extends object = Outputs>(id: string): JobHandle<O>;
   /**
    * The model versions workers have announced, each with the number of worker processes
    * consuming its model's queue right now (0 when every worker that announced it has stopped).
+   * The embedded client lists the versions it serves, each with 1.
    */
   models(): Promise<ModelInfo[]>;
   /** Closes every connection; in-flight waits reject with ERR_CLOSED. */

@@ -1,32 +1,62 @@
 /**
- * The Conveyor client: send predictions to models served by Conveyor workers through Redis.
+ * The Conveyor client: send predictions to models served by Conveyor workers through Redis, or
+ * run the same models in this process with the embedded client. Both return a ConveyorClient.
  *
  * @example
  * ```ts
- * import { createClient } from '@conveyor/sdk';
+ * import { createClient, createEmbeddedClient, defineModel } from '@conveyor/sdk';
  * const client = await createClient({ redisUrl: 'redis://127.0.0.1:6379' });
+ * // or, in-process: await createEmbeddedClient({ repository: 'models' });
  * const { outputs } = await client.predict('iris', { features: [[5.1, 3.5, 1.4, 0.2]] });
- * const [setosa, versicolor, virginica] = outputs.probabilities.data;
+ * const iris = defineModel({ name: 'iris', inputs: { features: 'float32' }, outputs: { probabilities: 'float32' } });
+ * const typed = await client.predict(iris, { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 });
+ * typed.outputs.probabilities.data; // Float32Array
  * await client.close();
  * ```
  */
 export { createClient } from './queue-client.js';
-export { ClientOptionsSchema, type ClientOptions } from './options.js';
-export { BulkOptionsSchema } from './client.js';
+export { createEmbeddedClient, type EmbeddedClient } from './embedded-client.js';
+export {
+  ClientOptionsSchema,
+  EmbeddedClientOptionsSchema,
+  type ClientOptions,
+  type EmbeddedClientOptions,
+} from './options.js';
+export { BulkOptionsSchema, PredictManyOptionsSchema } from './client.js';
 export type {
   BulkItem,
   BulkOptions,
+  BulkOptionsFor,
   ConveyorClient,
+  JobEvent,
   JobHandle,
   JobState,
   JobStatus,
   ModelInfo,
+  Outputs,
   Prediction,
+  PredictManyOptions,
+  PredictManyResult,
+  PredictOptionsFor,
 } from './client.js';
+export {
+  defineModel,
+  type InputsOf,
+  type ModelDefinition,
+  type ModelRef,
+  type OutputName,
+  type OutputsOf,
+  type PredictInputs,
+  type TensorTypes,
+  type TypedInput,
+} from './typed-model.js';
 export {
   ConveyorError,
   isConveyorError,
+  type Dtype,
   type ErrorCode,
+  type FeatureRow,
+  type FeatureValue,
   type PredictOptions,
   type Tensor,
   type TensorInput,

@@ -1,5 +1,6 @@
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { z } from 'zod';
-import { DEFAULT_MAX_TENSOR_BYTES, type Logger } from '@conveyor/shared';
+import { DEFAULT_MAX_TENSOR_BYTES, ModelNameSchema, type Logger } from '@conveyor/shared';
 
 const RetentionSchema = z
   .object({
@@ -10,36 +11,138 @@ const RetentionSchema = z
   })
   .strict();
 
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function isRedisUrl(value: string): boolean {
+  if (!/^rediss?:\/\//i.test(value) || !URL.canParse(value)) return false;
+  return /^\/?\d*$/.test(new URL(value).pathname);
+}
+
+/** What the queue client and the embedded client both take, with the same meaning. */
+const commonOptions = {
+  /** How long `predict` and `result()` wait, in ms. Default 30 000. */
+  timeoutMs: z.number().int().positive().default(30_000),
+  /** Tries per job for retryable failures. Default 3. */
+  attempts: z.number().int().min(1).max(100).default(3),
+  /** First retry delay in ms, doubled each try. Default 1000. */
+  backoffMs: z.number().int().min(0).default(1000),
+  /** Completed jobs kept for reading results later. Default 10 000 jobs, 1 hour. */
+  keepCompleted: RetentionSchema.default({ count: 10_000, ageSeconds: 3600 }),
+  /** Failed jobs kept. Default 10 000 jobs, 1 day. */
+  keepFailed: RetentionSchema.default({ count: 10_000, ageSeconds: 86_400 }),
+  /** Largest tensor accepted, in bytes. Default 64 MiB. */
+  maxTensorBytes: z.number().int().positive().default(DEFAULT_MAX_TENSOR_BYTES),
+  /** A pino-compatible logger; default silent. */
+  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'child' in v).optional(),
+};
+
 /** Options of `createClient`; every field is optional. */
 export const ClientOptionsSchema = z
   .object({
-    /** Redis to connect to. Default `redis://127.0.0.1:6379`; `rediss://` for TLS, password in the URL. */
-    redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
+    /**
+     * Redis to connect to. Default `redis://127.0.0.1:6379`; `rediss://` turns TLS on; user name,
+     * password and database number may be in the URL (`redis://user:pass@host:6379/2`).
+     */
+    redisUrl: z
+      .string()
+      .refine(isRedisUrl, {
+        message: 'a redis:// or rediss:// URL, with at most a database number as its path',
+      })
+      .default('redis://127.0.0.1:6379'),
+    /** Redis password; overrides one in the URL. */
+    password: z.string().min(1).optional(),
+    /** Redis ACL user name; overrides one in the URL. */
+    username: z.string().min(1).optional(),
+    /**
+     * TLS: `true`, or Node's `tls.connect` options (`ca`, `cert`, `key`, `servername`, ...) passed
+     * to ioredis as they are; `false` turns it off. Default: on for `rediss://` URLs.
+     */
+    tls: z.union([z.boolean(), z.custom<TlsOptions>(isPlainObject)]).optional(),
     /** Prefix of every Redis key; must match the workers'. Default `conveyor`. */
     prefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/)
       .default('conveyor'),
-    /** How long `predict` and `result()` wait, in ms. Default 30 000. */
-    timeoutMs: z.number().int().positive().default(30_000),
-    /** Tries per job for retryable failures. Default 3. */
-    attempts: z.number().int().min(1).max(100).default(3),
-    /** First retry delay in ms, doubled each try. Default 1000. */
-    backoffMs: z.number().int().min(0).default(1000),
-    /** Completed jobs kept for reading results later. Default 10 000 jobs, 1 hour. */
-    keepCompleted: RetentionSchema.default({ count: 10_000, ageSeconds: 3600 }),
-    /** Failed jobs kept. Default 10 000 jobs, 1 day. */
-    keepFailed: RetentionSchema.default({ count: 10_000, ageSeconds: 86_400 }),
     /** Approximate cap of each queue's event stream. Default 10 000. */
     eventsMaxLen: z.number().int().min(100).default(10_000),
-    /** Largest tensor accepted, in bytes. Default 64 MiB. */
-    maxTensorBytes: z.number().int().positive().default(DEFAULT_MAX_TENSOR_BYTES),
     /** How long the model catalogue read from Redis is reused, in ms. Default 5000. */
     catalogueTtlMs: z.number().int().min(0).default(5000),
-    /** A pino-compatible logger; default silent. */
-    logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'child' in v).optional(),
+    /**
+     * Inputs of at least this many bytes are stored as raw bytes beside their job instead of in
+     * its JSON (no base64, no JSON parsing of the data in Redis or the worker). Default 16 KiB;
+     * 0 stores every input that way, and a very large value none.
+     */
+    blobThresholdBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(16 * 1024),
+    /**
+     * How long stored inputs live at most, in seconds, should their job never finish (the worker
+     * deletes them when it does). A job still waiting after this fails with ERR_PAYLOAD_INVALID.
+     * Default 7 days.
+     */
+    blobTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .default(7 * 24 * 3600),
+    ...commonOptions,
   })
   .strict();
 
 export type ClientOptions = z.input<typeof ClientOptionsSchema>;
 export type ResolvedClientOptions = z.output<typeof ClientOptionsSchema>;
+
+/** Options of `createEmbeddedClient`: where the models are, and how to run them in-process. */
+export const EmbeddedClientOptionsSchema = z
+  .object({
+    /** The model repository folder (`<name>/<version>/model.onnx` and `model.json`). */
+    repository: z.string().min(1),
+    /** Serve only these models; default every model of the repository. */
+    models: z.array(ModelNameSchema).min(1).optional(),
+    /** Inference threads of each model version that does not set its own. Default 1. */
+    threads: z.number().int().min(1).max(64).optional(),
+    /**
+     * Jobs handed to the engine at once; more wait, in priority order, as on a queue. Jobs handed
+     * over together are batched by the engine. Default 32.
+     */
+    concurrency: z.number().int().min(1).max(4096).default(32),
+    ...commonOptions,
+  })
+  .strict();
+
+export type EmbeddedClientOptions = z.input<typeof EmbeddedClientOptionsSchema>;
+export type ResolvedEmbeddedClientOptions = z.output<typeof EmbeddedClientOptionsSchema>;
+
+/** Where and how a client's connections reach Redis, as ioredis options. */
+export interface RedisConnection {
+  host: string;
+  port: number;
+  db?: number;
+  username?: string;
+  password?: string;
+  tls?: TlsOptions;
+}
+
+/**
+ * The ioredis options of a client's connections: host, port, database, credentials and TLS from
+ * the URL, overridden by the explicit `username`, `password` and `tls` options.
+ */
+export function redisConnectionOptions(config: ResolvedClientOptions): RedisConnection {
+  const url = new URL(config.redisUrl);
+  const options: RedisConnection = {
+    host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    port: url.port === '' ? 6379 : Number(url.port),
+  };
+  const db = url.pathname.slice(1);
+  if (db !== '') options.db = Number(db);
+  const username = config.username ?? decodeURIComponent(url.username);
+  const password = config.password ?? decodeURIComponent(url.password);
+  if (username !== '') options.username = username;
+  if (password !== '') options.password = password;
+  const tls = config.tls ?? url.protocol.toLowerCase() === 'rediss:';
+  if (tls !== false) options.tls = tls === true ? {} : tls;
+  return options;
+}

@@ -1,49 +1,80 @@
-import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
+import { Queue, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   ConveyorError,
   JOB_PAYLOAD_VERSION,
   JobIdSchema,
   JobResultSchema,
-  ModelNameSchema,
-  PredictOptionsSchema,
-  checkRequest,
   decodeTensor,
+  blobKey,
   encodeTensor,
   isConveyorError,
   modelOfJobId,
-  newJobId,
   throttledErrorLog,
   parseFailure,
   parseOrThrow,
   queueName,
+  tensorBytes,
   redisOptions,
   silentLogger,
-  toTensors,
+  toConveyorError,
   type JobPayload,
   type JobResult,
-  type PredictOptions,
   type ParsedPredictOptions,
   type Tensor,
-  type TensorInputs,
 } from '@conveyor/shared';
 import { createCatalogue } from './catalogue.js';
 import {
   BulkItemOptionsSchema,
   BulkOptionsSchema,
-  type BulkItem,
-  type BulkOptions,
   type ConveyorClient,
+  type JobEvent,
   type JobHandle,
   type JobState,
   type JobStatus,
   type ModelInfo,
   type Prediction,
 } from './client.js';
-import { ClientOptionsSchema, type ClientOptions } from './options.js';
+import { jobEvents } from './event-channel.js';
+import { createEventHub, type QueueEvent } from './event-hub.js';
+import { ClientOptionsSchema, redisConnectionOptions, type ClientOptions } from './options.js';
+import { predictMany } from './predict-many.js';
+import {
+  modelTarget,
+  predictOptions,
+  prepareJob,
+  type ModelTarget,
+  type PreparedJob,
+} from './request.js';
 
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'failed']);
 const CANCELLABLE: ReadonlySet<JobState> = new Set(['waiting', 'prioritized', 'delayed']);
+
+/** The JobEvent a BullMQ stream event means, if any. */
+function toJobEvent(entry: QueueEvent): JobEvent | undefined {
+  switch (entry.event) {
+    case 'active':
+    case 'completed':
+    case 'failed':
+    case 'waiting':
+    case 'delayed':
+      return { type: 'state', state: entry.event };
+    case 'removed':
+      return { type: 'state', state: 'unknown' };
+    case 'progress': {
+      try {
+        const progress: unknown = JSON.parse(entry.fields.data ?? 'null');
+        if (typeof progress === 'number' || (typeof progress === 'object' && progress !== null))
+          return { type: 'progress', progress };
+      } catch {
+        // Progress that is not JSON is no progress we can report.
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
 
 /** Anything Redis or BullMQ throws that is not ours means Redis did not answer. */
 function unavailable(error: unknown): ConveyorError {
@@ -54,6 +85,8 @@ function unavailable(error: unknown): ConveyorError {
   });
 }
 
+const rejectUnavailable = (error: unknown): Promise<never> => Promise.reject(unavailable(error));
+
 /**
  * Connects to Redis and returns a client that sends predictions through the queue.
  * Rejects with ERR_QUEUE_UNAVAILABLE when Redis cannot be reached, ERR_VALIDATION for bad options.
@@ -62,8 +95,10 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
   const config = parseOrThrow(ClientOptionsSchema, options, 'client options');
   // An injected logger keeps its own bindings (a producer's says component: producer).
   const log = config.logger ?? silentLogger();
-  const redis = new Redis(config.redisUrl, {
-    ...redisOptions('producer', 'conveyor-sdk'),
+  const connection = redisConnectionOptions(config);
+  const redis = new Redis({
+    ...connection,
+    ...redisOptions('producer', `conveyor-sdk.${config.prefix}`),
     lazyConnect: true,
   });
   redis.on('error', throttledErrorLog(log, 'redis connection error'));
@@ -75,8 +110,22 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
   }
 
   const catalogue = createCatalogue(redis, config.prefix, config.catalogueTtlMs);
+  const hub = createEventHub(
+    redis,
+    () => {
+      const listener = new Redis({
+        ...connection,
+        ...redisOptions('worker', `conveyor-sdk-events.${config.prefix}`),
+      });
+      listener.on('error', throttledErrorLog(log, 'redis listener connection error'));
+      return listener;
+    },
+    config.prefix,
+    log,
+  );
   const queues = new Map<string, Queue>();
-  const events = new Map<string, Promise<QueueEvents>>();
+  /** Pending result() waits, so close() can reject them with ERR_CLOSED. */
+  const waits = new Set<(error: ConveyorError) => void>();
   let closed = false;
 
   const assertOpen = () => {
@@ -92,36 +141,9 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         streams: { events: { maxLen: config.eventsMaxLen } },
       });
       queue.on('error', (err: Error) => log.warn({ err, model }, 'queue error'));
-      // Each pending result() adds one 'closing' listener (removed when it settles); thousands of
-      // concurrent waits are normal here, not a leak.
-      queue.setMaxListeners(0);
       queues.set(model, queue);
     }
     return queue;
-  };
-
-  // One event listener per model, shared by every wait on that model's jobs. It reads the event
-  // stream from its last entry as of now: left to itself QueueEvents starts at '$' only when its
-  // first XREAD runs, and a job that finished between a waiter's state check and that read would
-  // never be announced to it.
-  const eventsFor = (model: string): Promise<QueueEvents> => {
-    let ready = events.get(model);
-    if (!ready) {
-      ready = (async () => {
-        const [last] = await redis.xrevrange(queueFor(model).keys.events!, '+', '-', 'COUNT', 1);
-        const listener = new QueueEvents(queueName(model), {
-          connection: { url: config.redisUrl, ...redisOptions('worker', 'conveyor-sdk-events') },
-          prefix: config.prefix,
-          lastEventId: last?.[0] ?? '0-0',
-        });
-        listener.on('error', (err: Error) => log.warn({ err, model }, 'queue events error'));
-        await listener.waitUntilReady();
-        return listener;
-      })();
-      ready.catch(() => events.delete(model));
-      events.set(model, ready);
-    }
-    return ready;
   };
 
   const decodeResult = (jobId: string, value: unknown): Prediction => {
@@ -152,25 +174,103 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     throw parseFailure(job.failedReason, { jobId: job.id, model });
   };
 
-  function handle<O extends string>(model: string, id: string): JobHandle<O> {
-    const queue = queueFor(model);
-    const fetch = async (): Promise<Job | undefined> => {
-      assertOpen();
-      try {
-        return (await queue.getJob(id)) ?? undefined;
-      } catch (error) {
-        throw unavailable(error);
-      }
-    };
+  const notFound = (id: string, model: string, why = 'does not exist (or was trimmed)') =>
+    new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} of model "${model}" ${why}`, {
+      details: { jobId: id, model },
+    });
+
+  /** The job and its state, or undefined for an id Redis does not know. */
+  async function read(
+    model: string,
+    id: string,
+  ): Promise<{ job: Job; state: JobState } | undefined> {
+    assertOpen();
+    try {
+      // State first: a job read after its state is at least as new, so a job read as completed
+      // carries its return value.
+      const queue = queueFor(model);
+      const state = await queue.getJobState(id);
+      if (state === 'unknown') return undefined;
+      const job = await queue.getJob(id);
+      return job ? { job, state } : undefined;
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  /**
+   * Waits for a job through the shared listener: watch the model's stream, subscribe to the job,
+   * and only then read its state, so a job that finishes in between is still seen.
+   */
+  async function waitFor(model: string, id: string, timeoutMs: number): Promise<Prediction> {
+    assertOpen();
+    await hub.watch(model).catch(rejectUnavailable);
+    return new Promise<Prediction>((resolve, reject) => {
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (settle: () => void) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        unsubscribe();
+        waits.delete(abort);
+        settle();
+      };
+      const fail = (error: unknown) => finish(() => reject(toConveyorError(error)));
+      const succeed = (prediction: Prediction) => finish(() => resolve(prediction));
+      const abort = (error: ConveyorError) => fail(error);
+      const unsubscribe = hub.subscribe(id, (entry) => {
+        try {
+          if (entry.event === 'completed') {
+            succeed(decodeResult(id, JSON.parse(entry.fields.returnvalue ?? 'null')));
+          } else if (entry.event === 'failed') {
+            fail(parseFailure(entry.fields.failedReason ?? '', { jobId: id, model }));
+          } else if (entry.event === 'removed') {
+            fail(notFound(id, model, 'was removed while waiting'));
+          }
+        } catch (error) {
+          fail(error);
+        }
+      });
+      waits.add(abort);
+      const current = (then: (found: { job: Job; state: JobState }) => void): void =>
+        void read(model, id).then((found) => {
+          if (done) return;
+          if (!found) return fail(notFound(id, model));
+          if (FINISHED.has(found.state)) {
+            try {
+              succeed(settled(model, found.job, found.state));
+            } catch (error) {
+              fail(error);
+            }
+            return;
+          }
+          then(found);
+        }, fail);
+      current(() => {
+        timer = setTimeout(() => {
+          current(({ state }) =>
+            fail(
+              new ConveyorError(
+                'ERR_JOB_TIMEOUT',
+                `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`,
+                { details: { jobId: id, model, state } },
+              ),
+            ),
+          );
+        }, timeoutMs);
+      });
+    });
+  }
+
+  function handle<O extends object>(model: string, id: string): JobHandle<O> {
     return {
       id,
       model,
       async status() {
-        const job = await fetch();
-        if (!job) return { id, model, state: 'unknown', attemptsMade: 0 };
-        const state = await job
-          .getState()
-          .catch((error: unknown) => Promise.reject(unavailable(error)));
+        const found = await read(model, id);
+        if (!found) return { id, model, state: 'unknown', attemptsMade: 0 };
+        const { job, state } = found;
         const status: JobStatus = {
           id,
           model,
@@ -187,8 +287,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         return status;
       },
       async cancel() {
-        const job = await fetch();
-        if (!job) {
+        const found = await read(model, id);
+        if (!found) {
           throw new ConveyorError(
             'ERR_JOB_NOT_FOUND',
             `job ${id} does not exist (or was trimmed)`,
@@ -197,9 +297,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
             },
           );
         }
-        const state = await job
-          .getState()
-          .catch((error: unknown) => Promise.reject(unavailable(error)));
+        const { job, state } = found;
         if (!CANCELLABLE.has(state)) {
           throw new ConveyorError(
             'ERR_JOB_NOT_CANCELLABLE',
@@ -210,6 +308,9 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         try {
           // remove() takes the job's lock: it fails for a job a worker took in the meantime.
           await job.remove();
+          const stored = Object.keys((job.data as Partial<JobPayload>).inputs ?? {});
+          if (stored.length > 0)
+            await redis.del(...stored.map((input) => blobKey(config.prefix, id, input)));
         } catch (error) {
           const now = await job.getState().catch(() => 'unknown');
           throw new ConveyorError(
@@ -221,78 +322,63 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         log.debug({ jobId: id, model }, 'job cancelled');
       },
       async result(waitOptions = {}) {
-        const timeoutMs = waitOptions.timeoutMs ?? config.timeoutMs;
-        const listener = await eventsFor(model).catch((error: unknown) =>
-          Promise.reject(unavailable(error)),
-        );
-        const job = await fetch();
-        if (!job) {
-          throw new ConveyorError(
-            'ERR_JOB_NOT_FOUND',
-            `job ${id} of model "${model}" does not exist (or was trimmed)`,
-            {
-              details: { jobId: id, model },
-            },
-          );
-        }
-        try {
-          await job.waitUntilFinished(listener, timeoutMs);
-        } catch {
-          // Failure or timeout: the job's own state says which.
-        }
-        const latest = await fetch();
-        if (!latest)
-          throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} was removed while waiting`, {
-            details: { jobId: id, model },
+        // The job's outputs are whatever the caller typed them as; the worker checked the names.
+        return (await waitFor(
+          model,
+          id,
+          waitOptions.timeoutMs ?? config.timeoutMs,
+        )) as Prediction<O>;
+      },
+      events() {
+        return jobEvents(async (emit) => {
+          assertOpen();
+          await hub.watch(model).catch(rejectUnavailable);
+          const stop = hub.subscribe(id, (entry) => {
+            const event = toJobEvent(entry);
+            if (event) emit(event);
           });
-        const state = await latest
-          .getState()
-          .catch((error: unknown) => Promise.reject(unavailable(error)));
-        if (!FINISHED.has(state)) {
-          throw new ConveyorError(
-            'ERR_JOB_TIMEOUT',
-            `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`,
-            {
-              details: { jobId: id, model, state },
-            },
-          );
-        }
-        return settled(model, latest, state);
+          try {
+            const found = await read(model, id);
+            return { state: found?.state ?? 'unknown', stop };
+          } catch (error) {
+            stop();
+            throw error;
+          }
+        });
       },
     };
   }
 
-  /** A job checked and encoded, ready for BullMQ's add or addBulk. */
-  interface Prepared {
+  /** A job ready for BullMQ: its payload, job options, and the raw bytes of its stored inputs. */
+  interface BullJob {
     payload: JobPayload;
     opts: JobsOptions;
+    blobs: [key: string, bytes: Buffer][];
   }
 
-  async function prepare(
-    name: string,
-    inputs: TensorInputs,
-    opts: ParsedPredictOptions,
-  ): Promise<Prepared> {
-    const tensors = toTensors(inputs, config.maxTensorBytes);
-    const signature = await catalogue
-      .signature(name, opts.version)
-      .catch((error: unknown) => Promise.reject(unavailable(error)));
-    checkRequest(signature, tensors, opts.outputs);
-
-    const payload: JobPayload = {
-      v: JOB_PAYLOAD_VERSION,
-      model: name,
-      inputs: Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, encodeTensor(t)])),
-    };
-    if (opts.version !== undefined) payload.version = opts.version;
-    if (opts.outputs !== undefined) payload.outputs = opts.outputs;
-    if (opts.deadline !== undefined)
-      payload.deadline = opts.deadline instanceof Date ? opts.deadline.getTime() : opts.deadline;
+  /** The BullMQ form of a prepared job; large inputs go beside it as raw bytes (BlobTensorSchema). */
+  function toBullJob(prepared: PreparedJob): BullJob {
+    const { options } = prepared;
+    const blobs: [string, Buffer][] = [];
+    const inputs: JobPayload['inputs'] = {};
+    for (const [name, tensor] of Object.entries(prepared.tensors)) {
+      if (tensor.data.byteLength >= config.blobThresholdBytes && tensor.data.byteLength > 0) {
+        blobs.push([blobKey(config.prefix, prepared.jobId, name), tensorBytes(tensor)]);
+        inputs[name] = { dtype: tensor.dtype, shape: [...tensor.shape], blob: true };
+      } else {
+        inputs[name] = encodeTensor(tensor);
+      }
+    }
+    const payload: JobPayload = { v: JOB_PAYLOAD_VERSION, model: prepared.model, inputs };
+    if (options.version !== undefined) payload.version = options.version;
+    if (prepared.outputs !== undefined) payload.outputs = prepared.outputs;
+    if (prepared.deadline !== undefined) payload.deadline = prepared.deadline;
     return {
       payload,
+      blobs,
       opts: {
-        jobId: newJobId(name, opts.idempotencyKey),
-        ...(opts.priority !== undefined && { priority: opts.priority }),
+        jobId: prepared.jobId,
+        ...(options.priority !== undefined && { priority: options.priority }),
         attempts: config.attempts,
         backoff: { type: 'exponential', delay: config.backoffMs },
         removeOnComplete: {
@@ -304,44 +390,61 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     };
   }
 
-  async function enqueue<O extends string>(
-    model: string,
-    inputs: TensorInputs,
-    options: PredictOptions = {},
-  ): Promise<JobHandle<O>> {
+  /**
+   * Writes stored inputs before their jobs exist, so a worker never takes a job whose bytes are
+   * not there yet. NX: an idempotent re-enqueue never rewrites the bytes of a job already queued.
+   */
+  async function storeBlobs(jobs: readonly BullJob[]): Promise<void> {
+    const writes = jobs.flatMap((j) => j.blobs);
+    if (writes.length === 0) return;
+    const pipeline = redis.pipeline();
+    for (const [key, bytes] of writes) pipeline.set(key, bytes, 'EX', config.blobTtlSeconds, 'NX');
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
+  }
+
+  const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
+    prepareJob(
+      target,
+      inputs,
+      opts,
+      (model, version) => catalogue.signature(model, version).catch(rejectUnavailable),
+      config.maxTensorBytes,
+    );
+
+  async function enqueue(model: unknown, inputs: unknown, options?: unknown): Promise<JobHandle> {
     assertOpen();
     // Everything that can be checked without Redis is checked first.
-    const name = parseOrThrow(ModelNameSchema, model, 'model name');
-    const opts = parseOrThrow(PredictOptionsSchema, options, 'predict options');
-    const { payload, opts: jobOpts } = await prepare(name, inputs, opts);
+    const target = modelTarget(model);
+    const opts = predictOptions(options);
+    const bull = toBullJob(await prepare(target, inputs, opts));
     let job: Job;
     try {
-      job = await queueFor(name).add('predict', payload, jobOpts);
+      await storeBlobs([bull]);
+      job = await queueFor(target.name).add('predict', bull.payload, bull.opts);
     } catch (error) {
       throw unavailable(error);
     }
-    log.debug({ jobId: job.id, model: name }, 'job enqueued');
-    return handle<O>(name, String(job.id));
+    log.debug({ jobId: job.id, model: target.name }, 'job enqueued');
+    return handle(target.name, String(job.id));
   }
 
-  async function enqueueMany<O extends string>(
-    model: string,
-    items: readonly BulkItem[],
-    options: BulkOptions = {},
-  ): Promise<JobHandle<O>[]> {
+  async function enqueueMany(
+    model: unknown,
+    items: readonly { inputs: unknown; idempotencyKey?: string }[],
+    options?: unknown,
+  ): Promise<JobHandle[]> {
     assertOpen();
-    const name = parseOrThrow(ModelNameSchema, model, 'model name');
-    const shared = parseOrThrow(BulkOptionsSchema, options, 'bulk options');
-    const prepared: Prepared[] = [];
+    const target = modelTarget(model);
+    const shared = parseOrThrow(BulkOptionsSchema, options ?? {}, 'bulk options');
+    const prepared: BullJob[] = [];
     for (const [index, item] of items.entries()) {
       try {
         const own = parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`);
-        prepared.push(
-          await prepare(name, item.inputs, {
-            ...shared,
-            ...(own.idempotencyKey !== undefined && { idempotencyKey: own.idempotencyKey }),
-          }),
-        );
+        const opts: ParsedPredictOptions = { ...shared };
+        if (own.idempotencyKey !== undefined) opts.idempotencyKey = own.idempotencyKey;
+        prepared.push(toBullJob(await prepare(target, item.inputs, opts)));
       } catch (error) {
         // One bad item refuses the whole call before anything is enqueued; the error says which.
         const known = isConveyorError(error) ? error : unavailable(error);
@@ -355,31 +458,38 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     if (prepared.length === 0) return [];
     let jobs: Job[];
     try {
-      jobs = await queueFor(name).addBulk(
+      await storeBlobs(prepared);
+      jobs = await queueFor(target.name).addBulk(
         prepared.map((p) => ({ name: 'predict', data: p.payload, opts: p.opts })),
       );
     } catch (error) {
       throw unavailable(error);
     }
-    log.debug({ model: name, count: jobs.length }, 'jobs enqueued in bulk');
-    return jobs.map((job) => handle<O>(name, String(job.id)));
+    log.debug({ model: target.name, count: jobs.length }, 'jobs enqueued in bulk');
+    return jobs.map((job) => handle(target.name, String(job.id)));
   }
 
-  return {
+  async function predict(model: unknown, inputs: unknown, options?: unknown): Promise<Prediction> {
+    const job = await enqueue(model, inputs, options);
+    const timeoutMs = predictOptions(options).timeoutMs;
+    return job.result(timeoutMs === undefined ? {} : { timeoutMs });
+  }
+
+  const client = {
+    predict,
     enqueue,
     enqueueMany,
-    async predict<O extends string>(
-      model: string,
-      inputs: TensorInputs,
-      options: PredictOptions = {},
+    predictMany(
+      model: unknown,
+      items: Iterable<unknown> | AsyncIterable<unknown>,
+      options?: unknown,
     ) {
-      const job = await enqueue<O>(model, inputs, options);
-      return job.result(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+      return predictMany((inputs, opts) => predict(model, inputs, opts), items, options);
     },
-    job<O extends string>(id: string) {
+    job(id: string) {
       assertOpen();
       const valid = parseOrThrow(JobIdSchema, id, 'job id');
-      return handle<O>(modelOfJobId(valid), valid);
+      return handle(modelOfJobId(valid), valid);
     },
     async models(): Promise<ModelInfo[]> {
       assertOpen();
@@ -396,12 +506,14 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     async close() {
       if (closed) return;
       closed = true;
-      const listeners = await Promise.allSettled([...events.values()]);
-      await Promise.allSettled([
-        ...listeners.map((l) => (l.status === 'fulfilled' ? l.value.close() : undefined)),
-        ...[...queues.values()].map((q) => q.close()),
-      ]);
+      const error = new ConveyorError('ERR_CLOSED', 'the client was closed while waiting');
+      for (const abort of [...waits]) abort(error);
+      await hub.close();
+      await Promise.allSettled([...queues.values()].map((q) => q.close()));
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+  // The implementation takes any model reference and inputs and checks them at run time; the
+  // interface's generics only narrow what callers see (typed inputs and outputs).
+  return client as unknown as ConveyorClient;
 }

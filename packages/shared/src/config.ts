@@ -1,9 +1,64 @@
 import { z } from 'zod';
 import { ConveyorError } from './errors.js';
+import { ModelNameSchema } from './schemas/names.js';
 import { DEFAULT_MAX_TENSOR_BYTES } from './tensor/tensor.js';
 import { zodIssues } from './validation.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** One API key of the producer: `name:scope:secret`; the secret is never logged or echoed. */
+const ApiKeySchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'a name of 1-64 of A-Z a-z 0-9 _ . -' }),
+    scope: z.enum(['infer', 'admin'], { message: 'scope must be infer or admin' }),
+    secret: z
+      .string()
+      .regex(/^[\x21-\x7e]{16,1024}$/, { message: 'a secret of 16-1024 printable characters' }),
+  })
+  .strict();
+
+/** `API_KEYS`: comma-separated `name:scope:secret` entries with unique names and secrets. */
+const ApiKeysSchema = z
+  .string()
+  .default('')
+  .transform((list) =>
+    list
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean)
+      .map((entry) => {
+        const [name = '', scope = '', ...secret] = entry.split(':');
+        return { name, scope, secret: secret.join(':') };
+      }),
+  )
+  .pipe(
+    z.array(ApiKeySchema).superRefine((keys, ctx) => {
+      keys.forEach((key, index) => {
+        if (keys.findIndex((k) => k.name === key.name) !== index)
+          ctx.addIssue({ code: 'custom', path: [index, 'name'], message: 'repeats a key name' });
+        if (keys.findIndex((k) => k.secret === key.secret) !== index)
+          ctx.addIssue({ code: 'custom', path: [index, 'secret'], message: 'repeats a secret' });
+      });
+    }),
+  )
+  .transform((keys) => Object.freeze(keys.map((key) => Object.freeze(key))));
+
+/** `QUEUE_DEPTH_BY_MODEL`: a JSON object of model name to queue depth limit. */
+const QueueDepthsSchema = z
+  .string()
+  .default('{}')
+  .transform((text, ctx): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'a JSON object such as {"iris": 500}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(ModelNameSchema, z.number().int().min(1).max(100_000_000)))
+  .transform((depths) => Object.freeze(depths));
 
 /**
  * Every environment variable Conveyor reads, with its default. Units are in the names.
@@ -37,8 +92,11 @@ export const ConfigSchema = z
       ),
     /** Jobs one worker process runs at once, per model. */
     WORKER_CONCURRENCY: int(1, 1024).default(4),
-    /** Threads that run onnxruntime in a worker process (the main thread only talks to Redis). */
-    INFERENCE_THREADS: int(1, 64).default(1),
+    /**
+     * Threads that run onnxruntime in a worker process, per model version (the main thread only
+     * talks to Redis). 0 runs inference on the main thread: for measurement only.
+     */
+    INFERENCE_THREADS: int(0, 64).default(1),
     /** Largest tensor accepted anywhere, in bytes. */
     MAX_TENSOR_BYTES: int(1, 2 ** 31 - 1).default(DEFAULT_MAX_TENSOR_BYTES),
     /** Tries per job for retryable failures (Redis or model-load trouble). */
@@ -61,6 +119,26 @@ export const ConfigSchema = z
     PRODUCER_PORT: int(0, 65_535).default(8080),
     /** Largest HTTP request body, in bytes. */
     MAX_BODY_BYTES: int(1024, 2 ** 31 - 1).default(16 * 1024 * 1024),
+    /** Most jobs not yet started a model's queue may hold; work beyond it is refused with 429. */
+    MAX_QUEUE_DEPTH: int(1, 100_000_000).default(10_000),
+    /** Per-model MAX_QUEUE_DEPTH overrides, as JSON: `{"iris": 500}`. */
+    QUEUE_DEPTH_BY_MODEL: QueueDepthsSchema,
+    /** Producer API keys, `name:scope:secret,...` (scope infer or admin); empty turns auth off. */
+    API_KEYS: ApiKeysSchema,
+    /** Signs webhook deliveries (HMAC-SHA256); unset refuses jobs with a callback_url. */
+    WEBHOOK_SECRET: z.string().min(16).optional(),
+    /** Tries per webhook delivery (network errors, 5xx, 408 and 429 are retried). */
+    WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
+    /** First webhook retry delay, doubled each try. */
+    WEBHOOK_BACKOFF_MS: int(0, 3_600_000).default(1000),
+    /** How long one webhook POST may take before it counts as a network error. */
+    WEBHOOK_TIMEOUT_MS: int(1, 300_000).default(10_000),
+    /** Webhook deliveries one producer sends at once. */
+    WEBHOOK_CONCURRENCY: int(1, 1024).default(16),
+    /** Interval of the comment lines that keep a job's event stream (SSE) open. */
+    SSE_HEARTBEAT_MS: int(100, 300_000).default(15_000),
+    /** Most jobs one batch request may hold. */
+    BATCH_MAX_ITEMS: int(1, 1_000_000).default(100_000),
   })
   .strict();
 

@@ -53,6 +53,12 @@ export const ERROR_CATALOGUE = {
     summary: 'The request asks for an output the model does not have.',
     fix: 'Ask only for output names of the model signature.',
   },
+  ERR_FEATURES_UNSUPPORTED: {
+    status: 400,
+    retryable: false,
+    summary: 'Named features sent to a model with no single 2-D input with column labels.',
+    fix: 'Send the tensor under its input name, or add `labels` to the input in model.json.',
+  },
   ERR_PAYLOAD_INVALID: {
     status: 400,
     retryable: false,
@@ -121,6 +127,18 @@ export const ERROR_CATALOGUE = {
     summary: 'The job failed with a reason that carries no Conveyor code.',
     fix: 'Read the failure reason; it comes from outside Conveyor.',
   },
+  ERR_BATCH_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    summary: 'No batch with this id exists (it never did, or it expired with its completed jobs).',
+    fix: 'Check the id; a batch is kept as long as completed jobs are (KEEP_COMPLETED_AGE_S).',
+  },
+  ERR_CALLBACK_NOT_ALLOWED: {
+    status: 400,
+    retryable: false,
+    summary: 'The job asks for a callback_url this producer will not call.',
+    fix: 'Set WEBHOOK_SECRET on the producer to turn webhooks on, or drop callback_url.',
+  },
   ERR_QUEUE_UNAVAILABLE: {
     status: 503,
     retryable: true,
@@ -150,6 +168,49 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: 'The request body has a content type the route does not read.',
     fix: 'Send JSON with `content-type: application/json`.',
+  },
+  ERR_PAYLOAD_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    summary: 'The HTTP request body is larger than MAX_BODY_BYTES.',
+    fix: 'Split the request, send tensors in binary form, or raise MAX_BODY_BYTES on the producer.',
+  },
+  ERR_DATATYPE_UNSUPPORTED: {
+    status: 400,
+    retryable: false,
+    summary: 'A tensor has a protocol datatype Conveyor cannot carry (BYTES).',
+    fix: 'Send numeric or boolean tensors; encode text as numbers (token ids) before sending.',
+  },
+  ERR_UNAUTHORIZED: {
+    status: 401,
+    retryable: false,
+    summary: 'The request has no API key, or one the producer does not know.',
+    fix: 'Send `Authorization: Bearer <secret>` with a secret listed in API_KEYS.',
+  },
+  ERR_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    summary: 'The API key is valid but lacks the scope the route needs.',
+    fix: 'Use a key with the scope named in the error (admin implies infer).',
+  },
+  ERR_QUEUE_FULL: {
+    status: 429,
+    retryable: true,
+    summary: 'The model queue holds as many jobs not yet started as its limit allows.',
+    fix: 'Retry after the Retry-After seconds, add workers, or raise MAX_QUEUE_DEPTH.',
+  },
+  ERR_USAGE: {
+    status: 400,
+    retryable: false,
+    summary:
+      'A `conveyor` command line has an unknown command or flag, a missing argument or a bad value.',
+    fix: 'Run the command with `--help`; docs/cli.md lists every command, flag and exit code.',
+  },
+  ERR_FILE_UNREADABLE: {
+    status: 400,
+    retryable: false,
+    summary: 'A file named on the `conveyor` command line cannot be read or written.',
+    fix: 'Check the path and its permissions; the message has the operating system error.',
   },
   ERR_INTERNAL: {
     status: 500,

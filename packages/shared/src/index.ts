@@ -44,10 +44,14 @@ export {
   type Tensor,
 } from './tensor/tensor.js';
 export {
+  BlobTensorSchema,
   TensorCodec,
   WireTensorSchema,
   decodeTensor,
   encodeTensor,
+  tensorBytes,
+  tensorFromBytes,
+  type BlobTensor,
   type DecodeOptions,
   type WireTensor,
 } from './tensor/codec.js';
@@ -90,6 +94,14 @@ export {
   type TensorInput,
   type TensorInputs,
 } from './schemas/predict-request.js';
+export {
+  featureInput,
+  featuresToInputs,
+  isFeatureRow,
+  isFeatureRows,
+  type FeatureRow,
+  type FeatureValue,
+} from './schemas/features.js';
 export { checkRequest, shapeMatches } from './signature.js';
 export { parseOrThrow, zodIssues } from './validation.js';
 export { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl, type Config } from './config.js';
@@ -105,6 +117,7 @@ export { ErrorBodySchema, type ErrorBody } from './schemas/error-body.js';
 export { exitOnSignals, loadConfigOrExit } from './lifecycle.js';
 export {
   JobIdSchema,
+  blobKey,
   catalogueKey,
   modelOfJobId,
   modelOfQueue,

@@ -42,3 +42,8 @@ export function modelOfJobId(id: string): string {
   const valid = JobIdSchema.parse(id);
   return valid.slice(0, valid.indexOf('.'));
 }
+
+/** Where the raw bytes of a job's large input are stored (see BlobTensorSchema). */
+export function blobKey(prefix: string, jobId: string, input: string): string {
+  return `${prefix}:blob:${jobId}:${input}`;
+}

@@ -1,14 +1,17 @@
 import { z } from 'zod';
-import { WireTensorSchema } from '../tensor/codec.js';
+import { BlobTensorSchema, WireTensorSchema } from '../tensor/codec.js';
 import { ModelNameSchema, ModelVersionSchema, TensorNameSchema } from './names.js';
 
 /** Job payload format version, bumped on an incompatible change. */
 export const JOB_PAYLOAD_VERSION = 1;
 
-const TensorMapSchema = z
-  .record(TensorNameSchema, WireTensorSchema)
-  .refine((map) => Object.keys(map).length > 0, { message: 'at least one tensor' })
-  .refine((map) => Object.keys(map).length <= 64, { message: 'at most 64 tensors' });
+const tensorMap = <T extends z.ZodType>(value: T) =>
+  z
+    .record(TensorNameSchema, value)
+    .refine((map) => Object.keys(map).length > 0, { message: 'at least one tensor' })
+    .refine((map) => Object.keys(map).length <= 64, { message: 'at most 64 tensors' });
+
+const TensorMapSchema = tensorMap(WireTensorSchema);
 
 /** What a producer puts on a model's queue; what a worker reads (and re-validates) from Redis. */
 export const JobPayloadSchema = z
@@ -17,7 +20,8 @@ export const JobPayloadSchema = z
     model: ModelNameSchema,
     /** Absent: the newest version the worker serves. */
     version: ModelVersionSchema.optional(),
-    inputs: TensorMapSchema,
+    /** Inline in base64, or (large ones) stored as raw bytes beside the job: see BlobTensorSchema. */
+    inputs: tensorMap(z.union([WireTensorSchema, BlobTensorSchema])),
     /** Output names to return; absent: all of them. */
     outputs: z.array(TensorNameSchema).min(1).max(64).optional(),
     /** Epoch milliseconds after which the job is not run. */

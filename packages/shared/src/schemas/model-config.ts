@@ -72,8 +72,11 @@ export const ModelConfigSchema = z
     outputs: z.array(TensorSpecSchema).min(1),
     session: SessionConfigSchema.default(SessionConfigSchema.parse({})),
     batching: BatchingConfigSchema.default(BatchingConfigSchema.parse({})),
-    /** Inference threads of this model in each worker process. Default: INFERENCE_THREADS. */
-    threads: z.number().int().min(1).max(64).optional(),
+    /**
+     * Inference threads of this model in each worker process. Default: INFERENCE_THREADS. 0 runs
+     * it on the worker's main thread, which then stalls while it runs (for measurement only).
+     */
+    threads: z.number().int().min(0).max(64).optional(),
     /** Jobs of this model one worker process holds at once. Default: WORKER_CONCURRENCY. */
     concurrency: z.number().int().min(1).max(4096).optional(),
     /** Run each session once on a synthetic input before serving. Default true. */

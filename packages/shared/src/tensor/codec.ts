@@ -1,7 +1,7 @@
 import { endianness } from 'node:os';
 import { z } from 'zod';
 import { ConveyorError } from '../errors.js';
-import { DTYPES, DTYPE_ARRAYS, bytesPerElement, type TypedArray } from './dtype.js';
+import { DTYPES, DTYPE_ARRAYS, bytesPerElement, type Dtype, type TypedArray } from './dtype.js';
 import {
   DEFAULT_MAX_TENSOR_BYTES,
   checkedByteLength,
@@ -23,6 +23,21 @@ export const WireTensorSchema = z
 
 export type WireTensor = z.infer<typeof WireTensorSchema>;
 
+/**
+ * A large input tensor whose bytes are stored beside its job in Redis, under
+ * `blobKey(prefix, jobId, inputName)`, instead of inside the job's JSON: they then cross Redis,
+ * BullMQ's scripts and JSON parsing as raw bytes, without base64. The job carries only this.
+ */
+export const BlobTensorSchema = z
+  .object({
+    dtype: z.enum(DTYPES),
+    shape: z.array(z.number().int().nonnegative()).max(16),
+    blob: z.literal(true),
+  })
+  .strict();
+
+export type BlobTensor = z.infer<typeof BlobTensorSchema>;
+
 const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
 
 function swapBytes(bytes: Uint8Array, width: number): void {
@@ -34,17 +49,22 @@ function bytesOf(data: TypedArray): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Encodes a tensor to its wire form. */
-export function encodeTensor(tensor: Tensor): WireTensor {
+/** A tensor's elements as little-endian bytes (a view of its data on little-endian hosts). */
+export function tensorBytes(tensor: Tensor): Buffer {
   let bytes = bytesOf(tensor.data);
   if (!HOST_IS_LITTLE_ENDIAN) {
     bytes = bytes.slice();
     swapBytes(bytes, bytesPerElement(tensor.dtype));
   }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Encodes a tensor to its wire form. */
+export function encodeTensor(tensor: Tensor): WireTensor {
   return {
     dtype: tensor.dtype,
     shape: [...tensor.shape],
-    data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
+    data: tensorBytes(tensor).toString('base64'),
   };
 }
 
@@ -80,19 +100,64 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
       { details: { shape: wire.shape, dtype: wire.dtype, bytes: encodedBytes } },
     );
   }
+  return fromBytes(
+    wire.dtype,
+    wire.shape,
+    Buffer.from(wire.data, 'base64'),
+    elements,
+    bytes,
+    where,
+  );
+}
+
+/**
+ * Reads a tensor from its little-endian bytes (a blob), refusing before allocating one whose
+ * shape is too large or whose byte count does not equal shape × element size.
+ */
+export function tensorFromBytes(
+  dtype: Dtype,
+  shape: readonly number[],
+  source: Uint8Array,
+  options: DecodeOptions = {},
+): Tensor {
+  const where = options.where ?? 'tensor';
+  const { elements, bytes } = checkedByteLength(
+    dtype,
+    shape,
+    options.maxBytes ?? DEFAULT_MAX_TENSOR_BYTES,
+    where,
+  );
+  if (source.byteLength !== bytes) {
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `${where}: shape [${shape.join(', ')}] of ${dtype} needs ${bytes} bytes but the stored data has ${source.byteLength}`,
+      { details: { shape, dtype, bytes: source.byteLength } },
+    );
+  }
+  return fromBytes(dtype, shape, source, elements, bytes, where);
+}
+
+function fromBytes(
+  dtype: Dtype,
+  shape: readonly number[],
+  source: Uint8Array,
+  elements: number,
+  bytes: number,
+  where: string,
+): Tensor {
   // A fresh, aligned buffer: Buffer.from may hand back a slice of a shared pool at any offset.
   const target = new Uint8Array(bytes);
-  target.set(Buffer.from(wire.data, 'base64'));
-  if (!HOST_IS_LITTLE_ENDIAN) swapBytes(target, bytesPerElement(wire.dtype));
-  const Ctor = DTYPE_ARRAYS[wire.dtype];
+  target.set(source.subarray(0, bytes));
+  if (!HOST_IS_LITTLE_ENDIAN) swapBytes(target, bytesPerElement(dtype));
+  const Ctor = DTYPE_ARRAYS[dtype];
   const data = new Ctor(target.buffer, 0, elements);
-  if (wire.dtype === 'bool' && (data as Uint8Array).some((v) => v > 1)) {
+  if (dtype === 'bool' && (data as Uint8Array).some((v) => v > 1)) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
       `${where}: bool data holds bytes other than 0 and 1`,
     );
   }
-  return createTensor(wire.dtype, wire.shape, data, Number.POSITIVE_INFINITY, where);
+  return createTensor(dtype, shape, data, Number.POSITIVE_INFINITY, where);
 }
 
 /** A zod schema that reads the wire form into a Tensor and writes it back (z.encode). */

@@ -1,0 +1,191 @@
+import type { Engine, EngineOptions } from '@conveyor/engine';
+import {
+  ConveyorError,
+  JobIdSchema,
+  isConveyorError,
+  modelOfJobId,
+  parseOrThrow,
+  silentLogger,
+  type ParsedPredictOptions,
+} from '@conveyor/shared';
+import {
+  BulkItemOptionsSchema,
+  BulkOptionsSchema,
+  type ConveyorClient,
+  type JobHandle,
+  type ModelInfo,
+  type Prediction,
+} from './client.js';
+import { jobEvents } from './event-channel.js';
+import { createJobTable } from './job-table.js';
+import { EmbeddedClientOptionsSchema, type EmbeddedClientOptions } from './options.js';
+import { predictMany } from './predict-many.js';
+import {
+  modelTarget,
+  predictOptions,
+  prepareJob,
+  type ModelTarget,
+  type PreparedJob,
+} from './request.js';
+
+/** A client that runs the models in this process; the same interface as the queue client. */
+export interface EmbeddedClient extends ConveyorClient {
+  /** Stops starting jobs, as pausing a queue does; running jobs finish, waiting ones wait. */
+  pause(): void;
+  /** Starts jobs again after `pause()`. */
+  resume(): void;
+}
+
+/**
+ * Loads the models of a repository with onnxruntime in this process and returns a client with
+ * the queue client's interface, validation, errors and options: moving an application to the
+ * queue only changes this call to `createClient`. Jobs live in an in-memory table (ids from the
+ * same scheme, the same retention and retries); the engine batches jobs that run together.
+ */
+export async function createEmbeddedClient(
+  options: EmbeddedClientOptions,
+): Promise<EmbeddedClient> {
+  const config = parseOrThrow(EmbeddedClientOptionsSchema, options, 'embedded client options');
+  const log = config.logger ?? silentLogger();
+  // Loaded here, not at the top: an application that only uses the queue never loads onnxruntime.
+  const { createEngine } = await import('@conveyor/engine');
+  const engineOptions: EngineOptions = {
+    repository: config.repository,
+    maxTensorBytes: config.maxTensorBytes,
+    logger: log,
+  };
+  if (config.models) engineOptions.models = config.models;
+  if (config.threads !== undefined) engineOptions.threads = config.threads;
+  const engine: Engine = await createEngine(engineOptions);
+  let closed = false;
+
+  const table = createJobTable({
+    concurrency: config.concurrency,
+    attempts: config.attempts,
+    backoffMs: config.backoffMs,
+    keepCompleted: config.keepCompleted,
+    keepFailed: config.keepFailed,
+    log,
+    async run(job: PreparedJob, enqueuedAt: number, takenAt: number): Promise<Prediction> {
+      const started = performance.now();
+      const outcome = await engine.predict({
+        model: job.model,
+        version: job.options.version,
+        inputs: job.tensors,
+        outputs: job.outputs,
+      });
+      return {
+        jobId: job.jobId,
+        model: outcome.model,
+        version: outcome.version,
+        outputs: outcome.outputs,
+        timings: {
+          queuedMs: Math.max(0, takenAt - enqueuedAt),
+          inferenceMs: performance.now() - started,
+          runMs: outcome.runMs,
+        },
+      };
+    },
+  });
+
+  const assertOpen = () => {
+    if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
+  };
+
+  const signatureOf = (model: string, version?: string) =>
+    Promise.resolve().then(() => engine.resolve(model, version).signature);
+
+  function handle(model: string, id: string): JobHandle {
+    return {
+      id,
+      model,
+      status: () => Promise.resolve().then(() => table.status(id, model)),
+      cancel: () => Promise.resolve().then(() => table.cancel(id, model)),
+      result: (waitOptions = {}) =>
+        table.wait(id, model, waitOptions.timeoutMs ?? config.timeoutMs),
+      events: () => jobEvents((emit) => Promise.resolve().then(() => table.subscribe(id, emit))),
+    };
+  }
+
+  const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
+    prepareJob(target, inputs, opts, signatureOf, config.maxTensorBytes);
+
+  async function enqueue(model: unknown, inputs: unknown, options?: unknown): Promise<JobHandle> {
+    assertOpen();
+    const target = modelTarget(model);
+    const opts = predictOptions(options);
+    const prepared = await prepare(target, inputs, opts);
+    table.add(prepared);
+    log.debug({ jobId: prepared.jobId, model: target.name }, 'job enqueued');
+    return handle(target.name, prepared.jobId);
+  }
+
+  async function enqueueMany(
+    model: unknown,
+    items: readonly { inputs: unknown; idempotencyKey?: string }[],
+    options?: unknown,
+  ): Promise<JobHandle[]> {
+    assertOpen();
+    const target = modelTarget(model);
+    const shared = parseOrThrow(BulkOptionsSchema, options ?? {}, 'bulk options');
+    const prepared: PreparedJob[] = [];
+    for (const [index, item] of items.entries()) {
+      try {
+        const own = parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`);
+        const opts: ParsedPredictOptions = { ...shared };
+        if (own.idempotencyKey !== undefined) opts.idempotencyKey = own.idempotencyKey;
+        prepared.push(await prepare(target, item.inputs, opts));
+      } catch (error) {
+        // One bad item refuses the whole call before anything is enqueued, as on the queue.
+        if (!isConveyorError(error)) throw error;
+        throw new ConveyorError(error.code, `item ${index}: ${error.message}`, {
+          cause: error,
+          details: { ...error.details, index },
+          issues: [...error.issues],
+        });
+      }
+    }
+    for (const job of prepared) table.add(job);
+    return prepared.map((job) => handle(target.name, job.jobId));
+  }
+
+  async function predict(model: unknown, inputs: unknown, options?: unknown): Promise<Prediction> {
+    const job = await enqueue(model, inputs, options);
+    const timeoutMs = predictOptions(options).timeoutMs;
+    return job.result(timeoutMs === undefined ? {} : { timeoutMs });
+  }
+
+  const client = {
+    predict,
+    enqueue,
+    enqueueMany,
+    predictMany(
+      model: unknown,
+      items: Iterable<unknown> | AsyncIterable<unknown>,
+      options?: unknown,
+    ) {
+      return predictMany((inputs, opts) => predict(model, inputs, opts), items, options);
+    },
+    job(id: string) {
+      assertOpen();
+      const valid = parseOrThrow(JobIdSchema, id, 'job id');
+      return handle(modelOfJobId(valid), valid);
+    },
+    async models(): Promise<ModelInfo[]> {
+      await Promise.resolve();
+      assertOpen();
+      const served = [...engine.models.values()].flat();
+      return served.map((m) => ({ ...m.signature, workers: 1 }));
+    },
+    pause: () => table.pause(),
+    resume: () => table.resume(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await table.close();
+      await engine.close();
+    },
+  };
+  // As in the queue client, the generics of the interface only narrow what callers see.
+  return client as unknown as EmbeddedClient;
+}

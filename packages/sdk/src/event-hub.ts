@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ConveyorError, queueName, type Logger } from '@conveyor/shared';
+
+/** One entry of a BullMQ queue's event stream, as BullMQ writes it. */
+export interface QueueEvent {
+  /** `completed`, `failed`, `active`, `progress`, `removed`, `waiting`, `delayed`, ... */
+  event: string;
+  jobId: string;
+  /** Every other field: `returnvalue`, `failedReason`, `data`, `prev`, ... */
+  fields: Readonly<Record<string, string>>;
+}
+
+/**
+ * The one listener of a client: a single connection that blocks on XREAD over the event stream
+ * of every model the client has used, and hands each entry to the subscribers of its job id. A
+ * thousand waits on ten models cost one connection and no polling.
+ */
+export interface EventHub {
+  /**
+   * Starts reading a model's event stream (once per model) from its last entry as of now. A
+   * waiter that watches, subscribes and only then reads its job's state misses no event: any
+   * change after that read is in the stream after the pinned entry.
+   */
+  watch(model: string): Promise<void>;
+  /** Calls `listener` with each event of the job until the returned function is called. */
+  subscribe(jobId: string, listener: (event: QueueEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** The longest one XREAD blocks, in ms; a new model interrupts it through the wake stream anyway. */
+const BLOCK_MS = 10_000;
+/** Entries read per stream per XREAD. */
+const READ_COUNT = 1000;
+
+/** Alternating field/value list to a record. */
+function fieldsOf(list: readonly string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) fields[list[i] as string] = list[i + 1] as string;
+  return fields;
+}
+
+/**
+ * `main` answers ordinary commands (the start id of each stream, the wake signal); the listener
+ * is a connection of its own, opened on the first watch and used for nothing but the blocking read.
+ */
+export function createEventHub(
+  main: Redis,
+  openListener: () => Redis,
+  prefix: string,
+  log: Logger,
+): EventHub {
+  const eventsKey = (model: string) => `${prefix}:${queueName(model)}:events`;
+  // Appending to this stream ends a blocking XREAD at once, so a model used for the first time
+  // is read without waiting for the block to time out. It needs no more rights than BullMQ's
+  // own XADD (CLIENT UNBLOCK is an admin command that managed Redis services often refuse).
+  const wakeKey = `${prefix}:sdk-wake:${randomUUID()}`;
+  const streams = new Map<string, string>([[wakeKey, '0-0']]);
+  const watched = new Map<string, Promise<void>>();
+  const subscribers = new Map<string, Set<(event: QueueEvent) => void>>();
+  let closed = false;
+  let reading: Promise<void> | undefined;
+  let listener: Redis | undefined;
+
+  const dispatch = (fields: Record<string, string>) => {
+    const { event, jobId } = fields;
+    if (event === undefined || jobId === undefined) return;
+    const listeners = subscribers.get(jobId);
+    if (!listeners) return;
+    const entry: QueueEvent = { event, jobId, fields };
+    for (const fn of [...listeners]) {
+      try {
+        fn(entry);
+      } catch (err) {
+        log.error({ err, jobId }, 'job event listener threw');
+      }
+    }
+  };
+
+  async function loop(connection: Redis): Promise<void> {
+    let failures = 0;
+    while (!closed) {
+      const keys = [...streams.keys()];
+      try {
+        const reply = await connection.xread(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          ...keys,
+          ...keys.map((key) => streams.get(key) as string),
+        );
+        failures = 0;
+        for (const [key, entries] of reply ?? []) {
+          for (const [id, list] of entries) {
+            streams.set(key, id);
+            if (key !== wakeKey) dispatch(fieldsOf(list));
+          }
+        }
+      } catch (err) {
+        if (closed) return;
+        // ioredis reconnects by itself; wait a little so a down Redis is not spun on.
+        failures += 1;
+        log.warn({ err, failures }, 'job event read failed');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** failures, 5000)));
+      }
+    }
+  }
+
+  return {
+    watch(model) {
+      let ready = watched.get(model);
+      if (!ready) {
+        ready = (async () => {
+          if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
+          const key = eventsKey(model);
+          const [last] = await main.xrevrange(key, '+', '-', 'COUNT', 1);
+          streams.set(key, last?.[0] ?? '0-0');
+          if (reading) {
+            await main.xadd(wakeKey, 'MAXLEN', '1', '*', 'wake', '1');
+            await main.pexpire(wakeKey, 86_400_000);
+          } else {
+            listener = openListener();
+            reading = loop(listener);
+          }
+        })();
+        ready.catch(() => watched.delete(model));
+        watched.set(model, ready);
+      }
+      return ready;
+    },
+    subscribe(jobId, fn) {
+      let listeners = subscribers.get(jobId);
+      if (!listeners) {
+        listeners = new Set();
+        subscribers.set(jobId, listeners);
+      }
+      listeners.add(fn);
+      return () => {
+        const current = subscribers.get(jobId);
+        if (!current) return;
+        current.delete(fn);
+        if (current.size === 0) subscribers.delete(jobId);
+      };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      subscribers.clear();
+      // Disconnecting ends the blocking read at once; QUIT would wait for it.
+      listener?.disconnect();
+      await reading;
+      if (listener) await main.del(wakeKey).catch(() => undefined);
+    },
+  };
+}

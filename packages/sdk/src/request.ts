@@ -1,0 +1,90 @@
+import {
+  ModelNameSchema,
+  PredictOptionsSchema,
+  checkRequest,
+  featuresToInputs,
+  isFeatureRow,
+  isFeatureRows,
+  newJobId,
+  parseOrThrow,
+  toTensors,
+  type ModelSignature,
+  type ParsedPredictOptions,
+  type Tensor,
+} from '@conveyor/shared';
+import { checkDefinition, type ModelDefinition } from './typed-model.js';
+
+/** A model named by a call: its validated name, and its definition when it was given one. */
+export interface ModelTarget {
+  name: string;
+  definition?: ModelDefinition;
+}
+
+/** Where a client reads a model version's signature from: the Redis catalogue, or the engine. */
+export type SignatureSource = (model: string, version?: string) => Promise<ModelSignature>;
+
+/** A job checked against its model's signature, ready to enqueue or run. */
+export interface PreparedJob {
+  jobId: string;
+  model: string;
+  tensors: Record<string, Tensor>;
+  signature: ModelSignature;
+  /** Outputs to compute: asked for, or declared by a definition; undefined for all. */
+  outputs: string[] | undefined;
+  options: ParsedPredictOptions;
+  /** Epoch ms. */
+  deadline: number | undefined;
+}
+
+/** Reads the model argument of a call: a name, or a definition from defineModel. */
+export function modelTarget(model: unknown): ModelTarget {
+  if (typeof model === 'object' && model !== null && 'name' in model && 'outputs' in model) {
+    const definition = model as ModelDefinition;
+    return { name: parseOrThrow(ModelNameSchema, definition.name, 'model name'), definition };
+  }
+  return { name: parseOrThrow(ModelNameSchema, model, 'model name') };
+}
+
+/** Validates predict options (ERR_VALIDATION). */
+export function predictOptions(options: unknown): ParsedPredictOptions {
+  return parseOrThrow(PredictOptionsSchema, options ?? {}, 'predict options');
+}
+
+/**
+ * Validates inputs and checks them against the model's signature, in the same order for every
+ * client: tensors that cannot be built are refused before the model is looked up, so a bad
+ * request gets the same code whatever serves it. Named features need the signature first.
+ */
+export async function prepareJob(
+  target: ModelTarget,
+  inputs: unknown,
+  options: ParsedPredictOptions,
+  signatureOf: SignatureSource,
+  maxTensorBytes: number,
+): Promise<PreparedJob> {
+  let tensors: Record<string, Tensor>;
+  let signature: ModelSignature;
+  if (isFeatureRow(inputs) || isFeatureRows(inputs)) {
+    signature = await signatureOf(target.name, options.version);
+    tensors = toTensors(featuresToInputs(signature, inputs), maxTensorBytes);
+  } else {
+    tensors = toTensors(inputs, maxTensorBytes);
+    signature = await signatureOf(target.name, options.version);
+  }
+  if (target.definition) checkDefinition(target.definition, signature);
+  const outputs =
+    options.outputs ?? (target.definition ? Object.keys(target.definition.outputs) : undefined);
+  checkRequest(signature, tensors, outputs);
+  // A date at or before the epoch is as past as any other; the payload format wants a positive number.
+  const deadline =
+    options.deadline instanceof Date ? Math.max(1, options.deadline.getTime()) : options.deadline;
+  return {
+    jobId: newJobId(target.name, options.idempotencyKey),
+    model: target.name,
+    tensors,
+    signature,
+    outputs,
+    options,
+    deadline,
+  };
+}

@@ -1,0 +1,108 @@
+import { ConveyorError } from '../errors.js';
+import type { ModelSignature, TensorSpec } from './model-config.js';
+import type { TensorInputs } from './predict-request.js';
+
+/** One value of a named feature. */
+export type FeatureValue = number | boolean | bigint;
+
+/** One row of a tabular model given by feature name: `{ sepal_length: 5.1, ... }`. */
+export type FeatureRow = Readonly<Record<string, FeatureValue>>;
+
+const isScalar = (value: unknown): value is FeatureValue =>
+  typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint';
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The rule that tells named features from tensors: a plain object with at least one key whose
+ * values are all scalars (number, boolean, bigint) is one row of named features. Tensor inputs
+ * always have an array or an object as their values, so the two never overlap.
+ */
+export function isFeatureRow(value: unknown): value is FeatureRow {
+  if (!isPlainObject(value)) return false;
+  const values = Object.values(value);
+  return values.length > 0 && values.every(isScalar);
+}
+
+/** A non-empty array of feature rows: many rows of named features. */
+export function isFeatureRows(value: unknown): value is readonly FeatureRow[] {
+  return Array.isArray(value) && value.length > 0 && value.every(isFeatureRow);
+}
+
+/**
+ * The input that named features fill: the model's only input, of rank 2, with one label per
+ * column. Throws ERR_FEATURES_UNSUPPORTED, saying why, for any other model.
+ */
+export function featureInput(signature: ModelSignature): TensorSpec & { labels: string[] } {
+  const model = `${signature.name}@${signature.version}`;
+  const refuse = (why: string): never => {
+    throw new ConveyorError(
+      'ERR_FEATURES_UNSUPPORTED',
+      `${model} does not take named features: ${why}; send its inputs as tensors by name`,
+      { details: { model: signature.name, version: signature.version } },
+    );
+  };
+  if (signature.inputs.length !== 1)
+    return refuse(`it has ${signature.inputs.length} inputs, named features fill exactly one`);
+  const spec = signature.inputs[0] as TensorSpec;
+  if (spec.shape.length !== 2)
+    return refuse(`its input "${spec.name}" has rank ${spec.shape.length}, not 2 (rows, columns)`);
+  const labels = spec.labels;
+  if (labels === undefined || labels.length === 0)
+    return refuse(`its input "${spec.name}" has no labels in model.json`);
+  const columns = spec.shape[1] as number;
+  if (columns !== -1 && columns !== labels.length)
+    return refuse(`input "${spec.name}" has ${columns} columns but ${labels.length} labels`);
+  if (new Set(labels).size !== labels.length)
+    return refuse(`the labels of input "${spec.name}" are not unique`);
+  return { ...spec, labels };
+}
+
+/**
+ * Maps one row, or many rows, of named features to the model's single 2-D input, in the order of
+ * that input's labels. A missing feature throws ERR_INPUT_MISSING, an unknown one
+ * ERR_INPUT_UNEXPECTED; both name the feature and the row. The result goes through `toTensors`
+ * like any other inputs, so values are checked against the input's dtype there.
+ */
+export function featuresToInputs(
+  signature: ModelSignature,
+  rows: FeatureRow | readonly FeatureRow[],
+): TensorInputs {
+  const spec = featureInput(signature);
+  const list: readonly FeatureRow[] = isFeatureRow(rows) ? [rows] : rows;
+  const model = `${signature.name}@${signature.version}`;
+  const known = new Set(spec.labels);
+  const data = list.map((row, index) => {
+    const details = {
+      model: signature.name,
+      version: signature.version,
+      input: spec.name,
+      row: index,
+    };
+    for (const name of Object.keys(row)) {
+      if (!known.has(name)) {
+        throw new ConveyorError(
+          'ERR_INPUT_UNEXPECTED',
+          `row ${index}: ${model} has no feature "${name}"; its features are ${spec.labels.map((l) => `"${l}"`).join(', ')}`,
+          { details: { ...details, feature: name } },
+        );
+      }
+    }
+    return spec.labels.map((label) => {
+      const value = row[label];
+      if (value === undefined) {
+        throw new ConveyorError(
+          'ERR_INPUT_MISSING',
+          `row ${index}: ${model} needs feature "${label}"`,
+          { details: { ...details, feature: label } },
+        );
+      }
+      return value;
+    });
+  });
+  return { [spec.name]: { data, dtype: spec.dtype } };
+}
