@@ -1,0 +1,118 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parse } from 'csv-parse';
+import { ConveyorError, isConveyorError, toConveyorError } from '@conveyor/shared';
+import { fileError, parseInputsJson } from '../inputs.js';
+
+/** The formats `conveyor batch` reads. */
+export type InputFormat = 'jsonl' | 'csv';
+
+/** One row of the input file, by its 1-based line number: its inputs, or why it cannot be read. */
+export type InputRow =
+  { line: number; inputs: Record<string, unknown> } | { line: number; error: ConveyorError };
+
+/** The format a file name implies: `.csv` is CSV, `.jsonl`, `.ndjson` and `.json` are JSON lines. */
+export function formatOfPath(path: string): InputFormat | undefined {
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson') || lower.endsWith('.json'))
+    return 'jsonl';
+  return undefined;
+}
+
+async function* jsonLines(path: string): AsyncGenerator<InputRow> {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  let line = 0;
+  for await (const text of lines) {
+    line += 1;
+    if (text.trim() === '') continue;
+    try {
+      yield { line, inputs: parseInputsJson(text, `line ${line}`) };
+    } catch (error) {
+      yield { line, error: toConveyorError(error) };
+    }
+  }
+}
+
+async function* csvRows(path: string): AsyncGenerator<InputRow> {
+  const parser = createReadStream(path).pipe(
+    parse({ info: true, relax_column_count: true, skip_empty_lines: true, trim: true, bom: true }),
+  );
+  let header: string[] | undefined;
+  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    const { record, info } = item;
+    if (header === undefined) {
+      header = record;
+      const seen = new Set<string>();
+      for (const name of header) {
+        if (name === '' || seen.has(name)) {
+          throw new ConveyorError(
+            'ERR_VALIDATION',
+            `${path}: the header row must name every column once (got ${header.map((h) => `"${h}"`).join(', ')})`,
+          );
+        }
+        seen.add(name);
+      }
+      continue;
+    }
+    const line = info.lines;
+    if (record.length !== header.length) {
+      yield {
+        line,
+        error: new ConveyorError(
+          'ERR_VALIDATION',
+          `line ${line} has ${record.length} values; the header names ${header.length}`,
+        ),
+      };
+      continue;
+    }
+    const inputs: Record<string, number> = {};
+    let bad: ConveyorError | undefined;
+    record.forEach((text, i) => {
+      const name = header?.[i] ?? String(i);
+      const value = text === '' ? Number.NaN : Number(text);
+      if (!Number.isFinite(value) && bad === undefined) {
+        bad = new ConveyorError(
+          'ERR_VALIDATION',
+          `line ${line}: column "${name}" is "${text}", not a number`,
+          { details: { line, column: name } },
+        );
+      }
+      inputs[name] = value;
+    });
+    yield bad === undefined ? { line, inputs } : { line, error: bad };
+  }
+}
+
+/**
+ * Streams the rows of an input file: JSON lines (each line an inputs object) or CSV (a header row
+ * naming the features, then one row of numbers per line). Only a window of the file is in memory.
+ * A row that cannot be read comes back with its error; a file that cannot be parsed at all throws.
+ */
+export async function* readRows(path: string, format: InputFormat): AsyncGenerator<InputRow> {
+  try {
+    yield* format === 'csv' ? csvRows(path) : jsonLines(path);
+  } catch (error) {
+    if (isConveyorError(error)) throw error;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('CSV_'))
+      throw new ConveyorError(
+        'ERR_VALIDATION',
+        `${path} is not valid CSV: ${(error as Error).message}`,
+      );
+    throw fileError(path, 'input file', error);
+  }
+}
+
+/** Counts the rows of an input file by counting its newlines (an estimate for the progress bar). */
+export async function countRows(path: string, format: InputFormat): Promise<number> {
+  let lines = 0;
+  let last = 0x0a;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const buffer = chunk as Buffer;
+    for (let at = buffer.indexOf(0x0a); at !== -1; at = buffer.indexOf(0x0a, at + 1)) lines += 1;
+    if (buffer.length > 0) last = buffer[buffer.length - 1] ?? 0x0a;
+  }
+  if (last !== 0x0a) lines += 1;
+  return Math.max(0, format === 'csv' ? lines - 1 : lines);
+}

@@ -1,0 +1,180 @@
+import { once } from 'node:events';
+import { appendFileSync, type WriteStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { PredictInputs } from '@conveyor/sdk';
+import type { ConveyorError } from '@conveyor/shared';
+import { nested } from '../format.js';
+import { fileError } from '../inputs.js';
+import type { CliClient } from '../open-client.js';
+import { readRows, type InputFormat } from './input-reader.js';
+import type { Progress } from './progress.js';
+import { readDoneRows } from './resume.js';
+
+/** Heap is sampled every this many rows when memory samples are asked for. */
+export const MEMORY_SAMPLE_EVERY = 10_000;
+
+export interface BatchOptions {
+  model: string;
+  version?: string | undefined;
+  input: string;
+  format: InputFormat;
+  out: string;
+  failed: string;
+  /** Rows in flight at most. */
+  concurrency: number;
+  /** Appends `{ rows, heapUsed, rss }` JSON lines here every MEMORY_SAMPLE_EVERY rows. */
+  memorySamples?: string | undefined;
+  /** Aborting stops reading; rows in flight finish and are written. */
+  signal: AbortSignal;
+}
+
+/** What a batch run did. */
+export interface BatchSummary {
+  /** Rows that succeeded this run. */
+  succeeded: number;
+  /** Rows that failed this run. */
+  failed: number;
+  /** Rows skipped because --out or --failed already had them. */
+  skipped: number;
+  /** Rows the --failed file holds from earlier runs. */
+  failedEarlier: number;
+  /** True when the run was interrupted before the end of the input. */
+  interrupted: boolean;
+  seconds: number;
+}
+
+/** Opens a file for appending, so that a path that cannot be written fails before any work. */
+async function openAppend(path: string, what: string): Promise<WriteStream> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'a');
+  } catch (cause) {
+    throw fileError(path, what, cause);
+  }
+  // The stream closes the handle when it ends.
+  return handle.createWriteStream();
+}
+
+async function close(stream: WriteStream): Promise<void> {
+  const closed = once(stream, 'close');
+  stream.end();
+  await closed;
+}
+
+/** Waits while a stream's buffer is full: results are not taken faster than the disk takes them. */
+async function drained(stream: WriteStream): Promise<void> {
+  if (stream.writableNeedDrain) await once(stream, 'drain');
+}
+
+/**
+ * Runs a batch: streams the input's rows, skips rows an earlier run finished (in --out or
+ * --failed), runs the rest through the client's predictMany (at most `concurrency` in flight),
+ * and appends each row's result or failure as it arrives, one JSON line each carrying its input
+ * line number. Memory stays flat however large the file: a window of rows, the results not yet
+ * flushed, and one bit per done row. Redis going away mid-run stops the run with
+ * ERR_QUEUE_UNAVAILABLE; the rows in flight are not written, so a re-run does them.
+ */
+export async function runBatch(
+  cli: CliClient,
+  options: BatchOptions,
+  progress: Progress,
+): Promise<BatchSummary> {
+  const started = Date.now();
+  await cli.signature(options.model, options.version);
+  const doneOut = await readDoneRows(options.out, 'output file');
+  const doneFailed = await readDoneRows(options.failed, 'failed-rows file');
+  const out = await openAppend(options.out, 'output file');
+  const failedFile = await openAppend(options.failed, 'failed-rows file');
+
+  const summary: BatchSummary = {
+    succeeded: 0,
+    failed: 0,
+    skipped: 0,
+    failedEarlier: doneFailed.lines.size,
+    interrupted: false,
+    seconds: 0,
+  };
+  const counts = () => {
+    const thisRun = summary.succeeded + summary.failed;
+    return { processed: thisRun + summary.skipped, failed: summary.failed, thisRun };
+  };
+  let nextSample = MEMORY_SAMPLE_EVERY;
+  const counted = () => {
+    const c = counts();
+    progress.update(c);
+    if (options.memorySamples !== undefined && c.thisRun >= nextSample) {
+      nextSample += MEMORY_SAMPLE_EVERY;
+      // With --expose-gc the sample measures live memory, not garbage not yet collected.
+      (globalThis as { gc?: () => void }).gc?.();
+      const { heapUsed, rss } = process.memoryUsage();
+      appendFileSync(
+        options.memorySamples,
+        `${JSON.stringify({ rows: c.thisRun, heapUsed, rss })}\n`,
+      );
+    }
+  };
+  const fail = (line: number, error: ConveyorError) => {
+    failedFile.write(`${JSON.stringify({ line, code: error.code, message: error.message })}\n`);
+    summary.failed += 1;
+    counted();
+  };
+
+  // predictMany numbers the items it is given; this maps those numbers back to input lines
+  // (only for rows in flight, so it stays small).
+  const lineOf = new Map<number, number>();
+  let index = 0;
+  async function* items(): AsyncGenerator<PredictInputs> {
+    for await (const row of readRows(options.input, options.format)) {
+      if (options.signal.aborted) {
+        summary.interrupted = true;
+        return;
+      }
+      if (doneOut.lines.has(row.line) || doneFailed.lines.has(row.line)) {
+        summary.skipped += 1;
+        continue;
+      }
+      if ('error' in row) {
+        fail(row.line, row.error);
+        await drained(failedFile);
+        continue;
+      }
+      lineOf.set(index, row.line);
+      index += 1;
+      yield row.inputs as PredictInputs;
+    }
+  }
+
+  let fatal: ConveyorError | undefined;
+  try {
+    const results = cli.client.predictMany(options.model, items(), {
+      concurrency: options.concurrency,
+      ...(options.version !== undefined && { version: options.version }),
+    });
+    for await (const result of results) {
+      const line = lineOf.get(result.index) ?? 0;
+      lineOf.delete(result.index);
+      if (!result.ok) {
+        if (result.error.code === 'ERR_QUEUE_UNAVAILABLE') {
+          fatal = result.error;
+          break;
+        }
+        fail(line, result.error);
+      } else {
+        const outputs: Record<string, unknown> = {};
+        for (const [name, tensor] of Object.entries(result.prediction.outputs))
+          outputs[name] = nested(tensor);
+        out.write(`${JSON.stringify({ line, outputs })}\n`);
+        summary.succeeded += 1;
+        counted();
+      }
+      await drained(out);
+      await drained(failedFile);
+    }
+  } finally {
+    await Promise.allSettled([close(out), close(failedFile)]);
+    summary.seconds = (Date.now() - started) / 1000;
+    progress.stop(counts());
+  }
+  if (fatal !== undefined) throw fatal;
+  return summary;
+}

@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { addConfigFlags, configFrom, flagEnv, type ConfigFlag } from '../config-flags.js';
+import type { CliContext } from '../context.js';
+
+export const WORKER_FLAGS: readonly ConfigFlag[] = [
+  'redisUrl',
+  'prefix',
+  'logLevel',
+  'repository',
+  'models',
+  'workerConcurrency',
+  'threads',
+];
+
+export const SERVE_FLAGS: readonly ConfigFlag[] = [
+  'redisUrl',
+  'prefix',
+  'logLevel',
+  'host',
+  'port',
+  'timeout',
+];
+
+/** `conveyor worker` and `conveyor serve`: the worker and the producer, as `pnpm worker` runs them. */
+export function registerServices(program: Command, ctx: CliContext): void {
+  addConfigFlags(
+    program
+      .command('worker')
+      .description('run a worker: consume the queues of the models in the repository')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  conveyor worker                                   # every model in ./models, Redis on 127.0.0.1:6379
+  conveyor worker --models iris --concurrency 8     # one model, 8 jobs at once
+  conveyor worker --redis-url redis://:secret@redis:6379 --repository /srv/models
+
+Logs are JSON lines on stdout. SIGTERM or SIGINT stops taking jobs, lets the jobs in flight
+finish (SHUTDOWN_TIMEOUT_MS) and exits 0; no model to serve exits 1.`,
+      ),
+    WORKER_FLAGS,
+  ).action(async (options: Record<string, unknown>) => {
+    configFrom(ctx.io.env, options, WORKER_FLAGS);
+    await ctx.launch('worker', flagEnv(options, WORKER_FLAGS));
+  });
+
+  addConfigFlags(
+    program
+      .command('serve')
+      .description('run the producer: the HTTP API (Open Inference Protocol v2) and the dashboard')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  conveyor serve                       # http://0.0.0.0:8080, Redis on 127.0.0.1:6379
+  conveyor serve --port 3000 --host 127.0.0.1
+  curl -s localhost:3000/v2/health/ready
+
+Logs are JSON lines on stdout. SIGTERM or SIGINT closes the server and exits 0; Redis not
+answering at start exits 1.`,
+      ),
+    SERVE_FLAGS,
+  ).action(async (options: Record<string, unknown>) => {
+    configFrom(ctx.io.env, options, SERVE_FLAGS);
+    await ctx.launch('producer', flagEnv(options, SERVE_FLAGS));
+  });
+}

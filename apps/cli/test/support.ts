@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const MODELS = join(ROOT, 'models');
+
+/** What a finished `conveyor` run left: its exit code and output. */
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  /** Text for stdin. */
+  input?: string;
+  /** Extra node flags, e.g. --expose-gc. */
+  nodeArgs?: string[];
+  cwd?: string;
+}
+
+/** Starts `conveyor <args>` exactly as `pnpm conveyor` does: node on the TypeScript sources. */
+export function startCli(args: readonly string[], options: CliOptions = {}): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(options.nodeArgs ?? []),
+      '--conditions=@conveyor/source',
+      '--import',
+      'tsx',
+      join(ROOT, 'apps/cli/src/main.ts'),
+      ...args,
+    ],
+    {
+      cwd: options.cwd ?? ROOT,
+      env: { PATH: process.env.PATH, MODEL_REPOSITORY: MODELS, LOG_LEVEL: 'warn', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  child.stdin?.end(options.input ?? '');
+  return child;
+}
+
+/** Collects a started run's output until it exits. */
+export function finished(child: ChildProcess): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  return new Promise((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+}
+
+/** Runs `conveyor <args>` to the end. */
+export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliRun> {
+  return finished(startCli(args, options));
+}
+
+/** A fresh temporary folder. */
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'conveyor-cli-'));
+}
+
+/** Whether a process id is still alive. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The JSON lines of a text, parsed. */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
