@@ -43,6 +43,11 @@ export const BENCH_MODELS = {
     source: 'text-direction',
     batching: { maxBatchSize: 1, maxDelayMs: 0 },
   },
+  'text-direction-intra2': {
+    source: 'text-direction',
+    batching: { maxBatchSize: 32, maxDelayMs: 0 },
+    session: { intraOpNumThreads: 2 },
+  },
 } as const;
 
 export type BenchModel = keyof typeof BENCH_MODELS;
@@ -50,13 +55,18 @@ export type BenchModel = keyof typeof BENCH_MODELS;
 /** A temporary repository holding every variant of BENCH_MODELS. */
 export async function benchRepository(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'conveyor-bench-'));
-  for (const [name, { source, batching }] of Object.entries(BENCH_MODELS)) {
+  for (const [name, variant] of Object.entries(BENCH_MODELS)) {
+    const { source, batching } = variant;
+    const session = 'session' in variant ? variant.session : undefined;
     const from = join(MODELS, source, '1');
     const to = join(root, name, '1');
     await mkdir(to, { recursive: true });
     await cp(join(from, 'model.onnx'), join(to, 'model.onnx'));
     const config = JSON.parse(await readFile(join(from, 'model.json'), 'utf8')) as object;
-    await writeFile(join(to, 'model.json'), JSON.stringify({ ...config, name, batching }));
+    await writeFile(
+      join(to, 'model.json'),
+      JSON.stringify({ ...config, name, batching, ...(session && { session }) }),
+    );
   }
   return root;
 }
@@ -65,6 +75,8 @@ export async function benchRepository(): Promise<string> {
 export interface Child {
   child: ChildProcess;
   stop(): Promise<void>;
+  /** JSON log lines printed after the child was ready (the last 200). */
+  readonly logs: Record<string, unknown>[];
 }
 
 /**
@@ -87,6 +99,9 @@ export async function startChild(
     },
   );
   let output = '';
+  let ready = false;
+  let partial = '';
+  const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
@@ -94,8 +109,19 @@ export async function startChild(
       60_000,
     );
     const onData = (chunk: Buffer) => {
+      if (ready) {
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.startsWith('{')) continue;
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+          if (logs.length > 200) logs.shift();
+        }
+        return;
+      }
       output += chunk.toString('utf8');
       if (output.includes(readyText)) {
+        ready = true;
         clearTimeout(timer);
         // Keep draining the pipes so the child never blocks on a full one.
         output = '';
@@ -112,6 +138,7 @@ export async function startChild(
   });
   return {
     child,
+    logs,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);

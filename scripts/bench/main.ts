@@ -158,6 +158,9 @@ async function endToEnd(
   };
 }
 
+/** The highest p99 event-loop delay the workers reported when they stopped, in ms. */
+let lastLoopDelayP99Ms = Number.NaN;
+
 async function withWorkers<T>(
   models: BenchModel[],
   processes: number,
@@ -173,6 +176,12 @@ async function withWorkers<T>(
   } finally {
     await client.close();
     for (const w of workers) await stop(w);
+    const delays = workers.flatMap((w) =>
+      w.logs
+        .filter((r) => r.msg === 'worker stopped')
+        .map((r) => (r.eventLoopDelayMs as { p99: number } | undefined)?.p99 ?? Number.NaN),
+    );
+    lastLoopDelayP99Ms = delays.length > 0 ? Math.max(...delays) : Number.NaN;
   }
 }
 
@@ -343,20 +352,30 @@ try {
     results.burst = await burst(e2e['text-direction']?.jobsPerSecond ?? 300);
   }
 
-  const scaling: Record<string, number> = {};
+  const scaling: Record<string, { jobsPerSecond: number; eventLoopDelayP99Ms: number }> = {};
   if (runs(6)) say('\n6. worker processes and threads (text-direction, batching on)');
-  for (const [label, processes, env] of runs(6)
+  for (const [label, model, processes, env] of runs(6)
     ? ([
-        ['1 process, 1 inference thread', 1, {}],
-        ['1 process, 2 inference threads', 1, { INFERENCE_THREADS: '2' }],
-        ['2 processes, 1 inference thread each', 2, {}],
+        [
+          '1 process, inference on the main thread',
+          'text-direction',
+          1,
+          { INFERENCE_THREADS: '0' },
+        ],
+        ['1 process, 1 inference thread', 'text-direction', 1, {}],
+        ['1 process, 1 thread of 2 intra-op threads', 'text-direction-intra2', 1, {}],
+        ['1 process, 2 inference threads', 'text-direction', 1, { INFERENCE_THREADS: '2' }],
+        ['2 processes, 1 inference thread each', 'text-direction', 2, {}],
       ] as const)
     : []) {
-    const r = await withWorkers(['text-direction'], processes, env, (client) =>
-      endToEnd(client, 'text-direction', 'text-direction', counts.imageJobs),
+    const r = await withWorkers([model], processes, env, (client) =>
+      endToEnd(client, model, 'text-direction', counts.imageJobs),
     );
-    scaling[label] = round(r.jobsPerSecond, 0);
-    say(`   ${label}: ${scaling[label]} jobs/s`);
+    scaling[label] = {
+      jobsPerSecond: round(r.jobsPerSecond, 0),
+      eventLoopDelayP99Ms: round(lastLoopDelayP99Ms, 1),
+    };
+    say(`   ${label}: ${JSON.stringify(scaling[label])}`);
   }
   results.scaling = scaling;
 
@@ -558,7 +577,7 @@ function ratios() {
     conveyor: { timeouts: number; errors: number; refused: number; lost: number; failed: number };
     naive: { timeouts: number; errors: number; refused: number };
   };
-  const scaling = results.scaling as Record<string, number>;
+  const scaling = results.scaling as Record<string, { jobsPerSecond: number }>;
   const ratio = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined || b === 0 ? Number.NaN : round(a / b, 3);
   return {
@@ -587,8 +606,8 @@ function ratios() {
       naive: burstResult.naive.timeouts + burstResult.naive.errors + burstResult.naive.refused,
     },
     twoProcessesOverOne: ratio(
-      scaling['2 processes, 1 inference thread each'],
-      scaling['1 process, 1 inference thread'],
+      scaling['2 processes, 1 inference thread each']?.jobsPerSecond,
+      scaling['1 process, 1 inference thread']?.jobsPerSecond,
     ),
   };
 }
