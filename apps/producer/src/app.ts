@@ -6,9 +6,14 @@ import {
 } from 'fastify-type-provider-zod';
 import type { ConveyorClient } from '@conveyor/sdk';
 import type { Config, Logger } from '@conveyor/shared';
+import { auth } from './plugins/auth.js';
+import { backPressure } from './plugins/back-pressure.js';
 import { errorHandler } from './plugins/error-handler.js';
 import { health } from './plugins/health.js';
+import { openapi } from './plugins/openapi.js';
 import { inferRoutes } from './routes/infer.js';
+import { modelRoutes } from './routes/models.js';
+import { jobsApi, type JobsApiOptions } from './routes/jobs-api.js';
 
 /** What the HTTP API needs from outside; tests pass real ones against a test Redis, or fakes. */
 export interface AppDeps {
@@ -17,6 +22,8 @@ export interface AppDeps {
   /** True when Redis answers PING; used by the readiness check. */
   redisPing: () => Promise<boolean>;
   logger: Logger;
+  /** Shorter webhook and dashboard timers, for tests. */
+  jobsTuning?: JobsApiOptions['tuning'];
 }
 
 /**
@@ -34,8 +41,19 @@ export function buildApp(config: Config, deps: AppDeps) {
   app.setSerializerCompiler(serializerCompiler);
 
   void app.register(errorHandler);
+  // Before every route: OpenAPI sees routes registered after it, auth guards them.
+  void app.register(openapi);
+  void app.register(auth, { keys: config.API_KEYS });
+  void app.register(backPressure, { config, logger: deps.logger });
   void app.register(health, { client: deps.client, redisPing: deps.redisPing });
+  void app.register(modelRoutes, { client: deps.client });
   void app.register(inferRoutes, { client: deps.client, config });
+  void app.register(jobsApi, {
+    client: deps.client,
+    config,
+    logger: deps.logger,
+    ...(deps.jobsTuning && { tuning: deps.jobsTuning }),
+  });
   return app;
 }
 

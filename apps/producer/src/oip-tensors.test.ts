@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConveyorError, createTensor, toTensor, type ErrorCode } from '@conveyor/shared';
-import { toOipOutputs, toSdkInputs } from './oip-tensors.js';
+import { encodeOipOutputs, toOipOutputs, toSdkInputs } from './oip-tensors.js';
 import type { InferInput } from './schemas.js';
 
 const MAX = 1024 * 1024;
@@ -56,9 +56,50 @@ describe('toSdkInputs', () => {
     expect(Array.from(tensor.data as BigInt64Array)).toEqual([9007199254740993n, -1n]);
   });
 
+  it('converts FP16 numbers to half-precision bits, and reads non-finite floats from strings', () => {
+    const inputs = toSdkInputs(
+      [input('FP16', [3], [1, -2, 'Infinity']), { ...input('FP64', [1], ['NaN']), name: 'd' }],
+      MAX,
+    );
+    expect(toTensor('t', inputs.t).data).toEqual(new Uint16Array([0x3c00, 0xc000, 0x7c00]));
+    expect(toTensor('d', inputs.d).data).toEqual(new Float64Array([Number.NaN]));
+  });
+
+  it('reads binary inputs in order from the binary part of the body', () => {
+    const ints = new Int32Array([1, -2]);
+    const bits = new Uint8Array([1, 0, 1]);
+    const binary = Buffer.concat([Buffer.from(ints.buffer), Buffer.from(bits)]);
+    const inputs = toSdkInputs(
+      [
+        { name: 'i', datatype: 'INT32', shape: [2], parameters: { binary_data_size: 8 } },
+        { name: 'b', datatype: 'BOOL', shape: [3], parameters: { binary_data_size: 3 } },
+      ],
+      MAX,
+      binary.subarray(0),
+    );
+    expect(toTensor('i', inputs.i).data).toEqual(ints);
+    expect(toTensor('b', inputs.b)).toMatchObject({ dtype: 'bool', data: bits });
+  });
+
+  const binaryInput = (size: number): InferInput => ({
+    name: 'i',
+    datatype: 'INT32',
+    shape: [2],
+    parameters: { binary_data_size: size },
+  });
+  it.each([
+    ['a binary_data_size that does not match the shape', binaryInput(4), Buffer.alloc(4)],
+    ['more binary bytes than the inputs take', binaryInput(8), Buffer.alloc(12)],
+    ['fewer binary bytes than binary_data_size', binaryInput(8), Buffer.alloc(4)],
+    ['binary_data_size without a binary body', binaryInput(8), undefined],
+  ])('refuses %s with ERR_TENSOR_INVALID', (_name, item, binary) => {
+    expect(codeOf(() => toSdkInputs([item], MAX, binary))).toBe('ERR_TENSOR_INVALID');
+  });
+
   const refused: [string, InferInput[], ErrorCode][] = [
-    ['FP16', [input('FP16', [1], [1])], 'ERR_VALIDATION'],
-    ['BYTES', [input('BYTES', [1], ['a'])], 'ERR_VALIDATION'],
+    ['BYTES', [input('BYTES', [1], ['a'])], 'ERR_DATATYPE_UNSUPPORTED'],
+    ['a number in BOOL data', [input('BOOL', [1], [2])], 'ERR_TENSOR_INVALID'],
+    ['"NaN" in integer data', [input('INT32', [1], ['NaN'])], 'ERR_TENSOR_INVALID'],
     ['a repeated input name', [input('FP32', [1], [1]), input('FP32', [1], [2])], 'ERR_VALIDATION'],
     ['flat data shorter than the shape', [input('FP32', [2, 2], [1, 2, 3])], 'ERR_TENSOR_INVALID'],
     ['nested data of another shape', [input('FP32', [2, 2], [[1, 2, 3, 4]])], 'ERR_TENSOR_INVALID'],
@@ -107,5 +148,33 @@ describe('toOipOutputs', () => {
       ['FP16', [1, -2]],
       ['FP64', ['NaN', 'Infinity', '-Infinity']],
     ]);
+  });
+});
+
+describe('encodeOipOutputs', () => {
+  const outputs = {
+    a: createTensor('int16', [2], new Int16Array([1, -1])),
+    b: createTensor('float32', [1], new Float32Array([0.5])),
+  };
+
+  it('writes the outputs a request lists in its order, binary ones as bytes after the header', () => {
+    const { outputs: written, blocks } = encodeOipOutputs(outputs, {
+      order: ['b', 'a'],
+      binary: (name) => name === 'a',
+    });
+    expect(written).toEqual([
+      { name: 'b', datatype: 'FP32', shape: [1], data: [0.5] },
+      { name: 'a', datatype: 'INT16', shape: [2], parameters: { binary_data_size: 4 } },
+    ]);
+    expect(blocks.map((b) => Array.from(b))).toEqual([[1, 0, 0xff, 0xff]]);
+  });
+
+  it('writes every output as JSON, in the prediction order, by default', () => {
+    const { outputs: written, blocks } = encodeOipOutputs(outputs);
+    expect(written.map((o) => [o.name, 'data' in o ? o.data : undefined])).toEqual([
+      ['a', [1, -1]],
+      ['b', [0.5]],
+    ]);
+    expect(blocks).toEqual([]);
   });
 });

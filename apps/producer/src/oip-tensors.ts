@@ -3,14 +3,30 @@ import {
   checkedByteLength,
   type Dtype,
   type Tensor,
+  type TensorInput,
   type TensorInputs,
 } from '@conveyor/shared';
-import { DTYPE_TO_OIP, OIP_TO_DTYPE, type InferInput, type InferOutput } from './schemas.js';
+import { halfToNumber, numberToHalf } from './half-float.js';
+import { BinaryReader, tensorBytes, typedArrayFromBytes } from './oip-binary.js';
+import {
+  DTYPE_TO_OIP,
+  OIP_TO_DTYPE,
+  type BinaryOutput,
+  type InferInput,
+  type InferOutput,
+} from './schemas.js';
 
 type Element = number | bigint | boolean;
 type OutputElement = InferOutput['data'][number];
 
 const INTEGER_TEXT = /^-?[0-9]{1,20}$/;
+/** The strings that stand for non-finite floats in JSON, as proto3 JSON writes them. */
+const NON_FINITE: ReadonlyMap<string, number> = new Map([
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['-Infinity', Number.NEGATIVE_INFINITY],
+]);
+const FLOATS: ReadonlySet<Dtype> = new Set(['float16', 'float32', 'float64']);
 
 function invalid(
   where: string,
@@ -20,31 +36,39 @@ function invalid(
   return new ConveyorError('ERR_TENSOR_INVALID', `${where}: ${message}`, { details });
 }
 
-/** Checks one element's JSON type against the datatype; 64-bit integers may come as decimal strings. */
+/**
+ * Checks one element's JSON type against the datatype; 64-bit integers may come as decimal strings
+ * and non-finite floats as "NaN", "Infinity" and "-Infinity".
+ */
 function element(value: unknown, dtype: Dtype, where: string, index: number): Element {
-  if (typeof value === 'number') return value;
+  if (typeof value === 'number') {
+    if (dtype !== 'bool') return value;
+    throw invalid(where, `element ${index} is a number; BOOL takes true or false`);
+  }
   if (typeof value === 'boolean') {
     if (dtype === 'bool') return value;
     throw invalid(where, `element ${index} is a boolean; ${DTYPE_TO_OIP[dtype]} takes numbers`);
   }
-  // JSON numbers lose precision past 2^53, so INT64 and UINT64 values may be sent as strings.
-  if (
-    typeof value === 'string' &&
-    (dtype === 'int64' || dtype === 'uint64') &&
-    INTEGER_TEXT.test(value)
-  ) {
-    return BigInt(value);
+  if (typeof value === 'string') {
+    // JSON numbers lose precision past 2^53, so INT64 and UINT64 values may be sent as strings.
+    if ((dtype === 'int64' || dtype === 'uint64') && INTEGER_TEXT.test(value)) return BigInt(value);
+    const float = NON_FINITE.get(value);
+    if (float !== undefined && FLOATS.has(dtype)) return float;
   }
   const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
   throw invalid(where, `element ${index} is ${kind}, not a ${DTYPE_TO_OIP[dtype]} value`);
 }
 
 /**
- * The elements of an input in row-major order. Data may be flat, or nested exactly as `shape`
+ * The elements of JSON data in row-major order. Data may be flat, or nested exactly as `shape`
  * says; either way the element count must equal the product of the shape.
  */
-function flatten(input: InferInput, dtype: Dtype, where: string): Element[] {
-  const { shape, data } = input;
+function flatten(
+  shape: readonly number[],
+  data: readonly unknown[],
+  dtype: Dtype,
+  where: string,
+): Element[] {
   const count = shape.reduce((a, b) => a * b, 1);
   const values: Element[] = [];
   if (!data.some((item) => Array.isArray(item))) {
@@ -52,10 +76,7 @@ function flatten(input: InferInput, dtype: Dtype, where: string): Element[] {
       throw invalid(
         where,
         `shape [${shape.join(', ')}] holds ${count} elements but data has ${data.length}`,
-        {
-          shape,
-          length: data.length,
-        },
+        { shape, length: data.length },
       );
     }
     data.forEach((value, i) => values.push(element(value, dtype, where, i)));
@@ -70,9 +91,7 @@ function flatten(input: InferInput, dtype: Dtype, where: string): Element[] {
       throw invalid(
         where,
         `nested data at ${path} does not match shape [${shape.join(', ')}]: expected ${shape[depth]} entries`,
-        {
-          shape,
-        },
+        { shape },
       );
     }
     node.forEach((child: unknown, i) => walk(child, depth + 1, `${path}[${i}]`));
@@ -81,46 +100,67 @@ function flatten(input: InferInput, dtype: Dtype, where: string): Element[] {
   return values;
 }
 
+/** One input's datatype as a Conveyor dtype; BYTES has none and is refused, naming the input. */
+function dtypeOf(input: InferInput, index: number, where: string): Dtype {
+  const dtype = OIP_TO_DTYPE[input.datatype];
+  if (dtype !== undefined) return dtype;
+  throw new ConveyorError(
+    'ERR_DATATYPE_UNSUPPORTED',
+    `${where}: datatype ${input.datatype} cannot be carried; Conveyor tensors are numeric or boolean`,
+    {
+      issues: [{ path: `inputs.${index}.datatype`, message: `${input.datatype} is not supported` }],
+      details: { input: input.name, datatype: input.datatype },
+    },
+  );
+}
+
 /**
- * Converts protocol input tensors to SDK inputs, refusing unsupported datatypes, repeated
- * names, shapes over `maxTensorBytes` (before walking the data) and data that does not fit.
+ * Converts protocol input tensors to SDK inputs, refusing BYTES, repeated names, shapes over
+ * `maxTensorBytes` (before reading data) and data that does not fit. Inputs with
+ * `parameters.binary_data_size` take their bytes, in order, from `binary` (the part of a body of
+ * the binary tensor data extension after its JSON header), which they must use up exactly.
  */
-export function toSdkInputs(inputs: readonly InferInput[], maxTensorBytes: number): TensorInputs {
-  const converted: Record<string, { data: Element[]; shape: number[]; dtype: Dtype }> = {};
+export function toSdkInputs(
+  inputs: readonly InferInput[],
+  maxTensorBytes: number,
+  binary?: Buffer,
+): TensorInputs {
+  const converted: Record<string, TensorInput> = {};
+  const reader = new BinaryReader(binary);
   for (const [index, input] of inputs.entries()) {
     const where = `input "${input.name}"`;
-    const dtype = OIP_TO_DTYPE[input.datatype];
-    if (dtype === undefined) {
-      throw new ConveyorError(
-        'ERR_VALIDATION',
-        `${where}: datatype ${input.datatype} is not supported yet`,
-        {
-          issues: [
-            { path: `inputs.${index}.datatype`, message: `${input.datatype} is not supported yet` },
-          ],
-          details: { input: input.name, datatype: input.datatype },
-        },
-      );
-    }
+    const dtype = dtypeOf(input, index, where);
     if (Object.hasOwn(converted, input.name)) {
       throw new ConveyorError('ERR_VALIDATION', `${where} is given more than once`, {
         issues: [{ path: `inputs.${index}.name`, message: 'repeats an earlier input name' }],
       });
     }
-    checkedByteLength(dtype, input.shape, maxTensorBytes, where);
-    converted[input.name] = { data: flatten(input, dtype, where), shape: [...input.shape], dtype };
+    const { bytes } = checkedByteLength(dtype, input.shape, maxTensorBytes, where);
+    const shape = [...input.shape];
+    const size = input.parameters?.binary_data_size;
+    if (size !== undefined) {
+      if (size !== bytes) {
+        throw invalid(
+          where,
+          `binary_data_size is ${size} bytes but shape [${shape.join(', ')}] of ${input.datatype} takes ${bytes}`,
+          { size, bytes },
+        );
+      }
+      converted[input.name] = {
+        data: typedArrayFromBytes(dtype, reader.take(size, where)),
+        shape,
+        dtype,
+      };
+      continue;
+    }
+    const values = flatten(shape, input.data ?? [], dtype, where);
+    converted[input.name] =
+      dtype === 'float16'
+        ? { data: Uint16Array.from(values as number[], numberToHalf), shape, dtype }
+        : { data: values, shape, dtype };
   }
+  reader.finish();
   return converted;
-}
-
-/** Decodes IEEE 754 half-precision bits. */
-function halfToNumber(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 0x1f) return fraction === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
 /** JSON has no NaN or Infinity; like proto3 JSON, they travel as "NaN", "Infinity", "-Infinity". */
@@ -147,7 +187,15 @@ function elements(tensor: Tensor): OutputElement[] {
   }
 }
 
-/** Converts a prediction's outputs to protocol output tensors with flat row-major data. */
+/** How `toOipOutputs` writes the outputs. */
+export interface OutputOptions {
+  /** Output names in the order to write them (those the request listed); default as given. */
+  order?: readonly string[];
+  /** True for an output to send as binary data after the JSON header. Default none. */
+  binary?: (name: string) => boolean;
+}
+
+/** Converts a prediction's outputs to protocol output tensors with flat row-major JSON data. */
 export function toOipOutputs(outputs: Readonly<Record<string, Tensor>>): InferOutput[] {
   return Object.entries(outputs).map(([name, tensor]) => ({
     name,
@@ -155,4 +203,26 @@ export function toOipOutputs(outputs: Readonly<Record<string, Tensor>>): InferOu
     datatype: DTYPE_TO_OIP[tensor.dtype],
     data: elements(tensor),
   }));
+}
+
+/**
+ * Converts a prediction's outputs to protocol output tensors: JSON outputs with flat row-major
+ * `data`, binary ones with `parameters.binary_data_size` and their bytes in `blocks`, in order.
+ */
+export function encodeOipOutputs(
+  outputs: Readonly<Record<string, Tensor>>,
+  options: OutputOptions = {},
+): { outputs: (InferOutput | BinaryOutput)[]; blocks: Uint8Array[] } {
+  const names =
+    options.order?.filter((name) => Object.hasOwn(outputs, name)) ?? Object.keys(outputs);
+  const blocks: Uint8Array[] = [];
+  const written = names.map((name): InferOutput | BinaryOutput => {
+    const tensor = outputs[name] as Tensor;
+    const head = { name, shape: [...tensor.shape], datatype: DTYPE_TO_OIP[tensor.dtype] };
+    if (options.binary?.(name) !== true) return { ...head, data: elements(tensor) };
+    const bytes = tensorBytes(tensor);
+    blocks.push(bytes);
+    return { ...head, parameters: { binary_data_size: bytes.byteLength } };
+  });
+  return { outputs: written, blocks };
 }

@@ -33,7 +33,7 @@ export const OipDatatypeSchema = z.enum(OIP_DATATYPES);
 
 export type OipDatatype = z.infer<typeof OipDatatypeSchema>;
 
-/** The protocol datatype of each Conveyor dtype; `float16` only ever appears in responses. */
+/** The protocol datatype of each Conveyor dtype. */
 export const DTYPE_TO_OIP: { readonly [D in Dtype]: OipDatatype } = Object.freeze({
   bool: 'BOOL',
   uint8: 'UINT8',
@@ -49,7 +49,7 @@ export const DTYPE_TO_OIP: { readonly [D in Dtype]: OipDatatype } = Object.freez
   float64: 'FP64',
 });
 
-/** The Conveyor dtype of each request datatype; the missing ones are refused as not supported yet. */
+/** The Conveyor dtype of each request datatype; BYTES has none and is refused. */
 export const OIP_TO_DTYPE: Readonly<Partial<Record<OipDatatype, Dtype>>> = Object.freeze({
   BOOL: 'bool',
   UINT8: 'uint8',
@@ -60,6 +60,7 @@ export const OIP_TO_DTYPE: Readonly<Partial<Record<OipDatatype, Dtype>>> = Objec
   INT16: 'int16',
   INT32: 'int32',
   INT64: 'int64',
+  FP16: 'float16',
   FP32: 'float32',
   FP64: 'float64',
 });
@@ -67,26 +68,42 @@ export const OIP_TO_DTYPE: Readonly<Partial<Record<OipDatatype, Dtype>>> = Objec
 /** A wait in ms, as `parameters.timeout` or the `Conveyor-Timeout-Ms` header; the SDK's own cap. */
 export const TimeoutMsSchema = z.number().int().positive().max(86_400_000);
 
+const ParameterValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+
 /** Protocol `$parameters`: names with string, number or boolean values. */
-export const ParametersSchema = z.record(
-  z.string().min(1).max(256),
-  z.union([z.string(), z.number(), z.boolean()]),
-);
+export const ParametersSchema = z.record(z.string().min(1).max(256), ParameterValueSchema);
+
+/** A byte count of the binary tensor data extension. */
+const BinaryDataSizeSchema = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(2 ** 31 - 1);
 
 /**
- * One input tensor. `data` is checked element by element (type, count, nesting against `shape`)
- * by `toSdkInputs`, in one pass, rather than by a per-element zod schema that costs far more on
- * megabyte tensors.
+ * One input tensor: JSON `data`, or `parameters.binary_data_size` bytes of the binary part of the
+ * body (binary tensor data extension). `data` is checked element by element (type, count, nesting
+ * against `shape`) by `toSdkInputs`, in one pass, rather than by a per-element zod schema that
+ * costs far more on megabyte tensors.
  */
 export const InferInputSchema = z
   .object({
     name: TensorNameSchema,
     shape: z.array(z.number().int().nonnegative()).max(MAX_RANK),
     datatype: OipDatatypeSchema,
-    parameters: ParametersSchema.optional(),
-    data: z.array(z.unknown()),
+    parameters: z
+      .object({ binary_data_size: BinaryDataSizeSchema.optional() })
+      .catchall(ParameterValueSchema)
+      .optional(),
+    data: z.array(z.unknown()).optional(),
   })
-  .strict();
+  .strict()
+  .refine(
+    (input) => (input.data === undefined) !== (input.parameters?.binary_data_size === undefined),
+    {
+      message: 'an input has either data or parameters.binary_data_size, not both or neither',
+    },
+  );
 
 export type InferInput = z.infer<typeof InferInputSchema>;
 
@@ -95,13 +112,27 @@ export const InferRequestSchema = z
     /** Echoed in the response; the job id is used when absent. */
     id: z.string().max(256).optional(),
     parameters: z
-      .object({ timeout: TimeoutMsSchema.optional() })
-      .catchall(z.union([z.string(), z.number(), z.boolean()]))
+      .object({
+        timeout: TimeoutMsSchema.optional(),
+        /** Binary tensor data extension: every output in binary unless it says otherwise. */
+        binary_data_output: z.boolean().optional(),
+      })
+      .catchall(ParameterValueSchema)
       .optional(),
     inputs: z.array(InferInputSchema).min(1).max(64),
     /** Outputs to return; default all. */
     outputs: z
-      .array(z.object({ name: TensorNameSchema, parameters: ParametersSchema.optional() }).strict())
+      .array(
+        z
+          .object({
+            name: TensorNameSchema,
+            parameters: z
+              .object({ binary_data: z.boolean().optional() })
+              .catchall(ParameterValueSchema)
+              .optional(),
+          })
+          .strict(),
+      )
       .min(1)
       .max(64)
       .optional(),
@@ -110,8 +141,8 @@ export const InferRequestSchema = z
 
 export type InferRequest = z.infer<typeof InferRequestSchema>;
 
-/** Path parameters of both infer routes; `version` only exists on the versioned one. */
-export const InferParamsSchema = z
+/** Path parameters of the model routes; `version` only exists on the versioned ones. */
+export const ModelParamsSchema = z
   .object({ name: ModelNameSchema, version: ModelVersionSchema.optional() })
   .strict();
 
@@ -123,6 +154,14 @@ export const InferHeadersSchema = z.looseObject({
     .transform(Number)
     .pipe(TimeoutMsSchema)
     .optional(),
+  /** Binary tensor data extension: the byte length of the JSON header that starts the body. */
+  'inference-header-content-length': z
+    .string()
+    .regex(/^[0-9]{1,10}$/, { message: 'a byte count' })
+    .transform(Number)
+    .optional(),
+  /** RFC 7240 preferences: `respond-async` and `wait=<seconds>` are honoured. */
+  prefer: z.string().max(1024).optional(),
 });
 
 /**
@@ -131,6 +170,7 @@ export const InferHeadersSchema = z.looseObject({
  */
 export const OutputElementSchema = z.union([z.number(), z.boolean(), z.string()]);
 
+/** An output tensor with its elements as flat row-major JSON `data`. */
 export const InferOutputSchema = z
   .object({
     name: TensorNameSchema,
@@ -142,6 +182,18 @@ export const InferOutputSchema = z
 
 export type InferOutput = z.infer<typeof InferOutputSchema>;
 
+/** An output tensor of the binary extension: its bytes follow the JSON header, in output order. */
+export const BinaryOutputSchema = z
+  .object({
+    name: TensorNameSchema,
+    shape: z.array(z.number().int().nonnegative()),
+    datatype: OipDatatypeSchema,
+    parameters: z.object({ binary_data_size: BinaryDataSizeSchema }).strict(),
+  })
+  .strict();
+
+export type BinaryOutput = z.infer<typeof BinaryOutputSchema>;
+
 export const InferResponseSchema = z
   .object({
     model_name: z.string(),
@@ -152,6 +204,49 @@ export const InferResponseSchema = z
   .strict();
 
 export type InferResponse = z.infer<typeof InferResponseSchema>;
+
+/** The JSON header of a response of the binary extension: outputs in JSON or in binary. */
+export const BinaryInferResponseSchema = InferResponseSchema.extend({
+  outputs: z.array(z.union([InferOutputSchema, BinaryOutputSchema])),
+});
+
+export type BinaryInferResponse = z.infer<typeof BinaryInferResponseSchema>;
+
+/** 202 to `Prefer: respond-async` (or a `wait` that ran out): where the result will be. */
+export const InferAcceptedSchema = z
+  .object({ job_id: z.string(), status_url: z.string() })
+  .strict();
+
+export type InferAccepted = z.infer<typeof InferAcceptedSchema>;
+
+/** `GET /v2`: the server metadata of the protocol. */
+export const ServerMetadataSchema = z
+  .object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) })
+  .strict();
+
+/** One tensor of a model's metadata; -1 marks a dimension of any size. */
+export const MetadataTensorSchema = z
+  .object({ name: z.string(), datatype: OipDatatypeSchema, shape: z.array(z.number().int()) })
+  .strict();
+
+/** `GET /v2/models/{name}[/versions/{version}]`: the model metadata of the protocol. */
+export const ModelMetadataSchema = z
+  .object({
+    name: z.string(),
+    /** Every announced version, oldest first; only the asked one on the versioned route. */
+    versions: z.array(z.string()),
+    platform: z.string(),
+    inputs: z.array(MetadataTensorSchema),
+    outputs: z.array(MetadataTensorSchema),
+  })
+  .strict();
+
+export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;
+
+/** `GET /v2/models/{name}[/versions/{version}]/ready`: 200 when ready, 400 when not. */
+export const ModelReadySchema = z
+  .object({ name: z.string(), ready: z.boolean(), reason: z.string().optional() })
+  .strict();
 
 export { ErrorBodySchema, type ErrorBody } from '@conveyor/shared';
 

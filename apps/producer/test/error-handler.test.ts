@@ -1,11 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { ConveyorError, loadConfig, type ErrorCode } from '@conveyor/shared';
+import { describe, expect, inject, it } from 'vitest';
+import { ConveyorError, type ErrorCode } from '@conveyor/shared';
 import { buildApp } from '../src/app.js';
 import type { ErrorBody } from '../src/schemas.js';
+import { uniquePrefix } from '../../../test/support/prefix.js';
 import { memoryLogger } from '../../../test/support/workers.js';
-import { unusedClient } from './support.js';
+import { testConfig, unusedClient } from './support.js';
 
-const config = loadConfig({ LOG_LEVEL: 'silent' });
+// Infer reads the queue depth (back-pressure) before predict: an empty prefix on the test Redis.
+const config = testConfig(inject('redisUrl'), uniquePrefix());
 const features = {
   inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
 };

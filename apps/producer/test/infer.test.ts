@@ -147,18 +147,18 @@ describe('POST /v2/models/:name/infer through Redis and a real worker', () => {
         'ERR_VALIDATION',
       ],
       [
-        'FP16, not supported yet',
+        'FP16 for an FP32 input',
         '/v2/models/iris/infer',
         features([1, 4], [1, 2, 3, 4], 'FP16'),
         400,
-        'ERR_VALIDATION',
+        'ERR_INPUT_DTYPE',
       ],
       [
-        'BYTES, not supported yet',
+        'BYTES, which Conveyor cannot carry',
         '/v2/models/iris/infer',
         features([1], ['a'], 'BYTES'),
         400,
-        'ERR_VALIDATION',
+        'ERR_DATATYPE_UNSUPPORTED',
       ],
       [
         'data that does not fill the shape',
@@ -266,7 +266,7 @@ describe('POST /v2/models/:name/infer through Redis and a real worker', () => {
       ]);
     });
 
-    it('refuses a body over MAX_BODY_BYTES with 413 ERR_TENSOR_TOO_LARGE', async () => {
+    it('refuses a body over MAX_BODY_BYTES with 413 ERR_PAYLOAD_TOO_LARGE', async () => {
       const small = buildApp(testConfig(redisUrl, prefix, { MAX_BODY_BYTES: '1024' }), {
         client: producer.client,
         redisPing: () => Promise.resolve(true),
@@ -281,7 +281,7 @@ describe('POST /v2/models/:name/infer through Redis and a real worker', () => {
         });
         expect(response.statusCode).toBe(413);
         expect(response.json<ErrorBody>()).toMatchObject({
-          code: 'ERR_TENSOR_TOO_LARGE',
+          code: 'ERR_PAYLOAD_TOO_LARGE',
           statusCode: 413,
         });
       } finally {

@@ -58,6 +58,9 @@ export function unusedClient(overrides: Partial<ConveyorClient> = {}): ConveyorC
     predict: unused,
     enqueue: unused,
     enqueueMany: unused,
+    predictMany: () => {
+      throw new Error('the test client was called');
+    },
     job: () => {
       throw new Error('the test client was called');
     },

@@ -19,6 +19,24 @@ interface Classified {
   message: string;
   issues?: readonly ErrorIssue[];
   jobId?: string;
+  /** Response headers the code calls for (`WWW-Authenticate`, `Retry-After`). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** The headers HTTP wants with some statuses: RFC 6750 for 401/403, RFC 9110 for 429. */
+function headersFor(code: ErrorCode, details: Readonly<Record<string, unknown>>) {
+  switch (code) {
+    case 'ERR_UNAUTHORIZED':
+      return { 'WWW-Authenticate': 'Bearer realm="conveyor"' };
+    case 'ERR_FORBIDDEN':
+      return { 'WWW-Authenticate': 'Bearer realm="conveyor", error="insufficient_scope"' };
+    case 'ERR_QUEUE_FULL': {
+      const seconds = details.retryAfterS;
+      return { 'Retry-After': String(typeof seconds === 'number' ? Math.ceil(seconds) : 1) };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Fastify's refusals about the HTTP exchange itself, by status; any other 4xx is ERR_VALIDATION. */
@@ -56,22 +74,23 @@ function classify(error: unknown, bodyLimit: number, reqId: string): Classified 
   }
   if (isConveyorError(error)) {
     const jobId = error.details.jobId;
+    const headers = headersFor(error.code, error.details);
     return {
       code: error.code,
       // An ERR_INTERNAL message may hold anything (paths, library internals); it stays in the log.
       message: error.code === 'ERR_INTERNAL' ? internal(reqId) : error.message,
       ...(error.issues.length > 0 && { issues: error.issues }),
       ...(typeof jobId === 'string' && { jobId }),
+      ...(headers && { headers }),
     };
   }
   if (isResponseSerializationError(error))
     return { code: 'ERR_INTERNAL', message: internal(reqId) };
   const fastify = fastifyCode(error);
   if (fastify && fastify.statusCode >= 400 && fastify.statusCode < 500) {
-    // A body over MAX_BODY_BYTES is, on these routes, a tensor too large to take: 413 either way.
     if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return {
-        code: 'ERR_TENSOR_TOO_LARGE',
+        code: 'ERR_PAYLOAD_TOO_LARGE',
         message: `request body is over the limit of ${bodyLimit} bytes (MAX_BODY_BYTES)`,
       };
     }
@@ -110,6 +129,7 @@ const plugin: FastifyPluginCallback = (app, _options, done) => {
       request.log.warn({ code: body.code, jobId: body.job_id }, 'request failed');
     else request.log.info({ code: body.code, statusCode: body.statusCode }, 'request refused');
     if (body.job_id !== undefined) void reply.header(JOB_ID_HEADER, body.job_id);
+    if (classified.headers) void reply.headers(classified.headers);
     return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body);
   });
 

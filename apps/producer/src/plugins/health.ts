@@ -32,13 +32,22 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
 export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, done) => {
   const timeoutMs = options.checkTimeoutMs ?? 1000;
 
-  app.get('/v2/health/live', { schema: { response: { 200: LiveResponseSchema } } }, () => ({
-    live: true as const,
-  }));
+  // Probes carry no API key: `security: []` says so in the OpenAPI document.
+  app.get(
+    '/v2/health/live',
+    { schema: { summary: 'Liveness', security: [], response: { 200: LiveResponseSchema } } },
+    () => ({ live: true as const }),
+  );
 
   app.get(
     '/v2/health/ready',
-    { schema: { response: { 200: ReadyResponseSchema, 503: NotReadyResponseSchema } } },
+    {
+      schema: {
+        summary: 'Readiness',
+        security: [],
+        response: { 200: ReadyResponseSchema, 503: NotReadyResponseSchema },
+      },
+    },
     async (request, reply) => {
       const notReady = (reason: string) => {
         request.log.warn({ reason }, 'not ready');

@@ -1,0 +1,114 @@
+/**
+ * Triton's binary tensor data extension of the Open Inference Protocol: a body is a JSON header of
+ * `Inference-Header-Content-Length` bytes followed by raw little-endian tensor bytes, one block per
+ * tensor that names its `binary_data_size`, in the order of the header's tensors.
+ */
+import { endianness } from 'node:os';
+import {
+  ConveyorError,
+  DTYPE_ARRAYS,
+  bytesPerElement,
+  type Dtype,
+  type Tensor,
+  type TypedArray,
+} from '@conveyor/shared';
+
+/** The request and response header that gives the JSON header's length in bytes. */
+export const HEADER_LENGTH_HEADER = 'Inference-Header-Content-Length';
+
+const BIG_ENDIAN_HOST = endianness() === 'BE';
+
+/** Reverses the bytes of each element in place: the wire is little-endian, typed arrays are not always. */
+function swapBytes(bytes: Uint8Array, size: number): void {
+  if (size === 1) return;
+  for (let start = 0; start < bytes.length; start += size)
+    bytes.subarray(start, start + size).reverse();
+}
+
+/** A typed array of `dtype` holding a copy of little-endian `bytes` (aligned, whatever their offset). */
+export function typedArrayFromBytes(dtype: Dtype, bytes: Uint8Array): TypedArray {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  if (BIG_ENDIAN_HOST) swapBytes(copy, bytesPerElement(dtype));
+  return new DTYPE_ARRAYS[dtype](copy.buffer, 0, bytes.length / bytesPerElement(dtype));
+}
+
+/** The little-endian bytes of a tensor's elements (a view, not a copy, on little-endian hosts). */
+export function tensorBytes(tensor: Tensor): Uint8Array {
+  const { buffer, byteOffset, byteLength } = tensor.data;
+  const view = new Uint8Array(buffer, byteOffset, byteLength);
+  if (!BIG_ENDIAN_HOST) return view;
+  const copy = Uint8Array.from(view);
+  swapBytes(copy, bytesPerElement(tensor.dtype));
+  return copy;
+}
+
+/** The JSON header text and the binary tensor bytes of a request body of the extension. */
+export interface BinaryBody {
+  header: string;
+  binary: Buffer;
+}
+
+/** Splits a request body at `headerLength`; ERR_VALIDATION when the length does not fit the body. */
+export function splitBinaryBody(body: Buffer, headerLength: number): BinaryBody {
+  if (!Number.isSafeInteger(headerLength) || headerLength < 1 || headerLength > body.length) {
+    throw new ConveyorError(
+      'ERR_VALIDATION',
+      `${HEADER_LENGTH_HEADER} is ${headerLength} but the body has ${body.length} bytes`,
+      {
+        issues: [
+          { path: 'headers.inference-header-content-length', message: 'is not within the body' },
+        ],
+      },
+    );
+  }
+  return {
+    header: body.subarray(0, headerLength).toString('utf8'),
+    binary: body.subarray(headerLength),
+  };
+}
+
+/** Reads the binary blocks of a request in order and checks that nothing is left over. */
+export class BinaryReader {
+  private offset = 0;
+
+  constructor(private readonly binary: Buffer | undefined) {}
+
+  /** The next `size` bytes, or ERR_TENSOR_INVALID naming `where` when the body has fewer. */
+  take(size: number, where: string): Buffer {
+    const available = (this.binary?.length ?? 0) - this.offset;
+    if (this.binary === undefined || size > available) {
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        this.binary === undefined
+          ? `${where}: parameters.binary_data_size needs a binary body with an ${HEADER_LENGTH_HEADER} header`
+          : `${where}: binary_data_size is ${size} bytes but only ${available} bytes of binary data are left`,
+        { details: { size, available } },
+      );
+    }
+    const block = this.binary.subarray(this.offset, this.offset + size);
+    this.offset += size;
+    return block;
+  }
+
+  /** Throws ERR_TENSOR_INVALID when binary bytes follow the last input's block. */
+  finish(): void {
+    const left = (this.binary?.length ?? 0) - this.offset;
+    if (left > 0) {
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `the body has ${left} bytes of binary data after the last input's binary_data_size`,
+        { details: { left } },
+      );
+    }
+  }
+}
+
+/** A response body of the extension: the JSON header, then each binary output's bytes. */
+export function binaryResponseBody(
+  header: unknown,
+  blocks: readonly Uint8Array[],
+): { body: Buffer; headerLength: number } {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  return { body: Buffer.concat([json, ...blocks]), headerLength: json.length };
+}

@@ -1,0 +1,53 @@
+import type { FastifyPluginCallback } from 'fastify';
+import type { Config, Logger } from '@conveyor/shared';
+import { createBackPressure } from '../back-pressure.js';
+import { createQueueDepth, type QueueDepth } from '../queue-depth.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Resolves when `jobs` (default 1) more jobs fit in the model's queue; rejects with
+     * ERR_QUEUE_FULL (429 with `Retry-After`) when the queue holds MAX_QUEUE_DEPTH (or the model's
+     * QUEUE_DEPTH_BY_MODEL) jobs not yet started. Call it before enqueueing any work.
+     */
+    checkBackPressure(model: string, jobs?: number): Promise<void>;
+  }
+}
+
+export interface BackPressurePluginOptions {
+  config: Pick<
+    Config,
+    'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'MAX_QUEUE_DEPTH' | 'QUEUE_DEPTH_BY_MODEL'
+  >;
+  logger: Logger;
+  /** Reads queue depths; default a BullMQ reader on the config's Redis, closed with the app. */
+  queueDepth?: QueueDepth;
+}
+
+const plugin: FastifyPluginCallback<BackPressurePluginOptions> = (app, options, done) => {
+  const { config } = options;
+  const owned = options.queueDepth === undefined;
+  const reader =
+    options.queueDepth ??
+    createQueueDepth({
+      redisUrl: config.REDIS_URL,
+      prefix: config.REDIS_KEY_PREFIX,
+      logger: options.logger,
+    });
+  const backPressure = createBackPressure({
+    depth: (model) => reader.depth(model),
+    limit: config.MAX_QUEUE_DEPTH,
+    limits: config.QUEUE_DEPTH_BY_MODEL,
+  });
+  app.decorate('checkBackPressure', (model: string, jobs?: number) =>
+    backPressure.check(model, jobs),
+  );
+  if (owned) app.addHook('onClose', () => reader.close());
+  done();
+};
+
+/** Decorates the app (not a child context) with `checkBackPressure`, for every route plugin. */
+export const backPressure: FastifyPluginCallback<BackPressurePluginOptions> = Object.assign(
+  plugin,
+  { [Symbol.for('skip-override')]: true },
+);

@@ -1,0 +1,69 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  ConveyorError,
+  queueName,
+  redisOptions,
+  throttledErrorLog,
+  type Config,
+  type Logger,
+} from '@conveyor/shared';
+
+/**
+ * The BullMQ queues the producer reads and writes itself (job state, progress and results for
+ * the /v1 routes, the dashboard, webhook deliveries), on one shared non-blocking connection.
+ * Jobs are still enqueued by the SDK client.
+ */
+export interface QueueRegistry {
+  /** The connection every queue here shares; also used for the producer's own keys. */
+  readonly redis: Redis;
+  /** Prefix of every Redis key (REDIS_KEY_PREFIX). */
+  readonly prefix: string;
+  /** The queue of one model's jobs, opened on first use. */
+  predict(model: string): Queue;
+  /** Every model queue opened so far. */
+  predictQueues(): Queue[];
+  /** Closes the queues and the connection. */
+  close(): Promise<void>;
+}
+
+/** Connects (rejects when Redis does not answer) and returns an empty registry. */
+export async function createQueueRegistry(
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'EVENTS_MAX_LEN'>,
+  log: Logger,
+): Promise<QueueRegistry> {
+  const redis = new Redis(config.REDIS_URL, {
+    ...redisOptions('producer', 'conveyor-producer-queues'),
+    lazyConnect: true,
+  });
+  redis.on('error', throttledErrorLog(log, 'redis connection error'));
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new ConveyorError('ERR_QUEUE_UNAVAILABLE', 'Redis did not answer', { cause: error });
+  }
+  const queues = new Map<string, Queue>();
+  return {
+    redis,
+    prefix: config.REDIS_KEY_PREFIX,
+    predict(model) {
+      let queue = queues.get(model);
+      if (!queue) {
+        queue = new Queue(queueName(model), {
+          connection: redis,
+          prefix: config.REDIS_KEY_PREFIX,
+          streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
+        });
+        queue.on('error', (err: Error) => log.warn({ err, model }, 'queue error'));
+        queues.set(model, queue);
+      }
+      return queue;
+    },
+    predictQueues: () => [...queues.values()],
+    async close() {
+      await Promise.allSettled([...queues.values()].map((q) => q.close()));
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import type { PredictOptions } from '@conveyor/sdk';
+import type { NestedArray, TensorInputs } from '@conveyor/shared';
+import { toSdkInputs } from '../oip-tensors.js';
+import type { InferInput } from '../schemas.js';
+import type { JobInputs, JobParameters } from './jobs-schemas.js';
+
+/**
+ * Converts `/v1` inputs to SDK inputs: protocol tensors go through the `/v2` converter (datatype,
+ * element and shape checks, size limit before reading data); bare nested arrays go to the SDK as
+ * they are, which checks every element and reads them as float32.
+ */
+export function toJobInputs(inputs: JobInputs, maxTensorBytes: number): TensorInputs {
+  const tensors: InferInput[] = [];
+  const converted: Record<string, TensorInputs[string]> = {};
+  for (const [name, input] of Object.entries(inputs)) {
+    if (Array.isArray(input)) converted[name] = input as NestedArray;
+    else tensors.push({ name, ...input });
+  }
+  return { ...converted, ...toSdkInputs(tensors, maxTensorBytes) };
+}
+
+/** The SDK options a job's parameters (and Idempotency-Key) ask for. */
+export function toPredictOptions(
+  parameters: JobParameters | undefined,
+  idempotencyKey: string | undefined,
+): PredictOptions {
+  const options: PredictOptions = {};
+  if (parameters?.version !== undefined) options.version = parameters.version;
+  if (parameters?.outputs !== undefined) options.outputs = parameters.outputs;
+  if (parameters?.priority !== undefined) options.priority = parameters.priority;
+  if (parameters?.deadline !== undefined) options.deadline = parameters.deadline;
+  if (idempotencyKey !== undefined) options.idempotencyKey = idempotencyKey;
+  return options;
+}

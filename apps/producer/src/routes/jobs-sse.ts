@@ -1,0 +1,141 @@
+import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import { isConveyorError, modelOfJobId, type Config } from '@conveyor/shared';
+import { JOB_ID_HEADER, errorBody } from '../plugins/error-handler.js';
+import type { JobEvent } from '../plugins/job-events.js';
+import type { LazyJobsContext } from './jobs-context.js';
+import { JobParamsSchema } from './jobs-schemas.js';
+import { jobNotFound, outcomeOf, outcomeOfJob, readJob, statusBody } from './jobs-view.js';
+
+export interface JobEventRoutesOptions {
+  config: Pick<Config, 'SSE_HEARTBEAT_MS'>;
+  context: LazyJobsContext;
+}
+
+/**
+ * `GET /v1/jobs/{id}/events`: the job's life as Server-Sent Events. The first event, `state`, is
+ * the job's status as `GET /v1/jobs/{id}` gives it; then one event per change (`waiting`,
+ * `delayed`, `active`, `progress`) and a last one, `completed` or `failed` with the outcome, or
+ * `removed`, after which the stream ends. Comment lines are sent every SSE_HEARTBEAT_MS. Streams
+ * end when the client goes away and when the producer closes.
+ */
+export const jobEventRoutes: FastifyPluginCallbackZod<JobEventRoutesOptions> = (
+  app,
+  { config, context },
+  done,
+) => {
+  const open = new Set<(shutdown: boolean) => void>();
+
+  // Before the server stops accepting: an open stream would otherwise hold close() forever.
+  app.addHook('preClose', (next) => {
+    for (const end of [...open]) end(true);
+    next();
+  });
+
+  app.get(
+    '/v1/jobs/:id/events',
+    { schema: { params: JobParamsSchema } },
+    async (request, reply) => {
+      const { id } = request.params;
+      const ctx = await context.get();
+      const backlog: JobEvent[] = [];
+      let deliver: (event: JobEvent) => void = (event) => backlog.push(event);
+      const unsubscribe = await ctx.events.subscribe(modelOfJobId(id), id, (event) =>
+        deliver(event),
+      );
+      let read;
+      try {
+        read = await readJob(ctx.queues, id);
+      } catch (error) {
+        unsubscribe();
+        throw error;
+      }
+      if (!read) {
+        unsubscribe();
+        throw jobNotFound(id);
+      }
+
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        // The socket ends with the stream: a keep-alive socket left idle by a stream that the
+        // shutdown ended would hold the server's close() until the client drops it.
+        connection: 'close',
+        'x-accel-buffering': 'no',
+        [JOB_ID_HEADER]: id,
+      });
+      let sequence = 0;
+      let ended = false;
+      let last: string = read.state;
+      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), config.SSE_HEARTBEAT_MS);
+      const end = (shutdown = false) => {
+        if (ended) return;
+        ended = true;
+        clearInterval(heartbeat);
+        unsubscribe();
+        open.delete(end);
+        // On shutdown the socket goes too, even if the client stopped reading it.
+        res.end(() => {
+          if (shutdown) res.destroy();
+        });
+      };
+      open.add(end);
+      res.on('close', () => end());
+      const send = (event: string, data: unknown) => {
+        if (ended) return;
+        res.write(`id: ${++sequence}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      const finish = (event: string, data: unknown) => {
+        send(event, data);
+        end();
+      };
+      const fail = (error: unknown) => {
+        request.log.warn({ err: error, jobId: id }, 'job event stream failed');
+        const code = isConveyorError(error) ? error.code : 'ERR_INTERNAL';
+        const message = isConveyorError(error) ? error.message : 'internal error';
+        finish('error', errorBody({ code, message, jobId: id }));
+      };
+
+      const onEvent = (event: JobEvent) => {
+        try {
+          switch (event.type) {
+            case 'progress':
+              return send('progress', { job_id: id, progress: event.progress });
+            case 'completed':
+              return finish(
+                'completed',
+                outcomeOf(id, { status: 'completed', returnvalue: event.returnvalue }),
+              );
+            case 'failed':
+              return finish(
+                'failed',
+                outcomeOf(id, { status: 'failed', failedReason: event.failedReason }),
+              );
+            case 'removed':
+              return finish('removed', { job_id: id });
+            default:
+              // Events that raced the first read may repeat the state it already reported.
+              if (event.type === last) return;
+              last = event.type;
+              return send(event.type, { job_id: id, state: event.type });
+          }
+        } catch (error) {
+          fail(error);
+        }
+      };
+
+      try {
+        send('state', statusBody(read));
+        const outcome = outcomeOfJob(read);
+        if (outcome) return finish(outcome.status, outcome);
+      } catch (error) {
+        return fail(error);
+      }
+      for (const event of backlog.splice(0)) onEvent(event);
+      deliver = onEvent;
+    },
+  );
+
+  done();
+};

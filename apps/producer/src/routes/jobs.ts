@@ -1,0 +1,123 @@
+import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import type { ConveyorClient } from '@conveyor/sdk';
+import type { Config } from '@conveyor/shared';
+import { JOB_ID_HEADER } from '../plugins/error-handler.js';
+import type { LazyJobsContext } from './jobs-context.js';
+import { toJobInputs, toPredictOptions } from './jobs-inputs.js';
+import {
+  JobParamsSchema,
+  JobPendingSchema,
+  JobResultBodySchema,
+  JobStatusSchema,
+  ModelParamsSchema,
+  ResultQuerySchema,
+  SubmitJobBodySchema,
+  SubmitJobHeadersSchema,
+  SubmitJobResponseSchema,
+} from './jobs-schemas.js';
+import { failureOf, jobNotFound, outcomeOfJob, readJob, statusBody } from './jobs-view.js';
+import { readWhenFinished } from './jobs-wait.js';
+
+export interface JobRoutesOptions {
+  client: Pick<ConveyorClient, 'enqueue' | 'job'>;
+  config: Pick<Config, 'MAX_TENSOR_BYTES'>;
+  context: LazyJobsContext;
+  /** Aborts when the producer starts closing, so long polls answer at once. */
+  closing: AbortSignal;
+}
+
+/** The URLs of one job's resources, relative to the producer. */
+export const jobUrls = (id: string) => ({
+  status_url: `/v1/jobs/${id}`,
+  result_url: `/v1/jobs/${id}/result`,
+  events_url: `/v1/jobs/${id}/events`,
+});
+
+/** Seconds a client should wait before asking again for a result that is not ready. */
+const RETRY_AFTER_S = 1;
+
+/**
+ * The asynchronous job API: submit a job and get its id at once (202), then read its status, its
+ * result (optionally long-polling with `?wait=`), or cancel it while no worker has taken it.
+ */
+export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, options, done) => {
+  const { client, config, context, closing } = options;
+
+  app.post(
+    '/v1/models/:name/jobs',
+    {
+      schema: {
+        params: ModelParamsSchema,
+        headers: SubmitJobHeadersSchema,
+        body: SubmitJobBodySchema,
+        response: { 202: SubmitJobResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const { inputs, parameters } = request.body;
+      const converted = toJobInputs(inputs, config.MAX_TENSOR_BYTES);
+      const ctx = await context.get();
+      const callback = parameters?.callback_url;
+      if (callback !== undefined) await ctx.webhooks.assertAllowed(callback);
+      await app.checkBackPressure(name);
+      const handle = await client.enqueue(
+        name,
+        converted,
+        toPredictOptions(parameters, request.headers['idempotency-key']),
+      );
+      if (callback !== undefined) await ctx.webhooks.register(handle.id, callback);
+      request.log.debug({ model: name, jobId: handle.id }, 'job submitted');
+      const urls = jobUrls(handle.id);
+      return reply
+        .code(202)
+        .header('location', urls.status_url)
+        .header(JOB_ID_HEADER, handle.id)
+        .send({ job_id: handle.id, model: handle.model, ...urls });
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id',
+    {
+      schema: { params: JobParamsSchema, response: { 200: JobStatusSchema } },
+    },
+    async (request) => {
+      const read = await readJob((await context.get()).queues, request.params.id);
+      if (!read) throw jobNotFound(request.params.id);
+      return statusBody(read);
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/result',
+    {
+      schema: {
+        params: JobParamsSchema,
+        querystring: ResultQuerySchema,
+        response: { 200: JobResultBodySchema, 202: JobPendingSchema },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const waitMs = Math.round((request.query.wait ?? 0) * 1000);
+      const read = await readWhenFinished(await context.get(), id, waitMs, closing);
+      if (!read) throw jobNotFound(id);
+      if (read.state === 'failed') throw failureOf(id, read.job.failedReason);
+      const outcome = outcomeOfJob(read);
+      if (outcome?.status === 'completed') return reply.code(200).send(outcome.result);
+      return reply
+        .code(202)
+        .header('retry-after', String(RETRY_AFTER_S))
+        .send({ job_id: id, state: read.state });
+    },
+  );
+
+  app.delete('/v1/jobs/:id', { schema: { params: JobParamsSchema } }, async (request, reply) => {
+    await client.job(request.params.id).cancel();
+    request.log.debug({ jobId: request.params.id }, 'job cancelled');
+    return reply.code(204).send();
+  });
+
+  done();
+};

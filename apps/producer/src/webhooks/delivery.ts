@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import {
+  parseOrThrow,
+  redisOptions,
+  throttledErrorLog,
+  type Config,
+  type Logger,
+} from '@conveyor/shared';
+import { JOB_ID_HEADER } from '../plugins/error-handler.js';
+import type { JobOutcome } from '../routes/jobs-schemas.js';
+import { assertCallbackAllowed } from './allow.js';
+import { DELIVERY_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.js';
+
+/** The BullMQ queue of webhook deliveries, shared by every producer replica. */
+export const CALLBACKS_QUEUE = 'callbacks';
+
+/** A delivery as it sits on the callbacks queue; re-validated when a worker takes it. */
+const DeliverySchema = z
+  .object({
+    v: z.literal(1),
+    url: z.string().url(),
+    job_id: z.string(),
+    delivery_id: z.string(),
+    /** The exact JSON text that is signed and sent. */
+    body: z.string(),
+  })
+  .strict();
+
+type Delivery = z.infer<typeof DeliverySchema>;
+
+type DeliveryConfig = Pick<
+  Config,
+  | 'REDIS_URL'
+  | 'REDIS_KEY_PREFIX'
+  | 'EVENTS_MAX_LEN'
+  | 'WEBHOOK_MAX_ATTEMPTS'
+  | 'WEBHOOK_BACKOFF_MS'
+  | 'WEBHOOK_TIMEOUT_MS'
+  | 'WEBHOOK_CONCURRENCY'
+  | 'KEEP_COMPLETED_JOBS'
+  | 'KEEP_COMPLETED_AGE_S'
+  | 'KEEP_FAILED_JOBS'
+  | 'KEEP_FAILED_AGE_S'
+>;
+
+/** The callbacks queue (for adding deliveries and for the dashboard). */
+export function createCallbacksQueue(redis: Redis, config: DeliveryConfig): Queue {
+  return new Queue(CALLBACKS_QUEUE, {
+    connection: redis,
+    prefix: config.REDIS_KEY_PREFIX,
+    streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
+  });
+}
+
+/**
+ * Queues the delivery of one job's outcome. Its BullMQ job id is the predict job's id, so a
+ * second add for the same job (another replica, a sweep after a restart) is a no-op while the
+ * first delivery is kept.
+ */
+export async function addDelivery(
+  queue: Queue,
+  config: DeliveryConfig,
+  url: string,
+  outcome: JobOutcome,
+): Promise<void> {
+  const delivery: Delivery = {
+    v: 1,
+    url,
+    job_id: outcome.job_id,
+    delivery_id: randomUUID(),
+    body: JSON.stringify(outcome),
+  };
+  await queue.add('deliver', delivery, {
+    jobId: outcome.job_id,
+    attempts: config.WEBHOOK_MAX_ATTEMPTS,
+    backoff: { type: 'exponential', delay: config.WEBHOOK_BACKOFF_MS },
+    removeOnComplete: { count: config.KEEP_COMPLETED_JOBS, age: config.KEEP_COMPLETED_AGE_S },
+    removeOnFail: { count: config.KEEP_FAILED_JOBS, age: config.KEEP_FAILED_AGE_S },
+  });
+}
+
+/** Statuses worth another try: a timeout, rate limiting, and every server error. */
+const retryable = (status: number) => status === 408 || status === 429 || status >= 500;
+
+/**
+ * Sends one delivery: POSTs the body, signed with a fresh timestamp. Resolves on 2xx; throws a
+ * plain Error (retried with backoff) on network errors, timeouts, 408, 429 and 5xx, and an
+ * UnrecoverableError (final) on any other status, redirects included.
+ */
+export function createDeliveryProcessor(
+  config: Pick<Config, 'WEBHOOK_TIMEOUT_MS'>,
+  secret: string,
+  log: Logger,
+) {
+  return async (job: Job): Promise<{ status: number }> => {
+    const delivery = parseOrThrow(DeliverySchema, job.data, `delivery ${job.id}`);
+    const fields = {
+      jobId: delivery.job_id,
+      deliveryId: delivery.delivery_id,
+      attempt: job.attemptsMade + 1,
+    };
+    try {
+      await assertCallbackAllowed(delivery.url);
+    } catch (error) {
+      log.warn({ ...fields, err: error }, 'webhook not allowed');
+      throw new UnrecoverableError('callback_url is not allowed');
+    }
+    const timestamp = Math.floor(Date.now() / 1000);
+    let response: Response;
+    try {
+      response = await fetch(delivery.url, {
+        method: 'POST',
+        body: delivery.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'conveyor-webhooks',
+          [SIGNATURE_HEADER]: signWebhook(secret, delivery.body, timestamp),
+          [JOB_ID_HEADER]: delivery.job_id,
+          [DELIVERY_ID_HEADER]: delivery.delivery_id,
+        },
+      });
+    } catch (error) {
+      log.warn({ ...fields, err: error }, 'webhook delivery failed');
+      throw new Error(`network error: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    // The receiver's answer is not used; reading it frees the connection.
+    await response.arrayBuffer().catch(() => undefined);
+    if (response.ok) {
+      log.info({ ...fields, status: response.status }, 'webhook delivered');
+      return { status: response.status };
+    }
+    log.warn({ ...fields, status: response.status }, 'webhook refused');
+    const reason = `receiver answered ${response.status}`;
+    throw retryable(response.status) ? new Error(reason) : new UnrecoverableError(reason);
+  };
+}
+
+/** The BullMQ worker that sends deliveries; several replicas share the queue. */
+export function createDeliveryWorker(config: DeliveryConfig, secret: string, log: Logger): Worker {
+  const worker = new Worker(CALLBACKS_QUEUE, createDeliveryProcessor(config, secret, log), {
+    connection: { url: config.REDIS_URL, ...redisOptions('worker', 'conveyor-producer-webhooks') },
+    prefix: config.REDIS_KEY_PREFIX,
+    concurrency: config.WEBHOOK_CONCURRENCY,
+  });
+  worker.on('error', throttledErrorLog(log, 'webhook worker error'));
+  return worker;
+}

@@ -1,0 +1,178 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { queueName, redisOptions, throttledErrorLog, type Logger } from '@conveyor/shared';
+
+/** The consumer group every producer replica joins on each model's event stream. */
+export const WEBHOOK_GROUP = 'conveyor-webhooks';
+
+/** A job that finished, as read from a model's event stream. */
+export type Finished =
+  | { jobId: string; status: 'completed'; returnvalue: unknown }
+  | { jobId: string; status: 'failed'; failedReason: string };
+
+type Entry = [id: string, fields: string[] | null];
+
+/**
+ * Reads the BullMQ event streams of the models it watches with XREADGROUP, in one consumer
+ * group shared by every producer replica, so that each `completed` or `failed` event is handed to
+ * one replica, and a restarted producer resumes where the group stopped. An entry is acknowledged
+ * after `onFinished` settles; entries a crashed replica read but never acknowledged are claimed by
+ * `reclaim()` once idle for `claimIdleMs`.
+ */
+export interface EventFeeder {
+  /** Creates the group on the model's stream (at its end) and reads it from now on. */
+  watch(model: string): Promise<void>;
+  /** Takes over entries other consumers left unacknowledged for longer than claimIdleMs. */
+  reclaim(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function parseEntry(fields: string[] | null): Finished | undefined {
+  if (!fields) return undefined;
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] ?? '', fields[i + 1] ?? '');
+  const jobId = map.get('jobId');
+  const event = map.get('event');
+  if (jobId === undefined) return undefined;
+  if (event === 'completed') {
+    let returnvalue: unknown;
+    try {
+      returnvalue = JSON.parse(map.get('returnvalue') ?? 'null');
+    } catch {
+      returnvalue = undefined;
+    }
+    return { jobId, status: 'completed', returnvalue };
+  }
+  if (event === 'failed')
+    return { jobId, status: 'failed', failedReason: map.get('failedReason') ?? '' };
+  return undefined;
+}
+
+export function createEventFeeder(options: {
+  redisUrl: string;
+  prefix: string;
+  /** A non-blocking connection for XGROUP, XACK and XAUTOCLAIM. */
+  redis: Redis;
+  logger: Logger;
+  onFinished: (finished: Finished) => Promise<void>;
+  /** How long an XREADGROUP blocks, in ms; a newly watched model is read after at most this. */
+  blockMs?: number;
+  /** Idle time after which another consumer's unacknowledged entry is taken over, in ms. */
+  claimIdleMs?: number;
+}): EventFeeder {
+  const { prefix, redis, logger: log, onFinished } = options;
+  const blockMs = options.blockMs ?? 2000;
+  const claimIdleMs = options.claimIdleMs ?? 60_000;
+  const consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const streams = new Map<string, string>();
+  const blocking = new Redis(options.redisUrl, {
+    ...redisOptions('worker', 'conveyor-producer-webhook-feeder'),
+    lazyConnect: true,
+  });
+  blocking.on('error', throttledErrorLog(log, 'redis connection error'));
+  let closing = false;
+  let loop: Promise<void> | undefined;
+
+  const createGroup = async (stream: string) => {
+    try {
+      await redis.xgroup('CREATE', stream, WEBHOOK_GROUP, '$', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+    }
+  };
+
+  const handle = async (stream: string, entries: Entry[]) => {
+    const ids: string[] = [];
+    for (const [id, fields] of entries) {
+      const finished = parseEntry(fields);
+      // An entry whose handling failed stays pending, to be reclaimed and tried again.
+      if (finished) {
+        try {
+          await onFinished(finished);
+        } catch (err) {
+          log.warn({ err, jobId: finished.jobId }, 'webhook feed failed; will retry');
+          continue;
+        }
+      }
+      ids.push(id);
+    }
+    if (ids.length > 0) await redis.xack(stream, WEBHOOK_GROUP, ...ids);
+  };
+
+  const run = async () => {
+    while (!closing) {
+      const keys = [...streams.values()];
+      try {
+        const reply = await blocking.xreadgroup(
+          'GROUP',
+          WEBHOOK_GROUP,
+          consumer,
+          'COUNT',
+          200,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          ...keys,
+          ...keys.map(() => '>'),
+        );
+        for (const [stream, entries] of (reply ?? []) as [string, Entry[]][])
+          await handle(stream, entries);
+      } catch (err) {
+        if (closing) return;
+        // A stream deleted under us (its queue obliterated) loses its group: create it again.
+        if (err instanceof Error && err.message.startsWith('NOGROUP')) {
+          await Promise.allSettled(keys.map(createGroup));
+          continue;
+        }
+        log.warn({ err }, 'webhook feed read failed');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  };
+
+  return {
+    async watch(model) {
+      if (streams.has(model) || closing) return;
+      const stream = `${prefix}:${queueName(model)}:events`;
+      await createGroup(stream);
+      streams.set(model, stream);
+      if (!loop) {
+        await blocking.connect();
+        loop = run();
+      }
+    },
+    async reclaim() {
+      for (const stream of streams.values()) {
+        let cursor = '0-0';
+        for (let round = 0; round < 100 && !closing; round++) {
+          const [next, entries] = (await redis.xautoclaim(
+            stream,
+            WEBHOOK_GROUP,
+            consumer,
+            claimIdleMs,
+            cursor,
+            'COUNT',
+            200,
+          )) as [string, Entry[]];
+          await handle(stream, entries);
+          if (next === '0-0') break;
+          cursor = next;
+        }
+      }
+    },
+    async close() {
+      closing = true;
+      blocking.disconnect();
+      await loop;
+      // Leave no empty consumers behind; one with pending entries stays for reclaim().
+      for (const stream of streams.values()) {
+        const pending = (await redis
+          .xpending(stream, WEBHOOK_GROUP, '-', '+', 1, consumer)
+          .catch(() => [1])) as unknown[];
+        if (pending.length === 0)
+          await redis.xgroup('DELCONSUMER', stream, WEBHOOK_GROUP, consumer).catch(() => 0);
+      }
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import type { Queue, Worker } from 'bullmq';
+import type { ConveyorClient } from '@conveyor/sdk';
+import { ConveyorError, modelOfJobId, type Config, type Logger } from '@conveyor/shared';
+import type { QueueRegistry } from '../plugins/queues.js';
+import type { JobOutcome } from '../routes/jobs-schemas.js';
+import { outcomeOf, outcomeOfJob, readJob } from '../routes/jobs-view.js';
+import { assertCallbackAllowed } from './allow.js';
+import { addDelivery, createCallbacksQueue, createDeliveryWorker } from './delivery.js';
+import { createEventFeeder, type EventFeeder, type Finished } from './feeder.js';
+
+/** How long a job's callback URL is kept while the job waits or runs: 7 days. */
+export const REGISTRATION_TTL_S = 7 * 24 * 3600;
+
+/**
+ * Webhooks: a job submitted with a `callback_url` gets its outcome POSTed there, signed, once it
+ * completes or fails, at least once, by whichever producer replica sees it finish first.
+ *
+ * - At submit, after the enqueue, the URL is stored under `<prefix>:webhooks:url:<jobId>` and the
+ *   job id in the sorted set `<prefix>:webhooks:pending`; the job's state is then read once, so a
+ *   job that finished before the URL was stored is not missed.
+ * - Each model's BullMQ event stream is read by a consumer group (see feeder.ts); a `completed` or
+ *   `failed` event of a registered job adds a delivery to the `callbacks` queue, with the predict
+ *   job's id as its own, so duplicates collapse.
+ * - A periodic sweep catches what the stream cannot give (events trimmed while every producer
+ *   was down): pending registrations older than the sweep interval are read from the job itself.
+ * - A BullMQ Worker in each producer sends the deliveries, with WEBHOOK_MAX_ATTEMPTS tries and
+ *   exponential backoff. Deliveries are in Redis, so they survive a producer restart.
+ */
+export interface Webhooks {
+  /** False when WEBHOOK_SECRET is unset: jobs with a callback_url are refused. */
+  readonly enabled: boolean;
+  /** The callbacks queue, for the dashboard. */
+  readonly queue: Queue;
+  /** Throws ERR_CALLBACK_NOT_ALLOWED when webhooks are off or the URL may not be called. */
+  assertAllowed(url: string): Promise<void>;
+  /** Stores the callback URL of a job just enqueued and delivers at once if it already ended. */
+  register(jobId: string, url: string): Promise<void>;
+  /** Runs one sweep now (the timer runs it every sweepMs). */
+  sweep(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface WebhooksOptions {
+  config: Config;
+  queues: QueueRegistry;
+  /** Lists the models whose event streams are read from the start. */
+  client: Pick<ConveyorClient, 'models'>;
+  logger: Logger;
+  /** Interval of the sweep and of the model list refresh, in ms. Default 30 000. */
+  sweepMs?: number;
+  /** Passed to the feeder (tests shorten them). */
+  blockMs?: number;
+  claimIdleMs?: number;
+}
+
+export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks> {
+  const { config, queues, client } = options;
+  const log = options.logger.child({ component: 'webhooks' });
+  const { redis, prefix } = queues;
+  const sweepMs = options.sweepMs ?? 30_000;
+  const urlKey = (jobId: string) => `${prefix}:webhooks:url:${jobId}`;
+  const pendingKey = `${prefix}:webhooks:pending`;
+  const queue = createCallbacksQueue(redis, config);
+  const secret = config.WEBHOOK_SECRET;
+
+  const settle = async (jobId: string, outcome: JobOutcome) => {
+    const url = await redis.get(urlKey(jobId));
+    if (url === null) return;
+    await addDelivery(queue, config, url, outcome);
+    await redis.multi().del(urlKey(jobId)).zrem(pendingKey, jobId).exec();
+    log.debug({ jobId, status: outcome.status }, 'webhook queued');
+  };
+
+  const onFinished = async (finished: Finished) => {
+    if (!(await redis.exists(urlKey(finished.jobId)))) return;
+    const outcome =
+      finished.status === 'completed'
+        ? outcomeOf(finished.jobId, { status: 'completed', returnvalue: finished.returnvalue })
+        : outcomeOf(finished.jobId, { status: 'failed', failedReason: finished.failedReason });
+    await settle(finished.jobId, outcome);
+  };
+
+  let feeder: EventFeeder | undefined;
+  let worker: Worker | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  const sweep = async () => {
+    if (!feeder) return;
+    try {
+      for (const m of await client.models()) await feeder.watch(m.name);
+    } catch (err) {
+      log.warn({ err }, 'model list for webhooks failed');
+    }
+    await feeder.reclaim();
+    const due = await redis.zrangebyscore(
+      pendingKey,
+      '-inf',
+      Date.now() - sweepMs,
+      'LIMIT',
+      0,
+      500,
+    );
+    for (const jobId of due) {
+      try {
+        const read = await readJob(queues, jobId);
+        if (!read) {
+          // Cancelled, or trimmed before anyone saw it finish: nothing to deliver.
+          await redis.multi().del(urlKey(jobId)).zrem(pendingKey, jobId).exec();
+          continue;
+        }
+        const outcome = outcomeOfJob(read);
+        if (outcome) await settle(jobId, outcome);
+      } catch (err) {
+        log.warn({ err, jobId }, 'webhook sweep failed for a job');
+      }
+    }
+  };
+
+  if (secret !== undefined) {
+    feeder = createEventFeeder({
+      redisUrl: config.REDIS_URL,
+      prefix,
+      redis,
+      logger: log,
+      onFinished,
+      ...(options.blockMs !== undefined && { blockMs: options.blockMs }),
+      ...(options.claimIdleMs !== undefined && { claimIdleMs: options.claimIdleMs }),
+    });
+    worker = createDeliveryWorker(config, secret, log);
+    await sweep();
+    const tick = () => {
+      timer = setTimeout(() => {
+        sweep()
+          .catch((err: unknown) => log.warn({ err }, 'webhook sweep failed'))
+          .finally(() => {
+            if (timer) tick();
+          });
+      }, sweepMs);
+      timer.unref();
+    };
+    tick();
+  }
+
+  const assertAllowed = async (url: string) => {
+    if (secret === undefined) {
+      throw new ConveyorError(
+        'ERR_CALLBACK_NOT_ALLOWED',
+        'webhooks are off on this producer (WEBHOOK_SECRET is not set), so callback_url cannot be used',
+      );
+    }
+    await assertCallbackAllowed(url);
+  };
+
+  return {
+    enabled: secret !== undefined,
+    queue,
+    assertAllowed,
+    async register(jobId, url) {
+      await assertAllowed(url);
+      await redis
+        .multi()
+        .set(urlKey(jobId), url, 'EX', REGISTRATION_TTL_S)
+        .zadd(pendingKey, Date.now(), jobId)
+        .exec();
+      await feeder?.watch(modelOfJobId(jobId));
+      const read = await readJob(queues, jobId);
+      const outcome = read && outcomeOfJob(read);
+      if (outcome) await settle(jobId, outcome);
+    },
+    sweep,
+    async close() {
+      clearTimeout(timer);
+      timer = undefined;
+      await feeder?.close();
+      await worker?.close();
+      await queue.close();
+    },
+  };
+}

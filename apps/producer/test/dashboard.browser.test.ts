@@ -1,0 +1,123 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createLogger } from '@conveyor/shared';
+import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
+import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
+import { irisInputs, startJobsProducer } from './jobs-support.js';
+import { testConfig, type TestProducer } from './support.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
+const redisUrl = inject('redisUrl');
+const prefix = uniquePrefix();
+const silent = createLogger({ level: 'silent', component: 'worker' });
+const ADMIN = 'admin-secret-for-the-dashboard-test';
+const INFER = 'infer-secret-for-the-dashboard-test';
+
+describe('the queue dashboard in a real browser', () => {
+  let worker: WorkerService;
+  let producer: TestProducer;
+  let browser: Browser;
+  let base: string;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: install it with apt-get install -y chromium`);
+    }
+    const config = testConfig(redisUrl, prefix, {
+      API_KEYS: `ops:admin:${ADMIN},app:infer:${INFER}`,
+    });
+    worker = await startWorkerService(config, silent);
+    producer = await startJobsProducer(config);
+    await producer.app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(producer.app.server.address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await producer?.close();
+    await worker?.close();
+    await dropPrefix(redisUrl, prefix);
+  });
+
+  const submit = async (rows: number[][]) => {
+    const response = await fetch(`${base}/v1/models/iris/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${INFER}` },
+      body: JSON.stringify({ inputs: irisInputs(rows) }),
+    });
+    expect(response.status).toBe(202);
+    const { job_id } = (await response.json()) as { job_id: string };
+    const result = await fetch(`${base}/v1/jobs/${job_id}/result?wait=20`, {
+      headers: { authorization: `Bearer ${INFER}` },
+    });
+    expect(result.status).toBe(200);
+  };
+
+  it('refuses the dashboard without the admin scope', async () => {
+    const anonymous = await fetch(`${base}/dashboard`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { code: string }).code).toBe('ERR_UNAUTHORIZED');
+    const infer = await fetch(`${base}/dashboard`, {
+      headers: { authorization: `Bearer ${INFER}` },
+    });
+    expect(infer.status).toBe(403);
+  });
+
+  it("shows every model's queue with its counts, and the callbacks queue", async () => {
+    await submit([[5.1, 3.5, 1.4, 0.2]]);
+    await submit([[6.7, 3.0, 5.2, 2.3]]);
+    const context = await browser.newContext({
+      extraHTTPHeaders: { authorization: `Bearer ${ADMIN}` },
+    });
+    try {
+      const page = await context.newPage();
+      // Nothing leaves the machine (the board asks for web fonts, which are refused).
+      await page.route('**/*', (route) => {
+        const { hostname } = new URL(route.request().url());
+        if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
+        return route.abort();
+      });
+      const response = await page.goto(`${base}/dashboard`);
+      expect(response?.status()).toBe(200);
+      for (const queue of ['predict.iris', 'predict.text-direction', 'callbacks'])
+        await expect.poll(() => page.getByText(queue, { exact: true }).count()).toBeGreaterThan(0);
+
+      // The board's API is what the page renders; it must count the two completed iris jobs.
+      const api = await page.evaluate(
+        async (url) => (await fetch(url)).json(),
+        `${base}/dashboard/api/queues`,
+      );
+      const iris = (
+        api as { queues: { name: string; counts: Record<string, number> }[] }
+      ).queues.find((q) => q.name === 'predict.iris');
+      expect(iris?.counts.completed).toBe(2);
+      await page.getByText('predict.iris', { exact: true }).first().click();
+      await expect.poll(() => page.url()).toContain('/dashboard/queue/predict.iris');
+      await expect.poll(() => page.getByText('Loading...').count()).toBe(0);
+      await expect.poll(() => page.getByText(/completed/i).count()).toBeGreaterThan(0);
+
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
+      expect(existsSync(`${ARTIFACTS}dashboard.png`)).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -1,0 +1,186 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Queue, type Queue as BullQueue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createLogger } from '@conveyor/shared';
+import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
+import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
+import { CALLBACKS_QUEUE } from '../src/webhooks/delivery.js';
+import { verifyWebhook } from '../src/webhooks/signature.js';
+import { irisInputs, modelQueue, startJobsProducer } from './jobs-support.js';
+import { testConfig, type TestProducer } from './support.js';
+
+const redisUrl = inject('redisUrl');
+const prefix = uniquePrefix();
+const silent = createLogger({ level: 'silent', component: 'worker' });
+const SECRET = 'a-test-webhook-secret-0123456789';
+
+interface Delivery {
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A local webhook receiver: records every request and answers with the next queued status. */
+async function startReceiver() {
+  const deliveries: Delivery[] = [];
+  const statuses: number[] = [];
+  const waiters: (() => void)[] = [];
+  const server: Server = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => {
+      deliveries.push({ path: request.url ?? '', headers: request.headers, body });
+      response.statusCode = statuses.shift() ?? 200;
+      response.end('ok');
+      for (const wake of waiters.splice(0)) wake();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    deliveries,
+    statuses,
+    /** Resolves once `count` requests reached `path`. */
+    async received(path: string, count: number): Promise<Delivery[]> {
+      for (;;) {
+        const got = deliveries.filter((d) => d.path === path);
+        if (got.length >= count) return got;
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
+  let worker: WorkerService;
+  let producer: TestProducer;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let iris: BullQueue;
+  let callbacks: BullQueue;
+  const config = testConfig(redisUrl, prefix, {
+    WEBHOOK_SECRET: SECRET,
+    WEBHOOK_BACKOFF_MS: '20',
+    WEBHOOK_MAX_ATTEMPTS: '3',
+  });
+
+  beforeAll(async () => {
+    worker = await startWorkerService(config, silent);
+    producer = await startJobsProducer(config);
+    receiver = await startReceiver();
+    iris = modelQueue(redisUrl, prefix, 'iris');
+    callbacks = new Queue(CALLBACKS_QUEUE, { connection: { url: redisUrl }, prefix });
+  }, 60_000);
+
+  afterAll(async () => {
+    await iris?.close();
+    await callbacks?.close();
+    await producer?.close();
+    await worker?.close();
+    await receiver?.close();
+    await dropPrefix(redisUrl, prefix);
+  });
+
+  const submit = async (
+    app: TestProducer,
+    path: string,
+    parameters: Record<string, unknown> = {},
+  ) => {
+    const response = await app.app.inject({
+      method: 'POST',
+      url: '/v1/models/iris/jobs',
+      payload: {
+        inputs: irisInputs(),
+        parameters: { callback_url: `${receiver.url}${path}`, ...parameters },
+      },
+    });
+    expect(response.statusCode).toBe(202);
+    return response.json<{ job_id: string }>().job_id;
+  };
+
+  it('delivers a completed job once, with a valid signature, its id and a delivery id', async () => {
+    const id = await submit(producer, '/done');
+    const [delivery] = await receiver.received('/done', 1);
+    expect(delivery!.headers['content-type']).toBe('application/json');
+    expect(delivery!.headers['conveyor-job-id']).toBe(id);
+    expect(delivery!.headers['conveyor-delivery-id']).toEqual(expect.any(String));
+    const signature = delivery!.headers['conveyor-signature'] as string;
+    expect(signature).toMatch(/^t=[0-9]+,v1=[0-9a-f]{64}$/);
+    expect(verifyWebhook(SECRET, signature, delivery!.body)).toBe(true);
+    expect(verifyWebhook('another-secret-0123456789', signature, delivery!.body)).toBe(false);
+    expect(verifyWebhook(SECRET, signature, `${delivery!.body} `)).toBe(false);
+    expect(JSON.parse(delivery!.body)).toMatchObject({
+      job_id: id,
+      model: 'iris',
+      status: 'completed',
+      result: { model_name: 'iris', outputs: [{ name: 'probabilities', shape: [3, 3] }] },
+    });
+  });
+
+  it('delivers a failed job with its error code', async () => {
+    const id = await submit(producer, '/failed', { deadline: Date.now() - 1000 });
+    const [delivery] = await receiver.received('/failed', 1);
+    expect(JSON.parse(delivery!.body)).toEqual({
+      job_id: id,
+      model: 'iris',
+      status: 'failed',
+      error: { code: 'ERR_DEADLINE_EXCEEDED', message: expect.any(String) as string, status: 504 },
+    });
+  });
+
+  it('retries after a 500, with the same delivery id and a fresh valid signature', async () => {
+    receiver.statuses.push(500);
+    const id = await submit(producer, '/retry');
+    const [first, second] = await receiver.received('/retry', 2);
+    expect(first!.headers['conveyor-delivery-id']).toBe(second!.headers['conveyor-delivery-id']);
+    expect(second!.body).toBe(first!.body);
+    expect(
+      verifyWebhook(SECRET, second!.headers['conveyor-signature'] as string, second!.body),
+    ).toBe(true);
+    await expect.poll(async () => (await callbacks.getJob(id))?.getState()).toBe('completed');
+  });
+
+  it('does not retry a 404: the delivery fails for good after one try', async () => {
+    receiver.statuses.push(404);
+    const id = await submit(producer, '/gone');
+    await receiver.received('/gone', 1);
+    await expect.poll(async () => (await callbacks.getJob(id))?.getState()).toBe('failed');
+    expect((await callbacks.getJob(id))?.attemptsMade).toBe(1);
+    expect(receiver.deliveries.filter((d) => d.path === '/gone')).toHaveLength(1);
+  });
+
+  it('delivers a job that ended while no producer ran, once one starts again', async () => {
+    await iris.pause();
+    const id = await submit(producer, '/restart');
+    await producer.close();
+    await iris.resume();
+    await expect.poll(() => iris.getJobState(id)).toBe('completed');
+    producer = await startJobsProducer(config);
+    const [delivery] = await receiver.received('/restart', 1);
+    expect(JSON.parse(delivery!.body)).toMatchObject({ job_id: id, status: 'completed' });
+  });
+
+  it('delivers each job once when several producer replicas run', async () => {
+    const second = await startJobsProducer(config);
+    try {
+      const ids = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => submit(i % 2 === 0 ? producer : second, '/replicas')),
+      );
+      await receiver.received('/replicas', 6);
+      await Promise.all(
+        ids.map((id) =>
+          expect.poll(async () => (await callbacks.getJob(id))?.getState()).toBe('completed'),
+        ),
+      );
+      const delivered = receiver.deliveries
+        .filter((d) => d.path === '/replicas')
+        .map((d) => d.headers['conveyor-job-id']);
+      expect([...delivered].sort()).toEqual([...ids].sort());
+    } finally {
+      await second.close();
+    }
+  });
+});
