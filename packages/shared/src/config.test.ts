@@ -20,7 +20,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'info',
       MODEL_REPOSITORY: 'models',
       MODELS: [],
-      WORKER_CONCURRENCY: 4,
+      WORKER_CONCURRENCY: 32,
       INFERENCE_THREADS: 1,
       MAX_TENSOR_BYTES: 64 * 1024 * 1024,
       JOB_ATTEMPTS: 3,
@@ -35,12 +35,24 @@ describe('loadConfig', () => {
       PRODUCER_HOST: '0.0.0.0',
       PRODUCER_PORT: 8080,
       MAX_BODY_BYTES: 16 * 1024 * 1024,
+      MAX_QUEUE_DEPTH: 10_000,
+      QUEUE_DEPTH_BY_MODEL: {},
+      API_KEYS: [],
+      WEBHOOK_MAX_ATTEMPTS: 8,
+      WEBHOOK_BACKOFF_MS: 1000,
+      WEBHOOK_TIMEOUT_MS: 10_000,
+      WEBHOOK_CONCURRENCY: 16,
+      SSE_HEARTBEAT_MS: 15_000,
+      BATCH_MAX_ITEMS: 100_000,
     });
   });
 
-  it('has a default for every key, so an empty environment is valid', () => {
+  it('has a default for every key but the webhook secret, so an empty environment is valid', () => {
     const config = loadConfig({});
-    for (const key of CONFIG_KEYS) expect(config[key]).toBeDefined();
+    // Without a secret webhooks are off: there is no safe default for a signing key.
+    const optional = new Set(['WEBHOOK_SECRET']);
+    for (const key of CONFIG_KEYS) if (!optional.has(key)) expect(config[key]).toBeDefined();
+    expect(config.WEBHOOK_SECRET).toBeUndefined();
   });
 
   it('treats empty and blank strings as unset', () => {

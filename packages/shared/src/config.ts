@@ -90,8 +90,11 @@ export const ConfigSchema = z
               .filter(Boolean)
           : [],
       ),
-    /** Jobs one worker process runs at once, per model. */
-    WORKER_CONCURRENCY: int(1, 1024).default(4),
+    /**
+     * Jobs one worker process holds at once, per model: at least the batch size, or batches
+     * cannot fill. Chosen with `pnpm bench` (docs/benchmarks.md).
+     */
+    WORKER_CONCURRENCY: int(1, 1024).default(32),
     /**
      * Threads that run onnxruntime in a worker process, per model version (the main thread only
      * talks to Redis). 0 runs inference on the main thread: for measurement only.

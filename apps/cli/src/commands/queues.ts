@@ -48,7 +48,13 @@ function createSampler(config: Config, client: ConveyorClient) {
   const queueFor = (model: string) => {
     let queue = queues.get(model);
     if (!queue) {
-      queue = new Queue(queueName(model), { connection, prefix: config.REDIS_KEY_PREFIX });
+      // Read-only: without skipMetasUpdate a Queue writes its own (default) event-stream cap
+      // into the queue's metadata, undoing the workers' EVENTS_MAX_LEN.
+      queue = new Queue(queueName(model), {
+        connection,
+        prefix: config.REDIS_KEY_PREFIX,
+        skipMetasUpdate: true,
+      });
       queue.on('error', () => undefined);
       queues.set(model, queue);
     }
