@@ -1,9 +1,7 @@
 import type { Engine, EngineOptions } from '@conveyor/engine';
 import {
   ConveyorError,
-  JobIdSchema,
   isConveyorError,
-  modelOfJobId,
   parseOrThrow,
   silentLogger,
   type ParsedPredictOptions,
@@ -19,9 +17,9 @@ import {
 import { jobEvents } from './event-channel.js';
 import { createJobTable } from './job-table.js';
 import { EmbeddedClientOptionsSchema, type EmbeddedClientOptions } from './options.js';
-import { predictMany } from './predict-many.js';
 import {
   modelTarget,
+  derivedCalls,
   predictOptions,
   prepareJob,
   type ModelTarget,
@@ -149,28 +147,10 @@ export async function createEmbeddedClient(
     return prepared.map((job) => handle(target.name, job.jobId));
   }
 
-  async function predict(model: unknown, inputs: unknown, options?: unknown): Promise<Prediction> {
-    const job = await enqueue(model, inputs, options);
-    const timeoutMs = predictOptions(options).timeoutMs;
-    return job.result(timeoutMs === undefined ? {} : { timeoutMs });
-  }
-
   const client = {
-    predict,
+    ...derivedCalls(enqueue, handle, assertOpen),
     enqueue,
     enqueueMany,
-    predictMany(
-      model: unknown,
-      items: Iterable<unknown> | AsyncIterable<unknown>,
-      options?: unknown,
-    ) {
-      return predictMany((inputs, opts) => predict(model, inputs, opts), items, options);
-    },
-    job(id: string) {
-      assertOpen();
-      const valid = parseOrThrow(JobIdSchema, id, 'job id');
-      return handle(modelOfJobId(valid), valid);
-    },
     async models(): Promise<ModelInfo[]> {
       await Promise.resolve();
       assertOpen();

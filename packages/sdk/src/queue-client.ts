@@ -3,13 +3,11 @@ import { Redis } from 'ioredis';
 import {
   ConveyorError,
   JOB_PAYLOAD_VERSION,
-  JobIdSchema,
   JobResultSchema,
   decodeTensor,
   blobKey,
   encodeTensor,
   isConveyorError,
-  modelOfJobId,
   throttledErrorLog,
   parseFailure,
   parseOrThrow,
@@ -38,9 +36,9 @@ import {
 import { jobEvents } from './event-channel.js';
 import { createEventHub, type QueueEvent } from './event-hub.js';
 import { ClientOptionsSchema, redisConnectionOptions, type ClientOptions } from './options.js';
-import { predictMany } from './predict-many.js';
 import {
   modelTarget,
+  derivedCalls,
   predictOptions,
   prepareJob,
   type ModelTarget,
@@ -469,28 +467,10 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     return jobs.map((job) => handle(target.name, String(job.id)));
   }
 
-  async function predict(model: unknown, inputs: unknown, options?: unknown): Promise<Prediction> {
-    const job = await enqueue(model, inputs, options);
-    const timeoutMs = predictOptions(options).timeoutMs;
-    return job.result(timeoutMs === undefined ? {} : { timeoutMs });
-  }
-
   const client = {
-    predict,
+    ...derivedCalls(enqueue, handle, assertOpen),
     enqueue,
     enqueueMany,
-    predictMany(
-      model: unknown,
-      items: Iterable<unknown> | AsyncIterable<unknown>,
-      options?: unknown,
-    ) {
-      return predictMany((inputs, opts) => predict(model, inputs, opts), items, options);
-    },
-    job(id: string) {
-      assertOpen();
-      const valid = parseOrThrow(JobIdSchema, id, 'job id');
-      return handle(modelOfJobId(valid), valid);
-    },
     async models(): Promise<ModelInfo[]> {
       assertOpen();
       try {

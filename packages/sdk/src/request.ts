@@ -1,10 +1,12 @@
 import {
+  JobIdSchema,
   ModelNameSchema,
   PredictOptionsSchema,
   checkRequest,
   featuresToInputs,
   isFeatureRow,
   isFeatureRows,
+  modelOfJobId,
   newJobId,
   parseOrThrow,
   toTensors,
@@ -12,6 +14,8 @@ import {
   type ParsedPredictOptions,
   type Tensor,
 } from '@conveyor/shared';
+import type { JobHandle, Prediction } from './client.js';
+import { predictMany } from './predict-many.js';
 import { checkDefinition, type ModelDefinition } from './typed-model.js';
 
 /** A model named by a call: its validated name, and its definition when it was given one. */
@@ -86,5 +90,36 @@ export async function prepareJob(
     outputs,
     options,
     deadline,
+  };
+}
+
+/**
+ * The calls both clients build the same way from their own `enqueue` and job handles: predict
+ * (enqueue, then wait), predictMany over predict, and job(id).
+ */
+export function derivedCalls(
+  enqueue: (model: unknown, inputs: unknown, options?: unknown) => Promise<JobHandle>,
+  handle: (model: string, id: string) => JobHandle,
+  assertOpen: () => void,
+) {
+  async function predict(model: unknown, inputs: unknown, options?: unknown): Promise<Prediction> {
+    const job = await enqueue(model, inputs, options);
+    const timeoutMs = predictOptions(options).timeoutMs;
+    return job.result(timeoutMs === undefined ? {} : { timeoutMs });
+  }
+  return {
+    predict,
+    predictMany(
+      model: unknown,
+      items: Iterable<unknown> | AsyncIterable<unknown>,
+      options?: unknown,
+    ) {
+      return predictMany((inputs, opts) => predict(model, inputs, opts), items, options);
+    },
+    job(id: string) {
+      assertOpen();
+      const valid = parseOrThrow(JobIdSchema, id, 'job id');
+      return handle(modelOfJobId(valid), valid);
+    },
   };
 }
