@@ -68,9 +68,8 @@ function flatten(
   data: readonly unknown[],
   dtype: Dtype,
   where: string,
-): Element[] {
+): Element[] | Float32Array | Float64Array {
   const count = shape.reduce((a, b) => a * b, 1);
-  const values: Element[] = [];
   if (!data.some((item) => Array.isArray(item))) {
     if (data.length !== count) {
       throw invalid(
@@ -79,24 +78,42 @@ function flatten(
         { shape, length: data.length },
       );
     }
-    data.forEach((value, i) => values.push(element(value, dtype, where, i)));
+    if (dtype === 'float32' || dtype === 'float64') {
+      // The common case, in one pass straight into the tensor's storage; a float takes any number.
+      const out = dtype === 'float32' ? new Float32Array(count) : new Float64Array(count);
+      for (let i = 0; i < count; i++) {
+        const value = data[i];
+        out[i] = typeof value === 'number' ? value : (element(value, dtype, where, i) as number);
+      }
+      return out;
+    }
+    const values: Element[] = new Array<Element>(count);
+    for (let i = 0; i < count; i++) values[i] = element(data[i], dtype, where, i);
     return values;
   }
-  const walk = (node: unknown, depth: number, path: string): void => {
+  const values: Element[] = [];
+  // The path of a nested element is only spelled out for an error message.
+  const indices: number[] = [];
+  const walk = (node: unknown, depth: number): void => {
     if (depth === shape.length) {
       values.push(element(node, dtype, where, values.length));
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
+      const path = `data${indices.map((i) => `[${i}]`).join('')}`;
       throw invalid(
         where,
         `nested data at ${path} does not match shape [${shape.join(', ')}]: expected ${shape[depth]} entries`,
         { shape },
       );
     }
-    node.forEach((child: unknown, i) => walk(child, depth + 1, `${path}[${i}]`));
+    for (let i = 0; i < node.length; i++) {
+      indices.push(i);
+      walk(node[i], depth + 1);
+      indices.pop();
+    }
   };
-  walk(data, 0, 'data');
+  walk(data, 0);
   return values;
 }
 

@@ -95,7 +95,12 @@ export const InferInputSchema = z
       .object({ binary_data_size: BinaryDataSizeSchema.optional() })
       .catchall(ParameterValueSchema)
       .optional(),
-    data: z.array(z.unknown()).optional(),
+    // An array, checked here without walking it: z.array would visit (and copy) every element
+    // of a large tensor before toSdkInputs checks them anyway. The meta keeps OpenAPI's type.
+    data: z
+      .custom<unknown[]>((value) => Array.isArray(value), { message: 'expected an array' })
+      .meta({ type: 'array', items: {}, description: 'the elements, flat in row-major order' })
+      .optional(),
   })
   .strict()
   .refine(

@@ -40,7 +40,12 @@ const isTypedArray = (value: unknown): value is TypedArray =>
 
 const TensorInputObjectSchema = z
   .object({
-    data: z.union([z.custom<TypedArray>(isTypedArray), z.array(z.unknown())]),
+    // Checked as an array only: its elements are checked once, by flatten and fill, without a
+    // copy (z.array would walk and copy every element of a large tensor first).
+    data: z.union([
+      z.custom<TypedArray>(isTypedArray),
+      z.custom<unknown[]>((value) => Array.isArray(value), { message: 'expected an array' }),
+    ]),
     shape: z.array(z.number()).max(MAX_RANK).optional(),
     dtype: z.enum(DTYPES).optional(),
   })
@@ -60,27 +65,45 @@ function flatten(value: readonly unknown[], where: string): { shape: number[]; v
     shape.push(level.length);
     level = level[0];
   }
-  const values: unknown[] = [];
-  const walk = (node: unknown, depth: number, path: string): void => {
-    if (depth === shape.length) {
-      if (Array.isArray(node)) {
-        throw new ConveyorError(
-          'ERR_TENSOR_INVALID',
-          `${where}: ${path} is nested deeper than its siblings`,
-        );
-      }
-      values.push(node);
-      return;
-    }
-    if (!Array.isArray(node) || node.length !== shape[depth]) {
+  const depth = shape.length;
+  // The path of an element is only spelled out for an error message: large tensors pay nothing.
+  const pathOf = (indices: readonly number[]) => `data${indices.map((i) => `[${i}]`).join('')}`;
+  const values: unknown[] = depth === 1 ? (value as unknown[]) : [];
+  const indices: number[] = [];
+  const walk = (node: readonly unknown[], level: number): void => {
+    const width = shape[level] as number;
+    if (node.length !== width) {
       throw new ConveyorError(
         'ERR_TENSOR_INVALID',
-        `${where}: ragged array at ${path}: expected ${shape[depth]} entries like its siblings`,
+        `${where}: ragged array at ${pathOf(indices)}: expected ${width} entries like its siblings`,
       );
     }
-    node.forEach((child, i) => walk(child, depth + 1, `${path}[${i}]`));
+    const leaf = level === depth - 1;
+    for (let i = 0; i < width; i++) {
+      const child = node[i];
+      if (leaf) {
+        if (Array.isArray(child)) {
+          indices.push(i);
+          throw new ConveyorError(
+            'ERR_TENSOR_INVALID',
+            `${where}: ${pathOf(indices)} is nested deeper than its siblings`,
+          );
+        }
+        if (depth > 1) values.push(child);
+        continue;
+      }
+      if (!Array.isArray(child)) {
+        throw new ConveyorError(
+          'ERR_TENSOR_INVALID',
+          `${where}: ragged array at ${pathOf([...indices, i])}: expected ${shape[level + 1]} entries like its siblings`,
+        );
+      }
+      indices.push(i);
+      walk(child, level + 1);
+      indices.pop();
+    }
   };
-  walk(value, 0, 'data');
+  if (depth > 0) walk(value, 0);
   return { shape, values };
 }
 
@@ -88,8 +111,8 @@ function fill(dtype: Dtype, values: readonly unknown[], where: string): TypedArr
   const data = new DTYPE_ARRAYS[dtype](values.length);
   const bigint = isBigIntDtype(dtype);
   const integer = dtype !== 'float32' && dtype !== 'float64' && dtype !== 'float16';
-  for (const [i, raw] of values.entries()) {
-    let value: unknown = raw;
+  for (let i = 0; i < values.length; i++) {
+    let value: unknown = values[i];
     if (typeof value === 'boolean') value = value ? 1 : 0;
     if (bigint) {
       if (typeof value === 'number' && Number.isInteger(value)) value = BigInt(value);
