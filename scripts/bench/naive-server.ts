@@ -1,7 +1,8 @@
 /**
  * What a user would write instead of a queue: an HTTP server that runs the model inline in its
  * request handler, on its own event loop. onnxruntime-node's run() blocks that loop for each
- * inference, so requests wait in the socket backlog. Environment: MODEL_PATH, PORT.
+ * inference, so requests wait in the socket backlog. Environment: MODEL_PATH, PORT,
+ * ROW_SHAPE.
  */
 import { createServer } from 'node:http';
 import { openSession } from '@conveyor/engine';
@@ -11,6 +12,8 @@ const session = await openSession(process.env.MODEL_PATH ?? '', SessionConfigSch
 const input = session.inputs[0];
 const output = session.outputs[0];
 if (!input || !output) throw new Error('the model needs an input and an output');
+// One row's shape, e.g. 3,48,192 (onnxruntime may report free dimensions).
+const shape = (process.env.ROW_SHAPE ?? '').split(',').map(Number);
 
 const server = createServer((request, response) => {
   const parts: Buffer[] = [];
@@ -18,11 +21,11 @@ const server = createServer((request, response) => {
   request.on('end', () => {
     void (async () => {
       try {
-        const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as {
-          shape: number[];
-          data: number[];
-        };
-        const tensor = createTensor(input.dtype as Dtype, body.shape, Float32Array.from(body.data));
+        // The image as raw little-endian float32 bytes, as the benchmark's burst sends it.
+        const raw = Buffer.concat(parts);
+        const floats = new Float32Array(raw.byteLength / 4);
+        new Uint8Array(floats.buffer).set(raw);
+        const tensor = createTensor(input.dtype as Dtype, [1, ...shape], floats);
         const outputs = await session.run({ [input.name]: tensor }, [output.name]);
         const result = outputs[output.name];
         if (!result) throw new Error(`no output ${output.name}`);
