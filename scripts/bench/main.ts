@@ -8,6 +8,7 @@
  *   pnpm bench --out f    write the JSON elsewhere
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +22,7 @@ import {
   type Tensor,
 } from '@conveyor/shared';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { freePort, startRedisServer } from '../lib/redis-server.js';
 import { textLine } from '../lib/text-line.js';
 import { ROOT } from '../lib/worker-process.js';
@@ -130,32 +132,65 @@ async function endToEnd(
   let failed = 0;
   let batchRows = 0;
   const { ms } = await timed(async () => {
-    // At most 2000 jobs waited on at once keeps the driver's own memory and work bounded.
-    for (const window of chunks(Array.from({ length: jobs }), 2000)) {
-      const handles = (
-        await Promise.all(
-          chunks(window, 500).map((part) =>
-            client.enqueueMany(
-              model,
-              part.map(() => item),
-            ),
-          ),
-        )
-      ).flat();
-      const settled = await Promise.allSettled(
-        handles.map((h) => h.result({ timeoutMs: 120_000 })),
+    // A sliding window: at most 2000 jobs waited on at once keeps the driver's memory bounded,
+    // and enqueueing goes on while results come back, so the worker never waits for the driver.
+    const pending = new Set<Promise<void>>();
+    for (const part of chunks(Array.from({ length: jobs }), 250)) {
+      while (pending.size + part.length > 2000) await Promise.race(pending);
+      const handles = await client.enqueueMany(
+        model,
+        part.map(() => item),
       );
-      for (const s of settled) {
-        if (s.status === 'rejected') failed += 1;
-        else batchRows += (s.value.timings as { batchRows?: number }).batchRows ?? 1;
+      for (const handle of handles) {
+        const done: Promise<void> = handle
+          .result({ timeoutMs: 120_000 })
+          .then(
+            (prediction) => {
+              batchRows += (prediction.timings as { batchRows?: number }).batchRows ?? 1;
+            },
+            () => {
+              failed += 1;
+            },
+          )
+          .finally(() => pending.delete(done));
+        pending.add(done);
       }
     }
+    await Promise.all(pending);
   });
   return {
     jobsPerSecond: (jobs / ms) * 1000,
     failed,
     meanBatchRows: batchRows / Math.max(1, jobs - failed),
   };
+}
+
+/** CPU seconds (user + system, every thread) the child processes used so far; Linux only. */
+function cpuSeconds(children: readonly Child[]): number {
+  let ticks = 0;
+  for (const { child } of children) {
+    try {
+      // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
+      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return Number.NaN;
+    }
+  }
+  return ticks / 100;
+}
+
+/** CPU seconds the benchmark's Redis has used so far. */
+async function redisCpu(): Promise<number> {
+  const connection = new Redis(redis.url);
+  try {
+    const info = await connection.info('cpu');
+    const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? NaN);
+    return field('used_cpu_sys') + field('used_cpu_user');
+  } finally {
+    connection.disconnect();
+  }
 }
 
 /** The highest p99 event-loop delay the workers reported when they stopped, in ms. */
@@ -165,14 +200,14 @@ async function withWorkers<T>(
   models: BenchModel[],
   processes: number,
   env: Record<string, string>,
-  run: (client: ConveyorClient, prefix: string) => Promise<T>,
+  run: (client: ConveyorClient, prefix: string, workers: readonly Child[]) => Promise<T>,
 ): Promise<T> {
   const prefix = prefixFor(models.join('-'));
   const workers: Child[] = [];
   for (let i = 0; i < processes; i++) workers.push(await worker(prefix, models, env));
   const client = await createClient({ redisUrl: redis.url, prefix });
   try {
-    return await run(client, prefix);
+    return await run(client, prefix, workers);
   } finally {
     await client.close();
     for (const w of workers) await stop(w);
@@ -263,7 +298,16 @@ try {
     say(`   ${JSON.stringify(results.queueLimit)}`);
   }
 
-  const e2e: Record<string, { jobsPerSecond: number; failed: number; meanBatchRows: number }> = {};
+  const e2e: Record<
+    string,
+    {
+      jobsPerSecond: number;
+      failed: number;
+      meanBatchRows: number;
+      seconds: number;
+      cpuSeconds: { driver: number; worker: number; redis: number };
+    }
+  > = {};
   if (runs(3))
     say('\n3. Conveyor end to end through the SDK (bulk enqueue, every result back), one worker');
   for (const [model, workload, jobs] of runs(3)
@@ -274,13 +318,30 @@ try {
         ['text-direction', 'text-direction', counts.imageJobs],
       ] as const)
     : []) {
-    const r = await withWorkers([model], 1, {}, (client) =>
-      endToEnd(client, model, workload, jobs),
-    );
+    const r = await withWorkers([model], 1, {}, async (client, _prefix, workers) => {
+      // Where the two cores went: CPU seconds of this driver, the worker and Redis.
+      const before = {
+        driver: process.cpuUsage(),
+        worker: cpuSeconds(workers),
+        redis: await redisCpu(),
+      };
+      const result = await endToEnd(client, model, workload, jobs);
+      const driver = process.cpuUsage(before.driver);
+      return {
+        ...result,
+        cpuSeconds: {
+          driver: round((driver.user + driver.system) / 1e6, 2),
+          worker: round(cpuSeconds(workers) - before.worker, 2),
+          redis: round((await redisCpu()) - before.redis, 2),
+        },
+      };
+    });
     e2e[model] = {
       jobsPerSecond: round(r.jobsPerSecond, 0),
       failed: r.failed,
       meanBatchRows: round(r.meanBatchRows, 1),
+      seconds: round(jobs / r.jobsPerSecond, 2),
+      cpuSeconds: r.cpuSeconds,
     };
     say(`   ${model}: ${JSON.stringify(e2e[model])}`);
   }
