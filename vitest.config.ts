@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // Tests run on the TypeScript sources, never on a stale dist/. Vitest resolves for the server
@@ -15,6 +15,8 @@ export default defineConfig({
       'apps/*/test/**/*.test.ts',
       'test/**/*.test.ts',
     ],
+    // The load tests have their own config and script (`pnpm test:load`, vitest.load.config.ts).
+    exclude: [...configDefaults.exclude, 'test/load/**'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',

@@ -1,0 +1,24 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The load tests (`pnpm test:load`): a soak with memory sampled and a burst far above capacity.
+ * Kept out of `pnpm test` because they run tens of thousands of jobs; one file at a time, so each
+ * owns the machine's two cores and its memory samples see only its own traffic.
+ */
+export default defineConfig({
+  resolve: { conditions: ['@conveyor/source'] },
+  ssr: {
+    resolve: { conditions: ['@conveyor/source', 'module', 'node', 'development|production'] },
+  },
+  test: {
+    include: ['test/load/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
+    setupFiles: ['test/support/fail-on-console.ts'],
+    pool: 'forks',
+    execArgv: ['--expose-gc', '--import', 'tsx', '--conditions=@conveyor/source'],
+    fileParallelism: false,
+    testTimeout: 240_000,
+    hookTimeout: 120_000,
+    reporters: ['default', './test/support/summary-reporter.ts'],
+  },
+});
