@@ -32,6 +32,20 @@ async function dropBlobs(blobs: BlobStore, keys: readonly string[], log: Logger)
     .catch((err: unknown) => log.warn({ err, keys }, 'could not delete stored inputs'));
 }
 
+/** The keys of a job's stored inputs, read from its payload as it is (valid or not). */
+export function storedInputKeys(prefix: string, job: Job): string[] {
+  const inputs = (job.data as { inputs?: unknown } | undefined)?.inputs;
+  if (typeof inputs !== 'object' || inputs === null) return [];
+  return Object.entries(inputs as Record<string, unknown>)
+    .filter(([, wire]) => typeof wire === 'object' && wire !== null && 'blob' in wire)
+    .map(([name]) => blobKey(prefix, String(job.id), name));
+}
+
+/** Deletes a completed job's stored inputs; call it from the Worker's 'completed' event. */
+export function dropStoredInputs(blobs: BlobStore, job: Job, log: Logger): Promise<void> {
+  return dropBlobs(blobs, storedInputKeys(blobs.prefix, job), log);
+}
+
 /**
  * The BullMQ processor of one model's queue: re-validates the payload read from Redis, checks it
  * against the model's signature, runs it on the engine and returns the encoded outputs. A bad job
@@ -93,11 +107,8 @@ export function createProcessor(engine: Engine, model: string, log: Logger, blob
         outputs: payload.outputs,
         transferInputs: true,
       });
-      await dropBlobs(
-        blobs,
-        stored.map((n) => blobKeyOf(jobId, n)),
-        log,
-      );
+      // On success the stored inputs stay until BullMQ has recorded the completion (see
+      // dropStoredInputs): a worker killed in between leaves the job to run again, with its bytes.
       return {
         v: JOB_PAYLOAD_VERSION,
         model,

@@ -12,7 +12,7 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
-import { createProcessor, type BlobStore } from './processor.js';
+import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
 
 /** A running worker process: one BullMQ worker per model, sharing one engine. */
 export interface WorkerService {
@@ -98,10 +98,15 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
         removeOnFail: { count: config.KEEP_FAILED_JOBS, age: config.KEEP_FAILED_AGE_S },
         // Per-minute completed/failed counts, for `conveyor queues` and dashboards.
         metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
+        // A killed worker's jobs go back to the queue once their lock expires and a stalled check runs.
+        lockDuration: config.JOB_LOCK_MS,
+        stalledInterval: config.STALLED_INTERVAL_MS,
         autorun: false,
       },
     );
     worker.on('error', throttledErrorLog(log.child({ model }), 'worker error'));
+    // Only once the completion is recorded; a leftover (the process died in between) expires.
+    worker.on('completed', (job) => void dropStoredInputs(blobs, job, log));
     return worker;
   });
   for (const worker of workers) void worker.run();
