@@ -1,4 +1,4 @@
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply } from 'fastify';
 import {
   serializerCompiler,
   validatorCompiler,
@@ -8,9 +8,10 @@ import type { ConveyorClient } from '@conveyor/sdk';
 import type { Config, Logger } from '@conveyor/shared';
 import { auth } from './plugins/auth.js';
 import { backPressure } from './plugins/back-pressure.js';
-import { errorHandler } from './plugins/error-handler.js';
+import { errorHandler, frameworkErrorBody } from './plugins/error-handler.js';
 import { health } from './plugins/health.js';
 import { openapi } from './plugins/openapi.js';
+import { rateLimit } from './plugins/rate-limit.js';
 import { inferRoutes } from './routes/infer.js';
 import { modelRoutes } from './routes/models.js';
 import { jobsApi, type JobsApiOptions } from './routes/jobs-api.js';
@@ -36,6 +37,12 @@ export function buildApp(config: Config, deps: AppDeps) {
     bodyLimit: config.MAX_BODY_BYTES,
     // A synchronous infer may wait up to its own timeout; the predict timeout bounds each request.
     requestTimeout: 0,
+    frameworkErrors: (error, _request, reply) => {
+      const body = frameworkErrorBody(error);
+      // The option is generic over route types this handler does not use.
+      const plain = reply as unknown as FastifyReply;
+      void plain.code(body.statusCode).type('application/json; charset=utf-8').send(body);
+    },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -44,6 +51,8 @@ export function buildApp(config: Config, deps: AppDeps) {
   // Before every route: OpenAPI sees routes registered after it, auth guards them.
   void app.register(openapi);
   void app.register(auth, { keys: config.API_KEYS });
+  // After auth (it keys the limit by the API key name), before every limited route.
+  void app.register(rateLimit, { config });
   void app.register(backPressure, { config, logger: deps.logger });
   void app.register(health, { client: deps.client, redisPing: deps.redisPing });
   void app.register(modelRoutes, { client: deps.client });

@@ -118,6 +118,10 @@ export const ConfigSchema = z
     PREDICT_TIMEOUT_MS: int(1, 86_400_000).default(30_000),
     /** How long shutdown waits for jobs in flight before closing anyway. */
     SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
+    /** How long a worker's lock on a job lasts without renewal (renewed at half): a dead worker's jobs wait this long. */
+    JOB_LOCK_MS: int(1000, 3_600_000).default(30_000),
+    /** How often a worker looks for jobs whose lock expired (stalled) and puts them back on the queue. */
+    STALLED_INTERVAL_MS: int(500, 3_600_000).default(30_000),
     PRODUCER_HOST: z.string().min(1).default('0.0.0.0'),
     PRODUCER_PORT: int(0, 65_535).default(8080),
     /** Largest HTTP request body, in bytes. */
@@ -138,6 +142,27 @@ export const ConfigSchema = z
     WEBHOOK_TIMEOUT_MS: int(1, 300_000).default(10_000),
     /** Webhook deliveries one producer sends at once. */
     WEBHOOK_CONCURRENCY: int(1, 1024).default(16),
+    /** Lets callback URLs reach loopback, private and link-local addresses (off: no SSRF). */
+    WEBHOOK_ALLOW_PRIVATE: z
+      .enum(['true', 'false'], { message: 'true or false' })
+      .default('false')
+      .transform((value) => value === 'true'),
+    /** Callback host names (or addresses) exempt from the private-address check. */
+    WEBHOOK_ALLOWED_HOSTS: z
+      .string()
+      .default('')
+      .transform((list) =>
+        Object.freeze(
+          list
+            .split(',')
+            .map((host) => host.trim().toLowerCase())
+            .filter(Boolean),
+        ),
+      ),
+    /** Requests one API key (or client address when auth is off) may make per window; 0 = off. */
+    RATE_LIMIT_MAX: int(0, 100_000_000).default(3000),
+    /** The rate limit window, in ms. */
+    RATE_LIMIT_WINDOW_MS: int(1000, 86_400_000).default(10_000),
     /** Interval of the comment lines that keep a job's event stream (SSE) open. */
     SSE_HEARTBEAT_MS: int(100, 300_000).default(15_000),
     /** Most jobs one batch request may hold. */

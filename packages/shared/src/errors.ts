@@ -136,8 +136,9 @@ export const ERROR_CATALOGUE = {
   ERR_CALLBACK_NOT_ALLOWED: {
     status: 400,
     retryable: false,
-    summary: 'The job asks for a callback_url this producer will not call.',
-    fix: 'Set WEBHOOK_SECRET on the producer to turn webhooks on, or drop callback_url.',
+    summary:
+      'The job asks for a callback_url this producer will not call: webhooks are off, or the host resolves to a loopback, private or link-local address.',
+    fix: 'Set WEBHOOK_SECRET to turn webhooks on; use a public host, or list it in WEBHOOK_ALLOWED_HOSTS.',
   },
   ERR_QUEUE_UNAVAILABLE: {
     status: 503,
@@ -198,6 +199,12 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     summary: 'The model queue holds as many jobs not yet started as its limit allows.',
     fix: 'Retry after the Retry-After seconds, add workers, or raise MAX_QUEUE_DEPTH.',
+  },
+  ERR_RATE_LIMITED: {
+    status: 429,
+    retryable: true,
+    summary: 'The API key (or client address) made more requests than RATE_LIMIT_MAX per window.',
+    fix: 'Retry after the Retry-After seconds, spread requests out, or use batches.',
   },
   ERR_USAGE: {
     status: 400,

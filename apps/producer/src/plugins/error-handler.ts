@@ -30,7 +30,8 @@ function headersFor(code: ErrorCode, details: Readonly<Record<string, unknown>>)
       return { 'WWW-Authenticate': 'Bearer realm="conveyor"' };
     case 'ERR_FORBIDDEN':
       return { 'WWW-Authenticate': 'Bearer realm="conveyor", error="insufficient_scope"' };
-    case 'ERR_QUEUE_FULL': {
+    case 'ERR_QUEUE_FULL':
+    case 'ERR_RATE_LIMITED': {
       const seconds = details.retryAfterS;
       return { 'Retry-After': String(typeof seconds === 'number' ? Math.ceil(seconds) : 1) };
     }
@@ -115,6 +116,15 @@ export function errorBody(classified: Classified): ErrorBody {
     body.issues = classified.issues.map((i) => ({ path: i.path, message: i.message }));
   if (classified.jobId !== undefined) body.job_id = classified.jobId;
   return body;
+}
+
+/**
+ * The body of the router's own refusals, for fastify's `frameworkErrors` option: a malformed
+ * percent-encoding or a path parameter over maxParamLength would otherwise be answered before
+ * any handler, with a body that has no catalogue code.
+ */
+export function frameworkErrorBody(error: Error): ErrorBody {
+  return errorBody({ code: 'ERR_VALIDATION', message: `request URL is invalid: ${error.message}` });
 }
 
 const plugin: FastifyPluginCallback = (app, _options, done) => {

@@ -19,7 +19,8 @@ export const CallbackUrlSchema = z
   .string()
   .max(2048)
   .url()
-  .refine((url) => /^https?:$/.test(new URL(url).protocol), {
+  // zod runs the refinement even when .url() failed: it must not throw on a non-URL.
+  .refine((url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), {
     message: 'callback_url must be an http or https URL',
   });
 

@@ -3,6 +3,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
+  isConveyorError,
   parseOrThrow,
   redisOptions,
   throttledErrorLog,
@@ -11,7 +12,7 @@ import {
 } from '@conveyor/shared';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import type { JobOutcome } from '../routes/jobs-schemas.js';
-import { assertCallbackAllowed } from './allow.js';
+import { assertCallbackAllowed, callbackPolicyOf } from './allow.js';
 import { DELIVERY_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.js';
 
 /** The BullMQ queue of webhook deliveries, shared by every producer replica. */
@@ -44,6 +45,8 @@ type DeliveryConfig = Pick<
   | 'KEEP_COMPLETED_AGE_S'
   | 'KEEP_FAILED_JOBS'
   | 'KEEP_FAILED_AGE_S'
+  | 'WEBHOOK_ALLOW_PRIVATE'
+  | 'WEBHOOK_ALLOWED_HOSTS'
 >;
 
 /** The callbacks queue (for adding deliveries and for the dashboard). */
@@ -91,10 +94,11 @@ const retryable = (status: number) => status === 408 || status === 429 || status
  * UnrecoverableError (final) on any other status, redirects included.
  */
 export function createDeliveryProcessor(
-  config: Pick<Config, 'WEBHOOK_TIMEOUT_MS'>,
+  config: Pick<Config, 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'WEBHOOK_ALLOWED_HOSTS'>,
   secret: string,
   log: Logger,
 ) {
+  const policy = callbackPolicyOf(config);
   return async (job: Job): Promise<{ status: number }> => {
     const delivery = parseOrThrow(DeliverySchema, job.data, `delivery ${job.id}`);
     const fields = {
@@ -103,9 +107,13 @@ export function createDeliveryProcessor(
       attempt: job.attemptsMade + 1,
     };
     try {
-      await assertCallbackAllowed(delivery.url);
+      // Again at delivery: the name may resolve elsewhere by now (DNS rebinding).
+      await assertCallbackAllowed(delivery.url, policy);
     } catch (error) {
       log.warn({ ...fields, err: error }, 'webhook not allowed');
+      // A failed lookup may pass on a later try; a non-public address is final.
+      if (isConveyorError(error) && error.details.reason === 'unresolved')
+        throw new Error('callback_url host does not resolve');
       throw new UnrecoverableError('callback_url is not allowed');
     }
     const timestamp = Math.floor(Date.now() / 1000);

@@ -4,7 +4,7 @@ import { ConveyorError, modelOfJobId, type Config, type Logger } from '@conveyor
 import type { QueueRegistry } from '../plugins/queues.js';
 import type { JobOutcome } from '../routes/jobs-schemas.js';
 import { outcomeOf, outcomeOfJob, readJob } from '../routes/jobs-view.js';
-import { assertCallbackAllowed } from './allow.js';
+import { assertCallbackAllowed, callbackPolicyOf } from './allow.js';
 import { addDelivery, createCallbacksQueue, createDeliveryWorker } from './delivery.js';
 import { createEventFeeder, type EventFeeder, type Finished } from './feeder.js';
 
@@ -148,7 +148,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
         'webhooks are off on this producer (WEBHOOK_SECRET is not set), so callback_url cannot be used',
       );
     }
-    await assertCallbackAllowed(url);
+    await assertCallbackAllowed(url, callbackPolicyOf(config));
   };
 
   return {

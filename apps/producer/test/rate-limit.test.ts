@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { uniquePrefix } from '../../../test/support/prefix.js';
+import { memoryLogger } from '../../../test/support/workers.js';
+import { buildApp, type App } from '../src/app.js';
+import type { ErrorBody } from '../src/schemas.js';
+import { testConfig, unusedClient } from './support.js';
+
+const redisUrl = inject('redisUrl');
+const ALICE = 'alice-secret-0123456789abcdef';
+const BOB = 'bob-secret-0123456789abcdefgh';
+const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
+
+let app: App | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+/** An app with a limit of `max` requests per minute (long enough that no window ends mid-test). */
+async function appWith(max: number, env: Record<string, string> = {}): Promise<App> {
+  app = buildApp(
+    testConfig(redisUrl, uniquePrefix(), {
+      RATE_LIMIT_MAX: String(max),
+      RATE_LIMIT_WINDOW_MS: '60000',
+      ...env,
+    }),
+    {
+      client: unusedClient(),
+      redisPing: () => Promise.resolve(true),
+      logger: memoryLogger('producer').logger,
+    },
+  );
+  await app.ready();
+  return app;
+}
+
+describe('rate limits per API key', () => {
+  it('answers 429 ERR_RATE_LIMITED with Retry-After to one key over its limit while another is served', async () => {
+    const a = await appWith(3, { API_KEYS: `alice:infer:${ALICE},bob:infer:${BOB}` });
+    for (let i = 0; i < 3; i++) {
+      const ok = await a.inject({ method: 'GET', url: '/v2', headers: bearer(ALICE) });
+      expect(ok.statusCode).toBe(200);
+    }
+    const over = await a.inject({ method: 'GET', url: '/v2', headers: bearer(ALICE) });
+    expect(over.statusCode).toBe(429);
+    expect(over.json<ErrorBody>()).toMatchObject({ code: 'ERR_RATE_LIMITED', statusCode: 429 });
+    const retryAfter = Number(over.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Every other route counts against the same key.
+    const infer = await a.inject({
+      method: 'POST',
+      url: '/v2/models/iris/infer',
+      headers: bearer(ALICE),
+      payload: {},
+    });
+    expect(infer.statusCode).toBe(429);
+
+    const bob = await a.inject({ method: 'GET', url: '/v2', headers: bearer(BOB) });
+    expect(bob.statusCode).toBe(200);
+  });
+
+  it('keeps health routes open past the limit', async () => {
+    const a = await appWith(1, { API_KEYS: `alice:infer:${ALICE}` });
+    await a.inject({ method: 'GET', url: '/v2', headers: bearer(ALICE) });
+    expect((await a.inject({ method: 'GET', url: '/v2', headers: bearer(ALICE) })).statusCode).toBe(
+      429,
+    );
+    for (let i = 0; i < 5; i++) {
+      expect((await a.inject({ method: 'GET', url: '/v2/health/live' })).statusCode).toBe(200);
+      // Not ready (the test client has no models), but not limited either.
+      expect((await a.inject({ method: 'GET', url: '/v2/health/ready' })).statusCode).not.toBe(429);
+    }
+  });
+
+  it('does not count requests refused by auth against any key, and limits by address when auth is off', async () => {
+    const keyed = await appWith(2, { API_KEYS: `alice:infer:${ALICE}` });
+    for (let i = 0; i < 5; i++) {
+      const bad = await keyed.inject({ method: 'GET', url: '/v2', headers: bearer(BOB) });
+      expect(bad.statusCode).toBe(401);
+    }
+    const alice = await keyed.inject({ method: 'GET', url: '/v2', headers: bearer(ALICE) });
+    expect(alice.statusCode).toBe(200);
+    await keyed.close();
+
+    const open = await appWith(2);
+    const from = (ip: string) => open.inject({ method: 'GET', url: '/v2', remoteAddress: ip });
+    expect((await from('10.0.0.1')).statusCode).toBe(200);
+    expect((await from('10.0.0.1')).statusCode).toBe(200);
+    expect((await from('10.0.0.1')).json<ErrorBody>().code).toBe('ERR_RATE_LIMITED');
+    expect((await from('10.0.0.2')).statusCode).toBe(200);
+  });
+
+  it('is off with RATE_LIMIT_MAX=0', async () => {
+    const a = await appWith(0);
+    for (let i = 0; i < 20; i++) {
+      expect((await a.inject({ method: 'GET', url: '/v2' })).statusCode).toBe(200);
+    }
+  });
+});
