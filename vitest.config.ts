@@ -15,8 +15,8 @@ export default defineConfig({
       'apps/*/test/**/*.test.ts',
       'test/**/*.test.ts',
     ],
-    // The load tests have their own config and script (`pnpm test:load`, vitest.load.config.ts).
-    exclude: [...configDefaults.exclude, 'test/load/**'],
+    // The load and fault tests have their own configs and scripts (`pnpm test:load`, `pnpm test:chaos`).
+    exclude: [...configDefaults.exclude, 'test/load/**', 'test/chaos/**'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',
