@@ -354,7 +354,13 @@ try {
       const port = await freePort();
       const producer = await start(
         'apps/producer/src/main.ts',
-        { REDIS_KEY_PREFIX: prefix, PRODUCER_HOST: '127.0.0.1', PRODUCER_PORT: String(port) },
+        {
+          REDIS_KEY_PREFIX: prefix,
+          PRODUCER_HOST: '127.0.0.1',
+          // One client address sends everything here: the per-client rate limit is off.
+          RATE_LIMIT_MAX: '0',
+          PRODUCER_PORT: String(port),
+        },
         '"producer ready"',
       );
       try {
@@ -548,7 +554,13 @@ async function burst(capacity: number) {
     const port = await freePort();
     const producer = await start(
       'apps/producer/src/main.ts',
-      { REDIS_KEY_PREFIX: prefix, PRODUCER_HOST: '127.0.0.1', PRODUCER_PORT: String(port) },
+      {
+        REDIS_KEY_PREFIX: prefix,
+        PRODUCER_HOST: '127.0.0.1',
+        // One client address sends everything here: the per-client rate limit is off.
+        RATE_LIMIT_MAX: '0',
+        PRODUCER_PORT: String(port),
+      },
       '"producer ready"',
     );
     const queue = new Queue(queueName(workload), {
