@@ -494,10 +494,14 @@ async function burst(capacity: number) {
     `   ${total} requests at ${rate}/s (3x Conveyor's measured capacity), client timeout ${timeoutMs} ms`,
   );
 
+  /** Why requests failed in the last open loop, by the socket error's code. */
+  const errorCauses = new Map<string, number>();
+
   /** Sends `total` requests at `rate` per second without waiting for answers. */
   async function openLoop(send: () => Promise<Response>) {
     const outcomes: { status: number | 'timeout' | 'error'; ms: number; jobId?: string }[] = [];
     const pending: Promise<void>[] = [];
+    errorCauses.clear();
     const t0 = performance.now();
     for (let i = 0; i < total; i++) {
       const due = t0 + (i * 1000) / rate;
@@ -517,6 +521,10 @@ async function burst(capacity: number) {
           })
           .catch((error: unknown) => {
             const name = error instanceof Error ? error.name : '';
+            // fetch wraps the socket's error: its code says what happened (ECONNRESET, ...).
+            const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+            const why = cause?.code ?? cause?.message ?? name;
+            errorCauses.set(why, (errorCauses.get(why) ?? 0) + 1);
             outcomes.push({
               status: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'error',
               ms: performance.now() - sent,
@@ -547,6 +555,7 @@ async function burst(capacity: number) {
       ),
       1,
     ),
+    errorCauses: Object.fromEntries(errorCauses),
   });
 
   // Conveyor: the producer answers 202 at once; the worker drains the queue behind it.

@@ -38,7 +38,8 @@ const server = createServer((request, response) => {
     })();
   });
 });
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+// The same accept backlog as Conveyor's producer (PRODUCER_BACKLOG), for a fair comparison.
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', 4096, () => {
   process.stdout.write('naive server ready\n');
 });
 process.once('SIGTERM', () => server.close(() => process.exit(0)));

@@ -104,7 +104,11 @@ const shutdown = (): Promise<void> =>
 exitOnSignals(log, shutdown);
 
 try {
-  await app.listen({ host: config.PRODUCER_HOST, port: config.PRODUCER_PORT });
+  await app.listen({
+    host: config.PRODUCER_HOST,
+    port: config.PRODUCER_PORT,
+    backlog: config.PRODUCER_BACKLOG,
+  });
   log.info(
     {
       host: config.PRODUCER_HOST,

@@ -36,6 +36,7 @@ describe('loadConfig', () => {
       STALLED_INTERVAL_MS: 30_000,
       PRODUCER_HOST: '0.0.0.0',
       PRODUCER_PORT: 8080,
+      PRODUCER_BACKLOG: 4096,
       MAX_BODY_BYTES: 16 * 1024 * 1024,
       MAX_QUEUE_DEPTH: 10_000,
       QUEUE_DEPTH_BY_MODEL: {},

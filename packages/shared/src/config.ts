@@ -124,6 +124,12 @@ export const ConfigSchema = z
     STALLED_INTERVAL_MS: int(500, 3_600_000).default(30_000),
     PRODUCER_HOST: z.string().min(1).default('0.0.0.0'),
     PRODUCER_PORT: int(0, 65_535).default(8080),
+    /**
+     * Connections the kernel holds for the producer before it accepts them (capped by
+     * net.core.somaxconn). Node's default of 511 overflows in a burst, and the kernel then
+     * resets connections.
+     */
+    PRODUCER_BACKLOG: int(1, 65_535).default(4096),
     /** Largest HTTP request body, in bytes. */
     MAX_BODY_BYTES: int(1024, 2 ** 31 - 1).default(16 * 1024 * 1024),
     /** Most jobs not yet started a model's queue may hold; work beyond it is refused with 429. */
