@@ -4,62 +4,20 @@
  * invalid, and 0 after a graceful shutdown on SIGTERM or SIGINT. When Redis does not answer at
  * start it logs one line per attempt and tries again with capped exponential backoff.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
 import {
   createLogger,
   isConveyorError,
   loadConfigOrExit,
+  waitForRedis,
   redactUrl,
   redisOptions,
   exitOnSignals,
   throttledErrorLog,
-  type Logger,
 } from '@conveyor/shared';
 import { buildApp } from './app.js';
 import { clientOptionsFromConfig } from './client-options.js';
-
-/** First delay between start-up attempts; doubled each attempt up to STARTUP_RETRY_MAX_MS. */
-const STARTUP_RETRY_FIRST_MS = 500;
-const STARTUP_RETRY_MAX_MS = 10_000;
-
-/**
- * Resolves once Redis answers PING. A supervisor restarting a process that exits at once would
- * spam the logs; waiting here costs one warning per attempt.
- */
-async function waitForRedis(url: string, log: Logger): Promise<void> {
-  let delayMs = STARTUP_RETRY_FIRST_MS;
-  for (let attempt = 1; ; attempt++) {
-    const probe = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      connectTimeout: 2000,
-      connectionName: 'conveyor-producer-probe',
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      if ((await probe.ping()) === 'PONG') return;
-    } catch (err) {
-      log.warn(
-        {
-          redis: redactUrl(url),
-          attempt,
-          retryInMs: delayMs,
-          code: 'ERR_QUEUE_UNAVAILABLE',
-          reason: err instanceof Error ? err.message : String(err),
-        },
-        'redis did not answer at start; retrying',
-      );
-    } finally {
-      probe.disconnect();
-    }
-    await sleep(delayMs);
-    delayMs = Math.min(delayMs * 2, STARTUP_RETRY_MAX_MS);
-  }
-}
 
 const config = loadConfigOrExit(process.env);
 const log = createLogger({ level: config.LOG_LEVEL, component: 'producer' });
@@ -73,7 +31,7 @@ const pinger = new Redis(config.REDIS_URL, {
 });
 pinger.on('error', throttledErrorLog(log, 'redis health connection error'));
 try {
-  await waitForRedis(config.REDIS_URL, log);
+  await waitForRedis(config.REDIS_URL, log, 'conveyor-producer-probe');
   client = await createClient(clientOptionsFromConfig(config, log));
   await pinger.connect();
 } catch (err) {

@@ -114,7 +114,7 @@ export {
   type LoggerOptions,
 } from './logger.js';
 export { ErrorBodySchema, type ErrorBody } from './schemas/error-body.js';
-export { exitOnSignals, loadConfigOrExit } from './lifecycle.js';
+export { exitOnSignals, loadConfigOrExit, waitForRedis } from './lifecycle.js';
 export {
   JobIdSchema,
   blobKey,

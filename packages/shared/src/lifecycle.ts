@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, redactUrl, type Config } from './config.js';
 import { isConveyorError } from './errors.js';
 
 /**
@@ -31,5 +33,50 @@ export function loadConfigOrExit(env: Readonly<Record<string, string | undefined
   } catch (error) {
     process.stderr.write(`${isConveyorError(error) ? error.message : String(error)}\n`);
     process.exit(1);
+  }
+}
+
+/** First delay between start-up attempts; doubled each attempt up to STARTUP_RETRY_MAX_MS. */
+const STARTUP_RETRY_FIRST_MS = 500;
+const STARTUP_RETRY_MAX_MS = 10_000;
+
+/**
+ * Resolves once Redis answers PING. A supervisor restarting a process that exits at once would
+ * spam the logs; waiting here costs one warning per attempt.
+ */
+export async function waitForRedis(
+  url: string,
+  log: Logger,
+  connectionName: string,
+): Promise<void> {
+  let delayMs = STARTUP_RETRY_FIRST_MS;
+  for (let attempt = 1; ; attempt++) {
+    const probe = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 2000,
+      connectionName,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      if ((await probe.ping()) === 'PONG') return;
+    } catch (err) {
+      log.warn(
+        {
+          redis: redactUrl(url),
+          attempt,
+          retryInMs: delayMs,
+          code: 'ERR_QUEUE_UNAVAILABLE',
+          reason: err instanceof Error ? err.message : String(err),
+        },
+        'redis did not answer at start; retrying',
+      );
+    } finally {
+      probe.disconnect();
+    }
+    await sleep(delayMs);
+    delayMs = Math.min(delayMs * 2, STARTUP_RETRY_MAX_MS);
   }
 }
