@@ -63,6 +63,7 @@ export async function openClient(config: Config, options: OpenClientOptions): Pr
       redisUrl: config.REDIS_URL,
       prefix: config.REDIS_KEY_PREFIX,
       eventsMaxLen: config.EVENTS_MAX_LEN,
+      modelExpiryMs: config.MODEL_EXPIRY_MS,
     });
   }
   return {

@@ -4,7 +4,6 @@ import { MetricsTime, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createEngine, type Engine } from '@conveyor/engine';
 import {
-  catalogueKey,
   queueName,
   redactUrl,
   redisOptions,
@@ -12,6 +11,7 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
+import { startAnnouncing } from './announce.js';
 import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
 
 /** A running worker process: one BullMQ worker per model, sharing one engine. */
@@ -41,14 +41,15 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
     'connecting to redis',
   );
 
-  // Announce each model version so clients can check requests before enqueueing them.
-  const announced: Record<string, string> = {};
-  for (const [name, versions] of engine.models) {
-    for (const { signature } of versions)
-      announced[`${name}@${signature.version}`] = JSON.stringify(signature);
-  }
-  if (Object.keys(announced).length > 0)
-    await connection.hset(catalogueKey(config.REDIS_KEY_PREFIX), announced);
+  // Announce each model version (and keep announcing it) so clients can check requests before
+  // enqueueing them; versions no worker has announced for MODEL_EXPIRY_MS are forgotten.
+  const announcer = await startAnnouncing({
+    connection,
+    prefix: config.REDIS_KEY_PREFIX,
+    signatures: [...engine.models.values()].flatMap((versions) => versions.map((v) => v.signature)),
+    expiryMs: config.MODEL_EXPIRY_MS,
+    log,
+  });
 
   // BullMQ caps a queue's event stream with the length a Queue stores in the queue's metadata.
   const models = [...engine.models.keys()];
@@ -138,6 +139,7 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
           );
           await Promise.all(workers.map((w) => w.close(true)));
         }
+        announcer.stop();
         await Promise.all(queues.map((q) => q.close()));
         await engine.close();
         await connection.quit().catch(() => connection.disconnect());

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
+  CatalogueEntrySchema,
   ConveyorError,
-  ModelSignatureSchema,
   catalogueKey,
   compareVersions,
   type ModelSignature,
@@ -21,13 +21,26 @@ export interface Catalogue {
 /** The hash field of one model version. */
 export const catalogueField = (model: string, version: string): string => `${model}@${version}`;
 
-export function createCatalogue(redis: Redis, prefix: string, ttlMs: number): Catalogue {
-  let cached: { at: number; models: Map<string, ModelSignature[]> } | undefined;
+/**
+ * @param ttlMs how long a copy read from Redis is reused
+ * @param expiryMs a version whose last announcement is older than this is no longer served
+ */
+export function createCatalogue(
+  redis: Redis,
+  prefix: string,
+  ttlMs: number,
+  expiryMs: number,
+): Catalogue {
+  let cached:
+    { at: number; models: Map<string, ModelSignature[]>; expired: Map<string, number> } | undefined;
 
-  async function load(force: boolean): Promise<Map<string, ModelSignature[]>> {
-    if (!force && cached && Date.now() - cached.at < ttlMs) return cached.models;
+  async function load(force: boolean): Promise<NonNullable<typeof cached>> {
+    if (!force && cached && Date.now() - cached.at < ttlMs) return cached;
     const raw = await redis.hgetall(catalogueKey(prefix));
+    const now = Date.now();
     const models = new Map<string, ModelSignature[]>();
+    /** Model name -> the newest announcement of a version that expired. */
+    const expired = new Map<string, number>();
     for (const value of Object.values(raw)) {
       let parsedJson: unknown;
       try {
@@ -35,31 +48,41 @@ export function createCatalogue(redis: Redis, prefix: string, ttlMs: number): Ca
       } catch {
         continue; // An entry nobody can read is no model; the worker that wrote it will rewrite it.
       }
-      const parsed = ModelSignatureSchema.safeParse(parsedJson);
+      const parsed = CatalogueEntrySchema.safeParse(parsedJson);
       if (!parsed.success) continue;
-      const list = models.get(parsed.data.name) ?? [];
-      list.push(parsed.data);
+      const { announcedAt, ...signature } = parsed.data;
+      if (announcedAt !== undefined && now - announcedAt > expiryMs) {
+        expired.set(signature.name, Math.max(expired.get(signature.name) ?? 0, announcedAt));
+        continue;
+      }
+      const list = models.get(signature.name) ?? [];
+      list.push(signature);
       list.sort((a, b) => compareVersions(a.version, b.version));
-      models.set(parsed.data.name, list);
+      models.set(signature.name, list);
     }
-    cached = { at: Date.now(), models };
-    return models;
+    cached = { at: now, models, expired };
+    return cached;
   }
 
   return {
     async signature(model, version) {
-      let versions = (await load(false)).get(model);
+      let loaded = await load(false);
+      let versions = loaded.models.get(model);
       const has = (list: ModelSignature[] | undefined) =>
         list !== undefined && (version === undefined || list.some((s) => s.version === version));
       // A model just deployed is not in a cached copy yet: look once more before refusing.
-      if (!has(versions)) versions = (await load(true)).get(model);
+      if (!has(versions)) {
+        loaded = await load(true);
+        versions = loaded.models.get(model);
+      }
       if (!versions || versions.length === 0) {
+        const lastSeen = loaded.expired.get(model);
         throw new ConveyorError(
           'ERR_MODEL_NOT_FOUND',
-          `no worker has announced a model named "${model}"`,
-          {
-            details: { model },
-          },
+          lastSeen === undefined
+            ? `no worker has announced a model named "${model}"`
+            : `no worker has announced model "${model}" since ${new Date(lastSeen).toISOString()} (MODEL_EXPIRY_MS ${expiryMs})`,
+          { details: { model } },
         );
       }
       if (version === undefined) return versions[versions.length - 1] as ModelSignature;
@@ -74,7 +97,7 @@ export function createCatalogue(redis: Redis, prefix: string, ttlMs: number): Ca
       return match;
     },
     async list() {
-      return [...(await load(false)).values()].flat();
+      return [...(await load(false)).models.values()].flat();
     },
   };
 }

@@ -1,6 +1,11 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { z } from 'zod';
-import { DEFAULT_MAX_TENSOR_BYTES, ModelNameSchema, type Logger } from '@conveyor/shared';
+import {
+  DEFAULT_MAX_TENSOR_BYTES,
+  DEFAULT_MODEL_EXPIRY_MS,
+  ModelNameSchema,
+  type Logger,
+} from '@conveyor/shared';
 
 const RetentionSchema = z
   .object({
@@ -68,6 +73,12 @@ export const ClientOptionsSchema = z
     eventsMaxLen: z.number().int().min(100).default(10_000),
     /** How long the model catalogue read from Redis is reused, in ms. Default 5000. */
     catalogueTtlMs: z.number().int().min(0).default(5000),
+    /**
+     * A model version that no worker has announced for this long is treated as gone
+     * (ERR_MODEL_NOT_FOUND); workers announce every 15 s. Match the workers' MODEL_EXPIRY_MS.
+     * Default 600 000 (10 minutes).
+     */
+    modelExpiryMs: z.number().int().min(60_000).default(DEFAULT_MODEL_EXPIRY_MS),
     /**
      * Inputs of at least this many bytes are stored as raw bytes beside their job instead of in
      * its JSON (no base64, no JSON parsing of the data in Redis or the worker). Default 16 KiB;

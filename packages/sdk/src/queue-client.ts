@@ -107,7 +107,12 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     throw unavailable(error);
   }
 
-  const catalogue = createCatalogue(redis, config.prefix, config.catalogueTtlMs);
+  const catalogue = createCatalogue(
+    redis,
+    config.prefix,
+    config.catalogueTtlMs,
+    config.modelExpiryMs,
+  );
   const hub = createEventHub(
     redis,
     () => {

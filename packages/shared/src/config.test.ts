@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       SHUTDOWN_TIMEOUT_MS: 30_000,
       JOB_LOCK_MS: 30_000,
       STALLED_INTERVAL_MS: 30_000,
+      MODEL_EXPIRY_MS: 600_000,
       PRODUCER_HOST: '0.0.0.0',
       PRODUCER_PORT: 8080,
       PRODUCER_BACKLOG: 4096,

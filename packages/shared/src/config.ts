@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConveyorError } from './errors.js';
 import { ModelNameSchema } from './schemas/names.js';
+import { DEFAULT_MODEL_EXPIRY_MS } from './naming.js';
 import { DEFAULT_MAX_TENSOR_BYTES } from './tensor/tensor.js';
 import { zodIssues } from './validation.js';
 
@@ -122,6 +123,13 @@ export const ConfigSchema = z
     JOB_LOCK_MS: int(1000, 3_600_000).default(30_000),
     /** How often a worker looks for jobs whose lock expired (stalled) and puts them back on the queue. */
     STALLED_INTERVAL_MS: int(500, 3_600_000).default(30_000),
+    /**
+     * A model version that no worker has announced for this long is forgotten: clients get
+     * ERR_MODEL_NOT_FOUND for it, readiness stops claiming it, and workers delete its entry.
+     * Workers announce every 15 s; jobs for a model keep queueing while its workers are away for
+     * less than this.
+     */
+    MODEL_EXPIRY_MS: int(60_000, 31_536_000_000).default(DEFAULT_MODEL_EXPIRY_MS),
     PRODUCER_HOST: z.string().min(1).default('0.0.0.0'),
     PRODUCER_PORT: int(0, 65_535).default(8080),
     /**

@@ -65,12 +65,14 @@ export {
 } from './schemas/names.js';
 export {
   BatchingConfigSchema,
+  CatalogueEntrySchema,
   DimSchema,
   ModelConfigSchema,
   ModelSignatureSchema,
   SessionConfigSchema,
   TensorSpecSchema,
   type BatchingConfig,
+  type CatalogueEntry,
   type ModelConfig,
   type ModelConfigInput,
   type ModelSignature,
@@ -116,6 +118,8 @@ export {
 export { ErrorBodySchema, type ErrorBody } from './schemas/error-body.js';
 export { exitOnSignals, loadConfigOrExit, waitForRedis } from './lifecycle.js';
 export {
+  CATALOGUE_HEARTBEAT_MS,
+  DEFAULT_MODEL_EXPIRY_MS,
   JobIdSchema,
   blobKey,
   catalogueKey,

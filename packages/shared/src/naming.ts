@@ -12,10 +12,19 @@ export function modelOfQueue(queue: string): string | undefined {
   return queue.startsWith('predict.') ? queue.slice('predict.'.length) : undefined;
 }
 
-/** The Redis hash where workers publish the signature of each model version they serve. */
+/**
+ * The Redis hash where workers publish the signature of each model version they serve, one field
+ * `<model>@<version>` each (a CatalogueEntry as JSON), re-written every CATALOGUE_HEARTBEAT_MS.
+ */
 export function catalogueKey(prefix: string): string {
   return `${prefix}:catalogue`;
 }
+
+/** How often a worker re-announces the model versions it serves. */
+export const CATALOGUE_HEARTBEAT_MS = 15_000;
+
+/** The default of MODEL_EXPIRY_MS: a version no worker announced for this long is forgotten. */
+export const DEFAULT_MODEL_EXPIRY_MS = 600_000;
 
 /**
  * A job id that is unique across every model's queue and names its model, so that a job can be

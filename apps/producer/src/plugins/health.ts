@@ -26,8 +26,9 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
 
 /**
  * Open Inference Protocol health routes. `live` answers while the process serves HTTP at all;
- * `ready` only when Redis answers and a running worker serves at least one announced model, so a load balancer sends
- * no traffic that could only fail.
+ * `ready` only when Redis answers, some model is announced, and every announced model (a version a
+ * worker announced within MODEL_EXPIRY_MS) has a running worker, so a load balancer sends no
+ * traffic that could only wait.
  */
 export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, done) => {
   const timeoutMs = options.checkTimeoutMs ?? 1000;
@@ -64,8 +65,10 @@ export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, do
       );
       if (models === undefined) return notReady('the model catalogue could not be read from redis');
       if (models.length === 0) return notReady('no worker has announced a model');
-      if (!models.some((m) => m.workers > 0))
-        return notReady('no worker is running for any announced model');
+      // Every model the catalogue claims (versions announced within MODEL_EXPIRY_MS) needs a worker.
+      const idle = [...new Set(models.filter((m) => m.workers === 0).map((m) => m.name))];
+      if (idle.length > 0)
+        return notReady(`no worker is running for ${idle.map((m) => `"${m}"`).join(', ')}`);
       return reply.code(200).send({ ready: true });
     },
   );

@@ -113,3 +113,13 @@ export const ModelSignatureSchema = z
   .strict();
 
 export type ModelSignature = z.infer<typeof ModelSignatureSchema>;
+
+/**
+ * One field of the catalogue hash: a signature and when a worker last announced it (epoch ms).
+ * An entry without `announcedAt` (written by hand, or by an older worker) never expires.
+ */
+export const CatalogueEntrySchema = ModelSignatureSchema.extend({
+  announcedAt: z.number().int().nonnegative().optional(),
+});
+
+export type CatalogueEntry = z.infer<typeof CatalogueEntrySchema>;

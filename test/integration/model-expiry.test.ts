@@ -1,0 +1,121 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createClient, isConveyorError } from '@conveyor/sdk';
+import {
+  CatalogueEntrySchema,
+  DEFAULT_MODEL_EXPIRY_MS,
+  catalogueKey,
+  createLogger,
+  type CatalogueEntry,
+} from '@conveyor/shared';
+import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
+import { startProducer, testConfig } from '../../apps/producer/test/support.js';
+import { dropPrefix, uniquePrefix } from '../support/prefix.js';
+
+/**
+ * Catalogue entries carry the time a worker last announced them. A version nobody announced for
+ * MODEL_EXPIRY_MS (a model taken away) is forgotten by clients, by readiness and, at their next
+ * beat, by workers; an entry still announced keeps the model claimed even while no worker runs.
+ */
+const redisUrl = inject('redisUrl');
+const silent = createLogger({ level: 'silent', component: 'worker' });
+const HOUR = 3_600_000;
+
+describe('model expiry in the catalogue', () => {
+  const prefix = uniquePrefix();
+  const key = catalogueKey(prefix);
+  const redis = new Redis(redisUrl);
+  let worker: WorkerService;
+  let iris: CatalogueEntry;
+
+  const entry = (name: string, version: string, announcedAt?: number): string => {
+    const signature = { ...iris, name, version };
+    delete signature.announcedAt;
+    return JSON.stringify(announcedAt === undefined ? signature : { ...signature, announcedAt });
+  };
+  const ready = async () => {
+    // A new producer each time: a running one reuses the catalogue it read for a few seconds.
+    const producer = await startProducer(testConfig(redisUrl, prefix));
+    try {
+      const response = await producer.app.inject({ method: 'GET', url: '/v2/health/ready' });
+      return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
+    } finally {
+      await producer.close();
+    }
+  };
+
+  beforeAll(async () => {
+    worker = await startWorkerService(testConfig(redisUrl, prefix, { MODELS: 'iris' }), silent);
+    iris = CatalogueEntrySchema.parse(JSON.parse((await redis.hget(key, 'iris@1')) ?? 'null'));
+    await worker.close();
+    // What an earlier deployment left: versions announced long ago, one written by hand.
+    await redis.hset(key, {
+      'retired@1': entry('retired', '1', Date.now() - HOUR),
+      'iris@0': entry('iris', '0', Date.now() - HOUR),
+      'by-hand@1': entry('by-hand', '1'),
+      'fresh@1': entry('fresh', '1', Date.now()),
+    });
+    worker = await startWorkerService(testConfig(redisUrl, prefix, { MODELS: 'iris' }), silent);
+  }, 60_000);
+
+  afterAll(async () => {
+    await worker?.close();
+    await dropPrefix(redisUrl, prefix);
+    redis.disconnect();
+  });
+
+  it('stamps each announcement, and a starting worker deletes versions nobody announced within MODEL_EXPIRY_MS', async () => {
+    const fields = await redis.hgetall(key);
+    expect(Object.keys(fields).sort()).toEqual(['by-hand@1', 'fresh@1', 'iris@1']);
+    const stamped = CatalogueEntrySchema.parse(JSON.parse(fields['iris@1'] ?? 'null'));
+    expect(stamped.announcedAt).toBeGreaterThan(iris.announcedAt ?? Infinity);
+    expect(Date.now() - (stamped.announcedAt ?? 0)).toBeLessThan(DEFAULT_MODEL_EXPIRY_MS);
+  });
+
+  it('is not ready while an announced model has no worker, and names it', async () => {
+    const { status, body } = await ready();
+    expect(status).toBe(503);
+    // "fresh" and "by-hand" are claimed and nobody serves them; iris has its worker.
+    expect(body.reason).toMatch(/^no worker is running for /);
+    expect(body.reason).toMatch(/"fresh"/);
+    expect(body.reason).toMatch(/"by-hand"/);
+    expect(body.reason).not.toMatch(/"iris"/);
+  });
+
+  it('forgets an expired version: clients refuse it with ERR_MODEL_NOT_FOUND and readiness stops claiming it', async () => {
+    await redis.hset(key, {
+      'fresh@1': entry('fresh', '1', Date.now() - HOUR),
+      'by-hand@1': entry('by-hand', '1', Date.now() - 2 * HOUR),
+    });
+    const client = await createClient({ redisUrl, prefix });
+    try {
+      const names = (await client.models()).map((m) => `${m.name}@${m.version}`);
+      expect(names).toEqual(['iris@1']);
+      const error = await client.predict('fresh', { features: [[5.1, 3.5, 1.4, 0.2]] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isConveyorError(error) && error.code).toBe('ERR_MODEL_NOT_FOUND');
+      expect(String((error as Error).message)).toMatch(
+        /no worker has announced model "fresh" since \d{4}-/,
+      );
+      // The model still served answers as before.
+      const result = await client.predict('iris', { features: [[5.1, 3.5, 1.4, 0.2]] });
+      expect(result.model).toBe('iris');
+    } finally {
+      await client.close();
+    }
+    expect(await ready()).toEqual({ status: 200, body: { ready: true } });
+  });
+
+  it('keeps a model claimed while it is still announced, even with no worker (jobs wait in its queue)', async () => {
+    await redis.hset(key, 'fresh@1', entry('fresh', '1', Date.now()));
+    const client = await createClient({ redisUrl, prefix });
+    try {
+      const handle = await client.enqueue('fresh', { features: [[5.1, 3.5, 1.4, 0.2]] });
+      expect(await handle.status()).toMatchObject({ state: 'waiting' });
+    } finally {
+      await client.close();
+    }
+  });
+});
