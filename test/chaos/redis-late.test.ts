@@ -80,4 +80,21 @@ describe('Redis unreachable when the worker and the producer start', () => {
       note: `start-up retry lines: worker ${worker.logs.filter((r) => r.msg === RETRY_LINE).length}, producer ${producer.logs.filter((r) => r.msg === RETRY_LINE).length}`,
     });
   });
+
+  it('stops at once with exit 0 when SIGTERM or SIGINT arrives while it waits for Redis', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    const producerPort = await freePort();
+    const worker = startApp('worker', url, prefix);
+    const producer = startApp('producer', url, prefix, { PRODUCER_PORT: String(producerPort) });
+    apps.push(worker, producer);
+    await Promise.all([worker.logged(RETRY_LINE), producer.logged(RETRY_LINE)]);
+    const [workerCode, producerCode] = await Promise.all([
+      worker.stop('SIGTERM'),
+      producer.stop('SIGINT'),
+    ]);
+    expect(workerCode).toBe(0);
+    expect(producerCode).toBe(0);
+    expect(producer.logs.some((r) => r.msg === 'producer stopped')).toBe(true);
+    for (const app of [worker, producer]) expect(app.logs.some((r) => r.level === 60)).toBe(false);
+  });
 });

@@ -2,7 +2,7 @@
  * The worker process: `node dist/main.js` (or `pnpm worker`). Configured by environment variables
  * (docs/configuration.md). When Redis does not answer at start it logs one line per attempt and
  * tries again with capped exponential backoff instead of exiting; exits 0 after a graceful
- * shutdown on SIGTERM or SIGINT.
+ * shutdown on SIGTERM or SIGINT, including one that arrives during start-up.
  */
 import {
   createLogger,
@@ -16,19 +16,35 @@ import { startWorkerService } from './worker-service.js';
 const config = loadConfigOrExit(process.env);
 const log = createLogger({ level: config.LOG_LEVEL, component: 'worker' });
 
+// Signals are handled from the first moment: during the wait for Redis they end it; during model
+// loading the shutdown waits for start-up to finish, then closes what started.
+const stopping = new AbortController();
+exitOnSignals(log, async () => {
+  stopping.abort();
+  const service = await starting.catch(() => undefined);
+  await service?.close();
+});
+
+// Signal handlers run on a later turn of the event loop, when `starting` is set.
+const starting = (async () => {
+  await waitForRedis(config.REDIS_URL, log, 'conveyor-worker-probe', stopping.signal);
+  return startWorkerService(config, log);
+})();
+
 try {
-  await waitForRedis(config.REDIS_URL, log, 'conveyor-worker-probe');
-  const service = await startWorkerService(config, log);
+  const service = await starting;
   if (service.models.length === 0) {
     log.fatal({ repository: config.MODEL_REPOSITORY }, 'no model can be served');
     await service.close();
     process.exit(1);
   }
-  exitOnSignals(log, () => service.close());
 } catch (err) {
-  log.fatal(
-    { err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' },
-    'worker failed to start',
-  );
-  process.exit(1);
+  // Aborted by a signal: the signal's handler exits 0 once closed.
+  if (!stopping.signal.aborted) {
+    log.fatal(
+      { err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' },
+      'worker failed to start',
+    );
+    process.exit(1);
+  }
 }

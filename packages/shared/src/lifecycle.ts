@@ -42,15 +42,18 @@ const STARTUP_RETRY_MAX_MS = 10_000;
 
 /**
  * Resolves once Redis answers PING. A supervisor restarting a process that exits at once would
- * spam the logs; waiting here costs one warning per attempt.
+ * spam the logs; waiting here costs one warning per attempt. Rejects (AbortError) when `signal`
+ * aborts, so a SIGTERM during the wait ends it.
  */
 export async function waitForRedis(
   url: string,
   log: Logger,
   connectionName: string,
+  signal?: AbortSignal,
 ): Promise<void> {
   let delayMs = STARTUP_RETRY_FIRST_MS;
   for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
     const probe = new Redis(url, {
       lazyConnect: true,
       maxRetriesPerRequest: 0,
@@ -76,7 +79,7 @@ export async function waitForRedis(
     } finally {
       probe.disconnect();
     }
-    await sleep(delayMs);
+    await sleep(delayMs, undefined, signal ? { signal } : undefined);
     delayMs = Math.min(delayMs * 2, STARTUP_RETRY_MAX_MS);
   }
 }

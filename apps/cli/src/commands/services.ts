@@ -36,7 +36,8 @@ Examples:
   conveyor worker --redis-url redis://:secret@redis:6379 --repository /srv/models
 
 Logs are JSON lines on stdout. SIGTERM or SIGINT stops taking jobs, lets the jobs in flight
-finish (SHUTDOWN_TIMEOUT_MS) and exits 0; no model to serve exits 1.`,
+finish (SHUTDOWN_TIMEOUT_MS) and exits 0; no model to serve exits 1. While Redis does not
+answer at start, it logs one warning per attempt and retries with backoff.`,
       ),
     WORKER_FLAGS,
   ).action(async (options: Record<string, unknown>) => {
@@ -56,8 +57,8 @@ Examples:
   conveyor serve --port 3000 --host 127.0.0.1
   curl -s localhost:3000/v2/health/ready
 
-Logs are JSON lines on stdout. SIGTERM or SIGINT closes the server and exits 0; Redis not
-answering at start exits 1.`,
+Logs are JSON lines on stdout. SIGTERM or SIGINT closes the server and exits 0. While Redis does not
+answer at start, it logs one warning per attempt and retries with backoff.`,
       ),
     SERVE_FLAGS,
   ).action(async (options: Record<string, unknown>) => {
