@@ -44,13 +44,40 @@ describe('API keys', () => {
 
   it.each([
     ['an unknown secret', { authorization: 'Bearer not-a-known-secret-at-all' }],
-    ['another scheme', { authorization: `Basic ${INFER}` }],
+    ['Basic credentials that are not user:password', { authorization: `Basic ${INFER}` }],
+    [
+      'Basic credentials with a wrong password',
+      { authorization: `Basic ${Buffer.from('ops:wrong').toString('base64')}` },
+    ],
+    ['another scheme', { authorization: `Digest ${INFER}` }],
     ['a bearer without a token', { authorization: 'Bearer ' }],
   ])('refuses %s with 401', async (_name, headers) => {
     const { app } = appWith(KEYS);
     const response = await app.inject({ method: 'GET', url: '/v2', headers });
     expect(response.statusCode).toBe(401);
     expect(response.json<ErrorBody>().code).toBe('ERR_UNAUTHORIZED');
+    await app.close();
+  });
+
+  it('takes the secret as the password of HTTP Basic credentials, whatever the user name', async () => {
+    const { app } = appWith(KEYS);
+    const basic = (user: string, secret: string) => ({
+      authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`,
+    });
+    expect(
+      (await app.inject({ method: 'GET', url: '/v2', headers: basic('x', INFER) })).statusCode,
+    ).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: '/v2', headers: basic('', ADMIN) })).statusCode,
+    ).toBe(200);
+    // The dashboard asks browsers for Basic credentials; an infer key is still not enough there.
+    const anonymous = await app.inject({ method: 'GET', url: '/dashboard' });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Basic realm="conveyor dashboard"/);
+    expect(
+      (await app.inject({ method: 'GET', url: '/dashboard', headers: basic('x', INFER) }))
+        .statusCode,
+    ).toBe(403);
     await app.close();
   });
 

@@ -80,6 +80,39 @@ describe('the queue dashboard in a real browser', () => {
     expect(infer.status).toBe(403);
   });
 
+  it('asks a browser for the admin secret with a Basic challenge, and opens the board with it', async () => {
+    const challenge = await fetch(`${base}/dashboard`);
+    expect(challenge.headers.get('www-authenticate')).toMatch(/^Basic realm="conveyor dashboard"/);
+    // What a person types into the browser's log-in prompt: any user name, the secret as password.
+    const context = await browser.newContext({
+      httpCredentials: { username: 'ops', password: ADMIN },
+    });
+    try {
+      const page = await context.newPage();
+      await page.route('**/*', (route) => {
+        const { hostname } = new URL(route.request().url());
+        if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
+        return route.abort();
+      });
+      const response = await page.goto(`${base}/dashboard`);
+      expect(response?.status()).toBe(200);
+      await expect
+        .poll(() => page.getByText('predict.iris', { exact: true }).count())
+        .toBeGreaterThan(0);
+    } finally {
+      await context.close();
+    }
+    const wrong = await browser.newContext({
+      httpCredentials: { username: 'ops', password: 'not-the-secret' },
+    });
+    try {
+      const response = await (await wrong.newPage()).goto(`${base}/dashboard`);
+      expect(response?.status()).toBe(401);
+    } finally {
+      await wrong.close();
+    }
+  });
+
   it("shows every model's queue with its counts, and the callbacks queue", async () => {
     await submit([[5.1, 3.5, 1.4, 0.2]]);
     await submit([[6.7, 3.0, 5.2, 2.3]]);

@@ -101,7 +101,8 @@ describe('OpenAPI document', () => {
     );
     expect(infer?.requestBody?.content).toHaveProperty('application/json');
     expect(doc.components?.securitySchemes).toHaveProperty('bearerAuth');
-    expect(doc.security).toEqual([{ bearerAuth: [] }]);
+    expect(doc.components?.securitySchemes).toHaveProperty('basicAuth');
+    expect(doc.security).toEqual([{ bearerAuth: [] }, { basicAuth: [] }]);
     expect(doc.paths['/v2/health/live']?.get?.security).toEqual([]);
     await app.close();
   });

@@ -41,14 +41,35 @@ export const PUBLIC_PATHS: readonly string[] = ['/v2/health', '/docs'];
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
 
-const SCHEME = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+const BASIC = /^Basic[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i;
 
-function isPublic(request: FastifyRequest): boolean {
-  const url = request.routeOptions.url;
-  return (
-    url !== undefined && PUBLIC_PATHS.some((path) => url === path || url.startsWith(`${path}/`))
-  );
+/**
+ * The secret a request presents: a bearer token, or the password of HTTP Basic credentials (the
+ * user name is not checked), which is what a browser can send for the dashboard.
+ */
+function presentedSecret(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  const bearer = BEARER.exec(authorization)?.[1];
+  if (bearer !== undefined) return bearer;
+  const basic = BASIC.exec(authorization)?.[1];
+  if (basic === undefined) return undefined;
+  const credentials = Buffer.from(basic, 'base64').toString('utf8');
+  const colon = credentials.indexOf(':');
+  return colon < 0 ? undefined : credentials.slice(colon + 1);
 }
+
+/** Route paths, with everything under them, that need the admin scope (the dashboard). */
+export const ADMIN_PATHS: readonly string[] = ['/dashboard'];
+
+const under = (request: FastifyRequest, paths: readonly string[]): boolean => {
+  const url = request.routeOptions.url;
+  return url !== undefined && paths.some((path) => url === path || url.startsWith(`${path}/`));
+};
+
+const isAdmin = (request: FastifyRequest): boolean => under(request, ADMIN_PATHS);
+
+const isPublic = (request: FastifyRequest): boolean => under(request, PUBLIC_PATHS);
 
 const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
   // Hashing gives every secret the same length, so timingSafeEqual compares them in constant time.
@@ -56,8 +77,8 @@ const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
 
   /** The key whose secret the bearer token is; every key is compared, match or not. */
   const principalOf = (request: FastifyRequest): Principal | undefined => {
-    const token = SCHEME.exec(request.headers.authorization ?? '')?.[1];
-    if (token === undefined) return undefined;
+    const token = presentedSecret(request.headers.authorization);
+    if (token === undefined || token === '') return undefined;
     const hash = digest(token);
     let match: Principal | undefined;
     for (const key of known) {
@@ -76,6 +97,8 @@ const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
         request.headers.authorization === undefined
           ? 'this route needs an API key: send Authorization: Bearer <secret>'
           : 'the API key is not valid',
+        // Admin routes (the dashboard) are opened in browsers: they also ask for Basic credentials.
+        scope === 'admin' ? { details: { needs: scope } } : undefined,
       );
     }
     request.principal = principal;
@@ -103,14 +126,20 @@ const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
   app.decorateRequest('principal', undefined);
   app.decorate('requireScope', requireScope);
   const requireInfer = requireScope('infer');
+  const requireAdmin = requireScope('admin');
   app.addHook('onRequest', async (request, reply) => {
-    if (!isPublic(request)) await requireInfer(request, reply);
+    if (isPublic(request)) return;
+    // The dashboard's own hook asks for admin too; checking it first gives browsers the Basic
+    // challenge on their first, key-less request.
+    if (isAdmin(request)) await requireAdmin(request, reply);
+    else await requireInfer(request, reply);
   });
   done();
 };
 
 /**
- * API keys from API_KEYS as `Authorization: Bearer <secret>`. Installed on the app itself (not a
+ * API keys from API_KEYS as `Authorization: Bearer <secret>` (or HTTP Basic with the secret as the
+ * password, for browsers). Installed on the app itself (not a
  * child context) so its hook guards every route registered after it: `infer` by default, open
  * for PUBLIC_PATHS; routes that need more add `app.requireScope('admin')`.
  */

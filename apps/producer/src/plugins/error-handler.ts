@@ -23,11 +23,18 @@ interface Classified {
   headers?: Readonly<Record<string, string>>;
 }
 
-/** The headers HTTP wants with some statuses: RFC 6750 for 401/403, RFC 9110 for 429. */
+/** The headers HTTP wants with some statuses: RFC 6750 and 7617 for 401/403, RFC 9110 for 429. */
 function headersFor(code: ErrorCode, details: Readonly<Record<string, unknown>>) {
   switch (code) {
     case 'ERR_UNAUTHORIZED':
-      return { 'WWW-Authenticate': 'Bearer realm="conveyor"' };
+      // A browser shows its log-in prompt for a Basic challenge: the dashboard can be opened
+      // with the admin key's secret as the password.
+      return {
+        'WWW-Authenticate':
+          details.needs === 'admin'
+            ? 'Basic realm="conveyor dashboard", charset="UTF-8", Bearer realm="conveyor"'
+            : 'Bearer realm="conveyor"',
+      };
     case 'ERR_FORBIDDEN':
       return { 'WWW-Authenticate': 'Bearer realm="conveyor", error="insufficient_scope"' };
     case 'ERR_QUEUE_FULL':

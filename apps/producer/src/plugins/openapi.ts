@@ -18,10 +18,14 @@ const plugin: FastifyPluginAsync = async (app) => {
         version: PRODUCER_VERSION,
       },
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer' },
+          // The same secret as the password (any user name): what browsers send.
+          basicAuth: { type: 'http', scheme: 'basic' },
+        },
       },
       // Every route needs an API key (when API_KEYS is set) unless it says `security: []`.
-      security: [{ bearerAuth: [] }],
+      security: [{ bearerAuth: [] }, { basicAuth: [] }],
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
