@@ -1,13 +1,22 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { irisInputs, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
+
+/** Nothing leaves the machine: the board asks for web fonts, which are refused. */
+const localOnly = async (page: Page): Promise<void> => {
+  await page.route('**/*', (route) => {
+    const { hostname } = new URL(route.request().url());
+    if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
+    return route.abort();
+  });
+};
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
@@ -89,11 +98,7 @@ describe('the queue dashboard in a real browser', () => {
     });
     try {
       const page = await context.newPage();
-      await page.route('**/*', (route) => {
-        const { hostname } = new URL(route.request().url());
-        if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
-        return route.abort();
-      });
+      await localOnly(page);
       const response = await page.goto(`${base}/dashboard`);
       expect(response?.status()).toBe(200);
       await expect
@@ -121,12 +126,7 @@ describe('the queue dashboard in a real browser', () => {
     });
     try {
       const page = await context.newPage();
-      // Nothing leaves the machine (the board asks for web fonts, which are refused).
-      await page.route('**/*', (route) => {
-        const { hostname } = new URL(route.request().url());
-        if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
-        return route.abort();
-      });
+      await localOnly(page);
       const response = await page.goto(`${base}/dashboard`);
       expect(response?.status()).toBe(200);
       for (const queue of ['predict.iris', 'predict.text-direction', 'callbacks'])
