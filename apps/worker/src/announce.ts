@@ -29,6 +29,8 @@ export async function startAnnouncing(options: {
   signatures: readonly ModelSignature[];
   expiryMs: number;
   log: Logger;
+  /** Time between beats; CATALOGUE_HEARTBEAT_MS unless a test needs it shorter. */
+  heartbeatMs?: number;
 }): Promise<Announcer> {
   const { connection, signatures, expiryMs, log } = options;
   const key = catalogueKey(options.prefix);
@@ -68,11 +70,17 @@ export async function startAnnouncing(options: {
   await announce();
   await prune();
   const logError = throttledErrorLog(log, 'could not announce models');
+  // While Redis is away a beat waits for it (worker connections retry forever): skip the beats
+  // that come meanwhile instead of piling them up.
+  let beating = false;
   const timer = setInterval(() => {
+    if (beating) return;
+    beating = true;
     announce()
       .then(prune)
-      .catch((err: unknown) => logError(err instanceof Error ? err : new Error(String(err))));
-  }, CATALOGUE_HEARTBEAT_MS);
+      .catch((err: unknown) => logError(err instanceof Error ? err : new Error(String(err))))
+      .finally(() => (beating = false));
+  }, options.heartbeatMs ?? CATALOGUE_HEARTBEAT_MS);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

@@ -1,0 +1,64 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import {
+  CatalogueEntrySchema,
+  catalogueKey,
+  createLogger,
+  type ModelSignature,
+} from '@conveyor/shared';
+import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
+import { startAnnouncing } from '../src/announce.js';
+
+const redisUrl = inject('redisUrl');
+const silent = createLogger({ level: 'silent', component: 'worker' });
+const signature = (name: string, version = '1'): ModelSignature => ({
+  name,
+  version,
+  inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 2] }],
+  outputs: [{ name: 'y', dtype: 'float32', shape: [-1] }],
+});
+
+describe('the catalogue heartbeat', () => {
+  const prefix = uniquePrefix();
+  const key = catalogueKey(prefix);
+  const redis = new Redis(redisUrl);
+
+  afterAll(async () => {
+    await dropPrefix(redisUrl, prefix);
+    redis.disconnect();
+  });
+
+  const announcedAt = async (field: string) => {
+    const raw = await redis.hget(key, field);
+    return raw === null ? undefined : CatalogueEntrySchema.parse(JSON.parse(raw)).announcedAt;
+  };
+
+  it('re-announces on every beat, deletes what expired meanwhile, and stops when told', async () => {
+    const announcer = await startAnnouncing({
+      connection: redis,
+      prefix,
+      signatures: [signature('kept')],
+      expiryMs: 60_000,
+      log: silent,
+      heartbeatMs: 50,
+    });
+    const first = await announcedAt('kept@1');
+    expect(first).toBeDefined();
+
+    // A version another worker stopped announcing long ago, and one it announced just now.
+    await redis.hset(key, {
+      'gone@1': JSON.stringify({ ...signature('gone'), announcedAt: Date.now() - 120_000 }),
+      'other@1': JSON.stringify({ ...signature('other'), announcedAt: Date.now() }),
+    });
+    await expect.poll(() => redis.hexists(key, 'gone@1')).toBe(0);
+    await expect.poll(async () => (await announcedAt('kept@1')) ?? 0).toBeGreaterThan(first ?? 0);
+    expect(await redis.hexists(key, 'other@1')).toBe(1);
+
+    announcer.stop();
+    await sleep(100); // a beat already under way may still land
+    const last = await announcedAt('kept@1');
+    await sleep(200);
+    expect(await announcedAt('kept@1')).toBe(last);
+  });
+});
