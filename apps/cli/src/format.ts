@@ -3,8 +3,8 @@ import type { ModelSignature, Tensor, TensorSpec } from '@conveyor/shared';
 /** A JSON-safe nested array of a tensor's elements (int64 beyond 2^53 as strings). */
 export type JsonNested = number | string | JsonNested[];
 
-function element(value: number | bigint): number | string {
-  if (typeof value === 'number') return value;
+function element(value: number | bigint | string): number | string {
+  if (typeof value === 'number' || typeof value === 'string') return value;
   return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
     ? Number(value)
     : value.toString();
@@ -12,7 +12,7 @@ function element(value: number | bigint): number | string {
 
 /** The tensor's elements nested by its shape, as JSON can carry them. */
 export function nested(tensor: Tensor): JsonNested {
-  const flat = Array.from(tensor.data as ArrayLike<number | bigint>, element);
+  const flat = Array.from(tensor.data as ArrayLike<number | bigint | string>, element);
   const { shape } = tensor;
   if (shape.length === 0) return flat[0] ?? 0;
   // strides[axis]: elements between two neighbours along that axis (row-major).
@@ -46,29 +46,33 @@ export function describeSpec(spec: Pick<TensorSpec, 'dtype' | 'shape'>): string 
   return `${spec.dtype} [${spec.shape.join(', ')}]`;
 }
 
-const show = (value: number | bigint): string =>
-  typeof value === 'bigint'
-    ? value.toString()
-    : Number.isInteger(value)
-      ? String(value)
-      : value.toPrecision(6);
+const show = (value: number | bigint | string): string =>
+  typeof value === 'string'
+    ? JSON.stringify(value)
+    : typeof value === 'bigint'
+      ? value.toString()
+      : Number.isInteger(value)
+        ? String(value)
+        : value.toPrecision(6);
 
 /**
  * A readable table of one output: one line per row of the first dimension, one column per entry
  * of the last (named by the signature's labels when it has them).
  */
 export function outputTable(name: string, tensor: Tensor, spec: TensorSpec | undefined): string {
-  const values = Array.from(tensor.data as ArrayLike<number | bigint>);
+  const values = Array.from(tensor.data as ArrayLike<number | bigint | string>);
   const header = `${name}: ${tensor.dtype} [${tensor.shape.join(', ')}]`;
   if (tensor.shape.length === 2) {
     const [rows = 0, cols = 0] = tensor.shape;
     const labels = spec?.labels?.length === cols ? spec.labels : undefined;
+    // The label of each row's largest value; text has no largest value.
+    const top = labels !== undefined && tensor.dtype !== 'string';
     const head = ['row', ...(labels ?? Array.from({ length: cols }, (_, i) => String(i)))];
-    if (labels) head.push('top');
+    if (top) head.push('top');
     const body = Array.from({ length: rows }, (_, r) => {
       const row = values.slice(r * cols, (r + 1) * cols);
       const cells = [String(r), ...row.map(show)];
-      if (labels) {
+      if (top) {
         let best = 0;
         row.forEach((v, i) => {
           if (Number(v) > Number(row[best])) best = i;

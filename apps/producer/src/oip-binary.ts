@@ -3,44 +3,32 @@
  * `Inference-Header-Content-Length` bytes followed by raw little-endian tensor bytes, one block per
  * tensor that names its `binary_data_size`, in the order of the header's tensors.
  */
-import { endianness } from 'node:os';
 import {
   ConveyorError,
-  DTYPE_ARRAYS,
-  bytesPerElement,
+  decodeStrings,
+  tensorFromBytes,
   type Dtype,
-  type Tensor,
-  type TypedArray,
+  type TensorData,
 } from '@conveyor/shared';
 
 /** The request and response header that gives the JSON header's length in bytes. */
 export const HEADER_LENGTH_HEADER = 'Inference-Header-Content-Length';
 
-const BIG_ENDIAN_HOST = endianness() === 'BE';
-
-/** Reverses the bytes of each element in place: the wire is little-endian, typed arrays are not always. */
-function swapBytes(bytes: Uint8Array, size: number): void {
-  if (size === 1) return;
-  for (let start = 0; start < bytes.length; start += size)
-    bytes.subarray(start, start + size).reverse();
-}
-
-/** A typed array of `dtype` holding a copy of little-endian `bytes` (aligned, whatever their offset). */
-export function typedArrayFromBytes(dtype: Dtype, bytes: Uint8Array): TypedArray {
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  if (BIG_ENDIAN_HOST) swapBytes(copy, bytesPerElement(dtype));
-  return new DTYPE_ARRAYS[dtype](copy.buffer, 0, bytes.length / bytesPerElement(dtype));
-}
-
-/** The little-endian bytes of a tensor's elements (a view, not a copy, on little-endian hosts). */
-export function tensorBytes(tensor: Tensor): Uint8Array {
-  const { buffer, byteOffset, byteLength } = tensor.data;
-  const view = new Uint8Array(buffer, byteOffset, byteLength);
-  if (!BIG_ENDIAN_HOST) return view;
-  const copy = Uint8Array.from(view);
-  swapBytes(copy, bytesPerElement(tensor.dtype));
-  return copy;
+/**
+ * The elements of one binary block: a copy of little-endian numbers in an aligned typed array, or
+ * for `string` (BYTES) the length-prefixed UTF-8 strings, which must fill the block exactly.
+ */
+export function elementsFromBytes(
+  dtype: Dtype,
+  bytes: Uint8Array,
+  elements: number,
+  where: string,
+): TensorData {
+  if (dtype === 'string') return decodeStrings(bytes, elements, where);
+  return tensorFromBytes(dtype, [elements], bytes, {
+    maxBytes: Number.POSITIVE_INFINITY,
+    where,
+  }).data;
 }
 
 /** The JSON header text and the binary tensor bytes of a request body of the extension. */

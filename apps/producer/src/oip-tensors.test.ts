@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ConveyorError, createTensor, toTensor, type ErrorCode } from '@conveyor/shared';
+import {
+  ConveyorError,
+  createTensor,
+  encodeStrings,
+  toTensor,
+  type ErrorCode,
+} from '@conveyor/shared';
 import { encodeOipOutputs, toOipOutputs, toSdkInputs } from './oip-tensors.js';
 import type { InferInput } from './schemas.js';
 
@@ -81,6 +87,37 @@ describe('toSdkInputs', () => {
     expect(toTensor('b', inputs.b)).toMatchObject({ dtype: 'bool', data: bits });
   });
 
+  it('carries BYTES as text, in JSON and as length-prefixed binary blocks', () => {
+    const json = toSdkInputs([input('BYTES', [2], ['a', 'é'])], MAX);
+    expect(toTensor('t', json.t)).toMatchObject({ dtype: 'string', data: ['a', 'é'] });
+    const block = encodeStrings(['', '日本']);
+    const binary = toSdkInputs(
+      [
+        {
+          name: 's',
+          datatype: 'BYTES',
+          shape: [2],
+          parameters: { binary_data_size: block.length },
+        },
+      ],
+      MAX,
+      block,
+    );
+    expect(toTensor('s', binary.s)).toMatchObject({ dtype: 'string', data: ['', '日本'] });
+    // A block shorter than its length prefixes, or one whose lengths do not fill it, is refused.
+    const short = {
+      name: 's',
+      datatype: 'BYTES' as const,
+      shape: [2],
+      parameters: { binary_data_size: 4 },
+    };
+    expect(codeOf(() => toSdkInputs([short], MAX, Buffer.alloc(4)))).toBe('ERR_TENSOR_INVALID');
+    const loose = { ...short, parameters: { binary_data_size: block.length + 1 } };
+    expect(codeOf(() => toSdkInputs([loose], MAX, Buffer.concat([block, Buffer.from([0])])))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+  });
+
   const binaryInput = (size: number): InferInput => ({
     name: 'i',
     datatype: 'INT32',
@@ -97,7 +134,7 @@ describe('toSdkInputs', () => {
   });
 
   const refused: [string, InferInput[], ErrorCode][] = [
-    ['BYTES', [input('BYTES', [1], ['a'])], 'ERR_DATATYPE_UNSUPPORTED'],
+    ['a number in BYTES data', [input('BYTES', [2], ['a', 1])], 'ERR_TENSOR_INVALID'],
     ['a number in BOOL data', [input('BOOL', [1], [2])], 'ERR_TENSOR_INVALID'],
     ['"NaN" in integer data', [input('INT32', [1], ['NaN'])], 'ERR_TENSOR_INVALID'],
     ['a repeated input name', [input('FP32', [1], [1]), input('FP32', [1], [2])], 'ERR_VALIDATION'],

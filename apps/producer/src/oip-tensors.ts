@@ -1,13 +1,14 @@
 import {
   ConveyorError,
   checkedByteLength,
+  tensorBytes,
   type Dtype,
   type Tensor,
   type TensorInput,
   type TensorInputs,
 } from '@conveyor/shared';
 import { halfToNumber, numberToHalf } from './half-float.js';
-import { BinaryReader, tensorBytes, typedArrayFromBytes } from './oip-binary.js';
+import { BinaryReader, elementsFromBytes } from './oip-binary.js';
 import {
   DTYPE_TO_OIP,
   OIP_TO_DTYPE,
@@ -16,7 +17,7 @@ import {
   type InferOutput,
 } from './schemas.js';
 
-type Element = number | bigint | boolean;
+type Element = number | bigint | boolean | string;
 type OutputElement = InferOutput['data'][number];
 
 const INTEGER_TEXT = /^-?[0-9]{1,20}$/;
@@ -41,6 +42,11 @@ function invalid(
  * and non-finite floats as "NaN", "Infinity" and "-Infinity".
  */
 function element(value: unknown, dtype: Dtype, where: string, index: number): Element {
+  if (dtype === 'string') {
+    if (typeof value === 'string') return value;
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+    throw invalid(where, `element ${index} is ${kind}; BYTES takes strings`);
+  }
   if (typeof value === 'number') {
     if (dtype !== 'bool') return value;
     throw invalid(where, `element ${index} is a number; BOOL takes true or false`);
@@ -117,13 +123,13 @@ function flatten(
   return values;
 }
 
-/** One input's datatype as a Conveyor dtype; BYTES has none and is refused, naming the input. */
+/** One input's datatype as a Conveyor dtype (every protocol datatype has one). */
 function dtypeOf(input: InferInput, index: number, where: string): Dtype {
   const dtype = OIP_TO_DTYPE[input.datatype];
   if (dtype !== undefined) return dtype;
   throw new ConveyorError(
     'ERR_DATATYPE_UNSUPPORTED',
-    `${where}: datatype ${input.datatype} cannot be carried; Conveyor tensors are numeric or boolean`,
+    `${where}: datatype ${input.datatype} cannot be carried`,
     {
       issues: [{ path: `inputs.${index}.datatype`, message: `${input.datatype} is not supported` }],
       details: { input: input.name, datatype: input.datatype },
@@ -152,19 +158,22 @@ export function toSdkInputs(
         issues: [{ path: `inputs.${index}.name`, message: 'repeats an earlier input name' }],
       });
     }
-    const { bytes } = checkedByteLength(dtype, input.shape, maxTensorBytes, where);
+    const { bytes, elements } = checkedByteLength(dtype, input.shape, maxTensorBytes, where);
     const shape = [...input.shape];
     const size = input.parameters?.binary_data_size;
     if (size !== undefined) {
-      if (size !== bytes) {
+      // BYTES elements are a 4-byte length and that many bytes each: only a floor is known.
+      if (dtype === 'string' ? size < bytes || size > maxTensorBytes : size !== bytes) {
         throw invalid(
           where,
-          `binary_data_size is ${size} bytes but shape [${shape.join(', ')}] of ${input.datatype} takes ${bytes}`,
+          dtype === 'string'
+            ? `binary_data_size is ${size} bytes but shape [${shape.join(', ')}] of BYTES takes at least ${bytes} (a 4-byte length per element) and at most ${maxTensorBytes}`
+            : `binary_data_size is ${size} bytes but shape [${shape.join(', ')}] of ${input.datatype} takes ${bytes}`,
           { size, bytes },
         );
       }
       converted[input.name] = {
-        data: typedArrayFromBytes(dtype, reader.take(size, where)),
+        data: elementsFromBytes(dtype, reader.take(size, where), elements, where),
         shape,
         dtype,
       };
@@ -199,6 +208,8 @@ function elements(tensor: Tensor): OutputElement[] {
       });
     case 'bool':
       return Array.from(data as ArrayLike<number>, (v) => v !== 0);
+    case 'string':
+      return [...(tensor.data as string[])];
     default:
       return Array.from(data as ArrayLike<number>);
   }

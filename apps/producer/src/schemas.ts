@@ -47,9 +47,10 @@ export const DTYPE_TO_OIP: { readonly [D in Dtype]: OipDatatype } = Object.freez
   float16: 'FP16',
   float32: 'FP32',
   float64: 'FP64',
+  string: 'BYTES',
 });
 
-/** The Conveyor dtype of each request datatype; BYTES has none and is refused. */
+/** The Conveyor dtype of each request datatype. */
 export const OIP_TO_DTYPE: Readonly<Partial<Record<OipDatatype, Dtype>>> = Object.freeze({
   BOOL: 'bool',
   UINT8: 'uint8',
@@ -63,6 +64,7 @@ export const OIP_TO_DTYPE: Readonly<Partial<Record<OipDatatype, Dtype>>> = Objec
   FP16: 'float16',
   FP32: 'float32',
   FP64: 'float64',
+  BYTES: 'string',
 });
 
 /** A wait in ms, as `parameters.timeout` or the `Conveyor-Timeout-Ms` header; the SDK's own cap. */

@@ -20,7 +20,12 @@ const echo = {
     name: inputName(c.datatype),
     shape: [1, WIDTH],
     datatype: c.datatype,
-    data: c.datatype === 'BOOL' ? [true, false, true] : [1, 2, 3],
+    data:
+      c.datatype === 'BOOL'
+        ? [true, false, true]
+        : c.datatype === 'BYTES'
+          ? ['a', 'b', 'c']
+          : [1, 2, 3],
   })),
 };
 

@@ -24,6 +24,7 @@ export const CARRIED: readonly { datatype: OipDatatype; dtype: Dtype; onnx: numb
   { datatype: 'FP16', dtype: 'float16', onnx: T.FLOAT16 },
   { datatype: 'FP32', dtype: 'float32', onnx: T.FLOAT },
   { datatype: 'FP64', dtype: 'float64', onnx: T.DOUBLE },
+  { datatype: 'BYTES', dtype: 'string', onnx: T.STRING },
 ];
 
 /** The input and output names of the echo model for a datatype. */

@@ -154,11 +154,11 @@ describe('POST /v2/models/:name/infer through Redis and a real worker', () => {
         'ERR_INPUT_DTYPE',
       ],
       [
-        'BYTES, which Conveyor cannot carry',
+        'BYTES for an FP32 input',
         '/v2/models/iris/infer',
-        features([1], ['a'], 'BYTES'),
+        features([1, 4], ['a', 'b', 'c', 'd'], 'BYTES'),
         400,
-        'ERR_DATATYPE_UNSUPPORTED',
+        'ERR_INPUT_DTYPE',
       ],
       [
         'data that does not fill the shape',

@@ -5,7 +5,13 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DTYPE_ARRAYS, catalogueKey, createLogger, type ErrorCode } from '@conveyor/shared';
+import {
+  DTYPE_ARRAYS,
+  catalogueKey,
+  createLogger,
+  encodeStrings,
+  type ErrorCode,
+} from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { buildApp } from '../src/app.js';
@@ -42,7 +48,8 @@ const VALUES: Record<OipDatatype, unknown[]> = {
   FP16: [0, 1, -2, 0.5, 65504, 'Infinity'],
   FP32: [0, 1.5, -2.25, 'NaN', 'Infinity', '-Infinity'],
   FP64: [0, 0.1, -1e300, 'NaN', 5e-324, 'Infinity'],
-  BYTES: [],
+  // Empty, accented, CJK, astral (emoji) and JSON-escaped text.
+  BYTES: ['', 'hello', 'héllo wörld', '日本語', '😀 emoji', 'quote " back \\ new\nline'],
 };
 const ROWS = 2;
 
@@ -57,6 +64,7 @@ const jsonInputs = () =>
 /** The little-endian bytes of a datatype's values, as a binary client sends them. */
 function bytesOf(datatype: OipDatatype): Buffer {
   const { dtype } = CARRIED.find((c) => c.datatype === datatype)!;
+  if (dtype === 'string') return encodeStrings(VALUES[datatype] as string[]);
   const half: Record<string, number> = {
     0: 0,
     1: 0x3c00,
@@ -301,15 +309,25 @@ describe('Open Inference Protocol v2 conformance', () => {
       }
     });
 
-    it('refuses BYTES with 400 ERR_DATATYPE_UNSUPPORTED naming the tensor', async () => {
-      const body = expectError(
+    it('refuses BYTES data that is not text, and BYTES for a numeric input, naming the tensor', async () => {
+      const notText = expectError(
         await post('/v2/models/echo/infer', {
-          inputs: [{ name: 'text', shape: [1], datatype: 'BYTES', data: ['hello'] }],
+          inputs: [{ name: 'in_bytes', shape: [1, WIDTH], datatype: 'BYTES', data: ['a', 2, 'c'] }],
         }),
         400,
-        'ERR_DATATYPE_UNSUPPORTED',
+        'ERR_TENSOR_INVALID',
       );
-      expect(body.message).toContain('"text"');
+      expect(notText.message).toContain('"in_bytes"');
+      const numeric = expectError(
+        await post('/v2/models/iris/infer', {
+          inputs: [
+            { name: 'features', shape: [1, 4], datatype: 'BYTES', data: ['1', '2', '3', '4'] },
+          ],
+        }),
+        400,
+        'ERR_INPUT_DTYPE',
+      );
+      expect(numeric.message).toContain('"features"');
     });
   });
 

@@ -6,6 +6,7 @@ import {
   type BatchingConfig,
   type Logger,
   type Tensor,
+  type TensorData,
   type TypedArray,
 } from '@conveyor/shared';
 
@@ -81,13 +82,21 @@ function concatRows(tensors: readonly Tensor[]): Tensor {
   const first = tensors[0] as Tensor;
   const total = tensors.reduce((n, t) => n + rowsOf(t), 0);
   const length = tensors.reduce((n, t) => n + t.data.length, 0);
-  const Ctor = DTYPE_ARRAYS[first.dtype] as unknown as new (length: number) => TypedArray;
-  const data = new Ctor(length);
-  let offset = 0;
-  for (const t of tensors) {
-    // Every tensor of a group has the dtype of the first, so the arrays are of one kind.
-    (data as unknown as { set(src: TypedArray, at: number): void }).set(t.data, offset);
-    offset += t.data.length;
+  let data: TensorData;
+  if (first.dtype === 'string') {
+    data = tensors.flatMap((t) => t.data as string[]);
+  } else {
+    const Ctor = DTYPE_ARRAYS[first.dtype] as unknown as new (length: number) => TypedArray;
+    data = new Ctor(length);
+    let offset = 0;
+    for (const t of tensors) {
+      // Every tensor of a group has the dtype of the first, so the arrays are of one kind.
+      (data as unknown as { set(src: TypedArray, at: number): void }).set(
+        t.data as TypedArray,
+        offset,
+      );
+      offset += t.data.length;
+    }
   }
   return createTensor(
     first.dtype,
@@ -102,7 +111,7 @@ function concatRows(tensors: readonly Tensor[]): Tensor {
 function sliceRows(tensor: Tensor, from: number, rows: number): Tensor {
   const total = rowsOf(tensor);
   const perRow = total === 0 ? 0 : tensor.data.length / total;
-  const data = tensor.data.slice(from * perRow, (from + rows) * perRow) as TypedArray;
+  const data = tensor.data.slice(from * perRow, (from + rows) * perRow) as TensorData;
   return createTensor(
     tensor.dtype,
     [rows, ...tensor.shape.slice(1)],

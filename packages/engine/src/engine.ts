@@ -3,6 +3,7 @@ import {
   DEFAULT_MAX_TENSOR_BYTES,
   DTYPE_ARRAYS,
   createTensor,
+  type TensorData,
   type TypedArray,
   checkRequest,
   compareVersions,
@@ -247,13 +248,11 @@ function syntheticInputs(signature: ModelSignature): Record<string, Tensor> {
   for (const spec of signature.inputs) {
     const shape = spec.shape.map((d) => (d === -1 ? 1 : d));
     const elements = shape.reduce((n, d) => n * d, 1);
-    const Ctor = DTYPE_ARRAYS[spec.dtype] as unknown as new (length: number) => TypedArray;
-    inputs[spec.name] = createTensor(
-      spec.dtype,
-      shape,
-      new Ctor(elements),
-      Number.POSITIVE_INFINITY,
-    );
+    const data: TensorData =
+      spec.dtype === 'string'
+        ? new Array<string>(elements).fill('')
+        : new (DTYPE_ARRAYS[spec.dtype] as unknown as new (length: number) => TypedArray)(elements);
+    inputs[spec.name] = createTensor(spec.dtype, shape, data, Number.POSITIVE_INFINITY);
   }
   return inputs;
 }

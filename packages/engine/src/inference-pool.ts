@@ -38,7 +38,13 @@ export function createInferencePool(threads: number): InferencePool {
     async run(task, transfer = false) {
       const transferList =
         transfer && task.kind === 'run'
-          ? [...new Set(Object.values(task.inputs).map((t) => t.data.buffer))]
+          ? [
+              ...new Set(
+                Object.values(task.inputs).flatMap((t) =>
+                  ArrayBuffer.isView(t.data) ? [t.data.buffer] : [],
+                ),
+              ),
+            ]
           : [];
       const reply = await pool.run(task, { transferList: transferList as ArrayBuffer[] });
       if (!reply.ok)

@@ -59,6 +59,16 @@ function fromOrt(name: string, value: ort.Tensor): Tensor {
       `output "${name}" has type ${value.type}, which Conveyor cannot carry`,
     );
   }
+  if (value.type === 'string') {
+    const strings = [...(value.data as readonly string[])];
+    return createTensor(
+      'string',
+      value.dims,
+      strings,
+      Number.POSITIVE_INFINITY,
+      `output "${name}"`,
+    );
+  }
   const data = value.data as TypedArray;
   // Float16Array (where the runtime has it) is stored as its raw bits.
   const stored =
@@ -92,7 +102,10 @@ export async function openSession(path: string, config: SessionConfig): Promise<
     async run(inputs, outputNames) {
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, tensor] of Object.entries(inputs)) {
-        feeds[name] = new ort.Tensor(tensor.dtype, tensor.data, tensor.shape);
+        feeds[name] =
+          tensor.dtype === 'string'
+            ? new ort.Tensor('string', tensor.data as string[], tensor.shape)
+            : new ort.Tensor(tensor.dtype, tensor.data, tensor.shape);
       }
       let results: ort.InferenceSession.ReturnType;
       try {

@@ -20,6 +20,7 @@ import {
   type JobResult,
   type ParsedPredictOptions,
   type Tensor,
+  type TypedArray,
 } from '@conveyor/shared';
 import { createCatalogue } from './catalogue.js';
 import {
@@ -365,8 +366,11 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     const blobs: [string, Buffer][] = [];
     const inputs: JobPayload['inputs'] = {};
     for (const [name, tensor] of Object.entries(prepared.tensors)) {
-      if (tensor.data.byteLength >= config.blobThresholdBytes && tensor.data.byteLength > 0) {
-        blobs.push([blobKey(config.prefix, prepared.jobId, name), tensorBytes(tensor)]);
+      // A typed array's bytes are a view; strings are encoded here (length-prefixed UTF-8).
+      const bytes = tensor.dtype === 'string' ? tensorBytes(tensor) : undefined;
+      const size = bytes?.byteLength ?? (tensor.data as TypedArray).byteLength;
+      if (size >= config.blobThresholdBytes && size > 0) {
+        blobs.push([blobKey(config.prefix, prepared.jobId, name), bytes ?? tensorBytes(tensor)]);
         inputs[name] = { dtype: tensor.dtype, shape: [...tensor.shape], blob: true };
       } else {
         inputs[name] = encodeTensor(tensor);

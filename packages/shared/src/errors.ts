@@ -179,8 +179,9 @@ export const ERROR_CATALOGUE = {
   ERR_DATATYPE_UNSUPPORTED: {
     status: 400,
     retryable: false,
-    summary: 'A tensor has a protocol datatype Conveyor cannot carry (BYTES).',
-    fix: 'Send numeric or boolean tensors; encode text as numbers (token ids) before sending.',
+    summary:
+      'A tensor has a protocol datatype Conveyor cannot carry (every OIP v2 datatype is carried today; the code stays for datatypes a later protocol adds).',
+    fix: 'Send one of the datatypes docs/api.md lists.',
   },
   ERR_UNAUTHORIZED: {
     status: 401,

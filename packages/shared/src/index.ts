@@ -29,8 +29,11 @@ export {
   bytesPerElement,
   dtypeOfArray,
   isBigIntDtype,
+  isStringDtype,
   type Dtype,
   type DtypeArrays,
+  type NumericDtype,
+  type TensorData,
   type TypedArray,
 } from './tensor/dtype.js';
 export {
@@ -47,7 +50,9 @@ export {
   BlobTensorSchema,
   TensorCodec,
   WireTensorSchema,
+  decodeStrings,
   decodeTensor,
+  encodeStrings,
   encodeTensor,
   tensorBytes,
   tensorFromBytes,

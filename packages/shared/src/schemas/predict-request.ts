@@ -6,6 +6,7 @@ import {
   dtypeOfArray,
   isBigIntDtype,
   type Dtype,
+  type TensorData,
   type TypedArray,
 } from '../tensor/dtype.js';
 import {
@@ -18,8 +19,8 @@ import {
 import { zodIssues } from '../validation.js';
 import { ModelVersionSchema, TensorNameSchema } from './names.js';
 
-/** Nested arrays of numbers (or bigints, or booleans), as deep as the tensor's rank. */
-export type NestedArray = readonly (number | bigint | boolean | NestedArray)[];
+/** Nested arrays of numbers (or bigints, booleans, strings), as deep as the tensor's rank. */
+export type NestedArray = readonly (number | bigint | boolean | string | NestedArray)[];
 
 /** One input as an application passes it: a typed array with its shape, or (nested) arrays. */
 export type TensorInput =
@@ -107,7 +108,21 @@ function flatten(value: readonly unknown[], where: string): { shape: number[]; v
   return { shape, values };
 }
 
-function fill(dtype: Dtype, values: readonly unknown[], where: string): TypedArray {
+function fill(dtype: Dtype, values: readonly unknown[], where: string): TensorData {
+  if (dtype === 'string') {
+    const strings = new Array<string>(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
+      if (typeof value !== 'string') {
+        throw new ConveyorError(
+          'ERR_TENSOR_INVALID',
+          `${where}: element ${i} is ${typeof value}, not a string`,
+        );
+      }
+      strings[i] = value;
+    }
+    return strings;
+  }
   const data = new DTYPE_ARRAYS[dtype](values.length);
   const bigint = isBigIntDtype(dtype);
   const integer = dtype !== 'float32' && dtype !== 'float64' && dtype !== 'float16';
@@ -182,7 +197,7 @@ export function toTensor(
   if (!parsed.success) {
     throw new ConveyorError(
       'ERR_VALIDATION',
-      `${where}: expected nested number arrays, or { data, shape?, dtype? } with a typed or plain array`,
+      `${where}: expected nested arrays of numbers or strings, or { data, shape?, dtype? } with a typed or plain array`,
       { issues: zodIssues(parsed.error, ['inputs', name]) },
     );
   }
@@ -191,6 +206,12 @@ export function toTensor(
     const resolved = dtype ?? dtypeOfArray(data);
     const dims = shape ?? [data.length];
     checkedByteLength(resolved, dims, maxBytes, where);
+    if (resolved === 'string') {
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: a string tensor takes an array of strings, not a typed array`,
+      );
+    }
     // A Uint8Array is bool's storage too, but only fill checks that its bytes are 0 or 1.
     if (data instanceof DTYPE_ARRAYS[resolved] && resolved !== 'bool') {
       return createTensor(resolved, dims, data, maxBytes, where);
@@ -198,7 +219,7 @@ export function toTensor(
     return createTensor(
       resolved,
       dims,
-      fill(resolved, Array.from(data as ArrayLike<unknown>), where),
+      fill(resolved, Array.from(data as ArrayLike<unknown>), where) as TypedArray,
       maxBytes,
       where,
     );
@@ -210,7 +231,9 @@ export function toTensor(
       ? 'int64'
       : typeof flat.values[0] === 'boolean'
         ? 'bool'
-        : 'float32');
+        : typeof flat.values[0] === 'string'
+          ? 'string'
+          : 'float32');
   const dims = shape ?? flat.shape;
   checkedByteLength(resolved, dims, maxBytes, where);
   return createTensor(resolved, dims, fill(resolved, flat.values, where), maxBytes, where);

@@ -9,13 +9,13 @@ import {
   encodeTensor,
   type WireTensor,
 } from './codec.js';
-import { DTYPES, DTYPE_ARRAYS, type Dtype, type TypedArray } from './dtype.js';
+import { DTYPES, DTYPE_ARRAYS, type Dtype, type TensorData, type TypedArray } from './dtype.js';
 import { createTensor, type Tensor } from './tensor.js';
 
 const int = (min: number, max: number) => fc.integer({ min, max });
 
 /** Element values per dtype, covering each type's full range (and NaN, ±Infinity, -0 for floats). */
-const VALUES: { readonly [D in Dtype]: fc.Arbitrary<number | bigint> } = {
+const VALUES: { readonly [D in Dtype]: fc.Arbitrary<number | bigint | string> } = {
   float32: fc.float(),
   float64: fc.double(),
   // float16 travels as its raw bits, so every 16-bit pattern (NaNs included) must survive.
@@ -29,12 +29,15 @@ const VALUES: { readonly [D in Dtype]: fc.Arbitrary<number | bigint> } = {
   uint32: int(0, 2 ** 32 - 1),
   uint64: fc.bigInt(0n, 2n ** 64n - 1n),
   bool: fc.constantFrom(0, 1),
+  // Any Unicode text, empty strings and astral characters included.
+  string: fc.string({ unit: 'grapheme', maxLength: 12 }),
 };
 
-function typedArrayOf(dtype: Dtype, values: readonly (number | bigint)[]): TypedArray {
+function typedArrayOf(dtype: Dtype, values: readonly (number | bigint | string)[]): TensorData {
+  if (dtype === 'string') return values.map(String);
   const data = new DTYPE_ARRAYS[dtype](values.length);
   values.forEach((value, i) => {
-    data[i] = value;
+    data[i] = value as number | bigint;
   });
   return data;
 }
@@ -59,8 +62,14 @@ function bytesOf(data: TypedArray): Buffer {
 function expectSameTensor(actual: Tensor, expected: Tensor): void {
   expect(actual.dtype).toBe(expected.dtype);
   expect([...actual.shape]).toEqual([...expected.shape]);
+  if (expected.dtype === 'string') {
+    expect(actual.data).toEqual(expected.data);
+    return;
+  }
   expect(actual.data).toBeInstanceOf(DTYPE_ARRAYS[expected.dtype]);
-  expect(bytesOf(actual.data).equals(bytesOf(expected.data))).toBe(true);
+  expect(bytesOf(actual.data as TypedArray).equals(bytesOf(expected.data as TypedArray))).toBe(
+    true,
+  );
 }
 
 function codeOf(run: () => unknown): string | undefined {
@@ -129,8 +138,9 @@ describe('tensor codec round trip', () => {
     const decoded = decodeTensor(
       encodeTensor(createTensor('float64', [2], new Float64Array([1.5, -2.5]))),
     );
-    expect(decoded.data.byteOffset).toBe(0);
-    expect(decoded.data.buffer.byteLength).toBe(16);
+    const data = decoded.data as Float64Array;
+    expect(data.byteOffset).toBe(0);
+    expect(data.buffer.byteLength).toBe(16);
   });
 });
 
@@ -184,6 +194,29 @@ describe('tensor decoding failures', () => {
     const encoded = encodeTensor(createTensor('float32', [5], new Float32Array(5)));
     expect(codeOf(() => decodeTensor(encoded, { maxBytes: 16 }))).toBe('ERR_TENSOR_TOO_LARGE');
     expect(decodeTensor(encoded, { maxBytes: 20 }).shape).toEqual([5]);
+  });
+
+  it('writes strings as length-prefixed UTF-8 and refuses string data that does not add up', () => {
+    const encoded = encodeTensor(createTensor('string', [2], ['hé', '']));
+    expect(Buffer.from(encoded.data, 'base64')).toEqual(
+      Buffer.from([3, 0, 0, 0, 0x68, 0xc3, 0xa9, 0, 0, 0, 0]),
+    );
+    // Too few bytes for the length prefixes, a length past the end, bytes left over, bad UTF-8.
+    expect(codeOf(() => decodeTensor(wire('string', [2], [0, 0, 0, 0])))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => decodeTensor(wire('string', [1], [9, 0, 0, 0, 0x61])))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => decodeTensor(wire('string', [1], [1, 0, 0, 0, 0x61, 0x62])))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    expect(codeOf(() => decodeTensor(wire('string', [1], [1, 0, 0, 0, 0xff])))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    // The limit counts the bytes of the strings, not only their number.
+    const long = encodeTensor(createTensor('string', [1], ['x'.repeat(100)]));
+    expect(codeOf(() => decodeTensor(long, { maxBytes: 64 }))).toBe('ERR_TENSOR_TOO_LARGE');
   });
 
   it('rejects bool bytes other than 0 and 1 with ERR_TENSOR_INVALID', () => {

@@ -12,6 +12,8 @@ import {
 /**
  * The wire form of a tensor in job payloads and results: dtype, shape, and the elements as
  * little-endian bytes in base64. About 1.33 bytes on the wire per byte of data; never JSON numbers.
+ * A `string` tensor's bytes are its elements one after the other, each as a 4-byte little-endian
+ * byte count and its UTF-8 bytes (the layout of OIP's binary `BYTES`).
  */
 export const WireTensorSchema = z
   .object({
@@ -49,9 +51,55 @@ function bytesOf(data: TypedArray): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/** Strings as length-prefixed UTF-8: a 4-byte little-endian byte count, then the bytes, each. */
+export function encodeStrings(values: readonly string[]): Buffer {
+  const parts = values.map((value) => Buffer.from(value, 'utf8'));
+  const out = Buffer.allocUnsafe(parts.reduce((n, part) => n + 4 + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.writeUInt32LE(part.length, at);
+    part.copy(out, at + 4);
+    at += 4 + part.length;
+  }
+  return out;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads `elements` length-prefixed UTF-8 strings that must fill `bytes` exactly, refusing a count
+ * that runs past the end, bytes left over and text that is not UTF-8.
+ */
+export function decodeStrings(bytes: Uint8Array, elements: number, where = 'tensor'): string[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const invalid = (message: string) =>
+    new ConveyorError('ERR_TENSOR_INVALID', `${where}: ${message}`, {
+      details: { elements, bytes: bytes.byteLength },
+    });
+  const out = new Array<string>(elements);
+  let at = 0;
+  for (let i = 0; i < elements; i += 1) {
+    if (at + 4 > bytes.byteLength) throw invalid(`string element ${i} is missing`);
+    const length = view.getUint32(at, true);
+    at += 4;
+    if (at + length > bytes.byteLength)
+      throw invalid(`string element ${i} claims ${length} bytes past the end of the data`);
+    try {
+      out[i] = UTF8.decode(bytes.subarray(at, at + length));
+    } catch {
+      throw invalid(`string element ${i} is not valid UTF-8`);
+    }
+    at += length;
+  }
+  if (at !== bytes.byteLength)
+    throw invalid(`${bytes.byteLength - at} bytes follow the last of ${elements} string elements`);
+  return out;
+}
+
 /** A tensor's elements as little-endian bytes (a view of its data on little-endian hosts). */
 export function tensorBytes(tensor: Tensor): Buffer {
-  let bytes = bytesOf(tensor.data);
+  if (tensor.dtype === 'string') return encodeStrings(tensor.data as string[]);
+  let bytes = bytesOf(tensor.data as TypedArray);
   if (!HOST_IS_LITTLE_ENDIAN) {
     bytes = bytes.slice();
     swapBytes(bytes, bytesPerElement(tensor.dtype));
@@ -93,7 +141,8 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
     where,
   );
   const encodedBytes = base64ByteLength(wire.data);
-  if (encodedBytes !== bytes) {
+  if (wire.dtype === 'string') checkStringBytes(encodedBytes, bytes, options.maxBytes, where);
+  else if (encodedBytes !== bytes) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
       `${where}: shape [${wire.shape.join(', ')}] of ${wire.dtype} needs ${bytes} bytes but data has ${encodedBytes}`,
@@ -127,7 +176,8 @@ export function tensorFromBytes(
     options.maxBytes ?? DEFAULT_MAX_TENSOR_BYTES,
     where,
   );
-  if (source.byteLength !== bytes) {
+  if (dtype === 'string') checkStringBytes(source.byteLength, bytes, options.maxBytes, where);
+  else if (source.byteLength !== bytes) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
       `${where}: shape [${shape.join(', ')}] of ${dtype} needs ${bytes} bytes but the stored data has ${source.byteLength}`,
@@ -135,6 +185,30 @@ export function tensorFromBytes(
     );
   }
   return fromBytes(dtype, shape, source, elements, bytes, where);
+}
+
+/** A string tensor's data holds at least its length prefixes, and at most `maxBytes`. */
+function checkStringBytes(
+  actual: number,
+  least: number,
+  maxBytes: number | undefined,
+  where: string,
+): void {
+  const max = maxBytes ?? DEFAULT_MAX_TENSOR_BYTES;
+  if (actual > max) {
+    throw new ConveyorError(
+      'ERR_TENSOR_TOO_LARGE',
+      `${where}: ${actual} bytes of strings are over the limit of ${max} bytes`,
+      { details: { bytes: actual, maxBytes: max } },
+    );
+  }
+  if (actual < least) {
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `${where}: ${least / 4} string elements need at least ${least} bytes but data has ${actual}`,
+      { details: { bytes: actual } },
+    );
+  }
 }
 
 function fromBytes(
@@ -145,6 +219,10 @@ function fromBytes(
   bytes: number,
   where: string,
 ): Tensor {
+  if (dtype === 'string') {
+    const strings = decodeStrings(source, elements, where);
+    return createTensor(dtype, shape, strings, Number.POSITIVE_INFINITY, where);
+  }
   // A fresh, aligned buffer: Buffer.from may hand back a slice of a shared pool at any offset.
   const target = new Uint8Array(bytes);
   target.set(source.subarray(0, bytes));

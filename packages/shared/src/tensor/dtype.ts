@@ -12,11 +12,23 @@ export const DTYPES = [
   'uint32',
   'uint64',
   'bool',
+  'string',
 ] as const;
 
 export type Dtype = (typeof DTYPES)[number];
 
-/** The typed array that holds each dtype. float16 is kept as its raw bits; bool as 0/1 bytes. */
+/** Every dtype but `string`: those held in typed arrays. */
+export type NumericDtype = Exclude<Dtype, 'string'>;
+
+/** Whether a dtype is `string` (OIP `BYTES`): UTF-8 text elements, held in a plain array. */
+export function isStringDtype(dtype: Dtype): dtype is 'string' {
+  return dtype === 'string';
+}
+
+/**
+ * The array that holds each dtype: a typed array, except `string`, a plain array of strings.
+ * float16 is kept as its raw bits; bool as 0/1 bytes.
+ */
 export interface DtypeArrays {
   float32: Float32Array;
   float64: Float64Array;
@@ -30,9 +42,14 @@ export interface DtypeArrays {
   uint32: Uint32Array;
   uint64: BigUint64Array;
   bool: Uint8Array;
+  string: string[];
 }
 
-export type TypedArray = DtypeArrays[Dtype];
+/** The typed arrays: the storage of every numeric dtype. */
+export type TypedArray = DtypeArrays[NumericDtype];
+
+/** The storage of any tensor: a typed array, or an array of strings. */
+export type TensorData = DtypeArrays[Dtype];
 
 interface TypedArrayConstructorOf<T> {
   new (length: number): T;
@@ -40,24 +57,29 @@ interface TypedArrayConstructorOf<T> {
   readonly BYTES_PER_ELEMENT: number;
 }
 
-export const DTYPE_ARRAYS: { readonly [D in Dtype]: TypedArrayConstructorOf<DtypeArrays[D]> } =
-  Object.freeze({
-    float32: Float32Array,
-    float64: Float64Array,
-    float16: Uint16Array,
-    int8: Int8Array,
-    int16: Int16Array,
-    int32: Int32Array,
-    int64: BigInt64Array,
-    uint8: Uint8Array,
-    uint16: Uint16Array,
-    uint32: Uint32Array,
-    uint64: BigUint64Array,
-    bool: Uint8Array,
-  });
+export const DTYPE_ARRAYS: {
+  readonly [D in NumericDtype]: TypedArrayConstructorOf<DtypeArrays[D]>;
+} = Object.freeze({
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+});
 
+/**
+ * Bytes per element; for `string`, the 4-byte length that precedes each element's UTF-8 bytes on
+ * the wire (the least an element can take).
+ */
 export function bytesPerElement(dtype: Dtype): number {
-  return DTYPE_ARRAYS[dtype].BYTES_PER_ELEMENT;
+  return dtype === 'string' ? 4 : DTYPE_ARRAYS[dtype].BYTES_PER_ELEMENT;
 }
 
 export function isBigIntDtype(dtype: Dtype): dtype is 'int64' | 'uint64' {
@@ -82,6 +104,8 @@ export function dtypeOfArray(data: TypedArray): Dtype {
 }
 
 /** Whether a typed array is the storage type of a dtype (so it can be used without a copy). */
-export function arrayMatchesDtype(data: TypedArray, dtype: Dtype): boolean {
-  return data instanceof DTYPE_ARRAYS[dtype];
+export function arrayMatchesDtype(data: TensorData, dtype: Dtype): boolean {
+  return dtype === 'string'
+    ? Array.isArray(data) && data.every((v) => typeof v === 'string')
+    : data instanceof DTYPE_ARRAYS[dtype];
 }

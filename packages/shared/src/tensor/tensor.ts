@@ -1,7 +1,10 @@
 import { ConveyorError } from '../errors.js';
-import { DTYPE_ARRAYS, bytesPerElement, type Dtype, type DtypeArrays } from './dtype.js';
+import { arrayMatchesDtype, bytesPerElement, type Dtype, type DtypeArrays } from './dtype.js';
 
-/** A dense, row-major tensor: its dtype, its shape and the typed array that holds its elements. */
+/**
+ * A dense, row-major tensor: its dtype, its shape and the array that holds its elements (a typed
+ * array, or an array of strings for `string`).
+ */
 export interface Tensor<D extends Dtype = Dtype> {
   readonly dtype: D;
   readonly shape: readonly number[];
@@ -63,7 +66,7 @@ export function createTensor<D extends Dtype>(
   where = 'tensor',
 ): Tensor<D> {
   const { elements } = checkedByteLength(dtype, shape, maxBytes, where);
-  if (!(data instanceof DTYPE_ARRAYS[dtype])) {
+  if (!arrayMatchesDtype(data, dtype)) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
       `${where}: data is not the storage array of ${dtype}`,
@@ -82,15 +85,20 @@ export function createTensor<D extends Dtype>(
   return Object.freeze({ dtype, shape: Object.freeze([...shape]), data });
 }
 
-/** Reads element i of a tensor as a number (bigints are converted; float16 stays as its raw bits). */
+/**
+ * Reads element i of a tensor as a number (bigints are converted; float16 stays as its raw bits;
+ * a string element is NaN).
+ */
 export function elementAt(tensor: Tensor, index: number): number {
   const value = tensor.data[index];
-  return typeof value === 'bigint' ? Number(value) : (value ?? Number.NaN);
+  return typeof value === 'bigint' ? Number(value) : typeof value === 'number' ? value : Number.NaN;
 }
 
-/** The tensor's elements as a plain number array, for printing and tests. */
+/** The tensor's elements as a plain number array, for printing and tests (strings become NaN). */
 export function toNumbers(tensor: Tensor): number[] {
-  return Array.from(tensor.data as ArrayLike<number | bigint>, (v) => Number(v));
+  return Array.from(tensor.data as ArrayLike<number | bigint | string>, (v) =>
+    typeof v === 'string' ? Number.NaN : Number(v),
+  );
 }
 
 /** Splits a tensor's rows (the first dimension) into nested number arrays, for display. */
