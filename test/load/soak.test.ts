@@ -26,11 +26,16 @@ const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
 
 // Counted in jobs, not seconds: ROUNDS rounds of this mix, memory sampled after each.
+// SOAK_SCALE multiplies the jobs of each round, for a longer soak by hand (45: about a million
+// jobs, some 15 minutes here); CI runs scale 1.
+const SCALE = Number(process.env.SOAK_SCALE ?? '1');
+if (!Number.isInteger(SCALE) || SCALE < 1 || SCALE > 100)
+  throw new Error(`SOAK_SCALE must be an integer from 1 to 100, not ${process.env.SOAK_SCALE}`);
 const ROUNDS = 20;
-const IRIS_HTTP = 500;
-const IRIS_SDK = 500;
-const DIRECTION_HTTP = 50;
-const DIRECTION_SDK = 50;
+const IRIS_HTTP = 500 * SCALE;
+const IRIS_SDK = 500 * SCALE;
+const DIRECTION_HTTP = 50 * SCALE;
+const DIRECTION_SDK = 50 * SCALE;
 const HTTP_CONCURRENCY = 32;
 const KEEP_COMPLETED_JOBS = 500;
 const EVENTS_MAX_LEN = 1000;
@@ -113,7 +118,7 @@ function directionBody(line: Float32Array): { body: Buffer; headerLength: number
  * A soak of 20 000 iris and 2 000 text-direction jobs through a producer process (HTTP) and the
  * SDK, to two worker processes: memory of every process and of Redis stays on its early plateau.
  */
-describe('soak: 22 000 jobs through the producer and the SDK to two workers', () => {
+describe(`soak: ${(ROUNDS * (IRIS_HTTP + IRIS_SDK + DIRECTION_HTTP + DIRECTION_SDK)).toLocaleString('en')} jobs through the producer and the SDK to two workers`, () => {
   let workers: WorkerProcess[] = [];
   let producer: ProducerProcess;
   let client: ConveyorClient;
@@ -145,195 +150,205 @@ describe('soak: 22 000 jobs through the producer and the SDK to two workers', ()
     await dropPrefix(redisUrl, prefix);
   });
 
-  it('keeps worker, producer, client and Redis memory on their early plateau, and leaves no stored inputs', async () => {
-    const upright = textLine('CONVEYOR');
-    const rotated = textLine('CONVEYOR', true);
-    const lines: Tensor[] = [
-      createTensor('float32', [1, 3, 48, 192], upright),
-      createTensor('float32', [1, 3, 48, 192], rotated),
-    ];
-    const bodies = [directionBody(upright), directionBody(rotated)];
-    // One sample of the JSON iris body per row, so the loop does not stringify 10 000 times.
-    const irisBodies = IRIS_ROWS.map((r) =>
-      JSON.stringify({ inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: r }] }),
-    );
-    const failures: string[] = [];
-    const fail = (what: string) => {
-      if (failures.length < 20) failures.push(what);
-      else failures[19] = `${what} (and more)`;
-    };
-    const samples: Sample[] = [];
-    let jobs = 0;
+  it(
+    'keeps worker, producer, client and Redis memory on their early plateau, and leaves no stored inputs',
+    async () => {
+      const upright = textLine('CONVEYOR');
+      const rotated = textLine('CONVEYOR', true);
+      const lines: Tensor[] = [
+        createTensor('float32', [1, 3, 48, 192], upright),
+        createTensor('float32', [1, 3, 48, 192], rotated),
+      ];
+      const bodies = [directionBody(upright), directionBody(rotated)];
+      // One sample of the JSON iris body per row, so the loop does not stringify 10 000 times.
+      const irisBodies = IRIS_ROWS.map((r) =>
+        JSON.stringify({
+          inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: r }],
+        }),
+      );
+      const failures: string[] = [];
+      const fail = (what: string) => {
+        if (failures.length < 20) failures.push(what);
+        else failures[19] = `${what} (and more)`;
+      };
+      const samples: Sample[] = [];
+      let jobs = 0;
 
-    const irisOverHttp = (i: number) =>
-      send({
-        method: 'POST',
-        url: `${producer.url}/v2/models/iris/infer`,
-        body: irisBodies[i % IRIS_ROWS.length]!,
-        headers: { 'content-type': 'application/json' },
-        timeoutMs: 30_000,
-        agent,
-      }).then((outcome) => {
-        if (outcome.kind !== 'response' || outcome.status !== 200) {
-          return fail(`iris http: ${JSON.stringify(outcome).slice(0, 300)}`);
-        }
-        const answer = JSON.parse(outcome.body) as { outputs: { data: number[] }[] };
-        if (!irisMatches(row(i), answer.outputs[0]?.data ?? [])) fail(`iris http ${i}: wrong`);
-      });
+      const irisOverHttp = (i: number) =>
+        send({
+          method: 'POST',
+          url: `${producer.url}/v2/models/iris/infer`,
+          body: irisBodies[i % IRIS_ROWS.length]!,
+          headers: { 'content-type': 'application/json' },
+          timeoutMs: 30_000,
+          agent,
+        }).then((outcome) => {
+          if (outcome.kind !== 'response' || outcome.status !== 200) {
+            return fail(`iris http: ${JSON.stringify(outcome).slice(0, 300)}`);
+          }
+          const answer = JSON.parse(outcome.body) as { outputs: { data: number[] }[] };
+          if (!irisMatches(row(i), answer.outputs[0]?.data ?? [])) fail(`iris http ${i}: wrong`);
+        });
 
-    const directionOverHttp = (i: number) => {
-      const { body, headerLength } = bodies[i % 2]!;
-      return send({
-        method: 'POST',
-        url: `${producer.url}/v2/models/text-direction/infer`,
-        body,
-        headers: {
-          'content-type': 'application/octet-stream',
-          'inference-header-content-length': String(headerLength),
-        },
-        timeoutMs: 30_000,
-        agent,
-      }).then((outcome) => {
-        if (outcome.kind !== 'response' || outcome.status !== 200) {
-          return fail(`text-direction http: ${JSON.stringify(outcome).slice(0, 300)}`);
-        }
-        const answer = JSON.parse(outcome.body) as { outputs: { data: number[] }[] };
-        const [up = 0, down = 0] = answer.outputs[0]?.data ?? [];
-        if (i % 2 === 0 ? up <= down : down <= up) fail(`text-direction http ${i}: wrong class`);
-      });
-    };
+      const directionOverHttp = (i: number) => {
+        const { body, headerLength } = bodies[i % 2]!;
+        return send({
+          method: 'POST',
+          url: `${producer.url}/v2/models/text-direction/infer`,
+          body,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'inference-header-content-length': String(headerLength),
+          },
+          timeoutMs: 30_000,
+          agent,
+        }).then((outcome) => {
+          if (outcome.kind !== 'response' || outcome.status !== 200) {
+            return fail(`text-direction http: ${JSON.stringify(outcome).slice(0, 300)}`);
+          }
+          const answer = JSON.parse(outcome.body) as { outputs: { data: number[] }[] };
+          const [up = 0, down = 0] = answer.outputs[0]?.data ?? [];
+          if (i % 2 === 0 ? up <= down : down <= up) fail(`text-direction http ${i}: wrong class`);
+        });
+      };
 
-    const overSdk = async (model: 'iris' | 'text-direction', count: number) => {
-      const items =
-        model === 'iris'
-          ? Array.from({ length: count }, (_, i) => ({ features: [row(i)] }))
-          : Array.from({ length: count }, (_, i) => ({ x: lines[i % 2]! }));
-      for await (const result of client.predictMany(model, items, { concurrency: 64 })) {
-        if (!result.ok) {
-          fail(`${model} sdk: ${result.error.code} ${result.error.message}`);
-          continue;
-        }
-        const out = Object.values(result.prediction.outputs)[0];
-        const values = out ? toNumbers(out) : [];
-        const ok =
+      const overSdk = async (model: 'iris' | 'text-direction', count: number) => {
+        const items =
           model === 'iris'
-            ? irisMatches(row(result.index), values)
-            : result.index % 2 === 0
-              ? values[0]! > values[1]!
-              : values[1]! > values[0]!;
-        if (!ok) fail(`${model} sdk ${result.index}: wrong`);
+            ? Array.from({ length: count }, (_, i) => ({ features: [row(i)] }))
+            : Array.from({ length: count }, (_, i) => ({ x: lines[i % 2]! }));
+        for await (const result of client.predictMany(model, items, { concurrency: 64 })) {
+          if (!result.ok) {
+            fail(`${model} sdk: ${result.error.code} ${result.error.message}`);
+            continue;
+          }
+          const out = Object.values(result.prediction.outputs)[0];
+          const values = out ? toNumbers(out) : [];
+          const ok =
+            model === 'iris'
+              ? irisMatches(row(result.index), values)
+              : result.index % 2 === 0
+                ? values[0]! > values[1]!
+                : values[1]! > values[0]!;
+          if (!ok) fail(`${model} sdk ${result.index}: wrong`);
+        }
+      };
+
+      for (let round = 0; round < ROUNDS; round++) {
+        await Promise.all([
+          pool(IRIS_HTTP, HTTP_CONCURRENCY - 8, irisOverHttp),
+          pool(DIRECTION_HTTP, 8, directionOverHttp),
+          overSdk('iris', IRIS_SDK),
+          overSdk('text-direction', DIRECTION_SDK),
+        ]);
+        jobs += IRIS_HTTP + IRIS_SDK + DIRECTION_HTTP + DIRECTION_SDK;
+        const [producerRss, workerRss, redisUsed, prefixUsage] = await Promise.all([
+          rssBytes(producer.child.pid!),
+          Promise.all(workers.map((w) => rssBytes(w.child.pid!))),
+          redisUsedMemory(redis),
+          prefixMemory(redis, prefix),
+        ]);
+        samples.push({
+          jobs,
+          producer: producerRss,
+          workers: workerRss,
+          clientHeap: heapAfterGc(),
+          redisUsed,
+          prefixBytes: prefixUsage.bytes,
+          prefixKeys: prefixUsage.keys,
+        });
       }
-    };
 
-    for (let round = 0; round < ROUNDS; round++) {
-      await Promise.all([
-        pool(IRIS_HTTP, HTTP_CONCURRENCY - 8, irisOverHttp),
-        pool(DIRECTION_HTTP, 8, directionOverHttp),
-        overSdk('iris', IRIS_SDK),
-        overSdk('text-direction', DIRECTION_SDK),
-      ]);
-      jobs += IRIS_HTTP + IRIS_SDK + DIRECTION_HTTP + DIRECTION_SDK;
-      const [producerRss, workerRss, redisUsed, prefixUsage] = await Promise.all([
-        rssBytes(producer.child.pid!),
-        Promise.all(workers.map((w) => rssBytes(w.child.pid!))),
-        redisUsedMemory(redis),
-        prefixMemory(redis, prefix),
-      ]);
-      samples.push({
-        jobs,
-        producer: producerRss,
-        workers: workerRss,
-        clientHeap: heapAfterGc(),
-        redisUsed,
-        prefixBytes: prefixUsage.bytes,
-        prefixKeys: prefixUsage.keys,
-      });
-    }
+      // Stored inputs are deleted when their job ends; the last deletions may trail the results.
+      await expect
+        .poll(async () => (await scanKeys(redis, `${prefix}:blob:*`)).length, { timeout: 10_000 })
+        .toBe(0);
+      const counts: Record<string, Record<string, number>> = {};
+      const events: Record<string, number> = {};
+      for (const model of ['iris', 'text-direction']) {
+        const queue = new Queue(queueName(model), {
+          connection: redis,
+          prefix,
+          skipMetasUpdate: true,
+        });
+        counts[model] = await queue.getJobCounts('completed', 'failed', 'waiting', 'active');
+        events[model] = await redis.xlen(`${prefix}:${queueName(model)}:events`);
+        await queue.close();
+      }
 
-    // Stored inputs are deleted when their job ends; the last deletions may trail the results.
-    await expect
-      .poll(async () => (await scanKeys(redis, `${prefix}:blob:*`)).length, { timeout: 10_000 })
-      .toBe(0);
-    const counts: Record<string, Record<string, number>> = {};
-    const events: Record<string, number> = {};
-    for (const model of ['iris', 'text-direction']) {
-      const queue = new Queue(queueName(model), {
-        connection: redis,
-        prefix,
-        skipMetasUpdate: true,
-      });
-      counts[model] = await queue.getJobCounts('completed', 'failed', 'waiting', 'active');
-      events[model] = await redis.xlen(`${prefix}:${queueName(model)}:events`);
-      await queue.close();
-    }
+      const table = samples.map((s) =>
+        [
+          String(s.jobs).padStart(6),
+          String(mib(s.producer)).padStart(8),
+          s.workers.map((w) => String(mib(w)).padStart(8)).join(''),
+          String(mib(s.clientHeap)).padStart(8),
+          String(mib(s.redisUsed)).padStart(8),
+          String(mib(s.prefixBytes)).padStart(8),
+          String(s.prefixKeys).padStart(6),
+        ].join(''),
+      );
+      report(
+        [
+          '',
+          `soak: ${jobs} jobs (${ROUNDS * (IRIS_HTTP + DIRECTION_HTTP)} over HTTP, ${ROUNDS * (IRIS_SDK + DIRECTION_SDK)} through the SDK), ${failures.length} failed`,
+          'memory in MiB after each round:',
+          '  jobs producer worker 1 worker 2 client¹   redis  prefix  keys',
+          ...table.map((line) => `  ${line}`),
+          '  (RSS of the producer and workers; ¹ heap of this process, the SDK client, after GC;',
+          "  redis: used_memory; prefix: MEMORY USAGE of the test prefix's keys, and their count)",
+          `retention: completed ${JSON.stringify(counts)}; event stream lengths ${JSON.stringify(events)}`,
+          '',
+        ].join('\n'),
+      );
 
-    const table = samples.map((s) =>
-      [
-        String(s.jobs).padStart(6),
-        String(mib(s.producer)).padStart(8),
-        s.workers.map((w) => String(mib(w)).padStart(8)).join(''),
-        String(mib(s.clientHeap)).padStart(8),
-        String(mib(s.redisUsed)).padStart(8),
-        String(mib(s.prefixBytes)).padStart(8),
-        String(s.prefixKeys).padStart(6),
-      ].join(''),
-    );
-    report(
-      [
-        '',
-        `soak: ${jobs} jobs (${ROUNDS * (IRIS_HTTP + DIRECTION_HTTP)} over HTTP, ${ROUNDS * (IRIS_SDK + DIRECTION_SDK)} through the SDK), ${failures.length} failed`,
-        'memory in MiB after each round:',
-        '  jobs producer worker 1 worker 2 client¹   redis  prefix  keys',
-        ...table.map((line) => `  ${line}`),
-        '  (RSS of the producer and workers; ¹ heap of this process, the SDK client, after GC;',
-        "  redis: used_memory; prefix: MEMORY USAGE of the test prefix's keys, and their count)",
-        `retention: completed ${JSON.stringify(counts)}; event stream lengths ${JSON.stringify(events)}`,
-        '',
-      ].join('\n'),
-    );
-
-    expect(failures).toEqual([]);
-    const series = {
-      producer: samples.map((s) => s.producer),
-      'worker 1': samples.map((s) => s.workers[0]!),
-      'worker 2': samples.map((s) => s.workers[1]!),
-    };
-    for (const [name, values] of Object.entries(series)) {
-      const limit = bound(
-        PLATEAU.map((i) => values[i]!),
-        RSS_MARGIN,
+      expect(failures).toEqual([]);
+      const series = {
+        producer: samples.map((s) => s.producer),
+        'worker 1': samples.map((s) => s.workers[0]!),
+        'worker 2': samples.map((s) => s.workers[1]!),
+      };
+      for (const [name, values] of Object.entries(series)) {
+        const limit = bound(
+          PLATEAU.map((i) => values[i]!),
+          RSS_MARGIN,
+        );
+        for (const i of LATE) {
+          expect(values[i], `${name} RSS after ${samples[i]!.jobs} jobs`).toBeLessThanOrEqual(
+            limit,
+          );
+        }
+      }
+      const heaps = samples.map((s) => s.clientHeap);
+      const heapLimit = bound(
+        PLATEAU.map((i) => heaps[i]!),
+        HEAP_MARGIN,
       );
       for (const i of LATE) {
-        expect(values[i], `${name} RSS after ${samples[i]!.jobs} jobs`).toBeLessThanOrEqual(limit);
-      }
-    }
-    const heaps = samples.map((s) => s.clientHeap);
-    const heapLimit = bound(
-      PLATEAU.map((i) => heaps[i]!),
-      HEAP_MARGIN,
-    );
-    for (const i of LATE) {
-      expect(heaps[i], `client heap after ${samples[i]!.jobs} jobs`).toBeLessThanOrEqual(heapLimit);
-    }
-    for (const [name, pick] of [
-      ['redis used_memory', (s: Sample) => s.redisUsed],
-      ['redis bytes of the prefix', (s: Sample) => s.prefixBytes],
-    ] as const) {
-      const limit = bound(
-        PLATEAU.map((i) => pick(samples[i]!)),
-        REDIS_MARGIN,
-      );
-      for (const i of LATE) {
-        expect(pick(samples[i]!), `${name} after ${samples[i]!.jobs} jobs`).toBeLessThanOrEqual(
-          limit,
+        expect(heaps[i], `client heap after ${samples[i]!.jobs} jobs`).toBeLessThanOrEqual(
+          heapLimit,
         );
       }
-    }
-    for (const model of ['iris', 'text-direction']) {
-      expect(counts[model]).toMatchObject({ failed: 0, waiting: 0, active: 0 });
-      expect(counts[model]!.completed).toBeLessThanOrEqual(KEEP_COMPLETED_JOBS);
-      // XADD MAXLEN ~ trims whole stream nodes (100 entries each by default), so allow one node.
-      expect(events[model]).toBeLessThanOrEqual(EVENTS_MAX_LEN + 100);
-    }
-  }, 240_000);
+      for (const [name, pick] of [
+        ['redis used_memory', (s: Sample) => s.redisUsed],
+        ['redis bytes of the prefix', (s: Sample) => s.prefixBytes],
+      ] as const) {
+        const limit = bound(
+          PLATEAU.map((i) => pick(samples[i]!)),
+          REDIS_MARGIN,
+        );
+        for (const i of LATE) {
+          expect(pick(samples[i]!), `${name} after ${samples[i]!.jobs} jobs`).toBeLessThanOrEqual(
+            limit,
+          );
+        }
+      }
+      for (const model of ['iris', 'text-direction']) {
+        expect(counts[model]).toMatchObject({ failed: 0, waiting: 0, active: 0 });
+        expect(counts[model]!.completed).toBeLessThanOrEqual(KEEP_COMPLETED_JOBS);
+        // XADD MAXLEN ~ trims whole stream nodes (100 entries each by default), so allow one node.
+        expect(events[model]).toBeLessThanOrEqual(EVENTS_MAX_LEN + 100);
+      }
+    },
+    240_000 * SCALE,
+  );
 });
