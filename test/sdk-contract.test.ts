@@ -165,7 +165,23 @@ describe.each([
     ['an invalid model name', (c) => c.predict('../etc/passwd', GOOD), 'ERR_VALIDATION'],
     ['an unknown option', (c) => c.predict('iris', GOOD, { colour: 1 } as never), 'ERR_VALIDATION'],
     ['no inputs', (c) => c.predict('iris', {}), 'ERR_VALIDATION'],
-    ['an input that is a string', (c) => c.predict('iris', { f: 'x' } as never), 'ERR_VALIDATION'],
+    // Strings are feature values now (for models with text inputs): "f" is not a feature of iris.
+    [
+      'a string under a name iris has no feature of',
+      (c) => c.predict('iris', { f: 'x' }),
+      'ERR_INPUT_UNEXPECTED',
+    ],
+    [
+      'a string for a numeric feature',
+      (c) =>
+        c.predict('iris', {
+          sepal_length: '5.1',
+          sepal_width: 3.5,
+          petal_length: 1.4,
+          petal_width: 0.2,
+        }),
+      'ERR_TENSOR_INVALID',
+    ],
     [
       'a ragged array',
       (c) => c.predict('iris', { features: [[1, 2, 3, 4], [1]] }),

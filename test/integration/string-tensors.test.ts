@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -11,6 +11,7 @@ import {
 } from '@conveyor/sdk';
 import { createLogger, loadConfig } from '@conveyor/shared';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
+import { jsonLines, runCli } from '../../apps/cli/test/support.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 
 /**
@@ -29,7 +30,7 @@ const NAMES = ['Red', 'Green', 'Blue', 'Green', 'Red'];
 function colorsModel(): Uint8Array {
   const info = (name: string, elemType: number) => ({
     name,
-    type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'batch' }] } } },
+    type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }] } } },
   });
   const graph = {
     name: 'colors',
@@ -75,10 +76,10 @@ function colorsModel(): Uint8Array {
 const CONFIG = {
   name: 'colors',
   description: 'Test model: colour names to a code and a canonical name.',
-  inputs: [{ name: 'color', dtype: 'string', shape: [-1] }],
+  inputs: [{ name: 'color', dtype: 'string', shape: [-1, 1], labels: ['color'] }],
   outputs: [
-    { name: 'code', dtype: 'int64', shape: [-1] },
-    { name: 'name', dtype: 'string', shape: [-1] },
+    { name: 'code', dtype: 'int64', shape: [-1, 1] },
+    { name: 'name', dtype: 'string', shape: [-1, 1] },
   ],
 };
 
@@ -126,19 +127,24 @@ describe.each([
 
   it('takes an array of strings and gives int64 and string outputs, unicode included', async () => {
     const { outputs } = await client.predict('colors', {
-      color: ['green', 'purple', '赤', '', 'grün'],
+      color: [['green'], ['purple'], ['赤'], [''], ['grün']],
     });
     expect(outputs.code?.dtype).toBe('int64');
     expect(Array.from(outputs.code?.data as BigInt64Array)).toEqual([1n, -1n, 4n, -1n, 3n]);
     expect(outputs.name).toMatchObject({
       dtype: 'string',
-      shape: [5],
+      shape: [5, 1],
       data: ['Green', 'unknown', 'Red', 'unknown', 'Green'],
     });
   });
 
+  it('takes named features with text values', async () => {
+    const { outputs } = await client.predict('colors', [{ color: 'blue' }, { color: 'grün' }]);
+    expect(outputs.name?.data).toEqual(['Blue', 'Green']);
+  });
+
   it('keeps each job its own rows when concurrent jobs run as one batch', async () => {
-    const inputs = Array.from({ length: 40 }, (_, i) => [KEYS[i % KEYS.length]!, `x${i}`]);
+    const inputs = Array.from({ length: 40 }, (_, i) => [[KEYS[i % KEYS.length]!], [`x${i}`]]);
     const results = await Promise.all(inputs.map((color) => client.predict('colors', { color })));
     results.forEach((result, i) => {
       expect(result.outputs.name?.data).toEqual([NAMES[i % KEYS.length], 'unknown']);
@@ -147,20 +153,49 @@ describe.each([
 
   it('carries long strings (stored beside the job by the queue client) unchanged', async () => {
     const long = `${'blue '.repeat(200)}😀`;
-    const { outputs } = await client.predict('colors', { color: [long, 'blue'] });
+    const { outputs } = await client.predict('colors', { color: [[long], ['blue']] });
     expect(outputs.name?.data).toEqual(['unknown', 'Blue']);
   });
 
-  it('refuses numbers for a string input, and strings for a shape of another rank, with their codes', async () => {
+  it('refuses numbers for a string input, a shape of another rank, and a number among strings, with their codes', async () => {
     const codeOf = (promise: Promise<unknown>) =>
       promise.then(
         () => 'no error',
         (error: unknown) => (isConveyorError(error) ? error.code : String(error)),
       );
-    expect(await codeOf(client.predict('colors', { color: [1, 2] }))).toBe('ERR_INPUT_DTYPE');
-    expect(await codeOf(client.predict('colors', { color: [['red']] }))).toBe('ERR_INPUT_SHAPE');
-    expect(await codeOf(client.predict('colors', { color: ['red', 7] as string[] }))).toBe(
+    expect(await codeOf(client.predict('colors', { color: [[1], [2]] }))).toBe('ERR_INPUT_DTYPE');
+    expect(await codeOf(client.predict('colors', { color: ['red'] }))).toBe('ERR_INPUT_SHAPE');
+    expect(await codeOf(client.predict('colors', { color: [['red'], [7]] as string[][] }))).toBe(
       'ERR_TENSOR_INVALID',
     );
+  });
+});
+
+describe('conveyor batch over a CSV of text, for a model that takes strings', () => {
+  it('keeps every value as text (commas, quotes and unicode included) and writes string outputs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conveyor-strings-cli-'));
+    try {
+      const input = join(dir, 'colors.csv');
+      const out = join(dir, 'out.jsonl');
+      await writeFile(input, 'color\nred\n赤\n"blue, light"\n42\n\n"say ""hi"""\n');
+      const run = await runCli(['batch', 'colors', input, '--embedded', '--out', out, '--quiet'], {
+        env: { MODEL_REPOSITORY: repository },
+      });
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const records = jsonLines(await readFile(out, 'utf8')) as {
+        line: number;
+        outputs: { name: string[][] };
+      }[];
+      expect(records.map((r) => [r.line, r.outputs.name[0]?.[0]])).toEqual([
+        [2, 'Red'],
+        [3, 'Red'],
+        [4, 'unknown'],
+        [5, 'unknown'],
+        [7, 'unknown'],
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -34,7 +34,7 @@ async function* jsonLines(path: string): AsyncGenerator<InputRow> {
   }
 }
 
-async function* csvRows(path: string): AsyncGenerator<InputRow> {
+async function* csvRows(path: string, text: boolean): AsyncGenerator<InputRow> {
   const parser = createReadStream(path).pipe(
     parse({ info: true, relax_column_count: true, skip_empty_lines: true, trim: true, bom: true }),
   );
@@ -66,6 +66,11 @@ async function* csvRows(path: string): AsyncGenerator<InputRow> {
       };
       continue;
     }
+    if (text) {
+      // The model takes strings: every value is text, the empty string included.
+      yield { line, inputs: Object.fromEntries(header.map((name, i) => [name, record[i] ?? ''])) };
+      continue;
+    }
     const inputs: Record<string, number> = {};
     let bad: ConveyorError | undefined;
     record.forEach((text, i) => {
@@ -86,12 +91,17 @@ async function* csvRows(path: string): AsyncGenerator<InputRow> {
 
 /**
  * Streams the rows of an input file: JSON lines (each line an inputs object) or CSV (a header row
- * naming the features, then one row of numbers per line). Only a window of the file is in memory.
+ * naming the features, then one row of numbers per line; of text with `text`, for a model whose
+ * input is of dtype `string`). Only a window of the file is in memory.
  * A row that cannot be read comes back with its error; a file that cannot be parsed at all throws.
  */
-export async function* readRows(path: string, format: InputFormat): AsyncGenerator<InputRow> {
+export async function* readRows(
+  path: string,
+  format: InputFormat,
+  options: { text?: boolean } = {},
+): AsyncGenerator<InputRow> {
   try {
-    yield* format === 'csv' ? csvRows(path) : jsonLines(path);
+    yield* format === 'csv' ? csvRows(path, options.text ?? false) : jsonLines(path);
   } catch (error) {
     if (isConveyorError(error)) throw error;
     const code = (error as { code?: unknown }).code;

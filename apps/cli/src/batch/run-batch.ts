@@ -80,7 +80,9 @@ export async function runBatch(
   progress: Progress,
 ): Promise<BatchSummary> {
   const started = Date.now();
-  await cli.signature(options.model, options.version);
+  const signature = await cli.signature(options.model, options.version);
+  // CSV values are text for a model whose (single) input takes strings, numbers otherwise.
+  const text = signature.inputs.length === 1 && signature.inputs[0]?.dtype === 'string';
   const doneOut = await readDoneRows(options.out, 'output file');
   const doneFailed = await readDoneRows(options.failed, 'failed-rows file');
   const out = await openAppend(options.out, 'output file');
@@ -124,7 +126,7 @@ export async function runBatch(
   const lineOf = new Map<number, number>();
   let index = 0;
   async function* items(): AsyncGenerator<PredictInputs> {
-    for await (const row of readRows(options.input, options.format)) {
+    for await (const row of readRows(options.input, options.format, { text })) {
       if (options.signal.aborted) {
         summary.interrupted = true;
         return;

@@ -2,14 +2,17 @@ import { ConveyorError } from '../errors.js';
 import type { ModelSignature, TensorSpec } from './model-config.js';
 import type { TensorInputs } from './predict-request.js';
 
-/** One value of a named feature. */
-export type FeatureValue = number | boolean | bigint;
+/** One value of a named feature (a string for a model whose input is of dtype `string`). */
+export type FeatureValue = number | boolean | bigint | string;
 
 /** One row of a tabular model given by feature name: `{ sepal_length: 5.1, ... }`. */
 export type FeatureRow = Readonly<Record<string, FeatureValue>>;
 
 const isScalar = (value: unknown): value is FeatureValue =>
-  typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint';
+  typeof value === 'number' ||
+  typeof value === 'boolean' ||
+  typeof value === 'bigint' ||
+  typeof value === 'string';
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
@@ -19,7 +22,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * The rule that tells named features from tensors: a plain object with at least one key whose
- * values are all scalars (number, boolean, bigint) is one row of named features. Tensor inputs
+ * values are all scalars (number, boolean, bigint, string) is one row of named features. Tensor inputs
  * always have an array or an object as their values, so the two never overlap.
  */
 export function isFeatureRow(value: unknown): value is FeatureRow {
