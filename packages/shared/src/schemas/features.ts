@@ -87,6 +87,14 @@ export function featuresToInputs(
       row: index,
     };
     for (const name of Object.keys(row)) {
+      if (!known.has(name) && signature.inputs.some((input) => input.name === name)) {
+        // `{ features: 'five' }`: a tensor input given a scalar, not a row of named features.
+        throw new ConveyorError(
+          'ERR_VALIDATION',
+          `input "${name}": expected nested arrays of numbers or strings, or { data, shape?, dtype? } with a typed or plain array`,
+          { issues: [{ path: `inputs.${name}`, message: 'expected an array or a tensor' }] },
+        );
+      }
       if (!known.has(name)) {
         throw new ConveyorError(
           'ERR_INPUT_UNEXPECTED',
