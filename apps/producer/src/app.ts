@@ -52,7 +52,7 @@ export function buildApp(config: Config, deps: AppDeps) {
   void app.register(openapi);
   void app.register(auth, { keys: config.API_KEYS });
   // After auth (it keys the limit by the API key name), before every limited route.
-  void app.register(rateLimit, { config });
+  void app.register(rateLimit, { config, logger: deps.logger });
   void app.register(backPressure, { config, logger: deps.logger });
   void app.register(health, { client: deps.client, redisPing: deps.redisPing });
   void app.register(modelRoutes, { client: deps.client });

@@ -17,9 +17,13 @@ afterEach(async () => {
 });
 
 /** An app with a limit of `max` requests per minute (long enough that no window ends mid-test). */
-async function appWith(max: number, env: Record<string, string> = {}): Promise<App> {
+async function appWith(
+  max: number,
+  env: Record<string, string> = {},
+  prefix = uniquePrefix(),
+): Promise<App> {
   app = buildApp(
-    testConfig(redisUrl, uniquePrefix(), {
+    testConfig(redisUrl, prefix, {
       RATE_LIMIT_MAX: String(max),
       RATE_LIMIT_WINDOW_MS: '60000',
       ...env,
@@ -95,6 +99,41 @@ describe('rate limits per API key', () => {
     const a = await appWith(0);
     for (let i = 0; i < 20; i++) {
       expect((await a.inject({ method: 'GET', url: '/v2' })).statusCode).toBe(200);
+    }
+  });
+
+  it.each([
+    ['redis', 'shares one count across producers on the same Redis and prefix', 3],
+    ['memory', 'counts on each producer alone', 6],
+  ])('with RATE_LIMIT_STORE=%s, %s', async (store, _what, served) => {
+    const prefix = uniquePrefix();
+    const env = { API_KEYS: `alice:infer:${ALICE}`, RATE_LIMIT_STORE: store };
+    const first = await appWith(3, env, prefix);
+    const second = buildApp(
+      testConfig(redisUrl, prefix, { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', ...env }),
+      {
+        client: unusedClient(),
+        redisPing: () => Promise.resolve(true),
+        logger: memoryLogger('producer').logger,
+      },
+    );
+    try {
+      await second.ready();
+      let ok = 0;
+      // Alternating between the two replicas, as a load balancer would.
+      for (let i = 0; i < 8; i++) {
+        const replica = i % 2 === 0 ? first : second;
+        const response = await replica.inject({
+          method: 'GET',
+          url: '/v2',
+          headers: bearer(ALICE),
+        });
+        if (response.statusCode === 200) ok += 1;
+        else expect(response.json<ErrorBody>().code).toBe('ERR_RATE_LIMITED');
+      }
+      expect(ok).toBe(served);
+    } finally {
+      await second.close();
     }
   });
 });

@@ -50,6 +50,7 @@ describe('loadConfig', () => {
       WEBHOOK_ALLOWED_HOSTS: [],
       RATE_LIMIT_MAX: 3000,
       RATE_LIMIT_WINDOW_MS: 10_000,
+      RATE_LIMIT_STORE: 'redis',
       SSE_HEARTBEAT_MS: 15_000,
       BATCH_MAX_ITEMS: 100_000,
     });

@@ -177,6 +177,11 @@ export const ConfigSchema = z
     RATE_LIMIT_MAX: int(0, 100_000_000).default(3000),
     /** The rate limit window, in ms. */
     RATE_LIMIT_WINDOW_MS: int(1000, 86_400_000).default(10_000),
+    /**
+     * Where the counts live: `redis` (shared by every producer replica, one Redis call per
+     * request) or `memory` (each replica counts alone).
+     */
+    RATE_LIMIT_STORE: z.enum(['redis', 'memory']).default('redis'),
     /** Interval of the comment lines that keep a job's event stream (SSE) open. */
     SSE_HEARTBEAT_MS: int(100, 300_000).default(15_000),
     /** Most jobs one batch request may hold. */

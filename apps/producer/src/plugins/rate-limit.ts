@@ -1,9 +1,24 @@
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { ConveyorError, type Config } from '@conveyor/shared';
+import { Redis } from 'ioredis';
+import {
+  ConveyorError,
+  redisOptions,
+  throttledErrorLog,
+  type Config,
+  type Logger,
+} from '@conveyor/shared';
 
 export interface RateLimitOptions {
-  config: Pick<Config, 'RATE_LIMIT_MAX' | 'RATE_LIMIT_WINDOW_MS'>;
+  config: Pick<
+    Config,
+    | 'RATE_LIMIT_MAX'
+    | 'RATE_LIMIT_WINDOW_MS'
+    | 'RATE_LIMIT_STORE'
+    | 'REDIS_URL'
+    | 'REDIS_KEY_PREFIX'
+  >;
+  logger: Logger;
 }
 
 /** Routes never limited: load balancers and orchestrators poll them. */
@@ -21,10 +36,33 @@ const isExempt = (request: FastifyRequest): boolean => {
 const keyOf = (request: FastifyRequest): string =>
   request.principal ? `key:${request.principal.name}` : `ip:${request.ip}`;
 
-const plugin: FastifyPluginAsync<RateLimitOptions> = async (app, { config }) => {
+const plugin: FastifyPluginAsync<RateLimitOptions> = async (app, { config, logger }) => {
   if (config.RATE_LIMIT_MAX === 0) return;
+  // Shared counts: every replica increments the same key, so a key's limit holds however many
+  // producers serve it. A connection of its own, failing fast; while Redis is away requests pass
+  // (skipOnError), as the routes that need Redis answer 503 themselves.
+  let redis: Redis | undefined;
+  if (config.RATE_LIMIT_STORE === 'redis') {
+    redis = new Redis(config.REDIS_URL, {
+      ...redisOptions('producer', 'conveyor-producer-rate-limit'),
+      lazyConnect: true,
+    });
+    redis.on('error', throttledErrorLog(logger, 'rate limit redis connection error'));
+    // Ready before the first request (this connection does not queue commands while it connects);
+    // if Redis is down now, it keeps reconnecting and requests pass meanwhile.
+    await redis.connect().catch(() => undefined);
+    const connection = redis;
+    app.addHook('onClose', async () => {
+      await connection.quit().catch(() => connection.disconnect());
+    });
+  }
   await app.register(fastifyRateLimit, {
     global: true,
+    ...(redis && {
+      redis,
+      nameSpace: `${config.REDIS_KEY_PREFIX}:rate-limit:`,
+      skipOnError: true,
+    }),
     max: config.RATE_LIMIT_MAX,
     timeWindow: config.RATE_LIMIT_WINDOW_MS,
     // Route-level onRequest hooks run after the app-level auth hook, so request.principal is
@@ -50,7 +88,8 @@ const plugin: FastifyPluginAsync<RateLimitOptions> = async (app, { config }) => 
 /**
  * Request rate limits (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS) per API key, or per client
  * address when auth is off: 429 ERR_RATE_LIMITED with Retry-After beyond it; health routes are
- * exempt. Counted in memory, per producer replica. Installed on the app itself (not a child
+ * exempt. Counted in Redis across producer replicas (RATE_LIMIT_STORE=redis, the default) or in
+ * memory per replica. Installed on the app itself (not a child
  * context) so it limits every route registered after it.
  */
 export const rateLimit: FastifyPluginAsync<RateLimitOptions> = Object.assign(plugin, {
