@@ -175,6 +175,34 @@ describe('webhook delivery: checked again before each POST, no redirects', () =>
     }
   });
 
+  it('connects only to the addresses it checked: a name that rebinds to loopback after the check is refused', async () => {
+    const receiver = await startReceiver(200);
+    const port = new URL(receiver.url).port;
+    try {
+      // The first answer (the check before the POST) is public; every later one is loopback.
+      let calls = 0;
+      const rebinding = () =>
+        Promise.resolve([{ address: calls++ === 0 ? '93.184.216.34' : '127.0.0.1' }]);
+      const deliver = createDeliveryProcessor(base, SECRET, logger, rebinding);
+      await expect(deliver(deliveryJob(`http://rebind.test:${port}/hook`))).rejects.toBeInstanceOf(
+        UnrecoverableError,
+      );
+      expect(calls).toBe(2);
+      expect(receiver.received).toHaveLength(0);
+
+      // The connection does use this resolver: an allowed name that only it knows is delivered.
+      const allowed = { ...base, WEBHOOK_ALLOWED_HOSTS: ['rebind.test'] as const };
+      const loopback = () => Promise.resolve([{ address: '127.0.0.1' }]);
+      const delivered = createDeliveryProcessor(allowed, SECRET, logger, loopback);
+      await expect(delivered(deliveryJob(`http://rebind.test:${port}/hook`))).resolves.toEqual({
+        status: 200,
+      });
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('treats a redirect as a final failure and does not follow it', async () => {
     const receiver = await startReceiver(307);
     try {

@@ -1,5 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { ConveyorError, type Config } from '@conveyor/shared';
 
 /** Which callback URLs the producer may call, from WEBHOOK_ALLOW_PRIVATE and WEBHOOK_ALLOWED_HOSTS. */
@@ -104,9 +104,10 @@ const defaultLookup = (host: string) => dnsLookup(host, { all: true, verbatim: t
  * allows private addresses or lists the host. Throws ERR_CALLBACK_NOT_ALLOWED; `details.reason`
  * is `unresolved` when the lookup failed (which may pass on a later try).
  *
- * What remains: the fetch that follows resolves the name again, so a resolver that answers a
- * public address here and a private one a moment later still wins the race. Redirects are not
- * followed (delivery.ts), so a public receiver cannot bounce the POST inward.
+ * The POST that follows resolves the name once more, through `connectLookup`, which applies the
+ * same check to the addresses it connects to: a resolver that answers a public address here and a
+ * private one a moment later is refused there. Redirects are not followed (delivery.ts), so a
+ * public receiver cannot bounce the POST inward.
  */
 export async function assertCallbackAllowed(url: string, policy: CallbackPolicy): Promise<void> {
   let parsed: URL;
@@ -146,4 +147,46 @@ export async function assertCallbackAllowed(url: string, policy: CallbackPolicy)
       { host, address: blocked.address, reason: 'not-public' },
     );
   }
+}
+
+/**
+ * The `lookup` of the delivery's connection: resolves the host and refuses (an error with code
+ * ERR_CALLBACK_NOT_ALLOWED) when any of its addresses is not public, unless the policy allows
+ * private addresses or lists the host. The socket connects to exactly the addresses checked here,
+ * so no later answer of the resolver (DNS rebinding) can redirect it.
+ */
+export function connectLookup(policy: CallbackPolicy): LookupFunction {
+  const resolve = policy.lookup ?? defaultLookup;
+  return (hostname, options, callback) => {
+    const host = hostname.toLowerCase();
+    resolve(host).then(
+      (found) => {
+        const family = options.family === 4 || options.family === 6 ? options.family : 0;
+        const addresses = found
+          .map((a) => ({ address: a.address, family: isIP(a.address) }))
+          .filter((a) => a.family !== 0 && (family === 0 || a.family === family));
+        const exempt = policy.allowPrivate || policy.allowedHosts.includes(host);
+        const blocked = exempt ? undefined : addresses.find((a) => !isPublicAddress(a.address));
+        if (addresses.length === 0 || blocked !== undefined) {
+          const error = Object.assign(
+            new Error(
+              blocked
+                ? `callback_url host ${host} resolves to a non-public address (${blocked.address}) at delivery`
+                : `callback_url host ${host} does not resolve`,
+            ),
+            { code: blocked ? 'ERR_CALLBACK_NOT_ALLOWED' : 'ENOTFOUND' },
+          );
+          callback(error, '', 0);
+          return;
+        }
+        if (options.all) callback(null, addresses);
+        else {
+          const first = addresses[0] as { address: string; family: number };
+          callback(null, first.address, first.family);
+        }
+      },
+      (error: unknown) =>
+        callback(error instanceof Error ? error : new Error(String(error)), '', 0),
+    );
+  };
 }

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -12,7 +15,12 @@ import {
 } from '@conveyor/shared';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import type { JobOutcome } from '../routes/jobs-schemas.js';
-import { assertCallbackAllowed, callbackPolicyOf } from './allow.js';
+import {
+  assertCallbackAllowed,
+  callbackPolicyOf,
+  connectLookup,
+  type CallbackPolicy,
+} from './allow.js';
 import { DELIVERY_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.js';
 
 /** The BullMQ queue of webhook deliveries, shared by every producer replica. */
@@ -85,6 +93,41 @@ export async function addDelivery(
   });
 }
 
+/**
+ * POSTs `body` and resolves with the status once the answer is read. The connection resolves the
+ * host through `lookup` (connectLookup: the addresses it connects to are the ones it checked);
+ * redirects are not followed; the whole exchange is bounded by `timeoutMs`.
+ */
+function post(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  lookup: LookupFunction,
+): Promise<number> {
+  const target = new URL(url);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const request = send(
+      target,
+      {
+        method: 'POST',
+        lookup,
+        signal: AbortSignal.timeout(timeoutMs),
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (response) => {
+        // The receiver's answer is not used; reading it frees the connection.
+        response.resume();
+        response.once('end', () => resolve(response.statusCode ?? 0));
+        response.once('error', reject);
+      },
+    );
+    request.once('error', reject);
+    request.end(body);
+  });
+}
+
 /** Statuses worth another try: a timeout, rate limiting, and every server error. */
 const retryable = (status: number) => status === 408 || status === 429 || status >= 500;
 
@@ -97,8 +140,14 @@ export function createDeliveryProcessor(
   config: Pick<Config, 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'WEBHOOK_ALLOWED_HOSTS'>,
   secret: string,
   log: Logger,
+  /** The resolver of the checks; node:dns by default. For tests. */
+  resolver?: CallbackPolicy['lookup'],
 ) {
-  const policy = callbackPolicyOf(config);
+  const policy: CallbackPolicy = {
+    ...callbackPolicyOf(config),
+    ...(resolver !== undefined && { lookup: resolver }),
+  };
+  const lookup = connectLookup(policy);
   return async (job: Job): Promise<{ status: number }> => {
     const delivery = parseOrThrow(DeliverySchema, job.data, `delivery ${job.id}`);
     const fields = {
@@ -117,34 +166,35 @@ export function createDeliveryProcessor(
       throw new UnrecoverableError('callback_url is not allowed');
     }
     const timestamp = Math.floor(Date.now() / 1000);
-    let response: Response;
+    let status: number;
     try {
-      response = await fetch(delivery.url, {
-        method: 'POST',
-        body: delivery.body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS),
-        headers: {
+      status = await post(
+        delivery.url,
+        delivery.body,
+        {
           'content-type': 'application/json',
           'user-agent': 'conveyor-webhooks',
           [SIGNATURE_HEADER]: signWebhook(secret, delivery.body, timestamp),
           [JOB_ID_HEADER]: delivery.job_id,
           [DELIVERY_ID_HEADER]: delivery.delivery_id,
         },
-      });
+        config.WEBHOOK_TIMEOUT_MS,
+        lookup,
+      );
     } catch (error) {
       log.warn({ ...fields, err: error }, 'webhook delivery failed');
+      // The connection's own check refused the address it was about to reach: final.
+      if ((error as { code?: unknown }).code === 'ERR_CALLBACK_NOT_ALLOWED')
+        throw new UnrecoverableError('callback_url is not allowed');
       throw new Error(`network error: ${error instanceof Error ? error.message : String(error)}`);
     }
-    // The receiver's answer is not used; reading it frees the connection.
-    await response.arrayBuffer().catch(() => undefined);
-    if (response.ok) {
-      log.info({ ...fields, status: response.status }, 'webhook delivered');
-      return { status: response.status };
+    if (status >= 200 && status < 300) {
+      log.info({ ...fields, status }, 'webhook delivered');
+      return { status };
     }
-    log.warn({ ...fields, status: response.status }, 'webhook refused');
-    const reason = `receiver answered ${response.status}`;
-    throw retryable(response.status) ? new Error(reason) : new UnrecoverableError(reason);
+    log.warn({ ...fields, status }, 'webhook refused');
+    const reason = `receiver answered ${status}`;
+    throw retryable(status) ? new Error(reason) : new UnrecoverableError(reason);
   };
 }
 
