@@ -204,9 +204,16 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
 
   /**
    * Waits for a job through the shared listener: watch the model's stream, subscribe to the job,
-   * and only then read its state, so a job that finishes in between is still seen.
+   * and only then read its state, so a job that finishes in between is still seen. With `start`
+   * (which enqueues a job whose id cannot exist yet), the job is enqueued after the subscription
+   * instead, and no read is needed: its every event comes after.
    */
-  async function waitFor(model: string, id: string, timeoutMs: number): Promise<Prediction> {
+  async function waitFor(
+    model: string,
+    id: string,
+    timeoutMs: number,
+    start?: () => Promise<unknown>,
+  ): Promise<Prediction> {
     assertOpen();
     await hub.watch(model).catch(rejectUnavailable);
     return new Promise<Prediction>((resolve, reject) => {
@@ -251,7 +258,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
           }
           then(found);
         }, fail);
-      current(() => {
+      const armTimer = () => {
+        if (done) return;
         timer = setTimeout(() => {
           current(({ state }) =>
             fail(
@@ -263,7 +271,9 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
             ),
           );
         }, timeoutMs);
-      });
+      };
+      if (start) start().then(armTimer, fail);
+      else current(armTimer);
     });
   }
 
@@ -355,6 +365,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
 
   /** A job ready for BullMQ: its payload, job options, and the raw bytes of its stored inputs. */
   interface BullJob {
+    jobId: string;
     payload: JobPayload;
     opts: JobsOptions;
     blobs: [key: string, bytes: Buffer][];
@@ -381,6 +392,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     if (prepared.outputs !== undefined) payload.outputs = prepared.outputs;
     if (prepared.deadline !== undefined) payload.deadline = prepared.deadline;
     return {
+      jobId: prepared.jobId,
       payload,
       blobs,
       opts: {
@@ -420,21 +432,41 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       config.maxTensorBytes,
     );
 
+  /** Stores a prepared job's inputs, then adds it; resolves with its id. */
+  async function add(model: string, bull: BullJob): Promise<string> {
+    let job: Job;
+    try {
+      await storeBlobs([bull]);
+      job = await queueFor(model).add('predict', bull.payload, bull.opts);
+    } catch (error) {
+      throw unavailable(error);
+    }
+    log.debug({ jobId: job.id, model }, 'job enqueued');
+    return String(job.id);
+  }
+
   async function enqueue(model: unknown, inputs: unknown, options?: unknown): Promise<JobHandle> {
     assertOpen();
     // Everything that can be checked without Redis is checked first.
     const target = modelTarget(model);
+    const bull = toBullJob(await prepare(target, inputs, predictOptions(options)));
+    return handle(target.name, await add(target.name, bull));
+  }
+
+  /**
+   * Enqueues and waits. A job without an idempotency key has a new id, so the wait subscribes
+   * first and enqueues after, and reads nothing back; a keyed job may exist already (finished or
+   * not), so it is enqueued, then read and waited for like any handle's result.
+   */
+  async function predict(model: unknown, inputs: unknown, options?: unknown): Promise<Prediction> {
+    assertOpen();
+    const target = modelTarget(model);
     const opts = predictOptions(options);
     const bull = toBullJob(await prepare(target, inputs, opts));
-    let job: Job;
-    try {
-      await storeBlobs([bull]);
-      job = await queueFor(target.name).add('predict', bull.payload, bull.opts);
-    } catch (error) {
-      throw unavailable(error);
-    }
-    log.debug({ jobId: job.id, model: target.name }, 'job enqueued');
-    return handle(target.name, String(job.id));
+    const timeoutMs = opts.timeoutMs ?? config.timeoutMs;
+    if (opts.idempotencyKey !== undefined)
+      return waitFor(target.name, await add(target.name, bull), timeoutMs);
+    return waitFor(target.name, bull.jobId, timeoutMs, () => add(target.name, bull));
   }
 
   async function enqueueMany(
@@ -477,7 +509,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
   }
 
   const client = {
-    ...derivedCalls(enqueue, handle, assertOpen),
+    ...derivedCalls(enqueue, handle, assertOpen, predict),
     enqueue,
     enqueueMany,
     async models(): Promise<ModelInfo[]> {

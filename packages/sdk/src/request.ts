@@ -101,12 +101,19 @@ export function derivedCalls(
   enqueue: (model: unknown, inputs: unknown, options?: unknown) => Promise<JobHandle>,
   handle: (model: string, id: string) => JobHandle,
   assertOpen: () => void,
+  /** A client's own predict, when it can do better than enqueue-then-wait. */
+  ownPredict?: (model: unknown, inputs: unknown, options?: unknown) => Promise<Prediction>,
 ) {
-  async function predict(model: unknown, inputs: unknown, options?: unknown): Promise<Prediction> {
+  async function enqueueThenWait(
+    model: unknown,
+    inputs: unknown,
+    options?: unknown,
+  ): Promise<Prediction> {
     const job = await enqueue(model, inputs, options);
     const timeoutMs = predictOptions(options).timeoutMs;
     return job.result(timeoutMs === undefined ? {} : { timeoutMs });
   }
+  const predict = ownPredict ?? enqueueThenWait;
   return {
     predict,
     predictMany(
