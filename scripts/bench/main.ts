@@ -39,16 +39,46 @@ import {
   type Child,
 } from './lib.js';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    /** Comma-separated scenario numbers to run (default all); ratios need all. */
-    only: { type: 'string' },
-    out: { type: 'string', default: join(ROOT, 'docs', 'benchmarks.json') },
-  },
-});
+const USAGE = `pnpm bench [--quick] [--only 1,3,...] [--out file.json]
+
+  --quick        fewer jobs and shorter windows (a smoke run; the ratios are rougher)
+  --only <list>  scenario numbers to run, 1-7 (default all; the ratios need all)
+  --out <file>   where the JSON goes (default docs/benchmarks.json)
+`;
+
+function parseBenchArgs() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        /** Comma-separated scenario numbers to run (default all); ratios need all. */
+        only: { type: 'string' },
+        out: { type: 'string', default: join(ROOT, 'docs', 'benchmarks.json') },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (error) {
+    process.stderr.write(
+      `bench: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`,
+    );
+    process.exit(2);
+  }
+}
+
+const args = parseBenchArgs();
+if (args.help === true) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const quick = args.quick ?? false;
 const only = new Set((args.only ?? '1,2,3,4,5,6,7').split(',').map((n) => Number(n.trim())));
+const unknown = [...only].filter((n) => !Number.isInteger(n) || n < 1 || n > 7);
+if (unknown.length > 0) {
+  process.stderr.write(
+    `bench: --only takes scenario numbers from 1 to 7, not ${args.only}\n\n${USAGE}`,
+  );
+  process.exit(2);
+}
 const runs = (n: number) => only.has(n);
 const counts = {
   limitSeconds: quick ? 0.3 : 1.5,
