@@ -117,7 +117,7 @@ describe('failure reasons', () => {
 
   it('turns a reason without a Conveyor code into ERR_JOB_FAILED, keeping the reason as its message', () => {
     for (const reason of [
-      'job stalled more than allowable limit',
+      'job stalled more than allowable limit (not exactly)',
       'ERR_NOT_A_CODE: x',
       'err_validation: x',
       '',
@@ -126,6 +126,13 @@ describe('failure reasons', () => {
       expect(parsed.code).toBe('ERR_JOB_FAILED');
       expect(parsed.message).toBe(reason);
     }
+  });
+
+  it("turns BullMQ's reason for a job whose worker kept dying into ERR_JOB_STALLED", () => {
+    const parsed = parseFailure('job stalled more than allowable limit', { jobId: '9' });
+    expect(parsed.code).toBe('ERR_JOB_STALLED');
+    expect(parsed.message).toMatch(/^job stalled more than allowable limit: the worker/);
+    expect(parsed.details).toEqual({ jobId: '9' });
   });
 
   it('attaches the given details to the parsed error', () => {

@@ -121,6 +121,13 @@ export const ERROR_CATALOGUE = {
     summary: 'The job is already running or finished, so it can no longer be cancelled.',
     fix: 'Only waiting, prioritized or delayed jobs can be cancelled; read its result instead.',
   },
+  ERR_JOB_STALLED: {
+    status: 500,
+    retryable: false,
+    summary:
+      'The job was running on a worker that stopped (killed, crashed or out of memory) more than once, so BullMQ failed it instead of handing it out again.',
+    fix: 'Read the logs and exit codes of the workers around the job: a job that kills its worker (memory, a crash in the model) fails this way. Re-submit it once the cause is fixed.',
+  },
   ERR_JOB_FAILED: {
     status: 500,
     retryable: false,
@@ -318,10 +325,23 @@ export function formatFailure(error: ConveyorError): string {
   return `${error.code}: ${error.message}`;
 }
 
-/** Reads a `failedReason` written by formatFailure; a reason from elsewhere becomes ERR_JOB_FAILED. */
+/** BullMQ's failedReason for a job whose lock expired more than `maxStalledCount` times. */
+const BULLMQ_STALLED_REASON = 'job stalled more than allowable limit';
+
+/**
+ * Reads a `failedReason` written by formatFailure. BullMQ's own reason for a job whose worker kept
+ * dying becomes ERR_JOB_STALLED; any other reason from elsewhere becomes ERR_JOB_FAILED.
+ */
 export function parseFailure(reason: string, details: Record<string, unknown> = {}): ConveyorError {
   const match = FAILURE_PATTERN.exec(reason);
   if (match && isErrorCode(match[1]))
     return new ConveyorError(match[1], match[2] ?? '', { details });
+  if (reason === BULLMQ_STALLED_REASON) {
+    return new ConveyorError(
+      'ERR_JOB_STALLED',
+      `${reason}: the worker running it stopped before finishing it, more than once`,
+      { details },
+    );
+  }
   return new ConveyorError('ERR_JOB_FAILED', reason, { details });
 }
