@@ -318,13 +318,30 @@ try {
       );
       const client = await createClient({ redisUrl: redis.url, prefix });
       try {
-        return await endToEnd(client, 'iris', 'iris', counts.irisJobs);
+        const throughput = await endToEnd(client, 'iris', 'iris', counts.irisJobs);
+        // The floor of scenario 4: one predict at a time through the SDK, BullMQ and Redis, with
+        // nothing decoded or run on the worker's side.
+        const { input, row, rowShape } = WORKLOADS.iris;
+        const inputs = { [input]: createTensor('float32', [1, ...rowShape], row) };
+        for (let i = 0; i < 10; i++) await client.predict('iris', inputs);
+        const sync: number[] = [];
+        for (let i = 0; i < counts.latencySamples; i++) {
+          const t0 = performance.now();
+          await client.predict('iris', inputs);
+          sync.push(performance.now() - t0);
+        }
+        return { ...throughput, sync };
       } finally {
         await client.close();
         await stop(child);
       }
     })();
-    results.queueLimit = { jobsPerSecond: round(noop.jobsPerSecond, 0), failed: noop.failed };
+    results.queueLimit = {
+      jobsPerSecond: round(noop.jobsPerSecond, 0),
+      failed: noop.failed,
+      syncP50Ms: round(percentile(noop.sync, 50), 3),
+      syncP99Ms: round(percentile(noop.sync, 99), 3),
+    };
     say(`   ${JSON.stringify(results.queueLimit)}`);
   }
 
@@ -772,6 +789,11 @@ function printTable() {
     [
       'queue limit (noop processor)',
       `${(results.queueLimit as { jobsPerSecond: number }).jobsPerSecond} jobs/s`,
+      '',
+    ],
+    [
+      'queue floor: SDK predict, noop processor, p50',
+      `${(results.queueLimit as { syncP50Ms: number }).syncP50Ms} ms`,
       '',
     ],
     ...Object.entries(e2e).map(([model, v]): [string, string, string] => [
