@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ConveyorError } from '@conveyor/shared';
+import { ConveyorError, type ModelSignature } from '@conveyor/shared';
 
 /** Reads a file named on the command line, or throws ERR_FILE_UNREADABLE with the OS reason. */
 export async function readTextFile(cwd: string, path: string, what: string): Promise<string> {
@@ -29,36 +29,71 @@ async function readAll(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Parses JSON text into an object (not an array), or throws ERR_VALIDATION saying where. */
-export function parseInputsJson(text: string, where: string): Record<string, unknown> {
-  let value: unknown;
+/** Parses JSON text, or throws ERR_VALIDATION saying where. */
+function parseJson(text: string, where: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (cause) {
     throw new ConveyorError(
       'ERR_VALIDATION',
       `${where} is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`,
     );
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+}
+
+/**
+ * The `--input` argument: JSON text, `@file.json`, or `-` for stdin. An object is tensors by input
+ * name or one row of named features; an array is the data of a model's only input (see
+ * inputsForModel).
+ */
+export async function readInputArg(
+  arg: string,
+  cwd: string,
+  stdin: Readable,
+): Promise<{ value: Record<string, unknown> | unknown[]; where: string }> {
+  let where = '--input';
+  let text = arg;
+  if (arg === '-') {
+    where = 'the input on stdin';
+    text = await readAll(stdin);
+  } else if (arg.startsWith('@')) {
+    const path = arg.slice(1);
+    where = `input file ${path}`;
+    text = await readTextFile(cwd, path, 'input file');
+  }
+  return { value: parseInputsValue(text, where), where };
+}
+
+/** Parses JSON text into an inputs object or an array (see inputsForModel), or throws ERR_VALIDATION. */
+export function parseInputsValue(text: string, where: string): Record<string, unknown> | unknown[] {
+  const value = parseJson(text, where);
+  if (Array.isArray(value)) return value as unknown[];
+  if (typeof value !== 'object' || value === null) {
     throw new ConveyorError(
       'ERR_VALIDATION',
-      `${where} must be a JSON object: tensors by input name, or named features`,
+      `${where} must be a JSON object (tensors by input name, or named features) or, for a model with one input, an array of its data`,
     );
   }
   return value as Record<string, unknown>;
 }
 
-/** The `--input` argument: JSON text, `@file.json`, or `-` for stdin. */
-export async function readInputArg(
-  arg: string,
-  cwd: string,
-  stdin: Readable,
-): Promise<Record<string, unknown>> {
-  if (arg === '-') return parseInputsJson(await readAll(stdin), 'the input on stdin');
-  if (arg.startsWith('@')) {
-    const path = arg.slice(1);
-    return parseInputsJson(await readTextFile(cwd, path, 'input file'), `input file ${path}`);
+/**
+ * The inputs object of a prediction: an object as it is, and a bare array as the data of the
+ * model's only input. A model with several inputs needs them named.
+ */
+export function inputsForModel(
+  value: Record<string, unknown> | unknown[],
+  where: string,
+  signature: Pick<ModelSignature, 'name' | 'version' | 'inputs'>,
+): Record<string, unknown> {
+  if (!Array.isArray(value)) return value;
+  const [only, ...others] = signature.inputs;
+  if (only === undefined || others.length > 0) {
+    const names = signature.inputs.map((input) => `"${input.name}"`).join(', ');
+    throw new ConveyorError(
+      'ERR_VALIDATION',
+      `${where} is an array, but ${signature.name}@${signature.version} takes ${signature.inputs.length} inputs (${names}): give an object of tensors by input name`,
+    );
   }
-  return parseInputsJson(arg, '--input');
+  return { [only.name]: value };
 }

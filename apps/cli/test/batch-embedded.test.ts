@@ -140,7 +140,7 @@ describe('conveyor batch --embedded over 100,000 CSV rows', () => {
 });
 
 describe('conveyor batch --embedded over JSON lines', () => {
-  it('takes tensors and named features per line, reports each line number, and exits 0 when every row succeeds', async () => {
+  it('takes tensors, named features and bare arrays per line, reports each line number, and exits 0 when every row succeeds', async () => {
     const dir = tempDir();
     const input = join(dir, 'rows.jsonl');
     writeFileSync(
@@ -150,21 +150,23 @@ describe('conveyor batch --embedded over JSON lines', () => {
         '',
         '{"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}',
         '{"features": [[6.0, 2.7, 4.5, 1.5], [7.2, 3.2, 6.0, 1.8]]}',
+        '[[5.0, 3.4, 1.5, 0.2]]',
       ].join('\n'),
     );
     const out = join(dir, 'out.jsonl');
     const run = await runCli(['batch', 'iris', input, '--out', out, '--embedded']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('3 succeeded, 0 failed');
+    expect(run.stdout).toContain('4 succeeded, 0 failed');
     const records = jsonLines(readFileSync(out, 'utf8')) as {
       line: number;
       outputs: { probabilities: number[][] };
     }[];
     const byLine = new Map(records.map((r) => [r.line, r.outputs.probabilities]));
-    expect([...byLine.keys()].sort()).toEqual([1, 3, 4]);
+    expect([...byLine.keys()].sort()).toEqual([1, 3, 4, 5]);
     expect(byLine.get(1)?.[0]?.[0]).toBeGreaterThan(0.9);
     expect(byLine.get(3)?.[0]?.[2]).toBeGreaterThan(0.9);
     expect(byLine.get(4)).toHaveLength(2);
+    expect(byLine.get(5)?.[0]?.[0]).toBeGreaterThan(0.9);
   });
 
   it('fails bad lines alone with their codes and refuses an --out file that is not a batch record file', async () => {
@@ -177,6 +179,7 @@ describe('conveyor batch --embedded over JSON lines', () => {
         '{oops',
         '{"features": [[5.1, 3.5, 1.4]]}',
         '{"petal": 1}',
+        '"features"',
       ].join('\n'),
     );
     const out = join(dir, 'out.jsonl');
@@ -188,9 +191,10 @@ describe('conveyor batch --embedded over JSON lines', () => {
         [2, 'ERR_VALIDATION'],
         [3, 'ERR_INPUT_SHAPE'],
         [4, 'ERR_INPUT_UNEXPECTED'],
+        [5, 'ERR_VALIDATION'],
       ]),
     );
-    expect(failed).toHaveLength(3);
+    expect(failed).toHaveLength(4);
 
     const foreign = join(dir, 'notes.jsonl');
     writeFileSync(foreign, 'my notes\n');

@@ -77,6 +77,22 @@ describe('conveyor predict --embedded', () => {
     expect(virginica?.[2]).toBeGreaterThan(0.9);
   });
 
+  it("takes a bare array as the data of the model's only input", async () => {
+    const [array, scalar] = await Promise.all([
+      runCli(['predict', 'iris', '--embedded', '--input', '[[5.1, 3.5, 1.4, 0.2]]']),
+      runCli(['predict', 'iris', '--embedded', '--input', '5.1']),
+    ]);
+    expect(array.code).toBe(0);
+    const body = JSON.parse(array.stdout) as {
+      outputs: { probabilities: { shape: number[]; data: number[][] } };
+    };
+    expect(body.outputs.probabilities.shape).toEqual([1, 3]);
+    expect(body.outputs.probabilities.data[0]?.[0]).toBeGreaterThan(0.9);
+    expect(scalar.code).toBe(2);
+    expect(errorLine(scalar.stderr)).toBe('ERR_VALIDATION');
+    expect(scalar.stderr).toContain('for a model with one input, an array of its data');
+  });
+
   it('takes named features from stdin and prints a table with the labels and the top class', async () => {
     const run = await runCli(['predict', 'iris', '--embedded', '--input', '-', '-o', 'table'], {
       input: NAMED,

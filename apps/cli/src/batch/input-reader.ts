@@ -2,7 +2,11 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
 import { ConveyorError, isConveyorError, toConveyorError } from '@conveyor/shared';
-import { fileError, parseInputsJson } from '../inputs.js';
+import type { ModelSignature } from '@conveyor/shared';
+import { fileError, inputsForModel, parseInputsValue } from '../inputs.js';
+
+/** What the reader needs of a model's signature to give a bare array to its only input. */
+type InputsOf = Pick<ModelSignature, 'name' | 'version' | 'inputs'>;
 
 /** The formats `conveyor batch` reads. */
 export type InputFormat = 'jsonl' | 'csv';
@@ -20,14 +24,15 @@ export function formatOfPath(path: string): InputFormat | undefined {
   return undefined;
 }
 
-async function* jsonLines(path: string): AsyncGenerator<InputRow> {
+async function* jsonLines(path: string, signature: InputsOf): AsyncGenerator<InputRow> {
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   let line = 0;
   for await (const text of lines) {
     line += 1;
     if (text.trim() === '') continue;
+    const where = `line ${line}`;
     try {
-      yield { line, inputs: parseInputsJson(text, `line ${line}`) };
+      yield { line, inputs: inputsForModel(parseInputsValue(text, where), where, signature) };
     } catch (error) {
       yield { line, error: toConveyorError(error) };
     }
@@ -90,18 +95,21 @@ async function* csvRows(path: string, text: boolean): AsyncGenerator<InputRow> {
 }
 
 /**
- * Streams the rows of an input file: JSON lines (each line an inputs object) or CSV (a header row
- * naming the features, then one row of numbers per line; of text with `text`, for a model whose
- * input is of dtype `string`). Only a window of the file is in memory.
- * A row that cannot be read comes back with its error; a file that cannot be parsed at all throws.
+ * Streams the rows of an input file: JSON lines (each line an inputs object, or an array for a
+ * model with one input) or CSV (a header row naming the features, then one row of numbers per
+ * line; of text for a model whose only input is of dtype `string`). Only a window of the file is
+ * in memory. A row that cannot be read comes back with its error; a file that cannot be parsed at
+ * all throws.
  */
 export async function* readRows(
   path: string,
   format: InputFormat,
-  options: { text?: boolean } = {},
+  signature: InputsOf,
 ): AsyncGenerator<InputRow> {
+  // CSV values are text for a model whose (single) input takes strings, numbers otherwise.
+  const text = signature.inputs.length === 1 && signature.inputs[0]?.dtype === 'string';
   try {
-    yield* format === 'csv' ? csvRows(path, options.text ?? false) : jsonLines(path);
+    yield* format === 'csv' ? csvRows(path, text) : jsonLines(path, signature);
   } catch (error) {
     if (isConveyorError(error)) throw error;
     const code = (error as { code?: unknown }).code;

@@ -81,8 +81,6 @@ export async function runBatch(
 ): Promise<BatchSummary> {
   const started = Date.now();
   const signature = await cli.signature(options.model, options.version);
-  // CSV values are text for a model whose (single) input takes strings, numbers otherwise.
-  const text = signature.inputs.length === 1 && signature.inputs[0]?.dtype === 'string';
   const doneOut = await readDoneRows(options.out, 'output file');
   const doneFailed = await readDoneRows(options.failed, 'failed-rows file');
   const out = await openAppend(options.out, 'output file');
@@ -126,7 +124,7 @@ export async function runBatch(
   const lineOf = new Map<number, number>();
   let index = 0;
   async function* items(): AsyncGenerator<PredictInputs> {
-    for await (const row of readRows(options.input, options.format, { text })) {
+    for await (const row of readRows(options.input, options.format, signature)) {
       if (options.signal.aborted) {
         summary.interrupted = true;
         return;

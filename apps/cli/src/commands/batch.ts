@@ -48,7 +48,7 @@ export function registerBatch(program: Command, ctx: CliContext): void {
     .argument('<model>', 'model name')
     .argument(
       '<input>',
-      'input file: .jsonl (one inputs object per line) or .csv (header row of feature names)',
+      'input file: .jsonl (one inputs object, or array for a one-input model, per line) or .csv (header row of feature names)',
     )
     .requiredOption('--out <file>', 'results, one JSON line per row: {"line": n, "outputs": {...}}')
     .option(

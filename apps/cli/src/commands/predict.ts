@@ -5,7 +5,7 @@ import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js'
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { nested, outputSpec, outputTable } from '../format.js';
-import { readInputArg } from '../inputs.js';
+import { inputsForModel, readInputArg } from '../inputs.js';
 import { line } from '../io.js';
 import { openClient } from '../open-client.js';
 
@@ -62,7 +62,7 @@ export function registerPredict(program: Command, ctx: CliContext): void {
     .argument('<model>', 'model name')
     .requiredOption(
       '-i, --input <json|@file|->',
-      'inputs as JSON (tensors by input name, or named features), @file.json, or - for stdin',
+      'inputs as JSON (tensors by input name, named features, or an array for a model with one input), @file.json, or - for stdin',
     )
     .option('--version <version>', 'model version (default: the newest)')
     .addOption(
@@ -81,12 +81,14 @@ export function registerPredict(program: Command, ctx: CliContext): void {
       `
 Examples:
   conveyor predict iris --input '{"features": [[5.1, 3.5, 1.4, 0.2]]}'
+  conveyor predict iris --input '[[5.1, 3.5, 1.4, 0.2]]'
   conveyor predict iris --input '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}' --output table
   conveyor predict iris --input @flower.json --embedded
   echo '{"features": [[6.7, 3.0, 5.2, 2.3]]}' | conveyor predict iris --input -
 
 An input object whose values are all numbers is one row of named features, mapped through the
-labels of the model's inputs (conveyor models inspect <model>).`,
+labels of the model's inputs (conveyor models inspect <model>). An array is the data of the
+model's input when it has only one.`,
     );
   addConfigFlags(command, PREDICT_FLAGS);
   command.action(async (model: string, flags: PredictFlags) => {
@@ -96,8 +98,9 @@ labels of the model's inputs (conveyor models inspect <model>).`,
     const cli = await openClient(config, { embedded: flags.embedded === true, model });
     try {
       const signature = await cli.signature(model, flags.version);
+      const inputs = inputsForModel(raw.value, raw.where, signature);
       // Tensors by name or one row of named features: the SDK tells them apart and checks them.
-      const prediction = await cli.client.predict(model, raw as PredictInputs, {
+      const prediction = await cli.client.predict(model, inputs as PredictInputs, {
         ...(flags.version !== undefined && { version: flags.version }),
         timeoutMs: flags.timeout ?? config.PREDICT_TIMEOUT_MS,
       });
