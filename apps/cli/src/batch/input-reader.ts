@@ -1,8 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
-import { ConveyorError, isConveyorError, toConveyorError } from '@conveyor/shared';
-import type { ModelSignature } from '@conveyor/shared';
+import {
+  ConveyorError,
+  isConveyorError,
+  toConveyorError,
+  type ModelSignature,
+} from '@conveyor/shared';
 import { fileError, inputsForModel, parseInputsValue } from '../inputs.js';
 
 /** What the reader needs of a model's signature to give a bare array to its only input. */
