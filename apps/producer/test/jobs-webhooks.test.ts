@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Queue, type Queue as BullQueue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '@conveyor/shared';
+import { createLogger, newJobId } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { CALLBACKS_QUEUE } from '../src/webhooks/delivery.js';
@@ -163,6 +164,73 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
     producer = await startJobsProducer(config);
     const [delivery] = await receiver.received('/restart', 1);
     expect(JSON.parse(delivery!.body)).toMatchObject({ job_id: id, status: 'completed' });
+  });
+
+  it('stores the callback before the job exists, so no job is ever without it', async () => {
+    // MONITOR lists every command Redis runs, those inside BullMQ's scripts included, in order.
+    const monitor = await new Redis(redisUrl).monitor();
+    const commands: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((arg) => arg.includes(prefix))) commands.push(args.join(' ').toLowerCase());
+    });
+    try {
+      const id = await submit(producer, '/ordered');
+      await receiver.received('/ordered', 1);
+      const job = `${prefix}:predict.iris:${id}`.toLowerCase();
+      const stored = commands.findIndex(
+        (c) => c.startsWith('set ') && c.includes(`:webhooks:url:${id.toLowerCase()}`),
+      );
+      const created = commands.findIndex((c) => c.startsWith(`hmset ${job} `));
+      expect(stored).toBeGreaterThanOrEqual(0);
+      expect(created).toBeGreaterThan(stored);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it('forgets the callback of a job whose enqueue was refused', async () => {
+    const redis = new Redis(redisUrl);
+    try {
+      const pending = () => redis.zrange(`${prefix}:webhooks:pending`, '0', '-1');
+      const before = await pending();
+      const response = await producer.app.inject({
+        method: 'POST',
+        url: '/v1/models/iris/jobs',
+        payload: {
+          inputs: { features: { shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] } },
+          parameters: { callback_url: `${receiver.url}/refused` },
+        },
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'ERR_INPUT_SHAPE' });
+      const left = (await pending()).filter((id) => !before.includes(id));
+      expect(left).toEqual([]);
+      const urls = await redis.keys(`${prefix}:webhooks:url:*`);
+      expect(urls.filter((key) => !before.some((id) => key.endsWith(`:${id}`)))).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("delivers every job of a batch, keeping an item's own idempotency key as its job id", async () => {
+    const response = await producer.app.inject({
+      method: 'POST',
+      url: '/v1/models/iris/jobs:batch',
+      payload: {
+        items: [
+          { inputs: irisInputs([[5.1, 3.5, 1.4, 0.2]]) },
+          { inputs: irisInputs([[6.7, 3.0, 5.2, 2.3]]), idempotency_key: `own-${prefix}` },
+          { inputs: irisInputs([[6.0, 2.7, 4.5, 1.5]]) },
+        ],
+        parameters: { callback_url: `${receiver.url}/batch` },
+      },
+    });
+    expect(response.statusCode).toBe(202);
+    const { job_ids: ids } = response.json<{ job_ids: string[] }>();
+    expect(ids[1]).toBe(newJobId('iris', `own-${prefix}`));
+    const delivered = await receiver.received('/batch', 3);
+    expect(delivered.map((d) => d.headers['conveyor-job-id']).sort()).toEqual([...ids].sort());
+    for (const d of delivered) expect(JSON.parse(d.body)).toMatchObject({ status: 'completed' });
   });
 
   it('delivers each job once when several producer replicas run', async () => {

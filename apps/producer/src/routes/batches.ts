@@ -7,6 +7,7 @@ import {
   ConveyorError,
   isConveyorError,
   modelOfJobId,
+  newJobId,
   parseOrThrow,
   zodIssues,
   type Config,
@@ -160,13 +161,24 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       const ids: string[] = [];
       try {
         for (let start = 0; start < items.length; start += BATCH_CHUNK) {
+          let part = items.slice(start, start + BATCH_CHUNK);
+          // With a callback, each job gets its id before it exists (its own key, or one of ours)
+          // and its callback is stored first, as for a single job (see jobs.ts).
+          const ours: string[] = [];
+          if (callback !== undefined) {
+            part = part.map((item) => {
+              if (item.idempotencyKey !== undefined) return item;
+              const idempotencyKey = randomUUID();
+              ours.push(newJobId(model, idempotencyKey));
+              return { ...item, idempotencyKey };
+            });
+            for (const item of part)
+              await ctx.webhooks.register(newJobId(model, item.idempotencyKey), callback);
+          }
           const handles = await client
-            .enqueueMany(
-              model,
-              items.slice(start, start + BATCH_CHUNK),
-              toPredictOptions(parameters, undefined),
-            )
-            .catch((error: unknown) => {
+            .enqueueMany(model, part, toPredictOptions(parameters, undefined))
+            .catch(async (error: unknown) => {
+              await Promise.allSettled(ours.map((id) => ctx.webhooks.unregister(id)));
               const index = isConveyorError(error) ? error.details.index : undefined;
               if (typeof index !== 'number') throw error;
               throw relabel(error, labels[start + index] ?? `items.${start + index}`, {
@@ -180,8 +192,6 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
             .rpush(key, ...chunk)
             .expire(key, ttl)
             .exec();
-          if (callback !== undefined)
-            for (const id of chunk) await ctx.webhooks.register(id, callback);
         }
       } catch (error) {
         // As close to all-or-nothing as a queue allows: jobs of earlier chunks that no worker

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import type { ConveyorClient } from '@conveyor/sdk';
-import type { Config } from '@conveyor/shared';
+import { newJobId, type Config } from '@conveyor/shared';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import type { LazyJobsContext } from './jobs-context.js';
 import { toJobInputs, toPredictOptions } from './jobs-inputs.js';
@@ -61,12 +62,21 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
       const callback = parameters?.callback_url;
       if (callback !== undefined) await ctx.webhooks.assertAllowed(callback);
       await app.checkBackPressure(name);
-      const handle = await client.enqueue(
-        name,
-        converted,
-        toPredictOptions(parameters, request.headers['idempotency-key']),
-      );
-      if (callback !== undefined) await ctx.webhooks.register(handle.id, callback);
+      const clientKey = request.headers['idempotency-key'];
+      // A job with a callback gets its id before it exists (from the client's key, or from a key
+      // of our own that nobody else will send), so that the callback is stored first: a producer
+      // that stops in between leaves a registration the sweep drops, never a job without one.
+      const key = clientKey ?? (callback !== undefined ? randomUUID() : undefined);
+      const jobId = newJobId(name, key);
+      if (callback !== undefined) await ctx.webhooks.register(jobId, callback);
+      const handle = await client
+        .enqueue(name, converted, toPredictOptions(parameters, key))
+        .catch(async (error: unknown) => {
+          // Only our own key: a client's key may name a job that an earlier request enqueued.
+          if (callback !== undefined && clientKey === undefined)
+            await ctx.webhooks.unregister(jobId).catch(() => undefined);
+          throw error;
+        });
       request.log.debug({ model: name, jobId: handle.id }, 'job submitted');
       const urls = jobUrls(handle.id);
       return reply

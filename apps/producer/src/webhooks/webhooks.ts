@@ -15,9 +15,12 @@ export const REGISTRATION_TTL_S = 7 * 24 * 3600;
  * Webhooks: a job submitted with a `callback_url` gets its outcome POSTed there, signed, once it
  * completes or fails, at least once, by whichever producer replica sees it finish first.
  *
- * - At submit, after the enqueue, the URL is stored under `<prefix>:webhooks:url:<jobId>` and the
- *   job id in the sorted set `<prefix>:webhooks:pending`; the job's state is then read once, so a
- *   job that finished before the URL was stored is not missed.
+ * - At submit, before the enqueue (the producer fixes the job's id first), the URL is stored under
+ *   `<prefix>:webhooks:url:<jobId>` and the job id in the sorted set `<prefix>:webhooks:pending`,
+ *   so no job exists without its callback, even if the producer stops between the two. The job's
+ *   state is then read once, so a job that already existed (an idempotency key seen before) and
+ *   has finished is not missed. A registration whose job never came is dropped by the sweep, or at
+ *   once when the enqueue is refused (unregister).
  * - Each model's BullMQ event stream is read by a consumer group (see feeder.ts); a `completed` or
  *   `failed` event of a registered job adds a delivery to the `callbacks` queue, with the predict
  *   job's id as its own, so duplicates collapse.
@@ -33,8 +36,13 @@ export interface Webhooks {
   readonly queue: Queue;
   /** Throws ERR_CALLBACK_NOT_ALLOWED when webhooks are off or the URL may not be called. */
   assertAllowed(url: string): Promise<void>;
-  /** Stores the callback URL of a job just enqueued and delivers at once if it already ended. */
+  /**
+   * Stores the callback URL of a job about to be enqueued (or just enqueued) and delivers at once
+   * if the job exists and has already ended.
+   */
   register(jobId: string, url: string): Promise<void>;
+  /** Forgets the callback of a job whose enqueue was refused. */
+  unregister(jobId: string): Promise<void>;
   /** Runs one sweep now (the timer runs it every sweepMs). */
   sweep(): Promise<void>;
   close(): Promise<void>;
@@ -166,6 +174,9 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
       const read = await readJob(queues, jobId);
       const outcome = read && outcomeOfJob(read);
       if (outcome) await settle(jobId, outcome);
+    },
+    async unregister(jobId) {
+      await redis.multi().del(urlKey(jobId)).zrem(pendingKey, jobId).exec();
     },
     sweep,
     async close() {
