@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { Queue, type Queue as BullQueue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -53,6 +54,26 @@ async function startReceiver() {
       }
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * Redis's MONITOR on a plain socket (ioredis's monitor mode can trip over the first lines): every
+ * command Redis runs from then on, one lower-cased line each, in the order it ran them.
+ */
+async function monitorRedis(url: string) {
+  const { hostname, port, password } = new URL(url);
+  const socket = connect(Number(port || 6379), hostname);
+  socket.setEncoding('utf8');
+  let text = '';
+  socket.on('data', (chunk: string) => (text += chunk));
+  await once(socket, 'connect');
+  const commands = password ? [`AUTH ${decodeURIComponent(password)}`, 'MONITOR'] : ['MONITOR'];
+  socket.write(commands.map((c) => `${c}\r\n`).join(''));
+  await expect.poll(() => text.split('+OK\r\n').length - 1).toBe(commands.length);
+  return {
+    lines: () => text.toLowerCase().split('\r\n'),
+    close: () => socket.destroy(),
   };
 }
 
@@ -168,23 +189,21 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
 
   it('stores the callback before the job exists, so no job is ever without it', async () => {
     // MONITOR lists every command Redis runs, those inside BullMQ's scripts included, in order.
-    const monitor = await new Redis(redisUrl).monitor();
-    const commands: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args.some((arg) => arg.includes(prefix))) commands.push(args.join(' ').toLowerCase());
-    });
+    const monitor = await monitorRedis(redisUrl);
     try {
       const id = await submit(producer, '/ordered');
       await receiver.received('/ordered', 1);
-      const job = `${prefix}:predict.iris:${id}`.toLowerCase();
-      const stored = commands.findIndex(
-        (c) => c.startsWith('set ') && c.includes(`:webhooks:url:${id.toLowerCase()}`),
+      const lines = monitor.lines();
+      const stored = lines.findIndex((l) =>
+        l.includes(`"set" "${prefix}:webhooks:url:${id}"`.toLowerCase()),
       );
-      const created = commands.findIndex((c) => c.startsWith(`hmset ${job} `));
+      const created = lines.findIndex((l) =>
+        l.includes(`"hmset" "${prefix}:predict.iris:${id}"`.toLowerCase()),
+      );
       expect(stored).toBeGreaterThanOrEqual(0);
       expect(created).toBeGreaterThan(stored);
     } finally {
-      monitor.disconnect();
+      monitor.close();
     }
   });
 
