@@ -1,10 +1,9 @@
 import { Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, isConveyorError, type ConveyorClient } from '@conveyor/sdk';
-import { catalogueKey, queueName } from '@conveyor/shared';
+import { queueName } from '@conveyor/shared';
 import { startProducer, testConfig, type TestProducer } from '../../apps/producer/test/support.js';
-import { dropPrefix, uniquePrefix } from '../support/prefix.js';
+import { copyCatalogue, dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
 
 /**
@@ -31,12 +30,9 @@ describe('a job whose worker dies under it twice', () => {
     // A real worker announces iris on another prefix; its signature is copied here, so clients
     // accept iris jobs while no worker that finishes them serves this prefix.
     const elsewhere = await startInProcessWorker(redisUrl, announced);
-    const redis = new Redis(redisUrl);
     try {
-      const signature = await redis.hget(catalogueKey(announced), 'iris@1');
-      await redis.hset(catalogueKey(prefix), 'iris@1', signature!);
+      await copyCatalogue(redisUrl, announced, prefix, ['iris@1']);
     } finally {
-      redis.disconnect();
       await elsewhere.close();
     }
     client = await createClient({ redisUrl, prefix });

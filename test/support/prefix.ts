@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { catalogueKey } from '@conveyor/shared';
 
 /** A key prefix of its own for a test file, so files never see each other's queues. */
 export function uniquePrefix(): string {
@@ -16,6 +17,28 @@ export async function dropPrefix(url: string, prefix: string): Promise<void> {
       cursor = next;
       if (keys.length > 0) await redis.del(...keys);
     } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Copies model announcements (catalogue entries, all or the named `model@version` fields) from one
+ * prefix to another: clients on `to` then accept jobs for those models while no worker serves them.
+ */
+export async function copyCatalogue(
+  url: string,
+  from: string,
+  to: string,
+  fields?: readonly string[],
+): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    const entries = await redis.hgetall(catalogueKey(from));
+    const copied = Object.entries(entries).filter(([field]) => fields?.includes(field) ?? true);
+    if (fields && copied.length !== fields.length)
+      throw new Error(`not announced on ${from}: ${fields.join(', ')}`);
+    if (copied.length > 0) await redis.hset(catalogueKey(to), Object.fromEntries(copied));
   } finally {
     redis.disconnect();
   }

@@ -1,8 +1,7 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { catalogueKey, createLogger, toNumbers, toTensors, type ErrorCode } from '@conveyor/shared';
+import { createLogger, toNumbers, toTensors, type ErrorCode } from '@conveyor/shared';
 import { irisReference } from '../../../scripts/lib/iris-weights.js';
-import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
+import { copyCatalogue, dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { buildApp } from '../src/app.js';
 import type { ErrorBody, InferResponse } from '../src/schemas.js';
@@ -46,13 +45,7 @@ describe('POST /v2/models/:name/infer through Redis and a real worker', () => {
     worker = await startWorkerService(config, silent);
     producer = await startProducer(config);
     // Announce iris on the idle prefix by hand, with the signature the real worker wrote.
-    const redis = new Redis(redisUrl);
-    try {
-      const signature = await redis.hget(catalogueKey(prefix), 'iris@1');
-      await redis.hset(catalogueKey(idlePrefix), 'iris@1', signature!);
-    } finally {
-      redis.disconnect();
-    }
+    await copyCatalogue(redisUrl, prefix, idlePrefix, ['iris@1']);
     idle = await startProducer(testConfig(redisUrl, idlePrefix));
   }, 60_000);
 

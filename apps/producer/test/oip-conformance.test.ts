@@ -3,16 +3,9 @@
  * Conveyor carries (through an Identity model per datatype, generated here), the binary tensor
  * data extension both ways, Prefer, and the error statuses, against a real worker and Redis.
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  DTYPE_ARRAYS,
-  catalogueKey,
-  createLogger,
-  encodeStrings,
-  type ErrorCode,
-} from '@conveyor/shared';
-import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
+import { DTYPE_ARRAYS, createLogger, encodeStrings, type ErrorCode } from '@conveyor/shared';
+import { copyCatalogue, dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { buildApp } from '../src/app.js';
 import type {
@@ -131,13 +124,7 @@ describe('Open Inference Protocol v2 conformance', () => {
     const workerConfig = testConfig(redisUrl, prefix, { MODEL_REPOSITORY: repository.path });
     worker = await startWorkerService(workerConfig, silent);
     producer = await startProducer(testConfig(redisUrl, prefix, env));
-    const redis = new Redis(redisUrl);
-    try {
-      const catalogue = await redis.hgetall(catalogueKey(prefix));
-      await redis.hset(catalogueKey(idlePrefix), catalogue);
-    } finally {
-      redis.disconnect();
-    }
+    await copyCatalogue(redisUrl, prefix, idlePrefix);
     idle = await startProducer(testConfig(redisUrl, idlePrefix, env));
   }, 60_000);
 
