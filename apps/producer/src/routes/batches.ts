@@ -172,8 +172,11 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
               ours.push(newJobId(model, idempotencyKey));
               return { ...item, idempotencyKey };
             });
-            for (const item of part)
-              await ctx.webhooks.register(newJobId(model, item.idempotencyKey), callback);
+            await ctx.webhooks.registerNew(ours, callback);
+            for (const item of items.slice(start, start + BATCH_CHUNK)) {
+              if (item.idempotencyKey !== undefined)
+                await ctx.webhooks.register(newJobId(model, item.idempotencyKey), callback);
+            }
           }
           const handles = await client
             .enqueueMany(model, part, toPredictOptions(parameters, undefined))

@@ -68,7 +68,10 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
       // that stops in between leaves a registration the sweep drops, never a job without one.
       const key = clientKey ?? (callback !== undefined ? randomUUID() : undefined);
       const jobId = newJobId(name, key);
-      if (callback !== undefined) await ctx.webhooks.register(jobId, callback);
+      if (callback !== undefined) {
+        if (clientKey === undefined) await ctx.webhooks.registerNew([jobId], callback);
+        else await ctx.webhooks.register(jobId, callback);
+      }
       const handle = await client
         .enqueue(name, converted, toPredictOptions(parameters, key))
         .catch(async (error: unknown) => {

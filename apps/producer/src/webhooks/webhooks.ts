@@ -17,9 +17,10 @@ export const REGISTRATION_TTL_S = 7 * 24 * 3600;
  *
  * - At submit, before the enqueue (the producer fixes the job's id first), the URL is stored under
  *   `<prefix>:webhooks:url:<jobId>` and the job id in the sorted set `<prefix>:webhooks:pending`,
- *   so no job exists without its callback, even if the producer stops between the two. The job's
- *   state is then read once, so a job that already existed (an idempotency key seen before) and
- *   has finished is not missed. A registration whose job never came is dropped by the sweep, or at
+ *   so no job exists without its callback, even if the producer stops between the two. For a
+ *   client's idempotency key the job's state is then read once, so a job that already existed and
+ *   has finished is not missed; ids of the producer's own cannot exist yet (registerNew, one round
+ *   trip for a whole batch chunk). A registration whose job never came is dropped by the sweep, or at
  *   once when the enqueue is refused (unregister).
  * - Each model's BullMQ event stream is read by a consumer group (see feeder.ts); a `completed` or
  *   `failed` event of a registered job adds a delivery to the `callbacks` queue, with the predict
@@ -41,6 +42,8 @@ export interface Webhooks {
    * if the job exists and has already ended.
    */
   register(jobId: string, url: string): Promise<void>;
+  /** Stores the callback URL of jobs that cannot exist yet (ids of our own), in one round trip. */
+  registerNew(jobIds: readonly string[], url: string): Promise<void>;
   /** Forgets the callback of a job whose enqueue was refused. */
   unregister(jobId: string): Promise<void>;
   /** Runs one sweep now (the timer runs it every sweepMs). */
@@ -174,6 +177,17 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
       const read = await readJob(queues, jobId);
       const outcome = read && outcomeOfJob(read);
       if (outcome) await settle(jobId, outcome);
+    },
+    async registerNew(jobIds, url) {
+      if (jobIds.length === 0) return;
+      await assertAllowed(url);
+      const now = Date.now();
+      const multi = redis.multi();
+      for (const jobId of jobIds) {
+        multi.set(urlKey(jobId), url, 'EX', REGISTRATION_TTL_S).zadd(pendingKey, now, jobId);
+      }
+      await multi.exec();
+      for (const model of new Set(jobIds.map(modelOfJobId))) await feeder?.watch(model);
     },
     async unregister(jobId) {
       await redis.multi().del(urlKey(jobId)).zrem(pendingKey, jobId).exec();
