@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createClient, isConveyorError } from '@conveyor/sdk';
 import {
   CatalogueEntrySchema,
@@ -106,6 +106,28 @@ describe('model expiry in the catalogue', () => {
       await client.close();
     }
     expect(await ready()).toEqual({ status: 200, body: { ready: true } });
+  });
+
+  it("judges announcements by the Redis server's clock, not by a client whose clock is off", async () => {
+    // This process's clock two hours ahead, then two hours behind; Redis's clock is unchanged.
+    // A new client each time: a client reuses the catalogue it read for a few seconds.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      for (const skew of [2 * HOUR, -2 * HOUR]) {
+        vi.setSystemTime(Date.now() + skew);
+        const client = await createClient({ redisUrl, prefix });
+        try {
+          const names = (await client.models()).map((m) => `${m.name}@${m.version}`);
+          expect(names, `clock off by ${skew} ms`).toContain('iris@1');
+          expect(names, `clock off by ${skew} ms`).not.toContain('by-hand@1');
+        } finally {
+          await client.close();
+          vi.setSystemTime(Date.now() - skew);
+        }
+      }
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps a model claimed while it is still announced, even with no worker (jobs wait in its queue)', async () => {

@@ -3,6 +3,7 @@ import {
   CATALOGUE_HEARTBEAT_MS,
   CatalogueEntrySchema,
   catalogueKey,
+  msFromRedisTime,
   throttledErrorLog,
   type CatalogueEntry,
   type Logger,
@@ -18,8 +19,8 @@ export interface Announcer {
 }
 
 /**
- * Announces `signatures` now and every CATALOGUE_HEARTBEAT_MS, each with the time of announcing,
- * and deletes entries no worker has announced for `expiryMs` (a model that was taken away), so
+ * Announces `signatures` now and every CATALOGUE_HEARTBEAT_MS, each with the time of announcing
+ * by the Redis server's clock, and deletes entries no worker has announced for `expiryMs` (a model that was taken away), so
  * that clients and readiness stop claiming it. Redis errors after the first announcement are
  * logged, not thrown: the next beat tries again.
  */
@@ -35,9 +36,9 @@ export async function startAnnouncing(options: {
   const { connection, signatures, expiryMs, log } = options;
   const key = catalogueKey(options.prefix);
 
-  const announce = async () => {
+  // Stamped and judged by the Redis server's clock (see msFromRedisTime).
+  const announce = async (announcedAt: number) => {
     if (signatures.length === 0) return;
-    const announcedAt = Date.now();
     const fields: Record<string, string> = {};
     for (const signature of signatures) {
       const entry: CatalogueEntry = { ...signature, announcedAt };
@@ -46,8 +47,7 @@ export async function startAnnouncing(options: {
     await connection.hset(key, fields);
   };
 
-  const prune = async () => {
-    const now = Date.now();
+  const prune = async (now: number) => {
     for (const [field, value] of Object.entries(await connection.hgetall(key))) {
       let announcedAt: number | undefined;
       try {
@@ -67,8 +67,13 @@ export async function startAnnouncing(options: {
     }
   };
 
-  await announce();
-  await prune();
+  const beat = async () => {
+    const now = msFromRedisTime(await connection.time());
+    await announce(now);
+    await prune(now);
+  };
+
+  await beat();
   const logError = throttledErrorLog(log, 'could not announce models');
   // While Redis is away a beat waits for it (worker connections retry forever): skip the beats
   // that come meanwhile instead of piling them up.
@@ -76,8 +81,7 @@ export async function startAnnouncing(options: {
   const timer = setInterval(() => {
     if (beating) return;
     beating = true;
-    announce()
-      .then(prune)
+    beat()
       .catch((err: unknown) => logError(err instanceof Error ? err : new Error(String(err))))
       .finally(() => (beating = false));
   }, options.heartbeatMs ?? CATALOGUE_HEARTBEAT_MS);

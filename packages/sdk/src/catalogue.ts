@@ -4,6 +4,7 @@ import {
   ConveyorError,
   catalogueKey,
   compareVersions,
+  msFromRedisTime,
   type ModelSignature,
 } from '@conveyor/shared';
 
@@ -36,8 +37,14 @@ export function createCatalogue(
 
   async function load(force: boolean): Promise<NonNullable<typeof cached>> {
     if (!force && cached && Date.now() - cached.at < ttlMs) return cached;
-    const raw = await redis.hgetall(catalogueKey(prefix));
-    const now = Date.now();
+    // Entries are judged by the Redis server's clock, which stamped them (see msFromRedisTime).
+    const replies = await redis.pipeline().hgetall(catalogueKey(prefix)).time().exec();
+    const [read, time] = replies ?? [];
+    if (!read || !time) throw new Error('Redis gave no reply to HGETALL and TIME');
+    if (read[0]) throw read[0];
+    if (time[0]) throw time[0];
+    const raw = read[1] as Record<string, string>;
+    const now = msFromRedisTime(time[1]);
     const models = new Map<string, ModelSignature[]>();
     /** Model name -> the newest announcement of a version that expired. */
     const expired = new Map<string, number>();
@@ -60,7 +67,7 @@ export function createCatalogue(
       list.sort((a, b) => compareVersions(a.version, b.version));
       models.set(signature.name, list);
     }
-    cached = { at: now, models, expired };
+    cached = { at: Date.now(), models, expired };
     return cached;
   }
 

@@ -130,6 +130,7 @@ export {
   catalogueKey,
   modelOfJobId,
   modelOfQueue,
+  msFromRedisTime,
   newJobId,
   queueName,
 } from './naming.js';

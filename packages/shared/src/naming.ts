@@ -27,6 +27,21 @@ export const CATALOGUE_HEARTBEAT_MS = 15_000;
 export const DEFAULT_MODEL_EXPIRY_MS = 600_000;
 
 /**
+ * Milliseconds since the epoch from a reply of Redis's TIME (`[seconds, microseconds]`).
+ * Announcements are stamped and judged by the Redis server's clock, the one clock every worker and
+ * client of a deployment share, so a machine whose own clock is off neither forgets live models
+ * nor keeps dead ones.
+ */
+export function msFromRedisTime(reply: unknown): number {
+  if (Array.isArray(reply) && reply.length === 2) {
+    const [seconds, micros] = reply.map(Number);
+    if (Number.isSafeInteger(seconds) && Number.isSafeInteger(micros))
+      return (seconds as number) * 1000 + Math.floor((micros as number) / 1000);
+  }
+  throw new Error(`unexpected reply to TIME: ${JSON.stringify(reply)}`);
+}
+
+/**
  * A job id that is unique across every model's queue and names its model, so that a job can be
  * found from its id alone: `<model>.<uuid>`, or `<model>.k-<hash>` for an idempotency key (the same
  * key on the same model always gives the same id). Model names never contain ".".
