@@ -1,6 +1,12 @@
 import type { Queue, Worker } from 'bullmq';
 import type { ConveyorClient } from '@conveyor/sdk';
-import { ConveyorError, modelOfJobId, type Config, type Logger } from '@conveyor/shared';
+import {
+  ConveyorError,
+  modelOfJobId,
+  msFromRedisTime,
+  type Config,
+  type Logger,
+} from '@conveyor/shared';
 import type { QueueRegistry } from '../plugins/queues.js';
 import type { JobOutcome } from '../routes/jobs-schemas.js';
 import { outcomeOf, outcomeOfJob, readJob } from '../routes/jobs-view.js';
@@ -73,6 +79,9 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
   const pendingKey = `${prefix}:webhooks:pending`;
   const queue = createCallbacksQueue(redis, config);
   const secret = config.WEBHOOK_SECRET;
+  // Registrations are timed by the Redis server's clock: a replica whose clock runs ahead must not
+  // sweep away the registration of a job another replica is about to enqueue.
+  const redisNow = async () => msFromRedisTime(await redis.time());
 
   const settle = async (jobId: string, outcome: JobOutcome) => {
     const url = await redis.get(urlKey(jobId));
@@ -106,7 +115,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
     const due = await redis.zrangebyscore(
       pendingKey,
       '-inf',
-      Date.now() - sweepMs,
+      (await redisNow()) - sweepMs,
       'LIMIT',
       0,
       500,
@@ -168,10 +177,11 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
     assertAllowed,
     async register(jobId, url) {
       await assertAllowed(url);
+      const now = await redisNow();
       await redis
         .multi()
         .set(urlKey(jobId), url, 'EX', REGISTRATION_TTL_S)
-        .zadd(pendingKey, Date.now(), jobId)
+        .zadd(pendingKey, now, jobId)
         .exec();
       await feeder?.watch(modelOfJobId(jobId));
       const read = await readJob(queues, jobId);
@@ -181,7 +191,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
     async registerNew(jobIds, url) {
       if (jobIds.length === 0) return;
       await assertAllowed(url);
-      const now = Date.now();
+      const now = await redisNow();
       const multi = redis.multi();
       for (const jobId of jobIds) {
         multi.set(urlKey(jobId), url, 'EX', REGISTRATION_TTL_S).zadd(pendingKey, now, jobId);
