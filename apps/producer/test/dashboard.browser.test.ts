@@ -92,7 +92,7 @@ describe('the queue dashboard in a real browser', () => {
   it('asks a browser for the admin secret with a Basic challenge, and opens the board with it', async () => {
     const challenge = await fetch(`${base}/dashboard`);
     expect(challenge.headers.get('www-authenticate')).toMatch(/^Basic realm="conveyor dashboard"/);
-    // What a person types into the browser's log-in prompt: any user name, the secret as password.
+    // What a person types into the browser's log-in prompt, some user name and the secret as password.
     const context = await browser.newContext({
       httpCredentials: { username: 'ops', password: ADMIN },
     });

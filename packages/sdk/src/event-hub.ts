@@ -19,7 +19,7 @@ export interface QueueEvent {
 export interface EventHub {
   /**
    * Starts reading a model's event stream (once per model) from its last entry as of now. A
-   * waiter that watches, subscribes and only then reads its job's state misses no event: any
+   * waiter that watches, subscribes and only then reads its job's state misses no event, since every
    * change after that read is in the stream after the pinned entry.
    */
   watch(model: string): Promise<void>;

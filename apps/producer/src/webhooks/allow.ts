@@ -4,7 +4,7 @@ import { ConveyorError, type Config } from '@conveyor/shared';
 
 /** Which callback URLs the producer may call, from WEBHOOK_ALLOW_PRIVATE and WEBHOOK_ALLOWED_HOSTS. */
 export interface CallbackPolicy {
-  /** True: any address, private and loopback included (WEBHOOK_ALLOW_PRIVATE=true). */
+  /** True: every address is allowed, private and loopback included (WEBHOOK_ALLOW_PRIVATE=true). */
   allowPrivate: boolean;
   /** Lower-case host names or addresses exempt from the address check. */
   allowedHosts: readonly string[];
