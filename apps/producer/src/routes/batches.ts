@@ -7,7 +7,6 @@ import {
   ConveyorError,
   isConveyorError,
   modelOfJobId,
-  newJobId,
   parseOrThrow,
   zodIssues,
   type Config,
@@ -162,26 +161,25 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       try {
         for (let start = 0; start < items.length; start += BATCH_CHUNK) {
           let part = items.slice(start, start + BATCH_CHUNK);
-          // With a callback, each job gets its id before it exists (its own key, or one of ours)
-          // and its callback is stored first, as for a single job (see jobs.ts).
-          const ours: string[] = [];
+          let forget = () => Promise.resolve();
+          // With a callback, each job gets its id first and its callback stored before it
+          // exists, as for a single job (see jobs.ts).
           if (callback !== undefined) {
-            part = part.map((item) => {
-              if (item.idempotencyKey !== undefined) return item;
-              const idempotencyKey = randomUUID();
-              ours.push(newJobId(model, idempotencyKey));
-              return { ...item, idempotencyKey };
+            const registered = await ctx.webhooks.registerBefore(
+              model,
+              part.map((item) => item.idempotencyKey),
+              callback,
+            );
+            part = part.map((item, i) => {
+              const idempotencyKey = registered.keys[i];
+              return idempotencyKey === undefined ? item : { ...item, idempotencyKey };
             });
-            await ctx.webhooks.registerNew(ours, callback);
-            for (const item of items.slice(start, start + BATCH_CHUNK)) {
-              if (item.idempotencyKey !== undefined)
-                await ctx.webhooks.register(newJobId(model, item.idempotencyKey), callback);
-            }
+            forget = registered.forget;
           }
           const handles = await client
             .enqueueMany(model, part, toPredictOptions(parameters, undefined))
             .catch(async (error: unknown) => {
-              await Promise.allSettled(ours.map((id) => ctx.webhooks.unregister(id)));
+              await forget();
               const index = isConveyorError(error) ? error.details.index : undefined;
               if (typeof index !== 'number') throw error;
               throw relabel(error, labels[start + index] ?? `items.${start + index}`, {

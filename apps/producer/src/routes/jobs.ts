@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import type { ConveyorClient } from '@conveyor/sdk';
-import { newJobId, type Config } from '@conveyor/shared';
+import type { Config } from '@conveyor/shared';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import type { LazyJobsContext } from './jobs-context.js';
 import { toJobInputs, toPredictOptions } from './jobs-inputs.js';
@@ -62,22 +61,19 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
       const callback = parameters?.callback_url;
       if (callback !== undefined) await ctx.webhooks.assertAllowed(callback);
       await app.checkBackPressure(name);
-      const clientKey = request.headers['idempotency-key'];
-      // A job with a callback gets its id before it exists (from the client's key, or from a key
-      // of our own that nobody else will send), so that the callback is stored first: a producer
-      // that stops in between leaves a registration the sweep drops, never a job without one.
-      const key = clientKey ?? (callback !== undefined ? randomUUID() : undefined);
-      const jobId = newJobId(name, key);
+      let key = request.headers['idempotency-key'];
+      let forget = () => Promise.resolve();
+      // A job with a callback gets its id first and its callback stored before it exists: a
+      // producer that stops in between leaves a registration the sweep drops, never a job without.
       if (callback !== undefined) {
-        if (clientKey === undefined) await ctx.webhooks.registerNew([jobId], callback);
-        else await ctx.webhooks.register(jobId, callback);
+        const registered = await ctx.webhooks.registerBefore(name, [key], callback);
+        key = registered.keys[0];
+        forget = registered.forget;
       }
       const handle = await client
         .enqueue(name, converted, toPredictOptions(parameters, key))
         .catch(async (error: unknown) => {
-          // Only our own key: a client's key may name a job that an earlier request enqueued.
-          if (callback !== undefined && clientKey === undefined)
-            await ctx.webhooks.unregister(jobId).catch(() => undefined);
+          await forget();
           throw error;
         });
       request.log.debug({ model: name, jobId: handle.id }, 'job submitted');

@@ -1,9 +1,10 @@
 import type { Queue, Worker } from 'bullmq';
 import type { ConveyorClient } from '@conveyor/sdk';
+import { randomUUID } from 'node:crypto';
 import {
   ConveyorError,
-  modelOfJobId,
   msFromRedisTime,
+  newJobId,
   type Config,
   type Logger,
 } from '@conveyor/shared';
@@ -23,11 +24,11 @@ export const REGISTRATION_TTL_S = 7 * 24 * 3600;
  *
  * - At submit, before the enqueue (the producer fixes the job's id first), the URL is stored under
  *   `<prefix>:webhooks:url:<jobId>` and the job id in the sorted set `<prefix>:webhooks:pending`,
- *   so no job exists without its callback, even if the producer stops between the two. For a
- *   client's idempotency key the job's state is then read once, so a job that already existed and
- *   has finished is not missed; ids of the producer's own cannot exist yet (registerNew, one round
- *   trip for a whole batch chunk). A registration whose job never came is dropped by the sweep, or at
- *   once when the enqueue is refused (unregister).
+ *   so no job exists without its callback, even if the producer stops between the two (see
+ *   registerBefore). For a client's idempotency key the job's state is then read once, so a job
+ *   that already existed and has finished is not missed; ids of the producer's own cannot exist
+ *   yet and are stored in one round trip. A registration whose job never came is dropped by the
+ *   sweep, or at once when the enqueue is refused (forget).
  * - Each model's BullMQ event stream is read by a consumer group (see feeder.ts); a `completed` or
  *   `failed` event of a registered job adds a delivery to the `callbacks` queue, with the predict
  *   job's id as its own, so duplicates collapse.
@@ -44,14 +45,17 @@ export interface Webhooks {
   /** Throws ERR_CALLBACK_NOT_ALLOWED when webhooks are off or the URL may not be called. */
   assertAllowed(url: string): Promise<void>;
   /**
-   * Stores the callback URL of a job about to be enqueued (or just enqueued) and delivers at once
-   * if the job exists and has already ended.
+   * Fixes the ids of jobs of `model` about to be enqueued with the callback `url`, and stores the
+   * callback before they exist. Each job keeps its client's idempotency key or gets a key of ours;
+   * enqueue them with the returned keys. A job of a client's key may exist already: if it has
+   * ended, its outcome is delivered at once. `forget` removes the registrations of our own keys,
+   * for an enqueue that was refused.
    */
-  register(jobId: string, url: string): Promise<void>;
-  /** Stores the callback URL of jobs that cannot exist yet (ids of our own), in one round trip. */
-  registerNew(jobIds: readonly string[], url: string): Promise<void>;
-  /** Forgets the callback of a job whose enqueue was refused. */
-  unregister(jobId: string): Promise<void>;
+  registerBefore(
+    model: string,
+    clientKeys: readonly (string | undefined)[],
+    url: string,
+  ): Promise<{ keys: string[]; forget: () => Promise<void> }>;
   /** Runs one sweep now (the timer runs it every sweepMs). */
   sweep(): Promise<void>;
   close(): Promise<void>;
@@ -175,32 +179,34 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
     enabled: secret !== undefined,
     queue,
     assertAllowed,
-    async register(jobId, url) {
+    async registerBefore(model, clientKeys, url) {
       await assertAllowed(url);
-      const now = await redisNow();
-      await redis
-        .multi()
-        .set(urlKey(jobId), url, 'EX', REGISTRATION_TTL_S)
-        .zadd(pendingKey, now, jobId)
-        .exec();
-      await feeder?.watch(modelOfJobId(jobId));
-      const read = await readJob(queues, jobId);
-      const outcome = read && outcomeOfJob(read);
-      if (outcome) await settle(jobId, outcome);
-    },
-    async registerNew(jobIds, url) {
-      if (jobIds.length === 0) return;
-      await assertAllowed(url);
+      const keys = clientKeys.map((key) => key ?? randomUUID());
+      const ids = keys.map((key) => newJobId(model, key));
+      const ours = ids.filter((_, i) => clientKeys[i] === undefined);
       const now = await redisNow();
       const multi = redis.multi();
-      for (const jobId of jobIds) {
+      for (const jobId of ids)
         multi.set(urlKey(jobId), url, 'EX', REGISTRATION_TTL_S).zadd(pendingKey, now, jobId);
-      }
       await multi.exec();
-      for (const model of new Set(jobIds.map(modelOfJobId))) await feeder?.watch(model);
-    },
-    async unregister(jobId) {
-      await redis.multi().del(urlKey(jobId)).zrem(pendingKey, jobId).exec();
+      await feeder?.watch(model);
+      for (const [i, jobId] of ids.entries()) {
+        if (clientKeys[i] === undefined) continue;
+        const read = await readJob(queues, jobId);
+        const outcome = read && outcomeOfJob(read);
+        if (outcome) await settle(jobId, outcome);
+      }
+      const forget = async () => {
+        if (ours.length === 0) return;
+        // A registration left behind is dropped by the sweep; this only saves it the work.
+        await redis
+          .multi()
+          .del(...ours.map(urlKey))
+          .zrem(pendingKey, ...ours)
+          .exec()
+          .catch((err: unknown) => log.warn({ err }, 'could not forget webhook registrations'));
+      };
+      return { keys, forget };
     },
     sweep,
     async close() {
