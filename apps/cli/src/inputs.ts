@@ -29,18 +29,6 @@ async function readAll(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Parses JSON text, or throws ERR_VALIDATION saying where. */
-function parseJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (cause) {
-    throw new ConveyorError(
-      'ERR_VALIDATION',
-      `${where} is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`,
-    );
-  }
-}
-
 /**
  * The `--input` argument: JSON text, `@file.json`, or `-` for stdin. An object is tensors by input
  * name or one row of named features; an array is the data of a model's only input (see
@@ -66,7 +54,15 @@ export async function readInputArg(
 
 /** Parses JSON text into an inputs object or an array (see inputsForModel), or throws ERR_VALIDATION. */
 export function parseInputsValue(text: string, where: string): Record<string, unknown> | unknown[] {
-  const value = parseJson(text, where);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new ConveyorError(
+      'ERR_VALIDATION',
+      `${where} is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+  }
   if (Array.isArray(value)) return value as unknown[];
   if (typeof value !== 'object' || value === null) {
     throw new ConveyorError(
