@@ -20,8 +20,8 @@ export interface Announcer {
 
 /**
  * Announces `signatures` now and every CATALOGUE_HEARTBEAT_MS, each with the time of announcing
- * by the Redis server's clock, and deletes entries no worker has announced for `expiryMs` (a model that was taken away), so
- * that clients and readiness stop claiming it. Redis errors after the first announcement are
+ * by the Redis server's clock, and deletes entries no worker has announced for `expiryMs` (a model
+ * that was taken away), so that clients and readiness stop claiming it. Redis errors after the first announcement are
  * logged, not thrown: the next beat tries again.
  */
 export async function startAnnouncing(options: {
