@@ -52,7 +52,7 @@ const queued = async (): Promise<Subject> => {
   return {
     client,
     async hold(model) {
-      const queue = new Queue(queueName(model), { connection: { url: redisUrl }, prefix });
+      const queue = new Queue(queueName(model, '1'), { connection: { url: redisUrl }, prefix });
       await queue.pause();
       return async () => {
         await queue.resume();

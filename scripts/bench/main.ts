@@ -619,7 +619,7 @@ async function burst(capacity: number) {
       },
       '"producer ready"',
     );
-    const queue = new Queue(queueName(workload), {
+    const queue = new Queue(queueName(workload, '1'), {
       connection: { url: redis.url },
       prefix,
       skipMetasUpdate: true,

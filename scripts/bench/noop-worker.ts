@@ -10,7 +10,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   JOB_PAYLOAD_VERSION,
-  ModelConfigSchema,
+  ModelSignatureSchema,
   catalogueKey,
   createTensor,
   encodeTensor,
@@ -22,11 +22,16 @@ import {
 const env = process.env;
 const model = env.MODEL ?? 'iris';
 const prefix = env.REDIS_KEY_PREFIX ?? 'conveyor';
-const config = ModelConfigSchema.parse(
-  JSON.parse(
-    await readFile(join(env.MODEL_REPOSITORY ?? 'models', model, '1', 'model.json'), 'utf8'),
-  ),
-);
+// The model's model.json must declare its inputs and outputs in full (iris's does).
+const declared = JSON.parse(
+  await readFile(join(env.MODEL_REPOSITORY ?? 'models', model, '1', 'model.json'), 'utf8'),
+) as { inputs?: unknown; outputs?: unknown };
+const config = ModelSignatureSchema.parse({
+  name: model,
+  version: '1',
+  inputs: declared.inputs,
+  outputs: declared.outputs,
+});
 const output = config.outputs[0];
 if (!output) throw new Error(`${model} has no output`);
 const shape = output.shape.map((d) => (d === -1 ? 1 : d));
@@ -51,7 +56,7 @@ await connection.hset(
   `${model}@1`,
   JSON.stringify({ name: model, version: '1', inputs: config.inputs, outputs: config.outputs }),
 );
-const worker = new Worker(queueName(model), () => Promise.resolve(result), {
+const worker = new Worker(queueName(model, '1'), () => Promise.resolve(result), {
   connection,
   prefix,
   concurrency: Number(env.WORKER_CONCURRENCY ?? 32),

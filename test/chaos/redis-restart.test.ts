@@ -63,7 +63,7 @@ describe.each<Fsync>(['always', 'everysec'])('Redis restarted under appendfsync 
       startProducer(redis.url, prefix),
     ]);
     client = await createClient({ redisUrl: redis.url, prefix });
-    queue = new Queue(queueName(MODEL), {
+    queue = new Queue(queueName(MODEL, '1'), {
       connection: { url: redis.url },
       prefix,
       skipMetasUpdate: true,

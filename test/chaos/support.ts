@@ -176,7 +176,7 @@ export async function eventsByJob(
 ): Promise<Map<string, { active: number; completed: number; failed: number }>> {
   const redis = new Redis(redisUrl);
   try {
-    const entries = await redis.xrange(`${prefix}:${queueName(model)}:events`, '-', '+');
+    const entries = await redis.xrange(`${prefix}:${queueName(model, '1')}:events`, '-', '+');
     const byJob = new Map<string, { active: number; completed: number; failed: number }>();
     for (const [, fields] of entries) {
       const record: Record<string, string> = {};

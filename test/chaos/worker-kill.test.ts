@@ -33,7 +33,7 @@ describe.each([
     beforeAll(async () => {
       redis = await startPersistentRedis('everysec');
       client = await createClient({ redisUrl: redis.url, prefix, blobThresholdBytes });
-      queue = new Queue(queueName(MODEL), {
+      queue = new Queue(queueName(MODEL, '1'), {
         connection: { url: redis.url },
         prefix,
         skipMetasUpdate: true,

@@ -37,7 +37,7 @@ const peakRss = (pid: number): number => {
 beforeAll(async () => {
   worker = await spawnWorker(redisUrl, prefix, { MODELS: 'iris', JOB_ATTEMPTS: '1' });
   client = await createClient({ redisUrl, prefix });
-  queue = new Queue(queueName('iris'), {
+  queue = new Queue(queueName('iris', '1'), {
     connection: { url: redisUrl },
     prefix,
     skipMetasUpdate: true,
@@ -146,7 +146,7 @@ describe('fuzzed job payloads on the queue', () => {
     const fuzzed: string[] = [];
     const good: Promise<number[]>[] = [];
     for (const [i, data] of payloads.entries()) {
-      const id = newJobId('iris');
+      const id = newJobId('iris', '1');
       fuzzed.push(id);
       await queue.add('predict', data, { jobId: id, attempts: 1 });
       if (i % 10 === 0) {
@@ -158,7 +158,7 @@ describe('fuzzed job payloads on the queue', () => {
       }
     }
     // A good job sent the way the SDK writes it, by hand, among the bad ones.
-    const handMade = newJobId('iris');
+    const handMade = newJobId('iris', '1');
     await queue.add(
       'predict',
       { v: 1, model: 'iris', inputs: { features: goodFeatures() } },
@@ -200,7 +200,7 @@ describe('fuzzed job payloads on the queue', () => {
     const ids: string[] = [];
     for (const shape of shapes) {
       for (const form of ['inline', 'blob'] as const) {
-        const id = newJobId('iris');
+        const id = newJobId('iris', '1');
         ids.push(id);
         const features =
           form === 'inline'

@@ -18,7 +18,7 @@ describe('bad input', () => {
   beforeAll(async () => {
     worker = await startInProcessWorker(redisUrl, prefix);
     client = await createClient({ redisUrl, prefix, attempts: 3, backoffMs: 10 });
-    queue = new Queue(queueName('iris'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
   }, 60_000);
 
   afterAll(async () => {
@@ -190,7 +190,7 @@ describe('bad input', () => {
     ];
     it.each(cases)('fails %s with its code, without retrying', async (_name, payload, code) => {
       const job = await queue.add('predict', payload, {
-        jobId: newJobId('iris'),
+        jobId: newJobId('iris', '1'),
         attempts: 3,
         backoff: { type: 'fixed', delay: 10 },
       });

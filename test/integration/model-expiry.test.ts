@@ -4,6 +4,7 @@ import { createClient, isConveyorError } from '@conveyor/sdk';
 import {
   CatalogueEntrySchema,
   DEFAULT_MODEL_EXPIRY_MS,
+  catalogueField,
   catalogueKey,
   createLogger,
   type CatalogueEntry,
@@ -46,7 +47,9 @@ describe('model expiry in the catalogue', () => {
 
   beforeAll(async () => {
     worker = await startWorkerService(testConfig(redisUrl, prefix, { MODELS: 'iris' }), silent);
-    iris = CatalogueEntrySchema.parse(JSON.parse((await redis.hget(key, 'iris@1')) ?? 'null'));
+    iris = CatalogueEntrySchema.parse(
+      JSON.parse((await redis.hget(key, catalogueField('iris', '1', worker.id))) ?? 'null'),
+    );
     await worker.close();
     // What an earlier deployment left: versions announced long ago, one written by hand.
     await redis.hset(key, {
@@ -66,8 +69,13 @@ describe('model expiry in the catalogue', () => {
 
   it('stamps each announcement, and a starting worker deletes versions nobody announced within MODEL_EXPIRY_MS', async () => {
     const fields = await redis.hgetall(key);
-    expect(Object.keys(fields).sort()).toEqual(['by-hand@1', 'fresh@1', 'iris@1']);
-    const stamped = CatalogueEntrySchema.parse(JSON.parse(fields['iris@1'] ?? 'null'));
+    // One field per worker and version (`<model>@<version>@<worker>`): the stopped worker's entry
+    // of iris stays until it expires, so that its jobs wait for a worker meanwhile.
+    const versions = new Set(Object.keys(fields).map((f) => f.split('@').slice(0, 2).join('@')));
+    expect([...versions].sort()).toEqual(['by-hand@1', 'fresh@1', 'iris@1']);
+    const stamped = CatalogueEntrySchema.parse(
+      JSON.parse(fields[catalogueField('iris', '1', worker.id)] ?? 'null'),
+    );
     expect(stamped.announcedAt).toBeGreaterThan(iris.announcedAt ?? Infinity);
     expect(Date.now() - (stamped.announcedAt ?? 0)).toBeLessThan(DEFAULT_MODEL_EXPIRY_MS);
   });

@@ -17,7 +17,7 @@ describe('one poison job among 100 good ones', () => {
   beforeAll(async () => {
     worker = await startInProcessWorker(redisUrl, prefix, { WORKER_CONCURRENCY: '8' });
     client = await createClient({ redisUrl, prefix });
-    queue = new Queue(queueName('iris'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
   }, 60_000);
 
   afterAll(async () => {
@@ -43,7 +43,7 @@ describe('one poison job among 100 good ones', () => {
         model: 'iris',
         inputs: { features: encodeTensor(toTensor('features', [[1, 2, 3, 4, 5, 6]])) },
       },
-      { jobId: newJobId('iris') },
+      { jobId: newJobId('iris', '1') },
     );
     good.push(...rows.slice(50).map((row) => client.enqueue('iris', { features: [row] })));
     const handles = await Promise.all(good);

@@ -138,7 +138,7 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
   });
 
   it('cancels a job that no worker has taken, and refuses to cancel a finished one', async () => {
-    const queue = new Queue(queueName('iris'), { connection: { url: redisUrl }, prefix });
+    const queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
     await queue.pause();
     try {
       const waiting = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] });

@@ -30,7 +30,7 @@ describe('retention of finished jobs and events', () => {
       eventsMaxLen: 100,
     });
     // A Queue writes its own event-stream cap into the queue's metadata unless told not to.
-    queue = new Queue(queueName('iris'), {
+    queue = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
       prefix,
       skipMetasUpdate: true,
@@ -59,7 +59,7 @@ describe('retention of finished jobs and events', () => {
     expect((await queue.getJobCounts('completed')).completed).toBeLessThanOrEqual(50);
     await expect(handles[0]!.result()).rejects.toMatchObject({ code: 'ERR_JOB_NOT_FOUND' });
     // Trimming is approximate (whole stream nodes), but nowhere near the ~4 events per job written.
-    const events = await redis.xlen(`${prefix}:${queueName('iris')}:events`);
+    const events = await redis.xlen(`${prefix}:${queueName('iris', '1')}:events`);
     expect(events).toBeLessThan(JOBS);
   });
 
@@ -73,7 +73,7 @@ describe('retention of finished jobs and events', () => {
           model: 'iris',
           inputs: { features: encodeTensor(toTensor('features', [[5, 3, 1, 1]])) },
         },
-        opts: { jobId: newJobId('iris') },
+        opts: { jobId: newJobId('iris', '1') },
       })),
     );
     expect(before).toBeGreaterThan(0);

@@ -49,7 +49,7 @@ describe('several worker processes on one queue', () => {
       );
     });
 
-    const queue = new Queue(queueName('iris'), {
+    const queue = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
       prefix,
       skipMetasUpdate: true,
@@ -73,7 +73,7 @@ describe('several worker processes on one queue', () => {
     // The event stream holds exactly one "completed" event per job: no job ran twice.
     const redis = new Redis(redisUrl);
     try {
-      const entries = await redis.xrange(`${prefix}:${queueName('iris')}:events`, '-', '+');
+      const entries = await redis.xrange(`${prefix}:${queueName('iris', '1')}:events`, '-', '+');
       const completed = new Map<string, number>();
       for (const [, fields] of entries) {
         const record: Record<string, string> = {};

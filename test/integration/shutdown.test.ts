@@ -15,7 +15,7 @@ describe('SIGTERM during a stream of jobs', () => {
 
   beforeAll(async () => {
     client = await createClient({ redisUrl, prefix });
-    queue = new Queue(queueName('text-direction'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('text-direction', '1'), { connection: { url: redisUrl }, prefix });
   });
 
   afterAll(async () => {

@@ -37,7 +37,7 @@ describe('a job whose worker dies under it twice', () => {
     }
     client = await createClient({ redisUrl, prefix });
     producer = await startProducer(testConfig(redisUrl, prefix));
-    dying = new Worker(queueName('iris'), null, {
+    dying = new Worker(queueName('iris', '1'), null, {
       connection: { url: redisUrl, maxRetriesPerRequest: null },
       prefix,
       autorun: false,

@@ -32,7 +32,7 @@ describe('inputs stored beside their job', () => {
     // The same client with storing off: every input inline in base64.
     inline = await createClient({ redisUrl, prefix, blobThresholdBytes: 2 ** 31 });
     redis = new Redis(redisUrl);
-    queue = new Queue(queueName('text-direction'), {
+    queue = new Queue(queueName('text-direction', '1'), {
       connection: { url: redisUrl },
       prefix,
       skipMetasUpdate: true,
@@ -87,7 +87,7 @@ describe('inputs stored beside their job', () => {
     ['bytes that are gone', undefined, 'ERR_PAYLOAD_INVALID'],
     ['bytes of the wrong length', Buffer.alloc(100), 'ERR_TENSOR_INVALID'],
   ] as const)('fails a job whose stored input has %s, without retrying', async (_, bytes, code) => {
-    const jobId = newJobId('text-direction');
+    const jobId = newJobId('text-direction', '1');
     if (bytes) await redis.set(blobKey(prefix, jobId, 'x'), bytes);
     await queue.add(
       'predict',

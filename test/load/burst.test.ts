@@ -114,7 +114,7 @@ describe('burst far above capacity', () => {
     producer = await spawnProducer(redisUrl, prefix, {
       QUEUE_DEPTH_BY_MODEL: JSON.stringify({ iris: DEPTH_LIMIT }),
     });
-    queue = new Queue(queueName('iris'), {
+    queue = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
       prefix,
       skipMetasUpdate: true,

@@ -266,13 +266,13 @@ describe(`soak: ${(ROUNDS * (IRIS_HTTP + IRIS_SDK + DIRECTION_HTTP + DIRECTION_S
       const counts: Record<string, Record<string, number>> = {};
       const events: Record<string, number> = {};
       for (const model of ['iris', 'text-direction']) {
-        const queue = new Queue(queueName(model), {
+        const queue = new Queue(queueName(model, '1'), {
           connection: redis,
           prefix,
           skipMetasUpdate: true,
         });
         counts[model] = await queue.getJobCounts('completed', 'failed', 'waiting', 'active');
-        events[model] = await redis.xlen(`${prefix}:${queueName(model)}:events`);
+        events[model] = await redis.xlen(`${prefix}:${queueName(model, '1')}:events`);
         await queue.close();
       }
 

@@ -23,7 +23,7 @@ export async function dropPrefix(url: string, prefix: string): Promise<void> {
 }
 
 /**
- * Copies model announcements (catalogue entries, all or the named `model@version` fields) from one
+ * Copies model announcements (catalogue entries, all or those of the named `model@version`s) from one
  * prefix to another: clients on `to` then accept jobs for those models while no worker serves them.
  */
 export async function copyCatalogue(
@@ -35,9 +35,14 @@ export async function copyCatalogue(
   const redis = new Redis(url);
   try {
     const entries = await redis.hgetall(catalogueKey(from));
-    const copied = Object.entries(entries).filter(([field]) => fields?.includes(field) ?? true);
-    if (fields && copied.length !== fields.length)
-      throw new Error(`not announced on ${from}: ${fields.join(', ')}`);
+    // Fields are `<model>@<version>@<worker>`: `iris@1` names every worker's entry of it.
+    const named = (field: string, wanted: string) =>
+      field === wanted || field.startsWith(`${wanted}@`);
+    const copied = Object.entries(entries).filter(
+      ([field]) => fields?.some((wanted) => named(field, wanted)) ?? true,
+    );
+    const missing = (fields ?? []).filter((w) => !copied.some(([field]) => named(field, w)));
+    if (missing.length > 0) throw new Error(`not announced on ${from}: ${missing.join(', ')}`);
     if (copied.length > 0) await redis.hset(catalogueKey(to), Object.fromEntries(copied));
   } finally {
     redis.disconnect();

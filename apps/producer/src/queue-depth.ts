@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import {
   ConveyorError,
   ModelNameSchema,
+  catalogueKey,
   isConveyorError,
   parseOrThrow,
   queueName,
@@ -20,7 +21,10 @@ export interface QueueDepthOptions {
 
 /** Reads the depth of model queues from Redis; owns one connection. */
 export interface QueueDepth {
-  /** Jobs of a model's queue no worker has started: waiting (paused too), prioritized and delayed. */
+  /**
+   * Jobs of a model no worker has started, over the queues of every version in the catalogue:
+   * waiting (paused too), prioritized and delayed.
+   */
   depth(model: string): Promise<number>;
   close(): Promise<void>;
 }
@@ -48,21 +52,21 @@ export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
     return connecting;
   };
 
-  const queueFor = (model: string): Queue => {
-    let queue = queues.get(model);
+  const queueFor = (name: string): Queue => {
+    let queue = queues.get(name);
     if (queue) {
-      queues.delete(model);
+      queues.delete(name);
     } else {
       // Read-only: without skipMetasUpdate a Queue writes its own (default) event-stream cap
       // into the queue's metadata, undoing EVENTS_MAX_LEN.
-      queue = new Queue(queueName(model), {
+      queue = new Queue(name, {
         connection: redis,
         prefix: options.prefix,
         skipMetasUpdate: true,
       });
-      queue.on('error', (err: Error) => options.logger.warn({ err, model }, 'queue error'));
+      queue.on('error', (err: Error) => options.logger.warn({ err, queue: name }, 'queue error'));
     }
-    queues.set(model, queue);
+    queues.set(name, queue);
     if (queues.size > MAX_QUEUES) {
       const [oldest, old] = queues.entries().next().value as [string, Queue];
       queues.delete(oldest);
@@ -76,8 +80,22 @@ export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
       parseOrThrow(ModelNameSchema, model, 'model name');
       try {
         await connected();
-        const counts = await queueFor(model).getJobCounts('waiting', 'prioritized', 'delayed');
-        return Object.values(counts).reduce((sum, count) => sum + count, 0);
+        // Catalogue fields are `<model>@<version>@<worker>`: the versions anyone announced.
+        const fields = await redis.hkeys(catalogueKey(options.prefix));
+        const versions = new Set(
+          fields.filter((f) => f.startsWith(`${model}@`)).map((f) => f.split('@')[1] ?? ''),
+        );
+        let total = 0;
+        for (const version of versions) {
+          if (!/^[1-9][0-9]{0,8}$/.test(version)) continue;
+          const counts = await queueFor(queueName(model, version)).getJobCounts(
+            'waiting',
+            'prioritized',
+            'delayed',
+          );
+          total += Object.values(counts).reduce((sum, count) => sum + count, 0);
+        }
+        return total;
       } catch (error) {
         if (isConveyorError(error)) throw error;
         const message = error instanceof Error ? error.message : String(error);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import {
   MAX_RANK,
   ModelNameSchema,
-  ModelVersionSchema,
+  VersionRefSchema,
   TensorNameSchema,
   type Dtype,
 } from '@conveyor/shared';
@@ -148,9 +148,12 @@ export const InferRequestSchema = z
 
 export type InferRequest = z.infer<typeof InferRequestSchema>;
 
-/** Path parameters of the model routes; `version` only exists on the versioned ones. */
+/**
+ * Path parameters of the model routes; `version` only exists on the versioned ones, and may name
+ * an alias (`/v2/models/iris/versions/canary/infer`).
+ */
 export const ModelParamsSchema = z
-  .object({ name: ModelNameSchema, version: ModelVersionSchema.optional() })
+  .object({ name: ModelNameSchema, version: VersionRefSchema.optional() })
   .strict();
 
 /** Headers are loose: every other header must pass through untouched. */

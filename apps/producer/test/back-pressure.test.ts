@@ -44,7 +44,7 @@ describe('back-pressure on a full model queue', () => {
     producer = await startProducer(
       testConfig(redisUrl, prefix, { QUEUE_DEPTH_BY_MODEL: JSON.stringify({ iris: LIMIT }) }),
     );
-    queue = new Queue(queueName('iris'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
   }, 60_000);
 
   afterAll(async () => {

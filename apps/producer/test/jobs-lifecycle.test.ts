@@ -157,7 +157,7 @@ describe('the asynchronous job API (/v1) with a real worker', () => {
 
   it('answers 400 ERR_INPUT_SHAPE for a job the worker refused for its shape', async () => {
     // The API checks shapes before enqueueing, so this job is put on the queue by hand.
-    const id = newJobId('iris');
+    const id = newJobId('iris', '1');
     const payload = {
       v: JOB_PAYLOAD_VERSION,
       model: 'iris',

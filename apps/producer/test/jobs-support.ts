@@ -35,7 +35,7 @@ export async function startJobsProducer(
 
 /** A BullMQ queue of one model on a test prefix, to pause it, look at jobs, or add bad ones. */
 export function modelQueue(redisUrl: string, prefix: string, model: string): Queue {
-  return new Queue(queueName(model), { connection: { url: redisUrl }, prefix });
+  return new Queue(queueName(model, '1'), { connection: { url: redisUrl }, prefix });
 }
 
 /** One Server-Sent Event; `comment` holds a comment line's text (heartbeats). */

@@ -65,6 +65,7 @@ export function unusedClient(overrides: Partial<ConveyorClient> = {}): ConveyorC
       throw new Error('the test client was called');
     },
     models: () => Promise.resolve([]),
+    jobIdFor: unused,
     close: () => Promise.resolve(),
     ...overrides,
   };

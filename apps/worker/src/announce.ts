@@ -2,48 +2,79 @@ import type { Redis } from 'ioredis';
 import {
   CATALOGUE_HEARTBEAT_MS,
   CatalogueEntrySchema,
+  catalogueField,
   catalogueKey,
+  modelsChannel,
   msFromRedisTime,
   throttledErrorLog,
   type CatalogueEntry,
   type Logger,
   type ModelSignature,
+  type VersionState,
 } from '@conveyor/shared';
 
 /** Deletes a catalogue field only if it still holds what the caller read (no worker re-announced it since). */
 const DELETE_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
 
-/** Keeps a worker's model versions in the catalogue while it runs. */
+/** What this worker says of one version it holds. */
+export interface Announcement {
+  signature: ModelSignature;
+  state: VersionState;
+  stateReason?: string | undefined;
+}
+
+/** Keeps a worker's model versions in the catalogue while it runs, one field per version. */
 export interface Announcer {
+  /** This worker's id in the catalogue (`host:pid:random`). */
+  readonly worker: string;
+  /** Announces a version (or its new state) now, and on every beat after. */
+  set(announcement: Announcement): Promise<void>;
+  /** Takes a version out of the catalogue now; clients are told at once. */
+  remove(model: string, version: string): Promise<void>;
+  /**
+   * Stops the beats. The versions stay in the catalogue until they expire (MODEL_EXPIRY_MS), so
+   * that a worker restarting (a rolling deploy) does not make clients refuse its models meanwhile:
+   * their jobs wait in the queue for it.
+   */
   stop(): void;
 }
 
 /**
- * Announces `signatures` now and every CATALOGUE_HEARTBEAT_MS, each with the time of announcing
- * by the Redis server's clock, and deletes entries no worker has announced for `expiryMs` (a model
- * that was taken away), so that clients and readiness stop claiming it. Redis errors after the first announcement are
- * logged, not thrown: the next beat tries again.
+ * Announces versions now and every CATALOGUE_HEARTBEAT_MS, each with the time of announcing by
+ * the Redis server's clock, and deletes entries no worker has announced for `expiryMs` (a worker
+ * that died), so that clients and readiness stop claiming them. A change of state is published
+ * on the models channel, so clients drop their cached catalogue at once. Redis errors after the
+ * first announcement are logged, not thrown: the next beat tries again.
  */
 export async function startAnnouncing(options: {
   connection: Redis;
   prefix: string;
-  signatures: readonly ModelSignature[];
+  worker: string;
+  announcements: readonly Announcement[];
   expiryMs: number;
   log: Logger;
   /** Time between beats; CATALOGUE_HEARTBEAT_MS unless a test needs it shorter. */
   heartbeatMs?: number;
 }): Promise<Announcer> {
-  const { connection, signatures, expiryMs, log } = options;
+  const { connection, expiryMs, log, worker } = options;
   const key = catalogueKey(options.prefix);
+  const channel = modelsChannel(options.prefix);
+  const held = new Map<string, Announcement>();
+  const fieldOf = (a: Announcement) => catalogueField(a.signature.name, a.signature.version, worker);
+  for (const a of options.announcements) held.set(fieldOf(a), a);
+
+  const entryOf = (a: Announcement, announcedAt: number): string => {
+    const entry: CatalogueEntry = { ...a.signature, announcedAt, worker, state: a.state };
+    if (a.stateReason !== undefined) entry.stateReason = a.stateReason;
+    return JSON.stringify(entry);
+  };
 
   // Stamped and judged by the Redis server's clock (see msFromRedisTime).
-  const announce = async (announcedAt: number) => {
-    if (signatures.length === 0) return;
+  const announce = async (announcedAt: number, only?: readonly Announcement[]) => {
+    const list = only ?? [...held.values()];
+    if (list.length === 0) return;
     const fields: Record<string, string> = {};
-    for (const signature of signatures) {
-      const entry: CatalogueEntry = { ...signature, announcedAt };
-      fields[`${signature.name}@${signature.version}`] = JSON.stringify(entry);
-    }
+    for (const a of list) fields[fieldOf(a)] = entryOf(a, announcedAt);
     await connection.hset(key, fields);
   };
 
@@ -67,10 +98,11 @@ export async function startAnnouncing(options: {
     }
   };
 
+  const now = async () => msFromRedisTime(await connection.time());
   const beat = async () => {
-    const now = msFromRedisTime(await connection.time());
-    await announce(now);
-    await prune(now);
+    const at = await now();
+    await announce(at);
+    await prune(at);
   };
 
   await beat();
@@ -86,5 +118,22 @@ export async function startAnnouncing(options: {
       .finally(() => (beating = false));
   }, options.heartbeatMs ?? CATALOGUE_HEARTBEAT_MS);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+
+  return {
+    worker,
+    async set(announcement) {
+      held.set(fieldOf(announcement), announcement);
+      await announce(await now(), [announcement]);
+      await connection.publish(channel, announcement.signature.name);
+    },
+    async remove(model, version) {
+      const field = catalogueField(model, version, worker);
+      held.delete(field);
+      await connection.hdel(key, field);
+      await connection.publish(channel, model);
+    },
+    stop() {
+      clearInterval(timer);
+    },
+  };
 }

@@ -38,6 +38,9 @@ try {
     await service.close();
     process.exit(1);
   }
+  // `kill -HUP` asks for a rescan of the model repository now (as file events and the periodic
+  // rescan do).
+  process.on('SIGHUP', () => void service.rescan('SIGHUP'));
 } catch (err) {
   // Aborted by a signal: the signal's handler exits 0 once closed.
   if (!stopping.signal.aborted) {

@@ -47,11 +47,18 @@ export function dropStoredInputs(blobs: BlobStore, job: Job, log: Logger): Promi
 }
 
 /**
- * The BullMQ processor of one model's queue: re-validates the payload read from Redis, checks it
- * against the model's signature, runs it on the engine and returns the encoded outputs. A bad job
- * fails alone, with its code as the prefix of BullMQ's failedReason; only retryable codes retry.
+ * The BullMQ processor of one model version's queue: re-validates the payload read from Redis,
+ * checks it against the version's signature, runs it on the engine and returns the encoded
+ * outputs. A bad job fails alone, with its code as the prefix of BullMQ's failedReason; only
+ * retryable codes retry.
  */
-export function createProcessor(engine: Engine, model: string, log: Logger, blobs: BlobStore) {
+export function createProcessor(
+  engine: Engine,
+  model: string,
+  version: string,
+  log: Logger,
+  blobs: BlobStore,
+) {
   const blobKeyOf = (jobId: string, input: string) => blobKey(blobs.prefix, jobId, input);
   return async (job: Job): Promise<JobResult> => {
     const takenAt = Date.now();
@@ -66,10 +73,10 @@ export function createProcessor(engine: Engine, model: string, log: Logger, blob
       );
       // Known from here, so that stored inputs go with the job however it ends.
       stored = Object.keys(payload.inputs).filter((name) => 'blob' in (payload.inputs[name] ?? {}));
-      if (payload.model !== model) {
+      if (payload.model !== model || (payload.version ?? version) !== version) {
         throw new ConveyorError(
           'ERR_PAYLOAD_INVALID',
-          `job for model "${payload.model}" is on the queue of "${model}"`,
+          `job for model "${payload.model}" version ${payload.version ?? '(none)'} is on the queue of "${model}" version ${version}`,
         );
       }
       if (payload.deadline !== undefined && takenAt > payload.deadline) {
@@ -102,7 +109,7 @@ export function createProcessor(engine: Engine, model: string, log: Logger, blob
       const started = performance.now();
       const outcome = await engine.predict({
         model,
-        version: payload.version,
+        version,
         inputs,
         outputs: payload.outputs,
         transferInputs: true,
@@ -125,7 +132,13 @@ export function createProcessor(engine: Engine, model: string, log: Logger, blob
       };
     } catch (thrown) {
       const error = toConveyorError(thrown);
-      const fields = { jobId: job.id, model, code: error.code, attempt: job.attemptsMade + 1 };
+      const fields = {
+        jobId: job.id,
+        model,
+        version,
+        code: error.code,
+        attempt: job.attemptsMade + 1,
+      };
       if (error.code === 'ERR_INTERNAL') log.error({ ...fields, err: error }, 'job failed');
       else log.warn({ ...fields, reason: error.message }, 'job failed');
       // Stored inputs stay for a retry, and go with the job's last attempt.

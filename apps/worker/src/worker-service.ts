@@ -1,29 +1,61 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { MetricsTime, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createEngine, type Engine } from '@conveyor/engine';
+import { createEngine, type Engine, type ServedModel } from '@conveyor/engine';
 import {
-  queueName,
   redactUrl,
   redisOptions,
+  rescanChannel,
   throttledErrorLog,
   type Config,
   type Logger,
 } from '@conveyor/shared';
-import { startAnnouncing } from './announce.js';
-import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
+import { startAnnouncing, type Announcement, type Announcer } from './announce.js';
+import type { BlobStore } from './processor.js';
+import { watchRepository, type RepositoryWatch } from './repository-watch.js';
+import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
 
-/** A running worker process: one BullMQ worker per model, sharing one engine. */
+/** A running worker process: one BullMQ worker per model version, sharing one engine. */
 export interface WorkerService {
   readonly engine: Engine;
-  /** Model names whose queues this process consumes. */
+  /** Model names whose versions this process serves now. */
   readonly models: readonly string[];
+  /** This worker's id in the catalogue. */
+  readonly id: string;
+  /** Rescans the model repository now: loads versions that appeared, drains removed ones. */
+  rescan(reason?: string): Promise<void>;
   /**
    * Stops taking jobs, lets the jobs in flight finish (at most SHUTDOWN_TIMEOUT_MS, then they are
    * abandoned to BullMQ's stalled-job recovery), and closes the engine and every connection.
    */
   close(): Promise<void>;
+}
+
+const keyOf = (model: string, version: string) => `${model}@${version}`;
+
+const announcementOf = (served: ServedModel): Announcement => ({
+  signature: served.signature,
+  state: served.state,
+  stateReason: served.stateReason,
+});
+
+function blobStore(connection: Redis, prefix: string): BlobStore {
+  return {
+    prefix,
+    async get(keys) {
+      const pipeline = connection.pipeline();
+      for (const key of keys) pipeline.getBuffer(key);
+      const replies = await pipeline.exec();
+      return (replies ?? []).map(([err, value]) => {
+        if (err) throw err;
+        return Buffer.isBuffer(value) ? value : null;
+      });
+    },
+    async del(keys) {
+      await connection.del(...keys);
+    },
+  };
 }
 
 export async function startWorkerService(config: Config, log: Logger): Promise<WorkerService> {
@@ -40,107 +72,78 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
     { redis: redactUrl(config.REDIS_URL), prefix: config.REDIS_KEY_PREFIX },
     'connecting to redis',
   );
+  const id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const served = () => [...engine.models.values()].flat();
 
   // Announce each model version (and keep announcing it) so clients can check requests before
   // enqueueing them; versions no worker has announced for MODEL_EXPIRY_MS are forgotten.
   const announcer = await startAnnouncing({
     connection,
     prefix: config.REDIS_KEY_PREFIX,
-    signatures: [...engine.models.values()].flatMap((versions) => versions.map((v) => v.signature)),
+    worker: id,
+    announcements: served().map(announcementOf),
     expiryMs: config.MODEL_EXPIRY_MS,
     log,
   });
-
-  // BullMQ caps a queue's event stream with the length a Queue stores in the queue's metadata.
-  const models = [...engine.models.keys()];
-  const queues = models.map(
-    (model) =>
-      new Queue(queueName(model), {
-        connection,
-        prefix: config.REDIS_KEY_PREFIX,
-        streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
-      }),
-  );
-  await Promise.all(queues.map((q) => q.waitUntilReady()));
-
-  const blobs: BlobStore = {
-    prefix: config.REDIS_KEY_PREFIX,
-    async get(keys) {
-      const pipeline = connection.pipeline();
-      for (const key of keys) pipeline.getBuffer(key);
-      const replies = await pipeline.exec();
-      return (replies ?? []).map(([err, value]) => {
-        if (err) throw err;
-        return Buffer.isBuffer(value) ? value : null;
-      });
-    },
-    async del(keys) {
-      await connection.del(...keys);
-    },
+  const blobs = blobStore(connection, config.REDIS_KEY_PREFIX);
+  const consumers = new Map<string, VersionConsumer>();
+  const consume = async (version: ServedModel) => {
+    const { name } = version.entry;
+    const consumer = await startVersionConsumer({
+      engine,
+      model: name,
+      version: version.entry.version,
+      connection,
+      config,
+      blobs,
+      log,
+    });
+    consumers.set(keyOf(name, version.entry.version), consumer);
   };
-  const concurrency = new Map(
-    models.map((model) => [model, concurrencyOf(engine, model, config.WORKER_CONCURRENCY)]),
+  for (const version of served()) await consume(version);
+  log.info(
+    {
+      worker: id,
+      models: [...engine.models.keys()],
+      versions: [...consumers.keys()],
+      concurrency: Object.fromEntries([...consumers].map(([k, c]) => [k, c.concurrency])),
+    },
+    'worker ready',
   );
-  const workers = models.map((model) => {
-    const worker = new Worker(
-      queueName(model),
-      createProcessor(engine, model, log.child({ model }), blobs),
-      {
-        connection,
-        prefix: config.REDIS_KEY_PREFIX,
-        // Recorded on each job as processedBy: which process ran it.
-        name: `${hostname()}:${process.pid}`,
-        concurrency: concurrency.get(model) ?? config.WORKER_CONCURRENCY,
-        // Retention for jobs whose producer set none (the SDK always sets its own).
-        removeOnComplete: {
-          count: config.KEEP_COMPLETED_JOBS,
-          age: config.KEEP_COMPLETED_AGE_S,
-        },
-        removeOnFail: { count: config.KEEP_FAILED_JOBS, age: config.KEEP_FAILED_AGE_S },
-        // Per-minute completed/failed counts, for `conveyor queues` and dashboards.
-        metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
-        // A killed worker's jobs go back to the queue once their lock expires and a stalled check runs.
-        lockDuration: config.JOB_LOCK_MS,
-        stalledInterval: config.STALLED_INTERVAL_MS,
-        autorun: false,
-      },
-    );
-    worker.on('error', throttledErrorLog(log.child({ model }), 'worker error'));
-    // Only once the completion is recorded; a leftover (the process died in between) expires.
-    worker.on('completed', (job) => void dropStoredInputs(blobs, job, log));
-    return worker;
+
+  const rollout = createRollout({ engine, config, log, announcer, consumers, consume });
+  const watcher: RepositoryWatch = watchRepository({
+    root: config.MODEL_REPOSITORY,
+    intervalMs: config.MODEL_RESCAN_MS,
+    log,
+    rescan: rollout.rescan,
   });
-  for (const worker of workers) void worker.run();
-  await Promise.all(workers.map((w) => w.waitUntilReady()));
-  log.info({ models, concurrency: Object.fromEntries(concurrency) }, 'worker ready');
+  const commands = await listenForRescans(config, log, () => watcher.trigger('command'));
 
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   let closing: Promise<void> | undefined;
   return {
     engine,
-    models,
+    id,
+    get models() {
+      return [...engine.models.keys()];
+    },
+    async rescan(reason = 'asked') {
+      watcher.trigger(reason);
+      await watcher.idle();
+      await rollout.drained();
+    },
     close() {
       closing ??= (async () => {
         log.info(
           { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
           'worker stopping: finishing jobs in flight',
         );
-        let timer: NodeJS.Timeout | undefined;
-        const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const);
-        const deadline = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), config.SHUTDOWN_TIMEOUT_MS);
-        });
-        const outcome = await Promise.race([graceful, deadline]);
-        clearTimeout(timer);
-        if (outcome === 'timeout') {
-          log.warn(
-            'jobs still running at the shutdown deadline; BullMQ will hand them to another worker',
-          );
-          await Promise.all(workers.map((w) => w.close(true)));
-        }
+        await watcher.close();
+        commands.disconnect();
+        await closeConsumers([...consumers.values()], config.SHUTDOWN_TIMEOUT_MS, log);
         announcer.stop();
-        await Promise.all(queues.map((q) => q.close()));
         await engine.close();
         await connection.quit().catch(() => connection.disconnect());
         loop.disable();
@@ -162,11 +165,109 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   };
 }
 
+/** Lets the jobs in flight finish within the timeout, then abandons the rest to stall recovery. */
+async function closeConsumers(
+  consumers: readonly VersionConsumer[],
+  timeoutMs: number,
+  log: Logger,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = Promise.all(consumers.map((c) => c.close())).then(() => 'drained' as const);
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  const outcome = await Promise.race([graceful, deadline]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    log.warn('jobs still running at the shutdown deadline; BullMQ will hand them to another worker');
+    await Promise.all(consumers.map((c) => c.close(true)));
+  }
+}
+
+/** Subscribes to the rescan channel (the producer's upload route publishes on it). */
+async function listenForRescans(config: Config, log: Logger, onCommand: () => void) {
+  const subscriber = new Redis(
+    config.REDIS_URL,
+    redisOptions('worker', 'conveyor-worker-commands'),
+  );
+  subscriber.on('error', throttledErrorLog(log, 'redis command connection error'));
+  const channel = rescanChannel(config.REDIS_KEY_PREFIX);
+  subscriber.on('message', (from: string) => {
+    if (from === channel) onCommand();
+  });
+  await subscriber.subscribe(channel);
+  return subscriber;
+}
+
 /**
- * Jobs of a model a worker process holds at once: the newest served version's `concurrency`, or
- * the process default. Batching needs it at least as large as the batch size to fill batches.
+ * Applies what a rescan of the repository found: a new version is loaded, warmed up, consumed and
+ * announced; a removed one is marked draining (clients stop sending it jobs), keeps running what
+ * is queued for it for MODEL_DRAIN_MS and until its queue is empty (within
+ * SHUTDOWN_TIMEOUT_MS more), then is taken out of the catalogue and unloaded.
  */
-function concurrencyOf(engine: Engine, model: string, fallback: number): number {
-  const versions = engine.models.get(model) ?? [];
-  return versions[versions.length - 1]?.entry.config.concurrency ?? fallback;
+function createRollout(options: {
+  engine: Engine;
+  config: Config;
+  log: Logger;
+  announcer: Announcer;
+  consumers: Map<string, VersionConsumer>;
+  consume: (version: ServedModel) => Promise<void>;
+}) {
+  const { engine, config, log, announcer, consumers, consume } = options;
+  const drains = new Set<Promise<void>>();
+  const draining = new Set<string>();
+
+  const drain = async (version: ServedModel) => {
+    const { name, version: v } = version.entry;
+    await announcer.set({ signature: version.signature, state: 'draining' });
+    log.info({ model: name, version: v, drainMs: config.MODEL_DRAIN_MS }, 'version draining');
+    const consumer = consumers.get(keyOf(name, v));
+    const started = Date.now();
+    const limit = config.MODEL_DRAIN_MS + config.SHUTDOWN_TIMEOUT_MS;
+    for (;;) {
+      const elapsed = Date.now() - started;
+      const backlog = (await consumer?.backlog().catch(() => 0)) ?? 0;
+      if ((elapsed >= config.MODEL_DRAIN_MS && backlog === 0) || elapsed >= limit) {
+        if (backlog > 0)
+          log.warn({ model: name, version: v, backlog }, 'version unloaded with jobs queued');
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await consumer?.close();
+    consumers.delete(keyOf(name, v));
+    await announcer.remove(name, v);
+    await engine.unload(name, v);
+    log.info({ model: name, version: v }, 'version unloaded');
+  };
+
+  return {
+    async rescan() {
+      const change = await engine.sync();
+      for (const version of change.added) {
+        await consume(version);
+        await announcer.set(announcementOf(version));
+        log.info(
+          { model: version.entry.name, version: version.entry.version, state: version.state },
+          'version loaded',
+        );
+      }
+      for (const version of change.removed) {
+        const key = keyOf(version.entry.name, version.entry.version);
+        if (!consumers.has(key) || draining.has(key)) continue;
+        draining.add(key);
+        const running = drain(version).catch((err: unknown) =>
+          log.error({ err, model: version.entry.name }, 'drain failed'),
+        );
+        drains.add(running);
+        void running.finally(() => {
+          drains.delete(running);
+          draining.delete(key);
+        });
+      }
+    },
+    async drained() {
+      await Promise.all([...drains]);
+    },
+  };
 }

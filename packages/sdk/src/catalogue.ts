@@ -6,7 +6,26 @@ import {
   compareVersions,
   msFromRedisTime,
   type ModelSignature,
+  type VersionState,
 } from '@conveyor/shared';
+
+/** An announced model version: its signature, how many live workers serve it, and its state. */
+export type AnnouncedVersion = ModelSignature & {
+  /** Live workers that announced it, in any state. */
+  workers: number;
+  /**
+   * The best state any of its workers reports: ready, then degraded (its warm-up failed;
+   * `stateReason` says why), loading, draining. Only ready and degraded versions take new jobs.
+   */
+  state: VersionState;
+  stateReason?: string;
+};
+
+/** States in order of preference: a version is in the best state one of its workers reports. */
+const RANK: Record<VersionState, number> = { ready: 0, degraded: 1, loading: 2, draining: 3 };
+
+/** Whether new jobs may go to a version in this state. */
+export const takesJobs = (state: VersionState): boolean => RANK[state] <= RANK.degraded;
 
 /**
  * The models workers have announced, read from Redis and reused for a short time, so that the
@@ -15,12 +34,65 @@ import {
 export interface Catalogue {
   /** The signature of a version, or of the newest version when none is given. */
   signature(model: string, version?: string): Promise<ModelSignature>;
-  /** Every announced model version. */
-  list(): Promise<ModelSignature[]>;
+  /** The announced versions of a model, oldest first (ERR_MODEL_NOT_FOUND when none is). */
+  versions(model: string): Promise<AnnouncedVersion[]>;
+  /** Every announced model version, in any state (loading and draining ones too). */
+  list(): Promise<AnnouncedVersion[]>;
+  /** Drops the cached copy, so the next call reads Redis. */
+  forget(): void;
 }
 
-/** The hash field of one model version. */
-export const catalogueField = (model: string, version: string): string => `${model}@${version}`;
+interface Loaded {
+  at: number;
+  /** Versions that take new jobs (ready or degraded), by model. */
+  models: Map<string, AnnouncedVersion[]>;
+  /** Every announced version, whatever its state, by model. */
+  all: Map<string, AnnouncedVersion[]>;
+  /** Model name -> the newest announcement of a version that expired. */
+  expired: Map<string, number>;
+}
+
+/** Folds the per-worker entries of the catalogue hash into versions with worker counts. */
+function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<Loaded, 'at'> {
+  const byVersion = new Map<string, AnnouncedVersion>();
+  const expired = new Map<string, number>();
+  for (const value of Object.values(raw)) {
+    let json: unknown;
+    try {
+      json = JSON.parse(value);
+    } catch {
+      continue; // An entry nobody can read is no model; the worker that wrote it will rewrite it.
+    }
+    const parsed = CatalogueEntrySchema.safeParse(json);
+    if (!parsed.success) continue;
+    const { announcedAt, worker: _worker, state, stateReason, ...signature } = parsed.data;
+    if (announcedAt !== undefined && now - announcedAt > expiryMs) {
+      expired.set(signature.name, Math.max(expired.get(signature.name) ?? 0, announcedAt));
+      continue;
+    }
+    const key = `${signature.name}@${signature.version}`;
+    const current = state ?? 'ready';
+    const seen = byVersion.get(key);
+    if (seen) seen.workers += 1;
+    if (seen && RANK[seen.state] <= RANK[current]) continue;
+    const version: AnnouncedVersion = { ...signature, workers: seen?.workers ?? 1, state: current };
+    if (stateReason !== undefined) version.stateReason = stateReason;
+    byVersion.set(key, version);
+  }
+  const all = new Map<string, AnnouncedVersion[]>();
+  for (const version of byVersion.values()) {
+    const list = all.get(version.name) ?? [];
+    list.push(version);
+    list.sort((a, b) => compareVersions(a.version, b.version));
+    all.set(version.name, list);
+  }
+  const models = new Map<string, AnnouncedVersion[]>();
+  for (const [name, list] of all) {
+    const serving = list.filter((v) => takesJobs(v.state));
+    if (serving.length > 0) models.set(name, serving);
+  }
+  return { models, all, expired };
+}
 
 /**
  * @param ttlMs how long a copy read from Redis is reused
@@ -32,10 +104,9 @@ export function createCatalogue(
   ttlMs: number,
   expiryMs: number,
 ): Catalogue {
-  let cached:
-    { at: number; models: Map<string, ModelSignature[]>; expired: Map<string, number> } | undefined;
+  let cached: Loaded | undefined;
 
-  async function load(force: boolean): Promise<NonNullable<typeof cached>> {
+  async function load(force: boolean): Promise<Loaded> {
     if (!force && cached && Date.now() - cached.at < ttlMs) return cached;
     // Entries are judged by the Redis server's clock, which stamped them (see msFromRedisTime).
     const replies = await redis.pipeline().hgetall(catalogueKey(prefix)).time().exec();
@@ -43,57 +114,39 @@ export function createCatalogue(
     if (!read || !time) throw new Error('Redis gave no reply to HGETALL and TIME');
     if (read[0]) throw read[0];
     if (time[0]) throw time[0];
-    const raw = read[1] as Record<string, string>;
     const now = msFromRedisTime(time[1]);
-    const models = new Map<string, ModelSignature[]>();
-    /** Model name -> the newest announcement of a version that expired. */
-    const expired = new Map<string, number>();
-    for (const value of Object.values(raw)) {
-      let parsedJson: unknown;
-      try {
-        parsedJson = JSON.parse(value);
-      } catch {
-        continue; // An entry nobody can read is no model; the worker that wrote it will rewrite it.
-      }
-      const parsed = CatalogueEntrySchema.safeParse(parsedJson);
-      if (!parsed.success) continue;
-      const { announcedAt, ...signature } = parsed.data;
-      if (announcedAt !== undefined && now - announcedAt > expiryMs) {
-        expired.set(signature.name, Math.max(expired.get(signature.name) ?? 0, announcedAt));
-        continue;
-      }
-      const list = models.get(signature.name) ?? [];
-      list.push(signature);
-      list.sort((a, b) => compareVersions(a.version, b.version));
-      models.set(signature.name, list);
-    }
-    cached = { at: Date.now(), models, expired };
+    cached = { at: Date.now(), ...fold(read[1] as Record<string, string>, now, expiryMs) };
     return cached;
+  }
+
+  /** The model's versions; a model just deployed is not in a cached copy yet, so look once more. */
+  async function versionsOf(model: string, version?: string): Promise<AnnouncedVersion[]> {
+    let loaded = await load(false);
+    let versions = loaded.models.get(model);
+    const has = (list: AnnouncedVersion[] | undefined) =>
+      list !== undefined && (version === undefined || list.some((s) => s.version === version));
+    if (!has(versions)) {
+      loaded = await load(true);
+      versions = loaded.models.get(model);
+    }
+    if (!versions || versions.length === 0) {
+      const lastSeen = loaded.expired.get(model);
+      throw new ConveyorError(
+        'ERR_MODEL_NOT_FOUND',
+        lastSeen === undefined
+          ? `no worker has announced a model named "${model}"`
+          : `no worker has announced model "${model}" since ${new Date(lastSeen).toISOString()} (MODEL_EXPIRY_MS ${expiryMs})`,
+        { details: { model } },
+      );
+    }
+    return versions;
   }
 
   return {
     async signature(model, version) {
-      let loaded = await load(false);
-      let versions = loaded.models.get(model);
-      const has = (list: ModelSignature[] | undefined) =>
-        list !== undefined && (version === undefined || list.some((s) => s.version === version));
-      // A model just deployed is not in a cached copy yet: look once more before refusing.
-      if (!has(versions)) {
-        loaded = await load(true);
-        versions = loaded.models.get(model);
-      }
-      if (!versions || versions.length === 0) {
-        const lastSeen = loaded.expired.get(model);
-        throw new ConveyorError(
-          'ERR_MODEL_NOT_FOUND',
-          lastSeen === undefined
-            ? `no worker has announced a model named "${model}"`
-            : `no worker has announced model "${model}" since ${new Date(lastSeen).toISOString()} (MODEL_EXPIRY_MS ${expiryMs})`,
-          { details: { model } },
-        );
-      }
-      if (version === undefined) return versions[versions.length - 1] as ModelSignature;
-      const match = versions.find((s) => s.version === version);
+      const versions = await versionsOf(model, version);
+      const match =
+        version === undefined ? versions.at(-1) : versions.find((s) => s.version === version);
       if (!match) {
         throw new ConveyorError(
           'ERR_MODEL_VERSION_NOT_FOUND',
@@ -101,10 +154,15 @@ export function createCatalogue(
           { details: { model, version } },
         );
       }
-      return match;
+      const { workers: _w, state: _s, stateReason: _r, ...signature } = match;
+      return signature;
     },
+    versions: (model) => versionsOf(model),
     async list() {
-      return [...(await load(false)).models.values()].flat();
+      return [...(await load(false)).all.values()].flat();
+    },
+    forget() {
+      cached = undefined;
     },
   };
 }

@@ -4,6 +4,7 @@ import {
   type ModelSignature,
   type PredictOptions,
   type Tensor,
+  type VersionState,
 } from '@conveyor/shared';
 import { z } from 'zod';
 import type { InputsOf, ModelRef, OutputName, OutputsOf } from './typed-model.js';
@@ -68,7 +69,14 @@ export interface BulkItem<M extends ModelRef = string> {
 }
 
 /** An announced model version and how many workers serve its model now. */
-export type ModelInfo = ModelSignature & { workers: number };
+export type ModelInfo = ModelSignature & {
+  /** Live worker processes serving this version (the embedded client says 1). */
+  workers: number;
+  /** The best state a worker serving it reports (see AnnouncedVersion). */
+  state: VersionState;
+  /** Why it is degraded (onnxruntime's message and a hint). */
+  stateReason?: string;
+};
 
 /** Output tensors by name. */
 export type Outputs = Record<string, Tensor>;
@@ -192,11 +200,16 @@ export interface ConveyorClient {
    */
   job<O extends object = Outputs>(id: string): JobHandle<O>;
   /**
-   * The model versions workers have announced, each with the number of worker processes
-   * consuming its model's queue right now (0 when every worker that announced it has stopped).
-   * The embedded client lists the versions it serves, each with 1.
+   * The model versions workers have announced, each with the number of live worker processes
+   * serving it. The embedded client lists the versions it serves, each with 1.
    */
   models(): Promise<ModelInfo[]>;
+  /**
+   * The id a job enqueued now with these options will get: its version is chosen here (an alias
+   * by its weights; with an idempotency key, the version that key's first job went to). For a
+   * caller that must know a job's id before the job exists (the producer's webhooks).
+   */
+  jobIdFor(model: string, options?: { version?: string; idempotencyKey: string }): Promise<string>;
   /** Closes every connection; in-flight waits reject with ERR_CLOSED. */
   close(): Promise<void>;
 }

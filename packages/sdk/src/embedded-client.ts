@@ -1,7 +1,11 @@
 import type { Engine, EngineOptions } from '@conveyor/engine';
 import {
   ConveyorError,
+  DEFAULT_ALIAS,
+  ModelVersionSchema,
   isConveyorError,
+  modelOfJobId,
+  newJobId,
   parseOrThrow,
   silentLogger,
   type ParsedPredictOptions,
@@ -68,7 +72,7 @@ export async function createEmbeddedClient(
       const started = performance.now();
       const outcome = await engine.predict({
         model: job.model,
-        version: job.options.version,
+        version: job.signature.version,
         inputs: job.tensors,
         outputs: job.outputs,
       });
@@ -90,10 +94,26 @@ export async function createEmbeddedClient(
     if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
   };
 
-  const signatureOf = (model: string, version?: string) =>
-    Promise.resolve().then(() => engine.resolve(model, version).signature);
+  /**
+   * A version, or the newest for production; the embedded client keeps no aliases (they live in
+   * Redis), so any other alias is ERR_ALIAS_NOT_FOUND.
+   */
+  const versionOf = (model: string, ref?: string): string | undefined => {
+    if (ref === undefined || ref === DEFAULT_ALIAS) return undefined;
+    if (ModelVersionSchema.safeParse(ref).success) return ref;
+    engine.resolve(model);
+    throw new ConveyorError(
+      'ERR_ALIAS_NOT_FOUND',
+      `model "${model}" has no alias "${ref}": the embedded client serves versions and production (the newest) only`,
+      { details: { model, alias: ref } },
+    );
+  };
 
-  function handle(model: string, id: string): JobHandle {
+  const signatureOf = (model: string, ref?: string) =>
+    Promise.resolve().then(() => engine.resolve(model, versionOf(model, ref)).signature);
+
+  function handle(id: string): JobHandle {
+    const model = modelOfJobId(id);
     return {
       id,
       model,
@@ -115,7 +135,7 @@ export async function createEmbeddedClient(
     const prepared = await prepare(target, inputs, opts);
     table.add(prepared);
     log.debug({ jobId: prepared.jobId, model: target.name }, 'job enqueued');
-    return handle(target.name, prepared.jobId);
+    return handle(prepared.jobId);
   }
 
   async function enqueueMany(
@@ -144,18 +164,26 @@ export async function createEmbeddedClient(
       }
     }
     for (const job of prepared) table.add(job);
-    return prepared.map((job) => handle(target.name, job.jobId));
+    return prepared.map((job) => handle(job.jobId));
   }
 
   const client = {
     ...derivedCalls(enqueue, handle, assertOpen),
     enqueue,
     enqueueMany,
+    async jobIdFor(model: string, options: unknown = {}): Promise<string> {
+      await Promise.resolve();
+      assertOpen();
+      const target = modelTarget(model);
+      const opts = predictOptions(options);
+      const served = engine.resolve(target.name, versionOf(target.name, opts.version));
+      return newJobId(target.name, served.entry.version, opts.idempotencyKey);
+    },
     async models(): Promise<ModelInfo[]> {
       await Promise.resolve();
       assertOpen();
       const served = [...engine.models.values()].flat();
-      return served.map((m) => ({ ...m.signature, workers: 1 }));
+      return served.map((m) => ({ ...m.signature, workers: 1, state: 'ready' as const }));
     },
     pause: () => table.pause(),
     resume: () => table.resume(),

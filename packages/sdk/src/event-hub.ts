@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ConveyorError, queueName, type Logger } from '@conveyor/shared';
+import { ConveyorError, type Logger } from '@conveyor/shared';
 
 /** One entry of a BullMQ queue's event stream, as BullMQ writes it. */
 export interface QueueEvent {
@@ -13,16 +13,16 @@ export interface QueueEvent {
 
 /**
  * The one listener of a client: a single connection that blocks on XREAD over the event stream
- * of every model the client has used, and hands each entry to the subscribers of its job id. A
+ * of every queue (model version) the client has used, and hands each entry to the subscribers of its job id. A
  * thousand waits on ten models cost one connection and no polling.
  */
 export interface EventHub {
   /**
-   * Starts reading a model's event stream (once per model) from its last entry as of now. A
+   * Starts reading a queue's event stream (once per queue) from its last entry as of now. A
    * waiter that watches, subscribes and only then reads its job's state misses no event, since every
    * change after that read is in the stream after the pinned entry.
    */
-  watch(model: string): Promise<void>;
+  watch(queue: string): Promise<void>;
   /** Calls `listener` with each event of the job until the returned function is called. */
   subscribe(jobId: string, listener: (event: QueueEvent) => void): () => void;
   close(): Promise<void>;
@@ -50,7 +50,7 @@ export function createEventHub(
   prefix: string,
   log: Logger,
 ): EventHub {
-  const eventsKey = (model: string) => `${prefix}:${queueName(model)}:events`;
+  const eventsKey = (queue: string) => `${prefix}:${queue}:events`;
   // Appending to this stream ends a blocking XREAD at once, so a model used for the first time
   // is read without waiting for the block to time out. It needs no more rights than BullMQ's
   // own XADD (CLIENT UNBLOCK is an admin command that managed Redis services often refuse).
@@ -109,12 +109,12 @@ export function createEventHub(
   }
 
   return {
-    watch(model) {
-      let ready = watched.get(model);
+    watch(queue) {
+      let ready = watched.get(queue);
       if (!ready) {
         ready = (async () => {
           if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
-          const key = eventsKey(model);
+          const key = eventsKey(queue);
           const [last] = await main.xrevrange(key, '+', '-', 'COUNT', 1);
           streams.set(key, last?.[0] ?? '0-0');
           if (reading) {
@@ -125,8 +125,8 @@ export function createEventHub(
             reading = loop(listener);
           }
         })();
-        ready.catch(() => watched.delete(model));
-        watched.set(model, ready);
+        ready.catch(() => watched.delete(queue));
+        watched.set(queue, ready);
       }
       return ready;
     },

@@ -17,6 +17,16 @@
 export { createClient } from './queue-client.js';
 export { createEmbeddedClient, type EmbeddedClient } from './embedded-client.js';
 export {
+  ROUTING_RULE,
+  createModelAdmin,
+  modelAdminOn,
+  type ModelAdmin,
+  type ModelStatus,
+} from './model-admin.js';
+export { pinProductionBeforePublish } from './publish-guard.js';
+export type { AnnouncedVersion } from './catalogue.js';
+export type { ChangeOptions } from './aliases.js';
+export {
   ClientOptionsSchema,
   EmbeddedClientOptionsSchema,
   type ClientOptions,

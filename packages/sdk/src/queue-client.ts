@@ -11,7 +11,10 @@ import {
   throttledErrorLog,
   parseFailure,
   parseOrThrow,
+  modelOfJobId,
+  newJobId,
   queueName,
+  queueOfJobId,
   tensorBytes,
   redisOptions,
   silentLogger,
@@ -22,7 +25,9 @@ import {
   type Tensor,
   type TypedArray,
 } from '@conveyor/shared';
+import { createAliasStore } from './aliases.js';
 import { createCatalogue } from './catalogue.js';
+import { createRouter } from './routing.js';
 import {
   BulkItemOptionsSchema,
   BulkOptionsSchema,
@@ -36,6 +41,7 @@ import {
 } from './client.js';
 import { jobEvents } from './event-channel.js';
 import { createEventHub, type QueueEvent } from './event-hub.js';
+import { watchModelChanges } from './model-changes.js';
 import { ClientOptionsSchema, redisConnectionOptions, type ClientOptions } from './options.js';
 import {
   modelTarget,
@@ -127,6 +133,26 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     config.prefix,
     log,
   );
+  const aliases = createAliasStore(redis, config.prefix, config.catalogueTtlMs);
+  const router = createRouter({
+    redis,
+    prefix: config.prefix,
+    catalogue,
+    aliases,
+    pinTtlSeconds: Math.max(60, config.keepCompleted.ageSeconds ?? 86_400),
+  });
+  // A notice that a model's aliases changed, or that a worker stopped serving a version, drops
+  // the cached copies at once: a rollback is instant for new jobs.
+  const changes = watchModelChanges(
+    () =>
+      new Redis({ ...connection, ...redisOptions('worker', `conveyor-sdk-changes.${config.prefix}`) }),
+    config.prefix,
+    (model) => {
+      aliases.forget(model);
+      catalogue.forget();
+    },
+    log,
+  );
   const queues = new Map<string, Queue>();
   /** Pending result() waits, so close() can reject them with ERR_CLOSED. */
   const waits = new Set<(error: ConveyorError) => void>();
@@ -136,19 +162,22 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
   };
 
-  const queueFor = (model: string): Queue => {
-    let queue = queues.get(model);
+  /** The BullMQ queue of a job id (one queue per model version). */
+  const queueOf = (jobId: string): Queue => queueNamed(queueOfJobId(jobId));
+
+  function queueNamed(name: string): Queue {
+    let queue = queues.get(name);
     if (!queue) {
-      queue = new Queue(queueName(model), {
+      queue = new Queue(name, {
         connection: redis,
         prefix: config.prefix,
         streams: { events: { maxLen: config.eventsMaxLen } },
       });
-      queue.on('error', (err: Error) => log.warn({ err, model }, 'queue error'));
-      queues.set(model, queue);
+      queue.on('error', (err: Error) => log.warn({ err, queue: name }, 'queue error'));
+      queues.set(name, queue);
     }
     return queue;
-  };
+  }
 
   const decodeResult = (jobId: string, value: unknown): Prediction => {
     const result: JobResult = parseOrThrow(
@@ -184,15 +213,12 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     });
 
   /** The job and its state, or undefined for an id Redis does not know. */
-  async function read(
-    model: string,
-    id: string,
-  ): Promise<{ job: Job; state: JobState } | undefined> {
+  async function read(id: string): Promise<{ job: Job; state: JobState } | undefined> {
     assertOpen();
     try {
       // State first: a job read after its state is at least as new, so a job read as completed
       // carries its return value.
-      const queue = queueFor(model);
+      const queue = queueOf(id);
       const state = await queue.getJobState(id);
       if (state === 'unknown') return undefined;
       const job = await queue.getJob(id);
@@ -209,13 +235,13 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
    * instead, and no read is needed: its every event comes after.
    */
   async function waitFor(
-    model: string,
     id: string,
     timeoutMs: number,
     start?: () => Promise<unknown>,
   ): Promise<Prediction> {
     assertOpen();
-    await hub.watch(model).catch(rejectUnavailable);
+    const model = modelOfJobId(id);
+    await hub.watch(queueOfJobId(id)).catch(rejectUnavailable);
     return new Promise<Prediction>((resolve, reject) => {
       let done = false;
       let timer: NodeJS.Timeout | undefined;
@@ -245,7 +271,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       });
       waits.add(abort);
       const current = (then: (found: { job: Job; state: JobState }) => void): void =>
-        void read(model, id).then((found) => {
+        void read(id).then((found) => {
           if (done) return;
           if (!found) return fail(notFound(id, model));
           if (FINISHED.has(found.state)) {
@@ -277,12 +303,13 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     });
   }
 
-  function handle<O extends object>(model: string, id: string): JobHandle<O> {
+  function handle<O extends object>(id: string): JobHandle<O> {
+    const model = modelOfJobId(id);
     return {
       id,
       model,
       async status() {
-        const found = await read(model, id);
+        const found = await read(id);
         if (!found) return { id, model, state: 'unknown', attemptsMade: 0 };
         const { job, state } = found;
         const status: JobStatus = {
@@ -301,7 +328,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         return status;
       },
       async cancel() {
-        const found = await read(model, id);
+        const found = await read(id);
         if (!found) {
           throw new ConveyorError(
             'ERR_JOB_NOT_FOUND',
@@ -337,22 +364,18 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       },
       async result(waitOptions = {}) {
         // The job's outputs are whatever the caller typed them as; the worker checked the names.
-        return (await waitFor(
-          model,
-          id,
-          waitOptions.timeoutMs ?? config.timeoutMs,
-        )) as Prediction<O>;
+        return (await waitFor(id, waitOptions.timeoutMs ?? config.timeoutMs)) as Prediction<O>;
       },
       events() {
         return jobEvents(async (emit) => {
           assertOpen();
-          await hub.watch(model).catch(rejectUnavailable);
+          await hub.watch(queueOfJobId(id)).catch(rejectUnavailable);
           const stop = hub.subscribe(id, (entry) => {
             const event = toJobEvent(entry);
             if (event) emit(event);
           });
           try {
-            const found = await read(model, id);
+            const found = await read(id);
             return { state: found?.state ?? 'unknown', stop };
           } catch (error) {
             stop();
@@ -387,8 +410,13 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         inputs[name] = encodeTensor(tensor);
       }
     }
-    const payload: JobPayload = { v: JOB_PAYLOAD_VERSION, model: prepared.model, inputs };
-    if (options.version !== undefined) payload.version = options.version;
+    // The version chosen at enqueue is recorded in the job (and its id and queue).
+    const payload: JobPayload = {
+      v: JOB_PAYLOAD_VERSION,
+      model: prepared.model,
+      version: prepared.signature.version,
+      inputs,
+    };
     if (prepared.outputs !== undefined) payload.outputs = prepared.outputs;
     if (prepared.deadline !== undefined) payload.deadline = prepared.deadline;
     return {
@@ -423,25 +451,36 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     if (failed?.[0]) throw failed[0];
   }
 
+  /** The version a request for `ref` runs on; with a key, the one the key's first job ran on. */
+  async function route(model: string, ref?: string, idempotencyKey?: string): Promise<string> {
+    await changes.ready;
+    const version = await router.resolve(model, ref).catch(rejectUnavailable);
+    if (idempotencyKey === undefined) return version;
+    return router.pin(model, version, idempotencyKey).catch(rejectUnavailable);
+  }
+
   const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
     prepareJob(
       target,
       inputs,
       opts,
-      (model, version) => catalogue.signature(model, version).catch(rejectUnavailable),
+      async (model, ref) =>
+        catalogue
+          .signature(model, await route(model, ref, opts.idempotencyKey))
+          .catch(rejectUnavailable),
       config.maxTensorBytes,
     );
 
-  /** Stores a prepared job's inputs, then adds it; resolves with its id. */
-  async function add(model: string, bull: BullJob): Promise<string> {
+  /** Stores a prepared job's inputs, then adds it to its version's queue; resolves with its id. */
+  async function add(bull: BullJob): Promise<string> {
     let job: Job;
     try {
       await storeBlobs([bull]);
-      job = await queueFor(model).add('predict', bull.payload, bull.opts);
+      job = await queueOf(bull.jobId).add('predict', bull.payload, bull.opts);
     } catch (error) {
       throw unavailable(error);
     }
-    log.debug({ jobId: job.id, model }, 'job enqueued');
+    log.debug({ jobId: job.id }, 'job enqueued');
     return String(job.id);
   }
 
@@ -450,7 +489,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     // Everything that can be checked without Redis is checked first.
     const target = modelTarget(model);
     const bull = toBullJob(await prepare(target, inputs, predictOptions(options)));
-    return handle(target.name, await add(target.name, bull));
+    return handle(await add(bull));
   }
 
   /**
@@ -464,9 +503,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     const opts = predictOptions(options);
     const bull = toBullJob(await prepare(target, inputs, opts));
     const timeoutMs = opts.timeoutMs ?? config.timeoutMs;
-    if (opts.idempotencyKey !== undefined)
-      return waitFor(target.name, await add(target.name, bull), timeoutMs);
-    return waitFor(target.name, bull.jobId, timeoutMs, () => add(target.name, bull));
+    if (opts.idempotencyKey !== undefined) return waitFor(await add(bull), timeoutMs);
+    return waitFor(bull.jobId, timeoutMs, () => add(bull));
   }
 
   async function enqueueMany(
@@ -495,31 +533,54 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       }
     }
     if (prepared.length === 0) return [];
-    let jobs: Job[];
+    // Each job's version was chosen by itself (an alias's weights apply per job): one addBulk per
+    // version's queue.
+    const byQueue = new Map<string, BullJob[]>();
+    for (const job of prepared) {
+      const name = queueOfJobId(job.jobId);
+      byQueue.set(name, [...(byQueue.get(name) ?? []), job]);
+    }
     try {
       await storeBlobs(prepared);
-      jobs = await queueFor(target.name).addBulk(
-        prepared.map((p) => ({ name: 'predict', data: p.payload, opts: p.opts })),
-      );
+      for (const jobs of byQueue.values()) {
+        await queueOf(jobs[0]?.jobId ?? '').addBulk(
+          jobs.map((p) => ({ name: 'predict', data: p.payload, opts: p.opts })),
+        );
+      }
     } catch (error) {
       throw unavailable(error);
     }
-    log.debug({ model: target.name, count: jobs.length }, 'jobs enqueued in bulk');
-    return jobs.map((job) => handle(target.name, String(job.id)));
+    log.debug({ model: target.name, count: prepared.length }, 'jobs enqueued in bulk');
+    return prepared.map((job) => handle(job.jobId));
   }
 
   const client = {
     ...derivedCalls(enqueue, handle, assertOpen, predict),
     enqueue,
     enqueueMany,
+    async jobIdFor(model: string, options: unknown = {}): Promise<string> {
+      assertOpen();
+      const target = modelTarget(model);
+      const opts = predictOptions(options);
+      return newJobId(
+        target.name,
+        await route(target.name, opts.version, opts.idempotencyKey),
+        opts.idempotencyKey,
+      );
+    },
     async models(): Promise<ModelInfo[]> {
       assertOpen();
       try {
-        const models = await catalogue.list();
-        const counts = new Map<string, number>();
-        for (const name of new Set(models.map((m) => m.name)))
-          counts.set(name, await queueFor(name).getWorkersCount());
-        return models.map((m) => ({ ...m, workers: counts.get(m.name) ?? 0 }));
+        await changes.ready;
+        // Live workers by BullMQ's count of the version queue's connections: a worker that
+        // stopped leaves its announcement until it expires, but no connection.
+        const versions = await catalogue.list();
+        return await Promise.all(
+          versions.map(async (v) => ({
+            ...v,
+            workers: await queueNamed(queueName(v.name, v.version)).getWorkersCount(),
+          })),
+        );
       } catch (error) {
         throw unavailable(error);
       }
@@ -530,6 +591,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       const error = new ConveyorError('ERR_CLOSED', 'the client was closed while waiting');
       for (const abort of [...waits]) abort(error);
       await hub.close();
+      await changes.close();
       await Promise.allSettled([...queues.values()].map((q) => q.close()));
       await redis.quit().catch(() => redis.disconnect());
     },

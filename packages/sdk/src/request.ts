@@ -6,7 +6,6 @@ import {
   featuresToInputs,
   isFeatureRow,
   isFeatureRows,
-  modelOfJobId,
   newJobId,
   parseOrThrow,
   toTensors,
@@ -24,8 +23,11 @@ export interface ModelTarget {
   definition?: ModelDefinition;
 }
 
-/** Where a client reads a model version's signature from: the Redis catalogue, or the engine. */
-export type SignatureSource = (model: string, version?: string) => Promise<ModelSignature>;
+/**
+ * Where a client reads the signature of the version a request runs on: `ref` is a version, an
+ * alias or nothing (production), resolved by the Redis catalogue and aliases, or by the engine.
+ */
+export type SignatureSource = (model: string, ref?: string) => Promise<ModelSignature>;
 
 /** A job checked against its model's signature, ready to enqueue or run. */
 export interface PreparedJob {
@@ -56,8 +58,8 @@ export function predictOptions(options: unknown): ParsedPredictOptions {
 
 /**
  * Validates inputs and checks them against the model's signature, in the same order for every
- * client: tensors that cannot be built are refused before the model is looked up, so a bad
- * request gets the same code whatever serves it. Named features need the signature first.
+ * client, so a bad request gets the same code whatever serves it. The signature comes first:
+ * plain values take the dtypes it declares, and its input names tell inputs from named features.
  */
 export async function prepareJob(
   target: ModelTarget,
@@ -66,15 +68,14 @@ export async function prepareJob(
   signatureOf: SignatureSource,
   maxTensorBytes: number,
 ): Promise<PreparedJob> {
-  let tensors: Record<string, Tensor>;
-  let signature: ModelSignature;
-  if (isFeatureRow(inputs) || isFeatureRows(inputs)) {
-    signature = await signatureOf(target.name, options.version);
-    tensors = toTensors(featuresToInputs(signature, inputs), maxTensorBytes);
-  } else {
-    tensors = toTensors(inputs, maxTensorBytes);
-    signature = await signatureOf(target.name, options.version);
-  }
+  const signature = await signatureOf(target.name, options.version);
+  const tensors = toTensors(
+    isFeatureRow(inputs, signature) || isFeatureRows(inputs)
+      ? featuresToInputs(signature, inputs)
+      : inputs,
+    maxTensorBytes,
+    signature,
+  );
   if (target.definition) checkDefinition(target.definition, signature);
   const outputs =
     options.outputs ?? (target.definition ? Object.keys(target.definition.outputs) : undefined);
@@ -83,7 +84,7 @@ export async function prepareJob(
   const deadline =
     options.deadline instanceof Date ? Math.max(1, options.deadline.getTime()) : options.deadline;
   return {
-    jobId: newJobId(target.name, options.idempotencyKey),
+    jobId: newJobId(target.name, signature.version, options.idempotencyKey),
     model: target.name,
     tensors,
     signature,
@@ -99,7 +100,7 @@ export async function prepareJob(
  */
 export function derivedCalls(
   enqueue: (model: unknown, inputs: unknown, options?: unknown) => Promise<JobHandle>,
-  handle: (model: string, id: string) => JobHandle,
+  handle: (id: string) => JobHandle,
   assertOpen: () => void,
   /** A client's own predict, when it can do better than enqueue-then-wait. */
   ownPredict?: (model: unknown, inputs: unknown, options?: unknown) => Promise<Prediction>,
@@ -125,8 +126,7 @@ export function derivedCalls(
     },
     job(id: string) {
       assertOpen();
-      const valid = parseOrThrow(JobIdSchema, id, 'job id');
-      return handle(modelOfJobId(valid), valid);
+      return handle(parseOrThrow(JobIdSchema, id, 'job id'));
     },
   };
 }

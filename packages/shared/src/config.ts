@@ -130,6 +130,16 @@ export const ConfigSchema = z
      * less than this.
      */
     MODEL_EXPIRY_MS: int(60_000, 31_536_000_000).default(DEFAULT_MODEL_EXPIRY_MS),
+    /**
+     * Worker: how often it rescans the model repository for versions added or removed (file
+     * events also trigger a rescan, but network file systems miss them). 0 turns rescans off.
+     */
+    MODEL_RESCAN_MS: int(0, 86_400_000).default(10_000),
+    /**
+     * Worker: after a version is removed from the repository, how long it keeps taking the jobs
+     * already queued for it (clients stop sending new ones at once) before it unloads the version.
+     */
+    MODEL_DRAIN_MS: int(0, 3_600_000).default(10_000),
     PRODUCER_HOST: z.string().min(1).default('0.0.0.0'),
     PRODUCER_PORT: int(0, 65_535).default(8080),
     /**
@@ -140,6 +150,11 @@ export const ConfigSchema = z
     PRODUCER_BACKLOG: int(1, 65_535).default(4096),
     /** Largest HTTP request body, in bytes. */
     MAX_BODY_BYTES: int(1024, 2 ** 31 - 1).default(16 * 1024 * 1024),
+    /**
+     * Largest ONNX file the producer accepts on POST /v1/models/{name}/versions, in bytes. ONNX
+     * files are single protobuf messages, which cannot exceed 2 GiB.
+     */
+    MAX_MODEL_UPLOAD_BYTES: int(1024, 2 ** 31 - 1).default(256 * 1024 * 1024),
     /** Most jobs not yet started a model's queue may hold; work beyond it is refused with 429. */
     MAX_QUEUE_DEPTH: int(1, 100_000_000).default(10_000),
     /** Per-model MAX_QUEUE_DEPTH overrides, as JSON: `{"iris": 500}`. */

@@ -77,6 +77,25 @@ export const ERROR_CATALOGUE = {
     summary: 'The model exists but not in the requested version.',
     fix: 'Ask for one of the versions the error lists, or omit the version for the latest.',
   },
+  ERR_ALIAS_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    summary: 'The model has no alias of the name the request gives instead of a version.',
+    fix: 'Name a version, an alias that `conveyor models history` or GET /v1/models/<name> lists, or nothing for production.',
+  },
+  ERR_MODEL_VERSION_EXISTS: {
+    status: 409,
+    retryable: false,
+    summary: 'A model version of this number is already in the model repository; a published version is never overwritten.',
+    fix: 'Publish under the next free version (leave the version out), or remove the old version folder first.',
+  },
+  ERR_MODEL_FILE_INVALID: {
+    status: 400,
+    retryable: false,
+    summary:
+      'A model file being published is not an ONNX model onnxruntime can load (not ONNX, truncated, or with an input or output Conveyor cannot carry).',
+    fix: 'Publish the .onnx file as exported (check it with `conveyor models inspect`); the issues say what onnxruntime reported.',
+  },
   ERR_MODEL_UNAVAILABLE: {
     status: 503,
     retryable: true,
@@ -89,6 +108,13 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: 'A model.json file is malformed.',
     fix: 'Correct model.json; the error lists each problem with its path.',
+  },
+  ERR_MODEL_UNSAFE: {
+    status: 400,
+    retryable: false,
+    summary:
+      'An ONNX file refers to external data outside its own folder (an absolute path, `..`, or a link leading out).',
+    fix: 'Re-save the model with its external data files beside it (onnx.save_model with a relative location), or inline the weights.',
   },
   ERR_INFERENCE_FAILED: {
     status: 500,
@@ -180,8 +206,9 @@ export const ERROR_CATALOGUE = {
   ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
     retryable: false,
-    summary: 'The HTTP request body is larger than MAX_BODY_BYTES.',
-    fix: 'Split the request, send tensors in binary form, or raise MAX_BODY_BYTES on the producer.',
+    summary:
+      'The HTTP request body is larger than MAX_BODY_BYTES (MAX_MODEL_UPLOAD_BYTES for a model upload).',
+    fix: 'Split the request, send tensors in binary form, or raise MAX_BODY_BYTES (MAX_MODEL_UPLOAD_BYTES) on the producer.',
   },
   ERR_DATATYPE_UNSUPPORTED: {
     status: 400,

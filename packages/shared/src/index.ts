@@ -60,6 +60,7 @@ export {
   type DecodeOptions,
   type WireTensor,
 } from './tensor/codec.js';
+export { halfToNumber, numberToHalf } from './tensor/half-float.js';
 export {
   compareVersions,
   ModelNameSchema,
@@ -75,14 +76,20 @@ export {
   ModelConfigSchema,
   ModelSignatureSchema,
   SessionConfigSchema,
+  TensorOverrideSchema,
   TensorSpecSchema,
+  WarmupSampleSchema,
   type BatchingConfig,
   type CatalogueEntry,
   type ModelConfig,
   type ModelConfigInput,
   type ModelSignature,
   type SessionConfig,
+  type TensorOverride,
   type TensorSpec,
+  type WarmupSample,
+  VERSION_STATES,
+  type VersionState,
 } from './schemas/model-config.js';
 export {
   JOB_PAYLOAD_VERSION,
@@ -95,9 +102,11 @@ export {
   PredictOptionsSchema,
   toTensor,
   toTensors,
+  type InputSpec,
   type NestedArray,
   type PredictOptions,
   type ParsedPredictOptions,
+  type ScalarInput,
   type TensorInput,
   type TensorInputs,
 } from './schemas/predict-request.js';
@@ -121,17 +130,40 @@ export {
   type LoggerOptions,
 } from './logger.js';
 export { ErrorBodySchema, type ErrorBody } from './schemas/error-body.js';
+export {
+  AliasChangeSchema,
+  AliasNameSchema,
+  AliasTargetSchema,
+  DEFAULT_ALIAS,
+  ModelAliasesSchema,
+  VersionRefSchema,
+  describeTarget,
+  pickVersion,
+  targetVersions,
+  type AliasChange,
+  type AliasTarget,
+  type ModelAliases,
+} from './schemas/aliases.js';
 export { exitOnSignals, loadConfigOrExit, waitForRedis } from './lifecycle.js';
 export {
   CATALOGUE_HEARTBEAT_MS,
   DEFAULT_MODEL_EXPIRY_MS,
   JobIdSchema,
+  aliasHistoryKey,
+  aliasesKey,
   blobKey,
+  catalogueField,
   catalogueKey,
+  idempotencyPinKey,
+  modelsChannel,
+  rescanChannel,
+  idempotencyDigest,
   modelOfJobId,
   modelOfQueue,
   msFromRedisTime,
   newJobId,
   queueName,
+  queueOfJobId,
+  routeOfJobId,
 } from './naming.js';
 export { redisOptions, type RedisConnectionOptions, type RedisRole } from './redis-options.js';

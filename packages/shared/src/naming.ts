@@ -1,23 +1,62 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { ModelNameSchema } from './schemas/names.js';
+import { ModelNameSchema, ModelVersionSchema } from './schemas/names.js';
 
-/** The BullMQ queue that holds jobs for one model (BullMQ forbids ":" in queue names). */
-export function queueName(model: string): string {
-  return `predict.${ModelNameSchema.parse(model)}`;
+/**
+ * The BullMQ queue that holds jobs for one version of a model: `predict.<model>.<version>`
+ * (BullMQ forbids ":" in queue names). A queue per version means a job is only ever taken by a
+ * worker that serves its version.
+ */
+export function queueName(model: string, version: string): string {
+  return `predict.${ModelNameSchema.parse(model)}.${ModelVersionSchema.parse(version)}`;
 }
 
-/** The model a queue name belongs to, or undefined for other queues. */
-export function modelOfQueue(queue: string): string | undefined {
-  return queue.startsWith('predict.') ? queue.slice('predict.'.length) : undefined;
+/** The model version a queue name belongs to, or undefined for other queues. */
+export function modelOfQueue(queue: string): { model: string; version: string } | undefined {
+  const match = /^predict\.([a-z0-9][a-z0-9_-]{0,63})\.([1-9][0-9]{0,8})$/.exec(queue);
+  return match ? { model: match[1] as string, version: match[2] as string } : undefined;
 }
 
 /**
  * The Redis hash where workers publish the signature of each model version they serve, one field
- * `<model>@<version>` each (a CatalogueEntry as JSON), re-written every CATALOGUE_HEARTBEAT_MS.
+ * `<model>@<version>@<worker id>` per worker (a CatalogueEntry as JSON), re-written every
+ * CATALOGUE_HEARTBEAT_MS and deleted by the worker when it stops serving the version.
  */
 export function catalogueKey(prefix: string): string {
   return `${prefix}:catalogue`;
+}
+
+/** The catalogue field of one version served by one worker. */
+export function catalogueField(model: string, version: string, worker: string): string {
+  return `${model}@${version}@${worker}`;
+}
+
+/** The Redis hash of every model's aliases: field `<model>`, value ModelAliases as JSON. */
+export function aliasesKey(prefix: string): string {
+  return `${prefix}:aliases`;
+}
+
+/** The bounded list of one model's alias changes, newest first (AliasChange as JSON). */
+export function aliasHistoryKey(prefix: string, model: string): string {
+  return `${prefix}:alias-history:${ModelNameSchema.parse(model)}`;
+}
+
+/**
+ * The pub/sub channel on which a model's name is published when its aliases change or a worker
+ * stops serving one of its versions, so that clients drop their cached copies at once.
+ */
+export function modelsChannel(prefix: string): string {
+  return `${prefix}:models-changed`;
+}
+
+/** The pub/sub channel that asks every worker to rescan its model repository now. */
+export function rescanChannel(prefix: string): string {
+  return `${prefix}:models-rescan`;
+}
+
+/** Where the version an idempotency key's job went to is kept, so a repeat goes to the same one. */
+export function idempotencyPinKey(prefix: string, model: string, digest: string): string {
+  return `${prefix}:idem:${model}:${digest}`;
 }
 
 /** How often a worker re-announces the model versions it serves. */
@@ -42,29 +81,43 @@ export function msFromRedisTime(reply: unknown): number {
 }
 
 /**
- * A job id that is unique across every model's queue and names its model, so that a job can be
- * found from its id alone: `<model>.<uuid>`, or `<model>.k-<hash>` for an idempotency key (the same
- * key on the same model always gives the same id). Model names never contain ".".
+ * A job id that is unique across every queue and names its model and version, so that a job's
+ * queue is found from its id alone: `<model>.<version>.<uuid>`, or `<model>.<version>.k-<hash>`
+ * for an idempotency key. Model names and versions never contain ".".
  */
-export function newJobId(model: string, idempotencyKey?: string): string {
+export function newJobId(model: string, version: string, idempotencyKey?: string): string {
   const name = ModelNameSchema.parse(model);
-  if (idempotencyKey === undefined) return `${name}.${randomUUID()}`;
-  const digest = createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32);
-  return `${name}.k-${digest}`;
+  const v = ModelVersionSchema.parse(version);
+  return `${name}.${v}.${idempotencyKey === undefined ? randomUUID() : idempotencyDigest(idempotencyKey)}`;
+}
+
+/** `k-` and the first 32 hex digits of the key's SHA-256: the same key always gives the same id. */
+export function idempotencyDigest(idempotencyKey: string): string {
+  return `k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
 }
 
 /** The shape of every job id Conveyor gives out. */
 export const JobIdSchema = z
   .string()
   .max(160)
-  .regex(/^[a-z0-9][a-z0-9_-]{0,63}\.[A-Za-z0-9-]{1,64}$/, {
-    message: 'job ids look like "<model>.<uuid>", as enqueue returned them',
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}\.[1-9][0-9]{0,8}\.[A-Za-z0-9-]{1,64}$/, {
+    message: 'job ids look like "<model>.<version>.<uuid>", as enqueue returned them',
   });
+
+/** The model and version a job id belongs to; throws a ZodError for a string that is not a job id. */
+export function routeOfJobId(id: string): { model: string; version: string; queue: string } {
+  const [model, version] = JobIdSchema.parse(id).split('.') as [string, string];
+  return { model, version, queue: `predict.${model}.${version}` };
+}
 
 /** The model a job id belongs to; throws a ZodError for a string that is not a job id. */
 export function modelOfJobId(id: string): string {
-  const valid = JobIdSchema.parse(id);
-  return valid.slice(0, valid.indexOf('.'));
+  return routeOfJobId(id).model;
+}
+
+/** The BullMQ queue of a job id; throws a ZodError for a string that is not a job id. */
+export function queueOfJobId(id: string): string {
+  return routeOfJobId(id).queue;
 }
 
 /** Where the raw bytes of a job's large input are stored (see BlobTensorSchema). */

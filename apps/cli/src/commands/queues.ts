@@ -45,31 +45,38 @@ function createSampler(config: Config, client: ConveyorClient) {
   const connection = new Redis(config.REDIS_URL, redisOptions('producer', 'conveyor-cli-queues'));
   connection.on('error', () => undefined);
   const queues = new Map<string, Queue>();
-  const queueFor = (model: string) => {
-    let queue = queues.get(model);
+  const queueFor = (model: string, version: string) => {
+    const name = queueName(model, version);
+    let queue = queues.get(name);
     if (!queue) {
       // Read-only: without skipMetasUpdate a Queue writes its own (default) event-stream cap
       // into the queue's metadata, undoing the workers' EVENTS_MAX_LEN.
-      queue = new Queue(queueName(model), {
+      queue = new Queue(name, {
         connection,
         prefix: config.REDIS_KEY_PREFIX,
         skipMetasUpdate: true,
       });
       queue.on('error', () => undefined);
-      queues.set(model, queue);
+      queues.set(name, queue);
     }
     return queue;
   };
-  const read = async (model: string): Promise<Reading> => {
-    const queue = queueFor(model);
-    const [counts, metrics] = await Promise.all([
-      queue.getJobCounts(...STATES),
-      queue.getMetrics('completed', 0, 0),
-    ]);
+  /** A model's queues (one per version), added up. */
+  const read = async (model: string, versions: readonly string[]): Promise<Reading> => {
+    const parts = await Promise.all(
+      versions.map((version) => {
+        const queue = queueFor(model, version);
+        return Promise.all([queue.getJobCounts(...STATES), queue.getMetrics('completed', 0, 0)]);
+      }),
+    );
+    const sum = (of: (part: (typeof parts)[number]) => number) =>
+      parts.reduce((total, part) => total + of(part), 0);
     return {
       at: Date.now(),
-      counts: Object.fromEntries(STATES.map((s) => [s, counts[s] ?? 0])) as Reading['counts'],
-      metricCount: metrics.meta.count,
+      counts: Object.fromEntries(
+        STATES.map((s) => [s, sum(([counts]) => counts[s] ?? 0)]),
+      ) as Reading['counts'],
+      metricCount: sum(([, metrics]) => metrics.meta.count),
     };
   };
   return {
@@ -79,12 +86,20 @@ function createSampler(config: Config, client: ConveyorClient) {
       const byName = new Map<string, ModelInfo[]>();
       for (const m of models) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
       const names = [...byName.keys()].sort();
+      const readAll = async () =>
+        new Map(
+          await Promise.all(
+            names.map(
+              async (n) => [n, await read(n, (byName.get(n) ?? []).map((i) => i.version))] as const,
+            ),
+          ),
+        );
       let before = previous;
       if (!before) {
-        before = new Map(await Promise.all(names.map(async (n) => [n, await read(n)] as const)));
+        before = await readAll();
         await sleep(intervalMs);
       }
-      const now = new Map(await Promise.all(names.map(async (n) => [n, await read(n)] as const)));
+      const now = await readAll();
       const samples: QueueSample[] = names.map((name) => {
         const infos = byName.get(name) ?? [];
         const current = now.get(name) as Reading;

@@ -3,6 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ConveyorClient } from '@conveyor/sdk';
+import { queueName } from '@conveyor/shared';
 import type { LazyJobsContext } from '../routes/jobs-context.js';
 
 /** Where the queue dashboard is served. */
@@ -44,7 +45,10 @@ export const dashboard: FastifyPluginAsync<DashboardOptions> = async (app, optio
 
   const refresh = async () => {
     const ctx = await options.context.get();
-    const models = [...new Set((await options.client.models()).map((m) => m.name))].sort();
+    // One queue per model version.
+    const models = [
+      ...new Set((await options.client.models()).map((m) => queueName(m.name, m.version))),
+    ].sort();
     for (const model of models) {
       if (!adapters.has(model)) adapters.set(model, new BullMQAdapter(ctx.queues.predict(model)));
     }

@@ -1,8 +1,8 @@
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { queueName, redisOptions, type Logger } from '@conveyor/shared';
+import { redisOptions, type Logger } from '@conveyor/shared';
 
-/** One change of a job, as a model queue's event stream announces it. */
+/** One change of a job, as a model version queue's event stream announces it. */
 export type JobEvent =
   | { type: 'waiting' | 'delayed' | 'active' | 'removed' }
   | { type: 'progress'; progress: unknown }
@@ -13,15 +13,15 @@ export type JobEventListener = (event: JobEvent) => void;
 
 /**
  * Job events for every open stream of the producer (SSE, batch results in completion order),
- * from one BullMQ QueueEvents per model, so that waiting never polls Redis per job.
+ * from one BullMQ QueueEvents per queue (model version), so that waiting never polls Redis per job.
  */
 export interface JobEvents {
   /**
-   * Calls `listener` for each event of the job from now on. Resolves once the model's listener
+   * Calls `listener` for each event of the job from now on. Resolves once the queue's listener
    * reads the stream from a point before this call, so a state read after it misses nothing.
    * The returned function unsubscribes.
    */
-  subscribe(model: string, jobId: string, listener: JobEventListener): Promise<() => void>;
+  subscribe(queue: string, jobId: string, listener: JobEventListener): Promise<() => void>;
   /** Closes every listener; later subscriptions reject. */
   close(): Promise<void>;
 }
@@ -68,48 +68,47 @@ export function createJobEvents(options: {
   const started = new Map<string, Promise<QueueEvents>>();
   let closed = false;
 
-  const dispatch = (model: string, kind: (typeof KINDS)[number], args: Args) => {
-    const set = args.jobId === undefined ? undefined : listeners.get(model)?.get(args.jobId);
+  const dispatch = (name: string, kind: (typeof KINDS)[number], args: Args) => {
+    const set = args.jobId === undefined ? undefined : listeners.get(name)?.get(args.jobId);
     if (!set) return;
     const event = toEvent(kind, args);
     for (const listener of [...set]) {
       try {
         listener(event);
       } catch (err) {
-        log.warn({ err, model, jobId: args.jobId }, 'job event listener failed');
+        log.warn({ err, queue: name, jobId: args.jobId }, 'job event listener failed');
       }
     }
   };
 
   // Left to itself QueueEvents starts at '$' when its first XREAD runs, so an event written
   // between a caller's subscribe and that read would be lost; start from the stream's last id.
-  const start = (model: string): Promise<QueueEvents> => {
-    let ready = started.get(model);
+  const start = (name: string): Promise<QueueEvents> => {
+    let ready = started.get(name);
     if (!ready) {
       ready = (async () => {
-        const name = queueName(model);
         const [last] = await redis.xrevrange(`${prefix}:${name}:events`, '+', '-', 'COUNT', 1);
         const events = new QueueEvents(name, {
           connection: { url: redisUrl, ...redisOptions('worker', 'conveyor-producer-events') },
           prefix,
           lastEventId: last?.[0] ?? '0-0',
         });
-        events.on('error', (err: Error) => log.warn({ err, model }, 'queue events error'));
-        for (const kind of KINDS) events.on(kind, (args: Args) => dispatch(model, kind, args));
+        events.on('error', (err: Error) => log.warn({ err, queue: name }, 'queue events error'));
+        for (const kind of KINDS) events.on(kind, (args: Args) => dispatch(name, kind, args));
         await events.waitUntilReady();
         return events;
       })();
-      ready.catch(() => started.delete(model));
-      started.set(model, ready);
+      ready.catch(() => started.delete(name));
+      started.set(name, ready);
     }
     return ready;
   };
 
   return {
-    async subscribe(model, jobId, listener) {
+    async subscribe(name, jobId, listener) {
       if (closed) throw new Error('job events are closed');
-      let byJob = listeners.get(model);
-      if (!byJob) listeners.set(model, (byJob = new Map<string, Set<JobEventListener>>()));
+      let byJob = listeners.get(name);
+      if (!byJob) listeners.set(name, (byJob = new Map<string, Set<JobEventListener>>()));
       let set = byJob.get(jobId);
       if (!set) byJob.set(jobId, (set = new Set()));
       set.add(listener);
@@ -118,7 +117,7 @@ export function createJobEvents(options: {
         if (set.size === 0 && byJob.get(jobId) === set) byJob.delete(jobId);
       };
       try {
-        await start(model);
+        await start(name);
       } catch (error) {
         unsubscribe();
         throw error;

@@ -2,7 +2,6 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   ConveyorError,
-  queueName,
   redisOptions,
   throttledErrorLog,
   type Config,
@@ -19,9 +18,9 @@ export interface QueueRegistry {
   readonly redis: Redis;
   /** Prefix of every Redis key (REDIS_KEY_PREFIX). */
   readonly prefix: string;
-  /** The queue of one model's jobs, opened on first use. */
-  predict(model: string): Queue;
-  /** Every model queue opened so far. */
+  /** A model version's queue by its name (`queueName`, `queueOfJobId`), opened on first use. */
+  predict(queue: string): Queue;
+  /** Every model version queue opened so far. */
   predictQueues(): Queue[];
   /** Closes the queues and the connection. */
   close(): Promise<void>;
@@ -47,16 +46,16 @@ export async function createQueueRegistry(
   return {
     redis,
     prefix: config.REDIS_KEY_PREFIX,
-    predict(model) {
-      let queue = queues.get(model);
+    predict(name) {
+      let queue = queues.get(name);
       if (!queue) {
-        queue = new Queue(queueName(model), {
+        queue = new Queue(name, {
           connection: redis,
           prefix: config.REDIS_KEY_PREFIX,
           streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
         });
-        queue.on('error', (err: Error) => log.warn({ err, model }, 'queue error'));
-        queues.set(model, queue);
+        queue.on('error', (err: Error) => log.warn({ err, queue: name }, 'queue error'));
+        queues.set(name, queue);
       }
       return queue;
     },

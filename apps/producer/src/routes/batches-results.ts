@@ -1,4 +1,4 @@
-import { modelOfJobId } from '@conveyor/shared';
+import { queueOfJobId } from '@conveyor/shared';
 import type { JobEvent } from '../plugins/job-events.js';
 import type { BatchResultLine } from './batches-schemas.js';
 import type { JobsContext } from './jobs-context.js';
@@ -74,7 +74,7 @@ export async function resultsInCompletionOrder(
   try {
     for (const id of ids) {
       unsubscribes.push(
-        await context.events.subscribe(modelOfJobId(id), id, (event) => {
+        await context.events.subscribe(queueOfJobId(id), id, (event) => {
           if (event.type === 'completed' || event.type === 'failed' || event.type === 'removed') {
             ended.push({ id, event });
             wake.abort();

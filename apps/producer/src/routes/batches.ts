@@ -6,7 +6,7 @@ import type { BulkItem, ConveyorClient } from '@conveyor/sdk';
 import {
   ConveyorError,
   isConveyorError,
-  modelOfJobId,
+  queueOfJobId,
   parseOrThrow,
   zodIssues,
   type Config,
@@ -169,6 +169,7 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
               model,
               part.map((item) => item.idempotencyKey),
               callback,
+              parameters?.version,
             );
             part = part.map((item, i) => {
               const idempotencyKey = registered.keys[i];
@@ -235,7 +236,7 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
     },
     async (request): Promise<BatchStatus> => {
       const { ctx, ids } = await batchIds(request.params.id);
-      const queue = ctx.queues.predict(modelOfJobId(ids[0] ?? ''));
+
       const counts: BatchStatus['counts'] = {
         waiting: 0,
         prioritized: 0,
@@ -248,7 +249,10 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       };
       for (let start = 0; start < ids.length; start += BATCH_CHUNK) {
         const states = await Promise.all(
-          ids.slice(start, start + BATCH_CHUNK).map((id) => queue.getJobState(id)),
+          // A batch's jobs may be spread over versions (an alias's weights apply per job).
+          ids
+            .slice(start, start + BATCH_CHUNK)
+            .map((id) => ctx.queues.predict(queueOfJobId(id)).getJobState(id)),
         );
         for (const state of states) if (state in counts) counts[state] += 1;
       }

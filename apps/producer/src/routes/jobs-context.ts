@@ -24,7 +24,7 @@ export interface LazyJobsContext {
  */
 export function lazyJobsContext(options: {
   config: Config;
-  client: Pick<ConveyorClient, 'models'>;
+  client: Pick<ConveyorClient, 'models' | 'jobIdFor'>;
   logger: Logger;
   /** Test hooks for the webhook timers. */
   webhooks?: Pick<WebhooksOptions, 'sweepMs' | 'blockMs' | 'claimIdleMs'>;

@@ -3,7 +3,7 @@ import {
   JobIdSchema,
   MAX_RANK,
   ModelNameSchema,
-  ModelVersionSchema,
+  VersionRefSchema,
   PredictOptionsSchema,
   TensorNameSchema,
 } from '@conveyor/shared';
@@ -50,8 +50,8 @@ export type JobInputs = z.infer<typeof JobInputsSchema>;
 /** Options of a job (or of every job of a batch). */
 export const JobParametersSchema = z
   .object({
-    /** Model version; default the newest a worker serves. */
-    version: ModelVersionSchema.optional(),
+    /** A version ("2") or an alias ("canary"); default the production alias. */
+    version: VersionRefSchema.optional(),
     /** Output names to return; default all. */
     outputs: z.array(TensorNameSchema).min(1).max(64).optional(),
     /** BullMQ priority: 1 is the highest; absent is first in, first out. */

@@ -1,5 +1,5 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import { isConveyorError, modelOfJobId, type Config } from '@conveyor/shared';
+import { isConveyorError, queueOfJobId, type Config } from '@conveyor/shared';
 import { JOB_ID_HEADER, errorBody } from '../plugins/error-handler.js';
 import type { JobEvent } from '../plugins/job-events.js';
 import type { LazyJobsContext } from './jobs-context.js';
@@ -39,7 +39,7 @@ export const jobEventRoutes: FastifyPluginCallbackZod<JobEventRoutesOptions> = (
       const ctx = await context.get();
       const backlog: JobEvent[] = [];
       let deliver: (event: JobEvent) => void = (event) => backlog.push(event);
-      const unsubscribe = await ctx.events.subscribe(modelOfJobId(id), id, (event) =>
+      const unsubscribe = await ctx.events.subscribe(queueOfJobId(id), id, (event) =>
         deliver(event),
       );
       let read;

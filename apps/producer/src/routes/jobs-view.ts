@@ -5,6 +5,7 @@ import {
   JobResultSchema,
   decodeTensor,
   modelOfJobId,
+  queueOfJobId,
   parseFailure,
   parseOrThrow,
   type Tensor,
@@ -38,7 +39,7 @@ const unavailable = (error: unknown) =>
  * failed), never with data read while it still ran.
  */
 export async function readJob(queues: QueueRegistry, id: string): Promise<ReadJob | undefined> {
-  const queue = queues.predict(modelOfJobId(id));
+  const queue = queues.predict(queueOfJobId(id));
   try {
     const state = JobStateSchema.safeParse(await queue.getJobState(id));
     if (!state.success) return undefined;

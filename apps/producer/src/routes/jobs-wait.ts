@@ -1,4 +1,4 @@
-import { modelOfJobId } from '@conveyor/shared';
+import { queueOfJobId } from '@conveyor/shared';
 import type { JobsContext } from './jobs-context.js';
 import { readJob, type ReadJob } from './jobs-view.js';
 
@@ -33,7 +33,7 @@ export async function readWhenFinished(
 ): Promise<ReadJob | undefined> {
   if (ms <= 0) return readJob(context.queues, id);
   const ended = new AbortController();
-  const unsubscribe = await context.events.subscribe(modelOfJobId(id), id, (event) => {
+  const unsubscribe = await context.events.subscribe(queueOfJobId(id), id, (event) => {
     if (event.type === 'completed' || event.type === 'failed' || event.type === 'removed')
       ended.abort();
   });

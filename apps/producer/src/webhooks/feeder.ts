@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { queueName, redisOptions, throttledErrorLog, type Logger } from '@conveyor/shared';
+import { redisOptions, throttledErrorLog, type Logger } from '@conveyor/shared';
 
 /** The consumer group every producer replica joins on each model's event stream. */
 export const WEBHOOK_GROUP = 'conveyor-webhooks';
@@ -21,8 +21,8 @@ type Entry = [id: string, fields: string[] | null];
  * `reclaim()` once idle for `claimIdleMs`.
  */
 export interface EventFeeder {
-  /** Creates the group on the model's stream (at its end) and reads it from now on. */
-  watch(model: string): Promise<void>;
+  /** Creates the group on a queue's (model version's) stream, at its end, and reads it from now on. */
+  watch(queue: string): Promise<void>;
   /** Takes over entries other consumers left unacknowledged for longer than claimIdleMs. */
   reclaim(): Promise<void>;
   close(): Promise<void>;
@@ -132,11 +132,11 @@ export function createEventFeeder(options: {
   };
 
   return {
-    async watch(model) {
-      if (streams.has(model) || closing) return;
-      const stream = `${prefix}:${queueName(model)}:events`;
+    async watch(queue) {
+      if (streams.has(queue) || closing) return;
+      const stream = `${prefix}:${queue}:events`;
       await createGroup(stream);
-      streams.set(model, stream);
+      streams.set(queue, stream);
       if (!loop) {
         await blocking.connect();
         loop = run();

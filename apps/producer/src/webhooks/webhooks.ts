@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import {
   ConveyorError,
   msFromRedisTime,
-  newJobId,
+  queueName,
+  queueOfJobId,
   type Config,
   type Logger,
 } from '@conveyor/shared';
@@ -55,6 +56,8 @@ export interface Webhooks {
     model: string,
     clientKeys: readonly (string | undefined)[],
     url: string,
+    /** The version or alias the jobs ask for (their versions are chosen here, per job). */
+    version?: string,
   ): Promise<{ keys: string[]; forget: () => Promise<void> }>;
   /** Runs one sweep now (the timer runs it every sweepMs). */
   sweep(): Promise<void>;
@@ -64,8 +67,8 @@ export interface Webhooks {
 export interface WebhooksOptions {
   config: Config;
   queues: QueueRegistry;
-  /** Lists the models whose event streams are read from the start. */
-  client: Pick<ConveyorClient, 'models'>;
+  /** Lists the models whose event streams are read from the start; fixes job ids. */
+  client: Pick<ConveyorClient, 'models' | 'jobIdFor'>;
   logger: Logger;
   /** Interval of the sweep and of the model list refresh, in ms. Default 30 000. */
   sweepMs?: number;
@@ -111,7 +114,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
   const sweep = async () => {
     if (!feeder) return;
     try {
-      for (const m of await client.models()) await feeder.watch(m.name);
+      for (const m of await client.models()) await feeder.watch(queueName(m.name, m.version));
     } catch (err) {
       log.warn({ err }, 'model list for webhooks failed');
     }
@@ -179,17 +182,25 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
     enabled: secret !== undefined,
     queue,
     assertAllowed,
-    async registerBefore(model, clientKeys, url) {
+    async registerBefore(model, clientKeys, url, version) {
       await assertAllowed(url);
       const keys = clientKeys.map((key) => key ?? randomUUID());
-      const ids = keys.map((key) => newJobId(model, key));
+      // The version of each job is chosen now (for a client's key: the one its first job got).
+      const ids = await Promise.all(
+        keys.map((key) =>
+          client.jobIdFor(model, {
+            idempotencyKey: key,
+            ...(version !== undefined && { version }),
+          }),
+        ),
+      );
       const ours = ids.filter((_, i) => clientKeys[i] === undefined);
       const now = await redisNow();
       const multi = redis.multi();
       for (const jobId of ids)
         multi.set(urlKey(jobId), url, 'EX', REGISTRATION_TTL_S).zadd(pendingKey, now, jobId);
       await multi.exec();
-      await feeder?.watch(model);
+      for (const queue of new Set(ids.map(queueOfJobId))) await feeder?.watch(queue);
       for (const [i, jobId] of ids.entries()) {
         if (clientKeys[i] === undefined) continue;
         const read = await readJob(queues, jobId);

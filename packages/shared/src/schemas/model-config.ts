@@ -58,20 +58,75 @@ export const BatchingConfigSchema = z
 
 export type BatchingConfig = z.infer<typeof BatchingConfigSchema>;
 
-/** `models/<name>/<version>/model.json`: what the model is and how to run it. */
+/**
+ * An entry of model.json's `inputs` or `outputs`: names a tensor of the model and adds to or
+ * narrows what onnxruntime reports. Every field but `name` is optional; a given `dtype` must be the
+ * model's, a given `shape` must have the model's rank and may fix a dimension the model leaves free.
+ */
+export const TensorOverrideSchema = z
+  .object({
+    /** The tensor's name exactly as onnxruntime reports it. */
+    name: TensorNameSchema,
+    /** Default: the model's dtype. */
+    dtype: z.enum(DTYPES).optional(),
+    /** Default: the model's shape; -1 marks a free dimension. */
+    shape: z.array(DimSchema).max(16).optional(),
+    /** Names of the last dimension's entries: class labels, or the features of named-feature rows. */
+    labels: z.array(z.string().min(1)).optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export type TensorOverride = z.infer<typeof TensorOverrideSchema>;
+
+/** One input of a warm-up sample: a concrete shape, and optionally its elements. */
+export const WarmupInputSchema = z
+  .object({
+    /** Every dimension a positive size. */
+    shape: z.array(z.number().int().min(1)).max(16),
+    /** Elements, nested or flat in row-major order, in the input's dtype. Default: zeros. */
+    data: z.array(z.unknown()).optional(),
+  })
+  .strict();
+
+/**
+ * What a version runs once on every inference thread before it is served. `dims` sizes the
+ * model's symbolic dimensions by name (`{ "samples": 16000 }`); `inputs` gives whole inputs. An
+ * input not in `inputs` is zeros, its free dimensions sized by `dims`, else 1.
+ */
+export const WarmupSampleSchema = z
+  .object({
+    dims: z.record(z.string().min(1), z.number().int().min(1)).optional(),
+    inputs: z.record(TensorNameSchema, WarmupInputSchema).optional(),
+  })
+  .strict();
+
+export type WarmupSample = z.infer<typeof WarmupSampleSchema>;
+
+const NO_BATCHING: BatchingConfig = { maxBatchSize: 1, maxDelayMs: 0 };
+
+/**
+ * `models/<name>/<version>/model.json`: optional. The model's signature comes from onnxruntime;
+ * this file only adds to it (descriptions, labels) or overrides how the version is run.
+ */
 export const ModelConfigSchema = z
   .object({
-    name: ModelNameSchema,
+    /** Default: the model's folder name, which a given name must equal. */
+    name: ModelNameSchema.optional(),
     description: z.string().optional(),
     /** The model's file inside its version folder. Default `model.onnx`. */
     file: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\.onnx$/, { message: 'a plain file name ending in .onnx' })
       .default('model.onnx'),
-    inputs: z.array(TensorSpecSchema).min(1),
-    outputs: z.array(TensorSpecSchema).min(1),
+    /** Entries for some or all of the model's inputs; the others are as onnxruntime reports them. */
+    inputs: z.array(TensorOverrideSchema).default([]),
+    outputs: z.array(TensorOverrideSchema).default([]),
     session: SessionConfigSchema.default(SessionConfigSchema.parse({})),
-    batching: BatchingConfigSchema.default(BatchingConfigSchema.parse({})),
+    /** Batching settings, or `false` to run one request per call. */
+    batching: z
+      .union([z.literal(false).transform(() => NO_BATCHING), BatchingConfigSchema])
+      .default(BatchingConfigSchema.parse({})),
     /**
      * Inference threads of this model in each worker process. Default: INFERENCE_THREADS. 0 runs
      * it on the worker's main thread, which then stalls while it runs (for measurement only).
@@ -79,8 +134,11 @@ export const ModelConfigSchema = z
     threads: z.number().int().min(0).max(64).optional(),
     /** Jobs of this model one worker process holds at once. Default: WORKER_CONCURRENCY. */
     concurrency: z.number().int().min(1).max(4096).optional(),
-    /** Run each session once on a synthetic input before serving. Default true. */
-    warmup: z.boolean().default(true),
+    /**
+     * Run each thread once before serving: `true` (default) on zeros with free dimensions of 1,
+     * a sample, or `false` for no warm-up run.
+     */
+    warmup: z.union([z.boolean(), WarmupSampleSchema]).default(true),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -102,6 +160,11 @@ export const ModelConfigSchema = z
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 export type ModelConfigInput = z.input<typeof ModelConfigSchema>;
 
+/** The states of a model version on a worker. */
+export const VERSION_STATES = ['loading', 'ready', 'degraded', 'draining'] as const;
+
+export type VersionState = (typeof VERSION_STATES)[number];
+
 /** What a worker publishes about a model it serves, and what clients check requests against. */
 export const ModelSignatureSchema = z
   .object({
@@ -120,6 +183,15 @@ export type ModelSignature = z.infer<typeof ModelSignatureSchema>;
  */
 export const CatalogueEntrySchema = ModelSignatureSchema.extend({
   announcedAt: z.number().int().nonnegative().optional(),
+  /** The worker process that announced it (`host:pid:random`); absent from older workers. */
+  worker: z.string().max(200).optional(),
+  /**
+   * `loading` (being loaded and warmed up), `ready`, `degraded` (its warm-up failed;
+   * `stateReason` says why) or `draining` (removed: finishing what is queued, taking no new
+   * jobs). Default ready. Only ready and degraded versions take new jobs.
+   */
+  state: z.enum(VERSION_STATES).optional(),
+  stateReason: z.string().max(2000).optional(),
 });
 
 export type CatalogueEntry = z.infer<typeof CatalogueEntrySchema>;

@@ -4,11 +4,11 @@ import {
   DTYPES,
   DTYPE_ARRAYS,
   dtypeOfArray,
-  isBigIntDtype,
   type Dtype,
-  type TensorData,
   type TypedArray,
 } from '../tensor/dtype.js';
+import { fill, plainDtype } from '../tensor/fill.js';
+import { flatten } from '../tensor/flatten.js';
 import {
   DEFAULT_MAX_TENSOR_BYTES,
   MAX_RANK,
@@ -16,28 +16,49 @@ import {
   createTensor,
   type Tensor,
 } from '../tensor/tensor.js';
+import type { ModelSignature, TensorSpec } from './model-config.js';
 import { zodIssues } from '../validation.js';
-import { ModelVersionSchema, TensorNameSchema } from './names.js';
+import { VersionRefSchema } from './aliases.js';
+import { TensorNameSchema } from './names.js';
 
 /** Nested arrays of numbers (or bigints, booleans, strings), as deep as the tensor's rank. */
 export type NestedArray = readonly (number | bigint | boolean | string | NestedArray)[];
 
-/** One input as an application passes it: a typed array with its shape, or (nested) arrays. */
+/** A bare value: the one element of an input the model declares with shape `[]`. */
+export type ScalarInput = number | bigint | boolean | string;
+
+/**
+ * One input as an application passes it: (nested) arrays, a bare value for an input of shape
+ * `[]`, a typed array with its shape, or a Tensor.
+ */
 export type TensorInput =
   | NestedArray
+  | ScalarInput
   | Tensor
   | {
       data: TypedArray | NestedArray;
       /** Required for typed arrays and flat arrays of a rank other than 1. */
       shape?: readonly number[];
-      /** Defaults to the typed array's own dtype, or float32 for plain numbers. */
+      /**
+       * Defaults to the typed array's own dtype; for plain values, to the model's dtype for the
+       * input when they convert to it without loss, else float32 for numbers.
+       */
       dtype?: Dtype;
     };
 
 export type TensorInputs = Readonly<Record<string, TensorInput>>;
 
+/** What `toTensor` uses of the model's declaration of an input. */
+export type InputSpec = Pick<TensorSpec, 'dtype' | 'shape'>;
+
 const isTypedArray = (value: unknown): value is TypedArray =>
   ArrayBuffer.isView(value) && !(value instanceof DataView);
+
+const isScalarInput = (value: unknown): value is ScalarInput =>
+  typeof value === 'number' ||
+  typeof value === 'bigint' ||
+  typeof value === 'boolean' ||
+  typeof value === 'string';
 
 const TensorInputObjectSchema = z
   .object({
@@ -52,197 +73,104 @@ const TensorInputObjectSchema = z
   })
   .strict();
 
-/** Walks nested arrays, checking they are rectangular, and returns the shape and flat values. */
-function flatten(value: readonly unknown[], where: string): { shape: number[]; values: unknown[] } {
-  const shape: number[] = [];
-  let level: unknown = value;
-  while (Array.isArray(level)) {
-    if (shape.length >= MAX_RANK) {
-      throw new ConveyorError(
-        'ERR_TENSOR_INVALID',
-        `${where}: nested deeper than ${MAX_RANK} levels`,
-      );
-    }
-    shape.push(level.length);
-    level = level[0];
+/** A typed array keeps its own dtype unless one is named; then it is converted element by element. */
+function fromTypedArray(
+  name: string,
+  data: TypedArray,
+  given: { shape?: readonly number[] | undefined; dtype?: Dtype | undefined },
+  maxBytes: number,
+): Tensor {
+  const where = `input "${name}"`;
+  const resolved = given.dtype ?? dtypeOfArray(data);
+  const dims = given.shape ?? [data.length];
+  checkedByteLength(resolved, dims, maxBytes, where);
+  if (resolved === 'string') {
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `${where}: a string tensor takes an array of strings, not a typed array`,
+    );
   }
-  const depth = shape.length;
-  // The path of an element is only spelled out for an error message: large tensors pay nothing.
-  const pathOf = (indices: readonly number[]) => `data${indices.map((i) => `[${i}]`).join('')}`;
-  const values: unknown[] = depth === 1 ? (value as unknown[]) : [];
-  const indices: number[] = [];
-  const walk = (node: readonly unknown[], level: number): void => {
-    const width = shape[level] as number;
-    if (node.length !== width) {
-      throw new ConveyorError(
-        'ERR_TENSOR_INVALID',
-        `${where}: ragged array at ${pathOf(indices)}: expected ${width} entries like its siblings`,
-      );
-    }
-    const leaf = level === depth - 1;
-    for (let i = 0; i < width; i++) {
-      const child = node[i];
-      if (leaf) {
-        if (Array.isArray(child)) {
-          indices.push(i);
-          throw new ConveyorError(
-            'ERR_TENSOR_INVALID',
-            `${where}: ${pathOf(indices)} is nested deeper than its siblings`,
-          );
-        }
-        if (depth > 1) values.push(child);
-        continue;
-      }
-      if (!Array.isArray(child)) {
-        throw new ConveyorError(
-          'ERR_TENSOR_INVALID',
-          `${where}: ragged array at ${pathOf([...indices, i])}: expected ${shape[level + 1]} entries like its siblings`,
-        );
-      }
-      indices.push(i);
-      walk(child, level + 1);
-      indices.pop();
-    }
-  };
-  if (depth > 0) walk(value, 0);
-  return { shape, values };
+  // A Uint8Array is bool's storage too, but only fill checks that its bytes are 0 or 1.
+  if (data instanceof DTYPE_ARRAYS[resolved] && resolved !== 'bool') {
+    return createTensor(resolved, dims, data, maxBytes, where);
+  }
+  const values = Array.from(data as ArrayLike<unknown>);
+  const context = { input: name, layout: [data.length], source: 'caller' } as const;
+  const converted = fill(resolved, values, context) as TypedArray;
+  return createTensor(resolved, dims, converted, maxBytes, where);
 }
 
-function fill(dtype: Dtype, values: readonly unknown[], where: string): TensorData {
-  if (dtype === 'string') {
-    const strings = new Array<string>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i];
-      if (typeof value !== 'string') {
-        throw new ConveyorError(
-          'ERR_TENSOR_INVALID',
-          `${where}: element ${i} is ${typeof value}, not a string`,
-        );
-      }
-      strings[i] = value;
-    }
-    return strings;
-  }
-  const data = new DTYPE_ARRAYS[dtype](values.length);
-  const bigint = isBigIntDtype(dtype);
-  const integer = dtype !== 'float32' && dtype !== 'float64' && dtype !== 'float16';
-  for (let i = 0; i < values.length; i++) {
-    let value: unknown = values[i];
-    if (typeof value === 'boolean') value = value ? 1 : 0;
-    if (bigint) {
-      if (typeof value === 'number' && Number.isInteger(value)) value = BigInt(value);
-      if (typeof value !== 'bigint') {
-        throw new ConveyorError(
-          'ERR_TENSOR_INVALID',
-          `${where}: element ${i} is not an integer for ${dtype}`,
-        );
-      }
-      data[i] = value;
-      if (data[i] !== value) {
-        throw new ConveyorError(
-          'ERR_TENSOR_INVALID',
-          `${where}: element ${i} is out of range for ${dtype}`,
-        );
-      }
-      continue;
-    }
-    if (typeof value === 'bigint') value = Number(value);
-    if (typeof value !== 'number') {
-      throw new ConveyorError(
-        'ERR_TENSOR_INVALID',
-        `${where}: element ${i} is ${typeof value}, not a number`,
-      );
-    }
-    if (dtype === 'float16') {
-      throw new ConveyorError(
-        'ERR_TENSOR_INVALID',
-        `${where}: float16 inputs must be given as a Uint16Array of raw half-precision bits`,
-      );
-    }
-    if (integer && !Number.isInteger(value)) {
-      throw new ConveyorError(
-        'ERR_TENSOR_INVALID',
-        `${where}: element ${i} (${value}) is not an integer for ${dtype}`,
-      );
-    }
-    data[i] = value;
-    if (integer && data[i] !== value) {
-      throw new ConveyorError(
-        'ERR_TENSOR_INVALID',
-        `${where}: element ${i} (${value}) is out of range for ${dtype}`,
-      );
-    }
-    if (dtype === 'bool' && value !== 0 && value !== 1) {
-      throw new ConveyorError(
-        'ERR_TENSOR_INVALID',
-        `${where}: element ${i} of a bool tensor is neither 0 nor 1`,
-      );
-    }
-  }
-  return data;
+/**
+ * Plain values (flattened nested arrays, or a bare value) in the dtype the caller names, else in
+ * the model's dtype for the input when they convert to it without loss (see `plainDtype`).
+ */
+function fromPlain(
+  name: string,
+  plain: { values: readonly unknown[]; layout: readonly number[] },
+  given: { shape?: readonly number[] | undefined; dtype?: Dtype | undefined },
+  maxBytes: number,
+  spec: InputSpec | undefined,
+): Tensor {
+  const where = `input "${name}"`;
+  const { dtype, source } =
+    given.dtype === undefined
+      ? plainDtype(plain.values[0], spec?.dtype)
+      : { dtype: given.dtype, source: 'caller' as const };
+  const dims = given.shape ?? plain.layout;
+  checkedByteLength(dtype, dims, maxBytes, where);
+  const data = fill(dtype, plain.values, { input: name, layout: plain.layout, source });
+  return createTensor(dtype, dims, data, maxBytes, where);
+}
+
+/** A bare value for an input the model declares with a rank other than 0. */
+function bareValueRefused(name: string, spec: InputSpec): ConveyorError {
+  return new ConveyorError(
+    'ERR_VALIDATION',
+    `input "${name}": a bare value is taken only by an input of shape []; this one has shape [${spec.shape.join(', ')}], so give nested arrays or { data, shape?, dtype? }`,
+    { issues: [{ path: `inputs.${name}`, message: 'expected an array or a tensor' }] },
+  );
 }
 
 /**
  * Turns one application-supplied input into a Tensor, or throws a ConveyorError that names the
- * input and says what is wrong. Shapes are checked against `maxBytes` before allocation.
+ * input and says what is wrong. Shapes are checked against `maxBytes` before allocation. With the
+ * model's `spec` of the input, plain values given without a dtype take its dtype when they
+ * convert to it without loss, and a bare value (a tensor of shape []) is refused with
+ * ERR_VALIDATION when the input's rank is not 0.
  */
 export function toTensor(
   name: string,
   input: unknown,
   maxBytes: number = DEFAULT_MAX_TENSOR_BYTES,
+  spec?: InputSpec,
 ): Tensor {
-  const where = `input "${name}"`;
-  if (Array.isArray(input)) return toTensor(name, { data: input }, maxBytes);
+  if (isScalarInput(input)) {
+    if (spec !== undefined && spec.shape.length > 0) throw bareValueRefused(name, spec);
+    return fromPlain(name, { values: [input], layout: [] }, {}, maxBytes, spec);
+  }
+  if (Array.isArray(input)) return toTensor(name, { data: input }, maxBytes, spec);
   const parsed = TensorInputObjectSchema.safeParse(input);
   if (!parsed.success) {
     throw new ConveyorError(
       'ERR_VALIDATION',
-      `${where}: expected nested arrays of numbers or strings, or { data, shape?, dtype? } with a typed or plain array`,
+      `input "${name}": expected nested arrays of numbers or strings, a bare value for an input of shape [], or { data, shape?, dtype? } with a typed or plain array`,
       { issues: zodIssues(parsed.error, ['inputs', name]) },
     );
   }
-  const { data, shape, dtype } = parsed.data;
-  if (isTypedArray(data)) {
-    const resolved = dtype ?? dtypeOfArray(data);
-    const dims = shape ?? [data.length];
-    checkedByteLength(resolved, dims, maxBytes, where);
-    if (resolved === 'string') {
-      throw new ConveyorError(
-        'ERR_TENSOR_INVALID',
-        `${where}: a string tensor takes an array of strings, not a typed array`,
-      );
-    }
-    // A Uint8Array is bool's storage too, but only fill checks that its bytes are 0 or 1.
-    if (data instanceof DTYPE_ARRAYS[resolved] && resolved !== 'bool') {
-      return createTensor(resolved, dims, data, maxBytes, where);
-    }
-    return createTensor(
-      resolved,
-      dims,
-      fill(resolved, Array.from(data as ArrayLike<unknown>), where) as TypedArray,
-      maxBytes,
-      where,
-    );
-  }
-  const flat = flatten(data, where);
-  const resolved =
-    dtype ??
-    (typeof flat.values[0] === 'bigint'
-      ? 'int64'
-      : typeof flat.values[0] === 'boolean'
-        ? 'bool'
-        : typeof flat.values[0] === 'string'
-          ? 'string'
-          : 'float32');
-  const dims = shape ?? flat.shape;
-  checkedByteLength(resolved, dims, maxBytes, where);
-  return createTensor(resolved, dims, fill(resolved, flat.values, where), maxBytes, where);
+  const { data, ...given } = parsed.data;
+  if (isTypedArray(data)) return fromTypedArray(name, data, given, maxBytes);
+  const { shape: layout, values } = flatten(data, `input "${name}"`);
+  return fromPlain(name, { values, layout }, given, maxBytes, spec);
 }
 
-/** Converts every input of a request; the first bad one throws. */
+/**
+ * Converts every input of a request; the first bad one throws. With the model's signature, each
+ * input is converted as `toTensor` does with that input's spec.
+ */
 export function toTensors(
   inputs: unknown,
   maxBytes: number = DEFAULT_MAX_TENSOR_BYTES,
+  signature?: Pick<ModelSignature, 'inputs'>,
 ): Record<string, Tensor> {
   const parsed = z.record(TensorNameSchema, z.unknown()).safeParse(inputs);
   if (!parsed.success || Object.keys(parsed.data).length === 0) {
@@ -254,9 +182,10 @@ export function toTensors(
       },
     );
   }
+  const specs = new Map(signature?.inputs.map((spec) => [spec.name, spec]));
   const tensors: Record<string, Tensor> = {};
   for (const [name, value] of Object.entries(parsed.data))
-    tensors[name] = toTensor(name, value, maxBytes);
+    tensors[name] = toTensor(name, value, maxBytes, specs.get(name));
   return tensors;
 }
 
@@ -272,8 +201,11 @@ const IdempotencyKeySchema = z
 /** Options of `predict` and `enqueue`. */
 export const PredictOptionsSchema = z
   .object({
-    /** Model version; default the newest a worker serves. */
-    version: ModelVersionSchema.optional(),
+    /**
+     * A version ("2") or an alias ("canary"); default the `production` alias, which follows the
+     * newest version a worker serves until it is set.
+     */
+    version: VersionRefSchema.optional(),
     /** Outputs to return; default all. */
     outputs: z.array(TensorNameSchema).min(1).max(64).optional(),
     /** How long `predict` waits for the result, in ms. Default from the client (30 000). */

@@ -1,0 +1,188 @@
+import type { Redis } from 'ioredis';
+import {
+  AliasChangeSchema,
+  AliasNameSchema,
+  AliasTargetSchema,
+  ConveyorError,
+  DEFAULT_ALIAS,
+  ModelAliasesSchema,
+  ModelNameSchema,
+  ModelVersionSchema,
+  aliasHistoryKey,
+  aliasesKey,
+  modelsChannel,
+  msFromRedisTime,
+  parseOrThrow,
+  targetVersions,
+  type AliasChange,
+  type AliasTarget,
+  type ModelAliases,
+} from '@conveyor/shared';
+
+/** Most alias changes kept per model. */
+export const ALIAS_HISTORY_LENGTH = 200;
+
+/**
+ * Sets or deletes one alias, appends the change to the model's bounded history and tells every
+ * client, in one step. KEYS: aliases hash, history list. ARGV: model, alias, new target JSON (or
+ * ''), action, by, history length, channel. Returns the previous target JSON (or false).
+ */
+const CHANGE_ALIAS = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local aliases = raw and cjson.decode(raw) or {}
+local before = aliases[ARGV[2]]
+if ARGV[3] == '' then aliases[ARGV[2]] = nil else aliases[ARGV[2]] = cjson.decode(ARGV[3]) end
+if next(aliases) == nil then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(aliases)) end
+local t = redis.call('TIME')
+local change = { at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), alias = ARGV[2], action = ARGV[4] }
+if before then change['from'] = before end
+if ARGV[3] ~= '' then change['to'] = cjson.decode(ARGV[3]) end
+if ARGV[5] ~= '' then change['by'] = ARGV[5] end
+redis.call('LPUSH', KEYS[2], cjson.encode(change))
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
+redis.call('PUBLISH', ARGV[7], ARGV[1])
+if before then return cjson.encode(before) end
+return false`;
+
+/** A model's aliases, read from Redis, cached, and dropped from the cache when they change. */
+export interface AliasStore {
+  /** Every alias of a model (empty when none is set). */
+  get(model: string): Promise<ModelAliases>;
+  /** Points an alias at a target; records the change. Resolves with the change. */
+  set(model: string, alias: string, target: AliasTarget, how?: ChangeOptions): Promise<AliasChange>;
+  /** Deletes an alias (ERR_ALIAS_NOT_FOUND when it does not exist). */
+  remove(model: string, alias: string, how?: ChangeOptions): Promise<AliasChange>;
+  /** The model's alias changes, newest first. */
+  history(model: string, limit?: number): Promise<AliasChange[]>;
+  /** Drops a model's cached aliases (or every model's). */
+  forget(model?: string): void;
+}
+
+/** Who and what asked for an alias change, for its history entry. */
+export interface ChangeOptions {
+  action?: AliasChange['action'];
+  by?: string;
+}
+
+/**
+ * @param redis answers commands
+ * @param ttlMs how long a cached copy is used without a change notice (the notice drops it at once)
+ */
+export function createAliasStore(redis: Redis, prefix: string, ttlMs: number): AliasStore {
+  const cache = new Map<string, { at: number; aliases: Promise<ModelAliases> }>();
+
+  const read = async (model: string): Promise<ModelAliases> => {
+    const raw = await redis.hget(aliasesKey(prefix), model);
+    if (raw === null) return {};
+    const parsed = ModelAliasesSchema.safeParse(JSON.parse(raw));
+    // Written only through CHANGE_ALIAS; anything else is not ours and counts as no alias.
+    return parsed.success ? parsed.data : {};
+  };
+
+  const change = async (
+    model: string,
+    alias: string,
+    target: AliasTarget | undefined,
+    how: ChangeOptions,
+  ): Promise<AliasChange> => {
+    const name = parseOrThrow(ModelNameSchema, model, 'model name');
+    const aliasName = parseOrThrow(AliasNameSchema, alias, 'alias name');
+    const action = how.action ?? (target === undefined ? 'delete' : 'set');
+    const before = (await redis.eval(
+      CHANGE_ALIAS,
+      2,
+      aliasesKey(prefix),
+      aliasHistoryKey(prefix, name),
+      name,
+      aliasName,
+      target === undefined ? '' : JSON.stringify(target),
+      action,
+      how.by ?? '',
+      String(ALIAS_HISTORY_LENGTH),
+      modelsChannel(prefix),
+    )) as string | null;
+    cache.delete(name);
+    const [latest] = await history(name, 1);
+    if (latest) return latest;
+    const at = msFromRedisTime(await redis.time());
+    const entry: AliasChange = { at, alias: aliasName, action };
+    if (before) entry.from = AliasTargetSchema.parse(JSON.parse(before));
+    if (target) entry.to = target;
+    return entry;
+  };
+
+  async function history(model: string, limit = ALIAS_HISTORY_LENGTH): Promise<AliasChange[]> {
+    const name = parseOrThrow(ModelNameSchema, model, 'model name');
+    const raw = await redis.lrange(aliasHistoryKey(prefix, name), 0, Math.max(0, limit - 1));
+    return raw.flatMap((line) => {
+      const parsed = AliasChangeSchema.safeParse(JSON.parse(line));
+      return parsed.success ? [parsed.data] : [];
+    });
+  }
+
+  return {
+    get(model) {
+      const hit = cache.get(model);
+      if (hit && Date.now() - hit.at < ttlMs) return hit.aliases;
+      const aliases = read(model);
+      cache.set(model, { at: Date.now(), aliases });
+      aliases.catch(() => cache.delete(model));
+      return aliases;
+    },
+    set(model, alias, target, how = {}) {
+      const valid = parseOrThrow(AliasTargetSchema, target, `alias "${alias}"`);
+      return change(model, alias, valid, how);
+    },
+    async remove(model, alias, how = {}) {
+      const aliases = await read(parseOrThrow(ModelNameSchema, model, 'model name'));
+      if (aliases[alias] === undefined) throw aliasNotFound(model, alias, aliases);
+      return change(model, alias, undefined, how);
+    },
+    history,
+    forget(model) {
+      if (model === undefined) cache.clear();
+      else cache.delete(model);
+    },
+  };
+}
+
+/** ERR_ALIAS_NOT_FOUND naming the aliases the model has. */
+export function aliasNotFound(model: string, alias: string, aliases: ModelAliases): ConveyorError {
+  const names = Object.keys(aliases);
+  return new ConveyorError(
+    'ERR_ALIAS_NOT_FOUND',
+    `model "${model}" has no alias "${alias}"; ${names.length > 0 ? `its aliases: ${names.join(', ')}` : 'it has no aliases'}`,
+    { details: { model, alias } },
+  );
+}
+
+/**
+ * The target `rollout` gives production: `weight` percent to `version`, the rest to the versions
+ * production served before, in their proportions.
+ */
+export function rolloutTarget(current: AliasTarget, version: string, weight: number): AliasTarget {
+  ModelVersionSchema.parse(version);
+  if (!Number.isInteger(weight) || weight < 0 || weight > 100)
+    throw new ConveyorError('ERR_VALIDATION', `weight ${weight} is not a whole percent (0-100)`);
+  const others = targetVersions(current).filter((v) => v !== version);
+  if (others.length === 0 && weight < 100) {
+    throw new ConveyorError(
+      'ERR_VALIDATION',
+      `production serves no version other than ${version}; promote it instead of rolling it out`,
+    );
+  }
+  const rest = 100 - weight;
+  const total = others.reduce((sum, v) => sum + (current[v] ?? 0), 0);
+  const target: AliasTarget = { [version]: weight };
+  let given = 0;
+  others.forEach((v, i) => {
+    const share =
+      i === others.length - 1 ? rest - given : Math.round((rest * (current[v] ?? 0)) / total);
+    target[v] = share;
+    given += share;
+  });
+  return target;
+}
+
+export { DEFAULT_ALIAS };

@@ -1,0 +1,65 @@
+import type { Redis } from 'ioredis';
+import {
+  ConveyorError,
+  DEFAULT_ALIAS,
+  ModelVersionSchema,
+  idempotencyDigest,
+  idempotencyPinKey,
+  pickVersion,
+  targetVersions,
+} from '@conveyor/shared';
+import { aliasNotFound, type AliasStore } from './aliases.js';
+import type { Catalogue } from './catalogue.js';
+
+/** Chooses the version each job of a model runs on. */
+export interface Router {
+  /**
+   * The version a request for `ref` (a version, an alias, or nothing for production) runs on,
+   * chosen now by the alias's weights among the versions workers serve. Until production is set
+   * it follows the newest announced version.
+   */
+  resolve(model: string, ref?: string): Promise<string>;
+  /**
+   * The version a job with this idempotency key runs on: the one its first enqueue chose, kept
+   * for `pinTtlSeconds`, so a repeat after a rollout still finds the same job.
+   */
+  pin(model: string, version: string, idempotencyKey: string): Promise<string>;
+}
+
+export function createRouter(options: {
+  redis: Redis;
+  prefix: string;
+  catalogue: Catalogue;
+  aliases: AliasStore;
+  /** How long the version of an idempotency key is kept: the retention of its job. */
+  pinTtlSeconds: number;
+}): Router {
+  const { redis, prefix, catalogue, aliases, pinTtlSeconds } = options;
+  return {
+    async resolve(model, ref) {
+      if (ref !== undefined && ModelVersionSchema.safeParse(ref).success) return ref;
+      const alias = ref ?? DEFAULT_ALIAS;
+      const [table, versions] = await Promise.all([aliases.get(model), catalogue.versions(model)]);
+      const target = table[alias];
+      if (target === undefined) {
+        if (alias !== DEFAULT_ALIAS) throw aliasNotFound(model, alias, table);
+        return (versions.at(-1) as { version: string }).version;
+      }
+      const served = new Set(versions.map((v) => v.version));
+      const chosen = pickVersion(target, served);
+      if (chosen === undefined) {
+        throw new ConveyorError(
+          'ERR_MODEL_VERSION_NOT_FOUND',
+          `alias "${alias}" of model "${model}" points at version ${targetVersions(target).join(', ')}, which no worker serves; served versions: ${[...served].join(', ')}`,
+          { details: { model, alias } },
+        );
+      }
+      return chosen;
+    },
+    async pin(model, version, idempotencyKey) {
+      const key = idempotencyPinKey(prefix, model, idempotencyDigest(idempotencyKey));
+      const before = await redis.set(key, version, 'EX', pinTtlSeconds, 'NX', 'GET');
+      return before ?? version;
+    },
+  };
+}
