@@ -1,23 +1,16 @@
 import {
   ConveyorError,
   DEFAULT_MAX_TENSOR_BYTES,
-  DTYPE_ARRAYS,
-  createTensor,
-  type TensorData,
-  type TypedArray,
   checkRequest,
-  compareVersions,
   silentLogger,
-  toConveyorError,
   type Logger,
-  type ModelSignature,
   type Tensor,
 } from '@conveyor/shared';
-import { createBatcher, type Batcher } from './batcher.js';
-import { createInferencePool, type InferencePool } from './inference-pool.js';
-import { scanRepository, type ModelEntry, type ModelProblem } from './model-repository.js';
-import { reconcileSignature } from './signature.js';
-import type { RunFn } from './batcher.js';
+import { loadVersion } from './load-version.js';
+import type { ModelProblem } from './model-problem.js';
+import { scanRepository, versionStamp, type ModelEntry } from './model-repository.js';
+import type { ServedModel } from './served-model.js';
+import { createVersionRegistry, type VersionRegistry } from './version-registry.js';
 
 export interface EngineOptions {
   /** The model repository folder. */
@@ -31,19 +24,9 @@ export interface EngineOptions {
   threads?: number;
   /** Largest tensor accepted, in bytes. Default 64 MiB. */
   maxTensorBytes?: number;
+  /** Run each version's warm-up before serving it. Default true; tools that only read signatures turn it off. */
+  warmup?: boolean;
   logger?: Logger;
-}
-
-/** A model version the engine has loaded and checked. */
-export interface ServedModel {
-  readonly entry: ModelEntry;
-  readonly signature: ModelSignature;
-  /** Inference threads running this version. */
-  readonly threads: number;
-  /** Whether requests are joined into batches (every input and output has a free first dim). */
-  readonly batchable: boolean;
-  /** Milliseconds of the warm-up run, or undefined when warm-up is off or failed. */
-  readonly warmupMs: number | undefined;
 }
 
 export interface PredictCall {
@@ -67,157 +50,180 @@ export interface PredictOutcome {
   batch: { rows: number; requests: number };
 }
 
+/** What a rescan of the repository changed. */
+export interface SyncReport {
+  /** Versions loaded, warmed up and served by this sync. */
+  added: ServedModel[];
+  /** Served versions whose folder has gone since the last sync; still served until `unload`. */
+  removed: ServedModel[];
+  /** Every version of the repository that cannot be served, as `engine.problems` now lists. */
+  problems: ModelProblem[];
+}
+
 /** Runs the models of a repository on a pool of inference threads. */
 export interface Engine {
-  /** Every model version served, grouped by name, oldest version first. */
+  /** Every model version served, grouped by name, oldest version first; kept current by sync and unload. */
   readonly models: ReadonlyMap<string, readonly ServedModel[]>;
-  /** Model versions that could not be served, with the reason. */
+  /** Model versions that could not be served at the latest scan, with the reason. */
   readonly problems: readonly ModelProblem[];
   readonly maxTensorBytes: number;
   /** The signature of a model version; throws ERR_MODEL_NOT_FOUND or ERR_MODEL_VERSION_NOT_FOUND. */
   resolve(model: string, version?: string): ServedModel;
   /** Checks the inputs against the signature, then runs the model. */
   predict(call: PredictCall): Promise<PredictOutcome>;
+  /**
+   * Rescans the repository (the `models` filter still applies): loads and warms up versions that
+   * appeared, and reports served versions whose folder disappeared without unloading them (each
+   * once), so the caller can drain their queue first. Calls run one after another.
+   */
+  sync(): Promise<SyncReport>;
+  /**
+   * Stops serving a version: new predict calls for it fail (ERR_MODEL_VERSION_NOT_FOUND, or
+   * ERR_MODEL_NOT_FOUND when it was the last), calls in flight finish, then its threads close.
+   * A later sync loads it again if its folder is still there.
+   */
+  unload(model: string, version: string): Promise<void>;
   close(): Promise<void>;
 }
 
-/**
- * Reads the repository, loads each model version on the inference threads and checks its
- * model.json against what onnxruntime reports. A version that fails is recorded in `problems`
- * and logged; the others are served.
- */
-export async function createEngine(options: EngineOptions): Promise<Engine> {
-  const log = options.logger ?? silentLogger();
-  const maxTensorBytes = options.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES;
-  const scan = await scanRepository(options.repository, options.models ?? []);
-  const problems: ModelProblem[] = [...scan.problems];
-  const defaultThreads = options.threads ?? 1;
-  const models = new Map<string, ServedModel[]>();
-  const runtimes = new Map<ServedModel, { pool: InferencePool; batcher: Batcher }>();
-  const pools: InferencePool[] = [];
+const keyOf = (name: string, version?: string) => `${name}@${version ?? '-'}`;
 
-  for (const entry of scan.entries) {
-    const threads = entry.config.threads ?? defaultThreads;
-    const pool = createInferencePool(threads);
-    pools.push(pool);
-    try {
-      const reply = await pool.run({
-        kind: 'describe',
-        modelPath: entry.modelPath,
-        session: entry.config.session,
-      });
-      if (reply.kind !== 'describe')
-        throw new ConveyorError('ERR_INTERNAL', 'describe answered with a run reply');
-      const signature = reconcileSignature(entry.config, entry.version, reply, entry.modelPath);
-      const run: RunFn = async (inputs, outputs, transfer) => {
-        const result = await pool.run(
-          {
-            kind: 'run',
-            modelPath: entry.modelPath,
-            session: entry.config.session,
-            inputs,
-            outputs,
-          },
-          transfer,
-        );
-        if (result.kind !== 'run')
-          throw new ConveyorError('ERR_INTERNAL', 'run answered with a describe reply');
-        return { outputs: result.outputs, ms: result.ms };
-      };
-      const warmupMs = entry.config.warmup ? await warmUp(signature, threads, run, log) : undefined;
-      const served: ServedModel = {
-        entry,
-        signature,
-        threads,
-        batchable: isBatchable(signature),
-        warmupMs,
-      };
-      runtimes.set(served, {
-        pool,
-        batcher: createBatcher({
-          ...entry.config.batching,
-          slots: Math.max(1, threads),
-          batchable: served.batchable,
-          run,
-          log: log.child({ model: entry.name, version: entry.version }),
-        }),
-      });
-      const list = models.get(entry.name) ?? [];
-      list.push(served);
-      list.sort((a, b) => compareVersions(a.entry.version, b.entry.version));
-      models.set(entry.name, list);
-    } catch (error) {
-      await pool.close();
-      pools.splice(pools.indexOf(pool), 1);
-      problems.push({
-        name: entry.name,
-        version: entry.version,
-        path: entry.modelPath,
-        error: toConveyorError(error),
-      });
+interface SyncState {
+  readonly options: EngineOptions;
+  readonly registry: VersionRegistry;
+  readonly log: Logger;
+  problems: ModelProblem[];
+  /** Versions that failed to load, with the stamp of their files then: retried when it changes. */
+  readonly failed: Map<string, { stamp: string; problem: ModelProblem }>;
+  /** Served versions already reported as removed. */
+  readonly gone: Set<ServedModel>;
+  readonly isClosed: () => boolean;
+}
+
+async function loadEntry(
+  state: SyncState,
+  entry: ModelEntry,
+): Promise<ServedModel | ModelProblem | undefined> {
+  const key = keyOf(entry.name, entry.version);
+  const stamp = await versionStamp(entry);
+  const failed = state.failed.get(key);
+  if (failed?.stamp === stamp) return failed.problem;
+  try {
+    const loaded = await loadVersion(entry, {
+      threads: state.options.threads ?? 1,
+      warmup: state.options.warmup ?? true,
+      logger: state.log,
+    });
+    if (state.isClosed()) {
+      await loaded.pool.close();
+      return undefined;
     }
+    state.failed.delete(key);
+    state.registry.add(loaded);
+    return loaded.served;
+  } catch (error) {
+    const problem = {
+      name: entry.name,
+      version: entry.version,
+      path: entry.dir,
+      error: error as ConveyorError,
+    };
+    state.failed.set(key, { stamp, problem });
+    return problem;
   }
-  for (const problem of problems) {
+}
+
+async function runSync(state: SyncState): Promise<SyncReport> {
+  const { registry, log } = state;
+  const scan = await scanRepository(state.options.repository, state.options.models ?? []);
+  const known = new Set(
+    state.problems.map((p) => `${keyOf(p.name, p.version)} ${p.error.message}`),
+  );
+  const problems: ModelProblem[] = [...scan.problems];
+  const added: ServedModel[] = [];
+  for (const entry of scan.entries) {
+    if (registry.has(entry.name, entry.version)) continue;
+    const outcome = await loadEntry(state, entry);
+    if (outcome === undefined) continue;
+    if ('error' in outcome) problems.push(outcome);
+    else added.push(outcome);
+  }
+  const onDisk = new Set([...scan.entries, ...problems].map((v) => keyOf(v.name, v.version)));
+  for (const key of state.failed.keys()) if (!onDisk.has(key)) state.failed.delete(key);
+  const removed: ServedModel[] = [];
+  for (const { served } of registry.all()) {
+    const here = onDisk.has(keyOf(served.entry.name, served.entry.version));
+    if (here) state.gone.delete(served);
+    else if (!state.gone.has(served)) removed.push(served);
+  }
+  for (const served of removed) state.gone.add(served);
+  state.problems = problems;
+  for (const p of problems.filter(
+    (p) => !known.has(`${keyOf(p.name, p.version)} ${p.error.message}`),
+  ))
     log.error(
-      {
-        model: problem.name,
-        version: problem.version,
-        code: problem.error.code,
-        path: problem.path,
-        err: problem.error,
-      },
+      { model: p.name, version: p.version, code: p.error.code, path: p.path, err: p.error },
       'model not served',
     );
+  for (const s of added) {
+    const { name, version, config } = s.entry;
+    log.info(
+      {
+        model: name,
+        version,
+        threads: s.threads,
+        batching: s.batchable ? config.batching : false,
+        warmupMs: s.warmupMs,
+        state: s.state,
+      },
+      'model loaded',
+    );
   }
-  for (const [name, versions] of models) {
-    for (const v of versions) {
-      log.info(
-        {
-          model: name,
-          version: v.entry.version,
-          threads: v.threads,
-          batching: v.batchable ? v.entry.config.batching : false,
-          warmupMs: v.warmupMs,
-        },
-        'model loaded',
-      );
-    }
-  }
+  for (const s of removed)
+    log.info({ model: s.entry.name, version: s.entry.version }, 'model folder removed');
+  return { added, removed, problems: [...problems] };
+}
 
+/**
+ * Reads the repository, loads each model version on its own inference threads and checks it
+ * against what onnxruntime reports. A version that fails is recorded in `problems` and logged;
+ * the others are served. `sync()` and `unload()` change what is served while it runs.
+ */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  const registry = createVersionRegistry();
   let closed = false;
-  const resolve = (model: string, version?: string): ServedModel => {
-    const versions = models.get(model);
-    if (!versions || versions.length === 0) {
-      throw new ConveyorError('ERR_MODEL_NOT_FOUND', `model "${model}" is not served here`, {
-        details: { model },
-      });
-    }
-    if (version === undefined) return versions[versions.length - 1] as ServedModel;
-    const match = versions.find((v) => v.entry.version === version);
-    if (!match) {
-      throw new ConveyorError(
-        'ERR_MODEL_VERSION_NOT_FOUND',
-        `model "${model}" has no version ${version}; served versions: ${versions.map((v) => v.entry.version).join(', ')}`,
-        { details: { model, version } },
-      );
-    }
-    return match;
+  const state: SyncState = {
+    options,
+    registry,
+    log: options.logger ?? silentLogger(),
+    problems: [],
+    failed: new Map(),
+    gone: new Set(),
+    isClosed: () => closed,
   };
+  let queue: Promise<unknown> = Promise.resolve();
+  const sync = (): Promise<SyncReport> => {
+    if (closed) return Promise.reject(new ConveyorError('ERR_CLOSED', 'the engine is closed'));
+    const next = queue.then(() => runSync(state));
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  await sync();
 
   return {
-    models,
-    problems,
-    maxTensorBytes,
-    resolve,
+    models: registry.models,
+    get problems() {
+      return state.problems;
+    },
+    maxTensorBytes: options.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES,
+    resolve: (model, version) => registry.resolve(model, version),
     async predict(call) {
       if (closed) throw new ConveyorError('ERR_CLOSED', 'the engine is closed');
-      const served = resolve(call.model, call.version);
+      const served = registry.resolve(call.model, call.version);
       const outputs = checkRequest(served.signature, call.inputs, call.outputs);
-      const runtime = runtimes.get(served) as { batcher: Batcher };
-      const result = await runtime.batcher.submit(
-        { ...call.inputs },
-        outputs,
-        call.transferInputs ?? false,
+      const { batcher } = registry.loaded(served);
+      const result = await registry.track(served, () =>
+        batcher.submit({ ...call.inputs }, outputs, call.transferInputs ?? false),
       );
       return {
         model: served.entry.name,
@@ -227,68 +233,21 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         batch: { rows: result.batchRows, requests: result.batchRequests },
       };
     },
+    sync,
+    async unload(model, version) {
+      registry.resolve(model, version);
+      const loaded = registry.take(model, version);
+      if (!loaded) return;
+      state.gone.delete(loaded.served);
+      await registry.idle(loaded.served);
+      await loaded.pool.close();
+      state.log.info({ model, version }, 'model unloaded');
+    },
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all(pools.map((p) => p.close()));
+      await queue;
+      await Promise.all(registry.all().map((v) => v.pool.close()));
     },
   };
-}
-
-/** True when every input and output has a free first dimension, so requests can be joined. */
-function isBatchable(signature: ModelSignature): boolean {
-  return [...signature.inputs, ...signature.outputs].every(
-    (spec) => spec.shape.length > 0 && spec.shape[0] === -1,
-  );
-}
-
-/** A zero-filled input of one row (free dimensions of size 1) for each input of the signature. */
-function syntheticInputs(signature: ModelSignature): Record<string, Tensor> {
-  const inputs: Record<string, Tensor> = {};
-  for (const spec of signature.inputs) {
-    const shape = spec.shape.map((d) => (d === -1 ? 1 : d));
-    const elements = shape.reduce((n, d) => n * d, 1);
-    const data: TensorData =
-      spec.dtype === 'string'
-        ? new Array<string>(elements).fill('')
-        : new (DTYPE_ARRAYS[spec.dtype] as unknown as new (length: number) => TypedArray)(elements);
-    inputs[spec.name] = createTensor(spec.dtype, shape, data, Number.POSITIVE_INFINITY);
-  }
-  return inputs;
-}
-
-/**
- * Runs the version once on every one of its threads (each thread opens its own session), so the
- * first real job pays neither the session load nor onnxruntime's first-run allocations. A model
- * that cannot run the synthetic input (a free dimension that must be larger than 1, say) is still
- * served: the failure is logged and real inputs decide.
- */
-async function warmUp(
-  signature: ModelSignature,
-  threads: number,
-  run: RunFn,
-  log: Logger,
-): Promise<number | undefined> {
-  const started = performance.now();
-  const outputs = signature.outputs.map((o) => o.name);
-  try {
-    await Promise.all(
-      Array.from({ length: Math.max(1, threads) }, () =>
-        run(syntheticInputs(signature), outputs, true),
-      ),
-    );
-    return performance.now() - started;
-  } catch (error) {
-    const known = toConveyorError(error);
-    log.warn(
-      {
-        model: signature.name,
-        version: signature.version,
-        code: known.code,
-        reason: known.message,
-      },
-      'warm-up failed; serving the model anyway',
-    );
-    return undefined;
-  }
 }

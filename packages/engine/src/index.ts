@@ -8,6 +8,8 @@
  * import { toTensors } from '@conveyor/shared';
  * const engine = await createEngine({ repository: 'models' });
  * const { outputs } = await engine.predict({ model: 'iris', inputs: toTensors({ features: [[5.1, 3.5, 1.4, 0.2]] }) });
+ * const { added, removed } = await engine.sync(); // after copying a new version folder in
+ * for (const gone of removed) await engine.unload(gone.entry.name, gone.entry.version);
  * await engine.close();
  * ```
  */
@@ -17,13 +19,19 @@ export {
   type EngineOptions,
   type PredictCall,
   type PredictOutcome,
-  type ServedModel,
+  type SyncReport,
 } from './engine.js';
+export type { ModelState, ServedModel } from './served-model.js';
+export type { ModelIssue, ModelProblem } from './model-problem.js';
 export {
+  readModelFile,
+  readModelVersion,
   scanRepository,
   type ModelEntry,
-  type ModelProblem,
   type RepositoryScan,
 } from './model-repository.js';
-export { reconcileSignature } from './signature.js';
+export { inspectVersion, type LoadOptions } from './load-version.js';
+export { hasBatchAxis, inferredConfig } from './infer-signature.js';
+export { checkOnnxFile, type OnnxFileInfo } from './onnx-file.js';
+export { reconcileSignature, type RuntimeSignature, type SignatureCheck } from './signature.js';
 export { openSession, type ModelSession, type RuntimeTensorSpec } from './session.js';

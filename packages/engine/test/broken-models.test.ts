@@ -47,7 +47,19 @@ async function brokenRepository(): Promise<string> {
     irisBytes,
   );
   await variant('bad-json', '{ "name": ', irisBytes);
-  await variant('bad-config', { ...irisConfig, inputs: [] }, irisBytes);
+  await variant('bad-config', { ...irisConfig, threads: -1 }, irisBytes);
+  await variant(
+    'three-wrong',
+    {
+      inputs: [{ name: 'features', dtype: 'float64' }],
+      outputs: [
+        { name: 'probabilities', shape: [-1, 5] },
+        { name: 'probs', labels: ['a', 'b', 'c'] },
+      ],
+    },
+    irisBytes,
+  );
+  await variant('json-and-file', '{ "inputs": [ }');
   await mkdir(join(root, 'Bad Name', '1'), { recursive: true });
   await mkdir(join(root, 'iris', 'latest'), { recursive: true });
   return root;
@@ -91,6 +103,8 @@ describe('a repository with broken models', () => {
       'wrong-dtype@1': 'ERR_MODEL_UNAVAILABLE',
       'wrong-fixed-dim@1': 'ERR_MODEL_UNAVAILABLE',
       'wrong-input-name@1': 'ERR_MODEL_UNAVAILABLE',
+      'three-wrong@1': 'ERR_MODEL_UNAVAILABLE',
+      'json-and-file@1': 'ERR_MODEL_CONFIG_INVALID',
     });
     for (const problem of engine.problems) expect(problem.path.startsWith(root)).toBe(true);
   });
@@ -101,6 +115,29 @@ describe('a repository with broken models', () => {
     expect(message('wrong-dtype')).toContain('float32');
     expect(message('wrong-input-name')).toContain('"features"');
     expect(message('missing-file')).toContain('missing');
+  });
+
+  it('lists every problem of a version at once, each with its fix', () => {
+    const error = engine.problems.find((p) => p.name === 'three-wrong')!.error;
+    expect(error.issues.map((i) => i.path)).toEqual([
+      'model.json inputs.0.dtype',
+      'model.json outputs.1.name',
+      'model.json outputs.0.shape',
+    ]);
+    const [dtype, name, shape] = error.issues.map((i) => i.message);
+    expect(dtype).toBe(
+      'model.json input "features" is float64 but the model\'s is float32: change dtype to float32 or remove it to use the model\'s',
+    );
+    expect(name).toContain('"probs"');
+    expect(name).toContain('rename the entry or remove it');
+    expect(shape).toContain('change it to 3 or -1');
+    for (const issue of error.issues) expect(error.message).toContain(issue.message);
+  });
+
+  it('reports a broken model.json and a missing model file together', () => {
+    const error = engine.problems.find((p) => p.name === 'json-and-file')!.error;
+    expect(error.issues.map((i) => i.path)).toEqual(['model.json', 'model.onnx']);
+    expect(error.message).toContain('2 problems');
   });
 
   it('answers a request for a broken model with ERR_MODEL_NOT_FOUND', async () => {

@@ -1,0 +1,124 @@
+import { ConveyorError, silentLogger, toConveyorError, type Logger } from '@conveyor/shared';
+import { createBatcher, type Batcher, type RunFn } from './batcher.js';
+import { hasBatchAxis } from './infer-signature.js';
+import { createInferencePool, type InferencePool } from './inference-pool.js';
+import { issuesError, issuesOf } from './model-problem.js';
+import type { ModelEntry } from './model-repository.js';
+import type { ServedModel } from './served-model.js';
+import { reconcileSignature, type RuntimeSignature } from './signature.js';
+import { planWarmup, warmUp, type WarmupOutcome } from './warm-up.js';
+
+/** A version loaded on its own inference threads, with the batcher requests go through. */
+export interface LoadedVersion {
+  readonly served: ServedModel;
+  readonly batcher: Batcher;
+  readonly pool: InferencePool;
+}
+
+export interface LoadOptions {
+  /** Inference threads when model.json sets none. Default 1. */
+  threads?: number;
+  /** Whether to run the warm-up model.json asks for. Default true. */
+  warmup?: boolean;
+  logger?: Logger;
+}
+
+async function describe(pool: InferencePool, entry: ModelEntry): Promise<RuntimeSignature> {
+  const reply = await pool.run({
+    kind: 'describe',
+    modelPath: entry.modelPath,
+    session: entry.config.session,
+  });
+  if (reply.kind !== 'describe')
+    throw new ConveyorError('ERR_INTERNAL', 'describe answered with a run reply');
+  return { inputs: reply.inputs, outputs: reply.outputs };
+}
+
+function runnerOf(pool: InferencePool, entry: ModelEntry): RunFn {
+  return async (inputs, outputs, transfer) => {
+    const task = {
+      kind: 'run' as const,
+      modelPath: entry.modelPath,
+      session: entry.config.session,
+    };
+    const result = await pool.run({ ...task, inputs, outputs }, transfer);
+    if (result.kind !== 'run')
+      throw new ConveyorError('ERR_INTERNAL', 'run answered with a describe reply');
+    return { outputs: result.outputs, ms: result.ms };
+  };
+}
+
+async function start(
+  entry: ModelEntry,
+  pool: InferencePool,
+  options: LoadOptions,
+): Promise<LoadedVersion> {
+  const log = (options.logger ?? silentLogger()).child({
+    model: entry.name,
+    version: entry.version,
+  });
+  const runtime = await describe(pool, entry);
+  const { signature, issues } = reconcileSignature(entry, runtime);
+  const warmup = planWarmup(signature, runtime, entry.config.warmup);
+  if (issues.length + warmup.issues.length > 0)
+    throw issuesError(entry.dir, [...issues, ...warmup.issues]);
+  const run = runnerOf(pool, entry);
+  const outcome: WarmupOutcome | { ms?: undefined; reason?: undefined } =
+    options.warmup !== false && entry.config.warmup !== false
+      ? await warmUp(warmup.plan, signature, pool.threads, run)
+      : {};
+  if (outcome.reason !== undefined)
+    log.warn({ reason: outcome.reason }, 'warm-up failed; serving the model degraded');
+  const served: ServedModel = {
+    entry,
+    signature,
+    runtime,
+    threads: pool.threads,
+    batchable: hasBatchAxis(signature) && entry.config.batching.maxBatchSize > 1,
+    warmupMs: outcome.ms,
+    state: outcome.reason === undefined ? 'ready' : 'degraded',
+    ...(outcome.reason !== undefined && { stateReason: outcome.reason }),
+  };
+  const batcher = createBatcher({
+    ...entry.config.batching,
+    slots: Math.max(1, pool.threads),
+    batchable: served.batchable,
+    run,
+    log,
+  });
+  return { served, batcher, pool };
+}
+
+/**
+ * Loads a version on a pool of its own inference threads: checks model.json against what
+ * onnxruntime reports and warms it up. Throws one ConveyorError listing every problem, after
+ * closing the pool.
+ */
+export async function loadVersion(
+  entry: ModelEntry,
+  options: LoadOptions = {},
+): Promise<LoadedVersion> {
+  const pool = createInferencePool(entry.config.threads ?? options.threads ?? 1);
+  try {
+    return await start(entry, pool, options);
+  } catch (error) {
+    await pool.close();
+    const known = toConveyorError(error);
+    throw known.issues.length > 0
+      ? known
+      : issuesError(entry.dir, issuesOf(known, entry.modelPath));
+  }
+}
+
+/**
+ * Loads a version as a worker would (signature, batching, warm-up), reports it, and closes it
+ * again: for tools that show or check a model without serving it.
+ */
+export async function inspectVersion(
+  entry: ModelEntry,
+  options: LoadOptions = {},
+): Promise<ServedModel> {
+  const loaded = await loadVersion(entry, options);
+  await loaded.pool.close();
+  return loaded.served;
+}

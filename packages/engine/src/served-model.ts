@@ -1,0 +1,29 @@
+import type { ModelSignature } from '@conveyor/shared';
+import type { ModelEntry } from './model-repository.js';
+import type { RuntimeSignature } from './signature.js';
+
+/**
+ * `ready`: loaded, checked and warmed up (or warm-up is off). `degraded`: served, but its warm-up
+ * run failed, so the first real request may fail the same way; `stateReason` says why.
+ */
+export type ModelState = 'ready' | 'degraded';
+
+/** A model version the engine has loaded and checked. */
+export interface ServedModel {
+  readonly entry: ModelEntry;
+  readonly signature: ModelSignature;
+  /** Inputs and outputs as onnxruntime reports them, symbolic dimension names included. */
+  readonly runtime: RuntimeSignature;
+  /** Inference threads running this version. */
+  readonly threads: number;
+  /**
+   * Whether requests are joined into batches: every input and output has a free first dimension
+   * (the batch axis) and model.json does not turn batching off.
+   */
+  readonly batchable: boolean;
+  /** Milliseconds of the warm-up run, or undefined when warm-up is off or failed. */
+  readonly warmupMs: number | undefined;
+  readonly state: ModelState;
+  /** Why the version is degraded: the onnxruntime error of its warm-up, and what to change. */
+  readonly stateReason?: string;
+}
