@@ -1,13 +1,14 @@
 import {
   ConveyorError,
   checkedByteLength,
+  halfToNumber,
+  numberToHalf,
   tensorBytes,
   type Dtype,
   type Tensor,
   type TensorInput,
   type TensorInputs,
 } from '@conveyor/shared';
-import { halfToNumber, numberToHalf } from './half-float.js';
 import { BinaryReader, elementsFromBytes } from './oip-binary.js';
 import {
   DTYPE_TO_OIP,

@@ -33,9 +33,13 @@ export interface ModelDefinition<
 /** A model by name, or by its typed definition. */
 export type ModelRef = string | ModelDefinition;
 
-/** One input of a declared dtype: a tensor, a typed array of that dtype with a shape, or nested arrays. */
+/**
+ * One input of a declared dtype: a tensor, a typed array of that dtype with a shape, nested arrays,
+ * or a bare value for an input of shape `[]`.
+ */
 export type TypedInput<D extends Dtype> =
   | NestedArray
+  | (D extends 'string' ? string : number | bigint | boolean)
   | Tensor<D>
   | { data: DtypeArrays[D] | NestedArray; shape?: readonly number[]; dtype?: D };
 

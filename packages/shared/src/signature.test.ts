@@ -85,6 +85,12 @@ describe('checkRequest', () => {
     );
   });
 
+  it('takes shape [] for an input of shape [] and refuses shape [1] for it with ERR_INPUT_SHAPE', () => {
+    const scalar = { ...signature, inputs: [{ name: 'sr', dtype: 'int64' as const, shape: [] }] };
+    expect(checkRequest(scalar, { sr: input('int64', []) })).toEqual(['label', 'probabilities']);
+    expect(codeOf(() => checkRequest(scalar, { sr: input('int64', [1]) }))).toBe('ERR_INPUT_SHAPE');
+  });
+
   it('rejects a request for an output the model does not have with ERR_OUTPUT_UNKNOWN', () => {
     expect(codeOf(() => checkRequest(signature, good, ['label', 'logits']))).toBe(
       'ERR_OUTPUT_UNKNOWN',

@@ -21,19 +21,24 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * The rule that tells named features from tensors: a plain object with at least one key whose
- * values are all scalars (number, boolean, bigint, string) is one row of named features. Tensor inputs
- * always have an array or an object as their values, so the two never overlap.
+ * The rule that tells named features from inputs by name: a plain object with at least one key
+ * whose values are all scalars (number, boolean, bigint, string) is one row of named features,
+ * unless a key names an input of the model's `signature`: then the object holds inputs by name,
+ * as `{ sr: 16000 }` does for a model whose input `sr` has shape `[]`.
  */
-export function isFeatureRow(value: unknown): value is FeatureRow {
+export function isFeatureRow(
+  value: unknown,
+  signature?: Pick<ModelSignature, 'inputs'>,
+): value is FeatureRow {
   if (!isPlainObject(value)) return false;
   const values = Object.values(value);
-  return values.length > 0 && values.every(isScalar);
+  if (values.length === 0 || !values.every(isScalar)) return false;
+  return !signature?.inputs.some((input) => Object.hasOwn(value, input.name));
 }
 
 /** A non-empty array of feature rows: many rows of named features. */
 export function isFeatureRows(value: unknown): value is readonly FeatureRow[] {
-  return Array.isArray(value) && value.length > 0 && value.every(isFeatureRow);
+  return Array.isArray(value) && value.length > 0 && value.every((row) => isFeatureRow(row));
 }
 
 /**

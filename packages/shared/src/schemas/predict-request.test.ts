@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isConveyorError, type ConveyorError } from '../errors.js';
-import { createTensor } from '../tensor/tensor.js';
+import { checkRequest } from '../signature.js';
+import type { Dtype } from '../tensor/dtype.js';
+import { DEFAULT_MAX_TENSOR_BYTES, createTensor } from '../tensor/tensor.js';
+import type { ModelSignature } from './model-config.js';
 import { PredictOptionsSchema, toTensor, toTensors } from './predict-request.js';
 
 function failure(run: () => unknown): ConveyorError {
@@ -206,10 +209,8 @@ describe('toTensor with bad inputs', () => {
     expect(codeOf(() => toTensor('x', deep))).toBe('ERR_TENSOR_INVALID');
   });
 
-  it('rejects something that is neither an array nor an input object with ERR_VALIDATION', () => {
+  it('rejects something that is neither an array, a bare value nor an input object with ERR_VALIDATION', () => {
     for (const input of [
-      5,
-      'text',
       null,
       undefined,
       { values: [1] },
@@ -254,6 +255,166 @@ describe('toTensors', () => {
     expect(codeOf(() => toTensors({ big: { data: [1], shape: [1e9] } }, 1024))).toBe(
       'ERR_TENSOR_TOO_LARGE',
     );
+  });
+});
+
+describe('toTensor with the model spec of the input', () => {
+  const spec = (dtype: Dtype, shape: number[]) => ({ dtype, shape });
+  const MAX = DEFAULT_MAX_TENSOR_BYTES;
+
+  it('converts plain integers to the int64 the model declares, in a BigInt64Array', () => {
+    const ids = toTensor(
+      'ids',
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      MAX,
+      spec('int64', [-1, 2]),
+    );
+    expect(ids).toMatchObject({ dtype: 'int64', shape: [2, 2] });
+    expect(ids.data).toEqual(new BigInt64Array([1n, 2n, 3n, 4n]));
+  });
+
+  it('takes a bare value for an input of shape [] as a tensor of shape []', () => {
+    expect(toTensor('sr', 16000, MAX, spec('int64', []))).toEqual({
+      dtype: 'int64',
+      shape: [],
+      data: new BigInt64Array([16000n]),
+    });
+    expect(toTensor('sr', 8000n, MAX, spec('int64', [])).data).toEqual(new BigInt64Array([8000n]));
+    expect(toTensor('flag', true, MAX, spec('bool', []))).toMatchObject({
+      shape: [],
+      data: new Uint8Array([1]),
+    });
+    expect(toTensor('lang', 'en', MAX, spec('string', []))).toMatchObject({ data: ['en'] });
+  });
+
+  it('reads a bare value without a spec as a tensor of shape [] of the dtype it implies', () => {
+    expect(toTensor('x', 2.5)).toMatchObject({ dtype: 'float32', shape: [] });
+    expect(toTensor('x', 3n)).toMatchObject({ dtype: 'int64', shape: [] });
+  });
+
+  it('keeps [16000] as shape [1] for an input of shape [-1]', () => {
+    expect(toTensor('sr', [16000], MAX, spec('int64', [-1]))).toMatchObject({
+      dtype: 'int64',
+      shape: [1],
+    });
+  });
+
+  it('converts 0/1 and booleans for bool, and numbers for float64 and float16', () => {
+    expect(toTensor('m', [[1, 0, true]], MAX, spec('bool', [-1, 3])).data).toEqual(
+      new Uint8Array([1, 0, 1]),
+    );
+    expect(toTensor('d', [0.1], MAX, spec('float64', [-1])).data).toEqual(new Float64Array([0.1]));
+    expect(toTensor('h', [1, -2], MAX, spec('float16', [-1])).data).toEqual(
+      new Uint16Array([0x3c00, 0xc000]),
+    );
+  });
+
+  it('converts flat data with a shape but no dtype', () => {
+    const tensor = toTensor(
+      'x',
+      { data: [1, 2, 3, 4], shape: [2, 2] },
+      MAX,
+      spec('int32', [-1, 2]),
+    );
+    expect(tensor.data).toEqual(new Int32Array([1, 2, 3, 4]));
+  });
+
+  it('never converts a dtype the caller names, nor a typed array', () => {
+    const int64 = spec('int64', [-1]);
+    expect(toTensor('x', { data: [1], dtype: 'float32' }, MAX, int64).dtype).toBe('float32');
+    expect(toTensor('x', { data: new Float32Array([1]) }, MAX, int64).dtype).toBe('float32');
+    expect(toTensor('x', { data: new Int32Array([1]) }, MAX, int64).dtype).toBe('int32');
+  });
+
+  it('keeps the implied dtype of values that do not convert, for the signature check to refuse', () => {
+    expect(toTensor('x', [1], MAX, spec('string', [-1])).dtype).toBe('float32');
+    expect(toTensor('x', [true], MAX, spec('int64', [-1])).dtype).toBe('bool');
+    expect(toTensor('x', ['1'], MAX, spec('float32', [-1])).dtype).toBe('string');
+    expect(toTensor('x', [1n], MAX, spec('float32', [-1])).dtype).toBe('int64');
+  });
+
+  it('refuses a fraction, an out-of-range value or NaN for an integer input with ERR_INPUT_DTYPE naming the input and index', () => {
+    for (const [input, value, declared, index] of [
+      ['sr', 16000.5, spec('int64', []), 0],
+      ['ids', [[1, 300]], spec('uint8', [-1, 2]), 1],
+      ['n', [Number.NaN], spec('int32', [-1]), 0],
+      [
+        'm',
+        [
+          [0, 1],
+          [2, 0],
+        ],
+        spec('bool', [-1, 2]),
+        2,
+      ],
+    ] as const) {
+      const error = failure(() => toTensor(input, value, MAX, declared));
+      expect(error.code).toBe('ERR_INPUT_DTYPE');
+      expect(error.details).toMatchObject({ input, index, dtype: declared.dtype });
+    }
+  });
+
+  it('refuses a bare value for an input whose rank is not 0 with ERR_VALIDATION naming it', () => {
+    const error = failure(() => toTensor('features', 5, MAX, spec('float32', [-1, 4])));
+    expect(error.code).toBe('ERR_VALIDATION');
+    expect(error.issues.map((issue) => issue.path)).toEqual(['inputs.features']);
+  });
+
+  it('refuses an element of the wrong type with ERR_TENSOR_INVALID', () => {
+    expect(codeOf(() => toTensor('x', [1, 'a'], MAX, spec('int64', [-1])))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+  });
+
+  it('checks the size in the converted dtype before filling', () => {
+    const three = [1, 2, 3];
+    expect(toTensor('x', three, 12).dtype).toBe('float32');
+    expect(codeOf(() => toTensor('x', three, 12, spec('int64', [-1])))).toBe(
+      'ERR_TENSOR_TOO_LARGE',
+    );
+  });
+});
+
+describe('toTensors with the model signature', () => {
+  // The inputs of a voice-activity model: audio, a recurrent state and the sample rate (a scalar).
+  const vad: ModelSignature = {
+    name: 'vad',
+    version: '1',
+    inputs: [
+      { name: 'input', dtype: 'float32', shape: [-1, -1] },
+      { name: 'state', dtype: 'float32', shape: [2, -1, 128] },
+      { name: 'sr', dtype: 'int64', shape: [] },
+    ],
+    outputs: [{ name: 'output', dtype: 'float32', shape: [-1, 1] }],
+  };
+  const state = [Array.from({ length: 1 }, () => new Array<number>(128).fill(0))];
+  const audio = [[0.1, 0.2, 0.3]];
+
+  it('converts each input by its own spec, so the signature check passes', () => {
+    const tensors = toTensors(
+      { sr: 16000, input: audio, state: [state[0], state[0]] },
+      undefined,
+      vad,
+    );
+    expect(tensors.sr).toEqual({ dtype: 'int64', shape: [], data: new BigInt64Array([16000n]) });
+    expect(tensors.input).toMatchObject({ dtype: 'float32', shape: [1, 3] });
+    expect(tensors.state).toMatchObject({ dtype: 'float32', shape: [2, 1, 128] });
+    expect(checkRequest(vad, tensors)).toEqual(['output']);
+  });
+
+  it('leaves what does not fit the signature to its check, with that check codes', () => {
+    const good = { input: audio, state: [state[0], state[0]] };
+    const check = (inputs: Record<string, unknown>) => () =>
+      checkRequest(vad, toTensors(inputs, undefined, vad));
+    expect(codeOf(check({ ...good, sr: 16000, rate: 8000 }))).toBe('ERR_INPUT_UNEXPECTED');
+    expect(codeOf(check({ ...good, sr: [16000] }))).toBe('ERR_INPUT_SHAPE');
+    expect(codeOf(check({ ...good, sr: { data: [16000], shape: [], dtype: 'float32' } }))).toBe(
+      'ERR_INPUT_DTYPE',
+    );
+    expect(codeOf(check({ ...good, sr: 'fast' }))).toBe('ERR_INPUT_DTYPE');
   });
 });
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { isConveyorError } from '../errors.js';
+import { toTensor } from '../schemas/predict-request.js';
 import {
   TensorCodec,
   WireTensorSchema,
@@ -132,6 +133,16 @@ describe('tensor codec round trip', () => {
     const tensor = createTensor('int32', [3], backing.subarray(1, 4));
     const decoded = decodeTensor(encodeTensor(tensor));
     expect(Array.from(decoded.data as Int32Array)).toEqual([1, 2, 3]);
+  });
+
+  it('carries tensors converted to the model dtypes through JSON: an int64 of shape [] and bools', () => {
+    const sr = toTensor('sr', 16000, undefined, { dtype: 'int64', shape: [] });
+    const flag = toTensor('flag', [[true, 0]], undefined, { dtype: 'bool', shape: [-1, 2] });
+    for (const tensor of [sr, flag]) {
+      const wire = WireTensorSchema.parse(JSON.parse(JSON.stringify(encodeTensor(tensor))));
+      expect(decodeTensor(wire)).toEqual(tensor);
+    }
+    expect(decodeTensor(encodeTensor(sr)).data).toEqual(new BigInt64Array([16000n]));
   });
 
   it('decodes into an aligned buffer of its own', () => {
