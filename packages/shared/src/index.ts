@@ -66,6 +66,7 @@ export {
   ModelNameSchema,
   ModelVersionSchema,
   TensorNameSchema,
+  toModelName,
   type ModelName,
   type ModelVersion,
 } from './schemas/names.js';

@@ -1,12 +1,22 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createEngine, type Engine, type ModelProblem, type ServedModel } from '@conveyor/engine';
-import { ConveyorError, silentLogger, type Config } from '@conveyor/shared';
+import type { Engine, ServedModel } from '@conveyor/engine';
+import { ConveyorError } from '@conveyor/shared';
 import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { describeSpec, table } from '../format.js';
 import { line } from '../io.js';
+import {
+  degradedLine,
+  openRepository,
+  problemJson,
+  problemLine,
+  servedJson,
+} from '../model-report.js';
+import { registerModelsInit } from './models-init.js';
+import { registerModelsInspect } from './models-inspect.js';
+import { registerModelsTypes } from './models-types.js';
 
 const MODELS_FLAGS: readonly ConfigFlag[] = ['repository', 'threads'];
 
@@ -16,160 +26,58 @@ interface ModelsFlags {
   json?: boolean;
 }
 
-async function openRepository(
-  config: Config,
-  repository: string,
-  only: readonly string[] = [],
-): Promise<Engine> {
-  return createEngine({
-    repository,
-    models: only,
-    threads: config.INFERENCE_THREADS,
-    logger: silentLogger(),
-  });
-}
+const served = (engine: Engine): ServedModel[] => [...engine.models.values()].flat();
 
-function problemJson(problem: ModelProblem): Record<string, unknown> {
-  return {
-    name: problem.name,
-    ...(problem.version !== undefined && { version: problem.version }),
-    path: problem.path,
-    code: problem.error.code,
-    message: problem.error.message,
-  };
-}
-
-function servedJson(served: ServedModel): Record<string, unknown> {
-  return {
-    name: served.entry.name,
-    version: served.entry.version,
-    ...(served.entry.config.description !== undefined && {
-      description: served.entry.config.description,
-    }),
-    path: served.entry.modelPath,
-    inputs: served.signature.inputs,
-    outputs: served.signature.outputs,
-  };
-}
-
-const problemLine = (p: ModelProblem) =>
-  `${p.error.code}: ${p.name}${p.version === undefined ? '' : `@${p.version}`}: ${p.error.message}`;
-
-function specLines(served: ServedModel): string[] {
-  const rows: string[][] = [['', 'name', 'type', 'labels']];
-  for (const [kind, specs] of [
-    ['input', served.signature.inputs],
-    ['output', served.signature.outputs],
-  ] as const) {
-    for (const spec of specs)
-      rows.push([kind, spec.name, describeSpec(spec), spec.labels?.join(', ') ?? '']);
+/** The list as a table: one row per version with its signature and status. */
+function listTable(engine: Engine): string {
+  const rows = [['model', 'version', 'inputs', 'outputs', 'status']];
+  for (const s of served(engine)) {
+    rows.push([
+      s.entry.name,
+      s.entry.version,
+      s.signature.inputs.map((i) => `${i.name} ${describeSpec(i)}`).join('; '),
+      s.signature.outputs.map((o) => `${o.name} ${describeSpec(o)}`).join('; '),
+      s.state === 'ready' ? 'ok' : s.state,
+    ]);
   }
-  return table(rows).split('\n');
+  for (const p of engine.problems) rows.push([p.name, p.version ?? '-', '', '', p.error.code]);
+  return table(rows);
 }
 
-/** `conveyor models list|inspect|validate`: the model repository as onnxruntime sees it. */
-export function registerModels(program: Command, ctx: CliContext): void {
-  const models = program
-    .command('models')
-    .description('list, inspect and validate the models of a model repository')
-    .addHelpText(
-      'after',
-      `
-The repository is --repository, else MODEL_REPOSITORY, else ./models. Each model is loaded in
-onnxruntime and its model.json checked against what the runtime reports.
-
-Examples:
-  conveyor models list
-  conveyor models inspect iris --json
-  conveyor models validate ./my-models     # exits 1 and lists each problem when one is found`,
-    );
-
-  const withJson = (command: Command) =>
-    addConfigFlags(command, MODELS_FLAGS).option('--json', 'print JSON');
-
+function registerList(models: Command, ctx: CliContext, withJson: (c: Command) => Command) {
   withJson(
-    models.command('list').description('list every model version and whether it loads'),
+    models
+      .command('list')
+      .description('list every model version and whether it loads; exits 1 when one does not'),
   ).action(async (flags: ModelsFlags) => {
     const config = configFrom(ctx.io.env, flags, MODELS_FLAGS);
     const repository = resolve(ctx.io.cwd, config.MODEL_REPOSITORY);
     const engine = await openRepository(config, repository);
     try {
-      const served = [...engine.models.values()].flat();
       if (flags.json) {
         line(
           ctx.io.stdout,
           JSON.stringify({
             repository,
-            models: served.map(servedJson),
+            models: served(engine).map(servedJson),
             problems: engine.problems.map(problemJson),
           }),
         );
       } else {
-        const rows = [['model', 'version', 'inputs', 'outputs', 'status']];
-        for (const s of served) {
-          rows.push([
-            s.entry.name,
-            s.entry.version,
-            s.signature.inputs.map((i) => `${i.name} ${describeSpec(i)}`).join('; '),
-            s.signature.outputs.map((o) => `${o.name} ${describeSpec(o)}`).join('; '),
-            'ok',
-          ]);
-        }
-        for (const p of engine.problems)
-          rows.push([p.name, p.version ?? '-', '', '', p.error.code]);
         line(ctx.io.stdout, `repository: ${repository}`);
-        line(ctx.io.stdout, table(rows));
+        line(ctx.io.stdout, listTable(engine));
+        for (const s of served(engine).filter((v) => v.state === 'degraded'))
+          line(ctx.io.stdout, degradedLine(s));
         for (const p of engine.problems) line(ctx.io.stdout, problemLine(p));
       }
-    } finally {
-      await engine.close();
-    }
-    ctx.exitCode = EXIT.OK;
-  });
-
-  withJson(
-    models
-      .command('inspect')
-      .description("show a model's signature: inputs and outputs as onnxruntime reports them")
-      .argument('<name>', 'model name'),
-  ).action(async (name: string, flags: ModelsFlags) => {
-    const config = configFrom(ctx.io.env, flags, MODELS_FLAGS);
-    const engine = await openRepository(config, resolve(ctx.io.cwd, config.MODEL_REPOSITORY), [
-      name,
-    ]);
-    try {
-      const served = engine.models.get(name) ?? [];
-      const problems = engine.problems.filter((p) => p.name === name);
-      if (
-        served.length === 0 &&
-        problems.length === 1 &&
-        problems[0]?.error.code === 'ERR_MODEL_NOT_FOUND'
-      )
-        throw problems[0].error;
-      if (flags.json) {
-        line(
-          ctx.io.stdout,
-          JSON.stringify({
-            name,
-            versions: served.map(servedJson),
-            problems: problems.map(problemJson),
-          }),
-        );
-      } else {
-        for (const s of served) {
-          line(ctx.io.stdout, `${name}@${s.entry.version}  ${s.entry.modelPath}`);
-          if (s.entry.config.description) line(ctx.io.stdout, `  ${s.entry.config.description}`);
-          for (const l of specLines(s)) line(ctx.io.stdout, `  ${l}`);
-          line(ctx.io.stdout, '  model.json matches the model');
-        }
-        for (const p of problems) line(ctx.io.stdout, problemLine(p));
-      }
-      ctx.exitCode = problems.length > 0 ? EXIT.FAILURE : EXIT.OK;
+      ctx.exitCode = engine.problems.length > 0 ? EXIT.FAILURE : EXIT.OK;
     } finally {
       await engine.close();
     }
   });
+}
 
+function registerValidate(models: Command, ctx: CliContext, withJson: (c: Command) => Command) {
   withJson(
     models
       .command('validate')
@@ -180,9 +88,9 @@ Examples:
     const repository = resolve(ctx.io.cwd, dir ?? config.MODEL_REPOSITORY);
     const engine = await openRepository(config, repository);
     try {
-      const served = [...engine.models.values()].flat();
+      const valid = served(engine);
       const problems = [...engine.problems];
-      if (served.length === 0 && problems.length === 0) {
+      if (valid.length === 0 && problems.length === 0) {
         throw new ConveyorError('ERR_VALIDATION', `model repository ${repository} has no models`, {
           details: { repository },
         });
@@ -192,16 +100,25 @@ Examples:
           ctx.io.stdout,
           JSON.stringify({
             repository,
-            valid: served.map((s) => `${s.entry.name}@${s.entry.version}`),
+            valid: valid.map((s) => `${s.entry.name}@${s.entry.version}`),
+            degraded: valid.filter((s) => s.state === 'degraded').map(servedJson),
             problems: problems.map(problemJson),
           }),
         );
       } else {
-        for (const s of served) line(ctx.io.stdout, `ok: ${s.entry.name}@${s.entry.version}`);
-        for (const p of problems) line(ctx.io.stdout, problemLine(p));
+        for (const s of valid)
+          line(
+            ctx.io.stdout,
+            s.state === 'ready' ? `ok: ${s.entry.name}@${s.entry.version}` : degradedLine(s),
+          );
+        for (const p of problems) {
+          line(ctx.io.stdout, problemLine(p));
+          for (const issue of p.error.issues.length > 1 ? p.error.issues : [])
+            line(ctx.io.stdout, `  - ${issue.path}: ${issue.message}`);
+        }
         line(
           ctx.io.stdout,
-          `${served.length} valid, ${problems.length} ${problems.length === 1 ? 'problem' : 'problems'} in ${repository}`,
+          `${valid.length} valid, ${problems.length} ${problems.length === 1 ? 'problem' : 'problems'} in ${repository}`,
         );
       }
       ctx.exitCode = problems.length > 0 ? EXIT.FAILURE : EXIT.OK;
@@ -209,4 +126,36 @@ Examples:
       await engine.close();
     }
   });
+}
+
+/** `conveyor models list|inspect|validate|init|types`: the model repository as onnxruntime sees it. */
+export function registerModels(program: Command, ctx: CliContext): void {
+  const models = program
+    .command('models')
+    .description('list, inspect, validate, add and type the models of a model repository')
+    .addHelpText(
+      'after',
+      `
+The repository is --repository, else MODEL_REPOSITORY, else ./models. A model version is a folder
+<name>/<version>/ holding model.onnx; its signature comes from onnxruntime, and an optional
+model.json adds labels and settings (docs/models.md).
+
+Examples:
+  conveyor models init ~/Downloads/resnet50.onnx   # copies it in, writes the model.json it infers
+  conveyor models inspect resnet50
+  conveyor models inspect ./model.onnx             # a bare file, or a folder
+  conveyor models validate ./my-models             # exits 1 and lists each problem when one is found
+  conveyor models types --out src/models.ts        # defineModel declarations for the SDK`,
+    );
+
+  const withJson = (command: Command) =>
+    addConfigFlags(command, MODELS_FLAGS).option('--json', 'print JSON');
+
+  registerList(models, ctx, withJson);
+  registerModelsInspect(models, ctx, MODELS_FLAGS, withJson);
+  registerValidate(models, ctx, withJson);
+  registerModelsInit(models, ctx, MODELS_FLAGS, withJson);
+  registerModelsTypes(models, ctx, MODELS_FLAGS, (command) =>
+    addConfigFlags(command, MODELS_FLAGS),
+  );
 }

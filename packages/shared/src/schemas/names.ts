@@ -13,6 +13,20 @@ export const ModelVersionSchema = z
   .string()
   .regex(/^[1-9][0-9]{0,8}$/, { message: 'versions are positive integers such as "1" or "12"' });
 
+/**
+ * A valid model name made from any text, such as a file's base name: lower case, each run of
+ * other characters a "-", at most 64 characters; "model" when nothing is left.
+ */
+export function toModelName(text: string): string {
+  const slug = text
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/^[-_]+/, '')
+    .slice(0, 64)
+    .replace(/[-_]+$/, '');
+  return slug === '' ? 'model' : slug;
+}
+
 /** Orders version strings numerically ("2" before "10"), oldest first. */
 export function compareVersions(a: string, b: string): number {
   return Number(a) - Number(b);
