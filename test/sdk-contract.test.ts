@@ -146,7 +146,7 @@ describe.each([
   it('predicts iris probabilities equal to the independent computation', async () => {
     const prediction = await client.predict('iris', { features: ROWS });
     expect(prediction).toMatchObject({ model: 'iris', version: '1' });
-    expect(prediction.jobId).toMatch(/^iris\.[0-9a-f-]{36}$/);
+    expect(prediction.jobId).toMatch(/^iris\.1\.[0-9a-f-]{36}$/);
     expectIris(prediction.outputs.probabilities, ROWS);
     expect(prediction.timings.queuedMs).toBeGreaterThanOrEqual(0);
     expect(prediction.timings.inferenceMs).toBeGreaterThan(0);
@@ -451,7 +451,7 @@ describe.each([
 
   it('finds a job by id, refuses ids that are not job ids, and knows no unknown id', async () => {
     expect(() => client.job('42')).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }));
-    const unknown = client.job('iris.00000000-0000-4000-8000-000000000000');
+    const unknown = client.job('iris.1.00000000-0000-4000-8000-000000000000');
     expect(await unknown.status()).toMatchObject({ state: 'unknown', model: 'iris' });
     await expect(unknown.result()).rejects.toMatchObject({ code: 'ERR_JOB_NOT_FOUND' });
   });

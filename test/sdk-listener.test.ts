@@ -52,9 +52,10 @@ describe('waiting for many jobs', () => {
 
     for (const names of [during, after]) {
       expect(names.filter((n) => n === `conveyor-sdk-events.${prefix}`)).toHaveLength(1);
+      // Commands, the event listener, and the subscription to model changes (aliases).
       expect(
         names.filter((n) => n.startsWith('conveyor-sdk') && n.endsWith(`.${prefix}`)),
-      ).toHaveLength(2);
+      ).toHaveLength(3);
     }
     results.forEach((result, i) => {
       if (i % 2 === 0) {

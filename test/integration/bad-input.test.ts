@@ -186,7 +186,8 @@ describe('bad input', () => {
         'ERR_INPUT_SHAPE',
       ],
       ['an unknown output', { ...good(), outputs: ['nope'] }, 'ERR_OUTPUT_UNKNOWN'],
-      ['a version the worker lacks', { ...good(), version: '9' }, 'ERR_MODEL_VERSION_NOT_FOUND'],
+      // Each version has its queue: a job naming another version is not this queue's to run.
+      ['a version other than its queue', { ...good(), version: '9' }, 'ERR_PAYLOAD_INVALID'],
     ];
     it.each(cases)('fails %s with its code, without retrying', async (_name, payload, code) => {
       const job = await queue.add('predict', payload, {

@@ -103,8 +103,8 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
 
   it('enqueue returns a handle whose status and result follow the job', async () => {
     const handle = await client.enqueue('iris', { features: [[5.9, 3.0, 5.1, 1.8]] });
-    // Ids are unique across models and name their model, so a job is found from its id alone.
-    expect(handle.id).toMatch(/^iris\.[0-9a-f-]{36}$/);
+    // Ids are unique across models and name their model and version, so a job is found from its id alone.
+    expect(handle.id).toMatch(/^iris\.1\.[0-9a-f-]{36}$/);
     const result = await handle.result();
     expect(result.jobId).toBe(handle.id);
     const status = await handle.status();

@@ -37,7 +37,7 @@ describe('conveyor through the queue, with a real worker process', () => {
     expect(body.jobId).toMatch(/^iris\./);
     expect(body.outputs.probabilities.data[0]![2]).toBeGreaterThan(0.8);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^iris@1 \(job iris\.[\w-]+\)$/m);
+    expect(table.stdout).toMatch(/^iris@1 \(job iris\.1\.[\w-]+\)$/m);
     expect(table.stdout).toMatch(/^0\s.*virginica$/m);
   });
 

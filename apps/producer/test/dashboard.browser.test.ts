@@ -102,7 +102,7 @@ describe('the queue dashboard in a real browser', () => {
       const response = await page.goto(`${base}/dashboard`);
       expect(response?.status()).toBe(200);
       await expect
-        .poll(() => page.getByText('predict.iris', { exact: true }).count())
+        .poll(() => page.getByText('predict.iris.1', { exact: true }).count())
         .toBeGreaterThan(0);
     } finally {
       await context.close();
@@ -129,7 +129,7 @@ describe('the queue dashboard in a real browser', () => {
       await localOnly(page);
       const response = await page.goto(`${base}/dashboard`);
       expect(response?.status()).toBe(200);
-      for (const queue of ['predict.iris', 'predict.text-direction', 'callbacks'])
+      for (const queue of ['predict.iris.1', 'predict.text-direction.1', 'callbacks'])
         await expect.poll(() => page.getByText(queue, { exact: true }).count()).toBeGreaterThan(0);
 
       // The board's API is what the page renders; it must count the two completed iris jobs.
@@ -139,10 +139,10 @@ describe('the queue dashboard in a real browser', () => {
       );
       const iris = (
         api as { queues: { name: string; counts: Record<string, number> }[] }
-      ).queues.find((q) => q.name === 'predict.iris');
+      ).queues.find((q) => q.name === 'predict.iris.1');
       expect(iris?.counts.completed).toBe(2);
-      await page.getByText('predict.iris', { exact: true }).first().click();
-      await expect.poll(() => page.url()).toContain('/dashboard/queue/predict.iris');
+      await page.getByText('predict.iris.1', { exact: true }).first().click();
+      await expect.poll(() => page.url()).toContain('/dashboard/queue/predict.iris.1');
       await expect.poll(() => page.getByText('Loading...').count()).toBe(0);
       await expect.poll(() => page.getByText(/completed/i).count()).toBeGreaterThan(0);
 

@@ -146,7 +146,7 @@ describe('GET /v1/jobs/{id}/events (Server-Sent Events) on a listening producer'
 
   it('answers 404 ERR_JOB_NOT_FOUND as JSON, not a stream, for an unknown job', async () => {
     const response = await fetch(
-      `${base}/v1/jobs/iris.00000000-0000-0000-0000-000000000000/events`,
+      `${base}/v1/jobs/iris.1.00000000-0000-0000-0000-000000000000/events`,
     );
     expect(response.status).toBe(404);
     expect(((await response.json()) as ErrorBody).code).toBe('ERR_JOB_NOT_FOUND');

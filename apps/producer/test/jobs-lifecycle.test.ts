@@ -209,13 +209,13 @@ describe('the asynchronous job API (/v1) with a real worker', () => {
       ['a malformed id on /result', () => get('/v1/jobs/iris/result'), 400, 'ERR_VALIDATION'],
       [
         'an unknown job',
-        () => get('/v1/jobs/iris.00000000-0000-0000-0000-000000000000'),
+        () => get('/v1/jobs/iris.1.00000000-0000-0000-0000-000000000000'),
         404,
         'ERR_JOB_NOT_FOUND',
       ],
       [
         'an unknown job on /result',
-        () => get('/v1/jobs/iris.00000000-0000-0000-0000-000000000000/result'),
+        () => get('/v1/jobs/iris.1.00000000-0000-0000-0000-000000000000/result'),
         404,
         'ERR_JOB_NOT_FOUND',
       ],

@@ -198,7 +198,7 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
         l.includes(`"set" "${prefix}:webhooks:url:${id}"`.toLowerCase()),
       );
       const created = lines.findIndex((l) =>
-        l.includes(`"hmset" "${prefix}:predict.iris:${id}"`.toLowerCase()),
+        l.includes(`"hmset" "${prefix}:predict.iris.1:${id}"`.toLowerCase()),
       );
       expect(stored).toBeGreaterThanOrEqual(0);
       expect(created).toBeGreaterThan(stored);
@@ -246,7 +246,7 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
     });
     expect(response.statusCode).toBe(202);
     const { job_ids: ids } = response.json<{ job_ids: string[] }>();
-    expect(ids[1]).toBe(newJobId('iris', `own-${prefix}`));
+    expect(ids[1]).toBe(newJobId('iris', '1', `own-${prefix}`));
     const delivered = await receiver.received('/batch', 3);
     expect(delivered.map((d) => d.headers['conveyor-job-id']).sort()).toEqual([...ids].sort());
     for (const d of delivered) expect(JSON.parse(d.body)).toMatchObject({ status: 'completed' });

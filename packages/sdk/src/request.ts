@@ -68,7 +68,12 @@ export async function prepareJob(
   signatureOf: SignatureSource,
   maxTensorBytes: number,
 ): Promise<PreparedJob> {
-  const signature = await signatureOf(target.name, options.version);
+  const signature = await signatureOf(target.name, options.version).catch((error: unknown) => {
+    // Inputs that could not be tensors for any model are refused for that first, as before the
+    // model was looked up: a bad request gets the same code whether its model exists or not.
+    if (!isFeatureRow(inputs) && !isFeatureRows(inputs)) toTensors(inputs, maxTensorBytes);
+    throw error;
+  });
   const tensors = toTensors(
     isFeatureRow(inputs, signature) || isFeatureRows(inputs)
       ? featuresToInputs(signature, inputs)

@@ -23,8 +23,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /**
  * The rule that tells named features from inputs by name: a plain object with at least one key
  * whose values are all scalars (number, boolean, bigint, string) is one row of named features,
- * unless a key names an input of the model's `signature`: then the object holds inputs by name,
- * as `{ sr: 16000 }` does for a model whose input `sr` has shape `[]`.
+ * unless a key names an input of the model's `signature` and the keys are not all column labels of
+ * one of its inputs: then the object holds inputs by name, as `{ sr: 16000 }` does for a model
+ * whose input `sr` has shape `[]`.
  */
 export function isFeatureRow(
   value: unknown,
@@ -33,7 +34,12 @@ export function isFeatureRow(
   if (!isPlainObject(value)) return false;
   const values = Object.values(value);
   if (values.length === 0 || !values.every(isScalar)) return false;
-  return !signature?.inputs.some((input) => Object.hasOwn(value, input.name));
+  if (!signature) return true;
+  // Keys that are all column labels of a labelled input are features, even where a label is
+  // also the input's name (a one-column input "color" labelled "color").
+  const keys = Object.keys(value);
+  const labelled = signature.inputs.some((input) => keys.every((k) => input.labels?.includes(k)));
+  return labelled || !signature.inputs.some((input) => Object.hasOwn(value, input.name));
 }
 
 /** A non-empty array of feature rows: many rows of named features. */
