@@ -1,5 +1,6 @@
 import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MODELS, ROOT, runCli, tempDir, type CliRun } from './support.js';
@@ -12,6 +13,9 @@ interface Version {
   batchable: boolean;
   state: string;
 }
+
+// onnx-proto is CommonJS: its namespace is a property of the default export at run time.
+const { onnx } = onnxProto;
 
 const json = <T>(run: CliRun): T => JSON.parse(run.stdout) as T;
 
@@ -67,14 +71,34 @@ describe('conveyor models init', () => {
     expect(statSync(join(repository, 'pp-ocr-cls-v2/1/model.json')).mtimeMs).toBe(before);
   }, 60_000);
 
-  it('refuses a file that is not an ONNX model and leaves no folder behind', async () => {
+  it('refuses a file that is not an ONNX model, or one onnxruntime cannot load, leaving nothing behind', async () => {
     const junk = join(dir, 'notes.onnx');
     writeFileSync(junk, 'not a model');
-    const run = await runCli(['models', 'init', junk, '--repository', repository]);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^conveyor: ERR_MODEL_UNAVAILABLE: .*not an ONNX model/);
-    expect(() => statSync(join(repository, 'notes'))).toThrow();
-  });
+    const unknownOp = join(dir, 'unknown-op.onnx');
+    writeFileSync(
+      unknownOp,
+      onnx.ModelProto.encode({
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 13 }],
+        graph: {
+          name: 'g',
+          node: [{ opType: 'NoSuchOp', input: ['x'], output: ['y'] }],
+          input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [] } } } }],
+          output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [] } } } }],
+        },
+      }).finish(),
+    );
+    const [notOnnx, notLoadable] = [
+      await runCli(['models', 'init', junk, '--repository', repository]),
+      await runCli(['models', 'init', unknownOp, '--repository', repository]),
+    ];
+    expect(notOnnx.code).toBe(1);
+    expect(notOnnx.stderr).toMatch(/^conveyor: ERR_MODEL_UNAVAILABLE: .*not an ONNX model/);
+    expect(notLoadable.code).toBe(1);
+    expect(notLoadable.stderr).toMatch(/^conveyor: ERR_MODEL_UNAVAILABLE: .*NoSuchOp/);
+    for (const name of ['notes', 'unknown-op'])
+      expect(() => statSync(join(repository, name))).toThrow();
+  }, 60_000);
 });
 
 describe('conveyor models inspect, list and validate on broken and bare models', () => {

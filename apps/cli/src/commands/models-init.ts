@@ -1,5 +1,15 @@
 import { constants } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -46,39 +56,35 @@ async function nextVersion(modelDir: string): Promise<string> {
   return String(Math.max(0, ...versions) + 1);
 }
 
-/** Creates the version folder; an existing one is never touched. */
-async function createVersionDir(dir: string, name: string, version: string): Promise<void> {
-  await mkdir(dirname(dir), { recursive: true });
-  try {
-    await mkdir(dir);
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause;
-    throw new ConveyorError(
-      'ERR_MODEL_VERSION_EXISTS',
-      `${dir} already exists: model "${name}" version ${version} is never overwritten; leave --version out for the next free one`,
-      { details: { model: name, version } },
-    );
-  }
+/** ERR_MODEL_VERSION_EXISTS unless the version folder is free. */
+async function assertFree(dir: string, name: string, version: string): Promise<void> {
+  if (!(await stat(dir).catch(() => undefined))) return;
+  throw new ConveyorError(
+    'ERR_MODEL_VERSION_EXISTS',
+    `${dir} already exists: model "${name}" version ${version} is never overwritten; leave --version out for the next free one`,
+    { details: { model: name, version } },
+  );
 }
 
-/** Copies the model and the external data files it reads, keeping their relative paths. */
+/** Copies the model and the external data files it reads; returns their paths inside `dir`. */
 async function copyModel(
   source: string,
   dir: string,
   externalData: readonly string[],
 ): Promise<string[]> {
-  const written = [join(dir, 'model.onnx')];
-  await copyFile(source, written[0] as string, constants.COPYFILE_EXCL);
+  await copyFile(source, join(dir, 'model.onnx'), constants.COPYFILE_EXCL);
   for (const file of externalData) {
-    const target = join(dir, file);
-    await mkdir(dirname(target), { recursive: true });
-    await copyFile(join(dirname(source), file), target, constants.COPYFILE_EXCL);
-    written.push(target);
+    await mkdir(dirname(join(dir, file)), { recursive: true });
+    await copyFile(join(dirname(source), file), join(dir, file), constants.COPYFILE_EXCL);
   }
-  return written;
+  return ['model.onnx', ...externalData];
 }
 
-/** Copies the file in, loads it as a worker would and writes the model.json it inferred. */
+/**
+ * Copies the file into a hidden folder of the model (which a worker's rescan skips), loads it as
+ * a worker would, writes the model.json it inferred there, and only then renames the folder into
+ * place: a running worker sees the whole version or none of it.
+ */
 async function initVersion(source: string, flags: InitFlags, config: Config, cwd: string) {
   const { externalData } = await checkOnnxFile(source);
   const name = parseOrThrow(
@@ -86,25 +92,30 @@ async function initVersion(source: string, flags: InitFlags, config: Config, cwd
     flags.name ?? toModelName(basename(source).replace(/\.onnx$/i, '')),
     '--name',
   );
-  const repository = resolve(cwd, config.MODEL_REPOSITORY);
+  const modelDir = join(resolve(cwd, config.MODEL_REPOSITORY), name);
   const version =
     flags.version === undefined
-      ? await nextVersion(join(repository, name))
+      ? await nextVersion(modelDir)
       : parseOrThrow(ModelVersionSchema, flags.version, '--version');
-  const dir = join(repository, name, version);
-  await createVersionDir(dir, name, version);
+  const dir = join(modelDir, version);
+  await assertFree(dir, name, version);
+  // A model folder made here and left empty would be reported as a model with no versions.
+  const madeModelDir = (await mkdir(modelDir, { recursive: true })) !== undefined;
+  const staging = await mkdtemp(join(modelDir, '.init-'));
   try {
-    const files = await copyModel(source, dir, externalData);
-    const served = await inspectVersion(await readModelVersion(dir, name, version), {
+    const files = await copyModel(source, staging, externalData);
+    const served = await inspectVersion(await readModelVersion(staging, name, version), {
       threads: config.INFERENCE_THREADS,
       logger: silentLogger(),
     });
     const modelJson = inferredConfig(served);
-    const configPath = join(dir, 'model.json');
-    await writeFile(configPath, `${jsonText(modelJson)}\n`, { flag: 'wx' });
-    return { served, files: [...files, configPath], modelJson, dir };
+    await writeFile(join(staging, 'model.json'), `${jsonText(modelJson)}\n`, { flag: 'wx' });
+    await assertFree(dir, name, version);
+    await rename(staging, dir);
+    return { served, files: [...files, 'model.json'].map((f) => join(dir, f)), modelJson, dir };
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await rm(staging, { recursive: true, force: true });
+    if (madeModelDir) await rmdir(modelDir).catch(() => undefined);
     throw error;
   }
 }
