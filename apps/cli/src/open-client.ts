@@ -4,7 +4,13 @@ import {
   type ConveyorClient,
   type EmbeddedClientOptions,
 } from '@conveyor/sdk';
-import { ConveyorError, compareVersions, type Config, type ModelSignature } from '@conveyor/shared';
+import {
+  ConveyorError,
+  ModelVersionSchema,
+  compareVersions,
+  type Config,
+  type ModelSignature,
+} from '@conveyor/shared';
 
 /** A client through the queue or in-process, and the model signatures it knows. */
 export interface CliClient {
@@ -81,8 +87,10 @@ export async function openClient(config: Config, options: OpenClientOptions): Pr
           details: { model },
         });
       }
+      // An alias is resolved per job by the client; its inputs are read with the newest
+      // signature, and the job is checked against its own version's when it is enqueued.
       const match =
-        version === undefined
+        version === undefined || !ModelVersionSchema.safeParse(version).success
           ? versions[versions.length - 1]
           : versions.find((s) => s.version === version);
       if (match === undefined) {

@@ -61,7 +61,10 @@ export function registerBatch(program: Command, ctx: CliContext): void {
         'csv',
       ]),
     )
-    .option('--version <version>', 'model version (default: the newest)')
+    .option(
+      '--version <version>',
+      'model version or alias (default: the production alias, else the newest)',
+    )
     .option('--embedded', 'run onnxruntime in this process instead of through the queue')
     .option('-c, --concurrency <n>', 'rows in flight at most', positiveInt, 128)
     .option('-q, --quiet', 'no progress on stderr')

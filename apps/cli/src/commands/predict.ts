@@ -64,7 +64,10 @@ export function registerPredict(program: Command, ctx: CliContext): void {
       '-i, --input <json|@file|->',
       'inputs as JSON (tensors by input name, named features, or an array for a model with one input), @file.json, or - for stdin',
     )
-    .option('--version <version>', 'model version (default: the newest)')
+    .option(
+      '--version <version>',
+      'model version or alias (default: the production alias, else the newest)',
+    )
     .addOption(
       new Option('-o, --output <format>', 'how to print the outputs')
         .choices(['json', 'table'])

@@ -6,14 +6,16 @@ import type { JobInputs, JobParameters } from './jobs-schemas.js';
 
 /**
  * Converts `/v1` inputs to SDK inputs: protocol tensors go through the `/v2` converter (datatype,
- * element and shape checks, size limit before reading data); bare nested arrays go to the SDK as
- * they are, which checks every element and reads them as float32.
+ * element and shape checks, size limit before reading data); bare nested arrays and bare values go
+ * to the SDK as they are, which checks every element and reads them in the dtype the model
+ * declares where that loses nothing.
  */
 export function toJobInputs(inputs: JobInputs, maxTensorBytes: number): TensorInputs {
   const tensors: InferInput[] = [];
   const converted: Record<string, TensorInputs[string]> = {};
   for (const [name, input] of Object.entries(inputs)) {
     if (Array.isArray(input)) converted[name] = input as NestedArray;
+    else if (typeof input !== 'object') converted[name] = input;
     else tensors.push({ name, ...input });
   }
   return { ...converted, ...toSdkInputs(tensors, maxTensorBytes) };

@@ -38,6 +38,8 @@ export const JobTensorSchema = z.union([
     })
     .strict(),
   z.array(z.unknown()),
+  // A bare value, for an input of shape [] (`"sr": 16000`).
+  z.union([z.number(), z.boolean(), z.string()]),
 ]);
 
 export const JobInputsSchema = z
