@@ -154,3 +154,50 @@ describe('rolling out version 2 under a continuous stream of predictions', () =>
     expect(history[0]).toMatchObject({ from: { '2': 100 }, to: { '1': 100 }, by: 'test' });
   }, 120_000);
 });
+
+describe('removing a version that still has jobs queued', () => {
+  const prefix = uniquePrefix();
+  let repo: TempRepository;
+  let worker: Awaited<ReturnType<typeof startInProcessWorker>>;
+  let client: ConveyorClient;
+
+  beforeAll(async () => {
+    repo = await tempRepository({ iris: ['1', '2'] });
+    worker = await startInProcessWorker(redisUrl, prefix, {
+      MODEL_REPOSITORY: repo.root,
+      MODEL_RESCAN_MS: '0',
+      MODEL_DRAIN_MS: '200',
+      WORKER_CONCURRENCY: '2',
+    });
+    client = await createClient({ redisUrl, prefix });
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await worker?.close();
+    await repo?.remove();
+    await dropPrefix(redisUrl, prefix);
+  });
+
+  it('runs what was queued for it, refuses new jobs for it at once, and unannounces it', async () => {
+    const queued = await client.enqueueMany(
+      'iris',
+      Array.from({ length: 300 }, () => ({ inputs: FLOWER })),
+      { version: '2' },
+    );
+    await repo.removeVersion('iris', '2');
+    const rescan = worker.rescan('test');
+    await expect
+      .poll(async () => (await client.models()).find((m) => m.version === '2')?.state)
+      .toBe('draining');
+    const refused = await client.predict('iris', FLOWER, { version: '2' }).catch((e: unknown) => e);
+    expect(isConveyorError(refused) && refused.code).toBe('ERR_MODEL_VERSION_NOT_FOUND');
+    const results = await Promise.all(queued.map((h) => h.result()));
+    expect(new Set(results.map((r) => r.version))).toEqual(new Set(['2']));
+    await rescan;
+    expect((await client.models()).map((m) => m.version)).toEqual(['1']);
+    expect(worker.records.some((r) => r.msg === 'version unloaded' && r.version === '2')).toBe(
+      true,
+    );
+  });
+});
