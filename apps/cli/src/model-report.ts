@@ -44,6 +44,11 @@ export function servedJson(served: ServedModel): Record<string, unknown> {
     config: served.entry.configPath ?? null,
     inputs: served.signature.inputs,
     outputs: served.signature.outputs,
+    // The dimensions as onnxruntime names them: what `warmup.dims` in model.json refers to.
+    onnx: {
+      inputs: served.runtime.inputs.map((r) => ({ name: r.name, shape: r.runtimeShape })),
+      outputs: served.runtime.outputs.map((r) => ({ name: r.name, shape: r.runtimeShape })),
+    },
     batchable: served.batchable,
     state: served.state,
     ...(served.stateReason !== undefined && { stateReason: served.stateReason }),
@@ -77,6 +82,10 @@ export function writeServed(out: Writable, served: ServedModel): void {
   line(out, `${entry.name}@${entry.version}  ${entry.modelPath}`);
   if (entry.config.description) line(out, `  ${entry.config.description}`);
   for (const l of specLines(served)) line(out, `  ${l}`);
+  const named = [...served.runtime.inputs, ...served.runtime.outputs]
+    .map((r) => `${r.name} [${r.runtimeShape.join(', ')}]`)
+    .join('; ');
+  line(out, `  as onnxruntime names it: ${named}`);
   const batching = served.batchable
     ? `up to ${entry.config.batching.maxBatchSize} rows along the first dimension`
     : 'off';

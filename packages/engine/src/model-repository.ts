@@ -143,9 +143,13 @@ export async function readModelVersion(
 
 /**
  * A version made of a bare .onnx file (no model.json), after checking that it is an ONNX model
- * whose external data stays in its folder. The model is called `name`, its version "1".
+ * whose external data stays in its folder, as version `version` (default "1") of model `name`.
  */
-export async function readModelFile(modelPath: string, name: string): Promise<ModelEntry> {
+export async function readModelFile(
+  modelPath: string,
+  name: string,
+  version = '1',
+): Promise<ModelEntry> {
   const path = resolve(modelPath);
   const dir = resolve(path, '..');
   const issues: ModelIssue[] = [];
@@ -153,7 +157,7 @@ export async function readModelFile(modelPath: string, name: string): Promise<Mo
   if (issues.length > 0) throw issuesError(path, issues);
   return Object.freeze({
     name,
-    version: '1',
+    version,
     dir,
     modelPath: path,
     configPath: undefined,

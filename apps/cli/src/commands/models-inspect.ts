@@ -61,6 +61,15 @@ async function inspectEntry(
   }
 }
 
+/** The model name and version a folder stands for: `<name>/<version>`, else `<name>` version 1. */
+function nameOfFolder(dir: string): { name: string; version: string } {
+  const inRepository = ModelVersionSchema.safeParse(basename(dir)).success;
+  return {
+    name: toModelName(basename(inRepository ? dirname(dir) : dir)),
+    version: inRepository ? basename(dir) : '1',
+  };
+}
+
 /** A folder: a version (it holds model.json or an .onnx file) or a model (its version folders). */
 async function inspectFolder(dir: string, config: Config): Promise<Inspected> {
   const files = await readdir(dir);
@@ -75,9 +84,7 @@ async function inspectFolder(dir: string, config: Config): Promise<Inspected> {
       await engine.close();
     }
   }
-  const inRepository = ModelVersionSchema.safeParse(basename(dir)).success;
-  const name = toModelName(basename(inRepository ? dirname(dir) : dir));
-  const version = inRepository ? basename(dir) : '1';
+  const { name, version } = nameOfFolder(dir);
   return inspectEntry(
     () => readModelVersion(dir, name, version),
     { name, version, path: dir },
@@ -93,10 +100,14 @@ async function inspectPath(target: string, config: Config): Promise<Inspected> {
     });
   }
   if (info.isDirectory()) return inspectFolder(target, config);
-  const name = toModelName(basename(target).replace(/\.onnx$/, ''));
+  // `model.onnx` says nothing: its folder names it, as in a repository.
+  const { name, version } =
+    basename(target) === 'model.onnx'
+      ? nameOfFolder(dirname(target))
+      : { name: toModelName(basename(target).replace(/\.onnx$/, '')), version: '1' };
   return inspectEntry(
-    () => readModelFile(target, name),
-    { name, version: '1', path: target },
+    () => readModelFile(target, name, version),
+    { name, version, path: target },
     config,
   );
 }
