@@ -35,3 +35,9 @@ export { hasBatchAxis, inferredConfig } from './infer-signature.js';
 export { checkOnnxFile, type OnnxFileInfo } from './onnx-file.js';
 export { reconcileSignature, type RuntimeSignature, type SignatureCheck } from './signature.js';
 export { openSession, type ModelSession, type RuntimeTensorSpec } from './session.js';
+export {
+  STAGING_DIR,
+  stageModelVersion,
+  type PublishOptions,
+  type StagedVersion,
+} from './publish-version.js';
