@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { modelsChannel, type Logger } from '@conveyor/shared';
+import { modelsChannel, throttledErrorLog, type Logger } from '@conveyor/shared';
 
 /** Longest the first request waits for the subscription, in ms. */
 const SUBSCRIBE_WAIT_MS = 2000;
@@ -32,6 +32,7 @@ export function watchModelChanges(
   const start = async (): Promise<void> => {
     const connection = open();
     subscriber = connection;
+    connection.on('error', throttledErrorLog(log, 'redis model-changes connection error'));
     connection.on('message', (from: string, model: string) => {
       if (from === channel) onChange(model);
     });
