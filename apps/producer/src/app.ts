@@ -14,6 +14,7 @@ import { openapi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
 import { inferRoutes } from './routes/infer.js';
 import { modelRoutes } from './routes/models.js';
+import { modelAdminRoutes } from './routes/model-admin.js';
 import { jobsApi, type JobsApiOptions } from './routes/jobs-api.js';
 
 /** What the HTTP API needs from outside; tests pass real ones against a test Redis, or fakes. */
@@ -56,6 +57,7 @@ export function buildApp(config: Config, deps: AppDeps) {
   void app.register(backPressure, { config, logger: deps.logger });
   void app.register(health, { client: deps.client, redisPing: deps.redisPing });
   void app.register(modelRoutes, { client: deps.client });
+  void app.register(modelAdminRoutes, { config, logger: deps.logger });
   void app.register(inferRoutes, { client: deps.client, config });
   void app.register(jobsApi, {
     client: deps.client,

@@ -23,7 +23,7 @@ export {
   type ModelAdmin,
   type ModelStatus,
 } from './model-admin.js';
-export { pinProductionBeforePublish } from './publish-guard.js';
+export { findModelStatus, pinProductionBeforePublish } from './publish-guard.js';
 export type { AnnouncedVersion } from './catalogue.js';
 export type { ChangeOptions } from './aliases.js';
 export {

@@ -6,7 +6,11 @@ import {
 } from '@conveyor/shared';
 import type { ModelAdmin, ModelStatus } from './model-admin.js';
 
-async function statusOrNone(admin: ModelAdmin, model: string): Promise<ModelStatus | undefined> {
+/** The model's status, or undefined for a model with no announced version and no alias. */
+export async function findModelStatus(
+  admin: ModelAdmin,
+  model: string,
+): Promise<ModelStatus | undefined> {
   try {
     return await admin.status(model);
   } catch (error) {
@@ -32,7 +36,7 @@ export async function pinProductionBeforePublish(
   onDisk: readonly string[],
   by?: string,
 ): Promise<AliasChange | undefined> {
-  const status = await statusOrNone(admin, model);
+  const status = await findModelStatus(admin, model);
   if (status?.aliases[DEFAULT_ALIAS] !== undefined) return undefined;
   const known = [...onDisk, ...(status?.versions.map((v) => v.version) ?? [])].sort(
     compareVersions,
