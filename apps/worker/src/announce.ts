@@ -60,7 +60,8 @@ export async function startAnnouncing(options: {
   const key = catalogueKey(options.prefix);
   const channel = modelsChannel(options.prefix);
   const held = new Map<string, Announcement>();
-  const fieldOf = (a: Announcement) => catalogueField(a.signature.name, a.signature.version, worker);
+  const fieldOf = (a: Announcement) =>
+    catalogueField(a.signature.name, a.signature.version, worker);
   for (const a of options.announcements) held.set(fieldOf(a), a);
 
   const entryOf = (a: Announcement, announcedAt: number): string => {

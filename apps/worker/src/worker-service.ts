@@ -11,9 +11,10 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
-import { startAnnouncing, type Announcement, type Announcer } from './announce.js';
+import { startAnnouncing } from './announce.js';
 import type { BlobStore } from './processor.js';
 import { watchRepository, type RepositoryWatch } from './repository-watch.js';
+import { announcementOf, createRollout, keyOf } from './rollout.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
 
 /** A running worker process: one BullMQ worker per model version, sharing one engine. */
@@ -31,14 +32,6 @@ export interface WorkerService {
    */
   close(): Promise<void>;
 }
-
-const keyOf = (model: string, version: string) => `${model}@${version}`;
-
-const announcementOf = (served: ServedModel): Announcement => ({
-  signature: served.signature,
-  state: served.state,
-  stateReason: served.stateReason,
-});
 
 function blobStore(connection: Redis, prefix: string): BlobStore {
   return {
@@ -116,7 +109,7 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
     root: config.MODEL_REPOSITORY,
     intervalMs: config.MODEL_RESCAN_MS,
     log,
-    rescan: rollout.rescan,
+    rescan: () => rollout.rescan(),
   });
   const commands = await listenForRescans(config, log, () => watcher.trigger('command'));
 
@@ -179,7 +172,9 @@ async function closeConsumers(
   const outcome = await Promise.race([graceful, deadline]);
   clearTimeout(timer);
   if (outcome === 'timeout') {
-    log.warn('jobs still running at the shutdown deadline; BullMQ will hand them to another worker');
+    log.warn(
+      'jobs still running at the shutdown deadline; BullMQ will hand them to another worker',
+    );
     await Promise.all(consumers.map((c) => c.close(true)));
   }
 }
@@ -197,77 +192,4 @@ async function listenForRescans(config: Config, log: Logger, onCommand: () => vo
   });
   await subscriber.subscribe(channel);
   return subscriber;
-}
-
-/**
- * Applies what a rescan of the repository found: a new version is loaded, warmed up, consumed and
- * announced; a removed one is marked draining (clients stop sending it jobs), keeps running what
- * is queued for it for MODEL_DRAIN_MS and until its queue is empty (within
- * SHUTDOWN_TIMEOUT_MS more), then is taken out of the catalogue and unloaded.
- */
-function createRollout(options: {
-  engine: Engine;
-  config: Config;
-  log: Logger;
-  announcer: Announcer;
-  consumers: Map<string, VersionConsumer>;
-  consume: (version: ServedModel) => Promise<void>;
-}) {
-  const { engine, config, log, announcer, consumers, consume } = options;
-  const drains = new Set<Promise<void>>();
-  const draining = new Set<string>();
-
-  const drain = async (version: ServedModel) => {
-    const { name, version: v } = version.entry;
-    await announcer.set({ signature: version.signature, state: 'draining' });
-    log.info({ model: name, version: v, drainMs: config.MODEL_DRAIN_MS }, 'version draining');
-    const consumer = consumers.get(keyOf(name, v));
-    const started = Date.now();
-    const limit = config.MODEL_DRAIN_MS + config.SHUTDOWN_TIMEOUT_MS;
-    for (;;) {
-      const elapsed = Date.now() - started;
-      const backlog = (await consumer?.backlog().catch(() => 0)) ?? 0;
-      if ((elapsed >= config.MODEL_DRAIN_MS && backlog === 0) || elapsed >= limit) {
-        if (backlog > 0)
-          log.warn({ model: name, version: v, backlog }, 'version unloaded with jobs queued');
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    await consumer?.close();
-    consumers.delete(keyOf(name, v));
-    await announcer.remove(name, v);
-    await engine.unload(name, v);
-    log.info({ model: name, version: v }, 'version unloaded');
-  };
-
-  return {
-    async rescan() {
-      const change = await engine.sync();
-      for (const version of change.added) {
-        await consume(version);
-        await announcer.set(announcementOf(version));
-        log.info(
-          { model: version.entry.name, version: version.entry.version, state: version.state },
-          'version loaded',
-        );
-      }
-      for (const version of change.removed) {
-        const key = keyOf(version.entry.name, version.entry.version);
-        if (!consumers.has(key) || draining.has(key)) continue;
-        draining.add(key);
-        const running = drain(version).catch((err: unknown) =>
-          log.error({ err, model: version.entry.name }, 'drain failed'),
-        );
-        drains.add(running);
-        void running.finally(() => {
-          drains.delete(running);
-          draining.delete(key);
-        });
-      }
-    },
-    async drained() {
-      await Promise.all([...drains]);
-    },
-  };
 }
