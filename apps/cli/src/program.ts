@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConveyorError } from '@conveyor/shared';
 import { registerBatch } from './commands/batch.js';
 import { registerDev } from './commands/dev.js';
+import { registerLifecycle } from './commands/lifecycle.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
 import { registerQueues } from './commands/queues.js';
@@ -51,6 +52,7 @@ export function createProgram(ctx: CliContext): Command {
   registerPredict(program, ctx);
   registerBatch(program, ctx);
   registerModels(program, ctx);
+  registerLifecycle(program, ctx);
   registerQueues(program, ctx);
   addJsonEverywhere(program);
   return program;
