@@ -86,7 +86,8 @@ export const ERROR_CATALOGUE = {
   ERR_MODEL_VERSION_EXISTS: {
     status: 409,
     retryable: false,
-    summary: 'A model version of this number is already in the model repository; a published version is never overwritten.',
+    summary:
+      'A model version of this number is already in the model repository; a published version is never overwritten.',
     fix: 'Publish under the next free version (leave the version out), or remove the old version folder first.',
   },
   ERR_MODEL_FILE_INVALID: {
@@ -201,7 +202,7 @@ export const ERROR_CATALOGUE = {
     status: 415,
     retryable: false,
     summary: 'The request body has a content type the route does not read.',
-    fix: 'Send JSON with `content-type: application/json`.',
+    fix: 'Send JSON with `content-type: application/json`; upload a model as `application/octet-stream`.',
   },
   ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
