@@ -21,6 +21,14 @@ export type AnnouncedVersion = ModelSignature & {
   stateReason?: string;
 };
 
+/** The signature part of a catalogue entry or announced version. */
+const signatureOf = (from: ModelSignature): ModelSignature => ({
+  name: from.name,
+  version: from.version,
+  inputs: from.inputs,
+  outputs: from.outputs,
+});
+
 /** States in order of preference: a version is in the best state one of its workers reports. */
 const RANK: Record<VersionState, number> = { ready: 0, degraded: 1, loading: 2, draining: 3 };
 
@@ -65,7 +73,8 @@ function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<
     }
     const parsed = CatalogueEntrySchema.safeParse(json);
     if (!parsed.success) continue;
-    const { announcedAt, worker: _worker, state, stateReason, ...signature } = parsed.data;
+    const { announcedAt, state, stateReason } = parsed.data;
+    const signature = signatureOf(parsed.data);
     if (announcedAt !== undefined && now - announcedAt > expiryMs) {
       expired.set(signature.name, Math.max(expired.get(signature.name) ?? 0, announcedAt));
       continue;
@@ -154,8 +163,7 @@ export function createCatalogue(
           { details: { model, version } },
         );
       }
-      const { workers: _w, state: _s, stateReason: _r, ...signature } = match;
-      return signature;
+      return signatureOf(match);
     },
     versions: (model) => versionsOf(model),
     async list() {

@@ -93,8 +93,11 @@ export function modelAdminOn(redis: Redis, prefix: string, log: Logger): ModelAd
   async function production(model: string): Promise<{ target: AliasTarget; set: boolean }> {
     const set = (await aliases.get(model))[DEFAULT_ALIAS];
     if (set) return { target: set, set: true };
-    const newest = (await catalogue.versions(model)).at(-1)?.version as string;
-    return { target: { [newest]: 100 }, set: false };
+    // Throws ERR_MODEL_NOT_FOUND when no worker serves a version of the model.
+    const newest = (await catalogue.versions(model)).at(-1);
+    if (newest === undefined)
+      throw new ConveyorError('ERR_MODEL_NOT_FOUND', `no worker serves "${model}"`);
+    return { target: { [newest.version]: 100 }, set: false };
   }
 
   const admin: ModelAdmin = {
@@ -130,10 +133,15 @@ export function modelAdminOn(redis: Redis, prefix: string, log: Logger): ModelAd
       parseOrThrow(ModelVersionSchema, chosen, 'version');
       if (!current.set)
         await aliases.set(model, DEFAULT_ALIAS, current.target, { action: 'set', ...byOf(by) });
-      return aliases.set(model, DEFAULT_ALIAS, { [chosen as string]: 100 }, {
-        action: 'promote',
-        ...byOf(by),
-      });
+      return aliases.set(
+        model,
+        DEFAULT_ALIAS,
+        { [chosen as string]: 100 },
+        {
+          action: 'promote',
+          ...byOf(by),
+        },
+      );
     },
     async rollback(model, by) {
       const current = (await aliases.get(name(model)))[DEFAULT_ALIAS];

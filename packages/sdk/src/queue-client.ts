@@ -145,7 +145,10 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
   // the cached copies at once: a rollback is instant for new jobs.
   const changes = watchModelChanges(
     () =>
-      new Redis({ ...connection, ...redisOptions('worker', `conveyor-sdk-changes.${config.prefix}`) }),
+      new Redis({
+        ...connection,
+        ...redisOptions('worker', `conveyor-sdk-changes.${config.prefix}`),
+      }),
     config.prefix,
     (model) => {
       aliases.forget(model);

@@ -90,7 +90,14 @@ function createSampler(config: Config, client: ConveyorClient) {
         new Map(
           await Promise.all(
             names.map(
-              async (n) => [n, await read(n, (byName.get(n) ?? []).map((i) => i.version))] as const,
+              async (n) =>
+                [
+                  n,
+                  await read(
+                    n,
+                    (byName.get(n) ?? []).map((i) => i.version),
+                  ),
+                ] as const,
             ),
           ),
         );

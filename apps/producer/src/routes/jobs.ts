@@ -66,7 +66,12 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
       // A job with a callback gets its id first and its callback stored before it exists: a
       // producer that stops in between leaves a registration the sweep drops, never a job without.
       if (callback !== undefined) {
-        const registered = await ctx.webhooks.registerBefore(name, [key], callback, parameters?.version);
+        const registered = await ctx.webhooks.registerBefore(
+          name,
+          [key],
+          callback,
+          parameters?.version,
+        );
         key = registered.keys[0];
         forget = registered.forget;
       }
