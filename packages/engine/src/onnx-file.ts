@@ -84,22 +84,65 @@ function externalTensors(bytes: Uint8Array): ExternalTensor[] {
   return found;
 }
 
-async function readModelBytes(path: string): Promise<Uint8Array> {
+/**
+ * The external tensors of model files already parsed, by path, while the file keeps its size and
+ * modification time: a worker rescans its repository every few seconds and must not read every
+ * model each time. The checks of the locations themselves (links) run every time.
+ */
+const parsed = new Map<string, { stamp: string; tensors: ExternalTensor[] }>();
+const MAX_PARSED = 1024;
+
+/** The external tensors of the file at `path`, read and parsed unless the cache has them. */
+async function tensorsOf(path: string): Promise<ExternalTensor[]> {
+  const { stamp, read } = await readModelBytes(path);
+  const hit = parsed.get(path);
+  if (hit?.stamp === stamp) return hit.tensors;
+  const bytes = await read();
+  let tensors: ExternalTensor[];
+  try {
+    tensors = externalTensors(bytes);
+  } catch (cause) {
+    if (!(cause instanceof WireFormatError)) throw cause;
+    throw new ConveyorError(
+      'ERR_MODEL_UNAVAILABLE',
+      `${path} is not an ONNX model: ${cause.message}`,
+      {
+        cause,
+        details: { path },
+      },
+    );
+  }
+  parsed.delete(path);
+  parsed.set(path, { stamp, tensors });
+  if (parsed.size > MAX_PARSED) parsed.delete(parsed.keys().next().value as string);
+  return tensors;
+}
+
+/** The file's identity (inode, size, modification time) and a function that reads it. */
+async function readModelBytes(
+  path: string,
+): Promise<{ stamp: string; read: () => Promise<Uint8Array> }> {
+  const failed = (cause: unknown): ConveyorError => {
+    const reason =
+      (cause as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'is missing'
+        : `cannot be read: ${(cause as Error).message}`;
+    return new ConveyorError('ERR_MODEL_UNAVAILABLE', `${path} ${reason}`, {
+      cause,
+      details: { path },
+    });
+  };
   try {
     const info = await stat(path);
     if (!info.isFile()) throw new Error('not a file');
     if (info.size > MAX_FILE_BYTES)
       throw new Error('larger than 2 GiB, more than one protobuf file can hold');
-    return await readFile(path);
+    return {
+      stamp: `${info.ino}:${info.size}:${info.mtimeMs}`,
+      read: () => readFile(path).catch((cause: unknown) => Promise.reject(failed(cause))),
+    };
   } catch (cause) {
-    const reason =
-      (cause as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'is missing'
-        : `cannot be read: ${(cause as Error).message}`;
-    throw new ConveyorError('ERR_MODEL_UNAVAILABLE', `${path} ${reason}`, {
-      cause,
-      details: { path },
-    });
+    throw failed(cause);
   }
 }
 
@@ -142,21 +185,7 @@ export async function checkOnnxFile(
   path: string,
   dir: string = dirname(path),
 ): Promise<OnnxFileInfo> {
-  const bytes = await readModelBytes(path);
-  let tensors: ExternalTensor[];
-  try {
-    tensors = externalTensors(bytes);
-  } catch (cause) {
-    if (!(cause instanceof WireFormatError)) throw cause;
-    throw new ConveyorError(
-      'ERR_MODEL_UNAVAILABLE',
-      `${path} is not an ONNX model: ${cause.message}`,
-      {
-        cause,
-        details: { path },
-      },
-    );
-  }
+  const tensors = await tensorsOf(resolve(path));
   const unnamed = tensors.find((t) => t.location === undefined);
   if (unnamed) {
     throw new ConveyorError(
