@@ -52,7 +52,8 @@ COPY --from=build /app/packages/engine/dist packages/engine/dist
 COPY --from=build /app/packages/sdk/dist packages/sdk/dist
 COPY --from=build /app/apps/worker/dist apps/worker/dist
 COPY --from=build /app/apps/producer/dist apps/producer/dist
-COPY --from=build /app/models models
+# Owned by node: the producer writes uploaded model versions into it (a shared volume).
+COPY --from=build --chown=node:node /app/models models
 USER node
 EXPOSE 8080
 # Exec form: node is PID 1 and receives SIGTERM itself, which starts the graceful shutdown.
