@@ -1,3 +1,4 @@
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   ConveyorError,
@@ -6,6 +7,7 @@ import {
   ModelNameSchema,
   ModelVersionSchema,
   parseOrThrow,
+  queueName,
   redisOptions,
   rescanChannel,
   silentLogger,
@@ -88,6 +90,19 @@ export function modelAdminOn(redis: Redis, prefix: string, log: Logger): ModelAd
   const aliases = createAliasStore(redis, prefix, 0);
   const catalogue = createCatalogue(redis, prefix, 0, DEFAULT_MODEL_EXPIRY_MS);
   const name = (model: string) => parseOrThrow(ModelNameSchema, model, 'model name');
+  const liveWorkers = async (model: string, version: string): Promise<number> => {
+    // Read-only: skipMetasUpdate keeps the queue's metadata (its event-stream cap) as workers set it.
+    const queue = new Queue(queueName(model, version), {
+      connection: redis,
+      prefix,
+      skipMetasUpdate: true,
+    });
+    try {
+      return await queue.getWorkersCount();
+    } finally {
+      await queue.close();
+    }
+  };
 
   /** Production's target now: as set, or the newest announced version it follows. */
   async function production(model: string): Promise<{ target: AliasTarget; set: boolean }> {
@@ -102,7 +117,12 @@ export function modelAdminOn(redis: Redis, prefix: string, log: Logger): ModelAd
 
   const admin: ModelAdmin = {
     async status(model) {
-      const versions = (await catalogue.list()).filter((v) => v.name === name(model));
+      const announced = (await catalogue.list()).filter((v) => v.name === name(model));
+      // Live workers by BullMQ's count of each version queue's connections: a worker that
+      // stopped leaves its announcement until it expires, but no connection.
+      const versions = await Promise.all(
+        announced.map(async (v) => ({ ...v, workers: await liveWorkers(v.name, v.version) })),
+      );
       const table = await aliases.get(model);
       if (versions.length === 0 && Object.keys(table).length === 0) await catalogue.versions(model);
       const taking = versions.filter((v) => v.state === 'ready' || v.state === 'degraded');
