@@ -20,6 +20,7 @@ export {
   ROUTING_RULE,
   createModelAdmin,
   modelAdminOn,
+  unservedWarnings,
   type ModelAdmin,
   type ModelStatus,
 } from './model-admin.js';

@@ -201,3 +201,24 @@ function rollbackTarget(
   }
   return undefined;
 }
+
+/**
+ * One warning per version of `target` that no worker serves (ready or degraded) now: an alias may
+ * name a version published a moment later, and meanwhile sends its share to the other versions it
+ * names (ERR_MODEL_VERSION_NOT_FOUND when none is served).
+ */
+export function unservedWarnings(
+  model: string,
+  target: AliasTarget | undefined,
+  status: Pick<ModelStatus, 'versions'> | undefined,
+): string[] {
+  if (target === undefined) return [];
+  const serving = new Set(
+    (status?.versions ?? [])
+      .filter((v) => v.state === 'ready' || v.state === 'degraded')
+      .map((v) => v.version),
+  );
+  return targetVersions(target)
+    .filter((v) => !serving.has(v))
+    .map((v) => `no worker serves version ${v} of "${model}" now`);
+}

@@ -2,7 +2,6 @@ import type { ModelStatus } from '@conveyor/sdk';
 import {
   DEFAULT_ALIAS,
   describeTarget,
-  targetVersions,
   type AliasChange,
   type AliasTarget,
   type ModelSignature,
@@ -73,23 +72,6 @@ export function statusText(status: ModelStatus, history: readonly AliasChange[])
     'recent changes:',
     historyTable(history),
   ].join('\n');
-}
-
-/** Warnings for the versions of a target that no worker serves now. */
-export function unservedWarnings(
-  model: string,
-  value: AliasTarget | undefined,
-  status: ModelStatus | undefined,
-): string[] {
-  if (value === undefined) return [];
-  const serving = new Set(
-    (status?.versions ?? [])
-      .filter((v) => v.state === 'ready' || v.state === 'degraded')
-      .map((v) => v.version),
-  );
-  return targetVersions(value)
-    .filter((v) => !serving.has(v))
-    .map((v) => `no worker serves version ${v} of "${model}" now`);
 }
 
 /** What `conveyor models publish` prints. */

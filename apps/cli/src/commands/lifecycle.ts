@@ -7,6 +7,7 @@ import {
   createModelAdmin,
   findModelStatus,
   pinProductionBeforePublish,
+  unservedWarnings,
   type ModelAdmin,
 } from '@conveyor/sdk';
 import {
@@ -21,13 +22,7 @@ import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js'
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
-import {
-  changeLine,
-  historyTable,
-  publishedText,
-  statusText,
-  unservedWarnings,
-} from './lifecycle-format.js';
+import { changeLine, historyTable, publishedText, statusText } from './lifecycle-format.js';
 import { positiveInt } from './predict.js';
 
 const REDIS_FLAGS: readonly ConfigFlag[] = ['redisUrl', 'prefix'];

@@ -2,7 +2,6 @@ import type { FastifyRequest } from 'fastify';
 import type { ModelStatus } from '@conveyor/sdk';
 import {
   describeTarget,
-  targetVersions,
   type AliasChange,
   type AliasTarget,
   type TensorSpec,
@@ -67,24 +66,4 @@ export function statusBody(status: ModelStatus, history: readonly AliasChange[])
     rule: status.rule,
     history: history.map(changeBody),
   };
-}
-
-/** One warning per version of `target` that no worker serves (ready or degraded) now. */
-export function unservedWarnings(
-  model: string,
-  target: AliasTarget | undefined,
-  status: ModelStatus | undefined,
-): string[] {
-  if (target === undefined) return [];
-  const serving = new Set(
-    (status?.versions ?? [])
-      .filter((v) => v.state === 'ready' || v.state === 'degraded')
-      .map((v) => v.version),
-  );
-  return targetVersions(target)
-    .filter((v) => !serving.has(v))
-    .map(
-      (v) =>
-        `no worker serves version ${v} of "${model}" now: the alias sends its share to the other versions it names that are served, and fails with ERR_MODEL_VERSION_NOT_FOUND when none is`,
-    );
 }

@@ -1,6 +1,11 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import { createModelAdmin, findModelStatus, type ModelAdmin } from '@conveyor/sdk';
+import {
+  createModelAdmin,
+  findModelStatus,
+  unservedWarnings,
+  type ModelAdmin,
+} from '@conveyor/sdk';
 import {
   DEFAULT_ALIAS,
   describeTarget,
@@ -22,13 +27,7 @@ import {
   SetAliasBodySchema,
   type AliasChanged,
 } from './model-admin-schemas.js';
-import {
-  aliasView,
-  changeBody,
-  changedBy,
-  statusBody,
-  unservedWarnings,
-} from './model-admin-views.js';
+import { aliasView, changeBody, changedBy, statusBody } from './model-admin-views.js';
 import { modelUploadRoutes } from './model-upload.js';
 
 export interface ModelAdminRouteOptions {
