@@ -65,8 +65,11 @@ export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, do
       );
       if (models === undefined) return notReady('the model catalogue could not be read from redis');
       if (models.length === 0) return notReady('no worker has announced a model');
-      // Every model the catalogue claims (versions announced within MODEL_EXPIRY_MS) needs a worker.
-      const idle = [...new Set(models.filter((m) => m.workers === 0).map((m) => m.name))];
+      // Every model the catalogue claims (versions announced within MODEL_EXPIRY_MS) needs a worker
+      // on a version that takes jobs; versions still loading or draining do not count either way.
+      const serving = models.filter((m) => m.state === 'ready' || m.state === 'degraded');
+      const busy = new Set(serving.filter((m) => m.workers > 0).map((m) => m.name));
+      const idle = [...new Set(serving.map((m) => m.name))].filter((name) => !busy.has(name));
       if (idle.length > 0)
         return notReady(`no worker is running for ${idle.map((m) => `"${m}"`).join(', ')}`);
       return reply.code(200).send({ ready: true });
