@@ -116,6 +116,21 @@ describe('model expiry in the catalogue', () => {
     expect(await ready()).toEqual({ status: 200, body: { ready: true } });
   });
 
+  it('stays ready while a version is only loading or draining, with no worker on its queue yet', async () => {
+    const at = Date.now();
+    const stated = (name: string, state: string) =>
+      JSON.stringify({ ...JSON.parse(entry(name, '1', at)), state, worker: 'w-elsewhere' });
+    await redis.hset(key, {
+      'arriving@1@w-elsewhere': stated('arriving', 'loading'),
+      'leaving@1@w-elsewhere': stated('leaving', 'draining'),
+    });
+    try {
+      expect(await ready()).toEqual({ status: 200, body: { ready: true } });
+    } finally {
+      await redis.hdel(key, 'arriving@1@w-elsewhere', 'leaving@1@w-elsewhere');
+    }
+  });
+
   it("judges announcements by the Redis server's clock, not by a client whose clock is off", async () => {
     // This process's clock two hours ahead, then two hours behind; Redis's clock is unchanged.
     // A new client each time: a client reuses the catalogue it read for a few seconds.
