@@ -92,7 +92,7 @@ async function answer(
   };
 }
 
-/** Status and history: any key (scope `infer`). */
+/** Status and history: every key, of scope `infer` or above. */
 function readRoutes(app: AdminApp, admin: Admin): void {
   app.get(
     '/v1/models/:name',
