@@ -46,9 +46,11 @@ export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
   let connecting: Promise<void> | undefined;
 
   // Producer connections refuse commands while disconnected, so connect before the first one.
+  // Callers that arrive while the first connect is under way wait for the same one.
   const connected = (): Promise<void> => {
+    if (connecting) return connecting;
     if (redis.status !== 'wait') return Promise.resolve();
-    connecting ??= redis.connect().finally(() => (connecting = undefined));
+    connecting = redis.connect().finally(() => (connecting = undefined));
     return connecting;
   };
 
