@@ -33,9 +33,16 @@ export function createRollout(options: {
   const drains = new Set<Promise<void>>();
   const draining = new Set<string>();
 
+  // A Redis error must not leave a removed version served for good: the drain goes on, and an
+  // entry Redis missed stays `draining` (no new jobs) until it expires.
+  const tell = (what: Promise<void>, model: string, version: string) =>
+    what.catch((err: unknown) =>
+      log.warn({ err, model, version }, 'could not update the catalogue; it catches up'),
+    );
+
   const drain = async (version: ServedModel) => {
     const { name, version: v } = version.entry;
-    await announcer.set({ signature: version.signature, state: 'draining' });
+    await tell(announcer.set({ signature: version.signature, state: 'draining' }), name, v);
     log.info({ model: name, version: v, drainMs: config.MODEL_DRAIN_MS }, 'version draining');
     const consumer = consumers.get(keyOf(name, v));
     const started = Date.now();
@@ -52,7 +59,7 @@ export function createRollout(options: {
     }
     await consumer?.close();
     consumers.delete(keyOf(name, v));
-    await announcer.remove(name, v);
+    await tell(announcer.remove(name, v), name, v);
     await engine.unload(name, v);
     log.info({ model: name, version: v }, 'version unloaded');
   };
