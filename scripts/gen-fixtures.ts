@@ -14,6 +14,7 @@ import {
   IRIS_STD,
   IRIS_WEIGHTS,
 } from './lib/iris-weights.js';
+import { valueInfo } from './lib/onnx-graph.js';
 
 // onnx-proto is CommonJS: its namespace is a property of the default export at run time.
 const { onnx } = onnxProto;
@@ -22,20 +23,6 @@ const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
 function constant(name: string, dims: number[], values: readonly number[]): Onnx.ITensorProto {
   return { name, dims, dataType: FLOAT, floatData: [...values] };
-}
-
-function valueInfo(name: string, dims: (number | string)[]): Onnx.IValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: FLOAT,
-        shape: {
-          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        },
-      },
-    },
-  };
 }
 
 function irisModel(): Uint8Array {

@@ -9,6 +9,7 @@ import { uniquePrefix } from '../support/prefix.js';
 import { MODELS, spawnWorker, type WorkerProcess } from '../support/workers.js';
 import { recordScenario } from './summary.js';
 import { startPersistentRedis, type PersistentRedis } from './support.js';
+import { valueInfo } from '../../scripts/lib/onnx-graph.js';
 
 const { onnx } = onnxProto;
 
@@ -18,24 +19,13 @@ const { onnx } = onnxProto;
  */
 function wideModel(): Uint8Array {
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const info = (name: string, dims: (number | string)[]) => ({
-    name,
-    type: {
-      tensorType: {
-        elemType: FLOAT,
-        shape: {
-          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        },
-      },
-    },
-  });
   const model = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 13 }],
     graph: {
       name: 'wide',
-      input: [info('x', ['batch', 'k'])],
-      output: [info('y', ['batch', 2])],
+      input: [valueInfo('x', ['batch', 'k'])],
+      output: [valueInfo('y', ['batch', 2])],
       initializer: [
         { name: 'w', dims: [4, 2], dataType: FLOAT, floatData: [1, 0, 0, 1, 1, 0, 0, 1] },
       ],

@@ -7,6 +7,7 @@ import { createEngine, type Engine, type PredictOutcome } from '@conveyor/engine
 import { createTensor, toNumbers, toRows, toTensors } from '@conveyor/shared';
 import { irisReference } from '../../../scripts/lib/iris-weights.js';
 import { memoryLogger } from '../../../test/support/workers.js';
+import { valueInfo } from '../../../scripts/lib/onnx-graph.js';
 
 const { onnx } = onnxProto;
 const MODELS = new URL('../../../models', import.meta.url).pathname;
@@ -18,17 +19,6 @@ const TABLE_ROWS = 10;
  * found by running it.
  */
 function lookupModel(): Uint8Array {
-  const info = (name: string, elemType: number, dims: (number | string)[]) => ({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: {
-          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        },
-      },
-    },
-  });
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const INT64 = onnx.TensorProto.DataType.INT64;
   const model = onnx.ModelProto.create({
@@ -36,8 +26,8 @@ function lookupModel(): Uint8Array {
     opsetImport: [{ domain: '', version: 13 }],
     graph: {
       name: 'lookup',
-      input: [info('idx', INT64, ['batch', 1])],
-      output: [info('values', FLOAT, ['batch', 1, 2])],
+      input: [valueInfo('idx', ['batch', 1], INT64)],
+      output: [valueInfo('values', ['batch', 1, 2], FLOAT)],
       initializer: [
         {
           name: 'table',

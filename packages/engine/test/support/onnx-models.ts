@@ -2,6 +2,7 @@ import { cp, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto, { type onnx as Onnx } from 'onnx-proto';
+import { valueInfo } from '../../../../scripts/lib/onnx-graph.js';
 
 // onnx-proto is CommonJS: its namespace is a property of the default export at run time.
 const { onnx } = onnxProto;
@@ -19,20 +20,6 @@ export const tempRoot = (prefix: string): Promise<string> =>
 export async function bareCopy(root: string, model: string, name = model, version = '1') {
   await mkdir(join(root, name, version), { recursive: true });
   await cp(join(MODELS, model, '1', 'model.onnx'), join(root, name, version, 'model.onnx'));
-}
-
-function valueInfo(name: string, dims: (number | string)[]): Onnx.IValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: FLOAT,
-        shape: {
-          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        },
-      },
-    },
-  };
 }
 
 function encode(graph: Onnx.IGraphProto): Uint8Array {
