@@ -39,6 +39,14 @@ describe('a mixed fleet: one worker serves iris 1, another iris 1 and 2', () => 
     admin = await createModelAdmin({ redisUrl, prefix });
   }, 60_000);
 
+  // A change reaches the client with its notice, a moment after the change itself: wait until
+  // new unpinned jobs go to `version`.
+  let probe = 0;
+  const follows = (version: string) =>
+    expect
+      .poll(() => client.jobIdFor('iris', { idempotencyKey: `probe-${probe++}` }))
+      .toMatch(new RegExp(`^iris\\.${version}\\.`));
+
   afterAll(async () => {
     await client?.close();
     await admin?.close();
@@ -68,6 +76,7 @@ describe('a mixed fleet: one worker serves iris 1, another iris 1 and 2', () => 
   it('sends unpinned jobs where production points once it is set, and named aliases by weight', async () => {
     await admin.setAlias('iris', 'production', { '1': 100 });
     await admin.setAlias('iris', 'half', { '1': 1, '2': 1 });
+    await follows('1');
     const unpinned = await Promise.all(
       Array.from({ length: 30 }, () => outcome(client.predict('iris', FLOWER))),
     );
@@ -96,8 +105,10 @@ describe('a mixed fleet: one worker serves iris 1, another iris 1 and 2', () => 
 
   it('keeps a repeated idempotency key on the version its first job ran on', async () => {
     await admin.setAlias('iris', 'production', { '2': 100 });
+    await follows('2');
     const first = await client.predict('iris', FLOWER, { idempotencyKey: 'same-key' });
     await admin.setAlias('iris', 'production', { '1': 100 });
+    await follows('1');
     const again = await client.predict('iris', FLOWER, { idempotencyKey: 'same-key' });
     expect(first.version).toBe('2');
     expect(again.jobId).toBe(first.jobId);

@@ -11,7 +11,6 @@ import {
   aliasHistoryKey,
   aliasesKey,
   modelsChannel,
-  msFromRedisTime,
   parseOrThrow,
   targetVersions,
   type AliasChange,
@@ -25,7 +24,7 @@ export const ALIAS_HISTORY_LENGTH = 200;
 /**
  * Sets or deletes one alias, appends the change to the model's bounded history and tells every
  * client, in one step. KEYS: aliases hash, history list. ARGV: model, alias, new target JSON (or
- * ''), action, by, history length, channel. Returns the previous target JSON (or false).
+ * ''), action, by, history length, channel. Returns the history entry it wrote (JSON).
  */
 const CHANGE_ALIAS = `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -39,11 +38,11 @@ local change = { at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),
 if before then change['from'] = before end
 if ARGV[3] ~= '' then change['to'] = cjson.decode(ARGV[3]) end
 if ARGV[5] ~= '' then change['by'] = ARGV[5] end
-redis.call('LPUSH', KEYS[2], cjson.encode(change))
+local entry = cjson.encode(change)
+redis.call('LPUSH', KEYS[2], entry)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
 redis.call('PUBLISH', ARGV[7], ARGV[1])
-if before then return cjson.encode(before) end
-return false`;
+return entry`;
 
 /** A model's aliases, read from Redis, cached, and dropped from the cache when they change. */
 export interface AliasStore {
@@ -89,7 +88,7 @@ export function createAliasStore(redis: Redis, prefix: string, ttlMs: number): A
     const name = parseOrThrow(ModelNameSchema, model, 'model name');
     const aliasName = parseOrThrow(AliasNameSchema, alias, 'alias name');
     const action = how.action ?? (target === undefined ? 'delete' : 'set');
-    const before = (await redis.eval(
+    const entry = (await redis.eval(
       CHANGE_ALIAS,
       2,
       aliasesKey(prefix),
@@ -101,15 +100,9 @@ export function createAliasStore(redis: Redis, prefix: string, ttlMs: number): A
       how.by ?? '',
       String(ALIAS_HISTORY_LENGTH),
       modelsChannel(prefix),
-    )) as string | null;
+    )) as string;
     cache.delete(name);
-    const [latest] = await history(name, 1);
-    if (latest) return latest;
-    const at = msFromRedisTime(await redis.time());
-    const entry: AliasChange = { at, alias: aliasName, action };
-    if (before) entry.from = AliasTargetSchema.parse(JSON.parse(before));
-    if (target) entry.to = target;
-    return entry;
+    return AliasChangeSchema.parse(JSON.parse(entry));
   };
 
   async function history(model: string, limit = ALIAS_HISTORY_LENGTH): Promise<AliasChange[]> {
