@@ -5,14 +5,13 @@ import {
   catalogueKey,
   compareVersions,
   msFromRedisTime,
+  queueName,
   type ModelSignature,
   type VersionState,
 } from '@conveyor/shared';
 
-/** An announced model version: its signature, how many live workers serve it, and its state. */
+/** An announced model version: its signature and its state. */
 export type AnnouncedVersion = ModelSignature & {
-  /** Live workers that announced it, in any state. */
-  workers: number;
   /**
    * The best state any of its workers reports: ready, then degraded (its warm-up failed;
    * `stateReason` says why), loading, draining. Only ready and degraded versions take new jobs.
@@ -82,9 +81,8 @@ function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<
     const key = `${signature.name}@${signature.version}`;
     const current = state ?? 'ready';
     const seen = byVersion.get(key);
-    if (seen) seen.workers += 1;
     if (seen && RANK[seen.state] <= RANK[current]) continue;
-    const version: AnnouncedVersion = { ...signature, workers: seen?.workers ?? 1, state: current };
+    const version: AnnouncedVersion = { ...signature, state: current };
     if (stateReason !== undefined) version.stateReason = stateReason;
     byVersion.set(key, version);
   }
@@ -173,4 +171,21 @@ export function createCatalogue(
       cached = undefined;
     },
   };
+}
+
+/** An announced version with the number of worker processes serving it now. */
+export type LiveVersion = AnnouncedVersion & { workers: number };
+
+/**
+ * The versions with their live workers, by BullMQ's count of the connections to each version's
+ * queue (`workersOf`): a worker that stopped leaves its announcement until it expires, but no
+ * connection.
+ */
+export function withLiveWorkers(
+  versions: readonly AnnouncedVersion[],
+  workersOf: (queue: string) => Promise<number>,
+): Promise<LiveVersion[]> {
+  return Promise.all(
+    versions.map(async (v) => ({ ...v, workers: await workersOf(queueName(v.name, v.version)) })),
+  );
 }

@@ -25,7 +25,7 @@ export {
   type ModelStatus,
 } from './model-admin.js';
 export { findModelStatus, pinProductionBeforePublish } from './publish-guard.js';
-export type { AnnouncedVersion } from './catalogue.js';
+export type { AnnouncedVersion, LiveVersion } from './catalogue.js';
 export type { ChangeOptions } from './aliases.js';
 export {
   ClientOptionsSchema,

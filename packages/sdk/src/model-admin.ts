@@ -7,7 +7,6 @@ import {
   ModelNameSchema,
   ModelVersionSchema,
   parseOrThrow,
-  queueName,
   redisOptions,
   rescanChannel,
   silentLogger,
@@ -19,14 +18,14 @@ import {
   type ModelAliases,
 } from '@conveyor/shared';
 import { createAliasStore, rolloutTarget, type ChangeOptions } from './aliases.js';
-import { createCatalogue, type AnnouncedVersion } from './catalogue.js';
+import { createCatalogue, withLiveWorkers, type LiveVersion } from './catalogue.js';
 import { ClientOptionsSchema, redisConnectionOptions, type ClientOptions } from './options.js';
 
 /** What GET /v1/models/{name} and `conveyor models status` show of a model. */
 export interface ModelStatus {
   name: string;
   /** Every announced version, oldest first, with its live workers and state. */
-  versions: AnnouncedVersion[];
+  versions: LiveVersion[];
   aliases: ModelAliases;
   /** The version unpinned requests go to when `production` is not set (the newest), else undefined. */
   following: string | undefined;
@@ -90,17 +89,17 @@ export function modelAdminOn(redis: Redis, prefix: string, log: Logger): ModelAd
   const aliases = createAliasStore(redis, prefix, 0);
   const catalogue = createCatalogue(redis, prefix, 0, DEFAULT_MODEL_EXPIRY_MS);
   const name = (model: string) => parseOrThrow(ModelNameSchema, model, 'model name');
-  const liveWorkers = async (model: string, version: string): Promise<number> => {
+  const workersOf = async (queue: string): Promise<number> => {
     // Read-only: skipMetasUpdate keeps the queue's metadata (its event-stream cap) as workers set it.
-    const queue = new Queue(queueName(model, version), {
+    const reader = new Queue(queue, {
       connection: redis,
       prefix,
       skipMetasUpdate: true,
     });
     try {
-      return await queue.getWorkersCount();
+      return await reader.getWorkersCount();
     } finally {
-      await queue.close();
+      await reader.close();
     }
   };
 
@@ -118,11 +117,7 @@ export function modelAdminOn(redis: Redis, prefix: string, log: Logger): ModelAd
   const admin: ModelAdmin = {
     async status(model) {
       const announced = (await catalogue.list()).filter((v) => v.name === name(model));
-      // Live workers by BullMQ's count of each version queue's connections: a worker that
-      // stopped leaves its announcement until it expires, but no connection.
-      const versions = await Promise.all(
-        announced.map(async (v) => ({ ...v, workers: await liveWorkers(v.name, v.version) })),
-      );
+      const versions = await withLiveWorkers(announced, workersOf);
       const table = await aliases.get(model);
       if (versions.length === 0 && Object.keys(table).length === 0) await catalogue.versions(model);
       const taking = versions.filter((v) => v.state === 'ready' || v.state === 'degraded');

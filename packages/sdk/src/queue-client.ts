@@ -13,7 +13,6 @@ import {
   parseOrThrow,
   modelOfJobId,
   newJobId,
-  queueName,
   queueOfJobId,
   tensorBytes,
   redisOptions,
@@ -26,7 +25,7 @@ import {
   type TypedArray,
 } from '@conveyor/shared';
 import { createAliasStore } from './aliases.js';
-import { createCatalogue } from './catalogue.js';
+import { createCatalogue, withLiveWorkers } from './catalogue.js';
 import { createRouter } from './routing.js';
 import {
   BulkItemOptionsSchema,
@@ -575,14 +574,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       assertOpen();
       try {
         await changes.ready;
-        // Live workers by BullMQ's count of the version queue's connections: a worker that
-        // stopped leaves its announcement until it expires, but no connection.
-        const versions = await catalogue.list();
-        return await Promise.all(
-          versions.map(async (v) => ({
-            ...v,
-            workers: await queueNamed(queueName(v.name, v.version)).getWorkersCount(),
-          })),
+        return await withLiveWorkers(await catalogue.list(), (name) =>
+          queueNamed(name).getWorkersCount(),
         );
       } catch (error) {
         throw unavailable(error);
