@@ -111,19 +111,29 @@ describe('rolling out version 2 under a continuous stream of predictions', () =>
     await stream.collect(50);
 
     // Clients drop their cached aliases on the change notice, a few ms after the change.
-    const change = async (apply: () => Promise<unknown>, next: Phase) => {
+    // Until then, the jobs of the stream are only checked for errors. The client has the change
+    // once `times` new jobs in a row go to `shows` (20 in a row cannot come from a 10 % share).
+    let probe = 0;
+    const chooses = async (version: string, times: number) => {
+      for (let i = 0; i < times; i++) {
+        const id = await client.jobIdFor('iris', { idempotencyKey: `probe-${probe++}` });
+        if (!id.startsWith(`iris.${version}.`)) return false;
+      }
+      return true;
+    };
+    const change = async (apply: () => Promise<unknown>, next: Phase, shows: string, times = 1) => {
       stream.set('changing');
       await apply();
-      await new Promise((r) => setTimeout(r, 100));
+      await expect.poll(() => chooses(shows, times), { interval: 5, timeout: 20_000 }).toBe(true);
       stream.set(next);
     };
-    await change(() => admin.rollout('iris', '2', 10, 'test'), 'canary');
+    await change(() => admin.rollout('iris', '2', 10, 'test'), 'canary', '2');
     await stream.collect(1000);
 
-    await change(() => admin.promote('iris', undefined, 'test'), 'promoted');
+    await change(() => admin.promote('iris', undefined, 'test'), 'promoted', '2', 20);
     await stream.collect(100);
 
-    await change(() => admin.rollback('iris', 'test'), 'rolled-back');
+    await change(() => admin.rollback('iris', 'test'), 'rolled-back', '1');
     await stream.collect(200);
 
     stream.set('removing');
