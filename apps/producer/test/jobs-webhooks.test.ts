@@ -1,21 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Queue, type Queue as BullQueue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger, newJobId } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { CALLBACKS_QUEUE } from '../src/webhooks/delivery.js';
-import { verifyWebhook } from '../src/webhooks/signature.js';
 import { irisInputs, modelQueue, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
 
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
 const silent = createLogger({ level: 'silent', component: 'worker' });
-const SECRET = 'a-test-webhook-secret-0123456789';
+/** Two active secrets, as while keys rotate: every delivery is signed with both. */
+const OLD_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const NEW_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+/** What a receiver runs: the standardwebhooks library's verify, which throws on a bad signature. */
+const verify = (secret: string, delivery: Delivery) =>
+  new Webhook(secret).verify(delivery.body, delivery.headers as Record<string, string>);
 
 interface Delivery {
   path: string;
@@ -84,7 +90,7 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
   let iris: BullQueue;
   let callbacks: BullQueue;
   const config = testConfig(redisUrl, prefix, {
-    WEBHOOK_SECRET: SECRET,
+    WEBHOOK_SECRET: `${OLD_SECRET}, ${NEW_SECRET}`,
     WEBHOOK_BACKOFF_MS: '20',
     WEBHOOK_MAX_ATTEMPTS: '3',
     // The receiver listens on loopback, which the SSRF rules refuse unless the host is listed.
@@ -125,17 +131,22 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
     return response.json<{ job_id: string }>().job_id;
   };
 
-  it('delivers a completed job once, with a valid signature, its id and a delivery id', async () => {
+  it('delivers a completed job once, signed per Standard Webhooks under each secret', async () => {
     const id = await submit(producer, '/done');
     const [delivery] = await receiver.received('/done', 1);
     expect(delivery!.headers['content-type']).toBe('application/json');
     expect(delivery!.headers['conveyor-job-id']).toBe(id);
-    expect(delivery!.headers['conveyor-delivery-id']).toEqual(expect.any(String));
-    const signature = delivery!.headers['conveyor-signature'] as string;
-    expect(signature).toMatch(/^t=[0-9]+,v1=[0-9a-f]{64}$/);
-    expect(verifyWebhook(SECRET, signature, delivery!.body)).toBe(true);
-    expect(verifyWebhook('another-secret-0123456789', signature, delivery!.body)).toBe(false);
-    expect(verifyWebhook(SECRET, signature, `${delivery!.body} `)).toBe(false);
+    expect(delivery!.headers['webhook-id']).toEqual(expect.any(String));
+    expect(delivery!.headers['webhook-timestamp']).toMatch(/^[0-9]+$/);
+    expect(delivery!.headers['webhook-signature']).toMatch(/^v1,\S+ v1,\S+$/);
+    // A receiver that knows only the old secret, or only the new one, accepts it.
+    expect(verify(OLD_SECRET, delivery!)).toMatchObject({ job_id: id });
+    expect(verify(NEW_SECRET, delivery!)).toMatchObject({ job_id: id });
+    const other = `whsec_${randomBytes(32).toString('base64')}`;
+    expect(() => verify(other, delivery!)).toThrow(WebhookVerificationError);
+    expect(() => verify(OLD_SECRET, { ...delivery!, body: `${delivery!.body} ` })).toThrow(
+      WebhookVerificationError,
+    );
     expect(JSON.parse(delivery!.body)).toMatchObject({
       job_id: id,
       model: 'iris',
@@ -155,15 +166,13 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
     });
   });
 
-  it('retries after a 500, with the same delivery id and a fresh valid signature', async () => {
+  it('retries after a 500, with the same webhook-id and a fresh valid signature', async () => {
     receiver.statuses.push(500);
     const id = await submit(producer, '/retry');
     const [first, second] = await receiver.received('/retry', 2);
-    expect(first!.headers['conveyor-delivery-id']).toBe(second!.headers['conveyor-delivery-id']);
+    expect(first!.headers['webhook-id']).toBe(second!.headers['webhook-id']);
     expect(second!.body).toBe(first!.body);
-    expect(
-      verifyWebhook(SECRET, second!.headers['conveyor-signature'] as string, second!.body),
-    ).toBe(true);
+    expect(verify(NEW_SECRET, second!)).toMatchObject({ job_id: id });
     await expect.poll(async () => (await callbacks.getJob(id))?.getState()).toBe('completed');
   });
 

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createTlsServer, globalAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -17,6 +19,10 @@ import { testConfig, unusedClient } from './support.js';
 
 const redisUrl = inject('redisUrl');
 const SECRET = 'a-test-webhook-secret-0123456789';
+/** SECRET as the config reads it. */
+const SECRETS = [`whsec_${Buffer.from(SECRET).toString('base64')}`];
+/** A self-signed certificate for the name `localhost` only, and its key. */
+const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 const closed: CallbackPolicy = { allowPrivate: false, allowedHosts: [] };
 
 /** The code a rejected assertCallbackAllowed carries, or 'allowed'. */
@@ -161,13 +167,13 @@ describe('webhook delivery: checked again before each POST, no redirects', () =>
   it('does not POST to a loopback receiver unless its host is allowed', async () => {
     const receiver = await startReceiver(200);
     try {
-      const refuse = createDeliveryProcessor(base, SECRET, logger);
+      const refuse = createDeliveryProcessor(base, SECRETS, logger);
       await expect(refuse(deliveryJob(`${receiver.url}/hook`))).rejects.toBeInstanceOf(
         UnrecoverableError,
       );
       expect(receiver.received).toHaveLength(0);
       const allowed = { ...base, WEBHOOK_ALLOWED_HOSTS: ['127.0.0.1'] as const };
-      const deliver = createDeliveryProcessor(allowed, SECRET, logger);
+      const deliver = createDeliveryProcessor(allowed, SECRETS, logger);
       await expect(deliver(deliveryJob(`${receiver.url}/hook`))).resolves.toEqual({ status: 200 });
       expect(receiver.received).toHaveLength(1);
     } finally {
@@ -183,7 +189,7 @@ describe('webhook delivery: checked again before each POST, no redirects', () =>
       let calls = 0;
       const rebinding = () =>
         Promise.resolve([{ address: calls++ === 0 ? '93.184.216.34' : '127.0.0.1' }]);
-      const deliver = createDeliveryProcessor(base, SECRET, logger, rebinding);
+      const deliver = createDeliveryProcessor(base, SECRETS, logger, rebinding);
       await expect(deliver(deliveryJob(`http://rebind.test:${port}/hook`))).rejects.toBeInstanceOf(
         UnrecoverableError,
       );
@@ -193,7 +199,7 @@ describe('webhook delivery: checked again before each POST, no redirects', () =>
       // The connection does use this resolver: an allowed name that only it knows is delivered.
       const allowed = { ...base, WEBHOOK_ALLOWED_HOSTS: ['rebind.test'] as const };
       const loopback = () => Promise.resolve([{ address: '127.0.0.1' }]);
-      const delivered = createDeliveryProcessor(allowed, SECRET, logger, loopback);
+      const delivered = createDeliveryProcessor(allowed, SECRETS, logger, loopback);
       await expect(delivered(deliveryJob(`http://rebind.test:${port}/hook`))).resolves.toEqual({
         status: 200,
       });
@@ -207,13 +213,51 @@ describe('webhook delivery: checked again before each POST, no redirects', () =>
     const receiver = await startReceiver(307);
     try {
       const config = { ...base, WEBHOOK_ALLOWED_HOSTS: ['127.0.0.1'] as const };
-      const deliver = createDeliveryProcessor(config, SECRET, logger);
+      const deliver = createDeliveryProcessor(config, SECRETS, logger);
       await expect(deliver(deliveryJob(`${receiver.url}/hook`))).rejects.toBeInstanceOf(
         UnrecoverableError,
       );
       expect(receiver.received).toHaveLength(1);
     } finally {
       await receiver.close();
+    }
+  });
+});
+
+describe('webhook delivery failures in the log', () => {
+  const base = testConfig(redisUrl, uniquePrefix(), {
+    WEBHOOK_TIMEOUT_MS: '5000',
+    WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+  });
+
+  it('logs a TLS failure by code and message, without the peer certificate', async () => {
+    const cert = fixture('receiver-cert.pem');
+    const server = createTlsServer({ cert, key: fixture('receiver-key.pem') }, (_, response) =>
+      response.end('{}'),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    // Trusted, the certificate fails only the name check (it names localhost, not 127.0.0.1),
+    // whose error carries the whole peer certificate as `cert`.
+    const ca = globalAgent.options.ca;
+    globalAgent.options.ca = cert;
+    try {
+      const { logger, records } = memoryLogger('producer');
+      const deliver = createDeliveryProcessor(base, SECRETS, logger);
+      await expect(deliver(deliveryJob(`https://127.0.0.1:${port}/hook`))).rejects.toThrow(
+        /network error/,
+      );
+      const failed = records.filter((r) => r.msg === 'webhook delivery failed');
+      expect(failed).toHaveLength(1);
+      expect(failed[0]?.error).toEqual({
+        code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+        message: expect.stringContaining('127.0.0.1') as string,
+      });
+      expect(failed[0]).not.toHaveProperty('err');
+      expect(JSON.stringify(failed[0]).length).toBeLessThan(1000);
+    } finally {
+      globalAgent.options.ca = ca;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });

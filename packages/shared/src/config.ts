@@ -161,8 +161,35 @@ export const ConfigSchema = z
     QUEUE_DEPTH_BY_MODEL: QueueDepthsSchema,
     /** Producer API keys, `name:scope:secret,...` (scope infer or admin); empty turns auth off. */
     API_KEYS: ApiKeysSchema,
-    /** Signs webhook deliveries (HMAC-SHA256); unset refuses jobs with a callback_url. */
-    WEBHOOK_SECRET: z.string().min(16).optional(),
+    /**
+     * Signs webhook deliveries (Standard Webhooks, HMAC-SHA256): one or more secrets separated by
+     * commas or spaces, each `whsec_<base64 of 24-64 bytes>`, or 16+ printable characters taken as
+     * the key's UTF-8 bytes (the older form). Every delivery carries one signature per secret, so
+     * keys rotate without dropped deliveries. Read as `whsec_` secrets; unset refuses callbacks.
+     */
+    WEBHOOK_SECRET: z
+      .string()
+      .optional()
+      .transform((list, ctx) => {
+        if (list === undefined) return undefined;
+        const secrets = list.split(/[\s,]+/).filter(Boolean);
+        const read = secrets.map((secret, index) => {
+          const base64 = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret)?.[1];
+          const bytes = base64 === undefined ? 0 : Buffer.from(base64, 'base64').length;
+          if (bytes >= 24 && bytes <= 64) return secret;
+          if (!secret.startsWith('whsec_') && /^[\x21-\x7e]{16,1024}$/.test(secret))
+            return `whsec_${Buffer.from(secret, 'utf8').toString('base64')}`;
+          ctx.addIssue({
+            code: 'custom',
+            path: [index],
+            message: 'a secret whsec_<base64 of 24-64 bytes>, or 16-1024 printable characters',
+          });
+          return '';
+        });
+        if (new Set(read).size !== read.length)
+          ctx.addIssue({ code: 'custom', message: 'repeats a secret' });
+        return read.length === 0 ? undefined : Object.freeze(read);
+      }),
     /** Tries per webhook delivery (network errors, 5xx, 408 and 429 are retried). */
     WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
     /** First webhook retry delay, doubled each try. */

@@ -21,7 +21,7 @@ import {
   connectLookup,
   type CallbackPolicy,
 } from './allow.js';
-import { DELIVERY_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.js';
+import { createSigner } from './signature.js';
 
 /** The BullMQ queue of webhook deliveries, shared by every producer replica. */
 export const CALLBACKS_QUEUE = 'callbacks';
@@ -32,6 +32,7 @@ const DeliverySchema = z
     v: z.literal(1),
     url: z.string().url(),
     job_id: z.string(),
+    /** The Standard Webhooks `webhook-id`: the same on every retry, receivers de-duplicate by it. */
     delivery_id: z.string(),
     /** The exact JSON text that is signed and sent. */
     body: z.string(),
@@ -128,17 +129,28 @@ function post(
   });
 }
 
+/**
+ * What a delivery failure log shows of an error: its code and message, never the whole object (a
+ * TLS error's `cert` holds the peer certificate, kilobytes on every line).
+ */
+export function errorSummary(error: unknown): { code?: string; message: string } {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const { code } = error as { code?: unknown };
+  return { ...(typeof code === 'string' && { code }), message: error.message };
+}
+
 /** Statuses worth another try: a timeout, rate limiting, and every server error. */
 const retryable = (status: number) => status === 408 || status === 429 || status >= 500;
 
 /**
- * Sends one delivery: POSTs the body, signed with a fresh timestamp. Resolves on 2xx; throws a
+ * Sends one delivery: POSTs the body, signed per Standard Webhooks with a fresh timestamp. Resolves on 2xx; throws a
  * plain Error (retried with backoff) on network errors, timeouts, 408, 429 and 5xx, and an
  * UnrecoverableError (final) on any other status, redirects included.
  */
 export function createDeliveryProcessor(
   config: Pick<Config, 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'WEBHOOK_ALLOWED_HOSTS'>,
-  secret: string,
+  /** The WEBHOOK_SECRET secrets (`whsec_...`); each delivery is signed with every one. */
+  secrets: readonly string[],
   log: Logger,
   /** The resolver of the checks; node:dns by default. For tests. */
   resolver?: CallbackPolicy['lookup'],
@@ -148,6 +160,7 @@ export function createDeliveryProcessor(
     ...(resolver !== undefined && { lookup: resolver }),
   };
   const lookup = connectLookup(policy);
+  const sign = createSigner(secrets);
   return async (job: Job): Promise<{ status: number }> => {
     const delivery = parseOrThrow(DeliverySchema, job.data, `delivery ${job.id}`);
     const fields = {
@@ -159,13 +172,12 @@ export function createDeliveryProcessor(
       // Again at delivery: the name may resolve elsewhere by now (DNS rebinding).
       await assertCallbackAllowed(delivery.url, policy);
     } catch (error) {
-      log.warn({ ...fields, err: error }, 'webhook not allowed');
+      log.warn({ ...fields, error: errorSummary(error) }, 'webhook not allowed');
       // A failed lookup may pass on a later try; a non-public address is final.
       if (isConveyorError(error) && error.details.reason === 'unresolved')
         throw new Error('callback_url host does not resolve');
       throw new UnrecoverableError('callback_url is not allowed');
     }
-    const timestamp = Math.floor(Date.now() / 1000);
     let status: number;
     try {
       status = await post(
@@ -174,15 +186,16 @@ export function createDeliveryProcessor(
         {
           'content-type': 'application/json',
           'user-agent': 'conveyor-webhooks',
-          [SIGNATURE_HEADER]: signWebhook(secret, delivery.body, timestamp),
+          // A fresh timestamp on each try; the id stays, so a receiver drops a repeat.
+          ...sign(delivery.delivery_id, new Date(), delivery.body),
           [JOB_ID_HEADER]: delivery.job_id,
-          [DELIVERY_ID_HEADER]: delivery.delivery_id,
         },
         config.WEBHOOK_TIMEOUT_MS,
         lookup,
       );
     } catch (error) {
-      log.warn({ ...fields, err: error }, 'webhook delivery failed');
+      // Code and message only: a TLS error carries the peer's whole certificate (`cert`).
+      log.warn({ ...fields, error: errorSummary(error) }, 'webhook delivery failed');
       // The connection's own check refused the address it was about to reach: final.
       if ((error as { code?: unknown }).code === 'ERR_CALLBACK_NOT_ALLOWED')
         throw new UnrecoverableError('callback_url is not allowed');
@@ -199,8 +212,12 @@ export function createDeliveryProcessor(
 }
 
 /** The BullMQ worker that sends deliveries; several replicas share the queue. */
-export function createDeliveryWorker(config: DeliveryConfig, secret: string, log: Logger): Worker {
-  const worker = new Worker(CALLBACKS_QUEUE, createDeliveryProcessor(config, secret, log), {
+export function createDeliveryWorker(
+  config: DeliveryConfig,
+  secrets: readonly string[],
+  log: Logger,
+): Worker {
+  const worker = new Worker(CALLBACKS_QUEUE, createDeliveryProcessor(config, secrets, log), {
     connection: { url: config.REDIS_URL, ...redisOptions('worker', 'conveyor-producer-webhooks') },
     prefix: config.REDIS_KEY_PREFIX,
     concurrency: config.WEBHOOK_CONCURRENCY,

@@ -1,38 +1,24 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 
-/** The header that carries a delivery's signature: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
-export const SIGNATURE_HEADER = 'Conveyor-Signature';
-
-/** The header that names a delivery; it stays the same on every retry of that delivery. */
-export const DELIVERY_ID_HEADER = 'Conveyor-Delivery-Id';
-
-const hmac = (secret: string, timestamp: number, body: string) =>
-  createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+/** The Standard Webhooks headers of a delivery (https://www.standardwebhooks.com/). */
+export const WEBHOOK_ID_HEADER = 'webhook-id';
+export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
+export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
 
 /**
- * The `Conveyor-Signature` value of a body sent at `timestamp` (unix seconds): an HMAC-SHA256
- * of `"<timestamp>.<body>"` keyed with WEBHOOK_SECRET, so a receiver can check both the sender
- * and the freshness of a delivery.
+ * Signs deliveries per Standard Webhooks with the `standardwebhooks` library: an HMAC-SHA256 of
+ * `"<webhook-id>.<webhook-timestamp>.<body>"`, once per configured secret. The signatures are
+ * joined by spaces in one `webhook-signature` header (`v1,<base64> v1,<base64>`), which the
+ * library's `verify` accepts when any of them matches: a receiver that knows only the old or only
+ * the new secret verifies every delivery while keys rotate.
  */
-export function signWebhook(secret: string, body: string, timestamp: number): string {
-  return `t=${timestamp},v1=${hmac(secret, timestamp, body)}`;
-}
-
-/**
- * What a receiver runs: true when `header` signs exactly `body` with `secret` and its timestamp
- * is within `toleranceS` seconds of `nowS`. Compares in constant time.
- */
-export function verifyWebhook(
-  secret: string,
-  header: string | undefined,
-  body: string,
-  options: { toleranceS?: number; nowS?: number } = {},
-): boolean {
-  const match = /^t=([0-9]{1,12}),v1=([0-9a-f]{64})$/.exec(header ?? '');
-  if (!match) return false;
-  const timestamp = Number(match[1]);
-  const now = options.nowS ?? Math.floor(Date.now() / 1000);
-  if (Math.abs(now - timestamp) > (options.toleranceS ?? 300)) return false;
-  const expected = Buffer.from(hmac(secret, timestamp, body), 'hex');
-  return timingSafeEqual(expected, Buffer.from(match[2] ?? '', 'hex'));
+export function createSigner(secrets: readonly string[]) {
+  const keys = secrets.map((secret) => new Webhook(secret));
+  if (keys.length === 0) throw new Error('webhook signing needs at least one secret');
+  /** The three headers of a body sent as delivery `id` at `timestamp`. */
+  return (id: string, timestamp: Date, body: string): Record<string, string> => ({
+    [WEBHOOK_ID_HEADER]: id,
+    [WEBHOOK_TIMESTAMP_HEADER]: String(Math.floor(timestamp.getTime() / 1000)),
+    [WEBHOOK_SIGNATURE_HEADER]: keys.map((key) => key.sign(id, timestamp, body)).join(' '),
+  });
 }

@@ -20,7 +20,8 @@ import { createEventFeeder, type EventFeeder, type Finished } from './feeder.js'
 export const REGISTRATION_TTL_S = 7 * 24 * 3600;
 
 /**
- * Webhooks: a job submitted with a `callback_url` gets its outcome POSTed there, signed, once it
+ * Webhooks: a job submitted with a `callback_url` gets its outcome POSTed there, signed (Standard
+ * Webhooks, every WEBHOOK_SECRET secret), once it
  * completes or fails, at least once, by whichever producer replica sees it finish first.
  *
  * - At submit, before the enqueue (the producer fixes the job's id first), the URL is stored under
@@ -58,6 +59,8 @@ export interface Webhooks {
     url: string,
     /** The version or alias the jobs ask for (their versions are chosen here, per job). */
     version?: string,
+    /** Who the jobs belong to: the scope of their idempotency keys. */
+    owner?: string,
   ): Promise<{ keys: string[]; forget: () => Promise<void> }>;
   /** Runs one sweep now (the timer runs it every sweepMs). */
   sweep(): Promise<void>;
@@ -85,7 +88,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
   const urlKey = (jobId: string) => `${prefix}:webhooks:url:${jobId}`;
   const pendingKey = `${prefix}:webhooks:pending`;
   const queue = createCallbacksQueue(redis, config);
-  const secret = config.WEBHOOK_SECRET;
+  const secrets = config.WEBHOOK_SECRET;
   // Registrations are timed by the Redis server's clock: a replica whose clock runs ahead must not
   // sweep away the registration of a job another replica is about to enqueue.
   const redisNow = async () => msFromRedisTime(await redis.time());
@@ -143,7 +146,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
     }
   };
 
-  if (secret !== undefined) {
+  if (secrets !== undefined) {
     feeder = createEventFeeder({
       redisUrl: config.REDIS_URL,
       prefix,
@@ -153,7 +156,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
       ...(options.blockMs !== undefined && { blockMs: options.blockMs }),
       ...(options.claimIdleMs !== undefined && { claimIdleMs: options.claimIdleMs }),
     });
-    worker = createDeliveryWorker(config, secret, log);
+    worker = createDeliveryWorker(config, secrets, log);
     await sweep();
     const tick = () => {
       timer = setTimeout(() => {
@@ -169,7 +172,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
   }
 
   const assertAllowed = async (url: string) => {
-    if (secret === undefined) {
+    if (secrets === undefined) {
       throw new ConveyorError(
         'ERR_CALLBACK_NOT_ALLOWED',
         'webhooks are off on this producer (WEBHOOK_SECRET is not set), so callback_url cannot be used',
@@ -179,10 +182,10 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
   };
 
   return {
-    enabled: secret !== undefined,
+    enabled: secrets !== undefined,
     queue,
     assertAllowed,
-    async registerBefore(model, clientKeys, url, version) {
+    async registerBefore(model, clientKeys, url, version, owner) {
       await assertAllowed(url);
       const keys = clientKeys.map((key) => key ?? randomUUID());
       // The version of each job is chosen now (for a client's key: the one its first job got).
@@ -191,6 +194,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
           client.jobIdFor(model, {
             idempotencyKey: key,
             ...(version !== undefined && { version }),
+            ...(owner !== undefined && { owner }),
           }),
         ),
       );
