@@ -6,7 +6,7 @@ import { Queue, type Queue as BullQueue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, newJobId } from '@conveyor/shared';
+import { createLogger } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { CALLBACKS_QUEUE } from '../src/webhooks/delivery.js';
@@ -255,7 +255,9 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
     });
     expect(response.statusCode).toBe(202);
     const { job_ids: ids } = response.json<{ job_ids: string[] }>();
-    expect(ids[1]).toBe(newJobId('iris', '1', `own-${prefix}`));
+    expect(ids[1]).toBe(
+      await producer.client.jobIdFor('iris', { idempotencyKey: `own-${prefix}` }),
+    );
     const delivered = await receiver.received('/batch', 3);
     expect(delivered.map((d) => d.headers['conveyor-job-id']).sort()).toEqual([...ids].sort());
     for (const d of delivered) expect(JSON.parse(d.body)).toMatchObject({ status: 'completed' });

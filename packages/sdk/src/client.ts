@@ -209,7 +209,10 @@ export interface ConveyorClient {
    * by its weights; with an idempotency key, the version that key's first job went to). For a
    * caller that must know a job's id before the job exists (the producer's webhooks).
    */
-  jobIdFor(model: string, options?: { version?: string; idempotencyKey: string }): Promise<string>;
+  jobIdFor(
+    model: string,
+    options?: { version?: string; idempotencyKey: string; owner?: string },
+  ): Promise<string>;
   /** Closes every connection; in-flight waits reject with ERR_CLOSED. */
   close(): Promise<void>;
 }

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { Engine, EngineOptions } from '@conveyor/engine';
 import {
   ConveyorError,
   DEFAULT_ALIAS,
   ModelVersionSchema,
+  idempotencyDigest,
   isConveyorError,
   modelOfJobId,
   newJobId,
@@ -19,6 +21,7 @@ import {
   type Prediction,
 } from './client.js';
 import { jobEvents } from './event-channel.js';
+import { keyReused, requestFingerprint } from './idempotency.js';
 import { createJobTable } from './job-table.js';
 import { EmbeddedClientOptionsSchema, type EmbeddedClientOptions } from './options.js';
 import {
@@ -128,11 +131,38 @@ export async function createEmbeddedClient(
   const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
     prepareJob(target, inputs, opts, signatureOf, config.maxTensorBytes);
 
+  // Idempotency keys as on the queue: scoped to the owner, the first request's version and
+  // fingerprint kept (for as many keys as finished jobs are kept), a different request refused.
+  const secret = randomBytes(32).toString('base64url');
+  const keys = new Map<string, { version: string; fingerprint: string }>();
+  const maxKeys = Math.max(1000, config.keepCompleted.count + config.keepFailed.count);
+  const digestOf = (opts: ParsedPredictOptions, key: string) =>
+    idempotencyDigest(secret, opts.owner ?? '', key);
+
+  /** A prepared job with its key's id and version (the key's first request's), or as it is. */
+  async function keyed(prepared: PreparedJob, inputs: unknown, target: ModelTarget) {
+    const key = prepared.options.idempotencyKey;
+    if (key === undefined) return prepared;
+    const digest = digestOf(prepared.options, key);
+    const fingerprint = requestFingerprint(target.name, inputs, prepared.options);
+    const record = keys.get(digest) ?? { version: prepared.signature.version, fingerprint };
+    if (record.fingerprint !== fingerprint) throw keyReused(key, target.name);
+    if (!keys.has(digest)) {
+      keys.set(digest, record);
+      if (keys.size > maxKeys) keys.delete(keys.keys().next().value as string);
+    }
+    const job =
+      record.version === prepared.signature.version
+        ? prepared
+        : await prepare(target, inputs, { ...prepared.options, version: record.version });
+    return { ...job, jobId: newJobId(target.name, record.version, digest) };
+  }
+
   async function enqueue(model: unknown, inputs: unknown, options?: unknown): Promise<JobHandle> {
     assertOpen();
     const target = modelTarget(model);
     const opts = predictOptions(options);
-    const prepared = await prepare(target, inputs, opts);
+    const prepared = await keyed(await prepare(target, inputs, opts), inputs, target);
     table.add(prepared);
     log.debug({ jobId: prepared.jobId, model: target.name }, 'job enqueued');
     return handle(prepared.jobId);
@@ -152,7 +182,7 @@ export async function createEmbeddedClient(
         const own = parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`);
         const opts: ParsedPredictOptions = { ...shared };
         if (own.idempotencyKey !== undefined) opts.idempotencyKey = own.idempotencyKey;
-        prepared.push(await prepare(target, item.inputs, opts));
+        prepared.push(await keyed(await prepare(target, item.inputs, opts), item.inputs, target));
       } catch (error) {
         // One bad item refuses the whole call before anything is enqueued, as on the queue.
         if (!isConveyorError(error)) throw error;
@@ -177,7 +207,10 @@ export async function createEmbeddedClient(
       const target = modelTarget(model);
       const opts = predictOptions(options);
       const served = engine.resolve(target.name, versionOf(target.name, opts.version));
-      return newJobId(target.name, served.entry.version, opts.idempotencyKey);
+      if (opts.idempotencyKey === undefined) return newJobId(target.name, served.entry.version);
+      const digest = digestOf(opts, opts.idempotencyKey);
+      const version = keys.get(digest)?.version ?? served.entry.version;
+      return newJobId(target.name, version, digest);
     },
     async models(): Promise<ModelInfo[]> {
       await Promise.resolve();

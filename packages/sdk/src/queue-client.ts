@@ -1,4 +1,4 @@
-import { Queue, type Job, type JobsOptions } from 'bullmq';
+import { Job, Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   ConveyorError,
@@ -15,7 +15,11 @@ import {
   newJobId,
   queueOfJobId,
   tensorBytes,
+  PRODUCER_COMMAND_TIMEOUT_MS,
+  redisAddress,
   redisOptions,
+  redisUnavailable,
+  redisWithin,
   silentLogger,
   toConveyorError,
   type JobPayload,
@@ -25,6 +29,7 @@ import {
   type TypedArray,
 } from '@conveyor/shared';
 import { createAliasStore } from './aliases.js';
+import { createIdempotency, keyInProgress, keyReused, requestFingerprint } from './idempotency.js';
 import { createCatalogue, withLiveWorkers } from './catalogue.js';
 import { createRouter } from './routing.js';
 import {
@@ -80,17 +85,6 @@ function toJobEvent(entry: QueueEvent): JobEvent | undefined {
   }
 }
 
-/** Anything Redis or BullMQ throws that is not ours means Redis did not answer. */
-function unavailable(error: unknown): ConveyorError {
-  if (isConveyorError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new ConveyorError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer: ${message}`, {
-    cause: error,
-  });
-}
-
-const rejectUnavailable = (error: unknown): Promise<never> => Promise.reject(unavailable(error));
-
 /**
  * Connects to Redis and returns a client that sends predictions through the queue.
  * Rejects with ERR_QUEUE_UNAVAILABLE when Redis cannot be reached, ERR_VALIDATION for bad options.
@@ -100,6 +94,16 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
   // An injected logger keeps its own bindings (a producer's says component: producer).
   const log = config.logger ?? silentLogger();
   const connection = redisConnectionOptions(config);
+  const address = redisAddress(connection);
+  /**
+   * Anything Redis or BullMQ throws that is not ours means Redis did not answer: the error names
+   * this client's Redis and says what to check, never the password or the library's wording.
+   */
+  const unavailable = (error: unknown): ConveyorError => redisUnavailable(address, error);
+  const rejectUnavailable = (error: unknown): Promise<never> => Promise.reject(unavailable(error));
+  // Commands on this connection fail after PRODUCER_COMMAND_TIMEOUT_MS: a frozen Redis keeps its
+  // socket open and would hold every call for ever. The event listener and the model-changes
+  // subscriber below block by design and have no such limit.
   const redis = new Redis({
     ...connection,
     ...redisOptions('producer', `conveyor-sdk.${config.prefix}`),
@@ -107,7 +111,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
   });
   redis.on('error', throttledErrorLog(log, 'redis connection error'));
   try {
-    await redis.connect();
+    // A connection's handshake is a few commands; on a frozen Redis ioredis would retry it.
+    await redisWithin(redis.connect(), 2 * PRODUCER_COMMAND_TIMEOUT_MS);
   } catch (error) {
     redis.disconnect();
     throw unavailable(error);
@@ -133,13 +138,13 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     log,
   );
   const aliases = createAliasStore(redis, config.prefix, config.catalogueTtlMs);
-  const router = createRouter({
+  const router = createRouter({ catalogue, aliases });
+  // A key's record lives as long as its job is kept (failed jobs are kept longest).
+  const idempotency = createIdempotency(
     redis,
-    prefix: config.prefix,
-    catalogue,
-    aliases,
-    pinTtlSeconds: Math.max(60, config.keepCompleted.ageSeconds ?? 86_400),
-  });
+    config.prefix,
+    Math.max(60, config.keepCompleted.ageSeconds, config.keepFailed.ageSeconds),
+  );
   // A notice that a model's aliases changed, or that a worker stopped serving a version, drops
   // the cached copies at once: a rollback is instant for new jobs.
   const changes = watchModelChanges(
@@ -223,7 +228,13 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       const queue = queueOf(id);
       const state = await queue.getJobState(id);
       if (state === 'unknown') return undefined;
-      const job = await queue.getJob(id);
+      const job = await queue.getJob(id).catch(async (error: unknown) => {
+        // BullMQ parses job data with JSON.parse: data written around the SDK may not be JSON
+        // (the worker fails such a job). Its state and failure are still read; data stays a string.
+        if (!(error instanceof SyntaxError)) throw error;
+        const json = await queue.getBackend().getJobData(id);
+        return json && Job.fromJSON(queue, { ...json, data: JSON.stringify(json.data) }, id);
+      });
       return job ? { job, state } : undefined;
     } catch (error) {
       throw unavailable(error);
@@ -421,6 +432,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     };
     if (prepared.outputs !== undefined) payload.outputs = prepared.outputs;
     if (prepared.deadline !== undefined) payload.deadline = prepared.deadline;
+    if (options.owner !== undefined) payload.owner = options.owner;
     return {
       jobId: prepared.jobId,
       payload,
@@ -453,12 +465,10 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     if (failed?.[0]) throw failed[0];
   }
 
-  /** The version a request for `ref` runs on; with a key, the one the key's first job ran on. */
-  async function route(model: string, ref?: string, idempotencyKey?: string): Promise<string> {
+  /** The version a request for `ref` (a version, an alias, or production) runs on. */
+  async function route(model: string, ref?: string): Promise<string> {
     await changes.ready;
-    const version = await router.resolve(model, ref).catch(rejectUnavailable);
-    if (idempotencyKey === undefined) return version;
-    return router.pin(model, version, idempotencyKey).catch(rejectUnavailable);
+    return router.resolve(model, ref).catch(rejectUnavailable);
   }
 
   const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
@@ -467,11 +477,51 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       inputs,
       opts,
       async (model, ref) =>
-        catalogue
-          .signature(model, await route(model, ref, opts.idempotencyKey))
-          .catch(rejectUnavailable),
+        catalogue.signature(model, await route(model, ref)).catch(rejectUnavailable),
       config.maxTensorBytes,
     );
+
+  /** Milliseconds a key's first request has to add its job before a repeat takes over. */
+  const ACCEPT_WINDOW_MS = 10_000;
+
+  /**
+   * Adds a prepared job that carries an idempotency key, unless the key's job exists: the key's
+   * record (scoped to the owner) fixes the job's id and version on the first request, refuses a
+   * different request under the same key, and answers ERR_IDEMPOTENCY_IN_PROGRESS while the first
+   * is still adding its job. A first request that died before adding its job is taken over.
+   */
+  async function addKeyed(
+    prepared: PreparedJob,
+    inputs: unknown,
+    target: ModelTarget,
+    key: string,
+  ): Promise<string> {
+    const { options } = prepared;
+    const fingerprint = requestFingerprint(target.name, inputs, options);
+    const digest = await idempotency.digest(options.owner, key).catch(rejectUnavailable);
+    const claim = await idempotency
+      .claim(digest, prepared.signature.version, fingerprint)
+      .catch(rejectUnavailable);
+    if (claim.status === 'mismatch') throw keyReused(key, target.name);
+    const jobId = newJobId(target.name, claim.version, digest);
+    if (claim.status === 'same') {
+      const state = await queueOf(jobId).getJobState(jobId).catch(rejectUnavailable);
+      if (state !== 'unknown') return jobId;
+      if (claim.ageMs < ACCEPT_WINDOW_MS) throw keyInProgress(key, target.name);
+    }
+    // The key's first request may have run on another version (an alias moved since).
+    const job =
+      claim.version === prepared.signature.version
+        ? prepared
+        : await prepare(target, inputs, { ...options, version: claim.version });
+    return add(toBullJob({ ...job, jobId }));
+  }
+
+  /** Adds a prepared job (through its key's record when it has one); resolves with its id. */
+  const addPrepared = (prepared: PreparedJob, inputs: unknown, target: ModelTarget) =>
+    prepared.options.idempotencyKey === undefined
+      ? add(toBullJob(prepared))
+      : addKeyed(prepared, inputs, target, prepared.options.idempotencyKey);
 
   /** Stores a prepared job's inputs, then adds it to its version's queue; resolves with its id. */
   async function add(bull: BullJob): Promise<string> {
@@ -490,8 +540,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     assertOpen();
     // Everything that can be checked without Redis is checked first.
     const target = modelTarget(model);
-    const bull = toBullJob(await prepare(target, inputs, predictOptions(options)));
-    return handle(await add(bull));
+    const prepared = await prepare(target, inputs, predictOptions(options));
+    return handle(await addPrepared(prepared, inputs, target));
   }
 
   /**
@@ -503,9 +553,11 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     assertOpen();
     const target = modelTarget(model);
     const opts = predictOptions(options);
-    const bull = toBullJob(await prepare(target, inputs, opts));
+    const prepared = await prepare(target, inputs, opts);
     const timeoutMs = opts.timeoutMs ?? config.timeoutMs;
-    if (opts.idempotencyKey !== undefined) return waitFor(await add(bull), timeoutMs);
+    if (opts.idempotencyKey !== undefined)
+      return waitFor(await addPrepared(prepared, inputs, target), timeoutMs);
+    const bull = toBullJob(prepared);
     return waitFor(bull.jobId, timeoutMs, () => add(bull));
   }
 
@@ -517,13 +569,13 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     assertOpen();
     const target = modelTarget(model);
     const shared = parseOrThrow(BulkOptionsSchema, options ?? {}, 'bulk options');
-    const prepared: BullJob[] = [];
+    const prepared: { job: PreparedJob; inputs: unknown }[] = [];
     for (const [index, item] of items.entries()) {
       try {
         const own = parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`);
         const opts: ParsedPredictOptions = { ...shared };
         if (own.idempotencyKey !== undefined) opts.idempotencyKey = own.idempotencyKey;
-        prepared.push(toBullJob(await prepare(target, item.inputs, opts)));
+        prepared.push({ job: await prepare(target, item.inputs, opts), inputs: item.inputs });
       } catch (error) {
         // One bad item refuses the whole call before anything is enqueued; the error says which.
         const known = isConveyorError(error) ? error : unavailable(error);
@@ -535,15 +587,28 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       }
     }
     if (prepared.length === 0) return [];
-    // Each job's version was chosen by itself (an alias's weights apply per job): one addBulk per
-    // version's queue.
+    const ids = await addBulk(prepared.filter((p) => p.job.options.idempotencyKey === undefined));
+    // Keyed jobs go one by one through their keys' records, in the order given.
+    for (const { job, inputs } of prepared) {
+      if (job.options.idempotencyKey !== undefined)
+        ids.set(job, await addPrepared(job, inputs, target));
+    }
+    log.debug({ model: target.name, count: prepared.length }, 'jobs enqueued in bulk');
+    return prepared.map(({ job }) => handle(ids.get(job) ?? job.jobId));
+  }
+
+  /** Adds jobs without keys, one addBulk per version's queue (an alias's weights apply per job). */
+  async function addBulk(
+    prepared: readonly { job: PreparedJob }[],
+  ): Promise<Map<PreparedJob, string>> {
+    const jobs = prepared.map(({ job }) => toBullJob(job));
     const byQueue = new Map<string, BullJob[]>();
-    for (const job of prepared) {
+    for (const job of jobs) {
       const name = queueOfJobId(job.jobId);
       byQueue.set(name, [...(byQueue.get(name) ?? []), job]);
     }
     try {
-      await storeBlobs(prepared);
+      await storeBlobs(jobs);
       for (const jobs of byQueue.values()) {
         await queueOf(jobs[0]?.jobId ?? '').addBulk(
           jobs.map((p) => ({ name: 'predict', data: p.payload, opts: p.opts })),
@@ -552,8 +617,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
     } catch (error) {
       throw unavailable(error);
     }
-    log.debug({ model: target.name, count: prepared.length }, 'jobs enqueued in bulk');
-    return prepared.map((job) => handle(job.jobId));
+    return new Map(prepared.map(({ job }) => [job, job.jobId]));
   }
 
   const client = {
@@ -564,11 +628,14 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       assertOpen();
       const target = modelTarget(model);
       const opts = predictOptions(options);
-      return newJobId(
-        target.name,
-        await route(target.name, opts.version, opts.idempotencyKey),
-        opts.idempotencyKey,
-      );
+      if (opts.idempotencyKey === undefined)
+        return newJobId(target.name, await route(target.name, opts.version));
+      const digest = await idempotency
+        .digest(opts.owner, opts.idempotencyKey)
+        .catch(rejectUnavailable);
+      const version = await route(target.name, opts.version);
+      const reserved = await idempotency.reserve(digest, version).catch(rejectUnavailable);
+      return newJobId(target.name, reserved, digest);
     },
     async models(): Promise<ModelInfo[]> {
       assertOpen();

@@ -89,7 +89,7 @@ export async function prepareJob(
   const deadline =
     options.deadline instanceof Date ? Math.max(1, options.deadline.getTime()) : options.deadline;
   return {
-    jobId: newJobId(target.name, signature.version, options.idempotencyKey),
+    jobId: newJobId(target.name, signature.version),
     model: target.name,
     tensors,
     signature,

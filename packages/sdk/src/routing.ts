@@ -1,10 +1,7 @@
-import type { Redis } from 'ioredis';
 import {
   ConveyorError,
   DEFAULT_ALIAS,
   ModelVersionSchema,
-  idempotencyDigest,
-  idempotencyPinKey,
   pickVersion,
   targetVersions,
 } from '@conveyor/shared';
@@ -19,22 +16,10 @@ export interface Router {
    * it follows the newest announced version.
    */
   resolve(model: string, ref?: string): Promise<string>;
-  /**
-   * The version a job with this idempotency key runs on: the one its first enqueue chose, kept
-   * for `pinTtlSeconds`, so a repeat after a rollout still finds the same job.
-   */
-  pin(model: string, version: string, idempotencyKey: string): Promise<string>;
 }
 
-export function createRouter(options: {
-  redis: Redis;
-  prefix: string;
-  catalogue: Catalogue;
-  aliases: AliasStore;
-  /** How long the version of an idempotency key is kept: the retention of its job. */
-  pinTtlSeconds: number;
-}): Router {
-  const { redis, prefix, catalogue, aliases, pinTtlSeconds } = options;
+export function createRouter(options: { catalogue: Catalogue; aliases: AliasStore }): Router {
+  const { catalogue, aliases } = options;
   return {
     async resolve(model, ref) {
       if (ref !== undefined && ModelVersionSchema.safeParse(ref).success) return ref;
@@ -55,11 +40,6 @@ export function createRouter(options: {
         );
       }
       return chosen;
-    },
-    async pin(model, version, idempotencyKey) {
-      const key = idempotencyPinKey(prefix, model, idempotencyDigest(idempotencyKey));
-      const before = await redis.set(key, version, 'EX', pinTtlSeconds, 'NX', 'GET');
-      return before ?? version;
     },
   };
 }

@@ -41,6 +41,13 @@ export const ERROR_CATALOGUE = {
     summary: 'An input has a different dtype than the model expects.',
     fix: 'Convert the input to the dtype named in the error.',
   },
+  ERR_INPUT_VALUE: {
+    status: 400,
+    retryable: false,
+    summary:
+      "An input value is out of its dtype's range: a float past its largest finite value (1e39 as float32), an integer out of range.",
+    fix: 'Send values the dtype holds, or declare the input with a wider dtype.',
+  },
   ERR_INPUT_SHAPE: {
     status: 400,
     retryable: false,
@@ -147,6 +154,20 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: 'The job is already running or finished, so it can no longer be cancelled.',
     fix: 'Only waiting, prioritized or delayed jobs can be cancelled; read its result instead.',
+  },
+  ERR_IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    retryable: false,
+    summary:
+      'The idempotency key was used before for a different request (model, version or alias, inputs, outputs or priority).',
+    fix: 'Use a new key for a new request; repeat a key only with exactly the same request.',
+  },
+  ERR_IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    retryable: true,
+    summary:
+      'A request with this idempotency key is still being accepted, by this or another producer or client.',
+    fix: 'Retry after a second with the same key and request: it then returns the job the first request created.',
   },
   ERR_JOB_STALLED: {
     status: 500,

@@ -61,6 +61,7 @@ export {
   type WireTensor,
 } from './tensor/codec.js';
 export { halfToNumber, numberToHalf } from './tensor/half-float.js';
+export { toFloatElement, valueOutOfRange } from './tensor/range.js';
 export {
   compareVersions,
   ModelNameSchema,
@@ -100,6 +101,7 @@ export {
   type JobResult,
 } from './schemas/job.js';
 export {
+  OwnerSchema,
   PredictOptionsSchema,
   toTensor,
   toTensors,
@@ -145,7 +147,16 @@ export {
   type AliasTarget,
   type ModelAliases,
 } from './schemas/aliases.js';
-export { exitOnSignals, loadConfigOrExit, waitForRedis } from './lifecycle.js';
+export {
+  CLOSE_GRACE_MS,
+  SHUTDOWN_MARGIN_MS,
+  closeRedis,
+  exitOnSignals,
+  loadConfigOrExit,
+  settledWithin,
+  waitForRedis,
+  type ExitOnSignalsOptions,
+} from './lifecycle.js';
 export {
   CATALOGUE_HEARTBEAT_MS,
   DEFAULT_MODEL_EXPIRY_MS,
@@ -155,7 +166,8 @@ export {
   blobKey,
   catalogueField,
   catalogueKey,
-  idempotencyPinKey,
+  idempotencyRecordKey,
+  idempotencySecretKey,
   modelsChannel,
   rescanChannel,
   idempotencyDigest,
@@ -167,4 +179,13 @@ export {
   queueOfJobId,
   routeOfJobId,
 } from './naming.js';
-export { redisOptions, type RedisConnectionOptions, type RedisRole } from './redis-options.js';
+export {
+  PRODUCER_COMMAND_TIMEOUT_MS,
+  RedisTimeoutError,
+  redisAddress,
+  redisOptions,
+  redisUnavailable,
+  redisWithin,
+  type RedisConnectionOptions,
+  type RedisRole,
+} from './redis-options.js';

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ModelNameSchema, ModelVersionSchema } from './schemas/names.js';
 
@@ -54,9 +54,17 @@ export function rescanChannel(prefix: string): string {
   return `${prefix}:models-rescan`;
 }
 
-/** Where the version an idempotency key's job went to is kept, so a repeat goes to the same one. */
-export function idempotencyPinKey(prefix: string, model: string, digest: string): string {
-  return `${prefix}:idem:${model}:${digest}`;
+/**
+ * Where an idempotency key's record is kept (the version its job went to, the fingerprint of its
+ * request, when it was first seen), by the key's digest (see idempotencyDigest).
+ */
+export function idempotencyRecordKey(prefix: string, digest: string): string {
+  return `${prefix}:idem:${digest}`;
+}
+
+/** Where the secret that turns idempotency keys into job ids is kept, one per prefix. */
+export function idempotencySecretKey(prefix: string): string {
+  return `${prefix}:idem-secret`;
 }
 
 /** How often a worker re-announces the model versions it serves. */
@@ -82,18 +90,23 @@ export function msFromRedisTime(reply: unknown): number {
 
 /**
  * A job id that is unique across every queue and names its model and version, so that a job's
- * queue is found from its id alone: `<model>.<version>.<uuid>`, or `<model>.<version>.k-<hash>`
- * for an idempotency key. Model names and versions never contain ".".
+ * queue is found from its id alone: `<model>.<version>.<uuid>`, or `<model>.<version>.<digest>`
+ * for an idempotency key (see idempotencyDigest). Model names and versions never contain ".".
  */
-export function newJobId(model: string, version: string, idempotencyKey?: string): string {
+export function newJobId(model: string, version: string, keyDigest?: string): string {
   const name = ModelNameSchema.parse(model);
   const v = ModelVersionSchema.parse(version);
-  return `${name}.${v}.${idempotencyKey === undefined ? randomUUID() : idempotencyDigest(idempotencyKey)}`;
+  return `${name}.${v}.${keyDigest ?? randomUUID()}`;
 }
 
-/** `k-` and the first 32 hex digits of the key's SHA-256: the same key always gives the same id. */
-export function idempotencyDigest(idempotencyKey: string): string {
-  return `k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
+/**
+ * `k-` and 32 hex digits of an HMAC-SHA256 of the owner and the key under a secret kept in Redis:
+ * the same owner and key always give the same digest (and job id), two owners never share one, and
+ * nobody without the secret can derive a job id from a key.
+ */
+export function idempotencyDigest(secret: string, owner: string, idempotencyKey: string): string {
+  const mac = createHmac('sha256', secret).update(`${owner}\n${idempotencyKey}`);
+  return `k-${mac.digest('hex').slice(0, 32)}`;
 }
 
 /** The shape of every job id Conveyor gives out. */

@@ -137,6 +137,23 @@ const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
   done();
 };
 
+/** The SDK option that makes a request's jobs its API key's: none when auth is off. */
+export const ownerOf = (request: FastifyRequest): { owner?: string } =>
+  request.principal ? { owner: request.principal.name } : {};
+
+/**
+ * Whether a request may see a job whose payload names `owner`: jobs belong to the key that
+ * created them; an admin key (and anyone when auth is off) sees every job. A job of another key
+ * is answered as one that does not exist, so its id tells nothing.
+ */
+export function mayReadJob(request: FastifyRequest, data: unknown): boolean {
+  const principal = request.principal;
+  if (principal === undefined || principal.scope === 'admin') return true;
+  const owner: unknown =
+    typeof data === 'object' && data !== null && 'owner' in data ? data.owner : undefined;
+  return owner === principal.name;
+}
+
 /**
  * API keys from API_KEYS as `Authorization: Bearer <secret>` (or HTTP Basic with the secret as the
  * password, for browsers). Installed on the app itself (not a

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import type { BulkItem, ConveyorClient } from '@conveyor/sdk';
 import {
@@ -11,6 +12,7 @@ import {
   zodIssues,
   type Config,
 } from '@conveyor/shared';
+import { mayReadJob, ownerOf } from '../plugins/auth.js';
 import { resultsInCompletionOrder, resultsInInputOrder } from './batches-results.js';
 import { ndjsonLines } from './batches-ndjson.js';
 import {
@@ -25,6 +27,7 @@ import {
 } from './batches-schemas.js';
 import type { LazyJobsContext } from './jobs-context.js';
 import { toJobInputs, toPredictOptions } from './jobs-inputs.js';
+import { readJob } from './jobs-view.js';
 import { JobParametersSchema, ModelParamsSchema, type JobParameters } from './jobs-schemas.js';
 
 export interface BatchRoutesOptions {
@@ -170,6 +173,7 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
               part.map((item) => item.idempotencyKey),
               callback,
               parameters?.version,
+              ownerOf(request).owner,
             );
             part = part.map((item, i) => {
               const idempotencyKey = registered.keys[i];
@@ -178,7 +182,10 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
             forget = registered.forget;
           }
           const handles = await client
-            .enqueueMany(model, part, toPredictOptions(parameters, undefined))
+            .enqueueMany(model, part, {
+              ...toPredictOptions(parameters, undefined),
+              ...ownerOf(request),
+            })
             .catch(async (error: unknown) => {
               await forget();
               const index = isConveyorError(error) ? error.details.index : undefined;
@@ -218,10 +225,14 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
     },
   );
 
-  const batchIds = async (id: string) => {
+  /** A batch's job ids; a batch belongs to the key whose jobs it holds (see mayReadJob). */
+  const batchIds = async (request: FastifyRequest, id: string) => {
     const ctx = await context.get();
     const ids = await ctx.queues.redis.lrange(batchKey(ctx.queues.prefix, id), 0, -1);
-    if (ids.length === 0) {
+    const first = request.principal?.scope === 'infer' && ids[0] !== undefined;
+    const owned =
+      !first || mayReadJob(request, (await readJob(ctx.queues, ids[0] ?? ''))?.job.data);
+    if (ids.length === 0 || !owned) {
       throw new ConveyorError('ERR_BATCH_NOT_FOUND', `batch ${id} does not exist (or expired)`, {
         details: { batchId: id },
       });
@@ -235,7 +246,7 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       schema: { params: BatchParamsSchema, response: { 200: BatchStatusSchema } },
     },
     async (request): Promise<BatchStatus> => {
-      const { ctx, ids } = await batchIds(request.params.id);
+      const { ctx, ids } = await batchIds(request, request.params.id);
 
       const counts: BatchStatus['counts'] = {
         waiting: 0,
@@ -267,7 +278,7 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       schema: { params: BatchParamsSchema, querystring: BatchResultsQuerySchema },
     },
     async (request, reply) => {
-      const { ctx, ids } = await batchIds(request.params.id);
+      const { ctx, ids } = await batchIds(request, request.params.id);
       const { order, wait } = request.query;
       const gone = new AbortController();
       reply.raw.on('close', () => gone.abort());

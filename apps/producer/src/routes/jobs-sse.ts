@@ -1,3 +1,4 @@
+import { mayReadJob } from '../plugins/auth.js';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { isConveyorError, queueOfJobId, type Config } from '@conveyor/shared';
 import { JOB_ID_HEADER, errorBody } from '../plugins/error-handler.js';
@@ -49,7 +50,7 @@ export const jobEventRoutes: FastifyPluginCallbackZod<JobEventRoutesOptions> = (
         unsubscribe();
         throw error;
       }
-      if (!read) {
+      if (!read || !mayReadJob(request, read.job.data)) {
         unsubscribe();
         throw jobNotFound(id);
       }

@@ -1,6 +1,7 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import type { ConveyorClient } from '@conveyor/sdk';
 import type { Config } from '@conveyor/shared';
+import { mayReadJob, ownerOf } from '../plugins/auth.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import type { LazyJobsContext } from './jobs-context.js';
 import { toJobInputs, toPredictOptions } from './jobs-inputs.js';
@@ -71,12 +72,13 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
           [key],
           callback,
           parameters?.version,
+          ownerOf(request).owner,
         );
         key = registered.keys[0];
         forget = registered.forget;
       }
       const handle = await client
-        .enqueue(name, converted, toPredictOptions(parameters, key))
+        .enqueue(name, converted, { ...toPredictOptions(parameters, key), ...ownerOf(request) })
         .catch(async (error: unknown) => {
           await forget();
           throw error;
@@ -98,7 +100,7 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
     },
     async (request) => {
       const read = await readJob((await context.get()).queues, request.params.id);
-      if (!read) throw jobNotFound(request.params.id);
+      if (!read || !mayReadJob(request, read.job.data)) throw jobNotFound(request.params.id);
       return statusBody(read);
     },
   );
@@ -116,7 +118,7 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
       const { id } = request.params;
       const waitMs = Math.round((request.query.wait ?? 0) * 1000);
       const read = await readWhenFinished(await context.get(), id, waitMs, closing);
-      if (!read) throw jobNotFound(id);
+      if (!read || !mayReadJob(request, read.job.data)) throw jobNotFound(id);
       if (read.state === 'failed') throw failureOf(id, read.job.failedReason);
       const outcome = outcomeOfJob(read);
       if (outcome?.status === 'completed') return reply.code(200).send(outcome.result);
@@ -128,6 +130,10 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
   );
 
   app.delete('/v1/jobs/:id', { schema: { params: JobParamsSchema } }, async (request, reply) => {
+    if (request.principal?.scope === 'infer') {
+      const read = await readJob((await context.get()).queues, request.params.id);
+      if (!read || !mayReadJob(request, read.job.data)) throw jobNotFound(request.params.id);
+    }
     await client.job(request.params.id).cancel();
     request.log.debug({ jobId: request.params.id }, 'job cancelled');
     return reply.code(204).send();

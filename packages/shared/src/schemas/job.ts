@@ -26,6 +26,8 @@ export const JobPayloadSchema = z
     outputs: z.array(TensorNameSchema).min(1).max(64).optional(),
     /** Epoch milliseconds after which the job is not run. */
     deadline: z.number().int().positive().optional(),
+    /** Who enqueued it (an API key's name at the producer); absent: nobody in particular. */
+    owner: z.string().min(1).max(128).optional(),
   })
   .strict();
 

@@ -198,6 +198,11 @@ const IdempotencyKeySchema = z
     message: 'must not be all digits (BullMQ reserves those ids)',
   });
 
+/** Who a job belongs to: an API key's name at the producer, any such name from the SDK. */
+export const OwnerSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.@:-]{1,128}$/, { message: '1-128 characters of A-Z, a-z, 0-9, "_.@:-"' });
+
 /** Options of `predict` and `enqueue`. */
 export const PredictOptionsSchema = z
   .object({
@@ -206,16 +211,31 @@ export const PredictOptionsSchema = z
      * newest version a worker serves until it is set.
      */
     version: VersionRefSchema.optional(),
-    /** Outputs to return; default all. */
-    outputs: z.array(TensorNameSchema).min(1).max(64).optional(),
+    /** Outputs to return, each once; default all. */
+    outputs: z
+      .array(TensorNameSchema)
+      .min(1)
+      .max(64)
+      .refine((names) => new Set(names).size === names.length, {
+        message: 'names an output more than once',
+      })
+      .optional(),
     /** How long `predict` waits for the result, in ms. Default from the client (30 000). */
     timeoutMs: z.number().int().positive().max(86_400_000).optional(),
     /** Epoch ms (or a Date) after which a worker will not start the job. */
     deadline: z.union([z.date(), z.number().int().positive()]).optional(),
     /** BullMQ priority: 1 is the highest; absent means no priority (first in, first out). */
     priority: z.number().int().min(1).max(2_097_152).optional(),
-    /** Enqueueing twice with the same key gives the same job. */
+    /**
+     * Enqueueing twice with the same key and the same request gives the same job; the same key
+     * with a different request is refused (ERR_IDEMPOTENCY_KEY_REUSED). Keys are scoped to `owner`.
+     */
     idempotencyKey: IdempotencyKeySchema.optional(),
+    /**
+     * Who the job belongs to (the producer sets the API key's name): recorded in the job, and the
+     * scope of its idempotency key, so two owners never share a job through a key.
+     */
+    owner: OwnerSchema.optional(),
   })
   .strict();
 
