@@ -182,7 +182,11 @@ describe.each<Fsync>(['always', 'everysec'])('Redis restarted under appendfsync 
       // fsyncs the append-only file before exiting under either policy.
       if (fsync === 'always' || fault === 'SHUTDOWN') expect(missing).toEqual([]);
       expect(
-        failureCodes.size === 0 || [...failureCodes].every((c) => c === 'ERR_QUEUE_UNAVAILABLE'),
+        // A repeat of a key whose first enqueue failed with Redis may find its record younger
+        // than the acceptance window: 409 ERR_IDEMPOTENCY_IN_PROGRESS, retried like a 503.
+        [...failureCodes].every(
+          (c) => c === 'ERR_QUEUE_UNAVAILABLE' || c === 'ERR_IDEMPOTENCY_IN_PROGRESS',
+        ),
       ).toBe(true);
 
       // The producer reconnected by itself and takes jobs again.

@@ -444,7 +444,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         backoff: { type: 'exponential', delay: config.backoffMs },
         removeOnComplete: {
           count: config.keepCompleted.count,
-          age: config.keepCompleted.ageSeconds,
+          age: config.keepCompleted.ageSeconds * 1000,
         },
         removeOnFail: { count: config.keepFailed.count, age: config.keepFailed.ageSeconds },
       },
@@ -481,8 +481,12 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       config.maxTensorBytes,
     );
 
-  /** Milliseconds a key's first request has to add its job before a repeat takes over. */
-  const ACCEPT_WINDOW_MS = 10_000;
+  /**
+   * Milliseconds a key's first request has to add its job before a repeat takes over. Taking over
+   * is safe at any time (the job id is fixed by the key, so BullMQ adds it once); the window only
+   * tells a repeat that arrives while the first is still at work to come back (409).
+   */
+  const ACCEPT_WINDOW_MS = 2000;
 
   /**
    * Adds a prepared job that carries an idempotency key, unless the key's job exists: the key's
