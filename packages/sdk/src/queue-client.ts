@@ -444,7 +444,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
         backoff: { type: 'exponential', delay: config.backoffMs },
         removeOnComplete: {
           count: config.keepCompleted.count,
-          age: config.keepCompleted.ageSeconds * 1000,
+          age: config.keepCompleted.ageSeconds,
         },
         removeOnFail: { count: config.keepFailed.count, age: config.keepFailed.ageSeconds },
       },
