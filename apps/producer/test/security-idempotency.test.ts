@@ -118,6 +118,31 @@ describe('idempotency keys and job ownership across API keys', () => {
     expect(admin.statusCode).toBe(200);
   });
 
+  it('gives an asynchronous /v2 inference to the key that asked for it', async () => {
+    const accepted = await producer.app.inject({
+      method: 'POST',
+      url: '/v2/models/iris/infer',
+      payload: {
+        inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }],
+      },
+      headers: as(ALICE, { prefer: 'respond-async' }),
+    });
+    expect(accepted.statusCode).toBe(202);
+    const id = jobIdOf(accepted);
+    const bob = await producer.app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${id}`,
+      headers: as(BOB),
+    });
+    expect(bob.statusCode).toBe(404);
+    const alice = await producer.app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${id}`,
+      headers: as(ALICE),
+    });
+    expect(alice.statusCode).toBe(200);
+  });
+
   it("answers 404 for another infer key's batch", async () => {
     const batch = await producer.app.inject({
       method: 'POST',

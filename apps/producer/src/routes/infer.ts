@@ -1,7 +1,15 @@
+import { ownerOf } from '../plugins/auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import type { ConveyorClient, PredictOptions, Prediction } from '@conveyor/sdk';
-import { ConveyorError, isConveyorError, type Config } from '@conveyor/shared';
+import {
+  ConveyorError,
+  RedisTimeoutError,
+  isConveyorError,
+  redisAddress,
+  redisUnavailable,
+  type Config,
+} from '@conveyor/shared';
 import { HEADER_LENGTH_HEADER, binaryResponseBody, splitBinaryBody } from '../oip-binary.js';
 import { encodeOipOutputs, toSdkInputs } from '../oip-tensors.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
@@ -20,7 +28,27 @@ import {
 
 export interface InferRouteOptions {
   client: Pick<ConveyorClient, 'predict' | 'enqueue'>;
-  config: Pick<Config, 'PREDICT_TIMEOUT_MS' | 'MAX_TENSOR_BYTES'>;
+  config: Pick<Config, 'PREDICT_TIMEOUT_MS' | 'MAX_TENSOR_BYTES' | 'REDIS_URL'>;
+}
+
+/**
+ * How long past its wait a request may run, in ms, so that the client's own ERR_JOB_TIMEOUT (with
+ * the job id), armed once the job is queued, comes first; past it Redis is too slow to queue a job
+ * and the request answers ERR_QUEUE_UNAVAILABLE.
+ */
+export const DEADLINE_GRACE_MS = 250;
+
+/** Settles like `work`, or rejects with `late()` after `ms`; `work` goes on, its outcome ignored. */
+async function beforeDeadline<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Where the job routes (/v1) answer for a job accepted with 202. */
@@ -156,6 +184,7 @@ export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
   done,
 ) => {
   addParsers(app);
+  const redisAt = redisAddress(config.REDIS_URL);
 
   const errors = Object.fromEntries(
     [400, 401, 403, 404, 413, 415, 429, 500, 503, 504].map((status) => [status, ErrorBodySchema]),
@@ -179,24 +208,38 @@ export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
         const { name, version } = request.params;
         const { body, headers } = request;
         const inputs = toSdkInputs(body.inputs, config.MAX_TENSOR_BYTES, binaryParts.get(request));
-        await app.checkBackPressure(name);
         const options: PredictOptions = {};
         if (version !== undefined) options.version = version;
         if (body.outputs !== undefined) options.outputs = body.outputs.map((o) => o.name);
+        // A job kept for later (Prefer: respond-async, a timeout) belongs to the request's key.
+        Object.assign(options, ownerOf(request));
         const prefer = parsePrefer(headers.prefer);
         if (prefer.waitS === 0 || (prefer.respondAsync && prefer.waitS === undefined)) {
+          // No wait to keep: each Redis call fails within PRODUCER_COMMAND_TIMEOUT_MS.
+          await app.checkBackPressure(name);
           const job = await client.enqueue(name, inputs, options);
           return sendAccepted(reply, job.id, prefer.waitS === 0 ? 'wait=0' : 'respond-async');
         }
-        options.timeoutMs = waitMs(
+        // The wait covers the whole request: the back-pressure check and the enqueue too, so a
+        // Redis that does not answer cannot hold it past its deadline.
+        const wait = waitMs(
           prefer,
           body,
           headers['conveyor-timeout-ms'],
           config.PREDICT_TIMEOUT_MS,
         );
+        const deadline = Date.now() + wait;
         let prediction: Prediction;
         try {
-          prediction = await client.predict(name, inputs, options);
+          prediction = await beforeDeadline(
+            (async () => {
+              await app.checkBackPressure(name);
+              options.timeoutMs = Math.max(1, deadline - Date.now());
+              return client.predict(name, inputs, options);
+            })(),
+            wait + DEADLINE_GRACE_MS,
+            () => redisUnavailable(redisAt, new RedisTimeoutError(wait)),
+          );
         } catch (error) {
           // A wait the client chose that ran out is not a failure: the job is queued, say where.
           const jobId = isConveyorError(error) ? error.details.jobId : undefined;
