@@ -53,7 +53,7 @@ describe('toSdkInputs', () => {
         ],
         MAX,
       ),
-    ).toEqual({ t: { dtype: 'float64', shape: [2, 2], data: [1, 2, 3, 4] } });
+    ).toEqual({ t: { dtype: 'float64', shape: [2, 2], data: new Float64Array([1, 2, 3, 4]) } });
   });
 
   it('reads 64-bit integers given as decimal strings without losing precision', () => {
@@ -144,6 +144,14 @@ describe('toSdkInputs', () => {
     ['a null element', [input('FP32', [2], [1, null])], 'ERR_TENSOR_INVALID'],
     ['a boolean in numeric data', [input('INT8', [2], [1, true])], 'ERR_TENSOR_INVALID'],
     ['a string in 32-bit data', [input('INT32', [1], ['7'])], 'ERR_TENSOR_INVALID'],
+    ['1e39 as FP32', [input('FP32', [2], [1, 1e39])], 'ERR_INPUT_VALUE'],
+    ['-1e39 as FP32, nested', [input('FP32', [1, 2], [[1, -1e39]])], 'ERR_INPUT_VALUE'],
+    ['70000 as FP16', [input('FP16', [1], [70_000])], 'ERR_INPUT_VALUE'],
+    [
+      'a JSON literal past every float (1e400)',
+      [input('FP64', [1], [JSON.parse('1e400')])],
+      'ERR_INPUT_VALUE',
+    ],
     [
       'a shape over the tensor limit, before reading data',
       [input('FP32', [1024, 1024], [])],

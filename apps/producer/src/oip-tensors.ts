@@ -2,8 +2,9 @@ import {
   ConveyorError,
   checkedByteLength,
   halfToNumber,
-  numberToHalf,
   tensorBytes,
+  toFloatElement,
+  valueOutOfRange,
   type Dtype,
   type Tensor,
   type TensorInput,
@@ -66,6 +67,41 @@ function element(value: unknown, dtype: Dtype, where: string, index: number): El
   throw invalid(where, `element ${index} is ${kind}, not a ${DTYPE_TO_OIP[dtype]} value`);
 }
 
+type FloatDtype = 'float16' | 'float32' | 'float64';
+type FloatStorage = Float32Array | Float64Array | Uint16Array;
+
+/**
+ * Float elements straight into the tensor's storage (float16 as its bits), each checked against
+ * the dtype's range by the shared `toFloatElement`: `1e39` as FP32 is ERR_INPUT_VALUE.
+ */
+function floatStorage(
+  items: readonly unknown[],
+  dtype: FloatDtype,
+  where: string,
+  input: string,
+): FloatStorage {
+  const count = items.length;
+  const out =
+    dtype === 'float32'
+      ? new Float32Array(count)
+      : dtype === 'float64'
+        ? new Float64Array(count)
+        : new Uint16Array(count);
+  for (let i = 0; i < count; i++) {
+    const value = items[i];
+    if (typeof value !== 'number') {
+      // "NaN", "Infinity" and "-Infinity" stand for themselves.
+      out[i] = toFloatElement(dtype, element(value, dtype, where, i) as number, input, () => '');
+      continue;
+    }
+    // JSON has no Infinity: a number that parsed to one was a literal past every float (1e400).
+    if (value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY)
+      throw valueOutOfRange(input, `element ${i}`, value, dtype, 'finite JSON numbers');
+    out[i] = toFloatElement(dtype, value, input, () => `element ${i}`);
+  }
+  return out;
+}
+
 /**
  * The elements of JSON data in row-major order. Data may be flat, or nested exactly as `shape`
  * says; either way the element count must equal the product of the shape.
@@ -74,8 +110,10 @@ function flatten(
   shape: readonly number[],
   data: readonly unknown[],
   dtype: Dtype,
-  where: string,
-): Element[] | Float32Array | Float64Array {
+  input: string,
+): Element[] | FloatStorage {
+  const where = `input "${input}"`;
+  const float = FLOATS.has(dtype) ? (dtype as FloatDtype) : undefined;
   const count = shape.reduce((a, b) => a * b, 1);
   if (!data.some((item) => Array.isArray(item))) {
     if (data.length !== count) {
@@ -85,15 +123,7 @@ function flatten(
         { shape, length: data.length },
       );
     }
-    if (dtype === 'float32' || dtype === 'float64') {
-      // The common case, in one pass straight into the tensor's storage; a float takes any number.
-      const out = dtype === 'float32' ? new Float32Array(count) : new Float64Array(count);
-      for (let i = 0; i < count; i++) {
-        const value = data[i];
-        out[i] = typeof value === 'number' ? value : (element(value, dtype, where, i) as number);
-      }
-      return out;
-    }
+    if (float) return floatStorage(data, float, where, input);
     const values: Element[] = new Array<Element>(count);
     for (let i = 0; i < count; i++) values[i] = element(data[i], dtype, where, i);
     return values;
@@ -121,7 +151,7 @@ function flatten(
     }
   };
   walk(data, 0);
-  return values;
+  return float ? floatStorage(values, float, where, input) : values;
 }
 
 /** One input's datatype as a Conveyor dtype (every protocol datatype has one). */
@@ -180,11 +210,11 @@ export function toSdkInputs(
       };
       continue;
     }
-    const values = flatten(shape, input.data ?? [], dtype, where);
-    converted[input.name] =
-      dtype === 'float16'
-        ? { data: Uint16Array.from(values as number[], numberToHalf), shape, dtype }
-        : { data: values, shape, dtype };
+    converted[input.name] = {
+      data: flatten(shape, input.data ?? [], dtype, input.name),
+      shape,
+      dtype,
+    };
   }
   reader.finish();
   return converted;

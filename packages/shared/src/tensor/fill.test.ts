@@ -94,18 +94,6 @@ describe('fill converting for the model', () => {
       ['-9007199254740991', '9007199254740991'],
     ],
     ['Infinity for an integer dtype', 'uint8', [Number.POSITIVE_INFINITY], 0, ['0', '255']],
-    ['128 for int8', 'int8', [128], 0, ['-128', '127']],
-    ['-1 for uint32', 'uint32', [5, -1], 1, ['0', '4294967295']],
-    ['2^32 for uint32', 'uint32', [2 ** 32], 0, ['0', '4294967295']],
-    ['a bigint past int16', 'int16', [2n ** 15n], 0, ['-32768', '32767']],
-    [
-      'a bigint past int64',
-      'int64',
-      [2n ** 63n],
-      0,
-      ['-9223372036854775808', '9223372036854775807'],
-    ],
-    ['-1n for uint64', 'uint64', [-1n], 0, ['0', '18446744073709551615']],
     [
       'an unsafe integer number for int64',
       'int64',
@@ -124,6 +112,49 @@ describe('fill converting for the model', () => {
       expect(error.details).toEqual({ input: 'x', index, dtype, min, max });
     },
   );
+
+  it.each([
+    ['128 for int8', 'int8', [128], 0, ['-128', '127']],
+    ['-1 for uint32', 'uint32', [5, -1], 1, ['0', '4294967295']],
+    ['2^32 for uint32', 'uint32', [2 ** 32], 0, ['0', '4294967295']],
+    ['a bigint past int16', 'int16', [2n ** 15n], 0, ['-32768', '32767']],
+    [
+      'a bigint past int64',
+      'int64',
+      [2n ** 63n],
+      0,
+      ['-9223372036854775808', '9223372036854775807'],
+    ],
+    ['-1n for uint64', 'uint64', [-1n], 0, ['0', '18446744073709551615']],
+  ] as const)(
+    'refuses %s with ERR_INPUT_VALUE naming the input, the index and the range',
+    (_name, dtype, data, index, [min, max]) => {
+      const error = failure(() => fill(dtype, data, forModel([data.length])));
+      expect(error.code).toBe('ERR_INPUT_VALUE');
+      expect(error.details).toEqual({ input: 'x', index, dtype, min, max });
+    },
+  );
+
+  it.each([
+    ['1e39 for float32', 'float32', 1e39],
+    ['-1e39 for float32', 'float32', -1e39],
+    ['70000 for float16', 'float16', 70_000],
+    ['a bigint past every float for float64', 'float64', 10n ** 400n],
+  ] as const)('refuses %s with ERR_INPUT_VALUE, not a silent Infinity', (_name, dtype, value) => {
+    const error = failure(() => fill(dtype, [0, value], forModel([2])));
+    expect(error.code).toBe('ERR_INPUT_VALUE');
+    expect(error.details).toMatchObject({ input: 'x', element: 'element [1]', dtype });
+  });
+
+  it('keeps the largest finite floats and Infinity given as such', () => {
+    expect(values('float32', [3.4028234663852886e38, Number.NEGATIVE_INFINITY])).toEqual([
+      3.4028234663852886e38,
+      Number.NEGATIVE_INFINITY,
+    ]);
+    expect(fill('float16', [65_504, Number.POSITIVE_INFINITY], forModel([2]))).toEqual(
+      new Uint16Array([0x7bff, 0x7c00]),
+    );
+  });
 
   it('names the position of a bad element in nested data', () => {
     const error = failure(() => fill('int8', [1, 2, 3, 4.5], forModel([2, 2])));
@@ -149,14 +180,23 @@ describe('fill converting for the model', () => {
 describe('fill in a dtype the caller chose', () => {
   const byCaller = { input: 'x', layout: [1], source: 'caller' } as const;
 
-  it('refuses values the dtype cannot hold with ERR_TENSOR_INVALID, as bad data', () => {
+  it('refuses values of another kind than the dtype with ERR_TENSOR_INVALID, as bad data', () => {
     for (const [dtype, value] of [
       ['int32', 2.5],
-      ['int8', 300],
       ['bool', 2],
-      ['uint64', -1n],
     ] as const) {
       expect(failure(() => fill(dtype, [value], byCaller)).code).toBe('ERR_TENSOR_INVALID');
+    }
+  });
+
+  it('refuses values out of the range of the dtype with ERR_INPUT_VALUE', () => {
+    for (const [dtype, value] of [
+      ['int8', 300],
+      ['uint64', -1n],
+      ['float32', 1e39],
+      ['float64', -(10n ** 400n)],
+    ] as const) {
+      expect(failure(() => fill(dtype, [value], byCaller)).code).toBe('ERR_INPUT_VALUE');
     }
   });
 

@@ -1,6 +1,6 @@
 import { ConveyorError } from '../errors.js';
 import { DTYPE_ARRAYS, isBigIntDtype, type Dtype, type TensorData } from './dtype.js';
-import { numberToHalf } from './half-float.js';
+import { toFloatElement, valueOutOfRange } from './range.js';
 
 /**
  * Who chose the dtype plain values are filled into. `caller`: the caller named it, or the values
@@ -109,7 +109,12 @@ function wrongType(value: unknown, index: number, context: FillContext, expected
 const clamp = (range: readonly [bigint, bigint], to: readonly [bigint, bigint]) =>
   [range[0] > to[0] ? range[0] : to[0], range[1] < to[1] ? range[1] : to[1]] as const;
 
-/** A value of the right type that the dtype cannot hold; the message gives the allowed range. */
+/**
+ * A value of the right type that the dtype cannot hold; the message gives the allowed range. Out of
+ * the dtype's range is ERR_INPUT_VALUE; a fraction, a number past the safe integers or a bool
+ * other than 0 and 1 is a mismatch of type (ERR_INPUT_DTYPE for the model's dtype, else
+ * ERR_TENSOR_INVALID).
+ */
 function misfit(
   value: number | bigint,
   index: number,
@@ -130,8 +135,14 @@ function misfit(
     dtype === 'bool'
       ? '0, 1, true or false'
       : `integers from ${min} to ${max}${narrowed ? ' as numbers (bigints for its full range)' : ''}`;
+  const code =
+    why === 'is out of range'
+      ? 'ERR_INPUT_VALUE'
+      : context.source === 'model'
+        ? 'ERR_INPUT_DTYPE'
+        : 'ERR_TENSOR_INVALID';
   return new ConveyorError(
-    context.source === 'model' ? 'ERR_INPUT_DTYPE' : 'ERR_TENSOR_INVALID',
+    code,
     `input "${context.input}": ${elementName(index, context.layout)} (${String(value)}) ${why}; ${dtype} takes ${allowed}`,
     { details: { input: context.input, index, dtype, min: String(min), max: String(max) } },
   );
@@ -150,11 +161,15 @@ function toNumberElement(
   context: FillContext,
 ): (value: unknown, index: number) => number {
   if (dtype === 'float32' || dtype === 'float64' || dtype === 'float16') {
-    const encode = dtype === 'float16' ? numberToHalf : (n: number) => n;
     return (value, index) => {
       const n = numericOf(value);
       if (n === undefined) throw wrongType(value, index, context, 'a number');
-      return encode(Number(n));
+      const number = Number(n);
+      const element = () => elementName(index, context.layout);
+      // A bigint past every float is out of range too, not the Infinity Number() makes of it.
+      if (typeof n === 'bigint' && !Number.isFinite(number))
+        throw valueOutOfRange(context.input, element(), n, dtype, 'finite numbers');
+      return toFloatElement(dtype, number, context.input, element);
     };
   }
   const [min, max] = RANGES[dtype];
