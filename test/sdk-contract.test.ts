@@ -319,6 +319,25 @@ describe.each([
     expect(other.id).not.toBe(first.id);
   });
 
+  it('does not run again a finished job whose idempotency key comes back', async () => {
+    const key = `once-${kind}`;
+    const first = await client.enqueue('iris', GOOD, { idempotencyKey: key });
+    const prediction = await first.result();
+    const finished = await first.status();
+    expect(finished).toMatchObject({ state: 'completed', attemptsMade: 1 });
+    expect(finished.finishedAt).toEqual(expect.any(Number));
+    // A re-run would start and finish at a later millisecond than the first run.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const again = await client.enqueue('iris', GOOD, { idempotencyKey: key });
+    expect(again.id).toBe(first.id);
+    // Checked at once: a re-run would already have put the job back to waiting.
+    expect(await again.status()).toEqual(finished);
+    expect(await again.result()).toEqual(prediction);
+    // The same start and finish, one attempt, the same timings: the model ran once.
+    expect(await again.status()).toEqual(finished);
+  });
+
   it('reports the status fields of a finished job', async () => {
     const handle = await client.enqueue('iris', GOOD);
     await handle.result();
