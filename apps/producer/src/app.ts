@@ -8,7 +8,7 @@ import type { ConveyorClient } from '@conveyor/sdk';
 import type { Config, Logger } from '@conveyor/shared';
 import { auth } from './plugins/auth.js';
 import { backPressure } from './plugins/back-pressure.js';
-import { errorHandler, frameworkErrorBody } from './plugins/error-handler.js';
+import { clientErrorHandler, errorHandler, frameworkErrorBody } from './plugins/error-handler.js';
 import { health } from './plugins/health.js';
 import { openapi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
@@ -38,6 +38,8 @@ export function buildApp(config: Config, deps: AppDeps) {
     bodyLimit: config.MAX_BODY_BYTES,
     // A synchronous infer may wait up to its own timeout; the predict timeout bounds each request.
     requestTimeout: 0,
+    // A refused request (431: header fields too large) closes its connection cleanly.
+    clientErrorHandler,
     frameworkErrors: (error, _request, reply) => {
       const body = frameworkErrorBody(error);
       // The option is generic over route types this handler does not use.

@@ -21,4 +21,9 @@ describe('parsePrefer', () => {
       expect(parsePrefer(header)).toEqual({ respondAsync: false });
     },
   );
+
+  it('reads a long header of unknown preferences to its end', () => {
+    const unknown = Array.from({ length: 800 }, (_, i) => `x-${i}=1`).join(', ');
+    expect(parsePrefer(`${unknown}, respond-async`)).toEqual({ respondAsync: true });
+  });
 });

@@ -170,8 +170,11 @@ export const InferHeadersSchema = z.looseObject({
     .regex(/^[0-9]{1,10}$/, { message: 'a byte count' })
     .transform(Number)
     .optional(),
-  /** RFC 7240 preferences: `respond-async` and `wait=<seconds>` are honoured. */
-  prefer: z.string().max(1024).optional(),
+  /**
+   * RFC 7240 preferences: `respond-async` and `wait=<seconds>` are honoured, others ignored (as the
+   * docs say), whatever the header's length: Node's header size limit (431) bounds it.
+   */
+  prefer: z.string().optional(),
 });
 
 /**

@@ -1,4 +1,6 @@
-import type { FastifyPluginCallback } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger, FastifyPluginCallback, FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   isResponseSerializationError,
@@ -134,10 +136,59 @@ export function frameworkErrorBody(error: Error): ErrorBody {
   return errorBody({ code: 'ERR_VALIDATION', message: `request URL is invalid: ${error.message}` });
 }
 
+/** The answers to requests the HTTP parser refused before fastify saw them (Node's own set). */
+const CLIENT_ERRORS: ReadonlyMap<string | undefined, number> = new Map([
+  ['HPE_HEADER_OVERFLOW', 431],
+  ['ERR_HTTP_REQUEST_TIMEOUT', 408],
+]);
+
+/**
+ * fastify's `clientErrorHandler`: answers a request the HTTP parser refused (431 for header fields
+ * over the limit, 408, else 400) with `Connection: close`, and ends the connection after the
+ * answer. fastify's default sends no `Connection: close` and resets the socket, so a keep-alive
+ * client reused it for its next request and got ECONNRESET.
+ */
+export function clientErrorHandler(
+  this: { log: FastifyBaseLogger },
+  error: Error & { code?: string },
+  socket: Duplex,
+): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = CLIENT_ERRORS.get(error.code) ?? 400;
+  this.log.info({ code: error.code, statusCode: status }, 'request refused by the HTTP parser');
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const reason = STATUS_CODES[status] ?? 'Bad Request';
+  const body = JSON.stringify({ error: reason, message: reason, statusCode: status });
+  // A client that keeps its half open does not keep the socket for long.
+  const timer = setTimeout(() => socket.destroy(), 10_000).unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * True for the error of a request whose client hung up before it was read (Node's `aborted`,
+ * ECONNRESET): nothing failed on our side, and no answer can reach the client.
+ */
+function clientClosed(error: unknown, request: FastifyRequest): boolean {
+  const { code } = (error ?? {}) as { code?: unknown };
+  return code === 'ECONNRESET' && (request.raw.destroyed || request.raw.socket.destroyed);
+}
+
 const plugin: FastifyPluginCallback = (app, _options, done) => {
   const bodyLimit = app.initialConfig.bodyLimit ?? 0;
 
   app.setErrorHandler((error: unknown, request, reply) => {
+    if (clientClosed(error, request)) {
+      request.log.info({ code: 'ECONNRESET' }, 'client closed the request');
+      // Nothing to send it to: the socket is gone.
+      return reply.hijack();
+    }
     const classified = classify(error, bodyLimit, request.id);
     const body = errorBody(classified);
     if (body.statusCode >= 500 && body.code === 'ERR_INTERNAL')
