@@ -9,16 +9,27 @@ import { startWorkerService, type WorkerService } from '../../worker/src/worker-
 import { irisInputs, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
 
-/** Nothing leaves the machine: the board asks for web fonts, which are refused. */
-const localOnly = async (page: Page): Promise<void> => {
+/**
+ * Nothing leaves the machine: a request to any other host is refused and recorded, and so is every
+ * Content-Security-Policy violation the page reports. The page must ask for neither.
+ */
+const localOnly = async (page: Page) => {
+  const blocked: string[] = [];
   await page.route('**/*', (route) => {
     const { hostname } = new URL(route.request().url());
     if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
+    blocked.push(route.request().url());
     return route.abort();
   });
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());
+  });
+  return blocked;
 };
 
 const CHROMIUM = '/usr/bin/chromium';
+/** A bound on waits for the page to render, on a machine whose cores other tests share. */
+const UI = { timeout: 20_000 };
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
@@ -98,12 +109,13 @@ describe('the queue dashboard in a real browser', () => {
     });
     try {
       const page = await context.newPage();
-      await localOnly(page);
+      const blocked = await localOnly(page);
       const response = await page.goto(`${base}/dashboard`);
       expect(response?.status()).toBe(200);
       await expect
-        .poll(() => page.getByText('predict.iris.1', { exact: true }).count())
+        .poll(() => page.getByText('predict.iris.1', { exact: true }).count(), UI)
         .toBeGreaterThan(0);
+      expect(blocked).toEqual([]);
     } finally {
       await context.close();
     }
@@ -126,11 +138,13 @@ describe('the queue dashboard in a real browser', () => {
     });
     try {
       const page = await context.newPage();
-      await localOnly(page);
+      const blocked = await localOnly(page);
       const response = await page.goto(`${base}/dashboard`);
       expect(response?.status()).toBe(200);
       for (const queue of ['predict.iris.1', 'predict.text-direction.1', 'callbacks'])
-        await expect.poll(() => page.getByText(queue, { exact: true }).count()).toBeGreaterThan(0);
+        await expect
+          .poll(() => page.getByText(queue, { exact: true }).count(), UI)
+          .toBeGreaterThan(0);
 
       // The board's API is what the page renders; it must count the two completed iris jobs.
       const api = await page.evaluate(
@@ -142,13 +156,46 @@ describe('the queue dashboard in a real browser', () => {
       ).queues.find((q) => q.name === 'predict.iris.1');
       expect(iris?.counts.completed).toBe(2);
       await page.getByText('predict.iris.1', { exact: true }).first().click();
-      await expect.poll(() => page.url()).toContain('/dashboard/queue/predict.iris.1');
-      await expect.poll(() => page.getByText('Loading...').count()).toBe(0);
-      await expect.poll(() => page.getByText(/completed/i).count()).toBeGreaterThan(0);
+      await expect.poll(() => page.url(), UI).toContain('/dashboard/queue/predict.iris.1');
+      await expect.poll(() => page.getByText('Loading...').count(), UI).toBe(0);
+      await expect.poll(() => page.getByText(/completed/i).count(), UI).toBeGreaterThan(0);
 
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
       expect(existsSync(`${ARTIFACTS}dashboard.png`)).toBe(true);
+      // Every request of the board, its API's and the queue page's included, stayed on loopback.
+      expect(blocked).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('cannot be framed: frame-ancestors none and X-Frame-Options DENY, and the browser obeys', async () => {
+    const context = await browser.newContext({
+      extraHTTPHeaders: { authorization: `Bearer ${ADMIN}` },
+    });
+    try {
+      const page = await context.newPage();
+      const blocked = await localOnly(page);
+      const response = await page.goto(`${base}/dashboard`);
+      const headers = response?.headers() ?? {};
+      expect(headers['x-frame-options']).toBe('DENY');
+      const csp = headers['content-security-policy'] ?? '';
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).toContain("default-src 'self'");
+      // The board's own files carry the headers too, not the page alone.
+      const api = await fetch(`${base}/dashboard/api/queues`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      expect(api.headers.get('x-frame-options')).toBe('DENY');
+      // A page of another origin (localhost is not 127.0.0.1) that frames the board gets nothing.
+      const other = base.replace('127.0.0.1', 'localhost');
+      await page.goto(`${other}/v2/health/live`);
+      await page.setContent(`<iframe id="board" src="${base}/dashboard"></iframe>`);
+      const frame = page.frameLocator('#board');
+      await expect.poll(() => page.frames()[1]?.url(), UI).toMatch(/^chrome-error:/);
+      expect(await frame.getByText('predict.iris.1', { exact: true }).count()).toBe(0);
+      expect(blocked.filter((b) => !/frame-ancestors/.test(b))).toEqual([]);
     } finally {
       await context.close();
     }

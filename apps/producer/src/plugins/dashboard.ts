@@ -1,7 +1,8 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { FastifyPluginAsync } from 'fastify';
+import helmet from '@fastify/helmet';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ConveyorClient } from '@conveyor/sdk';
 import { queueName } from '@conveyor/shared';
 import type { LazyJobsContext } from '../routes/jobs-context.js';
@@ -15,6 +16,43 @@ export interface DashboardOptions {
   context: LazyJobsContext;
   /** Least time between two reads of the model list, in ms. Default 5000. */
   refreshMs?: number;
+}
+
+/**
+ * The security headers of the dashboard's answers (@fastify/helmet, in the dashboard's context
+ * only): a Content-Security-Policy that lets the page load nothing but its own files and be
+ * framed by no one (`frame-ancestors 'none'`, and `X-Frame-Options: DENY` for older browsers),
+ * against clickjacking. The board uses inline styles, hence `'unsafe-inline'` for styles only.
+ */
+const DASHBOARD_HEADERS = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      baseUri: ["'self'"],
+      connectSrc: ["'self'"],
+      fontSrc: ["'self'", 'data:'],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+      imgSrc: ["'self'", 'data:'],
+      objectSrc: ["'none'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+    },
+  },
+  frameguard: { action: 'deny' },
+  // TLS is the proxy's business (docs/security.md): no HSTS from a producer that may be plain HTTP.
+  strictTransportSecurity: false,
+} as const;
+
+/** bull-board's page links its web fonts from an outside host; the page is served without it. */
+const OUTSIDE_LINK = /<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>/gi;
+
+function withoutOutsideLinks(reply: FastifyReply, payload: unknown): unknown {
+  const type = reply.getHeader('content-type');
+  if (typeof payload !== 'string' || typeof type !== 'string' || !type.startsWith('text/html'))
+    return payload;
+  return payload.replace(OUTSIDE_LINK, '');
 }
 
 /**
@@ -62,6 +100,8 @@ export const dashboard: FastifyPluginAsync<DashboardOptions> = async (app, optio
     refreshedAt = Date.now();
   };
 
+  await app.register(helmet, DASHBOARD_HEADERS);
+  app.addHook('onSend', async (_request, reply, payload) => withoutOutsideLinks(reply, payload));
   app.addHook('onRequest', app.requireScope('admin'));
   app.addHook('preHandler', async (request) => {
     if (Date.now() - refreshedAt < refreshMs) return;
