@@ -238,7 +238,7 @@ describe('Open Inference Protocol v2 conformance', () => {
     it('rounds FP16 JSON numbers to the nearest half-precision value', async () => {
       const inputs = jsonInputs().map((input) =>
         input.datatype === 'FP16'
-          ? { ...input, data: [0.1, 1 / 3, 70000, -1e-5, 2049, 6e-8] }
+          ? { ...input, data: [0.1, 1 / 3, 65504, -1e-5, 2049, 6e-8] }
           : input,
       );
       const response = await post('/v2/models/echo/infer', {
@@ -247,13 +247,25 @@ describe('Open Inference Protocol v2 conformance', () => {
       });
       expect(response.statusCode).toBe(200);
       expect(response.json<InferResponse>().outputs[0]!.data).toEqual([
-        0.0999755859375,
-        0.333251953125,
-        'Infinity',
-        -0.000010013580322265625,
-        2048,
+        0.0999755859375, 0.333251953125, 65504, -0.000010013580322265625, 2048,
         5.960464477539063e-8,
       ]);
+    });
+
+    it('refuses a number past a float datatype, not rounding it to Infinity', async () => {
+      for (const [datatype, big] of [
+        ['FP16', 70_000],
+        ['FP32', 1e39],
+      ] as const) {
+        const inputs = jsonInputs().map((input) =>
+          input.datatype === datatype
+            ? { ...input, data: input.data.map((_, i) => (i === 1 ? big : 1)) }
+            : input,
+        );
+        const response = await post('/v2/models/echo/infer', { inputs });
+        expect(response.statusCode).toBe(400);
+        expect(response.json<ErrorBody>().code).toBe('ERR_INPUT_VALUE');
+      }
     });
 
     it('returns every carried datatype byte for byte through the binary extension', async () => {
