@@ -1,13 +1,14 @@
 import { once } from 'node:events';
 import { appendFileSync, type WriteStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { PredictInputs } from '@conveyor/sdk';
+import type { PredictInputs, PredictManyResult } from '@conveyor/sdk';
 import type { ConveyorError } from '@conveyor/shared';
 import { nested } from '../format.js';
 import { fileError } from '../inputs.js';
 import type { CliClient } from '../open-client.js';
 import { readRows, type InputFormat } from './input-reader.js';
 import type { Progress } from './progress.js';
+import type { QueueWatch } from './queue-watch.js';
 import { readDoneRows } from './resume.js';
 
 /** Heap is sampled every this many rows when memory samples are asked for. */
@@ -26,6 +27,8 @@ export interface BatchOptions {
   memorySamples?: string | undefined;
   /** Aborting stops reading; rows in flight finish and are written. */
   signal: AbortSignal;
+  /** Through the queue: Redis going away stops the run (see QueueWatch). */
+  queue?: Pick<QueueWatch, 'lost' | 'check'> | undefined;
 }
 
 /** What a batch run did. */
@@ -72,7 +75,9 @@ async function drained(stream: WriteStream): Promise<void> {
  * and appends each row's result or failure as it arrives, one JSON line each carrying its input
  * line number. Memory stays flat however large the file: a window of rows, the results not yet
  * flushed, and one bit per done row. Redis going away mid-run stops the run with
- * ERR_QUEUE_UNAVAILABLE; the rows in flight are not written, so a re-run does them.
+ * ERR_QUEUE_UNAVAILABLE, noticed by `options.queue` even while every row in flight is still
+ * waiting; the rows in flight are not written (neither to --out nor to --failed), so a re-run
+ * does them. A row that fails while Redis does not answer stops the run the same way.
  */
 export async function runBatch(
   cli: CliClient,
@@ -145,17 +150,44 @@ export async function runBatch(
   }
 
   let fatal: ConveyorError | undefined;
-  try {
-    const results = cli.client.predictMany(options.model, items(), {
-      concurrency: options.concurrency,
-      ...(options.version !== undefined && { version: options.version }),
+  // Set once the queue watch reports Redis gone; wakes the wait for the next result.
+  let lost: ConveyorError | undefined;
+  let wake: ((error: ConveyorError) => void) | undefined;
+  void options.queue?.lost.then((error) => {
+    lost = error;
+    wake?.(error);
+  });
+  const results = cli.client.predictMany(options.model, items(), {
+    concurrency: options.concurrency,
+    ...(options.version !== undefined && { version: options.version }),
+  });
+  const iterator = results[Symbol.asyncIterator]();
+  type Next = IteratorResult<PredictManyResult> | { lost: ConveyorError };
+  const next = () =>
+    new Promise<Next>((resolve, reject) => {
+      if (lost !== undefined) return resolve({ lost });
+      wake = (error) => resolve({ lost: error });
+      iterator.next().then(resolve, reject);
     });
-    for await (const result of results) {
+  try {
+    for (;;) {
+      const step = await next();
+      if ('lost' in step) {
+        fatal = step.lost;
+        break;
+      }
+      if (step.done === true) break;
+      const result = step.value;
       const line = lineOf.get(result.index) ?? 0;
       lineOf.delete(result.index);
       if (!result.ok) {
-        if (result.error.code === 'ERR_QUEUE_UNAVAILABLE') {
-          fatal = result.error;
+        // A failure while Redis does not answer is Redis's, not the row's: the row stays undone.
+        const gone =
+          result.error.code === 'ERR_QUEUE_UNAVAILABLE'
+            ? result.error
+            : await options.queue?.check();
+        if (gone !== undefined) {
+          fatal = gone;
           break;
         }
         fail(line, result.error);
@@ -170,6 +202,8 @@ export async function runBatch(
       await drained(out);
       await drained(failedFile);
     }
+    // The waits in flight may never end without Redis: stop reading without waiting for them.
+    if (fatal !== undefined) void iterator.return?.(undefined).catch(() => undefined);
   } finally {
     await Promise.allSettled([close(out), close(failedFile)]);
     summary.seconds = (Date.now() - started) / 1000;

@@ -1,9 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import { ConveyorError } from '@conveyor/shared';
 import { countRows, formatOfPath, type InputFormat } from '../batch/input-reader.js';
 import { createProgress } from '../batch/progress.js';
+import { watchQueue } from '../batch/queue-watch.js';
 import { runBatch } from '../batch/run-batch.js';
 import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
@@ -12,6 +14,9 @@ import { fileError } from '../inputs.js';
 import { line } from '../io.js';
 import { openClient } from '../open-client.js';
 import { positiveInt } from './predict.js';
+
+/** How long the end of a run waits for the client to close (Redis may be gone). */
+const CLOSE_WAIT_MS = 3_000;
 
 const BATCH_FLAGS: readonly ConfigFlag[] = [
   'redisUrl',
@@ -122,6 +127,7 @@ Examples:
       concurrency: flags.concurrency,
       keepNothing: true,
     });
+    const queue = cli.mode === 'queue' ? watchQueue(config.REDIS_URL) : undefined;
     const abort = new AbortController();
     let signals = 0;
     const onSignal = () => {
@@ -145,6 +151,7 @@ Examples:
           concurrency: flags.concurrency,
           memorySamples: flags.memorySamples,
           signal: abort.signal,
+          queue,
         },
         createProgress({ stream: io.stderr, total, quiet: flags.quiet === true }),
       );
@@ -166,7 +173,10 @@ Examples:
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await cli.close();
+      queue?.close();
+      // Without Redis, closing the client could wait on a connection that never comes back.
+      if (queue === undefined) await cli.close();
+      else await Promise.race([cli.close(), sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
     }
   });
 }
