@@ -73,6 +73,16 @@ describe('input values out of their dtype range, and outputs asked for twice', (
       const { status, body } = await post('/v1/models/iris/jobs', { inputs: { features } });
       expect({ status, code: body.code }).toEqual({ status: 400, code: 'ERR_INPUT_VALUE' });
     }
+    // A literal past every float parses to Infinity: refused too, though JSON.stringify cannot
+    // write it (the body is written by hand).
+    const response = await producer.app.inject({
+      method: 'POST',
+      url: '/v1/models/iris/jobs',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"inputs":{"features":[[5.1,1e400,1.4,0.2]]}}',
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json<ErrorBody>().code).toBe('ERR_INPUT_VALUE');
   });
 
   it('the SDK: refuses 1e39 for a float32 input with ERR_INPUT_VALUE', async () => {

@@ -1,8 +1,20 @@
 import type { PredictOptions } from '@conveyor/sdk';
-import type { NestedArray, TensorInputs } from '@conveyor/shared';
+import { valueOutOfRange, type NestedArray, type TensorInputs } from '@conveyor/shared';
 import { toSdkInputs } from '../oip-tensors.js';
 import type { InferInput } from '../schemas.js';
 import type { JobInputs, JobParameters } from './jobs-schemas.js';
+
+/**
+ * Refuses a number that parsed to ±Infinity: JSON has none, so it was a literal past every float
+ * (`1e400`), which the SDK would otherwise take as an Infinity the caller never sent.
+ */
+function assertFiniteJson(name: string, value: unknown): void {
+  if (Array.isArray(value)) {
+    for (const item of value) assertFiniteJson(name, item);
+  } else if (value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY) {
+    throw valueOutOfRange(name, 'an element', value, 'float64', 'finite JSON numbers');
+  }
+}
 
 /**
  * Converts `/v1` inputs to SDK inputs: protocol tensors go through the `/v2` converter (datatype,
@@ -14,6 +26,7 @@ export function toJobInputs(inputs: JobInputs, maxTensorBytes: number): TensorIn
   const tensors: InferInput[] = [];
   const converted: Record<string, TensorInputs[string]> = {};
   for (const [name, input] of Object.entries(inputs)) {
+    if (Array.isArray(input) || typeof input !== 'object') assertFiniteJson(name, input);
     if (Array.isArray(input)) converted[name] = input as NestedArray;
     else if (typeof input !== 'object') converted[name] = input;
     else tensors.push({ name, ...input });
