@@ -10,7 +10,71 @@ import {
   toConveyorError,
 } from './errors.js';
 
+/**
+ * Every code's HTTP status and retryability, written out here rather than read back from the
+ * catalogue, so that a changed status or a flipped retryable fails this test. A new code fails
+ * too, until it is added here (and to docs/errors.md).
+ */
+const EXPECTED: Record<string, [status: number, retryable: boolean]> = {
+  ERR_VALIDATION: [400, false],
+  ERR_TENSOR_INVALID: [400, false],
+  ERR_TENSOR_TOO_LARGE: [413, false],
+  ERR_INPUT_MISSING: [400, false],
+  ERR_INPUT_UNEXPECTED: [400, false],
+  ERR_INPUT_DTYPE: [400, false],
+  ERR_INPUT_VALUE: [400, false],
+  ERR_INPUT_SHAPE: [400, false],
+  ERR_OUTPUT_UNKNOWN: [400, false],
+  ERR_FEATURES_UNSUPPORTED: [400, false],
+  ERR_PAYLOAD_INVALID: [400, false],
+  ERR_MODEL_NOT_FOUND: [404, false],
+  ERR_MODEL_VERSION_NOT_FOUND: [404, false],
+  ERR_ALIAS_NOT_FOUND: [404, false],
+  ERR_MODEL_VERSION_EXISTS: [409, false],
+  ERR_MODEL_FILE_INVALID: [400, false],
+  ERR_MODEL_UNAVAILABLE: [503, true],
+  ERR_MODEL_CONFIG_INVALID: [500, false],
+  ERR_MODEL_UNSAFE: [400, false],
+  ERR_INFERENCE_FAILED: [500, false],
+  ERR_DEADLINE_EXCEEDED: [504, false],
+  ERR_JOB_TIMEOUT: [504, true],
+  ERR_JOB_NOT_FOUND: [404, false],
+  ERR_JOB_NOT_CANCELLABLE: [409, false],
+  ERR_IDEMPOTENCY_KEY_REUSED: [422, false],
+  ERR_IDEMPOTENCY_IN_PROGRESS: [409, true],
+  ERR_JOB_STALLED: [500, false],
+  ERR_JOB_FAILED: [500, false],
+  ERR_BATCH_NOT_FOUND: [404, false],
+  ERR_CALLBACK_NOT_ALLOWED: [400, false],
+  ERR_QUEUE_UNAVAILABLE: [503, true],
+  ERR_CONFIG_INVALID: [500, false],
+  ERR_CLOSED: [503, false],
+  ERR_ROUTE_NOT_FOUND: [404, false],
+  ERR_UNSUPPORTED_MEDIA_TYPE: [415, false],
+  ERR_PAYLOAD_TOO_LARGE: [413, false],
+  ERR_DATATYPE_UNSUPPORTED: [400, false],
+  ERR_UNAUTHORIZED: [401, false],
+  ERR_FORBIDDEN: [403, false],
+  ERR_QUEUE_FULL: [429, true],
+  ERR_RATE_LIMITED: [429, true],
+  ERR_USAGE: [400, false],
+  ERR_FILE_UNREADABLE: [400, false],
+  ERR_INTERNAL: [500, false],
+};
+
 describe('the error catalogue', () => {
+  it('holds exactly the expected codes, each with its expected status and retryability', () => {
+    expect([...ERROR_CODES].sort()).toEqual(Object.keys(EXPECTED).sort());
+    for (const code of ERROR_CODES) {
+      const entry = ERROR_CATALOGUE[code];
+      expect({ code, status: entry.status, retryable: entry.retryable }).toEqual({
+        code,
+        status: EXPECTED[code]![0],
+        retryable: EXPECTED[code]![1],
+      });
+    }
+  });
+
   it('has codes that the failedReason pattern can carry', () => {
     for (const code of ERROR_CODES) expect(code).toMatch(/^ERR_[A-Z0-9_]+$/);
   });
@@ -34,11 +98,14 @@ describe('the error catalogue', () => {
 });
 
 describe('ConveyorError', () => {
-  it('takes its status and retryability from the catalogue', () => {
+  it('takes its status and retryability from its code', () => {
     for (const code of ERROR_CODES) {
       const error = new ConveyorError(code, 'x');
-      expect(error.status).toBe(ERROR_CATALOGUE[code].status);
-      expect(error.retryable).toBe(ERROR_CATALOGUE[code].retryable);
+      expect({ code, status: error.status, retryable: error.retryable }).toEqual({
+        code,
+        status: EXPECTED[code]![0],
+        retryable: EXPECTED[code]![1],
+      });
     }
   });
 
