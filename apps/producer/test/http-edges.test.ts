@@ -104,4 +104,48 @@ describe('HTTP edges on a real socket', () => {
     expect(aborted).toMatchObject({ level: 30, code: 'ECONNRESET' });
     expect(JSON.stringify(aborted)).not.toContain('stack');
   });
+
+  it('logs a client that hangs up while its infer waits at info, without a stack', async () => {
+    const { logger: waitLogger, records: waitRecords } = memoryLogger('producer');
+    let release: (error: unknown) => void = () => undefined;
+    const waiting = new Promise<never>((_, reject) => (release = reject));
+    const waitApp = buildApp(config, {
+      client: unusedClient({ predict: () => waiting }),
+      redisPing: () => Promise.resolve(true),
+      logger: waitLogger,
+    });
+    await waitApp.listen({ host: '127.0.0.1', port: 0 });
+    let closed = 0;
+    waitApp.server.on('connection', (socket) => socket.on('close', () => (closed += 1)));
+    try {
+      const { port: waitPort } = waitApp.server.address() as AddressInfo;
+      const controller = new AbortController();
+      const sent = fetch(`http://127.0.0.1:${waitPort}/v2/models/iris/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
+        }),
+        signal: controller.signal,
+      });
+      await expect.poll(() => waitRecords.some((r) => r.msg === 'incoming request')).toBe(true);
+      controller.abort();
+      await expect(sent).rejects.toThrow();
+      await expect.poll(() => closed).toBe(1);
+      release(new ConveyorError('ERR_JOB_TIMEOUT', 'no result in time'));
+      await expect
+        .poll(() =>
+          waitRecords.filter((r) => r.reqId !== undefined && r.msg !== 'incoming request'),
+        )
+        .toEqual([
+          expect.objectContaining({
+            level: 30,
+            code: 'ERR_JOB_TIMEOUT',
+            msg: 'client closed the request',
+          }),
+        ]);
+    } finally {
+      await waitApp.close();
+    }
+  });
 });

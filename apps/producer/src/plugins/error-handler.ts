@@ -171,25 +171,23 @@ export function clientErrorHandler(
   );
 }
 
-/**
- * True for the error of a request whose client hung up before it was read (Node's `aborted`,
- * ECONNRESET): nothing failed on our side, and no answer can reach the client.
- */
-function clientClosed(error: unknown, request: FastifyRequest): boolean {
-  const { code } = (error ?? {}) as { code?: unknown };
-  return code === 'ECONNRESET' && (request.raw.destroyed || request.raw.socket.destroyed);
-}
+/** True when the client of a request has hung up: no answer can reach it any more. */
+const clientGone = (request: FastifyRequest): boolean =>
+  (request.raw.socket as { destroyed?: boolean } | null)?.destroyed === true;
 
 const plugin: FastifyPluginCallback = (app, _options, done) => {
   const bodyLimit = app.initialConfig.bodyLimit ?? 0;
 
   app.setErrorHandler((error: unknown, request, reply) => {
-    if (clientClosed(error, request)) {
-      request.log.info({ code: 'ECONNRESET' }, 'client closed the request');
-      // Nothing to send it to: the socket is gone.
+    const classified = classify(error, bodyLimit, request.id);
+    const { code } = (error ?? {}) as { code?: unknown };
+    // A client that hung up, mid-body (Node's `aborted`) or while its infer waited: nothing failed
+    // for anyone to act on, and no answer can reach it. A bug of ours is still logged as one.
+    if (clientGone(request) && (code === 'ECONNRESET' || classified.code !== 'ERR_INTERNAL')) {
+      const logged = code === 'ECONNRESET' ? code : classified.code;
+      request.log.info({ code: logged }, 'client closed the request');
       return reply.hijack();
     }
-    const classified = classify(error, bodyLimit, request.id);
     const body = errorBody(classified);
     if (body.statusCode >= 500 && body.code === 'ERR_INTERNAL')
       request.log.error({ err: error }, 'request failed');
