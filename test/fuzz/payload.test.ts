@@ -3,7 +3,14 @@ import { Queue, type Job } from 'bullmq';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { isErrorCode, newJobId, queueName, toNumbers } from '@conveyor/shared';
+import {
+  ERROR_CATALOGUE,
+  isErrorCode,
+  newJobId,
+  queueName,
+  toNumbers,
+  type ErrorCode,
+} from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../support/workers.js';
 
@@ -174,14 +181,24 @@ describe('fuzzed job payloads on the queue', () => {
     let failed = 0;
     for (const id of fuzzed) {
       const job = finished.get(id)!;
-      if (!job.failedReason) continue;
+      if (!job.failedReason) {
+        // A fuzzed payload that is good after all gets a whole result: iris's probabilities.
+        expect(job.returnvalue, JSON.stringify(job.data).slice(0, 200)).toMatchObject({
+          model: 'iris',
+          version: '1',
+          outputs: { probabilities: { dtype: 'float32' } },
+        });
+        continue;
+      }
       failed++;
       const code = /^([A-Z_]+): /.exec(job.failedReason)?.[1];
-      expect(
-        isErrorCode(code),
-        `${job.failedReason} for ${JSON.stringify(job.data).slice(0, 200)}`,
-      ).toBe(true);
-      expect(code).not.toBe('ERR_INTERNAL');
+      const what = `${job.failedReason} for ${JSON.stringify(job.data).slice(0, 200)}`;
+      // A refusal of a bad payload: a typed code of the caller's fault (a 4xx in the catalogue),
+      // never ERR_INTERNAL, ERR_INFERENCE_FAILED or another server-side failure.
+      expect(isErrorCode(code), what).toBe(true);
+      expect(code, what).not.toBe('ERR_INTERNAL');
+      if (isErrorCode(code)) expect(ERROR_CATALOGUE[code].status, what).toBeLessThan(500);
+      expect(ERROR_CATALOGUE[code as ErrorCode]?.status, what).toBeGreaterThanOrEqual(400);
     }
     expect(failed).toBeGreaterThan(RUNS / 2);
     expect(worker.child.exitCode).toBeNull();

@@ -59,16 +59,47 @@ interface Answer {
   body: string;
 }
 
-/** The invariant of every answer: a 2xx, or a typed 4xx with the catalogue's status. */
-function expectTyped(response: Answer, what: string): void {
-  if (response.statusCode < 400) return;
-  expect(response.statusCode, `${what}: ${response.body.slice(0, 300)}`).toBeLessThan(500);
-  const body = JSON.parse(response.body) as { code?: unknown; statusCode?: unknown };
-  expect(isErrorCode(body.code), `${what}: code ${String(body.code)}`).toBe(true);
-  if (isErrorCode(body.code)) {
-    expect(response.statusCode, what).toBe(ERROR_CATALOGUE[body.code].status);
-    expect(body.statusCode).toBe(response.statusCode);
+/** A success's body is what its content type says: JSON that parses to an object or array. */
+function expectWellFormed(response: Answer, what: string): void {
+  const header = response.headers['content-type'];
+  const type = typeof header === 'string' ? header : '';
+  if (type.includes('application/json')) {
+    const body = JSON.parse(response.body) as unknown;
+    expect(typeof body, `${what}: ${response.body.slice(0, 300)}`).toBe('object');
+    expect(body, what).not.toBeNull();
   }
+  const length = response.headers['inference-header-content-length'];
+  if (length !== undefined) {
+    expect(type, what).toContain('application/octet-stream');
+    expect(Number.isSafeInteger(Number(length)) && Number(length) > 0, what).toBe(true);
+  }
+}
+
+/**
+ * The invariant of every answer: one of the route's success statuses (`ok`) with a well-formed
+ * body, or a typed refusal: a 4xx whose body carries a catalogue code of that very status, never
+ * ERR_INTERNAL (a 5xx or an untyped 4xx fails).
+ */
+function expectTyped(response: Answer, what: string, ok: readonly number[] = [200]): void {
+  const where = `${what}: ${response.statusCode} ${response.body.slice(0, 300)}`;
+  if (response.statusCode < 400) {
+    expect(ok, where).toContain(response.statusCode);
+    expectWellFormed(response, where);
+    return;
+  }
+  expect(response.statusCode, where).toBeLessThan(500);
+  const body = JSON.parse(response.body) as {
+    code?: unknown;
+    statusCode?: unknown;
+    message?: unknown;
+  };
+  expect(isErrorCode(body.code), where).toBe(true);
+  expect(body.code, where).not.toBe('ERR_INTERNAL');
+  if (isErrorCode(body.code)) {
+    expect(response.statusCode, where).toBe(ERROR_CATALOGUE[body.code].status);
+    expect(body.statusCode, where).toBe(response.statusCode);
+  }
+  expect(typeof body.message === 'string' && body.message.length > 0, where).toBe(true);
 }
 
 let sent = 0;
@@ -337,7 +368,7 @@ describe('fuzz: /v1 jobs and batches', () => {
               idempotency === null ? {} : { 'idempotency-key': encodeURIComponent(idempotency) },
             payload: body as object,
           });
-          expectTyped(response, `POST ${url}`);
+          expectTyped(response, `POST ${url}`, [200, 202]);
           await goodStillWorks();
         },
       ),
@@ -376,7 +407,7 @@ describe('fuzz: /v1 jobs and batches', () => {
                 ].join('\n'),
               })
             : await producer.app.inject({ method: 'POST', url, payload: { items } });
-          expectTyped(response, `batch ndjson=${ndjson}`);
+          expectTyped(response, `batch ndjson=${ndjson}`, [200, 202]);
           await goodStillWorks();
         },
       ),
@@ -450,7 +481,7 @@ describe('fuzz: health, docs and unknown routes', () => {
           });
           // bull-board (the dashboard) answers unknown paths under it with its page.
           if (method !== 'HEAD' && response.body !== '' && response.statusCode >= 400)
-            expectTyped(response, `${method} ${url}`);
+            expectTyped(response, `${method} ${url}`, [200, 204]);
           else expect(response.statusCode).toBeLessThan(500);
         },
       ),

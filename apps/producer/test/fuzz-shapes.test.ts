@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isConveyorError } from '@conveyor/shared';
+import { ERROR_CATALOGUE, isConveyorError, type ErrorCode } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 
@@ -19,6 +19,16 @@ const HUGE = [
 ];
 const REFUSED = /^ERR_(TENSOR_TOO_LARGE|TENSOR_INVALID|INPUT_SHAPE|VALIDATION)$/;
 const LIMIT = 256 * 1024 * 1024;
+
+/** A typed refusal: a 4xx whose body carries one of the expected codes, with that code's status. */
+function expectRefused(response: { statusCode: number; json: <T>() => T }): void {
+  const body = response.json<{ code: string; statusCode: number }>();
+  expect(body.code).toMatch(REFUSED);
+  expect(response.statusCode).toBeGreaterThanOrEqual(400);
+  expect(response.statusCode).toBeLessThan(500);
+  expect(response.statusCode).toBe(ERROR_CATALOGUE[body.code as ErrorCode].status);
+  expect(body.statusCode).toBe(response.statusCode);
+}
 
 let producer: TestProducer;
 let rssBefore: number;
@@ -44,7 +54,7 @@ describe.each(HUGE)('a shape of [%s, %s, ...]', (...dims: number[]) => {
       url: '/v2/models/iris/infer',
       payload: { inputs: [{ name: 'features', shape, datatype: 'FP32', data: [1, 2, 3, 4] }] },
     });
-    expect(response.json<{ code: string }>().code).toMatch(REFUSED);
+    expectRefused(response);
   });
 
   it('in an OIP binary infer', async () => {
@@ -60,7 +70,7 @@ describe.each(HUGE)('a shape of [%s, %s, ...]', (...dims: number[]) => {
       },
       payload: Buffer.concat([Buffer.from(header), Buffer.alloc(16)]),
     });
-    expect(response.json<{ code: string }>().code).toMatch(REFUSED);
+    expectRefused(response);
   });
 
   it('in a /v1 job', async () => {
@@ -69,7 +79,7 @@ describe.each(HUGE)('a shape of [%s, %s, ...]', (...dims: number[]) => {
       url: '/v1/models/iris/jobs',
       payload: { inputs: { features: { shape, datatype: 'FP32', data: [1, 2, 3, 4] } } },
     });
-    expect(response.json<{ code: string }>().code).toMatch(REFUSED);
+    expectRefused(response);
   });
 
   it('in an SDK input', async () => {

@@ -56,6 +56,17 @@ async function repository(): Promise<string> {
     JSON.stringify({ ...irisConfig, name: 'iris-single', batching: { maxBatchSize: 1 } }),
   );
   // The same network with the batch dimension fixed at 1 in model.json: never batched.
+  // A small batch limit and a long delay: a request waits for others until the limit is reached.
+  await mkdir(join(root, 'iris-limit', '1'), { recursive: true });
+  await cp(join(MODELS, 'iris', '1', 'model.onnx'), join(root, 'iris-limit', '1', 'model.onnx'));
+  await writeFile(
+    join(root, 'iris-limit', '1', 'model.json'),
+    JSON.stringify({
+      ...irisConfig,
+      name: 'iris-limit',
+      batching: { maxBatchSize: 8, maxDelayMs: 1_000 },
+    }),
+  );
   await mkdir(join(root, 'iris-fixed', '1'), { recursive: true });
   await cp(join(MODELS, 'iris', '1', 'model.onnx'), join(root, 'iris-fixed', '1', 'model.onnx'));
   await writeFile(
@@ -155,6 +166,26 @@ describe('dynamic batching in the engine', () => {
     });
   });
 
+  it('never joins more rows than maxBatchSize, even when more are waiting', async () => {
+    // Six requests of 3 rows, submitted before any can run: the first flush happens when the third
+    // arrives (9 rows waiting, over the limit of 8), and takes only the first two (6 rows).
+    const requests = [0, 3, 6, 9, 12, 15].map((i) => rows(18, 11).slice(i, i + 3));
+    const outcomes = await Promise.all(
+      requests.map((r) =>
+        engine.predict({ model: 'iris-limit', inputs: toTensors({ features: r }) }),
+      ),
+    );
+    expect(outcomes[0]!.batch).toMatchObject({ requests: 2, rows: 6 });
+    expect(outcomes[1]!.batch).toMatchObject({ requests: 2, rows: 6 });
+    for (const outcome of outcomes) expect(outcome.batch.rows).toBeLessThanOrEqual(6);
+    const expected = irisReference(requests.flat());
+    outcomes.forEach((outcome, i) =>
+      toRows(outcome.outputs.probabilities!).forEach((probabilities, r) =>
+        probabilities.forEach((p, c) => expect(p).toBeCloseTo(expected[i * 3 + r]![c]!, 6)),
+      ),
+    );
+  });
+
   it('fails a bad request alone while its batch-mates get their own outputs', async () => {
     const indices = [0, 3, 42, 9, -1, 7];
     const outcomes = await Promise.allSettled(
@@ -218,6 +249,7 @@ describe('dynamic batching in the engine', () => {
     expect(loaded.map((r) => r.model).sort()).toEqual([
       'iris',
       'iris-fixed',
+      'iris-limit',
       'iris-single',
       'lookup',
     ]);
