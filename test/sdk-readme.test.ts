@@ -27,10 +27,47 @@ function examples(markdown: string): { title: string; code: string }[] {
 }
 
 // The snippets run as modules next to the SDK, so `@conveyor/sdk` resolves as in an application.
-// Their free variables come from the test; console is silenced, as tests must not print.
-const PRELUDE = `const { REDIS_URL, MODELS } = (globalThis as unknown as { readme: { REDIS_URL: string; MODELS: string } }).readme;
-const console = { info: (..._values: unknown[]) => undefined };
+// Their free variables come from the test; what they print is recorded (tests must not print)
+// and checked against what the README says it is.
+const PRELUDE = `const { REDIS_URL, MODELS, logged } = (globalThis as unknown as { readme: { REDIS_URL: string; MODELS: string; logged: unknown[][] } }).readme;
+const console = { info: (...values: unknown[]) => void logged.push(values) };
 `;
+
+const logs: unknown[][] = [];
+const isProbabilities = (value: unknown, count: number) =>
+  value instanceof Float32Array &&
+  value.length === count &&
+  Math.abs(value.reduce((a, b) => a + b, 0) - count / 3) < 1e-4;
+
+/** What each example prints, as its README comments say. */
+const PRINTS: Record<string, (lines: unknown[][]) => void> = {
+  'Queue client': (lines) => {
+    const [jobId, queuedMs, probabilities] = lines[0]!;
+    expect(jobId).toMatch(/^iris\.1\./);
+    expect(typeof queuedMs).toBe('number');
+    expect(isProbabilities(probabilities, 3)).toBe(true);
+  },
+  'Embedded client': (lines) => expect(lines).toContainEqual([[1, 3]]),
+  // Prints nothing: it throws itself when the two clients' answers differ.
+  'Moving from embedded to queued': (lines) => expect(lines).toEqual([]),
+  'Jobs and handles': (lines) => {
+    expect(lines.map((l) => l[1])).toEqual(expect.arrayContaining(['active', 'completed']));
+    expect(lines.at(-1)).toEqual(['completed', true]);
+  },
+  'Many predictions: predictMany': (lines) => {
+    expect(lines.length).toBeGreaterThan(0);
+    for (const [index, value] of lines) {
+      expect(typeof index).toBe('number');
+      expect(typeof value === 'string' ? value : isProbabilities(value, 3)).toBeTruthy();
+    }
+  },
+  'Named features': (lines) => expect(lines).toContainEqual([[2, 3]]),
+  'Typed models': (lines) => expect(isProbabilities(lines[0]![0], 3)).toBe(true),
+  Errors: (lines) =>
+    expect(lines).toEqual([
+      ['ERR_INPUT_SHAPE', expect.objectContaining({ input: 'features', expected: [-1, 4] })],
+    ]),
+};
 
 describe('packages/sdk/README.md', () => {
   const dir = join(SDK, 'test', `readme-${randomUUID()}`);
@@ -41,7 +78,11 @@ describe('packages/sdk/README.md', () => {
     // A Redis of its own, so the examples can use the default key prefix as an application would.
     server = await startRedisServer();
     worker = await startInProcessWorker(server.url, 'conveyor');
-    (globalThis as unknown as { readme: unknown }).readme = { REDIS_URL: server.url, MODELS };
+    (globalThis as unknown as { readme: unknown }).readme = {
+      REDIS_URL: server.url,
+      MODELS,
+      logged: logs,
+    };
     mkdirSync(dir, { recursive: true });
   }, 60_000);
   afterAll(async () => {
@@ -67,10 +108,13 @@ describe('packages/sdk/README.md', () => {
 
   it.each(blocks.map((b, i) => [b.title, i, b.code] as const))(
     'runs the example of "%s"',
-    async (_title, index, code) => {
+    async (title, index, code) => {
       const file = join(dir, `example-${index}.ts`);
       writeFileSync(file, PRELUDE + code);
+      logs.length = 0;
       await expect(import(pathToFileURL(file).href)).resolves.toBeDefined();
+      expect(PRINTS[title], `no expected output for "${title}"`).toBeDefined();
+      PRINTS[title]!([...logs]);
     },
     60_000,
   );
