@@ -34,11 +34,12 @@ describe('model expiry in the catalogue', () => {
     delete signature.announcedAt;
     return JSON.stringify(announcedAt === undefined ? signature : { ...signature, announcedAt });
   };
-  const ready = async () => {
-    // A new producer each time: a running one reuses the catalogue it read for a few seconds.
+  /** The producer's readiness, or a model's (`GET /v2/models/{name}/ready`). */
+  const ready = async (model?: string) => {
     const producer = await startProducer(testConfig(redisUrl, prefix));
     try {
-      const response = await producer.app.inject({ method: 'GET', url: '/v2/health/ready' });
+      const url = model === undefined ? '/v2/health/ready' : `/v2/models/${model}/ready`;
+      const response = await producer.app.inject({ method: 'GET', url });
       return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
     } finally {
       await producer.close();
@@ -80,14 +81,16 @@ describe('model expiry in the catalogue', () => {
     expect(Date.now() - (stamped.announcedAt ?? 0)).toBeLessThan(DEFAULT_MODEL_EXPIRY_MS);
   });
 
-  it('is not ready while an announced model has no worker, and names it', async () => {
-    const { status, body } = await ready();
-    expect(status).toBe(503);
+  it('says an announced model with no worker not ready, while the producer stays ready', async () => {
     // "fresh" and "by-hand" are claimed and nobody serves them; iris has its worker.
-    expect(body.reason).toMatch(/^no worker is running for /);
-    expect(body.reason).toMatch(/"fresh"/);
-    expect(body.reason).toMatch(/"by-hand"/);
-    expect(body.reason).not.toMatch(/"iris"/);
+    for (const model of ['fresh', 'by-hand']) {
+      const { status, body } = await ready(model);
+      expect(status).toBe(400);
+      expect(body).toMatchObject({ name: model, ready: false });
+      expect(body.reason).toMatch(/^no live worker serves version 1/);
+    }
+    expect(await ready('iris')).toEqual({ status: 200, body: { name: 'iris', ready: true } });
+    expect(await ready()).toEqual({ status: 200, body: { ready: true } });
   });
 
   it('forgets an expired version: clients refuse it with ERR_MODEL_NOT_FOUND and readiness stops claiming it', async () => {
@@ -116,7 +119,7 @@ describe('model expiry in the catalogue', () => {
     expect(await ready()).toEqual({ status: 200, body: { ready: true } });
   });
 
-  it('stays ready while a version is only loading or draining, with no worker on its queue yet', async () => {
+  it('stays ready while a version is only loading or draining; that model is not ready yet', async () => {
     const at = Date.now();
     const stated = (name: string, state: string) =>
       JSON.stringify({ ...JSON.parse(entry(name, '1', at)), state, worker: 'w-elsewhere' });
@@ -126,6 +129,14 @@ describe('model expiry in the catalogue', () => {
     });
     try {
       expect(await ready()).toEqual({ status: 200, body: { ready: true } });
+      expect(await ready('arriving')).toEqual({
+        status: 400,
+        body: {
+          name: 'arriving',
+          ready: false,
+          reason: 'no version takes jobs yet: version 1 is loading',
+        },
+      });
     } finally {
       await redis.hdel(key, 'arriving@1@w-elsewhere', 'leaving@1@w-elsewhere');
     }

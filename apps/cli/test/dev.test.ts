@@ -20,11 +20,15 @@ function startDev(args: string[]): {
   return { child, output: () => output, exited: finished(child) };
 }
 
+/** Waits until the producer is ready and its worker serves iris (the producer is ready first). */
 async function ready(port: number, dev: { child: ChildProcess }): Promise<Response> {
   for (;;) {
     expect(dev.child.exitCode).toBeNull();
     const response = await fetch(`http://127.0.0.1:${port}/v2/health/ready`).catch(() => undefined);
-    if (response?.ok) return response;
+    const model = await fetch(`http://127.0.0.1:${port}/v2/models/iris/ready`).catch(
+      () => undefined,
+    );
+    if (response?.ok && model?.ok) return response;
     await sleep(200);
   }
 }

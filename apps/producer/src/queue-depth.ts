@@ -1,13 +1,15 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
-  ConveyorError,
   ModelNameSchema,
+  PRODUCER_COMMAND_TIMEOUT_MS,
   catalogueKey,
-  isConveyorError,
   parseOrThrow,
   queueName,
+  redisAddress,
   redisOptions,
+  redisUnavailable,
+  redisWithin,
   throttledErrorLog,
   type Logger,
 } from '@conveyor/shared';
@@ -34,7 +36,8 @@ const MAX_QUEUES = 256;
 
 /**
  * Depth reads through BullMQ's own counters (`getJobCounts`), on a connection opened on first use,
- * so an app that never takes work never connects. Errors are ERR_QUEUE_UNAVAILABLE.
+ * so an app that never takes work never connects. Errors are ERR_QUEUE_UNAVAILABLE, within
+ * PRODUCER_COMMAND_TIMEOUT_MS per command (2× that for the first connection) when Redis is frozen.
  */
 export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
   const redis = new Redis(options.redisUrl, {
@@ -42,6 +45,7 @@ export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
     lazyConnect: true,
   });
   redis.on('error', throttledErrorLog(options.logger, 'redis depth connection error'));
+  const address = redisAddress(options.redisUrl);
   const queues = new Map<string, Queue>();
   let connecting: Promise<void> | undefined;
 
@@ -50,7 +54,11 @@ export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
   const connected = (): Promise<void> => {
     if (connecting) return connecting;
     if (redis.status !== 'wait') return Promise.resolve();
-    connecting = redis.connect().finally(() => (connecting = undefined));
+    // A connection's handshake is a few commands. After a failed first attempt ioredis goes on
+    // reconnecting by itself; the calls meanwhile fail at once (no offline queue).
+    connecting = redisWithin(redis.connect(), 2 * PRODUCER_COMMAND_TIMEOUT_MS).finally(
+      () => (connecting = undefined),
+    );
     return connecting;
   };
 
@@ -99,11 +107,7 @@ export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
         }
         return total;
       } catch (error) {
-        if (isConveyorError(error)) throw error;
-        const message = error instanceof Error ? error.message : String(error);
-        throw new ConveyorError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer: ${message}`, {
-          cause: error,
-        });
+        throw redisUnavailable(address, error);
       }
     },
     async close() {

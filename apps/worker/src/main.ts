@@ -6,12 +6,14 @@
  */
 import {
   createLogger,
+  exitAfterLogs,
   exitOnSignals,
   isConveyorError,
   loadConfigOrExit,
+  settledWithin,
   waitForRedis,
 } from '@conveyor/shared';
-import { startWorkerService } from './worker-service.js';
+import { startWorkerService, type WorkerService } from './worker-service.js';
 
 const config = loadConfigOrExit(process.env);
 const log = createLogger({ level: config.LOG_LEVEL, component: 'worker' });
@@ -19,11 +21,31 @@ const log = createLogger({ level: config.LOG_LEVEL, component: 'worker' });
 // Signals are handled from the first moment: during the wait for Redis they end it; during model
 // loading the shutdown waits for start-up to finish, then closes what started.
 const stopping = new AbortController();
-exitOnSignals(log, async () => {
-  stopping.abort();
-  const service = await starting.catch(() => undefined);
-  await service?.close();
-});
+let started: WorkerService | undefined;
+exitOnSignals(
+  log,
+  async () => {
+    stopping.abort();
+    // Start-up can wait on Redis (announcing the models) for as long as Redis is away.
+    if (!(await settledWithin(starting, config.SHUTDOWN_TIMEOUT_MS))) {
+      log.warn(
+        { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, unfinished: ['start-up'] },
+        'worker shutdown incomplete',
+      );
+      return;
+    }
+    const service = await starting.catch((err: unknown) => {
+      // A start-up the signal did not abort failed on its own: nothing of it is left to close.
+      if (!(err instanceof Error && err.name === 'AbortError'))
+        log.warn({ err }, 'worker start-up failed during shutdown');
+    });
+    await service?.close();
+  },
+  {
+    timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    unfinished: () => ({ starting: started === undefined, activeJobs: started?.activeJobs() }),
+  },
+);
 
 // Signal handlers run on a later turn of the event loop, when `starting` is set.
 const starting = (async () => {
@@ -33,10 +55,11 @@ const starting = (async () => {
 
 try {
   const service = await starting;
+  started = service;
   if (service.models.length === 0) {
     log.fatal({ repository: config.MODEL_REPOSITORY }, 'no model can be served');
     await service.close();
-    process.exit(1);
+    exitAfterLogs(log, 1);
   }
   // `kill -HUP` asks for a rescan of the model repository now (as file events and the periodic
   // rescan do).
@@ -48,6 +71,6 @@ try {
       { err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' },
       'worker failed to start',
     );
-    process.exit(1);
+    exitAfterLogs(log, 1);
   }
 }

@@ -1,8 +1,23 @@
 import { hostname } from 'node:os';
-import { MetricsTime, Queue, Worker } from 'bullmq';
+import {
+  MetricsTime,
+  Queue,
+  Worker,
+  type Job,
+  type JobJson,
+  type Processor,
+  type WorkerOptions,
+} from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Engine } from '@conveyor/engine';
-import { queueName, throttledErrorLog, type Config, type Logger } from '@conveyor/shared';
+import {
+  ConveyorError,
+  formatFailure,
+  queueName,
+  throttledErrorLog,
+  type Config,
+  type Logger,
+} from '@conveyor/shared';
 import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
 
 /** The BullMQ worker (and queue) of one model version: the only consumer of that version's jobs. */
@@ -12,8 +27,45 @@ export interface VersionConsumer {
   readonly concurrency: number;
   /** Jobs of this version not yet taken (waiting, prioritized, delayed). */
   backlog(): Promise<number>;
-  /** Stops taking jobs and waits for those in flight; with `force`, abandons them to stall recovery. */
-  close(force?: boolean): Promise<void>;
+  /** Ids of the jobs this consumer has taken whose end Redis has not recorded yet. */
+  activeJobs(): string[];
+  /** Stops taking jobs and waits for those in flight, and for their end to be recorded. */
+  close(): Promise<void>;
+  /**
+   * Drops its blocking connection at once, for a close() that ran out of time: the jobs still
+   * active are left to BullMQ's stalled-job recovery.
+   */
+  abandon(): void;
+}
+
+/**
+ * A BullMQ Worker that fails a job whose data is not JSON (written into Redis around the SDK)
+ * instead of choking on it. BullMQ parses job data in Job.fromJSON after its moveToActive script
+ * has locked the job, so the parse error left the job active under a lock nobody renewed, and the
+ * stalled-job check put it back every lock period, for as long as the worker ran. Here such a job
+ * keeps its data as the raw string and carries a deferred failure, which BullMQ records at once
+ * (without retries, without calling the processor).
+ */
+class ConsumerWorker extends Worker {
+  constructor(
+    name: string,
+    processor: Processor,
+    opts: WorkerOptions,
+    private readonly unreadable: (jobId: string, attempt: number, reason: string) => string,
+  ) {
+    super(name, processor, opts);
+  }
+
+  protected override createJob(data: JobJson, jobId: string): Job {
+    try {
+      return super.createJob(data, jobId);
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      const job = super.createJob({ ...data, data: JSON.stringify(data.data) }, jobId);
+      job.deferredFailure = this.unreadable(String(job.id), job.attemptsMade + 1, err.message);
+      return job;
+    }
+  }
 }
 
 /** Starts consuming one version's queue with the engine's session of that version. */
@@ -31,33 +83,59 @@ export async function startVersionConsumer(options: {
   const name = queueName(model, version);
   const served = engine.resolve(model, version);
   const concurrency = served.entry.config.concurrency ?? config.WORKER_CONCURRENCY;
+  // Every BullMQ object needs an 'error' listener: without one, QueueBase.emit prints the error's
+  // stack to stderr (console.error), once per object per reconnect attempt.
+  const logError = throttledErrorLog(log, 'worker error');
   // BullMQ caps a queue's event stream with the length a Queue stores in the queue's metadata.
   const queue = new Queue(name, {
     connection,
     prefix: config.REDIS_KEY_PREFIX,
     streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
   });
+  queue.on('error', logError);
   await queue.waitUntilReady();
-  const worker = new Worker(name, createProcessor(engine, model, version, log, blobs), {
-    connection,
-    prefix: config.REDIS_KEY_PREFIX,
-    // Recorded on each job as processedBy: which process ran it.
-    name: `${hostname()}:${process.pid}`,
-    concurrency,
-    // Retention for jobs whose producer set none (the SDK always sets its own).
-    removeOnComplete: { count: config.KEEP_COMPLETED_JOBS, age: config.KEEP_COMPLETED_AGE_S },
-    removeOnFail: { count: config.KEEP_FAILED_JOBS, age: config.KEEP_FAILED_AGE_S },
-    // Per-minute completed/failed counts, for `conveyor queues` and dashboards.
-    metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
-    // A killed worker's jobs go back to the queue once their lock expires and a stalled check runs.
-    lockDuration: config.JOB_LOCK_MS,
-    stalledInterval: config.STALLED_INTERVAL_MS,
-    autorun: false,
+  const unreadable = (jobId: string, attempt: number, reason: string): string => {
+    const error = new ConveyorError(
+      'ERR_PAYLOAD_INVALID',
+      `payload of job ${jobId} is not JSON (${reason})`,
+    );
+    log.warn({ jobId, model, version, code: error.code, attempt, reason }, 'job failed');
+    return formatFailure(error);
+  };
+  const worker = new ConsumerWorker(
+    name,
+    createProcessor(engine, model, version, log, blobs),
+    {
+      connection,
+      prefix: config.REDIS_KEY_PREFIX,
+      // Recorded on each job as processedBy: which process ran it.
+      name: `${hostname()}:${process.pid}`,
+      concurrency,
+      // Retention for jobs whose producer set none (the SDK always sets its own).
+      removeOnComplete: { count: config.KEEP_COMPLETED_JOBS, age: config.KEEP_COMPLETED_AGE_S },
+      removeOnFail: { count: config.KEEP_FAILED_JOBS, age: config.KEEP_FAILED_AGE_S },
+      // Per-minute completed/failed counts, for `conveyor queues` and dashboards.
+      metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
+      // A killed worker's jobs go back to the queue once their lock expires and a stalled check runs.
+      lockDuration: config.JOB_LOCK_MS,
+      stalledInterval: config.STALLED_INTERVAL_MS,
+      autorun: false,
+    },
+    unreadable,
+  );
+  worker.on('error', logError);
+  // Taken until BullMQ has recorded their end: what a shutdown that runs out of time leaves behind.
+  const active = new Set<string>();
+  worker.on('active', (job: Job) => active.add(String(job.id)));
+  worker.on('failed', (job: Job | undefined) => {
+    if (job) active.delete(String(job.id));
   });
-  worker.on('error', throttledErrorLog(log, 'worker error'));
-  // Only once the completion is recorded; a leftover (the process died in between) expires.
-  worker.on('completed', (job) => void dropStoredInputs(blobs, job, log));
-  void worker.run();
+  worker.on('completed', (job: Job) => {
+    active.delete(String(job.id));
+    // Only once the completion is recorded; a leftover (the process died in between) expires.
+    void dropStoredInputs(blobs, job, log);
+  });
+  worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped taking jobs'));
   await worker.waitUntilReady();
   let closing: Promise<void> | undefined;
   return {
@@ -65,12 +143,20 @@ export async function startVersionConsumer(options: {
     version,
     concurrency,
     backlog: () => queue.getJobCountByTypes('waiting', 'prioritized', 'delayed'),
-    close(force = false) {
+    activeJobs: () => [...active],
+    close() {
       closing ??= (async () => {
-        await worker.close(force);
+        await worker.close();
         await queue.close();
       })();
       return closing;
+    },
+    abandon() {
+      // Its Redis connection is shared, and closed by the worker service.
+      worker
+        .getBackend()
+        .disconnectBlocking(false)
+        .catch(() => undefined);
     },
   };
 }

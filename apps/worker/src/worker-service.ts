@@ -4,15 +4,19 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { createEngine, type Engine, type ServedModel } from '@conveyor/engine';
 import {
+  CLOSE_GRACE_MS,
+  closeRedis,
   redactUrl,
   redisOptions,
   rescanChannel,
+  settledWithin,
   throttledErrorLog,
   type Config,
   type Logger,
 } from '@conveyor/shared';
 import { startAnnouncing } from './announce.js';
 import type { BlobStore } from './processor.js';
+import { watchRedisHealth } from './redis-health.js';
 import { watchRepository, type RepositoryWatch } from './repository-watch.js';
 import { announcementOf, createRollout, keyOf } from './rollout.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
@@ -26,9 +30,15 @@ export interface WorkerService {
   readonly id: string;
   /** Rescans the model repository now: loads versions that appeared, drains removed ones. */
   rescan(reason?: string): Promise<void>;
+  /** False while Redis does not answer this worker's PINGs (down, or frozen with sockets open). */
+  redisHealthy(): boolean;
+  /** Ids of the jobs taken and not yet recorded as finished, by `model@version`. */
+  activeJobs(): Record<string, string[]>;
   /**
-   * Stops taking jobs, lets the jobs in flight finish (at most SHUTDOWN_TIMEOUT_MS, then they are
-   * abandoned to BullMQ's stalled-job recovery), and closes the engine and every connection.
+   * Stops taking jobs, lets the jobs in flight finish, and closes the engine and every
+   * connection, within SHUTDOWN_TIMEOUT_MS plus about a second for each connection whatever Redis
+   * does: jobs still active then are left to BullMQ's stalled-job recovery, a connection that cannot
+   * QUIT is dropped, and one warning names what was left unfinished.
    */
   close(): Promise<void>;
 }
@@ -61,6 +71,7 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   });
   const connection = new Redis(config.REDIS_URL, redisOptions('worker', 'conveyor-worker'));
   connection.on('error', throttledErrorLog(log, 'redis connection error'));
+  const health = watchRedisHealth({ url: config.REDIS_URL, log });
   log.info(
     { redis: redactUrl(config.REDIS_URL), prefix: config.REDIS_KEY_PREFIX },
     'connecting to redis',
@@ -94,6 +105,15 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
     consumers.set(keyOf(name, version.entry.version), consumer);
   };
   for (const version of served()) await consume(version);
+
+  const rollout = createRollout({ engine, config, log, announcer, consumers, consume });
+  const watcher: RepositoryWatch = watchRepository({
+    root: config.MODEL_REPOSITORY,
+    intervalMs: config.MODEL_RESCAN_MS,
+    log,
+    rescan: () => rollout.rescan(),
+  });
+  const commands = await listenForRescans(config, log, () => watcher.trigger('command'));
   log.info(
     {
       worker: id,
@@ -104,17 +124,9 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
     'worker ready',
   );
 
-  const rollout = createRollout({ engine, config, log, announcer, consumers, consume });
-  const watcher: RepositoryWatch = watchRepository({
-    root: config.MODEL_REPOSITORY,
-    intervalMs: config.MODEL_RESCAN_MS,
-    log,
-    rescan: () => rollout.rescan(),
-  });
-  const commands = await listenForRescans(config, log, () => watcher.trigger('command'));
-
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  const activeJobs = () => activeJobsOf(consumers);
   let closing: Promise<void> | undefined;
   return {
     engine,
@@ -127,19 +139,35 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
       await watcher.idle();
       await rollout.drained();
     },
+    redisHealthy: () => health.healthy(),
+    activeJobs,
     close() {
       closing ??= (async () => {
-        log.info(
-          { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
-          'worker stopping: finishing jobs in flight',
-        );
-        await watcher.close();
+        const timeoutMs = config.SHUTDOWN_TIMEOUT_MS;
+        const deadline = Date.now() + timeoutMs;
+        const left = () => deadline - Date.now();
+        log.info({ timeoutMs }, 'worker stopping: finishing jobs in flight');
+        const unfinished: string[] = [];
+        // A rescan under way may wait on Redis (announcing a version).
+        if (!(await settledWithin(watcher.close(), left()))) unfinished.push('model rescan');
         commands.disconnect();
-        await closeConsumers([...consumers.values()], config.SHUTDOWN_TIMEOUT_MS, log);
+        const abandoned = await closeConsumers(consumers, left(), log);
+        if (abandoned) unfinished.push('queues (their blocking connections dropped)');
         announcer.stop();
-        await engine.close();
-        await connection.quit().catch(() => connection.disconnect());
+        const engineClosed = engine
+          .close()
+          .catch((err: unknown) => log.warn({ err }, 'could not close the engine'));
+        if (!(await settledWithin(engineClosed, Math.max(left(), CLOSE_GRACE_MS))))
+          unfinished.push('inference engine');
+        if (!(await closeRedis(connection, CLOSE_GRACE_MS)))
+          unfinished.push('redis connection (dropped without QUIT)');
+        health.close();
         loop.disable();
+        if (unfinished.length > 0)
+          log.warn(
+            { timeoutMs, activeJobs: abandoned ?? {}, unfinished, redisHealthy: health.healthy() },
+            'worker shutdown incomplete',
+          );
         const ms = (ns: number) => Math.round(ns / 1e4) / 100;
         // How long the event loop was ever kept from Redis traffic: inference must not show here.
         log.info(
@@ -158,25 +186,46 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   };
 }
 
-/** Lets the jobs in flight finish within the timeout, then abandons the rest to stall recovery. */
+/** Ids of the jobs each consumer holds, by `model@version`; consumers holding none are left out. */
+function activeJobsOf(consumers: ReadonlyMap<string, VersionConsumer>): Record<string, string[]> {
+  const active: Record<string, string[]> = {};
+  for (const [key, consumer] of consumers) {
+    const ids = consumer.activeJobs();
+    if (ids.length > 0) active[key] = ids;
+  }
+  return active;
+}
+
+/**
+ * Lets the jobs in flight finish, and the queues close, within `timeoutMs`; past it, logs the jobs
+ * still active, abandons them to stall recovery and returns them (undefined when all closed in
+ * time). With Redis away the queues cannot close even when no job is active.
+ */
 async function closeConsumers(
-  consumers: readonly VersionConsumer[],
+  consumers: ReadonlyMap<string, VersionConsumer>,
   timeoutMs: number,
   log: Logger,
-): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const graceful = Promise.all(consumers.map((c) => c.close())).then(() => 'drained' as const);
-  const deadline = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeoutMs);
-  });
-  const outcome = await Promise.race([graceful, deadline]);
-  clearTimeout(timer);
-  if (outcome === 'timeout') {
+): Promise<Record<string, string[]> | undefined> {
+  let abandoned = false;
+  const closed = Promise.all(
+    [...consumers.values()].map((c) =>
+      c.close().catch((err: unknown) => {
+        // Once abandoned, a close that fails late is the connection being dropped: expected.
+        if (!abandoned)
+          log.warn({ err, model: c.model, version: c.version }, 'could not close a queue');
+      }),
+    ),
+  );
+  if (await settledWithin(closed, timeoutMs)) return undefined;
+  abandoned = true;
+  const activeJobs = activeJobsOf(consumers);
+  if (Object.keys(activeJobs).length > 0)
     log.warn(
+      { activeJobs },
       'jobs still running at the shutdown deadline; BullMQ will hand them to another worker',
     );
-    await Promise.all(consumers.map((c) => c.close(true)));
-  }
+  for (const consumer of consumers.values()) consumer.abandon();
+  return activeJobs;
 }
 
 /** Subscribes to the rescan channel (the producer's upload route publishes on it). */

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import {
+  CATALOGUE_HEARTBEAT_MS,
   CatalogueEntrySchema,
   ConveyorError,
   catalogueKey,
@@ -18,7 +19,19 @@ export type AnnouncedVersion = ModelSignature & {
    */
   state: VersionState;
   stateReason?: string;
+  /**
+   * @internal How long before the catalogue was read its newest announcement was made, in ms by
+   * Redis's clock; undefined when one of its entries carries no time (written by hand).
+   */
+  silentForMs?: number;
 };
+
+/**
+ * A version none of whose workers has re-announced it for this long has no live worker, whatever
+ * connections it left open: a frozen worker (SIGSTOP, a hung host) keeps them. Workers announce
+ * every CATALOGUE_HEARTBEAT_MS; one missed beat is tolerated.
+ */
+export const LIVE_ANNOUNCEMENT_MS = 2 * CATALOGUE_HEARTBEAT_MS + 5000;
 
 /** The signature part of a catalogue entry or announced version. */
 const signatureOf = (from: ModelSignature): ModelSignature => ({
@@ -43,7 +56,10 @@ export interface Catalogue {
   signature(model: string, version?: string): Promise<ModelSignature>;
   /** The announced versions of a model, oldest first (ERR_MODEL_NOT_FOUND when none is). */
   versions(model: string): Promise<AnnouncedVersion[]>;
-  /** Every announced model version, in any state (loading and draining ones too). */
+  /**
+   * Every announced model version, in any state (loading and draining ones too), read from Redis
+   * now (refreshing the cached copy): what it says is at most one read old.
+   */
   list(): Promise<AnnouncedVersion[]>;
   /** Drops the cached copy, so the next call reads Redis. */
   forget(): void;
@@ -62,6 +78,9 @@ interface Loaded {
 /** Folds the per-worker entries of the catalogue hash into versions with worker counts. */
 function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<Loaded, 'at'> {
   const byVersion = new Map<string, AnnouncedVersion>();
+  // The newest announcement of each version by any of its workers, whatever state each reports;
+  // null when an entry carries no time.
+  const newest = new Map<string, number | null>();
   const expired = new Map<string, number>();
   for (const value of Object.values(raw)) {
     let json: unknown;
@@ -80,11 +99,25 @@ function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<
     }
     const key = `${signature.name}@${signature.version}`;
     const current = state ?? 'ready';
+    const stamp = announcedAt ?? null;
+    const before = newest.get(key);
+    newest.set(
+      key,
+      before === undefined
+        ? stamp
+        : before === null || stamp === null
+          ? null
+          : Math.max(before, stamp),
+    );
     const seen = byVersion.get(key);
     if (seen && RANK[seen.state] <= RANK[current]) continue;
     const version: AnnouncedVersion = { ...signature, state: current };
     if (stateReason !== undefined) version.stateReason = stateReason;
     byVersion.set(key, version);
+  }
+  for (const [key, version] of byVersion) {
+    const at = newest.get(key);
+    if (typeof at === 'number') version.silentForMs = Math.max(0, now - at);
   }
   const all = new Map<string, AnnouncedVersion[]>();
   for (const version of byVersion.values()) {
@@ -165,7 +198,7 @@ export function createCatalogue(
     },
     versions: (model) => versionsOf(model),
     async list() {
-      return [...(await load(false)).all.values()].flat();
+      return [...(await load(true)).all.values()].flat();
     },
     forget() {
       cached = undefined;
@@ -179,13 +212,20 @@ export type LiveVersion = AnnouncedVersion & { workers: number };
 /**
  * The versions with their live workers, by BullMQ's count of the connections to each version's
  * queue (`workersOf`): a worker that stopped leaves its announcement until it expires, but no
- * connection.
+ * connection. A version no worker re-announced within LIVE_ANNOUNCEMENT_MS has none either: a
+ * frozen worker keeps its connections but stops announcing.
  */
 export function withLiveWorkers(
   versions: readonly AnnouncedVersion[],
   workersOf: (queue: string) => Promise<number>,
 ): Promise<LiveVersion[]> {
   return Promise.all(
-    versions.map(async (v) => ({ ...v, workers: await workersOf(queueName(v.name, v.version)) })),
+    versions.map(async ({ silentForMs, ...v }) => ({
+      ...v,
+      workers:
+        silentForMs !== undefined && silentForMs > LIVE_ANNOUNCEMENT_MS
+          ? 0
+          : await workersOf(queueName(v.name, v.version)),
+    })),
   );
 }

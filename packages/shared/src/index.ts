@@ -151,6 +151,7 @@ export {
   CLOSE_GRACE_MS,
   SHUTDOWN_MARGIN_MS,
   closeRedis,
+  exitAfterLogs,
   exitOnSignals,
   loadConfigOrExit,
   settledWithin,

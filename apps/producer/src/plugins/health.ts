@@ -1,13 +1,20 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import type { ConveyorClient } from '@conveyor/sdk';
+import { isConveyorError } from '@conveyor/shared';
 import { LiveResponseSchema, NotReadyResponseSchema, ReadyResponseSchema } from '../schemas.js';
 
 export interface HealthOptions {
-  /** Reads the announced models. */
-  client: Pick<ConveyorClient, 'models'>;
-  /** True when Redis answers PING. */
+  /**
+   * Not read by the health routes: a producer's readiness does not depend on which models have
+   * workers (each model's is `GET /v2/models/{name}/ready`).
+   */
+  client?: Pick<ConveyorClient, 'models'>;
+  /**
+   * True when Redis answers PING. May reject with an ERR_QUEUE_UNAVAILABLE whose message names the
+   * Redis and what to check; that message becomes the reason of a 503.
+   */
   redisPing: () => Promise<boolean>;
-  /** How long each readiness check may take before it counts as failed, in ms. Default 1000. */
+  /** How long the check may take before it counts as failed, in ms. Default 1000. */
   checkTimeoutMs?: number;
 }
 
@@ -24,11 +31,22 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
   }
 }
 
+/** Why a PING failed, in words for an operator; undefined when Redis answered PONG. */
+async function pingProblem(ping: () => Promise<boolean>): Promise<string | undefined> {
+  try {
+    return (await ping()) ? undefined : 'Redis answered PING with something other than PONG';
+  } catch (error) {
+    if (isConveyorError(error)) return error.message;
+    return `Redis did not answer PING (${error instanceof Error ? error.message : String(error)})`;
+  }
+}
+
 /**
  * Open Inference Protocol health routes. `live` answers while the process serves HTTP at all;
- * `ready` only when Redis answers, some model is announced, and every announced model (a version a
- * worker announced within MODEL_EXPIRY_MS) has a running worker, so a load balancer sends no
- * traffic that could only wait.
+ * `ready` while Redis answers PING within the check timeout, that is while the producer can accept
+ * work. Whether a model has a worker does not matter here: a model without one is reported by
+ * `GET /v2/models/{name}/ready`, and its jobs wait in its queue meanwhile, so redeploying one
+ * model's workers takes no producer out of a load balancer.
  */
 export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, done) => {
   const timeoutMs = options.checkTimeoutMs ?? 1000;
@@ -44,35 +62,20 @@ export const health: FastifyPluginCallbackZod<HealthOptions> = (app, options, do
     '/v2/health/ready',
     {
       schema: {
-        summary: 'Readiness',
+        summary: 'Readiness: 200 while Redis answers, so the producer can accept work',
         security: [],
         response: { 200: ReadyResponseSchema, 503: NotReadyResponseSchema },
       },
     },
     async (request, reply) => {
-      const notReady = (reason: string) => {
-        request.log.warn({ reason }, 'not ready');
-        return reply.code(503).send({ ready: false, reason });
-      };
-      const pong = await within(
-        options.redisPing().catch(() => false),
+      const problem = await within(
+        pingProblem(options.redisPing).then((reason) => reason ?? null),
         timeoutMs,
       );
-      if (pong !== true) return notReady('redis did not answer');
-      const models = await within(
-        options.client.models().catch(() => undefined),
-        timeoutMs,
-      );
-      if (models === undefined) return notReady('the model catalogue could not be read from redis');
-      if (models.length === 0) return notReady('no worker has announced a model');
-      // Every model the catalogue claims (versions announced within MODEL_EXPIRY_MS) needs a worker
-      // on a version that takes jobs; versions still loading or draining do not count either way.
-      const serving = models.filter((m) => m.state === 'ready' || m.state === 'degraded');
-      const busy = new Set(serving.filter((m) => m.workers > 0).map((m) => m.name));
-      const idle = [...new Set(serving.map((m) => m.name))].filter((name) => !busy.has(name));
-      if (idle.length > 0)
-        return notReady(`no worker is running for ${idle.map((m) => `"${m}"`).join(', ')}`);
-      return reply.code(200).send({ ready: true });
+      if (problem === null) return reply.code(200).send({ ready: true });
+      const reason = problem ?? `Redis did not answer PING within ${timeoutMs} ms`;
+      request.log.warn({ reason }, 'not ready');
+      return reply.code(503).send({ ready: false, reason });
     },
   );
 

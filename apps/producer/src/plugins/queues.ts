@@ -1,10 +1,14 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
-  ConveyorError,
+  PRODUCER_COMMAND_TIMEOUT_MS,
+  redisAddress,
   redisOptions,
+  redisUnavailable,
+  redisWithin,
   throttledErrorLog,
   type Config,
+  type ConveyorError,
   type Logger,
 } from '@conveyor/shared';
 
@@ -18,6 +22,11 @@ export interface QueueRegistry {
   readonly redis: Redis;
   /** Prefix of every Redis key (REDIS_KEY_PREFIX). */
   readonly prefix: string;
+  /**
+   * ERR_QUEUE_UNAVAILABLE for an error of a call on this connection, naming the Redis (host and
+   * port) and what to check.
+   */
+  unavailable(error: unknown): ConveyorError;
   /** A model version's queue by its name (`queueName`, `queueOfJobId`), opened on first use. */
   predict(queue: string): Queue;
   /** Every model version queue opened so far. */
@@ -26,7 +35,11 @@ export interface QueueRegistry {
   close(): Promise<void>;
 }
 
-/** Connects (rejects when Redis does not answer) and returns an empty registry. */
+/**
+ * Connects (rejects with ERR_QUEUE_UNAVAILABLE when Redis does not answer within
+ * 2 × PRODUCER_COMMAND_TIMEOUT_MS) and returns an empty registry. Every command on the connection
+ * fails after PRODUCER_COMMAND_TIMEOUT_MS, so a frozen Redis cannot hold a request.
+ */
 export async function createQueueRegistry(
   config: Pick<Config, 'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'EVENTS_MAX_LEN'>,
   log: Logger,
@@ -36,16 +49,20 @@ export async function createQueueRegistry(
     lazyConnect: true,
   });
   redis.on('error', throttledErrorLog(log, 'redis connection error'));
+  const address = redisAddress(config.REDIS_URL);
+  const unavailable = (error: unknown) => redisUnavailable(address, error);
   try {
-    await redis.connect();
+    // A connection's handshake is a few commands; on a frozen Redis ioredis would retry it.
+    await redisWithin(redis.connect(), 2 * PRODUCER_COMMAND_TIMEOUT_MS);
   } catch (error) {
     redis.disconnect();
-    throw new ConveyorError('ERR_QUEUE_UNAVAILABLE', 'Redis did not answer', { cause: error });
+    throw unavailable(error);
   }
   const queues = new Map<string, Queue>();
   return {
     redis,
     prefix: config.REDIS_KEY_PREFIX,
+    unavailable,
     predict(name) {
       let queue = queues.get(name);
       if (!queue) {

@@ -33,10 +33,11 @@ export interface InferRouteOptions {
 
 /**
  * How long past its wait a request may run, in ms, so that the client's own ERR_JOB_TIMEOUT (with
- * the job id), armed once the job is queued, comes first; past it Redis is too slow to queue a job
- * and the request answers ERR_QUEUE_UNAVAILABLE.
+ * the job id), armed once the job is queued, comes first even when the first request of a model
+ * opens connections and loads scripts; past it Redis is too slow to queue a job and the request
+ * answers ERR_QUEUE_UNAVAILABLE.
  */
-export const DEADLINE_GRACE_MS = 250;
+export const DEADLINE_GRACE_MS = 1000;
 
 /** Settles like `work`, or rejects with `late()` after `ms`; `work` goes on, its outcome ignored. */
 async function beforeDeadline<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
@@ -220,15 +221,16 @@ export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
           const job = await client.enqueue(name, inputs, options);
           return sendAccepted(reply, job.id, prefer.waitS === 0 ? 'wait=0' : 'respond-async');
         }
-        // The wait covers the whole request: the back-pressure check and the enqueue too, so a
-        // Redis that does not answer cannot hold it past its deadline.
+        // The wait covers the whole request from its arrival (the rate limit's count, the body,
+        // the back-pressure check, the enqueue), so a Redis that does not answer cannot hold it
+        // past its deadline.
         const wait = waitMs(
           prefer,
           body,
           headers['conveyor-timeout-ms'],
           config.PREDICT_TIMEOUT_MS,
         );
-        const deadline = Date.now() + wait;
+        const deadline = Date.now() - Math.round(reply.elapsedTime) + wait;
         let prediction: Prediction;
         try {
           prediction = await beforeDeadline(
@@ -237,7 +239,7 @@ export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
               options.timeoutMs = Math.max(1, deadline - Date.now());
               return client.predict(name, inputs, options);
             })(),
-            wait + DEADLINE_GRACE_MS,
+            Math.max(0, deadline - Date.now()) + DEADLINE_GRACE_MS,
             () => redisUnavailable(redisAt, new RedisTimeoutError(wait)),
           );
         } catch (error) {

@@ -26,13 +26,6 @@ export interface ReadJob {
   state: JobStateName;
 }
 
-const unavailable = (error: unknown) =>
-  new ConveyorError(
-    'ERR_QUEUE_UNAVAILABLE',
-    `Redis did not answer: ${error instanceof Error ? error.message : String(error)}`,
-    { cause: error },
-  );
-
 /**
  * Reads one job by id; its model is named by the id. The state is read before the job, so a
  * finished state always comes with the job's finished data (a job never leaves completed or
@@ -46,7 +39,7 @@ export async function readJob(queues: QueueRegistry, id: string): Promise<ReadJo
     const job = await queue.getJob(id);
     return job ? { job, state: state.data } : undefined;
   } catch (error) {
-    throw unavailable(error);
+    throw queues.unavailable(error);
   }
 }
 

@@ -55,6 +55,27 @@ async function lookUp(
   return { versions: [chosen], chosen };
 }
 
+/** Whether new jobs go to a version in this state (ready, or degraded by a failed warm-up). */
+const takesJobs = (m: ModelInfo): boolean => m.state === 'ready' || m.state === 'degraded';
+
+/**
+ * Why none of `versions` serves (undefined when one does): a version serves when it takes jobs
+ * and a live worker runs it. A worker that stopped, or stopped announcing (frozen), is not live.
+ */
+function notServing(versions: readonly ModelInfo[]): string | undefined {
+  if (versions.some((m) => takesJobs(m) && m.workers > 0)) return undefined;
+  const taking = versions.filter(takesJobs);
+  if (taking.length === 0) {
+    const states = versions.map((m) => `version ${m.version} is ${m.state}`).join(', ');
+    return `no version takes jobs yet: ${states}`;
+  }
+  const named =
+    taking.length === 1
+      ? `version ${taking[0]?.version}; its jobs wait`
+      : `versions ${taking.map((m) => m.version).join(', ')}; their jobs wait`;
+  return `no live worker serves ${named} in the queue until one does`;
+}
+
 const tensors = (specs: readonly TensorSpec[]) =>
   specs.map((spec) => ({
     name: spec.name,
@@ -64,7 +85,8 @@ const tensors = (specs: readonly TensorSpec[]) =>
 
 /**
  * Open Inference Protocol (v2) REST metadata: server metadata, model metadata and model
- * readiness, all from the model catalogue workers announce (`client.models()`).
+ * readiness, all from the model catalogue workers announce (`client.models()`, read from Redis
+ * on every call, so readiness follows a worker within one request).
  */
 export const modelRoutes: FastifyPluginCallbackZod<ModelRouteOptions> = (app, { client }, done) => {
   app.get(
@@ -112,7 +134,8 @@ export const modelRoutes: FastifyPluginCallbackZod<ModelRouteOptions> = (app, { 
       `${url}/ready`,
       {
         schema: {
-          summary: 'Model readiness: 200 when a running worker serves the model, else 400',
+          summary:
+            'Model readiness: 200 when a live worker serves the model (the version), else 400',
           params: ModelParamsSchema,
           response: {
             200: ModelReadySchema,
@@ -126,13 +149,11 @@ export const modelRoutes: FastifyPluginCallbackZod<ModelRouteOptions> = (app, { 
       },
       async (request, reply) => {
         const { name, version } = request.params;
-        const { chosen } = await lookUp(client, name, version);
-        if (chosen.workers > 0) return reply.code(200).send({ name, ready: true });
-        return reply.code(400).send({
-          name,
-          ready: false,
-          reason: 'no running worker consumes the queue of this model',
-        });
+        // Without a version, the model is ready when any of its versions serves.
+        const { versions } = await lookUp(client, name, version);
+        const reason = notServing(versions);
+        if (reason === undefined) return reply.code(200).send({ name, ready: true });
+        return reply.code(400).send({ name, ready: false, reason });
       },
     );
   }

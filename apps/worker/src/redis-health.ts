@@ -1,0 +1,113 @@
+import { Redis } from 'ioredis';
+import { redisAddress, type Logger } from '@conveyor/shared';
+
+/** Time between two PINGs of the health connection. */
+export const REDIS_PING_INTERVAL_MS = 2000;
+/** A PING unanswered this long marks Redis as not answering (a frozen server keeps its sockets open). */
+export const REDIS_PING_TIMEOUT_MS = 2000;
+/** While Redis does not answer, the warning is repeated at most this often. */
+const REMIND_MS = 60_000;
+
+/** Whether Redis answers this worker, as a PING on a connection of its own finds it. */
+export interface RedisHealth {
+  /** False from the first PING that failed or went unanswered until one is answered again. */
+  healthy(): boolean;
+  /** Since when (ms since the epoch) Redis has not answered; undefined while it answers. */
+  downSince(): number | undefined;
+  /** Stops the PINGs and drops the connection. */
+  close(): void;
+}
+
+/**
+ * PINGs Redis every `intervalMs` on a dedicated connection, each with a timeout: the worker's own
+ * connections queue their commands and retry forever, so they never tell a Redis that is down from
+ * one that stopped answering (frozen by SIGSTOP, a stuck host: the socket stays open). The change
+ * to not answering is logged once as a warning (repeated at most every minute while it lasts), the
+ * change back as info.
+ */
+export function watchRedisHealth(options: {
+  url: string;
+  log: Logger;
+  intervalMs?: number;
+  timeoutMs?: number;
+}): RedisHealth {
+  const { url, log } = options;
+  const intervalMs = options.intervalMs ?? REDIS_PING_INTERVAL_MS;
+  const timeoutMs = options.timeoutMs ?? REDIS_PING_TIMEOUT_MS;
+  const redis = redisAddress(url);
+  const connection = new Redis(url, {
+    connectionName: 'conveyor-worker-health',
+    // A PING while disconnected fails at once instead of waiting in a queue.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+    retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 6), 5000),
+  });
+  // Its errors are what this watch reports, through the state and the warning below.
+  let lastError: string | undefined;
+  connection.on('error', (err: Error) => (lastError = err.message));
+
+  let since: number | undefined;
+  let warnedAt = 0;
+  const down = (err: unknown) => {
+    const now = Date.now();
+    const reason = lastError ?? (err instanceof Error ? err.message : String(err));
+    if (since === undefined) {
+      since = now;
+      warnedAt = now;
+      log.warn(
+        { redis, reason, timeoutMs, code: 'ERR_QUEUE_UNAVAILABLE' },
+        'redis is not answering',
+      );
+    } else if (now - warnedAt >= REMIND_MS) {
+      warnedAt = now;
+      log.warn(
+        { redis, reason, downForMs: now - since, code: 'ERR_QUEUE_UNAVAILABLE' },
+        'redis is still not answering',
+      );
+    }
+  };
+  const up = () => {
+    lastError = undefined;
+    if (since === undefined) return;
+    log.info({ redis, downForMs: Date.now() - since }, 'redis answers again');
+    since = undefined;
+  };
+
+  let closed = false;
+  let checked = false;
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    checked = true;
+    try {
+      await connection.ping();
+      up();
+    } catch (err) {
+      if (!closed) down(err);
+    }
+    if (closed) return;
+    timer = setTimeout(() => void check(), intervalMs);
+    timer.unref();
+  };
+  // The first PING waits for the connection to be ready (or as long as a PING may take): one sent
+  // while it is still connecting would fail at once and report an outage that is not one.
+  timer = setTimeout(() => void check(), intervalMs + timeoutMs);
+  timer.unref();
+  connection.once('ready', () => {
+    if (closed || checked) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void check(), intervalMs);
+    timer.unref();
+  });
+
+  return {
+    healthy: () => since === undefined,
+    downSince: () => since,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      connection.disconnect();
+    },
+  };
+}
