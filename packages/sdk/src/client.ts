@@ -175,9 +175,11 @@ export interface ConveyorClient {
     options?: PredictOptionsFor<M, K>,
   ): Promise<JobHandle<OutputsOf<M, K>>>;
   /**
-   * Checks every item, then enqueues them all in one round trip (BullMQ addBulk). One bad item
-   * refuses the whole call before anything is enqueued; its error's details.index says which.
-   * Handles come back in the order of the items.
+   * Checks every item, then enqueues them with BullMQ addBulk, in round trips of about 2 MiB of
+   * inputs each (items with an idempotency key one by one). One bad item refuses the whole call
+   * before anything is enqueued; its error's details.index says which. When Redis fails part way
+   * (ERR_QUEUE_UNAVAILABLE) earlier round trips may have been added: retry with idempotency keys
+   * to add the rest once. Handles come back in the order of the items.
    */
   enqueueMany<M extends ModelRef, K extends OutputName<M> = OutputName<M>>(
     model: M,
