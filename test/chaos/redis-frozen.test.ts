@@ -190,4 +190,41 @@ describe('Redis frozen by SIGSTOP (socket open, no answers)', () => {
       note: `while frozen: GET /v2 ${metadata.status} in ${metadata.ms} ms, GET /v1/jobs/{id} ${job.status} in ${job.ms} ms, infer (deadline ${DEADLINE_MS} ms) ${inferred.status} in ${inferred.ms} ms, infer (1000 ms) ${short.status} in ${short.ms} ms; ready 503 ${ready.after} ms after SIGSTOP, 200 ${readyAgainMs} ms after SIGCONT; ${completed - answered} of the ${freezeRequests.length} infers answered 503/504 ran after SIGCONT`,
     });
   });
+
+  it('says the model is not ready while its only worker is frozen, and ready after SIGCONT', async () => {
+    const base = producer?.base ?? '';
+    const child = worker?.child;
+    if (!child) throw new Error('no worker');
+    expect((await timed(`${base}/v2/models/iris/ready`)).status).toBe(200);
+    const stoppedAt = Date.now();
+    child.kill('SIGSTOP');
+    try {
+      await until(
+        'the model to be not ready',
+        async () => (await timed(`${base}/v2/models/iris/ready`)).status === 400,
+        15_000,
+      );
+    } finally {
+      child.kill('SIGCONT');
+    }
+    const notReadyMs = Date.now() - stoppedAt;
+    const thawedAt = Date.now();
+    await until(
+      'the model to be ready again',
+      async () => (await timed(`${base}/v2/models/iris/ready`)).status === 200,
+      15_000,
+    );
+    const readyMs = Date.now() - thawedAt;
+    // The producer itself stayed ready: it can still accept work for the model's queue.
+    expect((await timed(`${base}/v2/health/ready`)).status).toBe(200);
+    recordScenario({
+      scenario: 'worker frozen (SIGSTOP)',
+      faults: 'SIGSTOP of the only worker, then SIGCONT',
+      submitted: 0,
+      completed: 0,
+      lost: 0,
+      duplicated: 0,
+      note: `/v2/models/iris/ready 400 ${notReadyMs} ms after SIGSTOP (worker beat 1 s, silent after 4 s), 200 ${readyMs} ms after SIGCONT; /v2/health/ready stayed 200`,
+    });
+  });
 });

@@ -57,7 +57,7 @@ export function buildApp(config: Config, deps: AppDeps) {
   // After auth (it keys the limit by the API key name), before every limited route.
   void app.register(rateLimit, { config, logger: deps.logger });
   void app.register(backPressure, { config, logger: deps.logger });
-  void app.register(health, { client: deps.client, redisPing: deps.redisPing });
+  void app.register(health, { redisPing: deps.redisPing });
   void app.register(modelRoutes, { client: deps.client });
   void app.register(modelAdminRoutes, { config, logger: deps.logger });
   void app.register(inferRoutes, { client: deps.client, config });

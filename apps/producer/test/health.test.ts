@@ -10,6 +10,8 @@ import {
   queueName,
   redisUnavailable,
   type CatalogueEntry,
+  WORKER_SILENT_MS,
+  workerBeatsKey,
 } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
@@ -119,20 +121,21 @@ describe('health routes', () => {
     }
   });
 
-  describe('a worker that keeps its connection but stopped announcing (frozen)', () => {
+  describe('a worker that keeps its connection but stopped beating (frozen)', () => {
     const frozenPrefix = uniquePrefix();
     const admin = new Redis(redisUrl);
     let consumer: Worker;
     let producer: TestProducer;
     let iris: CatalogueEntry;
 
-    /** Writes the catalogue entry of a worker that last announced `ageMs` ago, by Redis's clock. */
-    const announcedAgo = async (ageMs: number) => {
+    /** Writes the catalogue entry of a worker whose last beat was `ageMs` ago, by Redis's clock. */
+    const beatAgo = async (ageMs: number) => {
       const now = msFromRedisTime(await admin.time());
-      const entry = { ...iris, worker: 'w-frozen', state: 'ready', announcedAt: now - ageMs };
+      const entry = { ...iris, worker: 'w-frozen', state: 'ready', announcedAt: now - 1000 };
       await admin.hset(catalogueKey(frozenPrefix), {
         [catalogueField('iris', '1', 'w-frozen')]: JSON.stringify(entry),
       });
+      await admin.zadd(workerBeatsKey(frozenPrefix), now - ageMs, 'w-frozen');
     };
 
     beforeAll(async () => {
@@ -154,22 +157,22 @@ describe('health routes', () => {
       admin.disconnect();
     });
 
-    it('counts the worker while its announcements are fresh', async () => {
-      await announcedAgo(1000);
+    it('counts the worker while it beats', async () => {
+      await beatAgo(500);
       const response = await producer.app.inject({ method: 'GET', url: '/v2/models/iris/ready' });
       expect(response.statusCode).toBe(200);
       const [model] = await producer.client.models();
       expect(model?.workers).toBe(1);
     });
 
-    it('says the model is not ready once its last announcement is two beats old', async () => {
-      await announcedAgo(40_000);
+    it('says the model is not ready once its last beat is older than WORKER_SILENT_MS', async () => {
+      await beatAgo(WORKER_SILENT_MS + 1000);
       const response = await producer.app.inject({ method: 'GET', url: '/v2/models/iris/ready' });
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ name: 'iris', ready: false });
       const [model] = await producer.client.models();
       expect(model?.workers).toBe(0);
-      expect(model).not.toHaveProperty('silentForMs');
+      expect(model).not.toHaveProperty('beating');
       // The producer itself still takes work.
       const ready = await producer.app.inject({ method: 'GET', url: '/v2/health/ready' });
       expect(ready.statusCode).toBe(200);

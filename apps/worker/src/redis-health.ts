@@ -5,6 +5,18 @@ import { redisAddress, type Logger } from '@conveyor/shared';
 export const REDIS_PING_INTERVAL_MS = 2000;
 /** A PING unanswered this long marks Redis as not answering (a frozen server keeps its sockets open). */
 export const REDIS_PING_TIMEOUT_MS = 2000;
+/**
+ * Stamps a worker's beat by the Redis server's clock and drops beats older than an hour (workers
+ * that stopped without removing theirs).
+ */
+const BEAT = `
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZADD', KEYS[1], ms, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - 3600000)
+return ms
+`;
+
 /** While Redis does not answer, the warning is repeated at most this often. */
 const REMIND_MS = 60_000;
 
@@ -30,6 +42,8 @@ export function watchRedisHealth(options: {
   log: Logger;
   intervalMs?: number;
   timeoutMs?: number;
+  /** Instead of a PING, stamp this worker's beat (see workerBeatsKey), which also proves Redis answers. */
+  beat?: { key: string; worker: string };
 }): RedisHealth {
   const { url, log } = options;
   const intervalMs = options.intervalMs ?? REDIS_PING_INTERVAL_MS;
@@ -81,7 +95,11 @@ export function watchRedisHealth(options: {
   const check = async () => {
     checked = true;
     try {
-      await connection.ping();
+      if (options.beat) {
+        await connection.eval(BEAT, 1, options.beat.key, options.beat.worker);
+      } else {
+        await connection.ping();
+      }
       up();
     } catch (err) {
       if (!closed) down(err);
@@ -94,11 +112,11 @@ export function watchRedisHealth(options: {
   // while it is still connecting would fail at once and report an outage that is not one.
   timer = setTimeout(() => void check(), intervalMs + timeoutMs);
   timer.unref();
+  // Once ready, the first check (and beat) goes at once: a worker counts as live from its start.
   connection.once('ready', () => {
     if (closed || checked) return;
     clearTimeout(timer);
-    timer = setTimeout(() => void check(), intervalMs);
-    timer.unref();
+    void check();
   });
 
   return {

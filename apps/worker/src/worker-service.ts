@@ -5,6 +5,8 @@ import { Redis } from 'ioredis';
 import { createEngine, type Engine, type ServedModel } from '@conveyor/engine';
 import {
   CLOSE_GRACE_MS,
+  WORKER_BEAT_MS,
+  workerBeatsKey,
   closeRedis,
   redactUrl,
   redisOptions,
@@ -71,12 +73,18 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   });
   const connection = new Redis(config.REDIS_URL, redisOptions('worker', 'conveyor-worker'));
   connection.on('error', throttledErrorLog(log, 'redis connection error'));
-  const health = watchRedisHealth({ url: config.REDIS_URL, log });
+  const id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  // The health check stamps this worker's beat: clients count it as live while it beats.
+  const health = watchRedisHealth({
+    url: config.REDIS_URL,
+    log,
+    intervalMs: WORKER_BEAT_MS,
+    beat: { key: workerBeatsKey(config.REDIS_KEY_PREFIX), worker: id },
+  });
   log.info(
     { redis: redactUrl(config.REDIS_URL), prefix: config.REDIS_KEY_PREFIX },
     'connecting to redis',
   );
-  const id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const served = () => [...engine.models.values()].flat();
 
   // Announce each model version (and keep announcing it) so clients can check requests before

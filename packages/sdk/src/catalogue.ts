@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
 import {
-  CATALOGUE_HEARTBEAT_MS,
   CatalogueEntrySchema,
+  WORKER_SILENT_MS,
   ConveyorError,
   catalogueKey,
   compareVersions,
   msFromRedisTime,
   queueName,
+  workerBeatsKey,
   type ModelSignature,
   type VersionState,
 } from '@conveyor/shared';
@@ -20,18 +21,11 @@ export type AnnouncedVersion = ModelSignature & {
   state: VersionState;
   stateReason?: string;
   /**
-   * @internal How long before the catalogue was read its newest announcement was made, in ms by
-   * Redis's clock; undefined when one of its entries carries no time (written by hand).
+   * @internal How many of the workers that announced it beat within WORKER_SILENT_MS (see
+   * workerBeatsKey); undefined when an entry names no worker (written by hand or by hand-copying).
    */
-  silentForMs?: number;
+  beating?: number;
 };
-
-/**
- * A version none of whose workers has re-announced it for this long has no live worker, whatever
- * connections it left open: a frozen worker (SIGSTOP, a hung host) keeps them. Workers announce
- * every CATALOGUE_HEARTBEAT_MS; one missed beat is tolerated.
- */
-export const LIVE_ANNOUNCEMENT_MS = 2 * CATALOGUE_HEARTBEAT_MS + 5000;
 
 /** The signature part of a catalogue entry or announced version. */
 const signatureOf = (from: ModelSignature): ModelSignature => ({
@@ -75,12 +69,19 @@ interface Loaded {
   expired: Map<string, number>;
 }
 
-/** Folds the per-worker entries of the catalogue hash into versions with worker counts. */
-function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<Loaded, 'at'> {
+/**
+ * Folds the per-worker entries of the catalogue hash into versions, with how many of their workers
+ * beat lately (`beats`: worker id -> its last beat, by Redis's clock).
+ */
+function fold(
+  raw: Record<string, string>,
+  beats: ReadonlyMap<string, number>,
+  now: number,
+  expiryMs: number,
+): Omit<Loaded, 'at'> {
   const byVersion = new Map<string, AnnouncedVersion>();
-  // The newest announcement of each version by any of its workers, whatever state each reports;
-  // null when an entry carries no time.
-  const newest = new Map<string, number | null>();
+  // Workers of each version that beat within WORKER_SILENT_MS; null once an entry names no worker.
+  const beating = new Map<string, number | null>();
   const expired = new Map<string, number>();
   for (const value of Object.values(raw)) {
     let json: unknown;
@@ -91,7 +92,7 @@ function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<
     }
     const parsed = CatalogueEntrySchema.safeParse(json);
     if (!parsed.success) continue;
-    const { announcedAt, state, stateReason } = parsed.data;
+    const { announcedAt, state, stateReason, worker } = parsed.data;
     const signature = signatureOf(parsed.data);
     if (announcedAt !== undefined && now - announcedAt > expiryMs) {
       expired.set(signature.name, Math.max(expired.get(signature.name) ?? 0, announcedAt));
@@ -99,16 +100,10 @@ function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<
     }
     const key = `${signature.name}@${signature.version}`;
     const current = state ?? 'ready';
-    const stamp = announcedAt ?? null;
-    const before = newest.get(key);
-    newest.set(
-      key,
-      before === undefined
-        ? stamp
-        : before === null || stamp === null
-          ? null
-          : Math.max(before, stamp),
-    );
+    const before = beating.get(key) ?? 0;
+    const beat = worker === undefined ? undefined : (beats.get(worker) ?? 0);
+    const live = beat !== undefined && now - beat <= WORKER_SILENT_MS ? 1 : 0;
+    beating.set(key, before === null || beat === undefined ? null : before + live);
     const seen = byVersion.get(key);
     if (seen && RANK[seen.state] <= RANK[current]) continue;
     const version: AnnouncedVersion = { ...signature, state: current };
@@ -116,8 +111,8 @@ function fold(raw: Record<string, string>, now: number, expiryMs: number): Omit<
     byVersion.set(key, version);
   }
   for (const [key, version] of byVersion) {
-    const at = newest.get(key);
-    if (typeof at === 'number') version.silentForMs = Math.max(0, now - at);
+    const count = beating.get(key);
+    if (typeof count === 'number') version.beating = count;
   }
   const all = new Map<string, AnnouncedVersion[]>();
   for (const version of byVersion.values()) {
@@ -149,13 +144,20 @@ export function createCatalogue(
   async function load(force: boolean): Promise<Loaded> {
     if (!force && cached && Date.now() - cached.at < ttlMs) return cached;
     // Entries are judged by the Redis server's clock, which stamped them (see msFromRedisTime).
-    const replies = await redis.pipeline().hgetall(catalogueKey(prefix)).time().exec();
-    const [read, time] = replies ?? [];
-    if (!read || !time) throw new Error('Redis gave no reply to HGETALL and TIME');
-    if (read[0]) throw read[0];
-    if (time[0]) throw time[0];
+    const replies = await redis
+      .pipeline()
+      .hgetall(catalogueKey(prefix))
+      .zrange(workerBeatsKey(prefix), '0', '-1', 'WITHSCORES')
+      .time()
+      .exec();
+    const [read, beatReply, time] = replies ?? [];
+    if (!read || !beatReply || !time) throw new Error('Redis gave no reply to HGETALL and TIME');
+    for (const [error] of [read, beatReply, time]) if (error) throw error;
     const now = msFromRedisTime(time[1]);
-    cached = { at: Date.now(), ...fold(read[1] as Record<string, string>, now, expiryMs) };
+    const flat = beatReply[1] as string[];
+    const beats = new Map<string, number>();
+    for (let i = 0; i + 1 < flat.length; i += 2) beats.set(flat[i] ?? '', Number(flat[i + 1]));
+    cached = { at: Date.now(), ...fold(read[1] as Record<string, string>, beats, now, expiryMs) };
     return cached;
   }
 
@@ -212,20 +214,17 @@ export type LiveVersion = AnnouncedVersion & { workers: number };
 /**
  * The versions with their live workers, by BullMQ's count of the connections to each version's
  * queue (`workersOf`): a worker that stopped leaves its announcement until it expires, but no
- * connection. A version no worker re-announced within LIVE_ANNOUNCEMENT_MS has none either: a
- * frozen worker keeps its connections but stops announcing.
+ * connection. A version none of whose workers beat within WORKER_SILENT_MS has none either: a
+ * frozen worker keeps its connections but stops beating.
  */
 export function withLiveWorkers(
   versions: readonly AnnouncedVersion[],
   workersOf: (queue: string) => Promise<number>,
 ): Promise<LiveVersion[]> {
   return Promise.all(
-    versions.map(async ({ silentForMs, ...v }) => ({
+    versions.map(async ({ beating, ...v }) => ({
       ...v,
-      workers:
-        silentForMs !== undefined && silentForMs > LIVE_ANNOUNCEMENT_MS
-          ? 0
-          : await workersOf(queueName(v.name, v.version)),
+      workers: beating === 0 ? 0 : await workersOf(queueName(v.name, v.version)),
     })),
   );
 }

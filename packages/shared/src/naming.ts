@@ -67,6 +67,23 @@ export function idempotencySecretKey(prefix: string): string {
   return `${prefix}:idem-secret`;
 }
 
+/**
+ * Where each worker stamps, every WORKER_BEAT_MS, that its event loop runs and Redis answers it: a
+ * sorted set of worker ids scored by the Redis server's clock (ms).
+ */
+export function workerBeatsKey(prefix: string): string {
+  return `${prefix}:worker-beats`;
+}
+
+/** How often a worker stamps its beat (see workerBeatsKey). */
+export const WORKER_BEAT_MS = 1000;
+
+/**
+ * A worker whose last beat is older than this is not live, whatever connections it left open: a
+ * frozen process (SIGSTOP, a hung host) keeps its sockets but stops beating.
+ */
+export const WORKER_SILENT_MS = 4000;
+
 /** How often a worker re-announces the model versions it serves. */
 export const CATALOGUE_HEARTBEAT_MS = 15_000;
 

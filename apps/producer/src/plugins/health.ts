@@ -1,14 +1,8 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import type { ConveyorClient } from '@conveyor/sdk';
 import { isConveyorError } from '@conveyor/shared';
 import { LiveResponseSchema, NotReadyResponseSchema, ReadyResponseSchema } from '../schemas.js';
 
 export interface HealthOptions {
-  /**
-   * Not read by the health routes: a producer's readiness does not depend on which models have
-   * workers (each model's is `GET /v2/models/{name}/ready`).
-   */
-  client?: Pick<ConveyorClient, 'models'>;
   /**
    * True when Redis answers PING. May reject with an ERR_QUEUE_UNAVAILABLE whose message names the
    * Redis and what to check; that message becomes the reason of a 503.
