@@ -8,6 +8,7 @@ import { spawnWorker, type WorkerProcess } from '../support/workers.js';
 import { recordScenario } from './summary.js';
 import {
   eventsByJob,
+  retrying,
   startPersistentRedis,
   startProducer,
   type AppProcess,
@@ -26,19 +27,6 @@ const INPUT = { features: [[5.1, 3.5, 1.4, 0.2]] };
 const JOB_BODY = JSON.stringify({ inputs: { features: [[5.1, 3.5, 1.4, 0.2]] } });
 
 type Fault = 'SHUTDOWN' | 'kill -9';
-
-/** What a client does with ERR_QUEUE_UNAVAILABLE: retry, here every 200 ms for up to 15 s. */
-async function retrying<T>(call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (!isConveyorError(error) || error.code !== 'ERR_QUEUE_UNAVAILABLE' || attempt >= 75)
-        throw error;
-      await sleep(200);
-    }
-  }
-}
 
 interface KeyState {
   handle?: JobHandle;

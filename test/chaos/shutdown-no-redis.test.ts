@@ -3,12 +3,13 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
-import { SHUTDOWN_MARGIN_MS, isConveyorError, queueName } from '@conveyor/shared';
+import { SHUTDOWN_MARGIN_MS, queueName } from '@conveyor/shared';
 import { freePort } from '../../scripts/lib/redis-server.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { recordScenario } from './summary.js';
 import {
   eventsByJob,
+  retrying,
   startApp,
   startPersistentRedis,
   until,
@@ -57,19 +58,6 @@ const rawLinesSince = (app: Watched, since: number) =>
   app.lines.filter((l) => l.at >= since && (l.stream === 'stderr' || !l.text.startsWith('{')));
 
 const records = (app: AppProcess, msg: string) => app.logs.filter((r) => r.msg === msg);
-
-/** What a client does with ERR_QUEUE_UNAVAILABLE while it reconnects: retry, every 200 ms for 15 s. */
-async function retrying<T>(call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (!isConveyorError(error) || error.code !== 'ERR_QUEUE_UNAVAILABLE' || attempt >= 75)
-        throw error;
-      await sleep(200);
-    }
-  }
-}
 
 /** Sends SIGTERM; resolves with the exit code and how long the process took to exit. */
 async function stopTimed(app: AppProcess): Promise<{ code: number | null; ms: number }> {

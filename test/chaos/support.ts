@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { queueName } from '@conveyor/shared';
+import { isConveyorError, queueName } from '@conveyor/shared';
 import { freePort, startRedisServer, type RedisHandle } from '../../scripts/lib/redis-server.js';
 import { MODELS, ROOT } from '../../scripts/lib/worker-process.js';
 
@@ -207,5 +207,18 @@ export async function until(
   while (!(await check())) {
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
+  }
+}
+
+/** What a client does with ERR_QUEUE_UNAVAILABLE while it reconnects: retry, every 200 ms for 15 s. */
+export async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isConveyorError(error) || error.code !== 'ERR_QUEUE_UNAVAILABLE' || attempt >= 75)
+        throw error;
+      await sleep(200);
+    }
   }
 }
