@@ -84,7 +84,7 @@ export async function startVersionConsumer(options: {
   const served = engine.resolve(model, version);
   const concurrency = served.entry.config.concurrency ?? config.WORKER_CONCURRENCY;
   // Every BullMQ object needs an 'error' listener: without one, QueueBase.emit prints the error's
-  // stack to stderr (console.error), once per object per reconnect attempt.
+  // stack to stderr through the console, once per object per reconnect attempt.
   const logError = throttledErrorLog(log, 'worker error');
   // BullMQ caps a queue's event stream with the length a Queue stores in the queue's metadata.
   const queue = new Queue(name, {
