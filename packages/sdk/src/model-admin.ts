@@ -16,6 +16,8 @@ import {
   type AliasTarget,
   type Logger,
   type ModelAliases,
+  redisAddress,
+  redisUnavailable,
 } from '@conveyor/shared';
 import { createAliasStore, rolloutTarget, type ChangeOptions } from './aliases.js';
 import { createCatalogue, withLiveWorkers, type LiveVersion } from './catalogue.js';
@@ -66,8 +68,9 @@ export const ROUTING_RULE =
  */
 export async function createModelAdmin(options: ClientOptions = {}): Promise<ModelAdmin> {
   const config = parseOrThrow(ClientOptionsSchema, options, 'client options');
+  const connection = redisConnectionOptions(config);
   const redis = new Redis({
-    ...redisConnectionOptions(config),
+    ...connection,
     ...redisOptions('producer', `conveyor-admin.${config.prefix}`),
     lazyConnect: true,
   });
@@ -77,9 +80,7 @@ export async function createModelAdmin(options: ClientOptions = {}): Promise<Mod
     await redis.connect();
   } catch (cause) {
     redis.disconnect();
-    throw new ConveyorError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer: ${String(cause)}`, {
-      cause,
-    });
+    throw redisUnavailable(redisAddress(connection), cause);
   }
   return modelAdminOn(redis, config.prefix, log);
 }
