@@ -58,7 +58,9 @@ describe.each([
       const input = {
         x: { data: new Float32Array(3 * 48 * 192).fill(0.25), shape: [1, 3, 48, 192] },
       };
-      const handles: JobHandle[] = await client.enqueueMany(
+      // Not awaited yet: enqueueMany adds large bulks in round trips of about 2 MiB, and the workers
+      // take jobs while later ones are still being added, so the victim is watched from the start.
+      const enqueued: Promise<JobHandle[]> = client.enqueueMany(
         MODEL,
         Array.from({ length: JOBS }, () => ({ inputs: input })),
       );
@@ -76,6 +78,7 @@ describe.each([
       });
       victim.child.kill('SIGKILL');
       await victim.stop();
+      const handles = await enqueued;
       // The jobs the victim really held at its death: still active under its name.
       inFlight = (await queue.getActive())
         .filter((job) => job.processedBy === victimName)
