@@ -3,7 +3,9 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { newJobId, queueName } from '@conveyor/shared';
+import { createLogger, loadConfig, newJobId, queueName } from '@conveyor/shared';
+import { createQueueRegistry } from '../../apps/producer/src/plugins/queues.js';
+import { readJob, statusBody } from '../../apps/producer/src/routes/jobs-view.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
 
@@ -99,6 +101,30 @@ describe('a job whose data is not JSON', () => {
     await bull.add('predict', {}, { jobId, delay: 500 });
     await redis.hset(key(jobId), 'data', '{not json');
     await expectFailedOnce(jobId);
+  });
+
+  it('is reported failed by the producer too (GET /v1/jobs/{id}), not as Redis unavailable', async () => {
+    const jobId = newJobId('iris', '1');
+    await bull.add('predict', {}, { jobId, delay: 500 });
+    await redis.hset(key(jobId), 'data', '{not json');
+    await expect(client.job(jobId).result({ timeoutMs: 10_000 })).rejects.toMatchObject({
+      code: 'ERR_PAYLOAD_INVALID',
+    });
+    const config = loadConfig({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix });
+    const queues = await createQueueRegistry(
+      config,
+      createLogger({ level: 'silent', component: 'producer' }),
+    );
+    try {
+      const read = await readJob(queues, jobId);
+      expect(read && statusBody(read)).toMatchObject({
+        job_id: jobId,
+        state: 'failed',
+        error: { code: 'ERR_PAYLOAD_INVALID' },
+      });
+    } finally {
+      await queues.close();
+    }
   });
 
   it('keeps serving good jobs', async () => {

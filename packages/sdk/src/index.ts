@@ -15,6 +15,7 @@
  * ```
  */
 export { createClient } from './queue-client.js';
+export { getJobKeepingRawData } from './job-read.js';
 export { createEmbeddedClient, type EmbeddedClient } from './embedded-client.js';
 export {
   ROUTING_RULE,

@@ -1,4 +1,4 @@
-import { Job, Queue, type JobsOptions } from 'bullmq';
+import { Queue, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   ConveyorError,
@@ -29,6 +29,7 @@ import {
   type TypedArray,
 } from '@conveyor/shared';
 import { createAliasStore } from './aliases.js';
+import { getJobKeepingRawData } from './job-read.js';
 import { createIdempotency, keyInProgress, keyReused, requestFingerprint } from './idempotency.js';
 import { createCatalogue, withLiveWorkers } from './catalogue.js';
 import { createRouter } from './routing.js';
@@ -230,13 +231,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Conveyo
       const queue = queueOf(id);
       const state = await queue.getJobState(id);
       if (state === 'unknown') return undefined;
-      const job = await queue.getJob(id).catch(async (error: unknown) => {
-        // BullMQ parses job data with JSON.parse: data written around the SDK may not be JSON
-        // (the worker fails such a job). Its state and failure are still read; data stays a string.
-        if (!(error instanceof SyntaxError)) throw error;
-        const json = await queue.getBackend().getJobData(id);
-        return json && Job.fromJSON(queue, { ...json, data: JSON.stringify(json.data) }, id);
-      });
+      const job = await getJobKeepingRawData(queue, id);
       return job ? { job, state } : undefined;
     } catch (error) {
       throw unavailable(error);

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { getJobKeepingRawData } from '@conveyor/sdk';
 import {
   ConveyorError,
   ERROR_CATALOGUE,
@@ -36,7 +37,7 @@ export async function readJob(queues: QueueRegistry, id: string): Promise<ReadJo
   try {
     const state = JobStateSchema.safeParse(await queue.getJobState(id));
     if (!state.success) return undefined;
-    const job = await queue.getJob(id);
+    const job = await getJobKeepingRawData(queue, id);
     return job ? { job, state: state.data } : undefined;
   } catch (error) {
     throw queues.unavailable(error);
