@@ -1,21 +1,23 @@
 import {
   ConveyorError,
-  DTYPE_ARRAYS,
-  createTensor,
   toConveyorError,
   type BatchingConfig,
   type Logger,
   type Tensor,
-  type TensorData,
-  type TypedArray,
 } from '@conveyor/shared';
+import {
+  deliverPiece,
+  failPiece,
+  pieceInputs,
+  type BatchRequest,
+  type BatchedResult,
+  type Piece,
+  type RunResult,
+} from './batch-request.js';
+import { concatRows, groupKey, rowsOf, sliceRows } from './batch-rows.js';
+import { createBatchSizer, type BatchSizerStats } from './batch-sizer.js';
 
-/** What one onnxruntime call returns. */
-export interface RunResult {
-  outputs: Record<string, Tensor>;
-  /** Milliseconds onnxruntime spent in run(). */
-  ms: number;
-}
+export type { BatchedResult, RunResult } from './batch-request.js';
 
 /** Runs inputs on an inference thread; `transfer` moves the inputs' buffers there. */
 export type RunFn = (
@@ -24,14 +26,6 @@ export type RunFn = (
   transfer: boolean,
 ) => Promise<RunResult>;
 
-/** The outcome of one request, with the size of the batch it ran in. */
-export interface BatchedResult extends RunResult {
-  /** Rows in the onnxruntime call this request was part of (its own rows when it ran alone). */
-  batchRows: number;
-  /** Requests in that call. */
-  batchRequests: number;
-}
-
 export interface BatcherOptions extends BatchingConfig {
   /** Calls allowed to run at once: the model's inference threads. */
   slots: number;
@@ -39,16 +33,14 @@ export interface BatcherOptions extends BatchingConfig {
   batchable: boolean;
   run: RunFn;
   log: Logger;
+  /** The clock calls are timed with, in ms. Default `performance.now`; tests pass a fake one. */
+  now?: () => number;
 }
 
-interface Pending {
-  inputs: Record<string, Tensor>;
-  outputs: string[];
-  rows: number;
-  transfer: boolean;
-  arrivedAt: number;
-  resolve: (result: BatchedResult) => void;
-  reject: (error: unknown) => void;
+/** Per request options of `submit`. */
+export interface SubmitOptions {
+  /** Milliseconds until the request's deadline; joined calls are kept short enough to meet it. */
+  budgetMs?: number | undefined;
 }
 
 /** A model version's queue of requests, dispatched to its threads in batches. */
@@ -57,113 +49,92 @@ export interface Batcher {
     inputs: Record<string, Tensor>,
     outputs: string[],
     transfer: boolean,
+    options?: SubmitOptions,
   ): Promise<BatchedResult>;
   /** Requests waiting for a free thread. */
   readonly pending: number;
+  /** The batch size learned so far, and rows per second and calls measured per size. */
+  stats(): BatchSizerStats;
 }
 
-const rowsOf = (tensor: Tensor): number => tensor.shape[0] ?? 1;
-
-/**
- * Requests can share a call when they ask for the same outputs and their inputs agree on
- * everything but the first dimension.
- */
-function groupKey(inputs: Record<string, Tensor>, outputs: readonly string[]): string {
-  const parts = Object.keys(inputs)
-    .sort()
-    .map((name) => {
-      const t = inputs[name] as Tensor;
-      return `${name}:${t.dtype}:${t.shape.slice(1).join('x')}`;
-    });
-  return `${outputs.join(',')}|${parts.join('|')}`;
-}
-
-function concatRows(tensors: readonly Tensor[]): Tensor {
-  const first = tensors[0] as Tensor;
-  const total = tensors.reduce((n, t) => n + rowsOf(t), 0);
-  const length = tensors.reduce((n, t) => n + t.data.length, 0);
-  let data: TensorData;
-  if (first.dtype === 'string') {
-    data = tensors.flatMap((t) => t.data as string[]);
-  } else {
-    const Ctor = DTYPE_ARRAYS[first.dtype] as unknown as new (length: number) => TypedArray;
-    data = new Ctor(length);
-    let offset = 0;
-    for (const t of tensors) {
-      // Every tensor of a group has the dtype of the first, so the arrays are of one kind.
-      (data as unknown as { set(src: TypedArray, at: number): void }).set(
-        t.data as TypedArray,
-        offset,
+/** Throws unless every output has `rows` rows along its first dimension. */
+function checkRows(outputs: Record<string, Tensor>, rows: number): void {
+  for (const [name, tensor] of Object.entries(outputs)) {
+    if (rowsOf(tensor) !== rows || tensor.shape.length === 0) {
+      throw new ConveyorError(
+        'ERR_INFERENCE_FAILED',
+        `output "${name}" has shape [${tensor.shape.join(', ')}] for a batch of ${rows} rows`,
       );
-      offset += t.data.length;
     }
   }
-  return createTensor(
-    first.dtype,
-    [total, ...first.shape.slice(1)],
-    data,
-    Number.POSITIVE_INFINITY,
-    'batch',
-  );
 }
 
-/** Rows [from, from + rows) of a tensor whose first dimension is the batch. */
-function sliceRows(tensor: Tensor, from: number, rows: number): Tensor {
-  const total = rowsOf(tensor);
-  const perRow = total === 0 ? 0 : tensor.data.length / total;
-  const data = tensor.data.slice(from * perRow, (from + rows) * perRow) as TensorData;
-  return createTensor(
-    tensor.dtype,
-    [rows, ...tensor.shape.slice(1)],
-    data,
-    Number.POSITIVE_INFINITY,
-    'batch slice',
-  );
+/** The oldest waiting request of each group decides which group goes next. */
+function oldestGroup(groups: Map<string, BatchRequest[]>): [string, BatchRequest[]] | undefined {
+  let oldest: [string, BatchRequest[]] | undefined;
+  for (const entry of groups) {
+    const head = entry[1][0] as BatchRequest;
+    if (!oldest || head.arrivedAt < (oldest[1][0] as BatchRequest).arrivedAt) oldest = entry;
+  }
+  return oldest;
 }
 
 /**
  * Dynamic batching for one model version. A request runs at once when one of the version's
  * threads is free (after waiting at most `maxDelayMs` for others to join it); requests that
- * arrive while every thread is busy wait and then run together, up to `maxBatchSize` rows, as one
- * onnxruntime call along the first dimension. Each request still gets its own outputs, and its
- * own error: when a joined call fails, its requests run again one by one so that only the bad one
- * fails.
+ * arrive while every thread is busy wait and then run together as one onnxruntime call along the
+ * first dimension, up to the size a batch sizer has found to give the most rows per second (at
+ * most `maxBatchSize`; see batch-sizer.ts). A request with more rows than that is split into
+ * calls of that size, and its outputs joined back. Each request still gets its own outputs, and
+ * its own error: when a joined call fails, its requests run again one by one so that only the
+ * bad one fails.
  */
 export function createBatcher(options: BatcherOptions): Batcher {
   const { slots, run, log } = options;
+  const now = options.now ?? (() => performance.now());
   const maxRows = options.batchable ? options.maxBatchSize : 1;
-  const groups = new Map<string, Pending[]>();
+  const sizer = createBatchSizer({
+    maxBatchSize: maxRows,
+    adaptive: options.adaptive && maxRows > 1,
+  });
+  const groups = new Map<string, BatchRequest[]>();
   let busy = 0;
   let waiting = 0;
   let timer: NodeJS.Timeout | undefined;
   let aloneCounter = 0;
 
-  const runAlone = async (p: Pending): Promise<void> => {
+  /** Runs one call and times it; the sizer learns from calls that succeed. */
+  const call = async (inputs: Record<string, Tensor>, outputs: string[], transfer: boolean) => {
+    const started = now();
+    const result = await run(inputs, outputs, transfer);
+    return { result, ms: now() - started };
+  };
+
+  const runAlone = async (piece: Piece): Promise<void> => {
     try {
-      const result = await run(p.inputs, p.outputs, p.transfer);
-      p.resolve({ ...result, batchRows: p.rows, batchRequests: 1 });
+      const { inputs, transfer } = pieceInputs(piece);
+      const { result, ms } = await call(inputs, piece.request.outputs, transfer);
+      if (piece.rows !== piece.request.rows) checkRows(result.outputs, piece.rows);
+      if (piece.request.joinable) sizer.record(piece.rows, ms);
+      deliverPiece(piece, { ...result, batchRows: piece.rows, batchRequests: 1 });
     } catch (error) {
-      p.reject(error);
+      failPiece(piece, error);
     }
   };
 
-  const runJoined = async (batch: Pending[]): Promise<void> => {
-    const first = batch[0] as Pending;
+  const runJoined = async (batch: Piece[]): Promise<void> => {
+    const first = (batch[0] as Piece).request;
     const total = batch.reduce((n, p) => n + p.rows, 0);
     let result: RunResult;
     try {
+      const parts = batch.map((p) => pieceInputs(p).inputs);
       const inputs: Record<string, Tensor> = {};
       for (const name of Object.keys(first.inputs))
-        inputs[name] = concatRows(batch.map((p) => p.inputs[name] as Tensor));
-      result = await run(inputs, first.outputs, true);
-      for (const [name, tensor] of Object.entries(result.outputs)) {
-        if (rowsOf(tensor) !== total || tensor.shape.length === 0) {
-          throw new ConveyorError(
-            'ERR_INFERENCE_FAILED',
-            `output "${name}" has shape [${tensor.shape.join(', ')}] for a batch of ${total} rows`,
-          );
-        }
-      }
+        inputs[name] = concatRows(parts.map((p) => p[name] as Tensor));
+      const timed = await call(inputs, first.outputs, true);
+      result = timed.result;
+      checkRows(result.outputs, total);
+      sizer.record(total, timed.ms);
     } catch (error) {
       // One request may be the cause: run each alone so that only a bad one fails.
       log.warn(
@@ -179,48 +150,56 @@ export function createBatcher(options: BatcherOptions): Batcher {
       for (const [name, tensor] of Object.entries(result.outputs))
         outputs[name] = sliceRows(tensor, offset, p.rows);
       offset += p.rows;
-      p.resolve({ outputs, ms: result.ms, batchRows: total, batchRequests: batch.length });
+      deliverPiece(p, { outputs, ms: result.ms, batchRows: total, batchRequests: batch.length });
     }
   };
 
-  /** Takes the requests of the group waiting longest, up to maxRows rows (at least one request). */
-  const take = (): Pending[] | undefined => {
-    let oldest: [string, Pending[]] | undefined;
-    for (const entry of groups) {
-      if (!oldest || (entry[1][0] as Pending).arrivedAt < (oldest[1][0] as Pending).arrivedAt)
-        oldest = entry;
+  /** Rows still to run in a group, and the time left to the tightest deadline among them. */
+  const backlog = (queue: readonly BatchRequest[]): { rows: number; budgetMs: number } => {
+    let rows = 0;
+    let deadline = Number.POSITIVE_INFINITY;
+    for (const r of queue) {
+      // Only what the next call could take bounds its length.
+      if (rows < maxRows) deadline = Math.min(deadline, r.deadlineAt);
+      rows += r.rows - r.taken;
     }
-    if (!oldest) return undefined;
+    return { rows, budgetMs: deadline - now() };
+  };
+
+  /**
+   * Takes the next call's pieces from the group waiting longest: whole requests in order while
+   * they fit the size limit, and slices of a request that could never fit whole. A request that
+   * cannot be split (its inputs disagree on their first dimension) runs whole, alone.
+   */
+  const take = (): Piece[] => {
+    const oldest = oldestGroup(groups);
+    if (!oldest) return [];
     const [key, queue] = oldest;
-    const batch: Pending[] = [queue.shift() as Pending];
-    let rows = (batch[0] as Pending).rows;
-    while (queue.length > 0 && rows + (queue[0] as Pending).rows <= maxRows) {
-      const next = queue.shift() as Pending;
-      rows += next.rows;
-      batch.push(next);
+    const { rows: queued, budgetMs } = backlog(queue);
+    const limit = (queue[0] as BatchRequest).joinable ? sizer.limit(queued, budgetMs) : maxRows;
+    const batch: Piece[] = [];
+    let rows = 0;
+    while (queue.length > 0) {
+      const request = queue[0] as BatchRequest;
+      const left = request.rows - request.taken;
+      const room = limit - rows;
+      if (request.settled || left <= room || (!request.joinable && batch.length === 0)) {
+        queue.shift();
+        waiting -= 1;
+        if (request.settled) continue;
+        batch.push({ request, from: request.taken, rows: left });
+        request.taken = request.rows;
+        rows += left;
+        continue;
+      }
+      if (request.joinable && left > limit && room > 0) {
+        batch.push({ request, from: request.taken, rows: room });
+        request.taken += room;
+      }
+      break;
     }
     if (queue.length === 0) groups.delete(key);
-    waiting -= batch.length;
     return batch;
-  };
-
-  const rowsWaiting = (): number => {
-    let oldestRows = 0;
-    let oldestAt = Number.POSITIVE_INFINITY;
-    for (const queue of groups.values()) {
-      const head = queue[0] as Pending;
-      if (head.arrivedAt < oldestAt) {
-        oldestAt = head.arrivedAt;
-        oldestRows = queue.reduce((n, p) => n + p.rows, 0);
-      }
-    }
-    return oldestRows;
-  };
-
-  const oldestArrival = (): number => {
-    let at = Number.POSITIVE_INFINITY;
-    for (const queue of groups.values()) at = Math.min(at, (queue[0] as Pending).arrivedAt);
-    return at;
   };
 
   const dispatch = (): void => {
@@ -229,17 +208,19 @@ export function createBatcher(options: BatcherOptions): Batcher {
       timer = undefined;
     }
     while (busy < slots && waiting > 0) {
-      if (options.maxDelayMs > 0 && maxRows > 1 && rowsWaiting() < maxRows) {
-        const waited = performance.now() - oldestArrival();
-        if (waited < options.maxDelayMs) {
+      if (options.maxDelayMs > 0 && maxRows > 1) {
+        const oldest = oldestGroup(groups);
+        const head = oldest?.[1][0];
+        const waited = head ? now() - head.arrivedAt : Number.POSITIVE_INFINITY;
+        if (waited < options.maxDelayMs && backlog(oldest?.[1] ?? []).rows < sizer.bestSize) {
           timer = setTimeout(dispatch, options.maxDelayMs - waited);
           return;
         }
       }
       const batch = take();
-      if (!batch) return;
+      if (batch.length === 0) continue;
       busy += 1;
-      const done = batch.length === 1 ? runAlone(batch[0] as Pending) : runJoined(batch);
+      const done = batch.length === 1 ? runAlone(batch[0] as Piece) : runJoined(batch);
       void done.finally(() => {
         busy -= 1;
         dispatch();
@@ -251,26 +232,34 @@ export function createBatcher(options: BatcherOptions): Batcher {
     get pending() {
       return waiting;
     },
-    submit(inputs, outputs, transfer) {
+    stats: () => sizer.stats(),
+    submit(inputs, outputs, transfer, submitOptions = {}) {
       return new Promise<BatchedResult>((resolve, reject) => {
         const first = Object.values(inputs)[0];
-        const pending: Pending = {
-          inputs,
-          outputs,
-          rows: first ? rowsOf(first) : 1,
-          transfer,
-          arrivedAt: performance.now(),
-          resolve,
-          reject,
-        };
+        const rows = first ? rowsOf(first) : 1;
+        const arrivedAt = now();
         // Inputs that disagree on their first dimension cannot be split back by rows: alone.
         const joinable =
           maxRows > 1 &&
-          Object.values(inputs).every((t) => t.shape.length > 0 && rowsOf(t) === pending.rows);
+          Object.values(inputs).every((t) => t.shape.length > 0 && rowsOf(t) === rows);
+        const request: BatchRequest = {
+          inputs,
+          outputs,
+          rows,
+          transfer,
+          arrivedAt,
+          deadlineAt: arrivedAt + (submitOptions.budgetMs ?? Number.POSITIVE_INFINITY),
+          joinable,
+          taken: 0,
+          settled: false,
+          parts: [],
+          resolve,
+          reject,
+        };
         const key = joinable ? groupKey(inputs, outputs) : `alone:${(aloneCounter += 1)}`;
         const queue = groups.get(key);
-        if (queue) queue.push(pending);
-        else groups.set(key, [pending]);
+        if (queue) queue.push(request);
+        else groups.set(key, [request]);
         waiting += 1;
         dispatch();
       });

@@ -53,6 +53,12 @@ export const BatchingConfigSchema = z
      * arrived while the threads were busy: no added latency at low load.
      */
     maxDelayMs: z.number().min(0).max(1000).default(0),
+    /**
+     * Learn, per model version, the batch size with the best measured rows per second (and
+     * within the requests' deadlines) and join at most that many rows; `maxBatchSize` stays the
+     * hard cap. Default true; false always joins up to `maxBatchSize`.
+     */
+    adaptive: z.boolean().default(true),
   })
   .strict();
 
@@ -103,7 +109,7 @@ export const WarmupSampleSchema = z
 
 export type WarmupSample = z.infer<typeof WarmupSampleSchema>;
 
-const NO_BATCHING: BatchingConfig = { maxBatchSize: 1, maxDelayMs: 0 };
+const NO_BATCHING: BatchingConfig = { maxBatchSize: 1, maxDelayMs: 0, adaptive: false };
 
 /**
  * `models/<name>/<version>/model.json`: optional. The model's signature comes from onnxruntime;

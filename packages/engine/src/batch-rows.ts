@@ -1,0 +1,72 @@
+/**
+ * @file Tensor rows for the batcher: which requests may share a call, and joining and splitting
+ * tensors along their first (batch) dimension.
+ */
+import {
+  DTYPE_ARRAYS,
+  createTensor,
+  type Tensor,
+  type TensorData,
+  type TypedArray,
+} from '@conveyor/shared';
+
+/** Rows of a tensor: its first dimension (1 for a scalar). */
+export const rowsOf = (tensor: Tensor): number => tensor.shape[0] ?? 1;
+
+/**
+ * Requests can share a call when they ask for the same outputs and their inputs agree on
+ * everything but the first dimension.
+ */
+export function groupKey(inputs: Record<string, Tensor>, outputs: readonly string[]): string {
+  const parts = Object.keys(inputs)
+    .sort()
+    .map((name) => {
+      const t = inputs[name] as Tensor;
+      return `${name}:${t.dtype}:${t.shape.slice(1).join('x')}`;
+    });
+  return `${outputs.join(',')}|${parts.join('|')}`;
+}
+
+/** Joins tensors of one dtype and row shape along the first dimension. */
+export function concatRows(tensors: readonly Tensor[]): Tensor {
+  const first = tensors[0] as Tensor;
+  const total = tensors.reduce((n, t) => n + rowsOf(t), 0);
+  const length = tensors.reduce((n, t) => n + t.data.length, 0);
+  let data: TensorData;
+  if (first.dtype === 'string') {
+    data = tensors.flatMap((t) => t.data as string[]);
+  } else {
+    const Ctor = DTYPE_ARRAYS[first.dtype] as unknown as new (length: number) => TypedArray;
+    data = new Ctor(length);
+    let offset = 0;
+    for (const t of tensors) {
+      // Every tensor of a group has the dtype of the first, so the arrays are of one kind.
+      (data as unknown as { set(src: TypedArray, at: number): void }).set(
+        t.data as TypedArray,
+        offset,
+      );
+      offset += t.data.length;
+    }
+  }
+  return createTensor(
+    first.dtype,
+    [total, ...first.shape.slice(1)],
+    data,
+    Number.POSITIVE_INFINITY,
+    'batch',
+  );
+}
+
+/** Rows [from, from + rows) of a tensor whose first dimension is the batch. */
+export function sliceRows(tensor: Tensor, from: number, rows: number): Tensor {
+  const total = rowsOf(tensor);
+  const perRow = total === 0 ? 0 : tensor.data.length / total;
+  const data = tensor.data.slice(from * perRow, (from + rows) * perRow) as TensorData;
+  return createTensor(
+    tensor.dtype,
+    [rows, ...tensor.shape.slice(1)],
+    data,
+    Number.POSITIVE_INFINITY,
+    'batch slice',
+  );
+}

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { ConveyorError, createTensor, silentLogger, type Tensor } from '@conveyor/shared';
+import { createBatcher, type RunFn } from './batcher.js';
+
+/** Ms of one call of `rows` rows: rows per second peak at 4 rows a call. */
+const cost = (rows: number) => 1.6 + 0.1 * rows ** 2;
+
+/**
+ * A fake model on a fake clock: `y` is `x` doubled, and each call advances the clock by its cost,
+ * so the batcher measures exactly the cost model. Rows whose value is negative fail the call.
+ */
+function fakeModel() {
+  const clock = { ms: 0 };
+  const calls: number[] = [];
+  const run: RunFn = async (inputs) => {
+    await Promise.resolve();
+    const x = inputs.x as Tensor<'float32'>;
+    const rows = x.shape[0] ?? 1;
+    calls.push(rows);
+    clock.ms += cost(rows);
+    if (x.data.some((v) => v < 0)) throw new ConveyorError('ERR_INFERENCE_FAILED', 'negative');
+    const y = createTensor(
+      'float32',
+      x.shape,
+      x.data.map((v) => v * 2),
+    );
+    return { outputs: { y }, ms: cost(rows) };
+  };
+  return { clock, calls, run };
+}
+
+/** A request of `rows` rows of 2 features, numbered from `first`. */
+const request = (first: number, rows: number) => ({
+  x: createTensor(
+    'float32',
+    [rows, 2],
+    Float32Array.from({ length: rows * 2 }, (_, i) => first + i),
+  ),
+});
+
+function batcherOn(model: ReturnType<typeof fakeModel>, maxBatchSize: number, adaptive: boolean) {
+  return createBatcher({
+    maxBatchSize,
+    maxDelayMs: 0,
+    adaptive,
+    slots: 1,
+    batchable: true,
+    run: model.run,
+    log: silentLogger(),
+    now: () => model.clock.ms,
+  });
+}
+
+describe('batcher', () => {
+  it('splits a request larger than the cap into calls of the cap and joins their outputs', async () => {
+    const model = fakeModel();
+    const batcher = batcherOn(model, 32, false);
+    const outcome = await batcher.submit(request(0, 500), ['y'], false);
+    expect(model.calls).toEqual([...Array<number>(15).fill(32), 20]);
+    expect(outcome.outputs.y?.shape).toEqual([500, 2]);
+    expect(Array.from(outcome.outputs.y?.data as Float32Array)).toEqual(
+      Array.from({ length: 1_000 }, (_, i) => i * 2),
+    );
+    expect(outcome).toMatchObject({ batchRows: 32, batchRequests: 1 });
+    expect(outcome.ms).toBeCloseTo(15 * cost(32) + cost(20), 6);
+  });
+
+  it('fills a call with the tail of a split request and the requests after it', async () => {
+    const model = fakeModel();
+    const batcher = batcherOn(model, 8, false);
+    const first = batcher.submit(request(0, 1), ['y'], false);
+    const [big, small] = await Promise.all([
+      batcher.submit(request(100, 13), ['y'], false),
+      batcher.submit(request(500, 2), ['y'], false),
+      first,
+    ]);
+    // The first request runs alone; then 8 rows of the big one; then its last 5 with the small one.
+    expect(model.calls).toEqual([1, 8, 7]);
+    expect(Array.from(big.outputs.y?.data as Float32Array)).toEqual(
+      Array.from({ length: 26 }, (_, i) => (100 + i) * 2),
+    );
+    expect(Array.from(small.outputs.y?.data as Float32Array)).toEqual([1000, 1002, 1004, 1006]);
+  });
+
+  it('learns to join 4 rows a call when larger calls deliver fewer rows per second', async () => {
+    const model = fakeModel();
+    const batcher = batcherOn(model, 32, true);
+    const outcomes = await Promise.all(
+      Array.from({ length: 600 }, (_, i) => batcher.submit(request(i * 2, 1), ['y'], false)),
+    );
+    outcomes.forEach((outcome, i) =>
+      expect(Array.from(outcome.outputs.y?.data as Float32Array)).toEqual([i * 4, i * 4 + 2]),
+    );
+    const stats = batcher.stats();
+    expect(stats.bestSize).toBe(4);
+    expect(stats.perSize.map((s) => s.size)).toContain(32);
+    const rates = new Map(stats.perSize.map((s) => [s.size, s.rowsPerSecond]));
+    for (const [size, rate] of rates) if (size !== 4) expect(rate).toBeLessThan(rates.get(4)!);
+    expect(model.calls.slice(-50).filter((rows) => rows === 4).length).toBeGreaterThan(40);
+  });
+
+  it('fails a split request once when one of its calls fails, and runs the others', async () => {
+    const model = fakeModel();
+    const batcher = batcherOn(model, 4, false);
+    const bad = request(0, 10);
+    bad.x.data[15] = -1;
+    const [failed, good] = await Promise.allSettled([
+      batcher.submit(bad, ['y'], false),
+      batcher.submit(request(50, 3), ['y'], false),
+    ]);
+    expect(failed).toMatchObject({ status: 'rejected', reason: { code: 'ERR_INFERENCE_FAILED' } });
+    expect(good.status).toBe('fulfilled');
+    expect(batcher.pending).toBe(0);
+  });
+});
