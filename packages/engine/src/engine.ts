@@ -6,6 +6,7 @@ import {
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
+import type { BatchSizerStats } from './batch-sizer.js';
 import { loadVersion } from './load-version.js';
 import type { ModelProblem } from './model-problem.js';
 import { scanRepository, versionStamp, type ModelEntry } from './model-repository.js';
@@ -38,6 +39,8 @@ export interface PredictCall {
   outputs?: readonly string[] | undefined;
   /** Move the inputs' buffers to the inference thread instead of copying them (they become unusable). */
   transferInputs?: boolean;
+  /** Epoch ms by which the caller needs the outcome: batches are kept short enough to meet it. */
+  deadline?: number | undefined;
 }
 
 export interface PredictOutcome {
@@ -71,6 +74,8 @@ export interface Engine {
   resolve(model: string, version?: string): ServedModel;
   /** Checks the inputs against the signature, then runs the model. */
   predict(call: PredictCall): Promise<PredictOutcome>;
+  /** What a version's batcher has learned: the batch size it uses, and rows/s per size. */
+  batchStats(model: string, version?: string): BatchSizerStats;
   /**
    * Rescans the repository (the `models` filter still applies): loads and warms up versions that
    * appeared, and reports served versions whose folder disappeared without unloading them (each
@@ -223,7 +228,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       const outputs = checkRequest(served.signature, call.inputs, call.outputs);
       const { batcher } = registry.loaded(served);
       const result = await registry.track(served, () =>
-        batcher.submit({ ...call.inputs }, outputs, call.transferInputs ?? false),
+        batcher.submit({ ...call.inputs }, outputs, call.transferInputs ?? false, {
+          budgetMs: call.deadline === undefined ? undefined : call.deadline - Date.now(),
+        }),
       );
       return {
         model: served.entry.name,
@@ -233,6 +240,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         batch: { rows: result.batchRows, requests: result.batchRequests },
       };
     },
+    batchStats: (model, version) =>
+      registry.loaded(registry.resolve(model, version)).batcher.stats(),
     sync,
     async unload(model, version) {
       registry.resolve(model, version);

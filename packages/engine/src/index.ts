@@ -22,6 +22,7 @@ export {
   type SyncReport,
 } from './engine.js';
 export type { ModelState, ServedModel } from './served-model.js';
+export type { BatchSizeStats, BatchSizerStats } from './batch-sizer.js';
 export type { ModelIssue, ModelProblem } from './model-problem.js';
 export {
   readModelFile,
