@@ -26,6 +26,7 @@ export type RunFn = (
   transfer: boolean,
 ) => Promise<RunResult>;
 
+/** How a model version's batcher runs: model.json `batching`, its threads and its runner. */
 export interface BatcherOptions extends BatchingConfig {
   /** Calls allowed to run at once: the model's inference threads. */
   slots: number;
