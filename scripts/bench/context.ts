@@ -1,0 +1,139 @@
+/**
+ * What every scenario shares: the counts of this run, the throwaway Redis, the temporary model
+ * repository, and the child processes it starts (all stopped by `close()`).
+ */
+import { randomUUID } from 'node:crypto';
+import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import { startRedisServer, type RedisHandle } from '../lib/redis-server.js';
+import { benchRepository, startChild, type BenchModel, type Child } from './lib.js';
+
+/** How much each scenario does; `--quick` makes a smoke run. */
+export function countsFor(quick: boolean) {
+  return {
+    limitSeconds: quick ? 0.3 : 1.5,
+    irisJobs: quick ? 1000 : 10_000,
+    imageJobs: quick ? 300 : 3000,
+    latencySamples: quick ? 50 : 300,
+    embeddedSamples: quick ? 2000 : 20_000,
+    burstSeconds: quick ? 1 : 4,
+    burstMaxRequests: quick ? 500 : 4000,
+    sweepJobs: quick ? 500 : 4000,
+    plainJobs: quick ? 2000 : 20_000,
+    ingestIrisRequests: quick ? 500 : 5000,
+    ingestImageRequests: quick ? 200 : 1000,
+    offlineRows: quick ? 20_000 : 1_000_000,
+    offlineTimeLimitS: quick ? 60 : 100,
+    recogniserJobs: quick ? 50 : 400,
+  };
+}
+
+export type Counts = ReturnType<typeof countsFor>;
+
+export interface BenchContext {
+  readonly quick: boolean;
+  readonly counts: Counts;
+  readonly redis: RedisHandle;
+  /** The temporary model repository holding every variant of BENCH_MODELS. */
+  readonly repository: string;
+  /** A fresh Redis key prefix, so that no scenario sees another's keys. */
+  prefixFor(name: string): string;
+  /** Starts a child process with REDIS_URL set; `close()` stops it if the scenario does not. */
+  start(entry: string, env: Record<string, string>, ready: string): Promise<Child>;
+  stop(child: Child): Promise<void>;
+  /** A Conveyor worker process serving `models` of the bench repository. */
+  worker(
+    prefix: string,
+    models: readonly BenchModel[],
+    env?: Record<string, string>,
+  ): Promise<Child>;
+  /** A Conveyor producer process on a port, with the per-client rate limit off. */
+  producer(prefix: string, port: number, env?: Record<string, string>): Promise<Child>;
+  /**
+   * Starts `processes` workers and an SDK client on a fresh prefix, runs `run`, and stops them;
+   * `lastLoopDelayP99Ms` then holds the highest p99 event-loop delay the workers reported.
+   */
+  withWorkers<T>(
+    models: readonly BenchModel[],
+    processes: number,
+    env: Record<string, string>,
+    run: (client: ConveyorClient, prefix: string, workers: readonly Child[]) => Promise<T>,
+  ): Promise<T>;
+  readonly lastLoopDelayP99Ms: number;
+  close(): Promise<void>;
+}
+
+export async function createBenchContext(quick: boolean): Promise<BenchContext> {
+  const redis = await startRedisServer();
+  const repository = await benchRepository();
+  const children = new Set<Child>();
+  let lastLoopDelayP99Ms = Number.NaN;
+
+  const context: BenchContext = {
+    quick,
+    counts: countsFor(quick),
+    redis,
+    repository,
+    get lastLoopDelayP99Ms() {
+      return lastLoopDelayP99Ms;
+    },
+    prefixFor: (name) => `bench-${name.slice(0, 12)}-${randomUUID().slice(0, 8)}`,
+    async start(entry, env, ready) {
+      const child = await startChild(entry, { REDIS_URL: redis.url, ...env }, ready);
+      children.add(child);
+      return child;
+    },
+    async stop(child) {
+      await child.stop();
+      children.delete(child);
+    },
+    worker(prefix, models, env = {}) {
+      return context.start(
+        'apps/worker/src/main.ts',
+        {
+          REDIS_KEY_PREFIX: prefix,
+          MODEL_REPOSITORY: repository,
+          MODELS: models.join(','),
+          ...env,
+        },
+        '"worker ready"',
+      );
+    },
+    producer(prefix, port, env = {}) {
+      return context.start(
+        'apps/producer/src/main.ts',
+        {
+          REDIS_KEY_PREFIX: prefix,
+          PRODUCER_HOST: '127.0.0.1',
+          // One client address sends everything here: the per-client rate limit is off.
+          RATE_LIMIT_MAX: '0',
+          PRODUCER_PORT: String(port),
+          ...env,
+        },
+        '"producer ready"',
+      );
+    },
+    async withWorkers(models, processes, env, run) {
+      const prefix = context.prefixFor(models.join('-'));
+      const workers: Child[] = [];
+      for (let i = 0; i < processes; i++) workers.push(await context.worker(prefix, models, env));
+      const client = await createClient({ redisUrl: redis.url, prefix });
+      try {
+        return await run(client, prefix, workers);
+      } finally {
+        await client.close();
+        for (const w of workers) await context.stop(w);
+        const delays = workers.flatMap((w) =>
+          w.logs
+            .filter((r) => r.msg === 'worker stopped')
+            .map((r) => (r.eventLoopDelayMs as { p99: number } | undefined)?.p99 ?? Number.NaN),
+        );
+        lastLoopDelayP99Ms = delays.length > 0 ? Math.max(...delays) : Number.NaN;
+      }
+    },
+    async close() {
+      for (const child of [...children]) await context.stop(child);
+      await redis.stop();
+    },
+  };
+  return context;
+}

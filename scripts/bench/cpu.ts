@@ -1,0 +1,56 @@
+/** CPU time and memory of processes, read from /proc (Linux only; NaN elsewhere). */
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+
+/** CPU seconds (user + system, every thread) a process has used so far. */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name, in ticks of 10 ms.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Sum of processCpuSeconds over several processes. */
+export const cpuSecondsOf = (pids: readonly (number | undefined)[]): number =>
+  pids.reduce<number>((sum, pid) => sum + processCpuSeconds(pid), 0);
+
+/** Resident set size of a process in MiB, or NaN once it has exited. */
+export function rssMiB(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+    return kb === undefined ? Number.NaN : Number(kb) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The pid, version and `used_memory` of the Redis at `url`, from INFO. */
+export async function redisInfo(
+  url: string,
+): Promise<{ pid: number; version: string; usedMemory: number }> {
+  const connection = new Redis(url);
+  try {
+    const info = await connection.info();
+    const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+    return {
+      pid: Number(field('process_id')),
+      version: field('redis_version'),
+      usedMemory: Number(field('used_memory')),
+    };
+  } finally {
+    connection.disconnect();
+  }
+}
+
+/** The driver's own CPU seconds since `since` (a process.cpuUsage() reading). */
+export function driverCpuSeconds(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+}

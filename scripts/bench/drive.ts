@@ -1,0 +1,57 @@
+/** Drives one-row jobs through the SDK in bulk with a sliding window and waits for every result. */
+import type { ConveyorClient } from '@conveyor/sdk';
+import { chunks, timed } from './lib.js';
+import { oneRowInputs, type Workload } from './workloads.js';
+
+/** Jobs waited on at once, in every bulk scenario (plain BullMQ's too). */
+export const WINDOW = 2000;
+
+export interface DriveResult {
+  jobsPerSecond: number;
+  failed: number;
+  meanBatchRows: number;
+}
+
+/** Sends `jobs` one-row jobs of `workload` to `model` and waits for every result. */
+export async function driveEndToEnd(
+  client: ConveyorClient,
+  model: string,
+  workload: Workload,
+  jobs: number,
+): Promise<DriveResult> {
+  const item = { inputs: oneRowInputs(workload) };
+  let failed = 0;
+  let batchRows = 0;
+  const { ms } = await timed(async () => {
+    // At most WINDOW jobs waited on at once keeps the driver's memory bounded, and enqueueing
+    // goes on while results come back, so the worker never waits for the driver.
+    const pending = new Set<Promise<void>>();
+    for (const part of chunks(Array.from({ length: jobs }), 250)) {
+      while (pending.size + part.length > WINDOW) await Promise.race(pending);
+      const handles = await client.enqueueMany(
+        model,
+        part.map(() => item),
+      );
+      for (const handle of handles) {
+        const done: Promise<void> = handle
+          .result({ timeoutMs: 120_000 })
+          .then(
+            (prediction) => {
+              batchRows += (prediction.timings as { batchRows?: number }).batchRows ?? 1;
+            },
+            () => {
+              failed += 1;
+            },
+          )
+          .finally(() => pending.delete(done));
+        pending.add(done);
+      }
+    }
+    await Promise.all(pending);
+  });
+  return {
+    jobsPerSecond: (jobs / ms) * 1000,
+    failed,
+    meanBatchRows: batchRows / Math.max(1, jobs - failed),
+  };
+}

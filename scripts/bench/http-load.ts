@@ -1,0 +1,76 @@
+/**
+ * A closed-loop HTTP load generator, autocannon-like and kept simple: a fixed number of requests
+ * over a fixed number of keep-alive connections, each sending its next request when the previous
+ * one is answered. Loopback only.
+ */
+import { Agent, request } from 'node:http';
+import { percentile, round } from './lib.js';
+import type { IngestSide } from './results.js';
+
+export interface LoadOptions {
+  port: number;
+  path: string;
+  body: Buffer;
+  headers: Record<string, string>;
+  requests: number;
+  concurrency: number;
+  /** Each request fails after this long (default 10 s). */
+  timeoutMs?: number;
+}
+
+function send(agent: Agent, options: LoadOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: options.port,
+        path: options.path,
+        method: 'POST',
+        agent,
+        headers: { ...options.headers, 'content-length': String(options.body.byteLength) },
+        timeout: options.timeoutMs ?? 10_000,
+      },
+      (response) => {
+        response.resume();
+        response.once('end', () => resolve(response.statusCode ?? 0));
+        response.once('error', reject);
+      },
+    );
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.once('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** Sends `requests` POSTs with `concurrency` in flight and reports the rate and latencies. */
+export async function load(options: LoadOptions): Promise<IngestSide> {
+  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let next = 0;
+  const started = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: options.concurrency }, async () => {
+        while (next < options.requests) {
+          next += 1;
+          const t0 = performance.now();
+          const status = await send(agent, options).then(String, () => 'error');
+          latencies.push(performance.now() - t0);
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    requests: options.requests,
+    concurrency: options.concurrency,
+    requestsPerSecond: round(options.requests / seconds, 0),
+    p50Ms: round(percentile(latencies, 50), 2),
+    p99Ms: round(percentile(latencies, 99), 2),
+    statuses,
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The targets of issue 14, computed from the benchmark's JSON: each row has its value, its
+ * target and whether it is met (null when a scenario it needs was not measured).
+ */
+import type { BenchResults, EndToEndResult, TargetRow } from './results.js';
+
+const NOT_MEASURED = 'not measured';
+
+const fixed = (n: number, digits: number) => n.toFixed(digits);
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)
+    return undefined;
+  return a / b;
+}
+
+/** A row whose value is a number compared with a bound. */
+function row(
+  id: string,
+  label: string,
+  value: number | undefined,
+  bound: { atLeast?: number; atMost?: number; unit?: string },
+  detail: (v: number) => string,
+): TargetRow {
+  const unit = bound.unit ?? '';
+  const target =
+    bound.atLeast !== undefined ? `≥ ${bound.atLeast}${unit}` : `≤ ${bound.atMost ?? 0}${unit}`;
+  if (value === undefined || !Number.isFinite(value))
+    return { id, label, value: NOT_MEASURED, target, met: null };
+  const met = bound.atLeast !== undefined ? value >= bound.atLeast : value <= (bound.atMost ?? 0);
+  return { id, label, value: detail(value), target, met };
+}
+
+const jobsOf = (r: EndToEndResult) => r.jobs ?? Math.round(r.jobsPerSecond * r.seconds);
+
+/** Worker plus Redis CPU milliseconds per job. */
+const cpuMsPerJob = (cpu: { worker: number; redis: number }, jobs: number) =>
+  ((cpu.worker + cpu.redis) * 1000) / jobs;
+
+/** The batch size of scenario 1 nearest to `rows` (on a log scale). */
+function nearestSize(sizes: readonly number[], rows: number): number | undefined {
+  let best: number | undefined;
+  for (const size of sizes)
+    if (best === undefined || Math.abs(Math.log(size / rows)) < Math.abs(Math.log(best / rows)))
+      best = size;
+  return best;
+}
+
+/** The in-process inference estimate of scenario 3's batched image run, in CPU ms per row. */
+export function inferenceMsPerRow(
+  results: BenchResults,
+): { msPerRow: number; batch: number } | undefined {
+  const limit = results.limit?.['text-direction'];
+  const e2e = results.endToEnd?.['text-direction'];
+  if (!limit || !e2e) return undefined;
+  const batch = nearestSize(Object.keys(limit.rowsPerSecondBySize).map(Number), e2e.meanBatchRows);
+  const rate = batch === undefined ? undefined : limit.rowsPerSecondBySize[String(batch)];
+  if (batch === undefined || rate === undefined) return undefined;
+  return { msPerRow: 1000 / rate, batch };
+}
+
+/** Every target of issue 14, in a fixed order. */
+export function targetRows(results: BenchResults): TargetRow[] {
+  const e2e = results.endToEnd ?? {};
+  const plain = results.plainBullmq;
+  const iris = e2e.iris;
+  const image = e2e['text-direction'];
+  const rows: TargetRow[] = [];
+
+  rows.push(
+    row(
+      'iris-over-plain',
+      'iris end to end (3) / plain BullMQ round trip (8), jobs/s',
+      ratio(iris?.jobsPerSecond, plain?.jobsPerSecond),
+      { atLeast: 0.8 },
+      (v) => `${fixed(v, 3)} (${iris?.jobsPerSecond} / ${plain?.jobsPerSecond})`,
+    ),
+  );
+  const irisCpu = iris && cpuMsPerJob(iris.cpuSeconds, jobsOf(iris));
+  const plainCpu = plain && cpuMsPerJob(plain.cpuSeconds, plain.jobs);
+  rows.push(
+    row(
+      'iris-cpu-over-plain',
+      'worker+Redis CPU per job, iris (3) / plain BullMQ (8)',
+      ratio(irisCpu, plainCpu),
+      { atMost: 1.3 },
+      (v) => `${fixed(v, 2)} (${fixed(irisCpu ?? 0, 3)} / ${fixed(plainCpu ?? 0, 3)} ms)`,
+    ),
+  );
+  const limit = results.limit?.['text-direction'];
+  rows.push(
+    row(
+      'image-over-limit',
+      'text-direction end to end (3) / in-process best (1)',
+      ratio(image?.jobsPerSecond, limit?.bestRowsPerSecond),
+      { atLeast: 0.75 },
+      (v) =>
+        `${fixed(v, 3)} (${image?.jobsPerSecond} jobs/s / ${limit?.bestRowsPerSecond} rows/s at batch ${limit?.bestBatch})`,
+    ),
+  );
+  const inference = inferenceMsPerRow(results);
+  const imageJobs = image && jobsOf(image);
+  const imageCpuMs = image && (image.cpuSeconds.worker + image.cpuSeconds.redis) * 1000;
+  rows.push(
+    row(
+      'image-inference-share',
+      'text-direction inference CPU / (worker+Redis CPU) (3)',
+      inference && imageJobs !== undefined
+        ? ratio(imageJobs * inference.msPerRow, imageCpuMs)
+        : undefined,
+      { atLeast: 0.7 },
+      (v) =>
+        `${fixed(v, 3)} (estimated: ${imageJobs} rows × ${fixed(inference?.msPerRow ?? 0, 3)} ms, in-process at batch ${inference?.batch}, over ${fixed((imageCpuMs ?? 0) / 1000, 2)} s)`,
+    ),
+  );
+  const floor = results.queueLimit?.syncP50Ms;
+  const sync = results.latency?.iris;
+  rows.push(
+    row(
+      'sdk-over-floor',
+      'SDK sync p50 (4) − queue floor p50 (2), iris',
+      sync && floor !== undefined ? sync.sdkP50Ms - floor : undefined,
+      { atMost: 0.5, unit: ' ms' },
+      (v) => `+${fixed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms)`,
+    ),
+  );
+  rows.push(
+    row(
+      'http-over-sdk',
+      'HTTP sync p50 − SDK sync p50 (4), iris',
+      sync ? sync.httpP50Ms - sync.sdkP50Ms : undefined,
+      { atMost: 0.7, unit: ' ms' },
+      (v) => `+${fixed(v, 3)} ms (${sync?.httpP50Ms} over ${sync?.sdkP50Ms} ms)`,
+    ),
+  );
+  const embedded = results.embedded;
+  for (const [p, bound] of [
+    ['50', 0.05],
+    ['99', 0.5],
+  ] as const) {
+    const own = embedded && (p === '50' ? embedded.embeddedP50Ms : embedded.embeddedP99Ms);
+    const raw = embedded && (p === '50' ? embedded.rawP50Ms : embedded.rawP99Ms);
+    rows.push(
+      row(
+        `embedded-p${p}`,
+        `embedded predict p${p} − onnxruntime session.run p${p} (4), iris`,
+        own !== undefined && raw !== undefined ? own - raw : undefined,
+        { atMost: bound, unit: ' ms' },
+        (v) => `+${fixed(v, 4)} ms (${own} over ${raw} ms)`,
+      ),
+    );
+  }
+  const burst = results.burst?.conveyor;
+  rows.push(
+    row(
+      'burst-p99',
+      `burst at 3x capacity (5): Conveyor 202 p99`,
+      burst?.p99Ms,
+      { atMost: 200, unit: ' ms' },
+      (v) => `${fixed(v, 1)} ms (p50 ${burst?.p50Ms} ms)`,
+    ),
+  );
+  rows.push(
+    row(
+      'burst-lost',
+      'burst at 3x capacity (5): accepted jobs lost',
+      burst?.lost,
+      { atMost: 0 },
+      (v) => `${v} of ${burst?.accepted} accepted`,
+    ),
+  );
+  for (const [workload, ingest] of Object.entries(results.ingest ?? { iris: undefined })) {
+    rows.push(
+      row(
+        `ingest-${workload}`,
+        `HTTP ingest (9), ${ingest?.body ?? workload}: Conveyor 202 / bare fastify 202`,
+        ratio(ingest?.conveyor.requestsPerSecond, ingest?.bare.requestsPerSecond),
+        { atLeast: 0.6 },
+        (v) =>
+          `${fixed(v, 3)} (${ingest?.conveyor.requestsPerSecond} / ${ingest?.bare.requestsPerSecond} requests/s)`,
+      ),
+    );
+  }
+  const offline = results.offline;
+  rows.push(
+    row(
+      'offline-ratio',
+      'offline (10): conveyor batch / in-process script, rows/s',
+      ratio(offline?.cli.rowsPerSecond, offline?.inProcess.rowsPerSecond),
+      { atLeast: 0.5 },
+      (v) =>
+        `${fixed(v, 3)} (${offline?.cli.rowsPerSecond} / ${offline?.inProcess.rowsPerSecond}${
+          offline?.cli.finished === false
+            ? `; stopped at ${offline.timeLimitS} s after ${offline.cli.rows} of ${offline.rows} rows`
+            : ''
+        })`,
+    ),
+  );
+  rows.push(
+    row(
+      'offline-memory',
+      'offline (10): CLI peak RSS, last quarter / second quarter (flat)',
+      ratio(offline?.cli.latePeakRssMiB, offline?.cli.earlyPeakRssMiB),
+      { atMost: 1.1 },
+      (v) =>
+        `${fixed(v, 2)} (${offline?.cli.latePeakRssMiB} / ${offline?.cli.earlyPeakRssMiB} MiB, peak ${offline?.cli.peakRssMiB} MiB)`,
+    ),
+  );
+  const large = results.largeOutputs;
+  rows.push(
+    row(
+      'large-outputs',
+      'large outputs (11): Redis bytes per retained result / raw output bytes',
+      large?.ratio,
+      { atMost: 1.1 },
+      (v) =>
+        `${fixed(v, 2)} (${large?.bytesPerResult} / ${large?.rawOutputBytes} bytes, ${large?.jobs} results)`,
+    ),
+  );
+  return rows;
+}
+
+/** "met", "not met" or "not measured". */
+export const verdict = (r: TargetRow): string =>
+  r.met === null ? NOT_MEASURED : r.met ? 'met' : 'not met';
+
+/** The targets as a plain text table for the terminal. */
+export function targetsText(rows: readonly TargetRow[]): string {
+  const cells = rows.map((r) => [r.label, r.value, r.target, verdict(r)]);
+  const widths = [0, 1, 2].map((i) => Math.max(...cells.map((c) => (c[i] ?? '').length)));
+  return cells
+    .map((c) => c.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell)).join('  '))
+    .join('\n');
+}

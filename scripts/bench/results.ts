@@ -1,0 +1,195 @@
+/**
+ * The shape of the benchmark's JSON (bench-results/latest.json, docs/benchmarks.json). Every
+ * scenario is optional: `--only` runs some, and an older file may predate a scenario; the report
+ * says "not measured" for what is missing.
+ */
+
+/** Scenario 1: onnxruntime-node in the benchmark's process. */
+export interface LimitResult {
+  rowsPerSecondBySize: Record<string, number>;
+  batch1RowsPerSecond: number;
+  bestBatch: number;
+  bestRowsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** CPU seconds (user + system) of the driver (this process), the worker(s) and Redis. */
+export interface CpuSeconds {
+  driver: number;
+  worker: number;
+  redis: number;
+}
+
+/** Scenario 2: the SDK against a no-op BullMQ worker. */
+export interface QueueLimitResult {
+  jobsPerSecond: number;
+  failed: number;
+  syncP50Ms: number;
+  syncP99Ms: number;
+}
+
+/** Scenario 3: one model end to end through the SDK and one worker. */
+export interface EndToEndResult {
+  /** Jobs sent (absent from older files: jobsPerSecond x seconds). */
+  jobs?: number;
+  jobsPerSecond: number;
+  failed: number;
+  meanBatchRows: number;
+  seconds: number;
+  cpuSeconds: CpuSeconds;
+}
+
+/** Scenario 4: synchronous predict, one at a time. */
+export interface LatencyResult {
+  rawP50Ms?: number;
+  rawP99Ms?: number;
+  sdkP50Ms: number;
+  sdkP99Ms: number;
+  httpP50Ms: number;
+  httpP99Ms: number;
+}
+
+/** Scenario 4, embedded: `createEmbeddedClient().predict` against `session.run`, same process. */
+export interface EmbeddedResult {
+  model: string;
+  samples: number;
+  rawP50Ms: number;
+  rawP99Ms: number;
+  embeddedP50Ms: number;
+  embeddedP99Ms: number;
+}
+
+/** One side of scenario 5's burst. */
+export interface BurstSide {
+  accepted: number;
+  refused: number;
+  timeouts: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+  errorCauses: Record<string, number>;
+  completed?: number;
+  failed?: number;
+  lost?: number;
+  drainSeconds: number;
+}
+
+/** Scenario 5. */
+export interface BurstResult {
+  workload: string;
+  rate: number;
+  total: number;
+  timeoutMs: number;
+  conveyor: BurstSide;
+  naive: BurstSide;
+}
+
+/** Scenario 6: one configuration of processes and threads. */
+export interface ScalingResult {
+  jobsPerSecond: number;
+  eventLoopDelayP99Ms: number;
+}
+
+/** Scenario 8: BullMQ alone, no Conveyor code. */
+export interface PlainBullmqResult {
+  jobs: number;
+  window: number;
+  jobsPerSecond: number;
+  seconds: number;
+  cpuSeconds: CpuSeconds;
+}
+
+/** One side of scenario 9: a fixed number of requests at a fixed concurrency. */
+export interface IngestSide {
+  requests: number;
+  concurrency: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Answers by HTTP status, and "error" for a failed request. */
+  statuses: Record<string, number>;
+}
+
+/** Scenario 9 for one request body. */
+export interface IngestResult {
+  body: string;
+  bodyBytes: number;
+  bare: IngestSide;
+  conveyor: IngestSide;
+}
+
+/** One side of scenario 10. */
+export interface OfflineSide {
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  peakRssMiB: number;
+  exitCode: number | null;
+}
+
+/** Scenario 10: `conveyor batch` through the queue against an in-process script. */
+export interface OfflineResult {
+  rows: number;
+  timeLimitS: number;
+  inProcess: OfflineSide;
+  cli: OfflineSide & {
+    /** Whether the CLI finished within the time limit; if not, rows/s counts the rows it wrote. */
+    finished: boolean;
+    /** Peak RSS in the second quarter of the run (the first is start-up) and in the last, MiB. */
+    earlyPeakRssMiB: number;
+    latePeakRssMiB: number;
+  };
+}
+
+/** Scenario 11: Redis memory per retained recogniser result. */
+export interface LargeOutputsResult {
+  jobs: number;
+  failed: number;
+  rawOutputBytes: number;
+  usedMemoryDeltaBytes: number;
+  bytesPerResult: number;
+  ratio: number;
+}
+
+/** One row of the targets table: the value, the target and whether it is met (null: not measured). */
+export interface TargetRow {
+  id: string;
+  label: string;
+  value: string;
+  target: string;
+  met: boolean | null;
+}
+
+/** What the benchmark ran on. */
+export interface MachineInfo {
+  cpus: number;
+  cpuModel: string;
+  memoryGiB: number;
+  node: string;
+  platform: string;
+  redis?: string;
+}
+
+/** The whole JSON file. */
+export interface BenchResults {
+  limit?: Record<string, LimitResult>;
+  queueLimit?: QueueLimitResult;
+  endToEnd?: Record<string, EndToEndResult>;
+  latency?: Record<string, LatencyResult>;
+  embedded?: EmbeddedResult;
+  burst?: BurstResult;
+  scaling?: Record<string, ScalingResult>;
+  concurrency?: Record<string, Record<string, number>>;
+  plainBullmq?: PlainBullmqResult;
+  ingest?: Record<string, IngestResult>;
+  offline?: OfflineResult;
+  largeOutputs?: LargeOutputsResult;
+  targets?: TargetRow[];
+  /** Scenarios that failed, by number: their error message. */
+  errors?: Record<string, string>;
+  machine?: MachineInfo;
+  quick?: boolean;
+  date?: string;
+  durationS?: number;
+}

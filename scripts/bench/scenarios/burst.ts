@@ -1,0 +1,203 @@
+/**
+ * Scenario 5, a burst at three times capacity: the same open-loop burst of images against
+ * Conveyor's async API (202, the job runs later) and a naive server that runs the model inline.
+ */
+import { join } from 'node:path';
+import { queueName } from '@conveyor/shared';
+import { Queue } from 'bullmq';
+import { freePort } from '../../lib/redis-server.js';
+import { ROOT } from '../../lib/worker-process.js';
+import type { BenchContext } from '../context.js';
+import { percentile, round, say } from '../lib.js';
+import type { BenchResults, BurstResult, BurstSide } from '../results.js';
+import { WORKLOADS, type Workload } from '../workloads.js';
+
+export async function runBurst(ctx: BenchContext, results: BenchResults): Promise<void> {
+  say('\n5. a burst at several times capacity, open loop: Conveyor’s async API vs a naive server');
+  results.burst = await burst(ctx, results.endToEnd?.['text-direction']?.jobsPerSecond ?? 300);
+}
+
+/** Scenario 5, on the image model: the same open-loop burst against Conveyor and a naive server. */
+async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> {
+  const workload: Workload = 'text-direction';
+  const { input, row, rowShape } = WORKLOADS[workload];
+  const rate = Math.min(1500, Math.max(50, Math.round(capacity * 3)));
+  const total = Math.min(ctx.counts.burstMaxRequests, Math.round(rate * ctx.counts.burstSeconds));
+  const timeoutMs = 10_000;
+  const bytes = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+  say(
+    `   ${total} requests at ${rate}/s (3x Conveyor's measured capacity), client timeout ${timeoutMs} ms`,
+  );
+
+  /** Why requests failed in the last open loop, by the socket error's code. */
+  const errorCauses = new Map<string, number>();
+
+  /** Sends `total` requests at `rate` per second without waiting for answers. */
+  async function openLoop(send: () => Promise<Response>) {
+    const outcomes: { status: number | 'timeout' | 'error'; ms: number; jobId?: string }[] = [];
+    const pending: Promise<void>[] = [];
+    errorCauses.clear();
+    const t0 = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const sent = performance.now();
+      pending.push(
+        send()
+          .then(async (response) => {
+            const text = await response.text();
+            const jobId = /"(?:job_id|id)"\s*:\s*"([^"]+)"/.exec(text)?.[1];
+            outcomes.push({
+              status: response.status,
+              ms: performance.now() - sent,
+              ...(jobId !== undefined && { jobId }),
+            });
+          })
+          .catch((error: unknown) => {
+            const name = error instanceof Error ? error.name : '';
+            // fetch wraps the socket's error: its code says what happened (ECONNRESET, ...).
+            const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+            const why = cause?.code ?? cause?.message ?? name;
+            errorCauses.set(why, (errorCauses.get(why) ?? 0) + 1);
+            outcomes.push({
+              status: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'error',
+              ms: performance.now() - sent,
+            });
+          }),
+      );
+    }
+    await Promise.all(pending);
+    return { outcomes, ms: performance.now() - t0 };
+  }
+
+  const summarise = (outcomes: { status: number | 'timeout' | 'error'; ms: number }[]) => ({
+    accepted: outcomes.filter((o) => typeof o.status === 'number' && o.status < 300).length,
+    refused: outcomes.filter((o) => typeof o.status === 'number' && o.status >= 400).length,
+    timeouts: outcomes.filter((o) => o.status === 'timeout').length,
+    errors: outcomes.filter((o) => o.status === 'error').length,
+    p50Ms: round(
+      percentile(
+        outcomes.map((o) => o.ms),
+        50,
+      ),
+      1,
+    ),
+    p99Ms: round(
+      percentile(
+        outcomes.map((o) => o.ms),
+        99,
+      ),
+      1,
+    ),
+    errorCauses: Object.fromEntries(errorCauses),
+  });
+
+  // Conveyor: the producer answers 202 at once; the worker drains the queue behind it.
+  const conveyor = await ctx.withWorkers([workload], 1, {}, async (_client, prefix) => {
+    const port = await freePort();
+    const producer = await ctx.producer(prefix, port);
+    const queue = new Queue(queueName(workload, '1'), {
+      connection: { url: ctx.redis.url },
+      prefix,
+      skipMetasUpdate: true,
+    });
+    try {
+      // The image as raw float32 bytes (OIP's binary tensor data extension), as an image
+      // client sends it; the naive server below gets the same bytes.
+      const header = Buffer.from(
+        JSON.stringify({
+          inputs: [
+            {
+              name: input,
+              shape: [1, ...rowShape],
+              datatype: 'FP32',
+              parameters: { binary_data_size: bytes.byteLength },
+            },
+          ],
+        }),
+      );
+      const body = Buffer.concat([header, bytes]);
+      const burstStarted = performance.now();
+      const sent = await openLoop(() =>
+        fetch(`http://127.0.0.1:${port}/v2/models/${workload}/infer`, {
+          method: 'POST',
+          body,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'inference-header-content-length': String(header.byteLength),
+            prefer: 'respond-async',
+          },
+          signal: AbortSignal.timeout(timeoutMs),
+        }),
+      );
+      // Drained: nothing waiting or running; bounded by two minutes.
+      const until = performance.now() + 120_000;
+      let counts = await queue.getJobCounts(
+        'waiting',
+        'active',
+        'prioritized',
+        'completed',
+        'failed',
+      );
+      while ((counts.waiting ?? 0) + (counts.active ?? 0) + (counts.prioritized ?? 0) > 0) {
+        if (performance.now() > until) break;
+        await new Promise((r) => setTimeout(r, 50));
+        counts = await queue.getJobCounts(
+          'waiting',
+          'active',
+          'prioritized',
+          'completed',
+          'failed',
+        );
+      }
+      const drainSeconds = (performance.now() - burstStarted) / 1000;
+      const summary = summarise(sent.outcomes);
+      // Lost: a job whose id the client was given (202 or 200) that did not complete.
+      const acceptedIds = sent.outcomes.flatMap((o) =>
+        o.jobId !== undefined && typeof o.status === 'number' && o.status < 300 ? [o.jobId] : [],
+      );
+      const states = await Promise.all(acceptedIds.map((id) => queue.getJobState(id)));
+      return {
+        ...summary,
+        completed: states.filter((st) => st === 'completed').length,
+        failed: states.filter((st) => st === 'failed').length,
+        lost: states.filter((st) => st !== 'completed' && st !== 'failed').length,
+        drainSeconds: round(drainSeconds, 2),
+      };
+    } finally {
+      await queue.close();
+      await ctx.stop(producer);
+    }
+  });
+  say(`   conveyor: ${JSON.stringify(conveyor)}`);
+
+  // Naive: the model runs inline in the HTTP handler, on the server's only thread.
+  const port = await freePort();
+  const naiveServer = await ctx.start(
+    'scripts/bench/naive-server.ts',
+    {
+      MODEL_PATH: join(ROOT, 'models', WORKLOADS[workload].file, '1', 'model.onnx'),
+      PORT: String(port),
+      ROW_SHAPE: rowShape.join(','),
+    },
+    'naive server ready',
+  );
+  let naive: BurstSide;
+  try {
+    const body = bytes;
+    const sent = await openLoop(() =>
+      fetch(`http://127.0.0.1:${port}/`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/octet-stream' },
+        signal: AbortSignal.timeout(timeoutMs),
+      }),
+    );
+    naive = { ...summarise(sent.outcomes), drainSeconds: round(sent.ms / 1000, 2) };
+  } finally {
+    await ctx.stop(naiveServer);
+  }
+  say(`   naive: ${JSON.stringify(naive)}`);
+  return { workload, rate, total, timeoutMs, conveyor, naive };
+}

@@ -1,0 +1,30 @@
+/** Scenario 7, BullMQ concurrency per worker (4 to 64), both models, batching on. */
+import type { BenchContext } from '../context.js';
+import { driveEndToEnd } from '../drive.js';
+import { round, say } from '../lib.js';
+import type { BenchResults } from '../results.js';
+
+export const CONCURRENCIES = [4, 16, 32, 64];
+
+export async function runConcurrency(ctx: BenchContext, results: BenchResults): Promise<void> {
+  say('\n7. BullMQ concurrency per worker (batching on): jobs/s');
+  const sweep: Record<string, Record<string, number>> = {};
+  for (const [model, jobs] of [
+    ['iris', ctx.counts.sweepJobs],
+    ['text-direction', ctx.counts.imageJobs],
+  ] as const) {
+    const byConcurrency: Record<string, number> = {};
+    sweep[model] = byConcurrency;
+    for (const concurrency of CONCURRENCIES) {
+      const r = await ctx.withWorkers(
+        [model],
+        1,
+        { WORKER_CONCURRENCY: String(concurrency) },
+        (client) => driveEndToEnd(client, model, model, jobs),
+      );
+      byConcurrency[String(concurrency)] = round(r.jobsPerSecond, 0);
+      say(`   ${model}, concurrency ${concurrency}: ${round(r.jobsPerSecond, 0)} jobs/s`);
+    }
+  }
+  results.concurrency = sweep;
+}

@@ -1,0 +1,126 @@
+/**
+ * Scenario 9, the HTTP ingest limit: a fixed number of requests at a fixed concurrency to a bare
+ * fastify server that reads the body and answers 202, then to Conveyor's producer answering
+ * `Prefer: respond-async` with no worker running (the jobs wait; Redis is flushed afterwards).
+ * Two bodies: iris as JSON, and the text-direction image as OIP binary.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModelSignatureSchema, catalogueKey } from '@conveyor/shared';
+import { Redis } from 'ioredis';
+import { freePort } from '../../lib/redis-server.js';
+import type { BenchContext } from '../context.js';
+import { load, type LoadOptions } from '../http-load.js';
+import { say } from '../lib.js';
+import type { BenchResults, IngestResult } from '../results.js';
+import { WORKLOADS, WORKLOAD_NAMES, type Workload } from '../workloads.js';
+
+const CONCURRENCY = 32;
+
+/** The request Conveyor's producer gets for one row of the workload, as a client sends it. */
+function requestFor(workload: Workload): { body: Buffer; headers: Record<string, string> } {
+  const { input, row, rowShape } = WORKLOADS[workload];
+  if (workload === 'iris') {
+    const json = {
+      inputs: [{ name: input, shape: [1, ...rowShape], datatype: 'FP32', data: [...row] }],
+    };
+    return {
+      body: Buffer.from(JSON.stringify(json)),
+      headers: { 'content-type': 'application/json', prefer: 'respond-async' },
+    };
+  }
+  const bytes = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        {
+          name: input,
+          shape: [1, ...rowShape],
+          datatype: 'FP32',
+          parameters: { binary_data_size: bytes.byteLength },
+        },
+      ],
+    }),
+  );
+  return {
+    body: Buffer.concat([header, bytes]),
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.byteLength),
+      prefer: 'respond-async',
+    },
+  };
+}
+
+/** Announces the models as a worker would, so that the producer accepts jobs with none running. */
+async function announce(ctx: BenchContext, prefix: string): Promise<void> {
+  const redis = new Redis(ctx.redis.url);
+  try {
+    for (const workload of WORKLOAD_NAMES) {
+      const declared = JSON.parse(
+        await readFile(join(ctx.repository, workload, '1', 'model.json'), 'utf8'),
+      ) as { inputs?: unknown; outputs?: unknown };
+      const signature = ModelSignatureSchema.parse({
+        name: workload,
+        version: '1',
+        inputs: declared.inputs,
+        outputs: declared.outputs,
+      });
+      await redis.hset(catalogueKey(prefix), `${workload}@1`, JSON.stringify(signature));
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function runIngest(ctx: BenchContext, results: BenchResults): Promise<void> {
+  say(
+    `\n9. HTTP ingest limit: bare fastify 202 vs Conveyor's producer with no worker (${CONCURRENCY} connections)`,
+  );
+  const prefix = ctx.prefixFor('ingest');
+  await announce(ctx, prefix);
+  const barePort = await freePort();
+  const conveyorPort = await freePort();
+  const bare = await ctx.start(
+    'scripts/bench/bare-server.ts',
+    { PORT: String(barePort) },
+    'bare server ready',
+  );
+  const producer = await ctx.producer(prefix, conveyorPort, { MAX_QUEUE_DEPTH: '1000000' });
+  const ingest: Record<string, IngestResult> = {};
+  try {
+    for (const workload of WORKLOAD_NAMES) {
+      const { body, headers } = requestFor(workload);
+      const requests =
+        workload === 'iris' ? ctx.counts.ingestIrisRequests : ctx.counts.ingestImageRequests;
+      const options = (port: number): LoadOptions => ({
+        port,
+        path: `/v2/models/${workload}/infer`,
+        body,
+        headers,
+        requests,
+        concurrency: CONCURRENCY,
+      });
+      // Warm both up (JIT, connections), then measure.
+      await load({ ...options(barePort), requests: 200 });
+      const warm = await load({ ...options(conveyorPort), requests: 200 });
+      if (warm.statuses['202'] !== 200)
+        throw new Error(`the producer did not accept: ${JSON.stringify(warm.statuses)}`);
+      ingest[workload] = {
+        body: workload === 'iris' ? 'iris, JSON' : 'text-direction, OIP binary',
+        bodyBytes: body.byteLength,
+        bare: await load(options(barePort)),
+        conveyor: await load(options(conveyorPort)),
+      };
+      say(`   ${workload}: ${JSON.stringify(ingest[workload])}`);
+    }
+  } finally {
+    await ctx.stop(producer);
+    await ctx.stop(bare);
+    // The accepted jobs (and their images) would otherwise stay in Redis for the rest of the run.
+    const redis = new Redis(ctx.redis.url);
+    await redis.flushall();
+    redis.disconnect();
+  }
+  results.ingest = ingest;
+}

@@ -1,0 +1,65 @@
+/** Scenario 1, the limit: onnxruntime-node in the benchmark's own process, no queue. */
+import { join } from 'node:path';
+import { openSession, type ModelSession } from '@conveyor/engine';
+import { SessionConfigSchema } from '@conveyor/shared';
+import { ROOT } from '../../lib/worker-process.js';
+import type { BenchContext } from '../context.js';
+import { percentile, round, say, timed } from '../lib.js';
+import type { BenchResults, LimitResult } from '../results.js';
+import { WORKLOADS, WORKLOAD_NAMES, batchOf, type Workload } from '../workloads.js';
+
+const SIZES = [1, 4, 16, 32, 64];
+
+async function limit(ctx: BenchContext, workload: Workload, session: ModelSession) {
+  const { input, output } = WORKLOADS[workload];
+  const bySize: Record<number, number> = {};
+  for (const size of SIZES) {
+    const tensor = batchOf(workload, size);
+    await session.run({ [input]: tensor }, [output]);
+    let calls = 0;
+    const { ms } = await timed(async () => {
+      const until = performance.now() + ctx.counts.limitSeconds * 1000;
+      while (performance.now() < until) {
+        await session.run({ [input]: tensor }, [output]);
+        calls += 1;
+      }
+    });
+    bySize[size] = (calls * size * 1000) / ms;
+  }
+  const latencies: number[] = [];
+  const one = batchOf(workload, 1);
+  for (let i = 0; i < ctx.counts.latencySamples; i++) {
+    const t0 = performance.now();
+    await session.run({ [input]: one }, [output]);
+    latencies.push(performance.now() - t0);
+  }
+  const best = Object.entries(bySize).reduce((a, b) => (b[1] > a[1] ? b : a));
+  return {
+    rowsPerSecondBySize: Object.fromEntries(
+      Object.entries(bySize).map(([k, v]) => [k, round(v, 0)]),
+    ),
+    batch1RowsPerSecond: round(bySize[1] ?? 0, 0),
+    bestBatch: Number(best[0]),
+    bestRowsPerSecond: round(best[1], 0),
+    p50Ms: round(percentile(latencies, 50), 3),
+    p99Ms: round(percentile(latencies, 99), 3),
+  };
+}
+
+export async function runLimit(ctx: BenchContext, results: BenchResults): Promise<void> {
+  say('\n1. the limit: onnxruntime-node in-process, no queue');
+  const limits: Record<string, LimitResult> = {};
+  for (const workload of WORKLOAD_NAMES) {
+    const session = await openSession(
+      join(ROOT, 'models', WORKLOADS[workload].file, '1', 'model.onnx'),
+      SessionConfigSchema.parse({}),
+    );
+    try {
+      limits[workload] = await limit(ctx, workload, session);
+    } finally {
+      await session.release();
+    }
+    say(`   ${workload}: ${JSON.stringify(limits[workload])}`);
+  }
+  results.limit = limits;
+}
