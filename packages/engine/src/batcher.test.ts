@@ -99,6 +99,27 @@ describe('batcher', () => {
     expect(model.calls.slice(-50).filter((rows) => rows === 4).length).toBeGreaterThan(40);
   });
 
+  it('keeps calls short enough for the deadline of the rows they take', async () => {
+    const model = fakeModel();
+    const batcher = batcherOn(model, 32, true);
+    const burst = (count: number, budgetMs?: number) =>
+      Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          batcher.submit(request(i, 1), ['y'], false, { budgetMs }),
+        ),
+      );
+    await burst(600);
+    expect(batcher.stats().bestSize).toBe(4);
+    model.calls.length = 0;
+    await burst(40);
+    expect(Math.max(...model.calls)).toBe(4);
+    // Calls of 2 rows take 2 ms and of 4 rows 3.2 ms (by the fake cost): 2.5 ms allow only 2.
+    model.calls.length = 0;
+    const outcomes = await burst(40, 2.5);
+    expect(outcomes).toHaveLength(40);
+    expect(Math.max(...model.calls)).toBeLessThanOrEqual(2);
+  });
+
   it('fails a split request once when one of its calls fails, and runs the others', async () => {
     const model = fakeModel();
     const batcher = batcherOn(model, 4, false);
