@@ -95,17 +95,19 @@ export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
         const versions = new Set(
           fields.filter((f) => f.startsWith(`${model}@`)).map((f) => f.split('@')[1] ?? ''),
         );
-        let total = 0;
-        for (const version of versions) {
-          if (!/^[1-9][0-9]{0,8}$/.test(version)) continue;
-          const counts = await queueFor(queueName(model, version)).getJobCounts(
-            'waiting',
-            'prioritized',
-            'delayed',
-          );
-          total += Object.values(counts).reduce((sum, count) => sum + count, 0);
-        }
-        return total;
+        // The versions' counts are sent together (one round trip), not one after another.
+        const counts = await Promise.all(
+          [...versions]
+            .filter((version) => /^[1-9][0-9]{0,8}$/.test(version))
+            .map((version) =>
+              queueFor(queueName(model, version)).getJobCountByTypes(
+                'waiting',
+                'prioritized',
+                'delayed',
+              ),
+            ),
+        );
+        return counts.reduce((sum, count) => sum + count, 0);
       } catch (error) {
         throw redisUnavailable(address, error);
       }

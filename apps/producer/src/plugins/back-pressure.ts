@@ -42,7 +42,10 @@ const plugin: FastifyPluginCallback<BackPressurePluginOptions> = (app, options, 
   app.decorate('checkBackPressure', (model: string, jobs?: number) =>
     backPressure.check(model, jobs),
   );
-  if (owned) app.addHook('onClose', () => reader.close());
+  app.addHook('onClose', async () => {
+    backPressure.close();
+    if (owned) await reader.close();
+  });
   done();
 };
 
