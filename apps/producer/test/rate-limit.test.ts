@@ -1,7 +1,9 @@
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { uniquePrefix } from '../../../test/support/prefix.js';
+import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { memoryLogger } from '../../../test/support/workers.js';
 import { buildApp, type App } from '../src/app.js';
+import { SYNC_MS } from '../src/plugins/rate-limit.js';
 import type { ErrorBody } from '../src/schemas.js';
 import { testConfig, unusedClient } from './support.js';
 
@@ -134,6 +136,62 @@ describe('rate limits per API key', () => {
       expect(ok).toBe(served);
     } finally {
       await second.close();
+    }
+  });
+
+  it('decides most requests locally and still holds a shared limit within its slack across two producers', async () => {
+    const prefix = uniquePrefix();
+    const max = 200;
+    const env = {
+      API_KEYS: `alice:infer:${ALICE}`,
+      RATE_LIMIT_MAX: String(max),
+      RATE_LIMIT_WINDOW_MS: '60000',
+    };
+    const deps = () => ({
+      client: unusedClient(),
+      redisPing: () => Promise.resolve(true),
+      logger: memoryLogger('producer').logger,
+    });
+    const first = buildApp(testConfig(redisUrl, prefix, env), deps());
+    const second = buildApp(testConfig(redisUrl, prefix, env), deps());
+    const monitor = new Redis(redisUrl);
+    try {
+      await Promise.all([first.ready(), second.ready()]);
+      const get = (replica: App) =>
+        replica.inject({ method: 'GET', url: '/v2', headers: bearer(ALICE) });
+      let counted = 0;
+      const counter = await monitor.monitor();
+      counter.on('monitor', (_time: string, args: string[]) => {
+        if (/^eval/i.test(args[0] ?? '') && args[3]?.includes(':rate-limit:')) counted++;
+      });
+      // Waves of requests at both replicas at once, a sync apart, well past the limit.
+      let ok = 0;
+      for (let wave = 0; wave < 12; wave++) {
+        const responses = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => get(i % 2 === 0 ? first : second)),
+        );
+        for (const response of responses) {
+          if (response.statusCode === 200) ok += 1;
+          else expect(response.json<ErrorBody>().code).toBe('ERR_RATE_LIMITED');
+        }
+        await new Promise((resolve) => setTimeout(resolve, SYNC_MS + 20));
+      }
+      // Slack: what the other replica takes in one sync above its last rate (here one wave).
+      expect(ok).toBeGreaterThanOrEqual(max);
+      expect(ok).toBeLessThanOrEqual(max + 20);
+      // Far from the limit, counts leave in batches, not one per request.
+      expect(counted).toBeLessThan(240 / 2);
+      counter.disconnect();
+      // Both replicas' counts reach Redis.
+      await first.close();
+      await second.close();
+      const shared = Number(await monitor.get(`${prefix}:rate-limit:key:alice`));
+      expect(shared).toBe(240);
+    } finally {
+      await first.close();
+      await second.close();
+      monitor.disconnect();
+      await dropPrefix(redisUrl, prefix);
     }
   });
 });
