@@ -33,6 +33,8 @@ export interface BatchRequest {
   /** When it was submitted, and by when it should be done, on the batcher's clock (ms). */
   readonly arrivedAt: number;
   readonly deadlineAt: number;
+  /** Its place in line: its arrival, or when its latest slice was taken. */
+  queuedAt: number;
   /** Whether its inputs agree on their first dimension, so that it can be joined and split. */
   readonly joinable: boolean;
   /** Rows already handed to calls. */

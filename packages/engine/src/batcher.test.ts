@@ -82,6 +82,29 @@ describe('batcher', () => {
     expect(Array.from(small.outputs.y?.data as Float32Array)).toEqual([1000, 1002, 1004, 1006]);
   });
 
+  it('lets requests that arrive during a large one take turns with its slices', async () => {
+    const model = fakeModel();
+    const batcher = batcherOn(model, 8, false);
+    let bigDone = false;
+    const big = batcher.submit(request(0, 100), ['y'], false).then((outcome) => {
+      bigDone = true;
+      return outcome;
+    });
+    const small = await Promise.all(
+      [1, 2, 3].map((i) => batcher.submit(request(i * 1_000, 1), ['y'], false)),
+    );
+    expect(bigDone).toBe(false);
+    // One slice of the large request ran before they arrived, one more while they queued; then
+    // they share a call with the next slice.
+    expect(model.calls.slice(0, 3)).toEqual([8, 8, 8]);
+    for (const outcome of small) expect(outcome).toMatchObject({ batchRows: 8, batchRequests: 4 });
+    const outcome = await big;
+    expect(model.calls.reduce((n, rows) => n + rows, 0)).toBe(103);
+    expect(Array.from(outcome.outputs.y?.data as Float32Array)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i * 2),
+    );
+  });
+
   it('learns to join 4 rows a call when larger calls deliver fewer rows per second', async () => {
     const model = fakeModel();
     const batcher = batcherOn(model, 32, true);

@@ -70,12 +70,12 @@ function checkRows(outputs: Record<string, Tensor>, rows: number): void {
   }
 }
 
-/** The oldest waiting request of each group decides which group goes next. */
+/** The group whose first request has waited longest goes next. */
 function oldestGroup(groups: Map<string, BatchRequest[]>): [string, BatchRequest[]] | undefined {
   let oldest: [string, BatchRequest[]] | undefined;
   for (const entry of groups) {
     const head = entry[1][0] as BatchRequest;
-    if (!oldest || head.arrivedAt < (oldest[1][0] as BatchRequest).arrivedAt) oldest = entry;
+    if (!oldest || head.queuedAt < (oldest[1][0] as BatchRequest).queuedAt) oldest = entry;
   }
   return oldest;
 }
@@ -190,6 +190,10 @@ export function createBatcher(options: BatcherOptions): Batcher {
       if (request.joinable && left > limit && room > 0) {
         batch.push({ request, from: request.taken, rows: room });
         request.taken += room;
+        // Back in line behind what waits now: a large request takes turns with the requests
+        // after it (of its model version, whatever their shape) instead of holding every thread.
+        request.queuedAt = now();
+        queue.push(queue.shift() as BatchRequest);
       }
       break;
     }
@@ -244,6 +248,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
           transfer,
           arrivedAt,
           deadlineAt: arrivedAt + (submitOptions.budgetMs ?? Number.POSITIVE_INFINITY),
+          queuedAt: arrivedAt,
           joinable,
           taken: 0,
           settled: false,
