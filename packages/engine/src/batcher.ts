@@ -149,12 +149,15 @@ export function createBatcher(options: BatcherOptions): Batcher {
     }
   };
 
-  /** Rows still to run in a group, and the time left to the tightest deadline among them. */
+  /**
+   * Rows waiting in a group (counted up to just past the cap: no limit is larger), and the time
+   * left to the tightest deadline among the rows the next call could take.
+   */
   const backlog = (queue: readonly BatchRequest[]): { rows: number; budgetMs: number } => {
     let rows = 0;
     let deadline = Number.POSITIVE_INFINITY;
     for (const r of queue) {
-      // Only what the next call could take bounds its length.
+      if (rows > maxRows) break;
       if (rows < maxRows) deadline = Math.min(deadline, r.deadlineAt);
       rows += r.rows - r.taken;
     }
