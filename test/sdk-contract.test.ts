@@ -456,13 +456,9 @@ describe.each([
   });
 
   it('predictMany with a key prefix gives the same jobs when run again', async () => {
-    const prefix = `run-${kind}`;
-    const first = await collect(
-      client.predictMany('iris', [GOOD, GOOD], { ordered: true, idempotencyKeyPrefix: prefix }),
-    );
-    const again = await collect(
-      client.predictMany('iris', [GOOD, GOOD], { ordered: true, idempotencyKeyPrefix: prefix }),
-    );
+    const options = { ordered: true, idempotencyKeyPrefix: `run-${kind}`, pack: false };
+    const first = await collect(client.predictMany('iris', [GOOD, GOOD], options));
+    const again = await collect(client.predictMany('iris', [GOOD, GOOD], options));
     const ids = (rs: PredictManyResult[]) => rs.map((r) => (r.ok ? r.prediction.jobId : ''));
     expect(ids(again)).toEqual(ids(first));
     expect(new Set(ids(first)).size).toBe(2);

@@ -36,6 +36,12 @@ export const PredictManyOptionsSchema = BulkOptionsSchema.extend({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,100}$/)
     .optional(),
+  /**
+   * Packs consecutive items whose inputs have a first (batch) dimension into one job of many rows
+   * (each item still gets its own result, outputs and error). `'auto'` (default) stops packing
+   * when the model turns out not to take packs; `true` keeps trying; `false` sends one job per item.
+   */
+  pack: z.union([z.boolean(), z.literal('auto')]).default('auto'),
 }).strict();
 
 /** predict's options; for a typed model, `outputs` only takes its declared output names. */
@@ -57,7 +63,7 @@ export type PredictManyOptions<
   Partial<
     Pick<
       z.input<typeof PredictManyOptionsSchema>,
-      'ordered' | 'concurrency' | 'idempotencyKeyPrefix'
+      'ordered' | 'concurrency' | 'idempotencyKeyPrefix' | 'pack'
     >
   >;
 
