@@ -21,6 +21,7 @@ export async function driveEndToEnd(
 ): Promise<DriveResult> {
   const item = { inputs: oneRowInputs(workload) };
   let failed = 0;
+  let firstError: unknown;
   let batchRows = 0;
   const { ms } = await timed(async () => {
     // At most WINDOW jobs waited on at once keeps the driver's memory bounded, and enqueueing
@@ -39,8 +40,9 @@ export async function driveEndToEnd(
             (prediction) => {
               batchRows += (prediction.timings as { batchRows?: number }).batchRows ?? 1;
             },
-            () => {
+            (error: unknown) => {
               failed += 1;
+              firstError ??= error;
             },
           )
           .finally(() => pending.delete(done));
@@ -49,6 +51,11 @@ export async function driveEndToEnd(
     }
     await Promise.all(pending);
   });
+  // A rate of failures is no measure: the scenario fails instead of reporting it.
+  if (failed > 0)
+    throw new Error(
+      `${failed} of ${jobs} ${model} jobs failed, the first with: ${firstError instanceof Error ? firstError.message : String(firstError)}`,
+    );
   return {
     jobsPerSecond: (jobs / ms) * 1000,
     failed,
