@@ -73,6 +73,19 @@ describe('batch sizer', () => {
     expect(sizer.bestSize).toBe(4);
   });
 
+  it('stays at 4 when every size slows down alike, measuring a leader again before moving', () => {
+    const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true });
+    drive(sizer, peakAtFour, 300);
+    expect(sizer.bestSize).toBe(4);
+    // Three times slower: the other sizes' old figures now beat the best size's fresh ones.
+    const best = new Set<number>();
+    for (let i = 0; i < 300; i += 1) {
+      drive(sizer, (rows) => 3 * peakAtFour(rows), 1);
+      best.add(sizer.bestSize);
+    }
+    expect(best).toEqual(new Set([4]));
+  });
+
   it('does not explore while no more rows wait than the best size takes', () => {
     const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true });
     drive(sizer, peakAtFour, 200);

@@ -99,8 +99,12 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
   let binding = 0;
   let explored = 0;
   let recorded = 0;
+  /** A size that measured better long ago, to measure again before it replaces the best. */
+  let recheck = -1;
 
   const judged = (i: number): boolean => (buckets[i]?.samples ?? 0) >= minCalls;
+  /** Whether the latest call measured this size. */
+  const fresh = (i: number): boolean => buckets[i]?.seenAt === recorded;
   const rate = (b: Bucket): number => (b.meanMs > 0 ? (1000 * b.meanRows) / b.meanMs : 0);
   const indexOf = (rows: number): number => {
     const i = buckets.findIndex((b) => b.size >= rows);
@@ -116,8 +120,11 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
       if (judged(i) && (leader === -1 || rate(b) > rate(buckets[leader] as Bucket))) leader = i;
     });
     if (leader === -1 || leader === best) return;
-    if (rate(buckets[leader] as Bucket) > rate(buckets[best] as Bucket) * (1 + margin))
-      best = leader;
+    if (rate(buckets[leader] as Bucket) <= rate(buckets[best] as Bucket) * (1 + margin)) return;
+    // A size replaces the best only on a measurement of its own just now: when the machine slows
+    // down, the best size's mean follows while the others keep their old, better figures.
+    if (fresh(leader)) best = leader;
+    else recheck = leader;
   };
 
   /** The size to try next while more rows wait than the best size takes. */
@@ -127,6 +134,11 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
     if (!judged(best)) return best;
     if (below >= 0 && !judged(below)) return below;
     if (above !== -1 && !judged(above)) return above;
+    if (recheck !== -1) {
+      const again = recheck;
+      recheck = -1;
+      return again;
+    }
     binding += 1;
     if (binding % exploreEvery !== 0) return best;
     explored += 1;
