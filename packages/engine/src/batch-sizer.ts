@@ -48,7 +48,7 @@ export interface BatchSizer {
    * time left before the tightest deadline among them (default none).
    */
   limit(queuedRows: number, budgetMs?: number): number;
-  /** Records one call of `rows` rows that kept its inference thread busy for `ms` milliseconds. */
+  /** Records one call of `rows` rows whose onnxruntime run took `ms` milliseconds. */
   record(rows: number, ms: number): void;
   /** The size calls are capped at now, exploration aside. */
   readonly bestSize: number;
