@@ -6,7 +6,7 @@ import {
   JobPayloadSchema,
   blobKey,
   decodeTensor,
-  encodeTensor,
+  encodeOutputs,
   formatFailure,
   parseOrThrow,
   tensorFromBytes,
@@ -15,6 +15,7 @@ import {
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
+import type { ResultStore } from './result-store.js';
 
 /** Reads and removes the raw bytes of a job's stored inputs (see BlobTensorSchema). */
 export interface BlobStore {
@@ -58,6 +59,7 @@ export function createProcessor(
   version: string,
   log: Logger,
   blobs: BlobStore,
+  results: ResultStore,
 ) {
   const blobKeyOf = (jobId: string, input: string) => blobKey(blobs.prefix, jobId, input);
   return async (job: Job): Promise<JobResult> => {
@@ -114,15 +116,24 @@ export function createProcessor(
         outputs: payload.outputs,
         transferInputs: true,
       });
+      const encoded = encodeOutputs(outcome.outputs, results.inlineMaxBytes);
+      if (encoded.bytes > results.maxBytes) {
+        throw new ConveyorError(
+          'ERR_RESULT_TOO_LARGE',
+          `outputs of job ${jobId} are ${encoded.bytes} bytes, over RESULT_MAX_BYTES (${results.maxBytes})`,
+          { details: { jobId, bytes: encoded.bytes, maxBytes: results.maxBytes } },
+        );
+      }
+      if (encoded.stored && !(await results.store(jobId, encoded.stored, job.opts))) {
+        throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${jobId} was removed while it ran`);
+      }
       // On success the stored inputs stay until BullMQ has recorded the completion (see
       // dropStoredInputs): a worker killed in between leaves the job to run again, with its bytes.
       return {
         v: JOB_PAYLOAD_VERSION,
         model,
         version: outcome.version,
-        outputs: Object.fromEntries(
-          Object.entries(outcome.outputs).map(([k, t]) => [k, encodeTensor(t)]),
-        ),
+        outputs: encoded.outputs,
         timings: {
           queuedMs: Math.max(0, takenAt - job.timestamp),
           inferenceMs: performance.now() - started,

@@ -19,6 +19,7 @@ import {
   type Logger,
 } from '@conveyor/shared';
 import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
+import { createResultStore } from './result-store.js';
 
 /** The BullMQ worker (and queue) of one model version: the only consumer of that version's jobs. */
 export interface VersionConsumer {
@@ -102,9 +103,19 @@ export async function startVersionConsumer(options: {
     log.warn({ jobId, model, version, code: error.code, attempt, reason }, 'job failed');
     return formatFailure(error);
   };
+  const results = createResultStore({
+    connection,
+    config,
+    queue: name,
+    // Past the byte budget: the oldest completed jobs with stored outputs go first.
+    remove: async (ids) => {
+      const removed = await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
+      log.debug({ removed: removed.filter(Boolean).length }, 'results trimmed to the byte budget');
+    },
+  });
   const worker = new ConsumerWorker(
     name,
-    createProcessor(engine, model, version, log, blobs),
+    createProcessor(engine, model, version, log, blobs, results),
     {
       connection,
       prefix: config.REDIS_KEY_PREFIX,

@@ -136,6 +136,23 @@ export interface JobStatus {
 }
 
 /**
+ * Everything the queue holds about a job, read at once (`QueueJobHandle.read()`): its status, who
+ * enqueued it, and a finished job's outcome. What the producer's `/v1` routes show.
+ */
+export interface JobRecord extends JobStatus {
+  /** Who enqueued it (PredictOptions.owner); undefined for nobody in particular. */
+  owner?: string;
+  /** The version the job was queued for. */
+  version?: string;
+  /** What a worker last reported (0 before any). */
+  progress: number | object;
+  /** Attempts the job may take. */
+  attemptsMax: number;
+  /** A finished job's prediction, or the error it failed with. */
+  outcome?: { ok: true; prediction: Prediction } | { ok: false; error: ConveyorError };
+}
+
+/**
  * What happens to a job: its state (the first event is its state when `events()` was called),
  * and progress a worker reports. `unknown` means the job was removed (cancelled or trimmed).
  */
@@ -160,6 +177,12 @@ export interface JobHandle<O extends object = Outputs> {
    * report. Ends after `completed`, `failed` or `unknown`, or when the loop breaks.
    */
   events(): AsyncIterableIterator<JobEvent>;
+}
+
+/** A queued job's handle, with the one read of everything the queue holds about it. */
+export interface QueueJobHandle<O extends object = Outputs> extends JobHandle<O> {
+  /** The job's record, or undefined for an id Redis does not know (never was, or trimmed). */
+  read(): Promise<JobRecord | undefined>;
 }
 
 /**
@@ -223,4 +246,9 @@ export interface ConveyorClient {
   ): Promise<string>;
   /** Closes every connection; in-flight waits reject with ERR_CLOSED. */
   close(): Promise<void>;
+}
+
+/** The queue client (`createClient`): a ConveyorClient whose job handles can read their record. */
+export interface QueueClient extends ConveyorClient {
+  job<O extends object = Outputs>(id: string): QueueJobHandle<O>;
 }

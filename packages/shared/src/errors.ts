@@ -72,6 +72,12 @@ export const ERROR_CATALOGUE = {
     summary: 'A job on the queue is not a valid Conveyor job payload.',
     fix: 'Enqueue jobs with the SDK or the HTTP API, which write the documented payload format.',
   },
+  ERR_RESULT_TOO_LARGE: {
+    status: 507,
+    retryable: false,
+    summary: "A job's outputs are larger than the worker may store in Redis (RESULT_MAX_BYTES).",
+    fix: 'Ask for fewer outputs or smaller inputs, or raise RESULT_MAX_BYTES on the workers.',
+  },
   ERR_MODEL_NOT_FOUND: {
     status: 404,
     retryable: false,

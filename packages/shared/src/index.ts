@@ -48,6 +48,7 @@ export {
 } from './tensor/tensor.js';
 export {
   BlobTensorSchema,
+  StoredTensorSchema,
   TensorCodec,
   WireTensorSchema,
   decodeStrings,
@@ -58,8 +59,16 @@ export {
   tensorFromBytes,
   type BlobTensor,
   type DecodeOptions,
+  type StoredTensor,
   type WireTensor,
 } from './tensor/codec.js';
+export {
+  RESULT_FIELD,
+  decodeOutputs,
+  encodeOutputs,
+  hasStoredOutputs,
+  type EncodedOutputs,
+} from './tensor/outputs.js';
 export { halfToNumber, numberToHalf } from './tensor/half-float.js';
 export { toFloatElement, valueOutOfRange } from './tensor/range.js';
 export {

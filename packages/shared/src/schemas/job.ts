@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BlobTensorSchema, WireTensorSchema } from '../tensor/codec.js';
+import { BlobTensorSchema, StoredTensorSchema, WireTensorSchema } from '../tensor/codec.js';
 import { ModelNameSchema, ModelVersionSchema, TensorNameSchema } from './names.js';
 
 /** Job payload format version, bumped on an incompatible change. */
@@ -11,7 +11,11 @@ const tensorMap = <T extends z.ZodType>(value: T) =>
     .refine((map) => Object.keys(map).length > 0, { message: 'at least one tensor' })
     .refine((map) => Object.keys(map).length <= 64, { message: 'at most 64 tensors' });
 
-const TensorMapSchema = tensorMap(WireTensorSchema);
+/**
+ * A result's outputs: small ones inline in base64, large ones as raw bytes stored once in the
+ * job's own hash (see RESULT_FIELD), so they go when BullMQ removes the job.
+ */
+const OutputMapSchema = tensorMap(z.union([WireTensorSchema, StoredTensorSchema]));
 
 /** What a producer puts on a model's queue; what a worker reads (and re-validates) from Redis. */
 export const JobPayloadSchema = z
@@ -39,7 +43,7 @@ export const JobResultSchema = z
     v: z.literal(JOB_PAYLOAD_VERSION),
     model: ModelNameSchema,
     version: ModelVersionSchema,
-    outputs: TensorMapSchema,
+    outputs: OutputMapSchema,
     timings: z
       .object({
         /** Milliseconds from enqueue to the worker taking the job. */

@@ -40,6 +40,22 @@ export const BlobTensorSchema = z
 
 export type BlobTensor = z.infer<typeof BlobTensorSchema>;
 
+/**
+ * An output tensor whose bytes are stored once, raw, in its job's hash (RESULT_FIELD): `at` is
+ * its offset in that field and `bytes` its length. The job's return value (and so the event that
+ * says the job finished) carries only this.
+ */
+export const StoredTensorSchema = z
+  .object({
+    dtype: z.enum(DTYPES),
+    shape: z.array(z.number().int().nonnegative()).max(16),
+    at: z.number().int().nonnegative(),
+    bytes: z.number().int().nonnegative(),
+  })
+  .strict();
+
+export type StoredTensor = z.infer<typeof StoredTensorSchema>;
+
 const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
 
 function swapBytes(bytes: Uint8Array, width: number): void {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConveyorError, type Logger } from '@conveyor/shared';
+import type { JobEvent } from '../client.js';
 
 /** One entry of a BullMQ queue's event stream, as BullMQ writes it. */
 export interface QueueEvent {
@@ -154,4 +155,30 @@ export function createEventHub(
       if (listener) await main.del(wakeKey).catch(() => undefined);
     },
   };
+}
+
+/** The JobEvent a BullMQ stream event means, if any. */
+export function toJobEvent(entry: QueueEvent): JobEvent | undefined {
+  switch (entry.event) {
+    case 'active':
+    case 'completed':
+    case 'failed':
+    case 'waiting':
+    case 'delayed':
+      return { type: 'state', state: entry.event };
+    case 'removed':
+      return { type: 'state', state: 'unknown' };
+    case 'progress': {
+      try {
+        const progress: unknown = JSON.parse(entry.fields.data ?? 'null');
+        if (typeof progress === 'number' || (typeof progress === 'object' && progress !== null))
+          return { type: 'progress', progress };
+      } catch {
+        // Progress that is not JSON is no progress we can report.
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
 }

@@ -1,0 +1,106 @@
+import { ConveyorError } from '@conveyor/shared';
+import { createAliasStore } from '../aliases.js';
+import { createCatalogue, withLiveWorkers } from '../catalogue.js';
+import type { ConveyorClient, ModelInfo, Outputs, QueueClient } from '../client.js';
+import { createIdempotency } from '../idempotency.js';
+import { watchModelChanges } from '../model-changes.js';
+import type { ClientOptions } from '../options.js';
+import { derivedCalls, prepareJob, type ModelTarget } from '../request.js';
+import { createRouter } from '../routing.js';
+import { openConnection } from './connection.js';
+import type { QueueContext } from './context.js';
+import { createEnqueue } from './enqueue.js';
+import { createEventHub } from './events.js';
+import { createHandle } from './job-handle.js';
+import { createQueueCache } from './queues.js';
+import { createOutputReader } from './results.js';
+import type { ParsedPredictOptions } from '@conveyor/shared';
+
+/**
+ * Connects to Redis and returns a client that sends predictions through the queue.
+ * Rejects with ERR_QUEUE_UNAVAILABLE when Redis cannot be reached, ERR_VALIDATION for bad options.
+ */
+export async function createClient(options: ClientOptions = {}): Promise<QueueClient> {
+  const connection = await openConnection(options);
+  const { config, redis, log } = connection;
+  let closed = false;
+  const ctx: QueueContext = {
+    ...connection,
+    queues: createQueueCache(connection),
+    hub: createEventHub(redis, () => connection.openBlocking('conveyor-sdk-events'), config.prefix, log),
+    outputs: createOutputReader(redis),
+    waits: new Set(),
+    assertOpen() {
+      if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
+    },
+  };
+  const catalogue = createCatalogue(redis, config.prefix, config.catalogueTtlMs, config.modelExpiryMs);
+  const aliases = createAliasStore(redis, config.prefix, config.catalogueTtlMs);
+  const router = createRouter({ catalogue, aliases });
+  // A notice that a model's aliases changed, or that a worker stopped serving a version, drops
+  // the cached copies at once: a rollback is instant for new jobs.
+  const changes = watchModelChanges(
+    () => connection.openBlocking('conveyor-sdk-changes'),
+    config.prefix,
+    (model) => {
+      aliases.forget(model);
+      catalogue.forget();
+    },
+    log,
+  );
+  const route = async (model: string, ref?: string): Promise<string> => {
+    await changes.ready;
+    return router.resolve(model, ref).catch(ctx.rejectUnavailable);
+  };
+  const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
+    prepareJob(
+      target,
+      inputs,
+      opts,
+      async (model, ref) =>
+        catalogue.signature(model, await route(model, ref)).catch(ctx.rejectUnavailable),
+      config.maxTensorBytes,
+    );
+  // A key's record lives as long as its job is kept (failed jobs are kept longest).
+  const idempotency = createIdempotency(
+    redis,
+    config.prefix,
+    Math.max(60, config.keepCompleted.ageSeconds, config.keepFailed.ageSeconds),
+  );
+  const calls = createEnqueue(ctx, { route, prepare, idempotency });
+  const handle = (id: string) => createHandle<Outputs>(ctx, id);
+  const enqueue = async (model: unknown, inputs: unknown, opts?: unknown) =>
+    handle(await calls.enqueue(model, inputs, opts));
+  const client = {
+    ...derivedCalls(enqueue, handle, ctx.assertOpen, calls.predict),
+    enqueue,
+    async enqueueMany(model: unknown, items: readonly { inputs: unknown }[], opts?: unknown) {
+      return (await calls.enqueueMany(model, items, opts)).map(handle);
+    },
+    jobIdFor: calls.jobIdFor,
+    async models(): Promise<ModelInfo[]> {
+      ctx.assertOpen();
+      try {
+        await changes.ready;
+        return await withLiveWorkers(await catalogue.list(), (name) =>
+          ctx.queues.named(name).getWorkersCount(),
+        );
+      } catch (error) {
+        throw ctx.unavailable(error);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const error = new ConveyorError('ERR_CLOSED', 'the client was closed while waiting');
+      for (const abort of [...ctx.waits]) abort(error);
+      await ctx.hub.close();
+      await changes.close();
+      await ctx.queues.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+  // The implementation takes any model reference and inputs and checks them at run time; the
+  // interface's generics only narrow what callers see (typed inputs and outputs).
+  return client as unknown as QueueClient satisfies ConveyorClient;
+}

@@ -1,0 +1,78 @@
+import { Redis } from 'ioredis';
+import {
+  ConveyorError,
+  PRODUCER_COMMAND_TIMEOUT_MS,
+  parseOrThrow,
+  redisAddress,
+  redisOptions,
+  redisUnavailable,
+  redisWithin,
+  silentLogger,
+  throttledErrorLog,
+  type Logger,
+} from '@conveyor/shared';
+import {
+  ClientOptionsSchema,
+  redisConnectionOptions,
+  type ClientOptions,
+  type ResolvedClientOptions,
+} from '../options.js';
+
+/** A queue client's options, logger and command connection, and how it opens the others. */
+export interface Connection {
+  config: ResolvedClientOptions;
+  log: Logger;
+  /** Ordinary commands; each fails after PRODUCER_COMMAND_TIMEOUT_MS. */
+  redis: Redis;
+  /** Opens a connection for blocking reads (no command timeout), named for CLIENT LIST. */
+  openBlocking(name: string): Redis;
+  /**
+   * What anything Redis or BullMQ throws that is not ours means: Redis did not answer. The error
+   * names this client's Redis and says what to check, never the password or the library's wording.
+   */
+  unavailable(error: unknown): ConveyorError;
+  rejectUnavailable(error: unknown): Promise<never>;
+}
+
+/**
+ * Validates a client's options and connects to Redis. Rejects with ERR_QUEUE_UNAVAILABLE when
+ * Redis cannot be reached, ERR_VALIDATION for bad options.
+ */
+export async function openConnection(options: ClientOptions): Promise<Connection> {
+  const config = parseOrThrow(ClientOptionsSchema, options, 'client options');
+  // An injected logger keeps its own bindings (a producer's says component: producer).
+  const log = config.logger ?? silentLogger();
+  const connection = redisConnectionOptions(config);
+  const address = redisAddress(connection);
+  const unavailable = (error: unknown): ConveyorError => redisUnavailable(address, error);
+  // Commands on this connection fail after PRODUCER_COMMAND_TIMEOUT_MS: a frozen Redis keeps its
+  // socket open and would hold every call for ever. Blocking readers have no such limit.
+  const redis = new Redis({
+    ...connection,
+    ...redisOptions('producer', `conveyor-sdk.${config.prefix}`),
+    lazyConnect: true,
+  });
+  redis.on('error', throttledErrorLog(log, 'redis connection error'));
+  try {
+    // A connection's handshake is a few commands; on a frozen Redis ioredis would retry it.
+    await redisWithin(redis.connect(), 2 * PRODUCER_COMMAND_TIMEOUT_MS);
+  } catch (error) {
+    redis.disconnect();
+    throw unavailable(error);
+  }
+  return {
+    config,
+    log,
+    redis,
+    openBlocking(name) {
+      const blocking = new Redis({
+        ...connection,
+        ...redisOptions('worker', `${name}.${config.prefix}`),
+      });
+      blocking.on('error', throttledErrorLog(log, `redis ${name} connection error`));
+      return blocking;
+    },
+    unavailable,
+    rejectUnavailable: (error) => Promise.reject(unavailable(error)),
+  };
+}

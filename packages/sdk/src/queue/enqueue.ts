@@ -1,0 +1,156 @@
+import {
+  ConveyorError,
+  isConveyorError,
+  newJobId,
+  parseOrThrow,
+  type ParsedPredictOptions,
+} from '@conveyor/shared';
+import { BulkItemOptionsSchema, BulkOptionsSchema, type Prediction } from '../client.js';
+import { keyInProgress, keyReused, requestFingerprint, type Idempotency } from '../idempotency.js';
+import {
+  modelTarget,
+  predictOptions,
+  prepareJob,
+  type ModelTarget,
+  type PreparedJob,
+} from '../request.js';
+import { addJobs, toBullJob } from './add-jobs.js';
+import type { QueueContext } from './context.js';
+import { waitFor } from './job-wait.js';
+
+/**
+ * Milliseconds a key's first request has to add its job before a repeat takes over. Taking over
+ * is safe at any time (the job id is fixed by the key, so BullMQ adds it once); the window only
+ * tells a repeat that arrives while the first is still at work to come back (409).
+ */
+const ACCEPT_WINDOW_MS = 2000;
+
+/** What enqueueing needs beside the context: routing, signatures and idempotency keys. */
+export interface EnqueueDeps {
+  /** The version a request for `ref` (a version, an alias, or production) runs on. */
+  route(model: string, ref?: string): Promise<string>;
+  prepare(target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions): Promise<PreparedJob>;
+  idempotency: Idempotency;
+}
+
+/** The queue client's enqueue, predict, enqueueMany and jobIdFor. */
+export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
+  const { idempotency, prepare } = deps;
+  const add = async (prepared: PreparedJob): Promise<string> => {
+    await addJobs(ctx, [toBullJob(ctx, prepared)]);
+    return prepared.jobId;
+  };
+
+  /**
+   * Adds a prepared job that carries an idempotency key, unless the key's job exists: the key's
+   * record (scoped to the owner) fixes the job's id and version on the first request, refuses a
+   * different request under the same key, and answers ERR_IDEMPOTENCY_IN_PROGRESS while the first
+   * is still adding its job. A first request that died before adding its job is taken over.
+   */
+  async function addKeyed(prepared: PreparedJob, inputs: unknown, target: ModelTarget, key: string) {
+    const { options } = prepared;
+    const fingerprint = requestFingerprint(target.name, inputs, options);
+    const digest = await idempotency.digest(options.owner, key).catch(ctx.rejectUnavailable);
+    const claim = await idempotency
+      .claim(digest, prepared.signature.version, fingerprint)
+      .catch(ctx.rejectUnavailable);
+    if (claim.status === 'mismatch') throw keyReused(key, target.name);
+    const jobId = newJobId(target.name, claim.version, digest);
+    if (claim.status === 'same') {
+      const state = await ctx.queues.ofJob(jobId).getJobState(jobId).catch(ctx.rejectUnavailable);
+      if (state !== 'unknown') return jobId;
+      if (claim.ageMs < ACCEPT_WINDOW_MS) throw keyInProgress(key, target.name);
+    }
+    // The key's first request may have run on another version (an alias moved since).
+    const job =
+      claim.version === prepared.signature.version
+        ? prepared
+        : await prepare(target, inputs, { ...options, version: claim.version });
+    return add({ ...job, jobId });
+  }
+
+  /** Adds a prepared job (through its key's record when it has one); resolves with its id. */
+  const addPrepared = (prepared: PreparedJob, inputs: unknown, target: ModelTarget) =>
+    prepared.options.idempotencyKey === undefined
+      ? add(prepared)
+      : addKeyed(prepared, inputs, target, prepared.options.idempotencyKey);
+
+  async function enqueue(model: unknown, inputs: unknown, options?: unknown): Promise<string> {
+    ctx.assertOpen();
+    // Everything that can be checked without Redis is checked first.
+    const target = modelTarget(model);
+    const prepared = await prepare(target, inputs, predictOptions(options));
+    return addPrepared(prepared, inputs, target);
+  }
+
+  /**
+   * Enqueues and waits. A job without an idempotency key has a new id, so the wait subscribes
+   * first and enqueues after, and reads nothing back; a keyed job may exist already (finished or
+   * not), so it is enqueued, then read and waited for like any handle's result.
+   */
+  async function predict(model: unknown, inputs: unknown, options?: unknown): Promise<Prediction> {
+    ctx.assertOpen();
+    const target = modelTarget(model);
+    const opts = predictOptions(options);
+    const prepared = await prepare(target, inputs, opts);
+    const timeoutMs = opts.timeoutMs ?? ctx.config.timeoutMs;
+    if (opts.idempotencyKey !== undefined)
+      return waitFor(ctx, await addPrepared(prepared, inputs, target), timeoutMs);
+    return waitFor(ctx, prepared.jobId, timeoutMs, () => add(prepared));
+  }
+
+  /** Validates every item first (one bad item refuses the call, naming its index), then adds. */
+  async function enqueueMany(
+    model: unknown,
+    items: readonly { inputs: unknown; idempotencyKey?: string }[],
+    options?: unknown,
+  ): Promise<string[]> {
+    ctx.assertOpen();
+    const target = modelTarget(model);
+    const shared = parseOrThrow(BulkOptionsSchema, options ?? {}, 'bulk options');
+    const prepared: { job: PreparedJob; inputs: unknown }[] = [];
+    for (const [index, item] of items.entries()) {
+      try {
+        const own = parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`);
+        const opts: ParsedPredictOptions = { ...shared };
+        if (own.idempotencyKey !== undefined) opts.idempotencyKey = own.idempotencyKey;
+        prepared.push({ job: await prepare(target, item.inputs, opts), inputs: item.inputs });
+      } catch (error) {
+        const known = isConveyorError(error) ? error : ctx.unavailable(error);
+        throw new ConveyorError(known.code, `item ${index}: ${known.message}`, {
+          cause: known,
+          details: { ...known.details, index },
+          issues: [...known.issues],
+        });
+      }
+    }
+    const plain = prepared.filter((p) => p.job.options.idempotencyKey === undefined);
+    await addJobs(
+      ctx,
+      plain.map((p) => toBullJob(ctx, p.job)),
+    );
+    // Keyed jobs go one by one through their keys' records, in the order given.
+    const ids = new Map<PreparedJob, string>();
+    for (const { job, inputs } of prepared) {
+      if (job.options.idempotencyKey !== undefined)
+        ids.set(job, await addPrepared(job, inputs, target));
+    }
+    return prepared.map(({ job }) => ids.get(job) ?? job.jobId);
+  }
+
+  async function jobIdFor(model: string, options: unknown = {}): Promise<string> {
+    ctx.assertOpen();
+    const target = modelTarget(model);
+    const opts = predictOptions(options);
+    if (opts.idempotencyKey === undefined)
+      return newJobId(target.name, await deps.route(target.name, opts.version));
+    const digest = await idempotency
+      .digest(opts.owner, opts.idempotencyKey)
+      .catch(ctx.rejectUnavailable);
+    const version = await deps.route(target.name, opts.version);
+    const reserved = await idempotency.reserve(digest, version).catch(ctx.rejectUnavailable);
+    return newJobId(target.name, reserved, digest);
+  }
+
+  return { enqueue, predict, enqueueMany, jobIdFor };
+}

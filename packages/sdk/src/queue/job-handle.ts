@@ -1,0 +1,137 @@
+import {
+  ConveyorError,
+  blobKey,
+  modelOfJobId,
+  parseFailure,
+  queueOfJobId,
+  toConveyorError,
+  type JobPayload,
+} from '@conveyor/shared';
+import type { JobRecord, JobState, JobStatus, Prediction, QueueJobHandle } from '../client.js';
+import { jobEvents } from '../event-channel.js';
+import type { QueueContext } from './context.js';
+import { toJobEvent } from './events.js';
+import { readJob, settledOutcome, type ReadJob } from './job-read.js';
+import { waitFor } from './job-wait.js';
+
+const CANCELLABLE: ReadonlySet<JobState> = new Set(['waiting', 'prioritized', 'delayed']);
+
+const payloadField = (data: unknown, field: keyof JobPayload): unknown =>
+  typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[field] : undefined;
+
+/** A job's status, without decoding its outputs. */
+export function statusOf(id: string, { stored, state }: ReadJob): JobStatus {
+  const status: JobStatus = {
+    id,
+    model: modelOfJobId(id),
+    state,
+    attemptsMade: stored.attemptsMade,
+    enqueuedAt: stored.timestamp,
+  };
+  if (stored.processedOn) status.startedAt = stored.processedOn;
+  if (stored.finishedOn) status.finishedAt = stored.finishedOn;
+  if (state === 'failed') {
+    const error = parseFailure(stored.failedReason);
+    status.error = { code: error.code, message: error.message };
+  }
+  return status;
+}
+
+/** A job's record as `read()` returns it: its status, owner, progress and outcome. */
+export function recordOf(id: string, found: ReadJob): JobRecord {
+  const { stored, state } = found;
+  const record: JobRecord = {
+    ...statusOf(id, found),
+    attemptsMax: stored.opts.attempts ?? 1,
+    progress: stored.progress,
+  };
+  const owner = payloadField(stored.data, 'owner');
+  const version = payloadField(stored.data, 'version');
+  if (typeof owner === 'string') record.owner = owner;
+  if (typeof version === 'string') record.version = version;
+  if (state === 'completed' || state === 'failed') {
+    try {
+      record.outcome = { ok: true, prediction: settledOutcome(id, found) };
+    } catch (error) {
+      record.outcome = { ok: false, error: toConveyorError(error) };
+    }
+  }
+  return record;
+}
+
+const notFound = (id: string, model: string) =>
+  new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} does not exist (or was trimmed)`, {
+    details: { jobId: id, model },
+  });
+
+/** Removes a job no worker has taken yet, with its stored inputs. */
+async function cancel(ctx: QueueContext, id: string): Promise<void> {
+  const model = modelOfJobId(id);
+  const found = await readJob(ctx, id);
+  if (!found) throw notFound(id, model);
+  if (!CANCELLABLE.has(found.state)) {
+    throw new ConveyorError(
+      'ERR_JOB_NOT_CANCELLABLE',
+      `job ${id} is ${found.state}; only a job that has not started can be cancelled`,
+      { details: { jobId: id, model, state: found.state } },
+    );
+  }
+  const queue = ctx.queues.ofJob(id);
+  // BullMQ's removal refuses a job a worker has locked in the meantime (0 removed).
+  const removed = await queue.remove(id).catch((error: unknown) => ctx.rejectUnavailable(error));
+  if (removed !== 1) {
+    const now = await queue.getJobState(id).catch(() => 'unknown');
+    throw new ConveyorError(
+      'ERR_JOB_NOT_CANCELLABLE',
+      `job ${id} is ${now}; it started before it could be cancelled`,
+      { details: { jobId: id, model, state: now } },
+    );
+  }
+  const inputs = payloadField(found.stored.data, 'inputs');
+  const names = typeof inputs === 'object' && inputs !== null ? Object.keys(inputs) : [];
+  if (names.length > 0)
+    await ctx.redis
+      .del(...names.map((input) => blobKey(ctx.config.prefix, id, input)))
+      .catch(() => undefined);
+  ctx.log.debug({ jobId: id, model }, 'job cancelled');
+}
+
+/** The handle of a queued job. */
+export function createHandle<O extends object>(ctx: QueueContext, id: string): QueueJobHandle<O> {
+  const model = modelOfJobId(id);
+  return {
+    id,
+    model,
+    async status() {
+      const found = await readJob(ctx, id);
+      return found ? statusOf(id, found) : { id, model, state: 'unknown', attemptsMade: 0 };
+    },
+    async read() {
+      const found = await readJob(ctx, id);
+      return found && recordOf(id, found);
+    },
+    cancel: () => cancel(ctx, id),
+    async result(waitOptions = {}) {
+      // The job's outputs are whatever the caller typed them as; the worker checked the names.
+      const timeoutMs = waitOptions.timeoutMs ?? ctx.config.timeoutMs;
+      return (await waitFor(ctx, id, timeoutMs)) as Prediction<O>;
+    },
+    events() {
+      return jobEvents(async (emit) => {
+        ctx.assertOpen();
+        await ctx.hub.watch(queueOfJobId(id)).catch(ctx.rejectUnavailable);
+        const stop = ctx.hub.subscribe(id, (entry) => {
+          const event = toJobEvent(entry);
+          if (event) emit(event);
+        });
+        try {
+          const found = await readJob(ctx, id);
+          return { state: found?.state ?? 'unknown', stop };
+        } catch (error) {
+          stop();
+          throw error;
+        }
+      });
+    },
+  };
+}

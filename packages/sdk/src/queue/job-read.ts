@@ -1,0 +1,117 @@
+import { Job, type JobsOptions, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { RESULT_FIELD, modelOfJobId, parseFailure } from '@conveyor/shared';
+import type { JobState, Prediction } from '../client.js';
+import type { QueueContext } from './context.js';
+import { parseResult, toPrediction } from './results.js';
+
+/** What the SDK reads of a job's BullMQ hash: never the whole hash, which holds stored outputs. */
+export interface StoredJob {
+  /** The payload, or the raw string when it is not JSON (the worker fails such a job). */
+  data: unknown;
+  opts: JobsOptions;
+  progress: number | object;
+  /** Epoch ms it was added, taken, and finished. */
+  timestamp: number;
+  processedOn: number | undefined;
+  finishedOn: number | undefined;
+  attemptsMade: number;
+  failedReason: string;
+  /** The worker's return value (parsed JSON), for a completed job. */
+  returnvalue: unknown;
+  /** The bytes of RESULT_FIELD: a completed job's large outputs. */
+  outputs: Buffer | null;
+}
+
+const FIELDS = [
+  'data',
+  'opts',
+  'progress',
+  'timestamp',
+  'processedOn',
+  'finishedOn',
+  'attemptsMade',
+  'atm',
+  'failedReason',
+  'returnvalue',
+] as const;
+
+function parsed(text: string | null, fallback: unknown): unknown {
+  if (text === null) return fallback;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+const int = (text: string | null | undefined): number | undefined =>
+  text ? Number.parseInt(text, 10) : undefined;
+
+/**
+ * Reads a job by id in one round trip: the fields the SDK and the producer show, and its stored
+ * outputs. Data that is not JSON (written into Redis around the SDK) comes back as the raw string,
+ * so its state and failure can still be reported. The one reader of a job's hash.
+ */
+export async function readStoredJob(
+  redis: Redis,
+  queue: Queue,
+  id: string,
+): Promise<StoredJob | undefined> {
+  const key = queue.toKey(id);
+  const replies = await redis.pipeline().hmget(key, ...FIELDS).hgetBuffer(key, RESULT_FIELD).exec();
+  const [[fieldsError, values], [outputsError, outputs]] = replies as [
+    [Error | null, (string | null)[]],
+    [Error | null, Buffer | null],
+  ];
+  if (fieldsError ?? outputsError) throw fieldsError ?? outputsError;
+  const raw = Object.fromEntries(FIELDS.map((field, i) => [field, values[i] ?? null])) as Record<
+    (typeof FIELDS)[number],
+    string | null
+  >;
+  if (raw.data === null && raw.opts === null && raw.timestamp === null) return undefined;
+  const progress = parsed(raw.progress, 0);
+  return {
+    data: parsed(raw.data, {}),
+    opts: Job.optsFromJSON(raw.opts ?? '{}'),
+    progress: typeof progress === 'number' || typeof progress === 'object' ? (progress ?? 0) : 0,
+    timestamp: int(raw.timestamp) ?? 0,
+    processedOn: int(raw.processedOn),
+    finishedOn: int(raw.finishedOn),
+    attemptsMade: int(raw.attemptsMade ?? raw.atm) ?? 0,
+    failedReason: raw.failedReason ?? '',
+    returnvalue: parsed(raw.returnvalue, null),
+    outputs,
+  };
+}
+
+/** A job and its state, or undefined for an id Redis does not know. */
+export interface ReadJob {
+  stored: StoredJob;
+  state: JobState;
+}
+
+/**
+ * Reads a job's state, then the job: a job read after its state is at least as new, so a job read
+ * as completed carries its return value and outputs.
+ */
+export async function readJob(ctx: QueueContext, id: string): Promise<ReadJob | undefined> {
+  ctx.assertOpen();
+  try {
+    const queue = ctx.queues.ofJob(id);
+    const state = await queue.getJobState(id);
+    if (state === 'unknown') return undefined;
+    const stored = await readStoredJob(ctx.redis, queue, id);
+    return stored ? { stored, state } : undefined;
+  } catch (error) {
+    throw ctx.unavailable(error);
+  }
+}
+
+/** The prediction of a completed job, or the error of a failed one (thrown). */
+export function settledOutcome(id: string, { stored, state }: ReadJob): Prediction {
+  if (state === 'completed')
+    return toPrediction(id, parseResult(id, stored.returnvalue), stored.outputs);
+  throw parseFailure(stored.failedReason, { jobId: id, model: modelOfJobId(id) });
+}
+

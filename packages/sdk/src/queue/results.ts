@@ -1,0 +1,69 @@
+import type { Redis } from 'ioredis';
+import {
+  JobResultSchema,
+  RESULT_FIELD,
+  decodeOutputs,
+  hasStoredOutputs,
+  parseOrThrow,
+  type JobResult,
+} from '@conveyor/shared';
+import type { Prediction } from '../client.js';
+
+/** A worker's return value, validated (never trusting Redis): ERR_PAYLOAD_INVALID otherwise. */
+export function parseResult(jobId: string, value: unknown): JobResult {
+  return parseOrThrow(JobResultSchema, value, `result of job ${jobId}`, 'ERR_PAYLOAD_INVALID');
+}
+
+/** A validated result and its stored outputs' bytes as a Prediction. */
+export function toPrediction(
+  jobId: string,
+  result: JobResult,
+  stored: Uint8Array | null | undefined,
+): Prediction {
+  return {
+    jobId,
+    model: result.model,
+    version: result.version,
+    outputs: decodeOutputs(jobId, result.outputs, stored),
+    timings: result.timings,
+  };
+}
+
+/**
+ * Reads the stored outputs of finished jobs, many per round trip: the reads asked for in one turn
+ * of the event loop (a burst of completions) go in one pipeline.
+ */
+export interface OutputReader {
+  /** The prediction of a job whose `completed` event carried `returnvalue`. */
+  prediction(jobId: string, jobKey: string, returnvalue: unknown): Promise<Prediction>;
+}
+
+export function createOutputReader(redis: Redis): OutputReader {
+  let pending: { key: string; settle: (bytes: Buffer | null, error?: unknown) => void }[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    const pipeline = redis.pipeline();
+    for (const { key } of batch) pipeline.hgetBuffer(key, RESULT_FIELD);
+    pipeline.exec().then(
+      (replies) =>
+        batch.forEach(({ settle }, i) => {
+          const [error, bytes] = replies?.[i] ?? [new Error('no reply'), null];
+          settle(Buffer.isBuffer(bytes) ? bytes : null, error ?? undefined);
+        }),
+      (error: unknown) => batch.forEach(({ settle }) => settle(null, error)),
+    );
+  };
+  const read = (key: string) =>
+    new Promise<Buffer | null>((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push({ key, settle: (bytes, error) => (error ? reject(error) : resolve(bytes)) });
+    });
+  return {
+    async prediction(jobId, jobKey, returnvalue) {
+      const result = parseResult(jobId, returnvalue);
+      const stored = hasStoredOutputs(result) ? await read(jobKey) : undefined;
+      return toPrediction(jobId, result, stored);
+    },
+  };
+}
