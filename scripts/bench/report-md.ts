@@ -56,11 +56,13 @@ function throughput(r: BenchResults): string {
       '',
       '',
       '',
+      '',
     ]);
   if (r.queueLimit)
     rows.push([
       '2. SDK against a no-op BullMQ worker (iris)',
       `${r.queueLimit.jobsPerSecond} jobs/s`,
+      '',
       '',
       '',
       '',
@@ -74,6 +76,7 @@ function throughput(r: BenchResults): string {
       n(e.meanBatchRows, 1),
       `${c.driver} / ${c.worker} / ${c.redis}`,
       n(((c.worker + c.redis) * 1000) / jobs, 3),
+      n((c.driver * 1000) / jobs, 3),
     ]);
   }
   const p = r.plainBullmq;
@@ -85,6 +88,7 @@ function throughput(r: BenchResults): string {
       '',
       `${c.driver} / ${c.worker} / ${c.redis}`,
       n(((c.worker + c.redis) * 1000) / p.jobs, 3),
+      n((c.driver * 1000) / p.jobs, 3),
     ]);
   }
   if (rows.length === 0) return NOT_MEASURED;
@@ -95,6 +99,7 @@ function throughput(r: BenchResults): string {
       'mean batch (rows)',
       'CPU s: driver / worker / Redis',
       'worker+Redis CPU ms per job',
+      'driver CPU ms per job',
     ],
     rows,
     2,
