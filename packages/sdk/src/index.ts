@@ -14,8 +14,7 @@
  * await client.close();
  * ```
  */
-export { createClient } from './queue-client.js';
-export { getJobKeepingRawData } from './job-read.js';
+export { createClient } from './queue/client.js';
 export { createEmbeddedClient, type EmbeddedClient } from './embedded-client.js';
 export {
   ROUTING_RULE,
@@ -42,6 +41,7 @@ export type {
   ConveyorClient,
   JobEvent,
   JobHandle,
+  JobRecord,
   JobState,
   JobStatus,
   ModelInfo,
@@ -50,6 +50,8 @@ export type {
   PredictManyOptions,
   PredictManyResult,
   PredictOptionsFor,
+  QueueClient,
+  QueueJobHandle,
 } from './client.js';
 export {
   defineModel,

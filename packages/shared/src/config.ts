@@ -113,7 +113,17 @@ export const ConfigSchema = z
     KEEP_COMPLETED_AGE_S: int(0, 31_536_000).default(3600),
     KEEP_FAILED_JOBS: int(0, 10_000_000).default(10_000),
     KEEP_FAILED_AGE_S: int(0, 31_536_000).default(86_400),
-    /** Approximate cap of each queue's event stream (it holds copies of results). */
+    /**
+     * Largest result a worker stores, in bytes of output data; a larger one fails its job with
+     * ERR_RESULT_TOO_LARGE instead of filling Redis.
+     */
+    RESULT_MAX_BYTES: int(1, 2 ** 31 - 1).default(32 * 1024 * 1024),
+    /**
+     * Bytes of stored results kept per model version queue, beside KEEP_COMPLETED_*: past it the
+     * oldest completed jobs with stored outputs are removed first. 0 turns the budget off.
+     */
+    RESULT_BUDGET_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(1024 * 1024 * 1024),
+    /** Approximate cap of each queue's event stream (it holds small results inline). */
     EVENTS_MAX_LEN: int(100, 10_000_000).default(10_000),
     /** How long a synchronous predict waits before ERR_JOB_TIMEOUT. */
     PREDICT_TIMEOUT_MS: int(1, 86_400_000).default(30_000),
