@@ -6,6 +6,7 @@ import {
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
+import { chooseInline } from './inline-choice.js';
 import type { BatchSizerStats } from './batch-sizer.js';
 import { loadVersion } from './load-version.js';
 import type { ModelProblem } from './model-problem.js';
@@ -23,6 +24,12 @@ export interface EngineOptions {
    * inference on the calling thread, blocking its event loop (for measurement only).
    */
   threads?: number;
+  /**
+   * Versions whose onnxruntime run of the warm-up sample takes less than this, in ms, run on the
+   * calling thread instead of an inference thread (the hop would cost more than the run; the run
+   * blocks the event loop while it lasts). Default 0: every version runs on its threads.
+   */
+  inlineBelowMs?: number;
   /** Largest tensor accepted, in bytes. Default 64 MiB. */
   maxTensorBytes?: number;
   /** Run each version's warm-up before serving it. Default true; tools that only read signatures turn it off. */
@@ -114,11 +121,15 @@ async function loadEntry(
   const failed = state.failed.get(key);
   if (failed?.stamp === stamp) return failed.problem;
   try {
-    const loaded = await loadVersion(entry, {
-      threads: state.options.threads ?? 1,
-      warmup: state.options.warmup ?? true,
-      logger: state.log,
-    });
+    const loaded = await chooseInline(
+      await loadVersion(entry, {
+        threads: state.options.threads ?? 1,
+        warmup: state.options.warmup ?? true,
+        logger: state.log,
+      }),
+      state.options.inlineBelowMs ?? 0,
+      state.log,
+    );
     if (state.isClosed()) {
       await loaded.pool.close();
       return undefined;
@@ -177,6 +188,7 @@ async function runSync(state: SyncState): Promise<SyncReport> {
         model: name,
         version,
         threads: s.threads,
+        inline: s.inline ?? false,
         batching: s.batchable ? config.batching : false,
         warmupMs: s.warmupMs,
         state: s.state,

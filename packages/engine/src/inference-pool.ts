@@ -1,6 +1,8 @@
 import { Piscina } from 'piscina';
 import { ConveyorError } from '@conveyor/shared';
 import type { InferenceReply, InferenceTask } from './inference-task.js';
+import { runOnCaller } from './inline-run.js';
+import type { ModelSession } from './session.js';
 
 /** A pool of threads that run onnxruntime sessions. */
 export interface InferencePool {
@@ -10,6 +12,13 @@ export interface InferencePool {
    */
   run(task: InferenceTask, transfer?: boolean): Promise<InferenceReply & { ok: true }>;
   readonly threads: number;
+  /** Whether run tasks go to a session on the calling thread (see `runInline`) instead of threads. */
+  readonly inline: boolean;
+  /**
+   * From now on runs every run task on `session`, on the calling thread; describe tasks still go
+   * to the threads. The pool releases the session on close.
+   */
+  runInline(session: ModelSession): void;
   close(): Promise<void>;
 }
 
@@ -33,9 +42,17 @@ export function createInferencePool(threads: number): InferencePool {
     // Queue without limit: BullMQ concurrency already bounds what a worker takes.
     idleTimeout: Number.POSITIVE_INFINITY,
   });
+  let inline: ModelSession | undefined;
   return {
     threads,
+    get inline() {
+      return inline !== undefined;
+    },
+    runInline(session) {
+      inline = session;
+    },
     async run(task, transfer = false) {
+      if (inline && task.kind === 'run') return runOnCaller(inline, task);
       const transferList =
         transfer && task.kind === 'run'
           ? [
@@ -53,7 +70,10 @@ export function createInferencePool(threads: number): InferencePool {
         });
       return reply;
     },
-    close: () => pool.destroy(),
+    async close() {
+      await inline?.release();
+      await pool.destroy();
+    },
   };
 }
 
@@ -63,6 +83,8 @@ function inlinePool(): InferencePool {
   }>;
   return {
     threads: 0,
+    inline: true,
+    runInline: () => undefined,
     async run(task) {
       const reply = await (await handler).default(task);
       if (!reply.ok)

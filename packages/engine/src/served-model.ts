@@ -24,6 +24,11 @@ export interface ServedModel {
   /** Milliseconds of the warm-up run, or undefined when warm-up is off or failed. */
   readonly warmupMs: number | undefined;
   readonly state: ModelState;
+  /**
+   * True when the version runs on the calling thread instead of its inference threads: a tiny
+   * model, under the engine's `inlineBelowMs`. Absent otherwise.
+   */
+  readonly inline?: boolean;
   /** Why the version is degraded: the onnxruntime error of its warm-up, and what to change. */
   readonly stateReason?: string;
 }
