@@ -15,7 +15,11 @@
  * ```
  */
 export { createClient } from './queue/client.js';
-export { createEmbeddedClient, type EmbeddedClient } from './embedded-client.js';
+export { createEmbeddedClient, type EmbeddedClient } from './embedded/client.js';
+export {
+  EmbeddedClientOptionsSchema,
+  type EmbeddedClientOptions,
+} from './embedded/options.js';
 export {
   ROUTING_RULE,
   createModelAdmin,
@@ -27,12 +31,7 @@ export {
 export { findModelStatus, pinProductionBeforePublish } from './publish-guard.js';
 export type { AnnouncedVersion, LiveVersion } from './catalogue.js';
 export type { ChangeOptions } from './aliases.js';
-export {
-  ClientOptionsSchema,
-  EmbeddedClientOptionsSchema,
-  type ClientOptions,
-  type EmbeddedClientOptions,
-} from './options.js';
+export { ClientOptionsSchema, type ClientOptions } from './options.js';
 export { BulkOptionsSchema, PredictManyOptionsSchema } from './client.js';
 export type {
   BulkItem,
