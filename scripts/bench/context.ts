@@ -3,6 +3,7 @@
  * repository, and the child processes it starts (all stopped by `close()`).
  */
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
 import { startRedisServer, type RedisHandle } from '../lib/redis-server.js';
 import { benchRepository, startChild, type BenchModel, type Child } from './lib.js';
@@ -133,6 +134,7 @@ export async function createBenchContext(quick: boolean): Promise<BenchContext> 
     async close() {
       for (const child of [...children]) await context.stop(child);
       await redis.stop();
+      await rm(repository, { recursive: true, force: true });
     },
   };
   return context;
