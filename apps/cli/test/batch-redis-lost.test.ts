@@ -56,10 +56,10 @@ describe('conveyor batch when Redis goes away mid-run', () => {
     const cli = startCli([...args, '--concurrency', '16', '--redis-url', url, '--prefix', prefix]);
     const run = finished(cli);
     try {
-      // The batch has rows queued (and none can finish while the queue is paused).
+      // The batch has rows queued, packed into jobs (none can finish while the queue is paused).
       await expect
         .poll(async () => (await queue.getJobCounts('waiting')).waiting, { timeout: 20_000 })
-        .toBeGreaterThanOrEqual(16);
+        .toBeGreaterThanOrEqual(1);
       await queue.close();
       await worker.stop();
       worker = undefined;

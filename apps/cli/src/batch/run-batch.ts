@@ -21,8 +21,10 @@ export interface BatchOptions {
   format: InputFormat;
   out: string;
   failed: string;
-  /** Rows in flight at most. */
+  /** Jobs in flight at most (see predictMany: at most 8 when rows are packed). */
   concurrency: number;
+  /** Pack many rows into one job (predictMany's `pack`); default 'auto'. */
+  pack?: boolean | 'auto' | undefined;
   /** Appends `{ rows, heapUsed, rss }` JSON lines here every MEMORY_SAMPLE_EVERY rows. */
   memorySamples?: string | undefined;
   /** Aborting stops reading; rows in flight finish and are written. */
@@ -71,9 +73,11 @@ async function drained(stream: WriteStream): Promise<void> {
 
 /**
  * Runs a batch: streams the input's rows, skips rows an earlier run finished (in --out or
- * --failed), runs the rest through the client's predictMany (at most `concurrency` in flight),
- * and appends each row's result or failure as it arrives, one JSON line each carrying its input
- * line number. Memory stays flat however large the file: a window of rows, the results not yet
+ * --failed), runs the rest through the client's predictMany (at most `concurrency` jobs in
+ * flight, many rows packed into each), and appends each row's result or failure as it arrives,
+ * one JSON line each carrying its input line number. A row is written once, when its own result
+ * arrives, whether or not it shared a job: a run killed mid-way leaves rows of a pack either
+ * written or not, and a re-run does exactly the rows not written. Memory stays flat however large the file: a window of rows, the results not yet
  * flushed, and one bit per done row. Redis going away mid-run stops the run with
  * ERR_QUEUE_UNAVAILABLE, noticed by `options.queue` even while every row in flight is still
  * waiting; the rows in flight are not written (neither to --out nor to --failed), so a re-run
@@ -159,6 +163,7 @@ export async function runBatch(
   });
   const results = cli.client.predictMany(options.model, items(), {
     concurrency: options.concurrency,
+    pack: options.pack ?? 'auto',
     ...(options.version !== undefined && { version: options.version }),
   });
   const iterator = results[Symbol.asyncIterator]();

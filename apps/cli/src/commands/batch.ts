@@ -33,6 +33,8 @@ interface BatchFlags {
   version?: string;
   embedded?: boolean;
   concurrency: number;
+  /** false with --no-pack. */
+  pack: boolean;
   quiet?: boolean;
   json?: boolean;
   memorySamples?: string;
@@ -71,7 +73,13 @@ export function registerBatch(program: Command, ctx: CliContext): void {
       'model version or alias (default: the production alias, else the newest)',
     )
     .option('--embedded', 'run onnxruntime in this process instead of through the queue')
-    .option('-c, --concurrency <n>', 'rows in flight at most', positiveInt, 128)
+    .option(
+      '-c, --concurrency <n>',
+      'jobs in flight at most (at most 8 while rows are packed)',
+      positiveInt,
+      128,
+    )
+    .option('--no-pack', 'one job per row, instead of packing many rows into each job')
     .option('-q, --quiet', 'no progress on stderr')
     .option('--json', 'print the summary (and errors) as JSON')
     .addOption(
@@ -84,7 +92,10 @@ export function registerBatch(program: Command, ctx: CliContext): void {
   command.addHelpText(
     'after',
     `
-Each output line carries its row's line number in the input. Re-running the same command after an
+Rows are packed into jobs of many rows (64 at first, then sized toward 20 ms of inference
+each, up to 4,096), so the queue's cost per job is shared by the rows; each row still gets its
+own output line, or its own line in --failed when only it is bad. A model whose first dimension
+is not free gets one job per row. Each output line carries its row's line number in the input. Re-running the same command after an
 interruption (Ctrl-C, a kill, a crash) skips the rows already in --out or --failed and does the
 rest, so every row ends up exactly once in one of the two files. Progress goes to stderr: a bar on
 a terminal, a line every 2 s otherwise.
@@ -149,6 +160,7 @@ Examples:
           out,
           failed,
           concurrency: flags.concurrency,
+          pack: flags.pack ? 'auto' : false,
           memorySamples: flags.memorySamples,
           signal: abort.signal,
           queue,
