@@ -5,6 +5,8 @@
  */
 import {
   ConveyorError,
+  DTYPE_ARRAYS,
+  bytesPerElement,
   decodeStrings,
   tensorFromBytes,
   type Dtype,
@@ -14,9 +16,13 @@ import {
 /** The request and response header that gives the JSON header's length in bytes. */
 export const HEADER_LENGTH_HEADER = 'Inference-Header-Content-Length';
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
- * The elements of one binary block: a copy of little-endian numbers in an aligned typed array, or
- * for `string` (BYTES) the length-prefixed UTF-8 strings, which must fill the block exactly.
+ * The elements of one binary block, whose byte count the caller has checked against the shape:
+ * for numbers a typed array over the block itself when it is aligned for the dtype (a copy only
+ * when it is not), for `string` (BYTES) the length-prefixed UTF-8 strings, which must fill the
+ * block exactly. The body is not reused after the request, so a view of it is safe.
  */
 export function elementsFromBytes(
   dtype: Dtype,
@@ -25,10 +31,26 @@ export function elementsFromBytes(
   where: string,
 ): TensorData {
   if (dtype === 'string') return decodeStrings(bytes, elements, where);
-  return tensorFromBytes(dtype, [elements], bytes, {
-    maxBytes: Number.POSITIVE_INFINITY,
-    where,
-  }).data;
+  if (!LITTLE_ENDIAN_HOST) {
+    return tensorFromBytes(dtype, [elements], bytes, {
+      maxBytes: Number.POSITIVE_INFINITY,
+      where,
+    }).data;
+  }
+  let aligned = bytes;
+  if (bytes.byteOffset % bytesPerElement(dtype) !== 0) {
+    // Buffer#slice is a view, not a copy: copy into a fresh (aligned) array explicitly.
+    aligned = new Uint8Array(bytes.byteLength);
+    aligned.set(bytes);
+  }
+  const data = new DTYPE_ARRAYS[dtype](aligned.buffer, aligned.byteOffset, elements);
+  if (dtype === 'bool' && (data as Uint8Array).some((v) => v > 1)) {
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `${where}: bool data holds bytes other than 0 and 1`,
+    );
+  }
+  return data;
 }
 
 /** The JSON header text and the binary tensor bytes of a request body of the extension. */

@@ -190,7 +190,7 @@ export function toSdkInputs(
       });
     }
     const { bytes, elements } = checkedByteLength(dtype, input.shape, maxTensorBytes, where);
-    const shape = [...input.shape];
+    const { shape } = input;
     const size = input.parameters?.binary_data_size;
     if (size !== undefined) {
       // BYTES elements are a 4-byte length and that many bytes each: only a floor is known.
