@@ -13,10 +13,13 @@ import {
   settledWithin,
   waitForRedis,
 } from '@conveyor/shared';
+import { lowerPriority } from './priority.js';
 import { startWorkerService, type WorkerService } from './worker-service.js';
 
 const config = loadConfigOrExit(process.env);
 const log = createLogger({ level: config.LOG_LEVEL, component: 'worker' });
+// Before any inference thread starts: they inherit it, and request handling on the host wins.
+lowerPriority(config.WORKER_NICE, log);
 
 // Signals are handled from the first moment: during the wait for Redis they end it; during model
 // loading the shutdown waits for start-up to finish, then closes what started.

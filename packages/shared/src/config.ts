@@ -101,6 +101,11 @@ export const ConfigSchema = z
      * talks to Redis). 0 runs inference on the main thread: for measurement only.
      */
     INFERENCE_THREADS: int(0, 64).default(1),
+    /**
+     * Niceness a worker process runs at (0-19; higher yields the CPU sooner), set at its start so
+     * its inference threads inherit it: a producer on the same host keeps accepting work fast.
+     */
+    WORKER_NICE: int(0, 19).default(10),
     /** Largest tensor accepted anywhere, in bytes. */
     MAX_TENSOR_BYTES: int(1, 2 ** 31 - 1).default(DEFAULT_MAX_TENSOR_BYTES),
     /** Tries per job for retryable failures (Redis or model-load trouble). */
