@@ -4,7 +4,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { ConveyorClient } from '@conveyor/sdk';
+import type { QueueClient } from '@conveyor/sdk';
 import type { Config, Logger } from '@conveyor/shared';
 import { auth } from './plugins/auth.js';
 import { backPressure } from './plugins/back-pressure.js';
@@ -20,7 +20,7 @@ import { jobsApi, type JobsApiOptions } from './routes/jobs-api.js';
 /** What the HTTP API needs from outside; tests pass real ones against a test Redis, or fakes. */
 export interface AppDeps {
   /** Sends jobs and reads the model catalogue. The app does not close it. */
-  client: ConveyorClient;
+  client: QueueClient;
   /** True when Redis answers PING; used by the readiness check. */
   redisPing: () => Promise<boolean>;
   logger: Logger;

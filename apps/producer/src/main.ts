@@ -6,7 +6,7 @@
  * with capped exponential backoff.
  */
 import { Redis } from 'ioredis';
-import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import { createClient, type QueueClient } from '@conveyor/sdk';
 import {
   CLOSE_GRACE_MS,
   closeRedis,
@@ -45,7 +45,7 @@ pinger.on('error', throttledErrorLog(log, 'redis health connection error'));
 // Signals are handled from the first moment: during the wait for Redis they end it; later the
 // shutdown waits for start-up to settle, then closes whatever started.
 const stopping = new AbortController();
-let client: ConveyorClient | undefined;
+let client: QueueClient | undefined;
 let app: App | undefined;
 let closing: Promise<void> | undefined;
 /** The step of the shutdown under way, for the record of a process that exits before its end. */

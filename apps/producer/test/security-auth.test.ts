@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import { createClient, type QueueClient } from '@conveyor/sdk';
 import { createLogger } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { buildApp, type App } from '../src/app.js';
@@ -16,7 +16,7 @@ const WEBHOOK = 'webhook-secret-Wv63hIjK8nOp3rSt';
 const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
 
 let app: App;
-let client: ConveyorClient;
+let client: QueueClient;
 const lines: string[] = [];
 
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import { createClient, type QueueClient } from '@conveyor/sdk';
 import { createLogger, loadConfig, type Config } from '@conveyor/shared';
 import { buildApp, type App } from '../src/app.js';
 import { clientOptionsFromConfig } from '../src/client-options.js';
@@ -24,7 +24,7 @@ export function testConfig(
 
 export interface TestProducer {
   app: App;
-  client: ConveyorClient;
+  client: QueueClient;
   close(): Promise<void>;
 }
 
@@ -52,7 +52,7 @@ export async function startProducer(config: Config): Promise<TestProducer> {
 }
 
 /** A client whose every call fails: for routes that must refuse a request before using it. */
-export function unusedClient(overrides: Partial<ConveyorClient> = {}): ConveyorClient {
+export function unusedClient(overrides: Partial<QueueClient> = {}): QueueClient {
   const unused = () => Promise.reject(new Error('the test client was called'));
   return {
     predict: unused,

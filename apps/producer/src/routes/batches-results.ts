@@ -1,9 +1,15 @@
-import { queueOfJobId } from '@conveyor/shared';
-import type { JobEvent } from '../plugins/job-events.js';
+import type { JobRecord, Prediction } from '@conveyor/sdk';
+import { isConveyorError, toConveyorError, type ConveyorError } from '@conveyor/shared';
 import type { BatchResultLine } from './batches-schemas.js';
-import type { JobsContext } from './jobs-context.js';
 import type { JobOutcome } from './jobs-schemas.js';
-import { outcomeOf, outcomeOfJob, readJob, type ReadJob } from './jobs-view.js';
+import {
+  failedOutcome,
+  outcomeOf,
+  readJob,
+  resultBody,
+  statusBody,
+  type JobReader,
+} from './jobs-view.js';
 import { isFinished, pause, readWhenFinished } from './jobs-wait.js';
 
 /** Jobs read from Redis at once while streaming results. */
@@ -17,13 +23,20 @@ function lineOf(index: number, jobId: string, outcome: JobOutcome): BatchResultL
 }
 
 /** The line of a job read from Redis: its outcome when it ended, else the state it is in. */
-function lineOfRead(index: number, jobId: string, read: ReadJob | undefined): BatchResultLine {
-  if (!read) return { job_id: jobId, index, status: 'unknown' };
-  const outcome = outcomeOfJob(read);
-  return outcome ? lineOf(index, jobId, outcome) : { job_id: jobId, index, status: read.state };
+function lineOfRecord(
+  index: number,
+  jobId: string,
+  record: JobRecord | undefined,
+): BatchResultLine {
+  if (!record) return { job_id: jobId, index, status: 'unknown' };
+  const outcome = outcomeOf(record);
+  return outcome
+    ? lineOf(index, jobId, outcome)
+    : { job_id: jobId, index, status: statusBody(record).state };
 }
 
 const text = (line: BatchResultLine) => `${JSON.stringify(line)}\n`;
+const anyone = () => true;
 
 /**
  * Results in the order of the batch's items: each line is written once its job ended, so the
@@ -31,7 +44,7 @@ const text = (line: BatchResultLine) => `${JSON.stringify(line)}\n`;
  * the remaining jobs are written with the state they are in.
  */
 export async function* resultsInInputOrder(
-  context: JobsContext,
+  client: JobReader,
   ids: readonly string[],
   waitMs: number,
   signal: AbortSignal,
@@ -39,92 +52,80 @@ export async function* resultsInInputOrder(
   const until = Date.now() + waitMs;
   for (let start = 0; start < ids.length; start += WINDOW) {
     const window = ids.slice(start, start + WINDOW);
-    const reads = await Promise.all(window.map((id) => readJob(context.queues, id)));
+    const records = await Promise.all(window.map((id) => readJob(client, id)));
     for (const [offset, id] of window.entries()) {
-      let read = reads[offset];
+      let record = records[offset];
       const left = signal.aborted ? 0 : until - Date.now();
-      if (!isFinished(read) && left > 0) read = await readWhenFinished(context, id, left, signal);
-      yield text(lineOfRead(start + offset, id, read));
+      if (!isFinished(record) && left > 0)
+        record = await readWhenFinished(client, id, left, signal, anyone);
+      yield text(lineOfRecord(start + offset, id, record));
     }
   }
 }
 
+/** How a wait for one job ended: its prediction, its failure, or no end yet (undefined). */
+type Ended = { id: string; index: number; prediction?: Prediction; error?: ConveyorError };
+
+/** A wait's error that says the job has not ended (or is gone), not that it failed. */
+const notEnded = (error: ConveyorError) =>
+  ['ERR_JOB_TIMEOUT', 'ERR_JOB_NOT_FOUND', 'ERR_CLOSED', 'ERR_QUEUE_UNAVAILABLE'].includes(
+    error.code,
+  );
+
 /**
- * Results in the order the jobs end: those already ended first, then each as its model's event
- * stream announces its end. Resolves once every job is subscribed to, before any is read, so none
- * is missed and a caller can send its response head knowing that. After `waitMs` (or when
- * `signal` aborts, which also drops the subscriptions of a stream never read) the rest are
- * written with the state they are in.
+ * Results in the order the jobs end, each waited for through the SDK's shared event listener
+ * (which subscribes before it reads, so none is missed). After `waitMs` (or when `signal`
+ * aborts) the rest are written with the state they are in.
  */
-export async function resultsInCompletionOrder(
-  context: JobsContext,
+export function resultsInCompletionOrder(
+  client: JobReader,
   ids: readonly string[],
   waitMs: number,
   signal: AbortSignal,
-): Promise<AsyncGenerator<string>> {
+): AsyncGenerator<string> {
   const until = Date.now() + waitMs;
-  const indexOf = new Map(ids.map((id, index) => [id, index]));
-  const ended: { id: string; event: JobEvent }[] = [];
+  const ended: Ended[] = [];
   let wake = new AbortController();
-  const unsubscribes: (() => void)[] = [];
-  const unsubscribeAll = () => {
-    for (const unsubscribe of unsubscribes.splice(0)) unsubscribe();
+  const settle = (result: Ended) => {
+    ended.push(result);
+    wake.abort();
   };
-  signal.addEventListener('abort', unsubscribeAll, { once: true });
-  try {
-    for (const id of ids) {
-      unsubscribes.push(
-        await context.events.subscribe(queueOfJobId(id), id, (event) => {
-          if (event.type === 'completed' || event.type === 'failed' || event.type === 'removed') {
-            ended.push({ id, event });
-            wake.abort();
-          }
-        }),
+  for (const [index, id] of ids.entries()) {
+    client
+      .job(id)
+      .result({ timeoutMs: Math.max(1, waitMs) })
+      .then(
+        (prediction) => settle({ id, index, prediction }),
+        (error: unknown) => settle({ id, index, error: toConveyorError(error) }),
       );
-    }
-  } catch (error) {
-    unsubscribeAll();
-    throw error;
   }
 
   async function* lines(): AsyncGenerator<string> {
-    try {
-      const open = new Set(ids);
-      for (let start = 0; start < ids.length; start += WINDOW) {
-        const window = ids.slice(start, start + WINDOW);
-        const reads = await Promise.all(window.map((id) => readJob(context.queues, id)));
-        for (const [offset, id] of window.entries()) {
-          const read = reads[offset];
-          if (!isFinished(read)) continue;
+    const open = new Map(ids.map((id, index) => [id, index]));
+    while (open.size > 0) {
+      for (const { id, index, prediction, error } of ended.splice(0)) {
+        if (!open.has(id)) continue;
+        if (prediction) {
           open.delete(id);
-          yield text(lineOfRead(start + offset, id, read));
+          yield text(
+            lineOf(index, id, {
+              job_id: id,
+              model: prediction.model,
+              status: 'completed',
+              result: resultBody(prediction),
+            }),
+          );
+        } else if (error && isConveyorError(error) && !notEnded(error)) {
+          open.delete(id);
+          yield text(lineOf(index, id, failedOutcome(id, error)));
         }
       }
-      while (open.size > 0) {
-        for (const { id, event } of ended.splice(0)) {
-          if (!open.delete(id)) continue;
-          const index = indexOf.get(id) ?? 0;
-          if (event.type === 'completed') {
-            const outcome = outcomeOf(id, { status: 'completed', returnvalue: event.returnvalue });
-            yield text(lineOf(index, id, outcome));
-          } else if (event.type === 'failed') {
-            const outcome = outcomeOf(id, { status: 'failed', failedReason: event.failedReason });
-            yield text(lineOf(index, id, outcome));
-          } else yield text({ job_id: id, index, status: 'unknown' });
-        }
-        const left = until - Date.now();
-        if (open.size === 0 || left <= 0 || signal.aborted) break;
-        if (ended.length === 0) await pause(left, AbortSignal.any([signal, wake.signal]));
-        wake = new AbortController();
-      }
-      for (const id of open) {
-        const read = await readJob(context.queues, id);
-        yield text(lineOfRead(indexOf.get(id) ?? 0, id, read));
-      }
-    } finally {
-      unsubscribeAll();
-      signal.removeEventListener('abort', unsubscribeAll);
+      const left = until - Date.now();
+      if (open.size === 0 || left <= 0 || signal.aborted) break;
+      if (ended.length === 0) await pause(left, AbortSignal.any([signal, wake.signal]));
+      wake = new AbortController();
     }
+    for (const [id, index] of open) yield text(lineOfRecord(index, id, await readJob(client, id)));
   }
   return lines();
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import type { BulkItem, ConveyorClient } from '@conveyor/sdk';
+import type { BulkItem, QueueClient } from '@conveyor/sdk';
 import {
   ConveyorError,
   isConveyorError,
@@ -31,7 +31,7 @@ import { readJob } from './jobs-view.js';
 import { JobParametersSchema, ModelParamsSchema, type JobParameters } from './jobs-schemas.js';
 
 export interface BatchRoutesOptions {
-  client: Pick<ConveyorClient, 'enqueueMany' | 'job'>;
+  client: Pick<QueueClient, 'enqueueMany' | 'job'>;
   config: Pick<
     Config,
     'MAX_TENSOR_BYTES' | 'MAX_BODY_BYTES' | 'BATCH_MAX_ITEMS' | 'KEEP_COMPLETED_AGE_S'
@@ -230,8 +230,7 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
     const ctx = await context.get();
     const ids = await ctx.queues.redis.lrange(batchKey(ctx.queues.prefix, id), 0, -1);
     const first = request.principal?.scope === 'infer' && ids[0] !== undefined;
-    const owned =
-      !first || mayReadJob(request, (await readJob(ctx.queues, ids[0] ?? ''))?.job.data);
+    const owned = !first || mayReadJob(request, await readJob(client, ids[0] ?? ''));
     if (ids.length === 0 || !owned) {
       throw new ConveyorError('ERR_BATCH_NOT_FOUND', `batch ${id} does not exist (or expired)`, {
         details: { batchId: id },
@@ -278,15 +277,15 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       schema: { params: BatchParamsSchema, querystring: BatchResultsQuerySchema },
     },
     async (request, reply) => {
-      const { ctx, ids } = await batchIds(request, request.params.id);
+      const { ids } = await batchIds(request, request.params.id);
       const { order, wait } = request.query;
       const gone = new AbortController();
       reply.raw.on('close', () => gone.abort());
       const stop = AbortSignal.any([closing, gone.signal]);
       const lines =
         order === 'completion'
-          ? await resultsInCompletionOrder(ctx, ids, wait * 1000, stop)
-          : resultsInInputOrder(ctx, ids, wait * 1000, stop);
+          ? resultsInCompletionOrder(client, ids, wait * 1000, stop)
+          : resultsInInputOrder(client, ids, wait * 1000, stop);
       // The head goes out now, before the first line, so a client knows the stream has begun
       // (and, in completion order, that every job is already watched).
       reply.hijack();

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ConveyorClient } from '@conveyor/sdk';
+import type { QueueClient } from '@conveyor/sdk';
 import type { Config, Logger } from '@conveyor/shared';
 import { dashboard } from '../plugins/dashboard.js';
 import type { WebhooksOptions } from '../webhooks/webhooks.js';
@@ -9,7 +9,7 @@ import { jobEventRoutes } from './jobs-sse.js';
 import { jobRoutes } from './jobs.js';
 
 export interface JobsApiOptions {
-  client: ConveyorClient;
+  client: QueueClient;
   config: Config;
   logger: Logger;
   /** Test hooks: webhook timers, dashboard refresh interval. */
@@ -50,7 +50,7 @@ export const jobsApi: FastifyPluginAsync<JobsApiOptions> = async (app, options) 
 
   const closing = shutdown.signal;
   await app.register(jobRoutes, { client, config, context, closing });
-  await app.register(jobEventRoutes, { config, context });
+  await app.register(jobEventRoutes, { config, client });
   await app.register(batchRoutes, { client, config, context, closing });
   await app.register(dashboard, {
     client,

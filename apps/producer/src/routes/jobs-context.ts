@@ -1,13 +1,11 @@
-import type { ConveyorClient } from '@conveyor/sdk';
+import type { QueueClient } from '@conveyor/sdk';
 import { ConveyorError, type Config, type Logger } from '@conveyor/shared';
-import { createJobEvents, type JobEvents } from '../plugins/job-events.js';
 import { createQueueRegistry, type QueueRegistry } from '../plugins/queues.js';
 import { createWebhooks, type Webhooks, type WebhooksOptions } from '../webhooks/webhooks.js';
 
 /** What the asynchronous job API, batches, webhooks and the dashboard share in one producer. */
 export interface JobsContext {
   queues: QueueRegistry;
-  events: JobEvents;
   webhooks: Webhooks;
 }
 
@@ -24,7 +22,7 @@ export interface LazyJobsContext {
  */
 export function lazyJobsContext(options: {
   config: Config;
-  client: Pick<ConveyorClient, 'models' | 'jobIdFor'>;
+  client: Pick<QueueClient, 'models' | 'jobIdFor' | 'job'>;
   logger: Logger;
   /** Test hooks for the webhook timers. */
   webhooks?: Pick<WebhooksOptions, 'sweepMs' | 'blockMs' | 'claimIdleMs'>;
@@ -38,12 +36,6 @@ export function lazyJobsContext(options: {
       opening ??= (async () => {
         const queues = await createQueueRegistry(config, logger);
         try {
-          const events = createJobEvents({
-            redisUrl: config.REDIS_URL,
-            prefix: config.REDIS_KEY_PREFIX,
-            redis: queues.redis,
-            logger,
-          });
           const webhooks = await createWebhooks({
             config,
             queues,
@@ -51,7 +43,7 @@ export function lazyJobsContext(options: {
             logger,
             ...options.webhooks,
           });
-          return { queues, events, webhooks };
+          return { queues, webhooks };
         } catch (error) {
           await queues.close();
           throw error;
@@ -68,7 +60,6 @@ export function lazyJobsContext(options: {
       const context = await opening?.catch(() => undefined);
       if (!context) return;
       await context.webhooks.close();
-      await context.events.close();
       await context.queues.close();
     },
   };

@@ -1,15 +1,14 @@
 import { mayReadJob } from '../plugins/auth.js';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import { isConveyorError, queueOfJobId, type Config } from '@conveyor/shared';
+import type { JobEvent, JobState } from '@conveyor/sdk';
+import { isConveyorError, type Config } from '@conveyor/shared';
 import { JOB_ID_HEADER, errorBody } from '../plugins/error-handler.js';
-import type { JobEvent } from '../plugins/job-events.js';
-import type { LazyJobsContext } from './jobs-context.js';
 import { JobParamsSchema } from './jobs-schemas.js';
-import { jobNotFound, outcomeOf, outcomeOfJob, readJob, statusBody } from './jobs-view.js';
+import { jobNotFound, outcomeOf, readJob, statusBody, type JobReader } from './jobs-view.js';
 
 export interface JobEventRoutesOptions {
   config: Pick<Config, 'SSE_HEARTBEAT_MS'>;
-  context: LazyJobsContext;
+  client: JobReader;
 }
 
 /**
@@ -21,7 +20,7 @@ export interface JobEventRoutesOptions {
  */
 export const jobEventRoutes: FastifyPluginCallbackZod<JobEventRoutesOptions> = (
   app,
-  { config, context },
+  { config, client },
   done,
 ) => {
   const open = new Set<(shutdown: boolean) => void>();
@@ -37,23 +36,11 @@ export const jobEventRoutes: FastifyPluginCallbackZod<JobEventRoutesOptions> = (
     { schema: { params: JobParamsSchema } },
     async (request, reply) => {
       const { id } = request.params;
-      const ctx = await context.get();
-      const backlog: JobEvent[] = [];
-      let deliver: (event: JobEvent) => void = (event) => backlog.push(event);
-      const unsubscribe = await ctx.events.subscribe(queueOfJobId(id), id, (event) =>
-        deliver(event),
-      );
-      let read;
-      try {
-        read = await readJob(ctx.queues, id);
-      } catch (error) {
-        unsubscribe();
-        throw error;
-      }
-      if (!read || !mayReadJob(request, read.job.data)) {
-        unsubscribe();
-        throw jobNotFound(id);
-      }
+      const record = await readJob(client, id);
+      if (!record || !mayReadJob(request, record)) throw jobNotFound(id);
+      // Through the SDK's shared listener: the current state first, then each change.
+      const events = client.job(id).events();
+      const unsubscribe = () => void events.return?.();
 
       reply.hijack();
       const res = reply.raw;
@@ -68,7 +55,7 @@ export const jobEventRoutes: FastifyPluginCallbackZod<JobEventRoutesOptions> = (
       });
       let sequence = 0;
       let ended = false;
-      let last: string = read.state;
+      let last: JobState = record.state;
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), config.SSE_HEARTBEAT_MS);
       const end = (shutdown = false) => {
         if (ended) return;
@@ -98,43 +85,37 @@ export const jobEventRoutes: FastifyPluginCallbackZod<JobEventRoutesOptions> = (
         finish('error', errorBody({ code, message, jobId: id }));
       };
 
+      /** A finished job's outcome, read once through its handle. */
+      const finishRead = async () => {
+        const now = await readJob(client, id);
+        const outcome = now && outcomeOf(now);
+        if (!outcome) return finish('removed', { job_id: id });
+        finish(outcome.status, outcome);
+      };
       const onEvent = (event: JobEvent) => {
-        try {
-          switch (event.type) {
-            case 'progress':
-              return send('progress', { job_id: id, progress: event.progress });
-            case 'completed':
-              return finish(
-                'completed',
-                outcomeOf(id, { status: 'completed', returnvalue: event.returnvalue }),
-              );
-            case 'failed':
-              return finish(
-                'failed',
-                outcomeOf(id, { status: 'failed', failedReason: event.failedReason }),
-              );
-            case 'removed':
-              return finish('removed', { job_id: id });
-            default:
-              // Events that raced the first read may repeat the state it already reported.
-              if (event.type === last) return;
-              last = event.type;
-              return send(event.type, { job_id: id, state: event.type });
-          }
-        } catch (error) {
-          fail(error);
-        }
+        if (event.type === 'progress')
+          return send('progress', { job_id: id, progress: event.progress });
+        // Events that raced the first read may repeat the state it already reported.
+        if (event.state === last) return;
+        last = event.state;
+        if (event.state === 'completed' || event.state === 'failed') return finishRead();
+        if (event.state === 'unknown') return finish('removed', { job_id: id });
+        return send(event.state, { job_id: id, state: event.state });
       };
 
       try {
-        send('state', statusBody(read));
-        const outcome = outcomeOfJob(read);
+        send('state', statusBody(record));
+        const outcome = outcomeOf(record);
         if (outcome) return finish(outcome.status, outcome);
       } catch (error) {
         return fail(error);
       }
-      for (const event of backlog.splice(0)) onEvent(event);
-      deliver = onEvent;
+      void (async () => {
+        for await (const event of events) {
+          if (ended) break;
+          await onEvent(event);
+        }
+      })().catch(fail);
     },
   );
 

@@ -1,47 +1,19 @@
-import type { Job } from 'bullmq';
-import { getJobKeepingRawData } from '@conveyor/sdk';
-import {
-  ConveyorError,
-  ERROR_CATALOGUE,
-  JobResultSchema,
-  decodeTensor,
-  modelOfJobId,
-  queueOfJobId,
-  parseFailure,
-  parseOrThrow,
-  type Tensor,
-} from '@conveyor/shared';
+import type { JobRecord, Prediction, QueueClient } from '@conveyor/sdk';
+import { ConveyorError, ERROR_CATALOGUE, modelOfJobId } from '@conveyor/shared';
 import { toOipOutputs } from '../oip-tensors.js';
-import type { QueueRegistry } from '../plugins/queues.js';
 import {
   JobStateSchema,
   type JobOutcome,
   type JobResultBody,
-  type JobStateName,
   type JobStatusBody,
 } from './jobs-schemas.js';
 
-/** A job read from Redis with its state, or undefined when Redis does not know the id. */
-export interface ReadJob {
-  job: Job;
-  state: JobStateName;
-}
+/** What the job routes read jobs through: the SDK's job handles, the one road to Redis. */
+export type JobReader = Pick<QueueClient, 'job'>;
 
-/**
- * Reads one job by id; its model is named by the id. The state is read before the job, so a
- * finished state always comes with the job's finished data (a job never leaves completed or
- * failed), never with data read while it still ran.
- */
-export async function readJob(queues: QueueRegistry, id: string): Promise<ReadJob | undefined> {
-  const queue = queues.predict(queueOfJobId(id));
-  try {
-    const state = JobStateSchema.safeParse(await queue.getJobState(id));
-    if (!state.success) return undefined;
-    const job = await getJobKeepingRawData(queue, id);
-    return job ? { job, state: state.data } : undefined;
-  } catch (error) {
-    throw queues.unavailable(error);
-  }
+/** Reads one job's record; undefined when Redis does not know the id. */
+export function readJob(client: JobReader, id: string): Promise<JobRecord | undefined> {
+  return client.job(id).read();
 }
 
 export function jobNotFound(id: string): ConveyorError {
@@ -52,92 +24,66 @@ export function jobNotFound(id: string): ConveyorError {
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
 
-/**
- * Decodes a worker's return value (never trusting Redis) into the `/result` body, with the
- * outputs as protocol tensors.
- */
-export function resultBody(jobId: string, returnvalue: unknown): JobResultBody {
-  const result = parseOrThrow(
-    JobResultSchema,
-    returnvalue,
-    `result of job ${jobId}`,
-    'ERR_PAYLOAD_INVALID',
-  );
-  const outputs: Record<string, Tensor> = {};
-  for (const [name, wire] of Object.entries(result.outputs))
-    outputs[name] = decodeTensor(wire, { maxBytes: Infinity, where: `output "${name}"` });
+/** The `/result` body of a prediction, with the outputs as protocol tensors. */
+export function resultBody(prediction: Prediction): JobResultBody {
   return {
-    job_id: jobId,
-    model_name: result.model,
-    model_version: result.version,
-    outputs: toOipOutputs(outputs),
-    timings: { queued_ms: result.timings.queuedMs, inference_ms: result.timings.inferenceMs },
+    job_id: prediction.jobId,
+    model_name: prediction.model,
+    model_version: prediction.version,
+    outputs: toOipOutputs(prediction.outputs),
+    timings: {
+      queued_ms: prediction.timings.queuedMs,
+      inference_ms: prediction.timings.inferenceMs,
+    },
   };
 }
 
-/** The error a failed job carries, with its id in the details (the error body's `job_id`). */
-export function failureOf(jobId: string, failedReason: string): ConveyorError {
-  return parseFailure(failedReason, { jobId, model: modelOfJobId(jobId) });
-}
-
-/** How a finished job ended; `returnvalue` for a completed one, `failedReason` for a failed one. */
-export function outcomeOf(
-  jobId: string,
-  ended: { status: 'completed'; returnvalue: unknown } | { status: 'failed'; failedReason: string },
-): JobOutcome {
-  const model = modelOfJobId(jobId);
-  if (ended.status === 'completed')
-    return {
-      job_id: jobId,
-      model,
-      status: 'completed',
-      result: resultBody(jobId, ended.returnvalue),
-    };
-  const error = failureOf(jobId, ended.failedReason);
+/** How a failed job (or one whose result cannot be read) ended. */
+export function failedOutcome(jobId: string, error: ConveyorError): JobOutcome {
   return {
     job_id: jobId,
-    model,
+    model: modelOfJobId(jobId),
     status: 'failed',
     error: { code: error.code, message: error.message, status: ERROR_CATALOGUE[error.code].status },
   };
 }
 
-/** The outcome of a job read in a finished state; undefined while it runs. */
-export function outcomeOfJob({ job, state }: ReadJob): JobOutcome | undefined {
-  const id = String(job.id);
-  if (state === 'completed') return outcomeOf(id, { status: state, returnvalue: job.returnvalue });
-  if (state === 'failed') return outcomeOf(id, { status: state, failedReason: job.failedReason });
-  return undefined;
+/** The outcome of a finished job; undefined while it runs. */
+export function outcomeOf(record: JobRecord): JobOutcome | undefined {
+  const { outcome } = record;
+  if (!outcome) return undefined;
+  if (!outcome.ok) return failedOutcome(record.id, outcome.error);
+  return {
+    job_id: record.id,
+    model: record.model,
+    status: 'completed',
+    result: resultBody(outcome.prediction),
+  };
 }
 
 /** The `GET /v1/jobs/{id}` body: state, progress, attempts and timings. */
-export function statusBody({ job, state }: ReadJob): JobStatusBody {
-  const id = String(job.id);
+export function statusBody(record: JobRecord): JobStatusBody {
   const body: JobStatusBody = {
-    job_id: id,
-    model: modelOfJobId(id),
-    state,
-    progress: (job.progress ?? 0) as JobStatusBody['progress'],
-    attempts_made: job.attemptsMade,
-    attempts_max: job.opts.attempts ?? 1,
-    queued_at: new Date(job.timestamp).toISOString(),
+    job_id: record.id,
+    model: record.model,
+    state: JobStateSchema.catch('waiting').parse(record.state),
+    progress: record.progress as JobStatusBody['progress'],
+    attempts_made: record.attemptsMade,
+    attempts_max: record.attemptsMax,
+    queued_at: new Date(record.enqueuedAt ?? 0).toISOString(),
   };
-  const startedAt = iso(job.processedOn);
+  const startedAt = iso(record.startedAt);
   if (startedAt !== undefined) body.started_at = startedAt;
-  const finishedAt = iso(job.finishedOn);
+  const finishedAt = iso(record.finishedAt);
   if (finishedAt !== undefined) body.finished_at = finishedAt;
-  if (job.processedOn) body.queued_ms = Math.max(0, job.processedOn - job.timestamp);
-  if (state === 'completed') {
-    const parsed = JobResultSchema.safeParse(job.returnvalue);
-    if (parsed.success) {
-      body.queued_ms = parsed.data.timings.queuedMs;
-      body.inference_ms = parsed.data.timings.inferenceMs;
-      body.model_version = parsed.data.version;
-    }
+  if (record.startedAt && record.enqueuedAt)
+    body.queued_ms = Math.max(0, record.startedAt - record.enqueuedAt);
+  if (record.outcome?.ok) {
+    const { timings, version } = record.outcome.prediction;
+    body.queued_ms = timings.queuedMs;
+    body.inference_ms = timings.inferenceMs;
+    body.model_version = version;
   }
-  if (state === 'failed') {
-    const error = failureOf(id, job.failedReason);
-    body.error = { code: error.code, message: error.message };
-  }
+  if (record.error) body.error = record.error;
   return body;
 }

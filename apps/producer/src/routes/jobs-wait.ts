@@ -1,10 +1,9 @@
-import { queueOfJobId } from '@conveyor/shared';
-import type { JobsContext } from './jobs-context.js';
-import { readJob, type ReadJob } from './jobs-view.js';
+import type { JobRecord } from '@conveyor/sdk';
+import { readJob, type JobReader } from './jobs-view.js';
 
 /** True for the states a job does not leave. */
-export const isFinished = (read: ReadJob | undefined): boolean =>
-  read === undefined || read.state === 'completed' || read.state === 'failed';
+export const isFinished = (record: JobRecord | undefined): boolean =>
+  record === undefined || record.state === 'completed' || record.state === 'failed';
 
 /** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
 export function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -21,28 +20,26 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Reads a job, and if it has not finished, waits for its model's event stream to announce its end
- * (or removal) for at most `ms` or until `signal` aborts, then reads it again. Subscribes before
- * the first read, so an end between the two is not missed; Redis is not polled meanwhile.
+ * Reads a job, and if `mayRead` allows it and it has not finished, waits for it through the SDK's
+ * shared event listener for at most `ms` or until `signal` aborts, then reads it again. Redis is
+ * not polled meanwhile.
  */
 export async function readWhenFinished(
-  context: JobsContext,
+  client: JobReader,
   id: string,
   ms: number,
   signal: AbortSignal,
-): Promise<ReadJob | undefined> {
-  if (ms <= 0) return readJob(context.queues, id);
+  mayRead: (record: JobRecord) => boolean,
+): Promise<JobRecord | undefined> {
+  const first = await readJob(client, id);
+  if (ms <= 0 || isFinished(first) || !first || !mayRead(first)) return first;
+  // Any end of the wait (the result, the job's failure, a timeout) is followed by a read.
   const ended = new AbortController();
-  const unsubscribe = await context.events.subscribe(queueOfJobId(id), id, (event) => {
-    if (event.type === 'completed' || event.type === 'failed' || event.type === 'removed')
-      ended.abort();
-  });
-  try {
-    const read = await readJob(context.queues, id);
-    if (isFinished(read)) return read;
-    await pause(ms, AbortSignal.any([signal, ended.signal]));
-    return await readJob(context.queues, id);
-  } finally {
-    unsubscribe();
-  }
+  void client
+    .job(id)
+    .result({ timeoutMs: ms })
+    .catch(() => undefined)
+    .then(() => ended.abort());
+  await pause(ms, AbortSignal.any([signal, ended.signal]));
+  return readJob(client, id);
 }

@@ -1,5 +1,5 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import type { ConveyorClient } from '@conveyor/sdk';
+import type { JobRecord, QueueClient } from '@conveyor/sdk';
 import type { Config } from '@conveyor/shared';
 import { mayReadJob, ownerOf } from '../plugins/auth.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
@@ -16,11 +16,11 @@ import {
   SubmitJobHeadersSchema,
   SubmitJobResponseSchema,
 } from './jobs-schemas.js';
-import { failureOf, jobNotFound, outcomeOfJob, readJob, statusBody } from './jobs-view.js';
+import { jobNotFound, outcomeOf, readJob, statusBody } from './jobs-view.js';
 import { readWhenFinished } from './jobs-wait.js';
 
 export interface JobRoutesOptions {
-  client: Pick<ConveyorClient, 'enqueue' | 'job'>;
+  client: Pick<QueueClient, 'enqueue' | 'job'>;
   config: Pick<Config, 'MAX_TENSOR_BYTES'>;
   context: LazyJobsContext;
   /** Aborts when the producer starts closing, so long polls answer at once. */
@@ -99,9 +99,9 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
       schema: { params: JobParamsSchema, response: { 200: JobStatusSchema } },
     },
     async (request) => {
-      const read = await readJob((await context.get()).queues, request.params.id);
-      if (!read || !mayReadJob(request, read.job.data)) throw jobNotFound(request.params.id);
-      return statusBody(read);
+      const record = await readJob(client, request.params.id);
+      if (!record || !mayReadJob(request, record)) throw jobNotFound(request.params.id);
+      return statusBody(record);
     },
   );
 
@@ -117,22 +117,23 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
     async (request, reply) => {
       const { id } = request.params;
       const waitMs = Math.round((request.query.wait ?? 0) * 1000);
-      const read = await readWhenFinished(await context.get(), id, waitMs, closing);
-      if (!read || !mayReadJob(request, read.job.data)) throw jobNotFound(id);
-      if (read.state === 'failed') throw failureOf(id, read.job.failedReason);
-      const outcome = outcomeOfJob(read);
+      const mayRead = (record: JobRecord) => mayReadJob(request, record);
+      const record = await readWhenFinished(client, id, waitMs, closing, mayRead);
+      if (!record || !mayRead(record)) throw jobNotFound(id);
+      if (record.outcome && !record.outcome.ok) throw record.outcome.error;
+      const outcome = outcomeOf(record);
       if (outcome?.status === 'completed') return reply.code(200).send(outcome.result);
       return reply
         .code(202)
         .header('retry-after', String(RETRY_AFTER_S))
-        .send({ job_id: id, state: read.state });
+        .send({ job_id: id, state: statusBody(record).state });
     },
   );
 
   app.delete('/v1/jobs/:id', { schema: { params: JobParamsSchema } }, async (request, reply) => {
     if (request.principal?.scope === 'infer') {
-      const read = await readJob((await context.get()).queues, request.params.id);
-      if (!read || !mayReadJob(request, read.job.data)) throw jobNotFound(request.params.id);
+      const record = await readJob(client, request.params.id);
+      if (!record || !mayReadJob(request, record)) throw jobNotFound(request.params.id);
     }
     await client.job(request.params.id).cancel();
     request.log.debug({ jobId: request.params.id }, 'job cancelled');

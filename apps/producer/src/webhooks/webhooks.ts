@@ -1,5 +1,5 @@
 import type { Queue, Worker } from 'bullmq';
-import type { ConveyorClient } from '@conveyor/sdk';
+import type { QueueClient } from '@conveyor/sdk';
 import { randomUUID } from 'node:crypto';
 import {
   ConveyorError,
@@ -11,7 +11,7 @@ import {
 } from '@conveyor/shared';
 import type { QueueRegistry } from '../plugins/queues.js';
 import type { JobOutcome } from '../routes/jobs-schemas.js';
-import { outcomeOf, outcomeOfJob, readJob } from '../routes/jobs-view.js';
+import { outcomeOf, readJob } from '../routes/jobs-view.js';
 import { assertCallbackAllowed, callbackPolicyOf } from './allow.js';
 import { addDelivery, createCallbacksQueue, createDeliveryWorker } from './delivery.js';
 import { createEventFeeder, type EventFeeder, type Finished } from './feeder.js';
@@ -71,7 +71,7 @@ export interface WebhooksOptions {
   config: Config;
   queues: QueueRegistry;
   /** Lists the models whose event streams are read from the start; fixes job ids. */
-  client: Pick<ConveyorClient, 'models' | 'jobIdFor'>;
+  client: Pick<QueueClient, 'models' | 'jobIdFor' | 'job'>;
   logger: Logger;
   /** Interval of the sweep and of the model list refresh, in ms. Default 30 000. */
   sweepMs?: number;
@@ -103,11 +103,11 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
 
   const onFinished = async (finished: Finished) => {
     if (!(await redis.exists(urlKey(finished.jobId)))) return;
-    const outcome =
-      finished.status === 'completed'
-        ? outcomeOf(finished.jobId, { status: 'completed', returnvalue: finished.returnvalue })
-        : outcomeOf(finished.jobId, { status: 'failed', failedReason: finished.failedReason });
-    await settle(finished.jobId, outcome);
+    // The outcome is read through the SDK's job handle: large outputs are not in the event.
+    const record = await readJob(client, finished.jobId);
+    const outcome = record && outcomeOf(record);
+    if (outcome) await settle(finished.jobId, outcome);
+    else log.warn({ jobId: finished.jobId }, 'finished job was trimmed before its webhook');
   };
 
   let feeder: EventFeeder | undefined;
@@ -132,13 +132,13 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
     );
     for (const jobId of due) {
       try {
-        const read = await readJob(queues, jobId);
-        if (!read) {
+        const record = await readJob(client, jobId);
+        if (!record) {
           // Cancelled, or trimmed before anyone saw it finish: nothing to deliver.
           await redis.multi().del(urlKey(jobId)).zrem(pendingKey, jobId).exec();
           continue;
         }
-        const outcome = outcomeOfJob(read);
+        const outcome = outcomeOf(record);
         if (outcome) await settle(jobId, outcome);
       } catch (err) {
         log.warn({ err, jobId }, 'webhook sweep failed for a job');
@@ -207,8 +207,8 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
       for (const queue of new Set(ids.map(queueOfJobId))) await feeder?.watch(queue);
       for (const [i, jobId] of ids.entries()) {
         if (clientKeys[i] === undefined) continue;
-        const read = await readJob(queues, jobId);
-        const outcome = read && outcomeOfJob(read);
+        const record = await readJob(client, jobId);
+        const outcome = record && outcomeOf(record);
         if (outcome) await settle(jobId, outcome);
       }
       const forget = async () => {

@@ -81,7 +81,9 @@ async function addPipelined(ctx: QueueContext, queueName: string, jobs: readonly
     const [job] = jobs;
     await queue.add('predict', job.payload, job.opts);
   } else {
-    await queue.addBulk(jobs.map((job) => ({ name: 'predict', data: job.payload, opts: job.opts })));
+    await queue.addBulk(
+      jobs.map((job) => ({ name: 'predict', data: job.payload, opts: job.opts })),
+    );
   }
   try {
     await stored;

@@ -27,14 +27,24 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
   const ctx: QueueContext = {
     ...connection,
     queues: createQueueCache(connection),
-    hub: createEventHub(redis, () => connection.openBlocking('conveyor-sdk-events'), config.prefix, log),
+    hub: createEventHub(
+      redis,
+      () => connection.openBlocking('conveyor-sdk-events'),
+      config.prefix,
+      log,
+    ),
     outputs: createOutputReader(redis),
     waits: new Set(),
     assertOpen() {
       if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
     },
   };
-  const catalogue = createCatalogue(redis, config.prefix, config.catalogueTtlMs, config.modelExpiryMs);
+  const catalogue = createCatalogue(
+    redis,
+    config.prefix,
+    config.catalogueTtlMs,
+    config.modelExpiryMs,
+  );
   const aliases = createAliasStore(redis, config.prefix, config.catalogueTtlMs);
   const router = createRouter({ catalogue, aliases });
   // A notice that a model's aliases changed, or that a worker stopped serving a version, drops

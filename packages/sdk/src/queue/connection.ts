@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
 import {
-  ConveyorError,
   PRODUCER_COMMAND_TIMEOUT_MS,
   parseOrThrow,
   redisAddress,
@@ -9,6 +8,7 @@ import {
   redisWithin,
   silentLogger,
   throttledErrorLog,
+  type ConveyorError,
   type Logger,
 } from '@conveyor/shared';
 import {
@@ -25,13 +25,13 @@ export interface Connection {
   /** Ordinary commands; each fails after PRODUCER_COMMAND_TIMEOUT_MS. */
   redis: Redis;
   /** Opens a connection for blocking reads (no command timeout), named for CLIENT LIST. */
-  openBlocking(name: string): Redis;
+  openBlocking: (name: string) => Redis;
   /**
    * What anything Redis or BullMQ throws that is not ours means: Redis did not answer. The error
    * names this client's Redis and says what to check, never the password or the library's wording.
    */
-  unavailable(error: unknown): ConveyorError;
-  rejectUnavailable(error: unknown): Promise<never>;
+  unavailable: (error: unknown) => ConveyorError;
+  rejectUnavailable: (error: unknown) => Promise<never>;
 }
 
 /**

@@ -12,5 +12,5 @@ export interface QueueContext extends Connection {
   /** Pending result() waits, so close() can reject them with ERR_CLOSED. */
   waits: Set<(error: ConveyorError) => void>;
   /** Throws ERR_CLOSED once the client is closed. */
-  assertOpen(): void;
+  assertOpen: () => void;
 }

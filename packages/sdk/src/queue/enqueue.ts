@@ -7,13 +7,7 @@ import {
 } from '@conveyor/shared';
 import { BulkItemOptionsSchema, BulkOptionsSchema, type Prediction } from '../client.js';
 import { keyInProgress, keyReused, requestFingerprint, type Idempotency } from '../idempotency.js';
-import {
-  modelTarget,
-  predictOptions,
-  prepareJob,
-  type ModelTarget,
-  type PreparedJob,
-} from '../request.js';
+import { modelTarget, predictOptions, type ModelTarget, type PreparedJob } from '../request.js';
 import { addJobs, toBullJob } from './add-jobs.js';
 import type { QueueContext } from './context.js';
 import { waitFor } from './job-wait.js';
@@ -28,8 +22,12 @@ const ACCEPT_WINDOW_MS = 2000;
 /** What enqueueing needs beside the context: routing, signatures and idempotency keys. */
 export interface EnqueueDeps {
   /** The version a request for `ref` (a version, an alias, or production) runs on. */
-  route(model: string, ref?: string): Promise<string>;
-  prepare(target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions): Promise<PreparedJob>;
+  route: (model: string, ref?: string) => Promise<string>;
+  prepare: (
+    target: ModelTarget,
+    inputs: unknown,
+    opts: ParsedPredictOptions,
+  ) => Promise<PreparedJob>;
   idempotency: Idempotency;
 }
 
@@ -47,7 +45,12 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
    * different request under the same key, and answers ERR_IDEMPOTENCY_IN_PROGRESS while the first
    * is still adding its job. A first request that died before adding its job is taken over.
    */
-  async function addKeyed(prepared: PreparedJob, inputs: unknown, target: ModelTarget, key: string) {
+  async function addKeyed(
+    prepared: PreparedJob,
+    inputs: unknown,
+    target: ModelTarget,
+    key: string,
+  ) {
     const { options } = prepared;
     const fingerprint = requestFingerprint(target.name, inputs, options);
     const digest = await idempotency.digest(options.owner, key).catch(ctx.rejectUnavailable);

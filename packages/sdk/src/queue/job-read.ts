@@ -59,12 +59,17 @@ export async function readStoredJob(
   id: string,
 ): Promise<StoredJob | undefined> {
   const key = queue.toKey(id);
-  const replies = await redis.pipeline().hmget(key, ...FIELDS).hgetBuffer(key, RESULT_FIELD).exec();
+  const replies = await redis
+    .pipeline()
+    .hmget(key, ...FIELDS)
+    .hgetBuffer(key, RESULT_FIELD)
+    .exec();
   const [[fieldsError, values], [outputsError, outputs]] = replies as [
     [Error | null, (string | null)[]],
     [Error | null, Buffer | null],
   ];
-  if (fieldsError ?? outputsError) throw fieldsError ?? outputsError;
+  const failed = fieldsError ?? outputsError;
+  if (failed) throw failed;
   const raw = Object.fromEntries(FIELDS.map((field, i) => [field, values[i] ?? null])) as Record<
     (typeof FIELDS)[number],
     string | null
@@ -114,4 +119,3 @@ export function settledOutcome(id: string, { stored, state }: ReadJob): Predicti
     return toPrediction(id, parseResult(id, stored.returnvalue), stored.outputs);
   throw parseFailure(stored.failedReason, { jobId: id, model: modelOfJobId(id) });
 }
-

@@ -39,7 +39,7 @@ export interface OutputReader {
 }
 
 export function createOutputReader(redis: Redis): OutputReader {
-  let pending: { key: string; settle: (bytes: Buffer | null, error?: unknown) => void }[] = [];
+  let pending: { key: string; settle: (bytes: Buffer | null, error?: Error) => void }[] = [];
   const flush = () => {
     const batch = pending;
     pending = [];
@@ -51,7 +51,10 @@ export function createOutputReader(redis: Redis): OutputReader {
           const [error, bytes] = replies?.[i] ?? [new Error('no reply'), null];
           settle(Buffer.isBuffer(bytes) ? bytes : null, error ?? undefined);
         }),
-      (error: unknown) => batch.forEach(({ settle }) => settle(null, error)),
+      (error: unknown) =>
+        batch.forEach(({ settle }) =>
+          settle(null, error instanceof Error ? error : new Error(String(error))),
+        ),
     );
   };
   const read = (key: string) =>
