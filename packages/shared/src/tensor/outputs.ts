@@ -44,7 +44,14 @@ export function encodeOutputs(
     encoded[name] = { dtype: tensor.dtype, shape: [...tensor.shape], at, bytes: data.byteLength };
     at += data.byteLength;
   }
-  return { outputs: encoded, stored: Buffer.concat(parts.map((p) => p.data), bytes), bytes };
+  return {
+    outputs: encoded,
+    stored: Buffer.concat(
+      parts.map((p) => p.data),
+      bytes,
+    ),
+    bytes,
+  };
 }
 
 /** True when a result keeps some output in RESULT_FIELD, which must then be read with it. */
