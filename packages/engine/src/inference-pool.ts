@@ -12,13 +12,13 @@ export interface InferencePool {
    */
   run(task: InferenceTask, transfer?: boolean): Promise<InferenceReply & { ok: true }>;
   readonly threads: number;
-  /** Whether run tasks go to a session on the calling thread (see `runInline`) instead of threads. */
+  /** Whether tasks go to a session on the calling thread (see `runInline`) instead of threads. */
   readonly inline: boolean;
   /**
-   * From now on runs every run task on `session`, on the calling thread; describe tasks still go
-   * to the threads. The pool releases the session on close.
+   * From now on runs every task on `session`, on the calling thread, and closes the threads,
+   * which nothing needs any more. The pool releases the session on close.
    */
-  runInline(session: ModelSession): void;
+  runInline(session: ModelSession): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,11 +48,12 @@ export function createInferencePool(threads: number): InferencePool {
     get inline() {
       return inline !== undefined;
     },
-    runInline(session) {
+    async runInline(session) {
       inline = session;
+      await pool.destroy();
     },
     async run(task, transfer = false) {
-      if (inline && task.kind === 'run') return runOnCaller(inline, task);
+      if (inline) return runOnCaller(inline, task);
       const transferList =
         transfer && task.kind === 'run'
           ? [
@@ -71,8 +72,8 @@ export function createInferencePool(threads: number): InferencePool {
       return reply;
     },
     async close() {
-      await inline?.release();
-      await pool.destroy();
+      if (inline) await inline.release();
+      else await pool.destroy();
     },
   };
 }
@@ -84,7 +85,7 @@ function inlinePool(): InferencePool {
   return {
     threads: 0,
     inline: true,
-    runInline: () => undefined,
+    runInline: () => Promise.resolve(),
     async run(task) {
       const reply = await (await handler).default(task);
       if (!reply.ok)

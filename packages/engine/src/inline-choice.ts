@@ -75,7 +75,7 @@ export async function chooseInline(
       await session.release();
       throw error;
     }
-    pool.runInline(session);
+    await pool.runInline(session);
     return { ...loaded, served: { ...served, inline: true } };
   } catch (error) {
     logger.warn(

@@ -9,8 +9,15 @@ import type { ModelSession } from './session.js';
  */
 export async function runOnCaller(
   session: ModelSession,
-  task: InferenceTask & { kind: 'run' },
-): Promise<InferenceReply & { ok: true; kind: 'run' }> {
+  task: InferenceTask,
+): Promise<InferenceReply & { ok: true }> {
+  if (task.kind === 'describe')
+    return {
+      ok: true,
+      kind: 'describe',
+      inputs: [...session.inputs],
+      outputs: [...session.outputs],
+    };
   const started = performance.now();
   try {
     const outputs = await session.run(task.inputs, task.outputs);

@@ -25,8 +25,9 @@ export interface ServedModel {
   readonly warmupMs: number | undefined;
   readonly state: ModelState;
   /**
-   * True when the version runs on the calling thread instead of its inference threads: a tiny
-   * model, under the engine's `inlineBelowMs`. Absent otherwise.
+   * True when the version runs on the calling thread instead of inference threads (which are then
+   * closed; `threads` says how many it was given): a tiny model, under the engine's
+   * `inlineBelowMs`. Absent otherwise.
    */
   readonly inline?: boolean;
   /** Why the version is degraded: the onnxruntime error of its warm-up, and what to change. */

@@ -99,4 +99,12 @@ describe('a run that throws on the calling thread', () => {
     const { outputs } = await engine.predict({ model: 'pad', inputs: good });
     expect(toNumbers(outputs.y!)).toEqual([3, 2, 1, 2, 3, 4, 3, 2]);
   });
+
+  it("releases the calling thread's session when the version is unloaded", async () => {
+    await engine.unload('pad', '1');
+    const good = { x: createTensor('float32', [1, 4], Float32Array.of(1, 2, 3, 4)) };
+    await expect(engine.predict({ model: 'pad', inputs: good })).rejects.toMatchObject({
+      code: 'ERR_MODEL_NOT_FOUND',
+    });
+  });
 });

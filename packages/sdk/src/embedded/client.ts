@@ -41,6 +41,9 @@ export interface EmbeddedClient extends ConveyorClient {
   resume(): void;
 }
 
+// Most calls give no options: parsed once (a zod parse costs about as much as an iris run).
+const NO_OPTIONS: ParsedPredictOptions = Object.freeze(predictOptions(undefined));
+
 /**
  * A version, or the newest for production; the embedded client keeps no aliases (they live in
  * Redis), so any other alias is ERR_ALIAS_NOT_FOUND.
@@ -118,7 +121,7 @@ export async function createEmbeddedClient(
   const prepared = async (model: unknown, inputs: unknown, options: unknown) => {
     assertOpen();
     const target = modelTarget(model);
-    const opts = predictOptions(options);
+    const opts = options === undefined ? NO_OPTIONS : predictOptions(options);
     return { job: await keys.keyed(await prepare(target, inputs, opts), inputs, target), opts };
   };
 

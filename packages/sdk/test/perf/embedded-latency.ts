@@ -2,7 +2,8 @@
  * Embedded `predict` latency against onnxruntime's own session.run on the same model, in the
  * same process, interleaved in rounds so that machine load hits both alike. Not a test: run
  *   node --import tsx --conditions=@conveyor/source packages/sdk/test/perf/embedded-latency.ts [inlineBelowMs]
- * and read the p50/p99 it prints (JSON on stdout).
+ * and read the p50/p99 it prints (JSON on stdout). Env: ROUNDS (default 10) rounds of CALLS (default
+ * 2000) calls each way; KEEP sets keepCompleted.count (default the client's 10 000).
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +45,9 @@ function summary(samples: number[]) {
 async function main() {
   const inline = process.argv[2];
   const options: EmbeddedClientOptions = { repository: REPOSITORY, models: ['iris'] };
-  if (inline !== undefined) (options as Record<string, unknown>).inlineBelowMs = Number(inline);
+  if (process.env.KEEP !== undefined)
+    options.keepCompleted = { count: Number(process.env.KEEP), ageSeconds: 3600 };
+  if (inline !== undefined) options.inlineBelowMs = Number(inline);
   const client = await createEmbeddedClient(options);
   const session = await ort.InferenceSession.create(`${REPOSITORY}/iris/1/model.onnx`, {
     intraOpNumThreads: 1,
