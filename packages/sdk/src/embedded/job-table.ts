@@ -13,8 +13,6 @@ import {
 } from './table-job.js';
 import { createWaits, jobNotFound } from './waits.js';
 
-export type { Retention } from './retention.js';
-
 export interface JobTableOptions {
   /** Runs one attempt of a job. */
   run(job: PreparedJob, enqueuedAt: number, takenAt: number): Promise<Prediction>;
