@@ -7,14 +7,18 @@ import { planWarmup, sampleTensors } from './warm-up.js';
 /** Runs of the warm-up sample timed on a thread, at most; the fastest decides. */
 const TIMED_RUNS = 8;
 /**
- * A warm-up (first run, with its allocations, plus the hop) this many times the threshold or
- * slower is not measured further: such a model is never tiny, and timing it would slow its load.
+ * A warm-up (a first run, with its allocations and cold code, plus the hop; iris takes 2 to 10 ms
+ * on a busy 2-core machine) this many times the threshold or slower is not timed further: such a
+ * model is never tiny, and timing it would slow its load.
  */
-const WARMUP_FACTOR = 100;
+const WARMUP_FACTOR = 500;
+/** After this many timed runs, a version still this many times the threshold is not tiny. */
+const EARLY_RUNS = 3;
+const EARLY_FACTOR = 20;
 
 /**
  * The fastest onnxruntime run of a version's warm-up sample on one of its threads, in ms, stopping
- * at the first run under `belowMs`. The fastest, not the median: the first runs on a thread are
+ * at the first run under `belowMs` (or once the version is clearly far above it). The fastest, not the median: the first runs on a thread are
  * slow (its code is still cold) and a busy machine only ever slows a run down.
  */
 async function fastestThreadRunMs(loaded: LoadedVersion, belowMs: number): Promise<number> {
@@ -36,6 +40,7 @@ async function fastestThreadRunMs(loaded: LoadedVersion, belowMs: number): Promi
     if (reply.kind !== 'run') return Number.POSITIVE_INFINITY;
     fastest = Math.min(fastest, reply.ms);
     if (fastest < belowMs) break;
+    if (i + 1 >= EARLY_RUNS && fastest >= belowMs * EARLY_FACTOR) break;
   }
   return fastest;
 }
