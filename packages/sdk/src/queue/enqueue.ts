@@ -3,6 +3,7 @@ import {
   isConveyorError,
   newJobId,
   parseOrThrow,
+  queueOfJobId,
   type ParsedPredictOptions,
 } from '@conveyor/shared';
 import { BulkItemOptionsSchema, BulkOptionsSchema, type Prediction } from '../client.js';
@@ -38,6 +39,16 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     await addJobs(ctx, [toBullJob(ctx, prepared)]);
     return prepared.jobId;
   };
+
+  /**
+   * Has the shared listener keep the ends of jobs about to be added, so their handles' result()
+   * needs no read of the job (only for new ids: a keyed job may exist already).
+   */
+  async function expectEnds(jobIds: readonly string[]): Promise<void> {
+    const queues = new Set(jobIds.map(queueOfJobId));
+    await Promise.all([...queues].map((q) => ctx.hub.watch(q))).catch(ctx.rejectUnavailable);
+    ctx.hub.expect(jobIds, ctx.config.timeoutMs);
+  }
 
   /**
    * Adds a prepared job that carries an idempotency key, unless the key's job exists: the key's
@@ -83,6 +94,7 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     // Everything that can be checked without Redis is checked first.
     const target = modelTarget(model);
     const prepared = await prepare(target, inputs, predictOptions(options));
+    if (prepared.options.idempotencyKey === undefined) await expectEnds([prepared.jobId]);
     return addPrepared(prepared, inputs, target);
   }
 
@@ -128,6 +140,7 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
       }
     }
     const plain = prepared.filter((p) => p.job.options.idempotencyKey === undefined);
+    if (plain.length > 0) await expectEnds(plain.map((p) => p.job.jobId));
     await addJobs(
       ctx,
       plain.map((p) => toBullJob(ctx, p.job)),

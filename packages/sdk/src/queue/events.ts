@@ -26,8 +26,21 @@ export interface EventHub {
   watch(queue: string): Promise<void>;
   /** Calls `listener` with each event of the job until the returned function is called. */
   subscribe(jobId: string, listener: (event: QueueEvent) => void): () => void;
+  /**
+   * Keeps the end (`completed`, `failed` or `removed`) of jobs this client is about to add, for
+   * `ttlMs`: call it after `watch` and before adding them, and a later wait takes the end from
+   * here instead of reading the job.
+   */
+  expect(jobIds: readonly string[], ttlMs: number): void;
+  /**
+   * The kept end of an expected job; `pending` while it is expected and has not ended; undefined
+   * for a job this client did not add (or whose end was kept past its ttl).
+   */
+  take(jobId: string): QueueEvent | 'pending' | undefined;
   close(): Promise<void>;
 }
+
+const ENDS: ReadonlySet<string> = new Set(['completed', 'failed', 'removed']);
 
 /** The longest one XREAD blocks, in ms; a new model interrupts it through the wake stream anyway. */
 const BLOCK_MS = 10_000;
@@ -63,12 +76,23 @@ export function createEventHub(
   let reading: Promise<void> | undefined;
   let listener: Redis | undefined;
 
+  /** Expected jobs by id, oldest first: until (epoch ms) and their end once it came. */
+  const expected = new Map<string, { until: number; end?: QueueEvent }>();
+  const forgetExpired = (now: number) => {
+    for (const [id, entry] of expected) {
+      if (entry.until > now) break;
+      expected.delete(id);
+    }
+  };
+
   const dispatch = (fields: Record<string, string>) => {
     const { event, jobId } = fields;
     if (event === undefined || jobId === undefined) return;
+    const entry: QueueEvent = { event, jobId, fields };
+    const kept = expected.get(jobId);
+    if (kept && kept.end === undefined && ENDS.has(event)) kept.end = entry;
     const listeners = subscribers.get(jobId);
     if (!listeners) return;
-    const entry: QueueEvent = { event, jobId, fields };
     for (const fn of [...listeners]) {
       try {
         fn(entry);
@@ -145,10 +169,23 @@ export function createEventHub(
         if (current.size === 0) subscribers.delete(jobId);
       };
     },
+    expect(jobIds, ttlMs) {
+      const now = Date.now();
+      forgetExpired(now);
+      for (const id of jobIds) expected.set(id, { until: now + ttlMs });
+    },
+    take(jobId) {
+      const kept = expected.get(jobId);
+      if (!kept) return undefined;
+      if (kept.end === undefined) return 'pending';
+      expected.delete(jobId);
+      return kept.end;
+    },
     async close() {
       if (closed) return;
       closed = true;
       subscribers.clear();
+      expected.clear();
       // Disconnecting ends the blocking read at once; QUIT would wait for it.
       listener?.disconnect();
       await reading;

@@ -7,6 +7,7 @@ import {
 } from '@conveyor/shared';
 import type { JobState, Prediction } from '../client.js';
 import type { QueueContext } from './context.js';
+import type { QueueEvent } from './events.js';
 import { readJob, settledOutcome, type ReadJob } from './job-read.js';
 
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'failed']);
@@ -46,7 +47,7 @@ export async function waitFor(
     };
     const fail = (error: unknown) => finish(() => reject(toConveyorError(error)));
     const succeed = (prediction: Prediction) => finish(() => resolve(prediction));
-    const unsubscribe = ctx.hub.subscribe(id, (entry) => {
+    const onEvent = (entry: QueueEvent) => {
       if (entry.event === 'completed') {
         let returnvalue: unknown;
         try {
@@ -63,7 +64,8 @@ export async function waitFor(
       } else if (entry.event === 'removed') {
         fail(notFound(id, model, 'was removed while waiting'));
       }
-    });
+    };
+    const unsubscribe = ctx.hub.subscribe(id, onEvent);
     ctx.waits.add(fail);
     const current = (then: (found: ReadJob) => void): void =>
       void readJob(ctx, id).then((found) => {
@@ -90,7 +92,11 @@ export async function waitFor(
         );
       }, timeoutMs);
     };
-    if (start) start().then(armTimer, fail);
-    else current(armTimer);
+    if (start) return void start().then(armTimer, fail);
+    // A job this client added has its end kept by the listener: no read is needed.
+    const kept = ctx.hub.take(id);
+    if (kept === undefined) return current(armTimer);
+    armTimer();
+    if (kept !== 'pending') onEvent(kept);
   });
 }
