@@ -27,6 +27,7 @@ const EXPECTED: Record<string, [status: number, retryable: boolean]> = {
   ERR_OUTPUT_UNKNOWN: [400, false],
   ERR_FEATURES_UNSUPPORTED: [400, false],
   ERR_PAYLOAD_INVALID: [400, false],
+  ERR_RESULT_TOO_LARGE: [507, false],
   ERR_MODEL_NOT_FOUND: [404, false],
   ERR_MODEL_VERSION_NOT_FOUND: [404, false],
   ERR_ALIAS_NOT_FOUND: [404, false],
