@@ -1,11 +1,6 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { z } from 'zod';
-import {
-  DEFAULT_MAX_TENSOR_BYTES,
-  DEFAULT_MODEL_EXPIRY_MS,
-  ModelNameSchema,
-  type Logger,
-} from '@conveyor/shared';
+import { DEFAULTS, ModelNameSchema, type Logger } from '@conveyor/shared';
 
 const RetentionSchema = z
   .object({
@@ -27,17 +22,17 @@ function isRedisUrl(value: string): boolean {
 /** What the queue client and the embedded client both take, with the same meaning. */
 const commonOptions = {
   /** How long `predict` and `result()` wait, in ms. Default 30 000. */
-  timeoutMs: z.number().int().positive().default(30_000),
+  timeoutMs: z.number().int().positive().default(DEFAULTS.timeoutMs),
   /** Tries per job for retryable failures. Default 3. */
-  attempts: z.number().int().min(1).max(100).default(3),
+  attempts: z.number().int().min(1).max(100).default(DEFAULTS.attempts),
   /** First retry delay in ms, doubled each try. Default 1000. */
-  backoffMs: z.number().int().min(0).default(1000),
+  backoffMs: z.number().int().min(0).default(DEFAULTS.backoffMs),
   /** Completed jobs kept for reading results later. Default 10 000 jobs, 1 hour. */
-  keepCompleted: RetentionSchema.default({ count: 10_000, ageSeconds: 3600 }),
+  keepCompleted: RetentionSchema.default(() => ({ ...DEFAULTS.keepCompleted })),
   /** Failed jobs kept. Default 10 000 jobs, 1 day. */
-  keepFailed: RetentionSchema.default({ count: 10_000, ageSeconds: 86_400 }),
+  keepFailed: RetentionSchema.default(() => ({ ...DEFAULTS.keepFailed })),
   /** Largest tensor accepted, in bytes. Default 64 MiB. */
-  maxTensorBytes: z.number().int().positive().default(DEFAULT_MAX_TENSOR_BYTES),
+  maxTensorBytes: z.number().int().positive().default(DEFAULTS.maxTensorBytes),
   /** A pino-compatible logger; default silent. */
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'child' in v).optional(),
 };
@@ -54,7 +49,7 @@ export const ClientOptionsSchema = z
       .refine(isRedisUrl, {
         message: 'a redis:// or rediss:// URL, with at most a database number as its path',
       })
-      .default('redis://127.0.0.1:6379'),
+      .default(DEFAULTS.redisUrl),
     /** Redis password; overrides one in the URL. */
     password: z.string().min(1).optional(),
     /** Redis ACL user name; overrides one in the URL. */
@@ -68,37 +63,29 @@ export const ClientOptionsSchema = z
     prefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/)
-      .default('conveyor'),
+      .default(DEFAULTS.prefix),
     /** Approximate cap of each queue's event stream. Default 10 000. */
-    eventsMaxLen: z.number().int().min(100).default(10_000),
+    eventsMaxLen: z.number().int().min(100).default(DEFAULTS.eventsMaxLen),
     /** How long the model catalogue read from Redis is reused, in ms. Default 5000. */
-    catalogueTtlMs: z.number().int().min(0).default(5000),
+    catalogueTtlMs: z.number().int().min(0).default(DEFAULTS.catalogueTtlMs),
     /**
      * A model version that no worker has announced for this long is treated as gone
      * (ERR_MODEL_NOT_FOUND); workers announce every 15 s. Match the workers' MODEL_EXPIRY_MS.
      * Default 600 000 (10 minutes).
      */
-    modelExpiryMs: z.number().int().min(60_000).default(DEFAULT_MODEL_EXPIRY_MS),
+    modelExpiryMs: z.number().int().min(60_000).default(DEFAULTS.modelExpiryMs),
     /**
      * Inputs of at least this many bytes are stored as raw bytes beside their job instead of in
      * its JSON (no base64, no JSON parsing of the data in Redis or the worker). Default 16 KiB;
      * 0 stores every input that way, and a very large value none.
      */
-    blobThresholdBytes: z
-      .number()
-      .int()
-      .min(0)
-      .default(16 * 1024),
+    blobThresholdBytes: z.number().int().min(0).default(DEFAULTS.blobThresholdBytes),
     /**
      * How long stored inputs live at most, in seconds, should their job never finish (the worker
      * deletes them when it does). A job still waiting after this fails with ERR_PAYLOAD_INVALID.
      * Default 7 days.
      */
-    blobTtlSeconds: z
-      .number()
-      .int()
-      .min(60)
-      .default(7 * 24 * 3600),
+    blobTtlSeconds: z.number().int().min(60).default(DEFAULTS.blobTtlSeconds),
     ...commonOptions,
   })
   .strict();
@@ -119,7 +106,7 @@ export const EmbeddedClientOptionsSchema = z
      * Jobs handed to the engine at once; more wait, in priority order, as on a queue. Jobs handed
      * over together are batched by the engine. Default 32.
      */
-    concurrency: z.number().int().min(1).max(4096).default(32),
+    concurrency: z.number().int().min(1).max(4096).default(DEFAULTS.workerConcurrency),
     ...commonOptions,
   })
   .strict();

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { ConveyorError } from './errors.js';
 import { ModelNameSchema } from './schemas/names.js';
-import { DEFAULT_MODEL_EXPIRY_MS } from './naming.js';
-import { DEFAULT_MAX_TENSOR_BYTES } from './tensor/tensor.js';
+import { DEFAULTS } from './defaults.js';
 import { zodIssues } from './validation.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -68,17 +67,17 @@ const QueueDepthsSchema = z
 export const ConfigSchema = z
   .object({
     /** Redis to use; credentials and TLS (`rediss://`) go in the URL. */
-    REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+    REDIS_URL: z.string().url().default(DEFAULTS.redisUrl),
     /** Prefix of every Redis key Conveyor writes. */
     REDIS_KEY_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/)
-      .default('conveyor'),
+      .default(DEFAULTS.prefix),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-      .default('info'),
+      .default(DEFAULTS.logLevel),
     /** Folder of `<name>/<version>/model.onnx` + `model.json`. */
-    MODEL_REPOSITORY: z.string().min(1).default('models'),
+    MODEL_REPOSITORY: z.string().min(1).default(DEFAULTS.modelRepository),
     /** Comma-separated model names this worker serves; unset serves every model in the repository. */
     MODELS: z
       .string()
@@ -95,83 +94,83 @@ export const ConfigSchema = z
      * Jobs one worker process holds at once, per model: at least the batch size, or batches
      * cannot fill. Chosen with `pnpm bench` (docs/benchmarks.md).
      */
-    WORKER_CONCURRENCY: int(1, 1024).default(32),
+    WORKER_CONCURRENCY: int(1, 1024).default(DEFAULTS.workerConcurrency),
     /**
      * Threads that run onnxruntime in a worker process, per model version (the main thread only
      * talks to Redis). 0 runs inference on the main thread: for measurement only.
      */
-    INFERENCE_THREADS: int(0, 64).default(1),
+    INFERENCE_THREADS: int(0, 64).default(DEFAULTS.inferenceThreads),
     /**
      * Niceness a worker process runs at (0-19; higher yields the CPU sooner), set at its start so
      * its inference threads inherit it: a producer on the same host keeps accepting work fast.
      */
-    WORKER_NICE: int(0, 19).default(10),
+    WORKER_NICE: int(0, 19).default(DEFAULTS.workerNice),
     /** Largest tensor accepted anywhere, in bytes. */
-    MAX_TENSOR_BYTES: int(1, 2 ** 31 - 1).default(DEFAULT_MAX_TENSOR_BYTES),
+    MAX_TENSOR_BYTES: int(1, 2 ** 31 - 1).default(DEFAULTS.maxTensorBytes),
     /** Tries per job for retryable failures (Redis or model-load trouble). */
-    JOB_ATTEMPTS: int(1, 100).default(3),
+    JOB_ATTEMPTS: int(1, 100).default(DEFAULTS.attempts),
     /** First retry delay, doubled each try. */
-    JOB_BACKOFF_MS: int(0, 3_600_000).default(1000),
+    JOB_BACKOFF_MS: int(0, 3_600_000).default(DEFAULTS.backoffMs),
     /** Completed jobs (and their results) kept at most, per model queue. */
-    KEEP_COMPLETED_JOBS: int(0, 10_000_000).default(10_000),
+    KEEP_COMPLETED_JOBS: int(0, 10_000_000).default(DEFAULTS.keepCompleted.count),
     /** Completed jobs older than this are trimmed. */
-    KEEP_COMPLETED_AGE_S: int(0, 31_536_000).default(3600),
-    KEEP_FAILED_JOBS: int(0, 10_000_000).default(10_000),
-    KEEP_FAILED_AGE_S: int(0, 31_536_000).default(86_400),
+    KEEP_COMPLETED_AGE_S: int(0, 31_536_000).default(DEFAULTS.keepCompleted.ageSeconds),
+    KEEP_FAILED_JOBS: int(0, 10_000_000).default(DEFAULTS.keepFailed.count),
+    KEEP_FAILED_AGE_S: int(0, 31_536_000).default(DEFAULTS.keepFailed.ageSeconds),
     /**
      * Largest result a worker stores, in bytes of output data; a larger one fails its job with
      * ERR_RESULT_TOO_LARGE instead of filling Redis.
      */
-    RESULT_MAX_BYTES: int(1, 2 ** 31 - 1).default(32 * 1024 * 1024),
+    RESULT_MAX_BYTES: int(1, 2 ** 31 - 1).default(DEFAULTS.resultMaxBytes),
     /**
      * Bytes of stored results kept per model version queue, beside KEEP_COMPLETED_*: past it the
      * oldest completed jobs with stored outputs are removed first. 0 turns the budget off.
      */
-    RESULT_BUDGET_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(1024 * 1024 * 1024),
+    RESULT_BUDGET_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(DEFAULTS.resultBudgetBytes),
     /** Approximate cap of each queue's event stream (it holds small results inline). */
-    EVENTS_MAX_LEN: int(100, 10_000_000).default(10_000),
+    EVENTS_MAX_LEN: int(100, 10_000_000).default(DEFAULTS.eventsMaxLen),
     /** How long a synchronous predict waits before ERR_JOB_TIMEOUT. */
-    PREDICT_TIMEOUT_MS: int(1, 86_400_000).default(30_000),
+    PREDICT_TIMEOUT_MS: int(1, 86_400_000).default(DEFAULTS.timeoutMs),
     /** How long shutdown waits for jobs in flight before closing anyway. */
-    SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
+    SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(DEFAULTS.shutdownTimeoutMs),
     /** How long a worker's lock on a job lasts without renewal (renewed at half): a dead worker's jobs wait this long. */
-    JOB_LOCK_MS: int(1000, 3_600_000).default(30_000),
+    JOB_LOCK_MS: int(1000, 3_600_000).default(DEFAULTS.jobLockMs),
     /** How often a worker looks for jobs whose lock expired (stalled) and puts them back on the queue. */
-    STALLED_INTERVAL_MS: int(500, 3_600_000).default(30_000),
+    STALLED_INTERVAL_MS: int(500, 3_600_000).default(DEFAULTS.stalledIntervalMs),
     /**
      * A model version that no worker has announced for this long is forgotten: clients get
      * ERR_MODEL_NOT_FOUND for it, readiness stops claiming it, and workers delete its entry.
      * Workers announce every 15 s; jobs for a model keep queueing while its workers are away for
      * less than this.
      */
-    MODEL_EXPIRY_MS: int(60_000, 31_536_000_000).default(DEFAULT_MODEL_EXPIRY_MS),
+    MODEL_EXPIRY_MS: int(60_000, 31_536_000_000).default(DEFAULTS.modelExpiryMs),
     /**
      * Worker: how often it rescans the model repository for versions added or removed (file
      * events also trigger a rescan, but network file systems miss them). 0 turns rescans off.
      */
-    MODEL_RESCAN_MS: int(0, 86_400_000).default(10_000),
+    MODEL_RESCAN_MS: int(0, 86_400_000).default(DEFAULTS.modelRescanMs),
     /**
      * Worker: after a version is removed from the repository, how long it keeps taking the jobs
      * already queued for it (clients stop sending new ones at once) before it unloads the version.
      */
-    MODEL_DRAIN_MS: int(0, 3_600_000).default(10_000),
-    PRODUCER_HOST: z.string().min(1).default('0.0.0.0'),
-    PRODUCER_PORT: int(0, 65_535).default(8080),
+    MODEL_DRAIN_MS: int(0, 3_600_000).default(DEFAULTS.modelDrainMs),
+    PRODUCER_HOST: z.string().min(1).default(DEFAULTS.producerHost),
+    PRODUCER_PORT: int(0, 65_535).default(DEFAULTS.producerPort),
     /**
      * Connections the kernel holds for the producer before it accepts them (capped by
      * net.core.somaxconn). Node's default of 511 overflows in a burst, and the kernel then
      * resets connections.
      */
-    PRODUCER_BACKLOG: int(1, 65_535).default(4096),
+    PRODUCER_BACKLOG: int(1, 65_535).default(DEFAULTS.producerBacklog),
     /** Largest HTTP request body, in bytes. */
-    MAX_BODY_BYTES: int(1024, 2 ** 31 - 1).default(16 * 1024 * 1024),
+    MAX_BODY_BYTES: int(1024, 2 ** 31 - 1).default(DEFAULTS.maxBodyBytes),
     /**
      * Largest ONNX file the producer accepts on POST /v1/models/{name}/versions, in bytes. ONNX
      * files are single protobuf messages, which cannot exceed 2 GiB.
      */
-    MAX_MODEL_UPLOAD_BYTES: int(1024, 2 ** 31 - 1).default(256 * 1024 * 1024),
+    MAX_MODEL_UPLOAD_BYTES: int(1024, 2 ** 31 - 1).default(DEFAULTS.maxModelUploadBytes),
     /** Most jobs not yet started a model's queue may hold; work beyond it is refused with 429. */
-    MAX_QUEUE_DEPTH: int(1, 100_000_000).default(10_000),
+    MAX_QUEUE_DEPTH: int(1, 100_000_000).default(DEFAULTS.maxQueueDepth),
     /** Per-model MAX_QUEUE_DEPTH overrides, as JSON: `{"iris": 500}`. */
     QUEUE_DEPTH_BY_MODEL: QueueDepthsSchema,
     /** Producer API keys, `name:scope:secret,...` (scope infer or admin); empty turns auth off. */
@@ -206,13 +205,13 @@ export const ConfigSchema = z
         return read.length === 0 ? undefined : Object.freeze(read);
       }),
     /** Tries per webhook delivery (network errors, 5xx, 408 and 429 are retried). */
-    WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
+    WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(DEFAULTS.webhookMaxAttempts),
     /** First webhook retry delay, doubled each try. */
-    WEBHOOK_BACKOFF_MS: int(0, 3_600_000).default(1000),
+    WEBHOOK_BACKOFF_MS: int(0, 3_600_000).default(DEFAULTS.webhookBackoffMs),
     /** How long one webhook POST may take before it counts as a network error. */
-    WEBHOOK_TIMEOUT_MS: int(1, 300_000).default(10_000),
+    WEBHOOK_TIMEOUT_MS: int(1, 300_000).default(DEFAULTS.webhookTimeoutMs),
     /** Webhook deliveries one producer sends at once. */
-    WEBHOOK_CONCURRENCY: int(1, 1024).default(16),
+    WEBHOOK_CONCURRENCY: int(1, 1024).default(DEFAULTS.webhookConcurrency),
     /** Lets callback URLs reach loopback, private and link-local addresses (off: no SSRF). */
     WEBHOOK_ALLOW_PRIVATE: z
       .enum(['true', 'false'], { message: 'true or false' })
@@ -231,18 +230,18 @@ export const ConfigSchema = z
         ),
       ),
     /** Requests one API key (or client address when auth is off) may make per window; 0 = off. */
-    RATE_LIMIT_MAX: int(0, 100_000_000).default(3000),
+    RATE_LIMIT_MAX: int(0, 100_000_000).default(DEFAULTS.rateLimitMax),
     /** The rate limit window, in ms. */
-    RATE_LIMIT_WINDOW_MS: int(1000, 86_400_000).default(10_000),
+    RATE_LIMIT_WINDOW_MS: int(1000, 86_400_000).default(DEFAULTS.rateLimitWindowMs),
     /**
      * Where the counts live: `redis` (shared by every producer replica, one Redis call per
      * request) or `memory` (each replica counts alone).
      */
-    RATE_LIMIT_STORE: z.enum(['redis', 'memory']).default('redis'),
+    RATE_LIMIT_STORE: z.enum(['redis', 'memory']).default(DEFAULTS.rateLimitStore),
     /** Interval of the comment lines that keep a job's event stream (SSE) open. */
-    SSE_HEARTBEAT_MS: int(100, 300_000).default(15_000),
+    SSE_HEARTBEAT_MS: int(100, 300_000).default(DEFAULTS.sseHeartbeatMs),
     /** Most jobs one batch request may hold. */
-    BATCH_MAX_ITEMS: int(1, 1_000_000).default(100_000),
+    BATCH_MAX_ITEMS: int(1, 1_000_000).default(DEFAULTS.batchMaxItems),
   })
   .strict();
 

@@ -133,6 +133,7 @@ export {
 export { checkRequest, shapeMatches } from './signature.js';
 export { parseOrThrow, zodIssues } from './validation.js';
 export { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl, type Config } from './config.js';
+export { DEFAULTS, type Defaults } from './defaults.js';
 export {
   createLogger,
   silentLogger,
