@@ -95,6 +95,42 @@ describe('back-pressure on a full model queue', () => {
     expect(status).toBe(200);
   });
 
+  it('refuses a burst past the limit on two producers once their readings refresh, overshooting by one refresh at most', async () => {
+    await queue.pause();
+    const second = await startProducer(
+      testConfig(redisUrl, prefix, { QUEUE_DEPTH_BY_MODEL: JSON.stringify({ iris: LIMIT }) }),
+    );
+    try {
+      const burst = (n: number) =>
+        Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            (i % 2 === 0 ? producer : second).app.inject({
+              method: 'POST',
+              url: '/v2/models/iris/infer',
+              payload: iris,
+              headers: { prefer: 'respond-async' },
+            }),
+          ),
+        );
+      const first = await burst(8);
+      const accepted = first.filter((r) => r.statusCode === 202).length;
+      for (const refused of first.filter((r) => r.statusCode !== 202))
+        expect(refused.json<ErrorBody>().code).toBe('ERR_QUEUE_FULL');
+      // Each producer counts what it accepts; the other's jobs show at its next refresh.
+      expect(accepted).toBeGreaterThanOrEqual(LIMIT);
+      expect(accepted).toBeLessThanOrEqual(2 * LIMIT);
+      expect(await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(accepted);
+
+      // One refresh later (in the background, 200 ms) both know the queue is full.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const later = await burst(6);
+      expect(later.map((r) => r.statusCode)).toEqual(Array.from({ length: 6 }, () => 429));
+    } finally {
+      await second.close();
+      await queue.drain();
+    }
+  });
+
   it('reads QUEUE_DEPTH_BY_MODEL as a JSON object of model limits, and refuses a bad one', () => {
     expect(loadConfig({ QUEUE_DEPTH_BY_MODEL: '{"iris": 5}' }).QUEUE_DEPTH_BY_MODEL).toEqual({
       iris: 5,
