@@ -33,6 +33,7 @@ export type { AnnouncedVersion, LiveVersion } from './catalogue.js';
 export type { ChangeOptions } from './aliases.js';
 export { ClientOptionsSchema, type ClientOptions } from './options.js';
 export { BulkOptionsSchema, PredictManyOptionsSchema } from './client.js';
+export { packInputs, rowLayout, splitOutputs, type RowLayout } from './row-pack.js';
 export type {
   BulkItem,
   BulkOptions,

@@ -1,0 +1,132 @@
+import { packInputs, rowLayout, type BulkItem, type ModelInfo } from '@conveyor/sdk';
+import type { TensorSpec } from '@conveyor/shared';
+import type { BatchEntry } from './batches-entries.js';
+
+/**
+ * Rows of a packed job at most. The producer has no measure of a model's speed when a batch is
+ * submitted, so packs have a fixed size: large enough that a small model's job is mostly inference
+ * (about 20 ms at a few µs per row), small enough to keep one pack's failure and retry cheap.
+ */
+export const PACK_ROWS = 256;
+/** Input bytes of a packed job at most (and never more than MAX_TENSOR_BYTES). */
+export const PACK_BYTES = 4 * 1024 * 1024;
+
+/** One job of a batch: one item, or the consecutive items `first…` packed into one. */
+export interface BatchUnit {
+  /** What is enqueued. */
+  job: BulkItem;
+  /** Index of its first item in the batch. */
+  first: number;
+  /** The items it holds, in order. */
+  items: BulkItem[];
+  /** Rows of each item, for a packed job (two items or more). */
+  rows?: number[];
+}
+
+const freeFirst = (spec: TensorSpec) => spec.shape.length > 0 && spec.shape[0] === -1;
+
+/**
+ * Whether a batch of `model` may be packed: every announced version takes and gives every tensor
+ * with a free first (batch) dimension, so joining items' rows and splitting outputs by row holds.
+ */
+export function mayPack(models: readonly ModelInfo[], model: string): boolean {
+  const versions = models.filter((m) => m.name === model);
+  return (
+    versions.length > 0 &&
+    versions.every((m) => m.inputs.every(freeFirst) && m.outputs.every(freeFirst))
+  );
+}
+
+/** Elements (8 bytes each at most) of a nested array, a typed array or a `{ data }` tensor. */
+function byteEstimate(value: unknown): number {
+  if (ArrayBuffer.isView(value)) return value.byteLength;
+  if (Array.isArray(value)) return value.reduce<number>((n, v) => n + byteEstimate(v), 0);
+  if (typeof value === 'object' && value !== null && 'data' in value)
+    return byteEstimate(value.data);
+  return 8;
+}
+
+const itemBytes = (item: BulkItem) =>
+  Object.values(item.inputs as Record<string, unknown>).reduce<number>(
+    (n, v) => n + byteEstimate(v),
+    0,
+  );
+
+/** Turns the items gathered for one job into a unit. */
+function unitOf(first: number, items: BulkItem[], rows: number[]): BatchUnit {
+  const single = items[0] as BulkItem;
+  if (items.length === 1) return { job: single, first, items };
+  const total = rows.reduce((n, r) => n + r, 0);
+  const inputs = packInputs(
+    items.map((item) => item.inputs),
+    total,
+  ) as BulkItem['inputs'];
+  return { job: { inputs }, first, items, rows };
+}
+
+/**
+ * Groups consecutive items into jobs. With `pack`, items without an idempotency key whose inputs
+ * share a layout (same input names, dtypes and trailing dimensions) are packed, up to PACK_ROWS
+ * rows and `maxBytes` input bytes per job; an item with its own key stays a job of its own, so
+ * its key keeps naming exactly one job. Without `pack`, every item is a job.
+ */
+export function planUnits(
+  items: readonly BulkItem[],
+  pack: boolean,
+  maxBytes: number,
+): BatchUnit[] {
+  const units: BatchUnit[] = [];
+  let open:
+    { first: number; key: string; items: BulkItem[]; rows: number[]; bytes: number } | undefined;
+  const close = () => {
+    if (open !== undefined) units.push(unitOf(open.first, open.items, open.rows));
+    open = undefined;
+  };
+  for (const [index, item] of items.entries()) {
+    const layout = pack && item.idempotencyKey === undefined ? rowLayout(item.inputs) : undefined;
+    if (layout === undefined) {
+      close();
+      units.push({ job: item, first: index, items: [item] });
+      continue;
+    }
+    const bytes = itemBytes(item);
+    const total = open === undefined ? 0 : open.rows.reduce((n, r) => n + r, 0);
+    if (
+      open === undefined ||
+      open.key !== layout.key ||
+      total + layout.rows > PACK_ROWS ||
+      open.bytes + bytes > maxBytes
+    ) {
+      close();
+      open = { first: index, key: layout.key, items: [], rows: [], bytes: 0 };
+    }
+    open.items.push(item);
+    open.rows.push(layout.rows);
+    open.bytes += bytes;
+  }
+  close();
+  return units;
+}
+
+/** A packed unit as one job per item, for a pack the SDK refused at submit. */
+export function unpackUnit(unit: BatchUnit): BatchUnit[] {
+  return unit.items.map((item, i) => ({ job: item, first: unit.first + i, items: [item] }));
+}
+
+/** The batch entries (one per item) of units enqueued as `ids`. */
+export function entriesOf(units: readonly BatchUnit[], ids: readonly string[]): BatchEntry[] {
+  const entries: BatchEntry[] = [];
+  for (const [u, unit] of units.entries()) {
+    const jobId = ids[u] ?? '';
+    if (unit.rows === undefined) {
+      entries.push({ jobId });
+      continue;
+    }
+    let start = 0;
+    for (const count of unit.rows) {
+      entries.push({ jobId, rows: { start, count } });
+      start += count;
+    }
+  }
+  return entries;
+}
