@@ -41,10 +41,7 @@ export function addConfigFlags(command: Command, names: readonly ConfigFlag[]): 
   return command;
 }
 
-/**
- * The variables the given flags set, as text: what a child process or an entry point reading
- * `process.env` needs.
- */
+/** The variables the given flags set, as text: what a child process (`conveyor dev`'s) needs. */
 export function flagEnv(options: object, names: readonly ConfigFlag[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of names) {

@@ -14,6 +14,8 @@ export interface Io {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The working directory relative paths are resolved from. */
   readonly cwd: string;
+  /** The script of this CLI (`process.argv[1]`), which `conveyor dev` runs again for its members. */
+  readonly script?: string | undefined;
 }
 
 /** Writes one line to a stream. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `conveyor`: the command line (docs/cli.md). The only CLI file that reads `process.env` and
- * decides the process's exit code.
+ * `conveyor`: the command line (docs/cli.md). The only CLI file that reads `process.env` (never
+ * writing it: services get their configuration as an argument) and decides the process's exit
+ * code.
  */
 import { isConveyorError } from '@conveyor/shared';
 import type { Launcher } from './context.js';
@@ -15,18 +16,18 @@ const io: Io = {
   stderr: process.stderr,
   env: { ...process.env },
   cwd: process.cwd(),
+  script: process.argv[1],
 };
 
-const launch: Launcher = async (service, env) => {
-  Object.assign(process.env, env);
+const launch: Launcher = async (service, config) => {
   // Started by `conveyor dev` with an IPC channel: when the parent goes away (even SIGKILL), the
   // channel closes and this service stops as on SIGTERM, so no orphan is left running.
   if (process.channel) {
     process.channel.unref();
     process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   }
-  if (service === 'worker') await import('@conveyor/worker/main');
-  else await import('@conveyor/producer/main');
+  if (service === 'worker') await (await import('@conveyor/worker/run')).serveWorker(config);
+  else await (await import('@conveyor/producer/run')).serveProducer(config);
 };
 
 const ctx = { io, launch, exitCode: undefined as number | undefined };

@@ -86,7 +86,7 @@ Examples:
       PRODUCER_HOST:
         typeof options.host === 'string' ? options.host : (io.env.PRODUCER_HOST ?? '127.0.0.1'),
     };
-    const script = process.argv[1] ?? '';
+    const script = io.script ?? '';
     const members: Member[] = [
       startMember({ name: 'worker', args: [script, 'worker'], env, out: io.stdout }),
       startMember({ name: 'serve', args: [script, 'serve'], env, out: io.stdout }),

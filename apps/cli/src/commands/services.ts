@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { addConfigFlags, configFrom, flagEnv, type ConfigFlag } from '../config-flags.js';
+import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 
 export const WORKER_FLAGS: readonly ConfigFlag[] = [
@@ -41,8 +41,7 @@ answer at start, it logs one warning per attempt and retries with backoff.`,
       ),
     WORKER_FLAGS,
   ).action(async (options: Record<string, unknown>) => {
-    configFrom(ctx.io.env, options, WORKER_FLAGS);
-    await ctx.launch('worker', flagEnv(options, WORKER_FLAGS));
+    await ctx.launch('worker', configFrom(ctx.io.env, options, WORKER_FLAGS));
   });
 
   addConfigFlags(
@@ -62,7 +61,6 @@ answer at start, it logs one warning per attempt and retries with backoff.`,
       ),
     SERVE_FLAGS,
   ).action(async (options: Record<string, unknown>) => {
-    configFrom(ctx.io.env, options, SERVE_FLAGS);
-    await ctx.launch('producer', flagEnv(options, SERVE_FLAGS));
+    await ctx.launch('producer', configFrom(ctx.io.env, options, SERVE_FLAGS));
   });
 }

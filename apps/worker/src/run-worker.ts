@@ -1,0 +1,118 @@
+/**
+ * The worker service started from a configuration it is given: `main.ts` (`pnpm worker`) loads
+ * it from the environment, and `conveyor worker` builds it from its flags and the environment.
+ * Nothing here reads `process.env`.
+ */
+import {
+  createLogger,
+  exitAfterLogs,
+  exitOnSignals,
+  isConveyorError,
+  settledWithin,
+  waitForRedis,
+  type Config,
+  type Logger,
+} from '@conveyor/shared';
+import { lowerPriority } from './priority.js';
+import { startWorkerService, type WorkerService } from './worker-service.js';
+
+/** A worker being started, or running. */
+export interface WorkerRun {
+  /** The service once its models are loaded; rejects when start-up fails or `stop` ends it. */
+  readonly started: Promise<WorkerService>;
+  /** Whether `stop` was called. */
+  readonly stopping: boolean;
+  /**
+   * Ends the wait for Redis, waits for start-up to settle (SHUTDOWN_TIMEOUT_MS at most), then
+   * closes the service: jobs in flight finish, the others stay queued. Idempotent.
+   */
+  stop(): Promise<void>;
+  /** What a shutdown that runs out of time leaves undone, for its log line. */
+  unfinished(): Record<string, unknown>;
+}
+
+/**
+ * Starts a worker with the given configuration: lowers the process's priority (WORKER_NICE)
+ * before any inference thread starts, waits for Redis with capped backoff (one warning per
+ * attempt), then loads and serves the models. Installs no signal handler and never exits.
+ */
+export function runWorker(config: Config, log: Logger = workerLogger(config)): WorkerRun {
+  // Before any inference thread starts: they inherit it, and request handling on the host wins.
+  lowerPriority(config.WORKER_NICE, log);
+  const aborting = new AbortController();
+  let service: WorkerService | undefined;
+  const started = (async () => {
+    await waitForRedis(config.REDIS_URL, log, 'conveyor-worker-probe', aborting.signal);
+    service = await startWorkerService(config, log);
+    return service;
+  })();
+  // The caller sees a failure through `started`; `stop` must not leave it unhandled either.
+  started.catch(() => undefined);
+  let stopped: Promise<void> | undefined;
+  const stop = async () => {
+    aborting.abort();
+    // Start-up can wait on Redis (announcing the models) for as long as Redis is away.
+    if (!(await settledWithin(started, config.SHUTDOWN_TIMEOUT_MS))) {
+      log.warn(
+        { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, unfinished: ['start-up'] },
+        'worker shutdown incomplete',
+      );
+      return;
+    }
+    const running = await started.catch((err: unknown) => {
+      // A start-up the signal did not abort failed on its own: nothing of it is left to close.
+      if (!(err instanceof Error && err.name === 'AbortError'))
+        log.warn({ err }, 'worker start-up failed during shutdown');
+    });
+    await running?.close();
+  };
+  return {
+    started,
+    get stopping() {
+      return aborting.signal.aborted;
+    },
+    stop: () => (stopped ??= stop()),
+    unfinished: () => ({ starting: service === undefined, activeJobs: service?.activeJobs() }),
+  };
+}
+
+/**
+ * Runs a worker as its process's one service, as `pnpm worker` and `conveyor worker` do:
+ * SIGTERM or SIGINT stop it gracefully (also during start-up) and exit 0; SIGHUP rescans the model
+ * repository; a failed start-up, or no model to serve, exits 1.
+ */
+export async function serveWorker(
+  config: Config,
+  log: Logger = workerLogger(config),
+): Promise<void> {
+  const run = runWorker(config, log);
+  exitOnSignals(log, () => run.stop(), {
+    timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    unfinished: () => run.unfinished(),
+  });
+  try {
+    const service = await run.started;
+    if (service.models.length === 0) {
+      log.fatal({ repository: config.MODEL_REPOSITORY }, 'no model can be served');
+      await service.close();
+      exitAfterLogs(log, 1);
+      return;
+    }
+    // `kill -HUP` asks for a rescan of the model repository now (as file events and the periodic
+    // rescan do).
+    process.on('SIGHUP', () => void service.rescan('SIGHUP'));
+  } catch (err) {
+    // Aborted by a signal: the signal's handler exits 0 once closed.
+    if (!run.stopping) {
+      log.fatal(
+        { err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' },
+        'worker failed to start',
+      );
+      exitAfterLogs(log, 1);
+    }
+  }
+}
+
+function workerLogger(config: Config): Logger {
+  return createLogger({ level: config.LOG_LEVEL, component: 'worker' });
+}
