@@ -183,6 +183,9 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
         // See jobs-sse.ts: the socket ends with the stream.
         connection: 'close',
       });
+      // writeHead alone keeps the head until the first line: a stream whose jobs all wait would
+      // otherwise say nothing, not even that it began.
+      reply.raw.flushHeaders();
       try {
         await pipeline(Readable.from(lines), reply.raw);
       } catch (err) {
