@@ -2,12 +2,6 @@ import { packInputs, rowLayout, type BulkItem, type ModelInfo } from '@conveyor/
 import type { TensorSpec } from '@conveyor/shared';
 import type { BatchEntry } from './batches-entries.js';
 
-/**
- * Rows of a packed job at most. The producer has no measure of a model's speed when a batch is
- * submitted, so packs have a fixed size: large enough that a small model's job is mostly inference
- * (about 20 ms at a few µs per row), small enough to keep one pack's failure and retry cheap.
- */
-export const PACK_ROWS = 256;
 /** Input bytes of a packed job at most (and never more than MAX_TENSOR_BYTES). */
 export const PACK_BYTES = 4 * 1024 * 1024;
 
@@ -66,14 +60,14 @@ function unitOf(first: number, items: BulkItem[], rows: number[]): BatchUnit {
 
 /**
  * Groups consecutive items into jobs. With `pack`, items without an idempotency key whose inputs
- * share a layout (same input names, dtypes and trailing dimensions) are packed, up to PACK_ROWS
- * rows and `maxBytes` input bytes per job; an item with its own key stays a job of its own, so
+ * share a layout (same input names, dtypes and trailing dimensions) are packed, up to `limits.rows`
+ * rows and `limits.bytes` input bytes per job (see batches-sizes.ts); an item with its own key stays a job of its own, so
  * its key keeps naming exactly one job. Without `pack`, every item is a job.
  */
 export function planUnits(
   items: readonly BulkItem[],
   pack: boolean,
-  maxBytes: number,
+  limits: { rows: number; bytes: number },
 ): BatchUnit[] {
   const units: BatchUnit[] = [];
   let open:
@@ -94,8 +88,8 @@ export function planUnits(
     if (
       open === undefined ||
       open.key !== layout.key ||
-      total + layout.rows > PACK_ROWS ||
-      open.bytes + bytes > maxBytes
+      total + layout.rows > limits.rows ||
+      open.bytes + bytes > limits.bytes
     ) {
       close();
       open = { first: index, key: layout.key, items: [], rows: [], bytes: 0 };

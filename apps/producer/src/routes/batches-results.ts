@@ -45,6 +45,18 @@ function lineOfRecord(
 }
 
 const text = (line: BatchResultLine) => `${JSON.stringify(line)}\n`;
+
+/** Tells the batch's sizer about a packed job's prediction, once per job. */
+function learnFrom(
+  source: BatchSource,
+  seen: Set<string>,
+  entry: BatchEntry,
+  prediction: Prediction,
+) {
+  if (entry.rows === undefined || seen.has(entry.jobId)) return;
+  seen.add(entry.jobId);
+  source.learn?.(prediction, Object.values(prediction.outputs)[0]?.shape[0] ?? 0);
+}
 const anyone = () => true;
 
 /**
@@ -84,6 +96,7 @@ export async function* resultsInInputOrder(
 ): AsyncGenerator<string> {
   const until = Date.now() + waitMs;
   const { entries } = source;
+  const seen = new Set<string>();
   for (let start = 0; start < entries.length; start += WINDOW) {
     const end = Math.min(entries.length, start + WINDOW);
     const ids = [...new Set(entries.slice(start, end).map((e) => e.jobId))];
@@ -91,7 +104,9 @@ export async function* resultsInInputOrder(
     const records = new Map(ids.map((id, i) => [id, read[i]]));
     for (let index = start; index < end; index += 1) {
       const record = await settled(client, source, records, index, until, signal);
-      yield text(lineOfRecord(index, entries[index] as BatchEntry, record));
+      const entry = entries[index] as BatchEntry;
+      if (record?.outcome?.ok) learnFrom(source, seen, entry, record.outcome.prediction);
+      yield text(lineOfRecord(index, entry, record));
     }
   }
 }
@@ -121,6 +136,7 @@ export function resultsInCompletionOrder(
   const until = Date.now() + waitMs;
   const { entries } = source;
   const ended: Ended[] = [];
+  const seen = new Set<string>();
   let wake = new AbortController();
   const settle = (result: Ended) => {
     ended.push(result);
@@ -146,6 +162,7 @@ export function resultsInCompletionOrder(
     if (indices === undefined) return;
     if (prediction) {
       open.delete(id);
+      learnFrom(source, seen, entries[indices[0] ?? 0] as BatchEntry, prediction);
       for (const i of indices) yield text(completedLine(i, entries[i] as BatchEntry, prediction));
     } else if (error && isConveyorError(error) && !notEnded(error)) {
       open.delete(id);

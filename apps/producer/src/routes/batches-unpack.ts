@@ -1,4 +1,4 @@
-import type { JobRecord, PredictOptions, QueueClient } from '@conveyor/sdk';
+import type { JobRecord, Prediction, PredictOptions, QueueClient } from '@conveyor/sdk';
 import {
   JobPayloadSchema,
   blobKey,
@@ -147,6 +147,8 @@ export interface BatchSource {
   /** Entry indices per job id, as the batch was read. */
   groups: Map<string, number[]>;
   unpacker: Unpacker;
+  /** Told each packed job's prediction once, with its rows, to size later packs. */
+  learn?: (prediction: Prediction, rows: number) => void;
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   BatchStatusSchema,
   type BatchStatus,
 } from './batches-schemas.js';
+import { createPackSizes } from './batches-sizes.js';
 import { batchCounts } from './batches-status.js';
 import { submitBatch } from './batches-submit.js';
 import { createUnpacker, type BatchSource } from './batches-unpack.js';
@@ -50,6 +51,7 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
   const { client, config, context, closing } = options;
   const batchKey = (prefix: string, id: string) => `${prefix}:batch:${id}`;
   const unpacker = createUnpacker(client, context);
+  const sizes = createPackSizes();
 
   // The stream itself is the body: ndjsonLines reads it line by line, with the body limit.
   app.addContentTypeParser(NDJSON, (_request, payload, parsed) => parsed(null, payload));
@@ -86,7 +88,10 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       if (callback !== undefined) await ctx.webhooks.assertAllowed(callback);
       // A callback is per job, so a batch with one has a job per item.
       const pack = callback === undefined && mayPack(await client.models(), model);
-      const units = planUnits(items, pack, Math.min(PACK_BYTES, config.MAX_TENSOR_BYTES));
+      const units = planUnits(items, pack, {
+        rows: sizes.rows(model),
+        bytes: Math.min(PACK_BYTES, config.MAX_TENSOR_BYTES),
+      });
       await app.checkBackPressure(model, units.length);
       const batchId = `b-${randomUUID()}`;
       const { owner } = ownerOf(request);
@@ -138,7 +143,13 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
         details: { batchId: id },
       });
     }
-    const source: BatchSource = { key, entries, groups: byJob(entries), unpacker };
+    const source: BatchSource = {
+      key,
+      entries,
+      groups: byJob(entries),
+      unpacker,
+      learn: (prediction, rows) => sizes.observe(prediction.model, prediction.timings, rows),
+    };
     return { ctx, source };
   };
 
