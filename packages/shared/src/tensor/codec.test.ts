@@ -8,6 +8,7 @@ import {
   WireTensorSchema,
   decodeTensor,
   encodeTensor,
+  tensorFromBytes,
   type WireTensor,
 } from './codec.js';
 import { DTYPES, DTYPE_ARRAYS, type Dtype, type TensorData, type TypedArray } from './dtype.js';
@@ -152,6 +153,34 @@ describe('tensor codec round trip', () => {
     const data = decoded.data as Float64Array;
     expect(data.byteOffset).toBe(0);
     expect(data.buffer.byteLength).toBe(16);
+  });
+
+  it('decodes a small tensor into the shared pool, aligned, when told it may', () => {
+    for (let i = 0; i < 20; i++) {
+      const values = Array.from({ length: i + 1 }, (_, j) => j * 1.25 - i);
+      const wire = encodeTensor(createTensor('float64', [i + 1], new Float64Array(values)));
+      const data = decodeTensor(wire, { pooled: true }).data as Float64Array;
+      expect(data.byteOffset % 8).toBe(0);
+      expect([...data]).toEqual(values);
+    }
+    const big = encodeTensor(createTensor('float32', [2048], new Float32Array(2048).fill(3)));
+    const data = decodeTensor(big, { pooled: true }).data as Float32Array;
+    expect(data.byteOffset).toBe(0);
+    expect(data.buffer.byteLength).toBe(8192);
+  });
+
+  it('adopts stored bytes that fill a buffer of their own, and copies any other', () => {
+    const whole = new Uint8Array(new Float32Array([1, 2, 3]).buffer);
+    const adopted = tensorFromBytes('float32', [3], whole, { adopt: true });
+    expect((adopted.data as Float32Array).buffer).toBe(whole.buffer);
+    const copy = tensorFromBytes('float32', [3], whole).data as Float32Array;
+    expect(copy.buffer).not.toBe(whole.buffer);
+    const slice = new Uint8Array(16).subarray(4);
+    slice.set(whole);
+    const copied = tensorFromBytes('float32', [3], slice, { adopt: true }).data as Float32Array;
+    expect(copied.buffer).not.toBe(slice.buffer);
+    expect(copied.byteOffset).toBe(0);
+    expect([...copied]).toEqual([1, 2, 3]);
   });
 });
 

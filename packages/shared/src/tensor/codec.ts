@@ -142,6 +142,17 @@ export interface DecodeOptions {
   maxBytes?: number;
   /** Names the tensor in error messages, e.g. `input "features"`. */
   where?: string;
+  /**
+   * tensorFromBytes only: the caller hands the bytes over and never touches them again, so a
+   * source that is a whole, unshared ArrayBuffer becomes the tensor's data without a copy.
+   */
+  adopt?: boolean;
+  /**
+   * decodeTensor only: a tensor of under 4 KiB may be decoded into Buffer's shared pool (at an
+   * 8-byte-aligned offset) instead of a buffer of its own: no allocation per small tensor, but its
+   * buffer must never be transferred or detached.
+   */
+  pooled?: boolean;
 }
 
 /**
@@ -165,13 +176,27 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
       { details: { shape: wire.shape, dtype: wire.dtype, bytes: encodedBytes } },
     );
   }
-  return fromBytes(
-    wire.dtype,
-    wire.shape,
-    Buffer.from(wire.data, 'base64'),
-    elements,
-    bytes,
-    where,
+  if (wire.dtype === 'string') {
+    return fromBytes(wire.dtype, wire.shape, Buffer.from(wire.data, 'base64'), elements, where);
+  }
+  // Straight into an aligned buffer, without Buffer.from's copy: Buffer.from decodes into a slice
+  // of the shared pool at any offset. allocUnsafe's slices of the pool start at multiples of 8.
+  const target =
+    options.pooled && bytes < Buffer.poolSize >>> 1
+      ? Buffer.allocUnsafe(bytes)
+      : Buffer.from(new ArrayBuffer(bytes));
+  if (target.write(wire.data, 'base64') !== bytes) {
+    throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: data is not base64`);
+  }
+  return fromBytes(wire.dtype, wire.shape, target, elements, where);
+}
+
+/** True when `bytes` is the whole of an ArrayBuffer of its own (not a pool or socket slice). */
+function ownsWholeBuffer(bytes: Uint8Array): boolean {
+  return (
+    bytes.byteOffset === 0 &&
+    bytes.buffer instanceof ArrayBuffer &&
+    bytes.byteLength === bytes.buffer.byteLength
   );
 }
 
@@ -200,7 +225,10 @@ export function tensorFromBytes(
       { details: { shape, dtype, bytes: source.byteLength } },
     );
   }
-  return fromBytes(dtype, shape, source, elements, bytes, where);
+  if (dtype === 'string') return fromBytes(dtype, shape, source, elements, where);
+  // A fresh, aligned buffer unless handed one: a source may be a slice of a pool at any offset.
+  const target = options.adopt && ownsWholeBuffer(source) ? source : new Uint8Array(source);
+  return fromBytes(dtype, shape, target, elements, where);
 }
 
 /** A string tensor's data holds at least its length prefixes, and at most `maxBytes`. */
@@ -227,24 +255,24 @@ function checkStringBytes(
   }
 }
 
+/**
+ * The tensor over `bytes`: a string tensor's are decoded; any other's become its data, so they
+ * must be aligned to the element size and the caller's alone.
+ */
 function fromBytes(
   dtype: Dtype,
   shape: readonly number[],
-  source: Uint8Array,
+  bytes: Uint8Array,
   elements: number,
-  bytes: number,
   where: string,
 ): Tensor {
   if (dtype === 'string') {
-    const strings = decodeStrings(source, elements, where);
+    const strings = decodeStrings(bytes, elements, where);
     return createTensor(dtype, shape, strings, Number.POSITIVE_INFINITY, where);
   }
-  // A fresh, aligned buffer: Buffer.from may hand back a slice of a shared pool at any offset.
-  const target = new Uint8Array(bytes);
-  target.set(source.subarray(0, bytes));
-  if (!HOST_IS_LITTLE_ENDIAN) swapBytes(target, bytesPerElement(dtype));
+  if (!HOST_IS_LITTLE_ENDIAN) swapBytes(bytes, bytesPerElement(dtype));
   const Ctor = DTYPE_ARRAYS[dtype];
-  const data = new Ctor(target.buffer, 0, elements);
+  const data = new Ctor(bytes.buffer, bytes.byteOffset, elements);
   if (dtype === 'bool' && (data as Uint8Array).some((v) => v > 1)) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
