@@ -3,18 +3,18 @@ import type { Engine } from '@conveyor/engine';
 import {
   ConveyorError,
   JOB_PAYLOAD_VERSION,
-  JobPayloadSchema,
   blobKey,
   decodeTensor,
   encodeOutputs,
   formatFailure,
-  parseOrThrow,
   tensorFromBytes,
   toConveyorError,
+  type JobPayload,
   type JobResult,
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
+import { readJobPayload } from './job-payload.js';
 import type { ResultStore } from './result-store.js';
 
 /** Reads and removes the raw bytes of a job's stored inputs (see BlobTensorSchema). */
@@ -47,6 +47,57 @@ export function dropStoredInputs(blobs: BlobStore, job: Job, log: Logger): Promi
   return dropBlobs(blobs, storedInputKeys(blobs.prefix, job), log);
 }
 
+/** Reads a job's input tensors: inline ones from base64, stored ones from their blobs. */
+async function readInputs(
+  payload: JobPayload,
+  jobId: string,
+  stored: readonly string[],
+  blobs: BlobStore,
+  maxBytes: number,
+): Promise<Record<string, Tensor>> {
+  const inputs: Record<string, Tensor> = {};
+  const bytes =
+    stored.length > 0 ? await blobs.get(stored.map((n) => blobKey(blobs.prefix, jobId, n))) : [];
+  for (const name in payload.inputs) {
+    const wire = payload.inputs[name]!;
+    const where = `input "${name}"`;
+    if ('data' in wire) {
+      inputs[name] = decodeTensor(wire, { maxBytes, where, pooled: true });
+      continue;
+    }
+    const data = bytes[stored.indexOf(name)];
+    if (!data) {
+      throw new ConveyorError(
+        'ERR_PAYLOAD_INVALID',
+        `${where} of job ${jobId} is stored beside the job, but its bytes are gone`,
+      );
+    }
+    // The bytes are this job's alone: read in place when they fill a buffer of their own.
+    inputs[name] = tensorFromBytes(wire.dtype, wire.shape, data, { maxBytes, where, adopt: true });
+  }
+  return inputs;
+}
+
+/**
+ * True when every input's data fills an ArrayBuffer of its own, which the engine may then move to
+ * an inference thread; small inline inputs are decoded into Buffer's shared pool, which must stay.
+ */
+function transferable(inputs: Readonly<Record<string, Tensor>>): boolean {
+  for (const name in inputs) {
+    const { data } = inputs[name]!;
+    if (!ArrayBuffer.isView(data)) continue;
+    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) return false;
+  }
+  return true;
+}
+
+/** The names of a payload's inputs stored beside the job (see BlobTensorSchema). */
+function storedNames(payload: JobPayload): string[] {
+  const names: string[] = [];
+  for (const name in payload.inputs) if ('blob' in payload.inputs[name]!) names.push(name);
+  return names;
+}
+
 /**
  * The BullMQ processor of one model version's queue: re-validates the payload read from Redis,
  * checks it against the version's signature, runs it on the engine and returns the encoded
@@ -61,60 +112,56 @@ export function createProcessor(
   blobs: BlobStore,
   results: ResultStore,
 ) {
-  const blobKeyOf = (jobId: string, input: string) => blobKey(blobs.prefix, jobId, input);
+  /** Logs a failed job and turns its error into what BullMQ records; drops its last blobs. */
+  const failed = async (job: Job, stored: readonly string[], thrown: unknown): Promise<Error> => {
+    const jobId = String(job.id);
+    const error = toConveyorError(thrown);
+    const fields = { jobId, model, version, code: error.code, attempt: job.attemptsMade + 1 };
+    if (error.code === 'ERR_INTERNAL') log.error({ ...fields, err: error }, 'job failed');
+    else log.warn({ ...fields, reason: error.message }, 'job failed');
+    // Stored inputs stay for a retry, and go with the job's last attempt.
+    const last = !error.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (last)
+      await dropBlobs(
+        blobs,
+        stored.map((n) => blobKey(blobs.prefix, jobId, n)),
+        log,
+      );
+    return error.retryable
+      ? new Error(formatFailure(error))
+      : new UnrecoverableError(formatFailure(error));
+  };
+
   return async (job: Job): Promise<JobResult> => {
     const takenAt = Date.now();
     const jobId = String(job.id);
     let stored: string[] = [];
     try {
-      const payload = parseOrThrow(
-        JobPayloadSchema,
-        job.data,
-        `payload of job ${job.id}`,
-        'ERR_PAYLOAD_INVALID',
-      );
+      const payload = readJobPayload(job.data, jobId);
       // Known from here, so that stored inputs go with the job however it ends.
-      stored = Object.keys(payload.inputs).filter((name) => 'blob' in (payload.inputs[name] ?? {}));
+      stored = storedNames(payload);
       if (payload.model !== model || (payload.version ?? version) !== version) {
         throw new ConveyorError(
           'ERR_PAYLOAD_INVALID',
           `job for model "${payload.model}" version ${payload.version ?? '(none)'} is on the queue of "${model}" version ${version}`,
         );
       }
-      if (payload.deadline !== undefined && takenAt > payload.deadline) {
+      const { deadline } = payload;
+      if (deadline !== undefined && takenAt > deadline) {
         throw new ConveyorError(
           'ERR_DEADLINE_EXCEEDED',
-          `deadline ${new Date(payload.deadline).toISOString()} passed ${takenAt - payload.deadline} ms before a worker took the job`,
+          `deadline ${new Date(deadline).toISOString()} passed ${takenAt - deadline} ms before a worker took the job`,
         );
       }
-      const inputs: Record<string, Tensor> = {};
-      const bytes =
-        stored.length > 0 ? await blobs.get(stored.map((n) => blobKeyOf(jobId, n))) : [];
-      for (const [name, wire] of Object.entries(payload.inputs)) {
-        const where = `input "${name}"`;
-        if ('data' in wire) {
-          inputs[name] = decodeTensor(wire, { maxBytes: engine.maxTensorBytes, where });
-          continue;
-        }
-        const data = bytes[stored.indexOf(name)];
-        if (!data) {
-          throw new ConveyorError(
-            'ERR_PAYLOAD_INVALID',
-            `${where} of job ${jobId} is stored beside the job, but its bytes are gone`,
-          );
-        }
-        inputs[name] = tensorFromBytes(wire.dtype, wire.shape, data, {
-          maxBytes: engine.maxTensorBytes,
-          where,
-        });
-      }
+      const inputs = await readInputs(payload, jobId, stored, blobs, engine.maxTensorBytes);
       const started = performance.now();
       const outcome = await engine.predict({
         model,
         version,
         inputs,
         outputs: payload.outputs,
-        transferInputs: true,
+        transferInputs: transferable(inputs),
+        deadline,
       });
       const encoded = encodeOutputs(outcome.outputs, results.inlineMaxBytes);
       if (encoded.bytes > results.maxBytes) {
@@ -142,27 +189,7 @@ export function createProcessor(
         },
       };
     } catch (thrown) {
-      const error = toConveyorError(thrown);
-      const fields = {
-        jobId: job.id,
-        model,
-        version,
-        code: error.code,
-        attempt: job.attemptsMade + 1,
-      };
-      if (error.code === 'ERR_INTERNAL') log.error({ ...fields, err: error }, 'job failed');
-      else log.warn({ ...fields, reason: error.message }, 'job failed');
-      // Stored inputs stay for a retry, and go with the job's last attempt.
-      const last = !error.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (last)
-        await dropBlobs(
-          blobs,
-          stored.map((n) => blobKeyOf(jobId, n)),
-          log,
-        );
-      throw error.retryable
-        ? new Error(formatFailure(error))
-        : new UnrecoverableError(formatFailure(error));
+      throw await failed(job, stored, thrown);
     }
   };
 }
