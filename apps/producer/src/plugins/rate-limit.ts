@@ -1,6 +1,7 @@
 import fastifyRateLimit, {
   type FastifyRateLimitStore,
   type FastifyRateLimitStoreCtor,
+  type errorResponseBuilderContext,
 } from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
@@ -254,8 +255,8 @@ const plugin: FastifyPluginAsync<RateLimitOptions> = async (app, { config, logge
     // refused before its body is read or validated.
     hook: 'onRequest',
     keyGenerator: keyOf,
-    allowList: (request) => isExempt(request),
-    errorResponseBuilder: (request, context) =>
+    allowList: (request: FastifyRequest) => isExempt(request),
+    errorResponseBuilder: (request: FastifyRequest, context: errorResponseBuilderContext) =>
       new ConveyorError(
         'ERR_RATE_LIMITED',
         `rate limit of ${context.max} requests per ${config.RATE_LIMIT_WINDOW_MS} ms reached; retry in ${context.after}`,
