@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRODUCER_COMMAND_TIMEOUT_MS } from '@conveyor/shared';
-import { DEADLINE_GRACE_MS } from '../../apps/producer/src/routes/infer.js';
+import { DEADLINE_GRACE_MS } from '../../apps/producer/src/oip/infer.js';
 import { startRedisServer, type RedisHandle } from '../../scripts/lib/redis-server.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../support/workers.js';

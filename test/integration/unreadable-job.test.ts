@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type QueueClient } from '@conveyor/sdk';
 import { newJobId, queueName } from '@conveyor/shared';
-import { readJob, statusBody } from '../../apps/producer/src/routes/jobs-view.js';
+import { readJob, statusBody } from '../../apps/producer/src/jobs/jobs-view.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
 

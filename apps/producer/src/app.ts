@@ -12,10 +12,10 @@ import { clientErrorHandler, errorHandler, frameworkErrorBody } from './plugins/
 import { health } from './plugins/health.js';
 import { openapi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
-import { inferRoutes } from './routes/infer.js';
-import { modelRoutes } from './routes/models.js';
-import { modelAdminRoutes } from './routes/model-admin.js';
-import { jobsApi, type JobsApiOptions } from './routes/jobs-api.js';
+import { inferRoutes } from './oip/infer.js';
+import { modelRoutes } from './oip/models.js';
+import { modelAdminRoutes } from './models/model-admin.js';
+import { jobsApi, type JobsApiOptions } from './jobs/jobs-api.js';
 
 /** What the HTTP API needs from outside; tests pass real ones against a test Redis, or fakes. */
 export interface AppDeps {

@@ -5,7 +5,7 @@ import helmet from '@fastify/helmet';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ConveyorClient } from '@conveyor/sdk';
 import { queueName } from '@conveyor/shared';
-import type { LazyJobsContext } from '../routes/jobs-context.js';
+import type { LazyJobsContext } from '../jobs/jobs-context.js';
 
 /** Where the queue dashboard is served. */
 export const DASHBOARD_PATH = '/dashboard';

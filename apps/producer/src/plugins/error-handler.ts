@@ -11,7 +11,7 @@ import {
   type ErrorCode,
   type ErrorIssue,
 } from '@conveyor/shared';
-import type { ErrorBody } from '../schemas.js';
+import type { ErrorBody } from '../oip/schemas.js';
 
 /** The response header that names the job a request enqueued. */
 export const JOB_ID_HEADER = 'Conveyor-Job-Id';

@@ -1,6 +1,6 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { isConveyorError } from '@conveyor/shared';
-import { LiveResponseSchema, NotReadyResponseSchema, ReadyResponseSchema } from '../schemas.js';
+import { LiveResponseSchema, NotReadyResponseSchema, ReadyResponseSchema } from '../oip/schemas.js';
 
 export interface HealthOptions {
   /**

@@ -14,7 +14,7 @@ import {
   type Logger,
 } from '@conveyor/shared';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
-import type { JobOutcome } from '../routes/jobs-schemas.js';
+import type { JobOutcome } from '../jobs/jobs-schemas.js';
 import {
   assertCallbackAllowed,
   callbackPolicyOf,

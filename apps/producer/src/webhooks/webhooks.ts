@@ -9,9 +9,9 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
-import type { QueueRegistry } from '../plugins/queues.js';
-import type { JobOutcome } from '../routes/jobs-schemas.js';
-import { outcomeOf, readJob } from '../routes/jobs-view.js';
+import type { QueueRegistry } from '../queue-registry.js';
+import type { JobOutcome } from '../jobs/jobs-schemas.js';
+import { outcomeOf, readJob } from '../jobs/jobs-view.js';
 import { assertCallbackAllowed, callbackPolicyOf } from './allow.js';
 import { addDelivery, createCallbacksQueue, createDeliveryWorker } from './delivery.js';
 import { createEventFeeder, type EventFeeder, type Finished } from './feeder.js';

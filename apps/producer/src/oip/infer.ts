@@ -10,10 +10,10 @@ import {
   redisUnavailable,
   type Config,
 } from '@conveyor/shared';
-import { HEADER_LENGTH_HEADER, binaryResponseBody, splitBinaryBody } from '../oip-binary.js';
-import { encodeOipOutputs, toSdkInputs } from '../oip-tensors.js';
+import { HEADER_LENGTH_HEADER, binaryResponseBody, splitBinaryBody } from './binary.js';
+import { encodeOipOutputs, toSdkInputs } from './tensors.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
-import { parsePrefer, type Preferences } from '../prefer.js';
+import { parsePrefer, type Preferences } from './prefer.js';
 import {
   BinaryInferResponseSchema,
   ErrorBodySchema,
@@ -24,7 +24,7 @@ import {
   ModelParamsSchema,
   type InferOutput,
   type InferRequest,
-} from '../schemas.js';
+} from './schemas.js';
 
 export interface InferRouteOptions {
   client: Pick<ConveyorClient, 'predict' | 'enqueue'>;

@@ -6,7 +6,7 @@ import {
   ModelNameSchema,
   ModelVersionSchema,
 } from '@conveyor/shared';
-import { MetadataTensorSchema } from '../schemas.js';
+import { MetadataTensorSchema } from '../oip/schemas.js';
 
 /**
  * Bodies of the model lifecycle routes under `/v1/models/{name}`: status, aliases, rollouts and

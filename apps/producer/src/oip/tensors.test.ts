@@ -6,7 +6,7 @@ import {
   toTensor,
   type ErrorCode,
 } from '@conveyor/shared';
-import { encodeOipOutputs, toOipOutputs, toSdkInputs } from './oip-tensors.js';
+import { encodeOipOutputs, toOipOutputs, toSdkInputs } from './tensors.js';
 import type { InferInput } from './schemas.js';
 
 const MAX = 1024 * 1024;

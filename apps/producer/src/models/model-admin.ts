@@ -14,7 +14,7 @@ import {
   type Logger,
 } from '@conveyor/shared';
 import { clientOptionsFromConfig } from '../client-options.js';
-import { ErrorBodySchema } from '../schemas.js';
+import { ErrorBodySchema } from '../oip/schemas.js';
 import {
   AdminModelParamsSchema,
   AliasChangedSchema,

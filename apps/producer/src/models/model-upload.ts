@@ -3,7 +3,7 @@ import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { stageModelVersion } from '@conveyor/engine';
 import { findModelStatus, pinProductionBeforePublish, type ModelAdmin } from '@conveyor/sdk';
 import { ConveyorError, DEFAULT_ALIAS, type Config } from '@conveyor/shared';
-import { ErrorBodySchema } from '../schemas.js';
+import { ErrorBodySchema } from '../oip/schemas.js';
 import {
   AdminModelParamsSchema,
   UploadBodySchema,

@@ -1,6 +1,6 @@
 import type { JobRecord, Prediction, QueueClient } from '@conveyor/sdk';
 import { ConveyorError, ERROR_CATALOGUE, modelOfJobId } from '@conveyor/shared';
-import { toOipOutputs } from '../oip-tensors.js';
+import { toOipOutputs } from '../oip/tensors.js';
 import {
   JobStateSchema,
   type JobOutcome,

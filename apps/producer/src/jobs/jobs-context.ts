@@ -1,6 +1,6 @@
 import type { QueueClient } from '@conveyor/sdk';
 import { ConveyorError, type Config, type Logger } from '@conveyor/shared';
-import { createQueueRegistry, type QueueRegistry } from '../plugins/queues.js';
+import { createQueueRegistry, type QueueRegistry } from '../queue-registry.js';
 import { createWebhooks, type Webhooks, type WebhooksOptions } from '../webhooks/webhooks.js';
 
 /** What the asynchronous job API, batches, webhooks and the dashboard share in one producer. */

@@ -7,7 +7,7 @@ import {
   PredictOptionsSchema,
   TensorNameSchema,
 } from '@conveyor/shared';
-import { InferOutputSchema, OipDatatypeSchema, ParametersSchema } from '../schemas.js';
+import { InferOutputSchema, OipDatatypeSchema, ParametersSchema } from '../oip/schemas.js';
 
 /**
  * Bodies of the asynchronous `/v1` job API. Tensors reuse the Open Inference Protocol datatypes

@@ -6,7 +6,7 @@ import {
   type AliasTarget,
   type TensorSpec,
 } from '@conveyor/shared';
-import { DTYPE_TO_OIP } from '../schemas.js';
+import { DTYPE_TO_OIP } from '../oip/schemas.js';
 import type { AliasChangeBody, AliasView, ModelStatusBody } from './model-admin-schemas.js';
 
 /** Who made a change, for the alias history: the API key's name (`anonymous` when auth is off). */

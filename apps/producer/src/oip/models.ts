@@ -10,7 +10,7 @@ import {
   ModelReadySchema,
   ServerMetadataSchema,
   type ModelMetadata,
-} from '../schemas.js';
+} from './schemas.js';
 import { PRODUCER_VERSION } from '../version.js';
 
 export interface ModelRouteOptions {

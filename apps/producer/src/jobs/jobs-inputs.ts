@@ -1,7 +1,7 @@
 import type { PredictOptions } from '@conveyor/sdk';
 import { valueOutOfRange, type NestedArray, type TensorInputs } from '@conveyor/shared';
-import { toSdkInputs } from '../oip-tensors.js';
-import type { InferInput } from '../schemas.js';
+import { toSdkInputs } from '../oip/tensors.js';
+import type { InferInput } from '../oip/schemas.js';
 import type { JobInputs, JobParameters } from './jobs-schemas.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConveyorError } from '@conveyor/shared';
-import { elementsFromBytes } from './oip-binary.js';
+import { elementsFromBytes } from './binary.js';
 
 /** A body whose float32 block starts `offset` bytes into its buffer. */
 function bodyWithBlock(offset: number, values: readonly number[]): Buffer {

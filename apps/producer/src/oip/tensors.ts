@@ -10,7 +10,7 @@ import {
   type TensorInput,
   type TensorInputs,
 } from '@conveyor/shared';
-import { BinaryReader, elementsFromBytes } from './oip-binary.js';
+import { BinaryReader, elementsFromBytes } from './binary.js';
 import {
   DTYPE_TO_OIP,
   OIP_TO_DTYPE,
