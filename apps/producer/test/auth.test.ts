@@ -5,7 +5,7 @@ import { memoryLogger } from '../../../test/support/workers.js';
 import { buildApp } from '../src/app.js';
 // The requireScope decorator and request.principal are declared there.
 import type {} from '../src/plugins/auth.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { testConfig, unusedClient } from './support.js';
 
 const redisUrl = inject('redisUrl');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto, { type onnx as Onnx } from 'onnx-proto';
 import type { Dtype } from '@conveyor/shared';
-import type { OipDatatype } from '../src/schemas.js';
+import type { OipDatatype } from '../src/oip/schemas.js';
 import { MODELS } from './support.js';
 
 // onnx-proto is CommonJS: its namespace is a property of the default export at run time.

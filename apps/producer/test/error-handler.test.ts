@@ -1,7 +1,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import { ConveyorError, type ErrorCode } from '@conveyor/shared';
 import { buildApp } from '../src/app.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { uniquePrefix } from '../../../test/support/prefix.js';
 import { memoryLogger } from '../../../test/support/workers.js';
 import { testConfig, unusedClient } from './support.js';

@@ -4,7 +4,7 @@ import { ERROR_CATALOGUE, isErrorCode } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startInProcessWorker } from '../../../test/support/workers.js';
 import type { WorkerService } from '../../worker/src/worker-service.js';
-import type { InferResponse } from '../src/schemas.js';
+import type { InferResponse } from '../src/oip/schemas.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 
 /**

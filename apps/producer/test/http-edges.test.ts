@@ -6,7 +6,7 @@ import { ConveyorError } from '@conveyor/shared';
 import { uniquePrefix } from '../../../test/support/prefix.js';
 import { memoryLogger } from '../../../test/support/workers.js';
 import { buildApp } from '../src/app.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { testConfig, unusedClient } from './support.js';
 
 const config = testConfig(inject('redisUrl'), uniquePrefix());

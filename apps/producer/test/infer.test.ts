@@ -4,7 +4,7 @@ import { irisReference } from '../../../scripts/lib/iris-weights.js';
 import { copyCatalogue, dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { buildApp } from '../src/app.js';
-import type { ErrorBody, InferResponse } from '../src/schemas.js';
+import type { ErrorBody, InferResponse } from '../src/oip/schemas.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 
 const redisUrl = inject('redisUrl');

@@ -12,7 +12,7 @@ import { valueInfo } from '../../../scripts/lib/onnx-graph.js';
 import { irisReference } from '../../../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
-import type { BatchResultLine, BatchStatus } from '../src/routes/batches-schemas.js';
+import type { BatchResultLine, BatchStatus } from '../src/jobs/batches-schemas.js';
 import { irisInputs, modelQueue, ndjson, startJobsProducer } from './jobs-support.js';
 import { MODELS, testConfig, type TestProducer } from './support.js';
 

@@ -5,8 +5,8 @@ import { createLogger } from '@conveyor/shared';
 import { irisReference } from '../../../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
-import type { BatchResultLine, BatchStatus } from '../src/routes/batches-schemas.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { BatchResultLine, BatchStatus } from '../src/jobs/batches-schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { irisInputs, modelQueue, ndjson, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
 

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { createLogger } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import {
   irisInputs,
   modelQueue,

@@ -15,8 +15,8 @@ import type {
   JobResultBodySchema,
   JobStatusSchema,
   SubmitJobResponseSchema,
-} from '../src/routes/jobs-schemas.js';
-import type { ErrorBody } from '../src/schemas.js';
+} from '../src/jobs/jobs-schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { IRIS_ROWS, irisInputs, modelQueue, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
 import type { z } from 'zod';

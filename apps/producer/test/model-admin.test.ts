@@ -5,8 +5,8 @@ import { aliasHistoryKey, aliasesKey } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { tempRepository, type TempRepository } from '../../../test/support/repository.js';
 import { startInProcessWorker } from '../../../test/support/workers.js';
-import type { AliasChanged, ModelStatusBody } from '../src/routes/model-admin-schemas.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { AliasChanged, ModelStatusBody } from '../src/models/model-admin-schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 
 const redisUrl = inject('redisUrl');

@@ -8,8 +8,8 @@ import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { tempRepository, type TempRepository } from '../../../test/support/repository.js';
 import { snapshot } from '../../../test/support/snapshot.js';
 import { MODELS, startInProcessWorker } from '../../../test/support/workers.js';
-import type { ModelStatusBody, VersionPublished } from '../src/routes/model-admin-schemas.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { ModelStatusBody, VersionPublished } from '../src/models/model-admin-schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 
 const redisUrl = inject('redisUrl');

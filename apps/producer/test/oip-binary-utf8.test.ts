@@ -9,8 +9,8 @@ import { createLogger } from '@conveyor/shared';
 import { irisReference } from '../../../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
-import { binaryResponseBody, splitBinaryBody } from '../src/oip-binary.js';
-import type { BinaryInferResponse } from '../src/schemas.js';
+import { binaryResponseBody, splitBinaryBody } from '../src/oip/binary.js';
+import type { BinaryInferResponse } from '../src/oip/schemas.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 
 const redisUrl = inject('redisUrl');

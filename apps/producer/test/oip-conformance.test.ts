@@ -14,7 +14,7 @@ import type {
   InferOutput,
   InferResponse,
   OipDatatype,
-} from '../src/schemas.js';
+} from '../src/oip/schemas.js';
 import { CARRIED, WIDTH, createTestRepository, inputName, outputName } from './dtype-models.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 

@@ -4,7 +4,7 @@ import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { memoryLogger } from '../../../test/support/workers.js';
 import { buildApp, type App } from '../src/app.js';
 import { SYNC_MS } from '../src/plugins/rate-limit.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { testConfig, unusedClient } from './support.js';
 
 const redisUrl = inject('redisUrl');

@@ -5,7 +5,7 @@ import { PRODUCER_COMMAND_TIMEOUT_MS, createLogger } from '@conveyor/shared';
 import { startRedisServer, type RedisHandle } from '../../../scripts/lib/redis-server.js';
 import { uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
-import { DEADLINE_GRACE_MS } from '../src/routes/infer.js';
+import { DEADLINE_GRACE_MS } from '../src/oip/infer.js';
 import { COUNT_TIMEOUT_MS, PAUSE_AFTER_FAILURE_MS } from '../src/plugins/rate-limit.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 

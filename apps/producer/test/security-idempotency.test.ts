@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import { irisInputs, modelQueue, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
 

@@ -8,7 +8,7 @@ import { isConveyorError } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { memoryLogger } from '../../../test/support/workers.js';
 import { buildApp } from '../src/app.js';
-import type { ErrorBody } from '../src/schemas.js';
+import type { ErrorBody } from '../src/oip/schemas.js';
 import {
   assertCallbackAllowed,
   isPublicAddress,
