@@ -136,6 +136,24 @@ describe('large outputs', () => {
     expect(record?.outcome?.ok).toBe(true);
   });
 
+  it('a job reads its request back after it ran', async () => {
+    const client = await createClient({ redisUrl, prefix: ctx.prefix });
+    try {
+      const x = rowsOf(2);
+      const handle = await client.enqueue(
+        'echo',
+        { x: { data: x, shape: [2, WIDTH] } },
+        { priority: 3 },
+      );
+      await handle.result();
+      const request = await client.job(handle.id).request();
+      expect(request).toMatchObject({ model: 'echo', version: '1', priority: 3 });
+      expect(Array.from(request?.inputs.x?.data as Float32Array)).toEqual(Array.from(x));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('are stored from 4 KiB up: one row of 1,024 floats', async () => {
     const prediction = await ctx.client!.predict('echo', {
       x: { data: new Float32Array(WIDTH).fill(0.5), shape: [1, WIDTH] },

@@ -179,10 +179,27 @@ export interface JobHandle<O extends object = Outputs> {
   events(): AsyncIterableIterator<JobEvent>;
 }
 
+/** What a queued job was asked to do: its inputs and the options it was enqueued with. */
+export interface JobRequest {
+  model: string;
+  version?: string;
+  inputs: Record<string, Tensor>;
+  outputs?: string[];
+  owner?: string;
+  /** Epoch ms. */
+  deadline?: number;
+  priority?: number;
+}
+
 /** A queued job's handle, with the one read of everything the queue holds about it. */
 export interface QueueJobHandle<O extends object = Outputs> extends JobHandle<O> {
   /** The job's record, or undefined for an id Redis does not know (never was, or trimmed). */
   read(): Promise<JobRecord | undefined>;
+  /**
+   * The job's request read back (to run its rows again apart, for instance); undefined when the
+   * job, its payload or its stored inputs are gone.
+   */
+  request(): Promise<JobRequest | undefined>;
 }
 
 /**

@@ -16,10 +16,7 @@
  */
 export { createClient } from './queue/client.js';
 export { createEmbeddedClient, type EmbeddedClient } from './embedded/client.js';
-export {
-  EmbeddedClientOptionsSchema,
-  type EmbeddedClientOptions,
-} from './embedded/options.js';
+export { EmbeddedClientOptionsSchema, type EmbeddedClientOptions } from './embedded/options.js';
 export {
   ROUTING_RULE,
   createModelAdmin,
@@ -42,6 +39,7 @@ export type {
   JobEvent,
   JobHandle,
   JobRecord,
+  JobRequest,
   JobState,
   JobStatus,
   ModelInfo,

@@ -1,15 +1,7 @@
 import type { JobRecord, Prediction, PredictOptions, QueueClient } from '@conveyor/sdk';
-import {
-  JobPayloadSchema,
-  blobKey,
-  decodeTensor,
-  isConveyorError,
-  queueOfJobId,
-  tensorFromBytes,
-  type Tensor,
-} from '@conveyor/shared';
+import { isConveyorError, type Tensor } from '@conveyor/shared';
 import type { BatchEntry } from './batches-entries.js';
-import type { JobsContext, LazyJobsContext } from './jobs-context.js';
+import type { LazyJobsContext } from './jobs-context.js';
 import { pause } from './jobs-wait.js';
 
 /** Failure codes that say something about a packed job's data: its items then run alone. */
@@ -30,24 +22,6 @@ export function isDataFailure(code: string): boolean {
 export function failureOf(record: JobRecord | undefined): string | undefined {
   const outcome = record?.outcome;
   return outcome === undefined || outcome.ok ? undefined : outcome.error.code;
-}
-
-/** A packed job's inputs, read back from its payload (and stored inputs), or undefined if gone. */
-async function packedInputs(ctx: JobsContext, jobId: string) {
-  const job = await ctx.queues.predict(queueOfJobId(jobId)).getJob(jobId);
-  const parsed = JobPayloadSchema.safeParse(job?.data);
-  if (job === undefined || !parsed.success) return undefined;
-  const tensors: Record<string, Tensor> = {};
-  for (const [name, wire] of Object.entries(parsed.data.inputs)) {
-    if ('blob' in wire) {
-      const bytes = await ctx.queues.redis.getBuffer(blobKey(ctx.queues.prefix, jobId, name));
-      if (bytes === null) return undefined;
-      tensors[name] = tensorFromBytes(wire.dtype, wire.shape, bytes);
-    } else {
-      tensors[name] = decodeTensor(wire);
-    }
-  }
-  return { payload: parsed.data, priority: job.opts.priority, tensors };
 }
 
 /** Rows `[start, start + count)` of a tensor whose first dimension is the pack's rows. */
@@ -82,7 +56,7 @@ export interface Unpacker {
  * or two replicas) re-submit the same jobs, and each item runs once.
  */
 export function createUnpacker(
-  client: Pick<QueueClient, 'enqueueMany'>,
+  client: Pick<QueueClient, 'enqueueMany' | 'job'>,
   context: LazyJobsContext,
 ): Unpacker {
   const running = new Map<string, Promise<string[] | undefined>>();
@@ -94,9 +68,10 @@ export function createUnpacker(
     indices: readonly number[],
   ) {
     const ctx = await context.get();
-    const packed = await packedInputs(ctx, jobId);
-    if (packed === undefined) return undefined;
-    const { payload, priority, tensors } = packed;
+    // Read back through the SDK's one job reader (payload and stored inputs).
+    const payload = await client.job(jobId).request();
+    if (payload === undefined) return undefined;
+    const { priority, inputs: tensors } = payload;
     if (payload.deadline !== undefined && payload.deadline <= Date.now()) return undefined;
     const uuid = jobId.split('.').at(-1) ?? jobId;
     const items = indices.map((index) => {

@@ -12,6 +12,7 @@ import { jobEvents } from '../event-channel.js';
 import type { QueueContext } from './context.js';
 import { toJobEvent } from './events.js';
 import { readJob, settledOutcome, type ReadJob } from './job-read.js';
+import { readJobRequest } from './job-request.js';
 import { waitFor } from './job-wait.js';
 
 const CANCELLABLE: ReadonlySet<JobState> = new Set(['waiting', 'prioritized', 'delayed']);
@@ -110,6 +111,7 @@ export function createHandle<O extends object>(ctx: QueueContext, id: string): Q
       const found = await readJob(ctx, id);
       return found && recordOf(id, found);
     },
+    request: () => readJobRequest(ctx, id),
     cancel: () => cancel(ctx, id),
     async result(waitOptions = {}) {
       // The job's outputs are whatever the caller typed them as; the worker checked the names.
