@@ -56,14 +56,11 @@ export const WORKER_INLINE_BELOW_MS = 0.1;
 function blobStore(connection: Redis, prefix: string): BlobStore {
   return {
     prefix,
+    // One MGET, not a pipeline: ioredis builds a pipeline by copying every script BullMQ
+    // defined on the connection onto it, which cost more than the read itself.
     async get(keys) {
-      const pipeline = connection.pipeline();
-      for (const key of keys) pipeline.getBuffer(key);
-      const replies = await pipeline.exec();
-      return (replies ?? []).map(([err, value]) => {
-        if (err) throw err;
-        return Buffer.isBuffer(value) ? value : null;
-      });
+      const values = await connection.mgetBuffer(...keys);
+      return values.map((value) => (Buffer.isBuffer(value) ? value : null));
     },
     async del(keys) {
       await connection.del(...keys);
