@@ -41,6 +41,11 @@ export interface EventHub {
 }
 
 const ENDS: ReadonlySet<string> = new Set(['completed', 'failed', 'removed']);
+/**
+ * Ends kept at most (the oldest go first): a client that enqueues fast and never waits holds no
+ * more than this many small return values; a handle whose end was dropped reads its job instead.
+ */
+const MAX_EXPECTED = 50_000;
 
 /** The longest one XREAD blocks, in ms; a new model interrupts it through the wake stream anyway. */
 const BLOCK_MS = 10_000;
@@ -80,7 +85,7 @@ export function createEventHub(
   const expected = new Map<string, { until: number; end?: QueueEvent }>();
   const forgetExpired = (now: number) => {
     for (const [id, entry] of expected) {
-      if (entry.until > now) break;
+      if (entry.until > now && expected.size <= MAX_EXPECTED) break;
       expected.delete(id);
     }
   };

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import {
+  ConveyorError,
   JobResultSchema,
   RESULT_FIELD,
   decodeOutputs,
@@ -66,6 +67,13 @@ export function createOutputReader(redis: Redis): OutputReader {
     async prediction(jobId, jobKey, returnvalue) {
       const result = parseResult(jobId, returnvalue);
       const stored = hasStoredOutputs(result) ? await read(jobKey) : undefined;
+      if (stored === null) {
+        throw new ConveyorError(
+          'ERR_JOB_NOT_FOUND',
+          `job ${jobId} was trimmed before its stored outputs were read`,
+          { details: { jobId } },
+        );
+      }
       return toPrediction(jobId, result, stored);
     },
   };
