@@ -23,7 +23,16 @@ export interface BlobStore {
   /** The bytes under each key, or null for a key that does not exist. */
   get(keys: readonly string[]): Promise<(Buffer | null)[]>;
   del(keys: readonly string[]): Promise<void>;
+  /** Lets the keys expire in `seconds`. */
+  expire(keys: readonly string[], seconds: number): Promise<void>;
 }
+
+/**
+ * Seconds a failed job's stored inputs are kept after its last attempt: long enough for a reader
+ * to run a failed row-packed job's items again apart (`client.job(id).request()`), short enough
+ * that a model failing every image does not fill Redis with them.
+ */
+export const FAILED_INPUTS_KEEP_S = 600;
 
 async function dropBlobs(blobs: BlobStore, keys: readonly string[], log: Logger): Promise<void> {
   if (keys.length === 0) return;
@@ -119,14 +128,13 @@ export function createProcessor(
     const fields = { jobId, model, version, code: error.code, attempt: job.attemptsMade + 1 };
     if (error.code === 'ERR_INTERNAL') log.error({ ...fields, err: error }, 'job failed');
     else log.warn({ ...fields, reason: error.message }, 'job failed');
-    // Stored inputs stay for a retry, and go with the job's last attempt.
+    // Stored inputs stay for a retry, and expire soon after the job's last attempt.
     const last = !error.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    if (last)
-      await dropBlobs(
-        blobs,
-        stored.map((n) => blobKey(blobs.prefix, jobId, n)),
-        log,
-      );
+    const keys = stored.map((n) => blobKey(blobs.prefix, jobId, n));
+    if (last && keys.length > 0)
+      await blobs
+        .expire(keys, FAILED_INPUTS_KEEP_S)
+        .catch((err: unknown) => log.warn({ err, keys }, 'could not expire stored inputs'));
     return error.retryable
       ? new Error(formatFailure(error))
       : new UnrecoverableError(formatFailure(error));

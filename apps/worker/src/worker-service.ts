@@ -65,6 +65,11 @@ function blobStore(connection: Redis, prefix: string): BlobStore {
     async del(keys) {
       await connection.del(...keys);
     },
+    async expire(keys, seconds) {
+      const pipeline = connection.pipeline();
+      for (const key of keys) pipeline.expire(key, seconds);
+      await pipeline.exec();
+    },
   };
 }
 
