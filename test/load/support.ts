@@ -182,9 +182,14 @@ export async function rssBytes(pid: number): Promise<number> {
 /** `used_memory` of `INFO memory`, in bytes. */
 export async function redisUsedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
-  const match = /^used_memory:(\d+)\r?$/m.exec(info);
-  if (!match?.[1]) throw new Error('INFO memory has no used_memory');
-  return Number(match[1]);
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:(\\d+)\\r?$`, 'm').exec(info);
+    if (!match?.[1]) throw new Error(`INFO memory has no ${name}`);
+    return Number(match[1]);
+  };
+  // Less the clients' query and output buffers, which rise and fall with whatever is in flight
+  // at the instant of the sample (a pipelined bulk of images): what stays is what Redis keeps.
+  return field('used_memory') - field('mem_clients_normal');
 }
 
 /** Every key matching a pattern, by SCAN. */
