@@ -5,7 +5,13 @@ import { Redis } from 'ioredis';
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type QueueClient } from '@conveyor/sdk';
-import { RESULT_FIELD, createLogger, loadConfig, queueName } from '@conveyor/shared';
+import {
+  RESULT_CHUNK_BYTES,
+  RESULT_FIELD,
+  createLogger,
+  loadConfig,
+  queueName,
+} from '@conveyor/shared';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 
@@ -152,6 +158,26 @@ describe('large outputs', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('are split into fields that fill allocator size classes, and read back whole', async () => {
+    const x = rowsOf(100); // 409,600 bytes: two fields
+    const prediction = await ctx.client!.predict('echo', { x: { data: x, shape: [100, WIDTH] } });
+    expect(Array.from(prediction.outputs.y?.data as Float32Array)).toEqual(Array.from(x));
+    const fields = await ctx.redis!.hmgetBuffer(
+      jobKey(prediction.jobId),
+      RESULT_FIELD,
+      `${RESULT_FIELD}:1`,
+      `${RESULT_FIELD}:2`,
+    );
+    expect(fields.map((f) => f?.byteLength ?? null)).toEqual([
+      RESULT_CHUNK_BYTES,
+      x.byteLength - RESULT_CHUNK_BYTES,
+      null,
+    ]);
+    const record = await ctx.client!.job(prediction.jobId).read();
+    const again = record?.outcome?.ok ? record.outcome.prediction : undefined;
+    expect(Array.from(again?.outputs.y?.data as Float32Array)).toEqual(Array.from(x));
   });
 
   it('are stored from 4 KiB up: one row of 1,024 floats', async () => {

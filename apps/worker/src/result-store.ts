@@ -1,28 +1,29 @@
 import type { JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RESULT_FIELD, type Config } from '@conveyor/shared';
+import { resultChunks, type Config } from '@conveyor/shared';
 
 /**
- * Stores a job's large outputs once, raw, in the job's own hash (RESULT_FIELD), so they go when
+ * Stores a job's large outputs once, raw, in the job's own hash (RESULT_FIELD and its chunks), so they go when
  * BullMQ removes the job, and keeps the queue's stored results under a byte budget: each stored
  * result is recorded by size and time, and past the budget the oldest are named for removal.
  * Entries of jobs BullMQ trimmed itself (by count or age) are dropped without removal.
  *
  * KEYS: 1 the job's hash, 2 the queue's results (sorted by time, member `size:jobId`), 3 their
- * total bytes. ARGV: 1 field, 2 bytes, 3 job id, 4 budget (0: none), 5 jobs kept, 6 seconds kept.
+ * total bytes. ARGV: 1 job id, 2 budget (0: none), 3 jobs kept, 4 seconds kept, 5 total bytes,
+ * then the hash's field and value pairs (the outputs in chunks, see RESULT_CHUNK_BYTES).
  * Returns the ids of completed jobs to remove, oldest first; nil when the job no longer exists.
  */
 const STORE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local size = string.len(ARGV[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+local size = tonumber(ARGV[5])
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local member = size .. ':' .. ARGV[3]
+local member = size .. ':' .. ARGV[1]
 if redis.call('ZADD', KEYS[2], 'NX', ms, member) == 1 then redis.call('INCRBY', KEYS[3], size) end
 local total = tonumber(redis.call('GET', KEYS[3]) or '0')
-local budget, keep = tonumber(ARGV[4]), tonumber(ARGV[5])
-local oldestKept = ms - tonumber(ARGV[6]) * 1000
+local budget, keep = tonumber(ARGV[2]), tonumber(ARGV[3])
+local oldestKept = ms - tonumber(ARGV[4]) * 1000
 local victims = {}
 while true do
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
@@ -58,12 +59,12 @@ type StoreCommand = (
   job: string,
   results: string,
   total: string,
-  field: string,
-  bytes: Buffer,
   jobId: string,
   budget: number,
   keep: number,
   ageSeconds: number,
+  bytes: number,
+  ...fieldsAndChunks: (string | Buffer)[]
 ) => Promise<string[] | null>;
 
 /** The count and age BullMQ keeps completed jobs for, as the job (or else the worker) says. */
@@ -104,12 +105,12 @@ export function createResultStore(options: {
         `${base}:${jobId}`,
         `${base}:cv-results`,
         `${base}:cv-result-bytes`,
-        RESULT_FIELD,
-        bytes,
         jobId,
         config.RESULT_BUDGET_BYTES,
         keep.count,
         keep.ageSeconds,
+        bytes.byteLength,
+        ...resultChunks(bytes).flat(),
       );
       if (victims === null) return false;
       if (victims.length > 0) void remove(victims);

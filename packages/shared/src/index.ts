@@ -63,7 +63,12 @@ export {
   type WireTensor,
 } from './tensor/codec.js';
 export {
+  RESULT_CHUNK_BYTES,
   RESULT_FIELD,
+  joinChunks,
+  resultChunks,
+  resultFields,
+  storedBytesOf,
   decodeOutputs,
   encodeOutputs,
   hasStoredOutputs,

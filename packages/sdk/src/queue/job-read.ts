@@ -1,6 +1,13 @@
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RESULT_FIELD, modelOfJobId, parseFailure } from '@conveyor/shared';
+import {
+  RESULT_FIELD,
+  joinChunks,
+  modelOfJobId,
+  parseFailure,
+  resultFields,
+  storedBytesOf,
+} from '@conveyor/shared';
 import type { JobState, Prediction } from '../client.js';
 import type { QueueContext } from './context.js';
 import { parseResult, toPrediction } from './results.js';
@@ -76,6 +83,7 @@ export async function readStoredJob(
   >;
   if (raw.data === null && raw.opts === null && raw.timestamp === null) return undefined;
   const progress = parsed(raw.progress, 0);
+  const returnvalue = parsed(raw.returnvalue, null);
   return {
     data: parsed(raw.data, {}),
     opts: Job.optsFromJSON(raw.opts ?? '{}'),
@@ -85,9 +93,24 @@ export async function readStoredJob(
     finishedOn: int(raw.finishedOn),
     attemptsMade: int(raw.attemptsMade ?? raw.atm) ?? 0,
     failedReason: raw.failedReason ?? '',
-    returnvalue: parsed(raw.returnvalue, null),
-    outputs,
+    returnvalue,
+    outputs: await restOfOutputs(redis, key, returnvalue, outputs),
   };
+}
+
+/** Stored outputs longer than one field: the first field was read with the job, read the rest. */
+async function restOfOutputs(
+  redis: Redis,
+  key: string,
+  returnvalue: unknown,
+  first: Buffer | null,
+): Promise<Buffer | null> {
+  const outputs = (returnvalue as { outputs?: unknown } | null)?.outputs;
+  if (first === null || typeof outputs !== 'object' || outputs === null) return first;
+  const fields = resultFields(storedBytesOf({ outputs: outputs as Record<string, object> }));
+  if (fields.length <= 1) return first;
+  const rest = await redis.hmgetBuffer(key, ...fields.slice(1));
+  return joinChunks([first, ...rest]);
 }
 
 /** A job and its state, or undefined for an id Redis does not know. */

@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import {
   ConveyorError,
   JobResultSchema,
-  RESULT_FIELD,
+  joinChunks,
+  resultFields,
+  storedBytesOf,
   decodeOutputs,
   hasStoredOutputs,
   parseOrThrow,
@@ -40,17 +42,24 @@ export interface OutputReader {
 }
 
 export function createOutputReader(redis: Redis): OutputReader {
-  let pending: { key: string; settle: (bytes: Buffer | null, error?: Error) => void }[] = [];
+  let pending: {
+    key: string;
+    fields: string[];
+    settle: (bytes: Buffer | null, error?: Error) => void;
+  }[] = [];
   const flush = () => {
     const batch = pending;
     pending = [];
     const pipeline = redis.pipeline();
-    for (const { key } of batch) pipeline.hgetBuffer(key, RESULT_FIELD);
+    for (const { key, fields } of batch) pipeline.hmgetBuffer(key, ...fields);
     pipeline.exec().then(
       (replies) =>
         batch.forEach(({ settle }, i) => {
-          const [error, bytes] = replies?.[i] ?? [new Error('no reply'), null];
-          settle(Buffer.isBuffer(bytes) ? bytes : null, error ?? undefined);
+          const [error, chunks] = replies?.[i] ?? [new Error('no reply'), null];
+          settle(
+            Array.isArray(chunks) ? joinChunks(chunks as (Buffer | null)[]) : null,
+            error ?? undefined,
+          );
         }),
       (error: unknown) =>
         batch.forEach(({ settle }) =>
@@ -58,15 +67,19 @@ export function createOutputReader(redis: Redis): OutputReader {
         ),
     );
   };
-  const read = (key: string) =>
+  const read = (key: string, bytes: number) =>
     new Promise<Buffer | null>((resolve, reject) => {
       if (pending.length === 0) setImmediate(flush);
-      pending.push({ key, settle: (bytes, error) => (error ? reject(error) : resolve(bytes)) });
+      const settle = (stored: Buffer | null, error?: Error) =>
+        error ? reject(error) : resolve(stored);
+      pending.push({ key, fields: resultFields(bytes), settle });
     });
   return {
     async prediction(jobId, jobKey, returnvalue) {
       const result = parseResult(jobId, returnvalue);
-      const stored = hasStoredOutputs(result) ? await read(jobKey) : undefined;
+      const stored = hasStoredOutputs(result)
+        ? await read(jobKey, storedBytesOf(result))
+        : undefined;
       if (stored === null) {
         throw new ConveyorError(
           'ERR_JOB_NOT_FOUND',
