@@ -13,9 +13,9 @@ import {
 } from '@conveyor/shared';
 
 /**
- * The BullMQ queues the producer reads and writes itself (job state, progress and results for
- * the /v1 routes, the dashboard, webhook deliveries), on one shared non-blocking connection.
- * Jobs are still enqueued by the SDK client.
+ * The producer's own connection for its own keys (batches, webhook registrations, deliveries) and
+ * the model version queues bull-board shows, which need BullMQ Queue objects. Jobs, results and
+ * events are read and written by the SDK client, never here.
  */
 export interface QueueRegistry {
   /** The connection every queue here shares; also used for the producer's own keys. */

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import type { QueueClient } from '@conveyor/sdk';
-import { ConveyorError, queueOfJobId, type Config } from '@conveyor/shared';
+import { ConveyorError, type Config } from '@conveyor/shared';
 import { mayReadJob, ownerOf } from '../plugins/auth.js';
 import { byJob, parseEntry } from './batches-entries.js';
 import { readItems } from './batches-items.js';
@@ -159,10 +159,12 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       schema: { params: BatchParamsSchema, response: { 200: BatchStatusSchema } },
     },
     async (request): Promise<BatchStatus> => {
-      const { ctx, source } = await batchSource(request, request.params.id);
+      const { source } = await batchSource(request, request.params.id);
       // A batch's jobs may be spread over versions (an alias's weights apply per job).
-      const counts = await batchCounts(client, source, (id) =>
-        ctx.queues.predict(queueOfJobId(id)).getJobState(id),
+      const counts = await batchCounts(
+        client,
+        source,
+        async (id) => (await client.job(id).status()).state,
       );
       const total = source.entries.length;
       const finished = counts.completed + counts.failed + counts.unknown === total;

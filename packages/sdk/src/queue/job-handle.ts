@@ -104,7 +104,7 @@ export function createHandle<O extends object>(ctx: QueueContext, id: string): Q
     id,
     model,
     async status() {
-      const found = await readJob(ctx, id);
+      const found = await readJob(ctx, id, false);
       return found ? statusOf(id, found) : { id, model, state: 'unknown', attemptsMade: 0 };
     },
     async read() {

@@ -64,16 +64,16 @@ export async function readStoredJob(
   redis: Redis,
   queue: Queue,
   id: string,
+  withOutputs = true,
 ): Promise<StoredJob | undefined> {
   const key = queue.toKey(id);
-  const replies = await redis
-    .pipeline()
-    .hmget(key, ...FIELDS)
-    .hgetBuffer(key, RESULT_FIELD)
-    .exec();
-  const [[fieldsError, values], [outputsError, outputs]] = replies as [
+  const pipeline = redis.pipeline().hmget(key, ...FIELDS);
+  // A status needs no outputs.
+  if (withOutputs) pipeline.hgetBuffer(key, RESULT_FIELD);
+  const replies = await pipeline.exec();
+  const [[fieldsError, values], [outputsError, outputs] = [null, null]] = replies as [
     [Error | null, (string | null)[]],
-    [Error | null, Buffer | null],
+    [Error | null, Buffer | null]?,
   ];
   const failed = fieldsError ?? outputsError;
   if (failed) throw failed;
@@ -94,7 +94,7 @@ export async function readStoredJob(
     attemptsMade: int(raw.attemptsMade ?? raw.atm) ?? 0,
     failedReason: raw.failedReason ?? '',
     returnvalue,
-    outputs: await restOfOutputs(redis, key, returnvalue, outputs),
+    outputs: withOutputs ? await restOfOutputs(redis, key, returnvalue, outputs) : null,
   };
 }
 
@@ -123,13 +123,17 @@ export interface ReadJob {
  * Reads a job's state, then the job: a job read after its state is at least as new, so a job read
  * as completed carries its return value and outputs.
  */
-export async function readJob(ctx: QueueContext, id: string): Promise<ReadJob | undefined> {
+export async function readJob(
+  ctx: QueueContext,
+  id: string,
+  withOutputs = true,
+): Promise<ReadJob | undefined> {
   ctx.assertOpen();
   try {
     const queue = ctx.queues.ofJob(id);
     const state = await queue.getJobState(id);
     if (state === 'unknown') return undefined;
-    const stored = await readStoredJob(ctx.redis, queue, id);
+    const stored = await readStoredJob(ctx.redis, queue, id, withOutputs);
     return stored ? { stored, state } : undefined;
   } catch (error) {
     throw ctx.unavailable(error);
