@@ -6,6 +6,7 @@
 import { toConveyorError } from '@conveyor/shared';
 import { openSession, type ModelSession } from './session.js';
 import type { InferenceReply, InferenceTask } from './inference-task.js';
+import { runOnCaller } from './inline-run.js';
 
 const sessions = new Map<string, Promise<ModelSession>>();
 
@@ -22,18 +23,7 @@ function sessionFor(task: InferenceTask): Promise<ModelSession> {
 
 export default async function handle(task: InferenceTask): Promise<InferenceReply> {
   try {
-    const session = await sessionFor(task);
-    if (task.kind === 'describe') {
-      return {
-        ok: true,
-        kind: 'describe',
-        inputs: [...session.inputs],
-        outputs: [...session.outputs],
-      };
-    }
-    const started = performance.now();
-    const outputs = await session.run(task.inputs, task.outputs);
-    return { ok: true, kind: 'run', outputs, ms: performance.now() - started };
+    return await runOnCaller(await sessionFor(task), task);
   } catch (error) {
     // Errors lose their own properties when cloned across threads; send the code explicitly.
     const known = toConveyorError(error, 'ERR_INFERENCE_FAILED');

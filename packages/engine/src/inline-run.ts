@@ -3,9 +3,10 @@ import type { InferenceReply, InferenceTask } from './inference-task.js';
 import type { ModelSession } from './session.js';
 
 /**
- * Runs a task on a session of the calling thread, as an inference thread would, but without the
- * hop: no structured clone of inputs and outputs, no message round trip. onnxruntime-node's run()
- * blocks this thread for the whole inference, so only tiny models should come here.
+ * Runs a task on a session of the calling thread: what an inference thread does with each task
+ * (inference-thread.ts), and what the engine calls directly for an inline version, without the
+ * hop (no structured clone of inputs and outputs, no message round trip). onnxruntime-node's run()
+ * blocks this thread for the whole inference, so only tiny models run inline.
  */
 export async function runOnCaller(
   session: ModelSession,
