@@ -183,3 +183,34 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
+
+/**
+ * A request for one FP32 tensor in the OIP binary tensor data extension, as an image client sends
+ * it, asking for 202 (`Prefer: respond-async`): a JSON header, then the raw bytes.
+ */
+export function oipBinaryRequest(
+  input: string,
+  shape: readonly number[],
+  bytes: Buffer,
+): { body: Buffer; headers: Record<string, string> } {
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        {
+          name: input,
+          shape: [...shape],
+          datatype: 'FP32',
+          parameters: { binary_data_size: bytes.byteLength },
+        },
+      ],
+    }),
+  );
+  return {
+    body: Buffer.concat([header, bytes]),
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.byteLength),
+      prefer: 'respond-async',
+    },
+  };
+}

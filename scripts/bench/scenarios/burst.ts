@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { freePort } from '../../lib/redis-server.js';
 import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
-import { percentile, round, say } from '../lib.js';
+import { oipBinaryRequest, percentile, round, say } from '../lib.js';
 import type { BenchResults, BurstResult, BurstSide } from '../results.js';
 import { WORKLOADS, type Workload } from '../workloads.js';
 
@@ -105,29 +105,12 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
     try {
       // The image as raw float32 bytes (OIP's binary tensor data extension), as an image
       // client sends it; the naive server below gets the same bytes.
-      const header = Buffer.from(
-        JSON.stringify({
-          inputs: [
-            {
-              name: input,
-              shape: [1, ...rowShape],
-              datatype: 'FP32',
-              parameters: { binary_data_size: bytes.byteLength },
-            },
-          ],
-        }),
-      );
-      const body = Buffer.concat([header, bytes]);
+      const request = oipBinaryRequest(input, [1, ...rowShape], bytes);
       const burstStarted = performance.now();
       const sent = await openLoop(() =>
         fetch(`http://127.0.0.1:${port}/v2/models/${workload}/infer`, {
           method: 'POST',
-          body,
-          headers: {
-            'content-type': 'application/octet-stream',
-            'inference-header-content-length': String(header.byteLength),
-            prefer: 'respond-async',
-          },
+          ...request,
           signal: AbortSignal.timeout(timeoutMs),
         }),
       );

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { freePort } from '../../lib/redis-server.js';
 import type { BenchContext } from '../context.js';
 import { load, type LoadOptions } from '../http-load.js';
-import { say } from '../lib.js';
+import { oipBinaryRequest, say } from '../lib.js';
 import type { BenchResults, IngestResult } from '../results.js';
 import { WORKLOADS, WORKLOAD_NAMES, type Workload } from '../workloads.js';
 
@@ -29,27 +29,11 @@ function requestFor(workload: Workload): { body: Buffer; headers: Record<string,
       headers: { 'content-type': 'application/json', prefer: 'respond-async' },
     };
   }
-  const bytes = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
-  const header = Buffer.from(
-    JSON.stringify({
-      inputs: [
-        {
-          name: input,
-          shape: [1, ...rowShape],
-          datatype: 'FP32',
-          parameters: { binary_data_size: bytes.byteLength },
-        },
-      ],
-    }),
+  return oipBinaryRequest(
+    input,
+    [1, ...rowShape],
+    Buffer.from(row.buffer, row.byteOffset, row.byteLength),
   );
-  return {
-    body: Buffer.concat([header, bytes]),
-    headers: {
-      'content-type': 'application/octet-stream',
-      'inference-header-content-length': String(header.byteLength),
-      prefer: 'respond-async',
-    },
-  };
 }
 
 /** Announces the models as a worker would, so that the producer accepts jobs with none running. */
