@@ -25,7 +25,7 @@ export const SERVER_EXTENSIONS: readonly string[] = ['binary_tensor_data'];
 export const PLATFORM = 'onnxruntime_onnx';
 
 /** The announced versions of a model, oldest first, and the one a request names (default newest). */
-async function lookUp(
+export async function lookUp(
   client: ModelRouteOptions['client'],
   name: string,
   version: string | undefined,
@@ -62,7 +62,7 @@ const takesJobs = (m: ModelInfo): boolean => m.state === 'ready' || m.state === 
  * Why none of `versions` serves (undefined when one does): a version serves when it takes jobs
  * and a live worker runs it. A worker that stopped, or stopped announcing (frozen), is not live.
  */
-function notServing(versions: readonly ModelInfo[]): string | undefined {
+export function notServing(versions: readonly ModelInfo[]): string | undefined {
   if (versions.some((m) => takesJobs(m) && m.workers > 0)) return undefined;
   const taking = versions.filter(takesJobs);
   if (taking.length === 0) {
