@@ -62,12 +62,14 @@ describe('loadConfig', () => {
     });
   });
 
-  it('has a default for every key but the webhook secret, so an empty environment is valid', () => {
+  it('has a default for every key but the optional ones, so an empty environment is valid', () => {
     const config = loadConfig({});
-    // Without a secret webhooks are off: there is no safe default for a signing key.
-    const optional = new Set(['WEBHOOK_SECRET']);
+    // Without a secret webhooks are off: there is no safe default for a signing key. Without a
+    // port there is no gRPC server, and its host follows PRODUCER_HOST.
+    const optional = new Set(['WEBHOOK_SECRET', 'GRPC_PORT', 'GRPC_HOST']);
     for (const key of CONFIG_KEYS) if (!optional.has(key)) expect(config[key]).toBeDefined();
     expect(config.WEBHOOK_SECRET).toBeUndefined();
+    expect(config.GRPC_PORT).toBeUndefined();
   });
 
   it('treats empty and blank strings as unset', () => {

@@ -162,6 +162,13 @@ export const ConfigSchema = z
      * resets connections.
      */
     PRODUCER_BACKLOG: int(1, 65_535).default(DEFAULTS.producerBacklog),
+    /**
+     * Port of the producer's gRPC API (Open Inference Protocol v2, `inference.GRPCInferenceService`;
+     * Triton and KServe use 8001). Unset: no gRPC server. `0` picks a free port.
+     */
+    GRPC_PORT: int(0, 65_535).optional(),
+    /** Address the gRPC API listens on; unset: PRODUCER_HOST. */
+    GRPC_HOST: z.string().min(1).optional(),
     /** Largest HTTP request body, in bytes. */
     MAX_BODY_BYTES: int(1024, 2 ** 31 - 1).default(DEFAULTS.maxBodyBytes),
     /**
