@@ -140,6 +140,14 @@ export { parseOrThrow, zodIssues } from './validation.js';
 export { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl, type Config } from './config.js';
 export { DEFAULTS, type Defaults } from './defaults.js';
 export {
+  DEV_STATE_FILE,
+  DevStateSchema,
+  readDevState,
+  removeDevState,
+  writeDevState,
+  type DevState,
+} from './dev-state.js';
+export {
   createLogger,
   silentLogger,
   throttledErrorLog,
