@@ -71,13 +71,25 @@ const isAdmin = (request: FastifyRequest): boolean => under(request, ADMIN_PATHS
 
 const isPublic = (request: FastifyRequest): boolean => under(request, PUBLIC_PATHS);
 
-const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
+/** API key checks without fastify, shared by the HTTP hook and the gRPC service. */
+export interface KeyCheck {
+  /** False when API_KEYS is empty: auth is off and every check passes. */
+  readonly enabled: boolean;
+  /**
+   * The key presented as `authorization` (`Bearer <secret>` or Basic), checked for `scope`:
+   * undefined when auth is off; throws ERR_UNAUTHORIZED without a known key and ERR_FORBIDDEN
+   * without the scope. `known` skips the look-up when a previous check found the key.
+   */
+  check(authorization: string | undefined, scope: Scope, known?: Principal): Principal | undefined;
+}
+
+export function createKeyCheck(keys: Config['API_KEYS']): KeyCheck {
   // Hashing gives every secret the same length, so timingSafeEqual compares them in constant time.
   const known = keys.map((key) => ({ name: key.name, scope: key.scope, hash: digest(key.secret) }));
 
   /** The key whose secret the bearer token is; every key is compared, match or not. */
-  const principalOf = (request: FastifyRequest): Principal | undefined => {
-    const token = presentedSecret(request.headers.authorization);
+  const principalOf = (authorization: string | undefined): Principal | undefined => {
+    const token = presentedSecret(authorization);
     if (token === undefined || token === '') return undefined;
     const hash = digest(token);
     let match: Principal | undefined;
@@ -87,21 +99,23 @@ const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
     return match;
   };
 
-  /** Throws ERR_UNAUTHORIZED or ERR_FORBIDDEN unless the request has a key of `scope`. */
-  const check = (request: FastifyRequest, scope: Scope): void => {
-    if (known.length === 0) return;
-    const principal = request.principal ?? principalOf(request);
+  const check = (
+    authorization: string | undefined,
+    scope: Scope,
+    found?: Principal,
+  ): Principal | undefined => {
+    if (known.length === 0) return undefined;
+    const principal = found ?? principalOf(authorization);
     if (principal === undefined) {
       throw new ConveyorError(
         'ERR_UNAUTHORIZED',
-        request.headers.authorization === undefined
+        authorization === undefined
           ? 'this route needs an API key: send Authorization: Bearer <secret>'
           : 'the API key is not valid',
         // Admin routes (the dashboard) are opened in browsers: they also ask for Basic credentials.
         scope === 'admin' ? { details: { needs: scope } } : undefined,
       );
     }
-    request.principal = principal;
     if (scope === 'admin' && principal.scope !== 'admin') {
       throw new ConveyorError(
         'ERR_FORBIDDEN',
@@ -109,6 +123,18 @@ const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
         { details: { key: principal.name, scope: principal.scope, needs: scope } },
       );
     }
+    return principal;
+  };
+  return { enabled: known.length > 0, check };
+}
+
+const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
+  const keyCheck = createKeyCheck(keys);
+
+  /** Throws ERR_UNAUTHORIZED or ERR_FORBIDDEN unless the request has a key of `scope`. */
+  const check = (request: FastifyRequest, scope: Scope): void => {
+    const principal = keyCheck.check(request.headers.authorization, scope, request.principal);
+    if (principal !== undefined) request.principal = principal;
   };
 
   // A throw inside the executor rejects the promise, which fastify hands to the error handler.
@@ -120,7 +146,7 @@ const plugin: FastifyPluginCallback<AuthOptions> = (app, { keys }, done) => {
         resolve();
       });
 
-  if (known.length === 0) {
+  if (!keyCheck.enabled) {
     app.log.warn('API_KEYS is empty: authentication is off and every route is open');
   }
   app.decorateRequest('principal', undefined);
