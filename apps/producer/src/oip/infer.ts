@@ -1,19 +1,19 @@
 import { ownerOf } from '../plugins/auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import type { ConveyorClient, PredictOptions, Prediction } from '@conveyor/sdk';
-import {
-  ConveyorError,
-  RedisTimeoutError,
-  isConveyorError,
-  redisAddress,
-  redisUnavailable,
-  type Config,
-} from '@conveyor/shared';
+import type { Prediction } from '@conveyor/sdk';
+import { ConveyorError, isConveyorError } from '@conveyor/shared';
 import { HEADER_LENGTH_HEADER, binaryResponseBody, splitBinaryBody } from './binary.js';
-import { encodeOipOutputs, toSdkInputs } from './tensors.js';
+import {
+  binaryChoice,
+  encodeInferResponse,
+  enqueueInfer,
+  runInfer,
+  type InferCall,
+  type InferContext,
+} from './infer-run.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
-import { parsePrefer, type Preferences } from './prefer.js';
+import { parsePrefer } from './prefer.js';
 import {
   BinaryInferResponseSchema,
   ErrorBodySchema,
@@ -26,31 +26,9 @@ import {
   type InferRequest,
 } from './schemas.js';
 
-export interface InferRouteOptions {
-  client: Pick<ConveyorClient, 'predict' | 'enqueue'>;
-  config: Pick<Config, 'PREDICT_TIMEOUT_MS' | 'MAX_TENSOR_BYTES' | 'REDIS_URL'>;
-}
+export type InferRouteOptions = Pick<InferContext, 'client' | 'config'>;
 
-/**
- * How long past its wait a request may run, in ms, so that the client's own ERR_JOB_TIMEOUT (with
- * the job id), armed once the job is queued, comes first even when the first request of a model
- * opens connections and loads scripts; past it Redis is too slow to queue a job and the request
- * answers ERR_QUEUE_UNAVAILABLE.
- */
-export const DEADLINE_GRACE_MS = 1000;
-
-/** Settles like `work`, or rejects with `late()` after `ms`; `work` goes on, its outcome ignored. */
-async function beforeDeadline<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(late()), ms);
-  });
-  try {
-    return await Promise.race([work, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { DEADLINE_GRACE_MS } from './infer-run.js';
 
 /** Where the job routes (/v1) answer for a job accepted with 202. */
 export const jobStatusUrl = (jobId: string): string => `/v1/jobs/${encodeURIComponent(jobId)}`;
@@ -120,23 +98,10 @@ function addParsers(app: FastifyInstance): void {
   });
 }
 
-/** Whether an output goes back in binary: its own `binary_data`, else `binary_data_output`. */
-function binaryChoice(body: InferRequest): (name: string) => boolean {
-  const all = body.parameters?.binary_data_output === true;
-  const own = new Map(body.outputs?.map((o) => [o.name, o.parameters?.binary_data]));
-  return (name) => own.get(name) ?? all;
-}
-
 function sendPrediction(reply: FastifyReply, body: InferRequest, prediction: Prediction) {
-  const { outputs, blocks } = encodeOipOutputs(prediction.outputs, {
-    ...(body.outputs && { order: body.outputs.map((o) => o.name) }),
+  const { head, outputs, blocks } = encodeInferResponse(body, prediction, {
     binary: binaryChoice(body),
   });
-  const head = {
-    model_name: prediction.model,
-    model_version: prediction.version,
-    id: body.id ?? prediction.jobId,
-  };
   const json = outputs.filter((o): o is InferOutput => 'data' in o);
   if (json.length === outputs.length) return reply.code(200).send({ ...head, outputs: json });
   // A Buffer skips the route's serializer, so the JSON header is checked here instead.
@@ -161,17 +126,6 @@ function sendAccepted(reply: FastifyReply, jobId: string, applied: string) {
     .send({ job_id: jobId, status_url: url });
 }
 
-/** How long to wait for the result, in ms: `Prefer: wait`, the body, the header, the default. */
-function waitMs(
-  prefer: Preferences,
-  body: InferRequest,
-  headerMs: number | undefined,
-  defaultMs: number,
-): number {
-  if (prefer.waitS !== undefined) return prefer.waitS * 1000;
-  return body.parameters?.timeout ?? headerMs ?? defaultMs;
-}
-
 /**
  * Open Inference Protocol (v2) REST `infer`, JSON or with the binary tensor data extension.
  * Converts the tensors to SDK inputs, checks back-pressure, runs one job through the model's
@@ -185,7 +139,11 @@ export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
   done,
 ) => {
   addParsers(app);
-  const redisAt = redisAddress(config.REDIS_URL);
+  const ctx: InferContext = {
+    client,
+    config,
+    checkBackPressure: (model) => app.checkBackPressure(model),
+  };
 
   const errors = Object.fromEntries(
     [400, 401, 403, 404, 413, 415, 429, 500, 503, 504].map((status) => [status, ErrorBodySchema]),
@@ -208,40 +166,27 @@ export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
       async (request, reply) => {
         const { name, version } = request.params;
         const { body, headers } = request;
-        const inputs = toSdkInputs(body.inputs, config.MAX_TENSOR_BYTES, binaryParts.get(request));
-        const options: PredictOptions = {};
-        if (version !== undefined) options.version = version;
-        if (body.outputs !== undefined) options.outputs = body.outputs.map((o) => o.name);
-        // A job kept for later (Prefer: respond-async, a timeout) belongs to the request's key.
-        Object.assign(options, ownerOf(request));
         const prefer = parsePrefer(headers.prefer);
-        if (prefer.waitS === 0 || (prefer.respondAsync && prefer.waitS === undefined)) {
-          // No wait to keep: each Redis call fails within PRODUCER_COMMAND_TIMEOUT_MS.
-          await app.checkBackPressure(name);
-          const job = await client.enqueue(name, inputs, options);
-          return sendAccepted(reply, job.id, prefer.waitS === 0 ? 'wait=0' : 'respond-async');
-        }
-        // The wait covers the whole request from its arrival (the rate limit's count, the body,
-        // the back-pressure check, the enqueue), so a Redis that does not answer cannot hold it
-        // past its deadline.
-        const wait = waitMs(
-          prefer,
+        const binary = binaryParts.get(request);
+        const call: InferCall = {
+          name,
+          ...(version !== undefined && { version }),
           body,
-          headers['conveyor-timeout-ms'],
-          config.PREDICT_TIMEOUT_MS,
-        );
-        const deadline = Date.now() - Math.round(reply.elapsedTime) + wait;
+          ...(binary !== undefined && { binary }),
+          ...ownerOf(request),
+          arrivedAt: Date.now() - Math.round(reply.elapsedTime),
+          ...(headers['conveyor-timeout-ms'] !== undefined && {
+            headerTimeoutMs: headers['conveyor-timeout-ms'],
+          }),
+          ...(prefer.waitS !== undefined && { waitMs: prefer.waitS * 1000 }),
+        };
+        if (prefer.waitS === 0 || (prefer.respondAsync && prefer.waitS === undefined)) {
+          const jobId = await enqueueInfer(ctx, call);
+          return sendAccepted(reply, jobId, prefer.waitS === 0 ? 'wait=0' : 'respond-async');
+        }
         let prediction: Prediction;
         try {
-          prediction = await beforeDeadline(
-            (async () => {
-              await app.checkBackPressure(name);
-              options.timeoutMs = Math.max(1, deadline - Date.now());
-              return client.predict(name, inputs, options);
-            })(),
-            Math.max(0, deadline - Date.now()) + DEADLINE_GRACE_MS,
-            () => redisUnavailable(redisAt, new RedisTimeoutError(wait)),
-          );
+          prediction = await runInfer(ctx, call);
         } catch (error) {
           // A wait the client chose that ran out is not a failure: the job is queued, say where.
           const jobId = isConveyorError(error) ? error.details.jobId : undefined;
