@@ -105,6 +105,18 @@ export const ConfigSchema = z
      * its inference threads inherit it: a producer on the same host keeps accepting work fast.
      */
     WORKER_NICE: int(0, 19).default(DEFAULTS.workerNice),
+    /**
+     * Port of the worker's own HTTP server (`/metrics`, `/livez`, `/readyz`); `0` turns it off.
+     * Each worker process on a host needs a port of its own.
+     */
+    WORKER_HTTP_PORT: int(0, 65_535).default(DEFAULTS.workerHttpPort),
+    /** Address the worker's HTTP server listens on. */
+    WORKER_HTTP_HOST: z.string().min(1).default(DEFAULTS.workerHttpHost),
+    /**
+     * Bound of the worker's `/livez`: the longest the event loop may have been held up, and the
+     * longest a no-op task may wait for a version's inference threads, before it answers 503.
+     */
+    WORKER_HTTP_LIVENESS_MS: int(100, 600_000).default(DEFAULTS.workerHttpLivenessMs),
     /** Largest tensor accepted anywhere, in bytes. */
     MAX_TENSOR_BYTES: int(1, 2 ** 31 - 1).default(DEFAULTS.maxTensorBytes),
     /** Tries per job for retryable failures (Redis or model-load trouble). */

@@ -22,6 +22,12 @@ export const DEFAULTS = Object.freeze({
   inferenceThreads: 1,
   /** WORKER_NICE. */
   workerNice: 10,
+  /** WORKER_HTTP_PORT: off. */
+  workerHttpPort: 0,
+  /** WORKER_HTTP_HOST, as PRODUCER_HOST. */
+  workerHttpHost: '0.0.0.0',
+  /** WORKER_HTTP_LIVENESS_MS. */
+  workerHttpLivenessMs: 5000,
   /** MAX_TENSOR_BYTES, `maxTensorBytes`: 64 MiB. */
   maxTensorBytes: DEFAULT_MAX_TENSOR_BYTES,
   /** JOB_ATTEMPTS, `attempts`. */
