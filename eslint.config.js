@@ -70,6 +70,28 @@ export default tseslint.config(
     },
   },
   {
+    // `@conveyor/sdk` installs without onnxruntime: only its `embedded` entry reaches the engine.
+    files: ['packages/sdk/src/**'],
+    ignores: ['packages/sdk/src/embedded/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@conveyor/*/src/*', '@conveyor/*/dist/*'],
+              message: 'Import a package by its name; its index is its public surface.',
+            },
+            {
+              group: ['@conveyor/engine', '@conveyor/engine/*', './embedded/*', '../embedded/*'],
+              message: 'Only @conveyor/sdk/embedded (src/embedded/) may load the engine.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['packages/shared/**'],
     rules: {
       'no-restricted-imports': [

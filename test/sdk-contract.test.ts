@@ -3,13 +3,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine } from '@conveyor/engine';
 import {
   createClient,
-  createEmbeddedClient,
   defineModel,
   type ConveyorClient,
   type ErrorCode,
   type JobEvent,
   type PredictManyResult,
 } from '@conveyor/sdk';
+import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { queueName, toNumbers, toRows, toTensors, type Tensor } from '@conveyor/shared';
 import { irisReference } from '../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from './support/prefix.js';

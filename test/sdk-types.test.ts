@@ -2,12 +2,12 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   defineModel,
   type ConveyorClient,
-  type EmbeddedClient,
   type JobHandle,
   type Prediction,
   type PredictManyResult,
   type Tensor,
 } from '@conveyor/sdk';
+import { type EmbeddedClient } from '@conveyor/sdk/embedded';
 
 // The type cases are checked by the compiler (`pnpm typecheck` covers test/): they sit in
 // typeCases, which is never called, since `client` exists only as a type. At run time this file

@@ -3,12 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto, { type onnx as Onnx } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  createClient,
-  createEmbeddedClient,
-  defineModel,
-  type ConveyorClient,
-} from '@conveyor/sdk';
+import { createClient, defineModel, type ConveyorClient } from '@conveyor/sdk';
+import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { toNumbers, type ErrorCode } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createClient, createEmbeddedClient, type ConveyorClient } from '@conveyor/sdk';
+import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { isConveyorError } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';

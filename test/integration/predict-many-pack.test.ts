@@ -5,11 +5,11 @@ import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   createClient,
-  createEmbeddedClient,
   type ConveyorClient,
   type PredictManyOptions,
   type PredictManyResult,
 } from '@conveyor/sdk';
+import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { toNumbers } from '@conveyor/shared';
 import { valueInfo } from '../../scripts/lib/onnx-graph.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';

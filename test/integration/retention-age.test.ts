@@ -6,12 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  createClient,
-  createEmbeddedClient,
-  type ConveyorClient,
-  type JobHandle,
-} from '@conveyor/sdk';
+import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
+import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { queueName } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { MODELS, spawnWorker, type WorkerProcess } from '../support/workers.js';

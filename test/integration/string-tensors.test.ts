@@ -3,12 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  createClient,
-  createEmbeddedClient,
-  isConveyorError,
-  type ConveyorClient,
-} from '@conveyor/sdk';
+import { createClient, isConveyorError, type ConveyorClient } from '@conveyor/sdk';
+import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { createLogger, loadConfig } from '@conveyor/shared';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
 import { jsonLines, runCli } from '../../apps/cli/test/support.js';

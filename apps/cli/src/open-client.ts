@@ -1,9 +1,5 @@
-import {
-  createClient,
-  createEmbeddedClient,
-  type ConveyorClient,
-  type EmbeddedClientOptions,
-} from '@conveyor/sdk';
+import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import { createEmbeddedClient, type EmbeddedClientOptions } from '@conveyor/sdk/embedded';
 import {
   ConveyorError,
   ModelVersionSchema,

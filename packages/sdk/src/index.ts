@@ -1,12 +1,13 @@
 /**
- * The Conveyor client: send predictions to models served by Conveyor workers through Redis, or
- * run the same models in this process with the embedded client. Both return a ConveyorClient.
+ * The Conveyor client: send predictions to models served by Conveyor workers through Redis. The
+ * embedded client, which runs the same models in this process, is `@conveyor/sdk/embedded`; this
+ * entry never loads the engine or onnxruntime. Both return a ConveyorClient.
  *
  * @example
  * ```ts
- * import { createClient, createEmbeddedClient, defineModel } from '@conveyor/sdk';
+ * import { createClient, defineModel } from '@conveyor/sdk';
  * const client = await createClient({ redisUrl: 'redis://127.0.0.1:6379' });
- * // or, in-process: await createEmbeddedClient({ repository: 'models' });
+ * // or, in-process: await createEmbeddedClient({ repository: 'models' }) from '@conveyor/sdk/embedded'
  * const { outputs } = await client.predict('iris', { features: [[5.1, 3.5, 1.4, 0.2]] });
  * const iris = defineModel({ name: 'iris', inputs: { features: 'float32' }, outputs: { probabilities: 'float32' } });
  * const typed = await client.predict(iris, { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 });
@@ -15,8 +16,6 @@
  * ```
  */
 export { createClient } from './queue/client.js';
-export { createEmbeddedClient, type EmbeddedClient } from './embedded/client.js';
-export { EmbeddedClientOptionsSchema, type EmbeddedClientOptions } from './embedded/options.js';
 export {
   ROUTING_RULE,
   createModelAdmin,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbeddedClient, type EmbeddedClient } from '@conveyor/sdk';
+import { createEmbeddedClient, type EmbeddedClient } from '@conveyor/sdk/embedded';
 import { toNumbers } from '@conveyor/shared';
 import { textLine } from '../../../scripts/lib/text-line.js';
 

@@ -4,7 +4,7 @@
  * onnxruntime-node called directly, in this process.
  */
 import { join } from 'node:path';
-import { createEmbeddedClient } from '@conveyor/sdk';
+import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { freePort } from '../../lib/redis-server.js';
 import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';

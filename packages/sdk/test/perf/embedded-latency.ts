@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { createEmbeddedClient, type EmbeddedClientOptions } from '@conveyor/sdk';
+import { createEmbeddedClient, type EmbeddedClientOptions } from '@conveyor/sdk/embedded';
 
 /** The part of onnxruntime-node this script calls (the SDK does not depend on it: the engine's copy). */
 interface Ort {
