@@ -2,13 +2,14 @@ import {
   ConveyorError,
   DEFAULT_MAX_TENSOR_BYTES,
   checkRequest,
+  settledWithin,
   silentLogger,
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
 import { chooseInline } from './inline-choice.js';
 import type { BatchSizerStats } from './batch-sizer.js';
-import { loadVersion } from './load-version.js';
+import { loadVersion, type InferenceRun } from './load-version.js';
 import type { ModelProblem } from './model-problem.js';
 import { scanRepository, versionStamp, type ModelEntry } from './model-repository.js';
 import type { ServedModel } from './served-model.js';
@@ -35,6 +36,24 @@ export interface EngineOptions {
   /** Run each version's warm-up before serving it. Default true; tools that only read signatures turn it off. */
   warmup?: boolean;
   logger?: Logger;
+  /**
+   * Told of every onnxruntime call that serves requests, after it succeeded: for metrics (batch
+   * sizes formed, time the threads were busy). Called on the event loop; keep it cheap.
+   */
+  onRun?: (run: InferenceRun) => void;
+}
+
+/** Whether a version's inference threads answered a no-op task (see Engine.ping). */
+export interface ThreadsPing {
+  model: string;
+  version: string;
+  /** Inference threads of the version; 0 for one that runs on the calling thread. */
+  threads: number;
+  /** Whether it runs on the calling thread, whose answer is the event loop's. */
+  inline: boolean;
+  answered: boolean;
+  /** Milliseconds until the answer; undefined when none came within the bound. */
+  ms: number | undefined;
 }
 
 export interface PredictCall {
@@ -81,6 +100,12 @@ export interface Engine {
   resolve(model: string, version?: string): ServedModel;
   /** Checks the inputs against the signature, then runs the model. */
   predict(call: PredictCall): Promise<PredictOutcome>;
+  /**
+   * Sends a no-op task to the inference threads of every version served, and reports, once all
+   * answered or `timeoutMs` passed, which answered. A ping waits behind the calls running on the
+   * threads.
+   */
+  ping(timeoutMs: number): Promise<ThreadsPing[]>;
   /** What a version's batcher has learned: the batch size it uses, and rows/s per size. */
   batchStats(model: string, version?: string): BatchSizerStats;
   /**
@@ -121,19 +146,25 @@ async function loadEntry(
   const failed = state.failed.get(key);
   if (failed?.stamp === stamp) return failed.problem;
   try {
-    const loaded = await chooseInline(
+    const startedAt = performance.now();
+    const chosen = await chooseInline(
       await loadVersion(entry, {
         threads: state.options.threads ?? 1,
         warmup: state.options.warmup ?? true,
         logger: state.log,
+        onRun: state.options.onRun,
       }),
       state.options.inlineBelowMs ?? 0,
       state.log,
     );
     if (state.isClosed()) {
-      await loaded.pool.close();
+      await chosen.pool.close();
       return undefined;
     }
+    const loaded = {
+      ...chosen,
+      served: { ...chosen.served, loadMs: performance.now() - startedAt },
+    };
     state.failed.delete(key);
     state.registry.add(loaded);
     return loaded.served;
@@ -251,6 +282,28 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         runMs: result.ms,
         batch: { rows: result.batchRows, requests: result.batchRequests },
       };
+    },
+    async ping(timeoutMs) {
+      return Promise.all(
+        registry.all().map(async ({ served, pool }): Promise<ThreadsPing> => {
+          const startedAt = performance.now();
+          let ms: number | undefined;
+          // A ping that fails (the pool closed under it) is no answer either.
+          const answer = pool.ping().then(
+            () => (ms = performance.now() - startedAt),
+            () => undefined,
+          );
+          await settledWithin(answer, timeoutMs);
+          return {
+            model: served.entry.name,
+            version: served.entry.version,
+            threads: pool.inline ? 0 : pool.threads,
+            inline: pool.inline,
+            answered: ms !== undefined,
+            ms,
+          };
+        }),
+      );
     },
     batchStats: (model, version) =>
       registry.loaded(registry.resolve(model, version)).batcher.stats(),

@@ -20,6 +20,7 @@ export {
   type PredictCall,
   type PredictOutcome,
   type SyncReport,
+  type ThreadsPing,
 } from './engine.js';
 export type { ModelState, ServedModel } from './served-model.js';
 export type { BatchSizeStats, BatchSizerStats } from './batch-sizer.js';
@@ -31,7 +32,7 @@ export {
   type ModelEntry,
   type RepositoryScan,
 } from './model-repository.js';
-export { inspectVersion, type LoadOptions } from './load-version.js';
+export { inspectVersion, type InferenceRun, type LoadOptions } from './load-version.js';
 export { hasBatchAxis, inferredConfig } from './infer-signature.js';
 export { checkOnnxFile, type OnnxFileInfo } from './onnx-file.js';
 export { reconcileSignature, type RuntimeSignature, type SignatureCheck } from './signature.js';

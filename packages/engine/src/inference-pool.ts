@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { ConveyorError } from '@conveyor/shared';
-import type { InferenceReply, InferenceTask } from './inference-task.js';
+import type { InferenceReply, InferenceTask, PingTask } from './inference-task.js';
 import { runOnCaller } from './inline-run.js';
 import type { ModelSession } from './session.js';
 
@@ -19,6 +19,13 @@ export interface InferencePool {
    * which nothing needs any more. The pool releases the session on close.
    */
   runInline(session: ModelSession): Promise<void>;
+  /**
+   * Sends a no-op task to a thread of the pool; resolves when one answers. It waits behind the
+   * tasks already running (the batcher keeps at most one per thread), so it proves the threads
+   * take tasks. A ping still unanswered is shared by the next calls instead of queueing another.
+   * Resolves at once for a pool that runs on the calling thread.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -35,7 +42,7 @@ const threadFile = new URL(
  */
 export function createInferencePool(threads: number): InferencePool {
   if (threads === 0) return inlinePool();
-  const pool = new Piscina<InferenceTask, InferenceReply>({
+  const pool = new Piscina<InferenceTask | PingTask, InferenceReply>({
     filename: threadFile.href,
     minThreads: threads,
     maxThreads: threads,
@@ -43,6 +50,7 @@ export function createInferencePool(threads: number): InferencePool {
     idleTimeout: Number.POSITIVE_INFINITY,
   });
   let inline: ModelSession | undefined;
+  let pinging: Promise<void> | undefined;
   return {
     threads,
     get inline() {
@@ -71,6 +79,14 @@ export function createInferencePool(threads: number): InferencePool {
         });
       return reply;
     },
+    ping() {
+      if (inline) return Promise.resolve();
+      pinging ??= pool
+        .run({ kind: 'ping' })
+        .then(() => undefined)
+        .finally(() => (pinging = undefined));
+      return pinging;
+    },
     async close() {
       if (inline) await inline.release();
       else await pool.destroy();
@@ -86,6 +102,7 @@ function inlinePool(): InferencePool {
     threads: 0,
     inline: true,
     runInline: () => Promise.resolve(),
+    ping: () => Promise.resolve(),
     async run(task) {
       const reply = await (await handler).default(task);
       if (!reply.ok)

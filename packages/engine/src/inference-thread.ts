@@ -5,7 +5,7 @@
  */
 import { toConveyorError } from '@conveyor/shared';
 import { openSession, type ModelSession } from './session.js';
-import type { InferenceReply, InferenceTask } from './inference-task.js';
+import type { InferenceReply, InferenceTask, PingTask } from './inference-task.js';
 import { runOnCaller } from './inline-run.js';
 
 const sessions = new Map<string, Promise<ModelSession>>();
@@ -21,7 +21,9 @@ function sessionFor(task: InferenceTask): Promise<ModelSession> {
   return session;
 }
 
-export default async function handle(task: InferenceTask): Promise<InferenceReply> {
+export default async function handle(task: InferenceTask | PingTask): Promise<InferenceReply> {
+  // Answered at once: it proves the thread takes tasks, and opens no session.
+  if (task.kind === 'ping') return { ok: true, kind: 'ping' };
   try {
     return await runOnCaller(await sessionFor(task), task);
   } catch (error) {

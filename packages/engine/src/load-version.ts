@@ -1,4 +1,5 @@
 import { ConveyorError, silentLogger, toConveyorError, type Logger } from '@conveyor/shared';
+import { rowsOf } from './batch-rows.js';
 import { createBatcher, type Batcher, type RunFn } from './batcher.js';
 import { hasBatchAxis } from './infer-signature.js';
 import { createInferencePool, type InferencePool } from './inference-pool.js';
@@ -21,6 +22,29 @@ export interface LoadOptions {
   /** Whether to run the warm-up model.json asks for. Default true. */
   warmup?: boolean;
   logger?: Logger;
+  /** Told of every onnxruntime call that serves requests (not the warm-up's), once it succeeded. */
+  onRun?: ((run: InferenceRun) => void) | undefined;
+}
+
+/** One onnxruntime call of a served version: a batch of `rows` rows that ran for `ms` on its thread. */
+export interface InferenceRun {
+  readonly model: string;
+  readonly version: string;
+  readonly rows: number;
+  readonly ms: number;
+}
+
+/** Tells `onRun` of each call `run` makes, with the rows of its first input. */
+function observed(run: RunFn, entry: ModelEntry, onRun: (run: InferenceRun) => void): RunFn {
+  const { name: model, version } = entry;
+  return async (inputs, outputs, transfer) => {
+    const first = Object.values(inputs)[0];
+    // As the batcher counts them.
+    const rows = first ? rowsOf(first) : 1;
+    const result = await run(inputs, outputs, transfer);
+    onRun({ model, version, rows, ms: result.ms });
+    return result;
+  };
 }
 
 async function describe(pool: InferencePool, entry: ModelEntry): Promise<RuntimeSignature> {
@@ -83,7 +107,7 @@ async function start(
     ...entry.config.batching,
     slots: Math.max(1, pool.threads),
     batchable: served.batchable,
-    run,
+    run: options.onRun ? observed(run, entry, options.onRun) : run,
     log,
   });
   return { served, batcher, pool };

@@ -23,6 +23,11 @@ export interface ServedModel {
   readonly batchable: boolean;
   /** Milliseconds of the warm-up run, or undefined when warm-up is off or failed. */
   readonly warmupMs: number | undefined;
+  /**
+   * Milliseconds the engine took to load the version (open, check, warm up, choose where it runs);
+   * set by the engine once the version is served.
+   */
+  readonly loadMs?: number;
   readonly state: ModelState;
   /**
    * True when the version runs on the calling thread instead of inference threads (which are then
