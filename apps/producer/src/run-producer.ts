@@ -167,5 +167,9 @@ export async function serveProducer(
 }
 
 function producerLogger(config: Config): Logger {
-  return createLogger({ level: config.LOG_LEVEL, component: 'producer' });
+  return createLogger({
+    level: config.LOG_LEVEL,
+    format: config.LOG_FORMAT,
+    component: 'producer',
+  });
 }

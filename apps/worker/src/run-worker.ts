@@ -114,5 +114,5 @@ export async function serveWorker(
 }
 
 function workerLogger(config: Config): Logger {
-  return createLogger({ level: config.LOG_LEVEL, component: 'worker' });
+  return createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, component: 'worker' });
 }

@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       REDIS_URL: 'redis://127.0.0.1:6379',
       REDIS_KEY_PREFIX: 'conveyor',
       LOG_LEVEL: 'info',
+      LOG_FORMAT: 'auto',
       MODEL_REPOSITORY: 'models',
       MODELS: [],
       WORKER_CONCURRENCY: 32,

@@ -76,6 +76,11 @@ export const ConfigSchema = z
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default(DEFAULTS.logLevel),
+    /**
+     * `json` (one JSON object per line), `pretty` (pino-pretty: coloured, readable) or `auto`:
+     * pretty when stdout is a terminal, JSON otherwise.
+     */
+    LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default(DEFAULTS.logFormat),
     /** Folder of `<name>/<version>/model.onnx` + `model.json`. */
     MODEL_REPOSITORY: z.string().min(1).default(DEFAULTS.modelRepository),
     /** Comma-separated model names this worker serves; unset serves every model in the repository. */

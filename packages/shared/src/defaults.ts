@@ -14,6 +14,8 @@ export const DEFAULTS = Object.freeze({
   prefix: 'conveyor',
   /** LOG_LEVEL. */
   logLevel: 'info',
+  /** LOG_FORMAT. */
+  logFormat: 'auto',
   /** MODEL_REPOSITORY. */
   modelRepository: 'models',
   /** WORKER_CONCURRENCY; the embedded client's `concurrency`. */

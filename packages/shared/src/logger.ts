@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
@@ -10,10 +11,48 @@ export interface LoggerOptions {
   component: Component;
   /** Where records go; default stdout. Tests pass an in-memory stream. */
   destination?: DestinationStream;
+  /**
+   * LOG_FORMAT: `json` lines, `pretty` (pino-pretty) lines, or `auto` (the default): pretty when
+   * the records go to stdout and stdout is a terminal, JSON otherwise.
+   */
+  format?: LogFormat;
+  /** Whether stdout is a terminal, for `auto`; default `process.stdout.isTTY`. */
+  isTTY?: boolean;
 }
 
-/** The one logger factory: JSON lines, credentials redacted, a `component` binding. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/**
+ * Records as pino-pretty lines, written synchronously to `out` (stdout by default), so a record
+ * logged just before the process exits is not lost.
+ */
+function prettyStream(out: DestinationStream): DestinationStream {
+  // Loaded only when asked for: a JSON logger (a service in production, the SDK) never needs it.
+  const { prettyFactory } = createRequire(import.meta.url)(
+    'pino-pretty',
+  ) as typeof import('pino-pretty');
+  const pretty = prettyFactory({
+    translateTime: 'SYS:HH:MM:ss.l',
+    messageFormat: '[{component}] {msg}',
+    ignore: 'pid,hostname,component',
+  });
+  return { write: (line: string) => out.write(pretty(line)) };
+}
+
+/**
+ * The one logger factory: credentials redacted, a `component` binding; JSON lines, or readable
+ * lines on a terminal (see LoggerOptions.format).
+ */
 export function createLogger(options: LoggerOptions): Logger {
+  const format = options.format ?? 'auto';
+  const pretty =
+    format === 'pretty' ||
+    (format === 'auto' &&
+      options.destination === undefined &&
+      (options.isTTY ?? process.stdout.isTTY === true));
+  const destination = pretty
+    ? prettyStream(options.destination ?? pino.destination({ dest: 1, sync: true }))
+    : options.destination;
   const logger = pino(
     {
       level: options.level ?? 'info',
@@ -23,7 +62,7 @@ export function createLogger(options: LoggerOptions): Logger {
         censor: '***',
       },
     },
-    options.destination,
+    destination,
   );
   return logger;
 }
