@@ -25,6 +25,7 @@ import {
 } from '@conveyor/shared';
 import { buildApp, type App } from './app.js';
 import { clientOptionsFromConfig } from './client-options.js';
+import { startGrpcServer, type GrpcServer } from './grpc/server.js';
 
 // The readiness probe's PING fails within this, under the probe's own 1000 ms
 // (plugins/health.ts), so the probe reports which Redis did not answer.
@@ -36,8 +37,10 @@ export interface ProducerRun {
   readonly started: Promise<App>;
   /** Whether `stop` was called. */
   readonly stopping: boolean;
+  /** The port of the gRPC API once it listens; undefined without GRPC_PORT. */
+  readonly grpcPort: number | undefined;
   /**
-   * Ends the wait for Redis, then closes the HTTP server, the queue client and the health
+   * Ends the wait for Redis, then closes the gRPC and HTTP servers, the queue client and the health
    * connection, each within SHUTDOWN_TIMEOUT_MS after the call at most. Idempotent; never rejects.
    */
   stop(): Promise<void>;
@@ -61,6 +64,7 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
   const aborting = new AbortController();
   let client: QueueClient | undefined;
   let app: App | undefined;
+  let grpc: GrpcServer | undefined;
   /** The step of the shutdown under way, for the record of a process that exits before its end. */
   let closingStep: string | undefined;
 
@@ -86,10 +90,21 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
       port: config.PRODUCER_PORT,
       backlog: config.PRODUCER_BACKLOG,
     });
+    if (config.GRPC_PORT !== undefined) {
+      const http = app;
+      grpc = await startGrpcServer({
+        client,
+        config,
+        logger: log,
+        checkBackPressure: (model) => http.checkBackPressure(model),
+        redisPing: () => pinger.ping().then((reply) => reply === 'PONG'),
+      });
+    }
     log.info(
       {
         host: config.PRODUCER_HOST,
         port: config.PRODUCER_PORT,
+        ...(grpc && { grpcHost: config.GRPC_HOST ?? config.PRODUCER_HOST, grpcPort: grpc.port }),
         redis: redactUrl(config.REDIS_URL),
         prefix: config.REDIS_KEY_PREFIX,
       },
@@ -113,6 +128,10 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
       if (done && !(await settledWithin(done, ms))) unfinished.push(name);
     };
     await step('start-up', () => started.catch(() => undefined));
+    // Calls under way may finish until the deadline; those still open then are cancelled.
+    await step('grpc server (calls still open)', () =>
+      grpc?.close(Math.max(deadline - Date.now(), CLOSE_GRACE_MS)),
+    );
     await step('http server (requests still open)', () => app?.close());
     await step('queue client', () => client?.close());
     closingStep = 'redis health connection';
@@ -126,6 +145,9 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
     started,
     get stopping() {
       return aborting.signal.aborted;
+    },
+    get grpcPort() {
+      return grpc?.port;
     },
     stop: () => (stopped ??= stop()),
     unfinished: () => ({ step: closingStep ?? 'start-up' }),
