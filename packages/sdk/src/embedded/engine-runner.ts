@@ -1,5 +1,5 @@
 import type { Engine, EngineOptions } from '@conveyor/engine';
-import type { Logger } from '@conveyor/shared';
+import { ConveyorError, type Logger } from '@conveyor/shared';
 import type { Prediction } from '../client.js';
 import type { PreparedJob } from '../request.js';
 import type { ResolvedEmbeddedClientOptions } from './options.js';
@@ -10,7 +10,9 @@ export async function openEngine(
   logger: Logger,
 ): Promise<Engine> {
   // Loaded here, not at the top: an application that only uses the queue never loads onnxruntime.
-  const { createEngine } = await import('@conveyor/engine');
+  const { createEngine } = await import('@conveyor/engine').catch((error: unknown) => {
+    throw engineMissing(error) ?? error;
+  });
   const options: EngineOptions = {
     repository: config.repository,
     maxTensorBytes: config.maxTensorBytes,
@@ -20,6 +22,20 @@ export async function openEngine(
   if (config.models) options.models = config.models;
   if (config.threads !== undefined) options.threads = config.threads;
   return createEngine(options);
+}
+
+/** `@conveyor/engine` is an optional peer of the SDK: an application installs it to run in-process. */
+function engineMissing(error: unknown): ConveyorError | undefined {
+  const missing =
+    error instanceof Error &&
+    (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' &&
+    error.message.includes("'@conveyor/engine'");
+  if (!missing) return undefined;
+  return new ConveyorError(
+    'ERR_CONFIG_INVALID',
+    'the embedded client runs models with @conveyor/engine, which is not installed: npm i @conveyor/engine',
+    { cause: error, details: { package: '@conveyor/engine' } },
+  );
 }
 
 /** One attempt of a job on the engine, as a prediction with the queue's timings. */
