@@ -1,5 +1,15 @@
 import { Option, type Command } from 'commander';
-import { ConveyorError, isConveyorError, loadConfig, type Config } from '@conveyor/shared';
+import {
+  ConveyorError,
+  DEV_STATE_FILE,
+  isConveyorError,
+  loadConfig,
+  readDevState,
+  redactUrl,
+  type Config,
+} from '@conveyor/shared';
+import type { CliContext } from './context.js';
+import { line } from './io.js';
 
 /**
  * The command-line flags that set a documented environment variable (docs/configuration.md).
@@ -79,4 +89,35 @@ export function configFrom(
       { issues: fromFlags.map((i) => ({ path: byKey.get(i.path) ?? i.path, message: i.message })) },
     );
   }
+}
+
+/**
+ * The configuration of a command that talks to Redis. Where the Redis is comes from, first to
+ * last: `--redis-url`, `REDIS_URL`, a `conveyor dev` still running from the working folder (its
+ * `.conveyor/dev.json`, whose prefix then applies too unless `--prefix` or `REDIS_KEY_PREFIX`
+ * says otherwise), `redis://127.0.0.1:6379`. With `--embedded` no Redis is used, so none is
+ * looked for. The Redis of a `conveyor dev` is named on stderr (not with --json, whose stderr is
+ * JSON).
+ */
+export function redisConfigFrom(
+  ctx: CliContext,
+  options: object,
+  names: readonly ConfigFlag[],
+): Config {
+  const { env } = ctx.io;
+  const flags = flagEnv(options, names);
+  const given = (key: string) => flags[key] !== undefined || Boolean(env[key]?.trim());
+  // --embedded runs the models in this process: no Redis to find.
+  const embedded = (options as { embedded?: unknown }).embedded === true;
+  const dev = given('REDIS_URL') || embedded ? undefined : readDevState(ctx.io.cwd);
+  if (dev === undefined) return configFrom(env, options, names);
+  const fromDev: Record<string, string> = { REDIS_URL: dev.redisUrl };
+  if (!given('REDIS_KEY_PREFIX')) fromDev.REDIS_KEY_PREFIX = dev.prefix;
+  const config = configFrom({ ...env, ...fromDev }, options, names);
+  if ((options as { json?: unknown }).json !== true)
+    line(
+      ctx.io.stderr,
+      `conveyor: using Redis ${redactUrl(dev.redisUrl)} (prefix ${config.REDIS_KEY_PREFIX}) of the \`conveyor dev\` running here (pid ${dev.pid}, ${DEV_STATE_FILE})`,
+    );
+  return config;
 }

@@ -4,6 +4,8 @@ import {
   ConveyorError,
   ModelVersionSchema,
   compareVersions,
+  notAnnouncedHint,
+  redactUrl,
   type Config,
   type ModelSignature,
 } from '@conveyor/shared';
@@ -76,12 +78,13 @@ export async function openClient(config: Config, options: OpenClientOptions): Pr
         .filter((m) => m.name === model)
         .sort((a, b) => compareVersions(a.version, b.version));
       if (versions.length === 0) {
-        const where = options.embedded
-          ? `the model repository ${config.MODEL_REPOSITORY} has no servable model`
-          : 'no worker has announced a model';
-        throw new ConveyorError('ERR_MODEL_NOT_FOUND', `${where} named "${model}"`, {
-          details: { model },
-        });
+        throw new ConveyorError(
+          'ERR_MODEL_NOT_FOUND',
+          options.embedded
+            ? `the model repository ${config.MODEL_REPOSITORY} has no servable model named "${model}"`
+            : `no worker has announced a model named "${model}" ${notAnnouncedHint(redactUrl(config.REDIS_URL), config.REDIS_KEY_PREFIX)}`,
+          { details: { model } },
+        );
       }
       // An alias is resolved per job by the client; its inputs are read with the newest
       // signature, and the job is checked against its own version's when it is enqueued.

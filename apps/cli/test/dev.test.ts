@@ -1,20 +1,29 @@
 import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from '@conveyor/sdk';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../src/redis-server.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
-import { alive, finished, startCli, type CliRun } from './support.js';
+import { alive, finished, runCli, startCli, tempDir, type CliRun } from './support.js';
 
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
 
-/** Starts `conveyor dev`, collecting its output as it comes. */
-function startDev(args: string[]): {
+/**
+ * Starts `conveyor dev` in a folder of its own (it writes .conveyor/dev.json there), collecting
+ * its output as it comes.
+ */
+function startDev(
+  args: string[],
+  cwd = tempDir(),
+): {
   child: ChildProcess;
   output: () => string;
   exited: Promise<CliRun>;
 } {
-  const child = startCli(['dev', ...args], { env: { LOG_LEVEL: 'info' } });
+  const child = startCli(['dev', ...args], { env: { LOG_LEVEL: 'info' }, cwd });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   return { child, output: () => output, exited: finished(child) };
@@ -91,4 +100,78 @@ describe('conveyor dev', () => {
     expect(await gone(serve)).toBe(true);
     expect(await gone(redis)).toBe(true);
   }, 90_000);
+
+  it('records its Redis in .conveyor/dev.json: predict and createClient() run from that folder use it; it is gone on exit', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const dev = startDev(['--port', String(port), '--models', 'iris', '--prefix', 'devloop'], dir);
+    await ready(port, dev);
+    const statePath = join(dir, '.conveyor', 'dev.json');
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as { redisUrl: string };
+    expect(state).toMatchObject({
+      redisUrl: expect.stringMatching(/^redis:\/\/127\.0\.0\.1:\d+$/) as unknown,
+      prefix: 'devloop',
+      producerUrl: `http://127.0.0.1:${port}`,
+      pid: dev.child.pid,
+    });
+    expect(dev.output()).toContain(
+      `[dev]   export REDIS_URL=${state.redisUrl}; export REDIS_KEY_PREFIX=devloop`,
+    );
+
+    // A second terminal: no flag, no REDIS_URL, the same folder.
+    const predict = await runCli(['predict', 'iris', '--input', '[[5.1, 3.5, 1.4, 0.2]]'], {
+      cwd: dir,
+    });
+    expect(predict.stderr).toContain(
+      `conveyor: using Redis ${state.redisUrl} (prefix devloop) of the \`conveyor dev\` running here (pid ${dev.child.pid}`,
+    );
+    expect(predict.code).toBe(0);
+    expect(JSON.parse(predict.stdout)).toMatchObject({ model: 'iris', outputs: {} });
+
+    // A flag still wins, and the error names the Redis and prefix it looked at.
+    const elsewhere = await runCli(
+      ['predict', 'iris', '--prefix', 'nobody', '--input', '[[1, 2, 3, 4]]'],
+      {
+        cwd: dir,
+      },
+    );
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain(
+      `ERR_MODEL_NOT_FOUND: no worker has announced a model named "iris" on ${state.redisUrl} (key prefix "nobody"): start a worker`,
+    );
+
+    // The SDK's defaults find it too, from the working directory only.
+    const home = process.cwd();
+    process.chdir(dir);
+    const client = await createClient().finally(() => process.chdir(home));
+    try {
+      const result = await client.predict('iris', { features: [[6.7, 3.0, 5.2, 2.3]] });
+      expect(result.model).toBe('iris');
+    } finally {
+      await client.close();
+    }
+
+    dev.child.kill('SIGTERM');
+    expect((await dev.exited).code).toBe(0);
+    expect(existsSync(statePath)).toBe(false);
+  }, 90_000);
+
+  it('refuses --models naming a model the repository does not have, before starting anything', async () => {
+    const dir = tempDir();
+    const run = await runCli(['dev', '--models', 'iris,nope'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(
+      /^conveyor: ERR_MODEL_NOT_FOUND: --models \(MODELS\) names a model the model repository \S+ does not have: "nope"; it has: .*iris/,
+    );
+    expect(existsSync(join(dir, '.conveyor'))).toBe(false);
+
+    const worker = await runCli(['worker', '--models', 'nope'], {
+      cwd: dir,
+      env: { LOG_LEVEL: 'info', REDIS_URL: redisUrl },
+    });
+    expect(worker.code).toBe(2);
+    expect(worker.stdout).not.toContain('worker ready');
+    expect(worker.stderr).toMatch(/does not have: "nope"; it has: .*iris/);
+  });
 });

@@ -1,11 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const MODELS = join(ROOT, 'models');
+/** tsx's loader by its full path, so a CLI started in a folder outside the repository finds it. */
+const TSX = pathToFileURL(createRequire(join(ROOT, 'package.json')).resolve('tsx')).href;
 
 /** What a finished `conveyor` run left: its exit code and output. */
 export interface CliRun {
@@ -32,7 +35,7 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Chi
       ...(options.nodeArgs ?? []),
       '--conditions=@conveyor/source',
       '--import',
-      'tsx',
+      TSX,
       join(ROOT, 'apps/cli/src/main.ts'),
       ...args,
     ],

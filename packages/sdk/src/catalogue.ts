@@ -6,7 +6,9 @@ import {
   catalogueKey,
   compareVersions,
   msFromRedisTime,
+  notAnnouncedHint,
   queueName,
+  redisAddress,
   workerBeatsKey,
   type ModelSignature,
   type VersionState,
@@ -140,6 +142,9 @@ export function createCatalogue(
   expiryMs: number,
 ): Catalogue {
   let cached: Loaded | undefined;
+  // Named in errors: the Redis this client asks, never its credentials.
+  const { host = '127.0.0.1', port = 6379, tls } = redis.options;
+  const redisUrl = `${tls ? 'rediss' : 'redis'}://${redisAddress({ host, port })}`;
 
   async function load(force: boolean): Promise<Loaded> {
     if (!force && cached && Date.now() - cached.at < ttlMs) return cached;
@@ -173,12 +178,13 @@ export function createCatalogue(
     }
     if (!versions || versions.length === 0) {
       const lastSeen = loaded.expired.get(model);
+      const where = notAnnouncedHint(redisUrl, prefix);
       throw new ConveyorError(
         'ERR_MODEL_NOT_FOUND',
         lastSeen === undefined
-          ? `no worker has announced a model named "${model}"`
-          : `no worker has announced model "${model}" since ${new Date(lastSeen).toISOString()} (MODEL_EXPIRY_MS ${expiryMs})`,
-        { details: { model } },
+          ? `no worker has announced a model named "${model}" ${where}`
+          : `no worker has announced model "${model}" since ${new Date(lastSeen).toISOString()} (MODEL_EXPIRY_MS ${expiryMs}) ${where}`,
+        { details: { model, redis: redisUrl, prefix } },
       );
     }
     return versions;

@@ -21,7 +21,12 @@ import {
 } from '@conveyor/shared';
 import { createAliasStore, rolloutTarget, type ChangeOptions } from './aliases.js';
 import { createCatalogue, withLiveWorkers, type LiveVersion } from './catalogue.js';
-import { ClientOptionsSchema, redisConnectionOptions, type ClientOptions } from './options.js';
+import {
+  ClientOptionsSchema,
+  redisConnectionOptions,
+  withDevState,
+  type ClientOptions,
+} from './options.js';
 
 /** What GET /v1/models/{name} and `conveyor models status` show of a model. */
 export interface ModelStatus {
@@ -67,7 +72,7 @@ export const ROUTING_RULE =
  * does not answer.
  */
 export async function createModelAdmin(options: ClientOptions = {}): Promise<ModelAdmin> {
-  const config = parseOrThrow(ClientOptionsSchema, options, 'client options');
+  const config = parseOrThrow(ClientOptionsSchema, withDevState(options).options, 'client options');
   const connection = redisConnectionOptions(config);
   const redis = new Redis({
     ...connection,

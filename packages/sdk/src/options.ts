@@ -1,6 +1,6 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { z } from 'zod';
-import { DEFAULTS, ModelNameSchema, type Logger } from '@conveyor/shared';
+import { DEFAULTS, ModelNameSchema, readDevState, type Logger } from '@conveyor/shared';
 
 const RetentionSchema = z
   .object({
@@ -41,8 +41,10 @@ const commonOptions = {
 export const ClientOptionsSchema = z
   .object({
     /**
-     * Redis to connect to. Default `redis://127.0.0.1:6379`; `rediss://` turns TLS on; user name,
-     * password and database number may be in the URL (`redis://user:pass@host:6379/2`).
+     * Redis to connect to. Default: the Redis of a `conveyor dev` running from the working
+     * directory (its `.conveyor/dev.json`), else `redis://127.0.0.1:6379`. `rediss://` turns TLS
+     * on; user name, password and database number may be in the URL
+     * (`redis://user:pass@host:6379/2`).
      */
     redisUrl: z
       .string()
@@ -59,7 +61,10 @@ export const ClientOptionsSchema = z
      * to ioredis as they are; `false` turns it off. Default: on for `rediss://` URLs.
      */
     tls: z.union([z.boolean(), z.custom<TlsOptions>(isPlainObject)]).optional(),
-    /** Prefix of every Redis key; must match the workers'. Default `conveyor`. */
+    /**
+     * Prefix of every Redis key; must match the workers'. Default `conveyor` (or, when `redisUrl`
+     * is not given either, the prefix of a `conveyor dev` running from the working directory).
+     */
     prefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/)
@@ -92,6 +97,26 @@ export const ClientOptionsSchema = z
 
 export type ClientOptions = z.input<typeof ClientOptionsSchema>;
 export type ResolvedClientOptions = z.output<typeof ClientOptionsSchema>;
+
+/**
+ * A client's options with the Redis (and key prefix) of a `conveyor dev` running from the working
+ * directory when `redisUrl` is not given: its `.conveyor/dev.json`, read only there, and only
+ * while its process lives (a stale, garbled or absent file changes nothing). `devState` says
+ * whether it was used.
+ */
+export function withDevState(options: ClientOptions): {
+  options: ClientOptions;
+  devState?: { redisUrl: string; prefix: string; pid: number };
+} {
+  if (typeof options !== 'object' || options === null || options.redisUrl !== undefined)
+    return { options };
+  const dev = readDevState(process.cwd());
+  if (dev === undefined) return { options };
+  return {
+    options: { ...options, redisUrl: dev.redisUrl, prefix: options.prefix ?? dev.prefix },
+    devState: { redisUrl: dev.redisUrl, prefix: dev.prefix, pid: dev.pid },
+  };
+}
 
 /** Options of `createEmbeddedClient`: where the models are, and how to run them in-process. */
 export const EmbeddedClientOptionsSchema = z

@@ -152,6 +152,7 @@ export {
   silentLogger,
   throttledErrorLog,
   type Component,
+  type LogFormat,
   type Logger,
   type LoggerOptions,
 } from './logger.js';
@@ -209,6 +210,7 @@ export {
 export {
   PRODUCER_COMMAND_TIMEOUT_MS,
   RedisTimeoutError,
+  notAnnouncedHint,
   redisAddress,
   redisOptions,
   redisUnavailable,

@@ -77,6 +77,18 @@ export class RedisTimeoutError extends Error {
   }
 }
 
+/** Where a Redis URL is set, for a message that says to check it. */
+const URL_SETTINGS =
+  "REDIS_URL, --redis-url or the SDK's redisUrl; the Redis of a `conveyor dev` is in .conveyor/dev.json of its folder";
+
+/**
+ * The end of ERR_MODEL_NOT_FOUND for a model no worker has announced: on which Redis and key
+ * prefix the client looked (`redis`: a URL or address without credentials), and what to do.
+ */
+export function notAnnouncedHint(redis: string, prefix: string): string {
+  return `on ${redis} (key prefix "${prefix}"): start a worker serving it there (\`conveyor worker\`), or point REDIS_URL and REDIS_KEY_PREFIX (the SDK's redisUrl and prefix) at the Redis your workers use (\`conveyor dev\` writes its own to .conveyor/dev.json)`;
+}
+
 /** What went wrong with a Redis call, and the sentence a client reads about it. */
 const CAUSES: readonly {
   reason: string;
@@ -93,13 +105,14 @@ const CAUSES: readonly {
     reason: 'refused',
     test: (m, code) => code === 'ECONNREFUSED' || m.includes('ECONNREFUSED'),
     text: (a) =>
-      `Redis at ${a} refused the connection; check that it is running and that the Redis URL names its host and port`,
+      `Redis at ${a} refused the connection; check that it is running and that the Redis URL names its host and port (${URL_SETTINGS})`,
   },
   {
     reason: 'unknown-host',
     test: (m, code) =>
       code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|EAI_AGAIN/.test(m),
-    text: (a) => `the host of Redis at ${a} could not be resolved; check the Redis URL`,
+    text: (a) =>
+      `the host of Redis at ${a} could not be resolved; check the Redis URL (${URL_SETTINGS})`,
   },
   {
     reason: 'connect-timeout',

@@ -7,7 +7,7 @@ import { countRows, formatOfPath, type InputFormat } from '../batch/input-reader
 import { createProgress } from '../batch/progress.js';
 import { watchQueue } from '../batch/queue-watch.js';
 import { runBatch } from '../batch/run-batch.js';
-import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
+import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { fileError } from '../inputs.js';
@@ -110,7 +110,7 @@ Examples:
   );
   command.action(async (model: string, input: string, flags: BatchFlags) => {
     const { io } = ctx;
-    const config = configFrom(io.env, flags, BATCH_FLAGS);
+    const config = redisConfigFrom(ctx, flags, BATCH_FLAGS);
     const inputPath = resolve(io.cwd, input);
     const out = resolve(io.cwd, flags.out);
     const failed = resolve(io.cwd, flags.failed ?? defaultFailedPath(flags.out));

@@ -1,7 +1,16 @@
 import type { Command } from 'commander';
-import { ConveyorError, redactUrl } from '@conveyor/shared';
+import {
+  ConveyorError,
+  DEFAULTS,
+  DEV_STATE_FILE,
+  readDevState,
+  redactUrl,
+  removeDevState,
+  writeDevState,
+} from '@conveyor/shared';
 import { addConfigFlags, configFrom, flagEnv, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { checkModelsExist } from '../model-names.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 import { running, signal, startMember, type Member } from '../process-group.js';
@@ -77,12 +86,22 @@ Examples:
   ).action(async (options: Record<string, unknown>) => {
     const { io } = ctx;
     const config = configFrom(io.env, options, DEV_FLAGS);
+    checkModelsExist(config);
+    const other = readDevState(io.cwd);
+    if (other !== undefined)
+      throw new ConveyorError(
+        'ERR_USAGE',
+        `a conveyor dev is already running in this folder (pid ${other.pid}, Redis ${redactUrl(other.redisUrl)}, ${DEV_STATE_FILE}); stop it, or run this one from another folder`,
+        { details: { pid: other.pid } },
+      );
     const explicit = typeof options.redisUrl === 'string' || Boolean(io.env.REDIS_URL?.trim());
     const redis = await findRedis(ctx, config.REDIS_URL, explicit);
     const env = {
       ...io.env,
       ...flagEnv(options, DEV_FLAGS),
       REDIS_URL: redis.url,
+      // The members write to a pipe (prefixed here): readable lines when this is a terminal.
+      LOG_FORMAT: io.env.LOG_FORMAT?.trim() || (io.stdout.isTTY ? 'pretty' : 'json'),
       PRODUCER_HOST:
         typeof options.host === 'string' ? options.host : (io.env.PRODUCER_HOST ?? '127.0.0.1'),
     };
@@ -92,10 +111,34 @@ Examples:
       startMember({ name: 'serve', args: [script, 'serve'], env, out: io.stdout }),
     ];
     for (const m of members) line(io.stdout, `[dev] ${m.name}: pid ${m.child.pid ?? '?'}`);
-    line(
-      io.stdout,
-      `[dev] http://${env.PRODUCER_HOST}:${config.PRODUCER_PORT} (Ctrl-C stops everything)`,
-    );
+    const host = /^(0\.0\.0\.0|::|\[::\])$/.test(env.PRODUCER_HOST)
+      ? '127.0.0.1'
+      : env.PRODUCER_HOST;
+    const producerUrl = `http://${host.includes(':') ? `[${host}]` : host}:${config.PRODUCER_PORT}`;
+    line(io.stdout, `[dev] ${producerUrl} (Ctrl-C stops everything)`);
+    // Other commands (and createClient() without redisUrl) run from this folder find this Redis.
+    try {
+      writeDevState(io.cwd, {
+        redisUrl: redis.url,
+        prefix: config.REDIS_KEY_PREFIX,
+        producerUrl,
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+      });
+      line(
+        io.stdout,
+        `[dev] wrote ${DEV_STATE_FILE}: conveyor commands run from this folder use this Redis; elsewhere:`,
+      );
+    } catch (error) {
+      line(
+        io.stdout,
+        `[dev] could not write ${DEV_STATE_FILE} (${String(error)}); to use this Redis:`,
+      );
+    }
+    const exports = [`export REDIS_URL=${redactUrl(redis.url)}`];
+    if (config.REDIS_KEY_PREFIX !== DEFAULTS.prefix)
+      exports.push(`export REDIS_KEY_PREFIX=${config.REDIS_KEY_PREFIX}`);
+    line(io.stdout, `[dev]   ${exports.join('; ')}`);
 
     ctx.exitCode = await new Promise<number>((resolve) => {
       let stopping = false;
@@ -106,6 +149,7 @@ Examples:
         const timer = setTimeout(() => members.forEach((m) => signal(m, 'SIGKILL')), STOP_GRACE_MS);
         const codes = await Promise.all(members.map((m) => m.exited));
         clearTimeout(timer);
+        removeDevState(io.cwd, process.pid);
         await redis.stop();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -18,7 +18,7 @@ import {
   type AliasTarget,
   type Config,
 } from '@conveyor/shared';
-import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
+import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
@@ -108,7 +108,7 @@ function changeCommand(
     const flags = received.at(-2) as LifecycleFlags & Record<string, unknown>;
     // Commander passes the arguments (undefined for a missing optional one), the flags, the command.
     const args = received.slice(0, -2) as (string | undefined)[];
-    const config = configFrom(ctx.io.env, flags, REDIS_FLAGS);
+    const config = redisConfigFrom(ctx, flags, REDIS_FLAGS);
     await withAdmin(config, async (admin) => {
       const made = await change(admin, changedBy(ctx), args, flags);
       await report(ctx, admin, args[0] as string, made, flags.json);
@@ -180,7 +180,7 @@ function registerReads(models: Command, ctx: CliContext): void {
   )
     .option('--json', 'print JSON')
     .action(async (model: string, flags: LifecycleFlags) => {
-      const config = configFrom(ctx.io.env, flags, REDIS_FLAGS);
+      const config = redisConfigFrom(ctx, flags, REDIS_FLAGS);
       await withAdmin(config, async (admin) => {
         const status = await admin.status(model);
         const history = await admin.history(model, STATUS_HISTORY);
@@ -202,7 +202,7 @@ function registerReads(models: Command, ctx: CliContext): void {
   )
     .option('--json', 'print JSON')
     .action(async (model: string, flags: LifecycleFlags & { limit: number }) => {
-      const config = configFrom(ctx.io.env, flags, REDIS_FLAGS);
+      const config = redisConfigFrom(ctx, flags, REDIS_FLAGS);
       const history = await withAdmin(config, (admin) =>
         admin.history(model, Math.min(flags.limit, 200)),
       );
@@ -230,7 +230,7 @@ function registerPublish(models: Command, ctx: CliContext): void {
   )
     .option('--json', 'print JSON')
     .action(async (model: string, file: string, flags: PublishFlags) => {
-      const config = configFrom(ctx.io.env, flags, PUBLISH_FLAGS);
+      const config = redisConfigFrom(ctx, flags, PUBLISH_FLAGS);
       const repository = resolve(ctx.io.cwd, config.MODEL_REPOSITORY);
       const source = resolve(ctx.io.cwd, file);
       if (!(await stat(source).catch(() => undefined))?.isFile())

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { PredictInputs, Prediction } from '@conveyor/sdk';
 import type { ModelSignature } from '@conveyor/shared';
-import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
+import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { nested, outputSpec, outputTable } from '../format.js';
@@ -96,7 +96,7 @@ model's input when it has only one.`,
   addConfigFlags(command, PREDICT_FLAGS);
   command.action(async (model: string, flags: PredictFlags) => {
     const { io } = ctx;
-    const config = configFrom(io.env, flags, PREDICT_FLAGS);
+    const config = redisConfigFrom(ctx, flags, PREDICT_FLAGS);
     const raw = await readInputArg(flags.input, io.cwd, io.stdin);
     const cli = await openClient(config, { embedded: flags.embedded === true, model });
     try {

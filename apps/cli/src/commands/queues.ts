@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import type { Command } from 'commander';
 import { createClient, type ConveyorClient, type ModelInfo } from '@conveyor/sdk';
 import { compareVersions, queueName, redisOptions, type Config } from '@conveyor/shared';
-import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
+import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { table } from '../format.js';
@@ -188,7 +188,7 @@ Examples:
   addConfigFlags(command, QUEUES_FLAGS);
   command.action(async (flags: QueuesFlags) => {
     const { io } = ctx;
-    const config = configFrom(io.env, flags, QUEUES_FLAGS);
+    const config = redisConfigFrom(ctx, flags, QUEUES_FLAGS);
     const client = await createClient({
       redisUrl: config.REDIS_URL,
       prefix: config.REDIS_KEY_PREFIX,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
+import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { checkModelsExist } from '../model-names.js';
 
 export const WORKER_FLAGS: readonly ConfigFlag[] = [
   'redisUrl',
@@ -35,13 +36,18 @@ Examples:
   conveyor worker --models iris --concurrency 8     # one model, 8 jobs at once
   conveyor worker --redis-url redis://:secret@redis:6379 --repository /srv/models
 
-Logs are JSON lines on stdout. SIGTERM or SIGINT stops taking jobs, lets the jobs in flight
-finish (SHUTDOWN_TIMEOUT_MS) and exits 0; no model to serve exits 1. While Redis does not
-answer at start, it logs one warning per attempt and retries with backoff.`,
+Logs go to stdout: readable lines on a terminal, JSON lines otherwise (LOG_FORMAT). SIGTERM or
+SIGINT stops taking jobs, lets the jobs in flight finish (SHUTDOWN_TIMEOUT_MS) and exits 0; no
+model to serve exits 1; --models naming a model the repository does not have exits 2 before
+anything starts. While Redis does not answer at start, it logs one warning per attempt and
+retries with backoff. Without --redis-url or REDIS_URL, a \`conveyor dev\` running from this
+folder (.conveyor/dev.json) gives the Redis.`,
       ),
     WORKER_FLAGS,
   ).action(async (options: Record<string, unknown>) => {
-    await ctx.launch('worker', configFrom(ctx.io.env, options, WORKER_FLAGS));
+    const config = redisConfigFrom(ctx, options, WORKER_FLAGS);
+    checkModelsExist(config);
+    await ctx.launch('worker', config);
   });
 
   addConfigFlags(
@@ -56,11 +62,13 @@ Examples:
   conveyor serve --port 3000 --host 127.0.0.1
   curl -s localhost:3000/v2/health/ready
 
-Logs are JSON lines on stdout. SIGTERM or SIGINT closes the server and exits 0. While Redis does not
-answer at start, it logs one warning per attempt and retries with backoff.`,
+Logs go to stdout: readable lines on a terminal, JSON lines otherwise (LOG_FORMAT). SIGTERM or
+SIGINT closes the server and exits 0. While Redis does not answer at start, it logs one warning
+per attempt and retries with backoff. The server runs in the foreground: query it from another
+terminal.`,
       ),
     SERVE_FLAGS,
   ).action(async (options: Record<string, unknown>) => {
-    await ctx.launch('producer', configFrom(ctx.io.env, options, SERVE_FLAGS));
+    await ctx.launch('producer', redisConfigFrom(ctx, options, SERVE_FLAGS));
   });
 }

@@ -1,7 +1,9 @@
 import { Redis } from 'ioredis';
 import {
+  DEV_STATE_FILE,
   PRODUCER_COMMAND_TIMEOUT_MS,
   parseOrThrow,
+  redactUrl,
   redisAddress,
   redisOptions,
   redisUnavailable,
@@ -14,6 +16,7 @@ import {
 import {
   ClientOptionsSchema,
   redisConnectionOptions,
+  withDevState,
   type ClientOptions,
   type ResolvedClientOptions,
 } from '../options.js';
@@ -39,9 +42,15 @@ export interface Connection {
  * Redis cannot be reached, ERR_VALIDATION for bad options.
  */
 export async function openConnection(options: ClientOptions): Promise<Connection> {
-  const config = parseOrThrow(ClientOptionsSchema, options, 'client options');
+  const dev = withDevState(options);
+  const config = parseOrThrow(ClientOptionsSchema, dev.options, 'client options');
   // An injected logger keeps its own bindings (a producer's says component: producer).
   const log = config.logger ?? silentLogger();
+  if (dev.devState)
+    log.info(
+      { redis: redactUrl(dev.devState.redisUrl), prefix: config.prefix, devPid: dev.devState.pid },
+      `using the Redis of the conveyor dev running here (${DEV_STATE_FILE})`,
+    );
   const connection = redisConnectionOptions(config);
   const address = redisAddress(connection);
   const unavailable = (error: unknown): ConveyorError => redisUnavailable(address, error);
