@@ -14,6 +14,8 @@ import { openapi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
 import { inferRoutes } from './oip/infer.js';
 import { modelRoutes } from './oip/models.js';
+import { createInferStats } from './oip/infer-stats.js';
+import { tritonRoutes } from './oip/triton-routes.js';
 import { modelAdminRoutes } from './models/model-admin.js';
 import { jobsApi, type JobsApiOptions } from './jobs/jobs-api.js';
 
@@ -59,8 +61,11 @@ export function buildApp(config: Config, deps: AppDeps) {
   void app.register(backPressure, { config, logger: deps.logger });
   void app.register(health, { redisPing: deps.redisPing });
   void app.register(modelRoutes, { client: deps.client });
+  // Counted by infer, read by the Triton statistics route.
+  const inferStats = createInferStats();
+  void app.register(tritonRoutes, { client: deps.client, stats: inferStats });
   void app.register(modelAdminRoutes, { config, logger: deps.logger });
-  void app.register(inferRoutes, { client: deps.client, config });
+  void app.register(inferRoutes, { client: deps.client, config, stats: inferStats });
   void app.register(jobsApi, {
     client: deps.client,
     config,

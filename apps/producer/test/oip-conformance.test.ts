@@ -158,13 +158,18 @@ describe('Open Inference Protocol v2 conformance', () => {
   };
 
   describe('metadata', () => {
-    it('answers GET /v2 with the server name, version and the binary_tensor_data extension', async () => {
+    it('answers GET /v2 with the server name, version and exactly the extensions implemented', async () => {
       const response = await get('/v2');
       expect(response.statusCode).toBe(200);
       const body = response.json<{ name: string; version: string; extensions: string[] }>();
       expect(body.name).toBe('conveyor');
       expect(body.version).toMatch(/^[0-9]+\.[0-9]+\.[0-9]+/);
-      expect(body.extensions).toContain('binary_tensor_data');
+      expect(body.extensions).toEqual([
+        'binary_tensor_data',
+        'model_configuration',
+        'schedule_policy',
+        'statistics',
+      ]);
     });
 
     it('answers model metadata with versions, platform and the tensors in protocol datatypes', async () => {
@@ -505,7 +510,7 @@ describe('Open Inference Protocol v2 conformance', () => {
       const response = await idle.app.inject({
         method: 'POST',
         url: '/v2/models/iris/infer',
-        payload: iris({ parameters: { timeout: 200 } }),
+        payload: iris({ parameters: { timeout: 200_000 } }),
         headers: auth,
       });
       const body = expectError(response, 504, 'ERR_JOB_TIMEOUT');

@@ -10,6 +10,7 @@ import type { ConveyorClient, PredictOptions, Prediction } from '@conveyor/sdk';
 import { RedisTimeoutError, redisAddress, redisUnavailable, type Config } from '@conveyor/shared';
 import { encodeOipOutputs, toSdkInputs } from './tensors.js';
 import type { BinaryOutput, InferOutput, InferRequest } from './schemas.js';
+import type { InferStats } from './infer-stats.js';
 
 /** What an infer needs from the server, whatever the transport. */
 export interface InferContext {
@@ -17,6 +18,8 @@ export interface InferContext {
   config: Pick<Config, 'PREDICT_TIMEOUT_MS' | 'MAX_TENSOR_BYTES' | 'REDIS_URL'>;
   /** Rejects with ERR_QUEUE_FULL (or ERR_QUEUE_UNAVAILABLE) when the model's queue is too deep. */
   checkBackPressure(model: string): Promise<void>;
+  /** Where outcomes are counted for `/v2/models/{name}/stats`; pass the app's `inferStats`. */
+  stats?: InferStats;
 }
 
 /** One infer request, parsed. */
@@ -67,14 +70,31 @@ function prepare(ctx: InferContext, call: InferCall) {
   if (body.outputs !== undefined) options.outputs = body.outputs.map((o) => o.name);
   // A job kept for later (respond-async, a timeout) belongs to the request's key.
   if (call.owner !== undefined) options.owner = call.owner;
+  const priority = sdkPriority(body.parameters?.priority);
+  if (priority !== undefined) options.priority = priority;
   return { inputs, options };
 }
 
-/** How long to wait for the result, in ms: the transport's wait, the body, the header, the default. */
+/**
+ * The SDK (BullMQ) priority of Triton's `priority`. Triton: lower is more urgent and 0 asks for
+ * the model's default level. BullMQ runs jobs without a priority first, then 1, 2, …; so
+ * Conveyor's default level is 1 (as a Triton model with `default_priority_level: 1`): 0, 1 and
+ * none run first, first in first out, with every other job that has no priority, and 2, 3, … run
+ * after them in that order (BullMQ priority 1, 2, …).
+ */
+export function sdkPriority(triton: number | undefined): number | undefined {
+  return triton === undefined || triton <= 1 ? undefined : triton - 1;
+}
+
+/**
+ * How long to wait for the result, in ms: the transport's wait, `parameters.timeout` (µs, rounded
+ * up to whole ms), the transport's header, the default.
+ */
 export function waitMsOf(ctx: InferContext, call: InferCall): number {
+  const timeoutUs = call.body.parameters?.timeout;
   return (
     call.waitMs ??
-    call.body.parameters?.timeout ??
+    (timeoutUs === undefined ? undefined : Math.ceil(timeoutUs / 1000)) ??
     call.headerTimeoutMs ??
     ctx.config.PREDICT_TIMEOUT_MS
   );
@@ -90,15 +110,22 @@ export async function runInfer(ctx: InferContext, call: InferCall): Promise<Pred
   const { inputs, options } = prepare(ctx, call);
   const wait = waitMsOf(ctx, call);
   const deadline = call.arrivedAt + wait;
-  return beforeDeadline(
-    (async () => {
-      await ctx.checkBackPressure(call.name);
-      options.timeoutMs = Math.max(1, deadline - Date.now());
-      return ctx.client.predict(call.name, inputs, options);
-    })(),
-    Math.max(0, deadline - Date.now()) + DEADLINE_GRACE_MS,
-    () => redisUnavailable(redisAddress(ctx.config.REDIS_URL), new RedisTimeoutError(wait)),
-  );
+  try {
+    const prediction = await beforeDeadline(
+      (async () => {
+        await ctx.checkBackPressure(call.name);
+        options.timeoutMs = Math.max(1, deadline - Date.now());
+        return ctx.client.predict(call.name, inputs, options);
+      })(),
+      Math.max(0, deadline - Date.now()) + DEADLINE_GRACE_MS,
+      () => redisUnavailable(redisAddress(ctx.config.REDIS_URL), new RedisTimeoutError(wait)),
+    );
+    ctx.stats?.succeeded(prediction, Date.now() - call.arrivedAt);
+    return prediction;
+  } catch (error) {
+    ctx.stats?.failed(call.name, error, Date.now() - call.arrivedAt);
+    throw error;
+  }
 }
 
 /**
@@ -123,7 +150,8 @@ export function binaryChoice(body: InferRequest): (name: string) => boolean {
 export interface InferResponseHead {
   model_name: string;
   model_version: string;
-  id: string;
+  /** The request's `id`, absent when it had none (the job id travels apart: Conveyor-Job-Id). */
+  id?: string;
 }
 
 /** A prediction encoded for the protocol: its head, its outputs, and the bytes of binary ones. */
@@ -148,10 +176,10 @@ export function encodeInferResponse(
     ...(body.outputs && { order: body.outputs.map((o) => o.name) }),
     binary,
   });
-  const head = {
+  const head: InferResponseHead = {
     model_name: prediction.model,
     model_version: prediction.version,
-    id: body.id ?? prediction.jobId,
+    ...(body.id !== undefined && { id: body.id }),
   };
   return { head, outputs, blocks };
 }

@@ -1,6 +1,6 @@
 import { ownerOf } from '../plugins/auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Prediction } from '@conveyor/sdk';
 import { ConveyorError, isConveyorError } from '@conveyor/shared';
 import { HEADER_LENGTH_HEADER, binaryResponseBody, splitBinaryBody } from './binary.js';
@@ -12,6 +12,7 @@ import {
   type InferCall,
   type InferContext,
 } from './infer-run.js';
+import { useCompression } from './compression.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import { parsePrefer } from './prefer.js';
 import {
@@ -26,7 +27,7 @@ import {
   type InferRequest,
 } from './schemas.js';
 
-export type InferRouteOptions = Pick<InferContext, 'client' | 'config'>;
+export type InferRouteOptions = Pick<InferContext, 'client' | 'config' | 'stats'>;
 
 export { DEADLINE_GRACE_MS } from './infer-run.js';
 
@@ -133,16 +134,17 @@ function sendAccepted(reply: FastifyReply, jobId: string, applied: string) {
  * the body as `job_id` too. `Prefer: respond-async` answers 202 at once, and `Prefer: wait=N`
  * 202 after N seconds, with `Location: /v1/jobs/{id}`.
  */
-export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
+export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
   app,
-  { client, config },
-  done,
+  { client, config, stats },
 ) => {
+  await useCompression(app);
   addParsers(app);
   const ctx: InferContext = {
     client,
     config,
     checkBackPressure: (model) => app.checkBackPressure(model),
+    ...(stats && { stats }),
   };
 
   const errors = Object.fromEntries(
@@ -213,6 +215,4 @@ export const inferRoutes: FastifyPluginCallbackZod<InferRouteOptions> = (
       },
     );
   }
-
-  done();
 };

@@ -1,4 +1,4 @@
-import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ConveyorClient, ModelInfo } from '@conveyor/sdk';
 import { ConveyorError, compareVersions, type TensorSpec } from '@conveyor/shared';
@@ -12,14 +12,23 @@ import {
   type ModelMetadata,
 } from './schemas.js';
 import { PRODUCER_VERSION } from '../version.js';
+import { useCompression } from './compression.js';
 
 export interface ModelRouteOptions {
   /** Reads the announced models and their worker counts. */
   client: Pick<ConveyorClient, 'models'>;
 }
 
-/** Protocol extensions the producer implements (Triton's names). */
-export const SERVER_EXTENSIONS: readonly string[] = ['binary_tensor_data'];
+/**
+ * Protocol extensions the producer implements (Triton's names): binary tensor data, the model
+ * configuration and statistics routes, and the schedule policy's `priority` and `timeout`.
+ */
+export const SERVER_EXTENSIONS: readonly string[] = [
+  'binary_tensor_data',
+  'model_configuration',
+  'schedule_policy',
+  'statistics',
+];
 
 /** The protocol's name for how Conveyor runs every model. */
 export const PLATFORM = 'onnxruntime_onnx';
@@ -88,7 +97,8 @@ const tensors = (specs: readonly TensorSpec[]) =>
  * readiness, all from the model catalogue workers announce (`client.models()`, read from Redis
  * on every call, so readiness follows a worker within one request).
  */
-export const modelRoutes: FastifyPluginCallbackZod<ModelRouteOptions> = (app, { client }, done) => {
+export const modelRoutes: FastifyPluginAsyncZod<ModelRouteOptions> = async (app, { client }) => {
+  await useCompression(app);
   app.get(
     '/v2',
     {
@@ -157,6 +167,4 @@ export const modelRoutes: FastifyPluginCallbackZod<ModelRouteOptions> = (app, { 
       },
     );
   }
-
-  done();
 };

@@ -67,8 +67,34 @@ export const OIP_TO_DTYPE: Readonly<Partial<Record<OipDatatype, Dtype>>> = Objec
   BYTES: 'string',
 });
 
-/** A wait in ms, as `parameters.timeout` or the `Conveyor-Timeout-Ms` header; the SDK's own cap. */
+/** A wait in ms, as the `Conveyor-Timeout-Ms` header; the SDK's own cap. */
 export const TimeoutMsSchema = z.number().int().positive().max(86_400_000);
+
+/** The longest `parameters.timeout`, in µs: 24 h, the SDK's own cap. */
+export const MAX_TIMEOUT_US = 86_400_000_000;
+
+/**
+ * `parameters.timeout`: Triton's schedule-policy timeout, in microseconds, as tritonclient sends
+ * it; the wait is rounded up to whole milliseconds.
+ */
+export const TimeoutUsSchema = z
+  .number()
+  .int({ message: 'a whole number of microseconds' })
+  .positive({ message: 'a whole number of microseconds, at least 1' })
+  .max(MAX_TIMEOUT_US, { message: `at most ${MAX_TIMEOUT_US} microseconds (24 h)` });
+
+/** The largest `parameters.priority`: BullMQ's lowest priority plus one (see `sdkPriority`). */
+export const MAX_PRIORITY_LEVEL = 2_097_153;
+
+/**
+ * `parameters.priority` with Triton's meaning: lower is more urgent, 0 is the default level, which
+ * is level 1 in Conveyor (see `sdkPriority`).
+ */
+export const PrioritySchema = z
+  .number()
+  .int({ message: 'a whole number' })
+  .nonnegative({ message: 'an unsigned integer: 0 (the default) or 1 (most urgent) and up' })
+  .max(MAX_PRIORITY_LEVEL, { message: `at most ${MAX_PRIORITY_LEVEL}` });
 
 const ParameterValueSchema = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -116,11 +142,12 @@ export type InferInput = z.infer<typeof InferInputSchema>;
 
 export const InferRequestSchema = z
   .object({
-    /** Echoed in the response; the job id is used when absent. */
+    /** Echoed in the response; absent there when absent here (the job id is a header). */
     id: z.string().max(256).optional(),
     parameters: z
       .object({
-        timeout: TimeoutMsSchema.optional(),
+        timeout: TimeoutUsSchema.optional(),
+        priority: PrioritySchema.optional(),
         /** Binary tensor data extension: every output in binary unless it says otherwise. */
         binary_data_output: z.boolean().optional(),
       })
@@ -211,7 +238,7 @@ export const InferResponseSchema = z
   .object({
     model_name: z.string(),
     model_version: z.string(),
-    id: z.string(),
+    id: z.string().optional(),
     outputs: z.array(InferOutputSchema),
   })
   .strict();
@@ -270,3 +297,59 @@ export const ReadyResponseSchema = z.object({ ready: z.literal(true) }).strict()
 export const NotReadyResponseSchema = z
   .object({ ready: z.literal(false), reason: z.string() })
   .strict();
+
+/** One tensor of Triton's model configuration: `data_type` is `TYPE_` and the datatype. */
+export const ConfigTensorSchema = z
+  .object({ name: z.string(), data_type: z.string(), dims: z.array(z.number().int()) })
+  .strict();
+
+/** `GET /v2/models/{name}[/versions/{version}]/config`: Triton's model configuration extension. */
+export const ModelConfigSchema = z
+  .object({
+    name: z.string(),
+    platform: z.string(),
+    backend: z.string(),
+    /** 0: `dims` are whole shapes (-1 a free dimension), with no batch dimension implied. */
+    max_batch_size: z.number().int(),
+    input: z.array(ConfigTensorSchema),
+    output: z.array(ConfigTensorSchema),
+  })
+  .strict();
+
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+const DurationStatSchema = z
+  .object({ count: z.number().int().nonnegative(), ns: z.number().int().nonnegative() })
+  .strict();
+
+/** One model version's statistics (Triton's statistics extension, `$model_stat`). */
+export const ModelStatSchema = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    last_inference: z.number().int().nonnegative(),
+    inference_count: z.number().int().nonnegative(),
+    execution_count: z.number().int().nonnegative(),
+    inference_stats: z
+      .object({
+        success: DurationStatSchema,
+        fail: DurationStatSchema,
+        queue: DurationStatSchema,
+        compute_input: DurationStatSchema,
+        compute_infer: DurationStatSchema,
+        compute_output: DurationStatSchema,
+        cache_hit: DurationStatSchema,
+        cache_miss: DurationStatSchema,
+      })
+      .strict(),
+    batch_stats: z.array(z.never()),
+    memory_usage: z.array(z.never()),
+  })
+  .strict();
+
+/** `GET /v2/models/{name}[/versions/{version}]/stats`: one entry per version, oldest first. */
+export const ModelStatsResponseSchema = z
+  .object({ model_stats: z.array(ModelStatSchema) })
+  .strict();
+
+export type ModelStatsResponse = z.infer<typeof ModelStatsResponseSchema>;
