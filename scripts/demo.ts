@@ -94,11 +94,15 @@ try {
     const direction = await client.predict('text-direction', {
       x: { data: batch, shape: [lines.length, 3, 48, 192] },
     });
+    // Words of different lengths: pad them, so the arrows and percentages line up.
+    const wordWidth = Math.max(...lines.map(([word]) => word.length)) + 2;
+    const drawnWidth = 'rotated 180°'.length;
     toRows(direction.outputs['softmax_0.tmp_0']!).forEach((row, i) => {
       const [word, rotated] = lines[i]!;
       const verdict = row[0]! > row[1]! ? 'upright' : 'upside down';
+      const drawn = (rotated ? 'rotated 180°' : 'upright').padEnd(drawnWidth);
       say(
-        `   "${word}" drawn ${rotated ? 'rotated 180°' : 'upright     '} -> ${pct(row[0]!)} upright, ${pct(row[1]!)} rotated: ${verdict}`,
+        `   ${`"${word}"`.padEnd(wordWidth)} drawn ${drawn} -> ${pct(row[0]!)} upright, ${pct(row[1]!)} rotated: ${verdict}`,
       );
     });
 

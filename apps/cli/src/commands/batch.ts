@@ -60,7 +60,7 @@ export function registerBatch(program: Command, ctx: CliContext): void {
     .requiredOption('--out <file>', 'results, one JSON line per row: {"line": n, "outputs": {...}}')
     .option(
       '--failed <file>',
-      'failed rows, one JSON line each: {"line": n, "code", "message"} (default <out>.failed.jsonl)',
+      'failed rows, one JSON line each: {"line": n, "code", "message"} (default: --out with .jsonl replaced by .failed.jsonl)',
     )
     .addOption(
       new Option('--format <format>', 'input format (default from the file name)').choices([
