@@ -41,18 +41,21 @@ export interface GrpcServiceDeps {
 }
 
 /**
- * The wait is kept this much under a call's deadline, so that ERR_JOB_TIMEOUT with the job id
- * reaches the client before its own deadline ends the call.
+ * The wait ends this share of the time left before a call's deadline (at least 20 ms, at most
+ * 1 s sooner), so that ERR_JOB_TIMEOUT with the job id reaches the client before its own deadline
+ * ends the call.
  */
-export const DEADLINE_MARGIN_MS = 50;
+export const DEADLINE_MARGIN = 0.1;
 
-/** The ms left until a call's deadline; undefined without one. */
-function msToDeadline(call: ServerUnaryCall<unknown, unknown>): number | undefined {
+/** The ms to wait for a call with a deadline; undefined without one. */
+function waitForDeadline(call: ServerUnaryCall<unknown, unknown>): number | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at)
-    ? Math.max(1, Math.floor(at - Date.now()) - DEADLINE_MARGIN_MS)
-    : undefined;
+  if (!Number.isFinite(at)) return undefined;
+  const left = at - Date.now();
+  const margin = Math.min(1000, Math.max(20, left * DEADLINE_MARGIN));
+  // A day at most: the SDK's cap on a wait, as REST's timeouts.
+  return Math.min(86_400_000, Math.max(1, Math.floor(left - margin)));
 }
 
 type Handler<Req, Res> = (
@@ -128,7 +131,7 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
       arrivedAt,
     };
     // The deadline is the wait: `parameters.timeout` may only shorten it.
-    const remaining = msToDeadline(call);
+    const remaining = waitForDeadline(call);
     const waitMs =
       remaining === undefined
         ? undefined
