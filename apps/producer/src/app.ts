@@ -14,7 +14,7 @@ import { openapi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
 import { inferRoutes } from './oip/infer.js';
 import { modelRoutes } from './oip/models.js';
-import { createInferStats } from './oip/infer-stats.js';
+import { createInferStats, type InferStats } from './oip/infer-stats.js';
 import { tritonRoutes } from './oip/triton-routes.js';
 import { modelAdminRoutes } from './models/model-admin.js';
 import { jobsApi, type JobsApiOptions } from './jobs/jobs-api.js';
@@ -26,6 +26,11 @@ export interface AppDeps {
   /** True when Redis answers PING; used by the readiness check. */
   redisPing: () => Promise<boolean>;
   logger: Logger;
+  /**
+   * Infer outcomes for `/v2/models/{name}/stats`; pass one to count other transports (gRPC) with
+   * REST. Default a fresh one.
+   */
+  inferStats?: InferStats;
   /** Shorter webhook and dashboard timers, for tests. */
   jobsTuning?: JobsApiOptions['tuning'];
 }
@@ -62,7 +67,7 @@ export function buildApp(config: Config, deps: AppDeps) {
   void app.register(health, { redisPing: deps.redisPing });
   void app.register(modelRoutes, { client: deps.client });
   // Counted by infer, read by the Triton statistics route.
-  const inferStats = createInferStats();
+  const inferStats = deps.inferStats ?? createInferStats();
   void app.register(tritonRoutes, { client: deps.client, stats: inferStats });
   void app.register(modelAdminRoutes, { config, logger: deps.logger });
   void app.register(inferRoutes, { client: deps.client, config, stats: inferStats });
