@@ -26,6 +26,7 @@ import {
 import { buildApp, type App } from './app.js';
 import { clientOptionsFromConfig } from './client-options.js';
 import { startGrpcServer, type GrpcServer } from './grpc/server.js';
+import { createInferStats } from './oip/infer-stats.js';
 
 // The readiness probe's PING fails within this, under the probe's own 1000 ms
 // (plugins/health.ts), so the probe reports which Redis did not answer.
@@ -74,9 +75,11 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
     await redisWithin(pinger.connect(), 2 * PRODUCER_COMMAND_TIMEOUT_MS).catch((error: unknown) => {
       throw redisUnavailable(redisAt, error);
     });
+    const inferStats = createInferStats();
     app = buildApp(config, {
       client,
       logger: log,
+      inferStats,
       redisPing: async () => {
         try {
           return (await pinger.ping()) === 'PONG';
@@ -97,6 +100,7 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
         config,
         logger: log,
         checkBackPressure: (model) => http.checkBackPressure(model),
+        stats: inferStats,
         redisPing: () => pinger.ping().then((reply) => reply === 'PONG'),
       });
     }

@@ -319,7 +319,8 @@ describe('Open Inference Protocol over gRPC', () => {
       const { response } = await grpc.call<ModelInferResponse>('ModelInfer', {
         model_name: 'iris',
         model_version: '1',
-        parameters: { timeout: { int64_param: 20_000 } },
+        // Triton's schedule-policy timeout, in µs: 20 s.
+        parameters: { timeout: { int64_param: 20_000_000 } },
         inputs: [{ ...irisInput(), contents: { fp32_contents: ROWS.flat() } }],
         outputs: [{ name: 'probabilities' }],
       });
@@ -583,7 +584,7 @@ describe('Open Inference Protocol over gRPC', () => {
       // parameters.timeout may shorten it.
       const byTimeout = await client.refusal(
         'ModelInfer',
-        { ...request, parameters: { timeout: { int64_param: 200 } } },
+        { ...request, parameters: { timeout: { int64_param: 200_000 } } },
         { deadlineMs: 20_000 },
       );
       expect(byTimeout.code).toBe('ERR_JOB_TIMEOUT');
@@ -611,6 +612,15 @@ describe('Open Inference Protocol over gRPC', () => {
         inputs: [{ ...irisInput(), contents: { fp32_contents: ROWS.flat() } }],
       });
       expect(response.model_name).toBe('iris');
+      // Counted with REST's requests in the Triton statistics of the same producer.
+      const app = await run.started;
+      const stats = await app.inject({
+        url: '/v2/models/iris/stats',
+        headers: { authorization: `Bearer ${SECRET}` },
+      });
+      expect(stats.json<{ model_stats: { inference_count: number }[] }>().model_stats).toEqual([
+        expect.objectContaining({ inference_count: 1 }),
+      ]);
       await run.stop();
       const after = await client.refusal('ServerLive', {}, { deadlineMs: 2000 });
       expect(after.status).toBe(status.UNAVAILABLE);

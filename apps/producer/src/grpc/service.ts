@@ -13,6 +13,7 @@ import {
 import type { ConveyorClient } from '@conveyor/sdk';
 import type { Config, Logger } from '@conveyor/shared';
 import { runInfer, waitMsOf, type InferContext } from '../oip/infer-run.js';
+import type { InferStats } from '../oip/infer-stats.js';
 import { PLATFORM, SERVER_EXTENSIONS, lookUp, notServing } from '../oip/models.js';
 import { DTYPE_TO_OIP } from '../oip/schemas.js';
 import { createKeyCheck, type Principal } from '../plugins/auth.js';
@@ -36,6 +37,8 @@ export interface GrpcServiceDeps {
   /** True when Redis answers PING (ServerReady), as REST's readiness probe. */
   redisPing(): Promise<boolean>;
   logger: Logger;
+  /** Where ModelInfer outcomes are counted: the HTTP app's, so `/stats` counts both. */
+  stats?: InferStats;
   /** How long ServerReady waits for the PING, in ms. Default 1000, as REST's probe. */
   readyTimeoutMs?: number;
 }
@@ -70,6 +73,7 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
     client,
     config,
     checkBackPressure: (model) => deps.checkBackPressure(model),
+    ...(deps.stats && { stats: deps.stats }),
   };
   const readyTimeoutMs = deps.readyTimeoutMs ?? 1000;
 
