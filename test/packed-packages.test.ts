@@ -1,11 +1,17 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, buildPackages, packPackage, type PublishedName } from '../scripts/lib/pack.js';
+import {
+  PUBLISHED,
+  ROOT,
+  buildPackages,
+  packPackage,
+  type PublishedName,
+} from '../scripts/lib/pack.js';
 import { startRedisServer } from '../scripts/lib/redis-server.js';
 import { MODELS, startInProcessWorker } from './support/workers.js';
 
@@ -58,40 +64,59 @@ function prediction(line: string | undefined): { jobId: string; probabilities: n
 
 const argmax = (values: number[]) => values.indexOf(Math.max(...values));
 
+let work: string;
+const tarballs = new Map<PublishedName, string>();
+
+// One build, and every published package packed as `pnpm publish` would, for both applications.
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'conveyor-packed-'));
+  buildPackages();
+  for (const name of Object.keys(PUBLISHED) as PublishedName[])
+    tarballs.set(name, packPackage(name, work));
+}, 900_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/**
+ * A new application in the temp folder, outside the workspace (an ES module, as the README says),
+ * with the tarballs of `packages` installed by npm; third-party dependencies come from the npm
+ * registry. Install scripts are not run: onnxruntime-node's would download GPU binaries.
+ */
+async function createApplication(name: string, packages: PublishedName[]): Promise<string> {
+  const app = join(work, name);
+  await mkdir(app);
+  await writeFile(
+    join(app, 'package.json'),
+    JSON.stringify({ name, private: true, type: 'module' }, null, 2),
+  );
+  const files = packages.map((p) => tarballs.get(p)!);
+  await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', ...files], {
+    cwd: app,
+    env: applicationEnv(),
+    timeout: 300_000,
+  });
+  return app;
+}
+
 // Packs the SDK as published, installs it with npm into an application outside the workspace,
 // and runs the README's example there with plain node against a worker serving iris.
 describe('the packed SDK in an application outside the repository', () => {
-  let work: string;
   let app: string;
   let server: Awaited<ReturnType<typeof startRedisServer>>;
   let worker: Awaited<ReturnType<typeof startInProcessWorker>>;
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'conveyor-packed-'));
-    app = join(work, 'app');
     // A Redis of its own: the application uses the default key prefix, as a real one would.
     server = await startRedisServer();
     worker = await startInProcessWorker(server.url, 'conveyor');
-    buildPackages();
-    const names: PublishedName[] = ['@conveyor/shared', '@conveyor/sdk'];
-    const tarballs = names.map((name) => packPackage(name, work));
-    await run('mkdir', [app]);
-    await writeFile(
-      join(app, 'package.json'),
-      JSON.stringify({ name: 'readme-app', private: true, type: 'module' }, null, 2),
-    );
-    // Third-party dependencies (bullmq, ioredis, zod, pino) come from the npm registry.
-    await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', ...tarballs], {
-      cwd: app,
-      env: applicationEnv(),
-      timeout: 300_000,
-    });
-  }, 900_000);
+    app = await createApplication('readme-app', ['@conveyor/shared', '@conveyor/sdk']);
+  }, 600_000);
 
   afterAll(async () => {
     await worker?.close();
     await server?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('installs the queue client without the engine or onnxruntime', async () => {
@@ -160,5 +185,37 @@ try {
     const failure = JSON.parse(stdout) as { code: string; message: string };
     expect(failure.code).toBe('ERR_CONFIG_INVALID');
     expect(failure.message).toContain('npm i @conveyor/engine');
+  });
+});
+
+describe('the packed CLI installed in a folder outside the repository', () => {
+  let app: string;
+  const conveyor = (...args: string[]) =>
+    // The bin npm linked, run through its shebang, as `npx conveyor` does.
+    run(join(app, 'node_modules', '.bin', 'conveyor'), args, {
+      cwd: app,
+      env: applicationEnv(),
+      timeout: 120_000,
+    });
+
+  beforeAll(async () => {
+    app = await createApplication('cli-app', Object.keys(PUBLISHED) as PublishedName[]);
+  }, 600_000);
+
+  it('has a conveyor bin that prints the version of the package', async () => {
+    const { version } = JSON.parse(
+      readFileSync(join(app, 'node_modules', '@conveyor', 'cli', 'package.json'), 'utf8'),
+    ) as { version: string };
+    const { stdout } = await conveyor('--version');
+    expect(stdout.trim()).toBe(version);
+  });
+
+  it('loads the models with the installed engine and onnxruntime', async () => {
+    const { stdout } = await conveyor('models', 'list', '--repository', MODELS, '--json');
+    const listed = JSON.parse(stdout) as { models: { name: string; version: string }[] };
+    expect(listed.models.map((m) => `${m.name}@${m.version}`).sort()).toEqual([
+      'iris@1',
+      'text-direction@1',
+    ]);
   });
 });
