@@ -15,6 +15,7 @@ import {
   type Tensor,
 } from '@conveyor/shared';
 import { readJobPayload } from './job-payload.js';
+import { NO_JOB_METRICS, type JobMetrics } from './metrics.js';
 import type { ResultStore } from './result-store.js';
 
 /** Reads and removes the raw bytes of a job's stored inputs (see BlobTensorSchema). */
@@ -111,7 +112,7 @@ function storedNames(payload: JobPayload): string[] {
  * The BullMQ processor of one model version's queue: re-validates the payload read from Redis,
  * checks it against the version's signature, runs it on the engine and returns the encoded
  * outputs. A bad job fails alone, with its code as the prefix of BullMQ's failedReason; only
- * retryable codes retry.
+ * retryable codes retry. Each attempt is counted and timed on `metrics`.
  */
 export function createProcessor(
   engine: Engine,
@@ -120,6 +121,7 @@ export function createProcessor(
   log: Logger,
   blobs: BlobStore,
   results: ResultStore,
+  metrics: JobMetrics = NO_JOB_METRICS,
 ) {
   /** Logs a failed job and turns its error into what BullMQ records; drops its last blobs. */
   const failed = async (job: Job, stored: readonly string[], thrown: unknown): Promise<Error> => {
@@ -130,6 +132,7 @@ export function createProcessor(
     else log.warn({ ...fields, reason: error.message }, 'job failed');
     // Stored inputs stay for a retry, and expire soon after the job's last attempt.
     const last = !error.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    metrics.failed(error.code, !last);
     const keys = stored.map((n) => blobKey(blobs.prefix, jobId, n));
     if (last && keys.length > 0)
       await blobs
@@ -142,6 +145,8 @@ export function createProcessor(
 
   return async (job: Job): Promise<JobResult> => {
     const takenAt = Date.now();
+    const queuedMs = Math.max(0, takenAt - job.timestamp);
+    metrics.taken(queuedMs / 1000);
     const jobId = String(job.id);
     let stored: string[] = [];
     try {
@@ -182,6 +187,8 @@ export function createProcessor(
       if (encoded.stored && !(await results.store(jobId, encoded.stored, job.opts))) {
         throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${jobId} was removed while it ran`);
       }
+      const inferenceMs = performance.now() - started;
+      metrics.completed(inferenceMs / 1000, Math.max(0, Date.now() - job.timestamp) / 1000);
       // On success the stored inputs stay until BullMQ has recorded the completion (see
       // dropStoredInputs): a worker killed in between leaves the job to run again, with its bytes.
       return {
@@ -190,8 +197,8 @@ export function createProcessor(
         version: outcome.version,
         outputs: encoded.outputs,
         timings: {
-          queuedMs: Math.max(0, takenAt - job.timestamp),
-          inferenceMs: performance.now() - started,
+          queuedMs,
+          inferenceMs,
           runMs: outcome.runMs,
           batchRows: outcome.batch.rows,
         },

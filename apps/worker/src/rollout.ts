@@ -122,6 +122,11 @@ export function createRollout(options: {
     async drained() {
       await Promise.all([...drains]);
     },
+    /** Keys (`model@version`) of the versions being loaded by a rescan, and being drained, now. */
+    phases: (): { loading: ReadonlySet<string>; draining: ReadonlySet<string> } => ({
+      loading,
+      draining,
+    }),
   };
 }
 

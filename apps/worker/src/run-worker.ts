@@ -13,6 +13,8 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
+import { startHealthServer, type HealthServer } from './health-server.js';
+import { createWorkerMetrics } from './metrics.js';
 import { lowerPriority } from './priority.js';
 import { startWorkerService, type WorkerService } from './worker-service.js';
 
@@ -29,11 +31,14 @@ export interface WorkerRun {
   stop(): Promise<void>;
   /** What a shutdown that runs out of time leaves undone, for its log line. */
   unfinished(): Record<string, unknown>;
+  /** The port of the worker's HTTP server once it listens; undefined when WORKER_HTTP_PORT is 0. */
+  httpPort(): number | undefined;
 }
 
 /**
  * Starts a worker with the given configuration: lowers the process's priority (WORKER_NICE)
- * before any inference thread starts, waits for Redis with capped backoff (one warning per
+ * before any inference thread starts, starts its HTTP server (WORKER_HTTP_PORT: metrics, liveness
+ * and readiness, answering from the start), waits for Redis with capped backoff (one warning per
  * attempt), then loads and serves the models. Installs no signal handler and never exits.
  */
 export function runWorker(config: Config, log: Logger = workerLogger(config)): WorkerRun {
@@ -41,10 +46,26 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
   lowerPriority(config.WORKER_NICE, log);
   const aborting = new AbortController();
   let service: WorkerService | undefined;
+  let http: HealthServer | undefined;
+  const metrics = config.WORKER_HTTP_PORT > 0 ? createWorkerMetrics() : undefined;
   const started = (async () => {
-    await waitForRedis(config.REDIS_URL, log, 'conveyor-worker-probe', aborting.signal);
-    service = await startWorkerService(config, log);
-    return service;
+    if (metrics)
+      http = await startHealthServer({
+        host: config.WORKER_HTTP_HOST,
+        port: config.WORKER_HTTP_PORT,
+        livenessMs: config.WORKER_HTTP_LIVENESS_MS,
+        metrics,
+        source: { service: () => service, stopping: () => aborting.signal.aborted },
+        log,
+      });
+    try {
+      await waitForRedis(config.REDIS_URL, log, 'conveyor-worker-probe', aborting.signal);
+      service = await startWorkerService(config, log, { metrics });
+      return service;
+    } catch (err) {
+      await http?.close();
+      throw err;
+    }
   })();
   // The caller sees a failure through `started`; `stop` must not leave it unhandled either.
   started.catch(() => undefined);
@@ -57,6 +78,7 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
         { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, unfinished: ['start-up'] },
         'worker shutdown incomplete',
       );
+      await http?.close();
       return;
     }
     const running = await started.catch((err: unknown) => {
@@ -65,6 +87,8 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
         log.warn({ err }, 'worker start-up failed during shutdown');
     });
     await running?.close();
+    // Last: probes and scrapes see the shutdown (readiness answers 503) until the end.
+    await http?.close();
   };
   return {
     started,
@@ -73,6 +97,7 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
     },
     stop: () => (stopped ??= stop()),
     unfinished: () => ({ starting: service === undefined, activeJobs: service?.activeJobs() }),
+    httpPort: () => http?.port,
   };
 }
 

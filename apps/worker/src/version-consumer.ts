@@ -18,6 +18,7 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
+import { NO_JOB_METRICS, type WorkerMetrics } from './metrics.js';
 import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
 import { createResultStore } from './result-store.js';
 
@@ -78,8 +79,10 @@ export async function startVersionConsumer(options: {
   config: Config;
   blobs: BlobStore;
   log: Logger;
+  metrics?: WorkerMetrics | undefined;
 }): Promise<VersionConsumer> {
   const { engine, model, version, connection, config, blobs } = options;
+  const metrics = options.metrics?.jobs(model, version) ?? NO_JOB_METRICS;
   const log = options.log.child({ model, version });
   const name = queueName(model, version);
   const served = engine.resolve(model, version);
@@ -101,6 +104,7 @@ export async function startVersionConsumer(options: {
       `payload of job ${jobId} is not JSON (${reason})`,
     );
     log.warn({ jobId, model, version, code: error.code, attempt, reason }, 'job failed');
+    metrics.failed(error.code, false);
     return formatFailure(error);
   };
   const results = createResultStore({
@@ -115,7 +119,7 @@ export async function startVersionConsumer(options: {
   });
   const worker = new ConsumerWorker(
     name,
-    createProcessor(engine, model, version, log, blobs, results),
+    createProcessor(engine, model, version, log, blobs, results, metrics),
     {
       connection,
       prefix: config.REDIS_KEY_PREFIX,

@@ -17,11 +17,13 @@ import {
   type Logger,
 } from '@conveyor/shared';
 import { startAnnouncing } from './announce.js';
+import type { MetricsSource, WorkerMetrics } from './metrics.js';
 import type { BlobStore } from './processor.js';
 import { watchRedisHealth } from './redis-health.js';
 import { watchRepository, type RepositoryWatch } from './repository-watch.js';
 import { announcementOf, createRollout, keyOf } from './rollout.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
+import { versionStatuses, type VersionStatus } from './version-status.js';
 
 /** A running worker process: one BullMQ worker per model version, sharing one engine. */
 export interface WorkerService {
@@ -34,6 +36,10 @@ export interface WorkerService {
   rescan(reason?: string): Promise<void>;
   /** False while Redis does not answer this worker's PINGs (down, or frozen with sockets open). */
   redisHealthy(): boolean;
+  /** Since when (ms since the epoch) Redis has not answered; undefined while it answers. */
+  redisDownSince(): number | undefined;
+  /** Every model version this worker knows and its state: served, loading, draining or failed. */
+  versions(): VersionStatus[];
   /** Ids of the jobs taken and not yet recorded as finished, by `model@version`. */
   activeJobs(): Record<string, string[]>;
   /**
@@ -73,7 +79,16 @@ function blobStore(connection: Redis, prefix: string): BlobStore {
   };
 }
 
-export async function startWorkerService(config: Config, log: Logger): Promise<WorkerService> {
+/**
+ * Loads the models and consumes their queues. With `metrics`, jobs and inference runs are recorded
+ * on them, and their gauges read this service at each scrape.
+ */
+export async function startWorkerService(
+  config: Config,
+  log: Logger,
+  options: { metrics?: WorkerMetrics | undefined } = {},
+): Promise<WorkerService> {
+  const { metrics } = options;
   const engine = await createEngine({
     repository: config.MODEL_REPOSITORY,
     models: config.MODELS,
@@ -81,6 +96,7 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
     inlineBelowMs: WORKER_INLINE_BELOW_MS,
     maxTensorBytes: config.MAX_TENSOR_BYTES,
     logger: log,
+    ...(metrics && { onRun: metrics.onRun }),
   });
   const connection = new Redis(config.REDIS_URL, redisOptions('worker', 'conveyor-worker'));
   connection.on('error', throttledErrorLog(log, 'redis connection error'));
@@ -120,6 +136,7 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
       config,
       blobs,
       log,
+      metrics,
     });
     consumers.set(keyOf(name, version.entry.version), consumer);
   };
@@ -146,7 +163,19 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const activeJobs = () => activeJobsOf(consumers);
+  const versions = () => versionStatuses(engine, rollout.phases());
+  const source: MetricsSource = {
+    versions,
+    batching(model, version) {
+      const stats = engine.batchStats(model, version);
+      const best = stats.perSize.find((s) => s.size === stats.bestSize);
+      return { targetRows: stats.bestSize, rowsPerSecond: best?.rowsPerSecond ?? 0 };
+    },
+    activeJobs: (model, version) => consumers.get(keyOf(model, version))?.activeJobs().length ?? 0,
+    redisHealthy: () => health.healthy(),
+  };
   let closing: Promise<void> | undefined;
+  metrics?.watch(() => (closing ? undefined : source));
   return {
     engine,
     id,
@@ -159,6 +188,8 @@ export async function startWorkerService(config: Config, log: Logger): Promise<W
       await rollout.drained();
     },
     redisHealthy: () => health.healthy(),
+    redisDownSince: () => health.downSince(),
+    versions,
     activeJobs,
     close() {
       closing ??= (async () => {
