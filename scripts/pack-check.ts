@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   PUBLISHED,
   ROOT,
@@ -49,6 +49,16 @@ function checkTarball(name: PublishedName, tarball: string, unpacked: string): s
     if (!existsSync(script)) problems.push(`bin ${command}: ${path} is not in the package`);
     else if (!readFileSync(script, 'utf8').startsWith('#!/usr/bin/env node\n'))
       problems.push(`bin ${command}: ${path} does not start with #!/usr/bin/env node`);
+  }
+  // Files the code opens next to itself (`new URL('../x', import.meta.url)`) must ship too.
+  for (const file of files.filter((f) => f.startsWith('package/dist/') && f.endsWith('.js'))) {
+    const code = readFileSync(join(unpacked, file), 'utf8');
+    for (const [, relative] of code.matchAll(/new URL\(\s*'(\.[^']+)',\s*import\.meta\.url/g)) {
+      if (!existsSync(join(unpacked, dirname(file), relative!)))
+        problems.push(
+          `${file.slice('package/'.length)} opens ${relative}, which is not in the package`,
+        );
+    }
   }
   if (name === '@conveyor/sdk') {
     const reached = [
