@@ -236,9 +236,10 @@ describe('Open Inference Protocol over gRPC', () => {
       away.disconnect();
     });
 
-    it('answers ServerMetadata as GET /v2 does', async () => {
+    it('answers ServerMetadata as GET /v2 does, with the extensions gRPC serves', async () => {
       const { response } = await grpc.call('ServerMetadata');
-      expect(response).toEqual((await rest('/v2')).json());
+      const { name, version } = (await rest('/v2')).json<{ name: string; version: string }>();
+      expect(response).toEqual({ name, version, extensions: ['schedule_policy'] });
     });
 
     it('answers ModelMetadata as GET /v2/models/{name} does', async () => {

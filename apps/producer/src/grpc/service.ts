@@ -61,6 +61,15 @@ function waitForDeadline(call: ServerUnaryCall<unknown, unknown>): number | unde
   return Math.min(86_400_000, Math.max(1, Math.floor(left - margin)));
 }
 
+/**
+ * The extensions of SERVER_EXTENSIONS served over gRPC: the schedule policy's parameters. Binary
+ * tensor data is REST's (gRPC has raw contents), and the configuration and statistics are REST
+ * routes only: this service has no ModelConfig or ModelStatistics RPC.
+ */
+export const GRPC_EXTENSIONS: readonly string[] = SERVER_EXTENSIONS.filter(
+  (name) => name === 'schedule_policy',
+);
+
 type Handler<Req, Res> = (
   call: ServerUnaryCall<Req, Res>,
   principal: Principal | undefined,
@@ -179,7 +188,7 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
       Promise.resolve({
         name: 'conveyor',
         version: PRODUCER_VERSION,
-        extensions: [...SERVER_EXTENSIONS],
+        extensions: [...GRPC_EXTENSIONS],
       }),
     ),
     ModelReady: unary('ModelReady', modelReady),
