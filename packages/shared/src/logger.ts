@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import type * as PinoPretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -28,9 +29,7 @@ export type LogFormat = 'auto' | 'json' | 'pretty';
  */
 function prettyStream(out: DestinationStream): DestinationStream {
   // Loaded only when asked for: a JSON logger (a service in production, the SDK) never needs it.
-  const { prettyFactory } = createRequire(import.meta.url)(
-    'pino-pretty',
-  ) as typeof import('pino-pretty');
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   const pretty = prettyFactory({
     translateTime: 'SYS:HH:MM:ss.l',
     messageFormat: '[{component}] {msg}',
