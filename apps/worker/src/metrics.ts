@@ -188,7 +188,7 @@ export function createWorkerMetrics(): WorkerMetrics {
   );
   gaugeOf(
     'conveyor_redis_up',
-    'Whether Redis answers the health beats of this worker (1) or not (0).',
+    'Whether Redis answers the health beats of this worker (1) or not, or not yet while it starts (0).',
     [],
     (gauge, from) => gauge.set(from.redisHealthy() ? 1 : 0),
   );

@@ -260,6 +260,16 @@ describe('a worker’s metrics and health endpoints', () => {
       .toBe(200);
   }, 30_000);
 
+  it('fails the start of a second worker whose port is taken, with ERR_CONFIG_INVALID', async () => {
+    const second = runWorker(workerConfig(redisUrl, prefix, port), memoryLogger().logger);
+    await expect(second.started).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      details: { host: '127.0.0.1', port },
+    });
+    await second.stop();
+    expect((await get(port, '/readyz')).status).toBe(200);
+  });
+
   it('answers 404 for other paths and 405 for other methods, in the error shape', async () => {
     const missing = await getJson(port, '/nope');
     expect(missing).toMatchObject({
