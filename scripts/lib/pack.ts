@@ -10,6 +10,7 @@ export const PUBLISHED = {
   '@conveyor/shared': 'packages/shared',
   '@conveyor/engine': 'packages/engine',
   '@conveyor/sdk': 'packages/sdk',
+  '@conveyor/telemetry': 'packages/telemetry',
   '@conveyor/worker': 'apps/worker',
   '@conveyor/producer': 'apps/producer',
   '@conveyor/cli': 'apps/cli',
