@@ -158,6 +158,23 @@ export {
 } from './logger.js';
 export { ErrorBodySchema, type ErrorBody } from './schemas/error-body.js';
 export {
+  ConveyorStatusSchema,
+  LatencySummarySchema,
+  ModelStatusSchema,
+  ModelVersionStatusSchema,
+  QueueStatusSchema,
+  WORKER_STATES,
+  WorkerRecordSchema,
+  WorkerVersionSchema,
+  type ConveyorStatus,
+  type LatencySummary,
+  type ModelStatus,
+  type QueueStatus,
+  type WorkerRecord,
+  type WorkerState,
+  type WorkerVersion,
+} from './schemas/status.js';
+export {
   AliasChangeSchema,
   AliasNameSchema,
   AliasTargetSchema,
@@ -193,6 +210,8 @@ export {
   catalogueKey,
   idempotencyRecordKey,
   workerBeatsKey,
+  workerRecordKey,
+  WORKER_RECORD_TTL_MS,
   WORKER_BEAT_MS,
   WORKER_SILENT_MS,
   idempotencySecretKey,

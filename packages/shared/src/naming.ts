@@ -76,6 +76,18 @@ export function workerBeatsKey(prefix: string): string {
   return `${prefix}:worker-beats`;
 }
 
+/**
+ * A worker's heartbeat record (WorkerRecordSchema, JSON), rewritten every WORKER_BEAT_MS with a
+ * time to live of WORKER_RECORD_TTL_MS: a worker that dies disappears by itself. The ids to read
+ * come from workerBeatsKey.
+ */
+export function workerRecordKey(prefix: string, worker: string): string {
+  return `${prefix}:worker:${worker}`;
+}
+
+/** How long a worker's record outlives its last beat. */
+export const WORKER_RECORD_TTL_MS = 30_000;
+
 /** How often a worker stamps its beat (see workerBeatsKey). */
 export const WORKER_BEAT_MS = 1000;
 
