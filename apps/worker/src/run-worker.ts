@@ -15,6 +15,7 @@ import {
 } from '@conveyor/shared';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import { createWorkerMetrics } from './metrics.js';
+import { checkModelsExist } from './model-names.js';
 import { lowerPriority } from './priority.js';
 import { startWorkerService, type WorkerService } from './worker-service.js';
 
@@ -110,6 +111,17 @@ export async function serveWorker(
   config: Config,
   log: Logger = workerLogger(config),
 ): Promise<void> {
+  try {
+    checkModelsExist(config);
+  } catch (err) {
+    // Before anything starts: a worker would otherwise say it is ready and serve nothing of it.
+    log.fatal(
+      { err, code: isConveyorError(err) ? err.code : 'ERR_INTERNAL' },
+      'worker failed to start',
+    );
+    exitAfterLogs(log, 1);
+    return;
+  }
   const run = runWorker(config, log);
   exitOnSignals(log, () => run.stop(), {
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { checkModelsExist } from '@conveyor/worker/model-names';
 import {
   ConveyorError,
   DEFAULTS,
@@ -10,7 +11,6 @@ import {
 } from '@conveyor/shared';
 import { addConfigFlags, configFrom, flagEnv, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
-import { checkModelsExist } from '../model-names.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 import { running, signal, startMember, type Member } from '../process-group.js';

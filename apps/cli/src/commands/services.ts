@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
+import { checkModelsExist } from '@conveyor/worker/model-names';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
-import { checkModelsExist } from '../model-names.js';
 
 export const WORKER_FLAGS: readonly ConfigFlag[] = [
   'redisUrl',

@@ -19,7 +19,7 @@ function repositoryModels(root: string): string[] {
 }
 
 /**
- * Refuses (ERR_MODEL_NOT_FOUND, exit 2) a `--models` / MODELS list naming a model the repository
+ * Refuses (ERR_MODEL_NOT_FOUND) a `--models` / MODELS list naming a model the repository
  * does not have, before anything starts: a worker would otherwise start, say it is ready, and
  * serve nothing of it.
  */
