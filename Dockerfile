@@ -16,6 +16,7 @@ COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY packages/shared/package.json packages/shared/
 COPY packages/engine/package.json packages/engine/
 COPY packages/sdk/package.json packages/sdk/
+COPY packages/telemetry/package.json packages/telemetry/
 COPY apps/worker/package.json apps/worker/
 COPY apps/producer/package.json apps/producer/
 
@@ -50,8 +51,11 @@ COPY --from=deps /app ./
 COPY --from=build /app/packages/shared/dist packages/shared/dist
 COPY --from=build /app/packages/engine/dist packages/engine/dist
 COPY --from=build /app/packages/sdk/dist packages/sdk/dist
+COPY --from=build /app/packages/telemetry/dist packages/telemetry/dist
 COPY --from=build /app/apps/worker/dist apps/worker/dist
 COPY --from=build /app/apps/producer/dist apps/producer/dist
+# The gRPC service loads its .proto at run time.
+COPY --from=build /app/apps/producer/proto apps/producer/proto
 # Owned by node: the producer writes uploaded model versions into it (a shared volume).
 COPY --from=build --chown=node:node /app/models models
 USER node
