@@ -2,8 +2,9 @@
  * The producer's gRPC server: `inference.GRPCInferenceService` on GRPC_HOST:GRPC_PORT, messages up
  * to MAX_BODY_BYTES. Started and stopped with the HTTP server by run-producer.ts.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
-import type { Config } from '@conveyor/shared';
+import { format } from 'node:util';
+import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
+import type { Config, Logger } from '@conveyor/shared';
 import { loadInferenceService } from './proto.js';
 import { createGrpcService, type GrpcServiceDeps } from './service.js';
 
@@ -27,12 +28,26 @@ export function grpcAddress(host: string, port: number): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/**
+ * grpc-js logs through `console.error` by default (one global logger per process): its lines go
+ * to the producer's pino logger instead, as JSON records with `component: "grpc-js"`.
+ */
+function logThroughPino(log: Logger): void {
+  const grpcLog = log.child({ component: 'grpc-js' });
+  setLogger({
+    error: (...args: unknown[]) => grpcLog.error(format(...args)),
+    info: (...args: unknown[]) => grpcLog.info(format(...args)),
+    debug: (...args: unknown[]) => grpcLog.debug(format(...args)),
+  });
+}
+
 /** Listens on GRPC_HOST (else PRODUCER_HOST) and `port` (default GRPC_PORT, else 0: a free one). */
 export async function startGrpcServer(
   options: GrpcServerOptions,
   port = options.config.GRPC_PORT ?? 0,
 ): Promise<GrpcServer> {
   const { config } = options;
+  logThroughPino(options.logger);
   const server = new Server({
     // Larger messages are refused with RESOURCE_EXHAUSTED before they are decoded.
     'grpc.max_receive_message_length': config.MAX_BODY_BYTES,
