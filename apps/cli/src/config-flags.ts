@@ -33,6 +33,16 @@ export const CONFIG_FLAGS = {
   threads: { flag: '--threads <n>', key: 'INFERENCE_THREADS', help: 'onnxruntime threads' },
   host: { flag: '--host <host>', key: 'PRODUCER_HOST', help: 'address the HTTP API listens on' },
   port: { flag: '--port <port>', key: 'PRODUCER_PORT', help: 'port the HTTP API listens on' },
+  grpcPort: {
+    flag: '--grpc-port <port>',
+    key: 'GRPC_PORT',
+    help: 'port of the gRPC API (KServe v2 inference service); 0 a free one; unset no gRPC',
+  },
+  workerHttpPort: {
+    flag: '--http-port <port>',
+    key: 'WORKER_HTTP_PORT',
+    help: "port of the worker's /metrics, /livez and /readyz; 0 none",
+  },
   timeout: {
     flag: '--timeout <ms>',
     key: 'PREDICT_TIMEOUT_MS',

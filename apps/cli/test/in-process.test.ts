@@ -46,8 +46,14 @@ describe('services started in-process', () => {
   it('`serve` and `worker` pass the config from flags and env as an argument, not through process.env', async () => {
     const before = { ...process.env };
     const env = { REDIS_URL: redisUrl, KEEP_COMPLETED_JOBS: '5', PRODUCER_PORT: '9000' };
-    const { calls: serve } = await launched(['serve', '--port', '0', '--prefix', prefix], env);
-    const { calls: worker } = await launched(['worker', '--models', 'iris', '--threads', '2'], env);
+    const { calls: serve } = await launched(
+      ['serve', '--port', '0', '--grpc-port', '8081', '--prefix', prefix],
+      env,
+    );
+    const { calls: worker } = await launched(
+      ['worker', '--models', 'iris', '--threads', '2', '--http-port', '9464'],
+      env,
+    );
     expect(process.env).toEqual(before);
     expect(serve).toHaveLength(1);
     expect(serve[0]?.service).toBe('producer');
@@ -55,11 +61,16 @@ describe('services started in-process', () => {
       REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: prefix,
       PRODUCER_PORT: 0,
+      GRPC_PORT: 8081,
       KEEP_COMPLETED_JOBS: 5,
       PREDICT_TIMEOUT_MS: 30_000,
     });
     expect(worker[0]?.service).toBe('worker');
-    expect(worker[0]?.config).toMatchObject({ MODELS: ['iris'], INFERENCE_THREADS: 2 });
+    expect(worker[0]?.config).toMatchObject({
+      MODELS: ['iris'],
+      INFERENCE_THREADS: 2,
+      WORKER_HTTP_PORT: 9464,
+    });
   });
 
   it('runWorker and runProducer start, serve and stop without touching process.env', async () => {

@@ -11,6 +11,7 @@ export const WORKER_FLAGS: readonly ConfigFlag[] = [
   'models',
   'workerConcurrency',
   'threads',
+  'workerHttpPort',
 ];
 
 export const SERVE_FLAGS: readonly ConfigFlag[] = [
@@ -19,6 +20,7 @@ export const SERVE_FLAGS: readonly ConfigFlag[] = [
   'logLevel',
   'host',
   'port',
+  'grpcPort',
   'timeout',
 ];
 
