@@ -10,6 +10,7 @@ import { auth } from './plugins/auth.js';
 import { backPressure } from './plugins/back-pressure.js';
 import { clientErrorHandler, errorHandler, frameworkErrorBody } from './plugins/error-handler.js';
 import { health } from './plugins/health.js';
+import { metricsPlugin } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
 import { inferRoutes } from './oip/infer.js';
@@ -18,6 +19,7 @@ import { createInferStats, type InferStats } from './oip/infer-stats.js';
 import { tritonRoutes } from './oip/triton-routes.js';
 import { modelAdminRoutes } from './models/model-admin.js';
 import { jobsApi, type JobsApiOptions } from './jobs/jobs-api.js';
+import { createProducerMetrics, type ProducerMetrics } from './metrics/producer-metrics.js';
 
 /** What the HTTP API needs from outside; tests pass real ones against a test Redis, or fakes. */
 export interface AppDeps {
@@ -31,6 +33,11 @@ export interface AppDeps {
    * REST. Default a fresh one.
    */
   inferStats?: InferStats;
+  /**
+   * The Prometheus registry served at `/metrics`; pass one to count gRPC calls with HTTP. Default a
+   * fresh one over `client`.
+   */
+  metrics?: ProducerMetrics;
   /** Shorter webhook and dashboard timers, for tests. */
   jobsTuning?: JobsApiOptions['tuning'];
 }
@@ -61,6 +68,8 @@ export function buildApp(config: Config, deps: AppDeps) {
   // Before every route: OpenAPI sees routes registered after it, auth guards them.
   void app.register(openapi);
   void app.register(auth, { keys: config.API_KEYS });
+  // After auth (its route asks for admin), before every route it counts.
+  void app.register(metricsPlugin, { metrics: deps.metrics ?? producerMetricsOf(deps.client) });
   // After auth (it keys the limit by the API key name), before every limited route.
   void app.register(rateLimit, { config, logger: deps.logger });
   void app.register(backPressure, { config, logger: deps.logger });
@@ -78,6 +87,14 @@ export function buildApp(config: Config, deps: AppDeps) {
     ...(deps.jobsTuning && { tuning: deps.jobsTuning }),
   });
   return app;
+}
+
+/** The producer's metrics over a queue client: its catalogue bounds the model label. */
+export function producerMetricsOf(client: QueueClient): ProducerMetrics {
+  // TODO(status): pass `status: () => client.status()` once the SDK's client.status() lands.
+  return createProducerMetrics({
+    models: async () => (await client.models()).map((model) => model.name),
+  });
 }
 
 /** The instance `buildApp` returns. */

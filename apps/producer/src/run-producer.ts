@@ -23,7 +23,7 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
-import { buildApp, type App } from './app.js';
+import { buildApp, producerMetricsOf, type App } from './app.js';
 import { clientOptionsFromConfig } from './client-options.js';
 import { startGrpcServer, type GrpcServer } from './grpc/server.js';
 import { createInferStats } from './oip/infer-stats.js';
@@ -76,10 +76,13 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
       throw redisUnavailable(redisAt, error);
     });
     const inferStats = createInferStats();
+    // One registry for HTTP and gRPC, served by the HTTP app at /metrics.
+    const metrics = producerMetricsOf(client);
     app = buildApp(config, {
       client,
       logger: log,
       inferStats,
+      metrics,
       redisPing: async () => {
         try {
           return (await pinger.ping()) === 'PONG';
@@ -101,6 +104,7 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
         logger: log,
         checkBackPressure: (model) => http.checkBackPressure(model),
         stats: inferStats,
+        onCall: (rpc, code, model) => metrics.grpcCall(rpc, code, model),
         redisPing: () => pinger.ping().then((reply) => reply === 'PONG'),
       });
     }

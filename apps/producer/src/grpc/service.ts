@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Metadata,
+  status,
   type ServerUnaryCall,
   type UntypedServiceImplementation,
   type sendUnaryData,
@@ -28,7 +29,7 @@ import type {
   ModelRequest,
   ServerMetadataResponse,
 } from './proto.js';
-import { JOB_ID_KEY, errorBodyOf, serviceError } from './status.js';
+import { JOB_ID_KEY, errorBodyOf, grpcStatusOf, serviceError } from './status.js';
 
 export interface GrpcServiceDeps {
   client: Pick<ConveyorClient, 'predict' | 'enqueue' | 'models'>;
@@ -41,7 +42,17 @@ export interface GrpcServiceDeps {
   stats?: InferStats;
   /** How long ServerReady waits for the PING, in ms. Default 1000, as REST's probe. */
   readyTimeoutMs?: number;
+  /** Called when a call ends: its RPC, its status code, and the model it names (if any). */
+  onCall?: (rpc: string, code: status, model: string | undefined) => void;
 }
+
+/** The model a call names: `name` of ModelReady and ModelMetadata, `model_name` of ModelInfer. */
+const modelOfCall = (rpc: string, call: ServerUnaryCall<unknown, unknown>): string | undefined => {
+  if (!rpc.startsWith('Model')) return undefined;
+  const request = call.request as { name?: unknown; model_name?: unknown } | null;
+  const name = rpc === 'ModelInfer' ? request?.model_name : request?.name;
+  return typeof name === 'string' ? name : undefined;
+};
 
 /**
  * The wait ends this share of the time left before a call's deadline (at least 20 ms, at most
@@ -85,6 +96,7 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
     ...(deps.stats && { stats: deps.stats }),
   };
   const readyTimeoutMs = deps.readyTimeoutMs ?? 1000;
+  const onCall = deps.onCall ?? (() => undefined);
 
   /** A handler with its auth (unless `open`), its errors as statuses and its log lines. */
   const unary =
@@ -93,10 +105,14 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
       const run = async () =>
         handler(call, open ? undefined : principalOfCall(keys, call.metadata));
       run().then(
-        (response) => callback(null, response),
+        (response) => {
+          onCall(rpc, status.OK, modelOfCall(rpc, call));
+          callback(null, response);
+        },
         (error: unknown) => {
           const callId = randomUUID();
           const body = errorBodyOf(error, callId);
+          onCall(rpc, grpcStatusOf(body.statusCode), modelOfCall(rpc, call));
           const fields = { rpc, callId, code: body.code };
           if (body.code === 'ERR_INTERNAL')
             logger.error({ ...fields, err: error }, 'grpc call failed');

@@ -1,0 +1,62 @@
+/**
+ * The producer's Prometheus metrics, on a registry of its own (never prom-client's global one),
+ * served at `GET /metrics` by plugins/metrics.ts (docs/operations.md lists them): HTTP requests
+ * and refusals, gRPC calls, per-queue gauges read from the status at scrape time, and
+ * prom-client's default process metrics.
+ */
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ConveyorStatus } from '@conveyor/shared';
+import { createHttpMetrics, type HttpMetrics } from './http-metrics.js';
+import { createModelLabels, type ModelLabels } from './model-labels.js';
+import { registerQueueMetrics, type QueueMetricsOptions } from './queue-metrics.js';
+
+export interface ProducerMetricsOptions {
+  /** The model names of the catalogue, which bound the `model` label (`client.models()`). */
+  models: () => Promise<readonly string[]>;
+  /** The status the queue gauges are read from (`client.status()`); without it they stay empty. */
+  status?: () => Promise<ConveyorStatus>;
+  /** Tuning of the status read (cache and bound, in ms). */
+  statusRead?: Omit<QueueMetricsOptions, 'status'>;
+}
+
+export interface ProducerMetrics {
+  readonly registry: Registry;
+  /** The `model` label of a model name: itself when the catalogue has it, else `other`. */
+  readonly models: ModelLabels;
+  readonly http: HttpMetrics;
+  /** Counts a finished gRPC call: its RPC, its status code, and the model it named (if any). */
+  grpcCall(rpc: string, code: GrpcStatus, model: string | undefined): void;
+}
+
+/** A gRPC status code's name (`OK`, `RESOURCE_EXHAUSTED`), as gRPC's own docs spell it. */
+const grpcCodeName = (code: GrpcStatus): string => GrpcStatus[code] ?? 'UNKNOWN';
+
+export function createProducerMetrics(options: ProducerMetricsOptions): ProducerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const models = createModelLabels({ list: options.models });
+  const http = createHttpMetrics(registry);
+  const grpc = new Counter({
+    name: 'conveyor_grpc_requests_total',
+    help: 'gRPC calls the producer answered, by RPC method, status code name and model ("other" for one the catalogue does not know; "" when the RPC names none).',
+    labelNames: ['method', 'code', 'model'] as const,
+    registers: [registry],
+  });
+  const status =
+    options.status ?? (() => Promise.reject(new Error('no status source: queue gauges are off')));
+  registerQueueMetrics(registry, { ...options.statusRead, status });
+
+  return {
+    registry,
+    models,
+    http,
+    grpcCall(rpc, code, model) {
+      const count = (label: string) =>
+        grpc.inc({ method: rpc, code: grpcCodeName(code), model: label });
+      const label = models.label(model);
+      if (typeof label === 'string') count(label);
+      else void label.then(count);
+    },
+  };
+}
