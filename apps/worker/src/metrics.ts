@@ -24,8 +24,11 @@ export type JobOutcome = 'completed' | 'failed' | 'retried';
 export interface JobMetrics {
   /** A job taken from the queue after waiting `seconds` since it was enqueued. */
   taken(seconds: number): void;
-  /** A job completed: `inferenceSeconds` in the engine, `endToEndSeconds` since it was enqueued. */
-  completed(inferenceSeconds: number, endToEndSeconds: number): void;
+  /**
+   * A job completed: `inferenceSeconds` in the engine, `endToEndSeconds` since it was enqueued,
+   * `slotSeconds` since the processor took it (the time it held one of the worker's slots).
+   */
+  completed(inferenceSeconds: number, endToEndSeconds: number, slotSeconds: number): void;
   /** An attempt failed with `code`; `retried` when BullMQ tries the job again. */
   failed(code: string, retried: boolean): void;
 }

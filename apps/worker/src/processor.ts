@@ -145,6 +145,7 @@ export function createProcessor(
 
   return async (job: Job): Promise<JobResult> => {
     const takenAt = Date.now();
+    const slotStart = performance.now();
     const queuedMs = Math.max(0, takenAt - job.timestamp);
     metrics.taken(queuedMs / 1000);
     const jobId = String(job.id);
@@ -187,8 +188,13 @@ export function createProcessor(
       if (encoded.stored && !(await results.store(jobId, encoded.stored, job.opts))) {
         throw new ConveyorError('ERR_JOB_NOT_FOUND', `job ${jobId} was removed while it ran`);
       }
-      const inferenceMs = performance.now() - started;
-      metrics.completed(inferenceMs / 1000, Math.max(0, Date.now() - job.timestamp) / 1000);
+      const done = performance.now();
+      const inferenceMs = done - started;
+      metrics.completed(
+        inferenceMs / 1000,
+        Math.max(0, Date.now() - job.timestamp) / 1000,
+        (done - slotStart) / 1000,
+      );
       // On success the stored inputs stay until BullMQ has recorded the completion (see
       // dropStoredInputs): a worker killed in between leaves the job to run again, with its bytes.
       return {

@@ -7,15 +7,36 @@ export const REDIS_PING_INTERVAL_MS = 2000;
 export const REDIS_PING_TIMEOUT_MS = 2000;
 /**
  * Stamps a worker's beat by the Redis server's clock and drops beats older than an hour (workers
- * that stopped without removing theirs).
+ * that stopped without removing theirs). With a second key, also writes the worker's record there
+ * (ARGV[2], a JSON object missing its closing brace) with a time to live of ARGV[3] ms, completed
+ * with its startedAt (ARGV[4], or this beat when empty) and beatAt: one command for both.
  */
 const BEAT = `
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZADD', KEYS[1], ms, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - 3600000)
+if KEYS[2] then
+  local started = ARGV[4]
+  if started == '' then started = string.format('%d', ms) end
+  local record = ARGV[2] .. ',"startedAt":' .. started .. ',"beatAt":' .. string.format('%d', ms) .. '}'
+  redis.call('SET', KEYS[2], record, 'PX', ARGV[3])
+end
 return ms
 `;
+
+/** A record written with each beat (the worker registry's; see worker-registry.ts). */
+export interface BeatRecord {
+  readonly key: string;
+  /** Time the record outlives the beat that wrote it, ms. */
+  readonly ttlMs: number;
+  /** Redis-clock ms of the first beat that wrote the record; undefined before it. */
+  readonly startedAt: number | undefined;
+  /** The record as a JSON object without its closing brace; the beat appends startedAt and beatAt. */
+  body(): string;
+  /** Told the Redis-clock ms of each beat that wrote the record. */
+  stamped(ms: number): void;
+}
 
 /** While Redis does not answer, the warning is repeated at most this often. */
 const REMIND_MS = 60_000;
@@ -26,8 +47,14 @@ export interface RedisHealth {
   healthy(): boolean;
   /** Since when (ms since the epoch) Redis has not answered; undefined while it answers. */
   downSince(): number | undefined;
-  /** Stops the PINGs and drops the connection. */
+  /** Stops the PINGs and drops the connection (a beat's record is left to expire). */
   close(): void;
+  /**
+   * Stops the beats, deletes the beat's record (after any beat in flight, on the same connection,
+   * so none writes it again) and drops the connection; a Redis that does not answer leaves the
+   * record to expire.
+   */
+  retire(): Promise<void>;
 }
 
 /**
@@ -43,7 +70,7 @@ export function watchRedisHealth(options: {
   intervalMs?: number;
   timeoutMs?: number;
   /** Instead of a PING, stamp this worker's beat (see workerBeatsKey), which also proves Redis answers. */
-  beat?: { key: string; worker: string };
+  beat?: { key: string; worker: string; record?: BeatRecord | undefined };
 }): RedisHealth {
   const { url, log } = options;
   const intervalMs = options.intervalMs ?? REDIS_PING_INTERVAL_MS;
@@ -92,11 +119,19 @@ export function watchRedisHealth(options: {
   let closed = false;
   let checked = false;
   let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> | undefined;
+  const beat = async ({ key, worker, record }: NonNullable<typeof options.beat>) => {
+    if (!record) return void (await connection.eval(BEAT, 1, key, worker));
+    const started = record.startedAt === undefined ? '' : String(record.startedAt);
+    const args = [record.body(), String(record.ttlMs), started] as const;
+    const ms = await connection.eval(BEAT, 2, key, record.key, worker, ...args);
+    if (typeof ms === 'number') record.stamped(ms);
+  };
   const check = async () => {
     checked = true;
     try {
       if (options.beat) {
-        await connection.eval(BEAT, 1, options.beat.key, options.beat.worker);
+        await beat(options.beat);
       } else {
         await connection.ping();
       }
@@ -105,18 +140,18 @@ export function watchRedisHealth(options: {
       if (!closed) down(err);
     }
     if (closed) return;
-    timer = setTimeout(() => void check(), intervalMs);
+    timer = setTimeout(() => void (inFlight = check()), intervalMs);
     timer.unref();
   };
   // The first PING waits for the connection to be ready (or as long as a PING may take): one sent
   // while it is still connecting would fail at once and report an outage that is not one.
-  timer = setTimeout(() => void check(), intervalMs + timeoutMs);
+  timer = setTimeout(() => void (inFlight = check()), intervalMs + timeoutMs);
   timer.unref();
   // Once ready, the first check (and beat) goes at once: a worker counts as live from its start.
   connection.once('ready', () => {
     if (closed || checked) return;
     clearTimeout(timer);
-    void check();
+    inFlight = check();
   });
 
   return {
@@ -125,6 +160,14 @@ export function watchRedisHealth(options: {
     close() {
       closed = true;
       clearTimeout(timer);
+      connection.disconnect();
+    },
+    async retire() {
+      closed = true;
+      clearTimeout(timer);
+      await inFlight;
+      const record = options.beat?.record;
+      if (record) await connection.del(record.key).catch(() => undefined);
       connection.disconnect();
     },
   };

@@ -21,6 +21,7 @@ import {
 import { NO_JOB_METRICS, type WorkerMetrics } from './metrics.js';
 import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
 import { createResultStore } from './result-store.js';
+import type { WorkerRegistry } from './worker-registry.js';
 
 /** The BullMQ worker (and queue) of one model version: the only consumer of that version's jobs. */
 export interface VersionConsumer {
@@ -80,13 +81,16 @@ export async function startVersionConsumer(options: {
   blobs: BlobStore;
   log: Logger;
   metrics?: WorkerMetrics | undefined;
+  /** Counts the version's jobs for the worker's record too. */
+  registry?: Pick<WorkerRegistry, 'jobs'> | undefined;
 }): Promise<VersionConsumer> {
   const { engine, model, version, connection, config, blobs } = options;
-  const metrics = options.metrics?.jobs(model, version) ?? NO_JOB_METRICS;
   const log = options.log.child({ model, version });
   const name = queueName(model, version);
   const served = engine.resolve(model, version);
   const concurrency = served.entry.config.concurrency ?? config.WORKER_CONCURRENCY;
+  const prometheus = options.metrics?.jobs(model, version) ?? NO_JOB_METRICS;
+  const metrics = options.registry?.jobs(model, version, concurrency, prometheus) ?? prometheus;
   // Every BullMQ object needs an 'error' listener: without one, QueueBase.emit prints the error's
   // stack to stderr through the console, once per object per reconnect attempt.
   const logError = throttledErrorLog(log, 'worker error');

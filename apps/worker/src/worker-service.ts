@@ -24,6 +24,7 @@ import { watchRepository, type RepositoryWatch } from './repository-watch.js';
 import { announcementOf, createRollout, keyOf } from './rollout.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
 import { versionStatuses, type VersionStatus } from './version-status.js';
+import { createWorkerRegistry } from './worker-registry.js';
 
 /** A running worker process: one BullMQ worker per model version, sharing one engine. */
 export interface WorkerService {
@@ -86,7 +87,13 @@ function blobStore(connection: Redis, prefix: string): BlobStore {
 export async function startWorkerService(
   config: Config,
   log: Logger,
-  options: { metrics?: WorkerMetrics | undefined } = {},
+  options: {
+    metrics?: WorkerMetrics | undefined;
+    /** Time between beats, ms; WORKER_BEAT_MS unless a test needs it shorter. */
+    beatMs?: number;
+    /** Time the worker's record outlives its last beat, ms; WORKER_RECORD_TTL_MS by default. */
+    recordTtlMs?: number;
+  } = {},
 ): Promise<WorkerService> {
   const { metrics } = options;
   const engine = await createEngine({
@@ -101,12 +108,21 @@ export async function startWorkerService(
   const connection = new Redis(config.REDIS_URL, redisOptions('worker', 'conveyor-worker'));
   connection.on('error', throttledErrorLog(log, 'redis connection error'));
   const id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  // The health check stamps this worker's beat: clients count it as live while it beats.
+  // What the registry's record reads, once the service has started (its first beats come before).
+  const started: { source?: MetricsSource } = {};
+  const registry = createWorkerRegistry({
+    id,
+    prefix: config.REDIS_KEY_PREFIX,
+    source: () => started.source,
+    ttlMs: options.recordTtlMs,
+  });
+  // The health check stamps this worker's beat, and writes its record with it: clients count it
+  // as live while it beats.
   const health = watchRedisHealth({
     url: config.REDIS_URL,
     log,
-    intervalMs: WORKER_BEAT_MS,
-    beat: { key: workerBeatsKey(config.REDIS_KEY_PREFIX), worker: id },
+    intervalMs: options.beatMs ?? WORKER_BEAT_MS,
+    beat: { key: workerBeatsKey(config.REDIS_KEY_PREFIX), worker: id, record: registry },
   });
   log.info(
     { redis: redactUrl(config.REDIS_URL), prefix: config.REDIS_KEY_PREFIX },
@@ -137,6 +153,7 @@ export async function startWorkerService(
       blobs,
       log,
       metrics,
+      registry,
     });
     consumers.set(keyOf(name, version.entry.version), consumer);
   };
@@ -174,6 +191,8 @@ export async function startWorkerService(
     activeJobs: (model, version) => consumers.get(keyOf(model, version))?.activeJobs().length ?? 0,
     redisHealthy: () => health.healthy(),
   };
+  started.source = source;
+  registry.setState('ready');
   let closing: Promise<void> | undefined;
   metrics?.watch(() => (closing ? undefined : source));
   return {
@@ -197,12 +216,14 @@ export async function startWorkerService(
         const deadline = Date.now() + timeoutMs;
         const left = () => deadline - Date.now();
         log.info({ timeoutMs }, 'worker stopping: finishing jobs in flight');
+        registry.setState('draining');
         const unfinished: string[] = [];
         // A rescan under way may wait on Redis (announcing a version).
         if (!(await settledWithin(watcher.close(), left()))) unfinished.push('model rescan');
         commands.disconnect();
         const abandoned = await closeConsumers(consumers, left(), log);
         if (abandoned) unfinished.push('queues (their blocking connections dropped)');
+        registry.setState('stopping');
         announcer.stop();
         const engineClosed = engine
           .close()
@@ -211,7 +232,8 @@ export async function startWorkerService(
           unfinished.push('inference engine');
         if (!(await closeRedis(connection, CLOSE_GRACE_MS)))
           unfinished.push('redis connection (dropped without QUIT)');
-        health.close();
+        // A clean stop takes the worker's record out of the registry at once.
+        await health.retire();
         loop.disable();
         if (unfinished.length > 0)
           log.warn(

@@ -1,10 +1,12 @@
 import {
   PredictOptionsSchema,
   type ConveyorError,
+  type ConveyorStatus,
   type ModelSignature,
   type PredictOptions,
   type Tensor,
   type VersionState,
+  type WorkerRecord,
 } from '@conveyor/shared';
 import { z } from 'zod';
 import type { InputsOf, ModelRef, OutputName, OutputsOf } from './typed-model.js';
@@ -265,7 +267,21 @@ export interface ConveyorClient {
   close(): Promise<void>;
 }
 
-/** The queue client (`createClient`): a ConveyorClient whose job handles can read their record. */
+/**
+ * The queue client (`createClient`): a ConveyorClient whose job handles can read their record, and
+ * which reads the workers and queues it sends to. The embedded client has no queue and no workers,
+ * so it has neither `workers()` nor `status()`.
+ */
 export interface QueueClient extends ConveyorClient {
   job<O extends object = Outputs>(id: string): QueueJobHandle<O>;
+  /**
+   * The live workers' records (worker registry): those that beat within WORKER_SILENT_MS by the
+   * Redis server's clock and whose record is there and valid (an invalid one is skipped).
+   */
+  workers(): Promise<WorkerRecord[]>;
+  /**
+   * Models, their versions' queues (counts, oldest wait, workers, backlog in seconds of work),
+   * live workers and failures by code, read from Redis now. Rejects with ERR_QUEUE_UNAVAILABLE.
+   */
+  status(): Promise<ConveyorStatus>;
 }

@@ -14,6 +14,8 @@ import { createEventHub } from './events.js';
 import { createHandle } from './job-handle.js';
 import { createQueueCache } from './queues.js';
 import { createOutputReader } from './results.js';
+import { readStatus } from './status.js';
+import { readLiveWorkers } from './workers.js';
 import type { ParsedPredictOptions } from '@conveyor/shared';
 
 /**
@@ -98,6 +100,21 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
       } catch (error) {
         throw ctx.unavailable(error);
       }
+    },
+    async workers() {
+      ctx.assertOpen();
+      return (await readLiveWorkers(redis, config.prefix).catch(ctx.rejectUnavailable)).workers;
+    },
+    async status() {
+      ctx.assertOpen();
+      await changes.ready;
+      return readStatus({
+        redis,
+        prefix: config.prefix,
+        versions: () => catalogue.list(),
+        aliases: (model) => aliases.get(model),
+        queue: (name) => ctx.queues.readOnly(name),
+      }).catch(ctx.rejectUnavailable);
     },
     async close() {
       if (closed) return;

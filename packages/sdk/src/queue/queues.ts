@@ -5,6 +5,11 @@ import type { Connection } from './connection.js';
 /** The client's BullMQ queues (one per model version), opened on first use and shared. */
 export interface QueueCache {
   named(name: string): Queue;
+  /**
+   * A handle for reads only (counts, status): it never writes the queue's metadata, which a
+   * Queue otherwise does on connect (its event-stream cap), undoing the workers' EVENTS_MAX_LEN.
+   */
+  readOnly(name: string): Queue;
   /** The queue of a job id. */
   ofJob(jobId: string): Queue;
   close(): Promise<void>;
@@ -12,24 +17,32 @@ export interface QueueCache {
 
 export function createQueueCache({ redis, config, log }: Connection): QueueCache {
   const queues = new Map<string, Queue>();
-  const named = (name: string): Queue => {
-    let queue = queues.get(name);
+  const readers = new Map<string, Queue>();
+  const open = (name: string, cache: Map<string, Queue>, readOnly: boolean): Queue => {
+    let queue = cache.get(name);
     if (!queue) {
-      queue = new Queue(name, {
-        connection: redis,
-        prefix: config.prefix,
-        streams: { events: { maxLen: config.eventsMaxLen } },
-      });
+      queue = new Queue(
+        name,
+        readOnly
+          ? { connection: redis, prefix: config.prefix, skipMetasUpdate: true }
+          : {
+              connection: redis,
+              prefix: config.prefix,
+              streams: { events: { maxLen: config.eventsMaxLen } },
+            },
+      );
       queue.on('error', (err: Error) => log.warn({ err, queue: name }, 'queue error'));
-      queues.set(name, queue);
+      cache.set(name, queue);
     }
     return queue;
   };
+  const named = (name: string): Queue => open(name, queues, false);
   return {
     named,
+    readOnly: (name) => open(name, readers, true),
     ofJob: (jobId) => named(queueOfJobId(jobId)),
     async close() {
-      await Promise.allSettled([...queues.values()].map((q) => q.close()));
+      await Promise.allSettled([...queues.values(), ...readers.values()].map((q) => q.close()));
     },
   };
 }
