@@ -266,6 +266,10 @@ export const ConfigSchema = z
     SSE_HEARTBEAT_MS: int(100, 300_000).default(DEFAULTS.sseHeartbeatMs),
     /** Most jobs one batch request may hold. */
     BATCH_MAX_ITEMS: int(1, 1_000_000).default(DEFAULTS.batchMaxItems),
+    /** Producer: how often the dashboard's history reads the status, in ms. */
+    STATUS_SAMPLE_MS: int(100, 600_000).default(DEFAULTS.statusSampleMs),
+    /** Producer: how much status history the dashboard keeps and serves, in ms. */
+    STATUS_HISTORY_MS: int(10_000, 86_400_000).default(DEFAULTS.statusHistoryMs),
   })
   .strict();
 

@@ -96,6 +96,10 @@ export const DEFAULTS = Object.freeze({
   sseHeartbeatMs: 15_000,
   /** BATCH_MAX_ITEMS. */
   batchMaxItems: 100_000,
+  /** STATUS_SAMPLE_MS. */
+  statusSampleMs: 5000,
+  /** STATUS_HISTORY_MS: 15 minutes. */
+  statusHistoryMs: 900_000,
 } as const);
 
 export type Defaults = typeof DEFAULTS;

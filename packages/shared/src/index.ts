@@ -175,6 +175,14 @@ export {
   type WorkerVersion,
 } from './schemas/status.js';
 export {
+  FailureCountSchema,
+  StatusHistorySchema,
+  VersionHistorySchema,
+  type FailureCount,
+  type StatusHistory,
+  type VersionHistory,
+} from './schemas/status-history.js';
+export {
   AliasChangeSchema,
   AliasNameSchema,
   AliasTargetSchema,
