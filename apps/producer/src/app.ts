@@ -19,6 +19,7 @@ import { createInferStats, type InferStats } from './oip/infer-stats.js';
 import { tritonRoutes } from './oip/triton-routes.js';
 import { modelAdminRoutes } from './models/model-admin.js';
 import { jobsApi, type JobsApiOptions } from './jobs/jobs-api.js';
+import { statusRoute } from './status/status-route.js';
 import { createProducerMetrics, type ProducerMetrics } from './metrics/producer-metrics.js';
 
 /** What the HTTP API needs from outside; tests pass real ones against a test Redis, or fakes. */
@@ -79,6 +80,7 @@ export function buildApp(config: Config, deps: AppDeps) {
   const inferStats = deps.inferStats ?? createInferStats();
   void app.register(tritonRoutes, { client: deps.client, stats: inferStats });
   void app.register(modelAdminRoutes, { config, logger: deps.logger });
+  void app.register(statusRoute, { client: deps.client });
   void app.register(inferRoutes, { client: deps.client, config, stats: inferStats });
   void app.register(jobsApi, {
     client: deps.client,
