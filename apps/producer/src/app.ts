@@ -91,11 +91,14 @@ export function buildApp(config: Config, deps: AppDeps) {
   return app;
 }
 
-/** The producer's metrics over a queue client: its catalogue bounds the model label. */
+/**
+ * The producer's metrics over a queue client: its catalogue bounds the model label, its status
+ * fills the queue gauges.
+ */
 export function producerMetricsOf(client: QueueClient): ProducerMetrics {
-  // TODO(status): pass `status: () => client.status()` once the SDK's client.status() lands.
   return createProducerMetrics({
     models: async () => (await client.models()).map((model) => model.name),
+    status: () => client.status(),
   });
 }
 

@@ -144,6 +144,62 @@ describe('producer metrics against a real worker', () => {
   });
 });
 
+describe('queue metrics of a running producer', () => {
+  it('exports the jobs, oldest wait, workers and backlog of a paused queue as the status reads them', async () => {
+    const queuePrefix = uniquePrefix();
+    const worker = await startWorkerService(
+      testConfig(redisUrl, queuePrefix, { MODELS: 'iris' }),
+      silent,
+    );
+    const producer = await startProducer(testConfig(redisUrl, queuePrefix));
+    const paused = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix,
+    });
+    try {
+      await paused.pause();
+      const flower = { features: [[5.1, 3.5, 1.4, 0.2]] };
+      for (let i = 0; i < 3; i++) await producer.client.enqueue('iris', flower);
+      await producer.client.enqueue('iris', flower, { priority: 5 });
+      expect(await paused.getJobCounts('waiting', 'prioritized')).toEqual({
+        waiting: 3,
+        prioritized: 1,
+      });
+
+      const iris1 = { model: 'iris', version: '1' };
+      const gauges = async () => {
+        const samples = await scrape(producer.app);
+        const jobs = (state: string) =>
+          valueOf(samples, 'conveyor_queue_jobs', { ...iris1, state });
+        return {
+          up: valueOf(samples, 'conveyor_status_up'),
+          jobs: ['waiting', 'prioritized', 'delayed', 'active', 'failed'].map(jobs),
+          workers: valueOf(samples, 'conveyor_queue_workers', iris1),
+          waited: (valueOf(samples, 'conveyor_queue_oldest_waiting_seconds', iris1) ?? 0) > 0,
+        };
+      };
+      // A scrape may reuse the read of the second before the jobs were added.
+      await expect.poll(gauges).toEqual({ up: 1, jobs: [3, 1, 0, 0, 0], workers: 1, waited: true });
+      const backlog = valueOf(await scrape(producer.app), 'conveyor_queue_backlog_seconds', iris1);
+      // No job has been served yet, so the service time may be unknown; never +Inf with a worker.
+      if (backlog !== undefined) expect(Number.isFinite(backlog) && backlog >= 0).toBe(true);
+
+      // Once the worker is gone, the jobs wait with no one to do them: an infinite backlog.
+      await worker.close();
+      await expect
+        .poll(async () =>
+          valueOf(await scrape(producer.app), 'conveyor_queue_backlog_seconds', iris1),
+        )
+        .toBe(Infinity);
+    } finally {
+      await paused.close();
+      await producer.close();
+      await worker.close();
+      await dropPrefix(redisUrl, queuePrefix);
+    }
+  });
+});
+
 describe('gRPC metrics of a running producer', () => {
   type Unary = (request: object, callback: (error: ServiceError | null) => void) => void;
 

@@ -14,8 +14,8 @@ import { registerQueueMetrics, type QueueMetricsOptions } from './queue-metrics.
 export interface ProducerMetricsOptions {
   /** The model names of the catalogue, which bound the `model` label (`client.models()`). */
   models: () => Promise<readonly string[]>;
-  /** The status the queue gauges are read from (`client.status()`); without it they stay empty. */
-  status?: () => Promise<ConveyorStatus>;
+  /** The status the queue gauges are read from at scrape time (`client.status()`). */
+  status: () => Promise<ConveyorStatus>;
   /** Tuning of the status read (cache and bound, in ms). */
   statusRead?: Omit<QueueMetricsOptions, 'status'>;
 }
@@ -43,9 +43,7 @@ export function createProducerMetrics(options: ProducerMetricsOptions): Producer
     labelNames: ['method', 'code', 'model'] as const,
     registers: [registry],
   });
-  const status =
-    options.status ?? (() => Promise.reject(new Error('no status source: queue gauges are off')));
-  registerQueueMetrics(registry, { ...options.statusRead, status });
+  registerQueueMetrics(registry, { ...options.statusRead, status: options.status });
 
   return {
     registry,
