@@ -86,6 +86,11 @@ export default tseslint.config(
               group: ['@conveyor/engine', '@conveyor/engine/*', './embedded/*', '../embedded/*'],
               message: 'Only @conveyor/sdk/embedded (src/embedded/) may load the engine.',
             },
+            {
+              group: ['@conveyor/telemetry', '@opentelemetry/*', '!@opentelemetry/api'],
+              message:
+                'Only @opentelemetry/api here: an application importing the SDK must not load the OpenTelemetry SDK (@conveyor/telemetry is for the services).',
+            },
           ],
         },
       ],
@@ -96,7 +101,16 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@conveyor/*'], message: 'shared imports nothing of ours.' }] },
+        {
+          patterns: [
+            { group: ['@conveyor/*'], message: 'shared imports nothing of ours.' },
+            {
+              group: ['@conveyor/telemetry', '@opentelemetry/*', '!@opentelemetry/api'],
+              message:
+                'Only @opentelemetry/api here: an application importing the SDK must not load the OpenTelemetry SDK (@conveyor/telemetry is for the services).',
+            },
+          ],
+        },
       ],
     },
   },

@@ -19,6 +19,9 @@ describe('loadConfig', () => {
       REDIS_KEY_PREFIX: 'conveyor',
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'auto',
+      TRACING: 'off',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://localhost:4318',
+      OTEL_TRACES_SAMPLER: 'parentbased_always_on',
       MODEL_REPOSITORY: 'models',
       MODELS: [],
       WORKER_CONCURRENCY: 32,
@@ -69,8 +72,16 @@ describe('loadConfig', () => {
   it('has a default for every key but the optional ones, so an empty environment is valid', () => {
     const config = loadConfig({});
     // Without a secret webhooks are off: there is no safe default for a signing key. Without a
-    // port there is no gRPC server, and its host follows PRODUCER_HOST.
-    const optional = new Set(['WEBHOOK_SECRET', 'GRPC_PORT', 'GRPC_HOST']);
+    // port there is no gRPC server, and its host follows PRODUCER_HOST. OpenTelemetry's optional
+    // settings have their defaults where they are used (service name, traces URL, ratio).
+    const optional = new Set([
+      'WEBHOOK_SECRET',
+      'GRPC_PORT',
+      'GRPC_HOST',
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'OTEL_SERVICE_NAME',
+      'OTEL_TRACES_SAMPLER_ARG',
+    ]);
     for (const key of CONFIG_KEYS) if (!optional.has(key)) expect(config[key]).toBeDefined();
     expect(config.WEBHOOK_SECRET).toBeUndefined();
     expect(config.GRPC_PORT).toBeUndefined();

@@ -81,6 +81,30 @@ export const ConfigSchema = z
      * pretty when stdout is a terminal, JSON otherwise.
      */
     LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default(DEFAULTS.logFormat),
+    /**
+     * `otlp` starts OpenTelemetry tracing in the producer and the worker, exporting spans over OTLP
+     * (HTTP, protobuf); `off` starts nothing and costs a job one check.
+     */
+    TRACING: z.enum(['off', 'otlp']).default(DEFAULTS.tracing),
+    /** Base URL of the OTLP receiver; traces go to `<url>/v1/traces`. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().default(DEFAULTS.otlpEndpoint),
+    /** Full URL traces are sent to; overrides OTEL_EXPORTER_OTLP_ENDPOINT for traces. */
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().url().optional(),
+    /** `service.name` of the spans; unset: `conveyor-producer` or `conveyor-worker`. */
+    OTEL_SERVICE_NAME: z.string().min(1).max(256).optional(),
+    /** Which traces are recorded, as OpenTelemetry names its samplers. */
+    OTEL_TRACES_SAMPLER: z
+      .enum([
+        'always_on',
+        'always_off',
+        'traceidratio',
+        'parentbased_always_on',
+        'parentbased_always_off',
+        'parentbased_traceidratio',
+      ])
+      .default(DEFAULTS.tracesSampler),
+    /** The ratio (0-1) of the `traceidratio` samplers; default 1. */
+    OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
     /** Folder of `<name>/<version>/model.onnx` + `model.json`. */
     MODEL_REPOSITORY: z.string().min(1).default(DEFAULTS.modelRepository),
     /** Comma-separated model names this worker serves; unset serves every model in the repository. */

@@ -16,6 +16,12 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info',
   /** LOG_FORMAT. */
   logFormat: 'auto',
+  /** TRACING: no OpenTelemetry SDK started. */
+  tracing: 'off',
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: OTLP over HTTP on this host, as OpenTelemetry's own default. */
+  otlpEndpoint: 'http://localhost:4318',
+  /** OTEL_TRACES_SAMPLER: follow the caller's decision, sample every new trace. */
+  tracesSampler: 'parentbased_always_on',
   /** MODEL_REPOSITORY. */
   modelRepository: 'models',
   /** WORKER_CONCURRENCY; the embedded client's `concurrency`. */

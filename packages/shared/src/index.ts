@@ -138,6 +138,14 @@ export {
 export { checkRequest, shapeMatches } from './signature.js';
 export { parseOrThrow, zodIssues } from './validation.js';
 export { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl, type Config } from './config.js';
+export {
+  formatTraceparent,
+  jobTraceMetadata,
+  parseTraceparent,
+  readJobTraceMetadata,
+  type JobTraceContext,
+  type TraceParent,
+} from './trace-context.js';
 export { DEFAULTS, type Defaults } from './defaults.js';
 export {
   DEV_STATE_FILE,

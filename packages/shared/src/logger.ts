@@ -19,6 +19,8 @@ export interface LoggerOptions {
   format?: LogFormat;
   /** Whether stdout is a terminal, for `auto`; default `process.stdout.isTTY`. */
   isTTY?: boolean;
+  /** Fields added to every record when it is written (pino's `mixin`), such as a trace id. */
+  mixin?: () => Record<string, unknown>;
 }
 
 export type LogFormat = 'auto' | 'json' | 'pretty';
@@ -56,6 +58,7 @@ export function createLogger(options: LoggerOptions): Logger {
     {
       level: options.level ?? 'info',
       base: { component: options.component },
+      ...(options.mixin && { mixin: options.mixin }),
       redact: {
         paths: ['req.headers.authorization', 'password', '*.password', 'redisUrl', '*.redisUrl'],
         censor: '***',

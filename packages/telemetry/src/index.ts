@@ -1,2 +1,20 @@
-/** Conveyor's tracing setup for the producer and the worker (issue 16: filled in by the traces work). */
-export const TELEMETRY_PACKAGE = '@conveyor/telemetry';
+/**
+ * Conveyor's tracing setup for the producer and the worker: the OpenTelemetry SDK, an OTLP (HTTP)
+ * exporter and a resource naming the service, started from the configuration (`TRACING=otlp`).
+ * The SDK (`@conveyor/sdk`) and shared never import this: they use `@opentelemetry/api` only.
+ *
+ * @example
+ * ```ts
+ * import { startTracing } from '@conveyor/telemetry';
+ * const tracing = startTracing(config, { service: 'conveyor-worker' }); // undefined when off
+ * const tracer = tracing?.tracer('@conveyor/worker');
+ * await tracing?.shutdown();
+ * ```
+ */
+export {
+  startTracing,
+  traceIdMixin,
+  type ServiceName,
+  type Tracing,
+  type TracingOptions,
+} from './tracing.js';

@@ -24,8 +24,15 @@ export interface BullJob {
   bytes: number;
 }
 
-/** The BullMQ form of a prepared job; large inputs go beside it as raw bytes (BlobTensorSchema). */
-export function toBullJob({ config }: QueueContext, prepared: PreparedJob): BullJob {
+/**
+ * The BullMQ form of a prepared job; large inputs go beside it as raw bytes (BlobTensorSchema).
+ * `traceMetadata` (see AcceptSpan) goes where BullMQ keeps a job's trace context.
+ */
+export function toBullJob(
+  { config }: QueueContext,
+  prepared: PreparedJob,
+  traceMetadata?: string,
+): BullJob {
   const { options } = prepared;
   const blobs: [string, Buffer][] = [];
   const inputs: JobPayload['inputs'] = {};
@@ -60,6 +67,7 @@ export function toBullJob({ config }: QueueContext, prepared: PreparedJob): Bull
     removeOnFail: { count: config.keepFailed.count, age: config.keepFailed.ageSeconds },
   };
   if (options.priority !== undefined) opts.priority = options.priority;
+  if (traceMetadata !== undefined) opts.telemetry = { metadata: traceMetadata };
   return { jobId: prepared.jobId, payload, blobs, bytes: total, opts };
 }
 
@@ -114,8 +122,13 @@ function chunksOf(jobs: readonly BullJob[]): BullJob[][] {
 /**
  * Adds jobs, grouped by queue (an alias's weights apply per job), in round trips of about
  * BULK_CHUNK_BYTES each, so no reply waits behind megabytes of others past the command timeout.
+ * `traceId` (the jobs' trace, when traced) goes in the debug record.
  */
-export async function addJobs(ctx: QueueContext, jobs: readonly BullJob[]): Promise<void> {
+export async function addJobs(
+  ctx: QueueContext,
+  jobs: readonly BullJob[],
+  traceId?: string,
+): Promise<void> {
   const byQueue = new Map<string, BullJob[]>();
   for (const job of jobs) {
     const name = queueOfJobId(job.jobId);
@@ -129,5 +142,8 @@ export async function addJobs(ctx: QueueContext, jobs: readonly BullJob[]): Prom
   } catch (error) {
     throw ctx.unavailable(error);
   }
-  ctx.log.debug({ count: jobs.length }, jobs.length === 1 ? 'job enqueued' : 'jobs enqueued');
+  if (!ctx.log.isLevelEnabled('debug')) return;
+  const [only] = jobs;
+  if (jobs.length === 1 && only) ctx.log.debug({ jobId: only.jobId, traceId }, 'job enqueued');
+  else ctx.log.debug({ count: jobs.length, traceId }, 'jobs enqueued');
 }

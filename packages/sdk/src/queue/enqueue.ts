@@ -9,6 +9,7 @@ import {
 import { BulkItemOptionsSchema, BulkOptionsSchema, type Prediction } from '../client.js';
 import { keyInProgress, keyReused, requestFingerprint, type Idempotency } from '../idempotency.js';
 import { modelTarget, predictOptions, type ModelTarget, type PreparedJob } from '../request.js';
+import { acceptWhile, startAccept, type AcceptSpan } from './accept-span.js';
 import { addJobs, toBullJob } from './add-jobs.js';
 import type { QueueContext } from './context.js';
 import { waitFor } from './job-wait.js';
@@ -35,8 +36,9 @@ export interface EnqueueDeps {
 /** The queue client's enqueue, predict, enqueueMany and jobIdFor. */
 export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
   const { idempotency, prepare } = deps;
-  const add = async (prepared: PreparedJob): Promise<string> => {
-    await addJobs(ctx, [toBullJob(ctx, prepared)]);
+  const add = async (prepared: PreparedJob, accept?: AcceptSpan): Promise<string> => {
+    accept?.job(prepared.jobId, prepared.signature.version);
+    await addJobs(ctx, [toBullJob(ctx, prepared, accept?.metadata)], accept?.traceId);
     return prepared.jobId;
   };
 
@@ -61,6 +63,7 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     inputs: unknown,
     target: ModelTarget,
     key: string,
+    accept: AcceptSpan | undefined,
   ) {
     const { options } = prepared;
     const fingerprint = requestFingerprint(target.name, inputs, options);
@@ -72,7 +75,10 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     const jobId = newJobId(target.name, claim.version, digest);
     if (claim.status === 'same') {
       const state = await ctx.queues.ofJob(jobId).getJobState(jobId).catch(ctx.rejectUnavailable);
-      if (state !== 'unknown') return jobId;
+      if (state !== 'unknown') {
+        accept?.job(jobId, claim.version);
+        return jobId;
+      }
       if (claim.ageMs < ACCEPT_WINDOW_MS) throw keyInProgress(key, target.name);
     }
     // The key's first request may have run on another version (an alias moved since).
@@ -80,22 +86,32 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
       claim.version === prepared.signature.version
         ? prepared
         : await prepare(target, inputs, { ...options, version: claim.version });
-    return add({ ...job, jobId });
+    return add({ ...job, jobId }, accept);
   }
 
   /** Adds a prepared job (through its key's record when it has one); resolves with its id. */
-  const addPrepared = (prepared: PreparedJob, inputs: unknown, target: ModelTarget) =>
+  const addPrepared = (
+    prepared: PreparedJob,
+    inputs: unknown,
+    target: ModelTarget,
+    accept: AcceptSpan | undefined,
+  ) =>
     prepared.options.idempotencyKey === undefined
-      ? add(prepared)
-      : addKeyed(prepared, inputs, target, prepared.options.idempotencyKey);
+      ? add(prepared, accept)
+      : addKeyed(prepared, inputs, target, prepared.options.idempotencyKey, accept);
 
   async function enqueue(model: unknown, inputs: unknown, options?: unknown): Promise<string> {
     ctx.assertOpen();
     // Everything that can be checked without Redis is checked first.
     const target = modelTarget(model);
-    const prepared = await prepare(target, inputs, predictOptions(options));
-    if (prepared.options.idempotencyKey === undefined) await expectEnds([prepared.jobId]);
-    return addPrepared(prepared, inputs, target);
+    const opts = predictOptions(options);
+    const accept = startAccept(target.name, opts.traceparent, ctx.log);
+    const enqueued = async () => {
+      const prepared = await prepare(target, inputs, opts);
+      if (prepared.options.idempotencyKey === undefined) await expectEnds([prepared.jobId]);
+      return addPrepared(prepared, inputs, target, accept);
+    };
+    return acceptWhile(accept, enqueued());
   }
 
   /**
@@ -107,11 +123,23 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     ctx.assertOpen();
     const target = modelTarget(model);
     const opts = predictOptions(options);
-    const prepared = await prepare(target, inputs, opts);
+    // The span ends once the job is added; the wait for its result is the caller's.
+    const accept = startAccept(target.name, opts.traceparent, ctx.log);
+    const prepared = await acceptWhile(accept, prepare(target, inputs, opts), true);
     const timeoutMs = opts.timeoutMs ?? ctx.config.timeoutMs;
-    if (opts.idempotencyKey !== undefined)
-      return waitFor(ctx, await addPrepared(prepared, inputs, target), timeoutMs);
-    return waitFor(ctx, prepared.jobId, timeoutMs, () => add(prepared));
+    if (opts.idempotencyKey !== undefined) {
+      const id = await acceptWhile(accept, addPrepared(prepared, inputs, target, accept));
+      return waitFor(ctx, id, timeoutMs);
+    }
+    const waited = waitFor(ctx, prepared.jobId, timeoutMs, () =>
+      acceptWhile(accept, add(prepared, accept)),
+    );
+    // A wait that fails before it adds the job (Redis away) ends the span too.
+    if (!accept) return waited;
+    return waited.catch((error: unknown) => {
+      accept.end(error);
+      throw error;
+    });
   }
 
   /** Validates every item first (one bad item refuses the call, naming its index), then adds. */
@@ -123,6 +151,17 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     ctx.assertOpen();
     const target = modelTarget(model);
     const shared = parseOrThrow(BulkOptionsSchema, options ?? {}, 'bulk options');
+    const accept = startAccept(target.name, shared.traceparent, ctx.log);
+    return acceptWhile(accept, addMany(target, items, shared, accept));
+  }
+
+  /** enqueueMany's work, in its `accept` span. */
+  async function addMany(
+    target: ModelTarget,
+    items: readonly { inputs: unknown; idempotencyKey?: string }[],
+    shared: ParsedPredictOptions,
+    accept: AcceptSpan | undefined,
+  ): Promise<string[]> {
     const prepared: { job: PreparedJob; inputs: unknown }[] = [];
     for (const [index, item] of items.entries()) {
       try {
@@ -141,15 +180,18 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     }
     const plain = prepared.filter((p) => p.job.options.idempotencyKey === undefined);
     if (plain.length > 0) await expectEnds(plain.map((p) => p.job.jobId));
+    const first = prepared[0]?.job;
+    if (first) accept?.job(first.jobId, first.signature.version, prepared.length);
     await addJobs(
       ctx,
-      plain.map((p) => toBullJob(ctx, p.job)),
+      plain.map((p) => toBullJob(ctx, p.job, accept?.metadata)),
+      accept?.traceId,
     );
     // Keyed jobs go one by one through their keys' records, in the order given.
     const ids = new Map<PreparedJob, string>();
     for (const { job, inputs } of prepared) {
       if (job.options.idempotencyKey !== undefined)
-        ids.set(job, await addPrepared(job, inputs, target));
+        ids.set(job, await addPrepared(job, inputs, target, accept));
     }
     return prepared.map(({ job }) => ids.get(job) ?? job.jobId);
   }

@@ -236,6 +236,11 @@ export const PredictOptionsSchema = z
      * scope of its idempotency key, so two owners never share a job through a key.
      */
     owner: OwnerSchema.optional(),
+    /**
+     * W3C `traceparent` of the caller's span, which the job's spans then continue; default the
+     * active OpenTelemetry span, if any. An invalid one is ignored (logged at debug), never refused.
+     */
+    traceparent: z.string().optional(),
   })
   .strict();
 
