@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ConveyorStatusSchema } from '@conveyor/shared';
 import { freePort } from '../src/redis-server.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../../../test/support/workers.js';
@@ -88,31 +89,32 @@ describe('conveyor through the queue, with a real worker process', () => {
     for (const r of records.slice(0, 50)) expect(r.outputs.probabilities[0]).toHaveLength(3);
   }, 120_000);
 
-  it('shows each queue with its depth, completions and live workers', async () => {
-    const run = await runCli(['queues', '--json', '--interval', '200', ...queue]);
+  it('prints the status: each version’s queue, its backlog and the live worker', async () => {
+    const run = await runCli(['queues', '--json', ...queue]);
     expect(run.code).toBe(0);
-    const [sample] = jsonLines(run.stdout) as {
-      queues: {
-        model: string;
-        workers: number;
-        counts: Record<string, number>;
-        ratePerSecond: number;
-      }[];
-    }[];
-    const iris = sample?.queues.find((q) => q.model === 'iris');
-    expect(iris).toMatchObject({ workers: 1, counts: { waiting: 0, active: 0, failed: 0 } });
+    const [status] = jsonLines(run.stdout).map((line) => ConveyorStatusSchema.parse(line));
+    const iris = status?.queues.find((q) => q.model === 'iris');
+    expect(iris).toMatchObject({
+      version: '1',
+      workers: 1,
+      counts: { waiting: 0, prioritized: 0, active: 0, failed: 0 },
+      oldestWaitingSeconds: null,
+      backlogSeconds: 0,
+    });
     expect(iris!.counts.completed).toBeGreaterThanOrEqual(ROWS);
-    // Nothing completes while it samples (the batch above has ended): the rate is the change in
-    // completions over the interval, not the completed count.
-    expect(iris!.ratePerSecond).toBe(0);
-    expect(sample?.queues.map((q) => q.model).sort()).toEqual(['iris', 'text-direction']);
+    expect(iris!.serviceSecondsPerJob).toBeGreaterThan(0);
+    expect(status?.queues.map((q) => q.model).sort()).toEqual(['iris', 'text-direction']);
+    expect(status?.workers).toHaveLength(1);
+    expect(status?.workers[0]).toMatchObject({ state: 'ready' });
 
-    const text = await runCli(['queues', '--interval', '200', ...queue]);
+    const text = await runCli(['queues', ...queue]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(
-      /^model\s+versions\s+workers\s+waiting\s+active\s+delayed\s+failed\s+completed\s+rate\/s$/m,
+      /^model\s+version\s+workers\s+waiting\s+prioritized\s+delayed\s+active\s+failed\s+oldest-s\s+backlog-s$/m,
     );
-    expect(text.stdout).toMatch(/^iris\s+1\s+1\s+0\s+0\s+0\s+0\s+\d+/m);
+    expect(text.stdout).toMatch(/^iris\s+1\s+1\s+0\s+0\s+0\s+0\s+0\s+-\s+0\.000$/m);
+    expect(text.stdout).toMatch(/^worker\s+host\s+pid\s+state\s+versions\s+in-flight$/m);
+    expect(text.stdout).toMatch(/\sready\s+\S*iris@1:ready\S*\s+0$/m);
   });
 
   it('keeps sampling with --watch until SIGINT, then exits 0', async () => {

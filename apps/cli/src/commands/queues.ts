@@ -1,9 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Command } from 'commander';
-import { createClient, type ConveyorClient, type ModelInfo } from '@conveyor/sdk';
-import { compareVersions, queueName, redisOptions, type Config } from '@conveyor/shared';
+import { createClient, type ConveyorStatus } from '@conveyor/sdk';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
@@ -13,26 +10,6 @@ import { positiveInt } from './predict.js';
 
 const QUEUES_FLAGS: readonly ConfigFlag[] = ['redisUrl', 'prefix'];
 
-const STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
-
-/** One model queue at one moment. */
-export interface QueueSample {
-  model: string;
-  versions: string[];
-  /** Worker processes consuming the queue now. */
-  workers: number;
-  counts: Record<(typeof STATES)[number], number>;
-  /** Jobs completed per second over the last interval. */
-  ratePerSecond: number;
-}
-
-interface Reading {
-  at: number;
-  counts: QueueSample['counts'];
-  /** BullMQ's running count of completed jobs (0 when the workers do not record metrics). */
-  metricCount: number;
-}
-
 interface QueuesFlags {
   watch?: boolean;
   interval: number;
@@ -41,144 +18,70 @@ interface QueuesFlags {
   prefix?: string;
 }
 
-function createSampler(config: Config, client: ConveyorClient) {
-  const connection = new Redis(config.REDIS_URL, redisOptions('producer', 'conveyor-cli-queues'));
-  connection.on('error', () => undefined);
-  const queues = new Map<string, Queue>();
-  const queueFor = (model: string, version: string) => {
-    const name = queueName(model, version);
-    let queue = queues.get(name);
-    if (!queue) {
-      // Read-only: without skipMetasUpdate a Queue writes its own (default) event-stream cap
-      // into the queue's metadata, undoing the workers' EVENTS_MAX_LEN.
-      queue = new Queue(name, {
-        connection,
-        prefix: config.REDIS_KEY_PREFIX,
-        skipMetasUpdate: true,
-      });
-      queue.on('error', () => undefined);
-      queues.set(name, queue);
-    }
-    return queue;
-  };
-  /** A model's queues (one per version), added up. */
-  const read = async (model: string, versions: readonly string[]): Promise<Reading> => {
-    const parts = await Promise.all(
-      versions.map((version) => {
-        const queue = queueFor(model, version);
-        return Promise.all([queue.getJobCounts(...STATES), queue.getMetrics('completed', 0, 0)]);
-      }),
-    );
-    const sum = (of: (part: (typeof parts)[number]) => number) =>
-      parts.reduce((total, part) => total + of(part), 0);
-    return {
-      at: Date.now(),
-      counts: Object.fromEntries(
-        STATES.map((s) => [s, sum(([counts]) => counts[s] ?? 0)]),
-      ) as Reading['counts'],
-      metricCount: sum(([, metrics]) => metrics.meta.count),
-    };
-  };
-  return {
-    /** Reads every model's queue now, and its rate since `previous` (or over `interval`). */
-    async sample(previous: Map<string, Reading> | undefined, intervalMs: number) {
-      const models: ModelInfo[] = await client.models();
-      const byName = new Map<string, ModelInfo[]>();
-      for (const m of models) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
-      const names = [...byName.keys()].sort();
-      const readAll = async () =>
-        new Map(
-          await Promise.all(
-            names.map(
-              async (n) =>
-                [
-                  n,
-                  await read(
-                    n,
-                    (byName.get(n) ?? []).map((i) => i.version),
-                  ),
-                ] as const,
-            ),
-          ),
-        );
-      let before = previous;
-      if (!before) {
-        before = await readAll();
-        await sleep(intervalMs);
-      }
-      const now = await readAll();
-      const samples: QueueSample[] = names.map((name) => {
-        const infos = byName.get(name) ?? [];
-        const current = now.get(name) as Reading;
-        const old = before.get(name);
-        let rate = 0;
-        if (old) {
-          const seconds = Math.max((current.at - old.at) / 1000, 0.001);
-          const done =
-            current.metricCount > 0
-              ? current.metricCount - old.metricCount
-              : current.counts.completed - old.counts.completed;
-          rate = Math.max(done, 0) / seconds;
-        }
-        return {
-          model: name,
-          versions: infos.map((i) => i.version).sort(compareVersions),
-          workers: Math.max(0, ...infos.map((i) => i.workers)),
-          counts: current.counts,
-          ratePerSecond: Math.round(rate * 10) / 10,
-        };
-      });
-      return { samples, readings: now };
-    },
-    async close() {
-      await Promise.allSettled([...queues.values()].map((q) => q.close()));
-      connection.disconnect();
-    },
-  };
-}
+/** Seconds for a table cell: `-` for none, `∞` for a backlog no live worker will clear. */
+const seconds = (value: number | null, none = '-'): string =>
+  value === null ? none : value < 10 ? value.toFixed(3) : value.toFixed(1);
 
-function render(samples: readonly QueueSample[]): string {
-  if (samples.length === 0) return 'no model announced: start a worker (conveyor worker)';
-  return table([
+/** The status as two tables: each version's queue, then the live workers. */
+export function renderStatus(status: ConveyorStatus): string {
+  if (status.queues.length === 0) return 'no model announced: start a worker (conveyor worker)';
+  const queues = table([
     [
       'model',
-      'versions',
+      'version',
       'workers',
       'waiting',
-      'active',
+      'prioritized',
       'delayed',
+      'active',
       'failed',
-      'completed',
-      'rate/s',
+      'oldest-s',
+      'backlog-s',
     ],
-    ...samples.map((s) => [
-      s.model,
-      s.versions.join(','),
-      String(s.workers),
-      String(s.counts.waiting + s.counts.prioritized),
-      String(s.counts.active),
-      String(s.counts.delayed),
-      String(s.counts.failed),
-      String(s.counts.completed),
-      s.ratePerSecond.toFixed(1),
+    ...status.queues.map((q) => [
+      q.model,
+      q.version,
+      String(q.workers),
+      String(q.counts.waiting),
+      String(q.counts.prioritized),
+      String(q.counts.delayed),
+      String(q.counts.active),
+      String(q.counts.failed),
+      seconds(q.oldestWaitingSeconds),
+      // No figure while jobs wait: no live worker, or none has measured its service time yet.
+      seconds(q.backlogSeconds, '?'),
     ]),
   ]);
+  if (status.workers.length === 0) return `${queues}\n\nno live worker`;
+  const workers = table([
+    ['worker', 'host', 'pid', 'state', 'versions', 'in-flight'],
+    ...status.workers.map((w) => [
+      w.id,
+      w.host,
+      String(w.pid),
+      w.state,
+      w.versions.map((v) => `${v.model}@${v.version}:${v.state}`).join(',') || '-',
+      String(w.versions.reduce((sum, v) => sum + v.jobsActive, 0)),
+    ]),
+  ]);
+  return `${queues}\n\n${workers}`;
 }
 
-/** `conveyor queues [--watch]`: depth, rate and live workers of every model's queue. */
+/** `conveyor queues [--watch]`: each version's queue, backlog and live workers, from client.status(). */
 export function registerQueues(program: Command, ctx: CliContext): void {
   const command = program
     .command('queues')
-    .description("show each model queue's depth, completion rate and live workers")
-    .option('-w, --watch', 'refresh until Ctrl-C')
-    .option('--interval <ms>', 'sampling interval for the rate, in ms', positiveInt, 1000)
-    .option('--json', 'print JSON (one line per sample with --watch)')
+    .description("show each model version's queue, backlog and the live workers")
+    .option('-w, --watch', 'redraw until Ctrl-C')
+    .option('--interval <ms>', 'time between redraws with --watch, in ms', positiveInt, 1000)
+    .option('--json', 'print the status as JSON (one line per redraw with --watch)')
     .addHelpText(
       'after',
       `
-Models come from the catalogue the workers announce. "waiting" includes prioritized jobs; the
-rate is jobs completed per second over the interval (BullMQ's completed-job metrics when workers
-record them, else the change of the completed count).
+Read from Redis as GET /v1/status answers it (docs/operations.md, "Worker registry and status").
+"oldest-s" is the age of the longest-waiting job next in line; "backlog-s" is (waiting +
+prioritized) x the workers' recent seconds per job / live workers: "?" while jobs wait and no
+live worker serves the version.
 
 Examples:
   conveyor queues
@@ -194,7 +97,6 @@ Examples:
       prefix: config.REDIS_KEY_PREFIX,
       catalogueTtlMs: 0,
     });
-    const sampler = createSampler(config, client);
     let stop = false;
     const onSignal = () => {
       stop = true;
@@ -202,16 +104,14 @@ Examples:
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      let readings: Awaited<ReturnType<typeof sampler.sample>>['readings'] | undefined;
       do {
-        const result = await sampler.sample(readings, flags.interval);
-        readings = result.readings;
+        const status = await client.status();
         if (flags.json) {
-          line(io.stdout, JSON.stringify({ at: new Date().toISOString(), queues: result.samples }));
+          line(io.stdout, JSON.stringify(status));
         } else {
           if (flags.watch && io.stdout.isTTY) io.stdout.write('\x1b[2J\x1b[H');
-          if (flags.watch) line(io.stdout, new Date().toISOString());
-          line(io.stdout, render(result.samples));
+          if (flags.watch) line(io.stdout, new Date(status.at).toISOString());
+          line(io.stdout, renderStatus(status));
         }
         if (flags.watch && !stop) {
           const until = Date.now() + flags.interval;
@@ -221,7 +121,6 @@ Examples:
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await sampler.close();
       await client.close();
     }
     ctx.exitCode = EXIT.OK;
