@@ -66,6 +66,8 @@ export function unusedClient(overrides: Partial<QueueClient> = {}): QueueClient 
     },
     models: () => Promise.resolve([]),
     jobIdFor: unused,
+    workers: unused,
+    status: unused,
     close: () => Promise.resolve(),
     ...overrides,
   };

@@ -6,7 +6,7 @@ describe('the worker metrics', () => {
     const metrics = createWorkerMetrics();
     const jobs = metrics.jobs('iris', '2');
     expect(metrics.jobs('iris', '2')).toBe(jobs);
-    jobs.completed(0.001, 0.002);
+    jobs.completed(0.001, 0.002, 0.0015);
     jobs.failed('ERR_QUEUE_UNAVAILABLE', true);
     jobs.failed('ERR_QUEUE_UNAVAILABLE', false);
     jobs.failed('ERR_INPUT_SHAPE', false);
