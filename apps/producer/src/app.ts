@@ -13,6 +13,7 @@ import { health } from './plugins/health.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
+import { httpTracing } from './plugins/tracing.js';
 import { inferRoutes } from './oip/infer.js';
 import { modelRoutes } from './oip/models.js';
 import { createInferStats, type InferStats } from './oip/infer-stats.js';
@@ -64,6 +65,8 @@ export function buildApp(config: Config, deps: AppDeps) {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // First: it must see every route to wrap it (TRACING; the SDK starts in run-producer.ts).
+  if (config.TRACING !== 'off') void app.register(httpTracing());
 
   void app.register(errorHandler);
   // Before every route: OpenAPI sees routes registered after it, auth guards them.

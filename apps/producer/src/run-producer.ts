@@ -23,6 +23,7 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
+import { startTracing, traceIdMixin } from '@conveyor/telemetry';
 import { buildApp, producerMetricsOf, type App } from './app.js';
 import { clientOptionsFromConfig } from './client-options.js';
 import { startGrpcServer, type GrpcServer } from './grpc/server.js';
@@ -63,6 +64,8 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
   });
   pinger.on('error', throttledErrorLog(log, 'redis health connection error'));
   const aborting = new AbortController();
+  // Before the app is built: @fastify/otel and the SDK find the registered tracer provider.
+  const tracing = startTracing(config, { service: 'conveyor-producer' });
   let client: QueueClient | undefined;
   let app: App | undefined;
   let grpc: GrpcServer | undefined;
@@ -145,6 +148,7 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
     closingStep = 'redis health connection';
     if (!(await closeRedis(pinger, CLOSE_GRACE_MS)))
       unfinished.push('redis health connection (dropped without QUIT)');
+    await step('tracing (exporting the last spans)', () => tracing?.shutdown());
     if (unfinished.length > 0) log.warn({ timeoutMs, unfinished }, 'producer shutdown incomplete');
     log.info('producer stopped');
   };
@@ -201,5 +205,7 @@ function producerLogger(config: Config): Logger {
     level: config.LOG_LEVEL,
     format: config.LOG_FORMAT,
     component: 'producer',
+    // Records logged while a traced request runs carry its trace id.
+    ...(config.TRACING !== 'off' && { mixin: traceIdMixin }),
   });
 }

@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Engine } from '@conveyor/engine';
 import {
@@ -15,6 +16,7 @@ import {
   type Tensor,
 } from '@conveyor/shared';
 import { readJobPayload } from './job-payload.js';
+import { startJobTrace, type JobTrace } from './job-trace.js';
 import { NO_JOB_METRICS, type JobMetrics } from './metrics.js';
 import type { ResultStore } from './result-store.js';
 
@@ -112,7 +114,9 @@ function storedNames(payload: JobPayload): string[] {
  * The BullMQ processor of one model version's queue: re-validates the payload read from Redis,
  * checks it against the version's signature, runs it on the engine and returns the encoded
  * outputs. A bad job fails alone, with its code as the prefix of BullMQ's failedReason; only
- * retryable codes retry. Each attempt is counted and timed on `metrics`.
+ * retryable codes retry. Each attempt is counted and timed on `metrics`, and traced with `tracer`
+ * when given one (see job-trace.ts). A completed job logs one record at debug, a failed one at
+ * warn with its code; both carry the job id, and the trace id when traced.
  */
 export function createProcessor(
   engine: Engine,
@@ -122,14 +126,29 @@ export function createProcessor(
   blobs: BlobStore,
   results: ResultStore,
   metrics: JobMetrics = NO_JOB_METRICS,
+  tracer?: Tracer,
 ) {
   /** Logs a failed job and turns its error into what BullMQ records; drops its last blobs. */
-  const failed = async (job: Job, stored: readonly string[], thrown: unknown): Promise<Error> => {
+  const failed = async (
+    job: Job,
+    stored: readonly string[],
+    thrown: unknown,
+    traced: JobTrace | undefined,
+  ): Promise<Error> => {
     const jobId = String(job.id);
     const error = toConveyorError(thrown);
-    const fields = { jobId, model, version, code: error.code, attempt: job.attemptsMade + 1 };
-    if (error.code === 'ERR_INTERNAL') log.error({ ...fields, err: error }, 'job failed');
-    else log.warn({ ...fields, reason: error.message }, 'job failed');
+    traced?.end(error);
+    const fields = {
+      jobId,
+      traceId: traced?.traceId,
+      model,
+      version,
+      code: error.code,
+      attempt: job.attemptsMade + 1,
+      reason: error.message,
+    };
+    // An internal error is a bug of ours: its stack goes with it.
+    log.warn(error.code === 'ERR_INTERNAL' ? { ...fields, err: error } : fields, 'job failed');
     // Stored inputs stay for a retry, and expire soon after the job's last attempt.
     const last = !error.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     metrics.failed(error.code, !last);
@@ -149,6 +168,7 @@ export function createProcessor(
     const queuedMs = Math.max(0, takenAt - job.timestamp);
     metrics.taken(queuedMs / 1000);
     const jobId = String(job.id);
+    const traced = tracer && startJobTrace(tracer, job, model, version, takenAt);
     let stored: string[] = [];
     try {
       const payload = readJobPayload(job.data, jobId);
@@ -177,6 +197,7 @@ export function createProcessor(
         transferInputs: transferable(inputs),
         deadline,
       });
+      const ran = traced && performance.now();
       const encoded = encodeOutputs(outcome.outputs, results.inlineMaxBytes);
       if (encoded.bytes > results.maxBytes) {
         throw new ConveyorError(
@@ -195,6 +216,15 @@ export function createProcessor(
         Math.max(0, Date.now() - job.timestamp) / 1000,
         (done - slotStart) / 1000,
       );
+      if (traced && ran !== undefined) {
+        const batched = { rows: outcome.batch.rows, requests: outcome.batch.requests };
+        traceEngine(traced, started, ran, outcome.runMs, batched, encoded);
+      }
+      if (log.isLevelEnabled('debug'))
+        log.debug(
+          { jobId, traceId: traced?.traceId, queuedMs, inferenceMs, batchRows: outcome.batch.rows },
+          'job completed',
+        );
       // On success the stored inputs stay until BullMQ has recorded the completion (see
       // dropStoredInputs): a worker killed in between leaves the job to run again, with its bytes.
       return {
@@ -210,7 +240,34 @@ export function createProcessor(
         },
       };
     } catch (thrown) {
-      throw await failed(job, stored, thrown);
+      throw await failed(job, stored, thrown, traced);
     }
   };
+}
+
+/**
+ * Records a completed job's steps under its `job` span and ends it: `batch` (from handing the
+ * inputs to the engine until onnxruntime started the batch they joined), `inference` (the
+ * onnxruntime run, as long as it measured, ending when the engine answered) and `result`
+ * (encoding and storing the outputs). Times are `performance.now()` values.
+ */
+function traceEngine(
+  traced: JobTrace,
+  started: number,
+  ran: number,
+  runMs: number,
+  batch: { rows: number; requests: number },
+  encoded: { bytes: number; stored?: unknown },
+): void {
+  const runStart = Math.max(started, ran - runMs);
+  traced.step('batch', started, runStart, {
+    'conveyor.batch.rows': batch.rows,
+    'conveyor.batch.requests': batch.requests,
+  });
+  traced.step('inference', runStart, ran, { 'conveyor.batch.rows': batch.rows });
+  traced.step('result', ran, performance.now(), {
+    'conveyor.result.bytes': encoded.bytes,
+    'conveyor.result.stored': encoded.stored !== undefined,
+  });
+  traced.end();
 }

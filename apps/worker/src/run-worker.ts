@@ -4,6 +4,7 @@
  * Nothing here reads `process.env`.
  */
 import {
+  CLOSE_GRACE_MS,
   createLogger,
   exitAfterLogs,
   exitOnSignals,
@@ -13,6 +14,7 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
+import { startTracing } from '@conveyor/telemetry';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import { createWorkerMetrics } from './metrics.js';
 import { checkModelsExist } from './model-names.js';
@@ -39,8 +41,9 @@ export interface WorkerRun {
 /**
  * Starts a worker with the given configuration: lowers the process's priority (WORKER_NICE)
  * before any inference thread starts, starts its HTTP server (WORKER_HTTP_PORT: metrics, liveness
- * and readiness, answering from the start), waits for Redis with capped backoff (one warning per
- * attempt), then loads and serves the models. Installs no signal handler and never exits.
+ * and readiness, answering from the start), starts tracing (TRACING), waits for Redis with capped
+ * backoff (one warning per attempt), then loads and serves the models. Installs no signal handler
+ * and never exits.
  */
 export function runWorker(config: Config, log: Logger = workerLogger(config)): WorkerRun {
   // Before any inference thread starts: they inherit it, and request handling on the host wins.
@@ -49,6 +52,8 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
   let service: WorkerService | undefined;
   let http: HealthServer | undefined;
   const metrics = config.WORKER_HTTP_PORT > 0 ? createWorkerMetrics() : undefined;
+  const tracing = startTracing(config, { service: 'conveyor-worker' });
+  const tracer = tracing?.tracer('@conveyor/worker');
   const started = (async () => {
     if (metrics)
       http = await startHealthServer({
@@ -61,7 +66,7 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
       });
     try {
       await waitForRedis(config.REDIS_URL, log, 'conveyor-worker-probe', aborting.signal);
-      service = await startWorkerService(config, log, { metrics });
+      service = await startWorkerService(config, log, { metrics, tracer });
       return service;
     } catch (err) {
       await http?.close();
@@ -88,6 +93,11 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
         log.warn({ err }, 'worker start-up failed during shutdown');
     });
     await running?.close();
+    // The spans of the last jobs are exported before the process ends, if the collector answers.
+    const flushed = tracing?.shutdown().catch((err: unknown) => {
+      log.warn({ err }, 'could not export the last spans');
+    });
+    if (flushed) await settledWithin(flushed, CLOSE_GRACE_MS);
     // Last: probes and scrapes see the shutdown (readiness answers 503) until the end.
     await http?.close();
   };

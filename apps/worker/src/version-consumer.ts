@@ -8,12 +8,14 @@ import {
   type Processor,
   type WorkerOptions,
 } from 'bullmq';
+import type { Tracer } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import type { Engine } from '@conveyor/engine';
 import {
   ConveyorError,
   formatFailure,
   queueName,
+  readJobTraceMetadata,
   throttledErrorLog,
   type Config,
   type Logger,
@@ -54,7 +56,7 @@ class ConsumerWorker extends Worker {
     name: string,
     processor: Processor,
     opts: WorkerOptions,
-    private readonly unreadable: (jobId: string, attempt: number, reason: string) => string,
+    private readonly unreadable: (job: Job, reason: string) => string,
   ) {
     super(name, processor, opts);
   }
@@ -65,7 +67,7 @@ class ConsumerWorker extends Worker {
     } catch (err) {
       if (!(err instanceof SyntaxError)) throw err;
       const job = super.createJob({ ...data, data: JSON.stringify(data.data) }, jobId);
-      job.deferredFailure = this.unreadable(String(job.id), job.attemptsMade + 1, err.message);
+      job.deferredFailure = this.unreadable(job, err.message);
       return job;
     }
   }
@@ -81,6 +83,8 @@ export async function startVersionConsumer(options: {
   blobs: BlobStore;
   log: Logger;
   metrics?: WorkerMetrics | undefined;
+  /** Traces each job (TRACING=otlp); undefined: no tracing work at all. */
+  tracer?: Tracer | undefined;
   /** Counts the version's jobs for the worker's record too. */
   registry?: Pick<WorkerRegistry, 'jobs'> | undefined;
 }): Promise<VersionConsumer> {
@@ -102,12 +106,17 @@ export async function startVersionConsumer(options: {
   });
   queue.on('error', logError);
   await queue.waitUntilReady();
-  const unreadable = (jobId: string, attempt: number, reason: string): string => {
+  const unreadable = (job: Job, reason: string): string => {
+    const jobId = String(job.id);
+    const attempt = job.attemptsMade + 1;
     const error = new ConveyorError(
       'ERR_PAYLOAD_INVALID',
       `payload of job ${jobId} is not JSON (${reason})`,
     );
-    log.warn({ jobId, model, version, code: error.code, attempt, reason }, 'job failed');
+    const traceId = options.tracer
+      ? readJobTraceMetadata(job.opts.telemetry?.metadata)?.parent.traceId
+      : undefined;
+    log.warn({ jobId, traceId, model, version, code: error.code, attempt, reason }, 'job failed');
     metrics.failed(error.code, false);
     return formatFailure(error);
   };
@@ -123,7 +132,7 @@ export async function startVersionConsumer(options: {
   });
   const worker = new ConsumerWorker(
     name,
-    createProcessor(engine, model, version, log, blobs, results, metrics),
+    createProcessor(engine, model, version, log, blobs, results, metrics, options.tracer),
     {
       connection,
       prefix: config.REDIS_KEY_PREFIX,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Tracer } from '@opentelemetry/api';
 import { Redis } from 'ioredis';
 import { createEngine, type Engine, type ServedModel } from '@conveyor/engine';
 import {
@@ -89,6 +90,8 @@ export async function startWorkerService(
   log: Logger,
   options: {
     metrics?: WorkerMetrics | undefined;
+    /** Traces each job with this tracer (see job-trace.ts); undefined traces nothing. */
+    tracer?: Tracer | undefined;
     /** Time between beats, ms; WORKER_BEAT_MS unless a test needs it shorter. */
     beatMs?: number;
     /** Time the worker's record outlives its last beat, ms; WORKER_RECORD_TTL_MS by default. */
@@ -153,6 +156,7 @@ export async function startWorkerService(
       blobs,
       log,
       metrics,
+      tracer: options.tracer,
       registry,
     });
     consumers.set(keyOf(name, version.entry.version), consumer);
