@@ -132,6 +132,10 @@ describe('the packed SDK in an application outside the repository', () => {
     expect(installed).toContain('node_modules/bullmq');
     expect(installed.filter((path) => /onnxruntime|@conveyor\/engine/.test(path))).toEqual([]);
     expect(existsSync(join(app, 'node_modules', 'onnxruntime-node'))).toBe(false);
+    // The SDK traces through @opentelemetry/api alone: an application gets no OpenTelemetry SDK.
+    expect(
+      installed.filter((path) => /@opentelemetry\/(?!api$)|@conveyor\/telemetry/.test(path)),
+    ).toEqual([]);
   });
 
   it("runs the README's example with plain node against a worker", async () => {
