@@ -127,6 +127,11 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
+    // The Conveyor dashboard's page scripts run in the browser (checked by their own tsconfig).
+    files: ['apps/producer/src/console/public/**/*.js'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ['**/test/**', '**/*.test.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

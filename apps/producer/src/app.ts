@@ -20,6 +20,7 @@ import { createInferStats, type InferStats } from './oip/infer-stats.js';
 import { tritonRoutes } from './oip/triton-routes.js';
 import { modelAdminRoutes } from './models/model-admin.js';
 import { jobsApi, type JobsApiOptions } from './jobs/jobs-api.js';
+import { conveyorConsole } from './console/console.js';
 import { statusRoute } from './status/status-route.js';
 import { createProducerMetrics, type ProducerMetrics } from './metrics/producer-metrics.js';
 
@@ -90,6 +91,12 @@ export function buildApp(config: Config, deps: AppDeps) {
     config,
     logger: deps.logger,
     ...(deps.jobsTuning && { tuning: deps.jobsTuning }),
+  });
+  // The Conveyor dashboard at /console and the status history it draws.
+  void app.register(conveyorConsole, {
+    readStatus: () => deps.client.status(),
+    config,
+    logger: deps.logger,
   });
   return app;
 }

@@ -1,36 +1,14 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
+import { ARTIFACTS, launchChromium, localOnly, UI } from './browser-support.js';
 import { irisInputs, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
 
-/**
- * Nothing leaves the machine: a request to any other host is refused and recorded, and so is every
- * Content-Security-Policy violation the page reports. The page must ask for neither.
- */
-const localOnly = async (page: Page) => {
-  const blocked: string[] = [];
-  await page.route('**/*', (route) => {
-    const { hostname } = new URL(route.request().url());
-    if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
-    blocked.push(route.request().url());
-    return route.abort();
-  });
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());
-  });
-  return blocked;
-};
-
-const CHROMIUM = '/usr/bin/chromium';
-/** A bound on waits for the page to render, on a machine whose cores other tests share. */
-const UI = { timeout: 20_000 };
-const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
 const silent = createLogger({ level: 'silent', component: 'worker' });
@@ -44,9 +22,6 @@ describe('the queue dashboard in a real browser', () => {
   let base: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install it with apt-get install -y chromium`);
-    }
     const config = testConfig(redisUrl, prefix, {
       API_KEYS: `ops:admin:${ADMIN},app:infer:${INFER}`,
     });
@@ -54,19 +29,7 @@ describe('the queue dashboard in a real browser', () => {
     producer = await startJobsProducer(config);
     await producer.app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(producer.app.server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -59,8 +59,8 @@ function presentedSecret(authorization: string | undefined): string | undefined 
   return colon < 0 ? undefined : credentials.slice(colon + 1);
 }
 
-/** Route paths, with everything under them, that need the admin scope (the dashboard). */
-export const ADMIN_PATHS: readonly string[] = ['/dashboard'];
+/** Route paths, with everything under them, that need the admin scope (the dashboards). */
+export const ADMIN_PATHS: readonly string[] = ['/dashboard', '/console', '/v1/status/history'];
 
 const under = (request: FastifyRequest, paths: readonly string[]): boolean => {
   const url = request.routeOptions.url;

@@ -10,6 +10,9 @@ import type { LazyJobsContext } from '../jobs/jobs-context.js';
 /** Where the queue dashboard is served. */
 export const DASHBOARD_PATH = '/dashboard';
 
+/** The Conveyor dashboard's page (src/console/), linked from the board's menu. */
+const CONSOLE_LINK = '/console';
+
 export interface DashboardOptions {
   /** Names the models whose queues the dashboard shows. */
   client: Pick<ConveyorClient, 'models'>;
@@ -24,7 +27,7 @@ export interface DashboardOptions {
  * framed by no one (`frame-ancestors 'none'`, and `X-Frame-Options: DENY` for older browsers),
  * against clickjacking. The board uses inline styles, hence `'unsafe-inline'` for styles only.
  */
-const DASHBOARD_HEADERS = {
+export const DASHBOARD_HEADERS = {
   contentSecurityPolicy: {
     useDefaults: false,
     directives: {
@@ -70,7 +73,13 @@ export const dashboard: FastifyPluginAsync<DashboardOptions> = async (app, optio
   const board = createBullBoard({
     queues: [],
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'Conveyor' } },
+    options: {
+      uiConfig: {
+        boardTitle: 'Conveyor',
+        // To the Conveyor dashboard (models, workers, charts), which links back here.
+        miscLinks: [{ text: 'Conveyor dashboard', url: CONSOLE_LINK }],
+      },
+    },
   });
   // bull-board's own handler would answer every error (an auth refusal too) with its own body;
   // rethrown, an error reaches the app's handler: the usual body, status and headers.
