@@ -30,6 +30,8 @@ describe('loadConfig', () => {
       WORKER_HTTP_PORT: 0,
       WORKER_HTTP_HOST: '0.0.0.0',
       WORKER_HTTP_LIVENESS_MS: 5000,
+      STATUS_SAMPLE_MS: 5000,
+      STATUS_HISTORY_MS: 900_000,
       MAX_TENSOR_BYTES: 64 * 1024 * 1024,
       JOB_ATTEMPTS: 3,
       JOB_BACKOFF_MS: 1000,
