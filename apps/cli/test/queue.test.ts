@@ -110,11 +110,31 @@ describe('conveyor through the queue, with a real worker process', () => {
     const text = await runCli(['queues', ...queue]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(
-      /^model\s+version\s+workers\s+waiting\s+prioritized\s+delayed\s+active\s+failed\s+oldest-s\s+backlog-s$/m,
+      /^model\s+version\s+workers\s+waiting\s+prioritized\s+delayed\s+active\s+failed\s+oldest-s\s+backlog-s\s+done\/s\s+p99-s$/m,
     );
-    expect(text.stdout).toMatch(/^iris\s+1\s+1\s+0\s+0\s+0\s+0\s+0\s+-\s+0\.000$/m);
+    // One read: no rate yet; the worker's recent p99 is there (its jobs ran above).
+    expect(text.stdout).toMatch(/^iris\s+1\s+1\s+0\s+0\s+0\s+0\s+0\s+-\s+0\.000\s+-\s+\d+\.\d+$/m);
     expect(text.stdout).toMatch(/^worker\s+host\s+pid\s+state\s+versions\s+in-flight$/m);
     expect(text.stdout).toMatch(/\sready\s+\S*iris@1:ready\S*\s+0$/m);
+  });
+
+  it('shows jobs done per second from the second read on with --watch', async () => {
+    const child = startCli(['queues', '--watch', '--interval', '200', ...queue]);
+    const exited = finished(child);
+    let seen = '';
+    const irisRows = () => seen.split('\n').filter((l) => /^iris\s/.test(l));
+    await new Promise<void>((resolve) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('utf8');
+        if (irisRows().length >= 2) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    expect((await exited).code).toBe(0);
+    const doneColumn = (row: string | undefined) => row?.trim().split(/\s+/).at(-2);
+    expect(doneColumn(irisRows()[0])).toBe('-');
+    // Nothing runs between the two reads: a rate, and it is zero.
+    expect(doneColumn(irisRows()[1])).toBe('0.0');
   });
 
   it('keeps sampling with --watch until SIGINT, then exits 0', async () => {

@@ -191,6 +191,11 @@ export {
   type VersionHistory,
 } from './schemas/status-history.js';
 export {
+  createStatusHistory,
+  type StatusHistoryBuffer,
+  type StatusHistoryOptions,
+} from './status-history.js';
+export {
   AliasChangeSchema,
   AliasNameSchema,
   AliasTargetSchema,

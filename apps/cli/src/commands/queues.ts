@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { createClient, type ConveyorStatus } from '@conveyor/sdk';
+import { createStatusHistory, type StatusHistory } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
@@ -22,8 +23,20 @@ interface QueuesFlags {
 const seconds = (value: number | null, none = '-'): string =>
   value === null ? none : value < 10 ? value.toFixed(3) : value.toFixed(1);
 
-/** The status as two tables: each version's queue, then the live workers. */
-export function renderStatus(status: ConveyorStatus): string {
+/** The newest point of a version's history column: rates need two reads, so `-` on the first. */
+function latest(history: StatusHistory | undefined, model: string, version: string) {
+  const column = history?.versions.find((v) => v.model === model && v.version === version);
+  return { done: column?.completedPerSecond.at(-1) ?? null, p99: column?.p99.at(-1) ?? null };
+}
+
+const rate = (value: number | null): string => (value === null ? '-' : value.toFixed(1));
+
+/**
+ * The status as two tables: each version's queue, then the live workers. `history` (the same
+ * derivation as the dashboard's, GET /v1/status/history) gives jobs done per second since the
+ * read before, and the slowest live worker's end-to-end p99.
+ */
+export function renderStatus(status: ConveyorStatus, history?: StatusHistory): string {
   if (status.queues.length === 0) return 'no model announced: start a worker (conveyor worker)';
   const queues = table([
     [
@@ -37,6 +50,8 @@ export function renderStatus(status: ConveyorStatus): string {
       'failed',
       'oldest-s',
       'backlog-s',
+      'done/s',
+      'p99-s',
     ],
     ...status.queues.map((q) => [
       q.model,
@@ -50,6 +65,8 @@ export function renderStatus(status: ConveyorStatus): string {
       seconds(q.oldestWaitingSeconds),
       // No figure while jobs wait: no live worker, or none has measured its service time yet.
       seconds(q.backlogSeconds, '?'),
+      rate(latest(history, q.model, q.version).done),
+      seconds(latest(history, q.model, q.version).p99),
     ]),
   ]);
   if (status.workers.length === 0) return `${queues}\n\nno live worker`;
@@ -81,7 +98,8 @@ export function registerQueues(program: Command, ctx: CliContext): void {
 Read from Redis as GET /v1/status answers it (docs/operations.md, "Worker registry and status").
 "oldest-s" is the age of the longest-waiting job next in line; "backlog-s" is (waiting +
 prioritized) x the workers' recent seconds per job / live workers: "?" while jobs wait and no
-live worker serves the version.
+live worker serves the version. "done/s" is jobs completed per second since the read before
+(with --watch; "-" on the first read), "p99-s" the slowest live worker's recent end-to-end p99.
 
 Examples:
   conveyor queues
@@ -97,6 +115,8 @@ Examples:
       prefix: config.REDIS_KEY_PREFIX,
       catalogueTtlMs: 0,
     });
+    // Two reads are enough for a rate: the one before and this one.
+    const history = createStatusHistory({ sampleMs: flags.interval, windowMs: flags.interval });
     let stop = false;
     const onSignal = () => {
       stop = true;
@@ -106,12 +126,13 @@ Examples:
     try {
       do {
         const status = await client.status();
+        history.add(status);
         if (flags.json) {
           line(io.stdout, JSON.stringify(status));
         } else {
           if (flags.watch && io.stdout.isTTY) io.stdout.write('\x1b[2J\x1b[H');
           if (flags.watch) line(io.stdout, new Date(status.at).toISOString());
-          line(io.stdout, renderStatus(status));
+          line(io.stdout, renderStatus(status, history.view()));
         }
         if (flags.watch && !stop) {
           const until = Date.now() + flags.interval;

@@ -1,5 +1,10 @@
-import type { ConveyorStatus, Logger, StatusHistory } from '@conveyor/shared';
-import { createStatusHistory, type StatusHistoryOptions } from './status-history.js';
+import {
+  createStatusHistory,
+  type ConveyorStatus,
+  type Logger,
+  type StatusHistory,
+  type StatusHistoryOptions,
+} from '@conveyor/shared';
 
 export interface StatusSamplerOptions extends StatusHistoryOptions {
   /** Reads the status once (the producer passes `client.status()`). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { StatusHistorySchema, type ConveyorStatus, type WorkerVersion } from '@conveyor/shared';
+import { StatusHistorySchema } from './schemas/status-history.js';
+import type { ConveyorStatus, WorkerVersion } from './schemas/status.js';
 import { createStatusHistory } from './status-history.js';
 
 const T0 = 1_700_000_000_000;

@@ -1,11 +1,6 @@
-import {
-  compareVersions,
-  type ConveyorStatus,
-  type FailureCount,
-  type StatusHistory,
-  type VersionHistory,
-  type WorkerVersion,
-} from '@conveyor/shared';
+import { compareVersions } from './schemas/names.js';
+import type { ConveyorStatus, WorkerVersion } from './schemas/status.js';
+import type { FailureCount, StatusHistory, VersionHistory } from './schemas/status-history.js';
 
 /** What one sample says of one model version, before it becomes a column. */
 interface VersionPoint {
@@ -231,7 +226,7 @@ function failureCounts(samples: readonly Sample[]): FailureCount[] {
 }
 
 /**
- * A ring of status samples for the dashboard: per model version, jobs completed and failed per
+ * A ring of status samples for the dashboard (and `conveyor queues --watch`): per model version, jobs completed and failed per
  * second (from the differences of the workers' cumulative counters between two samples), queue
  * depth, backlog and latency percentiles, and failed attempts by code within the window.
  */
