@@ -166,6 +166,12 @@ export {
 } from './logger.js';
 export { ErrorBodySchema, type ErrorBody } from './schemas/error-body.js';
 export {
+  BoxesStepSchema,
+  CtcStepSchema,
+  type BoxesStep,
+  type CtcStep,
+} from './schemas/processing-ocr.js';
+export {
   ConveyorStatusSchema,
   LatencySummarySchema,
   ModelStatusSchema,
