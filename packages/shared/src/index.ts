@@ -135,6 +135,28 @@ export {
   type FeatureRow,
   type FeatureValue,
 } from './schemas/features.js';
+export {
+  RECORD_FIELD_REASONS,
+  RECORD_FIELD_TYPES,
+  RecordFieldSchema,
+  RecordStepSchema,
+  recordFieldWidth,
+  recordValueProblem,
+  type RecordField,
+  type RecordFieldReason,
+  type RecordFieldType,
+  type RecordStep,
+  type RecordStepInput,
+  type RecordValueProblem,
+} from './schemas/processing-record.js';
+export {
+  TextChunkSchema,
+  TextInputsSchema,
+  TextStepSchema,
+  type TextChunk,
+  type TextStep,
+  type TextStepInput,
+} from './schemas/processing-text.js';
 export { checkRequest, shapeMatches } from './signature.js';
 export { parseOrThrow, zodIssues } from './validation.js';
 export { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl, type Config } from './config.js';
