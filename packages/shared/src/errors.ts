@@ -66,6 +66,20 @@ export const ERROR_CATALOGUE = {
     summary: 'Named features sent to a model with no single 2-D input with column labels.',
     fix: 'Send the tensor under its input name, or add `labels` to the input in model.json.',
   },
+  ERR_RECORD_FIELD: {
+    status: 400,
+    retryable: false,
+    summary:
+      'A record (a JSON object of named fields) has a missing, extra, wrongly typed, out-of-range or unknown-category field.',
+    fix: "Read details.fields: each names the field, the row and the reason; match the model's record fields (`conveyor models inspect`).",
+  },
+  ERR_TEXT_TOO_LONG: {
+    status: 413,
+    retryable: false,
+    summary:
+      'A text is longer than the model takes: over its character limit, over maxLength tokens with truncation off, or over its most windows.',
+    fix: 'Send a shorter text or split it, or raise maxChars, maxLength or chunk.maxWindows in the model.json text step.',
+  },
   ERR_PAYLOAD_INVALID: {
     status: 400,
     retryable: false,
