@@ -157,6 +157,35 @@ export {
   type TextStep,
   type TextStepInput,
 } from './schemas/processing-text.js';
+export {
+  IMAGE_FITS,
+  ImageStepSchema,
+  type ImageFit,
+  type ImageStep,
+  type ImageStepInput,
+} from './schemas/processing-image.js';
+export {
+  ArgmaxStepSchema,
+  LabelsSchema,
+  SoftmaxStepSchema,
+  ThresholdStepSchema,
+  TopkStepSchema,
+  type ArgmaxStep,
+  type Labels,
+  type SoftmaxStep,
+  type ThresholdStep,
+  type TopkStep,
+} from './schemas/processing-outputs.js';
+export {
+  InputStepSchema,
+  OutputStepSchema,
+  PostprocessSchema,
+  PreprocessSchema,
+  type InputStepConfig,
+  type OutputStepConfig,
+  type Postprocess,
+  type Preprocess,
+} from './schemas/processing.js';
 export { checkRequest, shapeMatches } from './signature.js';
 export { parseOrThrow, zodIssues } from './validation.js';
 export { CONFIG_KEYS, ConfigSchema, loadConfig, redactUrl, type Config } from './config.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DTYPES } from '../tensor/dtype.js';
 import { ModelNameSchema, TensorNameSchema } from './names.js';
+import { PostprocessSchema, PreprocessSchema } from './processing.js';
 
 /** A dimension: a positive size, or -1 for any size (the batch dimension, for instance). */
 export const DimSchema = z
@@ -145,6 +146,10 @@ export const ModelConfigSchema = z
      * a sample, or `false` for no warm-up run.
      */
     warmup: z.union([z.boolean(), WarmupSampleSchema]).default(true),
+    /** Steps that turn what clients send into the model's inputs (docs/models.md). */
+    preprocess: PreprocessSchema.optional(),
+    /** Steps that turn the model's outputs into what clients get (docs/models.md). */
+    postprocess: PostprocessSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
