@@ -28,6 +28,8 @@ const EXPECTED: Record<string, [status: number, retryable: boolean]> = {
   ERR_FEATURES_UNSUPPORTED: [400, false],
   ERR_RECORD_FIELD: [400, false],
   ERR_TEXT_TOO_LONG: [413, false],
+  ERR_IMAGE_INVALID: [400, false],
+  ERR_IMAGE_TOO_LARGE: [413, false],
   ERR_PAYLOAD_INVALID: [400, false],
   ERR_RESULT_TOO_LARGE: [507, false],
   ERR_MODEL_NOT_FOUND: [404, false],

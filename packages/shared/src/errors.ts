@@ -80,6 +80,19 @@ export const ERROR_CATALOGUE = {
       'A text is longer than the model takes: over its character limit, over maxLength tokens with truncation off, or over its most windows.',
     fix: 'Send a shorter text or split it, or raise maxChars, maxLength or chunk.maxWindows in the model.json text step.',
   },
+  ERR_IMAGE_INVALID: {
+    status: 400,
+    retryable: false,
+    summary: 'An image input is not an image sharp can decode (PNG, JPEG, WebP, GIF, TIFF, AVIF).',
+    fix: 'Send the encoded file bytes, one image per row, not pixels or a path; check the file opens.',
+  },
+  ERR_IMAGE_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    summary:
+      "An image has more pixels than the model's maxPixels, read from its header before decoding.",
+    fix: 'Send a smaller image, or raise maxPixels in the model.json image step.',
+  },
   ERR_PAYLOAD_INVALID: {
     status: 400,
     retryable: false,
