@@ -51,6 +51,14 @@ export interface InputStep {
    * Throws a ConveyorError with a stable code (ERR_IMAGE_INVALID, ...) for bad data.
    */
   run(inputs: Tensors): Promise<Tensors>;
+  /**
+   * After the model ran on what `run` returned (`fed`, the same object), turns the model outputs
+   * of those rows back into outputs per external row (a text's windows joined, for instance),
+   * before any output step. Only for steps whose rows are not the external rows.
+   */
+  join?(fed: Tensors, outputs: Tensors): Tensors;
+  /** One external input row the version is warmed up on (an image step: a tiny PNG). */
+  sample?(): Promise<Tensors>;
 }
 
 /** A built output step: model output tensors -> external outputs. */
