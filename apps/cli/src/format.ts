@@ -3,8 +3,12 @@ import type { ModelSignature, Tensor, TensorSpec } from '@conveyor/shared';
 /** A JSON-safe nested array of a tensor's elements (int64 beyond 2^53 as strings). */
 export type JsonNested = number | string | JsonNested[];
 
-function element(value: number | bigint | string): number | string {
+type Element = number | bigint | string | Uint8Array;
+
+/** One element as JSON carries it: bytes elements as base64. */
+function element(value: Element): number | string {
   if (typeof value === 'number' || typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
     ? Number(value)
     : value.toString();
@@ -12,7 +16,7 @@ function element(value: number | bigint | string): number | string {
 
 /** The tensor's elements nested by its shape, as JSON can carry them. */
 export function nested(tensor: Tensor): JsonNested {
-  const flat = Array.from(tensor.data as ArrayLike<number | bigint | string>, element);
+  const flat = Array.from(tensor.data as ArrayLike<Element>, element);
   const { shape } = tensor;
   if (shape.length === 0) return flat[0] ?? 0;
   // strides[axis]: elements between two neighbours along that axis (row-major).
@@ -46,27 +50,29 @@ export function describeSpec(spec: Pick<TensorSpec, 'dtype' | 'shape'>): string 
   return `${spec.dtype} [${spec.shape.join(', ')}]`;
 }
 
-const show = (value: number | bigint | string): string =>
+const show = (value: Element): string =>
   typeof value === 'string'
     ? JSON.stringify(value)
-    : typeof value === 'bigint'
-      ? value.toString()
-      : Number.isInteger(value)
-        ? String(value)
-        : value.toPrecision(6);
+    : value instanceof Uint8Array
+      ? `<${value.byteLength} bytes>`
+      : typeof value === 'bigint'
+        ? value.toString()
+        : Number.isInteger(value)
+          ? String(value)
+          : value.toPrecision(6);
 
 /**
  * A readable table of one output: one line per row of the first dimension, one column per entry
  * of the last (named by the signature's labels when it has them).
  */
 export function outputTable(name: string, tensor: Tensor, spec: TensorSpec | undefined): string {
-  const values = Array.from(tensor.data as ArrayLike<number | bigint | string>);
+  const values = Array.from(tensor.data as ArrayLike<Element>);
   const header = `${name}: ${tensor.dtype} [${tensor.shape.join(', ')}]`;
   if (tensor.shape.length === 2) {
     const [rows = 0, cols = 0] = tensor.shape;
     const labels = spec?.labels?.length === cols ? spec.labels : undefined;
-    // The label of each row's largest value; text has no largest value.
-    const top = labels !== undefined && tensor.dtype !== 'string';
+    // The label of each row's largest value; text and bytes have no largest value.
+    const top = labels !== undefined && tensor.dtype !== 'string' && tensor.dtype !== 'bytes';
     const head = ['row', ...(labels ?? Array.from({ length: cols }, (_, i) => String(i)))];
     if (top) head.push('top');
     const body = Array.from({ length: rows }, (_, r) => {

@@ -10,8 +10,15 @@ import { MODELS } from './support.js';
 const { onnx } = onnxProto;
 const T = onnx.TensorProto.DataType;
 
-/** Every OIP datatype Conveyor carries, with its dtype and ONNX element type. */
-export const CARRIED: readonly { datatype: OipDatatype; dtype: Dtype; onnx: number }[] = [
+/**
+ * Every OIP datatype Conveyor carries into onnxruntime, with its dtype and ONNX element type
+ * (`bytes` never reaches onnxruntime: it feeds a preprocess step).
+ */
+export const CARRIED: readonly {
+  datatype: OipDatatype;
+  dtype: Exclude<Dtype, 'bytes'>;
+  onnx: number;
+}[] = [
   { datatype: 'BOOL', dtype: 'bool', onnx: T.BOOL },
   { datatype: 'UINT8', dtype: 'uint8', onnx: T.UINT8 },
   { datatype: 'UINT16', dtype: 'uint16', onnx: T.UINT16 },

@@ -35,6 +35,8 @@ export function concatRows(tensors: readonly Tensor[]): Tensor {
   let data: TensorData;
   if (first.dtype === 'string') {
     data = tensors.flatMap((t) => t.data as string[]);
+  } else if (first.dtype === 'bytes') {
+    data = tensors.flatMap((t) => t.data as Uint8Array[]);
   } else {
     const Ctor = DTYPE_ARRAYS[first.dtype] as unknown as new (length: number) => TypedArray;
     data = new Ctor(length);

@@ -78,6 +78,23 @@ function fromOrt(name: string, value: ort.Tensor): Tensor {
   return createTensor(value.type, value.dims, stored, Number.POSITIVE_INFINITY, `output "${name}"`);
 }
 
+/**
+ * Our tensor as onnxruntime's. onnxruntime has no bytes type: a bytes input (an image, a file)
+ * feeds a preprocessing step, and one that reaches the model is refused with ERR_INPUT_DTYPE.
+ */
+function toOrt(name: string, tensor: Tensor): ort.Tensor {
+  if (tensor.dtype === 'string')
+    return new ort.Tensor('string', tensor.data as string[], tensor.shape);
+  if (tensor.dtype === 'bytes') {
+    throw new ConveyorError(
+      'ERR_INPUT_DTYPE',
+      `input "${name}" is bytes, which onnxruntime cannot take: bytes inputs feed a preprocess step (declare one in model.json), or send the model's own dtype`,
+      { details: { input: name, dtype: 'bytes' } },
+    );
+  }
+  return new ort.Tensor(tensor.dtype, tensor.data as TypedArray, tensor.shape);
+}
+
 /** Opens a session with explicit thread settings; a missing or corrupt file is ERR_MODEL_UNAVAILABLE. */
 export async function openSession(path: string, config: SessionConfig): Promise<ModelSession> {
   let session: ort.InferenceSession;
@@ -101,12 +118,7 @@ export async function openSession(path: string, config: SessionConfig): Promise<
     outputs: session.outputMetadata.map(specOf),
     async run(inputs, outputNames) {
       const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, tensor] of Object.entries(inputs)) {
-        feeds[name] =
-          tensor.dtype === 'string'
-            ? new ort.Tensor('string', tensor.data as string[], tensor.shape)
-            : new ort.Tensor(tensor.dtype, tensor.data, tensor.shape);
-      }
+      for (const [name, tensor] of Object.entries(inputs)) feeds[name] = toOrt(name, tensor);
       let results: ort.InferenceSession.ReturnType;
       try {
         results = await session.run(feeds, [...outputNames], {

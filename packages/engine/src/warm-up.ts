@@ -70,7 +70,11 @@ export function sampleTensors(plan: WarmupPlan, signature: ModelSignature): Reco
     const zeros: TensorData =
       spec.dtype === 'string'
         ? new Array<string>(elements).fill('')
-        : new (DTYPE_ARRAYS[spec.dtype] as unknown as new (length: number) => TypedArray)(elements);
+        : spec.dtype === 'bytes'
+          ? Array.from({ length: elements }, () => new Uint8Array(0))
+          : new (DTYPE_ARRAYS[spec.dtype] as unknown as new (length: number) => TypedArray)(
+              elements,
+            );
     tensors[spec.name] = createTensor(spec.dtype, shape, zeros, Infinity);
   }
   return tensors;

@@ -35,11 +35,11 @@ export type ModelRef = string | ModelDefinition;
 
 /**
  * One input of a declared dtype: a tensor, a typed array of that dtype with a shape, nested arrays,
- * or a bare value for an input of shape `[]`.
+ * or a bare value for an input of shape `[]`; for `bytes`, a Uint8Array (a Buffer) is one element.
  */
 export type TypedInput<D extends Dtype> =
   | NestedArray
-  | (D extends 'string' ? string : number | bigint | boolean)
+  | (D extends 'string' ? string : D extends 'bytes' ? Uint8Array : number | bigint | boolean)
   | Tensor<D>
   | { data: DtypeArrays[D] | NestedArray; shape?: readonly number[]; dtype?: D };
 

@@ -7,6 +7,7 @@ import {
   ConveyorError,
   DTYPE_ARRAYS,
   bytesPerElement,
+  decodeBytes,
   decodeStrings,
   tensorFromBytes,
   type Dtype,
@@ -21,8 +22,8 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /**
  * The elements of one binary block, whose byte count the caller has checked against the shape:
  * for numbers a typed array over the block itself when it is aligned for the dtype (a copy only
- * when it is not), for `string` (BYTES) the length-prefixed UTF-8 strings, which must fill the
- * block exactly. The body is not reused after the request, so a view of it is safe.
+ * when it is not), for `string` (BYTES) the length-prefixed UTF-8 strings and for `bytes` (BYTES)
+ * the length-prefixed raw elements (views of the block), which must fill the block exactly. The body is not reused after the request, so a view of it is safe.
  */
 export function elementsFromBytes(
   dtype: Dtype,
@@ -31,6 +32,7 @@ export function elementsFromBytes(
   where: string,
 ): TensorData {
   if (dtype === 'string') return decodeStrings(bytes, elements, where);
+  if (dtype === 'bytes') return decodeBytes(bytes, elements, where);
   if (!LITTLE_ENDIAN_HOST) {
     return tensorFromBytes(dtype, [elements], bytes, {
       maxBytes: Number.POSITIVE_INFINITY,

@@ -48,6 +48,7 @@ export const DTYPE_TO_OIP: { readonly [D in Dtype]: OipDatatype } = Object.freez
   float32: 'FP32',
   float64: 'FP64',
   string: 'BYTES',
+  bytes: 'BYTES',
 });
 
 /** The Conveyor dtype of each request datatype. */

@@ -241,6 +241,8 @@ function elements(tensor: Tensor): OutputElement[] {
       return Array.from(data as ArrayLike<number>, (v) => v !== 0);
     case 'string':
       return [...(tensor.data as string[])];
+    case 'bytes': // binary data in JSON: base64, as KServe's v2 protocol writes it
+      return (tensor.data as Uint8Array[]).map((b) => Buffer.from(b).toString('base64'));
     default:
       return Array.from(data as ArrayLike<number>);
   }

@@ -3,6 +3,7 @@ import {
   JOB_PAYLOAD_VERSION,
   blobKey,
   encodeTensor,
+  isVariableDtype,
   queueOfJobId,
   tensorBytes,
   type JobPayload,
@@ -38,8 +39,8 @@ export function toBullJob(
   const inputs: JobPayload['inputs'] = {};
   let total = 0;
   for (const [name, tensor] of Object.entries(prepared.tensors)) {
-    // A typed array's bytes are a view; strings are encoded here (length-prefixed UTF-8).
-    const bytes = tensor.dtype === 'string' ? tensorBytes(tensor) : undefined;
+    // A typed array's bytes are a view; strings and bytes are encoded here (length-prefixed).
+    const bytes = isVariableDtype(tensor.dtype) ? tensorBytes(tensor) : undefined;
     const size = bytes?.byteLength ?? (tensor.data as TypedArray).byteLength;
     total += size;
     if (size >= config.blobThresholdBytes && size > 0) {

@@ -21,19 +21,26 @@ import { zodIssues } from '../validation.js';
 import { VersionRefSchema } from './aliases.js';
 import { TensorNameSchema } from './names.js';
 
-/** Nested arrays of numbers (or bigints, booleans, strings), as deep as the tensor's rank. */
-export type NestedArray = readonly (number | bigint | boolean | string | NestedArray)[];
+/**
+ * Nested arrays of numbers (or bigints, booleans, strings, Uint8Arrays for bytes), as deep as the
+ * tensor's rank.
+ */
+export type NestedArray = readonly (
+  number | bigint | boolean | string | Uint8Array | NestedArray
+)[];
 
 /** A bare value: the one element of an input the model declares with shape `[]`. */
 export type ScalarInput = number | bigint | boolean | string;
 
 /**
  * One input as an application passes it: (nested) arrays, a bare value for an input of shape
- * `[]`, a typed array with its shape, or a Tensor.
+ * `[]`, a Uint8Array (a Buffer) as the one element of a bytes input, a typed array with its shape,
+ * or a Tensor.
  */
 export type TensorInput =
   | NestedArray
   | ScalarInput
+  | Uint8Array
   | Tensor
   | {
       data: TypedArray | NestedArray;
@@ -84,10 +91,12 @@ function fromTypedArray(
   const resolved = given.dtype ?? dtypeOfArray(data);
   const dims = given.shape ?? [data.length];
   checkedByteLength(resolved, dims, maxBytes, where);
-  if (resolved === 'string') {
+  if (resolved === 'string' || resolved === 'bytes') {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
-      `${where}: a string tensor takes an array of strings, not a typed array`,
+      resolved === 'string'
+        ? `${where}: a string tensor takes an array of strings, not a typed array`
+        : `${where}: a bytes tensor takes a Uint8Array per element: give the Uint8Array itself, or an array of them`,
     );
   }
   // A Uint8Array is bool's storage too, but only fill checks that its bytes are 0 or 1.
@@ -133,7 +142,7 @@ function bareValueRefused(name: string, spec: InputSpec): ConveyorError {
 
 /**
  * Turns one application-supplied input into a Tensor, or throws a ConveyorError that names the
- * input and says what is wrong. Shapes are checked against `maxBytes` before allocation. With the
+ * input and says what is wrong. A lone Uint8Array (a Buffer) is one element of a bytes tensor. Shapes are checked against `maxBytes` before allocation. With the
  * model's `spec` of the input, plain values given without a dtype take its dtype when they
  * convert to it without loss, and a bare value (a tensor of shape []) is refused with
  * ERR_VALIDATION when the input's rank is not 0.
@@ -144,6 +153,11 @@ export function toTensor(
   maxBytes: number = DEFAULT_MAX_TENSOR_BYTES,
   spec?: InputSpec,
 ): Tensor {
+  if (input instanceof Uint8Array) {
+    // One element (an image, a file): shape [] for an input of rank 0, else 1 along each axis.
+    const layout = new Array<number>(spec?.shape.length ?? 1).fill(1);
+    return fromPlain(name, { values: [input], layout }, { dtype: 'bytes' }, maxBytes, spec);
+  }
   if (isScalarInput(input)) {
     if (spec !== undefined && spec.shape.length > 0) throw bareValueRefused(name, spec);
     return fromPlain(name, { values: [input], layout: [] }, {}, maxBytes, spec);

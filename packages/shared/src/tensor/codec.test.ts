@@ -17,7 +17,7 @@ import { createTensor, type Tensor } from './tensor.js';
 const int = (min: number, max: number) => fc.integer({ min, max });
 
 /** Element values per dtype, covering each type's full range (and NaN, ±Infinity, -0 for floats). */
-const VALUES: { readonly [D in Dtype]: fc.Arbitrary<number | bigint | string> } = {
+const VALUES: { readonly [D in Dtype]: fc.Arbitrary<number | bigint | string | Uint8Array> } = {
   float32: fc.float(),
   float64: fc.double(),
   // float16 travels as its raw bits, so every 16-bit pattern (NaNs included) must survive.
@@ -33,10 +33,16 @@ const VALUES: { readonly [D in Dtype]: fc.Arbitrary<number | bigint | string> } 
   bool: fc.constantFrom(0, 1),
   // Any Unicode text, empty strings and astral characters included.
   string: fc.string({ unit: 'grapheme', maxLength: 12 }),
+  // Any bytes: empty, 0x00, 0xff, and sequences that are not UTF-8.
+  bytes: fc.uint8Array({ maxLength: 12 }),
 };
 
-function typedArrayOf(dtype: Dtype, values: readonly (number | bigint | string)[]): TensorData {
+function typedArrayOf(
+  dtype: Dtype,
+  values: readonly (number | bigint | string | Uint8Array)[],
+): TensorData {
   if (dtype === 'string') return values.map(String);
+  if (dtype === 'bytes') return values as Uint8Array[];
   const data = new DTYPE_ARRAYS[dtype](values.length);
   values.forEach((value, i) => {
     data[i] = value as number | bigint;
@@ -66,6 +72,12 @@ function expectSameTensor(actual: Tensor, expected: Tensor): void {
   expect([...actual.shape]).toEqual([...expected.shape]);
   if (expected.dtype === 'string') {
     expect(actual.data).toEqual(expected.data);
+    return;
+  }
+  if (expected.dtype === 'bytes') {
+    const hex = (data: unknown) =>
+      (data as Uint8Array[]).map((b) => Buffer.from(b).toString('hex'));
+    expect(hex(actual.data)).toEqual(hex(expected.data));
     return;
   }
   expect(actual.data).toBeInstanceOf(DTYPE_ARRAYS[expected.dtype]);

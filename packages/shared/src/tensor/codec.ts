@@ -1,7 +1,14 @@
 import { endianness } from 'node:os';
 import { z } from 'zod';
 import { ConveyorError } from '../errors.js';
-import { DTYPES, DTYPE_ARRAYS, bytesPerElement, type Dtype, type TypedArray } from './dtype.js';
+import {
+  DTYPES,
+  DTYPE_ARRAYS,
+  bytesPerElement,
+  isVariableDtype,
+  type Dtype,
+  type TypedArray,
+} from './dtype.js';
 import {
   DEFAULT_MAX_TENSOR_BYTES,
   checkedByteLength,
@@ -13,7 +20,8 @@ import {
  * The wire form of a tensor in job payloads and results: dtype, shape, and the elements as
  * little-endian bytes in base64. About 1.33 bytes on the wire per byte of data; never JSON numbers.
  * A `string` tensor's bytes are its elements one after the other, each as a 4-byte little-endian
- * byte count and its UTF-8 bytes (the layout of OIP's binary `BYTES`).
+ * byte count and its UTF-8 bytes (the layout of OIP's binary `BYTES`); a `bytes` tensor's the
+ * same, with any bytes (no UTF-8 check).
  */
 export const WireTensorSchema = z
   .object({
@@ -67,54 +75,73 @@ function bytesOf(data: TypedArray): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Strings as length-prefixed UTF-8: a 4-byte little-endian byte count, then the bytes, each. */
-export function encodeStrings(values: readonly string[]): Buffer {
-  const parts = values.map((value) => Buffer.from(value, 'utf8'));
-  const out = Buffer.allocUnsafe(parts.reduce((n, part) => n + 4 + part.length, 0));
+/** Byte elements as length-prefixed: a 4-byte little-endian byte count, then the bytes, each. */
+export function encodeBytes(values: readonly Uint8Array[]): Buffer {
+  const out = Buffer.allocUnsafe(values.reduce((n, part) => n + 4 + part.byteLength, 0));
   let at = 0;
-  for (const part of parts) {
-    out.writeUInt32LE(part.length, at);
-    part.copy(out, at + 4);
-    at += 4 + part.length;
+  for (const part of values) {
+    out.writeUInt32LE(part.byteLength, at);
+    out.set(part, at + 4);
+    at += 4 + part.byteLength;
   }
   return out;
 }
 
+/** Strings as length-prefixed UTF-8: a 4-byte little-endian byte count, then the bytes, each. */
+export function encodeStrings(values: readonly string[]): Buffer {
+  return encodeBytes(values.map((value) => Buffer.from(value, 'utf8')));
+}
+
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads `elements` length-prefixed byte elements that must fill `bytes` exactly, refusing a count
+ * that runs past the end and bytes left over. The elements are views of `bytes`, not copies.
+ */
+export function decodeBytes(bytes: Uint8Array, elements: number, where = 'tensor'): Uint8Array[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const invalid = (message: string) =>
+    new ConveyorError('ERR_TENSOR_INVALID', `${where}: ${message}`, {
+      details: { elements, bytes: bytes.byteLength },
+    });
+  const out = new Array<Uint8Array>(elements);
+  let at = 0;
+  for (let i = 0; i < elements; i += 1) {
+    if (at + 4 > bytes.byteLength) throw invalid(`element ${i} is missing`);
+    const length = view.getUint32(at, true);
+    at += 4;
+    if (at + length > bytes.byteLength)
+      throw invalid(`element ${i} claims ${length} bytes past the end of the data`);
+    out[i] = new Uint8Array(bytes.buffer, bytes.byteOffset + at, length);
+    at += length;
+  }
+  if (at !== bytes.byteLength)
+    throw invalid(`${bytes.byteLength - at} bytes follow the last of ${elements} elements`);
+  return out;
+}
 
 /**
  * Reads `elements` length-prefixed UTF-8 strings that must fill `bytes` exactly, refusing a count
  * that runs past the end, bytes left over and text that is not UTF-8.
  */
 export function decodeStrings(bytes: Uint8Array, elements: number, where = 'tensor'): string[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const invalid = (message: string) =>
-    new ConveyorError('ERR_TENSOR_INVALID', `${where}: ${message}`, {
-      details: { elements, bytes: bytes.byteLength },
-    });
-  const out = new Array<string>(elements);
-  let at = 0;
-  for (let i = 0; i < elements; i += 1) {
-    if (at + 4 > bytes.byteLength) throw invalid(`string element ${i} is missing`);
-    const length = view.getUint32(at, true);
-    at += 4;
-    if (at + length > bytes.byteLength)
-      throw invalid(`string element ${i} claims ${length} bytes past the end of the data`);
+  return decodeBytes(bytes, elements, where).map((element, i) => {
     try {
-      out[i] = UTF8.decode(bytes.subarray(at, at + length));
+      return UTF8.decode(element);
     } catch {
-      throw invalid(`string element ${i} is not valid UTF-8`);
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `${where}: string element ${i} is not valid UTF-8`,
+        { details: { elements, bytes: bytes.byteLength } },
+      );
     }
-    at += length;
-  }
-  if (at !== bytes.byteLength)
-    throw invalid(`${bytes.byteLength - at} bytes follow the last of ${elements} string elements`);
-  return out;
+  });
 }
 
 /** A tensor's elements as little-endian bytes (a view of its data on little-endian hosts). */
 export function tensorBytes(tensor: Tensor): Buffer {
   if (tensor.dtype === 'string') return encodeStrings(tensor.data as string[]);
+  if (tensor.dtype === 'bytes') return encodeBytes(tensor.data as Uint8Array[]);
   let bytes = bytesOf(tensor.data as TypedArray);
   if (!HOST_IS_LITTLE_ENDIAN) {
     bytes = bytes.slice();
@@ -168,7 +195,8 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
     where,
   );
   const encodedBytes = base64ByteLength(wire.data);
-  if (wire.dtype === 'string') checkStringBytes(encodedBytes, bytes, options.maxBytes, where);
+  if (isVariableDtype(wire.dtype))
+    checkVariableBytes(wire.dtype, encodedBytes, bytes, options.maxBytes, where);
   else if (encodedBytes !== bytes) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
@@ -178,6 +206,13 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
   }
   if (wire.dtype === 'string') {
     return fromBytes(wire.dtype, wire.shape, Buffer.from(wire.data, 'base64'), elements, where);
+  }
+  if (wire.dtype === 'bytes') {
+    // A buffer of its own, not Buffer.from's pool slice: the elements are views of it.
+    const target = Buffer.from(new ArrayBuffer(encodedBytes));
+    if (target.write(wire.data, 'base64') !== encodedBytes)
+      throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: data is not base64`);
+    return fromBytes(wire.dtype, wire.shape, target, elements, where);
   }
   // Straight into an aligned buffer, without Buffer.from's copy: Buffer.from decodes into a slice
   // of the shared pool at any offset. allocUnsafe's slices of the pool start at multiples of 8.
@@ -217,7 +252,8 @@ export function tensorFromBytes(
     options.maxBytes ?? DEFAULT_MAX_TENSOR_BYTES,
     where,
   );
-  if (dtype === 'string') checkStringBytes(source.byteLength, bytes, options.maxBytes, where);
+  if (isVariableDtype(dtype))
+    checkVariableBytes(dtype, source.byteLength, bytes, options.maxBytes, where);
   else if (source.byteLength !== bytes) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
@@ -227,12 +263,14 @@ export function tensorFromBytes(
   }
   if (dtype === 'string') return fromBytes(dtype, shape, source, elements, where);
   // A fresh, aligned buffer unless handed one: a source may be a slice of a pool at any offset.
+  // A bytes tensor's elements are views of it, so they never share the caller's buffer either.
   const target = options.adopt && ownsWholeBuffer(source) ? source : new Uint8Array(source);
   return fromBytes(dtype, shape, target, elements, where);
 }
 
-/** A string tensor's data holds at least its length prefixes, and at most `maxBytes`. */
-function checkStringBytes(
+/** A string or bytes tensor's data holds at least its length prefixes, and at most `maxBytes`. */
+function checkVariableBytes(
+  dtype: Dtype,
   actual: number,
   least: number,
   maxBytes: number | undefined,
@@ -242,22 +280,23 @@ function checkStringBytes(
   if (actual > max) {
     throw new ConveyorError(
       'ERR_TENSOR_TOO_LARGE',
-      `${where}: ${actual} bytes of strings are over the limit of ${max} bytes`,
+      `${where}: ${actual} bytes of ${dtype} elements are over the limit of ${max} bytes`,
       { details: { bytes: actual, maxBytes: max } },
     );
   }
   if (actual < least) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
-      `${where}: ${least / 4} string elements need at least ${least} bytes but data has ${actual}`,
+      `${where}: ${least / 4} ${dtype} elements need at least ${least} bytes but data has ${actual}`,
       { details: { bytes: actual } },
     );
   }
 }
 
 /**
- * The tensor over `bytes`: a string tensor's are decoded; any other's become its data, so they
- * must be aligned to the element size and the caller's alone.
+ * The tensor over `bytes`: a string tensor's are decoded; a bytes tensor's elements are views of
+ * them; any other's become its data, so they must be aligned to the element size and the
+ * caller's alone.
  */
 function fromBytes(
   dtype: Dtype,
@@ -269,6 +308,10 @@ function fromBytes(
   if (dtype === 'string') {
     const strings = decodeStrings(bytes, elements, where);
     return createTensor(dtype, shape, strings, Number.POSITIVE_INFINITY, where);
+  }
+  if (dtype === 'bytes') {
+    const blobs = decodeBytes(bytes, elements, where);
+    return createTensor(dtype, shape, blobs, Number.POSITIVE_INFINITY, where);
   }
   if (!HOST_IS_LITTLE_ENDIAN) swapBytes(bytes, bytesPerElement(dtype));
   const Ctor = DTYPE_ARRAYS[dtype];

@@ -13,12 +13,16 @@ export const DTYPES = [
   'uint64',
   'bool',
   'string',
+  'bytes',
 ] as const;
 
 export type Dtype = (typeof DTYPES)[number];
 
-/** Every dtype but `string`: those held in typed arrays. */
-export type NumericDtype = Exclude<Dtype, 'string'>;
+/** The dtypes whose elements vary in length: `string` (UTF-8 text) and `bytes` (raw binary). */
+export type VariableDtype = 'string' | 'bytes';
+
+/** Every dtype but `string` and `bytes`: those held in typed arrays. */
+export type NumericDtype = Exclude<Dtype, VariableDtype>;
 
 /** Whether a dtype is `string` (OIP `BYTES`): UTF-8 text elements, held in a plain array. */
 export function isStringDtype(dtype: Dtype): dtype is 'string' {
@@ -26,8 +30,18 @@ export function isStringDtype(dtype: Dtype): dtype is 'string' {
 }
 
 /**
- * The array that holds each dtype: a typed array, except `string`, a plain array of strings.
- * float16 is kept as its raw bits; bool as 0/1 bytes.
+ * Whether a dtype's elements vary in length (`string`, `bytes`): held in a plain array, and on
+ * the wire each a 4-byte little-endian byte count then its bytes. onnxruntime takes `string`
+ * only; a `bytes` input (an image, a file) feeds a preprocessing step.
+ */
+export function isVariableDtype(dtype: Dtype): dtype is VariableDtype {
+  return dtype === 'string' || dtype === 'bytes';
+}
+
+/**
+ * The array that holds each dtype: a typed array, except `string`, a plain array of strings, and
+ * `bytes`, a plain array of byte arrays (one per element). float16 is kept as its raw bits; bool
+ * as 0/1 bytes.
  */
 export interface DtypeArrays {
   float32: Float32Array;
@@ -43,12 +57,13 @@ export interface DtypeArrays {
   uint64: BigUint64Array;
   bool: Uint8Array;
   string: string[];
+  bytes: Uint8Array[];
 }
 
 /** The typed arrays: the storage of every numeric dtype. */
 export type TypedArray = DtypeArrays[NumericDtype];
 
-/** The storage of any tensor: a typed array, or an array of strings. */
+/** The storage of any tensor: a typed array, an array of strings or an array of byte arrays. */
 export type TensorData = DtypeArrays[Dtype];
 
 interface TypedArrayConstructorOf<T> {
@@ -75,11 +90,11 @@ export const DTYPE_ARRAYS: {
 });
 
 /**
- * Bytes per element; for `string`, the 4-byte length that precedes each element's UTF-8 bytes on
- * the wire (the least an element can take).
+ * Bytes per element; for `string` and `bytes`, the 4-byte length that precedes each element's
+ * bytes on the wire (the least an element can take).
  */
 export function bytesPerElement(dtype: Dtype): number {
-  return dtype === 'string' ? 4 : DTYPE_ARRAYS[dtype].BYTES_PER_ELEMENT;
+  return isVariableDtype(dtype) ? 4 : DTYPE_ARRAYS[dtype].BYTES_PER_ELEMENT;
 }
 
 export function isBigIntDtype(dtype: Dtype): dtype is 'int64' | 'uint64' {
@@ -105,7 +120,7 @@ export function dtypeOfArray(data: TypedArray): Dtype {
 
 /** Whether a typed array is the storage type of a dtype (so it can be used without a copy). */
 export function arrayMatchesDtype(data: TensorData, dtype: Dtype): boolean {
-  return dtype === 'string'
-    ? Array.isArray(data) && data.every((v) => typeof v === 'string')
-    : data instanceof DTYPE_ARRAYS[dtype];
+  if (dtype === 'string') return Array.isArray(data) && data.every((v) => typeof v === 'string');
+  if (dtype === 'bytes') return Array.isArray(data) && data.every((v) => v instanceof Uint8Array);
+  return data instanceof DTYPE_ARRAYS[dtype];
 }

@@ -4,7 +4,7 @@ import { toFloatElement, valueOutOfRange } from './range.js';
 
 /**
  * Who chose the dtype plain values are filled into. `caller`: the caller named it, or the values
- * imply it (numbers float32, bigints int64, booleans bool, strings string), and a value that does
+ * imply it (numbers float32, bigints int64, booleans bool, strings string, Uint8Arrays bytes), and a value that does
  * not fit is bad data (ERR_TENSOR_INVALID). `model`: the caller named none and the values are
  * converted to the dtype the model declares, so a value that does not fit is ERR_INPUT_DTYPE.
  */
@@ -49,13 +49,15 @@ function convertsTo(first: unknown, declared: Dtype): boolean {
     case 'undefined': // no elements
       return true;
     case 'number':
-      return declared !== 'string';
+      return declared !== 'string' && declared !== 'bytes';
     case 'bigint':
       return isIntegerDtype(declared);
     case 'boolean':
       return declared === 'bool';
-    case 'string':
-      return declared === 'string';
+    case 'string': // text, or base64 for bytes
+      return declared === 'string' || declared === 'bytes';
+    case 'object':
+      return first instanceof Uint8Array && declared === 'bytes';
     default:
       return false;
   }
@@ -64,8 +66,9 @@ function convertsTo(first: unknown, declared: Dtype): boolean {
 /**
  * The dtype of plain values (nested arrays or a bare value) given without a dtype, judged by their
  * first element: the model's declared dtype when they convert to it without loss (numbers to any
- * numeric dtype or bool, bigints to integer dtypes, booleans to bool, strings to string), else the
- * dtype the values imply, which the signature check then refuses with ERR_INPUT_DTYPE.
+ * numeric dtype or bool, bigints to integer dtypes, booleans to bool, strings to string or to bytes
+ * as base64, Uint8Arrays to bytes), else the dtype the values imply, which the signature check
+ * then refuses with ERR_INPUT_DTYPE.
  */
 export function plainDtype(
   first: unknown,
@@ -80,7 +83,9 @@ export function plainDtype(
         ? 'bool'
         : typeof first === 'string'
           ? 'string'
-          : 'float32';
+          : first instanceof Uint8Array
+            ? 'bytes'
+            : 'float32';
   return { dtype: implied, source: 'caller' };
 }
 
@@ -157,7 +162,7 @@ function numericOf(value: unknown): number | bigint | undefined {
 
 /** Converts one element to a number-backed dtype (floats, float16 bits, ≤32-bit integers, bool). */
 function toNumberElement(
-  dtype: Exclude<Dtype, 'string' | 'int64' | 'uint64'>,
+  dtype: Exclude<Dtype, 'string' | 'bytes' | 'int64' | 'uint64'>,
   context: FillContext,
 ): (value: unknown, index: number) => number {
   if (dtype === 'float32' || dtype === 'float64' || dtype === 'float16') {
@@ -211,14 +216,38 @@ function fillStrings(values: readonly unknown[], context: FillContext): string[]
   return strings;
 }
 
+// Strict base64 (RFC 4648 §4, padded): Buffer.from would skip any character it does not know.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Each element a Uint8Array (kept, not copied) or a base64 string (decoded). */
+function fillBytes(values: readonly unknown[], context: FillContext): Uint8Array[] {
+  const blobs = new Array<Uint8Array>(values.length);
+  for (let i = 0; i < values.length; i += 1) {
+    const value = values[i];
+    if (value instanceof Uint8Array) blobs[i] = value;
+    else if (typeof value === 'string' && BASE64.test(value)) {
+      const decoded = Buffer.from(value, 'base64');
+      blobs[i] = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
+    } else if (typeof value === 'string') {
+      throw new ConveyorError(
+        'ERR_TENSOR_INVALID',
+        `input "${context.input}": ${elementName(i, context.layout)} is not base64; bytes elements are given as base64 strings`,
+        { details: { input: context.input, index: i } },
+      );
+    } else throw wrongType(value, i, context, 'a Uint8Array or a base64 string');
+  }
+  return blobs;
+}
+
 /**
  * Fills the storage array of `dtype` from plain values, checking every element once: its type,
- * and that the dtype holds it (integers in range, 0 or 1 for bool). A value of the wrong type is
+ * and that the dtype holds it (integers in range, 0 or 1 for bool, base64 text for bytes). A value of the wrong type is
  * ERR_TENSOR_INVALID; one the dtype cannot hold is ERR_INPUT_DTYPE when converting for the model,
  * else ERR_TENSOR_INVALID. Each error names the input, the element and the allowed range.
  */
 export function fill(dtype: Dtype, values: readonly unknown[], context: FillContext): TensorData {
   if (dtype === 'string') return fillStrings(values, context);
+  if (dtype === 'bytes') return fillBytes(values, context);
   if (dtype === 'float16' && context.source === 'caller') {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',

@@ -3,7 +3,7 @@ import { arrayMatchesDtype, bytesPerElement, type Dtype, type DtypeArrays } from
 
 /**
  * A dense, row-major tensor: its dtype, its shape and the array that holds its elements (a typed
- * array, or an array of strings for `string`).
+ * array, an array of strings for `string`, an array of Uint8Array for `bytes`).
  */
 export interface Tensor<D extends Dtype = Dtype> {
   readonly dtype: D;
@@ -57,6 +57,19 @@ export function checkedByteLength(
   return { elements, bytes: elements * bytesPerElement(dtype) };
 }
 
+/** A bytes tensor's elements with their 4-byte length prefixes must fit in `maxBytes`. */
+function checkBytesTotal(data: readonly Uint8Array[], maxBytes: number, where: string): void {
+  let total = 0;
+  for (const element of data) total += 4 + element.byteLength;
+  if (total > maxBytes) {
+    throw new ConveyorError(
+      'ERR_TENSOR_TOO_LARGE',
+      `${where}: ${total} bytes of bytes elements are over the limit of ${maxBytes} bytes`,
+      { details: { bytes: total, maxBytes } },
+    );
+  }
+}
+
 /** Builds a tensor, checking that the data's length matches the shape. */
 export function createTensor<D extends Dtype>(
   dtype: D,
@@ -75,6 +88,7 @@ export function createTensor<D extends Dtype>(
       },
     );
   }
+  if (dtype === 'bytes') checkBytesTotal(data as Uint8Array[], maxBytes, where);
   if (data.length !== elements) {
     throw new ConveyorError(
       'ERR_TENSOR_INVALID',
@@ -87,17 +101,20 @@ export function createTensor<D extends Dtype>(
 
 /**
  * Reads element i of a tensor as a number (bigints are converted; float16 stays as its raw bits;
- * a string element is NaN).
+ * a string or bytes element is NaN).
  */
 export function elementAt(tensor: Tensor, index: number): number {
   const value = tensor.data[index];
   return typeof value === 'bigint' ? Number(value) : typeof value === 'number' ? value : Number.NaN;
 }
 
-/** The tensor's elements as a plain number array, for printing and tests (strings become NaN). */
+/**
+ * The tensor's elements as a plain number array, for printing and tests (string and bytes
+ * elements become NaN).
+ */
 export function toNumbers(tensor: Tensor): number[] {
-  return Array.from(tensor.data as ArrayLike<number | bigint | string>, (v) =>
-    typeof v === 'string' ? Number.NaN : Number(v),
+  return Array.from(tensor.data as ArrayLike<unknown>, (v) =>
+    typeof v === 'number' || typeof v === 'bigint' ? Number(v) : Number.NaN,
   );
 }
 
