@@ -4,6 +4,7 @@
  */
 import type { InputStepConfig, OutputStepConfig } from '@conveyor/shared';
 import { IMAGE_STEP } from './image.js';
+import { BOXES_STEP, CTC_STEP } from './ocr/ocr-steps.js';
 import { ARGMAX_STEP, SOFTMAX_STEP, THRESHOLD_STEP, TOPK_STEP } from './outputs.js';
 import { RECORD_STEP } from './record.js';
 import type { InputStepKind, OutputStepKind } from './step.js';
@@ -27,4 +28,6 @@ export const OUTPUT_STEPS: OutputKinds = Object.freeze({
   argmax: ARGMAX_STEP,
   topk: TOPK_STEP,
   threshold: THRESHOLD_STEP,
+  boxes: BOXES_STEP,
+  ctc: CTC_STEP,
 });
