@@ -19,11 +19,16 @@ import { createBatchSizer, type BatchSizerStats } from './batch-sizer.js';
 
 export type { BatchedResult, RunResult } from './batch-request.js';
 
-/** Runs inputs on an inference thread; `transfer` moves the inputs' buffers there. */
+/**
+ * Runs inputs on an inference thread; `transfer` moves the inputs' buffers there. `pieces`: the
+ * rows of each request joined in the call, in order (absent for one request), so that a
+ * processed version preprocesses each request alone.
+ */
 export type RunFn = (
   inputs: Record<string, Tensor>,
   outputs: string[],
   transfer: boolean,
+  pieces?: number[],
 ) => Promise<RunResult>;
 
 /** How a model version's batcher runs: model.json `batching`, its threads and its runner. */
@@ -125,7 +130,12 @@ export function createBatcher(options: BatcherOptions): Batcher {
       const inputs: Record<string, Tensor> = {};
       for (const name of Object.keys(first.inputs))
         inputs[name] = concatRows(parts.map((p) => p[name] as Tensor));
-      result = await run(inputs, first.outputs, true);
+      result = await run(
+        inputs,
+        first.outputs,
+        true,
+        batch.map((p) => p.rows),
+      );
       checkRows(result.outputs, total);
       // The run's own time on its thread: the wall time here also holds whatever else the event
       // loop did meanwhile, which has nothing to do with the size of the call.

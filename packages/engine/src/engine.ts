@@ -151,6 +151,7 @@ async function loadEntry(
       await loadVersion(entry, {
         threads: state.options.threads ?? 1,
         warmup: state.options.warmup ?? true,
+        maxTensorBytes: state.options.maxTensorBytes,
         logger: state.log,
         onRun: state.options.onRun,
       }),
@@ -268,7 +269,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     async predict(call) {
       if (closed) throw new ConveyorError('ERR_CLOSED', 'the engine is closed');
       const served = registry.resolve(call.model, call.version);
-      const outputs = checkRequest(served.signature, call.inputs, call.outputs);
+      const outputs = checkRequest(
+        served.signature,
+        call.inputs,
+        call.outputs ?? served.defaultOutputs,
+      );
       const { batcher } = registry.loaded(served);
       const result = await registry.track(served, () =>
         batcher.submit({ ...call.inputs }, outputs, call.transferInputs ?? false, {

@@ -1,5 +1,5 @@
 import { silentLogger, toConveyorError, type Logger } from '@conveyor/shared';
-import type { LoadedVersion } from './load-version.js';
+import { processingTask, type LoadedVersion } from './load-version.js';
 import { runOnCaller } from './inline-run.js';
 import { openSession } from './session.js';
 import { planWarmup, sampleTensors } from './warm-up.js';
@@ -25,6 +25,7 @@ async function fastestThreadRunMs(loaded: LoadedVersion, belowMs: number): Promi
   const { entry, signature, runtime } = loaded.served;
   const { plan } = planWarmup(signature, runtime, entry.config.warmup);
   const outputs = signature.outputs.map((o) => o.name);
+  const processing = processingTask(entry);
   let fastest = Number.POSITIVE_INFINITY;
   for (let i = 0; i < TIMED_RUNS; i++) {
     const reply = await loaded.pool.run(
@@ -34,6 +35,7 @@ async function fastestThreadRunMs(loaded: LoadedVersion, belowMs: number): Promi
         session: entry.config.session,
         inputs: sampleTensors(plan, signature),
         outputs,
+        ...(processing && { processing: { ...processing, warmup: true } }),
       },
       true,
     );
@@ -69,12 +71,14 @@ export async function chooseInline(
       // Warms the new session up, and proves it runs the sample, before any request reaches it.
       const { plan } = planWarmup(signature, runtime, entry.config.warmup);
       const outputs = signature.outputs.map((o) => o.name);
+      const processing = processingTask(entry);
       await runOnCaller(session, {
         kind: 'run',
         modelPath: entry.modelPath,
         session: entry.config.session,
         inputs: sampleTensors(plan, signature),
         outputs,
+        ...(processing && { processing: { ...processing, warmup: true } }),
       });
     } catch (error) {
       await session.release();

@@ -1,6 +1,35 @@
-import { toConveyorError } from '@conveyor/shared';
-import type { InferenceReply, InferenceTask } from './inference-task.js';
+import { toConveyorError, type Tensor } from '@conveyor/shared';
+import type { InferenceReply, InferenceTask, ProcessingTask } from './inference-task.js';
+import { createProcessor, type Processor } from './processing/processor.js';
+import { createStepContext } from './processing/step-context.js';
 import type { ModelSession } from './session.js';
+
+// Steps are built once per session: a session lives as long as its thread keeps the model open.
+const processors = new WeakMap<ModelSession, Promise<Processor | undefined>>();
+
+function processorFor(session: ModelSession, task: ProcessingTask): Promise<Processor | undefined> {
+  let processor = processors.get(session);
+  if (!processor) {
+    const context = createStepContext(task.versionDir, { maxTensorBytes: task.maxTensorBytes });
+    processor = createProcessor(task.config, session, context);
+    processor.catch(() => processors.delete(session));
+    processors.set(session, processor);
+  }
+  return processor;
+}
+
+/** Preprocess, run and postprocess on this thread; `ms` counts all three, the thread's time. */
+async function runProcessed(
+  session: ModelSession,
+  task: InferenceTask & { kind: 'run' },
+  processing: ProcessingTask,
+): Promise<Record<string, Tensor>> {
+  const processor = await processorFor(session, processing);
+  if (!processor) return session.run(task.inputs, task.outputs);
+  const prepared = await processor.preprocess(task.inputs, processing.pieces, processing.warmup);
+  const raw = await session.run(prepared.inputs, processor.modelOutputs(task.outputs));
+  return processor.postprocess(prepared, raw, task.outputs);
+}
 
 /**
  * Runs a task on a session of the calling thread: what an inference thread does with each task
@@ -21,7 +50,9 @@ export async function runOnCaller(
     };
   const started = performance.now();
   try {
-    const outputs = await session.run(task.inputs, task.outputs);
+    const outputs = task.processing
+      ? await runProcessed(session, task, task.processing)
+      : await session.run(task.inputs, task.outputs);
     return { ok: true, kind: 'run', outputs, ms: performance.now() - started };
   } catch (error) {
     // Whatever the runtime throws here reaches the caller as a typed error, as a thread's reply would.

@@ -1,8 +1,18 @@
-import { ConveyorError, silentLogger, toConveyorError, type Logger } from '@conveyor/shared';
+import {
+  ConveyorError,
+  DEFAULT_MAX_TENSOR_BYTES,
+  silentLogger,
+  toConveyorError,
+  type Logger,
+} from '@conveyor/shared';
 import { rowsOf } from './batch-rows.js';
 import { createBatcher, type Batcher, type RunFn } from './batcher.js';
 import { hasBatchAxis } from './infer-signature.js';
 import { createInferencePool, type InferencePool } from './inference-pool.js';
+import type { ProcessingTask } from './inference-task.js';
+import { externalSignature } from './processing/external-signature.js';
+import { createProcessor } from './processing/processor.js';
+import { createStepContext } from './processing/step-context.js';
 import { issuesError, issuesOf } from './model-problem.js';
 import type { ModelEntry } from './model-repository.js';
 import type { ServedModel } from './served-model.js';
@@ -19,6 +29,8 @@ export interface LoadedVersion {
 export interface LoadOptions {
   /** Inference threads when model.json sets none. Default 1. */
   threads?: number;
+  /** Largest tensor a processing step may make, in bytes. Default 64 MiB. */
+  maxTensorBytes?: number | undefined;
   /** Whether to run the warm-up model.json asks for. Default true. */
   warmup?: boolean;
   logger?: Logger;
@@ -37,11 +49,11 @@ export interface InferenceRun {
 /** Tells `onRun` of each call `run` makes, with the rows of its first input. */
 function observed(run: RunFn, entry: ModelEntry, onRun: (run: InferenceRun) => void): RunFn {
   const { name: model, version } = entry;
-  return async (inputs, outputs, transfer) => {
+  return async (inputs, outputs, transfer, pieces) => {
     const first = Object.values(inputs)[0];
     // As the batcher counts them.
     const rows = first ? rowsOf(first) : 1;
-    const result = await run(inputs, outputs, transfer);
+    const result = await run(inputs, outputs, transfer, pieces);
     onRun({ model, version, rows, ms: result.ms });
     return result;
   };
@@ -58,12 +70,27 @@ async function describe(pool: InferencePool, entry: ModelEntry): Promise<Runtime
   return { inputs: reply.inputs, outputs: reply.outputs };
 }
 
-function runnerOf(pool: InferencePool, entry: ModelEntry): RunFn {
-  return async (inputs, outputs, transfer) => {
+/** The processing a version's run tasks carry, when model.json has steps. */
+export function processingTask(
+  entry: ModelEntry,
+  maxTensorBytes = DEFAULT_MAX_TENSOR_BYTES,
+): ProcessingTask | undefined {
+  const { preprocess, postprocess } = entry.config;
+  if (!preprocess && !postprocess) return undefined;
+  return { versionDir: entry.dir, config: { preprocess, postprocess }, maxTensorBytes };
+}
+
+function runnerOf(
+  pool: InferencePool,
+  entry: ModelEntry,
+  processing: ProcessingTask | undefined,
+): RunFn {
+  return async (inputs, outputs, transfer, pieces) => {
     const task = {
       kind: 'run' as const,
       modelPath: entry.modelPath,
       session: entry.config.session,
+      ...(processing && { processing: { ...processing, pieces } }),
     };
     const result = await pool.run({ ...task, inputs, outputs }, transfer);
     if (result.kind !== 'run')
@@ -82,14 +109,27 @@ async function start(
     version: entry.version,
   });
   const runtime = await describe(pool, entry);
-  const { signature, issues } = reconcileSignature(entry, runtime);
+  const reconciled = reconcileSignature(entry, runtime);
+  if (reconciled.issues.length > 0) throw issuesError(entry.dir, reconciled.issues);
+  const processing = processingTask(entry, options.maxTensorBytes);
+  // Built here too, for the signature clients see (and to refuse a bad config at load).
+  const processor =
+    processing &&
+    (await createProcessor(
+      processing.config,
+      runtime,
+      createStepContext(entry.dir, { log, maxTensorBytes: processing.maxTensorBytes }),
+    ));
+  const { signature, defaultOutputs } = processor
+    ? externalSignature(reconciled.signature, processor)
+    : { signature: reconciled.signature, defaultOutputs: undefined };
   const warmup = planWarmup(signature, runtime, entry.config.warmup);
-  if (issues.length + warmup.issues.length > 0)
-    throw issuesError(entry.dir, [...issues, ...warmup.issues]);
-  const run = runnerOf(pool, entry);
+  if (warmup.issues.length > 0) throw issuesError(entry.dir, warmup.issues);
+  const run = runnerOf(pool, entry, processing);
+  const warmRun = runnerOf(pool, entry, processing && { ...processing, warmup: true });
   const outcome: WarmupOutcome | { ms?: undefined; reason?: undefined } =
     options.warmup !== false && entry.config.warmup !== false
-      ? await warmUp(warmup.plan, signature, pool.threads, run)
+      ? await warmUp(warmup.plan, signature, pool.threads, warmRun)
       : {};
   if (outcome.reason !== undefined)
     log.warn({ reason: outcome.reason }, 'warm-up failed; serving the model degraded');
@@ -99,6 +139,7 @@ async function start(
     runtime,
     threads: pool.threads,
     batchable: hasBatchAxis(signature) && entry.config.batching.maxBatchSize > 1,
+    ...(defaultOutputs && { defaultOutputs }),
     warmupMs: outcome.ms,
     state: outcome.reason === undefined ? 'ready' : 'degraded',
     ...(outcome.reason !== undefined && { stateReason: outcome.reason }),

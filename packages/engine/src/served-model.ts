@@ -21,6 +21,11 @@ export interface ServedModel {
    * (the batch axis) and model.json does not turn batching off.
    */
   readonly batchable: boolean;
+  /**
+   * What a request that names no outputs gets, when not every output of the signature: a version
+   * with postprocess steps lists its raw model outputs too, returned only when named.
+   */
+  readonly defaultOutputs?: readonly string[];
   /** Milliseconds of the warm-up run, or undefined when warm-up is off or failed. */
   readonly warmupMs: number | undefined;
   /**

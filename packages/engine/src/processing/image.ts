@@ -62,7 +62,10 @@ async function decodePixels(
   try {
     let image = sharp(bytes, { autoOrient: true, limitInputPixels: step.maxPixels })
       .flatten({ background: '#ffffff' })
-      .resize(placement.width, placement.height, { fit: step.fit === 'cover' ? 'cover' : 'fill' });
+      .resize(placement.width, placement.height, {
+        fit: step.fit === 'cover' ? 'cover' : 'fill',
+        kernel: step.kernel,
+      });
     image = step.color === 'gray' ? image.toColourspace('b-w') : image.toColourspace('srgb');
     const { data, info } = await image
       .raw({ depth: 'uchar' })

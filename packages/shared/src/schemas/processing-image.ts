@@ -41,6 +41,13 @@ export const ImageStepSchema = z
     maxSide: side.optional(),
     /** Pad the right and bottom so each side is a multiple of this (detectors: 32). */
     multipleOf: z.number().int().min(1).max(1024).optional(),
+    /**
+     * sharp's resampling kernel. Default `lanczos3`; `linear` is OpenCV's default (cv2.resize),
+     * which models trained with OpenCV preprocessing (PaddleOCR) saw.
+     */
+    kernel: z
+      .enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3'])
+      .default('lanczos3'),
     /** Where `contain` puts the image: `centre` (default) or `top-left` (padding right/bottom). */
     position: z.enum(['centre', 'top-left']).default('centre'),
     /** The tensor value of padded elements, after normalisation. Default 0. */
