@@ -13,8 +13,12 @@ describe('engine on the model repository', () => {
   }, 60_000);
   afterAll(() => engine.close());
 
-  it('serves both models of the repository with no problems', () => {
-    expect([...engine.models.keys()].sort()).toEqual(['iris', 'text-direction']);
+  it('serves every model of the repository with no problems', () => {
+    expect([...engine.models.keys()].sort()).toEqual([
+      'iris',
+      'text-direction',
+      'text-direction-image',
+    ]);
     expect(engine.problems).toEqual([]);
   });
 

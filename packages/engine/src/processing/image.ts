@@ -7,17 +7,12 @@ import {
   ConveyorError,
   checkedByteLength,
   createTensor,
-  type Dtype,
   type ImageStep,
   type Tensor,
 } from '@conveyor/shared';
 import { layoutImages, type ImageLayout, type ImagePlacement } from './image-layout.js';
 import { modelInput } from './model-input.js';
 import type { InputStepKind } from './step.js';
-
-/** The dtype of encoded images: `bytes`, one file per element. */
-// Spelled through string until the `bytes` dtype is in every tree this compiles against.
-const BYTES = 'bytes' as string as Dtype;
 
 interface Size {
   width: number;
@@ -198,7 +193,7 @@ export const IMAGE_STEP: InputStepKind<ImageStep> = {
       }
     });
     return Promise.resolve({
-      external: [{ name, dtype: BYTES, shape: [-1] }],
+      external: [{ name, dtype: 'bytes', shape: [-1] }],
       feeds: [target.name],
       async run(inputs) {
         const images = encodedImages(inputs[name], name);
@@ -211,7 +206,7 @@ export const IMAGE_STEP: InputStepKind<ImageStep> = {
         })
           .png()
           .toBuffer();
-        return { [name]: createTensor(BYTES, [1], [new Uint8Array(png)] as never) };
+        return { [name]: createTensor('bytes', [1], [new Uint8Array(png)]) };
       },
     });
   },
