@@ -227,6 +227,14 @@ export {
   type CtcStep,
 } from './schemas/processing-ocr.js';
 export {
+  ModelRefSchema,
+  OcrPipelineSchema,
+  PipelineSchema,
+  type ModelRef,
+  type OcrPipeline,
+  type Pipeline,
+} from './schemas/processing-pipeline.js';
+export {
   ConveyorStatusSchema,
   LatencySummarySchema,
   ModelStatusSchema,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DTYPES } from '../tensor/dtype.js';
 import { ModelNameSchema, TensorNameSchema } from './names.js';
+import { PipelineSchema } from './processing-pipeline.js';
 import { PostprocessSchema, PreprocessSchema } from './processing.js';
 
 /** A dimension: a positive size, or -1 for any size (the batch dimension, for instance). */
@@ -150,6 +151,8 @@ export const ModelConfigSchema = z
     preprocess: PreprocessSchema.optional(),
     /** Steps that turn the model's outputs into what clients get (docs/models.md). */
     postprocess: PostprocessSchema.optional(),
+    /** Makes the version a pipeline of other models, with no .onnx file of its own (docs/models.md). */
+    pipeline: PipelineSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
