@@ -10,6 +10,7 @@ import {
 import { chooseInline } from './inline-choice.js';
 import type { BatchSizerStats } from './batch-sizer.js';
 import { loadVersion, type InferenceRun } from './load-version.js';
+import { loadPipeline, type PipelineDeps } from './pipeline/load-pipeline.js';
 import type { ModelProblem } from './model-problem.js';
 import { scanRepository, versionStamp, type ModelEntry } from './model-repository.js';
 import type { ServedModel } from './served-model.js';
@@ -135,6 +136,8 @@ interface SyncState {
   /** Served versions already reported as removed. */
   readonly gone: Set<ServedModel>;
   readonly isClosed: () => boolean;
+  /** How a pipeline version calls the other models of the repository. */
+  readonly repository: Pick<PipelineDeps, 'predict' | 'resolve'>;
 }
 
 async function loadEntry(
@@ -147,17 +150,20 @@ async function loadEntry(
   if (failed?.stamp === stamp) return failed.problem;
   try {
     const startedAt = performance.now();
-    const chosen = await chooseInline(
-      await loadVersion(entry, {
-        threads: state.options.threads ?? 1,
-        warmup: state.options.warmup ?? true,
-        maxTensorBytes: state.options.maxTensorBytes,
-        logger: state.log,
-        onRun: state.options.onRun,
-      }),
-      state.options.inlineBelowMs ?? 0,
-      state.log,
-    );
+    const options = {
+      threads: state.options.threads ?? 1,
+      warmup: state.options.warmup ?? true,
+      maxTensorBytes: state.options.maxTensorBytes,
+      logger: state.log,
+      onRun: state.options.onRun,
+    };
+    const chosen = entry.config.pipeline
+      ? await loadPipeline(entry, { ...options, ...state.repository })
+      : await chooseInline(
+          await loadVersion(entry, options),
+          state.options.inlineBelowMs ?? 0,
+          state.log,
+        );
     if (state.isClosed()) {
       await chosen.pool.close();
       return undefined;
@@ -241,6 +247,28 @@ async function runSync(state: SyncState): Promise<SyncReport> {
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const registry = createVersionRegistry();
   let closed = false;
+  const predict = async (call: PredictCall): Promise<PredictOutcome> => {
+    if (closed) throw new ConveyorError('ERR_CLOSED', 'the engine is closed');
+    const served = registry.resolve(call.model, call.version);
+    const outputs = checkRequest(
+      served.signature,
+      call.inputs,
+      call.outputs ?? served.defaultOutputs,
+    );
+    const { batcher } = registry.loaded(served);
+    const result = await registry.track(served, () =>
+      batcher.submit({ ...call.inputs }, outputs, call.transferInputs ?? false, {
+        budgetMs: call.deadline === undefined ? undefined : call.deadline - Date.now(),
+      }),
+    );
+    return {
+      model: served.entry.name,
+      version: served.entry.version,
+      outputs: result.outputs,
+      runMs: result.ms,
+      batch: { rows: result.batchRows, requests: result.batchRequests },
+    };
+  };
   const state: SyncState = {
     options,
     registry,
@@ -249,6 +277,20 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     failed: new Map(),
     gone: new Set(),
     isClosed: () => closed,
+    repository: {
+      predict: async (ref, inputs, outputs) =>
+        (await predict({ model: ref.model, version: ref.version, inputs, outputs })).outputs,
+      resolve: (ref) => {
+        const { runtime } = registry.resolve(ref.model, ref.version);
+        const [input, output] = [runtime.inputs[0], runtime.outputs[0]];
+        if (!input || !output)
+          throw new ConveyorError(
+            'ERR_MODEL_CONFIG_INVALID',
+            `model "${ref.model}" has no input or output`,
+          );
+        return { input: input.name, output: output.name };
+      },
+    },
   };
   let queue: Promise<unknown> = Promise.resolve();
   const sync = (): Promise<SyncReport> => {
@@ -266,28 +308,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     },
     maxTensorBytes: options.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES,
     resolve: (model, version) => registry.resolve(model, version),
-    async predict(call) {
-      if (closed) throw new ConveyorError('ERR_CLOSED', 'the engine is closed');
-      const served = registry.resolve(call.model, call.version);
-      const outputs = checkRequest(
-        served.signature,
-        call.inputs,
-        call.outputs ?? served.defaultOutputs,
-      );
-      const { batcher } = registry.loaded(served);
-      const result = await registry.track(served, () =>
-        batcher.submit({ ...call.inputs }, outputs, call.transferInputs ?? false, {
-          budgetMs: call.deadline === undefined ? undefined : call.deadline - Date.now(),
-        }),
-      );
-      return {
-        model: served.entry.name,
-        version: served.entry.version,
-        outputs: result.outputs,
-        runMs: result.ms,
-        batch: { rows: result.batchRows, requests: result.batchRequests },
-      };
-    },
+    predict,
     async ping(timeoutMs) {
       return Promise.all(
         registry.all().map(async ({ served, pool }): Promise<ThreadsPing> => {

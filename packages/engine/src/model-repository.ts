@@ -11,6 +11,7 @@ import {
 } from '@conveyor/shared';
 import { issuesError, issuesOf, type ModelIssue, type ModelProblem } from './model-problem.js';
 import { checkOnnxFile } from './onnx-file.js';
+import { pipelineFiles } from './pipeline/pipeline-files.js';
 
 /** One model version found on disk: `<root>/<name>/<version>/` with its .onnx file and optional model.json. */
 export interface ModelEntry {
@@ -129,13 +130,17 @@ export async function readModelVersion(
   const issues: ModelIssue[] = [];
   const configPath = join(dir, CONFIG_FILE);
   const config = await readConfig(configPath, name, issues);
-  await checkModelFile(dir, config?.file ?? DEFAULT_CONFIG.file, issues);
+  const files = config?.pipeline
+    ? pipelineFiles(config.pipeline)
+    : [config?.file ?? DEFAULT_CONFIG.file];
+  for (const file of files) await checkModelFile(dir, file, issues);
   if (issues.length > 0 || config === undefined) throw issuesError(dir, issues);
   return Object.freeze({
     name,
     version,
     dir,
-    modelPath: join(dir, config.file),
+    // A pipeline has no model file: its model.json stands for it (and stamps its changes).
+    modelPath: config.pipeline ? configPath : join(dir, config.file),
     configPath: config === DEFAULT_CONFIG ? undefined : configPath,
     config,
   });
