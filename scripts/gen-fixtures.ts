@@ -1,6 +1,7 @@
 /**
  * Writes the generated models of the repository: `models/iris/1` (standardisation, a dense layer
- * and softmax over a dynamic batch). Deterministic: CI reruns it and fails on `git diff`.
+ * and softmax over a dynamic batch) and `models/sentiment/1` (a bag-of-words text classifier and
+ * its tokenizer.json). Deterministic: CI reruns it and fails on `git diff`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -15,6 +16,7 @@ import {
   IRIS_WEIGHTS,
 } from './lib/iris-weights.js';
 import { valueInfo } from './lib/onnx-graph.js';
+import { sentimentConfig, sentimentModel, sentimentTokenizer } from './lib/sentiment-model.js';
 
 // onnx-proto is CommonJS: its namespace is a property of the default export at run time.
 const { onnx } = onnxProto;
@@ -91,3 +93,13 @@ await mkdir(dir, { recursive: true });
 await writeFile(join(dir, 'model.onnx'), irisModel());
 await writeFile(join(dir, 'model.json'), `${JSON.stringify(irisConfig, null, 2)}\n`);
 process.stdout.write(`wrote ${join('models', 'iris', '1')}\n`);
+
+const sentimentDir = join(root, 'models', 'sentiment', '1');
+await mkdir(sentimentDir, { recursive: true });
+await writeFile(join(sentimentDir, 'model.onnx'), sentimentModel());
+await writeFile(join(sentimentDir, 'model.json'), `${JSON.stringify(sentimentConfig, null, 2)}\n`);
+await writeFile(
+  join(sentimentDir, 'tokenizer.json'),
+  `${JSON.stringify(sentimentTokenizer(), null, 2)}\n`,
+);
+process.stdout.write(`wrote ${join('models', 'sentiment', '1')}\n`);

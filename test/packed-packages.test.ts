@@ -219,7 +219,9 @@ describe('the packed CLI installed in a folder outside the repository', () => {
     const listed = JSON.parse(stdout) as { models: { name: string; version: string }[] };
     expect(listed.models.map((m) => `${m.name}@${m.version}`).sort()).toEqual([
       'iris@1',
+      'sentiment@1',
       'text-direction@1',
+      'text-direction-image@1',
     ]);
   });
 });

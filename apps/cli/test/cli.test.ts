@@ -130,7 +130,12 @@ describe('conveyor models', () => {
       models: { name: string; inputs: { name: string; shape: number[] }[] }[];
       problems: unknown[];
     };
-    expect(body.models.map((m) => m.name).sort()).toEqual(['iris', 'text-direction']);
+    expect(body.models.map((m) => m.name).sort()).toEqual([
+      'iris',
+      'sentiment',
+      'text-direction',
+      'text-direction-image',
+    ]);
     expect(body.models.find((m) => m.name === 'iris')?.inputs[0]).toMatchObject({
       name: 'features',
       shape: [-1, 4],

@@ -103,7 +103,12 @@ describe('conveyor through the queue, with a real worker process', () => {
     });
     expect(iris!.counts.completed).toBeGreaterThanOrEqual(ROWS);
     expect(iris!.serviceSecondsPerJob).toBeGreaterThan(0);
-    expect(status?.queues.map((q) => q.model).sort()).toEqual(['iris', 'text-direction']);
+    expect(status?.queues.map((q) => q.model).sort()).toEqual([
+      'iris',
+      'sentiment',
+      'text-direction',
+      'text-direction-image',
+    ]);
     expect(status?.workers).toHaveLength(1);
     expect(status?.workers[0]).toMatchObject({ state: 'ready' });
 

@@ -8,6 +8,7 @@ import { BOXES_STEP, CTC_STEP } from './ocr/ocr-steps.js';
 import { ARGMAX_STEP, SOFTMAX_STEP, THRESHOLD_STEP, TOPK_STEP } from './outputs.js';
 import { RECORD_STEP } from './record.js';
 import type { InputStepKind, OutputStepKind } from './step.js';
+import { TEXT_STEP } from './text.js';
 
 type InputKinds = {
   readonly [K in InputStepConfig['kind']]?: InputStepKind<Extract<InputStepConfig, { kind: K }>>;
@@ -20,6 +21,7 @@ type OutputKinds = {
 export const INPUT_STEPS: InputKinds = Object.freeze({
   image: IMAGE_STEP,
   record: RECORD_STEP,
+  text: TEXT_STEP,
 });
 
 /** Output step kinds: model outputs -> external outputs. */
