@@ -220,8 +220,9 @@ describe('the packed CLI installed in a folder outside the repository', () => {
     expect(listed.models.map((m) => `${m.name}@${m.version}`).sort()).toEqual([
       'iris@1',
       'sentiment@1',
-      'text-direction@1',
+      // '-' sorts before '@'.
       'text-direction-image@1',
+      'text-direction@1',
     ]);
   });
 });
