@@ -1,6 +1,6 @@
 import { RecordStepSchema, type RecordStepInput, type Tensor } from '@conveyor/shared';
 import { describe, expect, it } from 'vitest';
-import { mapRecords, RECORD_STEP } from './record.js';
+import { mapRecords, RECORD_STEP, sampleRecord } from './record.js';
 import { createStepContext } from './step-context.js';
 import type { ModelIo } from './step.js';
 
@@ -164,5 +164,23 @@ describe('RECORD_STEP', () => {
     await expect(
       RECORD_STEP.create({ name: 'customer', config: step, model: io, context }),
     ).rejects.toMatchObject({ code: 'ERR_MODEL_CONFIG_INVALID' });
+  });
+});
+
+describe('sampleRecord', () => {
+  it('makes a record every field accepts, for warm-up', () => {
+    const strict = RecordStepSchema.parse({
+      kind: 'record',
+      fields: [...step.fields, { name: 'delta', type: 'number', max: -2 }],
+    });
+    expect(sampleRecord(strict)).toEqual({
+      age: 0,
+      income: 0,
+      member: false,
+      plan: 'free',
+      region: 'eu',
+      delta: -2,
+    });
+    expect(mapRecords(strict, [sampleRecord(strict)]).rows).toEqual([[0, 0, 0, 1, 0, 0, 0, -2]]);
   });
 });

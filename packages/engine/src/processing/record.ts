@@ -160,6 +160,18 @@ function configError(message: string, details: Record<string, unknown>): Conveyo
   return new ConveyorError('ERR_MODEL_CONFIG_INVALID', message, { details });
 }
 
+/** A record every field accepts: defaults, else min (or 0 in range), false, the first category. */
+export function sampleRecord(step: RecordStep): Record<string, unknown> {
+  const value = (field: RecordField): unknown => {
+    if (field.default !== undefined) return field.default;
+    if (field.type === 'boolean') return false;
+    if (field.type === 'category') return field.categories?.[0];
+    if (field.min !== undefined) return field.min;
+    return field.max !== undefined && field.max < 0 ? field.max : 0;
+  };
+  return Object.fromEntries(step.fields.map((field) => [field.name, value(field)]));
+}
+
 /** Checks the step against the model and builds it; throws ERR_MODEL_CONFIG_INVALID. */
 function buildRecordStep({ name, config, model, context }: StepInit<RecordStep>): InputStep {
   const target =
@@ -198,6 +210,10 @@ function buildRecordStep({ name, config, model, context }: StepInit<RecordStep>)
         const { rows } = mapRecords(config, texts.map(parseRecord), name);
         const tensor = writeColumns(dtype, rows, width, context.maxTensorBytes, target);
         resolve({ [target]: tensor });
+      }),
+    sample: () =>
+      Promise.resolve({
+        [name]: createTensor('string', [1], [JSON.stringify(sampleRecord(config))]),
       }),
   };
 }
