@@ -20,9 +20,14 @@ function assertFiniteJson(name: string, value: unknown): void {
  * Converts `/v1` inputs to SDK inputs: protocol tensors go through the `/v2` converter (datatype,
  * element and shape checks, size limit before reading data); bare nested arrays and bare values go
  * to the SDK as they are, which checks every element and reads them in the dtype the model
- * declares where that loses nothing.
+ * declares where that loses nothing. A BYTES tensor of an upload takes its bytes from `binary`.
  */
-export function toJobInputs(inputs: JobInputs, maxTensorBytes: number): TensorInputs {
+export function toJobInputs(
+  inputs: JobInputs,
+  maxTensorBytes: number,
+  /** The bytes of inputs with `parameters.binary_data_size` (uploaded files), in input order. */
+  binary?: Buffer,
+): TensorInputs {
   const tensors: InferInput[] = [];
   const converted: Record<string, TensorInputs[string]> = {};
   for (const [name, input] of Object.entries(inputs)) {
@@ -31,7 +36,7 @@ export function toJobInputs(inputs: JobInputs, maxTensorBytes: number): TensorIn
     else if (typeof input !== 'object') converted[name] = input;
     else tensors.push({ name, ...input });
   }
-  return { ...converted, ...toSdkInputs(tensors, maxTensorBytes) };
+  return { ...converted, ...toSdkInputs(tensors, maxTensorBytes, binary) };
 }
 
 /** The SDK options a job's parameters (and Idempotency-Key) ask for. */

@@ -18,6 +18,8 @@ import {
 } from './jobs-schemas.js';
 import { jobNotFound, outcomeOf, readJob, statusBody } from './jobs-view.js';
 import { readWhenFinished } from './jobs-wait.js';
+import { jobBodyOf } from '../uploads/upload-bodies.js';
+import { uploadedBinary, useUploads } from '../uploads/use-uploads.js';
 
 export interface JobRoutesOptions {
   client: Pick<QueueClient, 'enqueue' | 'job'>;
@@ -43,11 +45,15 @@ const RETRY_AFTER_S = 1;
  */
 export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, options, done) => {
   const { client, config, context, closing } = options;
+  useUploads(app, { maxFileBytes: config.MAX_TENSOR_BYTES, bodyOf: jobBodyOf });
 
   app.post(
     '/v1/models/:name/jobs',
     {
       schema: {
+        description:
+          'A job as JSON, or as multipart/form-data: each file part fills the input named by its field (one element per part, several parts of one name are several rows; a bytes input takes the raw bytes), the field `parameters` is JSON, any other field is an input in JSON.',
+        consumes: ['application/json', 'multipart/form-data'],
         params: ModelParamsSchema,
         headers: SubmitJobHeadersSchema,
         body: SubmitJobBodySchema,
@@ -57,7 +63,7 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
     async (request, reply) => {
       const { name } = request.params;
       const { inputs, parameters } = request.body;
-      const converted = toJobInputs(inputs, config.MAX_TENSOR_BYTES);
+      const converted = toJobInputs(inputs, config.MAX_TENSOR_BYTES, uploadedBinary(request));
       const ctx = await context.get();
       const callback = parameters?.callback_url;
       if (callback !== undefined) await ctx.webhooks.assertAllowed(callback);

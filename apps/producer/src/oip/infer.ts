@@ -15,6 +15,8 @@ import {
 import { useCompression } from './compression.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import { parsePrefer } from './prefer.js';
+import { inferBodyOf } from '../uploads/upload-bodies.js';
+import { uploadedBinary, useUploads } from '../uploads/use-uploads.js';
 import {
   BinaryInferResponseSchema,
   ErrorBodySchema,
@@ -140,6 +142,7 @@ export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
 ) => {
   await useCompression(app);
   addParsers(app);
+  useUploads(app, { maxFileBytes: config.MAX_TENSOR_BYTES, bodyOf: inferBodyOf });
   const ctx: InferContext = {
     client,
     config,
@@ -158,7 +161,8 @@ export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
         schema: {
           summary: 'Run a model (Open Inference Protocol v2)',
           description:
-            'JSON as below, or the binary tensor data extension: an Inference-Header-Content-Length header, the JSON header, then the raw little-endian bytes of each input with parameters.binary_data_size. Prefer: respond-async or wait=N answers 202 with the job address.',
+            "JSON as below, or the binary tensor data extension: an Inference-Header-Content-Length header, the JSON header, then the raw little-endian bytes of each input with parameters.binary_data_size. Or multipart/form-data: each file part fills the BYTES input named by its field (one element per part; several parts of one name are several rows), the fields `id`, `parameters` and `outputs` are the request's own (JSON but `id`), any other field is an input tensor in JSON without its name. Prefer: respond-async or wait=N answers 202 with the job address.",
+          consumes: ['application/json', 'application/octet-stream', 'multipart/form-data'],
           params: ModelParamsSchema,
           headers: InferHeadersSchema,
           body: InferRequestSchema,
@@ -169,7 +173,7 @@ export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
         const { name, version } = request.params;
         const { body, headers } = request;
         const prefer = parsePrefer(headers.prefer);
-        const binary = binaryParts.get(request);
+        const binary = binaryParts.get(request) ?? uploadedBinary(request);
         const call: InferCall = {
           name,
           ...(version !== undefined && { version }),

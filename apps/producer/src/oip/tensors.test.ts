@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ConveyorError,
   createTensor,
+  encodeBytes,
   encodeStrings,
   toTensor,
   type ErrorCode,
@@ -90,6 +91,7 @@ describe('toSdkInputs', () => {
   it('carries BYTES as text, in JSON and as length-prefixed binary blocks', () => {
     const json = toSdkInputs([input('BYTES', [2], ['a', 'é'])], MAX);
     expect(toTensor('t', json.t)).toMatchObject({ dtype: 'string', data: ['a', 'é'] });
+    const text = { dtype: 'string' as const, shape: [-1] };
     const block = encodeStrings(['', '日本']);
     const binary = toSdkInputs(
       [
@@ -103,7 +105,10 @@ describe('toSdkInputs', () => {
       MAX,
       block,
     );
-    expect(toTensor('s', binary.s)).toMatchObject({ dtype: 'string', data: ['', '日本'] });
+    expect(toTensor('s', binary.s, MAX, text)).toMatchObject({
+      dtype: 'string',
+      data: ['', '日本'],
+    });
     // A block shorter than its length prefixes, or one whose lengths do not fill it, is refused.
     const short = {
       name: 's',
@@ -116,6 +121,40 @@ describe('toSdkInputs', () => {
     expect(codeOf(() => toSdkInputs([loose], MAX, Buffer.concat([block, Buffer.from([0])])))).toBe(
       'ERR_TENSOR_INVALID',
     );
+  });
+
+  it('carries BYTES for a bytes input as raw bytes: base64 in JSON, any bytes in binary blocks', () => {
+    const raw = { dtype: 'bytes' as const, shape: [-1] };
+    const blobs = [Buffer.from([0x00, 0xff, 0x80]), Buffer.from([])];
+    const hex = (data: unknown) =>
+      (data as Uint8Array[]).map((b) => Buffer.from(b).toString('hex'));
+    const base64 = blobs.map((b) => b.toString('base64'));
+    const json = toSdkInputs([input('BYTES', [2], base64)], MAX);
+    const fromJson = toTensor('t', json.t, MAX, raw);
+    expect(fromJson.dtype).toBe('bytes');
+    expect(hex(fromJson.data)).toEqual(['00ff80', '']);
+    const block = encodeBytes(blobs);
+    const binary = toSdkInputs(
+      [
+        {
+          name: 'b',
+          datatype: 'BYTES',
+          shape: [2],
+          parameters: { binary_data_size: block.length },
+        },
+      ],
+      MAX,
+      block,
+    );
+    const fromBinary = toTensor('b', binary.b, MAX, raw);
+    expect(fromBinary.dtype).toBe('bytes');
+    expect(hex(fromBinary.data)).toEqual(['00ff80', '']);
+    // The same invalid UTF-8 for a string input is refused; text that is not base64 for bytes too.
+    expect(codeOf(() => toTensor('b', binary.b, MAX, { dtype: 'string', shape: [-1] }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+    const notBase64 = toSdkInputs([input('BYTES', [1], ['not base64!'])], MAX);
+    expect(codeOf(() => toTensor('t', notBase64.t, MAX, raw))).toBe('ERR_TENSOR_INVALID');
   });
 
   const binaryInput = (size: number): InferInput => ({
@@ -164,6 +203,16 @@ describe('toSdkInputs', () => {
 });
 
 describe('toOipOutputs', () => {
+  it('writes bytes outputs as BYTES: base64 strings in JSON, length-prefixed raw in binary', () => {
+    const tensor = createTensor('bytes', [2], [new Uint8Array([0xff, 0]), new Uint8Array([])]);
+    expect(toOipOutputs({ b: tensor })).toEqual([
+      { name: 'b', shape: [2], datatype: 'BYTES', data: ['/wA=', ''] },
+    ]);
+    const { outputs, blocks } = encodeOipOutputs({ b: tensor }, { binary: () => true });
+    expect(outputs[0]).toMatchObject({ datatype: 'BYTES', parameters: { binary_data_size: 10 } });
+    expect(Buffer.from(blocks[0]!)).toEqual(Buffer.from([2, 0, 0, 0, 0xff, 0, 0, 0, 0, 0]));
+  });
+
   it('writes flat data with the protocol datatype and shape', () => {
     const outputs = toOipOutputs({
       p: createTensor('float32', [1, 2], new Float32Array([0.25, 0.75])),

@@ -1,6 +1,7 @@
 import {
   ConveyorError,
   checkedByteLength,
+  decodeBytes,
   halfToNumber,
   tensorBytes,
   toFloatElement,
@@ -169,7 +170,10 @@ function dtypeOf(input: InferInput, index: number, where: string): Dtype {
 }
 
 /**
- * Converts protocol input tensors to SDK inputs, refusing BYTES, repeated names, shapes over
+ * Converts protocol input tensors to SDK inputs. BYTES is read as the model declares the input:
+ * for `string`, JSON strings and binary elements as UTF-8 text; for `bytes`, JSON strings as
+ * base64 and binary elements as raw bytes (so BYTES inputs name no dtype, and the SDK's one
+ * conversion decides by the signature). Refuses repeated names, shapes over
  * `maxTensorBytes` (before reading data) and data that does not fit. Inputs with
  * `parameters.binary_data_size` take their bytes, in order, from `binary` (the part of a body of
  * the binary tensor data extension after its JSON header), which they must use up exactly.
@@ -203,18 +207,16 @@ export function toSdkInputs(
           { size, bytes },
         );
       }
-      converted[input.name] = {
-        data: elementsFromBytes(dtype, reader.take(size, where), elements, where),
-        shape,
-        dtype,
-      };
+      const block = reader.take(size, where);
+      converted[input.name] =
+        dtype === 'string'
+          ? { data: decodeBytes(block, elements, where), shape }
+          : { data: elementsFromBytes(dtype, block, elements, where), shape, dtype };
       continue;
     }
-    converted[input.name] = {
-      data: flatten(shape, input.data ?? [], dtype, input.name),
-      shape,
-      dtype,
-    };
+    const data = flatten(shape, input.data ?? [], dtype, input.name);
+    // BYTES names no dtype: the model's signature says string (text) or bytes (raw, base64 in JSON).
+    converted[input.name] = dtype === 'string' ? { data, shape } : { data, shape, dtype };
   }
   reader.finish();
   return converted;

@@ -56,8 +56,8 @@ function convertsTo(first: unknown, declared: Dtype): boolean {
       return declared === 'bool';
     case 'string': // text, or base64 for bytes
       return declared === 'string' || declared === 'bytes';
-    case 'object':
-      return first instanceof Uint8Array && declared === 'bytes';
+    case 'object': // raw bytes, or UTF-8 text for string
+      return first instanceof Uint8Array && (declared === 'bytes' || declared === 'string');
     default:
       return false;
   }
@@ -67,7 +67,7 @@ function convertsTo(first: unknown, declared: Dtype): boolean {
  * The dtype of plain values (nested arrays or a bare value) given without a dtype, judged by their
  * first element: the model's declared dtype when they convert to it without loss (numbers to any
  * numeric dtype or bool, bigints to integer dtypes, booleans to bool, strings to string or to bytes
- * as base64, Uint8Arrays to bytes), else the dtype the values imply, which the signature check
+ * as base64, Uint8Arrays to bytes or to string as UTF-8), else the dtype the values imply, which the signature check
  * then refuses with ERR_INPUT_DTYPE.
  */
 export function plainDtype(
@@ -206,14 +206,30 @@ function toBigIntElement(
   };
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Each element a string, or a Uint8Array of UTF-8 text (how binary OIP `BYTES` arrive). */
 function fillStrings(values: readonly unknown[], context: FillContext): string[] {
   const strings = new Array<string>(values.length);
   for (let i = 0; i < values.length; i += 1) {
     const value = values[i];
-    if (typeof value !== 'string') throw wrongType(value, i, context, 'a string');
-    strings[i] = value;
+    if (typeof value === 'string') strings[i] = value;
+    else if (value instanceof Uint8Array) strings[i] = utf8Text(value, i, context);
+    else throw wrongType(value, i, context, 'a string');
   }
   return strings;
+}
+
+function utf8Text(bytes: Uint8Array, index: number, context: FillContext): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `input "${context.input}": ${elementName(index, context.layout)} is not valid UTF-8; a string input takes text (send raw binary to a bytes input)`,
+      { details: { input: context.input, index } },
+    );
+  }
 }
 
 // Strict base64 (RFC 4648 §4, padded): Buffer.from would skip any character it does not know.
