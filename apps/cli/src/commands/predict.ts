@@ -1,10 +1,11 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { PredictInputs, Prediction } from '@conveyor/sdk';
-import type { ModelSignature } from '@conveyor/shared';
+import { ConveyorError, type ModelSignature } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { nested, outputSpec, outputTable } from '../format.js';
+import { collectFile, readFileInputs } from '../file-inputs.js';
 import { inputsForModel, readInputArg } from '../inputs.js';
 import { line } from '../io.js';
 import { openClient } from '../open-client.js';
@@ -43,7 +44,8 @@ export function predictionJson(
 }
 
 interface PredictFlags {
-  input: string;
+  input?: string;
+  file?: string[];
   version?: string;
   output: 'json' | 'table';
   embedded?: boolean;
@@ -60,9 +62,14 @@ export function registerPredict(program: Command, ctx: CliContext): void {
     .command('predict')
     .description('run one prediction and print its outputs')
     .argument('<model>', 'model name')
-    .requiredOption(
+    .option(
       '-i, --input <json|@file|->',
       'inputs as JSON (tensors by input name, named features, or an array for a model with one input), @file.json, or - for stdin',
+    )
+    .option(
+      '-f, --file <[input=]path>',
+      'a file read whole into a bytes input (an image); repeat for more rows or inputs; the input name may be left out when the model has one bytes input',
+      collectFile,
     )
     .option(
       '--version <version>',
@@ -88,6 +95,7 @@ Examples:
   conveyor predict iris --input '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}' --output table
   conveyor predict iris --input @flower.json --embedded
   echo '{"features": [[6.7, 3.0, 5.2, 2.3]]}' | conveyor predict iris --input -
+  conveyor predict text-direction-image --file image=line.png --file image=line2.png
 
 An input object whose values are all numbers is one row of named features, mapped through the
 labels of the model's inputs (conveyor models inspect <model>). An array is the data of the
@@ -97,11 +105,17 @@ model's input when it has only one.`,
   command.action(async (model: string, flags: PredictFlags) => {
     const { io } = ctx;
     const config = redisConfigFrom(ctx, flags, PREDICT_FLAGS);
-    const raw = await readInputArg(flags.input, io.cwd, io.stdin);
+    if (flags.input === undefined && flags.file === undefined)
+      throw new ConveyorError('ERR_VALIDATION', 'give the inputs with --input, --file or both');
+    const raw =
+      flags.input === undefined ? undefined : await readInputArg(flags.input, io.cwd, io.stdin);
     const cli = await openClient(config, { embedded: flags.embedded === true, model });
     try {
       const signature = await cli.signature(model, flags.version);
-      const inputs = inputsForModel(raw.value, raw.where, signature);
+      const inputs = {
+        ...(raw && inputsForModel(raw.value, raw.where, signature)),
+        ...(flags.file && (await readFileInputs(flags.file, io.cwd, signature))),
+      };
       // Tensors by name or one row of named features: the SDK tells them apart and checks them.
       const prediction = await cli.client.predict(model, inputs as PredictInputs, {
         ...(flags.version !== undefined && { version: flags.version }),
