@@ -98,22 +98,20 @@ function recordError(input: string, problems: readonly RecordProblem[]): Conveyo
   const listed = problems.slice(0, MAX_LISTED);
   const first = listed[0] as RecordProblem;
   const where = (p: RecordProblem): string => `${input}[${p.row}]${p.field ? `.${p.field}` : ''}`;
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-  return new ConveyorError(
-    'ERR_RECORD_FIELD',
-    `record ${first.row}: ${first.field ? `field "${first.field}" ` : ''}${first.message}${more}`,
-    {
-      details: {
-        input,
-        row: first.row,
-        field: first.field,
-        reason: first.reason,
-        count: problems.length,
-        fields: listed.map(({ row, field, reason }) => ({ row, field, reason })),
-      },
-      issues: listed.map((p) => ({ path: where(p), message: `${p.reason}: ${p.message}` })),
+  // The message names every problem (up to 10): through the queue only code and message travel.
+  const named = listed.slice(0, 10).map((p) => `${where(p)} ${p.message} (${p.reason})`);
+  const more = problems.length > 10 ? `; and ${problems.length - 10} more` : '';
+  return new ConveyorError('ERR_RECORD_FIELD', `bad record fields: ${named.join('; ')}${more}`, {
+    details: {
+      input,
+      row: first.row,
+      field: first.field,
+      reason: first.reason,
+      count: problems.length,
+      fields: listed.map(({ row, field, reason }) => ({ row, field, reason })),
     },
-  );
+    issues: listed.map((p) => ({ path: where(p), message: `${p.reason}: ${p.message}` })),
+  });
 }
 
 /** Parses one element of the external `string` input: a JSON object's text. */
