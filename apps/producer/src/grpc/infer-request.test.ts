@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeStrings, isConveyorError } from '@conveyor/shared';
+import { decodeStrings, isConveyorError, toTensor } from '@conveyor/shared';
 import { status } from '@grpc/grpc-js';
+import { toSdkInputs } from '../oip/tensors.js';
 import { toRestInfer } from './infer-request.js';
 import type { InferTensorContents, ModelInferRequest } from './proto.js';
 import { grpcStatusOf } from './status.js';
@@ -85,6 +86,19 @@ describe('toRestInfer', () => {
     );
     expect(both.binary).toEqual(Buffer.concat(raw));
     expect(both.body.inputs.map((i) => i.parameters?.binary_data_size)).toEqual([24, 48]);
+  });
+
+  it('carries bytes_contents to a bytes input as raw bytes, invalid UTF-8 included', () => {
+    const blobs = [Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.from([0xff, 0x00, 0x80])];
+    const call = toRestInfer(
+      request({
+        inputs: [{ ...input('BYTES', { bytes_contents: blobs }), shape: ['2'] }],
+      }),
+    );
+    const inputs = toSdkInputs(call.body.inputs, 1024, call.binary);
+    const tensor = toTensor('x', inputs.x, 1024, { dtype: 'bytes', shape: [-1] });
+    expect(tensor.dtype).toBe('bytes');
+    expect((tensor.data as Uint8Array[]).map((b) => Buffer.from(b))).toEqual(blobs);
   });
 
   it('turns parameters into plain values, and keeps id, version and outputs', () => {
