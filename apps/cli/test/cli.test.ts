@@ -132,6 +132,7 @@ describe('conveyor models', () => {
     };
     expect(body.models.map((m) => m.name).sort()).toEqual([
       'iris',
+      'ocr',
       'sentiment',
       'text-direction',
       'text-direction-image',

@@ -105,6 +105,7 @@ describe('conveyor through the queue, with a real worker process', () => {
     expect(iris!.serviceSecondsPerJob).toBeGreaterThan(0);
     expect(status?.queues.map((q) => q.model).sort()).toEqual([
       'iris',
+      'ocr',
       'sentiment',
       'text-direction',
       'text-direction-image',

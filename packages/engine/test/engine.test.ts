@@ -16,6 +16,7 @@ describe('engine on the model repository', () => {
   it('serves every model of the repository with no problems', () => {
     expect([...engine.models.keys()].sort()).toEqual([
       'iris',
+      'ocr',
       'sentiment',
       'text-direction',
       'text-direction-image',

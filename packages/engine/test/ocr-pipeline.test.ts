@@ -1,4 +1,4 @@
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '@conveyor/engine';
@@ -6,45 +6,21 @@ import { createTensor } from '@conveyor/shared';
 import { characterErrorRate } from '../../../test/support/cer.js';
 import { renderPage } from '../../../test/support/render-text.js';
 import { MODELS, tempRoot } from './support/onnx-models.js';
-import { OCR_ASSETS } from './support/ocr-run.js';
 
-const OCR_CONFIG = {
-  description: 'PP-OCRv4: an image in, its lines of text out.',
-  pipeline: {
-    kind: 'ocr',
-    detector: { file: 'det.onnx' },
-    classifier: { model: 'text-direction' },
-    recognizer: { file: 'rec.onnx' },
-    dictionary: 'ppocr_keys_v1.txt',
-  },
-};
-
-/** A repository with text-direction, `ocr` (its detector and recogniser as files) and a broken pipeline. */
-async function ocrRepository(root: string): Promise<void> {
-  await mkdir(join(root, 'text-direction', '1'), { recursive: true });
-  for (const file of ['model.onnx', 'model.json'])
-    await copyFile(
-      join(MODELS, 'text-direction', '1', file),
-      join(root, 'text-direction', '1', file),
-    );
-  const ocr = join(root, 'ocr', '1');
-  await mkdir(ocr, { recursive: true });
-  await copyFile(join(OCR_ASSETS, 'ch_PP-OCRv4_det_infer.onnx'), join(ocr, 'det.onnx'));
-  await copyFile(join(OCR_ASSETS, 'ch_PP-OCRv4_rec_infer.onnx'), join(ocr, 'rec.onnx'));
-  await copyFile(join(OCR_ASSETS, 'ppocr_keys_v1.txt'), join(ocr, 'ppocr_keys_v1.txt'));
-  await writeFile(join(ocr, 'model.json'), JSON.stringify(OCR_CONFIG));
-  const broken = join(root, 'ocr-broken', '1');
+/** The shipped pipeline's model.json, in a version folder without its files. */
+async function brokenRepository(root: string): Promise<void> {
+  const broken = join(root, 'ocr', '1');
   await mkdir(broken, { recursive: true });
-  await writeFile(join(broken, 'model.json'), JSON.stringify(OCR_CONFIG));
+  await copyFile(join(MODELS, 'ocr', '1', 'model.json'), join(broken, 'model.json'));
 }
 
-describe('the ocr pipeline served by the engine', () => {
+describe('the shipped ocr pipeline, served by the engine', () => {
   let root: string;
   let engine: Engine;
   beforeAll(async () => {
     root = await tempRoot('ocr-pipeline');
-    await ocrRepository(root);
-    engine = await createEngine({ repository: root, threads: 1 });
+    await brokenRepository(root);
+    engine = await createEngine({ repository: MODELS, models: ['ocr', 'text-direction'] });
   }, 60_000);
   afterAll(async () => {
     await engine.close();
@@ -62,10 +38,16 @@ describe('the ocr pipeline served by the engine', () => {
     expect(batchable).toBe(false);
   });
 
-  it('refuses a pipeline whose files are missing, serving the others', () => {
-    const problem = engine.problems.find((p) => p.name === 'ocr-broken');
-    expect(problem?.error.code).toBe('ERR_MODEL_UNAVAILABLE');
-    expect([...engine.models.keys()].sort()).toEqual(['ocr', 'text-direction']);
+  it('refuses a pipeline whose files are missing', async () => {
+    const broken = await createEngine({ repository: root });
+    try {
+      expect(broken.models.size).toBe(0);
+      expect(broken.problems.map((p) => [p.name, p.error.code])).toEqual([
+        ['ocr', 'ERR_MODEL_UNAVAILABLE'],
+      ]);
+    } finally {
+      await broken.close();
+    }
   });
 
   it('reads a rendered page, the classifier called through the repository', async () => {

@@ -91,17 +91,20 @@ function batcherOf(runner: PipelineRunner): Batcher {
   };
 }
 
-function poolOf(files: readonly LoadedVersion[]): InferencePool {
+/** The pipeline's pool: it owns the threads of the files loaded so far. */
+function poolOf(files: readonly Promise<LoadedVersion>[]): InferencePool {
+  const loaded = async (): Promise<LoadedVersion[]> =>
+    (await Promise.allSettled(files)).flatMap((f) => (f.status === 'fulfilled' ? [f.value] : []));
   return {
     run: () => Promise.reject(new ConveyorError('ERR_INTERNAL', 'a pipeline runs no tasks itself')),
     threads: 0,
     inline: true,
     runInline: () => Promise.resolve(),
     ping: async () => {
-      await Promise.all(files.map((f) => f.pool.ping()));
+      await Promise.all((await loaded()).map((f) => f.pool.ping()));
     },
     close: async () => {
-      await Promise.all(files.map((f) => f.pool.close()));
+      await Promise.all((await loaded()).map((f) => f.pool.close()));
     },
   };
 }
@@ -113,17 +116,23 @@ function poolOf(files: readonly LoadedVersion[]): InferencePool {
 export async function loadPipeline(entry: ModelEntry, deps: PipelineDeps): Promise<LoadedVersion> {
   const pipeline = entry.config.pipeline;
   if (!pipeline) throw new ConveyorError('ERR_INTERNAL', `${entry.dir} is no pipeline`);
-  const files: LoadedVersion[] = [];
-  const callOf = async (ref: ModelRef): Promise<ModelCall> => {
+  const files: Promise<LoadedVersion>[] = [];
+  const callOf = (ref: ModelRef): Promise<ModelCall> => {
     if ('file' in ref) {
-      const loaded = await loadFile(entry, ref.file, deps);
-      files.push(loaded);
-      return fileCall(loaded);
+      // Loaded on first use: a repository that ships a pipeline costs nothing until it is called.
+      let loading: Promise<LoadedVersion> | undefined;
+      return Promise.resolve(async (tensor) => {
+        if (!loading) {
+          loading = loadFile(entry, ref.file, deps);
+          files.push(loading);
+        }
+        return fileCall(await loading)(tensor);
+      });
     }
-    return async (tensor) => {
+    return Promise.resolve(async (tensor) => {
       const { input, output } = deps.resolve(ref);
       return (await deps.predict(ref, { [input]: tensor }, [output]))[output]!;
-    };
+    });
   };
   try {
     const runner = await createOcrRunner(entry, pipeline, callOf, deps.maxTensorBytes);
@@ -144,7 +153,7 @@ export async function loadPipeline(entry: ModelEntry, deps: PipelineDeps): Promi
     };
     return { served, batcher: batcherOf(runner), pool: poolOf(files) };
   } catch (error) {
-    await Promise.all(files.map((f) => f.pool.close()));
+    await poolOf(files).close();
     throw error;
   }
 }
