@@ -10,6 +10,7 @@ import { createPixelsRepository, grayPng } from '../../../test/support/pixels-mo
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { HEADER_LENGTH_HEADER } from '../src/oip/binary.js';
+import { UPLOAD_FORM_SCHEMA } from '../src/uploads/upload-openapi.js';
 import { startProducer, testConfig, type TestProducer } from './support.js';
 
 const redisUrl = inject('redisUrl');
@@ -127,6 +128,17 @@ describe('bytes inputs into a model with an image step', () => {
     expect(toNumbers(prediction.outputs.pixels!)).toEqual([0, 255, 17, 128]);
     const request = await producer.client.job(prediction.jobId).request();
     expect(Buffer.from((request?.inputs.image?.data as Uint8Array[])[0]!)).toEqual(png);
+  });
+
+  it('documents the upload form of both routes in the OpenAPI document', async () => {
+    type Doc = { paths: Record<string, { post: { requestBody: { content: object } } }> };
+    const doc = (await (await fetch(`${base}/docs/json`)).json()) as Doc;
+    for (const path of ['/v1/models/{name}/jobs', '/v2/models/{name}/infer']) {
+      expect(doc.paths[path]?.post.requestBody.content).toMatchObject({
+        'application/json': { schema: { type: 'object' } },
+        'multipart/form-data': { schema: UPLOAD_FORM_SCHEMA },
+      });
+    }
   });
 
   it('refuses a file over MAX_TENSOR_BYTES with 413 ERR_PAYLOAD_TOO_LARGE', async () => {

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyPluginAsync } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { withUploadForms } from '../uploads/upload-openapi.js';
 import { PRODUCER_VERSION } from '../version.js';
 
 /** Where the API documentation is served: the UI here, the OpenAPI document at `/docs/json`. */
@@ -28,7 +29,7 @@ const plugin: FastifyPluginAsync = async (app) => {
       security: [{ bearerAuth: [] }, { basicAuth: [] }],
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (input) => withUploadForms(jsonSchemaTransformObject(input)),
   });
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
 };
