@@ -219,6 +219,7 @@ describe('the packed CLI installed in a folder outside the repository', () => {
     const listed = JSON.parse(stdout) as { models: { name: string; version: string }[] };
     expect(listed.models.map((m) => `${m.name}@${m.version}`).sort()).toEqual([
       'iris@1',
+      'ocr@1',
       'sentiment@1',
       // '-' sorts before '@'.
       'text-direction-image@1',
