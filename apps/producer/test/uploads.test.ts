@@ -130,6 +130,16 @@ describe('bytes inputs into a model with an image step', () => {
     expect(Buffer.from((request?.inputs.image?.data as Uint8Array[])[0]!)).toEqual(png);
   });
 
+  it('stores bytes over the blob threshold beside the job, and reads them back intact', async () => {
+    const blob = Buffer.from(Array.from({ length: 40_000 }, (_, i) => (i * 7919) % 256));
+    const handle = await producer.client.enqueue('pixels', { image: [blob, png] });
+    const request = await producer.client.job(handle.id).request();
+    const data = request?.inputs.image?.data as Uint8Array[];
+    expect(data.map((b) => Buffer.from(b))).toEqual([blob, png]);
+    // Not an image: the image step refuses it, and the job says so.
+    await expect(handle.result()).rejects.toMatchObject({ code: 'ERR_IMAGE_INVALID' });
+  });
+
   it('documents the upload form of both routes in the OpenAPI document', async () => {
     type Doc = { paths: Record<string, { post: { requestBody: { content: object } } }> };
     const doc = (await (await fetch(`${base}/docs/json`)).json()) as Doc;
