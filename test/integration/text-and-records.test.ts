@@ -130,6 +130,13 @@ describe.each([
     expect(outputs.species?.data).toEqual(['setosa', 'virginica']);
   });
 
+  it('takes the records as plain objects too, sent as JSON text', async () => {
+    const { outputs } = await client.predict('iris-record', {
+      flower: [{ sepal_length: 5.9, sepal_width: 3.0, petal_length: 4.2, petal_width: 1.5 }],
+    });
+    expect(outputs.species?.data).toEqual(['versicolor']);
+  });
+
   it('refuses a record with field-level errors, all of them together', async () => {
     const bad = { sepal_length: 51, sepal_width: '3.5', petal_length: 1.4, colour: 'red' };
     const error = (await client.predict('iris-record', { flower: [JSON.stringify(bad)] }).then(

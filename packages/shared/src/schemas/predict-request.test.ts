@@ -442,3 +442,25 @@ describe('PredictOptionsSchema', () => {
     expect(PredictOptionsSchema.safeParse({ timeout: 5 }).success).toBe(false);
   });
 });
+
+describe('toTensor with records', () => {
+  const spec = { name: 'flower', dtype: 'string', shape: [-1] } as const;
+
+  it('sends an array of plain objects to a string input as one JSON text per object', () => {
+    const tensor = toTensor(
+      'flower',
+      [{ a: 1 }, { b: 'x', c: [true] }],
+      DEFAULT_MAX_TENSOR_BYTES,
+      spec,
+    );
+    expect(tensor).toMatchObject({ dtype: 'string', shape: [2] });
+    expect(tensor.data).toEqual(['{"a":1}', '{"b":"x","c":[true]}']);
+  });
+
+  it('leaves objects for an input that is not a string one to the usual checks', () => {
+    const numeric = { ...spec, dtype: 'float32' } as const;
+    expect(() => toTensor('flower', [{ a: 1 }], DEFAULT_MAX_TENSOR_BYTES, numeric)).toThrow(
+      expect.objectContaining({ code: 'ERR_TENSOR_INVALID' }) as Error,
+    );
+  });
+});

@@ -140,9 +140,22 @@ function bareValueRefused(name: string, spec: InputSpec): ConveyorError {
   );
 }
 
+/** A non-empty array of plain objects: rows of a `record` step's input. */
+function isRecordList(values: readonly unknown[]): values is Record<string, unknown>[] {
+  return (
+    values.length > 0 &&
+    values.every((value) => {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+      const proto: unknown = Object.getPrototypeOf(value);
+      return proto === Object.prototype || proto === null;
+    })
+  );
+}
+
 /**
  * Turns one application-supplied input into a Tensor, or throws a ConveyorError that names the
- * input and says what is wrong. A lone Uint8Array (a Buffer) is one element of a bytes tensor. Shapes are checked against `maxBytes` before allocation. With the
+ * input and says what is wrong. A lone Uint8Array (a Buffer) is one element of a bytes tensor. An array of plain objects for a string
+ * input is one JSON text per object (the rows of a `record` step). Shapes are checked against `maxBytes` before allocation. With the
  * model's `spec` of the input, plain values given without a dtype take its dtype when they
  * convert to it without loss, and a bare value (a tensor of shape []) is refused with
  * ERR_VALIDATION when the input's rank is not 0.
@@ -161,6 +174,15 @@ export function toTensor(
   if (isScalarInput(input)) {
     if (spec !== undefined && spec.shape.length > 0) throw bareValueRefused(name, spec);
     return fromPlain(name, { values: [input], layout: [] }, {}, maxBytes, spec);
+  }
+  if (Array.isArray(input) && spec?.dtype === 'string' && isRecordList(input)) {
+    // Records for a `record` step: each object travels as its JSON text, one element per row.
+    return toTensor(
+      name,
+      input.map((record) => JSON.stringify(record)),
+      maxBytes,
+      spec,
+    );
   }
   if (Array.isArray(input)) return toTensor(name, { data: input }, maxBytes, spec);
   const parsed = TensorInputObjectSchema.safeParse(input);
