@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPixelsRepository, grayPng } from '../../../test/support/pixels-model.js';
@@ -52,5 +52,24 @@ describe('conveyor predict --file', () => {
     const run = await runCli(['predict', 'iris', '--embedded', '--file', page, '--json']);
     expect(run.code).toBe(2);
     expect(jsonLines(run.stderr)[0]).toMatchObject({ error: { code: 'ERR_VALIDATION' } });
+  }, 60_000);
+
+  it('conveyor batch reads base64 images for a bytes input from JSON lines', async () => {
+    const images = [await grayPng([0, 255, 17, 128]), await grayPng([1, 2, 3, 4])];
+    const input = join(dir, 'pages.jsonl');
+    const lines = images.map((png) => JSON.stringify({ image: [png.toString('base64')] }));
+    await writeFile(input, `${lines.join('\n')}\n`);
+    const out = join(dir, 'pages-out.jsonl');
+    const args = ['batch', 'pixels', input, '--out', out, '--embedded'];
+    const run = await runCli([...args, '--repository', repository.path]);
+    expect(
+      run.code,
+      await readFile(out.replace(/\.jsonl$/, '.failed.jsonl'), 'utf8').catch(() => ''),
+    ).toBe(0);
+    const records = jsonLines(await readFile(out, 'utf8')).map((r) => JSON.stringify(r));
+    expect(records).toEqual([
+      expect.stringContaining('[[[[0,255],[17,128]]]]'),
+      expect.stringContaining('[[[[1,2],[3,4]]]]'),
+    ]);
   }, 60_000);
 });
