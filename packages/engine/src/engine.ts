@@ -12,14 +12,15 @@ import type { BatchSizerStats } from './batch-sizer.js';
 import { loadVersion, type InferenceRun } from './load-version.js';
 import { loadPipeline, type PipelineDeps } from './pipeline/load-pipeline.js';
 import type { ModelProblem } from './model-problem.js';
-import { scanRepository, versionStamp, type ModelEntry } from './model-repository.js';
+import { versionStamp, type ModelEntry } from './model-repository.js';
+import { scanWithDependencies } from './pipeline/scan-with-dependencies.js';
 import type { ServedModel } from './served-model.js';
 import { createVersionRegistry, type VersionRegistry } from './version-registry.js';
 
 export interface EngineOptions {
   /** The model repository folder. */
   repository: string;
-  /** Serve only these model names; default every model in the repository. */
+  /** Serve only these model names (and the models their pipelines call); default every model. */
   models?: readonly string[];
   /**
    * Inference threads of each model version that does not set its own. Default 1. 0 runs
@@ -189,7 +190,7 @@ async function loadEntry(
 
 async function runSync(state: SyncState): Promise<SyncReport> {
   const { registry, log } = state;
-  const scan = await scanRepository(state.options.repository, state.options.models ?? []);
+  const scan = await scanWithDependencies(state.options.repository, state.options.models ?? []);
   const known = new Set(
     state.problems.map((p) => `${keyOf(p.name, p.version)} ${p.error.message}`),
   );

@@ -20,11 +20,15 @@ describe('the shipped ocr pipeline, served by the engine', () => {
   beforeAll(async () => {
     root = await tempRoot('ocr-pipeline');
     await brokenRepository(root);
-    engine = await createEngine({ repository: MODELS, models: ['ocr', 'text-direction'] });
+    engine = await createEngine({ repository: MODELS, models: ['ocr'] });
   }, 60_000);
   afterAll(async () => {
     await engine.close();
     await rm(root, { recursive: true, force: true });
+  });
+
+  it('serves the models the pipeline calls when asked for the pipeline alone', () => {
+    expect([...engine.models.keys()].sort()).toEqual(['ocr', 'text-direction']);
   });
 
   it('announces an image in and lines out', () => {
