@@ -4,7 +4,7 @@ import { checkRequest } from '../signature.js';
 import type { Dtype } from '../tensor/dtype.js';
 import { DEFAULT_MAX_TENSOR_BYTES, createTensor } from '../tensor/tensor.js';
 import type { ModelSignature } from './model-config.js';
-import { PredictOptionsSchema, toTensor, toTensors } from './predict-request.js';
+import { PredictOptionsSchema, toTensor, toTensors, type InputSpec } from './predict-request.js';
 
 function failure(run: () => unknown): ConveyorError {
   try {
@@ -444,7 +444,7 @@ describe('PredictOptionsSchema', () => {
 });
 
 describe('toTensor with records', () => {
-  const spec = { name: 'flower', dtype: 'string', shape: [-1] } as const;
+  const spec: InputSpec = { dtype: 'string', shape: [-1] };
 
   it('sends an array of plain objects to a string input as one JSON text per object', () => {
     const tensor = toTensor(
@@ -458,7 +458,7 @@ describe('toTensor with records', () => {
   });
 
   it('leaves objects for an input that is not a string one to the usual checks', () => {
-    const numeric = { ...spec, dtype: 'float32' } as const;
+    const numeric: InputSpec = { ...spec, dtype: 'float32' };
     expect(() => toTensor('flower', [{ a: 1 }], DEFAULT_MAX_TENSOR_BYTES, numeric)).toThrow(
       expect.objectContaining({ code: 'ERR_TENSOR_INVALID' }) as Error,
     );

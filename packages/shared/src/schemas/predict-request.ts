@@ -35,10 +35,11 @@ export type ScalarInput = number | bigint | boolean | string;
 /**
  * One input as an application passes it: (nested) arrays, a bare value for an input of shape
  * `[]`, a Uint8Array (a Buffer) as the one element of a bytes input, a typed array with its shape,
- * or a Tensor.
+ * a Tensor, or plain objects for a string input (a `record` step's rows, sent as JSON text).
  */
 export type TensorInput =
   | NestedArray
+  | readonly Readonly<Record<string, unknown>>[]
   | ScalarInput
   | Uint8Array
   | Tensor
