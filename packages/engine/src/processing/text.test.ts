@@ -201,3 +201,13 @@ describe('TEXT_STEP', () => {
     await expect(create(config, io)).rejects.toMatchObject({ code: 'ERR_MODEL_CONFIG_INVALID' });
   });
 });
+
+describe('TextStepSchema', () => {
+  it.each([
+    ['a window over maxLength', { maxLength: 8, chunk: { size: 9 } }],
+    ['an overlap as large as a window', { maxLength: 8, chunk: { overlap: 7 } }],
+    ['a tokenizer path outside the version folder', { tokenizer: '../tokenizer.json' }],
+  ])('refuses %s', (_, config) => {
+    expect(TextStepSchema.safeParse({ kind: 'text', ...config }).success).toBe(false);
+  });
+});
