@@ -15,6 +15,7 @@ import { createProcessor } from './processing/processor.js';
 import { createStepContext } from './processing/step-context.js';
 import { issuesError, issuesOf } from './model-problem.js';
 import type { ModelEntry } from './model-repository.js';
+import { pipelineServed } from './pipeline/pipeline-served.js';
 import type { ServedModel } from './served-model.js';
 import { reconcileSignature, type RuntimeSignature } from './signature.js';
 import { planWarmup, warmUp, type WarmupOutcome } from './warm-up.js';
@@ -183,6 +184,8 @@ export async function inspectVersion(
   entry: ModelEntry,
   options: LoadOptions = {},
 ): Promise<ServedModel> {
+  // A pipeline's signature is its model.json's; its models load on its first request.
+  if (entry.config.pipeline) return pipelineServed(entry);
   const loaded = await loadVersion(entry, options);
   await loaded.pool.close();
   return loaded.served;

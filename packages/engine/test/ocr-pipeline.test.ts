@@ -1,7 +1,7 @@
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '@conveyor/engine';
+import { createEngine, inspectVersion, readModelVersion, type Engine } from '@conveyor/engine';
 import { createTensor } from '@conveyor/shared';
 import { characterErrorRate } from '../../../test/support/cer.js';
 import { renderPage } from '../../../test/support/render-text.js';
@@ -29,6 +29,12 @@ describe('the shipped ocr pipeline, served by the engine', () => {
 
   it('serves the models the pipeline calls when asked for the pipeline alone', () => {
     expect([...engine.models.keys()].sort()).toEqual(['ocr', 'text-direction']);
+  });
+
+  it('is inspected from its model.json, without loading its models', async () => {
+    const entry = await readModelVersion(join(MODELS, 'ocr', '1'), 'ocr', '1');
+    const served = await inspectVersion(entry);
+    expect(served.signature).toEqual(engine.resolve('ocr').signature);
   });
 
   it('announces an image in and lines out', () => {

@@ -5,21 +5,14 @@
  * batcher runs the pipeline and whose pool owns its files' threads.
  */
 import { join } from 'node:path';
-import {
-  ConveyorError,
-  ModelConfigSchema,
-  type ModelRef,
-  type Tensor,
-  type TensorSpec,
-} from '@conveyor/shared';
+import { ConveyorError, ModelConfigSchema, type ModelRef, type Tensor } from '@conveyor/shared';
 import type { Batcher } from '../batcher.js';
 import type { InferencePool } from '../inference-pool.js';
 import { loadVersion, type LoadedVersion, type LoadOptions } from '../load-version.js';
 import type { ModelEntry } from '../model-repository.js';
-import type { ServedModel } from '../served-model.js';
-import type { RuntimeTensorSpec } from '../session.js';
 import type { ModelCall } from '../processing/ocr/read-page.js';
 import { createOcrRunner } from './ocr-runner.js';
+import { pipelineServed } from './pipeline-served.js';
 import type { PipelineRunner } from './runner.js';
 
 /** Runs a model of the repository on named inputs, for the named outputs. */
@@ -66,15 +59,6 @@ function fileCall(loaded: LoadedVersion): ModelCall {
   return async (tensor) => {
     const result = await loaded.batcher.submit({ [input.name]: tensor }, [output.name], false);
     return result.outputs[output.name]!;
-  };
-}
-
-function toRuntime(spec: TensorSpec): RuntimeTensorSpec {
-  return {
-    name: spec.name,
-    dtype: spec.dtype,
-    shape: [...spec.shape],
-    runtimeShape: [...spec.shape],
   };
 }
 
@@ -136,21 +120,7 @@ export async function loadPipeline(entry: ModelEntry, deps: PipelineDeps): Promi
   };
   try {
     const runner = await createOcrRunner(entry, pipeline, callOf, deps.maxTensorBytes);
-    const served: ServedModel = {
-      entry,
-      signature: {
-        name: entry.name,
-        version: entry.version,
-        inputs: [...runner.inputs],
-        outputs: [...runner.outputs],
-      },
-      runtime: { inputs: runner.inputs.map(toRuntime), outputs: runner.outputs.map(toRuntime) },
-      threads: 0,
-      batchable: false,
-      warmupMs: undefined,
-      state: 'ready',
-      inline: true,
-    };
+    const served = pipelineServed(entry);
     return { served, batcher: batcherOf(runner), pool: poolOf(files) };
   } catch (error) {
     await poolOf(files).close();

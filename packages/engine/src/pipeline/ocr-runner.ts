@@ -7,7 +7,6 @@ import {
   DEFAULT_MAX_TENSOR_BYTES,
   type ModelRef,
   type OcrPipeline,
-  type TensorSpec,
 } from '@conveyor/shared';
 import type { ModelEntry } from '../model-repository.js';
 import { dictionaryClasses } from '../processing/ocr/ctc.js';
@@ -45,38 +44,7 @@ export async function createOcrRunner(
     maxTensorBytes,
   };
   const input = pipeline.input;
-  const inputs: TensorSpec[] = [
-    {
-      name: input,
-      dtype: 'bytes',
-      shape: [1],
-      description: 'One encoded image: PNG, JPEG or WebP.',
-    },
-  ];
-  const outputs: TensorSpec[] = [
-    {
-      name: 'text',
-      dtype: 'string',
-      shape: [-1],
-      description: 'Each line of text, in reading order.',
-    },
-    {
-      name: 'confidence',
-      dtype: 'float32',
-      shape: [-1],
-      description: 'Mean probability of the characters of each line.',
-    },
-    {
-      name: 'box',
-      dtype: 'float32',
-      shape: [-1, 4, 2],
-      description:
-        'Corners of each line in image pixels: top-left, top-right, bottom-right, bottom-left.',
-    },
-  ];
   return {
-    inputs,
-    outputs,
     async run(given) {
       const page = (given[input]?.data as unknown[] | undefined)?.[0];
       if (!(page instanceof Uint8Array))

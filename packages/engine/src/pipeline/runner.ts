@@ -1,8 +1,6 @@
-import type { Tensor, TensorSpec } from '@conveyor/shared';
+import type { Tensor } from '@conveyor/shared';
 
-/** What a kind of pipeline builds: its signature and how it answers one request. */
+/** What a kind of pipeline builds: how it answers one request (its signature: pipeline-served.ts). */
 export interface PipelineRunner {
-  readonly inputs: readonly TensorSpec[];
-  readonly outputs: readonly TensorSpec[];
   run(inputs: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>>;
 }
