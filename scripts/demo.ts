@@ -4,6 +4,7 @@
  * throwaway redis-server when the binary exists; otherwise says how to get Redis.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createClient } from '@conveyor/sdk';
 import { isConveyorError, toRows } from '@conveyor/shared';
 import { IRIS_LABELS } from './lib/iris-weights.js';
@@ -106,7 +107,20 @@ try {
       );
     });
 
-    say('\n3. a burst: 500 jobs enqueued at once, results collected as they finish');
+    say(
+      '\n3. ocr (a pipeline: PP-OCRv4 detection, direction, recognition): a page image in, its text out',
+    );
+    // Rendered with DejaVu Sans by test/support/render-text.ts; a PNG, as an application sends it.
+    const page = await readFile(new URL('./assets/ocr-page.png', import.meta.url));
+    const ocr = await client.predict('ocr', { image: page });
+    say(
+      `   scripts/assets/ocr-page.png (${page.length} bytes), ${ocr.timings.inferenceMs.toFixed(0)} ms in the worker`,
+    );
+    const texts = ocr.outputs.text?.data as string[];
+    const confidences = ocr.outputs.confidence?.data as Float32Array;
+    texts.forEach((text, i) => say(`   ${pct(confidences[i] ?? 0)}  ${text}`));
+
+    say('\n4. a burst: 500 jobs enqueued at once, results collected as they finish');
     const started = performance.now();
     const handles = await Promise.all(
       Array.from({ length: 500 }, (_, i) =>
@@ -119,7 +133,7 @@ try {
       `   500 predictions in ${seconds.toFixed(2)} s (${Math.round(500 / seconds)} per second, one worker)`,
     );
 
-    say('\n4. a bad request is refused with a typed error before it reaches the queue');
+    say('\n5. a bad request is refused with a typed error before it reaches the queue');
     try {
       await client.predict('iris', { features: [[5.1, 3.5, 1.4]] });
     } catch (error) {
