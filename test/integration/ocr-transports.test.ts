@@ -53,7 +53,10 @@ describe('ocr over HTTP and the command line', () => {
       MODEL_REPOSITORY: MODELS,
       MODELS: 'ocr,text-direction',
     });
-    worker = await startWorkerService(config, createLogger({ level: 'silent', component: 'w' }));
+    worker = await startWorkerService(
+      config,
+      createLogger({ level: 'silent', component: 'worker' }),
+    );
     producer = await startProducer(config);
     await producer.app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(producer.app.server.address() as AddressInfo).port}`;
