@@ -475,6 +475,9 @@ describe.each([
     const models = await client.models();
     expect(models.map((m) => `${m.name}@${m.version}`).sort()).toEqual([
       'iris@1',
+      'ocr@1',
+      'sentiment@1',
+      'text-direction-image@1',
       'text-direction@1',
     ]);
     expect(models.every((m) => m.workers >= 1)).toBe(true);

@@ -37,10 +37,13 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
     await dropPrefix(redisUrl, prefix);
   });
 
-  it('announces both models with the signatures onnxruntime reports', async () => {
+  it('announces every model of the repository, with the signatures onnxruntime reports', async () => {
     const models = await client.models();
     expect(models.map((m) => `${m.name}@${m.version}`).sort()).toEqual([
       'iris@1',
+      'ocr@1',
+      'sentiment@1',
+      'text-direction-image@1',
       'text-direction@1',
     ]);
     const direction = models.find((m) => m.name === 'text-direction')!;
