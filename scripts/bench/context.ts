@@ -25,6 +25,9 @@ export function countsFor(quick: boolean) {
     offlineRows: quick ? 20_000 : 1_000_000,
     offlineTimeLimitS: quick ? 60 : 100,
     recogniserJobs: quick ? 50 : 400,
+    ocrPages: quick ? 6 : 40,
+    ocrInFlight: 4,
+    ocrTimeLimitS: quick ? 30 : 45,
   };
 }
 

@@ -3,7 +3,7 @@
  * loopback only, and prints the targets of issue 14 with their values. Every loop is bounded in
  * count and time, and everything started here is stopped here.
  *
- *   pnpm bench            the full run (about six minutes)
+ *   pnpm bench            the full run (about eight minutes)
  *   pnpm bench --quick    a smoke run with small counts
  *   pnpm bench --save     also write docs/benchmarks.json and regenerate docs/benchmarks.md
  */
@@ -24,6 +24,7 @@ import { runIngest } from './scenarios/ingest.js';
 import { runLargeOutputs } from './scenarios/large-outputs.js';
 import { runLatency } from './scenarios/latency.js';
 import { runLimit } from './scenarios/limit.js';
+import { runOcr } from './scenarios/ocr.js';
 import { runOffline } from './scenarios/offline.js';
 import { runPlainBullmq } from './scenarios/plain-bullmq.js';
 import { runQueueLimit } from './scenarios/queue-limit.js';
@@ -44,6 +45,7 @@ const SCENARIOS: readonly Scenario[] = [
   runIngest,
   runOffline,
   runLargeOutputs,
+  runOcr,
 ];
 
 const DEFAULT_OUT = join(ROOT, 'bench-results', 'latest.json');

@@ -255,6 +255,34 @@ function largeOutputs(r: BenchResults): string {
   return `${l.jobs} recogniser results retained (${l.failed} failed): Redis \`used_memory\` grew by ${l.usedMemoryDeltaBytes} bytes, ${l.bytesPerResult} bytes per result, against ${l.rawOutputBytes} bytes of raw output tensors per result: **${n(l.ratio, 2)}x**.`;
 }
 
+function ocr(r: BenchResults): string {
+  const o = r.ocr;
+  if (!o) return NOT_MEASURED;
+  const pages = o.images
+    .map((p) => `${p.name} (${p.width}x${p.height}, ${p.bytes} bytes, ${p.lines} lines)`)
+    .join(' and ');
+  const side = (label: string, s: typeof o.inProcess) => [
+    label,
+    s.pages,
+    s.seconds,
+    s.pagesPerSecond,
+    n(s.p50Ms, 0),
+    n(s.p99Ms, 0),
+    s.finished ? 'yes' : `no, stopped at ${o.timeLimitS} s`,
+  ];
+  const cpu = o.endToEnd.cpuSeconds;
+  const note = cpu
+    ? ` End to end, the driver used ${cpu.driver} CPU s and the worker ${cpu.worker}.`
+    : '';
+  return `${pages}, round-robin, ${o.inFlight} pages in flight.${note}\n\n${table(
+    ['side', 'pages', 'seconds', 'pages/s', 'p50 (ms)', 'p99 (ms)', 'all read'],
+    [
+      side('in-process, `createEmbeddedClient(...).predict`', o.inProcess),
+      side('end to end, SDK and one worker process', o.endToEnd),
+    ],
+  )}`;
+}
+
 /** The whole page for a results file, formatted as prettier formats the repository's markdown. */
 export async function renderBenchmarksMd(results: BenchResults): Promise<string> {
   const sections = [
@@ -268,6 +296,7 @@ export async function renderBenchmarksMd(results: BenchResults): Promise<string>
     `### HTTP ingest limit (scenario 9)\n\n${ingest(results)}`,
     `### Offline (scenario 10)\n\n${offline(results)}`,
     `### Large outputs (scenario 11)\n\n${largeOutputs(results)}`,
+    `### OCR pipeline (scenario 12)\n\n${ocr(results)}`,
     LOAD_TESTS,
   ];
   const config = await resolveConfig(DOC_MD);

@@ -217,6 +217,17 @@ export function targetRows(results: BenchResults): TargetRow[] {
         `${fixed(v, 2)} (${large?.bytesPerResult} / ${large?.rawOutputBytes} bytes, ${large?.jobs} results)`,
     ),
   );
+  const ocr = results.ocr;
+  rows.push(
+    row(
+      'ocr-over-in-process',
+      'ocr pipeline (12): end to end / in-process, pages/s (goal: issue 14 image target)',
+      ratio(ocr?.endToEnd.pagesPerSecond, ocr?.inProcess.pagesPerSecond),
+      { atLeast: 0.75 },
+      (v) =>
+        `${fixed(v, 3)} (${ocr?.endToEnd.pagesPerSecond} / ${ocr?.inProcess.pagesPerSecond} pages/s, ${ocr?.inFlight} in flight)`,
+    ),
+  );
   return rows;
 }
 

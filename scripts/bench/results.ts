@@ -152,6 +152,39 @@ export interface LargeOutputsResult {
   ratio: number;
 }
 
+/** One page image of scenario 12. */
+export interface OcrPageInfo {
+  name: string;
+  width: number;
+  height: number;
+  bytes: number;
+  /** Lines the pipeline found on it (the same on both sides). */
+  lines: number;
+}
+
+/** One side of scenario 12: pages read at a bounded number in flight. */
+export interface OcrSide {
+  pages: number;
+  seconds: number;
+  pagesPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Whether every page was read within the time limit; if not, pages/s counts those read. */
+  finished: boolean;
+  /** End to end only: CPU seconds of the driver (this process) and the worker. */
+  cpuSeconds?: { driver: number; worker: number };
+}
+
+/** Scenario 12: the ocr pipeline end to end through the queue against the same one in-process. */
+export interface OcrResult {
+  /** The pages, sent round-robin in this order. */
+  images: OcrPageInfo[];
+  inFlight: number;
+  timeLimitS: number;
+  inProcess: OcrSide;
+  endToEnd: OcrSide;
+}
+
 /** One row of the targets table: the value, the target and whether it is met (null: not measured). */
 export interface TargetRow {
   id: string;
@@ -185,6 +218,7 @@ export interface BenchResults {
   ingest?: Record<string, IngestResult>;
   offline?: OfflineResult;
   largeOutputs?: LargeOutputsResult;
+  ocr?: OcrResult;
   targets?: TargetRow[];
   /** Scenarios that failed, by number: their error message. */
   errors?: Record<string, string>;
