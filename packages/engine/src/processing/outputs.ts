@@ -123,6 +123,24 @@ function outputTensor<D extends 'string' | 'float32'>(
   return createTensor(dtype, shape, data as never, Number.POSITIVE_INFINITY, 'postprocess');
 }
 
+/**
+ * A label step's outputs: the label of each chosen class (`name`) and, unless `score` is false,
+ * its score, both of `shape`.
+ */
+function labelled(
+  name: string,
+  score: string | false,
+  shape: number[],
+  chosen: { index: Int32Array; score: Float32Array },
+  label: (index: number) => string,
+): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {
+    [name]: outputTensor('string', shape, Array.from(chosen.index, label)),
+  };
+  if (score !== false) out[score] = outputTensor('float32', shape, chosen.score);
+  return out;
+}
+
 /** Builds an output step from what every kind shares: its source, and a run over score rows. */
 function scoreStep(
   source: RuntimeTensorSpec,
@@ -167,15 +185,7 @@ export const ARGMAX_STEP: OutputStepKind<ArgmaxStep> = {
     if (config.score !== false) external.push(spec(config.score, 'float32', lead));
     return scoreStep(source, external, (_tensor, scores, shape) => {
       const best = topkRows(activate(scores, config.activation), 1);
-      const out: Record<string, Tensor> = {
-        [name]: outputTensor(
-          'string',
-          shape,
-          Array.from(best.index, (i) => label(i, scores.classes)),
-        ),
-      };
-      if (config.score !== false) out[config.score] = outputTensor('float32', shape, best.score);
-      return out;
+      return labelled(name, config.score, shape, best, (i) => label(i, scores.classes));
     });
   },
 };
@@ -201,16 +211,9 @@ export const TOPK_STEP: OutputStepKind<TopkStep> = {
         );
       }
       const best = topkRows(activate(scores, config.activation), config.k);
-      const shape = [...lead, config.k];
-      const out: Record<string, Tensor> = {
-        [name]: outputTensor(
-          'string',
-          shape,
-          Array.from(best.index, (i) => label(i, scores.classes)),
-        ),
-      };
-      if (config.score !== false) out[config.score] = outputTensor('float32', shape, best.score);
-      return out;
+      return labelled(name, config.score, [...lead, config.k], best, (i) =>
+        label(i, scores.classes),
+      );
     });
   },
 };
@@ -236,16 +239,7 @@ export const THRESHOLD_STEP: OutputStepKind<ThresholdStep> = {
         );
       }
       const kept = thresholdRows(activate(scores, config.activation), thresholds);
-      const shape = [...tensor.shape];
-      const out: Record<string, Tensor> = {
-        [name]: outputTensor(
-          'string',
-          shape,
-          Array.from(kept.index, (i) => label(i, scores.classes)),
-        ),
-      };
-      if (config.score !== false) out[config.score] = outputTensor('float32', shape, kept.score);
-      return out;
+      return labelled(name, config.score, [...tensor.shape], kept, (i) => label(i, scores.classes));
     });
   },
 };
