@@ -25,13 +25,14 @@ import type {
   Tensors,
 } from './step.js';
 
-const configError = (name: string, message: string): ConveyorError =>
+/** ERR_MODEL_CONFIG_INVALID for the output step `name` of model.json. */
+export const configError = (name: string, message: string): ConveyorError =>
   new ConveyorError('ERR_MODEL_CONFIG_INVALID', `postprocess "${name}": ${message}`, {
     details: { step: name },
   });
 
 /** The model output a step reads: `from`, or the model's only output. */
-export function sourceOutput(
+export function findOutput(
   name: string,
   from: string | undefined,
   model: ModelIo,
@@ -51,6 +52,16 @@ export function sourceOutput(
         : `the model has no output "${from}"; its outputs are ${names}`,
     );
   }
+  return spec;
+}
+
+/** The model output a score step reads (`findOutput`), which must have a class axis. */
+export function sourceOutput(
+  name: string,
+  from: string | undefined,
+  model: ModelIo,
+): RuntimeTensorSpec {
+  const spec = findOutput(name, from, model);
   if (spec.shape.length === 0) throw configError(name, `output "${spec.name}" has no class axis`);
   return spec;
 }

@@ -13,14 +13,9 @@ import {
 } from '@conveyor/shared';
 import type { RuntimeTensorSpec } from '../../session.js';
 import type { ModelIo, OutputStep, OutputStepKind, StepInit, Tensors } from '../step.js';
+import { configError, findOutput } from '../outputs.js';
 import { ctcDecode, dictionaryClasses } from './ctc.js';
 import { extractBoxes, type TextBox } from './db-boxes.js';
-
-function configError(name: string, message: string): ConveyorError {
-  return new ConveyorError('ERR_MODEL_CONFIG_INVALID', `postprocess "${name}": ${message}`, {
-    details: { step: name },
-  });
-}
 
 /** The model output a step reads, `from` or the only one, with the rank it must have. */
 function readOutput(
@@ -29,17 +24,7 @@ function readOutput(
   model: ModelIo,
   rank: number,
 ): RuntimeTensorSpec {
-  const spec =
-    from === undefined
-      ? model.outputs.length === 1
-        ? model.outputs[0]
-        : undefined
-      : model.outputs.find((o) => o.name === from);
-  if (!spec)
-    throw configError(
-      name,
-      from === undefined ? 'name the model output in "from"' : `the model has no output "${from}"`,
-    );
+  const spec = findOutput(name, from, model);
   if (spec.dtype !== 'float32' || spec.shape.length !== rank)
     throw configError(
       name,
