@@ -29,7 +29,7 @@ export function grpcAddress(host: string, port: number): string {
 }
 
 /**
- * grpc-js logs through `console.error` by default (one global logger per process): its lines go
+ * grpc-js writes to the standard error stream by default (one global logger per process): its lines go
  * to the producer's pino logger instead, as JSON records with `component: "grpc-js"`.
  */
 function logThroughPino(log: Logger): void {
