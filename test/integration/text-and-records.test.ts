@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
 import { createEmbeddedClient } from '@conveyor/sdk/embedded';
-import { createLogger, loadConfig, toRows } from '@conveyor/shared';
+import {
+  createLogger,
+  loadConfig,
+  toRows,
+  type ConveyorError,
+  type ErrorBody,
+} from '@conveyor/shared';
+import { startProducer, testConfig, type TestProducer } from '../../apps/producer/test/support.js';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
 import { sentimentConfig } from '../../scripts/lib/sentiment-model.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
@@ -12,7 +19,8 @@ import { MODELS } from '../support/workers.js';
 
 /**
  * The text and record steps end to end: the generated sentiment model as shipped and with
- * chunking, and iris behind a record step, through a worker and the queue and embedded.
+ * chunking, and iris behind a record step, through a worker and the queue and embedded; a bad
+ * record's field-level details through the queue client and HTTP too.
  */
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
@@ -82,7 +90,7 @@ const LONG = 'bad the the the '.repeat(20) + 'good good the the '.repeat(40);
 describe.each([
   ['queue', () => createClient({ redisUrl, prefix })],
   ['embedded', () => createEmbeddedClient({ repository })],
-] as const)('text and records through the %s client', (kind, open) => {
+] as const)('text and records through the %s client', (_kind, open) => {
   let client: ConveyorClient;
   beforeAll(async () => {
     client = await open();
@@ -144,14 +152,13 @@ describe.each([
       (e: unknown) => e,
     )) as { code?: string; message?: string };
     expect(error.code).toBe('ERR_RECORD_FIELD');
-    // Through the queue only the code and the message travel; the message names each field.
+    // The message names each field; the details list them, through the queue too.
     expect(error.message).toContain(
       'flower[0].sepal_length 51, above the maximum 30 (range); ' +
         'flower[0].sepal_width not a number but a string (type); ' +
         'flower[0].petal_width is missing (missing); ' +
         'flower[0].colour is no field of the record (extra)',
     );
-    if (kind === 'queue') return;
     expect(error).toMatchObject({
       details: {
         row: 0,
@@ -165,5 +172,73 @@ describe.each([
         ],
       },
     });
+  });
+});
+
+describe('field-level record errors reach every client', () => {
+  // Row 0: petal_width missing, colour extra; row 1 fine; row 2: sepal_width a string.
+  const BAD = [
+    { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, colour: 'red' },
+    { sepal_length: 5.9, sepal_width: 3.0, petal_length: 4.2, petal_width: 1.5 },
+    { sepal_length: 6.3, sepal_width: '3.3', petal_length: 6.0, petal_width: 2.5 },
+  ].map((record) => JSON.stringify(record));
+  const FIELD_ERRORS = [
+    { row: 0, field: 'petal_width', reason: 'missing' },
+    { row: 0, field: 'colour', reason: 'extra' },
+    { row: 2, field: 'sepal_width', reason: 'type' },
+  ];
+  let queue: ConveyorClient;
+  let embedded: ConveyorClient;
+  let producer: TestProducer;
+  beforeAll(async () => {
+    queue = await createClient({ redisUrl, prefix });
+    embedded = await createEmbeddedClient({ repository });
+    producer = await startProducer(testConfig(redisUrl, prefix, { MODEL_REPOSITORY: repository }));
+  }, 60_000);
+  afterAll(async () => {
+    await producer?.close();
+    await queue?.close();
+    await embedded?.close();
+  });
+
+  const refusal = (client: ConveyorClient) =>
+    client.predict('iris-record', { flower: BAD }).then(
+      () => expect.fail('the bad records were accepted'),
+      (e: unknown) => e as ConveyorError,
+    );
+
+  it('gives the queue client the details the embedded client gets', async () => {
+    const [fromQueue, inProcess] = await Promise.all([refusal(queue), refusal(embedded)]);
+    expect(inProcess.code).toBe('ERR_RECORD_FIELD');
+    expect(inProcess.details.fields).toEqual(FIELD_ERRORS);
+    expect(fromQueue.code).toBe('ERR_RECORD_FIELD');
+    expect(fromQueue.message).toBe(inProcess.message);
+    const { jobId, model, ...carried } = fromQueue.details;
+    expect(jobId).toEqual(expect.any(String));
+    expect(model).toBe('iris-record');
+    expect(carried).toEqual(inProcess.details);
+  });
+
+  it('answers HTTP infer with the same details, and keeps them on the failed job', async () => {
+    const inProcess = await refusal(embedded);
+    const response = await producer.app.inject({
+      method: 'POST',
+      url: '/v2/models/iris-record/infer',
+      payload: { inputs: [{ name: 'flower', datatype: 'BYTES', shape: [3], data: BAD }] },
+    });
+    expect(response.statusCode).toBe(400);
+    const body = response.json<ErrorBody>();
+    expect(body).toMatchObject({ code: 'ERR_RECORD_FIELD', message: inProcess.message });
+    expect(body.details).toEqual(inProcess.details);
+    expect(body.job_id).toEqual(expect.any(String));
+
+    const status = await producer.app.inject({ url: `/v1/jobs/${body.job_id}` });
+    expect(status.json()).toMatchObject({
+      state: 'failed',
+      error: { code: 'ERR_RECORD_FIELD', details: { fields: FIELD_ERRORS } },
+    });
+    const result = await producer.app.inject({ url: `/v1/jobs/${body.job_id}/result` });
+    expect(result.statusCode).toBe(400);
+    expect(result.json<ErrorBody>().details).toEqual(inProcess.details);
   });
 });

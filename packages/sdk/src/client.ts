@@ -133,8 +133,11 @@ export interface JobStatus {
   enqueuedAt?: number;
   startedAt?: number;
   finishedAt?: number;
-  /** The failure of a failed job. */
-  error?: { code: string; message: string };
+  /**
+   * The failure of a failed job, with the details its code's catalogue entry exposes (bounded;
+   * `truncated: true` when cut), when there are any.
+   */
+  error?: { code: string; message: string; details?: Record<string, unknown> };
 }
 
 /**

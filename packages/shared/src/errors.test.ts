@@ -3,10 +3,8 @@ import {
   ConveyorError,
   ERROR_CATALOGUE,
   ERROR_CODES,
-  formatFailure,
   isConveyorError,
   isErrorCode,
-  parseFailure,
   toConveyorError,
 } from './errors.js';
 
@@ -169,46 +167,5 @@ describe('toConveyorError', () => {
     expect(wrapped.code).toBe('ERR_INTERNAL');
     expect(wrapped.cause).toBe(cause);
     expect(toConveyorError('text', 'ERR_INFERENCE_FAILED').code).toBe('ERR_INFERENCE_FAILED');
-  });
-});
-
-describe('failure reasons', () => {
-  it.each(ERROR_CODES)('round-trips %s through formatFailure and parseFailure', (code) => {
-    const parsed = parseFailure(
-      formatFailure(new ConveyorError(code, 'first line: with a colon\nsecond line')),
-    );
-    expect(parsed.code).toBe(code);
-    expect(parsed.message).toBe('first line: with a colon\nsecond line');
-  });
-
-  it('keeps an empty message', () => {
-    const parsed = parseFailure(formatFailure(new ConveyorError('ERR_CLOSED', '')));
-    expect(parsed.code).toBe('ERR_CLOSED');
-    expect(parsed.message).toBe('');
-  });
-
-  it('turns a reason without a Conveyor code into ERR_JOB_FAILED, keeping the reason as its message', () => {
-    for (const reason of [
-      'job stalled more than allowable limit (not exactly)',
-      'ERR_NOT_A_CODE: x',
-      'err_validation: x',
-      '',
-    ]) {
-      const parsed = parseFailure(reason);
-      expect(parsed.code).toBe('ERR_JOB_FAILED');
-      expect(parsed.message).toBe(reason);
-    }
-  });
-
-  it("turns BullMQ's reason for a job whose worker kept dying into ERR_JOB_STALLED", () => {
-    const parsed = parseFailure('job stalled more than allowable limit', { jobId: '9' });
-    expect(parsed.code).toBe('ERR_JOB_STALLED');
-    expect(parsed.message).toMatch(/^job stalled more than allowable limit: the worker/);
-    expect(parsed.details).toEqual({ jobId: '9' });
-  });
-
-  it('attaches the given details to the parsed error', () => {
-    expect(parseFailure('ERR_INPUT_SHAPE: bad', { jobId: '7' }).details).toEqual({ jobId: '7' });
-    expect(parseFailure('weird', { jobId: '8' }).details).toEqual({ jobId: '8' });
   });
 });

@@ -3,6 +3,18 @@
  * carries one of these codes; branch on `code`, never on `instanceof` or message text, because
  * errors cross package copies, threads and Redis.
  */
+export interface ErrorCatalogueEntry {
+  status: number;
+  retryable: boolean;
+  summary: string;
+  fix: string;
+  /**
+   * The keys of `details` safe to show the caller: sent with a failed job through the queue and
+   * in HTTP error bodies (bounded, see failure.ts). Other details stay in the process and its log.
+   */
+  expose?: readonly string[];
+}
+
 export const ERROR_CATALOGUE = {
   ERR_VALIDATION: {
     status: 400,
@@ -72,6 +84,7 @@ export const ERROR_CATALOGUE = {
     summary:
       'A record (a JSON object of named fields) has a missing, extra, wrongly typed, out-of-range or unknown-category field.',
     fix: "Read details.fields: each names the field, the row and the reason; match the model's record fields (`conveyor models inspect`).",
+    expose: ['input', 'row', 'field', 'reason', 'count', 'fields'],
   },
   ERR_TEXT_TOO_LONG: {
     status: 413,
@@ -315,10 +328,7 @@ export const ERROR_CATALOGUE = {
     summary: 'An unexpected error; a bug in Conveyor.',
     fix: 'Report it with the log lines around it.',
   },
-} as const satisfies Record<
-  string,
-  { status: number; retryable: boolean; summary: string; fix: string }
->;
+} as const satisfies Record<string, ErrorCatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
@@ -395,35 +405,4 @@ export function toConveyorError(
   if (isConveyorError(value)) return value;
   const message = value instanceof Error ? value.message : String(value);
   return new ConveyorError(fallback, message, { cause: value });
-}
-
-const FAILURE_PATTERN = /^(ERR_[A-Z0-9_]+): ([\s\S]*)$/;
-
-/**
- * The text a failed job carries in BullMQ's `failedReason`: `CODE: message`. BullMQ keeps only
- * an error's message, so the code travels as its prefix; people reading the dashboard see it too.
- */
-export function formatFailure(error: ConveyorError): string {
-  return `${error.code}: ${error.message}`;
-}
-
-/** BullMQ's failedReason for a job whose lock expired more than `maxStalledCount` times. */
-const BULLMQ_STALLED_REASON = 'job stalled more than allowable limit';
-
-/**
- * Reads a `failedReason` written by formatFailure. BullMQ's own reason for a job whose worker kept
- * dying becomes ERR_JOB_STALLED; any other reason from elsewhere becomes ERR_JOB_FAILED.
- */
-export function parseFailure(reason: string, details: Record<string, unknown> = {}): ConveyorError {
-  const match = FAILURE_PATTERN.exec(reason);
-  if (match && isErrorCode(match[1]))
-    return new ConveyorError(match[1], match[2] ?? '', { details });
-  if (reason === BULLMQ_STALLED_REASON) {
-    return new ConveyorError(
-      'ERR_JOB_STALLED',
-      `${reason}: the worker running it stopped before finishing it, more than once`,
-      { details },
-    );
-  }
-  return new ConveyorError('ERR_JOB_FAILED', reason, { details });
 }

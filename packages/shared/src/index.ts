@@ -13,15 +13,22 @@ export {
   ConveyorError,
   ERROR_CATALOGUE,
   ERROR_CODES,
-  formatFailure,
   isConveyorError,
   isErrorCode,
-  parseFailure,
   toConveyorError,
   type ConveyorErrorOptions,
+  type ErrorCatalogueEntry,
   type ErrorCode,
   type ErrorIssue,
 } from './errors.js';
+export {
+  FAILURE_DETAILS_MARKER,
+  MAX_FAILURE_DETAILS_BYTES,
+  boundDetails,
+  exposedDetails,
+  formatFailure,
+  parseFailure,
+} from './failure.js';
 export {
   DTYPES,
   DTYPE_ARRAYS,

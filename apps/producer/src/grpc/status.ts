@@ -4,7 +4,7 @@
  * carry `conveyor-error-code` (and `conveyor-job-id`, `retry-after` when REST sends them).
  */
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { ConveyorError, isConveyorError, zodIssues } from '@conveyor/shared';
+import { ConveyorError, exposedDetails, isConveyorError, zodIssues } from '@conveyor/shared';
 import { ZodError } from 'zod';
 import { errorBody } from '../plugins/error-handler.js';
 import type { ErrorBody } from '../oip/schemas.js';
@@ -53,10 +53,12 @@ export function errorBodyOf(error: unknown, callId: string): ErrorBody {
     });
   }
   const jobId = error.details.jobId;
+  const details = exposedDetails(error);
   return errorBody({
     code: error.code,
     message: error.message,
     ...(error.issues.length > 0 && { issues: error.issues }),
+    ...(Object.keys(details).length > 0 && { details }),
     ...(typeof jobId === 'string' && { jobId }),
   });
 }

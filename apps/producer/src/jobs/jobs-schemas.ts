@@ -108,7 +108,16 @@ export const JobStateSchema = z.enum([
 
 export type JobStateName = z.infer<typeof JobStateSchema>;
 
-export const JobErrorSchema = z.object({ code: z.string(), message: z.string() }).strict();
+export const JobErrorSchema = z
+  .object({
+    code: z.string(),
+    message: z.string(),
+    /** The details the code's catalogue entry exposes (ERR_RECORD_FIELD's `fields`), bounded. */
+    details: z.record(z.string(), z.json()).optional(),
+  })
+  .strict();
+
+export type JobError = z.infer<typeof JobErrorSchema>;
 
 export const JobStatusSchema = z
   .object({

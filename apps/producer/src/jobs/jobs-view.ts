@@ -1,8 +1,9 @@
 import type { JobRecord, Prediction, QueueClient } from '@conveyor/sdk';
-import { ConveyorError, ERROR_CATALOGUE, modelOfJobId } from '@conveyor/shared';
+import { ConveyorError, ERROR_CATALOGUE, exposedDetails, modelOfJobId } from '@conveyor/shared';
 import { toOipOutputs } from '../oip/tensors.js';
 import {
   JobStateSchema,
+  type JobError,
   type JobOutcome,
   type JobResultBody,
   type JobStatusBody,
@@ -40,11 +41,18 @@ export function resultBody(prediction: Prediction): JobResultBody {
 
 /** How a failed job (or one whose result cannot be read) ended. */
 export function failedOutcome(jobId: string, error: ConveyorError): JobOutcome {
+  const { code, message } = error;
+  const details = exposedDetails(error) as JobError['details'];
   return {
     job_id: jobId,
     model: modelOfJobId(jobId),
     status: 'failed',
-    error: { code: error.code, message: error.message, status: ERROR_CATALOGUE[error.code].status },
+    error: {
+      code,
+      message,
+      status: ERROR_CATALOGUE[code].status,
+      ...(Object.keys(details ?? {}).length > 0 && { details }),
+    },
   };
 }
 
@@ -84,6 +92,6 @@ export function statusBody(record: JobRecord): JobStatusBody {
     body.inference_ms = timings.inferenceMs;
     body.model_version = version;
   }
-  if (record.error) body.error = record.error;
+  if (record.error) body.error = record.error as JobStatusBody['error'];
   return body;
 }

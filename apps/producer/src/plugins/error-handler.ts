@@ -7,6 +7,7 @@ import {
 } from 'fastify-type-provider-zod';
 import {
   ERROR_CATALOGUE,
+  exposedDetails,
   isConveyorError,
   type ErrorCode,
   type ErrorIssue,
@@ -20,6 +21,8 @@ interface Classified {
   code: ErrorCode;
   message: string;
   issues?: readonly ErrorIssue[];
+  /** The details the catalogue lets the code show, bounded. */
+  details?: Record<string, unknown>;
   jobId?: string;
   /** Response headers the code calls for (`WWW-Authenticate`, `Retry-After`). */
   headers?: Readonly<Record<string, string>>;
@@ -85,11 +88,13 @@ function classify(error: unknown, bodyLimit: number, reqId: string): Classified 
   if (isConveyorError(error)) {
     const jobId = error.details.jobId;
     const headers = headersFor(error.code, error.details);
+    const details = exposedDetails(error);
     return {
       code: error.code,
       // An ERR_INTERNAL message may hold anything (paths, library internals); it stays in the log.
       message: error.code === 'ERR_INTERNAL' ? internal(reqId) : error.message,
       ...(error.issues.length > 0 && { issues: error.issues }),
+      ...(Object.keys(details).length > 0 && { details }),
       ...(typeof jobId === 'string' && { jobId }),
       ...(headers && { headers }),
     };
@@ -112,7 +117,10 @@ function classify(error: unknown, bodyLimit: number, reqId: string): Classified 
   return { code: 'ERR_INTERNAL', message: internal(reqId) };
 }
 
-/** The one error body: `{ error, code, message, statusCode }`, plus `issues` and `job_id` when known. */
+/**
+ * The one error body: `{ error, code, message, statusCode }`, plus `issues`, the exposed `details`
+ * and `job_id` when known.
+ */
 export function errorBody(classified: Classified): ErrorBody {
   const statusCode = ERROR_CATALOGUE[classified.code].status;
   const body: ErrorBody = {
@@ -123,6 +131,7 @@ export function errorBody(classified: Classified): ErrorBody {
   };
   if (classified.issues)
     body.issues = classified.issues.map((i) => ({ path: i.path, message: i.message }));
+  if (classified.details) body.details = classified.details as ErrorBody['details'];
   if (classified.jobId !== undefined) body.job_id = classified.jobId;
   return body;
 }

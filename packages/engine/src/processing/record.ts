@@ -98,7 +98,8 @@ function recordError(input: string, problems: readonly RecordProblem[]): Conveyo
   const listed = problems.slice(0, MAX_LISTED);
   const first = listed[0] as RecordProblem;
   const where = (p: RecordProblem): string => `${input}[${p.row}]${p.field ? `.${p.field}` : ''}`;
-  // The message names every problem (up to 10): through the queue only code and message travel.
+  // The message names every problem (up to 10); the details list them all, and the catalogue
+  // exposes them to every client (queue and HTTP too, bounded: see shared/src/failure.ts).
   const named = listed.slice(0, 10).map((p) => `${where(p)} ${p.message} (${p.reason})`);
   const more = problems.length > 10 ? `; and ${problems.length - 10} more` : '';
   return new ConveyorError('ERR_RECORD_FIELD', `bad record fields: ${named.join('; ')}${more}`, {

@@ -1,6 +1,7 @@
 import {
   ConveyorError,
   blobKey,
+  exposedDetails,
   modelOfJobId,
   parseFailure,
   queueOfJobId,
@@ -33,7 +34,9 @@ export function statusOf(id: string, { stored, state }: ReadJob): JobStatus {
   if (stored.finishedOn) status.finishedAt = stored.finishedOn;
   if (state === 'failed') {
     const error = parseFailure(stored.failedReason);
+    const details = exposedDetails(error);
     status.error = { code: error.code, message: error.message };
+    if (Object.keys(details).length > 0) status.error.details = details;
   }
   return status;
 }

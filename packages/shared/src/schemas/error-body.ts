@@ -12,6 +12,11 @@ export const ErrorBodySchema = z
     message: z.string(),
     statusCode: z.number().int(),
     issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    /**
+     * The details the catalogue lets the code show (ERR_RECORD_FIELD's `fields`), at most
+     * MAX_FAILURE_DETAILS_BYTES of JSON, with `truncated: true` when cut to fit.
+     */
+    details: z.record(z.string(), z.json()).optional(),
     /** The job to fetch later, on ERR_JOB_TIMEOUT and on failures of a job that ran. */
     job_id: z.string().optional(),
   })
