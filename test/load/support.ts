@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { request, type Agent } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { freePort } from '../../scripts/lib/redis-server.js';
 import { MODELS, ROOT } from '../../scripts/lib/worker-process.js';
@@ -179,17 +180,31 @@ export async function rssBytes(pid: number): Promise<number> {
   return Number(match[1]) * 1024;
 }
 
-/** `used_memory` of `INFO memory`, in bytes. */
-export async function redisUsedMemory(redis: Redis): Promise<number> {
+/** One read of `used_memory` less the clients' buffers (see redisUsedMemory). */
+async function usedLessClients(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
   const field = (name: string) => {
     const match = new RegExp(`^${name}:(\\d+)\\r?$`, 'm').exec(info);
     if (!match?.[1]) throw new Error(`INFO memory has no ${name}`);
     return Number(match[1]);
   };
-  // Less the clients' query and output buffers, which rise and fall with whatever is in flight
-  // at the instant of the sample (a pipelined bulk of images): what stays is what Redis keeps.
   return field('used_memory') - field('mem_clients_normal');
+}
+
+/**
+ * `used_memory` of `INFO memory` less the clients' query and output buffers, in bytes: what Redis
+ * keeps. Those buffers rise and fall with whatever is in flight at the instant of the sample (a
+ * pipelined bulk of images), and so, for a moment, does memory a running script or a command
+ * holds; the least of three reads 50 ms apart leaves such moments out. Memory Redis keeps is in
+ * all three.
+ */
+export async function redisUsedMemory(redis: Redis): Promise<number> {
+  const reads: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await sleep(50);
+    reads.push(await usedLessClients(redis));
+  }
+  return Math.min(...reads);
 }
 
 /** Every key matching a pattern, by SCAN. */
