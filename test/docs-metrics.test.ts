@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createProducerMetrics } from '../apps/producer/src/metrics/producer-metrics.js';
 import { createWorkerMetrics } from '../apps/worker/src/metrics.js';
+import { tableRows } from './support/markdown.js';
 
 const doc = readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8');
 
@@ -37,16 +38,8 @@ const registered = (registry: Registry): Registered[] =>
 /** Rows of the doc's tables whose first cell is one backticked metric name, by name. */
 function metricRows(markdown: string): Map<string, Documented> {
   const rows = new Map<string, Documented>();
-  for (const line of markdown.split('\n')) {
-    if (!line.trimStart().startsWith('|')) continue;
-    const cells = line
-      .trim()
-      .replace(/^\||\|$/g, '')
-      .split('|')
-      .map((cell) => cell.trim());
-    const name = /^`([a-z][a-z0-9_]*)`$/.exec(cells[0] ?? '')?.[1];
-    if (name === undefined || cells.length < 4) continue;
-    if (rows.has(name)) throw new Error(`${name} has more than one row`);
+  for (const [name, cells] of tableRows(markdown, /^`([a-z][a-z0-9_]*)`$/)) {
+    if (cells.length < 4) continue;
     rows.set(name, {
       type: cells[1] ?? '',
       labels: [...(cells[2] ?? '').matchAll(/`([a-z_]+)`/g)].map((m) => m[1] ?? '').sort(),

@@ -7,26 +7,12 @@ import {
   loadConfig,
 } from '@conveyor/shared';
 import { describe, expect, it } from 'vitest';
+import { tableRows } from './support/markdown.js';
 
 const read = (path: string) => readFileSync(new URL(`../docs/${path}`, import.meta.url), 'utf8');
 
-/** Table rows of a markdown document whose first cell is one backticked name, keyed by that name. */
-function tableRows(markdown: string): Map<string, string[]> {
-  const rows = new Map<string, string[]>();
-  for (const line of markdown.split('\n')) {
-    if (!line.trimStart().startsWith('|')) continue;
-    const cells = line
-      .trim()
-      .replace(/^\||\|$/g, '')
-      .split('|')
-      .map((cell) => cell.trim());
-    const name = /^`([A-Z][A-Z0-9_]*)`$/.exec(cells[0] ?? '')?.[1];
-    if (name === undefined) continue;
-    if (rows.has(name)) throw new Error(`${name} has more than one row`);
-    rows.set(name, cells);
-  }
-  return rows;
-}
+/** Table rows whose first cell is one backticked upper-case name (a setting, an error code). */
+const tableRowsOf = (markdown: string) => tableRows(markdown, /^`([A-Z][A-Z0-9_]*)`$/);
 
 /** Names a document gives a heading of their own, as in `### \`NAME\``. */
 function headingNames(markdown: string): string[] {
@@ -39,7 +25,7 @@ const sorted = (names: Iterable<string>) => [...new Set(names)].sort();
 
 describe('docs/errors.md', () => {
   const doc = read('errors.md');
-  const rows = tableRows(doc);
+  const rows = tableRowsOf(doc);
 
   it('documents every code of the catalogue in its table', () => {
     expect(
@@ -67,7 +53,7 @@ describe('docs/errors.md', () => {
 
 describe('docs/configuration.md', () => {
   const doc = read('configuration.md');
-  const rows = tableRows(doc);
+  const rows = tableRowsOf(doc);
   const documented = sorted([...rows.keys(), ...headingNames(doc)]);
 
   it('documents every variable of ConfigSchema', () => {
