@@ -319,6 +319,7 @@ export {
   modelOfQueue,
   msFromRedisTime,
   newJobId,
+  modelKey,
   queueName,
   queueOfJobId,
   routeOfJobId,

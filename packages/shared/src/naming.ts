@@ -170,3 +170,14 @@ export function queueOfJobId(id: string): string {
 export function blobKey(prefix: string, jobId: string, input: string): string {
   return `${prefix}:blob:${jobId}:${input}`;
 }
+
+/**
+ * A Redis key that belongs to one model: `<prefix>:{<model>}:<parts joined by ":">`. The braces are
+ * a Redis Cluster hash tag, so every key of one model lives in one slot (a script may touch several
+ * of them) while different models spread over the cluster's shards. New per-model keys (prediction
+ * log, feedback, shadow and drift statistics) are made here.
+ */
+export function modelKey(prefix: string, model: string, ...parts: string[]): string {
+  const name = MODEL_NAME.test(model) ? model : ModelNameSchema.parse(model);
+  return `${prefix}:{${name}}:${parts.join(':')}`;
+}
