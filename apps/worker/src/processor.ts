@@ -18,6 +18,7 @@ import {
 import { readJobPayload } from './job-payload.js';
 import { startJobTrace, type JobTrace } from './job-trace.js';
 import { NO_JOB_METRICS, type JobMetrics } from './metrics.js';
+import { NO_OBSERVER, type PredictionObserver } from './prediction-observer.js';
 import type { ResultStore } from './result-store.js';
 
 /** Reads and removes the raw bytes of a job's stored inputs (see BlobTensorSchema). */
@@ -116,7 +117,8 @@ function storedNames(payload: JobPayload): string[] {
  * outputs. A bad job fails alone, with its code as the prefix of BullMQ's failedReason; only
  * retryable codes retry. Each attempt is counted and timed on `metrics`, and traced with `tracer`
  * when given one (see job-trace.ts). A completed job logs one record at debug, a failed one at
- * warn with its code; both carry the job id, and the trace id when traced.
+ * warn with its code; both carry the job id, and the trace id when traced. Completed jobs an
+ * `observer` wants are handed to it after their result is built (see prediction-observer.ts).
  */
 export function createProcessor(
   engine: Engine,
@@ -127,6 +129,7 @@ export function createProcessor(
   results: ResultStore,
   metrics: JobMetrics = NO_JOB_METRICS,
   tracer?: Tracer,
+  observer: PredictionObserver = NO_OBSERVER,
 ) {
   /** Logs a failed job and turns its error into what BullMQ records; drops its last blobs. */
   const failed = async (
@@ -188,13 +191,14 @@ export function createProcessor(
         );
       }
       const inputs = await readInputs(payload, jobId, stored, blobs, engine.maxTensorBytes);
+      const wanted = observer.wants(model, version, payload);
       const started = performance.now();
       const outcome = await engine.predict({
         model,
         version,
         inputs,
         outputs: payload.outputs,
-        transferInputs: transferable(inputs),
+        transferInputs: wanted !== 'inputs' && transferable(inputs),
         deadline,
       });
       const ran = traced && performance.now();
@@ -211,6 +215,19 @@ export function createProcessor(
       }
       const done = performance.now();
       const inferenceMs = done - started;
+      if (wanted !== 'no')
+        void observer.completed({
+          jobId,
+          model,
+          version: outcome.version,
+          payload,
+          ...(wanted === 'inputs' && { inputs }),
+          outputs: outcome.outputs,
+          queuedMs,
+          inferenceMs,
+          traceId: traced?.traceId,
+          completedAt: Date.now(),
+        });
       metrics.completed(
         inferenceMs / 1000,
         Math.max(0, Date.now() - job.timestamp) / 1000,

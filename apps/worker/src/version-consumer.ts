@@ -21,6 +21,7 @@ import {
   type Logger,
 } from '@conveyor/shared';
 import { NO_JOB_METRICS, type WorkerMetrics } from './metrics.js';
+import type { PredictionObserver } from './prediction-observer.js';
 import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
 import { createResultStore } from './result-store.js';
 import type { WorkerRegistry } from './worker-registry.js';
@@ -87,6 +88,8 @@ export async function startVersionConsumer(options: {
   tracer?: Tracer | undefined;
   /** Counts the version's jobs for the worker's record too. */
   registry?: Pick<WorkerRegistry, 'jobs'> | undefined;
+  /** Sees each completed job it wants (prediction log, shadow, drift). */
+  observer?: PredictionObserver | undefined;
 }): Promise<VersionConsumer> {
   const { engine, model, version, connection, config, blobs } = options;
   const log = options.log.child({ model, version });
@@ -132,7 +135,17 @@ export async function startVersionConsumer(options: {
   });
   const worker = new ConsumerWorker(
     name,
-    createProcessor(engine, model, version, log, blobs, results, metrics, options.tracer),
+    createProcessor(
+      engine,
+      model,
+      version,
+      log,
+      blobs,
+      results,
+      metrics,
+      options.tracer,
+      options.observer,
+    ),
     {
       connection,
       prefix: config.REDIS_KEY_PREFIX,

@@ -23,6 +23,7 @@ import type { BlobStore } from './processor.js';
 import { watchRedisHealth } from './redis-health.js';
 import { watchRepository, type RepositoryWatch } from './repository-watch.js';
 import { announcementOf, createRollout, keyOf } from './rollout.js';
+import { combineObservers, type PredictionObserver } from './prediction-observer.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
 import { versionStatuses, type VersionStatus } from './version-status.js';
 import { createWorkerRegistry } from './worker-registry.js';
@@ -144,6 +145,9 @@ export async function startWorkerService(
     log,
   });
   const blobs = blobStore(connection, config.REDIS_KEY_PREFIX);
+  // What watches completed jobs: the prediction log, shadow comparison, drift statistics.
+  const observers: PredictionObserver[] = [];
+  const observer = combineObservers(observers, log);
   const consumers = new Map<string, VersionConsumer>();
   const consume = async (version: ServedModel) => {
     const { name } = version.entry;
@@ -158,6 +162,7 @@ export async function startWorkerService(
       metrics,
       tracer: options.tracer,
       registry,
+      observer,
     });
     consumers.set(keyOf(name, version.entry.version), consumer);
   };
