@@ -6,7 +6,7 @@ import {
   type PredictionObserver,
 } from './prediction-observer.js';
 
-const log = createLogger({ level: 'silent' });
+const log = createLogger({ component: 'worker', level: 'silent' });
 const payload = (model: string) => ({ model, inputs: {} }) as unknown as JobPayload;
 
 function recorder(
@@ -32,10 +32,10 @@ describe('combineObservers', () => {
     );
     const job = payload('iris');
     expect(combined.wants('iris', '1', job)).toBe('inputs');
-    combined.completed({ jobId: 'j1', payload: job } as CompletedPrediction);
+    void combined.completed({ jobId: 'j1', payload: job } as CompletedPrediction);
     expect(seen).toEqual(['outputs:j1', 'inputs:j1']);
     // A payload nobody asked about is fed to nobody.
-    combined.completed({ jobId: 'j2', payload: payload('iris') } as CompletedPrediction);
+    void combined.completed({ jobId: 'j2', payload: payload('iris') } as CompletedPrediction);
     expect(seen).toHaveLength(2);
   });
 
