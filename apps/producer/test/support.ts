@@ -68,6 +68,9 @@ export function unusedClient(overrides: Partial<QueueClient> = {}): QueueClient 
     jobIdFor: unused,
     workers: unused,
     status: unused,
+    predictionLog: () => {
+      throw new Error('the test client was called');
+    },
     close: () => Promise.resolve(),
     ...overrides,
   };

@@ -23,6 +23,7 @@ import type { BlobStore } from './processor.js';
 import { watchRedisHealth } from './redis-health.js';
 import { watchRepository, type RepositoryWatch } from './repository-watch.js';
 import { announcementOf, createRollout, keyOf } from './rollout.js';
+import { createPredictionLog } from './prediction-log.js';
 import { combineObservers, type PredictionObserver } from './prediction-observer.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
 import { versionStatuses, type VersionStatus } from './version-status.js';
@@ -147,6 +148,7 @@ export async function startWorkerService(
   const blobs = blobStore(connection, config.REDIS_KEY_PREFIX);
   // What watches completed jobs: the prediction log, shadow comparison, drift statistics.
   const observers: PredictionObserver[] = [];
+  observers.push(createPredictionLog({ connection, config, engine, log }));
   const observer = combineObservers(observers, log);
   const consumers = new Map<string, VersionConsumer>();
   const consume = async (version: ServedModel) => {

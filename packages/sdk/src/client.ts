@@ -2,6 +2,7 @@ import {
   PredictOptionsSchema,
   type ConveyorError,
   type ConveyorStatus,
+  type LoggedPrediction,
   type ModelSignature,
   type PredictOptions,
   type Tensor,
@@ -9,6 +10,7 @@ import {
   type WorkerRecord,
 } from '@conveyor/shared';
 import { z } from 'zod';
+import type { PredictionLogQuery } from './prediction-log.js';
 import type { InputsOf, ModelRef, OutputName, OutputsOf } from './typed-model.js';
 
 /** Options shared by every job of an enqueueMany call: all of predict's but the idempotency key. */
@@ -287,4 +289,9 @@ export interface QueueClient extends ConveyorClient {
    * live workers and failures by code, read from Redis now. Rejects with ERR_QUEUE_UNAVAILABLE.
    */
   status(): Promise<ConveyorStatus>;
+  /**
+   * A model's prediction log (predictions workers sampled, see docs/lifecycle.md), oldest first,
+   * inputs and outputs decoded, read page by page. ERR_VALIDATION for a bad query.
+   */
+  predictionLog(model: string, query?: PredictionLogQuery): AsyncIterableIterator<LoggedPrediction>;
 }

@@ -30,6 +30,16 @@ export type { ChangeOptions } from './aliases.js';
 export { ClientOptionsSchema, type ClientOptions } from './options.js';
 export { BulkOptionsSchema, PredictManyOptionsSchema } from './client.js';
 export { packInputs, rowLayout, splitOutputs, type RowLayout } from './row-pack.js';
+export {
+  PredictionLogQuerySchema,
+  findLoggedPrediction,
+  predictionLogSize,
+  readPredictionLog,
+  readPredictionLogPage,
+  type PredictionLogPage,
+  type PredictionLogQuery,
+  type PredictionLogRedis,
+} from './prediction-log.js';
 export type {
   BulkItem,
   BulkOptions,
@@ -68,6 +78,7 @@ export {
   type ErrorCode,
   type FeatureRow,
   type FeatureValue,
+  type LoggedPrediction,
   type ConveyorStatus,
   type LatencySummary,
   type PredictOptions,

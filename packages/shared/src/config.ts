@@ -333,6 +333,19 @@ export function redactUrl(url: string): string {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
     return parsed.toString();
+    /**
+     * Worker: share of completed predictions written to their model's prediction log, 0 to 1,
+     * for models whose model.json sets no `log.sample`. 0 logs nothing.
+     */
+    PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(DEFAULTS.predictionLogSample),
+    /** Worker: most entries one model's prediction log keeps; the oldest go first. */
+    PREDICTION_LOG_MAX_LEN: int(1, 100_000_000).default(DEFAULTS.predictionLogMaxLen),
+    /** Worker: most bytes one model's prediction log keeps; the oldest entries go first. */
+    PREDICTION_LOG_MAX_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(
+      DEFAULTS.predictionLogMaxBytes,
+    ),
+    /** Producer: most entries one model's feedback stream keeps (approximately). */
+    FEEDBACK_MAX_LEN: int(100, 100_000_000).default(DEFAULTS.feedbackMaxLen),
   } catch {
     return '(unparseable url)';
   }

@@ -109,3 +109,11 @@ export const DEFAULTS = Object.freeze({
 } as const);
 
 export type Defaults = typeof DEFAULTS;
+  /** PREDICTION_LOG_SAMPLE: log nothing unless a model asks. */
+  predictionLogSample: 0,
+  /** PREDICTION_LOG_MAX_LEN. */
+  predictionLogMaxLen: 100_000,
+  /** PREDICTION_LOG_MAX_BYTES: 256 MiB. */
+  predictionLogMaxBytes: 256 * 1024 * 1024,
+  /** FEEDBACK_MAX_LEN, `feedbackMaxLen`. */
+  feedbackMaxLen: 100_000,

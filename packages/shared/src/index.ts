@@ -325,6 +325,18 @@ export {
   routeOfJobId,
 } from './naming.js';
 export {
+  PredictionLogConfigSchema,
+  decodeLogEntry,
+  encodeLogEntry,
+  msOfEntryId,
+  predictionLogBytesKey,
+  predictionLogIndexKey,
+  predictionLogKey,
+  type LoggedPrediction,
+  type PredictionLogConfig,
+  type PredictionLogRecord,
+} from './prediction-log.js';
+export {
   PRODUCER_COMMAND_TIMEOUT_MS,
   RedisTimeoutError,
   notAnnouncedHint,

@@ -6,6 +6,7 @@ import { createIdempotency } from '../idempotency.js';
 import { watchModelChanges } from '../model-changes.js';
 import type { ClientOptions } from '../options.js';
 import { derivedCalls, prepareJob, type ModelTarget } from '../request.js';
+import { readPredictionLog, type PredictionLogQuery } from '../prediction-log.js';
 import { createRouter } from '../routing.js';
 import { openConnection } from './connection.js';
 import type { QueueContext } from './context.js';
@@ -115,6 +116,10 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
         aliases: (model) => aliases.get(model),
         queue: (name) => ctx.queues.readOnly(name),
       }).catch(ctx.rejectUnavailable);
+    },
+    predictionLog(model: string, query?: PredictionLogQuery) {
+      ctx.assertOpen();
+      return readPredictionLog(redis, config.prefix, model, query);
     },
     async close() {
       if (closed) return;

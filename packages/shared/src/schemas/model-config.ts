@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DTYPES } from '../tensor/dtype.js';
 import { ModelNameSchema, TensorNameSchema } from './names.js';
+import { PredictionLogConfigSchema } from '../prediction-log.js';
 import { PipelineSchema } from './processing-pipeline.js';
 import { PostprocessSchema, PreprocessSchema } from './processing.js';
 
@@ -153,6 +154,8 @@ export const ModelConfigSchema = z
     postprocess: PostprocessSchema.optional(),
     /** Makes the version a pipeline of other models, with no .onnx file of its own (docs/models.md). */
     pipeline: PipelineSchema.optional(),
+    /** The prediction log: `{ "sample": 0.1 }` logs a tenth of predictions (docs/lifecycle.md). */
+    log: PredictionLogConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
