@@ -102,7 +102,7 @@ describe('PP-OCRv4 through the OCR building blocks', () => {
 
   it('answers a blank page with no lines, as empty tensors', async () => {
     const page = await renderPage({ width: 200, height: 120, lines: [] });
-    const lines = await readPage(page.png, ocrModels(ocr), { classes: ocr.classes });
+    const lines = await readPage(page.png, ocrModels(ocr), {});
     expect(lines).toEqual([]);
     const out = linesToTensors(lines);
     expect([out.text.shape, out.confidence.shape, out.box.shape]).toEqual([[0], [0], [0, 4, 2]]);
@@ -111,23 +111,19 @@ describe('PP-OCRv4 through the OCR building blocks', () => {
   it('refuses a page over the pixel limit before decoding it, and bytes that are no image', async () => {
     const page = await renderPage({ width: 200, height: 120, lines: [] });
     const detector = { ...DETECTOR_IMAGE, maxPixels: 10_000 };
-    await expect(
-      readPage(page.png, ocrModels(ocr), { classes: ocr.classes, detector }),
-    ).rejects.toMatchObject({
+    await expect(readPage(page.png, ocrModels(ocr, detector), { detector })).rejects.toMatchObject({
       code: 'ERR_IMAGE_TOO_LARGE',
     });
     const garbage = new TextEncoder().encode('not an image');
-    await expect(readPage(garbage, ocrModels(ocr), { classes: ocr.classes })).rejects.toMatchObject(
-      {
-        code: 'ERR_IMAGE_INVALID',
-      },
-    );
+    await expect(readPage(garbage, ocrModels(ocr), {})).rejects.toMatchObject({
+      code: 'ERR_IMAGE_INVALID',
+    });
   });
 
   for (const [name, spec] of Object.entries(PAGES)) {
     it(`reads ${name}`, async () => {
       const page = await renderPage(spec);
-      const lines = await readPage(page.png, ocrModels(ocr), { classes: ocr.classes });
+      const lines = await readPage(page.png, ocrModels(ocr), {});
       const truth = spec.lines.map((l) => l.text);
       // Reading order: the drawn lines are listed top to bottom.
       const read = lines.map((l) => l.text);

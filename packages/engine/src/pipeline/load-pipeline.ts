@@ -5,13 +5,19 @@
  * batcher runs the pipeline and whose pool owns its files' threads.
  */
 import { join } from 'node:path';
-import { ConveyorError, ModelConfigSchema, type ModelRef, type Tensor } from '@conveyor/shared';
+import {
+  ConveyorError,
+  ModelConfigSchema,
+  type Postprocess,
+  type Preprocess,
+  type Tensor,
+} from '@conveyor/shared';
 import type { Batcher } from '../batcher.js';
 import type { InferencePool } from '../inference-pool.js';
 import { loadVersion, type LoadedVersion, type LoadOptions } from '../load-version.js';
 import type { ModelEntry } from '../model-repository.js';
-import type { ModelCall } from '../processing/ocr/read-page.js';
-import { createOcrRunner } from './ocr-runner.js';
+import type { ProcessedCall } from '../processing/ocr/ocr-models.js';
+import { createOcrRunner, type OcrCalls } from './ocr-runner.js';
 import { pipelineServed } from './pipeline-served.js';
 import type { PipelineRunner } from './runner.js';
 
@@ -33,13 +39,19 @@ export interface PipelineDeps extends LoadOptions {
   readonly resolve: RepositoryResolve;
 }
 
-/** Loads an .onnx file of the pipeline's folder on its own threads, with no warm-up of its own. */
+type Steps = { preprocess?: Preprocess; postprocess?: Postprocess };
+
+/**
+ * Loads an .onnx file of the pipeline's folder on its own threads, with the steps the pipeline
+ * gives it (run on those threads; files they read are the pipeline folder's) and no warm-up.
+ */
 async function loadFile(
   entry: ModelEntry,
   file: string,
   deps: PipelineDeps,
+  steps: Steps,
 ): Promise<LoadedVersion> {
-  const config = ModelConfigSchema.parse({ file, warmup: false });
+  const config = ModelConfigSchema.parse({ file, warmup: false, ...steps });
   const sub: ModelEntry = {
     ...entry,
     modelPath: join(entry.dir, file),
@@ -49,17 +61,22 @@ async function loadFile(
   return loadVersion(sub, { ...deps, warmup: false });
 }
 
-function fileCall(loaded: LoadedVersion): ModelCall {
-  const [input, output] = [loaded.served.runtime.inputs[0], loaded.served.runtime.outputs[0]];
-  if (!input || !output)
+/** Calls a loaded file: its one external input in, the named outputs (or its first) out. */
+async function callFile(
+  loaded: LoadedVersion,
+  tensor: Tensor,
+  outputs: readonly string[],
+  transfer = false,
+): Promise<Record<string, Tensor>> {
+  const { inputs, outputs: all } = loaded.served.signature;
+  const [input, first] = [inputs[0], all[0]];
+  if (!input || !first)
     throw new ConveyorError(
       'ERR_MODEL_CONFIG_INVALID',
       `${loaded.served.entry.modelPath} has no input or output`,
     );
-  return async (tensor) => {
-    const result = await loaded.batcher.submit({ [input.name]: tensor }, [output.name], false);
-    return result.outputs[output.name]!;
-  };
+  const wanted = outputs.length > 0 ? outputs : [first.name];
+  return (await loaded.batcher.submit({ [input.name]: tensor }, [...wanted], transfer)).outputs;
 }
 
 function batcherOf(runner: PipelineRunner): Batcher {
@@ -101,25 +118,25 @@ export async function loadPipeline(entry: ModelEntry, deps: PipelineDeps): Promi
   const pipeline = entry.config.pipeline;
   if (!pipeline) throw new ConveyorError('ERR_INTERNAL', `${entry.dir} is no pipeline`);
   const files: Promise<LoadedVersion>[] = [];
-  const callOf = (ref: ModelRef): Promise<ModelCall> => {
-    if ('file' in ref) {
+  const calls: OcrCalls = {
+    file(file, steps): ProcessedCall {
       // Loaded on first use: a repository that ships a pipeline costs nothing until it is called.
       let loading: Promise<LoadedVersion> | undefined;
-      return Promise.resolve(async (tensor) => {
+      return async (tensor, outputs, transfer) => {
         if (!loading) {
-          loading = loadFile(entry, ref.file, deps);
+          loading = loadFile(entry, file, deps, steps);
           files.push(loading);
         }
-        return fileCall(await loading)(tensor);
-      });
-    }
-    return Promise.resolve(async (tensor) => {
+        return callFile(await loading, tensor, outputs, transfer);
+      };
+    },
+    raw: (ref) => async (tensor) => {
       const { input, output } = deps.resolve(ref);
       return (await deps.predict(ref, { [input]: tensor }, [output]))[output]!;
-    });
+    },
   };
   try {
-    const runner = await createOcrRunner(entry, pipeline, callOf, deps.maxTensorBytes);
+    const runner = await createOcrRunner(entry, pipeline, calls, deps.maxTensorBytes);
     const served = pipelineServed(entry);
     return { served, batcher: batcherOf(runner), pool: poolOf(files) };
   } catch (error) {

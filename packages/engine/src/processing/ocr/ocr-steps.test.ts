@@ -46,6 +46,40 @@ describe('the OCR output steps', () => {
     expect(out.boxes_score!.data[1]).toBe(0);
   });
 
+  it('scales boxes back to the client image an image step resized and padded', async () => {
+    const step = await BOXES_STEP.create({
+      name: 'boxes',
+      config: BoxesStepSchema.parse({ kind: 'boxes' }),
+      model: DETECTOR,
+      context,
+    });
+    const map = new Float32Array(40 * 64);
+    for (let y = 10; y < 20; y++) for (let x = 8; x < 48; x++) map[y * 64 + x] = 0.9;
+    const tensor = createTensor('float32', [1, 1, 40, 64], map);
+    const plain = (await step.run({ map: tensor })).boxes!.data as Float32Array;
+    // A 400x200 image resized to 64x32 and placed 4 rows down on a 64x40 canvas (an input twice
+    // the map's size): a map pixel is 2 input pixels, an input pixel 6.25 image pixels across
+    // and 6.25 down; rows above the image are padding.
+    const frame = {
+      width: 400,
+      height: 200,
+      inputWidth: 128,
+      inputHeight: 80,
+      left: 0,
+      top: 8,
+      contentWidth: 64,
+      contentHeight: 32,
+    };
+    const scaled = (await step.run({ map: tensor }, [frame])).boxes!.data as Float32Array;
+    // Both answers are rounded to whole pixels: a map corner is known to half a map pixel, so
+    // an image corner to half a map pixel's size in the image (6.25) plus its own rounding.
+    for (let i = 0; i < 8; i += 2) {
+      expect(Math.abs(scaled[i]! - Math.min(399, plain[i]! * 2 * 6.25))).toBeLessThanOrEqual(6.75);
+      const y = (plain[i + 1]! * 2 - 8) * 6.25;
+      expect(Math.abs(scaled[i + 1]! - Math.min(199, Math.max(0, y)))).toBeLessThanOrEqual(6.75);
+    }
+  });
+
   it('refuses a boxes step on an output that is no probability map', async () => {
     const model = { inputs: DETECTOR.inputs, outputs: [spec('logits', [-1, 10])] };
     const config = BoxesStepSchema.parse({ kind: 'boxes' });

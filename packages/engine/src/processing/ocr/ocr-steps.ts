@@ -1,7 +1,7 @@
 /**
  * @file The output steps `boxes` (text boxes from a DB detector's probability map) and `ctc`
- * (text from a CTC recogniser's scores). Boxes are in the pixels of the model's input: scaling
- * them back to the client's image is the pipeline's part, which knows how the image was resized.
+ * (text from a CTC recogniser's scores). Boxes are in the pixels of the client's image when an
+ * image step made the row (it knows how the image was resized), else in the model input's.
  */
 import {
   ConveyorError,
@@ -12,10 +12,31 @@ import {
   type TensorSpec,
 } from '@conveyor/shared';
 import type { RuntimeTensorSpec } from '../../session.js';
-import type { ModelIo, OutputStep, OutputStepKind, StepInit, Tensors } from '../step.js';
+import type {
+  ImageFrame,
+  ModelIo,
+  OutputStep,
+  OutputStepKind,
+  StepInit,
+  Tensors,
+} from '../step.js';
 import { configError, findOutput } from '../outputs.js';
 import { ctcDecode, dictionaryClasses } from './ctc.js';
-import { extractBoxes, type TextBox } from './db-boxes.js';
+import { extractBoxes, type MapFrame, type TextBox } from './db-boxes.js';
+
+/** A map of `width` x `height` over the input an image step made: where the image is on it. */
+export function mapFrame(width: number, height: number, image?: ImageFrame): MapFrame {
+  if (!image) return { width, height };
+  const [sx, sy] = [width / image.inputWidth, height / image.inputHeight];
+  return {
+    width: image.width,
+    height: image.height,
+    contentWidth: image.contentWidth * sx,
+    contentHeight: image.contentHeight * sy,
+    contentLeft: image.left * sx,
+    contentTop: image.top * sy,
+  };
+}
 
 /** The model output a step reads, `from` or the only one, with the rank it must have. */
 function readOutput(
@@ -59,7 +80,8 @@ function packBoxes(rows: readonly TextBox[][], maxBytes: number, where: string):
 
 /**
  * `boxes`: reads a [N, 1, H, W] probability map; writes `<name>` float32 [N, K, 4, 2], each box's
- * corners (top-left, top-right, bottom-right, bottom-left) in input pixels, and `<name>_score`
+ * corners (top-left, top-right, bottom-right, bottom-left) in the client's image pixels when an
+ * image step made the row (in the model input's pixels otherwise), and `<name>_score`
  * float32 [N, K]; rows with fewer than K boxes are padded with zeros (score 0).
  */
 export const BOXES_STEP: OutputStepKind<BoxesStep> = {
@@ -77,10 +99,10 @@ function createBoxes({ name, config, model, context }: StepInit<BoxesStep>): Out
     external,
     reads: [source],
     // A bad map rejects the returned promise rather than throwing.
-    run: (outputs) => Promise.resolve(outputs).then(boxesOf),
+    run: (outputs, frames) => Promise.resolve(outputs).then((o) => boxesOf(o, frames)),
   };
 
-  function boxesOf(outputs: Tensors): Tensors {
+  function boxesOf(outputs: Tensors, frames?: readonly (ImageFrame | undefined)[]): Tensors {
     const map = floats(outputs, source);
     const [rows = 0, channels, height = 0, width = 0] = map.shape;
     if (channels !== 1)
@@ -93,7 +115,7 @@ function createBoxes({ name, config, model, context }: StepInit<BoxesStep>): Out
       extractBoxes(
         { data: map.data.subarray(row * plane, (row + 1) * plane), width, height },
         config,
-        { width, height },
+        mapFrame(width, height, frames?.[row]),
       ),
     );
     const [corners, scores] = packBoxes(boxes, context.maxTensorBytes, `postprocess "${name}"`);

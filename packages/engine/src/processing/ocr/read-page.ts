@@ -5,7 +5,6 @@
  */
 import sharp from 'sharp';
 import {
-  BoxesStepSchema,
   ConveyorError,
   DEFAULT_MAX_TENSOR_BYTES,
   ImageStepSchema,
@@ -13,41 +12,19 @@ import {
   type ImageStep,
   type Tensor,
 } from '@conveyor/shared';
-import { layoutImages } from '../image-layout.js';
-import { imagesToTensor } from '../image.js';
+import { imageSize } from '../image.js';
 import { cropQuad, rotateHalf, sortBoxes, type RawImage } from './crop.js';
-import { ctcDecode } from './ctc.js';
-import { extractBoxes, type BoxesOptions } from './db-boxes.js';
 import type { Quad } from './geometry.js';
 import { classifierBatch, recognizerBatch, type LineBatch } from './line-input.js';
-
-/** One model of the pipeline: its one float32 input in, its one output out. */
-export type ModelCall = (input: Tensor<'float32'>) => Promise<Tensor>;
-
-export interface OcrModels {
-  /** Text detector: [1, 3, H, W] image to a [1, 1, H, W] probability map. */
-  readonly detector: ModelCall;
-  /** Direction classifier: [N, 3, 48, 192] lines to [N, 2] ("0", "180"). Optional. */
-  readonly classifier?: ModelCall | undefined;
-  /** Recogniser: [N, 3, 48, W] lines to [N, T, C] class probabilities. */
-  readonly recognizer: ModelCall;
-}
+import { floats, type OcrModels } from './ocr-models.js';
 
 export interface ReadPageOptions {
-  /** The recogniser's classes, blank included (see `dictionaryClasses`). */
-  readonly classes: readonly string[];
-  /** The blank's index in `classes`. Default 0. */
-  readonly blank?: number;
-  /** How the page is fed to the detector. Default PP-OCRv4's: longer side at most 960, BGR, ImageNet-normalised, sides padded to multiples of 32. */
+  /** How the page is fed to the detector; its `maxPixels` bounds the page. Default PP-OCRv4's (DETECTOR_IMAGE). */
   readonly detector?: ImageStep;
-  /** DB post-processing. Default PP-OCRv4's (BoxesStepSchema's defaults). */
-  readonly boxes?: BoxesOptions;
   /** A line is turned over when the classifier's "180" probability exceeds this. Default 0.9. */
   readonly turnThreshold?: number;
   /** Lines per recogniser call, grouped by aspect ratio. Default 6 (PaddleOCR's). */
   readonly batchSize?: number;
-  /** Largest detector input, in bytes. Default DEFAULT_MAX_TENSOR_BYTES (64 MiB). */
-  readonly maxTensorBytes?: number;
 }
 
 /** A line read from the page: its text, the mean probability of its characters, its box in image pixels. */
@@ -57,6 +34,7 @@ export interface OcrLine {
   readonly box: Quad;
 }
 
+/** PP-OCRv4's detector input: longer side at most 960, BGR, ImageNet-normalised, sides padded to multiples of 32. */
 export const DETECTOR_IMAGE: ImageStep = ImageStepSchema.parse({
   kind: 'image',
   fit: 'inside',
@@ -66,8 +44,6 @@ export const DETECTOR_IMAGE: ImageStep = ImageStepSchema.parse({
   mean: [0.485, 0.456, 0.406],
   std: [0.229, 0.224, 0.225],
 });
-
-const DEFAULT_BOXES: BoxesOptions = BoxesStepSchema.parse({ kind: 'boxes' });
 
 async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<RawImage> {
   try {
@@ -83,38 +59,8 @@ async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<RawImage
   }
 }
 
-function floats(tensor: Tensor, what: string, rank: number): Float32Array {
-  if (tensor.dtype !== 'float32' || tensor.shape.length !== rank)
-    throw new ConveyorError(
-      'ERR_INFERENCE_FAILED',
-      `the ${what} gave ${tensor.dtype} [${tensor.shape.join(', ')}], not float32 of rank ${rank}`,
-    );
-  return tensor.data as Float32Array;
-}
-
 const asTensor = (batch: LineBatch): Tensor<'float32'> =>
   createTensor('float32', batch.dims, batch.data);
-
-async function detect(
-  input: Tensor<'float32'>,
-  image: RawImage,
-  models: OcrModels,
-  options: ReadPageOptions,
-) {
-  const step = options.detector ?? DETECTOR_IMAGE;
-  const map = await models.detector(input);
-  const data = floats(map, 'detector', 4);
-  const [height = 0, width = 0] = map.shape.slice(2);
-  const placement = layoutImages(step, [image]).placements[0]!;
-  // The image fills the top-left of the detector's canvas; the map may be a scaled copy of it.
-  const frame = {
-    width: image.width,
-    height: image.height,
-    contentWidth: (placement.width * width) / input.shape[3]!,
-    contentHeight: (placement.height * height) / input.shape[2]!,
-  };
-  return sortBoxes(extractBoxes({ data, width, height }, options.boxes ?? DEFAULT_BOXES, frame));
-}
 
 async function upright(
   crops: RawImage[],
@@ -136,38 +82,35 @@ async function recognize(crops: RawImage[], models: OcrModels, options: ReadPage
     .sort((a, b) => crops[a]!.width / crops[a]!.height - crops[b]!.width / crops[b]!.height);
   const read = new Array<{ text: string; confidence: number }>(crops.length);
   const size = options.batchSize ?? 6;
-  for (let start = 0; start < order.length; start += size) {
-    const group = order.slice(start, start + size);
-    const scores = await models.recognizer(
-      asTensor(await recognizerBatch(group.map((i) => crops[i]!))),
-    );
-    const data = floats(scores, 'recogniser', 3);
-    const [n = 0, steps = 0, classes = 0] = scores.shape;
-    const lines = ctcDecode(
-      { data, dims: [n, steps, classes] },
-      options.classes,
-      options.blank ?? 0,
-    );
-    group.forEach((index, k) => (read[index] = lines[k]!));
-  }
+  const groups: number[][] = [];
+  for (let start = 0; start < order.length; start += size)
+    groups.push(order.slice(start, start + size));
+  // Every group at once: the recogniser's batcher and threads take them as they can.
+  await Promise.all(
+    groups.map(async (group) => {
+      const lines = await models.recognize(
+        asTensor(await recognizerBatch(group.map((i) => crops[i]!))),
+      );
+      group.forEach((index, k) => (read[index] = lines[k]!));
+    }),
+  );
   return read;
 }
 
-/** Reads the lines of an encoded page (PNG, JPEG, WebP), in reading order. */
+/**
+ * Reads the lines of an encoded page (PNG, JPEG, WebP), in reading order. The page's size is read
+ * from its header first: a page over the pixel limit is refused before anything is decoded. The
+ * detector and the page's decoding (for the crops) then run side by side.
+ */
 export async function readPage(
   page: Uint8Array,
   models: OcrModels,
   options: ReadPageOptions,
 ): Promise<OcrLine[]> {
   const step = options.detector ?? DETECTOR_IMAGE;
-  // The image step checks the pixel limit from the header, before anything is decoded.
-  const input = await imagesToTensor(
-    [page],
-    step,
-    options.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES,
-  );
-  const image = await decodeRgb(page, step.maxPixels);
-  const boxes = await detect(input, image, models, options);
+  await imageSize(page, step.maxPixels, 0);
+  const [found, image] = await Promise.all([models.detect(page), decodeRgb(page, step.maxPixels)]);
+  const boxes = sortBoxes(found);
   if (boxes.length === 0) return [];
   const crops = await upright(
     boxes.map((b) => cropQuad(image, b.box)),
