@@ -18,6 +18,7 @@ import { targetsText, targetRows } from './report.js';
 import { DOC_JSON, writeBenchmarksDoc } from './report-md.js';
 import type { BenchResults } from './results.js';
 import { runBurst } from './scenarios/burst.js';
+import { runColdStart } from './scenarios/cold-start.js';
 import { runConcurrency } from './scenarios/concurrency.js';
 import { runEndToEnd } from './scenarios/end-to-end.js';
 import { runIngest } from './scenarios/ingest.js';
@@ -46,6 +47,7 @@ const SCENARIOS: readonly Scenario[] = [
   runOffline,
   runLargeOutputs,
   runOcr,
+  runColdStart,
 ];
 
 const DEFAULT_OUT = join(ROOT, 'bench-results', 'latest.json');
