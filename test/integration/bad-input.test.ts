@@ -1,7 +1,14 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { encodeTensor, newJobId, queueName, toTensor, type ErrorCode } from '@conveyor/shared';
+import {
+  encodeTensor,
+  newJobId,
+  queueName,
+  toTensor,
+  type ErrorCode,
+  queuePrefix,
+} from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
 
@@ -18,7 +25,10 @@ describe('bad input', () => {
   beforeAll(async () => {
     worker = await startInProcessWorker(redisUrl, prefix);
     client = await createClient({ redisUrl, prefix, attempts: 3, backoffMs: 10 });
-    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -201,6 +211,28 @@ describe('bad input', () => {
         state: 'failed',
         attemptsMade: 1,
         error: { code },
+      });
+    });
+
+    it("carries the failure's facts across the queue: input details, payload issues", async () => {
+      const add = (payload: unknown) =>
+        queue.add('predict', payload, { jobId: newJobId('iris', '1'), attempts: 1 });
+      const shaped = await add({
+        ...good(),
+        inputs: { features: wire('features', [[1, 2, 3, 4, 5]]) },
+      });
+      const shape = client.job(String(shaped.id));
+      await expect(shape.result({ timeoutMs: 10_000 })).rejects.toMatchObject({
+        code: 'ERR_INPUT_SHAPE',
+        details: { input: 'features', expected: [-1, 4], actual: [1, 5] },
+      });
+      const extra = await add({ ...good(), extra: true });
+      const payload = client.job(String(extra.id));
+      const refused = await payload.result({ timeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'ERR_PAYLOAD_INVALID' });
+      expect((refused as { issues: { path: string }[] }).issues.length).toBeGreaterThan(0);
+      expect((await payload.status()).error?.issues?.[0]).toMatchObject({
+        message: expect.any(String),
       });
     });
 

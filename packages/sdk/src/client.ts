@@ -139,7 +139,13 @@ export interface JobStatus {
    * The failure of a failed job, with the details its code's catalogue entry exposes (bounded;
    * `truncated: true` when cut), when there are any.
    */
-  error?: { code: string; message: string; details?: Record<string, unknown> };
+  error?: {
+    code: string;
+    message: string;
+    details?: Record<string, unknown>;
+    /** A validation failure's `{ path, message }` pairs (ERR_PAYLOAD_INVALID, ERR_VALIDATION). */
+    issues?: { path: string; message: string }[];
+  };
 }
 
 /**

@@ -34,24 +34,28 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: 'A tensor has more elements or bytes than the configured limit.',
     fix: 'Split the request, or raise MAX_TENSOR_BYTES on every process.',
+    expose: ['input', 'shape', 'dtype', 'elements', 'bytes', 'maxBytes'],
   },
   ERR_INPUT_MISSING: {
     status: 400,
     retryable: false,
     summary: 'The model needs an input the request does not have.',
     fix: 'Send every input named in the model signature (`conveyor models inspect`).',
+    expose: ['model', 'version', 'input'],
   },
   ERR_INPUT_UNEXPECTED: {
     status: 400,
     retryable: false,
     summary: 'The request has an input the model does not take.',
     fix: 'Use the input names of the model signature exactly.',
+    expose: ['model', 'version', 'input'],
   },
   ERR_INPUT_DTYPE: {
     status: 400,
     retryable: false,
     summary: 'An input has a different dtype than the model expects.',
     fix: 'Convert the input to the dtype named in the error.',
+    expose: ['model', 'version', 'input', 'expected', 'actual'],
   },
   ERR_INPUT_VALUE: {
     status: 400,
@@ -59,12 +63,14 @@ export const ERROR_CATALOGUE = {
     summary:
       "An input value is out of its dtype's range: a float past its largest finite value (1e39 as float32), an integer out of range.",
     fix: 'Send values the dtype holds, or declare the input with a wider dtype.',
+    expose: ['input', 'index', 'element', 'dtype', 'min', 'max'],
   },
   ERR_INPUT_SHAPE: {
     status: 400,
     retryable: false,
     summary: 'An input has a rank or dimension the model does not accept.',
     fix: 'Match the expected shape named in the error; -1 marks a free dimension.',
+    expose: ['model', 'version', 'input', 'expected', 'actual'],
   },
   ERR_OUTPUT_UNKNOWN: {
     status: 400,
@@ -92,12 +98,14 @@ export const ERROR_CATALOGUE = {
     summary:
       'A text is longer than the model takes: over its character limit, over maxLength tokens with truncation off, or over its most windows.',
     fix: 'Send a shorter text or split it, or raise maxChars, maxLength or chunk.maxWindows in the model.json text step.',
+    expose: ['input', 'row', 'chars', 'maxChars', 'tokens', 'maxLength', 'windows', 'maxWindows'],
   },
   ERR_IMAGE_INVALID: {
     status: 400,
     retryable: false,
     summary: 'An image input is not an image sharp can decode (PNG, JPEG, WebP, GIF, TIFF, AVIF).',
     fix: 'Send the encoded file bytes, one image per row, not pixels or a path; check the file opens.',
+    expose: ['input', 'row', 'bytes'],
   },
   ERR_IMAGE_TOO_LARGE: {
     status: 413,
@@ -105,6 +113,7 @@ export const ERROR_CATALOGUE = {
     summary:
       "An image has more pixels than the model's maxPixels, read from its header before decoding.",
     fix: 'Send a smaller image, or raise maxPixels in the model.json image step.',
+    expose: ['row', 'width', 'height', 'maxPixels'],
   },
   ERR_PAYLOAD_INVALID: {
     status: 400,

@@ -91,11 +91,39 @@ describe('failure details', () => {
   });
 
   it('writes no details for a code that exposes none, so old readers see the old format', () => {
-    const error = new ConveyorError('ERR_INPUT_SHAPE', 'bad shape', {
-      details: { input: 'x', path: '/srv/models' },
+    const error = new ConveyorError('ERR_MODEL_NOT_FOUND', 'no such model', {
+      details: { model: 'x', path: '/srv/models' },
     });
-    expect(formatFailure(error)).toBe('ERR_INPUT_SHAPE: bad shape');
+    expect(formatFailure(error)).toBe('ERR_MODEL_NOT_FOUND: no such model');
     expect(exposedDetails(error)).toEqual({});
+  });
+
+  it("carries an input error's own details and no others", () => {
+    const error = new ConveyorError('ERR_INPUT_SHAPE', 'bad shape', {
+      details: { input: 'x', expected: [-1, 4], actual: [4], path: '/srv/models' },
+    });
+    expect(parseFailure(formatFailure(error)).details).toEqual({
+      input: 'x',
+      expected: [-1, 4],
+      actual: [4],
+    });
+  });
+
+  it('carries validation issues across the queue, and only well-formed ones back', () => {
+    const issues = [
+      { path: 'inputs.x.shape', message: 'Expected array' },
+      { path: 'model', message: 'Required' },
+    ];
+    const error = new ConveyorError('ERR_PAYLOAD_INVALID', 'payload of job 1 is invalid', {
+      issues,
+      details: { secret: 'not shown' },
+    });
+    const read = parseFailure(formatFailure(error));
+    expect(read.message).toBe('payload of job 1 is invalid');
+    expect(read.issues).toEqual(issues);
+    expect(read.details).toEqual({});
+    const forged = `ERR_PAYLOAD_INVALID: bad${FAILURE_DETAILS_MARKER}{"issues":[{"path":1},{"path":"a","message":"b"}]}`;
+    expect(parseFailure(forged).issues).toEqual([{ path: 'a', message: 'b' }]);
   });
 
   it('reads an old reason (no details) and a reason whose details are not JSON', () => {

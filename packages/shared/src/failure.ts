@@ -4,6 +4,7 @@ import {
   isErrorCode,
   type ErrorCatalogueEntry,
   type ErrorCode,
+  type ErrorIssue,
 } from './errors.js';
 
 /** The most bytes of exposed details a failed job or an error body carries, as JSON. */
@@ -17,6 +18,9 @@ export const FAILURE_DETAILS_MARKER = '\n-- details: ';
 
 /** Set in details that were cut to fit MAX_FAILURE_DETAILS_BYTES. */
 const TRUNCATED = 'truncated';
+
+/** Where a failure's validation issues travel beside its exposed details. */
+const ISSUES = 'issues';
 
 const FAILURE_PATTERN = /^(ERR_[A-Z0-9_]+): ([\s\S]*)$/;
 
@@ -96,36 +100,56 @@ export function exposedDetails(error: ConveyorError): Record<string, unknown> {
  */
 export function formatFailure(error: ConveyorError): string {
   const head = `${error.code}: ${error.message}`;
-  const details = exposedDetails(error);
+  // Validation issues are `{ path, message }` pairs our own schemas wrote: safe to show, always.
+  const details =
+    error.issues.length > 0
+      ? boundDetails({ ...pickExposed(error.code, error.details), [ISSUES]: error.issues })
+      : exposedDetails(error);
   const some = Object.keys(details).length > 0;
   if (!some && !error.message.includes(FAILURE_DETAILS_MARKER)) return head;
   return `${head}${FAILURE_DETAILS_MARKER}${JSON.stringify(details)}`;
 }
 
-/** Splits a formatted message into the message and its exposed details (none in old reasons). */
-function splitDetails(code: ErrorCode, text: string): [string, Record<string, unknown>] {
+/** The `{ path, message }` pairs of a parsed failure's issues; others are dropped. */
+function issuesOf(value: unknown): ErrorIssue[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((issue: unknown) =>
+    isPlainObject(issue) && typeof issue.path === 'string' && typeof issue.message === 'string'
+      ? [{ path: issue.path, message: issue.message }]
+      : [],
+  );
+}
+
+/**
+ * Splits a formatted message into the message, its exposed details and its validation issues
+ * (none in old reasons).
+ */
+function splitDetails(
+  code: ErrorCode,
+  text: string,
+): [string, Record<string, unknown>, ErrorIssue[]] {
   const at = text.lastIndexOf(FAILURE_DETAILS_MARKER);
-  if (at < 0) return [text, {}];
+  if (at < 0) return [text, {}, []];
   let parsed: unknown;
   try {
     parsed = JSON.parse(text.slice(at + FAILURE_DETAILS_MARKER.length));
   } catch {
-    return [text, {}];
+    return [text, {}, []];
   }
-  if (!isPlainObject(parsed)) return [text, {}];
-  return [text.slice(0, at), pickExposed(code, parsed)];
+  if (!isPlainObject(parsed)) return [text, {}, []];
+  return [text.slice(0, at), pickExposed(code, parsed), issuesOf(parsed[ISSUES])];
 }
 
 /**
  * Reads a `failedReason` written by formatFailure, with its exposed details under `details` (the
- * given ones win). BullMQ's own reason for a job whose worker kept dying becomes ERR_JOB_STALLED;
+ * given ones win) and its validation issues under `issues`. BullMQ's own reason for a job whose worker kept dying becomes ERR_JOB_STALLED;
  * any other reason from elsewhere becomes ERR_JOB_FAILED.
  */
 export function parseFailure(reason: string, details: Record<string, unknown> = {}): ConveyorError {
   const match = FAILURE_PATTERN.exec(reason);
   if (match && isErrorCode(match[1])) {
-    const [message, exposed] = splitDetails(match[1], match[2] ?? '');
-    return new ConveyorError(match[1], message, { details: { ...exposed, ...details } });
+    const [message, exposed, issues] = splitDetails(match[1], match[2] ?? '');
+    return new ConveyorError(match[1], message, { details: { ...exposed, ...details }, issues });
   }
   if (reason === BULLMQ_STALLED_REASON) {
     return new ConveyorError(

@@ -114,6 +114,8 @@ export const JobErrorSchema = z
     message: z.string(),
     /** The details the code's catalogue entry exposes (ERR_RECORD_FIELD's `fields`), bounded. */
     details: z.record(z.string(), z.json()).optional(),
+    /** A validation failure's `{ path, message }` pairs. */
+    issues: z.array(z.object({ path: z.string(), message: z.string() }).strict()).optional(),
   })
   .strict();
 

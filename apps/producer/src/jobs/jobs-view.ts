@@ -52,6 +52,7 @@ export function failedOutcome(jobId: string, error: ConveyorError): JobOutcome {
       message,
       status: ERROR_CATALOGUE[code].status,
       ...(Object.keys(details ?? {}).length > 0 && { details }),
+      ...(error.issues.length > 0 && { issues: [...error.issues] }),
     },
   };
 }

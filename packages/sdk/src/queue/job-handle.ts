@@ -37,6 +37,7 @@ export function statusOf(id: string, { stored, state }: ReadJob): JobStatus {
     const details = exposedDetails(error);
     status.error = { code: error.code, message: error.message };
     if (Object.keys(details).length > 0) status.error.details = details;
+    if (error.issues.length > 0) status.error.issues = [...error.issues];
   }
   return status;
 }
