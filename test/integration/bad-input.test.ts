@@ -1,14 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import {
-  encodeTensor,
-  newJobId,
-  queueName,
-  toTensor,
-  type ErrorCode,
-  queuePrefix,
-} from '@conveyor/shared';
+import { encodeTensor, newJobId, queueName, toTensor, type ErrorCode } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
 
@@ -25,10 +18,7 @@ describe('bad input', () => {
   beforeAll(async () => {
     worker = await startInProcessWorker(redisUrl, prefix);
     client = await createClient({ redisUrl, prefix, attempts: 3, backoffMs: 10 });
-    queue = new Queue(queueName('iris', '1'), {
-      connection: { url: redisUrl },
-      prefix: queuePrefix(prefix, queueName('iris', '1')),
-    });
+    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
   }, 60_000);
 
   afterAll(async () => {
