@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConveyorError } from '@conveyor/shared';
+import { registerAutoscale } from './commands/autoscale.js';
 import { registerBatch } from './commands/batch.js';
 import { registerDev } from './commands/dev.js';
 import { registerLifecycle } from './commands/lifecycle.js';
@@ -54,6 +55,7 @@ export function createProgram(ctx: CliContext): Command {
   registerModels(program, ctx);
   registerLifecycle(program, ctx);
   registerQueues(program, ctx);
+  registerAutoscale(program, ctx);
   addJsonEverywhere(program);
   return program;
 }

@@ -331,6 +331,13 @@ export const ERROR_CATALOGUE = {
     summary: 'A file named on the `conveyor` command line cannot be read or written.',
     fix: 'Check the path and its permissions; the message has the operating system error.',
   },
+  ERR_SCALER_FAILED: {
+    status: 502,
+    retryable: true,
+    summary:
+      'The command `conveyor autoscale` runs to read or change the worker replicas (`docker compose ps` or `up --scale`) failed.',
+    fix: 'The message has the command and its error output; check the compose file, the service name and that Docker answers.',
+  },
   ERR_INTERNAL: {
     status: 500,
     retryable: false,

@@ -267,6 +267,13 @@ export {
   type VersionHistory,
 } from './schemas/status-history.js';
 export {
+  AutoscaleOptionsSchema,
+  ComposeContainerSchema,
+  SCALER_KINDS,
+  type AutoscaleOptions,
+  type ComposeContainer,
+} from './schemas/autoscale.js';
+export {
   createStatusHistory,
   type StatusHistoryBuffer,
   type StatusHistoryOptions,
