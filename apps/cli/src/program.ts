@@ -1,10 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { ConveyorError } from '@conveyor/shared';
 import { registerAutoscale } from './commands/autoscale.js';
+import { registerBaseline } from './commands/baseline.js';
 import { registerBatch } from './commands/batch.js';
 import { registerDev } from './commands/dev.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerModels } from './commands/models.js';
+import { registerModelsDrift } from './commands/models-drift.js';
 import { registerPredict } from './commands/predict.js';
 import { registerQueues } from './commands/queues.js';
 import { registerServices } from './commands/services.js';
@@ -54,6 +56,8 @@ export function createProgram(ctx: CliContext): Command {
   registerBatch(program, ctx);
   registerModels(program, ctx);
   registerLifecycle(program, ctx);
+  registerModelsDrift(program, ctx);
+  registerBaseline(program, ctx);
   registerQueues(program, ctx);
   registerAutoscale(program, ctx);
   addJsonEverywhere(program);

@@ -68,6 +68,7 @@ export function unusedClient(overrides: Partial<QueueClient> = {}): QueueClient 
     jobIdFor: unused,
     workers: unused,
     status: unused,
+    drift: unused,
     predictionLog: () => {
       throw new Error('the test client was called');
     },

@@ -24,6 +24,7 @@ import { watchRedisHealth } from './redis-health.js';
 import { watchRepository, type RepositoryWatch } from './repository-watch.js';
 import { announcementOf, createRollout, keyOf } from './rollout.js';
 import { createPredictionLog } from './prediction-log.js';
+import { createDriftObserver } from './drift-observer.js';
 import { combineObservers, type PredictionObserver } from './prediction-observer.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
 import { versionStatuses, type VersionStatus } from './version-status.js';
@@ -149,6 +150,8 @@ export async function startWorkerService(
   // What watches completed jobs: the prediction log, shadow comparison, drift statistics.
   const observers: PredictionObserver[] = [];
   observers.push(createPredictionLog({ connection, config, engine, log }));
+  const drift = createDriftObserver({ connection, config, engine, log });
+  observers.push(drift);
   const observer = combineObservers(observers, log);
   const consumers = new Map<string, VersionConsumer>();
   const consume = async (version: ServedModel) => {
@@ -241,6 +244,8 @@ export async function startWorkerService(
           .catch((err: unknown) => log.warn({ err }, 'could not close the engine'));
         if (!(await settledWithin(engineClosed, Math.max(left(), CLOSE_GRACE_MS))))
           unfinished.push('inference engine');
+        // The last drift counts, while Redis may still take them.
+        await settledWithin(drift.close(), CLOSE_GRACE_MS);
         if (!(await closeRedis(connection, CLOSE_GRACE_MS)))
           unfinished.push('redis connection (dropped without QUIT)');
         // A clean stop takes the worker's record out of the registry at once.

@@ -2,6 +2,7 @@ import {
   PredictOptionsSchema,
   type ConveyorError,
   type ConveyorStatus,
+  type DriftReport,
   type LoggedPrediction,
   type ModelSignature,
   type PredictOptions,
@@ -10,6 +11,7 @@ import {
   type WorkerRecord,
 } from '@conveyor/shared';
 import { z } from 'zod';
+import type { DriftQuery } from './drift.js';
 import type { PredictionLogQuery } from './prediction-log.js';
 import type { InputsOf, ModelRef, OutputName, OutputsOf } from './typed-model.js';
 
@@ -295,6 +297,11 @@ export interface QueueClient extends ConveyorClient {
    * live workers and failures by code, read from Redis now. Rejects with ERR_QUEUE_UNAVAILABLE.
    */
   status(): Promise<ConveyorStatus>;
+  /**
+   * Input drift of a model's versions that have a model.json `baseline`, over a window ending now
+   * (default 1 hour): per feature PSI, Kolmogorov–Smirnov and chi-square against the baseline.
+   */
+  drift(model: string, query?: DriftQuery): Promise<DriftReport>;
   /**
    * A model's prediction log (predictions workers sampled, see docs/lifecycle.md), oldest first,
    * inputs and outputs decoded, read page by page. ERR_VALIDATION for a bad query.

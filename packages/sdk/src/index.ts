@@ -28,6 +28,7 @@ export { findModelStatus, pinProductionBeforePublish } from './publish-guard.js'
 export type { AnnouncedVersion, LiveVersion } from './catalogue.js';
 export type { ChangeOptions } from './aliases.js';
 export { ClientOptionsSchema, type ClientOptions } from './options.js';
+export { DriftQuerySchema, readDrift, type DriftQuery } from './drift.js';
 export { BulkOptionsSchema, PredictManyOptionsSchema } from './client.js';
 export { packInputs, rowLayout, splitOutputs, type RowLayout } from './row-pack.js';
 export {
@@ -80,6 +81,9 @@ export {
   type FeatureValue,
   type LoggedPrediction,
   type ConveyorStatus,
+  type DriftReport,
+  type DriftVersion,
+  type DriftFeatureScore,
   type LatencySummary,
   type PredictOptions,
   type QueueStatus,

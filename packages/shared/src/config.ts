@@ -277,6 +277,17 @@ export const ConfigSchema = z
             .filter(Boolean),
         ),
       ),
+    /**
+     * Worker: share of completed jobs of a version with a model.json `baseline` whose inputs are
+     * counted for drift, 0 to 1. 0 counts nothing.
+     */
+    DRIFT_SAMPLE: z.coerce.number().min(0).max(1).default(DEFAULTS.driftSample),
+    /** Worker: how often its drift counts are added to Redis, in ms. */
+    DRIFT_FLUSH_MS: int(100, 600_000).default(DEFAULTS.driftFlushMs),
+    /** Worker: the time slice drift counts are kept by, in ms; windows are read in whole slices. */
+    DRIFT_SLICE_MS: int(1000, 3_600_000).default(DEFAULTS.driftSliceMs),
+    /** Producer: how often drift and accuracy alerts are checked, in ms; 0 checks none. */
+    DRIFT_ALERT_INTERVAL_MS: int(0, 3_600_000).default(DEFAULTS.driftAlertIntervalMs),
     /** Requests one API key (or client address when auth is off) may make per window; 0 = off. */
     RATE_LIMIT_MAX: int(0, 100_000_000).default(DEFAULTS.rateLimitMax),
     /** The rate limit window, in ms. */
@@ -294,6 +305,19 @@ export const ConfigSchema = z
     STATUS_SAMPLE_MS: int(100, 600_000).default(DEFAULTS.statusSampleMs),
     /** Producer: how much status history the dashboard keeps and serves, in ms. */
     STATUS_HISTORY_MS: int(10_000, 86_400_000).default(DEFAULTS.statusHistoryMs),
+    /**
+     * Worker: share of completed predictions written to their model's prediction log, 0 to 1,
+     * for models whose model.json sets no `log.sample`. 0 logs nothing.
+     */
+    PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(DEFAULTS.predictionLogSample),
+    /** Worker: most entries one model's prediction log keeps; the oldest go first. */
+    PREDICTION_LOG_MAX_LEN: int(1, 100_000_000).default(DEFAULTS.predictionLogMaxLen),
+    /** Worker: most bytes one model's prediction log keeps; the oldest entries go first. */
+    PREDICTION_LOG_MAX_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(
+      DEFAULTS.predictionLogMaxBytes,
+    ),
+    /** Producer: most entries one model's feedback stream keeps (approximately). */
+    FEEDBACK_MAX_LEN: int(100, 100_000_000).default(DEFAULTS.feedbackMaxLen),
   })
   .strict();
 
@@ -333,19 +357,6 @@ export function redactUrl(url: string): string {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
     return parsed.toString();
-    /**
-     * Worker: share of completed predictions written to their model's prediction log, 0 to 1,
-     * for models whose model.json sets no `log.sample`. 0 logs nothing.
-     */
-    PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(DEFAULTS.predictionLogSample),
-    /** Worker: most entries one model's prediction log keeps; the oldest go first. */
-    PREDICTION_LOG_MAX_LEN: int(1, 100_000_000).default(DEFAULTS.predictionLogMaxLen),
-    /** Worker: most bytes one model's prediction log keeps; the oldest entries go first. */
-    PREDICTION_LOG_MAX_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(
-      DEFAULTS.predictionLogMaxBytes,
-    ),
-    /** Producer: most entries one model's feedback stream keeps (approximately). */
-    FEEDBACK_MAX_LEN: int(100, 100_000_000).default(DEFAULTS.feedbackMaxLen),
   } catch {
     return '(unparseable url)';
   }

@@ -92,6 +92,16 @@ export const DEFAULTS = Object.freeze({
   webhookTimeoutMs: 10_000,
   /** WEBHOOK_CONCURRENCY. */
   webhookConcurrency: 16,
+  /** DRIFT_SAMPLE. */
+  driftSample: 1,
+  /** DRIFT_FLUSH_MS. */
+  driftFlushMs: 5000,
+  /** DRIFT_SLICE_MS: 1 minute. */
+  driftSliceMs: 60_000,
+  /** DRIFT_ALERT_INTERVAL_MS. */
+  driftAlertIntervalMs: 30_000,
+  /** The window `client.drift()` reads by default (SDK only): 1 hour. */
+  driftWindowMs: 3_600_000,
   /** RATE_LIMIT_MAX. */
   rateLimitMax: 3000,
   /** RATE_LIMIT_WINDOW_MS. */
@@ -106,9 +116,6 @@ export const DEFAULTS = Object.freeze({
   statusSampleMs: 5000,
   /** STATUS_HISTORY_MS: 15 minutes. */
   statusHistoryMs: 900_000,
-} as const);
-
-export type Defaults = typeof DEFAULTS;
   /** PREDICTION_LOG_SAMPLE: log nothing unless a model asks. */
   predictionLogSample: 0,
   /** PREDICTION_LOG_MAX_LEN. */
@@ -117,3 +124,6 @@ export type Defaults = typeof DEFAULTS;
   predictionLogMaxBytes: 256 * 1024 * 1024,
   /** FEEDBACK_MAX_LEN, `feedbackMaxLen`. */
   feedbackMaxLen: 100_000,
+} as const);
+
+export type Defaults = typeof DEFAULTS;

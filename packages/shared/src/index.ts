@@ -332,6 +332,53 @@ export {
   routeOfJobId,
 } from './naming.js';
 export {
+  AlertsSchema,
+  BaselineSchema,
+  DRIFT_RETENTION_MS,
+  FeatureBaselineSchema,
+  HistogramSchema,
+  WindowSchema,
+  binIndex,
+  computeBaseline,
+  featureBaseline,
+  parseWindow,
+  type Alerts,
+  type Baseline,
+  type FeatureBaseline,
+  type Histogram,
+} from './drift/baseline.js';
+export {
+  PSI_EPSILON,
+  chiSquareSurvival,
+  chiSquareTest,
+  kolmogorovSurvival,
+  ksTest,
+  psi,
+  type TestResult,
+} from './drift/drift-math.js';
+export { driftFeatures, visitFeatureValues, type FeatureSource } from './drift/drift-features.js';
+export {
+  DriftFeatureScoreSchema,
+  DriftMetaSchema,
+  DriftReportSchema,
+  DriftVersionSchema,
+  addSliceFields,
+  alertStateKey,
+  alertVersionsKey,
+  alertsKey,
+  baselineId,
+  driftMetaKey,
+  driftSliceKey,
+  driftSlicesKey,
+  driftVersionsKey,
+  scoreDrift,
+  type DriftFeatureScore,
+  type DriftMeta,
+  type DriftReport,
+  type DriftVersion,
+  type FeatureCounts,
+} from './drift/drift-report.js';
+export {
   PredictionLogConfigSchema,
   decodeLogEntry,
   encodeLogEntry,

@@ -6,7 +6,8 @@
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ConveyorStatus } from '@conveyor/shared';
+import type { ConveyorStatus, DriftReport } from '@conveyor/shared';
+import { registerDriftMetrics } from './drift-metrics.js';
 import { createHttpMetrics, type HttpMetrics } from './http-metrics.js';
 import { createModelLabels, type ModelLabels } from './model-labels.js';
 import { registerQueueMetrics, type QueueMetricsOptions } from './queue-metrics.js';
@@ -18,6 +19,8 @@ export interface ProducerMetricsOptions {
   status: () => Promise<ConveyorStatus>;
   /** Tuning of the status read (cache and bound, in ms). */
   statusRead?: Omit<QueueMetricsOptions, 'status'>;
+  /** The drift of every model, read at scrape time (`client.drift()`); none without it. */
+  drift?: () => Promise<readonly DriftReport[]>;
 }
 
 export interface ProducerMetrics {
@@ -44,6 +47,7 @@ export function createProducerMetrics(options: ProducerMetricsOptions): Producer
     registers: [registry],
   });
   registerQueueMetrics(registry, { ...options.statusRead, status: options.status });
+  registerDriftMetrics(registry, options.drift);
 
   return {
     registry,

@@ -95,6 +95,31 @@ export async function addDelivery(
 }
 
 /**
+ * Queues the delivery of an event that is no job's outcome (a drift or accuracy alert): `id` is
+ * its BullMQ job id, so a second add with the same id is a no-op, and is sent in the job id header.
+ */
+export async function addEventDelivery(
+  queue: Queue,
+  config: DeliveryConfig,
+  event: { url: string; id: string; body: string },
+): Promise<void> {
+  const delivery: Delivery = {
+    v: 1,
+    url: event.url,
+    job_id: event.id,
+    delivery_id: randomUUID(),
+    body: event.body,
+  };
+  await queue.add('deliver', delivery, {
+    jobId: event.id,
+    attempts: config.WEBHOOK_MAX_ATTEMPTS,
+    backoff: { type: 'exponential', delay: config.WEBHOOK_BACKOFF_MS },
+    removeOnComplete: { count: config.KEEP_COMPLETED_JOBS, age: config.KEEP_COMPLETED_AGE_S },
+    removeOnFail: { count: config.KEEP_FAILED_JOBS, age: config.KEEP_FAILED_AGE_S },
+  });
+}
+
+/**
  * POSTs `body` and resolves with the status once the answer is read. The connection resolves the
  * host through `lookup` (connectLookup: the addresses it connects to are the ones it checked);
  * redirects are not followed; the whole exchange is bounded by `timeoutMs`.

@@ -1,4 +1,4 @@
-import { ConveyorError } from '@conveyor/shared';
+import { ConveyorError, isConveyorError } from '@conveyor/shared';
 import { createAliasStore } from '../aliases.js';
 import { createCatalogue, withLiveWorkers } from '../catalogue.js';
 import type { ConveyorClient, ModelInfo, Outputs, QueueClient } from '../client.js';
@@ -6,6 +6,7 @@ import { createIdempotency } from '../idempotency.js';
 import { watchModelChanges } from '../model-changes.js';
 import type { ClientOptions } from '../options.js';
 import { derivedCalls, prepareJob, type ModelTarget } from '../request.js';
+import { readDrift, type DriftQuery } from '../drift.js';
 import { readPredictionLog, type PredictionLogQuery } from '../prediction-log.js';
 import { createRouter } from '../routing.js';
 import { openConnection } from './connection.js';
@@ -120,6 +121,12 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
     predictionLog(model: string, query?: PredictionLogQuery) {
       ctx.assertOpen();
       return readPredictionLog(redis, config.prefix, model, query);
+    },
+    async drift(model: string, query?: DriftQuery) {
+      ctx.assertOpen();
+      return readDrift(redis, config.prefix, model, query).catch((error: unknown) =>
+        isConveyorError(error) ? Promise.reject(error) : ctx.rejectUnavailable(error),
+      );
     },
     async close() {
       if (closed) return;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AlertsSchema, BaselineSchema } from '../drift/baseline.js';
 import { DTYPES } from '../tensor/dtype.js';
 import { ModelNameSchema, TensorNameSchema } from './names.js';
 import { PredictionLogConfigSchema } from '../prediction-log.js';
@@ -156,9 +157,15 @@ export const ModelConfigSchema = z
     pipeline: PipelineSchema.optional(),
     /** The prediction log: `{ "sample": 0.1 }` logs a tenth of predictions (docs/lifecycle.md). */
     log: PredictionLogConfigSchema.optional(),
+    /** The inputs' statistics in training, for drift (docs/models.md; `conveyor baseline`). */
+    baseline: BaselineSchema.optional(),
+    /** Drift and accuracy thresholds and the webhook called when they are crossed (docs/lifecycle.md). */
+    alerts: AlertsSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.alerts?.driftPsi !== undefined && !config.baseline)
+      ctx.addIssue({ code: 'custom', path: ['alerts', 'driftPsi'], message: 'needs a baseline' });
     for (const key of ['inputs', 'outputs'] as const) {
       const seen = new Set<string>();
       config[key].forEach((spec, index) => {

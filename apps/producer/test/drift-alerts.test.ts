@@ -1,0 +1,192 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createClient, type QueueClient } from '@conveyor/sdk';
+import { computeBaseline, createLogger, loadConfig, type Config } from '@conveyor/shared';
+import { buildApp, type App } from '../src/app.js';
+import { clientOptionsFromConfig } from '../src/client-options.js';
+import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
+import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
+import { tempRepository, type TempRepository } from '../../../test/support/repository.js';
+
+const redisUrl = inject('redisUrl');
+const prefix = uniquePrefix();
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'] as const;
+const MEANS = [5.8, 3.0, 3.8, 1.2];
+const STDS = [0.8, 0.4, 1.7, 0.7];
+
+/** A seeded generator of normal draws (mulberry32 and Box–Muller): the same rows every run. */
+function normals(seed: number): () => number {
+  let state = seed >>> 0;
+  const uniform = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** `count` iris-like rows, every feature moved by `shift` of its standard deviation. */
+function rows(draw: () => number, count: number, shift = 0): number[][] {
+  return Array.from({ length: count }, () =>
+    MEANS.map((mean, i) => mean + (STDS[i] as number) * (draw() + shift)),
+  );
+}
+
+interface Delivery {
+  headers: Record<string, string>;
+  body: string;
+}
+
+async function startReceiver() {
+  const deliveries: Delivery[] = [];
+  const server: Server = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => {
+      deliveries.push({ headers: request.headers as Record<string, string>, body });
+      response.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/drift`;
+  return { url, deliveries, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+describe('drift: a worker counts inputs against the baseline, the producer fires alerts', () => {
+  let repository: TempRepository;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let worker: WorkerService;
+  let client: QueueClient;
+  let app: App;
+  let redis: Redis;
+  const draw = normals(7);
+  // Sends rows in jobs of 50 rows each.
+  const send = async (count: number, shift = 0) => {
+    for (let sent = 0; sent < count; sent += 50)
+      await client.predict('iris', { features: rows(draw, 50, shift) });
+  };
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    repository = await tempRepository({ iris: ['1'] });
+    const file = join(repository.root, 'iris', '1', 'model.json');
+    const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    const training = rows(normals(1), 2000);
+    const columns = new Map(FEATURES.map((name, i) => [name, training.map((r) => r[i] as number)]));
+    config.baseline = computeBaseline(columns, 10);
+    config.alerts = { driftPsi: 0.5, window: '3s', minRows: 100, webhook: receiver.url };
+    await writeFile(file, JSON.stringify(config));
+    const env: Config = loadConfig({
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: prefix,
+      MODEL_REPOSITORY: repository.root,
+      LOG_LEVEL: 'silent',
+      DRIFT_FLUSH_MS: '100',
+      DRIFT_SLICE_MS: '1000',
+      DRIFT_ALERT_INTERVAL_MS: '200',
+      WEBHOOK_SECRET: SECRET,
+      WEBHOOK_BACKOFF_MS: '20',
+      // The receiver listens on loopback, which the SSRF rules refuse unless the host is listed.
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    });
+    const logger = createLogger({ level: 'silent', component: 'worker' });
+    worker = await startWorkerService(env, logger);
+    client = await createClient(clientOptionsFromConfig(env, logger));
+    redis = new Redis(redisUrl);
+    app = buildApp(env, { client, logger, redisPing: async () => (await redis.ping()) === 'PONG' });
+    await app.ready();
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await client?.close();
+    await worker?.close();
+    redis?.disconnect();
+    await receiver?.close();
+    await repository?.remove();
+    await dropPrefix(redisUrl, prefix);
+  });
+
+  it('scores inputs like the training data low and shifted ones high, per feature', async () => {
+    await send(500);
+    await expect
+      .poll(async () => (await client.drift('iris', { windowMs: 60_000 })).versions[0]?.rows, {
+        timeout: 10_000,
+      })
+      .toBe(500);
+    const low = (await client.drift('iris', { windowMs: 60_000 })).versions[0];
+    expect(low?.features.map((f) => f.name)).toEqual(FEATURES);
+    expect(low?.score).toBeLessThan(0.1);
+    for (const feature of low?.features ?? []) {
+      expect(feature.ks?.pValue).toBeGreaterThan(0.01);
+      expect(feature.mean).toBeCloseTo(feature.baselineMean, 0);
+    }
+    expect(receiver.deliveries).toHaveLength(0);
+
+    // The HTTP route and the metric read the same statistics.
+    const http = await app.inject({ url: '/v1/models/iris/drift?window=1m' });
+    expect(http.statusCode).toBe(200);
+    expect(http.json<{ versions: { rows: number }[] }>().versions[0]?.rows).toBe(500);
+    const metrics = await app.inject({ url: '/metrics' });
+    expect(metrics.body).toMatch(
+      /conveyor_drift_psi\{model="iris",version="1",feature="petal_width"\} 0\.0/,
+    );
+  }, 30_000);
+
+  it('fires one signed event when drift crosses the threshold, none while it stays above', async () => {
+    await send(300, 2);
+    await expect.poll(() => receiver.deliveries.length, { timeout: 10_000 }).toBe(1);
+    const shifted = (await client.drift('iris', { windowMs: 3000 })).versions[0];
+    expect(shifted?.score).toBeGreaterThan(0.5);
+    expect(shifted?.features.every((f) => (f.chiSquare?.pValue ?? 1) < 1e-6)).toBe(true);
+    // Stays above the threshold for several checks: no second event.
+    for (let i = 0; i < 5; i++) {
+      await send(100, 2);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(receiver.deliveries).toHaveLength(1);
+    const [delivery] = receiver.deliveries as [Delivery];
+    const event = new Webhook(SECRET).verify(delivery.body, delivery.headers) as {
+      type: string;
+      data: Record<string, unknown>;
+    };
+    expect(event.type).toBe('model.drift');
+    expect(event.data).toMatchObject({ model: 'iris', version: '1', metric: 'drift_psi' });
+    expect(event.data).toMatchObject({ window: '3s', windowMs: 3000, threshold: 0.5 });
+    expect(event.data.value).toBeGreaterThan(0.5);
+    expect(() =>
+      new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(
+        delivery.body,
+        delivery.headers,
+      ),
+    ).toThrow();
+  }, 30_000);
+
+  it('fires again only after the drift recovered and crossed once more', async () => {
+    // Inputs like the training data until the shifted ones have left the 3 s window.
+    await expect
+      .poll(
+        async () => {
+          await send(100);
+          return redis.exists(`${prefix}:{iris}:alert:1:drift_psi`);
+        },
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe(0);
+    expect(receiver.deliveries).toHaveLength(1);
+    await send(300, 2);
+    await expect.poll(() => receiver.deliveries.length, { timeout: 10_000 }).toBe(2);
+    const ids = receiver.deliveries.map((d) => d.headers['webhook-id']);
+    expect(new Set(ids).size).toBe(2);
+  }, 40_000);
+});
