@@ -234,6 +234,13 @@ export {
   type CtcStep,
 } from './schemas/processing-ocr.js';
 export {
+  COMBINE_OPS,
+  EnsemblePipelineSchema,
+  splitSource,
+  type EnsemblePipeline,
+  type EnsembleStep,
+} from './schemas/processing-ensemble.js';
+export {
   ModelRefSchema,
   OcrPipelineSchema,
   PipelineSchema,

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import {
   ConveyorError,
+  DEFAULT_MAX_TENSOR_BYTES,
   ModelConfigSchema,
   type Postprocess,
   type Preprocess,
@@ -17,15 +18,16 @@ import type { InferencePool } from '../inference-pool.js';
 import { loadVersion, type LoadedVersion, type LoadOptions } from '../load-version.js';
 import type { ModelEntry } from '../model-repository.js';
 import type { ProcessedCall } from '../processing/ocr/ocr-models.js';
+import { createEnsembleRunner, type EnsembleCalls } from './ensemble-runner.js';
 import { createOcrRunner, type OcrCalls } from './ocr-runner.js';
 import { pipelineServed } from './pipeline-served.js';
 import type { PipelineRunner } from './runner.js';
 
-/** Runs a model of the repository on named inputs, for the named outputs. */
+/** Runs a model of the repository on named inputs, for the named outputs (undefined: all). */
 export type RepositoryPredict = (
   ref: { model: string; version?: string | undefined },
   inputs: Record<string, Tensor>,
-  outputs: readonly string[],
+  outputs: readonly string[] | undefined,
 ) => Promise<Record<string, Tensor>>;
 
 /** The raw input and output names of a repository model, as onnxruntime reports them. */
@@ -79,6 +81,36 @@ async function callFile(
   return (await loaded.batcher.submit({ [input.name]: tensor }, [...wanted], transfer)).outputs;
 }
 
+type LazyFile = (file: string, steps?: Steps) => () => Promise<LoadedVersion>;
+
+function ocrCalls(lazyFile: LazyFile, deps: PipelineDeps): OcrCalls {
+  return {
+    file(file, steps): ProcessedCall {
+      const loaded = lazyFile(file, steps);
+      return async (tensor, outputs, transfer) =>
+        callFile(await loaded(), tensor, outputs, transfer);
+    },
+    raw: (ref) => async (tensor) => {
+      const { input, output } = deps.resolve(ref);
+      return (await deps.predict(ref, { [input]: tensor }, [output]))[output]!;
+    },
+  };
+}
+
+function ensembleCalls(lazyFile: LazyFile, deps: PipelineDeps): EnsembleCalls {
+  return {
+    model(ref) {
+      if ('model' in ref) return (inputs, outputs) => deps.predict(ref, inputs, outputs);
+      const loaded = lazyFile(ref.file);
+      return async (inputs, outputs) => {
+        const version = await loaded();
+        const all = version.served.signature.outputs.map((o) => o.name);
+        return (await version.batcher.submit(inputs, [...(outputs ?? all)], false)).outputs;
+      };
+    },
+  };
+}
+
 function batcherOf(runner: PipelineRunner): Batcher {
   return {
     pending: 0,
@@ -112,31 +144,34 @@ function poolOf(files: readonly Promise<LoadedVersion>[]): InferencePool {
 
 /**
  * Loads a pipeline version: its files on their threads, its runner, and a served model whose
- * signature is the pipeline's. Its requests are not batched: each is one page, one job.
+ * signature is the pipeline's. A request runs alone through the pipeline (one page, one record
+ * set); the models it calls batch it with their other traffic.
  */
 export async function loadPipeline(entry: ModelEntry, deps: PipelineDeps): Promise<LoadedVersion> {
   const pipeline = entry.config.pipeline;
   if (!pipeline) throw new ConveyorError('ERR_INTERNAL', `${entry.dir} is no pipeline`);
   const files: Promise<LoadedVersion>[] = [];
-  const calls: OcrCalls = {
-    file(file, steps): ProcessedCall {
-      // Loaded on first use: a repository that ships a pipeline costs nothing until it is called.
-      let loading: Promise<LoadedVersion> | undefined;
-      return async (tensor, outputs, transfer) => {
-        if (!loading) {
-          loading = loadFile(entry, file, deps, steps);
-          files.push(loading);
-        }
-        return callFile(await loading, tensor, outputs, transfer);
-      };
-    },
-    raw: (ref) => async (tensor) => {
-      const { input, output } = deps.resolve(ref);
-      return (await deps.predict(ref, { [input]: tensor }, [output]))[output]!;
-    },
+  // Each file is loaded on first use: a repository that ships a pipeline costs nothing until it
+  // is called.
+  const lazyFile = (file: string, steps: Steps = {}): (() => Promise<LoadedVersion>) => {
+    let loading: Promise<LoadedVersion> | undefined;
+    return () => {
+      if (!loading) {
+        loading = loadFile(entry, file, deps, steps);
+        files.push(loading);
+      }
+      return loading;
+    };
   };
   try {
-    const runner = await createOcrRunner(entry, pipeline, calls, deps.maxTensorBytes);
+    const runner =
+      pipeline.kind === 'ocr'
+        ? await createOcrRunner(entry, pipeline, ocrCalls(lazyFile, deps), deps.maxTensorBytes)
+        : createEnsembleRunner(
+            pipeline,
+            ensembleCalls(lazyFile, deps),
+            deps.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES,
+          );
     const served = pipelineServed(entry);
     return { served, batcher: batcherOf(runner), pool: poolOf(files) };
   } catch (error) {

@@ -3,27 +3,10 @@
  * job, with no .onnx file of its own. Each kind of pipeline is one entry of a union on `kind`.
  */
 import { z } from 'zod';
-import { ModelNameSchema, ModelVersionSchema, TensorNameSchema } from './names.js';
+import { FileSchema, ModelRefSchema } from './model-ref.js';
+import { TensorNameSchema } from './names.js';
+import { EnsemblePipelineSchema } from './processing-ensemble.js';
 import { BoxesStepSchema } from './processing-ocr.js';
-
-/** A plain file name of the version folder. */
-const FileSchema = z
-  .string()
-  .max(255)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'a plain file name of the version folder' });
-
-/**
- * A model a pipeline runs: another model of the repository (`model`, and a `version`, default
- * the newest served), or an .onnx file of the pipeline's own folder (`file`).
- */
-export const ModelRefSchema = z.union([
-  z.object({ model: ModelNameSchema, version: ModelVersionSchema.optional() }).strict(),
-  z
-    .object({
-      file: FileSchema.refine((f) => f.endsWith('.onnx'), { message: 'an .onnx file' }),
-    })
-    .strict(),
-]);
 
 /**
  * Pipeline `ocr`: one encoded image (PNG, JPEG, WebP) in; its text lines out, in reading order,
@@ -64,8 +47,12 @@ export const OcrPipelineSchema = z
   .strict();
 
 /** The kinds of pipeline. */
-export const PipelineSchema = z.discriminatedUnion('kind', [OcrPipelineSchema]);
+export const PipelineSchema = z.discriminatedUnion('kind', [
+  OcrPipelineSchema,
+  EnsemblePipelineSchema,
+]);
 
-export type ModelRef = z.infer<typeof ModelRefSchema>;
+export { ModelRefSchema };
+export type { ModelRef } from './model-ref.js';
 export type OcrPipeline = z.infer<typeof OcrPipelineSchema>;
 export type Pipeline = z.infer<typeof PipelineSchema>;
