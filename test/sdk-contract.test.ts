@@ -10,7 +10,14 @@ import {
   type PredictManyResult,
 } from '@conveyor/sdk';
 import { createEmbeddedClient } from '@conveyor/sdk/embedded';
-import { queueName, toNumbers, toRows, toTensors, type Tensor } from '@conveyor/shared';
+import {
+  queueName,
+  toNumbers,
+  toRows,
+  toTensors,
+  type Tensor,
+  queuePrefix,
+} from '@conveyor/shared';
 import { irisReference } from '../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from './support/prefix.js';
 import { MODELS, spawnWorker } from './support/workers.js';
@@ -52,7 +59,10 @@ const queued = async (): Promise<Subject> => {
   return {
     client,
     async hold(model) {
-      const queue = new Queue(queueName(model, '1'), { connection: { url: redisUrl }, prefix });
+      const queue = new Queue(queueName(model, '1'), {
+        connection: { url: redisUrl },
+        prefix: queuePrefix(prefix, queueName(model, '1')),
+      });
       await queue.pause();
       return async () => {
         await queue.resume();

@@ -17,6 +17,7 @@ import {
   queueName,
   redisOptions,
   type JobResult,
+  queuePrefix,
 } from '@conveyor/shared';
 
 const env = process.env;
@@ -58,7 +59,7 @@ await connection.hset(
 );
 const worker = new Worker(queueName(model, '1'), () => Promise.resolve(result), {
   connection,
-  prefix,
+  prefix: queuePrefix(prefix, queueName(model, '1')),
   concurrency: Number(env.WORKER_CONCURRENCY ?? 32),
 });
 await worker.waitUntilReady();

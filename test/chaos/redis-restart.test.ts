@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
-import { isConveyorError, queueName } from '@conveyor/shared';
+import { isConveyorError, queueName, queuePrefix } from '@conveyor/shared';
 import { uniquePrefix } from '../support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../support/workers.js';
 import { recordScenario } from './summary.js';
@@ -53,7 +53,7 @@ describe.each<Fsync>(['always', 'everysec'])('Redis restarted under appendfsync 
     client = await createClient({ redisUrl: redis.url, prefix });
     queue = new Queue(queueName(MODEL, '1'), {
       connection: { url: redis.url },
-      prefix,
+      prefix: queuePrefix(prefix, queueName(MODEL, '1')),
       skipMetasUpdate: true,
     });
     queue.on('error', () => undefined);

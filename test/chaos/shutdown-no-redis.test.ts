@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
-import { SHUTDOWN_MARGIN_MS, queueName } from '@conveyor/shared';
+import { SHUTDOWN_MARGIN_MS, queueName, queuePrefix } from '@conveyor/shared';
 import { freePort } from '../../scripts/lib/redis-server.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { recordScenario } from './summary.js';
@@ -114,7 +114,7 @@ describe('SIGTERM while Redis does not answer', () => {
     clients.push(client);
     const queue = new Queue(queueName(MODEL, '1'), {
       connection: { url: redis.url },
-      prefix,
+      prefix: queuePrefix(prefix, queueName(MODEL, '1')),
       skipMetasUpdate: true,
     });
     queue.on('error', () => undefined);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { isConveyorError, queueName } from '@conveyor/shared';
+import { isConveyorError, queueName, queueKey } from '@conveyor/shared';
 import { freePort, startRedisServer, type RedisHandle } from '../../scripts/lib/redis-server.js';
 import { MODELS, ROOT } from '../../scripts/lib/worker-process.js';
 
@@ -176,7 +176,7 @@ export async function eventsByJob(
 ): Promise<Map<string, { active: number; completed: number; failed: number }>> {
   const redis = new Redis(redisUrl);
   try {
-    const entries = await redis.xrange(`${prefix}:${queueName(model, '1')}:events`, '-', '+');
+    const entries = await redis.xrange(queueKey(prefix, queueName(model, '1'), 'events'), '-', '+');
     const byJob = new Map<string, { active: number; completed: number; failed: number }>();
     for (const [, fields] of entries) {
       const record: Record<string, string> = {};

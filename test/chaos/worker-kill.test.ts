@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
-import { queueName } from '@conveyor/shared';
+import { queueName, queuePrefix } from '@conveyor/shared';
 import { uniquePrefix } from '../support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../support/workers.js';
 import { recordScenario } from './summary.js';
@@ -35,7 +35,7 @@ describe.each([
       client = await createClient({ redisUrl: redis.url, prefix, blobThresholdBytes });
       queue = new Queue(queueName(MODEL, '1'), {
         connection: { url: redis.url },
-        prefix,
+        prefix: queuePrefix(prefix, queueName(MODEL, '1')),
         skipMetasUpdate: true,
       });
     });

@@ -10,6 +10,7 @@ import {
   queueName,
   toNumbers,
   type ErrorCode,
+  queuePrefix,
 } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../support/workers.js';
@@ -46,7 +47,7 @@ beforeAll(async () => {
   client = await createClient({ redisUrl, prefix });
   queue = new Queue(queueName('iris', '1'), {
     connection: { url: redisUrl },
-    prefix,
+    prefix: queuePrefix(prefix, queueName('iris', '1')),
     skipMetasUpdate: true,
   });
   const first = await client.predict('iris', { features: ROWS });

@@ -1,7 +1,14 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { encodeTensor, newJobId, queueName, toTensor, type ErrorCode } from '@conveyor/shared';
+import {
+  encodeTensor,
+  newJobId,
+  queueName,
+  toTensor,
+  type ErrorCode,
+  queuePrefix,
+} from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
 
@@ -18,7 +25,10 @@ describe('bad input', () => {
   beforeAll(async () => {
     worker = await startInProcessWorker(redisUrl, prefix);
     client = await createClient({ redisUrl, prefix, attempts: 3, backoffMs: 10 });
-    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
   }, 60_000);
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { encodeTensor, newJobId, queueName, toRows, toTensor } from '@conveyor/shared';
+import { encodeTensor, newJobId, queueName, toRows, toTensor, queuePrefix } from '@conveyor/shared';
 import { irisReference } from '../../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
@@ -17,7 +17,10 @@ describe('one poison job among 100 good ones', () => {
   beforeAll(async () => {
     worker = await startInProcessWorker(redisUrl, prefix, { WORKER_CONCURRENCY: '8' });
     client = await createClient({ redisUrl, prefix });
-    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
   }, 60_000);
 
   afterAll(async () => {

@@ -7,7 +7,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
-import { loadConfig, queueName } from '@conveyor/shared';
+import { loadConfig, queueName, queuePrefix } from '@conveyor/shared';
 import { runProducer, type ProducerRun } from '../../apps/producer/src/run-producer.js';
 import { runWorker, type WorkerRun } from '../../apps/worker/src/run-worker.js';
 import { freePort } from '../../scripts/lib/redis-server.js';
@@ -204,7 +204,10 @@ describe('a real Prometheus scraping a producer and two workers', () => {
       .poll(async () => lines(await prometheus!.vector(backlog), ['model', 'version']), POLL)
       .toEqual(['iris 1=0']);
     // BullMQ's pause holds every worker of the queue: they stay live, and take nothing.
-    const queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    const queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
     let handles: JobHandle[] = [];
     try {
       await queue.pause();

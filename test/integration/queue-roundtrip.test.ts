@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine } from '@conveyor/engine';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { queueName, toNumbers, toRows, toTensors } from '@conveyor/shared';
+import { queueName, toNumbers, toRows, toTensors, queuePrefix } from '@conveyor/shared';
 import { Queue } from 'bullmq';
 import { irisReference } from '../../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
@@ -141,7 +141,10 @@ describe('SDK to Redis to a worker process to onnxruntime and back', () => {
   });
 
   it('cancels a job that no worker has taken, and refuses to cancel a finished one', async () => {
-    const queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    const queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
     await queue.pause();
     try {
       const waiting = await client.enqueue('iris', { features: [[5, 3, 1, 0.2]] });

@@ -8,7 +8,7 @@ import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
 import { createEmbeddedClient } from '@conveyor/sdk/embedded';
-import { queueName } from '@conveyor/shared';
+import { queueName, queuePrefix } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { MODELS, spawnWorker, type WorkerProcess } from '../support/workers.js';
 
@@ -51,7 +51,10 @@ describe('retention by age with the queue client', () => {
       keepCompleted: KEEP_COMPLETED,
       keepFailed: { ...KEEP_FAILED, ageSeconds: 7 },
     });
-    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
   }, 60_000);
 
   afterAll(async () => {

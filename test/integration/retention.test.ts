@@ -2,7 +2,14 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type QueueClient } from '@conveyor/sdk';
-import { encodeTensor, newJobId, queueName, toTensor } from '@conveyor/shared';
+import {
+  encodeTensor,
+  newJobId,
+  queueName,
+  toTensor,
+  queuePrefix,
+  queueKey,
+} from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../support/workers.js';
 
@@ -32,7 +39,7 @@ describe('retention of finished jobs and events', () => {
     // A Queue writes its own event-stream cap into the queue's metadata unless told not to.
     queue = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
-      prefix,
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
       skipMetasUpdate: true,
     });
     redis = new Redis(redisUrl);
@@ -60,7 +67,7 @@ describe('retention of finished jobs and events', () => {
     // Gone from Redis (the handle itself may still give the end its client saw).
     expect(await client.job(handles[0]!.id).read()).toBeUndefined();
     // Trimming is approximate (whole stream nodes), but nowhere near the ~4 events per job written.
-    const events = await redis.xlen(`${prefix}:${queueName('iris', '1')}:events`);
+    const events = await redis.xlen(queueKey(prefix, queueName('iris', '1'), 'events'));
     expect(events).toBeLessThan(JOBS);
   });
 

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { queueName, toRows } from '@conveyor/shared';
+import { queueName, toRows, queuePrefix, queueKey } from '@conveyor/shared';
 import { irisReference } from '../../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../support/workers.js';
@@ -51,7 +51,7 @@ describe('several worker processes on one queue', () => {
 
     const queue = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
-      prefix,
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
       skipMetasUpdate: true,
     });
     try {
@@ -73,7 +73,11 @@ describe('several worker processes on one queue', () => {
     // The event stream holds exactly one "completed" event per job: no job ran twice.
     const redis = new Redis(redisUrl);
     try {
-      const entries = await redis.xrange(`${prefix}:${queueName('iris', '1')}:events`, '-', '+');
+      const entries = await redis.xrange(
+        queueKey(prefix, queueName('iris', '1'), 'events'),
+        '-',
+        '+',
+      );
       const completed = new Map<string, number>();
       for (const [, fields] of entries) {
         const record: Record<string, string> = {};

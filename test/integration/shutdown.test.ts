@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
-import { queueName } from '@conveyor/shared';
+import { queueName, queuePrefix } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { spawnWorker } from '../support/workers.js';
 
@@ -15,7 +15,10 @@ describe('SIGTERM during a stream of jobs', () => {
 
   beforeAll(async () => {
     client = await createClient({ redisUrl, prefix });
-    queue = new Queue(queueName('text-direction', '1'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('text-direction', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('text-direction', '1')),
+    });
   });
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, isConveyorError, type ConveyorClient } from '@conveyor/sdk';
-import { queueName } from '@conveyor/shared';
+import { queueName, queuePrefix } from '@conveyor/shared';
 import { startProducer, testConfig, type TestProducer } from '../../apps/producer/test/support.js';
 import { copyCatalogue, dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
@@ -39,7 +39,7 @@ describe('a job whose worker dies under it twice', () => {
     producer = await startProducer(testConfig(redisUrl, prefix));
     dying = new Worker(queueName('iris', '1'), null, {
       connection: { url: redisUrl, maxRetriesPerRequest: null },
-      prefix,
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
       autorun: false,
       lockDuration: 400,
       stalledInterval: 200,

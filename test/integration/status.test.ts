@@ -9,6 +9,7 @@ import {
   msFromRedisTime,
   queueName,
   workerRecordKey,
+  queuePrefix,
 } from '@conveyor/shared';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
@@ -39,7 +40,7 @@ describe('the worker registry and client.status() against a running worker', () 
     client = await createClient({ redisUrl, prefix });
     bull = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
-      prefix,
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
       skipMetasUpdate: true,
     });
     admin = new Redis(redisUrl);

@@ -9,6 +9,7 @@ import {
   queueName,
   toNumbers,
   type JobPayload,
+  queuePrefix,
 } from '@conveyor/shared';
 import { FAILED_INPUTS_KEEP_S } from '../../apps/worker/src/processor.js';
 import { textLine } from '../../scripts/lib/text-line.js';
@@ -35,7 +36,7 @@ describe('inputs stored beside their job', () => {
     redis = new Redis(redisUrl);
     queue = new Queue(queueName('text-direction', '1'), {
       connection: { url: redisUrl },
-      prefix,
+      prefix: queuePrefix(prefix, queueName('text-direction', '1')),
       skipMetasUpdate: true,
     });
   }, 60_000);

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type QueueClient } from '@conveyor/sdk';
-import { newJobId, queueName } from '@conveyor/shared';
+import { newJobId, queueName, queuePrefix, queueKey } from '@conveyor/shared';
 import { readJob, statusBody } from '../../apps/producer/src/jobs/jobs-view.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
@@ -17,7 +17,7 @@ import { startInProcessWorker } from '../support/workers.js';
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
 const queue = queueName('iris', '1');
-const key = (suffix: string) => `${prefix}:${queue}:${suffix}`;
+const key = (suffix: string) => queueKey(prefix, queue, suffix);
 /** Short, so that a job left locked would come back several times within the test. */
 const LOCK_MS = 1000;
 const STALLED_INTERVAL_MS = 500;
@@ -35,7 +35,7 @@ describe('a job whose data is not JSON', () => {
     });
     client = await createClient({ redisUrl, prefix });
     redis = new Redis(redisUrl);
-    bull = new Queue(queue, { connection: { url: redisUrl }, prefix });
+    bull = new Queue(queue, { connection: { url: redisUrl }, prefix: queuePrefix(prefix, queue) });
   }, 60_000);
 
   afterAll(async () => {

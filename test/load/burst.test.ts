@@ -1,7 +1,7 @@
 import { Agent } from 'node:http';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { queueName } from '@conveyor/shared';
+import { queueName, queuePrefix } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { spawnWorker, type WorkerProcess } from '../support/workers.js';
 import {
@@ -116,7 +116,7 @@ describe('burst far above capacity', () => {
     });
     queue = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
-      prefix,
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
       skipMetasUpdate: true,
     });
     agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });

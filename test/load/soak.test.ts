@@ -3,7 +3,14 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { createTensor, queueName, toNumbers, type Tensor } from '@conveyor/shared';
+import {
+  createTensor,
+  queueName,
+  toNumbers,
+  type Tensor,
+  queuePrefix,
+  queueKey,
+} from '@conveyor/shared';
 import { irisReference } from '../../scripts/lib/iris-weights.js';
 import { textLine } from '../../scripts/lib/text-line.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
@@ -261,18 +268,20 @@ describe(`soak: ${(ROUNDS * (IRIS_HTTP + IRIS_SDK + DIRECTION_HTTP + DIRECTION_S
 
       // Stored inputs are deleted when their job ends; the last deletions may trail the results.
       await expect
-        .poll(async () => (await scanKeys(redis, `${prefix}:blob:*`)).length, { timeout: 10_000 })
+        .poll(async () => (await scanKeys(redis, `${prefix}:{*}:blob:*`)).length, {
+          timeout: 10_000,
+        })
         .toBe(0);
       const counts: Record<string, Record<string, number>> = {};
       const events: Record<string, number> = {};
       for (const model of ['iris', 'text-direction']) {
         const queue = new Queue(queueName(model, '1'), {
           connection: redis,
-          prefix,
+          prefix: queuePrefix(prefix, queueName(model, '1')),
           skipMetasUpdate: true,
         });
         counts[model] = await queue.getJobCounts('completed', 'failed', 'waiting', 'active');
-        events[model] = await redis.xlen(`${prefix}:${queueName(model, '1')}:events`);
+        events[model] = await redis.xlen(queueKey(prefix, queueName(model, '1'), 'events'));
         await queue.close();
       }
 

@@ -8,6 +8,7 @@ import {
   redactUrl,
   type Config,
   type ModelSignature,
+  clientRedisOf,
 } from '@conveyor/shared';
 
 /** A client through the queue or in-process, and the model signatures it knows. */
@@ -64,7 +65,7 @@ export async function openClient(config: Config, options: OpenClientOptions): Pr
   } else {
     client = await createClient({
       ...common,
-      redisUrl: config.REDIS_URL,
+      ...clientRedisOf(config),
       prefix: config.REDIS_KEY_PREFIX,
       eventsMaxLen: config.EVENTS_MAX_LEN,
       modelExpiryMs: config.MODEL_EXPIRY_MS,

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueName } from '@conveyor/shared';
+import { queueName, queuePrefix } from '@conveyor/shared';
 import { spawnWorker, type WorkerProcess } from '../../../test/support/workers.js';
 import { EXIT } from '../src/exit-codes.js';
 import { startRedisServer } from '../src/redis-server.js';
@@ -41,7 +41,10 @@ describe('conveyor batch when Redis goes away mid-run', () => {
     // The worker announces iris (so the CLI knows its signature), then its queue is paused:
     // every row of the batch stays queued until Redis goes away.
     worker = await spawnWorker(url, prefix, { MODELS: 'iris' });
-    const queue = new Queue(queueName('iris', '1'), { connection: { url }, prefix });
+    const queue = new Queue(queueName('iris', '1'), {
+      connection: { url },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
     await queue.pause();
 
     const dir = tempDir();

@@ -1,10 +1,10 @@
 import type { ClientOptions } from '@conveyor/sdk';
-import type { Config, Logger } from '@conveyor/shared';
+import { clientRedisOf, type Config, type Logger } from '@conveyor/shared';
 
 /** The SDK client options the producer's configuration implies, so jobs it enqueues follow the env. */
 export function clientOptionsFromConfig(config: Config, logger: Logger): ClientOptions {
   return {
-    redisUrl: config.REDIS_URL,
+    ...clientRedisOf(config),
     prefix: config.REDIS_KEY_PREFIX,
     timeoutMs: config.PREDICT_TIMEOUT_MS,
     maxTensorBytes: config.MAX_TENSOR_BYTES,

@@ -1,21 +1,26 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import {
   ModelNameSchema,
   PRODUCER_COMMAND_TIMEOUT_MS,
   catalogueKey,
   parseOrThrow,
   queueName,
-  redisAddress,
   redisOptions,
   redisUnavailable,
   redisWithin,
   throttledErrorLog,
   type Logger,
+  queuePrefix,
+  createRedisClient,
+  redisTarget,
+  targetAddress,
+  type RedisNode,
 } from '@conveyor/shared';
 
 export interface QueueDepthOptions {
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); `redisUrl` then gives credentials. */
+  cluster?: readonly RedisNode[] | undefined;
   /** Key prefix of the queues (REDIS_KEY_PREFIX). */
   prefix: string;
   logger: Logger;
@@ -40,12 +45,13 @@ const MAX_QUEUES = 256;
  * PRODUCER_COMMAND_TIMEOUT_MS per command (2× that for the first connection) when Redis is frozen.
  */
 export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
-  const redis = new Redis(options.redisUrl, {
+  const target = redisTarget(options.redisUrl, options.cluster);
+  const redis = createRedisClient(target, {
     ...redisOptions('producer', 'conveyor-producer-depth'),
     lazyConnect: true,
   });
   redis.on('error', throttledErrorLog(options.logger, 'redis depth connection error'));
-  const address = redisAddress(options.redisUrl);
+  const address = targetAddress(target);
   const queues = new Map<string, Queue>();
   let connecting: Promise<void> | undefined;
 
@@ -71,7 +77,7 @@ export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
       // into the queue's metadata, undoing EVENTS_MAX_LEN.
       queue = new Queue(name, {
         connection: redis,
-        prefix: options.prefix,
+        prefix: queuePrefix(options.prefix, name),
         skipMetasUpdate: true,
       });
       queue.on('error', (err: Error) => options.logger.warn({ err, queue: name }, 'queue error'));

@@ -1,8 +1,6 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import {
   PRODUCER_COMMAND_TIMEOUT_MS,
-  redisAddress,
   redisOptions,
   redisUnavailable,
   redisWithin,
@@ -10,6 +8,11 @@ import {
   type Config,
   type ConveyorError,
   type Logger,
+  queuePrefix,
+  createRedisClient,
+  configTarget,
+  targetAddress,
+  type RedisClient,
 } from '@conveyor/shared';
 
 /**
@@ -19,7 +22,7 @@ import {
  */
 export interface QueueRegistry {
   /** The connection every queue here shares; also used for the producer's own keys. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Prefix of every Redis key (REDIS_KEY_PREFIX). */
   readonly prefix: string;
   /**
@@ -41,15 +44,15 @@ export interface QueueRegistry {
  * fails after PRODUCER_COMMAND_TIMEOUT_MS, so a frozen Redis cannot hold a request.
  */
 export async function createQueueRegistry(
-  config: Pick<Config, 'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'EVENTS_MAX_LEN'>,
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_KEY_PREFIX' | 'EVENTS_MAX_LEN'>,
   log: Logger,
 ): Promise<QueueRegistry> {
-  const redis = new Redis(config.REDIS_URL, {
+  const redis = createRedisClient(configTarget(config), {
     ...redisOptions('producer', 'conveyor-producer-queues'),
     lazyConnect: true,
   });
   redis.on('error', throttledErrorLog(log, 'redis connection error'));
-  const address = redisAddress(config.REDIS_URL);
+  const address = targetAddress(configTarget(config));
   const unavailable = (error: unknown) => redisUnavailable(address, error);
   try {
     // A connection's handshake is a few commands; on a frozen Redis ioredis would retry it.
@@ -68,7 +71,7 @@ export async function createQueueRegistry(
       if (!queue) {
         queue = new Queue(name, {
           connection: redis,
-          prefix: config.REDIS_KEY_PREFIX,
+          prefix: queuePrefix(config.REDIS_KEY_PREFIX, name),
           streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
         });
         queue.on('error', (err: Error) => log.warn({ err, queue: name }, 'queue error'));

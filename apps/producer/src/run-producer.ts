@@ -3,7 +3,6 @@
  * loads it from the environment, and `conveyor serve` builds it from its flags and the
  * environment. Nothing here reads `process.env`. The only module that calls `listen`.
  */
-import { Redis } from 'ioredis';
 import { createClient, type QueueClient } from '@conveyor/sdk';
 import {
   CLOSE_GRACE_MS,
@@ -13,7 +12,6 @@ import {
   isConveyorError,
   PRODUCER_COMMAND_TIMEOUT_MS,
   redactUrl,
-  redisAddress,
   redisOptions,
   redisUnavailable,
   redisWithin,
@@ -22,6 +20,9 @@ import {
   waitForRedis,
   type Config,
   type Logger,
+  createRedisClient,
+  configTarget,
+  targetAddress,
 } from '@conveyor/shared';
 import { startTracing, traceIdMixin } from '@conveyor/telemetry';
 import { buildApp, producerMetricsOf, type App } from './app.js';
@@ -56,9 +57,9 @@ export interface ProducerRun {
  * never exits.
  */
 export function runProducer(config: Config, log: Logger = producerLogger(config)): ProducerRun {
-  const redisAt = redisAddress(config.REDIS_URL);
+  const redisAt = targetAddress(configTarget(config));
   // A dedicated connection for the readiness probe, so a PING never queues behind job traffic.
-  const pinger = new Redis(config.REDIS_URL, {
+  const pinger = createRedisClient(configTarget(config), {
     ...redisOptions('producer', 'conveyor-producer-health', { commandTimeoutMs: PING_TIMEOUT_MS }),
     lazyConnect: true,
   });
@@ -73,7 +74,13 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
   let closingStep: string | undefined;
 
   const started = (async () => {
-    await waitForRedis(config.REDIS_URL, log, 'conveyor-producer-probe', aborting.signal);
+    await waitForRedis(
+      config.REDIS_URL,
+      log,
+      'conveyor-producer-probe',
+      aborting.signal,
+      config.REDIS_CLUSTER_NODES,
+    );
     client = await createClient(clientOptionsFromConfig(config, log));
     await redisWithin(pinger.connect(), 2 * PRODUCER_COMMAND_TIMEOUT_MS).catch((error: unknown) => {
       throw redisUnavailable(redisAt, error);

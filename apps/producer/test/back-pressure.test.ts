@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, loadConfig, queueName } from '@conveyor/shared';
+import { createLogger, loadConfig, queueName, queuePrefix } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import type { ErrorBody } from '../src/oip/schemas.js';
@@ -44,7 +44,10 @@ describe('back-pressure on a full model queue', () => {
     producer = await startProducer(
       testConfig(redisUrl, prefix, { QUEUE_DEPTH_BY_MODEL: JSON.stringify({ iris: LIMIT }) }),
     );
-    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
   }, 60_000);
 
   afterAll(async () => {

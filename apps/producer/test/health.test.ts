@@ -12,6 +12,7 @@ import {
   type CatalogueEntry,
   WORKER_SILENT_MS,
   workerBeatsKey,
+  queuePrefix,
 } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
@@ -144,7 +145,7 @@ describe('health routes', () => {
       // A BullMQ consumer of the version's queue: a connection that BullMQ counts as a worker.
       consumer = new Worker(queueName('iris', '1'), () => Promise.resolve(), {
         connection: { url: redisUrl },
-        prefix: frozenPrefix,
+        prefix: queuePrefix(frozenPrefix, queueName('iris', '1')),
       });
       await consumer.waitUntilReady();
       producer = await startProducer(testConfig(redisUrl, frozenPrefix));

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createClient } from '@conveyor/sdk';
-import { createLogger, queueName, type Config } from '@conveyor/shared';
+import { createLogger, queueName, type Config, queuePrefix } from '@conveyor/shared';
 import { buildApp, type AppDeps } from '../src/app.js';
 import { clientOptionsFromConfig } from '../src/client-options.js';
 import type { TestProducer } from './support.js';
@@ -35,7 +35,10 @@ export async function startJobsProducer(
 
 /** A BullMQ queue of one model on a test prefix, to pause it, look at jobs, or add bad ones. */
 export function modelQueue(redisUrl: string, prefix: string, model: string): Queue {
-  return new Queue(queueName(model, '1'), { connection: { url: redisUrl }, prefix });
+  return new Queue(queueName(model, '1'), {
+    connection: { url: redisUrl },
+    prefix: queuePrefix(prefix, queueName(model, '1')),
+  });
 }
 
 /** One Server-Sent Event; `comment` holds a comment line's text (heartbeats). */

@@ -6,7 +6,7 @@ import { Queue, type Queue as BullQueue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '@conveyor/shared';
+import { createLogger, queuePrefix, groupKey, queueKey } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { CALLBACKS_QUEUE } from '../src/webhooks/delivery.js';
@@ -102,7 +102,10 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
     producer = await startJobsProducer(config);
     receiver = await startReceiver();
     iris = modelQueue(redisUrl, prefix, 'iris');
-    callbacks = new Queue(CALLBACKS_QUEUE, { connection: { url: redisUrl }, prefix });
+    callbacks = new Queue(CALLBACKS_QUEUE, {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, CALLBACKS_QUEUE),
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -204,10 +207,10 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
       await receiver.received('/ordered', 1);
       const lines = monitor.lines();
       const stored = lines.findIndex((l) =>
-        l.includes(`"set" "${prefix}:webhooks:url:${id}"`.toLowerCase()),
+        l.includes(`"set" "${groupKey(prefix, 'webhooks', 'url', id)}"`.toLowerCase()),
       );
       const created = lines.findIndex((l) =>
-        l.includes(`"hmset" "${prefix}:predict.iris.1:${id}"`.toLowerCase()),
+        l.includes(`"hmset" "${queueKey(prefix, 'predict.iris.1', id)}"`.toLowerCase()),
       );
       expect(stored).toBeGreaterThanOrEqual(0);
       expect(created).toBeGreaterThan(stored);
@@ -219,7 +222,7 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
   it('forgets the callback of a job whose enqueue was refused', async () => {
     const redis = new Redis(redisUrl);
     try {
-      const pending = () => redis.zrange(`${prefix}:webhooks:pending`, '0', '-1');
+      const pending = () => redis.zrange(groupKey(prefix, 'webhooks', 'pending'), '0', '-1');
       const before = await pending();
       const response = await producer.app.inject({
         method: 'POST',
@@ -233,7 +236,7 @@ describe('webhooks: a job outcome POSTed, signed, to its callback_url', () => {
       expect(response.json()).toMatchObject({ code: 'ERR_INPUT_SHAPE' });
       const left = (await pending()).filter((id) => !before.includes(id));
       expect(left).toEqual([]);
-      const urls = await redis.keys(`${prefix}:webhooks:url:*`);
+      const urls = await redis.keys(groupKey(prefix, 'webhooks', 'url', '*'));
       expect(urls.filter((key) => !before.some((id) => key.endsWith(`:${id}`)))).toEqual([]);
     } finally {
       redis.disconnect();

@@ -8,7 +8,7 @@ import {
 } from '@grpc/grpc-js';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, queueName } from '@conveyor/shared';
+import { createLogger, queueName, queuePrefix } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
 import { buildApp, type App } from '../src/app.js';
@@ -43,7 +43,10 @@ describe('producer metrics against a real worker', () => {
   beforeAll(async () => {
     worker = await startWorkerService(testConfig(redisUrl, prefix, { MODELS: 'iris' }), silent);
     producer = await startProducer(testConfig(redisUrl, prefix));
-    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
   }, 60_000);
 
   afterAll(async () => {

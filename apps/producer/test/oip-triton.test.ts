@@ -1,7 +1,7 @@
 import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, queueName } from '@conveyor/shared';
+import { createLogger, queueName, queueKey } from '@conveyor/shared';
 import { irisReference } from '../../../scripts/lib/iris-weights.js';
 import { copyCatalogue, dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
@@ -51,7 +51,11 @@ const post = (
 async function completionOrder(redisPrefix: string): Promise<string[]> {
   const redis = new Redis(redisUrl);
   try {
-    const entries = await redis.xrange(`${redisPrefix}:${queueName('iris', '1')}:events`, '-', '+');
+    const entries = await redis.xrange(
+      queueKey(redisPrefix, queueName('iris', '1'), 'events'),
+      '-',
+      '+',
+    );
     const ids: string[] = [];
     for (const [, fields] of entries) {
       const record = new Map<string, string>();

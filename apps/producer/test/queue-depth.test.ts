@@ -1,7 +1,13 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { catalogueField, catalogueKey, createLogger, queueName } from '@conveyor/shared';
+import {
+  catalogueField,
+  catalogueKey,
+  createLogger,
+  queueName,
+  queuePrefix,
+} from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { createQueueDepth } from '../src/queue-depth.js';
 
@@ -15,7 +21,11 @@ describe('queue depth', () => {
   it('adds up every announced version, and answers calls that arrive while it connects', async () => {
     const redis = new Redis(redisUrl);
     const queues = ['1', '2'].map(
-      (v) => new Queue(queueName('iris', v), { connection: { url: redisUrl }, prefix }),
+      (v) =>
+        new Queue(queueName('iris', v), {
+          connection: { url: redisUrl },
+          prefix: queuePrefix(prefix, queueName('iris', v)),
+        }),
     );
     const depth = createQueueDepth({ redisUrl, prefix, logger });
     try {

@@ -11,6 +11,8 @@ import {
   parseTraceparent,
   queueName,
   type Config,
+  queuePrefix,
+  queueKey,
 } from '@conveyor/shared';
 import { startTracing, type Tracing } from '@conveyor/telemetry';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
@@ -193,7 +195,7 @@ describe('tracing', () => {
     const jobId = newJobId('iris', '1');
     const queue = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
-      prefix: tracedPrefix,
+      prefix: queuePrefix(tracedPrefix, queueName('iris', '1')),
     });
     try {
       // A payload of an unknown format version, carrying a trace context as the SDK writes it.
@@ -224,7 +226,7 @@ describe('tracing', () => {
     expect(spans()).toEqual([]);
     const redis = new Redis(redisUrl);
     try {
-      const keys = await redis.keys(`${offPrefix}:${queueName('iris', '1')}:*`);
+      const keys = await redis.keys(queueKey(offPrefix, queueName('iris', '1'), '*'));
       const opts = await Promise.all(
         keys.map(async (key) => (await redis.type(key)) === 'hash' && redis.hget(key, 'opts')),
       );

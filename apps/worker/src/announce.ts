@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import {
   CATALOGUE_HEARTBEAT_MS,
   CatalogueEntrySchema,
@@ -11,6 +10,7 @@ import {
   type Logger,
   type ModelSignature,
   type VersionState,
+  type RedisClient,
 } from '@conveyor/shared';
 
 /** Deletes a catalogue field only if it still holds what the caller read (no worker re-announced it since). */
@@ -47,7 +47,7 @@ export interface Announcer {
  * first announcement are logged, not thrown: the next beat tries again.
  */
 export async function startAnnouncing(options: {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   worker: string;
   announcements: readonly Announcement[];

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { Engine } from '@conveyor/engine';
 import {
   encodeLogEntry,
@@ -7,6 +6,7 @@ import {
   predictionLogKey,
   type Config,
   type Logger,
+  type RedisClient,
 } from '@conveyor/shared';
 import type { PredictionObserver } from './prediction-observer.js';
 
@@ -83,7 +83,7 @@ export interface PredictionLogLimits {
  * PREDICTION_LOG_MAX_PENDING writes in flight, are skipped.
  */
 export function createPredictionLog(options: {
-  connection: Redis;
+  connection: RedisClient;
   config: Config;
   engine: Pick<Engine, 'models'>;
   log: Logger;

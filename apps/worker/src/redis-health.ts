@@ -1,5 +1,10 @@
-import { Redis } from 'ioredis';
-import { redisAddress, type Logger } from '@conveyor/shared';
+import {
+  createRedisClient,
+  redisTarget,
+  targetAddress,
+  type Logger,
+  type RedisNode,
+} from '@conveyor/shared';
 
 /** Time between two PINGs of the health connection. */
 export const REDIS_PING_INTERVAL_MS = 2000;
@@ -66,6 +71,8 @@ export interface RedisHealth {
  */
 export function watchRedisHealth(options: {
   url: string;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); `url` then gives credentials and TLS. */
+  cluster?: readonly RedisNode[] | undefined;
   log: Logger;
   intervalMs?: number;
   timeoutMs?: number;
@@ -75,8 +82,9 @@ export function watchRedisHealth(options: {
   const { url, log } = options;
   const intervalMs = options.intervalMs ?? REDIS_PING_INTERVAL_MS;
   const timeoutMs = options.timeoutMs ?? REDIS_PING_TIMEOUT_MS;
-  const redis = redisAddress(url);
-  const connection = new Redis(url, {
+  const target = redisTarget(url, options.cluster);
+  const redis = targetAddress(target);
+  const connection = createRedisClient(target, {
     connectionName: 'conveyor-worker-health',
     // A PING while disconnected fails at once instead of waiting in a queue.
     enableOfflineQueue: false,

@@ -1,6 +1,5 @@
 import type { JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { resultChunks, type Config } from '@conveyor/shared';
+import { queuePrefix, resultChunks, type Config, type RedisClient } from '@conveyor/shared';
 
 /**
  * Stores a job's large outputs once, raw, in the job's own hash (RESULT_FIELD and its chunks), so they go when
@@ -84,13 +83,13 @@ function retentionOf(opts: JobsOptions, config: Config): { count: number; ageSec
 
 /** The result store of one model version's queue; `remove` removes a completed job by id. */
 export function createResultStore(options: {
-  connection: Redis;
+  connection: RedisClient;
   config: Config;
   queue: string;
   remove: (jobIds: string[]) => Promise<void>;
 }): ResultStore {
   const { connection, config, queue, remove } = options;
-  const base = `${config.REDIS_KEY_PREFIX}:${queue}`;
+  const base = `${queuePrefix(config.REDIS_KEY_PREFIX, queue)}:${queue}`;
   if (!('conveyorStoreResult' in connection))
     connection.defineCommand('conveyorStoreResult', { numberOfKeys: 3, lua: STORE });
   const command = (connection as unknown as { conveyorStoreResult: StoreCommand })

@@ -65,7 +65,13 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
         log,
       });
     try {
-      await waitForRedis(config.REDIS_URL, log, 'conveyor-worker-probe', aborting.signal);
+      await waitForRedis(
+        config.REDIS_URL,
+        log,
+        'conveyor-worker-probe',
+        aborting.signal,
+        config.REDIS_CLUSTER_NODES,
+      );
       service = await startWorkerService(config, log, { metrics, tracer });
       return service;
     } catch (err) {

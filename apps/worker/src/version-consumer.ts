@@ -9,7 +9,6 @@ import {
   type WorkerOptions,
 } from 'bullmq';
 import type { Tracer } from '@opentelemetry/api';
-import type { Redis } from 'ioredis';
 import type { Engine } from '@conveyor/engine';
 import {
   ConveyorError,
@@ -19,6 +18,8 @@ import {
   throttledErrorLog,
   type Config,
   type Logger,
+  queuePrefix,
+  type RedisClient,
 } from '@conveyor/shared';
 import { NO_JOB_METRICS, type WorkerMetrics } from './metrics.js';
 import type { PredictionObserver } from './prediction-observer.js';
@@ -79,7 +80,7 @@ export async function startVersionConsumer(options: {
   engine: Engine;
   model: string;
   version: string;
-  connection: Redis;
+  connection: RedisClient;
   config: Config;
   blobs: BlobStore;
   log: Logger;
@@ -104,7 +105,7 @@ export async function startVersionConsumer(options: {
   // BullMQ caps a queue's event stream with the length a Queue stores in the queue's metadata.
   const queue = new Queue(name, {
     connection,
-    prefix: config.REDIS_KEY_PREFIX,
+    prefix: queuePrefix(config.REDIS_KEY_PREFIX, name),
     streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
   });
   queue.on('error', logError);
@@ -148,7 +149,7 @@ export async function startVersionConsumer(options: {
     ),
     {
       connection,
-      prefix: config.REDIS_KEY_PREFIX,
+      prefix: queuePrefix(config.REDIS_KEY_PREFIX, name),
       // Recorded on each job as processedBy: which process ran it.
       name: `${hostname()}:${process.pid}`,
       concurrency,

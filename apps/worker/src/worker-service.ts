@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Tracer } from '@opentelemetry/api';
-import { Redis } from 'ioredis';
 import { createEngine, type Engine, type ServedModel } from '@conveyor/engine';
 import {
   CLOSE_GRACE_MS,
@@ -16,6 +15,9 @@ import {
   throttledErrorLog,
   type Config,
   type Logger,
+  createRedisClient,
+  configTarget,
+  type RedisClient,
 } from '@conveyor/shared';
 import { startAnnouncing } from './announce.js';
 import type { MetricsSource, WorkerMetrics } from './metrics.js';
@@ -64,7 +66,7 @@ export interface WorkerService {
  */
 export const WORKER_INLINE_BELOW_MS = 0.1;
 
-function blobStore(connection: Redis, prefix: string): BlobStore {
+function blobStore(connection: RedisClient, prefix: string): BlobStore {
   return {
     prefix,
     // One MGET, not a pipeline: ioredis builds a pipeline by copying every script BullMQ
@@ -111,7 +113,10 @@ export async function startWorkerService(
     logger: log,
     ...(metrics && { onRun: metrics.onRun }),
   });
-  const connection = new Redis(config.REDIS_URL, redisOptions('worker', 'conveyor-worker'));
+  const connection = createRedisClient(
+    configTarget(config),
+    redisOptions('worker', 'conveyor-worker'),
+  );
   connection.on('error', throttledErrorLog(log, 'redis connection error'));
   const id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   // What the registry's record reads, once the service has started (its first beats come before).
@@ -126,6 +131,7 @@ export async function startWorkerService(
   // as live while it beats.
   const health = watchRedisHealth({
     url: config.REDIS_URL,
+    cluster: config.REDIS_CLUSTER_NODES,
     log,
     intervalMs: options.beatMs ?? WORKER_BEAT_MS,
     beat: { key: workerBeatsKey(config.REDIS_KEY_PREFIX), worker: id, record: registry },
@@ -318,8 +324,8 @@ async function closeConsumers(
 
 /** Subscribes to the rescan channel (the producer's upload route publishes on it). */
 async function listenForRescans(config: Config, log: Logger, onCommand: () => void) {
-  const subscriber = new Redis(
-    config.REDIS_URL,
+  const subscriber = createRedisClient(
+    configTarget(config),
     redisOptions('worker', 'conveyor-worker-commands'),
   );
   subscriber.on('error', throttledErrorLog(log, 'redis command connection error'));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { loadConfig, queueName } from '@conveyor/shared';
+import { loadConfig, queueName, queuePrefix } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { MODELS, memoryLogger } from '../../../test/support/workers.js';
 import {
@@ -122,7 +122,10 @@ describe('a worker’s metrics and health endpoints', () => {
     const late = await client.enqueue('iris', IRIS, { deadline: Date.now() - 1000 });
     await expect(late.result()).rejects.toMatchObject({ code: 'ERR_DEADLINE_EXCEEDED' });
     // Written into the queue around the SDK: a payload the worker cannot read.
-    const queue = new Queue(queueName('iris', version), { connection: { url: redisUrl }, prefix });
+    const queue = new Queue(queueName('iris', version), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', version)),
+    });
     try {
       await queue.add('predict', { model: 'iris', inputs: 'not tensors' });
     } finally {

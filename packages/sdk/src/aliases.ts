@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import {
   AliasChangeSchema,
   AliasNameSchema,
@@ -16,6 +15,7 @@ import {
   type AliasChange,
   type AliasTarget,
   type ModelAliases,
+  type RedisClient,
 } from '@conveyor/shared';
 
 /** Most alias changes kept per model. */
@@ -68,7 +68,7 @@ export interface ChangeOptions {
  * @param redis answers commands
  * @param ttlMs how long a cached copy is used without a change notice (the notice drops it at once)
  */
-export function createAliasStore(redis: Redis, prefix: string, ttlMs: number): AliasStore {
+export function createAliasStore(redis: RedisClient, prefix: string, ttlMs: number): AliasStore {
   const cache = new Map<string, { at: number; aliases: Promise<ModelAliases> }>();
 
   const read = async (model: string): Promise<ModelAliases> => {

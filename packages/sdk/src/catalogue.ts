@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import {
   CatalogueEntrySchema,
   WORKER_SILENT_MS,
@@ -8,10 +7,11 @@ import {
   msFromRedisTime,
   notAnnouncedHint,
   queueName,
-  redisAddress,
   workerBeatsKey,
   type ModelSignature,
   type VersionState,
+  type RedisClient,
+  clientUrl,
 } from '@conveyor/shared';
 
 /** An announced model version: its signature and its state. */
@@ -136,15 +136,14 @@ function fold(
  * @param expiryMs a version whose last announcement is older than this is no longer served
  */
 export function createCatalogue(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   ttlMs: number,
   expiryMs: number,
 ): Catalogue {
   let cached: Loaded | undefined;
   // Named in errors: the Redis this client asks, never its credentials.
-  const { host = '127.0.0.1', port = 6379, tls } = redis.options;
-  const redisUrl = `${tls ? 'rediss' : 'redis'}://${redisAddress({ host, port })}`;
+  const redisUrl = clientUrl(redis);
 
   async function load(force: boolean): Promise<Loaded> {
     if (!force && cached && Date.now() - cached.at < ttlMs) return cached;

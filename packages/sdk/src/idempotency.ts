@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import {
   ConveyorError,
   idempotencyDigest,
   idempotencyRecordKey,
   idempotencySecretKey,
   type ParsedPredictOptions,
+  type RedisClient,
 } from '@conveyor/shared';
 
 /**
@@ -96,7 +96,11 @@ export interface Idempotency {
  * Idempotency keys over Redis: each owner's keys are its own, records live as long as finished
  * jobs are kept (`ttlSeconds`), and a job id cannot be derived from a key without the secret.
  */
-export function createIdempotency(redis: Redis, prefix: string, ttlSeconds: number): Idempotency {
+export function createIdempotency(
+  redis: RedisClient,
+  prefix: string,
+  ttlSeconds: number,
+): Idempotency {
   let secret: Promise<string> | undefined;
   const loadSecret = async (): Promise<string> => {
     const key = idempotencySecretKey(prefix);

@@ -1,5 +1,4 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import {
   ConveyorError,
   DEFAULT_ALIAS,
@@ -16,8 +15,11 @@ import {
   type AliasTarget,
   type Logger,
   type ModelAliases,
-  redisAddress,
   redisUnavailable,
+  queuePrefix,
+  createRedisClient,
+  targetAddress,
+  type RedisClient,
 } from '@conveyor/shared';
 import { createAliasStore, rolloutTarget, type ChangeOptions } from './aliases.js';
 import { createCatalogue, withLiveWorkers, type LiveVersion } from './catalogue.js';
@@ -74,8 +76,7 @@ export const ROUTING_RULE =
 export async function createModelAdmin(options: ClientOptions = {}): Promise<ModelAdmin> {
   const config = parseOrThrow(ClientOptionsSchema, withDevState(options).options, 'client options');
   const connection = redisConnectionOptions(config);
-  const redis = new Redis({
-    ...connection,
+  const redis = createRedisClient(connection, {
     ...redisOptions('producer', `conveyor-admin.${config.prefix}`),
     lazyConnect: true,
   });
@@ -85,13 +86,13 @@ export async function createModelAdmin(options: ClientOptions = {}): Promise<Mod
     await redis.connect();
   } catch (cause) {
     redis.disconnect();
-    throw redisUnavailable(redisAddress(connection), cause);
+    throw redisUnavailable(targetAddress(connection), cause);
   }
   return modelAdminOn(redis, config.prefix, log);
 }
 
 /** The admin operations over an open connection, which `close()` quits. */
-export function modelAdminOn(redis: Redis, prefix: string, log: Logger): ModelAdmin {
+export function modelAdminOn(redis: RedisClient, prefix: string, log: Logger): ModelAdmin {
   const aliases = createAliasStore(redis, prefix, 0);
   const catalogue = createCatalogue(redis, prefix, 0, DEFAULT_MODEL_EXPIRY_MS);
   const name = (model: string) => parseOrThrow(ModelNameSchema, model, 'model name');
@@ -99,7 +100,7 @@ export function modelAdminOn(redis: Redis, prefix: string, log: Logger): ModelAd
     // Read-only: skipMetasUpdate keeps the queue's metadata (its event-stream cap) as workers set it.
     const reader = new Queue(queue, {
       connection: redis,
-      prefix,
+      prefix: queuePrefix(prefix, queue),
       skipMetasUpdate: true,
     });
     try {

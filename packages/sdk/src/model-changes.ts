@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { modelsChannel, throttledErrorLog, type Logger } from '@conveyor/shared';
+import { modelsChannel, throttledErrorLog, type Logger, type RedisClient } from '@conveyor/shared';
 
 /** Longest the first request waits for the subscription, in ms. */
 const SUBSCRIBE_WAIT_MS = 2000;
@@ -20,12 +19,12 @@ export interface ModelChanges {
  * copy is dropped, since notices may have been missed meanwhile).
  */
 export function watchModelChanges(
-  open: () => Redis,
+  open: () => RedisClient,
   prefix: string,
   onChange: (model?: string) => void,
   log: Logger,
 ): ModelChanges {
-  let subscriber: Redis | undefined;
+  let subscriber: RedisClient | undefined;
   let started: Promise<void> | undefined;
   const channel = modelsChannel(prefix);
 

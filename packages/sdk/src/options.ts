@@ -1,6 +1,15 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { z } from 'zod';
-import { DEFAULTS, ModelNameSchema, readDevState, type Logger } from '@conveyor/shared';
+import {
+  DEFAULTS,
+  ModelNameSchema,
+  parseRedisNode,
+  readDevState,
+  redisTarget,
+  type Logger,
+  type RedisNode,
+  type RedisTarget,
+} from '@conveyor/shared';
 
 const RetentionSchema = z
   .object({
@@ -52,6 +61,15 @@ export const ClientOptionsSchema = z
         message: 'a redis:// or rediss:// URL, with at most a database number as its path',
       })
       .default(DEFAULTS.redisUrl),
+    /**
+     * Seed nodes of a Redis Cluster (`host:port` each; the REDIS_CLUSTER_NODES of the workers):
+     * set, the client speaks the cluster protocol and takes only credentials and TLS from
+     * `redisUrl`. Default: a single Redis.
+     */
+    clusterNodes: z
+      .array(z.string().refine((node) => parseRedisNode(node) !== undefined, 'a host:port'))
+      .min(1)
+      .optional(),
     /** Redis password; overrides one in the URL. */
     password: z.string().min(1).optional(),
     /** Redis ACL user name; overrides one in the URL. */
@@ -108,7 +126,12 @@ export function withDevState(options: ClientOptions): {
   options: ClientOptions;
   devState?: { redisUrl: string; prefix: string; pid: number };
 } {
-  if (typeof options !== 'object' || options === null || options.redisUrl !== undefined)
+  if (
+    typeof options !== 'object' ||
+    options === null ||
+    options.redisUrl !== undefined ||
+    options.clusterNodes !== undefined
+  )
     return { options };
   const dev = readDevState(process.cwd());
   if (dev === undefined) return { options };
@@ -139,33 +162,16 @@ export const EmbeddedClientOptionsSchema = z
 export type EmbeddedClientOptions = z.input<typeof EmbeddedClientOptionsSchema>;
 export type ResolvedEmbeddedClientOptions = z.output<typeof EmbeddedClientOptionsSchema>;
 
-/** Where and how a client's connections reach Redis, as ioredis options. */
-export interface RedisConnection {
-  host: string;
-  port: number;
-  db?: number;
-  username?: string;
-  password?: string;
-  tls?: TlsOptions;
-}
-
 /**
- * The ioredis options of a client's connections: host, port, database, credentials and TLS from
- * the URL, overridden by the explicit `username`, `password` and `tls` options.
+ * Where a client's connections go: host, port, database, credentials and TLS from the URL (or the
+ * cluster's nodes), overridden by the explicit `username`, `password` and `tls` options.
  */
-export function redisConnectionOptions(config: ResolvedClientOptions): RedisConnection {
-  const url = new URL(config.redisUrl);
-  const options: RedisConnection = {
-    host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: url.port === '' ? 6379 : Number(url.port),
-  };
-  const db = url.pathname.slice(1);
-  if (db !== '') options.db = Number(db);
-  const username = config.username ?? decodeURIComponent(url.username);
-  const password = config.password ?? decodeURIComponent(url.password);
-  if (username !== '') options.username = username;
-  if (password !== '') options.password = password;
-  const tls = config.tls ?? url.protocol.toLowerCase() === 'rediss:';
-  if (tls !== false) options.tls = tls === true ? {} : tls;
+export function redisConnectionOptions(config: ResolvedClientOptions): RedisTarget {
+  const nodes = config.clusterNodes?.map((node) => parseRedisNode(node) as RedisNode);
+  const options = redisTarget(config.redisUrl, nodes);
+  if (config.username !== undefined) options.username = config.username;
+  if (config.password !== undefined) options.password = config.password;
+  if (config.tls === false) delete options.tls;
+  else if (config.tls !== undefined) options.tls = config.tls === true ? {} : config.tls;
   return options;
 }

@@ -83,6 +83,7 @@ describe('loadConfig', () => {
       'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
       'OTEL_SERVICE_NAME',
       'OTEL_TRACES_SAMPLER_ARG',
+      'REDIS_CLUSTER_NODES',
     ]);
     for (const key of CONFIG_KEYS) if (!optional.has(key)) expect(config[key]).toBeDefined();
     expect(config.WEBHOOK_SECRET).toBeUndefined();
@@ -171,5 +172,19 @@ describe('redactUrl', () => {
 
   it('does not echo a URL it cannot parse', () => {
     expect(redactUrl('::secret::')).toBe('(unparseable url)');
+  });
+
+  it('reads REDIS_CLUSTER_NODES as host:port seed nodes, unset by default', () => {
+    expect(loadConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    const nodes = loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.5:7000, [::1]:7001,redis-2:6379 ' });
+    expect(nodes.REDIS_CLUSTER_NODES).toEqual([
+      { host: '10.0.0.5', port: 7000 },
+      { host: '::1', port: 7001 },
+      { host: 'redis-2', port: 6379 },
+    ]);
+    for (const bad of ['10.0.0.5', 'host:0', 'host:70000', 'a b:1'])
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: bad })).toThrow(
+        expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
+      );
   });
 });

@@ -3,6 +3,7 @@ import { ConveyorError } from './errors.js';
 import { ModelNameSchema } from './schemas/names.js';
 import { DEFAULTS } from './defaults.js';
 import { zodIssues } from './validation.js';
+import { parseRedisNode } from './redis-target.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -60,6 +61,28 @@ const QueueDepthsSchema = z
   .pipe(z.record(ModelNameSchema, z.number().int().min(1).max(100_000_000)))
   .transform((depths) => Object.freeze(depths));
 
+/** `REDIS_CLUSTER_NODES`: comma-separated `host:port` seed nodes of a Redis Cluster. */
+const RedisNodesSchema = z
+  .string()
+  .optional()
+  .transform((list, ctx) => {
+    const entries = (list ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean);
+    const nodes = entries.map((entry) => parseRedisNode(entry));
+    nodes.forEach((node, index) => {
+      if (!node)
+        ctx.addIssue({
+          code: 'custom',
+          path: [index],
+          message: 'a host:port such as 10.0.0.5:6379',
+        });
+    });
+    const valid = nodes.filter((node) => node !== undefined);
+    return valid.length === 0 ? undefined : Object.freeze(valid.map((node) => Object.freeze(node)));
+  });
+
 /**
  * Every environment variable Conveyor reads, with its default. Units are in the names.
  * docs/configuration.md documents each one; a test keeps the two in step.
@@ -68,6 +91,11 @@ export const ConfigSchema = z
   .object({
     /** Redis to use; credentials and TLS (`rediss://`) go in the URL. */
     REDIS_URL: z.string().url().default(DEFAULTS.redisUrl),
+    /**
+     * Seed nodes of a Redis Cluster, `host:port` comma-separated; set, Conveyor speaks the cluster
+     * protocol and takes only credentials and TLS from REDIS_URL.
+     */
+    REDIS_CLUSTER_NODES: RedisNodesSchema,
     /** Prefix of every Redis key Conveyor writes. */
     REDIS_KEY_PREFIX: z
       .string()

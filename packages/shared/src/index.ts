@@ -334,10 +334,32 @@ export {
   msFromRedisTime,
   newJobId,
   modelKey,
+  groupKey,
+  hashTagOf,
+  queueKey,
+  queuePrefix,
   queueName,
   queueOfJobId,
   routeOfJobId,
 } from './naming.js';
+export {
+  clientUrl,
+  createRedisClient,
+  isCluster,
+  keyHolders,
+  type RedisClient,
+  type RedisClientOptions,
+} from './redis-client.js';
+export {
+  clientRedisOf,
+  configTarget,
+  formatRedisNode,
+  parseRedisNode,
+  redisTarget,
+  targetAddress,
+  type RedisNode,
+  type RedisTarget,
+} from './redis-target.js';
 export {
   AlertsSchema,
   BaselineSchema,

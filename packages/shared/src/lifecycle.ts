@@ -3,6 +3,8 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadConfig, redactUrl, type Config } from './config.js';
 import { isConveyorError } from './errors.js';
+import type { RedisClient } from './redis-client.js';
+import { redisTarget, type RedisNode } from './redis-target.js';
 
 /** Beyond the shutdown timeout, how long a process may take to close before it exits anyway. */
 export const SHUTDOWN_MARGIN_MS = 5000;
@@ -109,7 +111,7 @@ export async function settledWithin(work: Promise<unknown>, ms: number): Promise
  * QUIT gets no answer within `ms` (Redis frozen, or away with commands queued for it, which are
  * dropped). Resolves false when the connection had to be dropped with work in it.
  */
-export async function closeRedis(connection: Redis, ms: number): Promise<boolean> {
+export async function closeRedis(connection: RedisClient, ms: number): Promise<boolean> {
   if (connection.status === 'end') return true;
   // Never connected (lazyConnect), or away with no queue of commands: nothing to wait for.
   if (
@@ -148,20 +150,26 @@ const STARTUP_RETRY_FIRST_MS = 500;
 const STARTUP_RETRY_MAX_MS = 10_000;
 
 /**
- * Resolves once Redis answers PING. A supervisor restarting a process that exits at once would
- * spam the logs; waiting here costs one warning per attempt. Rejects (AbortError) when `signal`
- * aborts, so a SIGTERM during the wait ends it.
+ * Resolves once Redis answers PING (for a cluster, one of its seed nodes: `cluster`, see
+ * REDIS_CLUSTER_NODES). A supervisor restarting a process that exits at once would spam the logs;
+ * waiting here costs one warning per attempt. Rejects (AbortError) when `signal` aborts, so a
+ * SIGTERM during the wait ends it.
  */
 export async function waitForRedis(
   url: string,
   log: Logger,
   connectionName: string,
   signal?: AbortSignal,
+  cluster?: readonly RedisNode[],
 ): Promise<void> {
   let delayMs = STARTUP_RETRY_FIRST_MS;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
-    const probe = new Redis(url, {
+    const target = redisTarget(url);
+    const node = cluster?.[(attempt - 1) % cluster.length];
+    const probe = new Redis({
+      ...target,
+      ...(node && { host: node.host, port: node.port, db: 0 }),
       lazyConnect: true,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,

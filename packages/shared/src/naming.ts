@@ -24,7 +24,7 @@ export function modelOfQueue(queue: string): { model: string; version: string } 
  * CATALOGUE_HEARTBEAT_MS and deleted by the worker when it stops serving the version.
  */
 export function catalogueKey(prefix: string): string {
-  return `${prefix}:catalogue`;
+  return groupKey(prefix, 'meta', 'catalogue');
 }
 
 /** The catalogue field of one version served by one worker. */
@@ -34,12 +34,12 @@ export function catalogueField(model: string, version: string, worker: string): 
 
 /** The Redis hash of every model's aliases: field `<model>`, value ModelAliases as JSON. */
 export function aliasesKey(prefix: string): string {
-  return `${prefix}:aliases`;
+  return groupKey(prefix, 'meta', 'aliases');
 }
 
 /** The bounded list of one model's alias changes, newest first (AliasChange as JSON). */
 export function aliasHistoryKey(prefix: string, model: string): string {
-  return `${prefix}:alias-history:${ModelNameSchema.parse(model)}`;
+  return groupKey(prefix, 'meta', 'alias-history', ModelNameSchema.parse(model));
 }
 
 /**
@@ -73,7 +73,7 @@ export function idempotencySecretKey(prefix: string): string {
  * sorted set of worker ids scored by the Redis server's clock (ms).
  */
 export function workerBeatsKey(prefix: string): string {
-  return `${prefix}:worker-beats`;
+  return groupKey(prefix, 'meta', 'worker-beats');
 }
 
 /**
@@ -82,7 +82,7 @@ export function workerBeatsKey(prefix: string): string {
  * come from workerBeatsKey.
  */
 export function workerRecordKey(prefix: string, worker: string): string {
-  return `${prefix}:worker:${worker}`;
+  return groupKey(prefix, 'meta', 'worker', worker);
 }
 
 /** How long a worker's record outlives its last beat. */
@@ -166,9 +166,12 @@ export function queueOfJobId(id: string): string {
   return routeOfJobId(id).queue;
 }
 
-/** Where the raw bytes of a job's large input are stored (see BlobTensorSchema). */
+/**
+ * Where the raw bytes of a job's large input are stored (see BlobTensorSchema): beside the job,
+ * under its model's hash tag, so the job and its inputs are one cluster slot.
+ */
 export function blobKey(prefix: string, jobId: string, input: string): string {
-  return `${prefix}:blob:${jobId}:${input}`;
+  return modelKey(prefix, modelOfJobId(jobId), 'blob', jobId, input);
 }
 
 /**
@@ -180,4 +183,40 @@ export function blobKey(prefix: string, jobId: string, input: string): string {
 export function modelKey(prefix: string, model: string, ...parts: string[]): string {
   const name = MODEL_NAME.test(model) ? model : ModelNameSchema.parse(model);
   return `${prefix}:{${name}}:${parts.join(':')}`;
+}
+
+/**
+ * The BullMQ prefix of a queue: `<prefix>:{<model>}` for a model version's queue, so that its keys
+ * (`<prefix>:{<model>}:predict.<model>.<version>:wait`, equal to `modelKey(prefix, model, queue,
+ * 'wait')`) share the model's cluster slot; `<prefix>:{<queue>}` for any other queue. Every Queue,
+ * Worker and QueueEvents of Conveyor takes its prefix from here.
+ */
+export function queuePrefix(prefix: string, queue: string): string {
+  const route = modelOfQueue(queue);
+  return `${prefix}:{${route ? route.model : queue}}`;
+}
+
+/** The Redis key `<suffix>` of a BullMQ queue (`events`, `wait`, a job id...), see queuePrefix. */
+export function queueKey(prefix: string, queue: string, suffix: string): string {
+  return `${queuePrefix(prefix, queue)}:${queue}:${suffix}`;
+}
+
+/**
+ * A key of Conveyor's own state that belongs to no model: `<prefix>:{_<group>}:<parts>`. Keys of
+ * one group share a cluster slot, so one script or MULTI may touch several of them; no model name
+ * starts with "_", so no model's keys share the tag. Groups: `meta` (catalogue, aliases and their
+ * history, worker beats and records), `webhooks`.
+ */
+export function groupKey(prefix: string, group: string, ...parts: string[]): string {
+  return `${prefix}:{_${group}}:${parts.join(':')}`;
+}
+
+/**
+ * The part of a key Redis Cluster hashes to choose its slot: the text between the first "{" and
+ * the next "}" when not empty, else the whole key. Keys with one tag are always on one node.
+ */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
 }

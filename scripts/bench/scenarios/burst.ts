@@ -3,7 +3,7 @@
  * Conveyor's async API (202, the job runs later) and a naive server that runs the model inline.
  */
 import { join } from 'node:path';
-import { queueName } from '@conveyor/shared';
+import { queueName, queuePrefix } from '@conveyor/shared';
 import { Queue } from 'bullmq';
 import { freePort } from '../../lib/redis-server.js';
 import { ROOT } from '../../lib/worker-process.js';
@@ -99,7 +99,7 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
     const producer = await ctx.producer(prefix, port);
     const queue = new Queue(queueName(workload, '1'), {
       connection: { url: ctx.redis.url },
-      prefix,
+      prefix: queuePrefix(prefix, queueName(workload, '1')),
       skipMetasUpdate: true,
     });
     try {

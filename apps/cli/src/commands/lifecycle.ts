@@ -17,6 +17,7 @@ import {
   type AliasChange,
   type AliasTarget,
   type Config,
+  clientRedisOf,
 } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
@@ -64,7 +65,7 @@ export function parseTarget(text: string): AliasTarget {
 
 async function withAdmin<T>(config: Config, use: (admin: ModelAdmin) => Promise<T>): Promise<T> {
   const admin = await createModelAdmin({
-    redisUrl: config.REDIS_URL,
+    ...clientRedisOf(config),
     prefix: config.REDIS_KEY_PREFIX,
     modelExpiryMs: config.MODEL_EXPIRY_MS,
   });

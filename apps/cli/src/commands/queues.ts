@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { createClient, type ConveyorStatus } from '@conveyor/sdk';
-import { createStatusHistory, type StatusHistory } from '@conveyor/shared';
+import { createStatusHistory, type StatusHistory, clientRedisOf } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
@@ -111,7 +111,7 @@ Examples:
     const { io } = ctx;
     const config = redisConfigFrom(ctx, flags, QUEUES_FLAGS);
     const client = await createClient({
-      redisUrl: config.REDIS_URL,
+      ...clientRedisOf(config),
       prefix: config.REDIS_KEY_PREFIX,
       catalogueTtlMs: 0,
     });

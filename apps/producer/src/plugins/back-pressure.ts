@@ -17,7 +17,11 @@ declare module 'fastify' {
 export interface BackPressurePluginOptions {
   config: Pick<
     Config,
-    'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'MAX_QUEUE_DEPTH' | 'QUEUE_DEPTH_BY_MODEL'
+    | 'REDIS_URL'
+    | 'REDIS_CLUSTER_NODES'
+    | 'REDIS_KEY_PREFIX'
+    | 'MAX_QUEUE_DEPTH'
+    | 'QUEUE_DEPTH_BY_MODEL'
   >;
   logger: Logger;
   /** Reads queue depths; default a BullMQ reader on the config's Redis, closed with the app. */
@@ -31,6 +35,7 @@ const plugin: FastifyPluginCallback<BackPressurePluginOptions> = (app, options, 
     options.queueDepth ??
     createQueueDepth({
       redisUrl: config.REDIS_URL,
+      cluster: config.REDIS_CLUSTER_NODES,
       prefix: config.REDIS_KEY_PREFIX,
       logger: options.logger,
     });

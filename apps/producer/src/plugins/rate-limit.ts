@@ -4,17 +4,19 @@ import fastifyRateLimit, {
   type errorResponseBuilderContext,
 } from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { Redis } from 'ioredis';
 import {
   ConveyorError,
   PRODUCER_COMMAND_TIMEOUT_MS,
-  redisAddress,
   redisOptions,
   redisUnavailable,
   redisWithin,
   throttledErrorLog,
   type Config,
   type Logger,
+  createRedisClient,
+  configTarget,
+  targetAddress,
+  type RedisClient,
 } from '@conveyor/shared';
 
 export interface RateLimitOptions {
@@ -24,6 +26,7 @@ export interface RateLimitOptions {
     | 'RATE_LIMIT_WINDOW_MS'
     | 'RATE_LIMIT_STORE'
     | 'REDIS_URL'
+    | 'REDIS_CLUSTER_NODES'
     | 'REDIS_KEY_PREFIX'
   >;
   logger: Logger;
@@ -64,7 +67,7 @@ if ttl < 0 then
 end
 return {current, ttl}`;
 
-type CountingRedis = Redis & {
+type CountingRedis = RedisClient & {
   conveyorRateCount(key: string, windowMs: number, by: number): Promise<[number, number]>;
 };
 
@@ -96,7 +99,7 @@ type IncrCallback = (error: Error | null, result?: { current: number; ttl: numbe
  * skipped count lets the request pass (skipOnError).
  */
 function redisCountStore(
-  redis: Redis,
+  redis: RedisClient,
   nameSpace: string,
   windowMs: number,
   onFailure: (error: Error) => void,
@@ -220,14 +223,14 @@ const plugin: FastifyPluginAsync<RateLimitOptions> = async (app, { config, logge
   // answer, requests pass (skipOnError), as the routes that need Redis answer 503 themselves.
   let store: FastifyRateLimitStoreCtor | undefined;
   if (config.RATE_LIMIT_STORE === 'redis') {
-    const redis = new Redis(config.REDIS_URL, {
+    const redis = createRedisClient(configTarget(config), {
       ...redisOptions('producer', 'conveyor-producer-rate-limit', {
         commandTimeoutMs: COUNT_TIMEOUT_MS,
       }),
       lazyConnect: true,
     });
     redis.on('error', throttledErrorLog(logger, 'rate limit redis connection error'));
-    const address = redisAddress(config.REDIS_URL);
+    const address = targetAddress(configTarget(config));
     const failed = throttledErrorLog(logger, 'rate limit count failed; requests pass uncounted');
     const counter = redisCountStore(
       redis,

@@ -3,7 +3,6 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
   isConveyorError,
@@ -12,6 +11,10 @@ import {
   throttledErrorLog,
   type Config,
   type Logger,
+  queuePrefix,
+  createRedisClient,
+  configTarget,
+  type RedisClient,
 } from '@conveyor/shared';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import type { JobOutcome } from '../jobs/jobs-schemas.js';
@@ -44,6 +47,7 @@ type Delivery = z.infer<typeof DeliverySchema>;
 type DeliveryConfig = Pick<
   Config,
   | 'REDIS_URL'
+  | 'REDIS_CLUSTER_NODES'
   | 'REDIS_KEY_PREFIX'
   | 'EVENTS_MAX_LEN'
   | 'WEBHOOK_MAX_ATTEMPTS'
@@ -59,10 +63,10 @@ type DeliveryConfig = Pick<
 >;
 
 /** The callbacks queue (for adding deliveries and for the dashboard). */
-export function createCallbacksQueue(redis: Redis, config: DeliveryConfig): Queue {
+export function createCallbacksQueue(redis: RedisClient, config: DeliveryConfig): Queue {
   return new Queue(CALLBACKS_QUEUE, {
     connection: redis,
-    prefix: config.REDIS_KEY_PREFIX,
+    prefix: queuePrefix(config.REDIS_KEY_PREFIX, CALLBACKS_QUEUE),
     streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
   });
 }
@@ -242,11 +246,18 @@ export function createDeliveryWorker(
   secrets: readonly string[],
   log: Logger,
 ): Worker {
+  // A connection of its own (a cluster's too), which BullMQ does not close with the worker.
+  const connection = createRedisClient(
+    configTarget(config),
+    redisOptions('worker', 'conveyor-producer-webhooks'),
+  );
+  connection.on('error', throttledErrorLog(log, 'webhook worker connection error'));
   const worker = new Worker(CALLBACKS_QUEUE, createDeliveryProcessor(config, secrets, log), {
-    connection: { url: config.REDIS_URL, ...redisOptions('worker', 'conveyor-producer-webhooks') },
-    prefix: config.REDIS_KEY_PREFIX,
+    connection,
+    prefix: queuePrefix(config.REDIS_KEY_PREFIX, CALLBACKS_QUEUE),
     concurrency: config.WEBHOOK_CONCURRENCY,
   });
   worker.on('error', throttledErrorLog(log, 'webhook worker error'));
+  worker.on('closed', () => connection.disconnect());
   return worker;
 }

@@ -1,7 +1,17 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { redisOptions, throttledErrorLog, type Logger } from '@conveyor/shared';
+import {
+  redisOptions,
+  throttledErrorLog,
+  type Logger,
+  queueKey,
+  createRedisClient,
+  hashTagOf,
+  isCluster,
+  redisTarget,
+  type RedisClient,
+  type RedisNode,
+} from '@conveyor/shared';
 
 /** The consumer group every producer replica joins on each model's event stream. */
 export const WEBHOOK_GROUP = 'conveyor-webhooks';
@@ -51,9 +61,11 @@ function parseEntry(fields: string[] | null): Finished | undefined {
 
 export function createEventFeeder(options: {
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); `redisUrl` then gives credentials. */
+  cluster?: readonly RedisNode[] | undefined;
   prefix: string;
   /** A non-blocking connection for XGROUP, XACK and XAUTOCLAIM. */
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   onFinished: (finished: Finished) => Promise<void>;
   /** How long an XREADGROUP blocks, in ms; a newly watched model is read after at most this. */
@@ -66,13 +78,14 @@ export function createEventFeeder(options: {
   const claimIdleMs = options.claimIdleMs ?? 60_000;
   const consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const streams = new Map<string, string>();
-  const blocking = new Redis(options.redisUrl, {
-    ...redisOptions('worker', 'conveyor-producer-webhook-feeder'),
-    lazyConnect: true,
-  });
-  blocking.on('error', throttledErrorLog(log, 'redis connection error'));
+  // One XREADGROUP reads the streams of one cluster slot: on a Redis Cluster each model (hash tag)
+  // has a reader of its own, on a single Redis one reader reads them all.
+  const cluster = isCluster(redis);
+  const readers = new Map<
+    string,
+    { streams: Set<string>; blocking: RedisClient; loop: Promise<void> }
+  >();
   let closing = false;
-  let loop: Promise<void> | undefined;
 
   const createGroup = async (stream: string) => {
     try {
@@ -100,9 +113,9 @@ export function createEventFeeder(options: {
     if (ids.length > 0) await redis.xack(stream, WEBHOOK_GROUP, ...ids);
   };
 
-  const run = async () => {
+  const run = async (own: Set<string>, blocking: RedisClient) => {
     while (!closing) {
-      const keys = [...streams.values()];
+      const keys = [...own];
       try {
         const reply = await blocking.xreadgroup(
           'GROUP',
@@ -134,13 +147,25 @@ export function createEventFeeder(options: {
   return {
     async watch(queue) {
       if (streams.has(queue) || closing) return;
-      const stream = `${prefix}:${queue}:events`;
+      const stream = queueKey(prefix, queue, 'events');
       await createGroup(stream);
       streams.set(queue, stream);
-      if (!loop) {
-        await blocking.connect();
-        loop = run();
-      }
+      const tag = cluster ? hashTagOf(stream) : '';
+      const reader = readers.get(tag);
+      if (reader) return void reader.streams.add(stream);
+      const own = new Set([stream]);
+      const blocking = createRedisClient(redisTarget(options.redisUrl, options.cluster), {
+        ...redisOptions('worker', 'conveyor-producer-webhook-feeder'),
+        lazyConnect: true,
+      });
+      blocking.on('error', throttledErrorLog(log, 'redis connection error'));
+      const connected = blocking.connect();
+      const loop = connected.then(
+        () => run(own, blocking),
+        () => void readers.delete(tag),
+      );
+      readers.set(tag, { streams: own, blocking, loop });
+      await connected;
     },
     async reclaim() {
       for (const stream of streams.values()) {
@@ -163,8 +188,8 @@ export function createEventFeeder(options: {
     },
     async close() {
       closing = true;
-      blocking.disconnect();
-      await loop;
+      for (const reader of readers.values()) reader.blocking.disconnect();
+      await Promise.all([...readers.values()].map((reader) => reader.loop));
       // Leave no empty consumers behind; one with pending entries stays for reclaim().
       for (const stream of streams.values()) {
         const pending = (await redis

@@ -8,6 +8,7 @@ import {
   queueOfJobId,
   type Config,
   type Logger,
+  groupKey,
 } from '@conveyor/shared';
 import type { QueueRegistry } from '../queue-registry.js';
 import type { JobOutcome } from '../jobs/jobs-schemas.js';
@@ -25,7 +26,7 @@ export const REGISTRATION_TTL_S = 7 * 24 * 3600;
  * completes or fails, at least once, by whichever producer replica sees it finish first.
  *
  * - At submit, before the enqueue (the producer fixes the job's id first), the URL is stored under
- *   `<prefix>:webhooks:url:<jobId>` and the job id in the sorted set `<prefix>:webhooks:pending`,
+ *   `<prefix>:{_webhooks}:url:<jobId>` and the job id in the sorted set `<prefix>:{_webhooks}:pending`,
  *   so no job exists without its callback, even if the producer stops between the two (see
  *   registerBefore). For a client's idempotency key the job's state is then read once, so a job
  *   that already existed and has finished is not missed; ids of the producer's own cannot exist
@@ -85,8 +86,8 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
   const log = options.logger.child({ component: 'webhooks' });
   const { redis, prefix } = queues;
   const sweepMs = options.sweepMs ?? 30_000;
-  const urlKey = (jobId: string) => `${prefix}:webhooks:url:${jobId}`;
-  const pendingKey = `${prefix}:webhooks:pending`;
+  const urlKey = (jobId: string) => groupKey(prefix, 'webhooks', 'url', jobId);
+  const pendingKey = groupKey(prefix, 'webhooks', 'pending');
   const queue = createCallbacksQueue(redis, config);
   const secrets = config.WEBHOOK_SECRET;
   // Registrations are timed by the Redis server's clock: a replica whose clock runs ahead must not
@@ -149,6 +150,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
   if (secrets !== undefined) {
     feeder = createEventFeeder({
       redisUrl: config.REDIS_URL,
+      cluster: config.REDIS_CLUSTER_NODES,
       prefix,
       redis,
       logger: log,

@@ -1,10 +1,11 @@
-import { Redis } from 'ioredis';
 import {
   DEV_STATE_FILE,
+  createRedisClient,
+  targetAddress,
+  type RedisClient,
   PRODUCER_COMMAND_TIMEOUT_MS,
   parseOrThrow,
   redactUrl,
-  redisAddress,
   redisOptions,
   redisUnavailable,
   redisWithin,
@@ -26,9 +27,9 @@ export interface Connection {
   config: ResolvedClientOptions;
   log: Logger;
   /** Ordinary commands; each fails after PRODUCER_COMMAND_TIMEOUT_MS. */
-  redis: Redis;
+  redis: RedisClient;
   /** Opens a connection for blocking reads (no command timeout), named for CLIENT LIST. */
-  openBlocking: (name: string) => Redis;
+  openBlocking: (name: string) => RedisClient;
   /**
    * What anything Redis or BullMQ throws that is not ours means: Redis did not answer. The error
    * names this client's Redis and says what to check, never the password or the library's wording.
@@ -52,12 +53,11 @@ export async function openConnection(options: ClientOptions): Promise<Connection
       `using the Redis of the conveyor dev running here (${DEV_STATE_FILE})`,
     );
   const connection = redisConnectionOptions(config);
-  const address = redisAddress(connection);
+  const address = targetAddress(connection);
   const unavailable = (error: unknown): ConveyorError => redisUnavailable(address, error);
   // Commands on this connection fail after PRODUCER_COMMAND_TIMEOUT_MS: a frozen Redis keeps its
   // socket open and would hold every call for ever. Blocking readers have no such limit.
-  const redis = new Redis({
-    ...connection,
+  const redis = createRedisClient(connection, {
     ...redisOptions('producer', `conveyor-sdk.${config.prefix}`),
     lazyConnect: true,
   });
@@ -74,10 +74,10 @@ export async function openConnection(options: ClientOptions): Promise<Connection
     log,
     redis,
     openBlocking(name) {
-      const blocking = new Redis({
-        ...connection,
-        ...redisOptions('worker', `${name}.${config.prefix}`),
-      });
+      const blocking = createRedisClient(
+        connection,
+        redisOptions('worker', `${name}.${config.prefix}`),
+      );
       blocking.on('error', throttledErrorLog(log, `redis ${name} connection error`));
       return blocking;
     },

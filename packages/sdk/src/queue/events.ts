@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { ConveyorError, type Logger } from '@conveyor/shared';
+import {
+  ConveyorError,
+  queueKey,
+  type Logger,
+  type RedisClient,
+  hashTagOf,
+  isCluster,
+} from '@conveyor/shared';
 import type { JobEvent } from '../client.js';
 
 /** One entry of a BullMQ queue's event stream, as BullMQ writes it. */
@@ -15,7 +21,8 @@ export interface QueueEvent {
 /**
  * The one listener of a client: a single connection that blocks on XREAD over the event stream
  * of every queue (model version) the client has used, and hands each entry to the subscribers of its job id. A
- * thousand waits on ten models cost one connection and no polling.
+ * thousand waits on ten models cost one connection and no polling (on a Redis Cluster, one
+ * connection per model, since one XREAD reads the keys of one slot only).
  */
 export interface EventHub {
   /**
@@ -52,6 +59,15 @@ const BLOCK_MS = 10_000;
 /** Entries read per stream per XREAD. */
 const READ_COUNT = 1000;
 
+/** A blocking reader of the event streams of one cluster slot (of every stream, on one Redis). */
+interface Reader {
+  /** Stream key to the id of the last entry read. */
+  streams: Map<string, string>;
+  wakeKey: string;
+  listener?: RedisClient;
+  reading?: Promise<void>;
+}
+
 /** Alternating field/value list to a record. */
 function fieldsOf(list: readonly string[]): Record<string, string> {
   const fields: Record<string, string> = {};
@@ -64,22 +80,20 @@ function fieldsOf(list: readonly string[]): Record<string, string> {
  * is a connection of its own, opened on the first watch and used for nothing but the blocking read.
  */
 export function createEventHub(
-  main: Redis,
-  openListener: () => Redis,
+  main: RedisClient,
+  openListener: () => RedisClient,
   prefix: string,
   log: Logger,
 ): EventHub {
-  const eventsKey = (queue: string) => `${prefix}:${queue}:events`;
-  // Appending to this stream ends a blocking XREAD at once, so a model used for the first time
-  // is read without waiting for the block to time out. It needs no more rights than BullMQ's
-  // own XADD (CLIENT UNBLOCK is an admin command that managed Redis services often refuse).
-  const wakeKey = `${prefix}:sdk-wake:${randomUUID()}`;
-  const streams = new Map<string, string>([[wakeKey, '0-0']]);
+  const eventsKey = (queue: string) => queueKey(prefix, queue, 'events');
+  // One XREAD may only name keys of one cluster slot: on a Redis Cluster each model (hash tag)
+  // is read by a reader of its own; on a single Redis one reader reads every stream.
+  const cluster = isCluster(main);
+  const id = randomUUID();
+  const readers = new Map<string, Reader>();
   const watched = new Map<string, Promise<void>>();
   const subscribers = new Map<string, Set<(event: QueueEvent) => void>>();
   let closed = false;
-  let reading: Promise<void> | undefined;
-  let listener: Redis | undefined;
 
   /** Expected jobs by id, oldest first: until (epoch ms) and their end once it came. */
   const expected = new Map<string, { until: number; end?: QueueEvent }>();
@@ -107,10 +121,10 @@ export function createEventHub(
     }
   };
 
-  async function loop(connection: Redis): Promise<void> {
+  async function loop(reader: Reader, connection: RedisClient): Promise<void> {
     let failures = 0;
     while (!closed) {
-      const keys = [...streams.keys()];
+      const keys = [...reader.streams.keys()];
       try {
         const reply = await connection.xread(
           'COUNT',
@@ -119,13 +133,13 @@ export function createEventHub(
           BLOCK_MS,
           'STREAMS',
           ...keys,
-          ...keys.map((key) => streams.get(key) as string),
+          ...keys.map((key) => reader.streams.get(key) as string),
         );
         failures = 0;
         for (const [key, entries] of reply ?? []) {
           for (const [id, list] of entries) {
-            streams.set(key, id);
-            if (key !== wakeKey) dispatch(fieldsOf(list));
+            reader.streams.set(key, id);
+            if (key !== reader.wakeKey) dispatch(fieldsOf(list));
           }
         }
       } catch (err) {
@@ -138,6 +152,21 @@ export function createEventHub(
     }
   }
 
+  /** The reader of a stream's slot, made on first use. */
+  const readerOf = (key: string): Reader => {
+    const tag = cluster ? hashTagOf(key) : '';
+    let reader = readers.get(tag);
+    if (!reader) {
+      // Appending to this stream ends a blocking XREAD at once, so a model used for the first
+      // time is read without waiting for the block to time out. It needs no more rights than
+      // BullMQ's own XADD (CLIENT UNBLOCK is an admin command managed Redis services often refuse).
+      const wakeKey = cluster ? `${prefix}:{${tag}}:sdk-wake:${id}` : `${prefix}:sdk-wake:${id}`;
+      reader = { wakeKey, streams: new Map([[wakeKey, '0-0']]) };
+      readers.set(tag, reader);
+    }
+    return reader;
+  };
+
   return {
     watch(queue) {
       let ready = watched.get(queue);
@@ -145,14 +174,15 @@ export function createEventHub(
         ready = (async () => {
           if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
           const key = eventsKey(queue);
+          const reader = readerOf(key);
           const [last] = await main.xrevrange(key, '+', '-', 'COUNT', 1);
-          streams.set(key, last?.[0] ?? '0-0');
-          if (reading) {
-            await main.xadd(wakeKey, 'MAXLEN', '1', '*', 'wake', '1');
-            await main.pexpire(wakeKey, 86_400_000);
+          reader.streams.set(key, last?.[0] ?? '0-0');
+          if (reader.reading) {
+            await main.xadd(reader.wakeKey, 'MAXLEN', '1', '*', 'wake', '1');
+            await main.pexpire(reader.wakeKey, 86_400_000);
           } else {
-            listener = openListener();
-            reading = loop(listener);
+            reader.listener = openListener();
+            reader.reading = loop(reader, reader.listener);
           }
         })();
         ready.catch(() => watched.delete(queue));
@@ -192,9 +222,10 @@ export function createEventHub(
       subscribers.clear();
       expected.clear();
       // Disconnecting ends the blocking read at once; QUIT would wait for it.
-      listener?.disconnect();
-      await reading;
-      if (listener) await main.del(wakeKey).catch(() => undefined);
+      for (const reader of readers.values()) reader.listener?.disconnect();
+      await Promise.all([...readers.values()].flatMap((reader) => reader.reading ?? []));
+      for (const reader of readers.values())
+        if (reader.listener) await main.del(reader.wakeKey).catch(() => undefined);
     },
   };
 }

@@ -1,5 +1,4 @@
 import { Job, type JobsOptions, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   RESULT_FIELD,
   joinChunks,
@@ -7,6 +6,7 @@ import {
   parseFailure,
   resultFields,
   storedBytesOf,
+  type RedisClient,
 } from '@conveyor/shared';
 import type { JobState, Prediction } from '../client.js';
 import type { QueueContext } from './context.js';
@@ -61,7 +61,7 @@ const int = (text: string | null | undefined): number | undefined =>
  * so its state and failure can still be reported. The one reader of a job's hash.
  */
 export async function readStoredJob(
-  redis: Redis,
+  redis: RedisClient,
   queue: Queue,
   id: string,
   withOutputs = true,
@@ -100,7 +100,7 @@ export async function readStoredJob(
 
 /** Stored outputs longer than one field: the first field was read with the job, read the rest. */
 async function restOfOutputs(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   returnvalue: unknown,
   first: Buffer | null,

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { queueOfJobId } from '@conveyor/shared';
+import { queueOfJobId, queuePrefix } from '@conveyor/shared';
 import type { Connection } from './connection.js';
 
 /** The client's BullMQ queues (one per model version), opened on first use and shared. */
@@ -24,10 +24,10 @@ export function createQueueCache({ redis, config, log }: Connection): QueueCache
       queue = new Queue(
         name,
         readOnly
-          ? { connection: redis, prefix: config.prefix, skipMetasUpdate: true }
+          ? { connection: redis, prefix: queuePrefix(config.prefix, name), skipMetasUpdate: true }
           : {
               connection: redis,
-              prefix: config.prefix,
+              prefix: queuePrefix(config.prefix, name),
               streams: { events: { maxLen: config.eventsMaxLen } },
             },
       );

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import {
   ConveyorError,
   JobResultSchema,
@@ -9,6 +8,8 @@ import {
   hasStoredOutputs,
   parseOrThrow,
   type JobResult,
+  type RedisClient,
+  hashTagOf,
 } from '@conveyor/shared';
 import type { Prediction } from '../client.js';
 
@@ -41,15 +42,23 @@ export interface OutputReader {
   prediction(jobId: string, jobKey: string, returnvalue: unknown): Promise<Prediction>;
 }
 
-export function createOutputReader(redis: Redis): OutputReader {
+export function createOutputReader(redis: RedisClient): OutputReader {
   let pending: {
     key: string;
     fields: string[];
     settle: (bytes: Buffer | null, error?: Error) => void;
   }[] = [];
+  // One pipeline per cluster slot: ioredis sends a pipeline to one node only.
   const flush = () => {
-    const batch = pending;
+    const groups = new Map<string, typeof pending>();
+    for (const read of pending) {
+      const tag = hashTagOf(read.key);
+      groups.set(tag, [...(groups.get(tag) ?? []), read]);
+    }
     pending = [];
+    for (const batch of groups.values()) flushGroup(batch);
+  };
+  const flushGroup = (batch: typeof pending) => {
     const pipeline = redis.pipeline();
     for (const { key, fields } of batch) pipeline.hmgetBuffer(key, ...fields);
     pipeline.exec().then(

@@ -1,5 +1,4 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   compareVersions,
   queueName,
@@ -9,6 +8,7 @@ import {
   type QueueStatus,
   type VersionState,
   type WorkerRecord,
+  type RedisClient,
 } from '@conveyor/shared';
 import type { AnnouncedVersion } from '../catalogue.js';
 import { readLiveWorkers } from './workers.js';
@@ -38,7 +38,7 @@ return { ms, enqueuedAt(tail), enqueuedAt(first) }
 
 /** What status() reads besides the registry: the catalogue, aliases and queues. */
 export interface StatusSources {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** Every announced version, in any state. */
   versions(): Promise<AnnouncedVersion[]>;

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import {
   WORKER_SILENT_MS,
   WorkerRecordSchema,
@@ -6,6 +5,7 @@ import {
   workerBeatsKey,
   workerRecordKey,
   type WorkerRecord,
+  type RedisClient,
 } from '@conveyor/shared';
 
 /** The live workers' records and the Redis server's clock when they were read. */
@@ -21,7 +21,7 @@ export interface LiveWorkers {
  * clock (the one that stamped the beats) and whose record is there and valid. A record that is
  * not JSON or fails WorkerRecordSchema (another version's, written by hand) is skipped.
  */
-export async function readLiveWorkers(redis: Redis, prefix: string): Promise<LiveWorkers> {
+export async function readLiveWorkers(redis: RedisClient, prefix: string): Promise<LiveWorkers> {
   const replies = await redis
     .pipeline()
     .zrange(workerBeatsKey(prefix), '0', '-1', 'WITHSCORES')
