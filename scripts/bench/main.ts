@@ -30,6 +30,7 @@ import { runOffline } from './scenarios/offline.js';
 import { runPlainBullmq } from './scenarios/plain-bullmq.js';
 import { runQueueLimit } from './scenarios/queue-limit.js';
 import { runScaling } from './scenarios/scaling.js';
+import { runShadow } from './scenarios/shadow.js';
 
 type Scenario = (ctx: BenchContext, results: BenchResults) => Promise<void>;
 
@@ -48,6 +49,7 @@ const SCENARIOS: readonly Scenario[] = [
   runLargeOutputs,
   runOcr,
   runColdStart,
+  runShadow,
 ];
 
 const DEFAULT_OUT = join(ROOT, 'bench-results', 'latest.json');

@@ -3,6 +3,7 @@ import { ConveyorError } from '@conveyor/shared';
 import { registerAutoscale } from './commands/autoscale.js';
 import { registerBaseline } from './commands/baseline.js';
 import { registerBatch } from './commands/batch.js';
+import { registerCompare } from './commands/compare.js';
 import { registerDev } from './commands/dev.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerModels } from './commands/models.js';
@@ -56,6 +57,7 @@ export function createProgram(ctx: CliContext): Command {
   registerBatch(program, ctx);
   registerModels(program, ctx);
   registerLifecycle(program, ctx);
+  registerCompare(program, ctx);
   registerModelsDrift(program, ctx);
   registerBaseline(program, ctx);
   registerQueues(program, ctx);

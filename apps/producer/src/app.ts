@@ -113,6 +113,10 @@ export function producerMetricsOf(client: QueueClient): ProducerMetrics {
   return createProducerMetrics({
     models: async () => (await client.models()).map((model) => model.name),
     status: () => client.status(),
+    comparisons: async () => {
+      const names = new Set((await client.models()).map((model) => model.name));
+      return (await Promise.all([...names].map((name) => client.compare(name)))).flat();
+    },
     drift: async () => {
       const names = new Set((await client.models()).map((model) => model.name));
       return Promise.all([...names].map((name) => client.drift(name)));

@@ -68,6 +68,8 @@ export function unusedClient(overrides: Partial<QueueClient> = {}): QueueClient 
     jobIdFor: unused,
     workers: unused,
     status: unused,
+    compare: unused,
+    replay: unused,
     drift: unused,
     predictionLog: () => {
       throw new Error('the test client was called');

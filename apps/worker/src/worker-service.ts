@@ -28,6 +28,7 @@ import { announcementOf, createRollout, keyOf } from './rollout.js';
 import { createPredictionLog } from './prediction-log.js';
 import { createDriftObserver } from './drift-observer.js';
 import { combineObservers, type PredictionObserver } from './prediction-observer.js';
+import { createShadowObserver } from './shadow-observer.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
 import { versionStatuses, type VersionStatus } from './version-status.js';
 import { createWorkerRegistry } from './worker-registry.js';
@@ -155,6 +156,7 @@ export async function startWorkerService(
   const blobs = blobStore(connection, config.REDIS_KEY_PREFIX);
   // What watches completed jobs: the prediction log, shadow comparison, drift statistics.
   const observers: PredictionObserver[] = [];
+  observers.push(createShadowObserver({ connection, prefix: config.REDIS_KEY_PREFIX }));
   observers.push(createPredictionLog({ connection, config, engine, log }));
   const drift = createDriftObserver({ connection, config, engine, log });
   observers.push(drift);

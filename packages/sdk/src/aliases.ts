@@ -1,6 +1,7 @@
 import {
   AliasChangeSchema,
   AliasNameSchema,
+  AliasShadowsSchema,
   AliasTargetSchema,
   ConveyorError,
   DEFAULT_ALIAS,
@@ -13,6 +14,7 @@ import {
   parseOrThrow,
   targetVersions,
   type AliasChange,
+  type AliasShadows,
   type AliasTarget,
   type ModelAliases,
   type RedisClient,
@@ -22,11 +24,21 @@ import {
 export const ALIAS_HISTORY_LENGTH = 200;
 
 /**
- * Sets or deletes one alias, appends the change to the model's bounded history and tells every
- * client, in one step. KEYS: aliases hash, history list. ARGV: model, alias, new target JSON (or
- * ''), action, by, history length, channel. Returns the history entry it wrote (JSON).
+ * Sets or deletes one alias (deleting it deletes its shadow), appends the change to the model's
+ * bounded history and tells every client, in one step. KEYS: aliases hash, history list. ARGV:
+ * model, alias, new target JSON (or ''), action, by, history length, channel. Returns the history
+ * entry it wrote (JSON).
  */
 const CHANGE_ALIAS = `
+local shadowFrom = nil
+if ARGV[3] == '' then
+  local sraw = redis.call('HGET', KEYS[1], ARGV[1] .. '#shadows')
+  local shadows = sraw and cjson.decode(sraw) or {}
+  shadowFrom = shadows[ARGV[2]]
+  shadows[ARGV[2]] = nil
+  if next(shadows) == nil then redis.call('HDEL', KEYS[1], ARGV[1] .. '#shadows')
+  else redis.call('HSET', KEYS[1], ARGV[1] .. '#shadows', cjson.encode(shadows)) end
+end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local aliases = raw and cjson.decode(raw) or {}
 local before = aliases[ARGV[2]]
@@ -37,6 +49,7 @@ local t = redis.call('TIME')
 local change = { at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), alias = ARGV[2], action = ARGV[4] }
 if before then change['from'] = before end
 if ARGV[3] ~= '' then change['to'] = cjson.decode(ARGV[3]) end
+if shadowFrom then change['shadowFrom'] = shadowFrom end
 if ARGV[5] ~= '' then change['by'] = ARGV[5] end
 local entry = cjson.encode(change)
 redis.call('LPUSH', KEYS[2], entry)
@@ -44,10 +57,43 @@ redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
 redis.call('PUBLISH', ARGV[7], ARGV[1])
 return entry`;
 
+/**
+ * Sets or removes the shadow of one alias, records the change and tells every client. Shadows are
+ * kept beside the aliases, in field `<model>#shadows` (no model name has a "#"). KEYS: aliases
+ * hash, history list. ARGV: model, alias, version (or ''), by, history length, channel.
+ */
+const CHANGE_SHADOW = `
+local field = ARGV[1] .. '#shadows'
+local raw = redis.call('HGET', KEYS[1], field)
+local shadows = raw and cjson.decode(raw) or {}
+local before = shadows[ARGV[2]]
+if ARGV[3] == '' then shadows[ARGV[2]] = nil else shadows[ARGV[2]] = ARGV[3] end
+if next(shadows) == nil then redis.call('HDEL', KEYS[1], field)
+else redis.call('HSET', KEYS[1], field, cjson.encode(shadows)) end
+local t = redis.call('TIME')
+local change = { at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), alias = ARGV[2], action = 'shadow' }
+if before then change['shadowFrom'] = before end
+if ARGV[3] ~= '' then change['shadowTo'] = ARGV[3] end
+if ARGV[4] ~= '' then change['by'] = ARGV[4] end
+local entry = cjson.encode(change)
+redis.call('LPUSH', KEYS[2], entry)
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
+redis.call('PUBLISH', ARGV[6], ARGV[1])
+return entry`;
+
 /** A model's aliases, read from Redis, cached, and dropped from the cache when they change. */
 export interface AliasStore {
   /** Every alias of a model (empty when none is set). */
   get(model: string): Promise<ModelAliases>;
+  /** Every shadow of a model's aliases: alias -> shadow version (empty when none is set). */
+  shadows(model: string): Promise<AliasShadows>;
+  /** Gives an alias a shadow version (`undefined` removes it); records the change. */
+  setShadow(
+    model: string,
+    alias: string,
+    version: string | undefined,
+    how?: Pick<ChangeOptions, 'by'>,
+  ): Promise<AliasChange>;
   /** Points an alias at a target; records the change. Resolves with the change. */
   set(model: string, alias: string, target: AliasTarget, how?: ChangeOptions): Promise<AliasChange>;
   /** Deletes an alias (ERR_ALIAS_NOT_FOUND when it does not exist). */
@@ -56,6 +102,12 @@ export interface AliasStore {
   history(model: string, limit?: number): Promise<AliasChange[]>;
   /** Drops a model's cached aliases (or every model's). */
   forget(model?: string): void;
+}
+
+/** A model's aliases and their shadows, read together. */
+interface Tables {
+  aliases: ModelAliases;
+  shadows: AliasShadows;
 }
 
 /** Who and what asked for an alias change, for its history entry. */
@@ -69,14 +121,26 @@ export interface ChangeOptions {
  * @param ttlMs how long a cached copy is used without a change notice (the notice drops it at once)
  */
 export function createAliasStore(redis: RedisClient, prefix: string, ttlMs: number): AliasStore {
-  const cache = new Map<string, { at: number; aliases: Promise<ModelAliases> }>();
+  const cache = new Map<string, { at: number; tables: Promise<Tables> }>();
 
-  const read = async (model: string): Promise<ModelAliases> => {
-    const raw = await redis.hget(aliasesKey(prefix), model);
-    if (raw === null) return {};
-    const parsed = ModelAliasesSchema.safeParse(JSON.parse(raw));
-    // Written only through CHANGE_ALIAS; anything else is not ours and counts as no alias.
-    return parsed.success ? parsed.data : {};
+  const read = async (model: string): Promise<Tables> => {
+    const [raw, rawShadows] = await redis.hmget(aliasesKey(prefix), model, `${model}#shadows`);
+    // Written only through CHANGE_ALIAS and CHANGE_SHADOW; anything else is not ours and counts
+    // as no alias.
+    const parsed = raw ? ModelAliasesSchema.safeParse(JSON.parse(raw)) : undefined;
+    const shadows = rawShadows ? AliasShadowsSchema.safeParse(JSON.parse(rawShadows)) : undefined;
+    return {
+      aliases: parsed?.success ? parsed.data : {},
+      shadows: shadows?.success ? shadows.data : {},
+    };
+  };
+  const cached = (model: string): Promise<Tables> => {
+    const hit = cache.get(model);
+    if (hit && Date.now() - hit.at < ttlMs) return hit.tables;
+    const tables = read(model);
+    cache.set(model, { at: Date.now(), tables });
+    tables.catch(() => cache.delete(model));
+    return tables;
   };
 
   const change = async (
@@ -114,21 +178,49 @@ export function createAliasStore(redis: RedisClient, prefix: string, ttlMs: numb
     });
   }
 
+  async function setShadow(
+    model: string,
+    alias: string,
+    version: string | undefined,
+    how: Pick<ChangeOptions, 'by'> = {},
+  ): Promise<AliasChange> {
+    const name = parseOrThrow(ModelNameSchema, model, 'model name');
+    const aliasName = parseOrThrow(AliasNameSchema, alias, 'alias name');
+    if (version !== undefined) parseOrThrow(ModelVersionSchema, version, 'shadow version');
+    else if ((await read(name)).shadows[aliasName] === undefined)
+      throw new ConveyorError(
+        'ERR_ALIAS_NOT_FOUND',
+        `alias "${alias}" of "${model}" has no shadow`,
+        {
+          details: { model, alias },
+        },
+      );
+    const entry = (await redis.eval(
+      CHANGE_SHADOW,
+      2,
+      aliasesKey(prefix),
+      aliasHistoryKey(prefix, name),
+      name,
+      aliasName,
+      version ?? '',
+      how.by ?? '',
+      String(ALIAS_HISTORY_LENGTH),
+      modelsChannel(prefix),
+    )) as string;
+    cache.delete(name);
+    return AliasChangeSchema.parse(JSON.parse(entry));
+  }
+
   return {
-    get(model) {
-      const hit = cache.get(model);
-      if (hit && Date.now() - hit.at < ttlMs) return hit.aliases;
-      const aliases = read(model);
-      cache.set(model, { at: Date.now(), aliases });
-      aliases.catch(() => cache.delete(model));
-      return aliases;
-    },
+    get: async (model) => (await cached(model)).aliases,
+    shadows: async (model) => (await cached(model)).shadows,
+    setShadow,
     set(model, alias, target, how = {}) {
       const valid = parseOrThrow(AliasTargetSchema, target, `alias "${alias}"`);
       return change(model, alias, valid, how);
     },
     async remove(model, alias, how = {}) {
-      const aliases = await read(parseOrThrow(ModelNameSchema, model, 'model name'));
+      const { aliases } = await read(parseOrThrow(ModelNameSchema, model, 'model name'));
       if (aliases[alias] === undefined) throw aliasNotFound(model, alias, aliases);
       return change(model, alias, undefined, how);
     },

@@ -11,6 +11,9 @@ import {
   type WorkerRecord,
 } from '@conveyor/shared';
 import { z } from 'zod';
+import type { ComparisonReport } from '@conveyor/shared';
+import type { CompareOptions } from './comparisons.js';
+import type { ReplayOptions, ReplayProgress } from './replay.js';
 import type { DriftQuery } from './drift.js';
 import type { PredictionLogQuery } from './prediction-log.js';
 import type { InputsOf, ModelRef, OutputName, OutputsOf } from './typed-model.js';
@@ -297,6 +300,21 @@ export interface QueueClient extends ConveyorClient {
    * live workers and failures by code, read from Redis now. Rejects with ERR_QUEUE_UNAVAILABLE.
    */
   status(): Promise<ConveyorStatus>;
+  /**
+   * A model's shadow and replay comparisons, one report per version pair: agreement and
+   * differences per output, latency of each side, counts (see docs/lifecycle.md).
+   */
+  compare(model: string, options?: CompareOptions): Promise<ComparisonReport[]>;
+  /**
+   * Replays a window of the model's prediction log against a candidate version through the queue
+   * at the lowest priority, comparing each answer with the logged one; resolves with the replay's
+   * comparison reports (kept, as `client.compare` shows them).
+   */
+  replay(
+    model: string,
+    options: ReplayOptions,
+    onProgress?: (progress: ReplayProgress) => void,
+  ): Promise<ComparisonReport[]>;
   /**
    * Input drift of a model's versions that have a model.json `baseline`, over a window ending now
    * (default 1 hour): per feature PSI, Kolmogorov–Smirnov and chi-square against the baseline.

@@ -94,3 +94,17 @@ export {
   type WorkerState,
   type WorkerVersion,
 } from '@conveyor/shared';
+export {
+  CompareOptionsSchema,
+  readComparisons,
+  type CompareOptions,
+  type ComparisonRedis,
+} from './comparisons.js';
+export {
+  ReplayOptionsSchema,
+  replayLog,
+  type ReplayDeps,
+  type ReplayOptions,
+  type ReplayProgress,
+} from './replay.js';
+export type { ComparisonReport, OutputReport, SideLatency } from '@conveyor/shared';

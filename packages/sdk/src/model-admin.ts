@@ -12,7 +12,9 @@ import {
   targetVersions,
   throttledErrorLog,
   type AliasChange,
+  type AliasShadows,
   type AliasTarget,
+  type ComparisonReport,
   type Logger,
   type ModelAliases,
   redisUnavailable,
@@ -23,6 +25,7 @@ import {
 } from '@conveyor/shared';
 import { createAliasStore, rolloutTarget, type ChangeOptions } from './aliases.js';
 import { createCatalogue, withLiveWorkers, type LiveVersion } from './catalogue.js';
+import { readComparisons, type CompareOptions } from './comparisons.js';
 import {
   ClientOptionsSchema,
   redisConnectionOptions,
@@ -40,6 +43,10 @@ export interface ModelStatus {
   following: string | undefined;
   /** The routing rule, in words. */
   rule: string;
+  /** Alias -> its shadow version (a copy of the alias's traffic, compared, never returned). */
+  shadows: AliasShadows;
+  /** Shadow and replay comparisons of the model's version pairs (see ModelAdmin.compare). */
+  comparisons: ComparisonReport[];
 }
 
 /** Changes where a model's traffic goes, and reads its state: the admin side of the lifecycle. */
@@ -59,6 +66,12 @@ export interface ModelAdmin {
   /** Puts production back where it was before the newest version it names was rolled out. */
   rollback(model: string, by?: string): Promise<AliasChange>;
   history(model: string, limit?: number): Promise<AliasChange[]>;
+  /** Copies the alias's traffic to `version` at the lowest priority, for comparison only. */
+  setShadow(model: string, alias: string, version: string, by?: string): Promise<AliasChange>;
+  /** Stops an alias's shadow (ERR_ALIAS_NOT_FOUND when it has none). */
+  removeShadow(model: string, alias: string, by?: string): Promise<AliasChange>;
+  /** The model's shadow and replay comparison reports, one per version pair. */
+  compare(model: string, options?: CompareOptions): Promise<ComparisonReport[]>;
   /** Asks every worker to rescan its model repository now; resolves with how many listen. */
   requestRescan(): Promise<number>;
   close(): Promise<void>;
@@ -134,6 +147,8 @@ export function modelAdminOn(redis: RedisClient, prefix: string, log: Logger): M
         aliases: table,
         following: table[DEFAULT_ALIAS] ? undefined : taking.at(-1)?.version,
         rule: ROUTING_RULE,
+        shadows: await aliases.shadows(model),
+        comparisons: await readComparisons(redis, prefix, model),
       };
     },
     setAlias: (model, alias, target, how) => aliases.set(name(model), alias, target, how),
@@ -178,6 +193,10 @@ export function modelAdminOn(redis: RedisClient, prefix: string, log: Logger): M
       return aliases.set(model, DEFAULT_ALIAS, back, { action: 'rollback', ...byOf(by) });
     },
     history: (model, limit) => aliases.history(name(model), limit),
+    setShadow: (model, alias, version, by) =>
+      aliases.setShadow(name(model), alias, version, byOf(by)),
+    removeShadow: (model, alias, by) => aliases.setShadow(name(model), alias, undefined, byOf(by)),
+    compare: (model, options) => readComparisons(redis, prefix, model, options),
     requestRescan: () => redis.publish(rescanChannel(prefix), 'rescan'),
     async close() {
       await redis.quit().catch(() => redis.disconnect());

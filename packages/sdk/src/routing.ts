@@ -16,6 +16,11 @@ export interface Router {
    * it follows the newest announced version.
    */
   resolve(model: string, ref?: string): Promise<string>;
+  /**
+   * The shadow version of the alias a request for `ref` follows (nothing: production), or
+   * undefined: a request pinned to a version is never shadowed.
+   */
+  shadow(model: string, ref?: string): Promise<string | undefined>;
 }
 
 export function createRouter(options: { catalogue: Catalogue; aliases: AliasStore }): Router {
@@ -40,6 +45,10 @@ export function createRouter(options: { catalogue: Catalogue; aliases: AliasStor
         );
       }
       return chosen;
+    },
+    async shadow(model, ref) {
+      if (ref !== undefined && ModelVersionSchema.safeParse(ref).success) return undefined;
+      return (await aliases.shadows(model))[ref ?? DEFAULT_ALIAS];
     },
   };
 }

@@ -430,3 +430,48 @@ export {
   type RedisConnectionOptions,
   type RedisRole,
 } from './redis-options.js';
+export {
+  compareOutput,
+  compareOutputs,
+  type OutputComparison,
+} from './comparison/compare-outputs.js';
+export {
+  DROP_REASONS,
+  bucketUpperMs,
+  dropUpdate,
+  histogramQuantile,
+  latencyBucket,
+  mergeUpdate,
+  statsUpdate,
+  type DropReason,
+  type SideTimings,
+  type StatsUpdate,
+} from './comparison/comparison-stats.js';
+export {
+  ComparisonReportSchema,
+  ComparisonSourceSchema,
+  OutputReportSchema,
+  SideLatencySchema,
+  comparisonReport,
+  type ComparisonPair,
+  type ComparisonReport,
+  type ComparisonSource,
+  type OutputReport,
+  type SideLatency,
+} from './comparison/comparison-report.js';
+export {
+  MEET_SHADOW_SCRIPT,
+  RECORD_COMPARISON_SCRIPT,
+  SHADOW_MAX_BACKLOG,
+  SHADOW_MAX_OUTPUT_BYTES,
+  SHADOW_PENDING_TTL_MS,
+  SHADOW_PRIORITY,
+  ShadowEntrySchema,
+  comparisonKey,
+  comparisonMember,
+  comparisonsIndexKey,
+  pairOfMember,
+  shadowPendingKey,
+  type ShadowEntry,
+} from './comparison/comparison-keys.js';
+export { AliasShadowsSchema, type AliasShadows } from './schemas/aliases.js';

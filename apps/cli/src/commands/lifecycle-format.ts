@@ -15,6 +15,8 @@ const target = (value: AliasTarget | undefined, none: string) =>
 
 /** `production: 1 -> 2:10% 1:90%` */
 export function changeLine(change: AliasChange): string {
+  if (change.action === 'shadow')
+    return `${change.alias} shadow: ${change.shadowFrom ?? '(none)'} -> ${change.shadowTo ?? '(removed)'}`;
   return `${change.alias}: ${target(change.from, '(none)')} -> ${target(change.to, '(deleted)')}`;
 }
 
@@ -26,7 +28,12 @@ export function historyTable(history: readonly AliasChange[]): string {
   if (history.length === 0) return 'no alias changes yet';
   const rows = [['at', 'action', 'alias', 'from', 'to', 'by']];
   for (const c of history) {
-    rows.push([when(c.at), c.action, c.alias, target(c.from, '-'), target(c.to, '-'), c.by ?? '-']);
+    const shadow = (v: string | undefined) => (v === undefined ? '-' : `shadow ${v}`);
+    rows.push(
+      c.action === 'shadow'
+        ? [when(c.at), c.action, c.alias, shadow(c.shadowFrom), shadow(c.shadowTo), c.by ?? '-']
+        : [when(c.at), c.action, c.alias, target(c.from, '-'), target(c.to, '-'), c.by ?? '-'],
+    );
   }
   return table(rows);
 }
@@ -48,7 +55,15 @@ function versionsTable(status: ModelStatus): string[] {
 function aliasesTable(status: ModelStatus): string {
   const entries = Object.entries(status.aliases).sort(([a], [b]) => a.localeCompare(b));
   if (entries.length === 0) return 'aliases: none';
-  return table([['alias', 'target'], ...entries.map(([alias, t]) => [alias, describeTarget(t)])]);
+  // The shadow column appears once an alias has a shadow.
+  if (Object.keys(status.shadows).length === 0)
+    return table([['alias', 'target'], ...entries.map(([alias, t]) => [alias, describeTarget(t)])]);
+  const rows = entries.map(([alias, t]) => [
+    alias,
+    describeTarget(t),
+    status.shadows[alias] ?? '-',
+  ]);
+  return table([['alias', 'target', 'shadow'], ...rows]);
 }
 
 function unpinnedLine(status: ModelStatus): string {

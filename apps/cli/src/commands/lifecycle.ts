@@ -47,6 +47,9 @@ Lifecycle (through Redis, as the producer's /v1/models routes):
   conveyor models rollback iris                          # back to where it was
   conveyor models alias iris canary 2=5,1=95
   conveyor models history iris
+  conveyor models shadow iris production 3               # copy production's traffic to 3
+  conveyor models compare iris                           # agreement, differences, latency
+  conveyor replay iris --version 3 --window 24h          # logged inputs against 3
 See docs/lifecycle.md.`;
 
 /** Who makes a change, for the alias history: `$USER@host`, or `cli@host`. */
@@ -135,6 +138,22 @@ function registerChanges(models: Command, ctx: CliContext): void {
           'give the alias a target (e.g. 2, or 2=5,1=95), or --delete',
         );
       return admin.setAlias(model, alias, parseTarget(text), { action: 'set', by });
+    },
+  );
+  changeCommand(
+    ctx,
+    models
+      .command('shadow')
+      .description("copy an alias's traffic to a shadow version, compared and never returned")
+      .argument('<model>', 'model name')
+      .argument('<alias>', 'alias name, e.g. production')
+      .argument('[version]', 'the shadow version')
+      .option('--delete', "stop the alias's shadow"),
+    async (admin, by, [model = '', alias = '', version], flags) => {
+      if (flags.delete === true) return admin.removeShadow(model, alias, by);
+      if (version === undefined)
+        throw new ConveyorError('ERR_USAGE', 'give the shadow version (e.g. 3), or --delete');
+      return admin.setShadow(model, alias, version, by);
     },
   );
   changeCommand(

@@ -6,8 +6,10 @@
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ComparisonReport } from '@conveyor/shared';
 import type { ConveyorStatus, DriftReport } from '@conveyor/shared';
 import { registerDriftMetrics } from './drift-metrics.js';
+import { registerComparisonMetrics } from './comparison-metrics.js';
 import { createHttpMetrics, type HttpMetrics } from './http-metrics.js';
 import { createModelLabels, type ModelLabels } from './model-labels.js';
 import { registerQueueMetrics, type QueueMetricsOptions } from './queue-metrics.js';
@@ -19,6 +21,8 @@ export interface ProducerMetricsOptions {
   status: () => Promise<ConveyorStatus>;
   /** Tuning of the status read (cache and bound, in ms). */
   statusRead?: Omit<QueueMetricsOptions, 'status'>;
+  /** Every model's shadow and replay comparisons, read at scrape time; none without it. */
+  comparisons?: () => Promise<readonly ComparisonReport[]>;
   /** The drift of every model, read at scrape time (`client.drift()`); none without it. */
   drift?: () => Promise<readonly DriftReport[]>;
 }
@@ -47,6 +51,7 @@ export function createProducerMetrics(options: ProducerMetricsOptions): Producer
     registers: [registry],
   });
   registerQueueMetrics(registry, { ...options.statusRead, status: options.status });
+  registerComparisonMetrics(registry, options.comparisons);
   registerDriftMetrics(registry, options.drift);
 
   return {

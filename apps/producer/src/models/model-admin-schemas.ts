@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   AliasNameSchema,
   AliasTargetSchema,
+  ComparisonReportSchema,
   ModelNameSchema,
   ModelVersionSchema,
 } from '@conveyor/shared';
@@ -39,11 +40,15 @@ export const AliasChangeBodySchema = z
     /** When the change was made (the Redis server's clock), ISO 8601. */
     at: z.string(),
     alias: z.string(),
-    action: z.enum(['set', 'delete', 'rollout', 'promote', 'rollback']),
+    action: z.enum(['set', 'delete', 'rollout', 'promote', 'rollback', 'shadow']),
     /** Where the alias pointed before; absent when it did not exist. */
     from: z.record(z.string(), z.number()).optional(),
     /** Where it points now; absent when it was deleted. */
     to: z.record(z.string(), z.number()).optional(),
+    /** The alias's shadow version before a change that touched it. */
+    shadowFrom: z.string().optional(),
+    /** Its shadow version after a `shadow` change; absent once removed. */
+    shadowTo: z.string().optional(),
     /** Who asked: the API key's name, or `cli@host` for the command line. */
     by: z.string().optional(),
   })
@@ -79,10 +84,30 @@ export const ModelStatusBodySchema = z
     rule: z.string(),
     /** The latest alias changes, newest first. */
     history: z.array(AliasChangeBodySchema),
+    /** Alias -> its shadow version (gets a copy of the alias's traffic, compared, never returned). */
+    shadows: z.record(z.string(), z.string()),
+    /** Shadow and replay comparisons, one per version pair (see docs/lifecycle.md). */
+    comparisons: z.array(ComparisonReportSchema),
   })
   .strict();
 
 export type ModelStatusBody = z.infer<typeof ModelStatusBodySchema>;
+
+/** `PUT /v1/models/{name}/aliases/{alias}/shadow`. */
+export const SetShadowBodySchema = z.object({ version: ModelVersionSchema }).strict();
+
+/** `GET /v1/models/{name}/comparisons`. */
+export const CompareQuerySchema = z
+  .object({
+    serving: ModelVersionSchema.optional(),
+    candidate: ModelVersionSchema.optional(),
+    source: z.enum(['shadow', 'replay']).optional(),
+  })
+  .strict();
+
+export const ComparisonsBodySchema = z
+  .object({ name: z.string(), comparisons: z.array(ComparisonReportSchema) })
+  .strict();
 
 /** `PUT /v1/models/{name}/aliases/{alias}`: weights, or one version. */
 export const SetAliasBodySchema = z.union([

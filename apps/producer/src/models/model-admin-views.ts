@@ -29,6 +29,8 @@ export function changeBody(change: AliasChange): AliasChangeBody {
     action: change.action,
     ...(change.from && { from: { ...change.from } }),
     ...(change.to && { to: { ...change.to } }),
+    ...(change.shadowFrom !== undefined && { shadowFrom: change.shadowFrom }),
+    ...(change.shadowTo !== undefined && { shadowTo: change.shadowTo }),
     ...(change.by !== undefined && { by: change.by }),
   };
 }
@@ -65,5 +67,7 @@ export function statusBody(status: ModelStatus, history: readonly AliasChange[])
     following: status.following ?? null,
     rule: status.rule,
     history: history.map(changeBody),
+    shadows: { ...status.shadows },
+    comparisons: status.comparisons,
   };
 }

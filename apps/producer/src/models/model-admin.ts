@@ -28,6 +28,7 @@ import {
   type AliasChanged,
 } from './model-admin-schemas.js';
 import { aliasView, changeBody, changedBy, statusBody } from './model-admin-views.js';
+import { modelShadowRoutes } from './model-shadow.js';
 import { modelUploadRoutes } from './model-upload.js';
 
 export interface ModelAdminRouteOptions {
@@ -246,5 +247,6 @@ export const modelAdminRoutes: FastifyPluginCallbackZod<ModelAdminRouteOptions> 
   readRoutes(app, admin.get);
   changeRoutes(app, admin.get);
   void app.register(modelUploadRoutes, { config, admin: admin.get });
+  void app.register(modelShadowRoutes, { admin: admin.get });
   done();
 };

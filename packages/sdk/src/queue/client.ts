@@ -9,12 +9,15 @@ import { derivedCalls, prepareJob, type ModelTarget } from '../request.js';
 import { readDrift, type DriftQuery } from '../drift.js';
 import { readPredictionLog, type PredictionLogQuery } from '../prediction-log.js';
 import { createRouter } from '../routing.js';
+import { readComparisons, type CompareOptions } from '../comparisons.js';
+import { replayLog, type ReplayOptions, type ReplayProgress } from '../replay.js';
 import { openConnection } from './connection.js';
 import type { QueueContext } from './context.js';
 import { createEnqueue } from './enqueue.js';
 import { createEventHub } from './events.js';
 import { createHandle } from './job-handle.js';
 import { createQueueCache } from './queues.js';
+import { createShadowing } from './shadow-copy.js';
 import { createOutputReader } from './results.js';
 import { readStatus } from './status.js';
 import { readLiveWorkers } from './workers.js';
@@ -81,7 +84,11 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
     config.prefix,
     Math.max(60, config.keepCompleted.ageSeconds, config.keepFailed.ageSeconds),
   );
-  const calls = createEnqueue(ctx, { route, prepare, idempotency });
+  const shadowing = createShadowing(ctx, {
+    shadowOf: (model, ref) => router.shadow(model, ref),
+    versions: (model) => catalogue.versions(model),
+  });
+  const calls = createEnqueue(ctx, { route, prepare, idempotency, shadowing });
   const handle = (id: string) => createHandle<Outputs>(ctx, id);
   const enqueue = async (model: unknown, inputs: unknown, opts?: unknown) =>
     handle(await calls.enqueue(model, inputs, opts));
@@ -126,6 +133,17 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
       ctx.assertOpen();
       return readDrift(redis, config.prefix, model, query).catch((error: unknown) =>
         isConveyorError(error) ? Promise.reject(error) : ctx.rejectUnavailable(error),
+      );
+    },
+    async compare(model: string, options?: CompareOptions) {
+      ctx.assertOpen();
+      return readComparisons(redis, config.prefix, model, options).catch(ctx.rejectUnavailable);
+    },
+    async replay(model: string, options: ReplayOptions, onProgress?: (p: ReplayProgress) => void) {
+      ctx.assertOpen();
+      const deps = { client: client as unknown as QueueClient, redis, prefix: config.prefix };
+      return replayLog({ ...deps, ...(onProgress && { onProgress }) }, model, options).catch(
+        ctx.rejectUnavailable,
       );
     },
     async close() {

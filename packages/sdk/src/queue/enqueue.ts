@@ -10,9 +10,10 @@ import { BulkItemOptionsSchema, BulkOptionsSchema, type Prediction } from '../cl
 import { keyInProgress, keyReused, requestFingerprint, type Idempotency } from '../idempotency.js';
 import { modelTarget, predictOptions, type ModelTarget, type PreparedJob } from '../request.js';
 import { acceptWhile, startAccept, type AcceptSpan } from './accept-span.js';
-import { addJobs, toBullJob } from './add-jobs.js';
+import { addJobs, toBullJob, type BullJob } from './add-jobs.js';
 import type { QueueContext } from './context.js';
 import { waitFor } from './job-wait.js';
+import type { Shadowing } from './shadow-copy.js';
 
 /**
  * Milliseconds a key's first request has to add its job before a repeat takes over. Taking over
@@ -31,14 +32,34 @@ export interface EnqueueDeps {
     opts: ParsedPredictOptions,
   ) => Promise<PreparedJob>;
   idempotency: Idempotency;
+  /** Sends shadow copies of jobs routed through an alias that has a shadow. */
+  shadowing?: Shadowing;
 }
 
 /** The queue client's enqueue, predict, enqueueMany and jobIdFor. */
 export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
-  const { idempotency, prepare } = deps;
+  const { idempotency, prepare, shadowing } = deps;
+  /**
+   * Adds jobs, and the shadow copies of those whose alias has a shadow: the copies are sent right
+   * behind the jobs on the same connection and never waited for, so they cost the caller no round
+   * trip and never an error.
+   */
+  const addShadowed = async (jobs: readonly PreparedJob[], accept?: AcceptSpan) => {
+    const bull = jobs.map((job) => toBullJob(ctx, job, accept?.metadata));
+    const copies: BullJob[] = [];
+    if (shadowing) {
+      for (const [i, job] of jobs.entries()) {
+        const copy = await shadowing.copyOf(job, bull[i] as BullJob);
+        if (copy) copies.push(copy);
+      }
+    }
+    const added = addJobs(ctx, bull, accept?.traceId);
+    shadowing?.send(copies);
+    await added;
+  };
   const add = async (prepared: PreparedJob, accept?: AcceptSpan): Promise<string> => {
     accept?.job(prepared.jobId, prepared.signature.version);
-    await addJobs(ctx, [toBullJob(ctx, prepared, accept?.metadata)], accept?.traceId);
+    await addShadowed([prepared], accept);
     return prepared.jobId;
   };
 
@@ -182,10 +203,9 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     if (plain.length > 0) await expectEnds(plain.map((p) => p.job.jobId));
     const first = prepared[0]?.job;
     if (first) accept?.job(first.jobId, first.signature.version, prepared.length);
-    await addJobs(
-      ctx,
-      plain.map((p) => toBullJob(ctx, p.job, accept?.metadata)),
-      accept?.traceId,
+    await addShadowed(
+      plain.map((p) => p.job),
+      accept,
     );
     // Keyed jobs go one by one through their keys' records, in the order given.
     const ids = new Map<PreparedJob, string>();

@@ -38,6 +38,14 @@ export const ModelAliasesSchema = z.record(AliasNameSchema, AliasTargetSchema);
 
 export type ModelAliases = z.infer<typeof ModelAliasesSchema>;
 
+/**
+ * Every shadow of one model: alias name -> the version that gets a copy of the alias's traffic at
+ * the lowest priority (its answers are compared, never returned). Kept beside the aliases.
+ */
+export const AliasShadowsSchema = z.record(AliasNameSchema, ModelVersionSchema);
+
+export type AliasShadows = z.infer<typeof AliasShadowsSchema>;
+
 /** One change of an alias, as kept in the model's bounded history. */
 export const AliasChangeSchema = z
   .object({
@@ -48,8 +56,12 @@ export const AliasChangeSchema = z
     from: AliasTargetSchema.optional(),
     /** Where it points now; absent when it was deleted. */
     to: AliasTargetSchema.optional(),
-    /** What asked for the change: `rollout`, `promote`, `rollback`, `set`, `delete`. */
-    action: z.enum(['set', 'delete', 'rollout', 'promote', 'rollback']),
+    /** What asked for the change: `rollout`, `promote`, `rollback`, `set`, `delete`, `shadow`. */
+    action: z.enum(['set', 'delete', 'rollout', 'promote', 'rollback', 'shadow']),
+    /** The alias's shadow version before the change, when it had one and the change touched it. */
+    shadowFrom: ModelVersionSchema.optional(),
+    /** Its shadow version after a `shadow` change; absent when the shadow was removed. */
+    shadowTo: ModelVersionSchema.optional(),
     /** Who asked for it: an API key's id, `cli@host`, ... */
     by: z.string().max(200).optional(),
   })

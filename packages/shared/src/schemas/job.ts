@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JobIdSchema } from '../naming.js';
 import { BlobTensorSchema, StoredTensorSchema, WireTensorSchema } from '../tensor/codec.js';
 import { ModelNameSchema, ModelVersionSchema, TensorNameSchema } from './names.js';
 
@@ -32,6 +33,10 @@ export const JobPayloadSchema = z
     deadline: z.number().int().positive().optional(),
     /** Who enqueued it (an API key's name at the producer); absent: nobody in particular. */
     owner: z.string().min(1).max(128).optional(),
+    /** The id of this job's shadow copy: its worker keeps the outputs for the comparison. */
+    shadowedBy: JobIdSchema.optional(),
+    /** Set on a shadow copy: the serving job it copies; its answer is compared, never returned. */
+    shadowOf: JobIdSchema.optional(),
   })
   .strict();
 

@@ -1,0 +1,97 @@
+/**
+ * Scenario 14, shadow: what a shadow version costs the caller. The same closed-loop load of
+ * one-row iris predictions runs twice against one worker process serving iris 1 and 2 (identical
+ * copies): once with `production` alone, once with 2 as production's shadow, interleaved over
+ * several rounds. It reports the caller's p50/p95 side by side, and how many copies were compared.
+ */
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, createModelAdmin } from '@conveyor/sdk';
+import type { BenchContext } from '../context.js';
+import { percentile, round, say } from '../lib.js';
+import type { BenchResults } from '../results.js';
+import { oneRowInputs } from '../workloads.js';
+
+/** Caller latency with and without a shadow, ms. */
+export interface ShadowResult {
+  requests: number;
+  off: { p50Ms: number; p95Ms: number };
+  on: { p50Ms: number; p95Ms: number };
+  /** Copies compared by the end of the shadow rounds. */
+  compared: number;
+}
+
+/** BenchResults with this scenario's figures (kept here until the report renders them). */
+export type WithShadow = BenchResults & { shadow?: ShadowResult };
+
+/** Runs `total` predictions, `concurrency` at a time; returns each one's latency in ms. */
+async function load(
+  predict: () => Promise<unknown>,
+  total: number,
+  concurrency: number,
+): Promise<number[]> {
+  const times: number[] = [];
+  let started = 0;
+  const lane = async () => {
+    while (started < total) {
+      started += 1;
+      const t0 = performance.now();
+      await predict();
+      times.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return times;
+}
+
+export async function runShadow(ctx: BenchContext, results: BenchResults): Promise<void> {
+  say('\n14. shadow: caller latency with and without a shadow version (iris 1, shadow 2)');
+  const repository = await mkdtemp(join(tmpdir(), 'conveyor-bench-shadow-'));
+  for (const version of ['1', '2'])
+    await cp(join(ctx.repository, 'iris', '1'), join(repository, 'iris', version), {
+      recursive: true,
+    });
+  const prefix = ctx.prefixFor('shadow');
+  const worker = await ctx.start(
+    'apps/worker/src/main.ts',
+    { REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: repository, MODELS: 'iris' },
+    'worker ready',
+  );
+  const client = await createClient({ redisUrl: ctx.redis.url, prefix });
+  const admin = await createModelAdmin({ redisUrl: ctx.redis.url, prefix });
+  try {
+    await admin.setAlias('iris', 'production', { '1': 100 });
+    const inputs = oneRowInputs('iris');
+    const predict = () => client.predict('iris', inputs);
+    const perRound = ctx.quick ? 200 : 2000;
+    const rounds = ctx.quick ? 1 : 3;
+    await load(predict, perRound / 4, 8); // warm-up
+    const off: number[] = [];
+    const on: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      await admin.removeShadow('iris', 'production').catch(() => undefined);
+      off.push(...(await load(predict, perRound, 8)));
+      await admin.setShadow('iris', 'production', '2');
+      on.push(...(await load(predict, perRound, 8)));
+    }
+    const [report] = await client.compare('iris', { serving: '1', candidate: '2' });
+    const result: ShadowResult = {
+      requests: perRound * rounds,
+      off: { p50Ms: round2(percentile(off, 50)), p95Ms: round2(percentile(off, 95)) },
+      on: { p50Ms: round2(percentile(on, 50)), p95Ms: round2(percentile(on, 95)) },
+      compared: report?.compared ?? 0,
+    };
+    (results as WithShadow).shadow = result;
+    say(`   shadow off: p50 ${result.off.p50Ms} ms, p95 ${result.off.p95Ms} ms`);
+    say(`   shadow on:  p50 ${result.on.p50Ms} ms, p95 ${result.on.p95Ms} ms`);
+    say(`   copies compared: ${result.compared} of ${result.requests}`);
+  } finally {
+    await client.close();
+    await admin.close();
+    await ctx.stop(worker);
+    await rm(repository, { recursive: true, force: true });
+  }
+}
+
+const round2 = (n: number) => round(n, 2);
