@@ -68,6 +68,7 @@ export async function openClient(config: Config, options: OpenClientOptions): Pr
       ...clientRedisOf(config),
       prefix: config.REDIS_KEY_PREFIX,
       eventsMaxLen: config.EVENTS_MAX_LEN,
+      feedbackMaxLen: config.FEEDBACK_MAX_LEN,
       modelExpiryMs: config.MODEL_EXPIRY_MS,
     });
   }

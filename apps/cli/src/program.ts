@@ -7,6 +7,8 @@ import { registerCompare } from './commands/compare.js';
 import { registerDev } from './commands/dev.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerModels } from './commands/models.js';
+import { registerModelsAccuracy } from './commands/models-accuracy.js';
+import { registerExport } from './commands/export.js';
 import { registerModelsDrift } from './commands/models-drift.js';
 import { registerPredict } from './commands/predict.js';
 import { registerQueues } from './commands/queues.js';
@@ -57,6 +59,8 @@ export function createProgram(ctx: CliContext): Command {
   registerBatch(program, ctx);
   registerModels(program, ctx);
   registerLifecycle(program, ctx);
+  registerModelsAccuracy(program, ctx);
+  registerExport(program, ctx);
   registerCompare(program, ctx);
   registerModelsDrift(program, ctx);
   registerBaseline(program, ctx);

@@ -22,6 +22,7 @@ import { modelAdminRoutes } from './models/model-admin.js';
 import { jobsApi, type JobsApiOptions } from './jobs/jobs-api.js';
 import { conveyorConsole } from './console/console.js';
 import { statusRoute } from './status/status-route.js';
+import { feedbackRoutes } from './feedback/feedback-routes.js';
 import { driftRoute } from './drift/drift-route.js';
 import { driftAlerts } from './drift/alerts-plugin.js';
 import { createProducerMetrics, type ProducerMetrics } from './metrics/producer-metrics.js';
@@ -87,6 +88,7 @@ export function buildApp(config: Config, deps: AppDeps) {
   void app.register(tritonRoutes, { client: deps.client, stats: inferStats });
   void app.register(modelAdminRoutes, { config, logger: deps.logger });
   void app.register(statusRoute, { client: deps.client });
+  void app.register(feedbackRoutes, { client: deps.client });
   void app.register(driftRoute, { client: deps.client });
   void app.register(driftAlerts, { config, client: deps.client, logger: deps.logger });
   void app.register(inferRoutes, { client: deps.client, config, stats: inferStats });
@@ -120,6 +122,10 @@ export function producerMetricsOf(client: QueueClient): ProducerMetrics {
     drift: async () => {
       const names = new Set((await client.models()).map((model) => model.name));
       return Promise.all([...names].map((name) => client.drift(name)));
+    },
+    accuracy: async () => {
+      const names = new Set((await client.models()).map((model) => model.name));
+      return Promise.all([...names].map((name) => client.accuracy(name)));
     },
   });
 }

@@ -13,6 +13,7 @@ export function clientOptionsFromConfig(config: Config, logger: Logger): ClientO
     keepCompleted: { count: config.KEEP_COMPLETED_JOBS, ageSeconds: config.KEEP_COMPLETED_AGE_S },
     keepFailed: { count: config.KEEP_FAILED_JOBS, ageSeconds: config.KEEP_FAILED_AGE_S },
     eventsMaxLen: config.EVENTS_MAX_LEN,
+    feedbackMaxLen: config.FEEDBACK_MAX_LEN,
     modelExpiryMs: config.MODEL_EXPIRY_MS,
     logger,
   };

@@ -74,6 +74,9 @@ export function unusedClient(overrides: Partial<QueueClient> = {}): QueueClient 
     predictionLog: () => {
       throw new Error('the test client was called');
     },
+    predictionLogSize: unused,
+    feedback: unused,
+    accuracy: unused,
     close: () => Promise.resolve(),
     ...overrides,
   };

@@ -83,7 +83,7 @@ export interface PredictionLogLimits {
  * PREDICTION_LOG_MAX_PENDING writes in flight, are skipped.
  */
 export function createPredictionLog(options: {
-  connection: RedisClient;
+  connection: Pick<RedisClient, 'defineCommand'>;
   config: Config;
   engine: Pick<Engine, 'models'>;
   log: Logger;

@@ -3,7 +3,10 @@ import {
   type ConveyorError,
   type ConveyorStatus,
   type DriftReport,
+  type Feedback,
+  type FeedbackReceipt,
   type LoggedPrediction,
+  type ModelAccuracy,
   type ModelSignature,
   type PredictOptions,
   type Tensor,
@@ -325,4 +328,18 @@ export interface QueueClient extends ConveyorClient {
    * inputs and outputs decoded, read page by page. ERR_VALIDATION for a bad query.
    */
   predictionLog(model: string, query?: PredictionLogQuery): AsyncIterableIterator<LoggedPrediction>;
+  /** How much a model's prediction log holds now: entries, and bytes as its budget counts them. */
+  predictionLogSize(model: string): Promise<{ entries: number; bytes: number }>;
+  /**
+   * Attaches the truth to a prediction: `{ label }` (class index or label, one per row) or
+   * `{ value }` (regression). Scores it against the prediction's output, appends it to the model's
+   * feedback stream and counts it towards its version's live accuracy. ERR_VALIDATION for a bad
+   * id or feedback; ERR_PREDICTION_NOT_FOUND when the prediction is neither logged nor kept.
+   */
+  feedback(id: string, feedback: Feedback): Promise<FeedbackReceipt>;
+  /**
+   * Live accuracy and error of each version of a model over the last 5 minutes, hour and day,
+   * from the feedback received (by the Redis server's clock; `at` reads another time, in ms).
+   */
+  accuracy(model: string, options?: { at?: number }): Promise<ModelAccuracy>;
 }

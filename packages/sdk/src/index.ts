@@ -41,6 +41,8 @@ export {
   type PredictionLogQuery,
   type PredictionLogRedis,
 } from './prediction-log.js';
+export { readAccuracy, type AccuracyRedis } from './accuracy.js';
+export { recordFeedback, type FeedbackDeps, type KnownPrediction } from './feedback.js';
 export type {
   BulkItem,
   BulkOptions,
@@ -79,7 +81,13 @@ export {
   type ErrorCode,
   type FeatureRow,
   type FeatureValue,
+  type Feedback,
+  type FeedbackEntry,
+  type FeedbackReceipt,
   type LoggedPrediction,
+  type ModelAccuracy,
+  type WindowAccuracy,
+  decodeFeedbackEntry,
   type ConveyorStatus,
   type DriftReport,
   type DriftVersion,

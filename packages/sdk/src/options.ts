@@ -89,6 +89,8 @@ export const ClientOptionsSchema = z
       .default(DEFAULTS.prefix),
     /** Approximate cap of each queue's event stream. Default 10 000. */
     eventsMaxLen: z.number().int().min(100).default(DEFAULTS.eventsMaxLen),
+    /** Approximate cap of each model's feedback stream (FEEDBACK_MAX_LEN). Default 100 000. */
+    feedbackMaxLen: z.number().int().min(100).default(DEFAULTS.feedbackMaxLen),
     /** How long the model catalogue read from Redis is reused, in ms. Default 5000. */
     catalogueTtlMs: z.number().int().min(0).default(DEFAULTS.catalogueTtlMs),
     /**

@@ -138,9 +138,10 @@ export async function predictionLogSize(
   prefix: string,
   model: string,
 ): Promise<{ entries: number; bytes: number }> {
+  const name = parseOrThrow(ModelNameSchema, model, 'model name');
   const [entries, bytes] = await Promise.all([
-    redis.xlen(predictionLogKey(prefix, model)),
-    redis.get(predictionLogBytesKey(prefix, model)),
+    redis.xlen(predictionLogKey(prefix, name)),
+    redis.get(predictionLogBytesKey(prefix, name)),
   ]);
   return { entries, bytes: Number(bytes ?? 0) };
 }

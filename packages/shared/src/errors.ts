@@ -204,6 +204,13 @@ export const ERROR_CATALOGUE = {
       'No job with this id exists (it never did, or it was trimmed after its retention time).',
     fix: 'Check the id; raise the retention settings if results are read late.',
   },
+  ERR_PREDICTION_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    summary:
+      "Feedback names a prediction that is neither in its model's prediction log nor a completed job still kept.",
+    fix: "Send feedback while the job is kept (KEEP_COMPLETED_*), or log the model's predictions (`log.sample`).",
+  },
   ERR_JOB_NOT_CANCELLABLE: {
     status: 409,
     retryable: false,

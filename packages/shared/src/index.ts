@@ -412,13 +412,33 @@ export {
   decodeLogEntry,
   encodeLogEntry,
   msOfEntryId,
+  packTensors,
   predictionLogBytesKey,
   predictionLogIndexKey,
   predictionLogKey,
+  unpackTensors,
   type LoggedPrediction,
   type PredictionLogConfig,
   type PredictionLogRecord,
 } from './prediction-log.js';
+export {
+  ACCURACY_BUCKET_MS,
+  ACCURACY_WINDOWS,
+  FeedbackReceiptSchema,
+  FeedbackSchema,
+  ModelAccuracySchema,
+  WindowAccuracySchema,
+  accuracyBucketsKey,
+  accuracyKey,
+  feedbackKey,
+  type AccuracyWindow,
+  type Feedback,
+  type FeedbackReceipt,
+  type ModelAccuracy,
+  type WindowAccuracy,
+} from './feedback.js';
+export { decodeFeedbackEntry, encodeFeedbackEntry, type FeedbackEntry } from './feedback-entry.js';
+export { scoreFeedback, type FeedbackScore } from './feedback-score.js';
 export {
   PRODUCER_COMMAND_TIMEOUT_MS,
   RedisTimeoutError,

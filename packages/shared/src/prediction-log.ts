@@ -68,8 +68,14 @@ const EntryFieldsSchema = z.object({
   out: z.string(),
 });
 
-/** The tensors' metadata (dtype, shape, offset, size) as JSON, and their bytes one after another. */
-function packTensors(tensors: Readonly<Record<string, Tensor>>): { meta: string; bytes: Buffer } {
+/**
+ * Tensors as stream fields: their metadata (dtype, shape, offset and size of each) as JSON, and
+ * their bytes one after another, raw.
+ */
+export function packTensors(tensors: Readonly<Record<string, Tensor>>): {
+  meta: string;
+  bytes: Buffer;
+} {
   const meta: Record<string, z.infer<typeof StoredTensorSchema>> = {};
   const parts: Buffer[] = [];
   let at = 0;
@@ -82,7 +88,8 @@ function packTensors(tensors: Readonly<Record<string, Tensor>>): { meta: string;
   return { meta: JSON.stringify(meta), bytes: Buffer.concat(parts, at) };
 }
 
-function unpackTensors(meta: string, bytes: Buffer, where: string): Record<string, Tensor> {
+/** Tensors from the fields packTensors wrote; throws ERR_PAYLOAD_INVALID (or a ZodError) on bad ones. */
+export function unpackTensors(meta: string, bytes: Buffer, where: string): Record<string, Tensor> {
   const parsed = TensorsMetaSchema.parse(JSON.parse(meta));
   const tensors: Record<string, Tensor> = {};
   for (const [name, stored] of Object.entries(parsed)) {

@@ -8,7 +8,9 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ComparisonReport } from '@conveyor/shared';
 import type { ConveyorStatus, DriftReport } from '@conveyor/shared';
+import type { ModelAccuracy } from '@conveyor/shared';
 import { registerDriftMetrics } from './drift-metrics.js';
+import { registerAccuracyMetrics } from './accuracy-metrics.js';
 import { registerComparisonMetrics } from './comparison-metrics.js';
 import { createHttpMetrics, type HttpMetrics } from './http-metrics.js';
 import { createModelLabels, type ModelLabels } from './model-labels.js';
@@ -25,6 +27,8 @@ export interface ProducerMetricsOptions {
   comparisons?: () => Promise<readonly ComparisonReport[]>;
   /** The drift of every model, read at scrape time (`client.drift()`); none without it. */
   drift?: () => Promise<readonly DriftReport[]>;
+  /** Live accuracy of every model, read at scrape time (`client.accuracy()`); none without it. */
+  accuracy?: () => Promise<readonly ModelAccuracy[]>;
 }
 
 export interface ProducerMetrics {
@@ -53,6 +57,7 @@ export function createProducerMetrics(options: ProducerMetricsOptions): Producer
   registerQueueMetrics(registry, { ...options.statusRead, status: options.status });
   registerComparisonMetrics(registry, options.comparisons);
   registerDriftMetrics(registry, options.drift);
+  registerAccuracyMetrics(registry, options.accuracy);
 
   return {
     registry,

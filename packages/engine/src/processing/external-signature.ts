@@ -18,10 +18,8 @@ export function externalSignature(
     ...processor.inputs,
     ...signature.inputs.filter((spec) => !processor.fed.has(spec.name)),
   ];
-  const { added } = processor;
   if (processor.outputs.length === 0) {
-    const outputs = [...signature.outputs, ...added];
-    return { signature: { ...signature, inputs, outputs }, defaultOutputs: undefined };
+    return { signature: { ...signature, inputs }, defaultOutputs: undefined };
   }
   const taken = new Set(processor.outputs.map((o) => o.name));
   const raw = signature.outputs
@@ -31,7 +29,7 @@ export function externalSignature(
       description: spec.description ? `${RAW_OUTPUT_NOTE}. ${spec.description}` : RAW_OUTPUT_NOTE,
     }));
   return {
-    signature: { ...signature, inputs, outputs: [...processor.outputs, ...added, ...raw] },
-    defaultOutputs: [...processor.outputs, ...added].map((o) => o.name),
+    signature: { ...signature, inputs, outputs: [...processor.outputs, ...raw] },
+    defaultOutputs: processor.outputs.map((o) => o.name),
   };
 }

@@ -7,7 +7,14 @@ import { watchModelChanges } from '../model-changes.js';
 import type { ClientOptions } from '../options.js';
 import { derivedCalls, prepareJob, type ModelTarget } from '../request.js';
 import { readDrift, type DriftQuery } from '../drift.js';
-import { readPredictionLog, type PredictionLogQuery } from '../prediction-log.js';
+import {
+  predictionLogSize,
+  readPredictionLog,
+  type PredictionLogQuery,
+} from '../prediction-log.js';
+import { readAccuracy } from '../accuracy.js';
+import { recordFeedback } from '../feedback.js';
+import { feedbackDeps } from './feedback-deps.js';
 import { createRouter } from '../routing.js';
 import { readComparisons, type CompareOptions } from '../comparisons.js';
 import { replayLog, type ReplayOptions, type ReplayProgress } from '../replay.js';
@@ -90,6 +97,8 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
   });
   const calls = createEnqueue(ctx, { route, prepare, idempotency, shadowing });
   const handle = (id: string) => createHandle<Outputs>(ctx, id);
+  const passOrUnavailable = (error: unknown) =>
+    isConveyorError(error) ? Promise.reject(error) : ctx.rejectUnavailable(error);
   const enqueue = async (model: unknown, inputs: unknown, opts?: unknown) =>
     handle(await calls.enqueue(model, inputs, opts));
   const client = {
@@ -128,6 +137,18 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
     predictionLog(model: string, query?: PredictionLogQuery) {
       ctx.assertOpen();
       return readPredictionLog(redis, config.prefix, model, query);
+    },
+    async predictionLogSize(model: string) {
+      ctx.assertOpen();
+      return predictionLogSize(redis, config.prefix, model).catch(passOrUnavailable);
+    },
+    async feedback(id: string, feedback: unknown) {
+      ctx.assertOpen();
+      return recordFeedback(feedbackDeps(ctx, catalogue), id, feedback).catch(passOrUnavailable);
+    },
+    async accuracy(model: string, options?: { at?: number }) {
+      ctx.assertOpen();
+      return readAccuracy(redis, config.prefix, model, options).catch(passOrUnavailable);
     },
     async drift(model: string, query?: DriftQuery) {
       ctx.assertOpen();

@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createClient, decodeFeedbackEntry, type QueueClient } from '@conveyor/sdk';
+import { feedbackKey, predictionLogKey } from '@conveyor/shared';
+import { IRIS_LABELS, irisReference } from '../../scripts/lib/iris-weights.js';
+import { feedbackRepository } from '../support/feedback-repository.js';
+import { dropPrefix, uniquePrefix } from '../support/prefix.js';
+import { startInProcessWorker } from '../support/workers.js';
+
+const redisUrl = inject('redisUrl');
+const prefix = uniquePrefix();
+
+/** Flowers and the labels the "truth" gives them: some agree with the model, some do not. */
+const FLOWERS = [
+  [5.1, 3.5, 1.4, 0.2],
+  [4.9, 3.0, 1.4, 0.2],
+  [7.0, 3.2, 4.7, 1.4],
+  [6.4, 3.2, 4.5, 1.5],
+  [6.3, 3.3, 6.0, 2.5],
+  [5.8, 2.7, 5.1, 1.9],
+  [5.0, 3.6, 1.4, 0.2],
+  [5.7, 2.8, 4.1, 1.3],
+];
+const TRUTH = [0, 1, 1, 2, 2, 2, 0, 0];
+
+const argmax = (row: readonly number[]) => row.indexOf(Math.max(...row));
+
+describe('feedback and live accuracy', () => {
+  let repository: string;
+  let worker: Awaited<ReturnType<typeof startInProcessWorker>>;
+  let client: QueueClient;
+  let redis: Redis;
+  const irisIds: string[] = [];
+  const regIds: string[] = [];
+
+  beforeAll(async () => {
+    repository = await feedbackRepository();
+    worker = await startInProcessWorker(redisUrl, prefix, { MODEL_REPOSITORY: repository });
+    client = await createClient({ redisUrl, prefix });
+    redis = new Redis(redisUrl);
+    for (const row of FLOWERS)
+      irisIds.push((await client.predict('iris', { features: [row] })).jobId);
+    regIds.push((await client.predict('reg', { x: [[1.5], [2], [-1]] })).jobId);
+    regIds.push((await client.predict('reg', { x: [[4]] })).jobId);
+    // The log is written just after each result.
+    while ((await redis.xlen(predictionLogKey(prefix, 'iris'))) < FLOWERS.length)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await worker?.close();
+    redis?.disconnect();
+    await dropPrefix(redisUrl, prefix);
+    await rm(repository, { recursive: true, force: true });
+  });
+
+  it('scores labels against the logged top class and counts accuracy per window', async () => {
+    const expected = irisReference(FLOWERS).map(argmax);
+    const correct = expected.filter((cls, i) => cls === TRUTH[i]).length;
+    expect(correct).toBeGreaterThan(0);
+    expect(correct).toBeLessThan(FLOWERS.length);
+    for (const [i, id] of irisIds.entries()) {
+      const truth = TRUTH[i] as number;
+      // Half by class index, half by label.
+      const label = i % 2 === 0 ? truth : (IRIS_LABELS[truth] as string);
+      const receipt = await client.feedback(id, { label });
+      expect(receipt).toMatchObject({
+        id,
+        model: 'iris',
+        version: '1',
+        kind: 'label',
+        rows: 1,
+        correct: expected[i] === truth ? 1 : 0,
+      });
+    }
+    const now = await client.accuracy('iris');
+    expect(now.versions).toHaveLength(1);
+    const all = { labelled: 8, correct, accuracy: correct / 8, valued: 0, mae: null, rmse: null };
+    const none = { labelled: 0, correct: 0, accuracy: null, valued: 0, mae: null, rmse: null };
+    expect(now.versions[0]).toEqual({
+      version: '1',
+      windows: { '5m': all, '1h': all, '24h': all },
+    });
+    // The same counts read later: they leave the 5-minute window, then the hour, then the day.
+    const later = async (ms: number) =>
+      (await client.accuracy('iris', { at: now.at + ms })).versions[0]?.windows;
+    expect(await later(6 * 60_000)).toEqual({ '5m': none, '1h': all, '24h': all });
+    expect(await later(2 * 3_600_000)).toEqual({ '5m': none, '1h': none, '24h': all });
+    expect(await later(25 * 3_600_000)).toEqual({ '5m': none, '1h': none, '24h': none });
+  });
+
+  it('scores values of a regression whose job is still kept (nothing logged), MAE and RMSE', async () => {
+    expect(await redis.xlen(predictionLogKey(prefix, 'reg'))).toBe(0);
+    const first = await client.feedback(regIds[0] as string, { value: [1, 2.5, -1] });
+    expect(first).toMatchObject({ kind: 'value', rows: 3, version: '1' });
+    expect(first.meanAbsoluteError).toBeCloseTo(1 / 3, 6);
+    await client.feedback(regIds[1] as string, { value: 1 });
+    // Errors 0.5, 0.5, 0 and 3.
+    const window = (await client.accuracy('reg')).versions[0]?.windows['5m'];
+    expect(window?.valued).toBe(4);
+    expect(window?.mae).toBeCloseTo(1, 6);
+    expect(window?.rmse).toBeCloseTo(Math.sqrt(9.5 / 4), 6);
+    expect(window?.accuracy).toBeNull();
+  });
+
+  it('refuses an unknown prediction with ERR_PREDICTION_NOT_FOUND and bad feedback with ERR_VALIDATION', async () => {
+    await expect(client.feedback(`iris.1.${randomUUID()}`, { label: 0 })).rejects.toMatchObject({
+      code: 'ERR_PREDICTION_NOT_FOUND',
+    });
+    await expect(client.feedback('no such id', { label: 0 })).rejects.toMatchObject({
+      code: 'ERR_VALIDATION',
+    });
+    await expect(client.feedback(irisIds[0] as string, { label: 'rose' })).rejects.toMatchObject({
+      code: 'ERR_VALIDATION',
+    });
+    await expect(client.feedback(regIds[1] as string, { value: [1, 2] })).rejects.toMatchObject({
+      code: 'ERR_VALIDATION',
+    });
+  });
+
+  it('hands each feedback, with its inputs, to a consumer group of trainers', async () => {
+    const key = feedbackKey(prefix, 'iris');
+    await redis.xgroup('CREATE', key, 'trainers', '0', 'MKSTREAM');
+    const reply = (await redis.xreadgroupBuffer(
+      'GROUP',
+      'trainers',
+      'trainer-1',
+      'COUNT',
+      100,
+      'STREAMS',
+      key,
+      '>',
+    )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+    const entries = (reply?.[0]?.[1] ?? []).map(([id, pairs]) =>
+      decodeFeedbackEntry('iris', id.toString(), pairs),
+    );
+    expect(entries.map((e) => e.jobId)).toEqual(irisIds);
+    entries.forEach((entry, i) => {
+      expect([...(entry.inputs?.features?.data as Float32Array)]).toEqual([
+        ...new Float32Array(FLOWERS[i] as number[]),
+      ]);
+      const truth = TRUTH[i] as number;
+      expect(entry.feedback.label).toEqual(i % 2 === 0 ? truth : IRIS_LABELS[truth]);
+      expect(entry.feedback.output).toBe('probabilities');
+    });
+    expect(await redis.xack(key, 'trainers', ...entries.map((e) => e.entryId))).toBe(8);
+  });
+});
