@@ -1,5 +1,15 @@
-import { SessionConfigSchema, TextStepSchema, toRows, type TextStepInput } from '@conveyor/shared';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  SessionConfigSchema,
+  TextStepSchema,
+  createTensor,
+  toRows,
+  type TextStepInput,
+} from '@conveyor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine } from '@conveyor/engine';
+import { tempRoot } from './support/onnx-models.js';
 import { openSession, type ModelSession } from '../src/session.js';
 import { createStepContext } from '../src/processing/step-context.js';
 import { TEXT_STEP, type TextInputStep } from '../src/processing/text.js';
@@ -82,5 +92,56 @@ describe('the generated sentiment model with the text step', () => {
       [0.4, 0.4],
       [0.8, 0],
     ]);
+  });
+});
+
+describe('a text model that answers every window', () => {
+  let root: string;
+  let engine: Engine;
+  beforeAll(async () => {
+    root = await tempRoot('windows');
+    const dir = join(root, 'windows', '1');
+    await mkdir(dir, { recursive: true });
+    for (const file of ['model.onnx', 'tokenizer.json'])
+      await copyFile(join(VERSION_DIR, file), join(dir, file));
+    const config = JSON.parse(await readFile(join(VERSION_DIR, 'model.json'), 'utf8')) as {
+      name: string;
+      preprocess: { text: Record<string, unknown> };
+    };
+    config.name = 'windows';
+    config.preprocess.text.chunk = { size: 10, overlap: 0, aggregate: 'none' };
+    await writeFile(join(dir, 'model.json'), JSON.stringify(config));
+    engine = await createEngine({ repository: root });
+  }, 60_000);
+  afterAll(async () => {
+    await engine.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('announces the window index and answers it by default, one row per window', async () => {
+    const { signature } = engine.resolve('windows');
+    expect(signature.outputs.map((o) => o.name)).toEqual([
+      'label',
+      'score',
+      'probabilities',
+      'text_index',
+      'logits',
+    ]);
+    expect(signature.outputs[3]).toMatchObject({ dtype: 'int64', shape: [-1] });
+    // 15 windows of 8 text tokens for the corpus, one for "bad".
+    const corpus = 'good the the the '.repeat(30);
+    const texts = createTensor('string', [2], [corpus, 'bad']);
+    const { outputs } = await engine.predict({ model: 'windows', inputs: { text: texts } });
+    expect(Object.keys(outputs).sort()).toEqual(['label', 'probabilities', 'score', 'text_index']);
+    const index = [...(outputs.text_index!.data as BigInt64Array)].map(Number);
+    expect(index).toEqual([...Array<number>(15).fill(0), 1]);
+    expect(outputs.label!.shape).toEqual([16]);
+    // Asked alone by name, without the model being asked for it.
+    const only = await engine.predict({
+      model: 'windows',
+      inputs: { text: texts },
+      outputs: ['text_index'],
+    });
+    expect(Object.keys(only.outputs)).toEqual(['text_index']);
   });
 });

@@ -18,8 +18,10 @@ export function externalSignature(
     ...processor.inputs,
     ...signature.inputs.filter((spec) => !processor.fed.has(spec.name)),
   ];
+  const { added } = processor;
   if (processor.outputs.length === 0) {
-    return { signature: { ...signature, inputs }, defaultOutputs: undefined };
+    const outputs = [...signature.outputs, ...added];
+    return { signature: { ...signature, inputs, outputs }, defaultOutputs: undefined };
   }
   const taken = new Set(processor.outputs.map((o) => o.name));
   const raw = signature.outputs
@@ -29,7 +31,7 @@ export function externalSignature(
       description: spec.description ? `${RAW_OUTPUT_NOTE}. ${spec.description}` : RAW_OUTPUT_NOTE,
     }));
   return {
-    signature: { ...signature, inputs, outputs: [...processor.outputs, ...raw] },
-    defaultOutputs: processor.outputs.map((o) => o.name),
+    signature: { ...signature, inputs, outputs: [...processor.outputs, ...added, ...raw] },
+    defaultOutputs: [...processor.outputs, ...added].map((o) => o.name),
   };
 }

@@ -28,6 +28,8 @@ export interface Processor {
   readonly fed: ReadonlySet<string>;
   /** External outputs the steps write. */
   readonly outputs: readonly TensorSpec[];
+  /** Outputs input steps add when they join rows back (not model outputs, not output steps'). */
+  readonly added: readonly TensorSpec[];
   /** The model outputs to ask onnxruntime for, to answer `requested` (step or raw outputs). */
   modelOutputs(requested: readonly string[]): string[];
   /**
@@ -144,6 +146,8 @@ export async function createProcessor(
       throw configError(`preprocess "${spec.name}" has the name of a model input it does not feed`);
   }
   const outputSpecs = [...new Set(outputs.values())].flatMap((s) => s.external);
+  const added = [...inputs.values()].flatMap((s) => s.adds ?? []);
+  const addedNames = new Set(added.map((s) => s.name));
 
   const preprocessPiece = async (tensors: Tensors) => {
     const modelInputs: Record<string, Tensor> = {};
@@ -161,12 +165,16 @@ export async function createProcessor(
     inputs: external,
     fed,
     outputs: outputSpecs,
+    added,
     modelOutputs(requested) {
       const names = new Set<string>();
       for (const name of requested) {
+        if (addedNames.has(name)) continue;
         const step = outputs.get(name);
         for (const read of step ? step.reads : [name]) names.add(read);
       }
+      // onnxruntime runs for at least one output, even when only a step's own output is asked.
+      if (names.size === 0 && model.outputs[0]) names.add(model.outputs[0].name);
       return [...names];
     },
     async preprocess(tensors, pieces, warmup = false) {

@@ -76,6 +76,8 @@ export interface InputStep {
    * before any output step. Only for steps whose rows are not the external rows.
    */
   join?(fed: Tensors, outputs: Tensors): Tensors;
+  /** Outputs `join` adds beside the model's (a text's window index), announced to clients. */
+  readonly adds?: readonly TensorSpec[];
   /** One external input row the version is warmed up on (an image step: a tiny PNG). */
   sample?(): Promise<Tensors>;
   /** Where each row's image went, for what `run` returned (`fed`); image steps only. */

@@ -210,6 +210,16 @@ async function buildTextStep(init: StepInit<TextStep>): Promise<TextInputStep> {
         resolve(fed);
       }),
     join: (fed, outputs) => joinOutputs(step, plans.get(fed), outputs),
+    ...(step.chunk?.aggregate === 'none' && {
+      adds: [
+        {
+          name: step.chunk.windowsOutput,
+          dtype: 'int64' as const,
+          shape: [-1],
+          description: `the row of "${name}" (the text) each output row is a window of`,
+        },
+      ],
+    }),
     sample: () => Promise.resolve({ [name]: createTensor('string', [1], ['warm up']) }),
   };
 }
