@@ -144,6 +144,17 @@ describe('the asynchronous job API (/v1) with a real worker', () => {
     expect((await get(`/v1/jobs/${job_id}`)).json<Status>().state).toBe('prioritized');
   });
 
+  it("takes BullMQ's lowest priority and refuses one past it", async () => {
+    await iris.pause();
+    const lowest = (
+      await submit({ inputs: irisInputs(), parameters: { priority: 2 ** 21 - 1 } })
+    ).json<Submitted>();
+    expect((await iris.getJob(lowest.job_id))?.opts.priority).toBe(2 ** 21 - 1);
+    const past = await submit({ inputs: irisInputs(), parameters: { priority: 2 ** 21 } });
+    expect(past.statusCode).toBe(400);
+    expect(past.json<ErrorBody>().code).toBe('ERR_VALIDATION');
+  });
+
   it('answers a failed job with the status and code of its error', async () => {
     const past = Date.now() - 60_000;
     const { job_id } = (

@@ -85,7 +85,7 @@ export const TimeoutUsSchema = z
   .max(MAX_TIMEOUT_US, { message: `at most ${MAX_TIMEOUT_US} microseconds (24 h)` });
 
 /** The largest `parameters.priority`: BullMQ's lowest priority plus one (see `sdkPriority`). */
-export const MAX_PRIORITY_LEVEL = 2_097_153;
+export const MAX_PRIORITY_LEVEL = 2_097_152;
 
 /**
  * `parameters.priority` with Triton's meaning: lower is more urgent, 0 is the default level, which

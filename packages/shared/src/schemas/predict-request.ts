@@ -262,7 +262,7 @@ export const PredictOptionsSchema = z
     /** Epoch ms (or a Date) after which a worker will not start the job. */
     deadline: z.union([z.date(), z.number().int().positive()]).optional(),
     /** BullMQ priority: 1 is the highest; absent means no priority (first in, first out). */
-    priority: z.number().int().min(1).max(2_097_152).optional(),
+    priority: z.number().int().min(1).max(2_097_151).optional(),
     /**
      * Enqueueing twice with the same key and the same request gives the same job; the same key
      * with a different request is refused (ERR_IDEMPOTENCY_KEY_REUSED). Keys are scoped to `owner`.
