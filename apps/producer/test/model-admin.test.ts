@@ -84,6 +84,24 @@ describe('model lifecycle routes, with a worker serving iris 1 and 2', () => {
     });
   });
 
+  it('answers /v2 metadata and readiness for an alias with the versions it names', async () => {
+    const v2 = (url: string) => producer.app.inject({ method: 'GET', url, headers: asInfer });
+    // Unset, production follows the newest version, as requests do.
+    expect((await v2('/v2/models/iris/versions/production')).json()).toMatchObject({
+      versions: ['1', '2'],
+    });
+    await call('PUT', '/v1/models/iris/aliases/canary', { versions: { '2': 5, '1': 95 } });
+    const canary = await v2('/v2/models/iris/versions/canary');
+    expect(canary.statusCode).toBe(200);
+    expect(canary.json()).toMatchObject({ name: 'iris', versions: ['1', '2'] });
+    expect((await v2('/v2/models/iris/versions/canary/ready')).statusCode).toBe(200);
+    await call('PUT', '/v1/models/iris/aliases/canary', { version: '2' });
+    expect((await v2('/v2/models/iris/versions/canary')).json()).toMatchObject({ versions: ['2'] });
+    const missing = await v2('/v2/models/iris/versions/nightly');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json<ErrorBody>().code).toBe('ERR_ALIAS_NOT_FOUND');
+  });
+
   it('answers 404 ERR_MODEL_NOT_FOUND for a model no worker serves', async () => {
     const response = await call('GET', '/v1/models/orchid');
     expect(response.statusCode).toBe(404);

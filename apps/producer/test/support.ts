@@ -68,6 +68,7 @@ export function unusedClient(overrides: Partial<QueueClient> = {}): QueueClient 
     jobIdFor: unused,
     workers: unused,
     status: unused,
+    aliases: () => Promise.resolve({}),
     compare: unused,
     replay: unused,
     drift: unused,

@@ -14,7 +14,7 @@ import {
   type WorkerRecord,
 } from '@conveyor/shared';
 import { z } from 'zod';
-import type { ComparisonReport } from '@conveyor/shared';
+import type { ComparisonReport, ModelAliases } from '@conveyor/shared';
 import type { CompareOptions } from './comparisons.js';
 import type { ReplayOptions, ReplayProgress } from './replay.js';
 import type { DriftQuery } from './drift.js';
@@ -303,6 +303,8 @@ export interface QueueClient extends ConveyorClient {
    * live workers and failures by code, read from Redis now. Rejects with ERR_QUEUE_UNAVAILABLE.
    */
   status(): Promise<ConveyorStatus>;
+  /** A model's aliases and where each points (empty when none is set), as requests read them. */
+  aliases(model: string): Promise<ModelAliases>;
   /**
    * A model's shadow and replay comparisons, one report per version pair: agreement and
    * differences per output, latency of each side, counts (see docs/lifecycle.md).

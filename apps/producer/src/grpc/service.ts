@@ -15,7 +15,13 @@ import type { ConveyorClient } from '@conveyor/sdk';
 import type { Config, Logger } from '@conveyor/shared';
 import { runInfer, waitMsOf, type InferContext } from '../oip/infer-run.js';
 import type { InferStats } from '../oip/infer-stats.js';
-import { PLATFORM, SERVER_EXTENSIONS, lookUp, notServing } from '../oip/models.js';
+import {
+  PLATFORM,
+  SERVER_EXTENSIONS,
+  lookUp,
+  notServing,
+  type ModelLookup,
+} from '../oip/models.js';
 import { DTYPE_TO_OIP } from '../oip/schemas.js';
 import { createKeyCheck, type Principal } from '../plugins/auth.js';
 import { PRODUCER_VERSION } from '../version.js';
@@ -32,7 +38,7 @@ import type {
 import { JOB_ID_KEY, errorBodyOf, grpcStatusOf, serviceError } from './status.js';
 
 export interface GrpcServiceDeps {
-  client: Pick<ConveyorClient, 'predict' | 'enqueue' | 'models'>;
+  client: Pick<ConveyorClient, 'predict' | 'enqueue'> & ModelLookup;
   config: InferContext['config'] & Pick<Config, 'API_KEYS'>;
   checkBackPressure(model: string): Promise<void>;
   /** True when Redis answers PING (ServerReady), as REST's readiness probe. */

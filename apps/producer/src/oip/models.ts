@@ -1,7 +1,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ConveyorClient, ModelInfo } from '@conveyor/sdk';
-import { ConveyorError, compareVersions, type TensorSpec } from '@conveyor/shared';
+import type { ConveyorClient, ModelInfo, QueueClient } from '@conveyor/sdk';
+import {
+  ConveyorError,
+  DEFAULT_ALIAS,
+  ModelVersionSchema,
+  compareVersions,
+  type AliasTarget,
+  type TensorSpec,
+} from '@conveyor/shared';
 import {
   DTYPE_TO_OIP,
   ErrorBodySchema,
@@ -15,9 +22,12 @@ import { PRODUCER_VERSION } from '../version.js';
 import { useCompression } from './compression.js';
 
 export interface ModelRouteOptions {
-  /** Reads the announced models and their worker counts. */
-  client: Pick<ConveyorClient, 'models'>;
+  /** Reads the announced models and their worker counts, and the models' aliases. */
+  client: ModelLookup;
 }
+
+/** What a metadata or readiness lookup reads: the catalogue and the aliases. */
+export type ModelLookup = Pick<ConveyorClient, 'models'> & Pick<QueueClient, 'aliases'>;
 
 /**
  * Protocol extensions the producer implements (Triton's names): binary tensor data, the model
@@ -33,9 +43,51 @@ export const SERVER_EXTENSIONS: readonly string[] = [
 /** The protocol's name for how Conveyor runs every model. */
 export const PLATFORM = 'onnxruntime_onnx';
 
-/** The announced versions of a model, oldest first, and the one a request names (default newest). */
+/** The version of `versions` an alias's target gives the most weight (the newer on a tie). */
+function heaviest(target: AliasTarget, versions: readonly ModelInfo[]): ModelInfo | undefined {
+  let best: ModelInfo | undefined;
+  for (const info of versions) {
+    const weight = target[info.version] ?? 0;
+    if (weight > 0 && (best === undefined || weight >= (target[best.version] ?? 0))) best = info;
+  }
+  return best;
+}
+
+/**
+ * The versions an alias names among the announced ones, and the one it gives the most weight.
+ * `production` unset follows the newest version, as requests do.
+ */
+async function lookUpAlias(
+  client: ModelLookup,
+  name: string,
+  alias: string,
+  announced: ModelInfo[],
+): Promise<{ versions: ModelInfo[]; chosen: ModelInfo }> {
+  const target = (await client.aliases(name))[alias];
+  if (target === undefined) {
+    if (alias === DEFAULT_ALIAS) return { versions: announced, chosen: announced.at(-1)! };
+    throw new ConveyorError('ERR_ALIAS_NOT_FOUND', `model "${name}" has no alias "${alias}"`, {
+      details: { model: name, alias },
+    });
+  }
+  const versions = announced.filter((m) => (target[m.version] ?? 0) > 0);
+  const chosen = heaviest(target, versions);
+  if (chosen === undefined)
+    throw new ConveyorError(
+      'ERR_MODEL_VERSION_NOT_FOUND',
+      `alias "${alias}" of model "${name}" points at versions no worker announced; announced: ${announced.map((m) => m.version).join(', ')}`,
+      { details: { model: name, alias } },
+    );
+  return { versions, chosen };
+}
+
+/**
+ * The announced versions of a model, oldest first, and the one a request names: a version, an
+ * alias (the versions it points at, and the one it weighs most), or nothing (every version, the
+ * newest chosen).
+ */
 export async function lookUp(
-  client: ModelRouteOptions['client'],
+  client: ModelLookup,
   name: string,
   version: string | undefined,
 ): Promise<{ versions: ModelInfo[]; chosen: ModelInfo }> {
@@ -53,6 +105,8 @@ export async function lookUp(
     );
   }
   if (version === undefined) return { versions, chosen: newest };
+  if (!ModelVersionSchema.safeParse(version).success)
+    return lookUpAlias(client, name, version, versions);
   const chosen = versions.find((m) => m.version === version);
   if (chosen === undefined) {
     throw new ConveyorError(

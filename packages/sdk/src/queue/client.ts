@@ -119,6 +119,10 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
         throw ctx.unavailable(error);
       }
     },
+    async aliases(model: string) {
+      ctx.assertOpen();
+      return aliases.get(model).catch(ctx.rejectUnavailable);
+    },
     async workers() {
       ctx.assertOpen();
       return (await readLiveWorkers(redis, config.prefix).catch(ctx.rejectUnavailable)).workers;
