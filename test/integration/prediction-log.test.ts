@@ -191,6 +191,16 @@ describe('the prediction log of a served model', () => {
     );
   });
 
+  it('never logs a prediction made with log: false', async () => {
+    const before = await redis.xlen(predictionLogKey(prefix, 'iris'));
+    const quiet = await client.predict('iris', { features: [[5, 3, 1.5, 0.2]] }, { log: false });
+    const loud = await client.predict('iris', { features: [[5, 3, 1.5, 0.2]] });
+    // Jobs finish in order on one worker: once the second is logged, the first would have been.
+    await expect.poll(() => findLoggedPrediction(redis, prefix, loud.jobId)).toBeDefined();
+    expect(await findLoggedPrediction(redis, prefix, quiet.jobId)).toBeUndefined();
+    expect(await redis.xlen(predictionLogKey(prefix, 'iris'))).toBe(before + 1);
+  });
+
   it('refuses a bad query with ERR_VALIDATION', async () => {
     await expect(
       readPredictionLogPage(redis, prefix, 'iris', { pageSize: 0 }),

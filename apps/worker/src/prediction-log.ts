@@ -110,7 +110,10 @@ export function createPredictionLog(options: {
     return served?.entry.config.log?.sample ?? limits.sample;
   };
   return {
-    wants(model, version) {
+    wants(model, version, payload) {
+      // A shadow copy is compared, not served; a replay's job (log: false) would feed the log
+      // its own answers.
+      if (payload.shadowOf !== undefined || payload.unlogged) return 'no';
       const sample = sampleOf(model, version);
       return sample > 0 && random() < sample ? 'inputs' : 'no';
     },

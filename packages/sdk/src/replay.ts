@@ -117,6 +117,7 @@ export async function replayLog(
       answer = await client.predict(name, logged.inputs, {
         version: opts.version,
         priority: SHADOW_PRIORITY,
+        log: false,
         outputs: Object.keys(logged.outputs),
         ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
       });

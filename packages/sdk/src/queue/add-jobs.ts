@@ -60,6 +60,7 @@ export function toBullJob(
   if (prepared.outputs !== undefined) payload.outputs = prepared.outputs;
   if (prepared.deadline !== undefined) payload.deadline = prepared.deadline;
   if (options.owner !== undefined) payload.owner = options.owner;
+  if (options.log === false) payload.unlogged = true;
   const opts: JobsOptions = {
     jobId: prepared.jobId,
     attempts: config.attempts,

@@ -37,6 +37,8 @@ export const JobPayloadSchema = z
     shadowedBy: JobIdSchema.optional(),
     /** Set on a shadow copy: the serving job it copies; its answer is compared, never returned. */
     shadowOf: JobIdSchema.optional(),
+    /** Never written to the prediction log (the caller's `log: false`). */
+    unlogged: z.literal(true).optional(),
   })
   .strict();
 

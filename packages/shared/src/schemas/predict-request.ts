@@ -278,6 +278,11 @@ export const PredictOptionsSchema = z
      * active OpenTelemetry span, if any. An invalid one is ignored (logged at debug), never refused.
      */
     traceparent: z.string().optional(),
+    /**
+     * False: the prediction is never written to its model's prediction log, whatever its sample
+     * rate (a replay's jobs, data that must not be kept). Default true.
+     */
+    log: z.boolean().optional(),
   })
   .strict();
 
