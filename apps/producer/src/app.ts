@@ -24,6 +24,7 @@ import { conveyorConsole } from './console/console.js';
 import { statusRoute } from './status/status-route.js';
 import { feedbackRoutes } from './feedback/feedback-routes.js';
 import { driftRoute } from './drift/drift-route.js';
+import { accuracyReaderOf } from './drift/accuracy-reader.js';
 import { driftAlerts } from './drift/alerts-plugin.js';
 import { createProducerMetrics, type ProducerMetrics } from './metrics/producer-metrics.js';
 
@@ -90,7 +91,12 @@ export function buildApp(config: Config, deps: AppDeps) {
   void app.register(statusRoute, { client: deps.client });
   void app.register(feedbackRoutes, { client: deps.client });
   void app.register(driftRoute, { client: deps.client });
-  void app.register(driftAlerts, { config, client: deps.client, logger: deps.logger });
+  void app.register(driftAlerts, {
+    config,
+    client: deps.client,
+    logger: deps.logger,
+    accuracy: accuracyReaderOf(deps.client),
+  });
   void app.register(inferRoutes, { client: deps.client, config, stats: inferStats });
   void app.register(jobsApi, {
     client: deps.client,

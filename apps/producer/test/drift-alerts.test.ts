@@ -190,3 +190,88 @@ describe('drift: a worker counts inputs against the baseline, the producer fires
     expect(new Set(ids).size).toBe(2);
   }, 40_000);
 });
+
+describe('accuracy alerts: feedback against the answers, one signed event when it falls', () => {
+  const accuracyPrefix = uniquePrefix();
+  let repository: TempRepository;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let worker: WorkerService;
+  let client: QueueClient;
+  let app: App;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    repository = await tempRepository({ iris: ['1'] });
+    const file = join(repository.root, 'iris', '1', 'model.json');
+    const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    config.alerts = { accuracyBelow: 0.9, window: '5m', minRows: 5, webhook: receiver.url };
+    await writeFile(file, JSON.stringify(config));
+    const env: Config = loadConfig({
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: accuracyPrefix,
+      MODEL_REPOSITORY: repository.root,
+      LOG_LEVEL: 'silent',
+      PREDICTION_LOG_SAMPLE: '1',
+      DRIFT_ALERT_INTERVAL_MS: '200',
+      WEBHOOK_SECRET: SECRET,
+      WEBHOOK_BACKOFF_MS: '20',
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    });
+    const logger = createLogger({ level: 'silent', component: 'worker' });
+    worker = await startWorkerService(env, logger);
+    client = await createClient(clientOptionsFromConfig(env, logger));
+    redis = new Redis(redisUrl);
+    app = buildApp(env, { client, logger, redisPing: async () => (await redis.ping()) === 'PONG' });
+    await app.ready();
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await client?.close();
+    await worker?.close();
+    redis?.disconnect();
+    await receiver?.close();
+    await repository?.remove();
+    await dropPrefix(redisUrl, accuracyPrefix);
+  });
+
+  it('fires model.accuracy once when labelled answers fall below accuracyBelow', async () => {
+    const draw = normals(3);
+    let scored = 0;
+    for (const row of rows(draw, 8)) {
+      const { jobId, outputs } = await client.predict('iris', { features: [row] });
+      const probabilities = [...(outputs.probabilities!.data as Float32Array)];
+      const top = probabilities.indexOf(Math.max(...probabilities));
+      // The truth is never the model's answer: live accuracy 0.
+      const label = (top + 1) % 3;
+      await expect
+        .poll(() =>
+          client.feedback(jobId, { label }).then(
+            () => true,
+            () => false,
+          ),
+        )
+        .toBe(true);
+      scored += 1;
+    }
+    expect(scored).toBe(8);
+    await expect.poll(() => receiver.deliveries.length, { timeout: 10_000 }).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(receiver.deliveries).toHaveLength(1);
+    const [delivery] = receiver.deliveries as [Delivery];
+    const event = new Webhook(SECRET).verify(delivery.body, delivery.headers) as {
+      type: string;
+      data: Record<string, unknown>;
+    };
+    expect(event.type).toBe('model.accuracy');
+    expect(event.data).toMatchObject({
+      model: 'iris',
+      version: '1',
+      metric: 'accuracy',
+      threshold: 0.9,
+      value: 0,
+      rows: 8,
+    });
+  }, 40_000);
+});
