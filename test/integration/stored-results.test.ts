@@ -11,6 +11,7 @@ import {
   createLogger,
   loadConfig,
   queueName,
+  queueKey,
 } from '@conveyor/shared';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
@@ -108,7 +109,7 @@ function rowsOf(rows: number): Float32Array {
 
 describe('large outputs', () => {
   const ctx = setup();
-  const jobKey = (id: string) => `${ctx.prefix}:${queueName('echo', '1')}:${id}`;
+  const jobKey = (id: string) => queueKey(ctx.prefix, queueName('echo', '1'), id);
 
   it('are stored once, raw, in the job hash; the event carries only where they lie', async () => {
     const x = rowsOf(2);
@@ -124,7 +125,11 @@ describe('large outputs', () => {
       outputs: { y: { dtype: 'float32', shape: [2, WIDTH], at: 0, bytes: x.byteLength } },
     });
     expect(returnvalue?.length).toBeLessThan(1024);
-    const events = await redis.xrange(`${ctx.prefix}:${queueName('echo', '1')}:events`, '-', '+');
+    const events = await redis.xrange(
+      queueKey(ctx.prefix, queueName('echo', '1'), 'events'),
+      '-',
+      '+',
+    );
     const completed = events
       .map(([, fields]) => fields)
       .find((f) => f.includes('completed') && f.includes(prediction.jobId));
@@ -210,7 +215,9 @@ describe('the byte budget of stored results', () => {
       ids.map(async (id) => (await ctx.client!.job(id).read()) !== undefined),
     );
     expect(present).toEqual([false, false, false, true, true, true]);
-    const total = await ctx.redis!.get(`${ctx.prefix}:${queueName('echo', '1')}:cv-result-bytes`);
+    const total = await ctx.redis!.get(
+      queueKey(ctx.prefix, queueName('echo', '1'), 'cv-result-bytes'),
+    );
     expect(Number(total)).toBeLessThanOrEqual(3 * WIDTH * 4);
   });
 });
