@@ -137,10 +137,12 @@ export async function startLocalCluster(masters = 3): Promise<LocalCluster> {
       if (!node) throw new Error('no live node');
       const connection = admin(node.port);
       const slot = await connection.cluster('KEYSLOT', key);
-      const slots = (await connection.cluster('SLOTS')) as [number, number, [string, number]][];
+      const slots = await connection.cluster('SLOTS');
       const range = slots.find(([from, to]) => slot >= from && slot <= to);
       if (!range) throw new Error(`no node serves slot ${slot}`);
-      return range[2][1];
+      const [, , master] = range;
+      if (!master) throw new Error(`slot ${slot} has no master`);
+      return master[1];
     },
     async waitHealthy(timeoutMs) {
       const until = Date.now() + timeoutMs;
