@@ -231,9 +231,9 @@ describe('bad input', () => {
       const refused = await payload.result({ timeoutMs: 10_000 }).catch((e: unknown) => e);
       expect(refused).toMatchObject({ code: 'ERR_PAYLOAD_INVALID' });
       expect((refused as { issues: { path: string }[] }).issues.length).toBeGreaterThan(0);
-      expect((await payload.status()).error?.issues?.[0]).toMatchObject({
-        message: expect.any(String),
-      });
+      const issue = (await payload.status()).error?.issues?.[0];
+      expect(typeof issue?.path).toBe('string');
+      expect(issue?.message.length).toBeGreaterThan(0);
     });
 
     it('logs each failure with job id, model and code', () => {
