@@ -66,8 +66,14 @@ describe('conveyor baseline', () => {
       '--write',
       '--repository',
       repository.root,
+      // Nothing listens there: the workers are not told, and the command still succeeds.
+      '--redis-url',
+      'redis://127.0.0.1:1',
     ]);
     expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      'workers not asked to rescan (Redis did not answer): they load it at their next rescan',
+    );
     const dir = join(repository.root, 'iris', '1');
     const entry = await readModelVersion(dir, 'iris', '1');
     expect(entry.config.baseline?.rows).toBe(9);

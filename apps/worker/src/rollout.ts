@@ -17,7 +17,8 @@ export const announcementOf = (served: ServedModel): Announcement => ({
 
 /**
  * Applies what a rescan of the repository found: a new version is loaded, warmed up, consumed and
- * announced; a removed one is marked draining (clients stop sending it jobs), keeps running what
+ * announced; a served version whose files changed is loaded again and served in place (its queue's
+ * consumer goes on); a removed one is marked draining (clients stop sending it jobs), keeps running what
  * is queued for it for MODEL_DRAIN_MS and until its queue is empty (within
  * SHUTDOWN_TIMEOUT_MS more), then is taken out of the catalogue and unloaded.
  */
@@ -103,6 +104,18 @@ export function createRollout(options: {
         log.info(
           { model: version.entry.name, version: version.entry.version, state: version.state },
           'version loaded',
+        );
+      }
+      // Edited files, loaded again in place: the catalogue shows the new signature and state.
+      for (const version of change.reloaded) {
+        await tell(
+          announcer.set(announcementOf(version)),
+          version.entry.name,
+          version.entry.version,
+        );
+        log.info(
+          { model: version.entry.name, version: version.entry.version, state: version.state },
+          'version reloaded',
         );
       }
       for (const version of change.removed) {

@@ -7,15 +7,14 @@ import {
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
-import { chooseInline } from './inline-choice.js';
 import type { BatchSizerStats } from './batch-sizer.js';
-import { loadVersion, type InferenceRun } from './load-version.js';
-import { loadPipeline, type PipelineDeps } from './pipeline/load-pipeline.js';
+import { keyOf, runSync, type SyncReport, type SyncState } from './engine-sync.js';
+import type { InferenceRun } from './load-version.js';
 import type { ModelProblem } from './model-problem.js';
-import { versionStamp, type ModelEntry } from './model-repository.js';
-import { scanWithDependencies } from './pipeline/scan-with-dependencies.js';
 import type { ServedModel } from './served-model.js';
-import { createVersionRegistry, type VersionRegistry } from './version-registry.js';
+import { createVersionRegistry } from './version-registry.js';
+
+export type { SyncReport } from './engine-sync.js';
 
 export interface EngineOptions {
   /** The model repository folder. */
@@ -82,15 +81,6 @@ export interface PredictOutcome {
 }
 
 /** What a rescan of the repository changed. */
-export interface SyncReport {
-  /** Versions loaded, warmed up and served by this sync. */
-  added: ServedModel[];
-  /** Served versions whose folder has gone since the last sync; still served until `unload`. */
-  removed: ServedModel[];
-  /** Every version of the repository that cannot be served, as `engine.problems` now lists. */
-  problems: ModelProblem[];
-}
-
 /** Runs the models of a repository on a pool of inference threads. */
 export interface Engine {
   /** Every model version served, grouped by name, oldest version first; kept current by sync and unload. */
@@ -123,121 +113,6 @@ export interface Engine {
    */
   unload(model: string, version: string): Promise<void>;
   close(): Promise<void>;
-}
-
-const keyOf = (name: string, version?: string) => `${name}@${version ?? '-'}`;
-
-interface SyncState {
-  readonly options: EngineOptions;
-  readonly registry: VersionRegistry;
-  readonly log: Logger;
-  problems: ModelProblem[];
-  /** Versions that failed to load, with the stamp of their files then: retried when it changes. */
-  readonly failed: Map<string, { stamp: string; problem: ModelProblem }>;
-  /** Served versions already reported as removed. */
-  readonly gone: Set<ServedModel>;
-  readonly isClosed: () => boolean;
-  /** How a pipeline version calls the other models of the repository. */
-  readonly repository: Pick<PipelineDeps, 'predict' | 'resolve'>;
-}
-
-async function loadEntry(
-  state: SyncState,
-  entry: ModelEntry,
-): Promise<ServedModel | ModelProblem | undefined> {
-  const key = keyOf(entry.name, entry.version);
-  const stamp = await versionStamp(entry);
-  const failed = state.failed.get(key);
-  if (failed?.stamp === stamp) return failed.problem;
-  try {
-    const startedAt = performance.now();
-    const options = {
-      threads: state.options.threads ?? 1,
-      warmup: state.options.warmup ?? true,
-      maxTensorBytes: state.options.maxTensorBytes,
-      logger: state.log,
-      onRun: state.options.onRun,
-    };
-    const chosen = entry.config.pipeline
-      ? await loadPipeline(entry, { ...options, ...state.repository })
-      : await chooseInline(
-          await loadVersion(entry, options),
-          state.options.inlineBelowMs ?? 0,
-          state.log,
-        );
-    if (state.isClosed()) {
-      await chosen.pool.close();
-      return undefined;
-    }
-    const loaded = {
-      ...chosen,
-      served: { ...chosen.served, loadMs: performance.now() - startedAt },
-    };
-    state.failed.delete(key);
-    state.registry.add(loaded);
-    return loaded.served;
-  } catch (error) {
-    const problem = {
-      name: entry.name,
-      version: entry.version,
-      path: entry.dir,
-      error: error as ConveyorError,
-    };
-    state.failed.set(key, { stamp, problem });
-    return problem;
-  }
-}
-
-async function runSync(state: SyncState): Promise<SyncReport> {
-  const { registry, log } = state;
-  const scan = await scanWithDependencies(state.options.repository, state.options.models ?? []);
-  const known = new Set(
-    state.problems.map((p) => `${keyOf(p.name, p.version)} ${p.error.message}`),
-  );
-  const problems: ModelProblem[] = [...scan.problems];
-  const added: ServedModel[] = [];
-  for (const entry of scan.entries) {
-    if (registry.has(entry.name, entry.version)) continue;
-    const outcome = await loadEntry(state, entry);
-    if (outcome === undefined) continue;
-    if ('error' in outcome) problems.push(outcome);
-    else added.push(outcome);
-  }
-  const onDisk = new Set([...scan.entries, ...problems].map((v) => keyOf(v.name, v.version)));
-  for (const key of state.failed.keys()) if (!onDisk.has(key)) state.failed.delete(key);
-  const removed: ServedModel[] = [];
-  for (const { served } of registry.all()) {
-    const here = onDisk.has(keyOf(served.entry.name, served.entry.version));
-    if (here) state.gone.delete(served);
-    else if (!state.gone.has(served)) removed.push(served);
-  }
-  for (const served of removed) state.gone.add(served);
-  state.problems = problems;
-  for (const p of problems.filter(
-    (p) => !known.has(`${keyOf(p.name, p.version)} ${p.error.message}`),
-  ))
-    log.error(
-      { model: p.name, version: p.version, code: p.error.code, path: p.path, err: p.error },
-      'model not served',
-    );
-  for (const s of added) {
-    const { name, version, config } = s.entry;
-    log.info(
-      {
-        model: name,
-        version,
-        threads: s.threads,
-        inline: s.inline ?? false,
-        batching: s.batchable ? config.batching : false,
-        warmupMs: s.warmupMs,
-        state: s.state,
-      },
-      'model loaded',
-    );
-  }
-  for (const s of removed)
-    log.info({ model: s.entry.name, version: s.entry.version }, 'model folder removed');
-  return { added, removed, problems: [...problems] };
 }
 
 /**
@@ -277,6 +152,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     problems: [],
     failed: new Map(),
     gone: new Set(),
+    refusedChanges: new Map(),
+    stamps: new Map(),
+    retiring: new Set(),
     isClosed: () => closed,
     repository: {
       predict: async (ref, inputs, outputs) =>
@@ -340,6 +218,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       const loaded = registry.take(model, version);
       if (!loaded) return;
       state.gone.delete(loaded.served);
+      state.stamps.delete(keyOf(model, version));
       await registry.idle(loaded.served);
       await loaded.pool.close();
       state.log.info({ model, version }, 'model unloaded');
@@ -348,7 +227,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (closed) return;
       closed = true;
       await queue;
-      await Promise.all(registry.all().map((v) => v.pool.close()));
+      await Promise.all([...registry.all().map((v) => v.pool.close()), ...state.retiring]);
     },
   };
 }

@@ -10,6 +10,11 @@ export interface VersionRegistry {
   resolve(model: string, version?: string): ServedModel;
   has(model: string, version: string): boolean;
   add(loaded: LoadedVersion): void;
+  /**
+   * Serves `loaded` in place of the version of the same name and number, at once, and returns
+   * the one it replaced (undefined when none was served); calls in flight on that one go on.
+   */
+  replace(loaded: LoadedVersion): LoadedVersion | undefined;
   /** Stops resolving a version and returns it; its calls in flight go on. */
   take(model: string, version: string): LoadedVersion | undefined;
   loaded(served: ServedModel): LoadedVersion;
@@ -66,6 +71,20 @@ export function createVersionRegistry(): VersionRegistry {
         name,
         list.sort((a, b) => compareVersions(a.entry.version, b.entry.version)),
       );
+    },
+    replace(loaded) {
+      const { name, version } = loaded.served.entry;
+      const list = models.get(name) ?? [];
+      const at = list.findIndex((v) => v.entry.version === version);
+      if (at < 0) return void this.add(loaded);
+      const old = versions.get(list[at] as ServedModel);
+      versions.delete(list[at] as ServedModel);
+      versions.set(loaded.served, loaded);
+      models.set(
+        name,
+        list.map((v, i) => (i === at ? loaded.served : v)),
+      );
+      return old;
     },
     take(model, version) {
       const list = models.get(model) ?? [];

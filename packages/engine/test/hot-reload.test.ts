@@ -98,4 +98,36 @@ describe('changing what an engine serves while it runs', () => {
     expect(engine.problems).toEqual([]);
     expect(versionsOf(engine, 'iris')).toEqual(['2', '3']);
   }, 60_000);
+
+  it('serves an edited model.json in place, without losing a call in flight', async () => {
+    const labels = ['setosa', 'versicolor', 'virginica'];
+    const inFlight = Array.from({ length: 100 }, () =>
+      engine.predict({ model: 'iris', version: '3', inputs: toTensors(FLOWER) }),
+    );
+    const config = { outputs: [{ name: 'probabilities', labels }] };
+    await writeFile(join(root, 'iris', '3', 'model.json'), JSON.stringify(config));
+    const report = await engine.sync();
+    expect(report.reloaded.map((s) => `${s.entry.name}@${s.entry.version}`)).toEqual(['iris@3']);
+    expect(report.added).toEqual([]);
+    const outputs = engine.resolve('iris', '3').signature.outputs;
+    expect(outputs.find((o) => o.name === 'probabilities')?.labels).toEqual(labels);
+    const answered = await Promise.all(inFlight);
+    expect(answered.every((o) => o.version === '3')).toBe(true);
+    expect((await engine.predict({ model: 'iris', inputs: toTensors(FLOWER) })).version).toBe('3');
+    expect((await engine.sync()).reloaded).toEqual([]);
+    expect(records.some((r) => r.msg === 'model reloaded' && r.version === '3')).toBe(true);
+  }, 60_000);
+
+  it('keeps serving the loaded version when the edited files cannot be served, and says so once', async () => {
+    const before = engine.resolve('iris', '3');
+    await writeFile(join(root, 'iris', '3', 'model.json'), '{ "threads": "many" }');
+    expect((await engine.sync()).reloaded).toEqual([]);
+    expect((await engine.sync()).reloaded).toEqual([]);
+    expect(engine.resolve('iris', '3')).toBe(before);
+    expect(engine.problems).toEqual([]);
+    const said = records.filter((r) => String(r.msg).startsWith('model files changed'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({ version: '3', code: 'ERR_MODEL_CONFIG_INVALID' });
+    expect((await engine.predict({ model: 'iris', inputs: toTensors(FLOWER) })).version).toBe('3');
+  }, 60_000);
 });

@@ -3,6 +3,7 @@ import { extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { inspectVersion, readModelVersion } from '@conveyor/engine';
+import { createModelAdmin } from '@conveyor/sdk';
 import {
   ConveyorError,
   ModelConfigSchema,
@@ -11,16 +12,18 @@ import {
   compareVersions,
   computeBaseline,
   driftFeatures,
+  clientRedisOf,
   parseOrThrow,
   silentLogger,
   type Baseline,
+  type Config,
 } from '@conveyor/shared';
 import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 
-const BASELINE_FLAGS: readonly ConfigFlag[] = ['repository'];
+const BASELINE_FLAGS: readonly ConfigFlag[] = ['repository', 'redisUrl', 'prefix'];
 
 interface BaselineFlags {
   from: string;
@@ -108,6 +111,27 @@ async function newestVersion(root: string, model: string): Promise<string> {
   return newest;
 }
 
+/**
+ * Asks every worker to rescan its repository now, so the version is loaded again with its new
+ * model.json; undefined when Redis cannot be reached (workers then find it at their next rescan).
+ */
+async function askRescan(config: Config): Promise<number | undefined> {
+  try {
+    const admin = await createModelAdmin({
+      ...clientRedisOf(config),
+      prefix: config.REDIS_KEY_PREFIX,
+      modelExpiryMs: config.MODEL_EXPIRY_MS,
+    });
+    try {
+      return await admin.requestRescan();
+    } finally {
+      await admin.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 /** Writes `baseline` into a version's model.json, keeping every other field as it is. */
 async function writeBaseline(dir: string, baseline: Baseline): Promise<string> {
   const file = join(dir, 'model.json');
@@ -163,6 +187,13 @@ export function registerBaseline(program: Command, ctx: CliContext): void {
       line(
         ctx.io.stdout,
         `wrote the baseline of ${columns.size} features (${baseline.rows} rows) to ${file}`,
+      );
+      const notified = await askRescan(config);
+      line(
+        ctx.io.stdout,
+        notified === undefined
+          ? 'workers not asked to rescan (Redis did not answer): they load it at their next rescan'
+          : `workers asked to rescan: ${notified}`,
       );
     } else line(ctx.io.stdout, JSON.stringify(baseline, null, 2));
     ctx.exitCode = EXIT.OK;
