@@ -99,7 +99,10 @@ describe('retention by age of failed jobs with the queue client', () => {
       keepCompleted: { ...KEEP_COMPLETED, ageSeconds: 3600 },
       keepFailed: KEEP_FAILED,
     });
-    queue = new Queue(queueName('iris', '1'), { connection: { url: redisUrl }, prefix });
+    queue = new Queue(queueName('iris', '1'), {
+      connection: { url: redisUrl },
+      prefix: queuePrefix(prefix, queueName('iris', '1')),
+    });
   }, 60_000);
 
   afterAll(async () => {

@@ -144,6 +144,10 @@ describe('drift: a worker counts inputs against the baseline, the producer fires
   }, 30_000);
 
   it('fires one signed event when drift crosses the threshold, none while it stays above', async () => {
+    // The rows of the test before leave the 3 s window first, so the shifted ones are all it holds.
+    const inWindow = async () =>
+      (await client.drift('iris', { windowMs: 3000 })).versions[0]?.rows ?? 0;
+    await expect.poll(inWindow, { timeout: 15_000, interval: 200 }).toBe(0);
     await send(300, 2);
     await expect.poll(() => receiver.deliveries.length, { timeout: 10_000 }).toBe(1);
     const shifted = (await client.drift('iris', { windowMs: 3000 })).versions[0];

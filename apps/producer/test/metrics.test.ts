@@ -149,15 +149,15 @@ describe('producer metrics against a real worker', () => {
 
 describe('queue metrics of a running producer', () => {
   it('exports the jobs, oldest wait, workers and backlog of a paused queue as the status reads them', async () => {
-    const queuePrefix = uniquePrefix();
+    const keyPrefix = uniquePrefix();
     const worker = await startWorkerService(
-      testConfig(redisUrl, queuePrefix, { MODELS: 'iris' }),
+      testConfig(redisUrl, keyPrefix, { MODELS: 'iris' }),
       silent,
     );
-    const producer = await startProducer(testConfig(redisUrl, queuePrefix));
+    const producer = await startProducer(testConfig(redisUrl, keyPrefix));
     const paused = new Queue(queueName('iris', '1'), {
       connection: { url: redisUrl },
-      prefix: queuePrefix,
+      prefix: queuePrefix(keyPrefix, queueName('iris', '1')),
     });
     try {
       await paused.pause();
@@ -198,7 +198,7 @@ describe('queue metrics of a running producer', () => {
       await paused.close();
       await producer.close();
       await worker.close();
-      await dropPrefix(redisUrl, queuePrefix);
+      await dropPrefix(redisUrl, keyPrefix);
     }
   });
 });
