@@ -48,8 +48,18 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     const bull = jobs.map((job) => toBullJob(ctx, job, accept?.metadata));
     const copies: BullJob[] = [];
     if (shadowing) {
+      // One read of the (cached) shadows per model and version asked for, not one per job.
+      const refs = new Map<string, Promise<string | undefined>>();
+      const refOf = (job: PreparedJob) => `${job.model}\u0000${job.options.version ?? ''}`;
+      for (const job of jobs)
+        if (!refs.has(refOf(job)))
+          refs.set(refOf(job), shadowing.shadowOf(job.model, job.options.version));
+      const shadows = new Map<string, string | undefined>();
+      for (const [key, shadow] of refs) shadows.set(key, await shadow);
       for (const [i, job] of jobs.entries()) {
-        const copy = await shadowing.copyOf(job, bull[i] as BullJob);
+        const shadow = shadows.get(refOf(job));
+        if (shadow === undefined) continue;
+        const copy = await shadowing.copyOf(job, bull[i] as BullJob, shadow);
         if (copy) copies.push(copy);
       }
     }

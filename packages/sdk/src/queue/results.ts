@@ -53,7 +53,9 @@ export function createOutputReader(redis: RedisClient): OutputReader {
     const groups = new Map<string, typeof pending>();
     for (const read of pending) {
       const tag = hashTagOf(read.key);
-      groups.set(tag, [...(groups.get(tag) ?? []), read]);
+      const group = groups.get(tag);
+      if (group) group.push(read);
+      else groups.set(tag, [read]);
     }
     pending = [];
     for (const batch of groups.values()) flushGroup(batch);

@@ -29,13 +29,15 @@ export interface ShadowDeps {
 
 /** Sends shadow copies of the jobs an alias with a shadow routes; see docs/lifecycle.md. */
 export interface Shadowing {
+  /** The shadow version of the alias a request for `ref` follows; undefined when none (or unread). */
+  shadowOf(model: string, ref: string | undefined): Promise<string | undefined>;
   /**
    * The shadow copy of a job about to be added, marking the job (`shadowedBy`) when there is one;
    * undefined when its alias has no shadow or the copy is dropped (no live worker, a full
    * backlog, inputs the shadow version does not take: each counted on the pair). Reads cached
    * state only, never Redis on the caller's path.
    */
-  copyOf(prepared: PreparedJob, job: BullJob): Promise<BullJob | undefined>;
+  copyOf(prepared: PreparedJob, job: BullJob, shadow: string): Promise<BullJob | undefined>;
   /** Adds copies without waiting for them; a failure is counted on the pair, never thrown. */
   send(copies: readonly BullJob[]): void;
 }
@@ -76,11 +78,17 @@ export function createShadowing(ctx: QueueContext, deps: ShadowDeps): Shadowing 
     );
   }
 
-  async function copyOf(prepared: PreparedJob, job: BullJob): Promise<BullJob | undefined> {
+  const shadowOf = (model: string, ref: string | undefined) =>
+    deps.shadowOf(model, ref).catch(() => undefined);
+
+  async function copyOf(
+    prepared: PreparedJob,
+    job: BullJob,
+    shadow: string,
+  ): Promise<BullJob | undefined> {
     const { model } = prepared;
     const serving = prepared.signature.version;
-    const shadow = await deps.shadowOf(model, prepared.options.version).catch(() => undefined);
-    if (shadow === undefined || shadow === serving) return undefined;
+    if (shadow === serving) return undefined;
     const pair: ComparisonPair = { source: 'shadow', model, serving, candidate: shadow };
     const announced = (await deps.versions(model).catch(() => [])).find(
       (v) => v.version === shadow,
@@ -128,5 +136,5 @@ export function createShadowing(ctx: QueueContext, deps: ShadowDeps): Shadowing 
     });
   }
 
-  return { copyOf, send };
+  return { shadowOf, copyOf, send };
 }
