@@ -10,9 +10,11 @@ import { ROOT } from '../lib/worker-process.js';
 import { targetRows, verdict } from './report.js';
 import { INTRO, LOAD_TESTS } from './report-md-template.js';
 import type { BenchResults } from './results.js';
+import { rewriteScalingPage } from './scaling-figures.js';
 
 export const DOC_JSON = join(ROOT, 'docs', 'benchmarks.json');
 export const DOC_MD = join(ROOT, 'docs', 'benchmarks.md');
+export const SCALING_MD = join(ROOT, 'docs', 'scaling.md');
 
 const NOT_MEASURED = '_Not measured in this run._';
 
@@ -297,15 +299,60 @@ export async function renderBenchmarksMd(results: BenchResults): Promise<string>
     `### Offline (scenario 10)\n\n${offline(results)}`,
     `### Large outputs (scenario 11)\n\n${largeOutputs(results)}`,
     `### OCR pipeline (scenario 12)\n\n${ocr(results)}`,
+    `### Cold start (scenario 13)\n\n${coldStart(results)}`,
+    `### Shadow (scenario 14)\n\n${shadow(results)}`,
     LOAD_TESTS,
   ];
   const config = await resolveConfig(DOC_MD);
   return format(`${sections.join('\n\n')}\n`, { ...config, parser: 'markdown' });
 }
 
-/** Reads docs/benchmarks.json, writes docs/benchmarks.md, returns its path. */
+function coldStart(r: BenchResults): string {
+  const c = r.coldStart;
+  if (!c) return NOT_MEASURED;
+  const rows = Object.entries(c).map(([model, m]) => [
+    model,
+    m.runs,
+    m.jobs,
+    n(m.bootMs, 0),
+    n(m.loadMs, 0),
+    n(m.warmupMs, 1),
+    n(m.firstResultMs, 0),
+    n(m.workerRssMiB, 1),
+    m.waitingJobBytes,
+    m.retainedJobBytes,
+  ]);
+  return `Jobs queued while no worker runs, then one worker process spawned (medians of the runs). Boot: spawn to the worker's first log line; load: to \`worker ready\` (Redis, model load, warm-up); first result: spawn to the first job's result at the client. Redis bytes per waiting and per kept completed job come from \`used_memory\`.\n\n${table(
+    [
+      'model',
+      'runs',
+      'jobs',
+      'boot (ms)',
+      'load (ms)',
+      'warm-up (ms)',
+      'first result (ms)',
+      'worker RSS (MiB)',
+      'bytes / waiting job',
+      'bytes / kept job',
+    ],
+    rows,
+  )}`;
+}
+
+function shadow(r: BenchResults): string {
+  const s = r.shadow;
+  if (!s) return NOT_MEASURED;
+  return `${s.requests} iris predictions through the SDK, without and then with a shadow version on the production alias (the same worker serves both): caller p50 ${n(s.off.p50Ms, 2)} ms and p95 ${n(s.off.p95Ms, 2)} ms without, ${n(s.on.p50Ms, 2)} ms and ${n(s.on.p95Ms, 2)} ms with; ${s.compared} copies compared.`;
+}
+
+/** Reads docs/benchmarks.json, writes docs/benchmarks.md and the figures docs/scaling.md quotes. */
 export async function writeBenchmarksDoc(): Promise<string> {
   const results = JSON.parse(await readFile(DOC_JSON, 'utf8')) as BenchResults;
   await writeFile(DOC_MD, await renderBenchmarksMd(results));
-  return DOC_MD;
+  // docs/scaling.md quotes the same results: its marked figures follow them.
+  const scaling = await readFile(SCALING_MD, 'utf8');
+  const rewritten = rewriteScalingPage(scaling, results as unknown as Record<string, unknown>);
+  const options = await resolveConfig(SCALING_MD);
+  await writeFile(SCALING_MD, await format(rewritten, { ...options, filepath: SCALING_MD }));
+  return `${DOC_MD} and ${SCALING_MD}`;
 }

@@ -205,6 +205,36 @@ export interface MachineInfo {
 }
 
 /** The whole JSON file. */
+/** One model's cold start; times are medians over the runs, in ms. */
+export interface ColdStartResult {
+  runs: number;
+  /** Jobs queued before the spawn, all completed before the worker stops. */
+  jobs: number;
+  /** Spawn to the worker's first log line: node's start and module loading (tsx here). */
+  bootMs: number;
+  /** First log line to `worker ready`: Redis, model load, warm-up, consumers started. */
+  loadMs: number;
+  /** The warm-up run alone, as the worker's `model loaded` record gives it. */
+  warmupMs: number;
+  /** Spawn to the first queued job's result at the client: what a caller waits for. */
+  firstResultMs: number;
+  /** Redis `used_memory` growth per queued (waiting) job, payload included. */
+  waitingJobBytes: number;
+  /** Redis `used_memory` growth per completed job kept (KEEP_COMPLETED_*), result included. */
+  retainedJobBytes: number;
+  /** The worker's resident memory after serving the jobs, MiB (the largest run). */
+  workerRssMiB: number;
+}
+
+/** Caller latency with and without a shadow, ms. */
+export interface ShadowResult {
+  requests: number;
+  off: { p50Ms: number; p95Ms: number };
+  on: { p50Ms: number; p95Ms: number };
+  /** Copies compared by the end of the shadow rounds. */
+  compared: number;
+}
+
 export interface BenchResults {
   limit?: Record<string, LimitResult>;
   queueLimit?: QueueLimitResult;
@@ -219,6 +249,8 @@ export interface BenchResults {
   offline?: OfflineResult;
   largeOutputs?: LargeOutputsResult;
   ocr?: OcrResult;
+  coldStart?: Record<string, ColdStartResult>;
+  shadow?: ShadowResult;
   targets?: TargetRow[];
   /** Scenarios that failed, by number: their error message. */
   errors?: Record<string, string>;

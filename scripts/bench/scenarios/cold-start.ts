@@ -11,32 +11,8 @@ import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
 import { redisInfo, rssMiB } from '../cpu.js';
 import { percentile, round, say, type BenchModel, type Child } from '../lib.js';
-import type { BenchResults } from '../results.js';
+import type { BenchResults, ColdStartResult } from '../results.js';
 import { oneRowInputs, type Workload } from '../workloads.js';
-
-/** One model's cold start; times are medians over the runs, in ms. */
-export interface ColdStartResult {
-  runs: number;
-  /** Jobs queued before the spawn, all completed before the worker stops. */
-  jobs: number;
-  /** Spawn to the worker's first log line: node's start and module loading (tsx here). */
-  bootMs: number;
-  /** First log line to `worker ready`: Redis, model load, warm-up, consumers started. */
-  loadMs: number;
-  /** The warm-up run alone, as the worker's `model loaded` record gives it. */
-  warmupMs: number;
-  /** Spawn to the first queued job's result at the client: what a caller waits for. */
-  firstResultMs: number;
-  /** Redis `used_memory` growth per queued (waiting) job, payload included. */
-  waitingJobBytes: number;
-  /** Redis `used_memory` growth per completed job kept (KEEP_COMPLETED_*), result included. */
-  retainedJobBytes: number;
-  /** The worker's resident memory after serving the jobs, MiB (the largest run). */
-  workerRssMiB: number;
-}
-
-/** BenchResults with this scenario's figures (kept here until the report renders them). */
-export type WithColdStart = BenchResults & { coldStart?: Record<string, ColdStartResult> };
 
 const MODELS: readonly (BenchModel & Workload)[] = ['iris', 'text-direction'];
 
@@ -144,7 +120,7 @@ async function coldStartOf(
   };
 }
 
-export async function runColdStart(ctx: BenchContext, results: WithColdStart): Promise<void> {
+export async function runColdStart(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n13. cold start: jobs queued with no worker, then one worker spawned');
   const coldStart: Record<string, ColdStartResult> = {};
   try {

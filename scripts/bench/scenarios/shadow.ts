@@ -10,20 +10,8 @@ import { join } from 'node:path';
 import { createClient, createModelAdmin } from '@conveyor/sdk';
 import type { BenchContext } from '../context.js';
 import { percentile, round, say } from '../lib.js';
-import type { BenchResults } from '../results.js';
+import type { BenchResults, ShadowResult } from '../results.js';
 import { oneRowInputs } from '../workloads.js';
-
-/** Caller latency with and without a shadow, ms. */
-export interface ShadowResult {
-  requests: number;
-  off: { p50Ms: number; p95Ms: number };
-  on: { p50Ms: number; p95Ms: number };
-  /** Copies compared by the end of the shadow rounds. */
-  compared: number;
-}
-
-/** BenchResults with this scenario's figures (kept here until the report renders them). */
-export type WithShadow = BenchResults & { shadow?: ShadowResult };
 
 /** Runs `total` predictions, `concurrency` at a time; returns each one's latency in ms. */
 async function load(
@@ -82,7 +70,7 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
       on: { p50Ms: round2(percentile(on, 50)), p95Ms: round2(percentile(on, 95)) },
       compared: report?.compared ?? 0,
     };
-    (results as WithShadow).shadow = result;
+    results.shadow = result;
     say(`   shadow off: p50 ${result.off.p50Ms} ms, p95 ${result.off.p95Ms} ms`);
     say(`   shadow on:  p50 ${result.on.p50Ms} ms, p95 ${result.on.p95Ms} ms`);
     say(`   copies compared: ${result.compared} of ${result.requests}`);
