@@ -339,10 +339,15 @@ function coldStart(r: BenchResults): string {
   )}`;
 }
 
+const sampledText = (s: NonNullable<BenchResults['shadow']>): string =>
+  s.sampled
+    ? `, ${n(s.sampled.p50Ms, 2)} ms and ${n(s.sampled.p95Ms, 2)} ms with a sample of ${s.sampled.sample} (\`SHADOW_SAMPLE\`)`
+    : '';
+
 function shadow(r: BenchResults): string {
   const s = r.shadow;
   if (!s) return NOT_MEASURED;
-  return `${s.requests} iris predictions through the SDK, without and then with a shadow version on the production alias (the same worker serves both): caller p50 ${n(s.off.p50Ms, 2)} ms and p95 ${n(s.off.p95Ms, 2)} ms without, ${n(s.on.p50Ms, 2)} ms and ${n(s.on.p95Ms, 2)} ms with; ${s.compared} copies compared.`;
+  return `${s.requests} iris predictions through the SDK, without and then with a shadow version on the production alias (the same worker serves both): caller p50 ${n(s.off.p50Ms, 2)} ms and p95 ${n(s.off.p95Ms, 2)} ms without, ${n(s.on.p50Ms, 2)} ms and ${n(s.on.p95Ms, 2)} ms with every request copied${sampledText(s)}; ${s.compared} copies compared.`;
 }
 
 /** Reads docs/benchmarks.json, writes docs/benchmarks.md and the figures docs/scaling.md quotes. */

@@ -231,6 +231,8 @@ export interface ShadowResult {
   requests: number;
   off: { p50Ms: number; p95Ms: number };
   on: { p50Ms: number; p95Ms: number };
+  /** With a client that copies only a sample of the requests (SHADOW_SAMPLE). */
+  sampled?: { sample: number; p50Ms: number; p95Ms: number };
   /** Copies compared by the end of the shadow rounds. */
   compared: number;
 }

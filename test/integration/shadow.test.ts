@@ -137,6 +137,22 @@ describe('shadow traffic: iris 1 serves, 2 (identical) and 3 (perturbed bias) sh
     expect(await compared()).toBe(before + 1);
   });
 
+  it('copies only the sampled share of the traffic (shadowSample)', async () => {
+    const compared = async () =>
+      (await client.compare('iris', { serving: '1', candidate: '3' }))[0]?.compared ?? 0;
+    const before = await compared();
+    const none = await createClient({ redisUrl, prefix, shadowSample: 0 });
+    try {
+      for (const flower of FLOWERS.slice(0, 5)) await none.predict('iris', { features: [flower] });
+    } finally {
+      await none.close();
+    }
+    // A copied request after them: its copy is compared once theirs would have been.
+    await client.predict('iris', { features: [FLOWERS[0] as number[]] });
+    await expect.poll(compared, { timeout: 20_000 }).toBeGreaterThanOrEqual(before + 1);
+    expect(await compared()).toBe(before + 1);
+  });
+
   it('drops and counts the copies for a shadow version no worker serves, answering callers', async () => {
     await admin.setShadow('iris', 'production', '7', 'test');
     await expect

@@ -69,6 +69,7 @@ export async function openClient(config: Config, options: OpenClientOptions): Pr
       prefix: config.REDIS_KEY_PREFIX,
       eventsMaxLen: config.EVENTS_MAX_LEN,
       feedbackMaxLen: config.FEEDBACK_MAX_LEN,
+      shadowSample: config.SHADOW_SAMPLE,
       modelExpiryMs: config.MODEL_EXPIRY_MS,
     });
   }

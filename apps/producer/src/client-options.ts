@@ -14,6 +14,7 @@ export function clientOptionsFromConfig(config: Config, logger: Logger): ClientO
     keepFailed: { count: config.KEEP_FAILED_JOBS, ageSeconds: config.KEEP_FAILED_AGE_S },
     eventsMaxLen: config.EVENTS_MAX_LEN,
     feedbackMaxLen: config.FEEDBACK_MAX_LEN,
+    shadowSample: config.SHADOW_SAMPLE,
     modelExpiryMs: config.MODEL_EXPIRY_MS,
     logger,
   };

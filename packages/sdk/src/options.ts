@@ -91,6 +91,12 @@ export const ClientOptionsSchema = z
     eventsMaxLen: z.number().int().min(100).default(DEFAULTS.eventsMaxLen),
     /** Approximate cap of each model's feedback stream (FEEDBACK_MAX_LEN). Default 100 000. */
     feedbackMaxLen: z.number().int().min(100).default(DEFAULTS.feedbackMaxLen),
+    /**
+     * The share of the requests routed through an alias with a shadow that are copied to it
+     * (SHADOW_SAMPLE), from 0 to 1. Default 1: every one. A shadow's work runs on the workers'
+     * capacity; a sample bounds what it takes.
+     */
+    shadowSample: z.number().min(0).max(1).default(DEFAULTS.shadowSample),
     /** How long the model catalogue read from Redis is reused, in ms. Default 5000. */
     catalogueTtlMs: z.number().int().min(0).default(DEFAULTS.catalogueTtlMs),
     /**

@@ -76,6 +76,7 @@ describe('loadConfig', () => {
       PREDICTION_LOG_MAX_LEN: 100_000,
       PREDICTION_LOG_MAX_BYTES: 256 * 1024 * 1024,
       FEEDBACK_MAX_LEN: 100_000,
+      SHADOW_SAMPLE: 1,
     });
   });
 

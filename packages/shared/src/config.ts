@@ -346,6 +346,8 @@ export const ConfigSchema = z
     ),
     /** Producer: most entries one model's feedback stream keeps (approximately). */
     FEEDBACK_MAX_LEN: int(100, 100_000_000).default(DEFAULTS.feedbackMaxLen),
+    /** Producer and SDK: the share of a shadowed alias's requests copied to its shadow. */
+    SHADOW_SAMPLE: z.coerce.number().min(0).max(1).default(DEFAULTS.shadowSample),
   })
   .strict();
 

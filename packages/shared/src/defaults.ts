@@ -124,6 +124,8 @@ export const DEFAULTS = Object.freeze({
   predictionLogMaxBytes: 256 * 1024 * 1024,
   /** FEEDBACK_MAX_LEN, `feedbackMaxLen`. */
   feedbackMaxLen: 100_000,
+  /** SHADOW_SAMPLE, `shadowSample`: every request of a shadowed alias is copied. */
+  shadowSample: 1,
 } as const);
 
 export type Defaults = typeof DEFAULTS;

@@ -47,35 +47,51 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
     'worker ready',
   );
   const client = await createClient({ redisUrl: ctx.redis.url, prefix });
+  // The same traffic from a client that copies a tenth of it (SHADOW_SAMPLE 0.1).
+  const sampledClient = await createClient({
+    redisUrl: ctx.redis.url,
+    prefix,
+    shadowSample: SAMPLE,
+  });
   const admin = await createModelAdmin({ redisUrl: ctx.redis.url, prefix });
   try {
     await admin.setAlias('iris', 'production', { '1': 100 });
     const inputs = oneRowInputs('iris');
     const predict = () => client.predict('iris', inputs);
+    const predictSampled = () => sampledClient.predict('iris', inputs);
     const perRound = ctx.quick ? 200 : 2000;
     const rounds = ctx.quick ? 1 : 3;
     await load(predict, perRound / 4, 8); // warm-up
     const off: number[] = [];
     const on: number[] = [];
+    const sampled: number[] = [];
     for (let r = 0; r < rounds; r++) {
       await admin.removeShadow('iris', 'production').catch(() => undefined);
       off.push(...(await load(predict, perRound, 8)));
       await admin.setShadow('iris', 'production', '2');
       on.push(...(await load(predict, perRound, 8)));
+      sampled.push(...(await load(predictSampled, perRound, 8)));
     }
     const [report] = await client.compare('iris', { serving: '1', candidate: '2' });
     const result: ShadowResult = {
       requests: perRound * rounds,
       off: { p50Ms: round2(percentile(off, 50)), p95Ms: round2(percentile(off, 95)) },
       on: { p50Ms: round2(percentile(on, 50)), p95Ms: round2(percentile(on, 95)) },
+      sampled: {
+        sample: SAMPLE,
+        p50Ms: round2(percentile(sampled, 50)),
+        p95Ms: round2(percentile(sampled, 95)),
+      },
       compared: report?.compared ?? 0,
     };
     results.shadow = result;
     say(`   shadow off: p50 ${result.off.p50Ms} ms, p95 ${result.off.p95Ms} ms`);
     say(`   shadow on:  p50 ${result.on.p50Ms} ms, p95 ${result.on.p95Ms} ms`);
+    say(`   sampled ${SAMPLE}: p50 ${result.sampled?.p50Ms} ms, p95 ${result.sampled?.p95Ms} ms`);
     say(`   copies compared: ${result.compared} of ${result.requests}`);
   } finally {
     await client.close();
+    await sampledClient.close();
     await admin.close();
     await ctx.stop(worker);
     await rm(repository, { recursive: true, force: true });
@@ -83,3 +99,6 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
 }
 
 const round2 = (n: number) => round(n, 2);
+
+/** The share of the traffic the sampled client copies. */
+const SAMPLE = 0.1;

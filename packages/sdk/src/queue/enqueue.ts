@@ -56,9 +56,12 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
           refs.set(refOf(job), shadowing.shadowOf(job.model, job.options.version));
       const shadows = new Map<string, string | undefined>();
       for (const [key, shadow] of refs) shadows.set(key, await shadow);
+      const { shadowSample } = ctx.config;
       for (const [i, job] of jobs.entries()) {
         const shadow = shadows.get(refOf(job));
         if (shadow === undefined) continue;
+        // A sample of the traffic: the rest is served as if the alias had no shadow.
+        if (shadowSample < 1 && Math.random() >= shadowSample) continue;
         const copy = await shadowing.copyOf(job, bull[i] as BullJob, shadow);
         if (copy) copies.push(copy);
       }
