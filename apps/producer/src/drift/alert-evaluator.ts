@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@conveyor/shared';
 import type { QueueClient } from '@conveyor/sdk';
 import {
   AlertsSchema,
@@ -43,7 +43,7 @@ const STATE_TTL_S = 7 * 24 * 3600;
 
 export interface AlertEvaluatorOptions {
   /** For the lock and the crossing states. */
-  redis: Redis;
+  redis: RedisClient;
   config: Config;
   client: Pick<QueueClient, 'models' | 'drift'>;
   /** The callbacks queue the producers' delivery workers send from. */

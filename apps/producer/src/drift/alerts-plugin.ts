@@ -1,9 +1,10 @@
 import type { FastifyPluginCallback } from 'fastify';
-import { Redis } from 'ioredis';
 import type { QueueClient } from '@conveyor/sdk';
 import {
   CLOSE_GRACE_MS,
   closeRedis,
+  configTarget,
+  createRedisClient,
   redisOptions,
   throttledErrorLog,
   type Config,
@@ -32,7 +33,11 @@ export const driftAlerts: FastifyPluginCallback<AlertsPluginOptions> = (app, opt
     return;
   }
   const log = options.logger.child({ component: 'alerts' });
-  const redis = new Redis(config.REDIS_URL, redisOptions('producer', 'conveyor-producer-alerts'));
+  // A Redis Cluster too: every key an alert check writes is one model's (or the lock's).
+  const redis = createRedisClient(
+    configTarget(config),
+    redisOptions('producer', 'conveyor-producer-alerts'),
+  );
   redis.on('error', throttledErrorLog(log, 'redis connection error'));
   const queue = createCallbacksQueue(redis, config);
   const check = createAlertCheck({
