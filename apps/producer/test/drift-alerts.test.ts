@@ -10,9 +10,9 @@ import { createClient, type QueueClient } from '@conveyor/sdk';
 import { computeBaseline, createLogger, loadConfig, type Config } from '@conveyor/shared';
 import { buildApp, type App } from '../src/app.js';
 import { clientOptionsFromConfig } from '../src/client-options.js';
-import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
+import { startWorkerService } from '../../worker/src/worker-service.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
-import { tempRepository, type TempRepository } from '../../../test/support/repository.js';
+import { tempRepository } from '../../../test/support/repository.js';
 
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
@@ -62,10 +62,60 @@ async function startReceiver() {
   return { url, deliveries, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
+/** A worker, a client and a producer app with alerts on, over iris 1 whose model.json `edit` sets. */
+async function startAlerts(
+  keyPrefix: string,
+  edit: (config: Record<string, unknown>, webhook: string) => void,
+  env: Record<string, string>,
+) {
+  const receiver = await startReceiver();
+  const repository = await tempRepository({ iris: ['1'] });
+  const file = join(repository.root, 'iris', '1', 'model.json');
+  const model = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  edit(model, receiver.url);
+  await writeFile(file, JSON.stringify(model));
+  const config: Config = loadConfig({
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: keyPrefix,
+    MODEL_REPOSITORY: repository.root,
+    LOG_LEVEL: 'silent',
+    DRIFT_ALERT_INTERVAL_MS: '200',
+    WEBHOOK_SECRET: SECRET,
+    WEBHOOK_BACKOFF_MS: '20',
+    // The receiver listens on loopback, which the SSRF rules refuse unless the host is listed.
+    WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    ...env,
+  });
+  const logger = createLogger({ level: 'silent', component: 'worker' });
+  const worker = await startWorkerService(config, logger);
+  const client = await createClient(clientOptionsFromConfig(config, logger));
+  const redis = new Redis(redisUrl);
+  const app = buildApp(config, {
+    client,
+    logger,
+    redisPing: async () => (await redis.ping()) === 'PONG',
+  });
+  await app.ready();
+  return {
+    receiver,
+    worker,
+    client,
+    app,
+    redis,
+    async close() {
+      await app.close();
+      await client.close();
+      await worker.close();
+      redis.disconnect();
+      await receiver.close();
+      await repository.remove();
+      await dropPrefix(redisUrl, keyPrefix);
+    },
+  };
+}
+
 describe('drift: a worker counts inputs against the baseline, the producer fires alerts', () => {
-  let repository: TempRepository;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
-  let worker: WorkerService;
   let client: QueueClient;
   let app: App;
   let redis: Redis;
@@ -76,46 +126,22 @@ describe('drift: a worker counts inputs against the baseline, the producer fires
       await client.predict('iris', { features: rows(draw, 50, shift) });
   };
 
+  let harness: Awaited<ReturnType<typeof startAlerts>>;
   beforeAll(async () => {
-    receiver = await startReceiver();
-    repository = await tempRepository({ iris: ['1'] });
-    const file = join(repository.root, 'iris', '1', 'model.json');
-    const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
     const training = rows(normals(1), 2000);
     const columns = new Map(FEATURES.map((name, i) => [name, training.map((r) => r[i] as number)]));
-    config.baseline = computeBaseline(columns, 10);
-    config.alerts = { driftPsi: 0.5, window: '3s', minRows: 100, webhook: receiver.url };
-    await writeFile(file, JSON.stringify(config));
-    const env: Config = loadConfig({
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: prefix,
-      MODEL_REPOSITORY: repository.root,
-      LOG_LEVEL: 'silent',
-      DRIFT_FLUSH_MS: '100',
-      DRIFT_SLICE_MS: '1000',
-      DRIFT_ALERT_INTERVAL_MS: '200',
-      WEBHOOK_SECRET: SECRET,
-      WEBHOOK_BACKOFF_MS: '20',
-      // The receiver listens on loopback, which the SSRF rules refuse unless the host is listed.
-      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
-    });
-    const logger = createLogger({ level: 'silent', component: 'worker' });
-    worker = await startWorkerService(env, logger);
-    client = await createClient(clientOptionsFromConfig(env, logger));
-    redis = new Redis(redisUrl);
-    app = buildApp(env, { client, logger, redisPing: async () => (await redis.ping()) === 'PONG' });
-    await app.ready();
+    harness = await startAlerts(
+      prefix,
+      (config, webhook) => {
+        config.baseline = computeBaseline(columns, 10);
+        config.alerts = { driftPsi: 0.5, window: '3s', minRows: 100, webhook };
+      },
+      { DRIFT_FLUSH_MS: '100', DRIFT_SLICE_MS: '1000' },
+    );
+    ({ receiver, client, app, redis } = harness);
   }, 60_000);
 
-  afterAll(async () => {
-    await app?.close();
-    await client?.close();
-    await worker?.close();
-    redis?.disconnect();
-    await receiver?.close();
-    await repository?.remove();
-    await dropPrefix(redisUrl, prefix);
-  });
+  afterAll(() => harness?.close());
 
   it('scores inputs like the training data low and shifted ones high, per feature', async () => {
     await send(500);
@@ -197,48 +223,22 @@ describe('drift: a worker counts inputs against the baseline, the producer fires
 
 describe('accuracy alerts: feedback against the answers, one signed event when it falls', () => {
   const accuracyPrefix = uniquePrefix();
-  let repository: TempRepository;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
-  let worker: WorkerService;
   let client: QueueClient;
-  let app: App;
-  let redis: Redis;
 
+  let harness: Awaited<ReturnType<typeof startAlerts>>;
   beforeAll(async () => {
-    receiver = await startReceiver();
-    repository = await tempRepository({ iris: ['1'] });
-    const file = join(repository.root, 'iris', '1', 'model.json');
-    const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    config.alerts = { accuracyBelow: 0.9, window: '5m', minRows: 5, webhook: receiver.url };
-    await writeFile(file, JSON.stringify(config));
-    const env: Config = loadConfig({
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: accuracyPrefix,
-      MODEL_REPOSITORY: repository.root,
-      LOG_LEVEL: 'silent',
-      PREDICTION_LOG_SAMPLE: '1',
-      DRIFT_ALERT_INTERVAL_MS: '200',
-      WEBHOOK_SECRET: SECRET,
-      WEBHOOK_BACKOFF_MS: '20',
-      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
-    });
-    const logger = createLogger({ level: 'silent', component: 'worker' });
-    worker = await startWorkerService(env, logger);
-    client = await createClient(clientOptionsFromConfig(env, logger));
-    redis = new Redis(redisUrl);
-    app = buildApp(env, { client, logger, redisPing: async () => (await redis.ping()) === 'PONG' });
-    await app.ready();
+    harness = await startAlerts(
+      accuracyPrefix,
+      (config, webhook) => {
+        config.alerts = { accuracyBelow: 0.9, window: '5m', minRows: 5, webhook };
+      },
+      { PREDICTION_LOG_SAMPLE: '1' },
+    );
+    ({ receiver, client } = harness);
   }, 60_000);
 
-  afterAll(async () => {
-    await app?.close();
-    await client?.close();
-    await worker?.close();
-    redis?.disconnect();
-    await receiver?.close();
-    await repository?.remove();
-    await dropPrefix(redisUrl, accuracyPrefix);
-  });
+  afterAll(() => harness?.close());
 
   it('fires model.accuracy once when labelled answers fall below accuracyBelow', async () => {
     const draw = normals(3);
