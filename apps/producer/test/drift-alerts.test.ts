@@ -6,13 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createClient, type QueueClient } from '@conveyor/sdk';
+import type { QueueClient } from '@conveyor/sdk';
 import { computeBaseline, createLogger, loadConfig, type Config } from '@conveyor/shared';
-import { buildApp, type App } from '../src/app.js';
-import { clientOptionsFromConfig } from '../src/client-options.js';
+import type { App } from '../src/app.js';
 import { startWorkerService } from '../../worker/src/worker-service.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { tempRepository } from '../../../test/support/repository.js';
+import { startProducer } from './support.js';
 
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
@@ -86,25 +86,20 @@ async function startAlerts(
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
     ...env,
   });
-  const logger = createLogger({ level: 'silent', component: 'worker' });
-  const worker = await startWorkerService(config, logger);
-  const client = await createClient(clientOptionsFromConfig(config, logger));
+  const worker = await startWorkerService(
+    config,
+    createLogger({ level: 'silent', component: 'worker' }),
+  );
+  const producer = await startProducer(config);
   const redis = new Redis(redisUrl);
-  const app = buildApp(config, {
-    client,
-    logger,
-    redisPing: async () => (await redis.ping()) === 'PONG',
-  });
-  await app.ready();
   return {
     receiver,
     worker,
-    client,
-    app,
+    client: producer.client,
+    app: producer.app,
     redis,
     async close() {
-      await app.close();
-      await client.close();
+      await producer.close();
       await worker.close();
       redis.disconnect();
       await receiver.close();
