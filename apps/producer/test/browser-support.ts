@@ -48,3 +48,39 @@ export const localOnly = async (page: Page): Promise<string[]> => {
   });
   return blocked;
 };
+
+/** What a browser test started, closed in order by `closeBrowserTest`. */
+export interface BrowserTestParts {
+  browser?: Browser;
+  producer?: { app: { server: { closeAllConnections(): void } }; close(): Promise<void> };
+  worker?: { close(): Promise<void> };
+}
+
+/** Waits for `closing`, at most `ms`; answers whether it finished, and names it when it did not. */
+async function finishedWithin(name: string, closing: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const done = await Promise.race([closing.then(() => true as const), late]);
+  clearTimeout(timer);
+  if (!done) process.stderr.write(`browser test teardown: ${name} did not close within ${ms} ms\n`);
+  return done;
+}
+
+/**
+ * Closes the browser, then the producer, then the worker, each within a bound: a close that hangs
+ * is named on stderr and the teardown goes on. A producer still waiting on open connections after
+ * its bound has them cut, so its close can finish.
+ */
+export async function closeBrowserTest(parts: BrowserTestParts, ms = 15_000): Promise<void> {
+  if (parts.browser !== undefined) await finishedWithin('chromium', parts.browser.close(), ms);
+  if (parts.producer !== undefined) {
+    const closing = parts.producer.close();
+    if (!(await finishedWithin('producer', closing, ms))) {
+      parts.producer.app.server.closeAllConnections();
+      await finishedWithin('producer (connections cut)', closing, ms);
+    }
+  }
+  if (parts.worker !== undefined) await finishedWithin('worker', parts.worker.close(), ms);
+}

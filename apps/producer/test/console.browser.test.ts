@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger, StatusHistorySchema } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
-import { ARTIFACTS, launchChromium, localOnly, UI } from './browser-support.js';
+import { ARTIFACTS, closeBrowserTest, launchChromium, localOnly, UI } from './browser-support.js';
 import { IRIS_ROWS, irisInputs, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
 
@@ -71,11 +71,9 @@ describe('the Conveyor dashboard in a real browser', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await producer?.close();
-    await worker?.close();
+    await closeBrowserTest({ browser, producer, worker });
     await dropPrefix(redisUrl, prefix);
-  });
+  }, 60_000);
 
   /** Submits iris jobs through the producer and waits for each result. */
   const runJobs = async (count: number) => {

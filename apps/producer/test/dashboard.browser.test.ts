@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@conveyor/shared';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 import { startWorkerService, type WorkerService } from '../../worker/src/worker-service.js';
-import { ARTIFACTS, launchChromium, localOnly, UI } from './browser-support.js';
+import { ARTIFACTS, closeBrowserTest, launchChromium, localOnly, UI } from './browser-support.js';
 import { irisInputs, startJobsProducer } from './jobs-support.js';
 import { testConfig, type TestProducer } from './support.js';
 
@@ -33,11 +33,9 @@ describe('the queue dashboard in a real browser', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await producer?.close();
-    await worker?.close();
+    await closeBrowserTest({ browser, producer, worker });
     await dropPrefix(redisUrl, prefix);
-  });
+  }, 60_000);
 
   const submit = async (rows: number[][]) => {
     const response = await fetch(`${base}/v1/models/iris/jobs`, {
