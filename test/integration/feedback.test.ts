@@ -3,7 +3,13 @@ import { rm } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, decodeFeedbackEntry, type QueueClient } from '@conveyor/sdk';
-import { feedbackKey, predictionLogKey } from '@conveyor/shared';
+import {
+  FEEDBACK_ONCE_MS,
+  ACCURACY_WINDOWS,
+  feedbackKey,
+  feedbackOnceKey,
+  predictionLogKey,
+} from '@conveyor/shared';
 import { IRIS_LABELS, irisReference } from '../../scripts/lib/iris-weights.js';
 import { feedbackRepository } from '../support/feedback-repository.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
@@ -147,5 +153,46 @@ describe('feedback and live accuracy', () => {
       expect(entry.feedback.output).toBe('probabilities');
     });
     expect(await redis.xack(key, 'trainers', ...entries.map((e) => e.entryId))).toBe(8);
+  });
+
+  it('counts a prediction once: repeats of its truth answer the first receipt, even at once', async () => {
+    const { jobId } = await client.predict('iris', { features: [[5.9, 3.0, 5.1, 1.8]] });
+    const stream = feedbackKey(prefix, 'iris');
+    const labelled = async () =>
+      (await client.accuracy('iris')).versions[0]?.windows['24h'].labelled ?? 0;
+    const [entries, before] = [await redis.xlen(stream), await labelled()];
+    const receipts = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => client.feedback(jobId, { label: i % 2 ? [2] : 2 })),
+    );
+    expect(new Set(receipts.map((r) => r.entryId)).size).toBe(1);
+    for (const receipt of receipts) expect(receipt).toEqual(receipts[0]);
+    expect(await labelled()).toBe(before + 1);
+    expect(await redis.xlen(stream)).toBe(entries + 1);
+    // The marker lasts past the longest accuracy window, and no longer than FEEDBACK_ONCE_MS.
+    const ttl = await redis.pttl(feedbackOnceKey(prefix, 'iris', jobId));
+    expect(ttl).toBeGreaterThan(ACCURACY_WINDOWS['24h']);
+    expect(ttl).toBeLessThanOrEqual(FEEDBACK_ONCE_MS);
+  });
+
+  it('refuses another truth with ERR_FEEDBACK_EXISTS; of two at once, exactly one counts', async () => {
+    const { jobId } = await client.predict('reg', { x: [[0.5]] });
+    const valued = async () =>
+      (await client.accuracy('reg')).versions[0]?.windows['24h'].valued ?? 0;
+    const before = await valued();
+    const settled = await Promise.allSettled([
+      client.feedback(jobId, { value: 1 }),
+      client.feedback(jobId, { value: 2 }),
+    ]);
+    const kept = settled.filter((s) => s.status === 'fulfilled');
+    expect(kept).toHaveLength(1);
+    const [refused] = settled.filter((s) => s.status === 'rejected');
+    expect(refused?.reason).toMatchObject({
+      code: 'ERR_FEEDBACK_EXISTS',
+      details: { id: jobId, model: 'reg', entryId: kept[0]?.value.entryId },
+    });
+    expect(await valued()).toBe(before + 1);
+    // The first truth again is still answered, whichever it was.
+    const first = kept[0]?.value.meanAbsoluteError === 0.5 ? 1 : 2;
+    expect(await client.feedback(jobId, { value: first })).toEqual(kept[0]?.value);
   });
 });

@@ -126,6 +126,7 @@ export function createPredictionLog(options: {
         queuedMs: prediction.queuedMs,
         inferenceMs: prediction.inferenceMs,
         traceId: prediction.traceId,
+        owner: prediction.payload.owner,
         completedAt: prediction.completedAt,
       });
       const size = bytes + ENTRY_OVERHEAD_BYTES;

@@ -18,6 +18,7 @@ import type { ComparisonReport, ModelAliases } from '@conveyor/shared';
 import type { CompareOptions } from './comparisons.js';
 import type { ReplayOptions, ReplayProgress } from './replay.js';
 import type { DriftQuery } from './drift.js';
+import type { FeedbackOptions } from './feedback.js';
 import type { PredictionLogQuery } from './prediction-log.js';
 import type { InputsOf, ModelRef, OutputName, OutputsOf } from './typed-model.js';
 
@@ -335,10 +336,12 @@ export interface QueueClient extends ConveyorClient {
   /**
    * Attaches the truth to a prediction: `{ label }` (class index or label, one per row) or
    * `{ value }` (regression). Scores it against the prediction's output, appends it to the model's
-   * feedback stream and counts it towards its version's live accuracy. ERR_VALIDATION for a bad
-   * id or feedback; ERR_PREDICTION_NOT_FOUND when the prediction is neither logged nor kept.
+   * feedback stream and counts it towards its version's live accuracy, once per prediction: the
+   * same truth again answers the first receipt, another is ERR_FEEDBACK_EXISTS. ERR_VALIDATION for
+   * a bad id or feedback; ERR_PREDICTION_NOT_FOUND when the prediction is neither logged nor kept
+   * (or is not `options.owner`'s).
    */
-  feedback(id: string, feedback: Feedback): Promise<FeedbackReceipt>;
+  feedback(id: string, feedback: Feedback, options?: FeedbackOptions): Promise<FeedbackReceipt>;
   /**
    * Live accuracy and error of each version of a model over the last 5 minutes, hour and day,
    * from the feedback received (by the Redis server's clock; `at` reads another time, in ms).

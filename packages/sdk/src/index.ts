@@ -42,7 +42,12 @@ export {
   type PredictionLogRedis,
 } from './prediction-log.js';
 export { readAccuracy, type AccuracyRedis } from './accuracy.js';
-export { recordFeedback, type FeedbackDeps, type KnownPrediction } from './feedback.js';
+export {
+  recordFeedback,
+  type FeedbackDeps,
+  type FeedbackOptions,
+  type KnownPrediction,
+} from './feedback.js';
 export type {
   BulkItem,
   BulkOptions,

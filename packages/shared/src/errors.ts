@@ -211,6 +211,14 @@ export const ERROR_CATALOGUE = {
       "Feedback names a prediction that is neither in its model's prediction log nor a completed job still kept.",
     fix: "Send feedback while the job is kept (KEEP_COMPLETED_*), or log the model's predictions (`log.sample`).",
   },
+  ERR_FEEDBACK_EXISTS: {
+    status: 409,
+    retryable: false,
+    summary:
+      'The prediction already has feedback with another truth; a prediction takes one feedback, and the same truth again answers the first receipt.',
+    fix: 'Send the truth recorded first (the error names its feedback entry), or leave the prediction be: a correction is not counted twice.',
+    expose: ['id', 'model', 'entryId'],
+  },
   ERR_JOB_NOT_CANCELLABLE: {
     status: 409,
     retryable: false,

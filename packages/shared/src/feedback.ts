@@ -34,6 +34,22 @@ export const ACCURACY_WINDOWS = Object.freeze({
   '24h': 86_400_000,
 } as const);
 
+/**
+ * Marks a prediction that took feedback: its first receipt and truth (see FEEDBACK_ONCE_MS). One
+ * key per prediction, in its model's hash slot, so that the feedback script writes it atomically
+ * with the stream and the counts.
+ */
+export function feedbackOnceKey(prefix: string, model: string, jobId: string): string {
+  return modelKey(prefix, model, 'feedback', 'once', jobId);
+}
+
+/**
+ * How long a prediction's first feedback is remembered, ms: the longest accuracy window, one
+ * bucket, and an hour of margin for clock skew between Redis nodes. While it is, a second feedback
+ * cannot count the prediction twice in any window.
+ */
+export const FEEDBACK_ONCE_MS = ACCURACY_WINDOWS['24h'] + ACCURACY_BUCKET_MS + 3_600_000;
+
 export type AccuracyWindow = keyof typeof ACCURACY_WINDOWS;
 
 const Label = z.union([z.number().int().nonnegative(), z.string().min(1).max(256)]);

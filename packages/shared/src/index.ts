@@ -424,6 +424,7 @@ export {
 export {
   ACCURACY_BUCKET_MS,
   ACCURACY_WINDOWS,
+  FEEDBACK_ONCE_MS,
   FeedbackReceiptSchema,
   FeedbackSchema,
   ModelAccuracySchema,
@@ -431,6 +432,7 @@ export {
   accuracyBucketsKey,
   accuracyKey,
   feedbackKey,
+  feedbackOnceKey,
   type AccuracyWindow,
   type Feedback,
   type FeedbackReceipt,

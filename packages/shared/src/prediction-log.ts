@@ -49,6 +49,8 @@ export interface LoggedPrediction {
   /** ms of inference. */
   inferenceMs: number;
   traceId?: string;
+  /** The API key that enqueued it (its job's `owner`): only it, or an admin key, sends feedback. */
+  owner?: string;
   /** When the job completed, ms since the epoch (the worker's clock). */
   completedAt: number;
   /** When it was logged, ms since the epoch (the Redis server's clock; the entry id's time). */
@@ -64,6 +66,7 @@ const EntryFieldsSchema = z.object({
   q: z.coerce.number().nonnegative(),
   inf: z.coerce.number().nonnegative(),
   tr: z.string().optional(),
+  o: z.string().optional(),
   in: z.string(),
   out: z.string(),
 });
@@ -117,6 +120,7 @@ export interface PredictionLogRecord {
   queuedMs: number;
   inferenceMs: number;
   traceId?: string | undefined;
+  owner?: string | undefined;
   completedAt: number;
 }
 
@@ -143,6 +147,7 @@ export function encodeLogEntry(record: PredictionLogRecord): {
     'inf',
     round(record.inferenceMs),
     ...(record.traceId ? ['tr', record.traceId] : []),
+    ...(record.owner !== undefined ? ['o', record.owner] : []),
     'in',
     inputs.meta,
     'inb',
@@ -199,6 +204,7 @@ export function decodeLogEntry(
       queuedMs: f.q,
       inferenceMs: f.inf,
       ...(f.tr !== undefined && { traceId: f.tr }),
+      ...(f.o !== undefined && { owner: f.o }),
       completedAt: f.t,
       loggedAt: msOfEntryId(entryId),
     };

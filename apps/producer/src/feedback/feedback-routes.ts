@@ -9,6 +9,7 @@ import {
   ModelNameSchema,
 } from '@conveyor/shared';
 import { ErrorBodySchema } from '../oip/schemas.js';
+import { ownerOf } from '../plugins/auth.js';
 
 export interface FeedbackRoutesOptions {
   client: Pick<QueueClient, 'feedback' | 'accuracy'>;
@@ -37,13 +38,24 @@ export const feedbackRoutes: FastifyPluginCallbackZod<FeedbackRoutesOptions> = (
       schema: {
         summary: 'Attach the true label or value to a prediction',
         description:
-          'Body `{ "label": 2 }` or `{ "label": "virginica" }` (one per row, or one for a single-row prediction) for a classifier, `{ "value": 3.2 }` for a regression; `output` names the output scored (default the first). The prediction must still be in its model\'s prediction log, or its job still kept (404 ERR_PREDICTION_NOT_FOUND otherwise).',
+          'Body `{ "label": 2 }` or `{ "label": "virginica" }` (one per row, or one for a single-row prediction) for a classifier, `{ "value": 3.2 }` for a regression; `output` names the output scored (default the first). The prediction must still be in its model\'s prediction log, or its job still kept, and have been made with the same API key (an admin key may send feedback for any): 404 ERR_PREDICTION_NOT_FOUND otherwise. A prediction takes one feedback: the same truth again answers the first receipt (same `entryId`) and counts nothing; another truth is 409 ERR_FEEDBACK_EXISTS. This holds for 25 hours, longer than the longest accuracy window.',
         params: z.object({ id: JobIdSchema }).strict(),
         body: FeedbackSchema,
-        response: { 200: FeedbackReceiptSchema, 404: ErrorBodySchema, ...errors },
+        response: {
+          200: FeedbackReceiptSchema,
+          404: ErrorBodySchema,
+          409: ErrorBodySchema,
+          ...errors,
+        },
       },
     },
-    (request) => options.client.feedback(request.params.id, request.body),
+    (request) =>
+      options.client.feedback(
+        request.params.id,
+        request.body,
+        // Predictions belong to the key that made them, as jobs do (mayReadJob); admin sees all.
+        request.principal?.scope === 'admin' ? {} : ownerOf(request),
+      ),
   );
 
   app.get(

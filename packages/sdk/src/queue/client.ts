@@ -13,7 +13,7 @@ import {
   type PredictionLogQuery,
 } from '../prediction-log.js';
 import { readAccuracy } from '../accuracy.js';
-import { recordFeedback } from '../feedback.js';
+import { recordFeedback, type FeedbackOptions } from '../feedback.js';
 import { feedbackDeps } from './feedback-deps.js';
 import { createRouter } from '../routing.js';
 import { readComparisons, type CompareOptions } from '../comparisons.js';
@@ -146,9 +146,11 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
       ctx.assertOpen();
       return predictionLogSize(redis, config.prefix, model).catch(passOrUnavailable);
     },
-    async feedback(id: string, feedback: unknown) {
+    async feedback(id: string, feedback: unknown, options?: FeedbackOptions) {
       ctx.assertOpen();
-      return recordFeedback(feedbackDeps(ctx, catalogue), id, feedback).catch(passOrUnavailable);
+      return recordFeedback(feedbackDeps(ctx, catalogue), id, feedback, options).catch(
+        passOrUnavailable,
+      );
     },
     async accuracy(model: string, options?: { at?: number }) {
       ctx.assertOpen();

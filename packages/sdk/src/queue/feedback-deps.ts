@@ -6,7 +6,7 @@ import { readJobRequest } from './job-request.js';
 
 /**
  * What feedback reads through the queue client: a completed job through the one job reader (its
- * outputs, and its inputs while still stored), labels from the catalogue's signatures.
+ * outputs, owner, and its inputs while still stored), labels from the catalogue's signatures.
  */
 export function feedbackDeps(ctx: QueueContext, catalogue: Catalogue): FeedbackDeps {
   return {
@@ -18,7 +18,15 @@ export function feedbackDeps(ctx: QueueContext, catalogue: Catalogue): FeedbackD
       if (found?.state !== 'completed') return undefined;
       const prediction = settledOutcome(id, found);
       const request = await readJobRequest(ctx, id).catch(() => undefined);
-      return { version: prediction.version, outputs: prediction.outputs, inputs: request?.inputs };
+      const { data } = found.stored;
+      const owner =
+        typeof data === 'object' && data !== null && 'owner' in data ? data.owner : undefined;
+      return {
+        version: prediction.version,
+        outputs: prediction.outputs,
+        inputs: request?.inputs,
+        owner: typeof owner === 'string' ? owner : undefined,
+      };
     },
     async labelsOf(model, version, output) {
       // A version no longer announced has no signature to read: its outputs' labels are unknown.
