@@ -43,6 +43,7 @@ const EXPECTED: Record<string, [status: number, retryable: boolean]> = {
   ERR_JOB_TIMEOUT: [504, true],
   ERR_JOB_NOT_FOUND: [404, false],
   ERR_PREDICTION_NOT_FOUND: [404, false],
+  ERR_FEEDBACK_EXISTS: [409, false],
   ERR_SCALER_FAILED: [502, true],
   ERR_JOB_NOT_CANCELLABLE: [409, false],
   ERR_IDEMPOTENCY_KEY_REUSED: [422, false],
