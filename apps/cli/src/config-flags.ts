@@ -119,7 +119,8 @@ export function redisConfigFrom(
   const given = (key: string) => flags[key] !== undefined || Boolean(env[key]?.trim());
   // --embedded runs the models in this process: no Redis to find.
   const embedded = (options as { embedded?: unknown }).embedded === true;
-  const dev = given('REDIS_URL') || embedded ? undefined : readDevState(ctx.io.cwd);
+  const redisGiven = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'].some(given);
+  const dev = redisGiven || embedded ? undefined : readDevState(ctx.io.cwd);
   if (dev === undefined) return configFrom(env, options, names);
   const fromDev: Record<string, string> = { REDIS_URL: dev.redisUrl };
   if (!given('REDIS_KEY_PREFIX')) fromDev.REDIS_KEY_PREFIX = dev.prefix;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { createRedisClient, redisTarget, type RedisTarget } from '@conveyor/shared';
 
 /** A Redis the CLI, the demo or the tests can use, and how to stop it if we started it. */
 export interface RedisHandle {
@@ -30,9 +30,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** True when a Redis answers PING at the URL within a second. */
-export async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, {
+/**
+ * True when a Redis answers PING within a second: the server of a URL, or a target of the
+ * configuration (a cluster's first reachable node, a Sentinel group's master).
+ */
+export async function redisAnswers(where: string | RedisTarget): Promise<boolean> {
+  const probe = createRedisClient(typeof where === 'string' ? redisTarget(where) : where, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -65,7 +68,7 @@ export interface RedisServerOptions {
 
 /**
  * Starts a `redis-server` on a loopback port and waits until it answers; rejects when it exits or
- * stays silent for 10 s. (No workspace imports: the test runner's global setup loads this file.)
+ * stays silent for 10 s.
  */
 export async function startRedisServer(
   options: RedisServerOptions = {},

@@ -14,13 +14,13 @@ import {
   createRedisClient,
   redisTarget,
   targetAddress,
-  type RedisNode,
+  type RedisTopology,
 } from '@conveyor/shared';
 
 export interface QueueDepthOptions {
   redisUrl: string;
-  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); `redisUrl` then gives credentials. */
-  cluster?: readonly RedisNode[] | undefined;
+  /** A cluster's seed nodes or a Sentinel group (configTopology); `redisUrl` then gives credentials. */
+  topology?: RedisTopology | undefined;
   /** Key prefix of the queues (REDIS_KEY_PREFIX). */
   prefix: string;
   logger: Logger;
@@ -45,7 +45,7 @@ const MAX_QUEUES = 256;
  * PRODUCER_COMMAND_TIMEOUT_MS per command (2× that for the first connection) when Redis is frozen.
  */
 export function createQueueDepth(options: QueueDepthOptions): QueueDepth {
-  const target = redisTarget(options.redisUrl, options.cluster);
+  const target = redisTarget(options.redisUrl, options.topology);
   const redis = createRedisClient(target, {
     ...redisOptions('producer', 'conveyor-producer-depth'),
     lazyConnect: true,

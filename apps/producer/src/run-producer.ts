@@ -22,6 +22,7 @@ import {
   type Logger,
   createRedisClient,
   configTarget,
+  configTopology,
   targetAddress,
 } from '@conveyor/shared';
 import { startTracing, traceIdMixin } from '@conveyor/telemetry';
@@ -79,7 +80,7 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
       log,
       'conveyor-producer-probe',
       aborting.signal,
-      config.REDIS_CLUSTER_NODES,
+      configTopology(config),
     );
     client = await createClient(clientOptionsFromConfig(config, log));
     await redisWithin(pinger.connect(), 2 * PRODUCER_COMMAND_TIMEOUT_MS).catch((error: unknown) => {

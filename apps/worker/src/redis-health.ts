@@ -3,7 +3,7 @@ import {
   redisTarget,
   targetAddress,
   type Logger,
-  type RedisNode,
+  type RedisTopology,
 } from '@conveyor/shared';
 
 /** Time between two PINGs of the health connection. */
@@ -71,8 +71,8 @@ export interface RedisHealth {
  */
 export function watchRedisHealth(options: {
   url: string;
-  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); `url` then gives credentials and TLS. */
-  cluster?: readonly RedisNode[] | undefined;
+  /** A cluster's seed nodes or a Sentinel group (configTopology); `url` then gives credentials and TLS. */
+  topology?: RedisTopology | undefined;
   log: Logger;
   intervalMs?: number;
   timeoutMs?: number;
@@ -82,7 +82,7 @@ export function watchRedisHealth(options: {
   const { url, log } = options;
   const intervalMs = options.intervalMs ?? REDIS_PING_INTERVAL_MS;
   const timeoutMs = options.timeoutMs ?? REDIS_PING_TIMEOUT_MS;
-  const target = redisTarget(url, options.cluster);
+  const target = redisTarget(url, options.topology);
   const redis = targetAddress(target);
   const connection = createRedisClient(target, {
     connectionName: 'conveyor-worker-health',

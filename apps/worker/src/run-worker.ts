@@ -11,6 +11,7 @@ import {
   isConveyorError,
   settledWithin,
   waitForRedis,
+  configTopology,
   type Config,
   type Logger,
 } from '@conveyor/shared';
@@ -70,7 +71,7 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
         log,
         'conveyor-worker-probe',
         aborting.signal,
-        config.REDIS_CLUSTER_NODES,
+        configTopology(config),
       );
       service = await startWorkerService(config, log, { metrics, tracer });
       return service;

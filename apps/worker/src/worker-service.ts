@@ -17,6 +17,7 @@ import {
   type Logger,
   createRedisClient,
   configTarget,
+  configTopology,
   type RedisClient,
 } from '@conveyor/shared';
 import { startAnnouncing } from './announce.js';
@@ -132,7 +133,7 @@ export async function startWorkerService(
   // as live while it beats.
   const health = watchRedisHealth({
     url: config.REDIS_URL,
-    cluster: config.REDIS_CLUSTER_NODES,
+    topology: configTopology(config),
     log,
     intervalMs: options.beatMs ?? WORKER_BEAT_MS,
     beat: { key: workerBeatsKey(config.REDIS_KEY_PREFIX), worker: id, record: registry },

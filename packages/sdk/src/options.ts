@@ -3,12 +3,15 @@ import { z } from 'zod';
 import {
   DEFAULTS,
   ModelNameSchema,
+  SENTINEL_NAME,
   parseRedisNode,
+  parseTopologyUrl,
   readDevState,
   redisTarget,
   type Logger,
   type RedisNode,
   type RedisTarget,
+  type RedisTopology,
 } from '@conveyor/shared';
 
 const RetentionSchema = z
@@ -24,9 +27,15 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function isRedisUrl(value: string): boolean {
+  const topology = parseTopologyUrl(value);
+  if (topology !== undefined) return typeof topology !== 'string';
   if (!/^rediss?:\/\//i.test(value) || !URL.canParse(value)) return false;
   return /^\/?\d*$/.test(new URL(value).pathname);
 }
+
+const NodeListSchema = z
+  .array(z.string().refine((node) => parseRedisNode(node) !== undefined, 'a host:port'))
+  .min(1);
 
 /** What the queue client and the embedded client both take, with the same meaning. */
 const commonOptions = {
@@ -53,12 +62,15 @@ export const ClientOptionsSchema = z
      * Redis to connect to. Default: the Redis of a `conveyor dev` running from the working
      * directory (its `.conveyor/dev.json`), else `redis://127.0.0.1:6379`. `rediss://` turns TLS
      * on; user name, password and database number may be in the URL
-     * (`redis://user:pass@host:6379/2`).
+     * (`redis://user:pass@host:6379/2`). `redis+sentinel://host:port,host:port/mymaster` and
+     * `redis+cluster://host:port,host:port` name a Sentinel group or a cluster in place of
+     * `sentinels` and `clusterNodes`.
      */
     redisUrl: z
       .string()
       .refine(isRedisUrl, {
-        message: 'a redis:// or rediss:// URL, with at most a database number as its path',
+        message:
+          'a redis:// or rediss:// URL, with at most a database number as its path, or a redis+sentinel:// or redis+cluster:// URL',
       })
       .default(DEFAULTS.redisUrl),
     /**
@@ -66,10 +78,15 @@ export const ClientOptionsSchema = z
      * set, the client speaks the cluster protocol and takes only credentials and TLS from
      * `redisUrl`. Default: a single Redis.
      */
-    clusterNodes: z
-      .array(z.string().refine((node) => parseRedisNode(node) !== undefined, 'a host:port'))
-      .min(1)
-      .optional(),
+    clusterNodes: NodeListSchema.optional(),
+    /**
+     * Sentinels of a Sentinel-managed master (`host:port` each; the REDIS_SENTINELS of the
+     * workers), with `sentinelName`: set, the client connects to the master they name and follows
+     * a failover, taking credentials, TLS and the database from `redisUrl`. Default: none.
+     */
+    sentinels: NodeListSchema.optional(),
+    /** The master group name the sentinels watch (REDIS_SENTINEL_NAME); required with `sentinels`. */
+    sentinelName: z.string().regex(SENTINEL_NAME).optional(),
     /** Redis password; overrides one in the URL. */
     password: z.string().min(1).optional(),
     /** Redis ACL user name; overrides one in the URL. */
@@ -119,7 +136,25 @@ export const ClientOptionsSchema = z
     blobTtlSeconds: z.number().int().min(60).default(DEFAULTS.blobTtlSeconds),
     ...commonOptions,
   })
-  .strict();
+  .strict()
+  .superRefine((options, ctx) => {
+    const sentinels = options.sentinels !== undefined;
+    const named = options.sentinelName !== undefined;
+    const inUrl = parseTopologyUrl(options.redisUrl) !== undefined;
+    if (sentinels !== named)
+      ctx.addIssue({
+        code: 'custom',
+        path: [sentinels ? 'sentinelName' : 'sentinels'],
+        message: 'sentinels and sentinelName go together',
+      });
+    if ([sentinels || named, options.clusterNodes !== undefined, inUrl].filter(Boolean).length > 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sentinels'],
+        message:
+          'give one of sentinels (with sentinelName), clusterNodes, or a redis+sentinel:// or redis+cluster:// redisUrl',
+      });
+  });
 
 export type ClientOptions = z.input<typeof ClientOptionsSchema>;
 export type ResolvedClientOptions = z.output<typeof ClientOptionsSchema>;
@@ -138,7 +173,8 @@ export function withDevState(options: ClientOptions): {
     typeof options !== 'object' ||
     options === null ||
     options.redisUrl !== undefined ||
-    options.clusterNodes !== undefined
+    options.clusterNodes !== undefined ||
+    options.sentinels !== undefined
   )
     return { options };
   const dev = readDevState(process.cwd());
@@ -170,13 +206,34 @@ export const EmbeddedClientOptionsSchema = z
 export type EmbeddedClientOptions = z.input<typeof EmbeddedClientOptionsSchema>;
 export type ResolvedEmbeddedClientOptions = z.output<typeof EmbeddedClientOptionsSchema>;
 
+const nodesOf = (list: readonly string[]) => list.map((node) => parseRedisNode(node) as RedisNode);
+
+/** The plain URL and the cluster or Sentinel group of a client's options (validated already). */
+function topologyOf(config: ResolvedClientOptions): { url: string; topology?: RedisTopology } {
+  const inUrl = parseTopologyUrl(config.redisUrl);
+  if (inUrl !== undefined && typeof inUrl !== 'string') {
+    const topology = inUrl.sentinels
+      ? { sentinels: nodesOf(inUrl.sentinels), name: inUrl.sentinelName ?? '' }
+      : nodesOf(inUrl.cluster ?? []);
+    return { url: inUrl.url, topology };
+  }
+  if (config.sentinels && config.sentinelName !== undefined)
+    return {
+      url: config.redisUrl,
+      topology: { sentinels: nodesOf(config.sentinels), name: config.sentinelName },
+    };
+  if (config.clusterNodes) return { url: config.redisUrl, topology: nodesOf(config.clusterNodes) };
+  return { url: config.redisUrl };
+}
+
 /**
  * Where a client's connections go: host, port, database, credentials and TLS from the URL (or the
- * cluster's nodes), overridden by the explicit `username`, `password` and `tls` options.
+ * cluster's nodes, or the Sentinel group), overridden by the explicit `username`, `password` and
+ * `tls` options.
  */
 export function redisConnectionOptions(config: ResolvedClientOptions): RedisTarget {
-  const nodes = config.clusterNodes?.map((node) => parseRedisNode(node) as RedisNode);
-  const options = redisTarget(config.redisUrl, nodes);
+  const { url, topology } = topologyOf(config);
+  const options = redisTarget(url, topology);
   if (config.username !== undefined) options.username = config.username;
   if (config.password !== undefined) options.password = config.password;
   if (config.tls === false) delete options.tls;

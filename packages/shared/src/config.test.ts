@@ -93,6 +93,8 @@ describe('loadConfig', () => {
       'OTEL_SERVICE_NAME',
       'OTEL_TRACES_SAMPLER_ARG',
       'REDIS_CLUSTER_NODES',
+      'REDIS_SENTINELS',
+      'REDIS_SENTINEL_NAME',
     ]);
     for (const key of CONFIG_KEYS) if (!optional.has(key)) expect(config[key]).toBeDefined();
     expect(config.WEBHOOK_SECRET).toBeUndefined();

@@ -3,7 +3,7 @@ import { ConveyorError } from './errors.js';
 import { ModelNameSchema } from './schemas/names.js';
 import { DEFAULTS } from './defaults.js';
 import { zodIssues } from './validation.js';
-import { parseRedisNode } from './redis-target.js';
+import { SENTINEL_NAME, parseRedisNode, parseTopologyUrl } from './redis-target.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -61,7 +61,7 @@ const QueueDepthsSchema = z
   .pipe(z.record(ModelNameSchema, z.number().int().min(1).max(100_000_000)))
   .transform((depths) => Object.freeze(depths));
 
-/** `REDIS_CLUSTER_NODES`: comma-separated `host:port` seed nodes of a Redis Cluster. */
+/** `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`: comma-separated `host:port` nodes. */
 const RedisNodesSchema = z
   .string()
   .optional()
@@ -89,13 +89,27 @@ const RedisNodesSchema = z
  */
 export const ConfigSchema = z
   .object({
-    /** Redis to use; credentials and TLS (`rediss://`) go in the URL. */
+    /**
+     * Redis to use; credentials and TLS (`rediss://`) go in the URL. `redis+sentinel://` and
+     * `redis+cluster://` URLs (see loadConfig) also name a Sentinel group or a cluster.
+     */
     REDIS_URL: z.string().url().default(DEFAULTS.redisUrl),
     /**
      * Seed nodes of a Redis Cluster, `host:port` comma-separated; set, Conveyor speaks the cluster
      * protocol and takes only credentials and TLS from REDIS_URL.
      */
     REDIS_CLUSTER_NODES: RedisNodesSchema,
+    /**
+     * Sentinels of a Sentinel-managed master, `host:port` comma-separated, with
+     * REDIS_SENTINEL_NAME; set, every connection goes to the master they name (and follows a
+     * failover), taking credentials, TLS and the database from REDIS_URL.
+     */
+    REDIS_SENTINELS: RedisNodesSchema,
+    /** The master group name the sentinels watch (`sentinel monitor <name> …`). */
+    REDIS_SENTINEL_NAME: z
+      .string()
+      .regex(SENTINEL_NAME, { message: 'a master group name of 1-128 of A-Z a-z 0-9 _ . : -' })
+      .optional(),
     /** Prefix of every Redis key Conveyor writes. */
     REDIS_KEY_PREFIX: z
       .string()
@@ -359,6 +373,8 @@ export const CONFIG_KEYS = Object.freeze(Object.keys(ConfigSchema.shape) as (key
 /**
  * Reads and validates the configuration in one pass from an env-like object, treating empty
  * strings as unset, and throws ERR_CONFIG_INVALID listing every problem. Only this reads env.
+ * A REDIS_URL `redis+sentinel://host:port,…/<name>` or `redis+cluster://host:port,…` is read as
+ * the plain REDIS_URL with REDIS_SENTINELS and REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES.
  */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
   const picked: Record<string, string> = {};
@@ -366,9 +382,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     const value = env[key];
     if (value !== undefined && value.trim() !== '') picked[key] = value.trim();
   }
+  const topologyIssues = expandTopologyUrl(picked);
+  topologyIssues.push(...redisTopologyIssues(picked));
   const parsed = ConfigSchema.safeParse(picked);
-  if (!parsed.success) {
-    const issues = zodIssues(parsed.error);
+  if (!parsed.success || topologyIssues.length > 0) {
+    const issues = [...(parsed.success ? [] : zodIssues(parsed.error)), ...topologyIssues];
     throw new ConveyorError(
       'ERR_CONFIG_INVALID',
       `invalid configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
@@ -379,6 +397,60 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     ...parsed.data,
     MODELS: Object.freeze([...parsed.data.MODELS]) as string[],
   });
+}
+
+type ConfigIssue = { path: string; message: string };
+
+/**
+ * A `redis+sentinel://` or `redis+cluster://` REDIS_URL becomes a plain REDIS_URL (credentials,
+ * TLS, database) and the REDIS_SENTINELS / REDIS_SENTINEL_NAME or REDIS_CLUSTER_NODES it names,
+ * written into `picked`; the issues say what is wrong with it.
+ */
+function expandTopologyUrl(picked: Record<string, string>): ConfigIssue[] {
+  const url = picked.REDIS_URL;
+  const parsed = url === undefined ? undefined : parseTopologyUrl(url);
+  if (parsed === undefined) return [];
+  if (typeof parsed === 'string') return [{ path: 'REDIS_URL', message: parsed }];
+  const settings: Record<string, string | undefined> = {
+    REDIS_CLUSTER_NODES: parsed.cluster?.join(','),
+    REDIS_SENTINELS: parsed.sentinels?.join(','),
+    REDIS_SENTINEL_NAME: parsed.sentinelName,
+  };
+  const issues: ConfigIssue[] = [];
+  for (const [key, value] of Object.entries(settings)) {
+    if (picked[key] !== undefined)
+      issues.push({
+        path: key,
+        message: `set either ${key} or a REDIS_URL of the form redis+sentinel:// or redis+cluster://, not both`,
+      });
+    else if (value !== undefined) picked[key] = value;
+  }
+  picked.REDIS_URL = parsed.url;
+  return issues;
+}
+
+/** Sentinel needs both of its settings, and excludes a cluster. */
+function redisTopologyIssues(picked: Readonly<Record<string, string>>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const sentinels = picked.REDIS_SENTINELS !== undefined;
+  const name = picked.REDIS_SENTINEL_NAME !== undefined;
+  if (sentinels && !name)
+    issues.push({
+      path: 'REDIS_SENTINEL_NAME',
+      message: 'required with REDIS_SENTINELS: the master group name the sentinels watch',
+    });
+  if (name && !sentinels)
+    issues.push({
+      path: 'REDIS_SENTINELS',
+      message: 'required with REDIS_SENTINEL_NAME: the host:port of the sentinels',
+    });
+  if (sentinels && picked.REDIS_CLUSTER_NODES !== undefined)
+    issues.push({
+      path: 'REDIS_SENTINELS',
+      message:
+        'set REDIS_SENTINELS (a Sentinel-managed master) or REDIS_CLUSTER_NODES (a Redis Cluster), not both',
+    });
+  return issues;
 }
 
 /** The Redis URL with its password replaced, for logs. */

@@ -351,14 +351,22 @@ export {
   type RedisClientOptions,
 } from './redis-client.js';
 export {
+  SENTINEL_NAME,
   clientRedisOf,
   configTarget,
+  configTopology,
   formatRedisNode,
+  isSentinelGroup,
   parseRedisNode,
+  parseTopologyUrl,
   redisTarget,
   targetAddress,
+  type RedisConfig,
   type RedisNode,
+  type RedisSentinelGroup,
   type RedisTarget,
+  type RedisTopology,
+  type TopologyUrl,
 } from './redis-target.js';
 export {
   AlertsSchema,

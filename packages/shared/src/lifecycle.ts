@@ -1,10 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadConfig, redactUrl, type Config } from './config.js';
 import { isConveyorError } from './errors.js';
-import type { RedisClient } from './redis-client.js';
-import { redisTarget, type RedisNode } from './redis-target.js';
+import { createRedisClient, type RedisClient } from './redis-client.js';
+import {
+  isSentinelGroup,
+  redisTarget,
+  type RedisTarget,
+  type RedisTopology,
+} from './redis-target.js';
 
 /** Beyond the shutdown timeout, how long a process may take to close before it exits anyway. */
 export const SHUTDOWN_MARGIN_MS = 5000;
@@ -150,26 +154,37 @@ const STARTUP_RETRY_FIRST_MS = 500;
 const STARTUP_RETRY_MAX_MS = 10_000;
 
 /**
- * Resolves once Redis answers PING (for a cluster, one of its seed nodes: `cluster`, see
- * REDIS_CLUSTER_NODES). A supervisor restarting a process that exits at once would spam the logs;
- * waiting here costs one warning per attempt. Rejects (AbortError) when `signal` aborts, so a
- * SIGTERM during the wait ends it.
+ * What start-up attempt `attempt` probes: the server of the URL, the master of a Sentinel group
+ * (asked of its sentinels), or one seed node of a cluster in turn (a node answers PING alone,
+ * without the cluster's state).
+ */
+function probeTarget(
+  url: string,
+  topology: RedisTopology | undefined,
+  attempt: number,
+): RedisTarget {
+  if (topology === undefined || isSentinelGroup(topology)) return redisTarget(url, topology);
+  const node = topology[(attempt - 1) % topology.length];
+  return { ...redisTarget(url), ...(node && { host: node.host, port: node.port, db: 0 }) };
+}
+
+/**
+ * Resolves once Redis answers PING (for a cluster, one of its seed nodes; for Sentinel, the master
+ * its sentinels name: `topology`, see configTopology). A supervisor restarting a process that
+ * exits at once would spam the logs; waiting here costs one warning per attempt. Rejects
+ * (AbortError) when `signal` aborts, so a SIGTERM during the wait ends it.
  */
 export async function waitForRedis(
   url: string,
   log: Logger,
   connectionName: string,
   signal?: AbortSignal,
-  cluster?: readonly RedisNode[],
+  topology?: RedisTopology,
 ): Promise<void> {
   let delayMs = STARTUP_RETRY_FIRST_MS;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
-    const target = redisTarget(url);
-    const node = cluster?.[(attempt - 1) % cluster.length];
-    const probe = new Redis({
-      ...target,
-      ...(node && { host: node.host, port: node.port, db: 0 }),
+    const probe = createRedisClient(probeTarget(url, topology, attempt), {
       lazyConnect: true,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,

@@ -1,15 +1,19 @@
 import { Cluster, Redis } from 'ioredis';
 import { ConveyorError } from './errors.js';
 import { redisAddress } from './redis-options.js';
-import type { RedisTarget } from './redis-target.js';
+import type { RedisSentinelGroup, RedisTarget } from './redis-target.js';
 
 /*
- * One way to open a Redis connection, to a single server or to a Redis Cluster, so that every
- * client, producer, worker and CLI command takes the same configuration (REDIS_URL, and
- * REDIS_CLUSTER_NODES for a cluster).
+ * One way to open a Redis connection, to a single server, a Redis Cluster or the master of a
+ * Sentinel group, so that every client, producer, worker and CLI command takes the same
+ * configuration (REDIS_URL; REDIS_CLUSTER_NODES for a cluster; REDIS_SENTINELS and
+ * REDIS_SENTINEL_NAME for Sentinel).
  */
 
-/** A connection to one Redis server or to a Redis Cluster; both speak the same commands. */
+/**
+ * A connection to one Redis server (a Sentinel group's master is one too) or to a Redis Cluster;
+ * both speak the same commands.
+ */
 export type RedisClient = Redis | Cluster;
 
 /** Whether a connection is to a Redis Cluster. */
@@ -52,6 +56,7 @@ export function createRedisClient(
     ...(target.password !== undefined && { password: target.password }),
     ...(target.tls !== undefined && { tls: target.tls }),
   };
+  if (target.sentinel) return sentinelClient(target.sentinel, target.db, auth, options);
   if (!target.cluster) {
     return new Redis({
       host: target.host,
@@ -82,9 +87,41 @@ export function createRedisClient(
   );
 }
 
+/** A master READONLY error: the connection still reaches a master that Sentinel demoted. */
+const DEMOTED = /^READONLY/;
+
+/**
+ * A connection to the master of a Sentinel group, asked of its sentinels at each (re)connect.
+ * ioredis also subscribes to the sentinels' `+switch-master` (`failoverDetector`), so a failover
+ * moves the connection at once even when the old master stays up as a replica; a write that still
+ * reaches a demoted master reconnects and is sent again. `retryStrategy` also paces the rounds
+ * over the sentinels while none answers (ioredis' own default retries every second, for ever).
+ */
+function sentinelClient(
+  group: RedisSentinelGroup,
+  db: number | undefined,
+  auth: { username?: string; password?: string; tls?: RedisTarget['tls'] },
+  options: RedisClientOptions,
+): Redis {
+  const { retryStrategy } = options;
+  return new Redis({
+    sentinels: group.sentinels.map((node) => ({ host: node.host, port: node.port })),
+    name: group.name,
+    ...(db !== undefined && { db }),
+    ...auth,
+    // TLS (a rediss:// URL) to the master and to the sentinels alike.
+    ...(auth.tls && { enableTLSForSentinelMode: true, sentinelTLS: auth.tls }),
+    failoverDetector: true,
+    reconnectOnError: (error: Error) => (DEMOTED.test(error.message) ? 2 : false),
+    ...(retryStrategy && { sentinelRetryStrategy: (attempt: number) => retryStrategy(attempt) }),
+    ...options,
+  });
+}
+
 /**
  * The URL a connection names in messages, never its credentials: `redis://host:port` (`rediss`
- * with TLS), or `redis+cluster://` and the masters it knows of.
+ * with TLS), `redis+cluster://` and the masters it knows of, or `redis+sentinel://` with the
+ * sentinels and the master group's name.
  */
 export function clientUrl(client: RedisClient): string {
   if (isCluster(client)) {
@@ -95,6 +132,12 @@ export function clientUrl(client: RedisClient): string {
       );
     return `redis+cluster://${nodes.join(',')}`;
   }
-  const { host = '127.0.0.1', port = 6379, tls } = client.options;
+  const { host = '127.0.0.1', port = 6379, tls, sentinels, name } = client.options;
+  if (sentinels && sentinels.length > 0 && name) {
+    const nodes = sentinels.map((node) =>
+      redisAddress({ host: node.host ?? '127.0.0.1', port: node.port ?? 26379 }),
+    );
+    return `${tls ? 'rediss' : 'redis'}+sentinel://${nodes.join(',')}/${name}`;
+  }
   return `${tls ? 'rediss' : 'redis'}://${redisAddress({ host, port })}`;
 }

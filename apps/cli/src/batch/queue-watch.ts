@@ -1,5 +1,4 @@
-import { Redis } from 'ioredis';
-import { ConveyorError } from '@conveyor/shared';
+import { ConveyorError, createRedisClient, type RedisTarget } from '@conveyor/shared';
 
 /** How often the batch checks that Redis answers, and how long one check may take. */
 export const QUEUE_CHECK_MS = 500;
@@ -19,8 +18,9 @@ export interface QueueWatch {
   close(): void;
 }
 
-export function watchQueue(redisUrl: string): QueueWatch {
-  const redis = new Redis(redisUrl, {
+/** Watches the Redis of `target` (see configTarget: a server, a cluster or a Sentinel group). */
+export function watchQueue(target: RedisTarget): QueueWatch {
+  const redis = createRedisClient(target, {
     lazyConnect: true,
     // A check fails at once while the connection is down, rather than queueing for later.
     enableOfflineQueue: false,

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
-import { ConveyorError } from '@conveyor/shared';
+import { ConveyorError, configTarget } from '@conveyor/shared';
 import { countRows, formatOfPath, type InputFormat } from '../batch/input-reader.js';
 import { createProgress } from '../batch/progress.js';
 import { watchQueue } from '../batch/queue-watch.js';
@@ -138,7 +138,7 @@ Examples:
       concurrency: flags.concurrency,
       keepNothing: true,
     });
-    const queue = cli.mode === 'queue' ? watchQueue(config.REDIS_URL) : undefined;
+    const queue = cli.mode === 'queue' ? watchQueue(configTarget(config)) : undefined;
     const abort = new AbortController();
     let signals = 0;
     const onSignal = () => {

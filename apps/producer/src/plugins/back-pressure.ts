@@ -1,5 +1,5 @@
 import type { FastifyPluginCallback } from 'fastify';
-import type { Config, Logger } from '@conveyor/shared';
+import { configTopology, type Config, type Logger } from '@conveyor/shared';
 import { createBackPressure } from '../back-pressure.js';
 import { createQueueDepth, type QueueDepth } from '../queue-depth.js';
 
@@ -19,6 +19,8 @@ export interface BackPressurePluginOptions {
     Config,
     | 'REDIS_URL'
     | 'REDIS_CLUSTER_NODES'
+    | 'REDIS_SENTINELS'
+    | 'REDIS_SENTINEL_NAME'
     | 'REDIS_KEY_PREFIX'
     | 'MAX_QUEUE_DEPTH'
     | 'QUEUE_DEPTH_BY_MODEL'
@@ -35,7 +37,7 @@ const plugin: FastifyPluginCallback<BackPressurePluginOptions> = (app, options, 
     options.queueDepth ??
     createQueueDepth({
       redisUrl: config.REDIS_URL,
-      cluster: config.REDIS_CLUSTER_NODES,
+      topology: configTopology(config),
       prefix: config.REDIS_KEY_PREFIX,
       logger: options.logger,
     });

@@ -10,7 +10,7 @@ import {
   isCluster,
   redisTarget,
   type RedisClient,
-  type RedisNode,
+  type RedisTopology,
 } from '@conveyor/shared';
 
 /** The consumer group every producer replica joins on each model's event stream. */
@@ -61,8 +61,8 @@ function parseEntry(fields: string[] | null): Finished | undefined {
 
 export function createEventFeeder(options: {
   redisUrl: string;
-  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); `redisUrl` then gives credentials. */
-  cluster?: readonly RedisNode[] | undefined;
+  /** A cluster's seed nodes or a Sentinel group (configTopology); `redisUrl` then gives credentials. */
+  topology?: RedisTopology | undefined;
   prefix: string;
   /** A non-blocking connection for XGROUP, XACK and XAUTOCLAIM. */
   redis: RedisClient;
@@ -154,7 +154,7 @@ export function createEventFeeder(options: {
       const reader = readers.get(tag);
       if (reader) return void reader.streams.add(stream);
       const own = new Set([stream]);
-      const blocking = createRedisClient(redisTarget(options.redisUrl, options.cluster), {
+      const blocking = createRedisClient(redisTarget(options.redisUrl, options.topology), {
         ...redisOptions('worker', 'conveyor-producer-webhook-feeder'),
         lazyConnect: true,
       });

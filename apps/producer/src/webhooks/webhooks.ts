@@ -3,6 +3,7 @@ import type { QueueClient } from '@conveyor/sdk';
 import { randomUUID } from 'node:crypto';
 import {
   ConveyorError,
+  configTopology,
   msFromRedisTime,
   queueName,
   queueOfJobId,
@@ -150,7 +151,7 @@ export async function createWebhooks(options: WebhooksOptions): Promise<Webhooks
   if (secrets !== undefined) {
     feeder = createEventFeeder({
       redisUrl: config.REDIS_URL,
-      cluster: config.REDIS_CLUSTER_NODES,
+      topology: configTopology(config),
       prefix,
       redis,
       logger: log,

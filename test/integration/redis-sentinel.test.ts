@@ -1,0 +1,128 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, type QueueClient } from '@conveyor/sdk';
+import {
+  configTarget,
+  configTopology,
+  createLogger,
+  loadConfig,
+  settledWithin,
+  waitForRedis,
+  type Config,
+} from '@conveyor/shared';
+import { watchQueue } from '../../apps/cli/src/batch/queue-watch.js';
+import { redisAnswers } from '../../apps/cli/src/redis-server.js';
+import type { WorkerService } from '../../apps/worker/src/worker-service.js';
+import { uniquePrefix } from '../support/prefix.js';
+import {
+  SENTINEL_MASTER,
+  startLocalSentinels,
+  type LocalSentinels,
+} from '../support/redis-sentinel.js';
+import { startInProcessWorker } from '../support/workers.js';
+
+/**
+ * Conveyor on a Sentinel-managed Redis (a master, one replica, three sentinels: redis-server
+ * processes on loopback): an SDK predict through a real worker, then the kill of the master and
+ * the promotion of its replica.
+ */
+const FLOWER = { features: [[5.1, 3.5, 1.4, 0.2]] };
+const prefix = uniquePrefix();
+
+let setup: LocalSentinels;
+let config: Config;
+let worker: WorkerService;
+let client: QueueClient;
+
+beforeAll(async () => {
+  setup = await startLocalSentinels();
+  const env = {
+    // Credentials and TLS only; the sentinels say where the master is.
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_SENTINELS: setup.sentinels.join(','),
+    REDIS_SENTINEL_NAME: SENTINEL_MASTER,
+    REDIS_KEY_PREFIX: prefix,
+    MODELS: 'iris',
+    LOG_LEVEL: 'silent',
+  };
+  config = loadConfig(env);
+  worker = await startInProcessWorker(env.REDIS_URL, prefix, env);
+  client = await createClient({
+    redisUrl: `redis+sentinel://${setup.sentinels.join(',')}/${SENTINEL_MASTER}`,
+    prefix,
+    catalogueTtlMs: 0,
+    logger: createLogger({ level: 'silent', component: 'sdk' }),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  // Bounded: a close that waits on a Redis that is gone must not hold the run.
+  await settledWithin(client?.close() ?? Promise.resolve(), 15_000);
+  await settledWithin(worker?.close() ?? Promise.resolve(), 15_000);
+  await setup?.stop();
+}, 60_000);
+
+describe('Conveyor on a Redis Sentinel group', () => {
+  it('answers a predict through the SDK, served by a worker found through the sentinels', async () => {
+    const prediction = await client.predict('iris', FLOWER);
+    expect(prediction.model).toBe('iris');
+    expect(prediction.outputs.probabilities?.shape).toEqual([1, 3]);
+  });
+
+  it('probes the master through the sentinels at start-up and from the CLI', async () => {
+    await waitForRedis(
+      config.REDIS_URL,
+      createLogger({ level: 'silent', component: 'worker' }),
+      'probe',
+      undefined,
+      configTopology(config),
+    );
+    expect(await redisAnswers(configTarget(config))).toBe(true);
+    const watch = watchQueue(configTarget(config));
+    try {
+      await expect.poll(() => watch.check(), { timeout: 10_000 }).toBeUndefined();
+    } finally {
+      watch.close();
+    }
+  });
+
+  it('keeps serving after the master is killed and its replica promoted', async () => {
+    const victim = await setup.masterPort();
+    // Jobs acknowledged (enqueued) just before the master dies: each is answered, or ends with a
+    // code; none hangs. Asynchronous replication may lose the newest writes of the dead master.
+    const handles = await Promise.all(
+      Array.from({ length: 20 }, () => client.enqueue('iris', FLOWER)),
+    );
+    await setup.kill(victim);
+    const promoted = await setup.waitPromoted(victim, 60_000);
+    expect(promoted).not.toBe(victim);
+    const outcomes = await Promise.all(
+      handles.map((handle) =>
+        handle.result({ timeoutMs: 30_000 }).then(
+          () => 'answered',
+          (error: { code?: string }) => error.code ?? 'unknown',
+        ),
+      ),
+    );
+    const answered = outcomes.filter((o) => o === 'answered').length;
+    // After the promotion every new job is answered, by the same client and worker.
+    const after = await Promise.all(
+      Array.from({ length: 10 }, () => client.predict('iris', FLOWER, { timeoutMs: 60_000 })),
+    );
+    expect(after.every((p) => p.model === 'iris')).toBe(true);
+    const row = {
+      scenario: 'redis sentinel master kill',
+      faults: 'kill -9 of the master right after 20 enqueues (replica promoted by 3 sentinels)',
+      submitted: handles.length + after.length,
+      completed: answered + after.length,
+      lost: handles.length - answered,
+      duplicated: 0,
+      note: `ends of the 20: ${JSON.stringify(outcomes.filter((o) => o !== 'answered'))}`,
+    };
+    mkdirSync('test-artifacts', { recursive: true });
+    writeFileSync('test-artifacts/redis-sentinel-failover.json', `${JSON.stringify(row)}\n`);
+    // The test's output, so that each run reports what it lost.
+    process.stdout.write(`redis sentinel failover: ${JSON.stringify(row)}\n`);
+    expect(outcomes.every((o) => o === 'answered' || o.startsWith('ERR_'))).toBe(true);
+  }, 180_000);
+});
