@@ -7,7 +7,16 @@ import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { QueueClient } from '@conveyor/sdk';
-import { computeBaseline, createLogger, loadConfig, type Config } from '@conveyor/shared';
+import {
+  alertStateKey,
+  alertVersionsKey,
+  alertsKey,
+  computeBaseline,
+  createLogger,
+  loadConfig,
+  predictionLogKey,
+  type Config,
+} from '@conveyor/shared';
 import type { App } from '../src/app.js';
 import { startWorkerService } from '../../worker/src/worker-service.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
@@ -86,18 +95,22 @@ async function startAlerts(
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
     ...env,
   });
-  const worker = await startWorkerService(
-    config,
-    createLogger({ level: 'silent', component: 'worker' }),
-  );
+  const startWorker = () =>
+    startWorkerService(config, createLogger({ level: 'silent', component: 'worker' }));
+  let worker = await startWorker();
   const producer = await startProducer(config);
   const redis = new Redis(redisUrl);
   return {
     receiver,
-    worker,
     client: producer.client,
     app: producer.app,
     redis,
+    /** Stops the worker, runs `between`, and starts a new one over the same repository. */
+    async restartWorker(between: () => Promise<unknown>) {
+      await worker.close();
+      await between();
+      worker = await startWorker();
+    },
     async close() {
       await producer.close();
       await worker.close();
@@ -272,5 +285,60 @@ describe('accuracy alerts: feedback against the answers, one signed event when i
       value: 0,
       rows: 8,
     });
+  }, 40_000);
+});
+
+describe('alerts of a version that takes no traffic: feedback alone fires and clears them', () => {
+  const idlePrefix = uniquePrefix();
+  let harness: Awaited<ReturnType<typeof startAlerts>>;
+
+  beforeAll(async () => {
+    harness = await startAlerts(
+      idlePrefix,
+      (config, webhook) => {
+        config.alerts = { accuracyBelow: 0.5, window: '5m', minRows: 4, webhook };
+      },
+      { PREDICTION_LOG_SAMPLE: '1', DRIFT_FLUSH_MS: '100' },
+    );
+  }, 60_000);
+
+  afterAll(() => harness?.close());
+
+  it('judges a version whose published alerts expired and that ran no job since', async () => {
+    const { client, redis, receiver } = harness;
+    const answers: { jobId: string; top: number }[] = [];
+    for (const row of rows(normals(5), 14)) {
+      const { jobId, outputs } = await client.predict('iris', { features: [row] });
+      const probabilities = [...(outputs.probabilities!.data as Float32Array)];
+      answers.push({ jobId, top: probabilities.indexOf(Math.max(...probabilities)) });
+    }
+    await expect.poll(() => redis.xlen(predictionLogKey(idlePrefix, 'iris'))).toBe(14);
+    // What a day without jobs does to the published alerts (their TTL), then a new worker that
+    // loads the version and serves it no job.
+    await harness.restartWorker(() =>
+      redis.del(alertsKey(idlePrefix, 'iris', '1'), alertVersionsKey(idlePrefix, 'iris')),
+    );
+    const send = async (from: number, to: number, right: boolean) => {
+      for (const { jobId, top } of answers.slice(from, to))
+        await client.feedback(jobId, { label: right ? top : (top + 1) % 3 });
+    };
+    const state = alertStateKey(idlePrefix, 'iris', '1', 'accuracy');
+    await send(0, 4, false);
+    await expect.poll(() => receiver.deliveries.length, { timeout: 10_000 }).toBe(1);
+    // 4 of 8 right: 0.5 is not below 0.5, the crossing is over.
+    await send(4, 8, true);
+    await expect.poll(() => redis.exists(state), { timeout: 10_000 }).toBe(0);
+    expect(receiver.deliveries).toHaveLength(1);
+    // 4 of 14 right: a new crossing, a new event.
+    await send(8, 14, false);
+    await expect.poll(() => receiver.deliveries.length, { timeout: 10_000 }).toBe(2);
+    const events = receiver.deliveries.map(
+      (d) => new Webhook(SECRET).verify(d.body, d.headers) as { data: Record<string, unknown> },
+    );
+    expect(events[0]?.data).toMatchObject({ version: '1', metric: 'accuracy', rows: 4, value: 0 });
+    // Judged as soon as the window fell below again: after 9 to 14 labels.
+    const second = events[1]?.data as { rows: number; value: number };
+    expect(second.rows).toBeGreaterThanOrEqual(9);
+    expect(second.value).toBeCloseTo(4 / second.rows, 9);
   }, 40_000);
 });

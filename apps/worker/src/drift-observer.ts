@@ -122,9 +122,11 @@ export function createDriftObserver(options: DriftObserverOptions): DriftObserve
     return state ?? undefined;
   };
 
-  const flushVersion = async (state: VersionDrift, now: number): Promise<void> => {
+  // A served version refreshes what it published at every flush, traffic or not: alerts are judged
+  // (and feedback arrives) long after a version's last job.
+  const flushVersion = async (state: VersionDrift, now: number, served: boolean): Promise<void> => {
     const { counts, meta, alerts, model, version } = state;
-    if (counts.rows === 0 && !state.publish) return;
+    if (counts.rows === 0 && !state.publish && !served) return;
     state.counts = emptyCounts(state.edges);
     const ttlS = Math.ceil((DRIFT_RETENTION_MS + config.DRIFT_SLICE_MS) / 1000);
     const multi = connection.multi();
@@ -167,11 +169,20 @@ export function createDriftObserver(options: DriftObserverOptions): DriftObserve
 
   const flush = async (): Promise<void> => {
     const now = Date.now();
-    for (const state of active.values()) {
-      await flushVersion(state, now).catch((err: unknown) => {
+    // Every loaded version publishes its baseline and alerts, not only those that ran a job here.
+    const served = new Set<VersionDrift>();
+    for (const [model, versions] of engine.models)
+      for (const loaded of versions) {
+        const state = stateOf(model, loaded.entry.version);
+        if (state) served.add(state);
+      }
+    for (const [key, state] of active) {
+      await flushVersion(state, now, served.has(state)).catch((err: unknown) => {
         state.publish = true;
         warn(err as Error);
       });
+      // Unloaded (or reloaded under a new state): its last counts are in, its keys may expire.
+      if (!served.has(state)) active.delete(key);
     }
   };
 

@@ -4,9 +4,12 @@ import type { RedisClient } from '@conveyor/shared';
 import type { QueueClient } from '@conveyor/sdk';
 import {
   AlertsSchema,
+  DriftMetaSchema,
   alertStateKey,
   alertsKey,
   alertVersionsKey,
+  driftMetaKey,
+  driftVersionsKey,
   parseWindow,
   type Alerts,
   type Config,
@@ -53,17 +56,28 @@ export interface AlertEvaluatorOptions {
   accuracy?: AccuracyReader;
 }
 
+/** JSON text read from Redis, parsed; undefined when absent or not JSON (never trust Redis). */
+function parseJson(text: string | null): unknown {
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One check of every model's alerts; resolves with the events queued. */
 export type AlertCheck = () => Promise<number>;
 
 /**
- * Checks the alerts of every version whose worker published some (model.json `alerts`): reads each
- * metric over the alert's window and, when it crossed its threshold, queues one signed event for
- * the alert's webhook. A crossing is recorded under a per-version, per-metric key set with NX, so
- * that of several producers, and of several checks while the metric stays past its threshold, one
- * queues the event; the key goes once the metric is back, and the next crossing fires again. A
- * lock (SET NX PX) lets one producer check per interval. Windows with fewer than `minRows` rows
- * are not judged.
+ * Checks the alerts (model.json `alerts`) of every version of an announced model whose workers
+ * publish alerts or a baseline (its alerts ride along), whether or not it still takes traffic:
+ * workers publish every version they load. Reads each metric over the alert's window and, when
+ * it crossed its threshold, queues one signed event for the alert's webhook. A crossing is
+ * recorded under a per-version, per-metric key set with NX, so that of several producers, and of
+ * several checks while the metric stays past its threshold, one queues the event; the key goes
+ * once the metric is back, and the next crossing fires again. A lock (SET NX PX) lets one
+ * producer check per interval. Windows with fewer than `minRows` rows are not judged.
  */
 export function createAlertCheck(options: AlertEvaluatorOptions): AlertCheck {
   const { redis, config, client, queue } = options;
@@ -152,12 +166,26 @@ export function createAlertCheck(options: AlertEvaluatorOptions): AlertCheck {
     return fired;
   };
 
+  /** A version's published alerts: its own key, else those its published baseline carries. */
+  const publishedAlerts = async (model: string, version: string) => {
+    const own = parseJson(await redis.get(alertsKey(prefix, model, version)));
+    const alerts = AlertsSchema.safeParse(own);
+    if (alerts.success) return alerts.data;
+    const meta = DriftMetaSchema.safeParse(
+      parseJson(await redis.get(driftMetaKey(prefix, model, version))),
+    );
+    return meta.success ? meta.data.alerts : undefined;
+  };
+
   const alertsOf = async (model: string): Promise<[string, Alerts][]> => {
+    const versions = new Set([
+      ...(await redis.smembers(alertVersionsKey(prefix, model))),
+      ...(await redis.smembers(driftVersionsKey(prefix, model))),
+    ]);
     const found: [string, Alerts][] = [];
-    for (const version of await redis.smembers(alertVersionsKey(prefix, model))) {
-      const text = await redis.get(alertsKey(prefix, model, version));
-      const parsed = text === null ? undefined : AlertsSchema.safeParse(JSON.parse(text));
-      if (parsed?.success) found.push([version, parsed.data]);
+    for (const version of versions) {
+      const alerts = await publishedAlerts(model, version);
+      if (alerts) found.push([version, alerts]);
     }
     return found;
   };
@@ -169,7 +197,11 @@ export function createAlertCheck(options: AlertEvaluatorOptions): AlertCheck {
     let fired = 0;
     const names = new Set((await client.models()).map((m) => m.name));
     for (const model of names) {
-      for (const [version, alerts] of await alertsOf(model)) {
+      const versions = await alertsOf(model).catch((err: unknown) => {
+        log.warn({ err, model }, 'alert check failed');
+        return [];
+      });
+      for (const [version, alerts] of versions) {
         try {
           fired += await checkVersion(model, version, alerts);
         } catch (err) {
