@@ -86,7 +86,13 @@ async function runAlone(ctx: PackContext, pack: Pack): Promise<PredictManyResult
  * every item's.
  */
 export async function runPack(ctx: PackContext, pack: Pack): Promise<PredictManyResult[]> {
-  if (pack.items.length === 1) return [await runOne(ctx, pack.first, pack.items[0])];
+  if (pack.items.length === 1) {
+    const [result] = [await runOne(ctx, pack.first, pack.items[0])];
+    // An item of many rows teaches the sizer as a pack does: else items larger than the first
+    // pack size would each go alone, the size never learnt.
+    if (result.ok && pack.layouts[0]?.key) ctx.sizer.observe(result.prediction.timings, pack.rows);
+    return [result];
+  }
   const own: PredictOptions = { ...ctx.shared };
   if (ctx.keyPrefix !== undefined)
     own.idempotencyKey = packIdempotencyKey(ctx.keyPrefix, pack.first, pack.items.length);

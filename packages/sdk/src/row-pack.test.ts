@@ -121,6 +121,14 @@ describe('createPackSizer', () => {
     expect(sizer.rows).toBe(TARGET_PACK_MS / 2);
   });
 
+  it('sizes from the fastest recent pack, not from packs a busy host slowed down', () => {
+    const sizer = createPackSizer();
+    sizer.observe(timings(0.1, 100), sizer.rows);
+    const settled = sizer.rows;
+    for (let i = 0; i < 3; i++) sizer.observe(timings(100, 100), sizer.rows);
+    expect(sizer.rows).toBeGreaterThanOrEqual(settled);
+  });
+
   it('keeps a fixed size whatever it observes, and halves on shrink', () => {
     const sizer = createPackSizer(256);
     sizer.observe(timings(0.001, 256), 256);
