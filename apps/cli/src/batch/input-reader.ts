@@ -8,6 +8,13 @@ import {
   type ModelSignature,
 } from '@conveyor/shared';
 import { fileError, inputsForModel, parseInputsValue } from '../inputs.js';
+import {
+  csvBlocks,
+  numericCsvPlan,
+  type NumericCsvPlan,
+  type RowBlock,
+  type RowError,
+} from './csv-blocks.js';
 
 /** What the reader needs of a model's signature to give a bare array to its only input. */
 type InputsOf = Pick<ModelSignature, 'name' | 'version' | 'inputs'>;
@@ -43,11 +50,19 @@ async function* jsonLines(path: string, signature: InputsOf): AsyncGenerator<Inp
   }
 }
 
-async function* csvRows(path: string, text: boolean): AsyncGenerator<InputRow> {
-  const parser = createReadStream(path).pipe(
+/** Where a read starts in the middle of a file: its byte, the lines before it, and the header. */
+export interface CsvFrom {
+  start: number;
+  line: number;
+  header: string[];
+}
+
+async function* csvRows(path: string, text: boolean, from?: CsvFrom): AsyncGenerator<InputRow> {
+  const parser = createReadStream(path, { start: from?.start ?? 0 }).pipe(
     parse({ info: true, relax_column_count: true, skip_empty_lines: true, trim: true, bom: true }),
   );
-  let header: string[] | undefined;
+  let header = from?.header;
+  const before = from?.line ?? 0;
   for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
     const { record, info } = item;
     if (header === undefined) {
@@ -64,7 +79,7 @@ async function* csvRows(path: string, text: boolean): AsyncGenerator<InputRow> {
       }
       continue;
     }
-    const line = info.lines;
+    const line = before + info.lines;
     if (record.length !== header.length) {
       yield {
         line,
@@ -115,14 +130,71 @@ export async function* readRows(
   try {
     yield* format === 'csv' ? csvRows(path, text) : jsonLines(path, signature);
   } catch (error) {
-    if (isConveyorError(error)) throw error;
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('CSV_'))
-      throw new ConveyorError(
-        'ERR_VALIDATION',
-        `${path} is not valid CSV: ${(error as Error).message}`,
-      );
-    throw fileError(path, 'input file', error);
+    throw readError(path, error);
+  }
+}
+
+function readError(path: string, error: unknown): ConveyorError {
+  if (isConveyorError(error)) return error;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('CSV_'))
+    return new ConveyorError(
+      'ERR_VALIDATION',
+      `${path} is not valid CSV: ${(error as Error).message}`,
+    );
+  return fileError(path, 'input file', error);
+}
+
+/** Rows that go to predictMany as one item: one row, or a block of rows of one tensor. */
+export interface WorkItem {
+  /** The input line of each row, in order along the first dimension. */
+  lines: number[];
+  inputs: Record<string, unknown>;
+  /** A block's row `i` alone, as its own inputs; absent for a single row. */
+  row?: (i: number) => Record<string, unknown>;
+}
+
+function blockItem(plan: NumericCsvPlan, block: RowBlock): WorkItem {
+  const { input, dtype } = plan;
+  const width = plan.header.length;
+  const tensor = (data: Float32Array | Float64Array) => ({
+    [input]: { data, shape: [data.length / width, width], dtype },
+  });
+  return {
+    lines: block.lines,
+    inputs: tensor(block.values),
+    row: (i) => tensor(block.values.subarray(i * width, (i + 1) * width)),
+  };
+}
+
+/**
+ * The rows of an input file as predictMany items, leaving out those for which `skip(line)` is
+ * true. With `blocks`, a CSV of numbers for a model with one labelled input (see
+ * numericCsvPlan) comes in blocks of rows, each one tensor; any other file comes row by row as
+ * readRows reads it. A row that cannot be read comes back with its error.
+ */
+export async function* readWork(
+  path: string,
+  format: InputFormat,
+  signature: ModelSignature,
+  options: { blocks: boolean; skip: (line: number) => boolean },
+): AsyncGenerator<WorkItem | RowError> {
+  const { skip } = options;
+  try {
+    const plan =
+      options.blocks && format === 'csv' ? await numericCsvPlan(path, signature) : undefined;
+    if (plan !== undefined) {
+      const csvRecords = (from: CsvFrom) => csvRows(path, false, from);
+      for await (const item of csvBlocks(path, plan, { skip, csvRecords }))
+        yield 'error' in item ? item : blockItem(plan, item);
+      return;
+    }
+  } catch (error) {
+    throw readError(path, error);
+  }
+  for await (const row of readRows(path, format, signature)) {
+    if (skip(row.line)) continue;
+    yield 'error' in row ? row : { lines: [row.line], inputs: row.inputs };
   }
 }
 

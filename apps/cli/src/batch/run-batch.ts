@@ -3,13 +3,13 @@ import { appendFileSync, type WriteStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { PredictInputs, PredictManyResult } from '@conveyor/sdk';
 import type { ConveyorError } from '@conveyor/shared';
-import { nested } from '../format.js';
 import { fileError } from '../inputs.js';
 import type { CliClient } from '../open-client.js';
-import { readRows, type InputFormat } from './input-reader.js';
+import { readWork, type InputFormat, type WorkItem } from './input-reader.js';
 import type { Progress } from './progress.js';
 import type { QueueWatch } from './queue-watch.js';
 import { readDoneRows } from './resume.js';
+import { createSettle } from './settle-result.js';
 
 /** Heap is sampled every this many rows when memory samples are asked for. */
 export const MEMORY_SAMPLE_EVERY = 10_000;
@@ -25,7 +25,7 @@ export interface BatchOptions {
   concurrency: number;
   /** Pack many rows into one job (predictMany's `pack`); default 'auto'. */
   pack?: boolean | 'auto' | undefined;
-  /** Appends `{ rows, heapUsed, rss }` JSON lines here every MEMORY_SAMPLE_EVERY rows. */
+  /** Appends a `{ rows, heapUsed, rss }` JSON line here as the count passes each multiple of MEMORY_SAMPLE_EVERY. */
   memorySamples?: string | undefined;
   /** Aborting stops reading; rows in flight finish and are written. */
   signal: AbortSignal;
@@ -75,7 +75,9 @@ async function drained(stream: WriteStream): Promise<void> {
  * Runs a batch: streams the input's rows, skips rows an earlier run finished (in --out or
  * --failed), runs the rest through the client's predictMany (at most `concurrency` jobs in
  * flight, many rows packed into each), and appends each row's result or failure as it arrives,
- * one JSON line each carrying its input line number. A row is written once, when its own result
+ * one JSON line each carrying its input line number. A CSV of numbers is read in blocks of rows,
+ * each one tensor (see csv-blocks.ts); a block that fails for its data runs again row by row, so
+ * only its bad rows fail. A row is written once, when its own result
  * arrives, whether or not it shared a job: a run killed mid-way leaves rows of a pack either
  * written or not, and a re-run does exactly the rows not written. Memory stays flat however large the file: a window of rows, the results not yet
  * flushed, and one bit per done row. Redis going away mid-run stops the run with
@@ -112,7 +114,7 @@ export async function runBatch(
     const c = counts();
     progress.update(c);
     if (options.memorySamples !== undefined && c.thisRun >= nextSample) {
-      nextSample += MEMORY_SAMPLE_EVERY;
+      nextSample = (Math.floor(c.thisRun / MEMORY_SAMPLE_EVERY) + 1) * MEMORY_SAMPLE_EVERY;
       // With --expose-gc the sample measures live memory, not garbage not yet collected.
       (globalThis as { gc?: () => void }).gc?.();
       const { heapUsed, rss } = process.memoryUsage();
@@ -127,31 +129,53 @@ export async function runBatch(
     summary.failed += 1;
     counted();
   };
+  const succeed = (text: string, rows: number) => {
+    out.write(text);
+    summary.succeeded += rows;
+    counted();
+  };
+  const skip = (line: number) => {
+    if (!doneOut.lines.has(line) && !doneFailed.lines.has(line)) return false;
+    summary.skipped += 1;
+    return true;
+  };
 
-  // predictMany numbers the items it is given; this maps those numbers back to input lines
-  // (only for rows in flight, so it stays small).
-  const lineOf = new Map<number, number>();
+  // predictMany numbers the items it is given; this maps those numbers back to their rows (only
+  // for items in flight, so it stays small).
+  const work = new Map<number, WorkItem>();
   let index = 0;
   async function* items(): AsyncGenerator<PredictInputs> {
-    for await (const row of readRows(options.input, options.format, signature)) {
+    const source = readWork(options.input, options.format, signature, {
+      blocks: options.pack !== false,
+      skip,
+    });
+    for await (const item of source) {
       if (options.signal.aborted) {
         summary.interrupted = true;
         return;
       }
-      if (doneOut.lines.has(row.line) || doneFailed.lines.has(row.line)) {
-        summary.skipped += 1;
-        continue;
-      }
-      if ('error' in row) {
-        fail(row.line, row.error);
+      if ('error' in item) {
+        fail(item.line, item.error);
         await drained(failedFile);
         continue;
       }
-      lineOf.set(index, row.line);
+      work.set(index, item);
       index += 1;
-      yield row.inputs as PredictInputs;
+      yield item.inputs as PredictInputs;
     }
   }
+  const predictOptions = {
+    concurrency: options.concurrency,
+    pack: options.pack ?? 'auto',
+    ...(options.version !== undefined && { version: options.version }),
+  };
+
+  const settle = createSettle({
+    fail,
+    succeed,
+    check: () => options.queue?.check() ?? Promise.resolve(undefined),
+    alone: (rows) => cli.client.predictMany(options.model, rows as PredictInputs[], predictOptions),
+  });
 
   let fatal: ConveyorError | undefined;
   // Set once the queue watch reports Redis gone; wakes the wait for the next result.
@@ -161,11 +185,7 @@ export async function runBatch(
     lost = error;
     wake?.(error);
   });
-  const results = cli.client.predictMany(options.model, items(), {
-    concurrency: options.concurrency,
-    pack: options.pack ?? 'auto',
-    ...(options.version !== undefined && { version: options.version }),
-  });
+  const results = cli.client.predictMany(options.model, items(), predictOptions);
   const iterator = results[Symbol.asyncIterator]();
   type Next = IteratorResult<PredictManyResult> | { lost: ConveyorError };
   const next = () =>
@@ -183,27 +203,11 @@ export async function runBatch(
       }
       if (step.done === true) break;
       const result = step.value;
-      const line = lineOf.get(result.index) ?? 0;
-      lineOf.delete(result.index);
-      if (!result.ok) {
-        // A failure while Redis does not answer is Redis's, not the row's: the row stays undone.
-        const gone =
-          result.error.code === 'ERR_QUEUE_UNAVAILABLE'
-            ? result.error
-            : await options.queue?.check();
-        if (gone !== undefined) {
-          fatal = gone;
-          break;
-        }
-        fail(line, result.error);
-      } else {
-        const outputs: Record<string, unknown> = {};
-        for (const [name, tensor] of Object.entries(result.prediction.outputs))
-          outputs[name] = nested(tensor);
-        out.write(`${JSON.stringify({ line, outputs })}\n`);
-        summary.succeeded += 1;
-        counted();
-      }
+      const item = work.get(result.index);
+      work.delete(result.index);
+      if (item === undefined) continue;
+      fatal = await settle(item, result);
+      if (fatal !== undefined) break;
       await drained(out);
       await drained(failedFile);
     }

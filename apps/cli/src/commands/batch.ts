@@ -92,7 +92,7 @@ export function registerBatch(program: Command, ctx: CliContext): void {
   command.addHelpText(
     'after',
     `
-Rows are packed into jobs of many rows (64 at first, then sized toward 20 ms of inference
+Rows are packed into jobs of many rows (64 at first, then sized toward 50 ms of inference
 each, up to 4,096), so the queue's cost per job is shared by the rows; each row still gets its
 own output line, or its own line in --failed when only it is bad. A model whose first dimension
 is not free gets one job per row. Each output line carries its row's line number in the input. Re-running the same command after an
