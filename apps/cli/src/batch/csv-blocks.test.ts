@@ -104,6 +104,16 @@ describe('readWork over a CSV of numbers in blocks', () => {
     expect(rows.get(604)).toEqual([601, 1, 2, 3]);
   });
 
+  it('reads lines cut between reads, and finds a quote far into a large file', async () => {
+    const lines = ['sepal_length,sepal_width,petal_length,petal_width'];
+    for (let i = 0; i < 40_000; i++)
+      lines.push(i === 30_000 ? '"7",8,9,10' : `${i}.${i % 7},${i % 13}.25,-${i % 5},0.${i}`);
+    const { rows } = await expectSameRows(csv(lines.join('\n')));
+    expect(rows.size).toBe(40_000);
+    expect(rows.get(30_002)).toEqual([7, 8, 9, 10]);
+    expect(rows.get(40_001)).toEqual([39_999.1, 11.25, -4, 0.39999].map(Math.fround));
+  });
+
   it('leaves out the rows an earlier run did, quoted or not', async () => {
     const lines = ['sepal_length,sepal_width,petal_length,petal_width'];
     for (let i = 0; i < 100; i++) lines.push(i === 50 ? '"1",2,3,4' : `${i},1,2,3`);

@@ -4,7 +4,6 @@
  * line with a quote (which may open a field across lines) hands the rest of the file to
  * csv-parse, from that line on, so every file still reads as csv-parse reads it.
  */
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ConveyorError, featureInput, type ModelSignature } from '@conveyor/shared';
 import { plainNumber } from './number-field.js';
@@ -172,32 +171,63 @@ export async function* csvBlocks(
   };
 
   let line = 1;
-  let offset = plan.bodyStart;
-  let carry: Buffer | undefined;
   let switchAt: number | undefined;
-  const stream = createReadStream(path, { start: plan.bodyStart, highWaterMark: CHUNK_BYTES });
-  for await (const piece of stream) {
-    const chunk = carry === undefined ? (piece as Buffer) : Buffer.concat([carry, piece as Buffer]);
-    carry = undefined;
-    let start = 0;
-    for (let nl = chunk.indexOf(NEWLINE); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
-      line += 1;
-      if (!parseLine(chunk, start, nl, line)) {
-        switchAt = offset + start;
-        break;
+  // The bytes of a line cut at the end of the last read, and where they are in the file.
+  let carry: Buffer | undefined;
+  let carryAt = plan.bodyStart;
+  // Where the current read starts in the file.
+  let at = plan.bodyStart;
+  // One buffer for every read: a stream's fresh Buffer per read is memory outside the heap that
+  // only a full garbage collection frees, and the process grew with it all run long.
+  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  const handle = await open(path, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, at);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      let start = 0;
+      if (carry !== undefined) {
+        // Only the cut line is copied, not the whole read.
+        const nl = chunk.indexOf(NEWLINE);
+        if (nl === -1) {
+          carry = Buffer.concat([carry, chunk]);
+          at += chunk.length;
+          continue;
+        }
+        const joined = Buffer.concat([carry, chunk.subarray(0, nl)]);
+        carry = undefined;
+        line += 1;
+        if (!parseLine(joined, 0, joined.length, line)) {
+          switchAt = carryAt;
+          break;
+        }
+        start = nl + 1;
       }
-      start = nl + 1;
+      for (let nl = chunk.indexOf(NEWLINE, start); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
+        line += 1;
+        if (!parseLine(chunk, start, nl, line)) {
+          switchAt = at + start;
+          break;
+        }
+        start = nl + 1;
+      }
+      if (switchAt !== undefined) break;
+      if (start < chunk.length) {
+        // A copy: the buffer is read into again.
+        carry = Buffer.from(chunk.subarray(start));
+        carryAt = at + start;
+      }
+      at += chunk.length;
+      yield* ready.splice(0);
     }
-    if (switchAt !== undefined) break;
-    if (start < chunk.length) carry = chunk.subarray(start);
-    offset += start;
-    yield* ready.splice(0);
+  } finally {
+    await handle.close();
   }
   if (switchAt === undefined && carry !== undefined) {
     line += 1;
-    if (!parseLine(carry, 0, carry.length, line)) switchAt = offset;
+    if (!parseLine(carry, 0, carry.length, line)) switchAt = carryAt;
   }
-  stream.destroy();
   if (switchAt !== undefined) {
     line -= 1;
     for await (const row of options.csvRecords({ start: switchAt, line, header })) {

@@ -8,6 +8,7 @@ import type { CliClient } from '../open-client.js';
 import { readWork, type InputFormat, type WorkItem } from './input-reader.js';
 import type { Progress } from './progress.js';
 import type { QueueWatch } from './queue-watch.js';
+import { LineWriter } from './line-writer.js';
 import { readDoneRows } from './resume.js';
 import { createSettle } from './settle-result.js';
 
@@ -49,15 +50,12 @@ export interface BatchSummary {
 }
 
 /** Opens a file for appending, so that a path that cannot be written fails before any work. */
-async function openAppend(path: string, what: string): Promise<WriteStream> {
-  let handle: FileHandle;
+async function openAppend(path: string, what: string): Promise<FileHandle> {
   try {
-    handle = await open(path, 'a');
+    return await open(path, 'a');
   } catch (cause) {
     throw fileError(path, what, cause);
   }
-  // The stream closes the handle when it ends.
-  return handle.createWriteStream();
 }
 
 async function close(stream: WriteStream): Promise<void> {
@@ -94,8 +92,9 @@ export async function runBatch(
   const signature = await cli.signature(options.model, options.version);
   const doneOut = await readDoneRows(options.out, 'output file');
   const doneFailed = await readDoneRows(options.failed, 'failed-rows file');
-  const out = await openAppend(options.out, 'output file');
-  const failedFile = await openAppend(options.failed, 'failed-rows file');
+  const out = new LineWriter(await openAppend(options.out, 'output file'));
+  // The stream closes the handle when it ends.
+  const failedFile = (await openAppend(options.failed, 'failed-rows file')).createWriteStream();
 
   const summary: BatchSummary = {
     succeeded: 0,
@@ -130,7 +129,7 @@ export async function runBatch(
     counted();
   };
   const succeed = (text: string, rows: number) => {
-    out.write(text);
+    out.add(text);
     summary.succeeded += rows;
     counted();
   };
@@ -208,13 +207,13 @@ export async function runBatch(
       if (item === undefined) continue;
       fatal = await settle(item, result);
       if (fatal !== undefined) break;
-      await drained(out);
+      if (out.full) await out.flush();
       await drained(failedFile);
     }
     // The waits in flight may never end without Redis: stop reading without waiting for them.
     if (fatal !== undefined) void iterator.return?.(undefined).catch(() => undefined);
   } finally {
-    await Promise.allSettled([close(out), close(failedFile)]);
+    await Promise.allSettled([out.close(), close(failedFile)]);
     summary.seconds = (Date.now() - started) / 1000;
     progress.stop(counts());
   }
