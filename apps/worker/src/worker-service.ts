@@ -15,6 +15,7 @@ import {
   throttledErrorLog,
   type Config,
   type Logger,
+  batchWritesPerTurn,
   createRedisClient,
   configTarget,
   configTopology,
@@ -120,6 +121,8 @@ export async function startWorkerService(
     redisOptions('worker', 'conveyor-worker'),
   );
   connection.on('error', throttledErrorLog(log, 'redis connection error'));
+  // The jobs of a batch finish together: their results reach Redis in one write.
+  batchWritesPerTurn(connection);
   const id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   // What the registry's record reads, once the service has started (its first beats come before).
   const started: { source?: MetricsSource } = {};

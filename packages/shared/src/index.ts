@@ -350,6 +350,7 @@ export {
   type RedisClient,
   type RedisClientOptions,
 } from './redis-client.js';
+export { batchWritesPerTurn } from './redis-write-batching.js';
 export {
   SENTINEL_NAME,
   clientRedisOf,

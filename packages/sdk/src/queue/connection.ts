@@ -1,5 +1,6 @@
 import {
   DEV_STATE_FILE,
+  batchWritesPerTurn,
   createRedisClient,
   targetAddress,
   type RedisClient,
@@ -62,6 +63,8 @@ export async function openConnection(options: ClientOptions): Promise<Connection
     lazyConnect: true,
   });
   redis.on('error', throttledErrorLog(log, 'redis connection error'));
+  // Jobs accepted from many requests in one turn reach Redis in one write.
+  batchWritesPerTurn(redis);
   try {
     // A connection's handshake is a few commands; on a frozen Redis ioredis would retry it.
     await redisWithin(redis.connect(), 2 * PRODUCER_COMMAND_TIMEOUT_MS);

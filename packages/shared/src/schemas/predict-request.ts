@@ -200,6 +200,9 @@ export function toTensor(
   return fromPlain(name, { values, layout }, given, maxBytes, spec);
 }
 
+/** A request's inputs by name, each checked by toTensor (built once: zod schemas cost to build). */
+const NamedInputsSchema = z.record(TensorNameSchema, z.unknown());
+
 /**
  * Converts every input of a request; the first bad one throws. With the model's signature, each
  * input is converted as `toTensor` does with that input's spec.
@@ -209,7 +212,7 @@ export function toTensors(
   maxBytes: number = DEFAULT_MAX_TENSOR_BYTES,
   signature?: Pick<ModelSignature, 'inputs'>,
 ): Record<string, Tensor> {
-  const parsed = z.record(TensorNameSchema, z.unknown()).safeParse(inputs);
+  const parsed = NamedInputsSchema.safeParse(inputs);
   if (!parsed.success || Object.keys(parsed.data).length === 0) {
     throw new ConveyorError(
       'ERR_VALIDATION',
