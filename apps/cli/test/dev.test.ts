@@ -174,4 +174,20 @@ describe('conveyor dev', () => {
     expect(worker.stdout).not.toContain('worker ready');
     expect(worker.stderr).toMatch(/does not have: "nope"; it has: .*iris/);
   });
+
+  it('refuses a Sentinel group or a cluster, which it cannot run on, before starting anything', async () => {
+    for (const [env, names] of [
+      [{ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'mymaster' }, 'Sentinel group'],
+      [{ REDIS_URL: 'redis+cluster://127.0.0.1:7000' }, 'Redis Cluster'],
+    ] as const) {
+      const dir = tempDir();
+      const run = await runCli(['dev'], { cwd: dir, env });
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain(
+        `ERR_USAGE: conveyor dev runs on one Redis server, and this configuration names a ${names}`,
+      );
+      expect(existsSync(join(dir, '.conveyor'))).toBe(false);
+    }
+  });
 });

@@ -94,6 +94,11 @@ Examples:
         `a conveyor dev is already running in this folder (pid ${other.pid}, Redis ${redactUrl(other.redisUrl)}, ${DEV_STATE_FILE}); stop it, or run this one from another folder`,
         { details: { pid: other.pid } },
       );
+    if (config.REDIS_CLUSTER_NODES !== undefined || config.REDIS_SENTINELS !== undefined)
+      throw new ConveyorError(
+        'ERR_USAGE',
+        `conveyor dev runs on one Redis server, and this configuration names a ${config.REDIS_SENTINELS === undefined ? 'Redis Cluster' : 'Sentinel group'}: run \`conveyor worker\` and \`conveyor serve\` against it, or unset ${config.REDIS_SENTINELS === undefined ? 'REDIS_CLUSTER_NODES' : 'REDIS_SENTINELS'} (and any redis+cluster:// or redis+sentinel:// URL) for a local run`,
+      );
     const explicit = typeof options.redisUrl === 'string' || Boolean(io.env.REDIS_URL?.trim());
     const redis = await findRedis(ctx, config.REDIS_URL, explicit);
     const env = {
