@@ -27,6 +27,8 @@ export interface RateLimitOptions {
     | 'RATE_LIMIT_STORE'
     | 'REDIS_URL'
     | 'REDIS_CLUSTER_NODES'
+    | 'REDIS_SENTINELS'
+    | 'REDIS_SENTINEL_NAME'
     | 'REDIS_KEY_PREFIX'
   >;
   logger: Logger;

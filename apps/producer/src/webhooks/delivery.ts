@@ -48,6 +48,8 @@ type DeliveryConfig = Pick<
   Config,
   | 'REDIS_URL'
   | 'REDIS_CLUSTER_NODES'
+  | 'REDIS_SENTINELS'
+  | 'REDIS_SENTINEL_NAME'
   | 'REDIS_KEY_PREFIX'
   | 'EVENTS_MAX_LEN'
   | 'WEBHOOK_MAX_ATTEMPTS'
