@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { toRows } from '@conveyor/shared';
+import { queueOfJobId, queuePrefix, toRows } from '@conveyor/shared';
 import { irisReference } from '../scripts/lib/iris-weights.js';
 import { dropPrefix, uniquePrefix } from './support/prefix.js';
 import { spawnWorker, type WorkerProcess } from './support/workers.js';
@@ -70,21 +72,59 @@ describe('waiting for many jobs', () => {
   }, 120_000);
 
   it('reads a model used for the first time while the listener is blocked on others', async () => {
+    const wakeKeys = () => admin.keys(`${prefix}:sdk-wake:*`);
+    const before = await wakeKeys();
     const fresh = await createClient({ redisUrl, prefix });
+    const { jobId } = await fresh.predict('iris', { features: [[5.1, 3.5, 1.4, 0.2]] });
+    // A job delayed for a minute keeps the listener blocked on iris's stream.
+    const delayedId = jobId.replace(/[^.]+$/, randomUUID());
+    const name = queueOfJobId(delayedId);
+    const queue = new Queue(name, { connection: admin, prefix: queuePrefix(prefix, name) });
+    await queue.add('predict', {}, { jobId: delayedId, delay: 60_000 });
+    const events = fresh.job(delayedId).events();
     try {
-      await fresh.predict('iris', { features: [[5.1, 3.5, 1.4, 0.2]] });
-      // The listener now blocks on iris's stream only; text-direction joins it through the wake stream.
+      expect((await events.next()).value).toEqual({ type: 'state', state: 'delayed' });
+      // text-direction joins the blocked read through the wake stream.
       const { outputs } = await fresh.predict(
         'text-direction',
         { x: { data: new Float32Array(3 * 48 * 192), shape: [1, 3, 48, 192] } },
         { timeoutMs: 5000 },
       );
       expect(outputs['softmax_0.tmp_0']?.shape).toEqual([1, 2]);
+      expect(await wakeKeys()).toHaveLength(before.length + 1);
     } finally {
+      await events.return?.();
+      await queue.remove(delayedId);
+      await queue.close();
       await fresh.close();
     }
-    const keys = await admin.keys(`${prefix}:sdk-wake:*`);
-    // The long-lived client still has its wake stream; the closed one removed its own.
-    expect(keys).toHaveLength(1);
+    // The closed client removed its own wake stream.
+    expect((await wakeKeys()).sort()).toEqual(before.sort());
+  });
+
+  it('stops reading events while nobody waits, and reads again for its next wait', async () => {
+    const listeners = async () =>
+      ((await admin.client('LIST')) as string)
+        .split('\n')
+        .filter((line) => line.includes(` name=conveyor-sdk-events.${prefix} `));
+    const others = new Set(await listeners());
+    const idle = await createClient({ redisUrl, prefix });
+    const features = { features: [[5.1, 3.5, 1.4, 0.2]] };
+    try {
+      await idle.predict('iris', features);
+      const flags = async () => {
+        const own = (await listeners()).filter((line) => !others.has(line));
+        return own.map((line) => /(?:^| )flags=(\S*)/.exec(line)?.[1]);
+      };
+      // Its wait over, its listener is not blocked on a read (flag b)...
+      await expect.poll(flags).toEqual([expect.not.stringContaining('b')]);
+      // ...nor woken into a new one by the jobs of another client.
+      for (let i = 0; i < 5; i++) await client.predict('iris', features);
+      expect(await flags()).toEqual([expect.not.stringContaining('b')]);
+      const { outputs } = await idle.predict('iris', features, { timeoutMs: 5000 });
+      expect(outputs.probabilities?.shape).toEqual([1, 3]);
+    } finally {
+      await idle.close();
+    }
   });
 });

@@ -7,7 +7,10 @@ import { MODELS } from '../../scripts/lib/worker-process.js';
 export { MODELS, spawnWorker, type WorkerProcess } from '../../scripts/lib/worker-process.js';
 
 /** In-memory pino destination: tests assert on log records, not on console output. */
-export function memoryLogger(component: Component = 'worker'): {
+export function memoryLogger(
+  component: Component = 'worker',
+  level: 'info' | 'debug' = 'info',
+): {
   logger: Logger;
   records: Record<string, unknown>[];
 } {
@@ -19,7 +22,7 @@ export function memoryLogger(component: Component = 'worker'): {
       done();
     },
   });
-  return { logger: createLogger({ level: 'info', component, destination }), records };
+  return { logger: createLogger({ level, component, destination }), records };
 }
 
 /** A worker service in this process (its inference still runs on its own thread). */

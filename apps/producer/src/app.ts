@@ -27,6 +27,7 @@ import { driftRoute } from './drift/drift-route.js';
 import { accuracyReaderOf } from './drift/accuracy-reader.js';
 import { driftAlerts } from './drift/alerts-plugin.js';
 import { createProducerMetrics, type ProducerMetrics } from './metrics/producer-metrics.js';
+import { RequestLog } from './request-log.js';
 
 /** What the HTTP API needs from outside; tests pass real ones against a test Redis, or fakes. */
 export interface AppDeps {
@@ -56,6 +57,7 @@ export interface AppDeps {
 export function buildApp(config: Config, deps: AppDeps) {
   const app = Fastify({
     loggerInstance: deps.logger,
+    logController: new RequestLog(),
     bodyLimit: config.MAX_BODY_BYTES,
     // A synchronous infer may wait up to its own timeout; the predict timeout bounds each request.
     requestTimeout: 0,

@@ -12,7 +12,8 @@ import { testConfig, unusedClient } from './support.js';
 const config = testConfig(inject('redisUrl'), uniquePrefix());
 
 describe('HTTP edges on a real socket', () => {
-  const { logger, records } = memoryLogger('producer');
+  // At debug: `incoming request` tells that the producer has the request.
+  const { logger, records } = memoryLogger('producer', 'debug');
   const app = buildApp(config, {
     client: unusedClient(),
     redisPing: () => Promise.resolve(true),
@@ -106,7 +107,7 @@ describe('HTTP edges on a real socket', () => {
   });
 
   it('logs a client that hangs up while its infer waits at info, without a stack', async () => {
-    const { logger: waitLogger, records: waitRecords } = memoryLogger('producer');
+    const { logger: waitLogger, records: waitRecords } = memoryLogger('producer', 'debug');
     let release: (error: unknown) => void = () => undefined;
     const waiting = new Promise<never>((_, reject) => (release = reject));
     const waitApp = buildApp(config, {

@@ -1,6 +1,6 @@
 import { ownerOf } from '../plugins/auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { serializerCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Prediction } from '@conveyor/sdk';
 import { ConveyorError, isConveyorError } from '@conveyor/shared';
 import { HEADER_LENGTH_HEADER, binaryResponseBody, splitBinaryBody } from './binary.js';
@@ -35,6 +35,16 @@ export { DEADLINE_GRACE_MS } from './infer-run.js';
 
 /** Where the job routes (/v1) answer for a job accepted with 202. */
 export const jobStatusUrl = (jobId: string): string => `/v1/jobs/${encodeURIComponent(jobId)}`;
+
+/**
+ * The answers this module builds from typed values (200 from `encodeInferResponse`, 202) are
+ * written with JSON.stringify: zod would copy and check every output element again on each
+ * answer. Error bodies, built elsewhere, are checked as on every other route.
+ */
+const inferSerializer: typeof serializerCompiler = (route) =>
+  route.httpStatus === '200' || route.httpStatus === '202'
+    ? (data: unknown) => JSON.stringify(data)
+    : serializerCompiler(route);
 
 /** The binary part of each request body of the binary tensor data extension, by request. */
 const binaryParts = new WeakMap<FastifyRequest, Buffer>();
@@ -142,6 +152,7 @@ export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
 ) => {
   await useCompression(app);
   addParsers(app);
+  app.setSerializerCompiler(inferSerializer);
   useUploads(app, { maxFileBytes: config.MAX_TENSOR_BYTES, bodyOf: inferBodyOf });
   const ctx: InferContext = {
     client,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ConveyorError,
   queueKey,
+  queueOfJobId,
   type Logger,
   type RedisClient,
   hashTagOf,
@@ -22,7 +23,9 @@ export interface QueueEvent {
  * The one listener of a client: a single connection that blocks on XREAD over the event stream
  * of every queue (model version) the client has used, and hands each entry to the subscribers of its job id. A
  * thousand waits on ten models cost one connection and no polling (on a Redis Cluster, one
- * connection per model, since one XREAD reads the keys of one slot only).
+ * connection per model, since one XREAD reads the keys of one slot only). While nobody waits (no
+ * subscriber, no expected job still running) it stops reading, so an idle client is not woken by
+ * every event of jobs others run; the next subscriber or expected job starts it again.
  */
 export interface EventHub {
   /**
@@ -66,6 +69,8 @@ interface Reader {
   wakeKey: string;
   listener?: RedisClient;
   reading?: Promise<void>;
+  /** Set while the reader pauses (nobody waits); resumes it once the streams are pinned again. */
+  paused?: ((pinned: Promise<void>) => void) | undefined;
 }
 
 /** Alternating field/value list to a record. */
@@ -97,21 +102,30 @@ export function createEventHub(
 
   /** Expected jobs by id, oldest first: until (epoch ms) and their end once it came. */
   const expected = new Map<string, { until: number; end?: QueueEvent }>();
+  /** Expected jobs whose end has not come yet. */
+  let running = 0;
   const forgetExpired = (now: number) => {
     for (const [id, entry] of expected) {
       if (entry.until > now && expected.size <= MAX_EXPECTED) break;
+      if (entry.end === undefined) running -= 1;
       expected.delete(id);
     }
   };
+  /** Whether anyone waits for an event: a subscriber, or an expected job still running. */
+  const idle = () => subscribers.size === 0 && running === 0;
 
-  const dispatch = (fields: Record<string, string>) => {
+  /** Hands an entry to its job's subscribers; true when it ended a job someone waited for. */
+  const dispatch = (fields: Record<string, string>): boolean => {
     const { event, jobId } = fields;
-    if (event === undefined || jobId === undefined) return;
+    if (event === undefined || jobId === undefined) return false;
     const entry: QueueEvent = { event, jobId, fields };
     const kept = expected.get(jobId);
-    if (kept && kept.end === undefined && ENDS.has(event)) kept.end = entry;
+    if (kept && kept.end === undefined && ENDS.has(event)) {
+      kept.end = entry;
+      running -= 1;
+    }
     const listeners = subscribers.get(jobId);
-    if (!listeners) return;
+    if (!listeners) return false;
     for (const fn of [...listeners]) {
       try {
         fn(entry);
@@ -119,11 +133,44 @@ export function createEventHub(
         log.error({ err, jobId }, 'job event listener threw');
       }
     }
+    return ENDS.has(event);
+  };
+
+  /**
+   * Pins each event stream of a paused reader at its last entry as of now, so its next read skips
+   * what happened while nobody waited. The reads go on `main`, before the command of whoever
+   * resumes the reader (an add, a read of the job's state), so every later event of that job
+   * comes after the pin. A stream whose pin fails is read on from where it was.
+   */
+  const pin = (reader: Reader): Promise<void> =>
+    Promise.all(
+      [...reader.streams.keys()]
+        .filter((key) => key !== reader.wakeKey)
+        .map((key) =>
+          main.xrevrange(key, '+', '-', 'COUNT', 1).then(
+            ([last]) => void reader.streams.set(key, last?.[0] ?? '0-0'),
+            () => undefined,
+          ),
+        ),
+    ).then(() => undefined);
+
+  /** Resumes the paused reader of a job's stream, if it is paused. */
+  const resumeFor = (jobId: string) => {
+    const reader = readers.get(cluster ? hashTagOf(eventsKey(queueOfJobId(jobId))) : '');
+    const resume = reader?.paused;
+    if (!reader || !resume) return;
+    reader.paused = undefined;
+    resume(pin(reader));
   };
 
   async function loop(reader: Reader, connection: RedisClient): Promise<void> {
     let failures = 0;
     while (!closed) {
+      if (idle()) {
+        // Resolved with the pins `resumeFor` sent: the read below starts once they answered.
+        await new Promise<void>((resolve) => (reader.paused = resolve));
+        if (closed) return;
+      }
       const keys = [...reader.streams.keys()];
       try {
         const reply = await connection.xread(
@@ -136,12 +183,18 @@ export function createEventHub(
           ...keys.map((key) => reader.streams.get(key) as string),
         );
         failures = 0;
+        let ended = 0;
         for (const [key, entries] of reply ?? []) {
           for (const [id, list] of entries) {
             reader.streams.set(key, id);
-            if (key !== reader.wakeKey) dispatch(fieldsOf(list));
+            if (key !== reader.wakeKey && dispatch(fieldsOf(list))) ended += 1;
           }
         }
+        // Waits that just ended unsubscribe once their result is decoded. When they may be the
+        // last ones, let them first, so that the reader pauses now instead of being woken by the
+        // next job's events.
+        if (ended > 0 && ended >= subscribers.size && running === 0)
+          await new Promise((resolve) => setImmediate(resolve));
       } catch (err) {
         if (closed) return;
         // ioredis reconnects by itself; wait a little so a down Redis is not spun on.
@@ -177,6 +230,8 @@ export function createEventHub(
           const reader = readerOf(key);
           const [last] = await main.xrevrange(key, '+', '-', 'COUNT', 1);
           reader.streams.set(key, last?.[0] ?? '0-0');
+          // A paused reader reads the new stream once it resumes: no read to end now.
+          if (reader.paused) return;
           if (reader.reading) {
             await main.xadd(reader.wakeKey, 'MAXLEN', '1', '*', 'wake', '1');
             await main.pexpire(reader.wakeKey, 86_400_000);
@@ -197,6 +252,7 @@ export function createEventHub(
         subscribers.set(jobId, listeners);
       }
       listeners.add(fn);
+      resumeFor(jobId);
       return () => {
         const current = subscribers.get(jobId);
         if (!current) return;
@@ -207,7 +263,11 @@ export function createEventHub(
     expect(jobIds, ttlMs) {
       const now = Date.now();
       forgetExpired(now);
-      for (const id of jobIds) expected.set(id, { until: now + ttlMs });
+      for (const id of jobIds) {
+        if (expected.get(id)?.end !== undefined || !expected.has(id)) running += 1;
+        expected.set(id, { until: now + ttlMs });
+        resumeFor(id);
+      }
     },
     take(jobId) {
       const kept = expected.get(jobId);
@@ -221,6 +281,8 @@ export function createEventHub(
       closed = true;
       subscribers.clear();
       expected.clear();
+      running = 0;
+      for (const reader of readers.values()) reader.paused?.(Promise.resolve());
       // Disconnecting ends the blocking read at once; QUIT would wait for it.
       for (const reader of readers.values()) reader.listener?.disconnect();
       await Promise.all([...readers.values()].flatMap((reader) => reader.reading ?? []));
