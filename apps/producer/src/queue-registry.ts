@@ -13,6 +13,7 @@ import {
   configTarget,
   targetAddress,
   type RedisClient,
+  type RedisConfig,
 } from '@conveyor/shared';
 
 /**
@@ -44,15 +45,7 @@ export interface QueueRegistry {
  * fails after PRODUCER_COMMAND_TIMEOUT_MS, so a frozen Redis cannot hold a request.
  */
 export async function createQueueRegistry(
-  config: Pick<
-    Config,
-    | 'REDIS_URL'
-    | 'REDIS_CLUSTER_NODES'
-    | 'REDIS_SENTINELS'
-    | 'REDIS_SENTINEL_NAME'
-    | 'REDIS_KEY_PREFIX'
-    | 'EVENTS_MAX_LEN'
-  >,
+  config: Pick<Config, keyof RedisConfig | 'REDIS_KEY_PREFIX' | 'EVENTS_MAX_LEN'>,
   log: Logger,
 ): Promise<QueueRegistry> {
   const redis = createRedisClient(configTarget(config), {

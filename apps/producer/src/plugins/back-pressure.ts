@@ -1,5 +1,5 @@
 import type { FastifyPluginCallback } from 'fastify';
-import { configTopology, type Config, type Logger } from '@conveyor/shared';
+import { configTopology, type Config, type Logger, type RedisConfig } from '@conveyor/shared';
 import { createBackPressure } from '../back-pressure.js';
 import { createQueueDepth, type QueueDepth } from '../queue-depth.js';
 
@@ -17,13 +17,7 @@ declare module 'fastify' {
 export interface BackPressurePluginOptions {
   config: Pick<
     Config,
-    | 'REDIS_URL'
-    | 'REDIS_CLUSTER_NODES'
-    | 'REDIS_SENTINELS'
-    | 'REDIS_SENTINEL_NAME'
-    | 'REDIS_KEY_PREFIX'
-    | 'MAX_QUEUE_DEPTH'
-    | 'QUEUE_DEPTH_BY_MODEL'
+    keyof RedisConfig | 'REDIS_KEY_PREFIX' | 'MAX_QUEUE_DEPTH' | 'QUEUE_DEPTH_BY_MODEL'
   >;
   logger: Logger;
   /** Reads queue depths; default a BullMQ reader on the config's Redis, closed with the app. */

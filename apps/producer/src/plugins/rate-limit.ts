@@ -17,6 +17,7 @@ import {
   configTarget,
   targetAddress,
   type RedisClient,
+  type RedisConfig,
 } from '@conveyor/shared';
 
 export interface RateLimitOptions {
@@ -25,10 +26,7 @@ export interface RateLimitOptions {
     | 'RATE_LIMIT_MAX'
     | 'RATE_LIMIT_WINDOW_MS'
     | 'RATE_LIMIT_STORE'
-    | 'REDIS_URL'
-    | 'REDIS_CLUSTER_NODES'
-    | 'REDIS_SENTINELS'
-    | 'REDIS_SENTINEL_NAME'
+    | keyof RedisConfig
     | 'REDIS_KEY_PREFIX'
   >;
   logger: Logger;

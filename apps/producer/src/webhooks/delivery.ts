@@ -15,6 +15,7 @@ import {
   createRedisClient,
   configTarget,
   type RedisClient,
+  type RedisConfig,
 } from '@conveyor/shared';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import type { JobOutcome } from '../jobs/jobs-schemas.js';
@@ -46,10 +47,7 @@ type Delivery = z.infer<typeof DeliverySchema>;
 
 type DeliveryConfig = Pick<
   Config,
-  | 'REDIS_URL'
-  | 'REDIS_CLUSTER_NODES'
-  | 'REDIS_SENTINELS'
-  | 'REDIS_SENTINEL_NAME'
+  | keyof RedisConfig
   | 'REDIS_KEY_PREFIX'
   | 'EVENTS_MAX_LEN'
   | 'WEBHOOK_MAX_ATTEMPTS'
