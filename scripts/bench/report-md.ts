@@ -344,10 +344,17 @@ const sampledText = (s: NonNullable<BenchResults['shadow']>): string =>
     ? `, ${n(s.sampled.p50Ms, 2)} ms and ${n(s.sampled.p95Ms, 2)} ms with a sample of ${s.sampled.sample} (\`SHADOW_SAMPLE\`)`
     : '';
 
+const pacedText = (s: NonNullable<BenchResults['shadow']>): string =>
+  s.paced
+    ? ` Those rounds keep ${CLOSED_LOOP} requests in flight, as many as the worker can take, so every copy takes capacity from callers. Below capacity, ${s.paced.requests} requests each way at ${s.paced.perSecond} per second in an open loop (about a fifth of that rate): p50 ${n(s.paced.off.p50Ms, 2)} ms and p95 ${n(s.paced.off.p95Ms, 2)} ms without, ${n(s.paced.on.p50Ms, 2)} ms and ${n(s.paced.on.p95Ms, 2)} ms with every request copied.`
+    : '';
+
+const CLOSED_LOOP = 8;
+
 function shadow(r: BenchResults): string {
   const s = r.shadow;
   if (!s) return NOT_MEASURED;
-  return `${s.requests} iris predictions through the SDK, without and then with a shadow version on the production alias (the same worker serves both): caller p50 ${n(s.off.p50Ms, 2)} ms and p95 ${n(s.off.p95Ms, 2)} ms without, ${n(s.on.p50Ms, 2)} ms and ${n(s.on.p95Ms, 2)} ms with every request copied${sampledText(s)}; ${s.compared} copies compared.`;
+  return `${s.requests} iris predictions through the SDK, without and then with a shadow version on the production alias (the same worker serves both): caller p50 ${n(s.off.p50Ms, 2)} ms and p95 ${n(s.off.p95Ms, 2)} ms without, ${n(s.on.p50Ms, 2)} ms and ${n(s.on.p95Ms, 2)} ms with every request copied${sampledText(s)}; ${s.compared} copies compared.${pacedText(s)}`;
 }
 
 /** Reads docs/benchmarks.json, writes docs/benchmarks.md and the figures docs/scaling.md quotes. */

@@ -235,6 +235,13 @@ export interface ShadowResult {
   sampled?: { sample: number; p50Ms: number; p95Ms: number };
   /** Copies compared by the end of the shadow rounds. */
   compared: number;
+  /** The same without and with the shadow, in an open loop at a rate below the worker's capacity. */
+  paced?: {
+    perSecond: number;
+    requests: number;
+    off: { p50Ms: number; p95Ms: number };
+    on: { p50Ms: number; p95Ms: number };
+  };
 }
 
 export interface BenchResults {

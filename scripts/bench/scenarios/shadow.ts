@@ -33,6 +33,30 @@ async function load(
   return times;
 }
 
+/**
+ * Open loop: `total` predictions started at `perSecond` (in ticks of 10 ms) whatever the answers
+ * do, as independent callers send them; returns each one's latency in ms.
+ */
+async function paced(
+  predict: () => Promise<unknown>,
+  total: number,
+  perSecond: number,
+): Promise<number[]> {
+  const times: number[] = [];
+  const calls: Promise<void>[] = [];
+  const started = performance.now();
+  while (calls.length < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) * perSecond) / 1000) + 1);
+    while (calls.length < due) {
+      const t0 = performance.now();
+      calls.push(predict().then(() => void times.push(performance.now() - t0)));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await Promise.all(calls);
+  return times;
+}
+
 export async function runShadow(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n14. shadow: caller latency with and without a shadow version (iris 1, shadow 2)');
   const repository = await mkdtemp(join(tmpdir(), 'conveyor-bench-shadow-'));
@@ -61,16 +85,28 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
     const predictSampled = () => sampledClient.predict('iris', inputs);
     const perRound = ctx.quick ? 200 : 2000;
     const rounds = ctx.quick ? 1 : 3;
-    await load(predict, perRound / 4, 8); // warm-up
+    await load(predict, perRound / 4, CONCURRENCY); // warm-up
     const off: number[] = [];
     const on: number[] = [];
     const sampled: number[] = [];
     for (let r = 0; r < rounds; r++) {
       await admin.removeShadow('iris', 'production').catch(() => undefined);
-      off.push(...(await load(predict, perRound, 8)));
+      off.push(...(await load(predict, perRound, CONCURRENCY)));
       await admin.setShadow('iris', 'production', '2');
-      on.push(...(await load(predict, perRound, 8)));
-      sampled.push(...(await load(predictSampled, perRound, 8)));
+      on.push(...(await load(predict, perRound, CONCURRENCY)));
+      sampled.push(...(await load(predictSampled, perRound, CONCURRENCY)));
+    }
+    // Below capacity (about a fifth of what the closed loop above runs at), where the copies use
+    // the worker's spare time: the case the shadow's lowest priority is for.
+    const closedLoopPerSecond = (CONCURRENCY * 1000) / (sum(off) / off.length);
+    const rate = Math.max(50, Math.round(closedLoopPerSecond / 5));
+    const pacedOff: number[] = [];
+    const pacedOn: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      await admin.removeShadow('iris', 'production').catch(() => undefined);
+      pacedOff.push(...(await paced(predict, perRound / 2, rate)));
+      await admin.setShadow('iris', 'production', '2');
+      pacedOn.push(...(await paced(predict, perRound / 2, rate)));
     }
     const [report] = await client.compare('iris', { serving: '1', candidate: '2' });
     const result: ShadowResult = {
@@ -83,12 +119,22 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
         p95Ms: round2(percentile(sampled, 95)),
       },
       compared: report?.compared ?? 0,
+      paced: {
+        perSecond: rate,
+        requests: pacedOff.length,
+        off: { p50Ms: round2(percentile(pacedOff, 50)), p95Ms: round2(percentile(pacedOff, 95)) },
+        on: { p50Ms: round2(percentile(pacedOn, 50)), p95Ms: round2(percentile(pacedOn, 95)) },
+      },
     };
     results.shadow = result;
     say(`   shadow off: p50 ${result.off.p50Ms} ms, p95 ${result.off.p95Ms} ms`);
     say(`   shadow on:  p50 ${result.on.p50Ms} ms, p95 ${result.on.p95Ms} ms`);
     say(`   sampled ${SAMPLE}: p50 ${result.sampled?.p50Ms} ms, p95 ${result.sampled?.p95Ms} ms`);
     say(`   copies compared: ${result.compared} of ${result.requests}`);
+    const { paced: p } = result;
+    say(
+      `   at ${p?.perSecond}/s (open loop): p50 ${p?.off.p50Ms} ms without, ${p?.on.p50Ms} ms with`,
+    );
   } finally {
     await client.close();
     await sampledClient.close();
@@ -99,6 +145,10 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
 }
 
 const round2 = (n: number) => round(n, 2);
+const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+
+/** Predictions in flight in the closed-loop rounds. */
+const CONCURRENCY = 8;
 
 /** The share of the traffic the sampled client copies. */
 const SAMPLE = 0.1;
