@@ -9,12 +9,14 @@ import { concatRows, sliceRows } from './batch-rows.js';
 /** What one onnxruntime call returns. */
 export interface RunResult {
   outputs: Record<string, Tensor>;
-  /** Milliseconds onnxruntime spent in run(). */
+  /** Milliseconds onnxruntime spent in run() (summed over its calls). */
   ms: number;
+  /** onnxruntime calls it made: more than 1 only when asked to run in chunks. Default 1. */
+  calls?: number | undefined;
 }
 
 /** The outcome of one request, with the size of the batch it ran in. */
-export interface BatchedResult extends RunResult {
+export interface BatchedResult extends Omit<RunResult, 'calls'> {
   /**
    * Rows in the onnxruntime call this request was part of (its own rows when it ran alone; the
    * largest call's when it was split, and then `ms` sums its calls).
@@ -52,6 +54,8 @@ export interface Piece {
   readonly request: BatchRequest;
   readonly from: number;
   readonly rows: number;
+  /** Run as consecutive calls of this many rows in one hand-off (a slice of a large request). */
+  readonly chunkRows?: number | undefined;
 }
 
 const isWhole = (piece: Piece): boolean => piece.from === 0 && piece.rows === piece.request.rows;

@@ -72,3 +72,23 @@ export function sliceRows(tensor: Tensor, from: number, rows: number): Tensor {
     'batch slice',
   );
 }
+
+/**
+ * Rows [from, from + rows) of a tensor without copying numbers: a view on the same buffer (string
+ * and bytes rows are a shallow copy of their array). For a call on this thread, never to transfer.
+ */
+export function viewRows(tensor: Tensor, from: number, rows: number): Tensor {
+  const total = rowsOf(tensor);
+  const perRow = total === 0 ? 0 : tensor.data.length / total;
+  const [start, end] = [from * perRow, (from + rows) * perRow];
+  const data: TensorData = Array.isArray(tensor.data)
+    ? tensor.data.slice(start, end)
+    : tensor.data.subarray(start, end);
+  return createTensor(
+    tensor.dtype,
+    [rows, ...tensor.shape.slice(1)],
+    data,
+    Number.POSITIVE_INFINITY,
+    'batch chunk',
+  );
+}

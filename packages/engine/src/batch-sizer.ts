@@ -52,6 +52,8 @@ export interface BatchSizer {
   record(rows: number, ms: number): void;
   /** The size calls are capped at now, exploration aside. */
   readonly bestSize: number;
+  /** The moving mean of ms per call of the size `rows` falls in; undefined until one is measured. */
+  meanMs(rows: number): number | undefined;
   stats(): BatchSizerStats;
 }
 
@@ -161,6 +163,10 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
   return {
     get bestSize() {
       return bestSize();
+    },
+    meanMs(rows) {
+      const b = buckets[indexOf(rows)] as Bucket;
+      return b.samples > 0 ? b.meanMs : undefined;
     },
     limit(queuedRows, budgetMs = Number.POSITIVE_INFINITY) {
       if (!options.adaptive) return options.maxBatchSize;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConveyorError, createTensor, silentLogger, type Tensor } from '@conveyor/shared';
+import { concatRows, sliceRows } from './batch-rows.js';
 import { createBatcher, type RunFn } from './batcher.js';
 
 /** Ms of one call of `rows` rows: rows per second peak at 4 rows a call. */
@@ -155,5 +156,62 @@ describe('batcher', () => {
     expect(failed).toMatchObject({ status: 'rejected', reason: { code: 'ERR_INFERENCE_FAILED' } });
     expect(good.status).toBe('fulfilled');
     expect(batcher.pending).toBe(0);
+  });
+
+  it('hands a lone large request over a few calls at a time, as many as fit handoffMs', async () => {
+    const model = fakeModel();
+    const handoffs: number[] = [];
+    // An inference thread that takes chunkRows: consecutive calls of the fake model, joined.
+    const run: RunFn = async (inputs, outputs, transfer, pieces, chunkRows) => {
+      const x = inputs.x as Tensor;
+      const rows = x.shape[0] ?? 1;
+      handoffs.push(rows);
+      const size = chunkRows ?? rows;
+      const parts: Tensor[] = [];
+      let ms = 0;
+      for (let from = 0; from < rows; from += size) {
+        const part = { x: sliceRows(x, from, Math.min(size, rows - from)) };
+        const result = await model.run(part, outputs, transfer, pieces);
+        parts.push(result.outputs.y as Tensor);
+        ms += result.ms;
+      }
+      return { outputs: { y: concatRows(parts) }, ms, calls: parts.length };
+    };
+    const batcher = createBatcher({
+      maxBatchSize: 8,
+      maxDelayMs: 0,
+      adaptive: false,
+      slots: 1,
+      batchable: true,
+      chunkable: true,
+      handoffMs: 20,
+      run,
+      log: silentLogger(),
+      now: () => model.clock.ms,
+    });
+    const outcome = await batcher.submit(request(0, 80), ['y'], false);
+    // One call a hand-off until a call of 8 rows is measured (the first of a size is not), then
+    // as many as fit 20 ms at 8 ms a call.
+    expect(handoffs).toEqual([8, 8, 16, 16, 16, 16]);
+    expect(model.calls).toEqual(Array<number>(10).fill(8));
+    expect(Array.from(outcome.outputs.y?.data as Float32Array)).toEqual(
+      Array.from({ length: 160 }, (_, i) => i * 2),
+    );
+    expect(outcome).toMatchObject({ batchRows: 8, batchRequests: 1 });
+    expect(outcome.ms).toBeCloseTo(10 * cost(8), 6);
+    expect(batcher.stats()).toMatchObject({ handoffs: 6, runs: 10 });
+    // Measured per call: ten calls of 8 rows, the first not counted.
+    expect(batcher.stats().perSize).toEqual([
+      expect.objectContaining({ size: 8, meanMs: cost(8), calls: 6 }),
+    ]);
+    // With another request waiting, a hand-off carries one call, as before: a slice, then the
+    // small request joined with the next slice; alone again, two calls; then the tail.
+    handoffs.length = 0;
+    const [, small] = await Promise.all([
+      batcher.submit(request(0, 32), ['y'], false),
+      batcher.submit(request(0, 1), ['y'], false),
+    ]);
+    expect(handoffs).toEqual([8, 8, 16, 1]);
+    expect(small).toMatchObject({ batchRows: 8, batchRequests: 2 });
   });
 });

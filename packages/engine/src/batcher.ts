@@ -17,18 +17,24 @@ import {
 import { concatRows, groupKey, rowsOf, sliceRows } from './batch-rows.js';
 import { createBatchSizer, type BatchSizerStats } from './batch-sizer.js';
 
+/** Default `handoffMs`: how long, by the sizer's measure, one hand-off of a large request may run. */
+const HANDOFF_MS = 20;
+
 export type { BatchedResult, RunResult } from './batch-request.js';
 
 /**
  * Runs inputs on an inference thread; `transfer` moves the inputs' buffers there. `pieces`: the
  * rows of each request joined in the call, in order (absent for one request), so that a
- * processed version preprocesses each request alone.
+ * processed version preprocesses each request alone. `chunkRows` (only when the batcher is
+ * `chunkable`): run the inputs as consecutive calls of at most that many rows, join their outputs
+ * along the first dimension, and report the calls' summed ms and their number.
  */
 export type RunFn = (
   inputs: Record<string, Tensor>,
   outputs: string[],
   transfer: boolean,
   pieces?: number[],
+  chunkRows?: number,
 ) => Promise<RunResult>;
 
 /** How a model version's batcher runs: model.json `batching`, its threads and its runner. */
@@ -38,6 +44,13 @@ export interface BatcherOptions extends BatchingConfig {
   /** Whether every input and output has a free first dimension. */
   batchable: boolean;
   run: RunFn;
+  /**
+   * Whether `run` takes `chunkRows`: then one hand-off may carry several calls' worth of a large
+   * request's rows (false for versions with processing steps, which see each request whole).
+   */
+  chunkable?: boolean;
+  /** Most ms of calls, by their measured mean, one such hand-off carries. Default 20. */
+  handoffMs?: number;
   log: Logger;
   /** The clock arrivals and deadlines are read on, in ms. Default `performance.now`. */
   now?: () => number;
@@ -60,7 +73,15 @@ export interface Batcher {
   /** Requests waiting for a free thread. */
   readonly pending: number;
   /** The batch size learned so far, and rows per second and calls measured per size. */
-  stats(): BatchSizerStats;
+  stats(): BatcherStats;
+}
+
+/** What a batcher learned, and how many hand-offs to its threads and onnxruntime calls it made. */
+export interface BatcherStats extends BatchSizerStats {
+  /** Runs handed to the version's threads (or its calling-thread session), failed ones included. */
+  handoffs: number;
+  /** onnxruntime calls those runs made, as far as they succeeded. */
+  runs: number;
 }
 
 /** Throws unless every output has `rows` rows along its first dimension. */
@@ -91,7 +112,8 @@ function oldestGroup(groups: Map<string, BatchRequest[]>): [string, BatchRequest
  * arrive while every thread is busy wait and then run together as one onnxruntime call along the
  * first dimension, up to the size a batch sizer has found to give the most rows per second (at
  * most `maxBatchSize`; see batch-sizer.ts). A request with more rows than that is split into
- * calls of that size, and its outputs joined back. Each request still gets its own outputs, and
+ * calls of that size, and its outputs joined back; while it is alone, one hand-off to a thread
+ * carries several of its calls (about `handoffMs` of them), run there one after another. Each request still gets its own outputs, and
  * its own error: when a joined call fails, its requests run again one by one so that only the
  * bad one fails.
  */
@@ -108,14 +130,26 @@ export function createBatcher(options: BatcherOptions): Batcher {
   let waiting = 0;
   let timer: NodeJS.Timeout | undefined;
   let aloneCounter = 0;
+  let handoffs = 0;
+  let runs = 0;
 
   const runAlone = async (piece: Piece): Promise<void> => {
     try {
       const { inputs, transfer } = pieceInputs(piece);
-      const result = await run(inputs, piece.request.outputs, transfer);
-      if (piece.rows !== piece.request.rows) checkRows(result.outputs, piece.rows);
-      if (piece.request.joinable) sizer.record(piece.rows, result.ms);
-      deliverPiece(piece, { ...result, batchRows: piece.rows, batchRequests: 1 });
+      const { chunkRows } = piece;
+      handoffs += 1;
+      const result = await run(inputs, piece.request.outputs, transfer, undefined, chunkRows);
+      const calls = result.calls ?? 1;
+      runs += calls;
+      if (piece.rows !== piece.request.rows || chunkRows) checkRows(result.outputs, piece.rows);
+      // Chunks are recorded as the calls they were: of `chunkRows` rows, at their mean.
+      if (piece.request.joinable) sizer.record(chunkRows ?? piece.rows, result.ms / calls);
+      deliverPiece(piece, {
+        outputs: result.outputs,
+        ms: result.ms,
+        batchRows: chunkRows ?? piece.rows,
+        batchRequests: 1,
+      });
     } catch (error) {
       failPiece(piece, error);
     }
@@ -130,12 +164,14 @@ export function createBatcher(options: BatcherOptions): Batcher {
       const inputs: Record<string, Tensor> = {};
       for (const name of Object.keys(first.inputs))
         inputs[name] = concatRows(parts.map((p) => p[name] as Tensor));
+      handoffs += 1;
       result = await run(
         inputs,
         first.outputs,
         true,
         batch.map((p) => p.rows),
       );
+      runs += result.calls ?? 1;
       checkRows(result.outputs, total);
       // The run's own time on its thread: the wall time here also holds whatever else the event
       // loop did meanwhile, which has nothing to do with the size of the call.
@@ -175,9 +211,23 @@ export function createBatcher(options: BatcherOptions): Batcher {
   };
 
   /**
+   * Calls of `limit` rows a large request's next hand-off carries: several only while nothing
+   * else of the version waits, and as many as the measured mean call of that size fits in
+   * `handoffMs` (one until it is measured), so that a request arriving meanwhile waits no longer.
+   */
+  const chunksFor = (limit: number, left: number): number => {
+    if (!options.chunkable || waiting > 1) return 1;
+    const ms = sizer.meanMs(limit);
+    if (ms === undefined) return 1;
+    const fit = Math.max(1, Math.floor((options.handoffMs ?? HANDOFF_MS) / ms));
+    return Math.min(fit, Math.floor(left / limit));
+  };
+
+  /**
    * Takes the next call's pieces from the group waiting longest: whole requests in order while
-   * they fit the size limit, and slices of a request that could never fit whole. A request that
-   * cannot be split (its inputs disagree on their first dimension) runs whole, alone.
+   * they fit the size limit, and slices of a request that could never fit whole (several calls'
+   * worth in one hand-off when it is alone; see chunksFor). A request that cannot be split (its
+   * inputs disagree on their first dimension) runs whole, alone.
    */
   const take = (): Piece[] => {
     const oldest = oldestGroup(groups);
@@ -201,12 +251,24 @@ export function createBatcher(options: BatcherOptions): Batcher {
         continue;
       }
       if (request.joinable && left > limit && room > 0) {
-        batch.push({ request, from: request.taken, rows: room });
-        request.taken += room;
-        // Back in line behind what waits now: a large request takes turns with the requests
-        // after it (of its model version, whatever their shape) instead of holding every thread.
-        request.queuedAt = now();
-        queue.push(queue.shift() as BatchRequest);
+        const chunks = batch.length === 0 ? chunksFor(limit, left) : 1;
+        const slice = chunks > 1 ? chunks * limit : room;
+        batch.push({
+          request,
+          from: request.taken,
+          rows: slice,
+          ...(chunks > 1 && { chunkRows: limit }),
+        });
+        request.taken += slice;
+        if (request.taken === request.rows) {
+          queue.shift();
+          waiting -= 1;
+        } else {
+          // Back in line behind what waits now: a large request takes turns with the requests
+          // after it (of its model version, whatever their shape) instead of holding every thread.
+          request.queuedAt = now();
+          queue.push(queue.shift() as BatchRequest);
+        }
       }
       break;
     }
@@ -244,7 +306,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
     get pending() {
       return waiting;
     },
-    stats: () => sizer.stats(),
+    stats: () => ({ ...sizer.stats(), handoffs, runs }),
     submit(inputs, outputs, transfer, submitOptions = {}) {
       return new Promise<BatchedResult>((resolve, reject) => {
         const first = Object.values(inputs)[0];

@@ -7,7 +7,7 @@ import {
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
-import type { BatchSizerStats } from './batch-sizer.js';
+import type { BatcherStats } from './batcher.js';
 import { keyOf, runSync, type SyncReport, type SyncState } from './engine-sync.js';
 import type { InferenceRun } from './load-version.js';
 import type { ModelProblem } from './model-problem.js';
@@ -98,8 +98,11 @@ export interface Engine {
    * threads.
    */
   ping(timeoutMs: number): Promise<ThreadsPing[]>;
-  /** What a version's batcher has learned: the batch size it uses, and rows/s per size. */
-  batchStats(model: string, version?: string): BatchSizerStats;
+  /**
+   * What a version's batcher has learned (the batch size it uses, and rows/s per size), and the
+   * runs it handed to the version's threads and the onnxruntime calls they made.
+   */
+  batchStats(model: string, version?: string): BatcherStats;
   /**
    * Rescans the repository (the `models` filter still applies): loads and warms up versions that
    * appeared, and reports served versions whose folder disappeared without unloading them (each

@@ -24,6 +24,7 @@ export {
 } from './engine.js';
 export type { ModelState, ServedModel } from './served-model.js';
 export type { BatchSizeStats, BatchSizerStats } from './batch-sizer.js';
+export type { BatcherStats } from './batcher.js';
 export type { ModelIssue, ModelProblem } from './model-problem.js';
 export {
   readModelFile,

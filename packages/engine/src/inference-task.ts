@@ -32,6 +32,12 @@ export type InferenceTask =
       /** Outputs wanted: the model's, or with `processing` the external ones (and raw by name). */
       outputs: string[];
       processing?: ProcessingTask | undefined;
+      /**
+       * Run the inputs in consecutive onnxruntime calls of at most this many rows and join their
+       * outputs along the first dimension (one hand-off, several calls of a capped size). Ignored
+       * with `processing`, whose steps see each request whole.
+       */
+      chunkRows?: number | undefined;
     });
 
 /** A no-op task: its answer proves a thread of the pool takes tasks (see InferencePool.ping). */
@@ -42,6 +48,14 @@ export interface PingTask {
 /** What an inference thread answers; errors travel as plain data. */
 export type InferenceReply =
   | { ok: true; kind: 'describe'; inputs: RuntimeTensorSpec[]; outputs: RuntimeTensorSpec[] }
-  | { ok: true; kind: 'run'; outputs: Record<string, Tensor>; ms: number }
+  | {
+      ok: true;
+      kind: 'run';
+      outputs: Record<string, Tensor>;
+      /** Milliseconds of the run: with `chunkRows`, the sum of its calls. */
+      ms: number;
+      /** onnxruntime calls the task made: 1 unless `chunkRows` split it. */
+      calls: number;
+    }
   | { ok: true; kind: 'ping' }
   | { ok: false; error: { code: ErrorCode; message: string; details: Record<string, unknown> } };

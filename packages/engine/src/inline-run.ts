@@ -1,4 +1,5 @@
 import { toConveyorError, type Tensor } from '@conveyor/shared';
+import { concatRows, rowsOf, viewRows } from './batch-rows.js';
 import type { InferenceReply, InferenceTask, ProcessingTask } from './inference-task.js';
 import { createProcessor, type Processor } from './processing/processor.js';
 import { createStepContext } from './processing/step-context.js';
@@ -31,11 +32,66 @@ async function runProcessed(
   return processor.postprocess(prepared, raw, task.outputs);
 }
 
+/** What a run task's onnxruntime calls gave: outputs, the ms of the calls summed, and their number. */
+interface Ran {
+  outputs: Record<string, Tensor>;
+  ms: number;
+  calls: number;
+}
+
+/**
+ * Runs the inputs in consecutive calls of at most `chunkRows` rows (views on the inputs, no copy)
+ * and joins each output's parts along the first dimension. The first failing call fails the task.
+ */
+async function runChunked(
+  session: ModelSession,
+  inputs: Record<string, Tensor>,
+  outputs: string[],
+  chunkRows: number,
+): Promise<Ran> {
+  const first = Object.values(inputs)[0];
+  const rows = first ? rowsOf(first) : 1;
+  const parts: Record<string, Tensor>[] = [];
+  let ms = 0;
+  for (let from = 0; from < rows; from += chunkRows) {
+    const size = Math.min(chunkRows, rows - from);
+    const chunk: Record<string, Tensor> = {};
+    for (const [name, tensor] of Object.entries(inputs)) chunk[name] = viewRows(tensor, from, size);
+    const started = performance.now();
+    parts.push(await session.run(chunk, outputs));
+    ms += performance.now() - started;
+  }
+  const joined: Record<string, Tensor> = {};
+  for (const name of outputs) joined[name] = concatRows(parts.map((p) => p[name] as Tensor));
+  return { outputs: joined, ms, calls: parts.length };
+}
+
+/** The task's run: processed, chunked, or one plain call. */
+async function runTask(session: ModelSession, task: InferenceTask & { kind: 'run' }): Promise<Ran> {
+  if (task.processing) {
+    const started = performance.now();
+    const outputs = await runProcessed(session, task, task.processing);
+    return { outputs, ms: performance.now() - started, calls: 1 };
+  }
+  const first = Object.values(task.inputs)[0];
+  if (
+    task.chunkRows !== undefined &&
+    task.chunkRows >= 1 &&
+    first &&
+    rowsOf(first) > task.chunkRows
+  )
+    return runChunked(session, task.inputs, task.outputs, task.chunkRows);
+  const started = performance.now();
+  const outputs = await session.run(task.inputs, task.outputs);
+  return { outputs, ms: performance.now() - started, calls: 1 };
+}
+
 /**
  * Runs a task on a session of the calling thread: what an inference thread does with each task
  * (inference-thread.ts), and what the engine calls directly for an inline version, without the
  * hop (no structured clone of inputs and outputs, no message round trip). onnxruntime-node's run()
- * blocks this thread for the whole inference, so only tiny models run inline.
+ * blocks this thread for the whole inference, so only tiny models run inline; a chunked task yields
+ * between its calls (each run() starts on a setImmediate), as separate calls would.
  */
 export async function runOnCaller(
   session: ModelSession,
@@ -48,12 +104,8 @@ export async function runOnCaller(
       inputs: [...session.inputs],
       outputs: [...session.outputs],
     };
-  const started = performance.now();
   try {
-    const outputs = task.processing
-      ? await runProcessed(session, task, task.processing)
-      : await session.run(task.inputs, task.outputs);
-    return { ok: true, kind: 'run', outputs, ms: performance.now() - started };
+    return { ok: true, kind: 'run', ...(await runTask(session, task)) };
   } catch (error) {
     // Whatever the runtime throws here reaches the caller as a typed error, as a thread's reply would.
     throw toConveyorError(error, 'ERR_INFERENCE_FAILED');

@@ -47,15 +47,21 @@ export interface InferenceRun {
   readonly ms: number;
 }
 
-/** Tells `onRun` of each call `run` makes, with the rows of its first input. */
+/**
+ * Tells `onRun` of each call `run` makes, with the rows of its first input; a run in chunks is
+ * told as its calls (of `chunkRows` rows, the last of what is left), each at their mean ms.
+ */
 function observed(run: RunFn, entry: ModelEntry, onRun: (run: InferenceRun) => void): RunFn {
   const { name: model, version } = entry;
-  return async (inputs, outputs, transfer, pieces) => {
+  return async (inputs, outputs, transfer, pieces, chunkRows) => {
     const first = Object.values(inputs)[0];
     // As the batcher counts them.
     const rows = first ? rowsOf(first) : 1;
-    const result = await run(inputs, outputs, transfer, pieces);
-    onRun({ model, version, rows, ms: result.ms });
+    const result = await run(inputs, outputs, transfer, pieces, chunkRows);
+    const calls = result.calls ?? 1;
+    const size = calls > 1 && chunkRows ? chunkRows : rows;
+    for (let call = 0; call < calls; call++)
+      onRun({ model, version, rows: Math.min(size, rows - call * size), ms: result.ms / calls });
     return result;
   };
 }
@@ -86,17 +92,18 @@ function runnerOf(
   entry: ModelEntry,
   processing: ProcessingTask | undefined,
 ): RunFn {
-  return async (inputs, outputs, transfer, pieces) => {
+  return async (inputs, outputs, transfer, pieces, chunkRows) => {
     const task = {
       kind: 'run' as const,
       modelPath: entry.modelPath,
       session: entry.config.session,
       ...(processing && { processing: { ...processing, pieces } }),
+      ...(!processing && chunkRows !== undefined && { chunkRows }),
     };
     const result = await pool.run({ ...task, inputs, outputs }, transfer);
     if (result.kind !== 'run')
       throw new ConveyorError('ERR_INTERNAL', 'run answered with a describe reply');
-    return { outputs: result.outputs, ms: result.ms };
+    return { outputs: result.outputs, ms: result.ms, calls: result.calls };
   };
 }
 
@@ -149,6 +156,8 @@ async function start(
     ...entry.config.batching,
     slots: Math.max(1, pool.threads),
     batchable: served.batchable,
+    // Processing steps see each request whole: their versions' hand-offs stay one call each.
+    chunkable: processing === undefined,
     run: options.onRun ? observed(run, entry, options.onRun) : run,
     log,
   });

@@ -114,7 +114,14 @@ function ensembleCalls(lazyFile: LazyFile, deps: PipelineDeps): EnsembleCalls {
 function batcherOf(runner: PipelineRunner): Batcher {
   return {
     pending: 0,
-    stats: () => ({ adaptive: false, maxBatchSize: 1, bestSize: 1, perSize: [] }),
+    stats: () => ({
+      adaptive: false,
+      maxBatchSize: 1,
+      bestSize: 1,
+      perSize: [],
+      handoffs: 0,
+      runs: 0,
+    }),
     async submit(inputs, outputs) {
       const startedAt = performance.now();
       const all = await runner.run(inputs);
