@@ -127,4 +127,35 @@ describe('waiting for many jobs', () => {
       await idle.close();
     }
   });
+
+  it('with keepJobEnds false, enqueue starts no listener and a later result reads the job', async () => {
+    const listeners = async () =>
+      ((await admin.client('LIST')) as string)
+        .split('\n')
+        .filter((line) => line.includes(` name=conveyor-sdk-events.${prefix} `));
+    const others = new Set(await listeners());
+    const handing = await createClient({ redisUrl, prefix, keepJobEnds: false });
+    const features = { features: [[5.1, 3.5, 1.4, 0.2]] };
+    try {
+      const jobs = await Promise.all(
+        Array.from({ length: 20 }, () => handing.enqueue('iris', features)),
+      );
+      // The jobs finish (read from BullMQ here) with nothing waiting for them: no listener
+      // connection of this client has been reading the event streams meanwhile.
+      const queue = new Queue(queueOfJobId(jobs[0]!.id), {
+        connection: admin,
+        prefix: queuePrefix(prefix, queueOfJobId(jobs[0]!.id)),
+      });
+      const states = () => Promise.all(jobs.map((job) => queue.getJobState(job.id)));
+      await expect.poll(states, { timeout: 20_000 }).toEqual(jobs.map(() => 'completed'));
+      await queue.close();
+      const own = async () => (await listeners()).filter((line) => !others.has(line));
+      expect(await own()).toEqual([]);
+      // Its jobs finish all the same, and their results are read from the jobs.
+      const results = await Promise.all(jobs.map((job) => job.result()));
+      expect(results.map((r) => r.outputs.probabilities?.shape)).toEqual(jobs.map(() => [1, 3]));
+    } finally {
+      await handing.close();
+    }
+  });
 });

@@ -16,6 +16,9 @@ export function clientOptionsFromConfig(config: Config, logger: Logger): ClientO
     feedbackMaxLen: config.FEEDBACK_MAX_LEN,
     shadowSample: config.SHADOW_SAMPLE,
     modelExpiryMs: config.MODEL_EXPIRY_MS,
+    // Jobs accepted with 202 are waited for (if ever) by other requests, often on other
+    // producers: keeping their ends would mean reading every event of every queue meanwhile.
+    keepJobEnds: false,
     logger,
   };
 }

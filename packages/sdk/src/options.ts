@@ -114,6 +114,13 @@ export const ClientOptionsSchema = z
      * capacity; a sample bounds what it takes.
      */
     shadowSample: z.number().min(0).max(1).default(DEFAULTS.shadowSample),
+    /**
+     * Whether `enqueue` and `enqueueMany` keep the end of each job they add in memory (until
+     * `timeoutMs`), so that its handle's `result()` needs no read of the job. Default true. Keeping
+     * them means reading every event of the models' queues while such a job runs; a producer that
+     * hands job ids to others (HTTP 202) sets false: a later wait then reads the job once instead.
+     */
+    keepJobEnds: z.boolean().default(true),
     /** How long the model catalogue read from Redis is reused, in ms. Default 5000. */
     catalogueTtlMs: z.number().int().min(0).default(DEFAULTS.catalogueTtlMs),
     /**
