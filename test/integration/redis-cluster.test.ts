@@ -1,4 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, createModelAdmin, type QueueClient } from '@conveyor/sdk';
 import {
@@ -16,6 +15,7 @@ import {
 import { buildApp, type App } from '../../apps/producer/src/app.js';
 import { clientOptionsFromConfig } from '../../apps/producer/src/client-options.js';
 import type { WorkerService } from '../../apps/worker/src/worker-service.js';
+import { reportFailover } from '../support/failover-report.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { startLocalCluster, type LocalCluster } from '../support/redis-cluster.js';
 import { MODELS, startInProcessWorker } from '../support/workers.js';
@@ -134,31 +134,13 @@ describe('Conveyor on a Redis Cluster', () => {
       .poll(() => cluster.masterOf(key).catch(() => victim), { timeout: 60_000, interval: 250 })
       .not.toBe(victim);
     await cluster.waitHealthy(60_000);
-    const outcomes = await Promise.all(
-      handles.map((handle) =>
-        handle.result().then(
-          () => 'answered',
-          (error: { code?: string }) => error.code ?? 'unknown',
-        ),
-      ),
-    );
-    const answered = outcomes.filter((o) => o === 'answered').length;
-    // After the failover every new job is answered.
-    const after = await Promise.all(
-      Array.from({ length: 10 }, () => client.predict('iris', FLOWER, { timeoutMs: 60_000 })),
-    );
-    expect(after.every((p) => p.model === 'iris')).toBe(true);
-    const row = {
+    const { outcomes, afterModels } = await reportFailover(client, handles, {
       scenario: 'redis cluster master kill',
       faults: 'kill -9 the master of iris right after 20 enqueues (replica promoted)',
-      submitted: handles.length + after.length,
-      completed: answered + after.length,
-      lost: handles.length - answered,
-      duplicated: 0,
-      note: `ends of the 20: ${JSON.stringify(outcomes.filter((o) => o !== 'answered'))}`,
-    };
-    mkdirSync('test-artifacts', { recursive: true });
-    writeFileSync('test-artifacts/redis-cluster-failover.json', `${JSON.stringify(row)}\n`);
+      artifact: 'redis-cluster-failover',
+    });
+    // After the failover every new job is answered, by the same client and worker.
+    expect(afterModels).toEqual(Array.from({ length: 10 }, () => 'iris'));
     expect(outcomes.every((o) => o === 'answered' || o.startsWith('ERR_'))).toBe(true);
   }, 180_000);
 });

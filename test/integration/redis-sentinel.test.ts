@@ -1,4 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type QueueClient } from '@conveyor/sdk';
 import {
@@ -13,6 +12,7 @@ import {
 import { watchQueue } from '../../apps/cli/src/batch/queue-watch.js';
 import { redisAnswers } from '../../apps/cli/src/redis-server.js';
 import type { WorkerService } from '../../apps/worker/src/worker-service.js';
+import { reportFailover } from '../support/failover-report.js';
 import { uniquePrefix } from '../support/prefix.js';
 import {
   SENTINEL_MASTER,
@@ -96,33 +96,13 @@ describe('Conveyor on a Redis Sentinel group', () => {
     await setup.kill(victim);
     const promoted = await setup.waitPromoted(victim, 60_000);
     expect(promoted).not.toBe(victim);
-    const outcomes = await Promise.all(
-      handles.map((handle) =>
-        handle.result({ timeoutMs: 30_000 }).then(
-          () => 'answered',
-          (error: { code?: string }) => error.code ?? 'unknown',
-        ),
-      ),
-    );
-    const answered = outcomes.filter((o) => o === 'answered').length;
-    // After the promotion every new job is answered, by the same client and worker.
-    const after = await Promise.all(
-      Array.from({ length: 10 }, () => client.predict('iris', FLOWER, { timeoutMs: 60_000 })),
-    );
-    expect(after.every((p) => p.model === 'iris')).toBe(true);
-    const row = {
+    const { outcomes, afterModels } = await reportFailover(client, handles, {
       scenario: 'redis sentinel master kill',
       faults: 'kill -9 of the master right after 20 enqueues (replica promoted by 3 sentinels)',
-      submitted: handles.length + after.length,
-      completed: answered + after.length,
-      lost: handles.length - answered,
-      duplicated: 0,
-      note: `ends of the 20: ${JSON.stringify(outcomes.filter((o) => o !== 'answered'))}`,
-    };
-    mkdirSync('test-artifacts', { recursive: true });
-    writeFileSync('test-artifacts/redis-sentinel-failover.json', `${JSON.stringify(row)}\n`);
-    // The test's output, so that each run reports what it lost.
-    process.stdout.write(`redis sentinel failover: ${JSON.stringify(row)}\n`);
+      artifact: 'redis-sentinel-failover',
+    });
+    // After the failover every new job is answered, by the same client and worker.
+    expect(afterModels).toEqual(Array.from({ length: 10 }, () => 'iris'));
     expect(outcomes.every((o) => o === 'answered' || o.startsWith('ERR_'))).toBe(true);
   }, 180_000);
 });

