@@ -493,6 +493,38 @@ describe.each([
     expect(models.every((m) => m.workers >= 1)).toBe(true);
   });
 
+  it('counts feedback once per prediction towards its version accuracy', async () => {
+    const fiveMinutes = async () =>
+      (await client.accuracy('iris')).versions.find((v) => v.version === '1')?.windows['5m'];
+    const before = await fiveMinutes();
+    const { jobId } = await client.predict('iris', { features: ROWS });
+    const truth = [0, 1, 1];
+    const expected = irisReference(ROWS).map((row) => row.indexOf(Math.max(...row)));
+    const correct = expected.filter((cls, i) => cls === truth[i]).length;
+    const receipt = await client.feedback(jobId, { label: truth });
+    expect(receipt).toMatchObject({
+      id: jobId,
+      model: 'iris',
+      version: '1',
+      kind: 'label',
+      rows: 3,
+    });
+    expect(receipt.correct).toBe(correct);
+    expect(await client.feedback(jobId, { label: truth })).toEqual(receipt);
+    await expect(client.feedback(jobId, { label: [2, 2, 2] })).rejects.toMatchObject({
+      code: 'ERR_FEEDBACK_EXISTS',
+    });
+    await expect(
+      client.feedback('iris.1.00000000-0000-4000-8000-000000000000', { label: 0 }),
+    ).rejects.toMatchObject({ code: 'ERR_PREDICTION_NOT_FOUND' });
+    await expect(client.feedback(jobId, { label: 'rose' })).rejects.toMatchObject({
+      code: 'ERR_VALIDATION',
+    });
+    const after = await fiveMinutes();
+    expect((after?.labelled ?? 0) - (before?.labelled ?? 0)).toBe(3);
+    expect((after?.correct ?? 0) - (before?.correct ?? 0)).toBe(correct);
+  });
+
   it('rejects waits in flight and every later call with ERR_CLOSED once closed', async () => {
     const other = await subject.fresh();
     const release = await subject.hold('iris');

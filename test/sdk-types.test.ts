@@ -2,7 +2,9 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   defineModel,
   type ConveyorClient,
+  type FeedbackReceipt,
   type JobHandle,
+  type ModelAccuracy,
   type Prediction,
   type PredictManyResult,
   type Tensor,
@@ -93,6 +95,16 @@ export function typeCases(client: ConveyorClient): void {
     expectTypeOf(client.enqueue('iris', { features: [[1, 2, 3, 4]] })).toEqualTypeOf<
       Promise<JobHandle<Record<string, Tensor>>>
     >();
+  }
+
+  // gives feedback and reads accuracy through the interface both clients implement
+  {
+    expectTypeOf(client.feedback('iris.1.x', { label: 2 })).toEqualTypeOf<
+      Promise<FeedbackReceipt>
+    >();
+    expectTypeOf(client.accuracy('iris', { at: 0 })).toEqualTypeOf<Promise<ModelAccuracy>>();
+    // @ts-expect-error: feedback is a label or a value, not a class name under another key
+    void client.feedback('iris.1.x', { class: 'setosa' });
   }
 
   // types handles and predictMany results

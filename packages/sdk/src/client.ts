@@ -1,5 +1,6 @@
 import {
   PredictOptionsSchema,
+  type AccuracyQuery,
   type ConveyorError,
   type ConveyorStatus,
   type DriftReport,
@@ -175,6 +176,15 @@ export interface JobRecord extends JobStatus {
 }
 
 /**
+ * A job's record read without its outputs (`read({ outputs: false })`): a completed job's outcome
+ * has the version that ran and its timings, not its outputs, which are never read from Redis.
+ */
+export interface JobSummary extends Omit<JobRecord, 'outcome'> {
+  outcome?:
+    { ok: true; prediction: Omit<Prediction, 'outputs'> } | { ok: false; error: ConveyorError };
+}
+
+/**
  * What happens to a job: its state (the first event is its state when `events()` was called),
  * and progress a worker reports. `unknown` means the job was removed (cancelled or trimmed).
  */
@@ -217,6 +227,8 @@ export interface JobRequest {
 export interface QueueJobHandle<O extends object = Outputs> extends JobHandle<O> {
   /** The job's record, or undefined for an id Redis does not know (never was, or trimmed). */
   read(): Promise<JobRecord | undefined>;
+  /** The same without a completed job's outputs (a status page needs none): see JobSummary. */
+  read(options: { outputs: false }): Promise<JobSummary | undefined>;
   /**
    * The job's request read back (to run its rows again apart, for instance); undefined when the
    * job, its payload or its stored inputs are gone.
@@ -283,6 +295,23 @@ export interface ConveyorClient {
     model: string,
     options?: { version?: string; idempotencyKey: string; owner?: string },
   ): Promise<string>;
+  /**
+   * Attaches the truth to a prediction: `{ label }` (class index or label, one per row) or
+   * `{ value }` (regression). Scores it against the prediction's output and counts it towards its
+   * version's live accuracy, once per prediction: the same truth again answers the first receipt,
+   * another is ERR_FEEDBACK_EXISTS. ERR_VALIDATION for a bad id or feedback;
+   * ERR_PREDICTION_NOT_FOUND when the prediction is no longer known (or is not `options.owner`'s).
+   * The queue client finds it in the prediction log or among kept jobs and appends the feedback to
+   * the model's feedback stream; the embedded client keeps recent predictions in memory
+   * (`keepPredictions`) and has no feedback stream (docs/lifecycle.md).
+   */
+  feedback(id: string, feedback: Feedback, options?: FeedbackOptions): Promise<FeedbackReceipt>;
+  /**
+   * Live accuracy and error of each version of a model over the last 5 minutes, hour and day,
+   * from the feedback received (by the Redis server's clock on the queue, this process's clock
+   * embedded; `at` reads another time, in ms). ERR_VALIDATION for a bad name or option.
+   */
+  accuracy(model: string, options?: AccuracyQuery): Promise<ModelAccuracy>;
   /** Closes every connection; in-flight waits reject with ERR_CLOSED. */
   close(): Promise<void>;
 }
@@ -333,18 +362,4 @@ export interface QueueClient extends ConveyorClient {
   predictionLog(model: string, query?: PredictionLogQuery): AsyncIterableIterator<LoggedPrediction>;
   /** How much a model's prediction log holds now: entries, and bytes as its budget counts them. */
   predictionLogSize(model: string): Promise<{ entries: number; bytes: number }>;
-  /**
-   * Attaches the truth to a prediction: `{ label }` (class index or label, one per row) or
-   * `{ value }` (regression). Scores it against the prediction's output, appends it to the model's
-   * feedback stream and counts it towards its version's live accuracy, once per prediction: the
-   * same truth again answers the first receipt, another is ERR_FEEDBACK_EXISTS. ERR_VALIDATION for
-   * a bad id or feedback; ERR_PREDICTION_NOT_FOUND when the prediction is neither logged nor kept
-   * (or is not `options.owner`'s).
-   */
-  feedback(id: string, feedback: Feedback, options?: FeedbackOptions): Promise<FeedbackReceipt>;
-  /**
-   * Live accuracy and error of each version of a model over the last 5 minutes, hour and day,
-   * from the feedback received (by the Redis server's clock; `at` reads another time, in ms).
-   */
-  accuracy(model: string, options?: { at?: number }): Promise<ModelAccuracy>;
 }

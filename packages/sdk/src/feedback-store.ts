@@ -2,18 +2,20 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
   ACCURACY_BUCKET_MS,
-  ACCURACY_WINDOWS,
+  ACCURACY_KEPT_MS,
   ConveyorError,
   FEEDBACK_ONCE_MS,
   FeedbackReceiptSchema,
   accuracyBucketsKey,
   accuracyKey,
+  answerRepeatedFeedback,
   encodeFeedbackEntry,
+  feedbackReceiptOf,
+  feedbackTruth,
   feedbackKey,
   feedbackOnceKey,
-  type Feedback,
   type FeedbackReceipt,
-  type FeedbackScore,
+  type ScoredFeedback,
   type Tensor,
 } from '@conveyor/shared';
 
@@ -77,45 +79,12 @@ const MarkerSchema = z
   .strict();
 
 /** One feedback to store: the scored prediction and the truth as sent. */
-export interface StoredFeedback {
-  jobId: string;
-  model: string;
-  version: string;
-  feedback: Feedback;
-  score: FeedbackScore;
+export interface StoredFeedback extends ScoredFeedback {
   inputs?: Readonly<Record<string, Tensor>> | undefined;
 }
 
-/**
- * The truth compared between two feedbacks of one prediction: its kind, the output scored and one
- * truth per row (`{ label: 2 }` and `{ label: [2] }` are the same truth; `2` and `"virginica"` are
- * not, even where they name one class).
- */
-function truthOf(item: StoredFeedback): string {
-  const truth = item.feedback.label ?? item.feedback.value;
-  return JSON.stringify([
-    item.score.kind,
-    item.score.output,
-    Array.isArray(truth) ? truth : [truth],
-  ]);
-}
-
-function receiptOf(item: StoredFeedback): Omit<FeedbackReceipt, 'entryId'> {
-  const { score } = item;
-  return {
-    id: item.jobId,
-    model: item.model,
-    version: item.version,
-    kind: score.kind,
-    rows: score.rows,
-    ...(score.kind === 'label'
-      ? { correct: score.correct }
-      : { meanAbsoluteError: score.absSum / score.rows }),
-  };
-}
-
-/** The first feedback's receipt when `truth` is its truth; ERR_FEEDBACK_EXISTS otherwise. */
-function answerRepeat(item: StoredFeedback, marker: string, truth: string): FeedbackReceipt {
+/** The first feedback's receipt when `item` brings its truth again; ERR_FEEDBACK_EXISTS otherwise. */
+function answerRepeat(item: StoredFeedback, marker: string): FeedbackReceipt {
   const space = marker.indexOf(' ');
   const entryId = marker.slice(0, space);
   let parsed: z.infer<typeof MarkerSchema>;
@@ -131,13 +100,7 @@ function answerRepeat(item: StoredFeedback, marker: string, truth: string): Feed
       },
     );
   }
-  if (parsed.truth !== truth)
-    throw new ConveyorError(
-      'ERR_FEEDBACK_EXISTS',
-      `prediction ${item.jobId} already has feedback (entry ${entryId}) with another truth`,
-      { details: { id: item.jobId, model: item.model, entryId } },
-    );
-  return { ...parsed.receipt, entryId };
+  return answerRepeatedFeedback(item, { ...parsed, entryId });
 }
 
 /** Where and how long feedback is kept. */
@@ -163,8 +126,8 @@ export async function storeFeedbackOnce(
   const command = (redis as unknown as { conveyorFeedbackOnce: RecordCommand })
     .conveyorFeedbackOnce;
   const { score } = item;
-  const truth = truthOf(item);
-  const receipt = receiptOf(item);
+  const truth = feedbackTruth(item);
+  const receipt = feedbackReceiptOf(item);
   const [written, reply] = await command.call(
     redis,
     feedbackKey(prefix, item.model),
@@ -178,11 +141,11 @@ export async function storeFeedbackOnce(
     score.kind === 'label' ? score.correct : score.absSum,
     score.kind === 'label' ? 0 : score.sqSum,
     ACCURACY_BUCKET_MS,
-    ACCURACY_WINDOWS['24h'] + ACCURACY_BUCKET_MS,
+    ACCURACY_KEPT_MS,
     FEEDBACK_ONCE_MS,
     JSON.stringify({ truth, receipt }),
     ...encodeFeedbackEntry(item),
   );
   if (Number(written) === 1) return { ...receipt, entryId: String(reply) };
-  return answerRepeat(item, String(reply), truth);
+  return answerRepeat(item, String(reply));
 }

@@ -56,6 +56,7 @@ export type {
   JobEvent,
   JobHandle,
   JobRecord,
+  JobSummary,
   JobRequest,
   JobState,
   JobStatus,
@@ -82,6 +83,7 @@ export {
 export {
   ConveyorError,
   isConveyorError,
+  type AccuracyQuery,
   type Dtype,
   type ErrorCode,
   type FeatureRow,

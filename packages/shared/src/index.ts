@@ -451,6 +451,23 @@ export {
 export { decodeFeedbackEntry, encodeFeedbackEntry, type FeedbackEntry } from './feedback-entry.js';
 export { scoreFeedback, type FeedbackScore } from './feedback-score.js';
 export {
+  ACCURACY_KEPT_MS,
+  AccuracyQuerySchema,
+  accuracyBucketOf,
+  accuracyOverWindows,
+  sumsOfScore,
+  type AccuracyCount,
+  type AccuracyQuery,
+  type AccuracySums,
+} from './feedback-accuracy.js';
+export {
+  answerRepeatedFeedback,
+  feedbackReceiptOf,
+  feedbackTruth,
+  type FirstFeedback,
+  type ScoredFeedback,
+} from './feedback-once.js';
+export {
   PRODUCER_COMMAND_TIMEOUT_MS,
   RedisTimeoutError,
   notAnnouncedHint,

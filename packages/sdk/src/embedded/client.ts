@@ -2,6 +2,9 @@ import type { Engine } from '@conveyor/engine';
 import {
   ConveyorError,
   DEFAULT_ALIAS,
+  type AccuracyQuery,
+  type FeedbackReceipt,
+  type ModelAccuracy,
   ModelVersionSchema,
   isConveyorError,
   modelOfJobId,
@@ -11,6 +14,7 @@ import {
   type ModelSignature,
   type ParsedPredictOptions,
 } from '@conveyor/shared';
+import type { FeedbackOptions } from '../feedback.js';
 import {
   BulkItemOptionsSchema,
   BulkOptionsSchema,
@@ -29,6 +33,7 @@ import {
   type PreparedJob,
 } from '../request.js';
 import { openEngine, runOnEngine } from './engine-runner.js';
+import { createFeedbackMemory } from './feedback-memory.js';
 import { createIdempotencyKeys } from './idempotency-keys.js';
 import { createJobTable, type JobTable } from './job-table.js';
 import { EmbeddedClientOptionsSchema, type EmbeddedClientOptions } from './options.js';
@@ -59,6 +64,21 @@ function versionOf(engine: Engine, model: string, ref?: string): string | undefi
   );
 }
 
+/** An output's class labels, from its version's signature; undefined when not known. */
+function labelsOf(
+  engine: Engine,
+  model: string,
+  version: string,
+  output: string,
+): readonly string[] | undefined {
+  try {
+    return engine.resolve(model, version).signature.outputs.find((o) => o.name === output)?.labels;
+  } catch {
+    // A version no longer served has no signature to read, as on the queue.
+    return undefined;
+  }
+}
+
 function jobHandle(table: JobTable, id: string, timeoutMs: number): JobHandle {
   const model = modelOfJobId(id);
   return {
@@ -86,7 +106,8 @@ function itemError(error: unknown, index: number): unknown {
  * the queue client's interface, validation, errors and options: moving an application to the
  * queue only changes this call to `createClient`. Jobs live in an in-memory table (ids from the
  * same scheme, the same retention and retries); the engine batches jobs that run together, and
- * runs tiny models on the calling thread (`inlineBelowMs`).
+ * runs tiny models on the calling thread (`inlineBelowMs`). Feedback and live accuracy are kept in
+ * memory: the last `keepPredictions` predictions, and accuracy sums for a day.
  */
 export async function createEmbeddedClient(
   options: EmbeddedClientOptions,
@@ -95,10 +116,17 @@ export async function createEmbeddedClient(
   const log = config.logger ?? silentLogger();
   const engine = await openEngine(config, log);
   let closed = false;
+  const memory = createFeedbackMemory(config.keepPredictions, (model, version, output) =>
+    labelsOf(engine, model, version, output),
+  );
   const table = createJobTable({
     ...config,
     log,
-    run: (job, enqueuedAt, takenAt) => runOnEngine(engine, job, enqueuedAt, takenAt),
+    async run(job, enqueuedAt, takenAt) {
+      const prediction = await runOnEngine(engine, job, enqueuedAt, takenAt);
+      memory.keep(prediction, job.options.owner);
+      return prediction;
+    },
   });
   const assertOpen = () => {
     if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
@@ -179,6 +207,20 @@ export async function createEmbeddedClient(
       assertOpen();
       const served = [...engine.models.values()].flat();
       return served.map((m) => ({ ...m.signature, workers: 1, state: 'ready' as const }));
+    },
+    async feedback(
+      id: string,
+      feedback: unknown,
+      options?: FeedbackOptions,
+    ): Promise<FeedbackReceipt> {
+      await Promise.resolve();
+      assertOpen();
+      return memory.feedback(id, feedback, options);
+    },
+    async accuracy(model: string, options?: AccuracyQuery): Promise<ModelAccuracy> {
+      await Promise.resolve();
+      assertOpen();
+      return memory.accuracy(model, options);
     },
     pause: () => table.pause(),
     resume: () => table.resume(),

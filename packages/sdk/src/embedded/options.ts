@@ -5,6 +5,9 @@ import { EmbeddedClientOptionsSchema as SharedEmbeddedOptionsSchema } from '../o
 // Named here so that the schema's declared type can name the logger (pino is not a dependency).
 const logger: z.ZodOptional<z.ZodCustom<Logger, Logger>> = SharedEmbeddedOptionsSchema.shape.logger;
 
+/** Predictions the embedded client keeps for feedback by default: 10 000, for a day. */
+const PREDICTIONS_KEPT = Object.freeze({ count: 10_000, ageSeconds: 86_400 });
+
 /**
  * Options of `createEmbeddedClient`: where the models are, and how to run them in-process (the
  * options both clients share, plus the embedded client's own).
@@ -20,6 +23,21 @@ export const EmbeddedClientOptionsSchema = z
      * loop for as long as it lasts. Default 0.2; 0 runs every version on its inference threads.
      */
     inlineBelowMs: z.number().min(0).max(1000).default(0.2),
+    /**
+     * Recent predictions kept in memory for `feedback` (their outputs, version and owner): at most
+     * `count` of them (the oldest go first), none older than `ageSeconds`. Feedback on a prediction
+     * no longer kept is ERR_PREDICTION_NOT_FOUND. Default 10 000 predictions, 1 day (the longest
+     * accuracy window); `count: 0` keeps none.
+     */
+    keepPredictions: z
+      .object({
+        /** Keep at most this many predictions. */
+        count: z.number().int().min(0).max(10_000_000),
+        /** Drop predictions older than this, in seconds. */
+        ageSeconds: z.number().int().min(0),
+      })
+      .strict()
+      .default(() => ({ ...PREDICTIONS_KEPT })),
   })
   .strict();
 
