@@ -147,6 +147,27 @@ describe('large outputs', () => {
     expect(record?.outcome?.ok).toBe(true);
   });
 
+  it('are not read at all by read({ outputs: false }), which still has the version and timings', async () => {
+    const prediction = await ctx.client!.predict('echo', {
+      x: { data: rowsOf(2), shape: [2, WIDTH] },
+    });
+    // With its outputs gone from the hash, only a read that skips them still answers whole.
+    await ctx.redis!.hdel(jobKey(prediction.jobId), RESULT_FIELD);
+    const summary = await ctx.client!.job(prediction.jobId).read({ outputs: false });
+    expect(summary?.state).toBe('completed');
+    expect(summary?.outcome).toEqual({
+      ok: true,
+      prediction: {
+        jobId: prediction.jobId,
+        model: 'echo',
+        version: '1',
+        timings: prediction.timings,
+      },
+    });
+    const whole = await ctx.client!.job(prediction.jobId).read();
+    expect(whole?.outcome?.ok).toBe(false);
+  });
+
   it('a job reads its request back after it ran', async () => {
     const client = await createClient({ redisUrl, prefix: ctx.prefix });
     try {

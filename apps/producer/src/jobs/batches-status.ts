@@ -1,6 +1,6 @@
 import type { BatchStatus } from './batches-schemas.js';
 import { failureOf, unpackFailed, type BatchSource } from './batches-unpack.js';
-import { readJob, type JobReader } from './jobs-view.js';
+import { readJobSummary, type JobReader } from './jobs-view.js';
 
 /** Job states read from Redis at once. */
 const CHUNK = 1000;
@@ -33,7 +33,7 @@ export async function batchCounts(
   for (const [id, indices] of source.groups) {
     const first = indices[0] ?? 0;
     if (states.get(id) !== 'failed' || source.entries[first]?.rows === undefined) continue;
-    if (await unpackFailed(source, first, failureOf(await readJob(client, id))))
+    if (await unpackFailed(source, first, failureOf(await readJobSummary(client, id))))
       moved.push(...indices.map((i) => source.entries[i]?.jobId ?? ''));
   }
   for (const [id, state] of await statesOf(moved, stateOf)) states.set(id, state);

@@ -1,4 +1,4 @@
-import type { JobRecord, Prediction, PredictOptions, QueueClient } from '@conveyor/sdk';
+import type { JobSummary, Prediction, PredictOptions, QueueClient } from '@conveyor/sdk';
 import { isConveyorError, type Tensor } from '@conveyor/shared';
 import type { BatchEntry } from './batches-entries.js';
 import type { LazyJobsContext } from './jobs-context.js';
@@ -19,7 +19,7 @@ export function isDataFailure(code: string): boolean {
 }
 
 /** The failure code of a job that failed, else undefined. */
-export function failureOf(record: JobRecord | undefined): string | undefined {
+export function failureOf(record: JobSummary | undefined): string | undefined {
   const outcome = record?.outcome;
   return outcome === undefined || outcome.ok ? undefined : outcome.error.code;
 }

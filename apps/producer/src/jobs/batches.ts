@@ -23,7 +23,7 @@ import { submitBatch } from './batches-submit.js';
 import { createUnpacker, type BatchSource } from './batches-unpack.js';
 import type { LazyJobsContext } from './jobs-context.js';
 import { toPredictOptions } from './jobs-inputs.js';
-import { readJob } from './jobs-view.js';
+import { readJobSummary } from './jobs-view.js';
 import { ModelParamsSchema } from './jobs-schemas.js';
 
 export interface BatchRoutesOptions {
@@ -137,7 +137,7 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
     const entries = (await ctx.queues.redis.lrange(key, 0, -1)).map(parseEntry);
     const first = entries[0]?.jobId;
     const check = request.principal?.scope === 'infer' && first !== undefined;
-    const owned = !check || mayReadJob(request, await readJob(client, first ?? ''));
+    const owned = !check || mayReadJob(request, await readJobSummary(client, first ?? ''));
     if (entries.length === 0 || !owned) {
       throw new ConveyorError('ERR_BATCH_NOT_FOUND', `batch ${id} does not exist (or expired)`, {
         details: { batchId: id },

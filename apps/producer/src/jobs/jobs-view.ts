@@ -1,4 +1,4 @@
-import type { JobRecord, Prediction, QueueClient } from '@conveyor/sdk';
+import type { JobRecord, JobSummary, Prediction, QueueClient } from '@conveyor/sdk';
 import { ConveyorError, ERROR_CATALOGUE, exposedDetails, modelOfJobId } from '@conveyor/shared';
 import { toOipOutputs } from '../oip/tensors.js';
 import {
@@ -15,6 +15,14 @@ export type JobReader = Pick<QueueClient, 'job'>;
 /** Reads one job's record; undefined when Redis does not know the id. */
 export function readJob(client: JobReader, id: string): Promise<JobRecord | undefined> {
   return client.job(id).read();
+}
+
+/**
+ * Reads one job's record without a completed job's outputs, which are never read from Redis: what
+ * status, ownership and failure checks need, however large the outputs.
+ */
+export function readJobSummary(client: JobReader, id: string): Promise<JobSummary | undefined> {
+  return client.job(id).read({ outputs: false });
 }
 
 export function jobNotFound(id: string): ConveyorError {
@@ -71,7 +79,7 @@ export function outcomeOf(record: JobRecord): JobOutcome | undefined {
 }
 
 /** The `GET /v1/jobs/{id}` body: state, progress, attempts and timings. */
-export function statusBody(record: JobRecord): JobStatusBody {
+export function statusBody(record: JobSummary): JobStatusBody {
   const body: JobStatusBody = {
     job_id: record.id,
     model: record.model,

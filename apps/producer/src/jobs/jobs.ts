@@ -16,7 +16,7 @@ import {
   SubmitJobHeadersSchema,
   SubmitJobResponseSchema,
 } from './jobs-schemas.js';
-import { jobNotFound, outcomeOf, readJob, statusBody } from './jobs-view.js';
+import { jobNotFound, outcomeOf, readJobSummary, statusBody } from './jobs-view.js';
 import { readWhenFinished } from './jobs-wait.js';
 import { jobBodyOf } from '../uploads/upload-bodies.js';
 import { uploadedBinary, useUploads } from '../uploads/use-uploads.js';
@@ -105,7 +105,7 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
       schema: { params: JobParamsSchema, response: { 200: JobStatusSchema } },
     },
     async (request) => {
-      const record = await readJob(client, request.params.id);
+      const record = await readJobSummary(client, request.params.id);
       if (!record || !mayReadJob(request, record)) throw jobNotFound(request.params.id);
       return statusBody(record);
     },
@@ -138,7 +138,7 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
 
   app.delete('/v1/jobs/:id', { schema: { params: JobParamsSchema } }, async (request, reply) => {
     if (request.principal?.scope === 'infer') {
-      const record = await readJob(client, request.params.id);
+      const record = await readJobSummary(client, request.params.id);
       if (!record || !mayReadJob(request, record)) throw jobNotFound(request.params.id);
     }
     await client.job(request.params.id).cancel();

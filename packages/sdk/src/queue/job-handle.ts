@@ -8,11 +8,18 @@ import {
   toConveyorError,
   type JobPayload,
 } from '@conveyor/shared';
-import type { JobRecord, JobState, JobStatus, Prediction, QueueJobHandle } from '../client.js';
+import type {
+  JobRecord,
+  JobState,
+  JobStatus,
+  JobSummary,
+  Prediction,
+  QueueJobHandle,
+} from '../client.js';
 import { jobEvents } from '../event-channel.js';
 import type { QueueContext } from './context.js';
 import { toJobEvent } from './events.js';
-import { readJob, settledOutcome, type ReadJob } from './job-read.js';
+import { readJob, settledOutcome, settledSummary, type ReadJob } from './job-read.js';
 import { readJobRequest } from './job-request.js';
 import { waitFor } from './job-wait.js';
 
@@ -42,10 +49,10 @@ export function statusOf(id: string, { stored, state }: ReadJob): JobStatus {
   return status;
 }
 
-/** A job's record as `read()` returns it: its status, owner, progress and outcome. */
-export function recordOf(id: string, found: ReadJob): JobRecord {
-  const { stored, state } = found;
-  const record: JobRecord = {
+/** What every read of a job's record holds before its outcome. */
+function recordBase(id: string, found: ReadJob): Omit<JobRecord, 'outcome'> {
+  const { stored } = found;
+  const record: Omit<JobRecord, 'outcome'> = {
     ...statusOf(id, found),
     attemptsMax: stored.opts.attempts ?? 1,
     progress: stored.progress,
@@ -54,14 +61,45 @@ export function recordOf(id: string, found: ReadJob): JobRecord {
   const version = payloadField(stored.data, 'version');
   if (typeof owner === 'string') record.owner = owner;
   if (typeof version === 'string') record.version = version;
-  if (state === 'completed' || state === 'failed') {
-    try {
-      record.outcome = { ok: true, prediction: settledOutcome(id, found) };
-    } catch (error) {
-      record.outcome = { ok: false, error: toConveyorError(error) };
-    }
-  }
   return record;
+}
+
+/** The outcome of a finished job, as `settle` reads its prediction; undefined while it runs. */
+function outcomeOf<P>(
+  found: ReadJob,
+  settle: () => P,
+): { ok: true; prediction: P } | { ok: false; error: ConveyorError } | undefined {
+  if (found.state !== 'completed' && found.state !== 'failed') return undefined;
+  try {
+    return { ok: true, prediction: settle() };
+  } catch (error) {
+    return { ok: false, error: toConveyorError(error) };
+  }
+}
+
+/** A job's record as `read()` returns it: its status, owner, progress and outcome. */
+export function recordOf(id: string, found: ReadJob): JobRecord {
+  const outcome = outcomeOf(found, () => settledOutcome(id, found));
+  return { ...recordBase(id, found), ...(outcome && { outcome }) };
+}
+
+/** The same read without outputs (`read({ outputs: false })`). */
+function summaryOf(id: string, found: ReadJob): JobSummary {
+  const outcome = outcomeOf(found, () => settledSummary(id, found));
+  return { ...recordBase(id, found), ...(outcome && { outcome }) };
+}
+
+/** A handle's `read`: the whole record, or with `{ outputs: false }` its summary. */
+function readerOf(ctx: QueueContext, id: string): QueueJobHandle['read'] {
+  async function read(): Promise<JobRecord | undefined>;
+  async function read(options: { outputs: false }): Promise<JobSummary | undefined>;
+  async function read(options?: { outputs: false }): Promise<JobRecord | JobSummary | undefined> {
+    const withOutputs = options?.outputs !== false;
+    const found = await readJob(ctx, id, withOutputs);
+    if (!found) return undefined;
+    return withOutputs ? recordOf(id, found) : summaryOf(id, found);
+  }
+  return read;
 }
 
 const notFound = (id: string, model: string) =>
@@ -111,10 +149,7 @@ export function createHandle<O extends object>(ctx: QueueContext, id: string): Q
       const found = await readJob(ctx, id, false);
       return found ? statusOf(id, found) : { id, model, state: 'unknown', attemptsMade: 0 };
     },
-    async read() {
-      const found = await readJob(ctx, id);
-      return found && recordOf(id, found);
-    },
+    read: readerOf(ctx, id),
     request: () => readJobRequest(ctx, id),
     cancel: () => cancel(ctx, id),
     async result(waitOptions = {}) {

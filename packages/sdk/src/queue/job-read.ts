@@ -146,3 +146,15 @@ export function settledOutcome(id: string, { stored, state }: ReadJob): Predicti
     return toPrediction(id, parseResult(id, stored.returnvalue), stored.outputs);
   throw parseFailure(stored.failedReason, { jobId: id, model: modelOfJobId(id) });
 }
+
+/** The same without outputs, for a job read without them (`readJob(..., false)`). */
+export function settledSummary(
+  id: string,
+  { stored, state }: ReadJob,
+): Omit<Prediction, 'outputs'> {
+  if (state === 'completed') {
+    const { model, version, timings } = parseResult(id, stored.returnvalue);
+    return { jobId: id, model, version, timings };
+  }
+  throw parseFailure(stored.failedReason, { jobId: id, model: modelOfJobId(id) });
+}
