@@ -525,6 +525,17 @@ describe.each([
     expect((after?.correct ?? 0) - (before?.correct ?? 0)).toBe(correct);
   });
 
+  it('reports no drift for a model without a baseline, and refuses a bad drift query', async () => {
+    expect(await client.drift('iris')).toEqual({
+      model: 'iris',
+      windowMs: 3_600_000,
+      versions: [],
+    });
+    await expect(client.drift('iris', { windowMs: 0 })).rejects.toMatchObject({
+      code: 'ERR_VALIDATION',
+    });
+  });
+
   it('rejects waits in flight and every later call with ERR_CLOSED once closed', async () => {
     const other = await subject.fresh();
     const release = await subject.hold('iris');

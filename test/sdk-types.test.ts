@@ -2,6 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   defineModel,
   type ConveyorClient,
+  type DriftReport,
   type FeedbackReceipt,
   type JobHandle,
   type ModelAccuracy,
@@ -103,6 +104,7 @@ export function typeCases(client: ConveyorClient): void {
       Promise<FeedbackReceipt>
     >();
     expectTypeOf(client.accuracy('iris', { at: 0 })).toEqualTypeOf<Promise<ModelAccuracy>>();
+    expectTypeOf(client.drift('iris', { windowMs: 60_000 })).toEqualTypeOf<Promise<DriftReport>>();
     // @ts-expect-error: feedback is a label or a value, not a class name under another key
     void client.feedback('iris.1.x', { class: 'setosa' });
   }

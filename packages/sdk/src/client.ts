@@ -312,6 +312,13 @@ export interface ConveyorClient {
    * embedded; `at` reads another time, in ms). ERR_VALIDATION for a bad name or option.
    */
   accuracy(model: string, options?: AccuracyQuery): Promise<ModelAccuracy>;
+  /**
+   * Input drift of a model's versions that have a model.json `baseline`, over a window ending now
+   * (default 1 hour): per feature PSI, Kolmogorov–Smirnov and chi-square against the baseline. The
+   * queue client reads what workers counted (a DRIFT_SAMPLE share); the embedded client counts
+   * every input of its own predictions, in memory.
+   */
+  drift(model: string, query?: DriftQuery): Promise<DriftReport>;
   /** Closes every connection; in-flight waits reject with ERR_CLOSED. */
   close(): Promise<void>;
 }
@@ -350,11 +357,6 @@ export interface QueueClient extends ConveyorClient {
     options: ReplayOptions,
     onProgress?: (progress: ReplayProgress) => void,
   ): Promise<ComparisonReport[]>;
-  /**
-   * Input drift of a model's versions that have a model.json `baseline`, over a window ending now
-   * (default 1 hour): per feature PSI, Kolmogorov–Smirnov and chi-square against the baseline.
-   */
-  drift(model: string, query?: DriftQuery): Promise<DriftReport>;
   /**
    * A model's prediction log (predictions workers sampled, see docs/lifecycle.md), oldest first,
    * inputs and outputs decoded, read page by page. ERR_VALIDATION for a bad query.

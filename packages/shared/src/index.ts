@@ -396,6 +396,13 @@ export {
 } from './drift/drift-math.js';
 export { driftFeatures, visitFeatureValues, type FeatureSource } from './drift/drift-features.js';
 export {
+  addFeatureCounts,
+  driftTallyOf,
+  emptyFeatureCounts,
+  tallyInputs,
+  type DriftTally,
+} from './drift/drift-tally.js';
+export {
   DriftFeatureScoreSchema,
   DriftMetaSchema,
   DriftReportSchema,

@@ -3,6 +3,7 @@ import {
   ConveyorError,
   DEFAULT_ALIAS,
   type AccuracyQuery,
+  type DriftReport,
   type FeedbackReceipt,
   type ModelAccuracy,
   ModelVersionSchema,
@@ -14,6 +15,7 @@ import {
   type ModelSignature,
   type ParsedPredictOptions,
 } from '@conveyor/shared';
+import type { DriftQuery } from '../drift.js';
 import type { FeedbackOptions } from '../feedback.js';
 import {
   BulkItemOptionsSchema,
@@ -33,6 +35,7 @@ import {
   type PreparedJob,
 } from '../request.js';
 import { openEngine, runOnEngine } from './engine-runner.js';
+import { createDriftMemory } from './drift-memory.js';
 import { createFeedbackMemory } from './feedback-memory.js';
 import { createIdempotencyKeys } from './idempotency-keys.js';
 import { createJobTable, type JobTable } from './job-table.js';
@@ -107,7 +110,8 @@ function itemError(error: unknown, index: number): unknown {
  * queue only changes this call to `createClient`. Jobs live in an in-memory table (ids from the
  * same scheme, the same retention and retries); the engine batches jobs that run together, and
  * runs tiny models on the calling thread (`inlineBelowMs`). Feedback and live accuracy are kept in
- * memory: the last `keepPredictions` predictions, and accuracy sums for a day.
+ * memory: the last `keepPredictions` predictions, and accuracy sums for a day; so is input drift
+ * of versions with a baseline.
  */
 export async function createEmbeddedClient(
   options: EmbeddedClientOptions,
@@ -119,12 +123,14 @@ export async function createEmbeddedClient(
   const memory = createFeedbackMemory(config.keepPredictions, (model, version, output) =>
     labelsOf(engine, model, version, output),
   );
+  const drift = createDriftMemory(engine);
   const table = createJobTable({
     ...config,
     log,
     async run(job, enqueuedAt, takenAt) {
       const prediction = await runOnEngine(engine, job, enqueuedAt, takenAt);
       memory.keep(prediction, job.options.owner);
+      drift.observe(job.model, prediction.version, job.tensors);
       return prediction;
     },
   });
@@ -221,6 +227,11 @@ export async function createEmbeddedClient(
       await Promise.resolve();
       assertOpen();
       return memory.accuracy(model, options);
+    },
+    async drift(model: string, query?: DriftQuery): Promise<DriftReport> {
+      await Promise.resolve();
+      assertOpen();
+      return drift.drift(model, query);
     },
     pause: () => table.pause(),
     resume: () => table.resume(),
