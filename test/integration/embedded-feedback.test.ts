@@ -207,6 +207,32 @@ describe('the predictions an embedded client keeps for feedback', () => {
     }
   }, 60_000);
 
+  it('keeps at most keepPredictions.maxBytes of outputs, and no prediction larger than that', async () => {
+    // An iris row's output is 3 float32 probabilities: 12 bytes.
+    const client = await createEmbeddedClient({
+      repository,
+      models: ['iris'],
+      keepPredictions: { count: 100, ageSeconds: 3600, maxBytes: 24 },
+    });
+    try {
+      const ids: string[] = [];
+      for (const row of FLOWERS.slice(0, 3))
+        ids.push((await client.predict('iris', { features: [row] })).jobId);
+      const notFound = { code: 'ERR_PREDICTION_NOT_FOUND' };
+      await expect(client.feedback(ids[0]!, { label: 0 })).rejects.toMatchObject(notFound);
+      for (const id of ids.slice(1)) await client.feedback(id, { label: 0 });
+      const large = await client.predict('iris', { features: FLOWERS.slice(0, 3) });
+      await expect(client.feedback(large.jobId, { label: [0, 0, 0] })).rejects.toMatchObject(
+        notFound,
+      );
+      // It pushed out none of the others: their first receipts still answer.
+      const again = await client.feedback(ids[2]!, { label: 0 });
+      expect(again).toMatchObject({ id: ids[2], rows: 1 });
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
+
   it('refuses a bad keepPredictions with ERR_VALIDATION', async () => {
     await expect(
       createEmbeddedClient({ repository, keepPredictions: { count: -1, ageSeconds: 1 } }),

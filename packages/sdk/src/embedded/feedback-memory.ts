@@ -31,6 +31,18 @@ export interface PredictionsKept {
   count: number;
   /** Drop predictions older than this, in seconds. */
   ageSeconds: number;
+  /** Keep at most this many bytes of outputs. */
+  maxBytes: number;
+}
+
+/** What a prediction's outputs hold in memory, about: tensor data bytes, a string's length. */
+function bytesOf(outputs: Readonly<Record<string, Tensor>>): number {
+  let bytes = 0;
+  for (const { data } of Object.values(outputs)) {
+    if (ArrayBuffer.isView(data)) bytes += data.byteLength;
+    else for (const item of data) bytes += typeof item === 'string' ? item.length : item.byteLength;
+  }
+  return bytes;
 }
 
 /** What feedback needs of a prediction: the outputs to score, its version, who asked for it. */
@@ -39,6 +51,7 @@ interface KeptPrediction {
   outputs: Readonly<Record<string, Tensor>>;
   owner: string | undefined;
   keptAt: number;
+  bytes: number;
   /** Its first feedback, once it has one. */
   first?: FirstFeedback;
 }
@@ -47,7 +60,7 @@ type Bucket = AccuracyCount & { sums: AccuracySums };
 
 /** The embedded client's feedback: its recent predictions and its accuracy counts, in memory. */
 export interface FeedbackMemory {
-  /** Keeps a prediction that has just completed (no-op when `count` is 0). */
+  /** Keeps a prediction that has just completed (not when `count` is 0 or it is over `maxBytes`). */
   keep(prediction: Prediction, owner: string | undefined): void;
   /** client.feedback: scores a kept prediction once and counts it in its version's bucket. */
   feedback(id: string, input: unknown, options?: FeedbackOptions): FeedbackReceipt;
@@ -57,8 +70,8 @@ export interface FeedbackMemory {
 
 /**
  * Feedback for the embedded client, with the queue client's semantics but no Redis: the last
- * `keep.count` predictions (for at most `keep.ageSeconds`) are kept with their outputs, owner and
- * first feedback; accuracy sums live in one-minute buckets per version for ACCURACY_KEPT_MS.
+ * `keep.count` predictions (`keep.maxBytes` of outputs, for at most `keep.ageSeconds`) are kept
+ * with their outputs, owner and first feedback; accuracy sums live in one-minute buckets per version for ACCURACY_KEPT_MS.
  * A prediction no longer kept is ERR_PREDICTION_NOT_FOUND, as a trimmed job is on the queue.
  */
 export function createFeedbackMemory(
@@ -68,6 +81,7 @@ export function createFeedbackMemory(
   const kept = new Map<string, KeptPrediction>();
   /** Per model: `<version>|<bucket>` to that bucket's sums. */
   const counts = new Map<string, Map<string, Bucket>>();
+  let keptBytes = 0;
   let lastMs = 0;
   let seq = 0;
 
@@ -75,8 +89,9 @@ export function createFeedbackMemory(
   const trim = (now: number) => {
     for (const [id, prediction] of kept) {
       const old = now - prediction.keptAt > keep.ageSeconds * 1000;
-      if (kept.size <= keep.count && !old) break;
+      if (kept.size <= keep.count && keptBytes <= keep.maxBytes && !old) break;
       kept.delete(id);
+      keptBytes -= prediction.bytes;
     }
   };
 
@@ -104,9 +119,13 @@ export function createFeedbackMemory(
   return {
     keep(prediction, owner) {
       if (keep.count === 0) return;
-      const now = Date.now();
       const { version, outputs } = prediction;
-      kept.set(prediction.jobId, { version, outputs, owner, keptAt: now });
+      const bytes = bytesOf(outputs);
+      // One too large to keep at all would otherwise push out every other.
+      if (bytes > keep.maxBytes) return;
+      const now = Date.now();
+      kept.set(prediction.jobId, { version, outputs, owner, keptAt: now, bytes });
+      keptBytes += bytes;
       trim(now);
     },
     feedback(id, input, options = {}) {
@@ -119,7 +138,7 @@ export function createFeedbackMemory(
       if (!prediction || (options.owner !== undefined && prediction.owner !== options.owner))
         throw new ConveyorError(
           'ERR_PREDICTION_NOT_FOUND',
-          `no prediction ${jobId}: the embedded client keeps its last ${keep.count} predictions for ${keep.ageSeconds} s (keepPredictions)`,
+          `no prediction ${jobId}: the embedded client keeps its last ${keep.count} predictions (${keep.maxBytes} bytes of outputs) for ${keep.ageSeconds} s (keepPredictions)`,
           { details: { id: jobId, model } },
         );
       const { version } = prediction;
