@@ -14,6 +14,7 @@ import {
   feedbackTruth,
   feedbackKey,
   feedbackOnceKey,
+  sumsOfScore,
   type FeedbackReceipt,
   type ScoredFeedback,
   type Tensor,
@@ -21,37 +22,33 @@ import {
 
 /**
  * Once per prediction: when its marker (KEYS[4]) is set, returns `{0, marker}` and writes nothing.
- * Else appends a feedback entry (XADD MAXLEN ~), adds its score to the accuracy counts of its
- * version's current bucket (by the Redis server's clock), drops the counts of buckets older than
- * the longest window, sets the marker to `<entry id> <ARGV[10]>` for ARGV[9] ms and returns
- * `{1, entry id}`. KEYS: 1 feedback stream, 2 accuracy hash, 3 its buckets, 4 the marker, all of
- * one model's hash slot. ARGV: 1 stream length, 2 version, 3 kind (label | value), 4 rows,
- * 5 correct rows or sum of absolute errors, 6 sum of squared errors, 7 bucket ms, 8 ms kept,
- * 9 marker ms, 10 marker text, then the entry's field and value pairs.
+ * Else appends a feedback entry (XADD MAXLEN ~), adds its sums (sumsOfScore, as the embedded client
+ * counts them) to the accuracy counts of its version's current bucket (accuracyBucketOf of the
+ * Redis server's clock), drops the counts of buckets older than the longest window, sets the marker
+ * to `<entry id> <ARGV[6]>` for ARGV[5] ms and returns `{1, entry id}`. KEYS: 1 feedback stream,
+ * 2 accuracy hash, 3 its buckets, 4 the marker, all of one model's hash slot. ARGV: 1 stream
+ * length, 2 version, 3 bucket ms, 4 ms kept, 5 marker ms, 6 marker text, 7 the number k of sums,
+ * then k stat and value pairs, then the entry's field and value pairs.
  */
 const RECORD = `
 local first = redis.call('GET', KEYS[4])
 if first then return {0, first} end
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local bucket = ms - ms % tonumber(ARGV[7])
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 11))
+local bucket = ms - ms % tonumber(ARGV[3])
+local k = tonumber(ARGV[7])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 8 + 2 * k))
 local member = ARGV[2] .. '|' .. bucket
-if ARGV[3] == 'label' then
-  redis.call('HINCRBY', KEYS[2], member .. '|n', ARGV[4])
-  redis.call('HINCRBY', KEYS[2], member .. '|c', ARGV[5])
-else
-  redis.call('HINCRBY', KEYS[2], member .. '|r', ARGV[4])
-  redis.call('HINCRBYFLOAT', KEYS[2], member .. '|a', ARGV[5])
-  redis.call('HINCRBYFLOAT', KEYS[2], member .. '|s', ARGV[6])
+for i = 0, k - 1 do
+  redis.call('HINCRBYFLOAT', KEYS[2], member .. '|' .. ARGV[8 + 2 * i], ARGV[9 + 2 * i])
 end
 redis.call('ZADD', KEYS[3], bucket, member)
-local cutoff = '(' .. (ms - tonumber(ARGV[8]))
+local cutoff = '(' .. (ms - tonumber(ARGV[4]))
 for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff)) do
   redis.call('HDEL', KEYS[2], old .. '|n', old .. '|c', old .. '|r', old .. '|a', old .. '|s')
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', cutoff)
-redis.call('SET', KEYS[4], id .. ' ' .. ARGV[10], 'PX', ARGV[9])
+redis.call('SET', KEYS[4], id .. ' ' .. ARGV[6], 'PX', ARGV[5])
 return {1, id}
 `;
 
@@ -62,15 +59,12 @@ type RecordCommand = (
   marker: string,
   maxLen: number,
   version: string,
-  kind: string,
-  rows: number,
-  score: number,
-  sqSum: number,
   bucketMs: number,
   keptMs: number,
   markerMs: number,
   markerText: string,
-  ...fields: (string | Buffer)[]
+  sums: number,
+  ...pairsThenFields: (string | number | Buffer)[]
 ) => Promise<[number, string]>;
 
 /** What a marker holds after its entry id: the first receipt (less the entry id) and its truth. */
@@ -128,6 +122,7 @@ export async function storeFeedbackOnce(
   const { score } = item;
   const truth = feedbackTruth(item);
   const receipt = feedbackReceiptOf(item);
+  const sums = Object.entries(sumsOfScore(score));
   const [written, reply] = await command.call(
     redis,
     feedbackKey(prefix, item.model),
@@ -136,14 +131,12 @@ export async function storeFeedbackOnce(
     feedbackOnceKey(prefix, item.model, item.jobId),
     store.maxLen,
     item.version,
-    score.kind,
-    score.rows,
-    score.kind === 'label' ? score.correct : score.absSum,
-    score.kind === 'label' ? 0 : score.sqSum,
     ACCURACY_BUCKET_MS,
     ACCURACY_KEPT_MS,
     FEEDBACK_ONCE_MS,
     JSON.stringify({ truth, receipt }),
+    sums.length,
+    ...sums.flat(),
     ...encodeFeedbackEntry(item),
   );
   if (Number(written) === 1) return { ...receipt, entryId: String(reply) };

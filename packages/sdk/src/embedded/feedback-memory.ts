@@ -118,7 +118,7 @@ export function createFeedbackMemory(
 
   return {
     keep(prediction, owner) {
-      if (keep.count === 0) return;
+      if (keep.count === 0 || kept.has(prediction.jobId)) return;
       const { version, outputs } = prediction;
       const bytes = bytesOf(outputs);
       // One too large to keep at all would otherwise push out every other.
