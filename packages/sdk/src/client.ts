@@ -326,7 +326,8 @@ export interface ConveyorClient {
 /**
  * The queue client (`createClient`): a ConveyorClient whose job handles can read their record, and
  * which reads the workers and queues it sends to. The embedded client has no queue and no workers,
- * so it has neither `workers()` nor `status()`.
+ * so it has neither `workers()` nor `status()`, and nothing in Redis: no aliases, comparisons,
+ * replay or prediction log.
  */
 export interface QueueClient extends ConveyorClient {
   job<O extends object = Outputs>(id: string): QueueJobHandle<O>;

@@ -28,6 +28,7 @@ export const EmbeddedClientOptionsSchema = z
      * `count` of them and `maxBytes` of their outputs (the oldest go first), none older than
      * `ageSeconds`. Feedback on a prediction no longer kept is ERR_PREDICTION_NOT_FOUND. Default
      * 10 000 predictions, 64 MiB, 1 day (the longest accuracy window); `count: 0` keeps none.
+     * Outputs are kept as returned, not copied: change one in place and feedback scores the change.
      */
     keepPredictions: z
       .object({
