@@ -21,6 +21,9 @@ async function connectionNames(redis: Redis): Promise<string[]> {
     .filter((name) => name !== '');
 }
 
+/** A CLIENT LIST line's connection id: the rest of the line (age, idle, cmd) changes. */
+const connectionId = (line: string) => /(?:^| )id=(\d+)/.exec(line)?.[1] ?? line;
+
 describe('waiting for many jobs', () => {
   let worker: WorkerProcess;
   let client: ConveyorClient;
@@ -107,13 +110,13 @@ describe('waiting for many jobs', () => {
       ((await admin.client('LIST')) as string)
         .split('\n')
         .filter((line) => line.includes(` name=conveyor-sdk-events.${prefix} `));
-    const others = new Set(await listeners());
+    const others = new Set((await listeners()).map(connectionId));
     const idle = await createClient({ redisUrl, prefix });
     const features = { features: [[5.1, 3.5, 1.4, 0.2]] };
     try {
       await idle.predict('iris', features);
       const flags = async () => {
-        const own = (await listeners()).filter((line) => !others.has(line));
+        const own = (await listeners()).filter((line) => !others.has(connectionId(line)));
         return own.map((line) => /(?:^| )flags=(\S*)/.exec(line)?.[1]);
       };
       // Its wait over, its listener is not blocked on a read (flag b)...
@@ -133,7 +136,7 @@ describe('waiting for many jobs', () => {
       ((await admin.client('LIST')) as string)
         .split('\n')
         .filter((line) => line.includes(` name=conveyor-sdk-events.${prefix} `));
-    const others = new Set(await listeners());
+    const others = new Set((await listeners()).map(connectionId));
     const handing = await createClient({ redisUrl, prefix, keepJobEnds: false });
     const features = { features: [[5.1, 3.5, 1.4, 0.2]] };
     try {
@@ -149,7 +152,7 @@ describe('waiting for many jobs', () => {
       const states = () => Promise.all(jobs.map((job) => queue.getJobState(job.id)));
       await expect.poll(states, { timeout: 20_000 }).toEqual(jobs.map(() => 'completed'));
       await queue.close();
-      const own = async () => (await listeners()).filter((line) => !others.has(line));
+      const own = async () => (await listeners()).filter((line) => !others.has(connectionId(line)));
       expect(await own()).toEqual([]);
       // Its jobs finish all the same, and their results are read from the jobs.
       const results = await Promise.all(jobs.map((job) => job.result()));

@@ -68,6 +68,7 @@ describe('the prediction log, written by a worker observer', () => {
         queuedMs: 1,
         inferenceMs: 2,
         completedAt: Date.now(),
+        payload: { owner: 'ci' },
       } as unknown as CompletedPrediction);
       if (i % 50 === 49) {
         await done;
@@ -114,6 +115,7 @@ describe('the prediction log, written by a worker observer', () => {
         queuedMs: 0,
         inferenceMs: 0,
         completedAt: 0,
+        payload: {},
       } as unknown as CompletedPrediction);
     const page = await readPredictionLogPage(redis, prefix, 'one');
     expect(page.entries.map((e) => e.jobId)).toEqual(['one.1.job-4']);
@@ -127,6 +129,7 @@ describe('the prediction log, written by a worker observer', () => {
       queuedMs: 0,
       inferenceMs: 0,
       completedAt: 0,
+      payload: {},
     } as unknown as CompletedPrediction);
     expect((await readPredictionLogPage(redis, prefix, 'one')).entries).toHaveLength(1);
   });

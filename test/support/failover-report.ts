@@ -1,17 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { JobHandle, QueueClient } from '@conveyor/sdk';
+import type { ScenarioRow } from '../chaos/summary.js';
 
 const FLOWER = { features: [[5.1, 3.5, 1.4, 0.2]] };
 
-/** A chaos-table row: what a Redis failover did to the jobs acknowledged just before it. */
-export interface FailoverRow {
-  scenario: string;
-  faults: string;
-  submitted: number;
-  completed: number;
-  lost: number;
-  duplicated: number;
-  note: string;
+/** A chaos-table row of a Redis failover, with how each job ended. */
+export interface FailoverRow extends ScenarioRow {
   /** How each of the jobs enqueued before the fault ended: `answered` or its error code. */
   outcomes: string[];
   /** Models of the predictions made after the failover, one per prediction. */

@@ -24,17 +24,18 @@ describe('batchWritesPerTurn', () => {
     const plain = new Redis(redisUrl);
     opened.push(plain);
     await plain.ping();
-    // Commands issued from timer callbacks of the same turn: separate callbacks, as requests are.
+    // Commands issued from separate callbacks of the same turn, as requests are: immediates queued
+    // together run in one check phase (the uncork, queued from the first, runs in the next).
     const held = await new Promise<{ batched: [number, number]; unbatched: [number, number] }>(
       (resolve) => {
-        for (let i = 0; i < 20; i++) setTimeout(() => void redis.ping(), 0);
-        for (let i = 0; i < 20; i++) setTimeout(() => void plain.ping(), 0);
-        setTimeout(() => {
+        for (let i = 0; i < 20; i++) setImmediate(() => void redis.ping());
+        for (let i = 0; i < 20; i++) setImmediate(() => void plain.ping());
+        setImmediate(() => {
           resolve({
             batched: [redis.stream.writableCorked, redis.stream.writableLength],
             unbatched: [plain.stream.writableCorked, plain.stream.writableLength],
           });
-        }, 0);
+        });
       },
     );
     // Twenty PINGs of 14 bytes each wait in the corked socket; the plain one has sent its own.
