@@ -34,7 +34,7 @@ export interface FeedbackDeps extends FeedbackStore {
 export interface FeedbackOptions {
   /**
    * Only a prediction enqueued with this `owner` (an API key's name) takes the feedback; any other
-   * is ERR_PREDICTION_NOT_FOUND, so its id tells nothing. Default: any prediction.
+   * is ERR_PREDICTION_NOT_FOUND, so its id tells nothing. Default: every prediction.
    */
   owner?: string | undefined;
 }

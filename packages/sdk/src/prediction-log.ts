@@ -87,7 +87,7 @@ export async function readPredictionLogPage(
  * @example
  * ```ts
  * for await (const p of readPredictionLog(redis, 'conveyor', 'iris', { since: Date.now() - 3600_000 }))
- *   console.log(p.jobId, p.version, p.outputs.probabilities?.data);
+ *   rows.push([p.jobId, p.version, p.outputs.probabilities?.data]);
  * ```
  */
 export async function* readPredictionLog(

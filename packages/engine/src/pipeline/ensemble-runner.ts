@@ -1,7 +1,7 @@
 /**
  * @file The `ensemble` pipeline: a graph of models and `combine` steps inside one job. Each step
  * starts as soon as the tensors it reads exist, so steps that do not depend on each other run side
- * by side; each model batches with its other traffic, as any request to it does.
+ * by side; each model batches with its other traffic, like every other request to it.
  */
 import {
   ConveyorError,
