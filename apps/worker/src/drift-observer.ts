@@ -4,19 +4,18 @@ import {
   DRIFT_RETENTION_MS,
   alertVersionsKey,
   alertsKey,
-  baselineId,
-  binIndex,
-  driftFeatures,
   driftMetaKey,
   driftSliceKey,
   driftSlicesKey,
+  driftTallyOf,
   driftVersionsKey,
+  emptyFeatureCounts,
+  tallyInputs,
   throttledErrorLog,
-  visitFeatureValues,
   type Config,
   type Alerts,
-  type DriftMeta,
-  type FeatureSource,
+  type DriftTally,
+  type FeatureCounts,
   type Logger,
 } from '@conveyor/shared';
 import type { PredictionObserver } from './prediction-observer.js';
@@ -25,56 +24,35 @@ import type { PredictionObserver } from './prediction-observer.js';
 interface VersionDrift {
   readonly model: string;
   readonly version: string;
-  /** Its baseline, published for readers; undefined when it has only alerts. */
-  readonly meta: DriftMeta | undefined;
+  /** How its inputs are counted, with the baseline published for readers; undefined with alerts only. */
+  readonly tally: DriftTally | undefined;
   readonly alerts: Alerts | undefined;
-  readonly sources: readonly FeatureSource[];
-  readonly edges: readonly (readonly number[])[];
   counts: Counts;
   /** The meta and alerts are to be (re)published with the next flush. */
   publish: boolean;
 }
 
+/** Counts since the last flush: rows with a counted value, and each feature's counts. */
 interface Counts {
   rows: number;
-  bins: Float64Array[];
-  n: Float64Array;
-  sum: Float64Array;
-  squares: Float64Array;
+  features: FeatureCounts[];
 }
 
-const emptyCounts = (edges: readonly (readonly number[])[]): Counts => ({
+const emptyCounts = (tally: DriftTally | undefined): Counts => ({
   rows: 0,
-  bins: edges.map((e) => new Float64Array(e.length - 1)),
-  n: new Float64Array(edges.length),
-  sum: new Float64Array(edges.length),
-  squares: new Float64Array(edges.length),
+  features: tally ? emptyFeatureCounts(tally) : [],
 });
 
 /** The state of a served version with a baseline or alerts; undefined with neither. */
 function versionDrift(served: ServedModel, log: Logger): VersionDrift | undefined {
-  const { baseline, alerts, preprocess } = served.entry.config;
-  if (!baseline && !alerts) return undefined;
+  const { config } = served.entry;
+  if (!config.baseline && !config.alerts) return undefined;
   const { name: model, version } = served.entry;
-  const sources = !baseline
-    ? []
-    : driftFeatures(served.signature.inputs, preprocess).filter(
-        (source) => baseline.features[source.name] !== undefined,
-      );
-  if (baseline && sources.length === 0)
+  const tally = driftTallyOf(config, served.signature.inputs);
+  if (config.baseline && !tally)
     log.warn({ model, version }, 'baseline names no input feature of the model; drift is off');
-  const edges = sources.map((s) => baseline?.features[s.name]?.histogram.edges ?? [0, 1]);
-  const meta: DriftMeta | undefined =
-    baseline && sources.length > 0
-      ? {
-          id: baselineId(baseline),
-          features: sources.map((s) => s.name),
-          baseline,
-          ...(alerts && { alerts }),
-        }
-      : undefined;
-  const counts = emptyCounts(edges);
-  return { model, version, meta, alerts, sources, edges, counts, publish: true };
+  const counts = emptyCounts(tally);
+  return { model, version, tally, alerts: config.alerts, counts, publish: true };
 }
 
 export interface DriftObserverOptions {
@@ -125,9 +103,10 @@ export function createDriftObserver(options: DriftObserverOptions): DriftObserve
   // A served version refreshes what it published at every flush, traffic or not: alerts are judged
   // (and feedback arrives) long after a version's last job.
   const flushVersion = async (state: VersionDrift, now: number, served: boolean): Promise<void> => {
-    const { counts, meta, alerts, model, version } = state;
+    const { counts, alerts, model, version } = state;
+    const meta = state.tally?.meta;
     if (counts.rows === 0 && !state.publish && !served) return;
-    state.counts = emptyCounts(state.edges);
+    state.counts = emptyCounts(state.tally);
     const ttlS = Math.ceil((DRIFT_RETENTION_MS + config.DRIFT_SLICE_MS) / 1000);
     const multi = connection.multi();
     if (alerts) {
@@ -146,14 +125,14 @@ export function createDriftObserver(options: DriftObserverOptions): DriftObserve
     if (meta && counts.rows > 0) {
       const start = Math.floor(now / config.DRIFT_SLICE_MS) * config.DRIFT_SLICE_MS;
       const slice = driftSliceKey(prefix, model, version, meta.id, start);
-      counts.bins.forEach((bins, f) => {
-        bins.forEach((count, bin) => {
+      counts.features.forEach((feature, f) => {
+        feature.bins.forEach((count, bin) => {
           if (count > 0) multi.hincrby(slice, `${f}:${bin}`, count);
         });
-        if ((counts.n[f] ?? 0) > 0) {
-          multi.hincrby(slice, `${f}:n`, counts.n[f] ?? 0);
-          multi.hincrbyfloat(slice, `${f}:s`, counts.sum[f] ?? 0);
-          multi.hincrbyfloat(slice, `${f}:q`, counts.squares[f] ?? 0);
+        if (feature.n > 0) {
+          multi.hincrby(slice, `${f}:n`, feature.n);
+          multi.hincrbyfloat(slice, `${f}:s`, feature.sum);
+          multi.hincrbyfloat(slice, `${f}:q`, feature.squares);
         }
       });
       const slices = driftSlicesKey(prefix, model, version, meta.id);
@@ -192,24 +171,14 @@ export function createDriftObserver(options: DriftObserverOptions): DriftObserve
   return {
     wants(model, version) {
       // Looked up first: a version with alerts publishes them whatever the sample.
-      if (!stateOf(model, version)?.meta || config.DRIFT_SAMPLE <= 0) return 'no';
+      if (!stateOf(model, version)?.tally || config.DRIFT_SAMPLE <= 0) return 'no';
       return random() < config.DRIFT_SAMPLE ? 'inputs' : 'no';
     },
     completed(prediction) {
       const state = stateOf(prediction.model, prediction.version);
-      if (!state || !prediction.inputs) return;
-      const { counts, edges } = state;
-      let seen = false;
-      visitFeatureValues(state.sources, prediction.inputs, (f, value) => {
-        const bin = binIndex(edges[f] ?? [], value);
-        if (bin < 0) return;
-        (counts.bins[f] as Float64Array)[bin]! += 1;
-        counts.n[f]! += 1;
-        counts.sum[f]! += value;
-        counts.squares[f]! += value * value;
-        seen = true;
-      });
-      if (seen) counts.rows += 1;
+      if (!state?.tally || !prediction.inputs) return;
+      if (tallyInputs(state.tally, prediction.inputs, state.counts.features))
+        state.counts.rows += 1;
     },
     flush,
     async close() {
