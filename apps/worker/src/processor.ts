@@ -104,6 +104,15 @@ function transferable(inputs: Readonly<Record<string, Tensor>>): boolean {
   return true;
 }
 
+/**
+ * Milliseconds rounded to the microsecond: a result's timings are stored twice (the job's hash and
+ * its `completed` event) and read by every client, and performance.now() differences print 16
+ * digits where 3 decimals say all a timer this coarse knows.
+ */
+function toMicroseconds(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
 /** The names of a payload's inputs stored beside the job (see BlobTensorSchema). */
 function storedNames(payload: JobPayload): string[] {
   const names: string[] = [];
@@ -251,8 +260,8 @@ export function createProcessor(
         outputs: encoded.outputs,
         timings: {
           queuedMs,
-          inferenceMs,
-          runMs: outcome.runMs,
+          inferenceMs: toMicroseconds(inferenceMs),
+          runMs: toMicroseconds(outcome.runMs),
           batchRows: outcome.batch.rows,
         },
       };
