@@ -32,6 +32,13 @@ export { DriftQuerySchema, readDrift, type DriftQuery } from './drift.js';
 export { BulkOptionsSchema, PredictManyOptionsSchema } from './client.js';
 export { packInputs, rowLayout, splitOutputs, type RowLayout } from './row-pack.js';
 export {
+  FIRST_PACK_ROWS,
+  MAX_PACK_ROWS,
+  TARGET_PACK_MS,
+  createPackSizer,
+  type PackSizer,
+} from './row-pack-sizer.js';
+export {
   PredictionLogQuerySchema,
   findLoggedPrediction,
   predictionLogSize,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { BulkItem, ModelInfo } from '@conveyor/sdk';
+import { FIRST_PACK_ROWS, MAX_PACK_ROWS, type BulkItem, type ModelInfo } from '@conveyor/sdk';
 import { formatEntry, itemPrediction, parseEntry } from './batches-entries.js';
 import { entriesOf, mayPack, planUnits, unpackUnit } from './batches-pack.js';
-import { MAX_PACK_ROWS, MIN_PACK_ROWS, PACK_ROWS, createPackSizes } from './batches-sizes.js';
+import { createPackSizes } from './batches-sizes.js';
 
 const row = (v: number): BulkItem => ({ inputs: { x: [[v, v]] } });
 const limits = { rows: 4, bytes: 1024 };
@@ -96,14 +96,36 @@ describe('mayPack', () => {
 });
 
 describe('createPackSizes', () => {
-  it('starts at PACK_ROWS and moves toward 20 ms per job, within bounds', () => {
+  const timings = (runMs: number | undefined, batchRows: number | undefined, inferenceMs = 0) => ({
+    queuedMs: 0,
+    inferenceMs,
+    runMs,
+    batchRows,
+  });
+  const settle = (sizes: ReturnType<typeof createPackSizes>, model: string, msPerRow: number) => {
+    for (let i = 0; i < 10; i++) {
+      const rows = sizes.rows(model);
+      sizes.observe(model, timings(msPerRow * rows, rows), rows);
+    }
+  };
+
+  it('starts each model at FIRST_PACK_ROWS and moves it toward the SDK target time per job', () => {
     const sizes = createPackSizes();
-    expect(sizes.rows('m')).toBe(PACK_ROWS);
-    sizes.observe('m', { queuedMs: 0, inferenceMs: 5, runMs: 4, batchRows: 100 }, 100);
-    expect(sizes.rows('m')).toBe(500);
-    sizes.observe('slow', { queuedMs: 0, inferenceMs: 100, runMs: undefined }, 1);
-    expect(sizes.rows('slow')).toBe(MIN_PACK_ROWS);
-    sizes.observe('fast', { queuedMs: 0, inferenceMs: 0 }, 10);
+    expect(sizes.rows('m')).toBe(FIRST_PACK_ROWS);
+    // 0.04 ms per row: 50 ms (TARGET_PACK_MS) is 1250 rows, reached by steps of at most 4x.
+    sizes.observe('m', timings(4, 100), 100);
+    expect(sizes.rows('m')).toBe(FIRST_PACK_ROWS * 4);
+    settle(sizes, 'm', 0.04);
+    expect(sizes.rows('m')).toBe(1250);
+    expect(sizes.rows('other')).toBe(FIRST_PACK_ROWS);
+  });
+
+  it('packs a model slower than the target per row one row a job, a free one up to the cap', () => {
+    const sizes = createPackSizes();
+    settle(sizes, 'slow', 100);
+    expect(sizes.rows('slow')).toBe(1);
+    sizes.observe('fast', timings(undefined, undefined, 0), 10);
+    settle(sizes, 'fast', 0);
     expect(sizes.rows('fast')).toBe(MAX_PACK_ROWS);
   });
 });
