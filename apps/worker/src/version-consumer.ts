@@ -25,6 +25,7 @@ import { NO_JOB_METRICS, type WorkerMetrics } from './metrics.js';
 import type { PredictionObserver } from './prediction-observer.js';
 import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
 import { createResultStore } from './result-store.js';
+import type { ShadowGate } from './shadow-gate.js';
 import type { WorkerRegistry } from './worker-registry.js';
 
 /** The BullMQ worker (and queue) of one model version: the only consumer of that version's jobs. */
@@ -91,6 +92,8 @@ export async function startVersionConsumer(options: {
   registry?: Pick<WorkerRegistry, 'jobs'> | undefined;
   /** Sees each completed job it wants (prediction log, shadow, drift). */
   observer?: PredictionObserver | undefined;
+  /** Holds shadow copies back while live jobs run in this process; none: copies run as taken. */
+  gate?: ShadowGate | undefined;
 }): Promise<VersionConsumer> {
   const { engine, model, version, connection, config, blobs } = options;
   const log = options.log.child({ model, version });
@@ -134,19 +137,21 @@ export async function startVersionConsumer(options: {
       log.debug({ removed: removed.filter(Boolean).length }, 'results trimmed to the byte budget');
     },
   });
+  const processor = createProcessor(
+    engine,
+    model,
+    version,
+    log,
+    blobs,
+    results,
+    metrics,
+    options.tracer,
+    options.observer,
+  );
+  const { gate } = options;
   const worker = new ConsumerWorker(
     name,
-    createProcessor(
-      engine,
-      model,
-      version,
-      log,
-      blobs,
-      results,
-      metrics,
-      options.tracer,
-      options.observer,
-    ),
+    gate ? (job: Job) => gate.run(job, () => processor(job)) : processor,
     {
       connection,
       prefix: queuePrefix(config.REDIS_KEY_PREFIX, name),

@@ -30,6 +30,7 @@ import { announcementOf, createRollout, keyOf } from './rollout.js';
 import { createPredictionLog } from './prediction-log.js';
 import { createDriftObserver } from './drift-observer.js';
 import { combineObservers, type PredictionObserver } from './prediction-observer.js';
+import { createShadowGate } from './shadow-gate.js';
 import { createShadowObserver } from './shadow-observer.js';
 import { startVersionConsumer, type VersionConsumer } from './version-consumer.js';
 import { versionStatuses, type VersionStatus } from './version-status.js';
@@ -168,6 +169,8 @@ export async function startWorkerService(
   const drift = createDriftObserver({ connection, config, engine, log });
   observers.push(drift);
   const observer = combineObservers(observers, log);
+  // One per process: copies of any version wait for live jobs of every version.
+  const gate = createShadowGate();
   const consumers = new Map<string, VersionConsumer>();
   const consume = async (version: ServedModel) => {
     const { name } = version.entry;
@@ -183,6 +186,7 @@ export async function startWorkerService(
       tracer: options.tracer,
       registry,
       observer,
+      gate,
     });
     consumers.set(keyOf(name, version.entry.version), consumer);
   };

@@ -121,7 +121,12 @@ export function createShadowing(ctx: QueueContext, deps: ShadowDeps): Shadowing 
 
   function send(copies: readonly BullJob[]): void {
     if (copies.length === 0) return;
-    addJobs(ctx, copies).catch((err: unknown) => {
+    // Behind every live job of this turn: the copies go in the next write to Redis.
+    setImmediate(() => void addCopies(copies));
+  }
+
+  async function addCopies(copies: readonly BullJob[]): Promise<void> {
+    await addJobs(ctx, copies).catch((err: unknown) => {
       ctx.log.debug({ err }, 'shadow copies not added');
       for (const copy of copies) {
         if (copy.payload.shadowOf === undefined) continue;
