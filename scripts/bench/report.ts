@@ -228,7 +228,27 @@ export function targetRows(results: BenchResults): TargetRow[] {
         `${fixed(v, 3)} (${ocr?.endToEnd.pagesPerSecond} / ${ocr?.inProcess.pagesPerSecond} pages/s, ${ocr?.inFlight} in flight)`,
     ),
   );
+  rows.push(shadowRow(results));
   return rows;
+}
+
+/**
+ * Issue 18's shadow goal, the caller's latency with a shadow on not worse than without beyond
+ * noise: open-loop p50 with / without, against the spread of the rounds without (their largest
+ * p50 over their smallest), and never tighter than 1.05.
+ */
+function shadowRow(results: BenchResults): TargetRow {
+  const paced = results.shadow?.paced;
+  const offRounds = paced?.roundP50Ms?.off ?? [];
+  const noise = offRounds.length > 1 ? Math.max(...offRounds) / Math.min(...offRounds) : 1;
+  const bound = Math.max(1.05, Number(fixed(noise, 2)));
+  return row(
+    'shadow-caller-p50',
+    'shadow (14), open loop below capacity: caller p50 with / without (goal: issue 18, bound = the rounds without, largest / smallest p50)',
+    ratio(paced?.on.p50Ms, paced?.off.p50Ms),
+    { atMost: bound },
+    (v) => `${fixed(v, 2)} (${paced?.on.p50Ms} / ${paced?.off.p50Ms} ms, ${paced?.perSecond}/s)`,
+  );
 }
 
 /** "met", "not met" or "not measured". */

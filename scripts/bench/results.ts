@@ -241,6 +241,8 @@ export interface ShadowResult {
     requests: number;
     off: { p50Ms: number; p95Ms: number };
     on: { p50Ms: number; p95Ms: number };
+    /** Each round's p50, without and with: the spread of the rounds without is the noise. */
+    roundP50Ms?: { off: number[]; on: number[] };
   };
 }
 

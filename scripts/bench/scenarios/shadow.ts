@@ -102,11 +102,16 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
     const rate = Math.max(50, Math.round(closedLoopPerSecond / 5));
     const pacedOff: number[] = [];
     const pacedOn: number[] = [];
-    for (let r = 0; r < rounds; r++) {
+    const roundP50s = { off: [] as number[], on: [] as number[] };
+    for (let r = 0; r < rounds + 1; r++) {
       await admin.removeShadow('iris', 'production').catch(() => undefined);
-      pacedOff.push(...(await paced(predict, perRound / 2, rate)));
+      const off = await paced(predict, perRound / 2, rate);
       await admin.setShadow('iris', 'production', '2');
-      pacedOn.push(...(await paced(predict, perRound / 2, rate)));
+      const on = await paced(predict, perRound / 2, rate);
+      pacedOff.push(...off);
+      pacedOn.push(...on);
+      roundP50s.off.push(round2(percentile(off, 50)));
+      roundP50s.on.push(round2(percentile(on, 50)));
     }
     const [report] = await client.compare('iris', { serving: '1', candidate: '2' });
     const result: ShadowResult = {
@@ -124,6 +129,7 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
         requests: pacedOff.length,
         off: { p50Ms: round2(percentile(pacedOff, 50)), p95Ms: round2(percentile(pacedOff, 95)) },
         on: { p50Ms: round2(percentile(pacedOn, 50)), p95Ms: round2(percentile(pacedOn, 95)) },
+        roundP50Ms: roundP50s,
       },
     };
     results.shadow = result;
