@@ -174,7 +174,24 @@ function burst(r: BenchResults): string {
       ),
       side('naive inline server (200 with the result)', b.naive, `${b.naive.drainSeconds} s`),
     ],
-  )}`;
+  )}${burstCpu(r)}`;
+}
+
+/**
+ * Where the cores went during Conveyor's side of the burst, and what accepting alone would need
+ * at the burst's rate at scenario 9's CPU per image request: the physical bound of the burst.
+ */
+function burstCpu(r: BenchResults): string {
+  const b = r.burst;
+  const cpu = b?.conveyor.cpuSeconds;
+  const seconds = b?.conveyor.sendSeconds;
+  if (!b || !cpu || !seconds) return '';
+  const total = cpu.driver + cpu.producer + cpu.worker + cpu.redis;
+  const used = `\n\nWhile Conveyor's side was sent and answered (${seconds} s), it used ${n(total, 1)} CPU s: driver ${cpu.driver}, producer ${cpu.producer}, worker ${cpu.worker}, Redis ${cpu.redis}; ${n(total / seconds, 2)} of the machine's ${r.machine?.cpus ?? '?'} cores.`;
+  const image = r.ingest?.['text-direction']?.conveyor.cpuMsPerRequest;
+  if (!image) return used;
+  const perRequest = image.server + image.driver + image.redis;
+  return `${used} Accepting alone costs ${n(perRequest, 3)} CPU ms per image request (scenario 9: producer ${image.server}, driver ${image.driver}, Redis ${image.redis}), so ${b.rate} requests/s need ${n((perRequest * b.rate) / 1000, 2)} cores before any inference.`;
 }
 
 function scaling(r: BenchResults): string {
@@ -214,12 +231,26 @@ function ingest(r: BenchResults): string {
         n(s.p50Ms, 2),
         n(s.p99Ms, 2),
         statuses,
+        s.cpuMsPerRequest
+          ? `${s.cpuMsPerRequest.server} / ${s.cpuMsPerRequest.driver} / ${s.cpuMsPerRequest.redis}`
+          : 'n/a',
       ];
     }),
   );
   return rows.length === 0
     ? NOT_MEASURED
-    : table(['body, server', 'requests', 'requests/s', 'p50 (ms)', 'p99 (ms)', 'answers'], rows);
+    : table(
+        [
+          'body, server',
+          'requests',
+          'requests/s',
+          'p50 (ms)',
+          'p99 (ms)',
+          'answers',
+          'CPU ms per request: server / driver / Redis',
+        ],
+        rows,
+      );
 }
 
 function offline(r: BenchResults): string {

@@ -73,6 +73,10 @@ export interface BurstSide {
   failed?: number;
   lost?: number;
   drainSeconds: number;
+  /** Seconds from the first request sent to the last answer (or timeout). */
+  sendSeconds?: number;
+  /** CPU seconds each process used over sendSeconds (Conveyor's side only). */
+  cpuSeconds?: { driver: number; producer: number; worker: number; redis: number };
 }
 
 /** Scenario 5. */
@@ -109,6 +113,8 @@ export interface IngestSide {
   p99Ms: number;
   /** Answers by HTTP status, and "error" for a failed request. */
   statuses: Record<string, number>;
+  /** CPU ms per request of the server, the load's driver and Redis (scenario 9). */
+  cpuMsPerRequest?: { server: number; driver: number; redis: number };
 }
 
 /** Scenario 9 for one request body. */

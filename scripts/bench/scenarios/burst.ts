@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { queueName, queuePrefix } from '@conveyor/shared';
 import { Queue } from 'bullmq';
 import { freePort } from '../../lib/redis-server.js';
+import { cpuSecondsOf, driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
 import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { oipBinaryRequest, percentile, round, say } from '../lib.js';
@@ -94,7 +95,8 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
   });
 
   // Conveyor: the producer answers 202 at once; the worker drains the queue behind it.
-  const conveyor = await ctx.withWorkers([workload], 1, {}, async (_client, prefix) => {
+  const { pid: redisPid } = await redisInfo(ctx.redis.url);
+  const conveyor = await ctx.withWorkers([workload], 1, {}, async (_client, prefix, workers) => {
     const port = await freePort();
     const producer = await ctx.producer(prefix, port);
     const queue = new Queue(queueName(workload, '1'), {
@@ -107,6 +109,13 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
       // client sends it; the naive server below gets the same bytes.
       const request = oipBinaryRequest(input, [1, ...rowShape], bytes);
       const burstStarted = performance.now();
+      const pids = { producer: [producer.child.pid], worker: workers.map((w) => w.child.pid) };
+      const before = {
+        driver: process.cpuUsage(),
+        producer: cpuSecondsOf(pids.producer),
+        worker: cpuSecondsOf(pids.worker),
+        redis: processCpuSeconds(redisPid),
+      };
       const sent = await openLoop(() =>
         fetch(`http://127.0.0.1:${port}/v2/models/${workload}/infer`, {
           method: 'POST',
@@ -114,6 +123,14 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
           signal: AbortSignal.timeout(timeoutMs),
         }),
       );
+      // Where the cores went while the requests were sent and answered.
+      const cpuSeconds = {
+        driver: round(driverCpuSeconds(before.driver), 2),
+        producer: round(cpuSecondsOf(pids.producer) - before.producer, 2),
+        worker: round(cpuSecondsOf(pids.worker) - before.worker, 2),
+        redis: round(processCpuSeconds(redisPid) - before.redis, 2),
+      };
+      const sendSeconds = round(sent.ms / 1000, 2);
       // Drained: nothing waiting or running; bounded by two minutes.
       const until = performance.now() + 120_000;
       let counts = await queue.getJobCounts(
@@ -147,6 +164,8 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
         failed: states.filter((st) => st === 'failed').length,
         lost: states.filter((st) => st !== 'completed' && st !== 'failed').length,
         drainSeconds: round(drainSeconds, 2),
+        sendSeconds,
+        cpuSeconds,
       };
     } finally {
       await queue.close();

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { ModelSignatureSchema, catalogueKey } from '@conveyor/shared';
 import { Redis } from 'ioredis';
 import { freePort } from '../../lib/redis-server.js';
+import { driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
 import type { BenchContext } from '../context.js';
 import { load, type LoadOptions } from '../http-load.js';
-import { oipBinaryRequest, say } from '../lib.js';
-import type { BenchResults, IngestResult } from '../results.js';
+import { oipBinaryRequest, round, say } from '../lib.js';
+import type { BenchResults, IngestResult, IngestSide } from '../results.js';
 import { WORKLOADS, WORKLOAD_NAMES, type Workload } from '../workloads.js';
 
 const CONCURRENCY = 32;
@@ -57,11 +58,29 @@ async function announce(ctx: BenchContext, prefix: string): Promise<void> {
   }
 }
 
+/** A load against one server, with the CPU ms per request of the server, this driver and Redis. */
+async function measured(options: LoadOptions, serverPid: number | undefined, redisPid: number) {
+  const before = {
+    driver: process.cpuUsage(),
+    server: processCpuSeconds(serverPid),
+    redis: processCpuSeconds(redisPid),
+  };
+  const side: IngestSide = await load(options);
+  const perRequest = (seconds: number) => round((seconds * 1000) / options.requests, 3);
+  side.cpuMsPerRequest = {
+    server: perRequest(processCpuSeconds(serverPid) - before.server),
+    driver: perRequest(driverCpuSeconds(before.driver)),
+    redis: perRequest(processCpuSeconds(redisPid) - before.redis),
+  };
+  return side;
+}
+
 export async function runIngest(ctx: BenchContext, results: BenchResults): Promise<void> {
   say(
     `\n9. HTTP ingest limit: bare fastify 202 vs Conveyor's producer with no worker (${CONCURRENCY} connections)`,
   );
   const prefix = ctx.prefixFor('ingest');
+  const { pid: redisPid } = await redisInfo(ctx.redis.url);
   await announce(ctx, prefix);
   const barePort = await freePort();
   const conveyorPort = await freePort();
@@ -93,8 +112,8 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
       ingest[workload] = {
         body: workload === 'iris' ? 'iris, JSON' : 'text-direction, OIP binary',
         bodyBytes: body.byteLength,
-        bare: await load(options(barePort)),
-        conveyor: await load(options(conveyorPort)),
+        bare: await measured(options(barePort), bare.child.pid, redisPid),
+        conveyor: await measured(options(conveyorPort), producer.child.pid, redisPid),
       };
       say(`   ${workload}: ${JSON.stringify(ingest[workload])}`);
     }
