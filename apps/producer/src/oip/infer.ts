@@ -4,6 +4,7 @@ import { serializerCompiler, type FastifyPluginAsyncZod } from 'fastify-type-pro
 import type { Prediction } from '@conveyor/sdk';
 import { ConveyorError, isConveyorError } from '@conveyor/shared';
 import { HEADER_LENGTH_HEADER, binaryResponseBody, splitBinaryBody } from './binary.js';
+import { readBinaryBody, type BodyStream } from './binary-body.js';
 import {
   binaryChoice,
   encodeInferResponse,
@@ -55,7 +56,8 @@ type Done = (error: Error | null, body?: unknown) => void;
  * Content type parsers of the infer routes: a body with an `Inference-Header-Content-Length`
  * header is the binary extension, whatever its content type (Triton's clients send none, others
  * application/octet-stream or JSON); without it only JSON is read. The JSON is parsed by fastify's
- * own parser, with its prototype-poisoning rules, and body sizes stay under MAX_BODY_BYTES.
+ * own parser, with its prototype-poisoning rules, and body sizes stay under MAX_BODY_BYTES. A body
+ * that is not JSON is read by `readBinaryBody`, so its tensor blocks are views, not copies.
  */
 function addParsers(app: FastifyInstance): void {
   const json = app.getDefaultJsonParser(
@@ -66,17 +68,7 @@ function addParsers(app: FastifyInstance): void {
     const value = request.headers['inference-header-content-length'];
     return typeof value === 'string' ? Number(value) : undefined;
   };
-  const parse = (request: FastifyRequest, body: Buffer, done: Done, binaryOnly: boolean) => {
-    const length = headerLength(request);
-    if (length === undefined) {
-      if (!binaryOnly) return json(request, body.toString('utf8'), done);
-      return done(
-        new ConveyorError(
-          'ERR_UNSUPPORTED_MEDIA_TYPE',
-          `a body that is not JSON needs an ${HEADER_LENGTH_HEADER} header (binary tensor data extension)`,
-        ),
-      );
-    }
+  const parseBinary = (request: FastifyRequest, body: Buffer, length: number, done: Done) => {
     try {
       const { header, binary } = splitBinaryBody(body, length);
       void json(request, header, (error, value) => {
@@ -87,27 +79,56 @@ function addParsers(app: FastifyInstance): void {
       done(error as Error);
     }
   };
+  /** A body read whole before `refusal` (if any) answers, as fastify's own parsers read it. */
+  const readBinary = (
+    request: FastifyRequest,
+    payload: BodyStream,
+    done: Done,
+    refusal?: ConveyorError,
+  ) => {
+    const length = headerLength(request);
+    const options = {
+      limit: request.routeOptions.bodyLimit,
+      contentLength: request.headers['content-length'],
+      headerLength: length ?? 0,
+    };
+    readBinaryBody(payload, options, (error, body) => {
+      if (error || body === undefined) return done(error);
+      if (refusal) return done(refusal);
+      if (length === undefined)
+        return done(
+          new ConveyorError(
+            'ERR_UNSUPPORTED_MEDIA_TYPE',
+            `a body that is not JSON needs an ${HEADER_LENGTH_HEADER} header (binary tensor data extension)`,
+          ),
+        );
+      return parseBinary(request, body, length, done);
+    });
+  };
   // fastify's own text/plain parser would hand a string to the body schema; it is refused instead.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) =>
-    parse(request, body as Buffer, done, false),
-  );
-  app.addContentTypeParser(
-    'application/octet-stream',
-    { parseAs: 'buffer' },
-    (request, body, done) => parse(request, body as Buffer, done, true),
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const length = headerLength(request);
+    if (length === undefined) return json(request, (body as Buffer).toString('utf8'), done);
+    return parseBinary(request, body as Buffer, length, done);
+  });
+  app.addContentTypeParser('application/octet-stream', (request, payload, done) =>
+    readBinary(request, payload, done),
   );
   // A body without a content type (or another one) is read only as the binary extension.
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
-    if (request.headers['content-type'] !== undefined) {
-      return done(
-        new ConveyorError(
-          'ERR_UNSUPPORTED_MEDIA_TYPE',
-          `content type ${request.headers['content-type']} is not read here; send application/json or application/octet-stream`,
-        ),
-      );
-    }
-    return parse(request, body as Buffer, done, true);
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const type = request.headers['content-type'];
+    readBinary(
+      request,
+      payload,
+      done,
+      type === undefined
+        ? undefined
+        : new ConveyorError(
+            'ERR_UNSUPPORTED_MEDIA_TYPE',
+            `content type ${type} is not read here; send application/json or application/octet-stream`,
+          ),
+    );
   });
 }
 
