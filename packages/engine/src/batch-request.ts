@@ -37,6 +37,11 @@ export interface BatchRequest {
   readonly deadlineAt: number;
   /** Its place in line: its arrival, or when its latest slice was taken. */
   queuedAt: number;
+  /**
+   * Whether it found nothing of its version running or waiting, as did the request before it:
+   * traffic one request at a time, which no other request joins within `maxDelayMs`.
+   */
+  readonly serial: boolean;
   /** Whether its inputs agree on their first dimension, so that it can be joined and split. */
   readonly joinable: boolean;
   /** Rows already handed to calls. */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConveyorError, createTensor, silentLogger, type Tensor } from '@conveyor/shared';
 import { concatRows, sliceRows } from './batch-rows.js';
 import { createBatcher, type RunFn } from './batcher.js';
@@ -213,5 +213,60 @@ describe('batcher', () => {
     ]);
     expect(handoffs).toEqual([8, 8, 16, 1]);
     expect(small).toMatchObject({ batchRows: 8, batchRequests: 2 });
+  });
+
+  describe('with maxDelayMs', () => {
+    afterEach(() => vi.useRealTimers());
+
+    /** A batcher that waits up to 50 ms for others, on the fake timers' clock. */
+    const windowed = (model: ReturnType<typeof fakeModel>) => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      return createBatcher({
+        maxBatchSize: 32,
+        maxDelayMs: 50,
+        adaptive: false,
+        slots: 1,
+        batchable: true,
+        run: model.run,
+        log: silentLogger(),
+        now: () => Date.now(),
+      });
+    };
+    /** The time a serial client's next request takes to come back: a turn of the event loop. */
+    const roundTrip = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('runs requests of serial traffic at once instead of waiting out the window', async () => {
+      const model = fakeModel();
+      const batcher = windowed(model);
+      // The first request cannot know the traffic yet: it waits for others to join it.
+      const first = batcher.submit(request(0, 1), ['y'], false);
+      await vi.advanceTimersByTimeAsync(50);
+      await first;
+      // Each next one finds nothing running or waiting, as did the one before: no timer at all.
+      for (let i = 1; i <= 3; i++) {
+        await roundTrip();
+        await expect(batcher.submit(request(i, 1), ['y'], false)).resolves.toMatchObject({
+          batchRows: 1,
+        });
+      }
+      expect(model.calls).toEqual([1, 1, 1, 1]);
+    });
+
+    it('still waits the window for requests that arrive while others are in the batcher', async () => {
+      const model = fakeModel();
+      const batcher = windowed(model);
+      const first = batcher.submit(request(0, 1), ['y'], false);
+      await vi.advanceTimersByTimeAsync(50);
+      await first;
+      await roundTrip();
+      await batcher.submit(request(1, 1), ['y'], false);
+      await roundTrip();
+      // A burst after serial traffic: its first request runs at once, the others join in one call.
+      const burst = [2, 3, 4].map((i) => batcher.submit(request(i, 1), ['y'], false));
+      await vi.advanceTimersByTimeAsync(50);
+      const outcomes = await Promise.all(burst);
+      expect(model.calls).toEqual([1, 1, 1, 2]);
+      expect(outcomes.map((o) => o.batchRequests)).toEqual([1, 2, 2]);
+    });
   });
 });

@@ -108,7 +108,8 @@ function oldestGroup(groups: Map<string, BatchRequest[]>): [string, BatchRequest
 
 /**
  * Dynamic batching for one model version. A request runs at once when one of the version's
- * threads is free (after waiting at most `maxDelayMs` for others to join it); requests that
+ * threads is free (after waiting at most `maxDelayMs` for others to join it, unless it and the
+ * request before it each found nothing else of the version running or waiting); requests that
  * arrive while every thread is busy wait and then run together as one onnxruntime call along the
  * first dimension, up to the size a batch sizer has found to give the most rows per second (at
  * most `maxBatchSize`; see batch-sizer.ts). A request with more rows than that is split into
@@ -130,6 +131,8 @@ export function createBatcher(options: BatcherOptions): Batcher {
   let waiting = 0;
   let timer: NodeJS.Timeout | undefined;
   let aloneCounter = 0;
+  /** Whether the latest request found nothing of the version running or waiting. */
+  let lastFoundIdle = false;
   let handoffs = 0;
   let runs = 0;
 
@@ -286,7 +289,13 @@ export function createBatcher(options: BatcherOptions): Batcher {
         const oldest = oldestGroup(groups);
         const head = oldest?.[1][0];
         const waited = head ? now() - head.arrivedAt : Number.POSITIVE_INFINITY;
-        if (waited < options.maxDelayMs && backlog(oldest?.[1] ?? []).rows < sizer.bestSize) {
+        // A request of serial traffic (a client that sends its next request once this one is
+        // answered) would only wait out the window: nothing can join it.
+        if (
+          head?.serial === false &&
+          waited < options.maxDelayMs &&
+          backlog(oldest?.[1] ?? []).rows < sizer.bestSize
+        ) {
           timer = setTimeout(dispatch, options.maxDelayMs - waited);
           return;
         }
@@ -312,6 +321,9 @@ export function createBatcher(options: BatcherOptions): Batcher {
         const first = Object.values(inputs)[0];
         const rows = first ? rowsOf(first) : 1;
         const arrivedAt = now();
+        const foundIdle = busy === 0 && waiting === 0;
+        const serial = foundIdle && lastFoundIdle;
+        lastFoundIdle = foundIdle;
         // Inputs that disagree on their first dimension cannot be split back by rows: alone.
         const joinable =
           maxRows > 1 &&
@@ -324,6 +336,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
           arrivedAt,
           deadlineAt: arrivedAt + (submitOptions.budgetMs ?? Number.POSITIVE_INFINITY),
           queuedAt: arrivedAt,
+          serial,
           joinable,
           taken: 0,
           settled: false,
