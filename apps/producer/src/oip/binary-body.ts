@@ -87,7 +87,10 @@ export function readBinaryBody(
 function alignedConcat(chunks: readonly Buffer[], length: number, at: number): Buffer {
   const pad =
     Number.isSafeInteger(at) && at > 0 ? (BLOCK_ALIGN - (at % BLOCK_ALIGN)) % BLOCK_ALIGN : 0;
-  const body = Buffer.from(new ArrayBuffer(pad + length), pad, length);
+  // Not zero-filled (every byte is written below, the pad explicitly): its own ArrayBuffer, so
+  // the offset is known, unlike Buffer.allocUnsafe's shared pool.
+  const whole = Buffer.allocUnsafeSlow(pad + length).fill(0, 0, pad);
+  const body = whole.subarray(pad);
   let offset = 0;
   for (const chunk of chunks) {
     body.set(chunk, offset);
