@@ -4,8 +4,14 @@ import { runOnCaller } from './inline-run.js';
 import { openSession } from './session.js';
 import { planWarmup, sampleTensors } from './warm-up.js';
 
-/** Runs of the warm-up sample timed on a thread, at most; the fastest decides. */
-const TIMED_RUNS = 8;
+/**
+ * Runs of the warm-up sample timed on a thread, at most; the fastest decides. On a busy host, and
+ * while the worker's own start still compiles and connects beside the thread, most runs of a tiny
+ * model can land past the threshold: with 8 runs, iris stayed on its thread in one worker start of
+ * four we logged, and each of its jobs then paid the hop (3.5x the CPU of an inline run, and two
+ * thread wake-ups). The runs stop at the first one under the threshold: a tiny model needs few.
+ */
+const TIMED_RUNS = 32;
 /**
  * A warm-up (a first run, with its allocations and cold code, plus the hop; iris takes 2 to 10 ms
  * on a busy 2-core machine) this many times the threshold or slower is not timed further: such a
