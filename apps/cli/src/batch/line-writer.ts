@@ -1,46 +1,49 @@
 import type { FileHandle } from 'node:fs/promises';
 
-/** Text gathered before it is written, in UTF-16 code units. */
-export const FLUSH_CHARS = 1 << 18;
+/** Bytes gathered before they are written. */
+export const FLUSH_BYTES = 1 << 18;
 
 /**
- * Appends lines to a file in large writes through one reused buffer. A write stream turns every
- * string into a Buffer of its own, which lives until its write is done: over a million result
- * lines that is a hundred MB of short-lived memory outside the heap, freed only by full garbage
- * collections, so the process grew all run long. Lines not yet written are lost on a kill,
- * which a resume redoes: they are not in the file.
+ * Appends lines to a file in large writes through one reused buffer. Each line is encoded into
+ * the buffer as it is added, so its string dies young: strings held until a write (a result line
+ * is a tree of short number strings until it is encoded) outlived the young generation, and the
+ * old one grew with them until each full garbage collection, in saw teeth of tens of MB. A write
+ * stream would instead turn every string into a Buffer of its own, memory outside the heap freed
+ * only by full collections. Lines not yet written are lost on a kill, which a resume redoes: they
+ * are not in the file.
  */
 export class LineWriter {
-  private pending: string[] = [];
-  private chars = 0;
-  private scratch = Buffer.allocUnsafe(3 * FLUSH_CHARS);
+  private bytes = 0;
+  private buffer = Buffer.allocUnsafe(2 * FLUSH_BYTES);
 
   constructor(private readonly handle: FileHandle) {}
 
   /** Holds `text` (whole lines) for the next write. */
   add(text: string): void {
-    this.pending.push(text);
-    this.chars += text.length;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    const most = 3 * text.length;
+    if (this.bytes + most > this.buffer.length) {
+      // Only a text larger than the buffer's spare room (a pack of wide outputs) grows it, once.
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.bytes + most));
+      this.buffer.copy(grown, 0, 0, this.bytes);
+      this.buffer = grown;
+    }
+    this.bytes += this.buffer.write(text, this.bytes);
   }
 
-  /** Whether enough text is held that it should be written now. */
+  /** Whether enough is held that it should be written now. */
   get full(): boolean {
-    return this.chars >= FLUSH_CHARS;
+    return this.bytes >= FLUSH_BYTES;
   }
 
   /** Writes every line held, in order. */
   async flush(): Promise<void> {
-    if (this.chars === 0) return;
-    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-    if (this.scratch.length < 3 * this.chars) this.scratch = Buffer.allocUnsafe(3 * this.chars);
-    let bytes = 0;
-    for (const text of this.pending) bytes += this.scratch.write(text, bytes);
-    this.pending = [];
-    this.chars = 0;
+    const bytes = this.bytes;
     for (let at = 0; at < bytes;) {
-      const { bytesWritten } = await this.handle.write(this.scratch, at, bytes - at);
+      const { bytesWritten } = await this.handle.write(this.buffer, at, bytes - at);
       at += bytesWritten;
     }
+    this.bytes = 0;
   }
 
   /** Writes what is held and closes the file. */

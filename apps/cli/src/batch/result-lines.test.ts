@@ -22,21 +22,24 @@ describe('blockLines', () => {
       },
       label: { dtype: 'int64', shape: [3], data: BigInt64Array.of(1n, 2n ** 60n, -3n) },
     };
-    const text = blockLines([2, 5, 9], outputs);
+    const written: string[] = [];
+    expect(blockLines([2, 5, 9], outputs, (line) => written.push(line))).toBe(true);
     const alone = [2, 5, 9].map((line, i) =>
       rowLine(line, {
         probabilities: rowOf(outputs.probabilities!, i, 3),
         label: rowOf(outputs.label!, i, 3),
       }),
     );
-    expect(text).toBe(alone.join(''));
-    expect(JSON.parse(text!.split('\n')[0]!)).toMatchObject({ line: 2 });
+    expect(written).toEqual(alone);
+    expect(JSON.parse(written[0]!)).toMatchObject({ line: 2 });
   });
 
-  it('gives undefined when an output is not one entry per row', () => {
+  it('writes nothing and gives false when an output is not one entry per row', () => {
     const outputs: Record<string, Tensor> = {
       total: { dtype: 'float32', shape: [1], data: Float32Array.of(6) },
     };
-    expect(blockLines([2, 3], outputs)).toBeUndefined();
+    const written: string[] = [];
+    expect(blockLines([2, 3], outputs, (line) => written.push(line))).toBe(false);
+    expect(written).toEqual([]);
   });
 });

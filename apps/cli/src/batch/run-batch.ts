@@ -8,6 +8,7 @@ import type { CliClient } from '../open-client.js';
 import { readWork, type InputFormat, type WorkItem } from './input-reader.js';
 import type { Progress } from './progress.js';
 import type { QueueWatch } from './queue-watch.js';
+import { limitHeapGrowth } from './heap-growth.js';
 import { LineWriter } from './line-writer.js';
 import { readDoneRows } from './resume.js';
 import { createSettle } from './settle-result.js';
@@ -78,7 +79,7 @@ async function drained(stream: WriteStream): Promise<void> {
  * only its bad rows fail. A row is written once, when its own result
  * arrives, whether or not it shared a job: a run killed mid-way leaves rows of a pack either
  * written or not, and a re-run does exactly the rows not written. Memory stays flat however large the file: a window of rows, the results not yet
- * flushed, and one bit per done row. Redis going away mid-run stops the run with
+ * flushed, one bit per done row, and old-generation garbage collected early (heap-growth.ts). Redis going away mid-run stops the run with
  * ERR_QUEUE_UNAVAILABLE, noticed by `options.queue` even while every row in flight is still
  * waiting; the rows in flight are not written (neither to --out nor to --failed), so a re-run
  * does them. A row that fails while Redis does not answer stops the run the same way.
@@ -89,6 +90,7 @@ export async function runBatch(
   progress: Progress,
 ): Promise<BatchSummary> {
   const started = Date.now();
+  limitHeapGrowth();
   const signature = await cli.signature(options.model, options.version);
   const doneOut = await readDoneRows(options.out, 'output file');
   const doneFailed = await readDoneRows(options.failed, 'failed-rows file');
@@ -128,8 +130,7 @@ export async function runBatch(
     summary.failed += 1;
     counted();
   };
-  const succeed = (text: string, rows: number) => {
-    out.add(text);
+  const succeeded = (rows: number) => {
     summary.succeeded += rows;
     counted();
   };
@@ -171,7 +172,8 @@ export async function runBatch(
 
   const settle = createSettle({
     fail,
-    succeed,
+    write: (line) => out.add(line),
+    succeeded,
     check: () => options.queue?.check() ?? Promise.resolve(undefined),
     alone: (rows) => cli.client.predictMany(options.model, rows as PredictInputs[], predictOptions),
   });

@@ -7,8 +7,10 @@ import { blockLines, rowLine } from './result-lines.js';
 export interface SettleDeps {
   /** Writes a row's failure to --failed. */
   fail(line: number, error: ConveyorError): void;
-  /** Writes result lines of `rows` rows to --out. */
-  succeed(text: string, rows: number): void;
+  /** Writes a result line (a whole line, newline included) to --out. */
+  write: (line: string) => void;
+  /** Counts `rows` rows whose lines were written. */
+  succeeded(rows: number): void;
   /** ERR_QUEUE_UNAVAILABLE when Redis does not answer now, else undefined. */
   check(): Promise<ConveyorError | undefined>;
   /** Runs rows as items of their own (predictMany over them). */
@@ -31,12 +33,14 @@ export function createSettle(
     const { lines, row } = item;
     if (result.ok) {
       const { outputs } = result.prediction;
+      if (row !== undefined && blockLines(lines, outputs, deps.write)) {
+        deps.succeeded(lines.length);
+        return undefined;
+      }
       // A row alone keeps its outputs whole when they are not one per row.
-      const text =
-        (row === undefined ? undefined : blockLines(lines, outputs)) ??
-        (lines.length === 1 ? rowLine(lines[0] ?? 0, outputs) : undefined);
-      if (text !== undefined) {
-        deps.succeed(text, lines.length);
+      if (lines.length === 1) {
+        deps.write(rowLine(lines[0] ?? 0, outputs));
+        deps.succeeded(1);
         return undefined;
       }
     } else {
