@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** How far the old generation may grow past what the last full collection kept, in percent. */
-export const BATCH_HEAP_GROWING_PERCENT = 20;
+export const BATCH_HEAP_GROWING_PERCENT = 40;
 
 /**
  * Has V8 run a full garbage collection once the old generation has grown by
