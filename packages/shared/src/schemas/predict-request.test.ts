@@ -45,6 +45,17 @@ describe('toTensor with good inputs', () => {
     expect(tensor.data).toBe(data);
   });
 
+  it('takes a tensor createTensor made as it is, checking only its size', () => {
+    const tensor = createTensor('float32', [2, 2], new Float32Array(4));
+    expect(toTensor('x', tensor)).toBe(tensor);
+    expect(codeOf(() => toTensor('x', tensor, 8))).toBe('ERR_TENSOR_TOO_LARGE');
+    // A look-alike is checked as any input object is, and so is a bool tensor.
+    const alike = { dtype: 'float32', shape: [3], data: new Float32Array(4) };
+    expect(codeOf(() => toTensor('x', alike))).toBe('ERR_TENSOR_INVALID');
+    const bool = createTensor('bool', [2], new Uint8Array([0, 7]));
+    expect(codeOf(() => toTensor('x', bool))).toBe('ERR_TENSOR_INVALID');
+  });
+
   it('gives a typed array without a shape rank 1', () => {
     expect(toTensor('x', { data: new Float64Array(3) }).shape).toEqual([3]);
   });

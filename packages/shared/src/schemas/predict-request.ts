@@ -14,6 +14,7 @@ import {
   MAX_RANK,
   checkedByteLength,
   createTensor,
+  isCheckedTensor,
   type Tensor,
 } from '../tensor/tensor.js';
 import type { ModelSignature, TensorSpec } from './model-config.js';
@@ -167,6 +168,11 @@ export function toTensor(
   maxBytes: number = DEFAULT_MAX_TENSOR_BYTES,
   spec?: InputSpec,
 ): Tensor {
+  // Made by createTensor at an earlier boundary (the producer's decoding): only its size is new.
+  if (isCheckedTensor(input)) {
+    checkedByteLength(input.dtype, input.shape, maxBytes, `input "${name}"`);
+    return input;
+  }
   if (input instanceof Uint8Array) {
     // One element (an image, a file): shape [] for an input of rank 0, else 1 along each axis.
     const layout = new Array<number>(spec?.shape.length ?? 1).fill(1);

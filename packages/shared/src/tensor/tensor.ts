@@ -96,7 +96,23 @@ export function createTensor<D extends Dtype>(
       { details: { shape: [...shape], length: data.length } },
     );
   }
-  return Object.freeze({ dtype, shape: Object.freeze([...shape]), data });
+  const tensor = Object.freeze({ dtype, shape: Object.freeze([...shape]), data });
+  made.add(tensor);
+  return tensor;
+}
+
+/** Every tensor createTensor returned: checked, frozen, so another boundary need not check it. */
+const made = new WeakSet<object>();
+
+/**
+ * Whether `value` is a numeric tensor createTensor made (its dtype, shape and length agree): a
+ * tensor the producer decoded reaches the SDK's predict as such, and is not checked again there.
+ * bool (whose bytes createTensor does not check) and string and bytes tensors are not.
+ */
+export function isCheckedTensor(value: unknown): value is Tensor {
+  if (typeof value !== 'object' || value === null || !made.has(value)) return false;
+  const { dtype } = value as Tensor;
+  return dtype !== 'bool' && dtype !== 'string' && dtype !== 'bytes';
 }
 
 /**
