@@ -213,6 +213,7 @@ function producerLogger(config: Config): Logger {
     level: config.LOG_LEVEL,
     format: config.LOG_FORMAT,
     component: 'producer',
+    buffered: true,
     // Records logged while a traced request runs carry its trace id.
     ...(config.TRACING !== 'off' && { mixin: traceIdMixin }),
   });
