@@ -224,19 +224,23 @@ export function createProcessor(
       }
       const done = performance.now();
       const inferenceMs = done - started;
+      // On the next turn: BullMQ records this job's completion first, the observers' work after.
       if (wanted !== 'no')
-        void observer.completed({
-          jobId,
-          model,
-          version: outcome.version,
-          payload,
-          ...(wanted === 'inputs' && { inputs }),
-          outputs: outcome.outputs,
-          queuedMs,
-          inferenceMs,
-          traceId: traced?.traceId,
-          completedAt: Date.now(),
-        });
+        setImmediate(
+          () =>
+            void observer.completed({
+              jobId,
+              model,
+              version: outcome.version,
+              payload,
+              ...(wanted === 'inputs' && { inputs }),
+              outputs: outcome.outputs,
+              queuedMs,
+              inferenceMs,
+              traceId: traced?.traceId,
+              completedAt: Date.now(),
+            }),
+        );
       metrics.completed(
         inferenceMs / 1000,
         Math.max(0, Date.now() - job.timestamp) / 1000,
