@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedClient, type EmbeddedClient } from '@conveyor/sdk/embedded';
 import { MODELS } from '../support/workers.js';
+import { FLOWERS } from '../support/iris-flowers.js';
 
 /** A baseline on two of iris's features; the other two are not measured. */
 const BASELINE = {
@@ -17,17 +18,6 @@ const BASELINE = {
     sepal_width: { mean: 3.05, std: 0.43, histogram: { edges: [0, 3, 6], counts: [75, 75] } },
   },
 };
-
-const FLOWERS = [
-  [5.1, 3.5, 1.4, 0.2],
-  [4.9, 3.0, 1.4, 0.2],
-  [7.0, 3.2, 4.7, 1.4],
-  [6.4, 3.2, 4.5, 1.5],
-  [6.3, 3.3, 6.0, 2.5],
-  [5.8, 2.7, 5.1, 1.9],
-  [5.0, 3.6, 1.4, 0.2],
-  [5.7, 2.8, 4.1, 1.3],
-];
 
 /** PSI written out: Σ (a − e)·ln(a / e) over the bins' shares, an empty share taken as 1e-4. */
 function independentPsi(expected: number[], actual: number[]): number {

@@ -13,6 +13,7 @@ import { IRIS_LABELS, irisReference } from '../../scripts/lib/iris-weights.js';
 import { feedbackRepository } from '../support/feedback-repository.js';
 import { dropPrefix, uniquePrefix } from '../support/prefix.js';
 import { startInProcessWorker } from '../support/workers.js';
+import { FLOWERS, TRUTH, argmax } from '../support/iris-flowers.js';
 
 /**
  * What the queue client's feedback has beyond feedback-contract.test.ts (the cases every client
@@ -20,21 +21,6 @@ import { startInProcessWorker } from '../support/workers.js';
  */
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
-
-/** Flowers and the labels the "truth" gives them: some agree with the model, some do not. */
-const FLOWERS = [
-  [5.1, 3.5, 1.4, 0.2],
-  [4.9, 3.0, 1.4, 0.2],
-  [7.0, 3.2, 4.7, 1.4],
-  [6.4, 3.2, 4.5, 1.5],
-  [6.3, 3.3, 6.0, 2.5],
-  [5.8, 2.7, 5.1, 1.9],
-  [5.0, 3.6, 1.4, 0.2],
-  [5.7, 2.8, 4.1, 1.3],
-];
-const TRUTH = [0, 1, 1, 2, 2, 2, 0, 0];
-
-const argmax = (row: readonly number[]) => row.indexOf(Math.max(...row));
 
 describe('feedback and live accuracy', () => {
   let repository: string;
