@@ -6,6 +6,7 @@
  */
 import { open } from 'node:fs/promises';
 import { ConveyorError, featureInput, type ModelSignature } from '@conveyor/shared';
+import { COMMA, NEWLINE, QUOTE, RETURN, SPACE, TAB } from './ascii.js';
 import { plainNumber } from './number-field.js';
 
 /** Rows per block: the unit the reader hands on, packed with others into jobs. */
@@ -13,13 +14,6 @@ export const BLOCK_ROWS = 512;
 /** The header must end within this many bytes for the fast road to be taken. */
 const HEADER_BYTES = 1 << 16;
 const CHUNK_BYTES = 1 << 18;
-
-const NEWLINE = 0x0a;
-const RETURN = 0x0d;
-const QUOTE = 0x22;
-const COMMA = 0x2c;
-const SPACE = 0x20;
-const TAB = 0x09;
 
 /** Consecutive rows of the file: `values` holds `lines.length` rows, row-major. */
 export interface RowBlock {

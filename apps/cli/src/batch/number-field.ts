@@ -1,15 +1,9 @@
+import { DOT, MINUS, NINE, PLUS, SPACE, TAB, ZERO } from './ascii.js';
+
 /** 10^k for k up to 22: every one is exact as a double. */
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 /** Digits a mantissa may have and stay below 2^53, so that it is exact as a double. */
 const MAX_DIGITS = 15;
-
-const SPACE = 0x20;
-const TAB = 0x09;
-const DOT = 0x2e;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const ZERO = 0x30;
-const NINE = 0x39;
 
 /**
  * The value of a plain decimal field (`5.1`, ` -0.25 `, `12`) in `bytes[from, to)`, or undefined
