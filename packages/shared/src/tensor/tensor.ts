@@ -70,6 +70,9 @@ function checkBytesTotal(data: readonly Uint8Array[], maxBytes: number, where: s
   }
 }
 
+/** Every tensor createTensor returned: checked, frozen, so another boundary need not check it. */
+const made = new WeakSet<object>();
+
 /** Builds a tensor, checking that the data's length matches the shape. */
 export function createTensor<D extends Dtype>(
   dtype: D,
@@ -100,9 +103,6 @@ export function createTensor<D extends Dtype>(
   made.add(tensor);
   return tensor;
 }
-
-/** Every tensor createTensor returned: checked, frozen, so another boundary need not check it. */
-const made = new WeakSet<object>();
 
 /**
  * Whether `value` is a numeric tensor createTensor made (its dtype, shape and length agree): a
