@@ -18,7 +18,11 @@ export interface LoadOptions {
   timeoutMs?: number;
 }
 
-function send(agent: Agent, options: LoadOptions): Promise<number> {
+/** One POST over `agent`; resolves with the status once the whole answer has been read. */
+export function send(
+  agent: Agent,
+  options: Omit<LoadOptions, 'requests' | 'concurrency'>,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
