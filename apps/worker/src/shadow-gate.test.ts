@@ -38,6 +38,25 @@ describe('shadow gate', () => {
     await expect(copyRun).resolves.toBe('copy');
   });
 
+  it('runs quiet-time work in the line of copies, after live jobs', async () => {
+    const gate = createShadowGate(1, 10_000);
+    const log: string[] = [];
+    const a = held(log, 'live');
+    const b = held(log, 'copy');
+    const c = held(log, 'meeting');
+    const runs = [gate.run(live, a.work), gate.run(copy, b.work), gate.whenQuiet(c.work)];
+    await tick(20);
+    expect(log).toEqual(['live start']);
+    a.release();
+    await tick(20);
+    expect(log).toEqual(['live start', 'live end', 'copy start']);
+    b.release();
+    await tick(20);
+    expect(log.slice(-2)).toEqual(['copy end', 'meeting start']);
+    c.release();
+    await expect(Promise.all(runs)).resolves.toEqual(['live', 'copy', 'meeting']);
+  });
+
   it('runs copies one at a time', async () => {
     const gate = createShadowGate(1, 10_000);
     const log: string[] = [];

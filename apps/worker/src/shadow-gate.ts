@@ -13,6 +13,11 @@ import type { Job } from 'bullmq';
 export interface ShadowGate {
   /** Runs `work` for `job`: at once for a live job, at the shadow's turn for a copy. */
   run<T>(job: Job, work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` at a copy's turn: once the process is quiet (or overdue), one at a time with the
+   * copies. For an observer's Redis traffic about live jobs (the shadow meeting), which can wait.
+   */
+  whenQuiet<T>(work: () => Promise<T>): Promise<T>;
 }
 
 /** How long the process must have had no live job before a copy runs, ms. */
@@ -57,7 +62,7 @@ export function createShadowGate(quietMs = QUIET_MS, maxWaitMs = MAX_WAIT_MS): S
     );
   };
 
-  async function runCopy<T>(work: () => Promise<T>): Promise<T> {
+  async function atQuiet<T>(work: () => Promise<T>): Promise<T> {
     await new Promise<void>((start) => {
       waiting.push({ overdueAt: Date.now() + maxWaitMs, start });
       if (waiting.length === 1) schedule();
@@ -82,5 +87,8 @@ export function createShadowGate(quietMs = QUIET_MS, maxWaitMs = MAX_WAIT_MS): S
     }
   }
 
-  return { run: (job, work) => (isCopy(job) ? runCopy(work) : runLive(work)) };
+  return {
+    run: (job, work) => (isCopy(job) ? atQuiet(work) : runLive(work)),
+    whenQuiet: atQuiet,
+  };
 }

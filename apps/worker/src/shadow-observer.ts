@@ -12,10 +12,13 @@ import {
   decodeTensor,
   dropUpdate,
   encodeTensor,
+  mergeUpdate,
   routeOfJobId,
   shadowPendingKey,
   statsUpdate,
+  throttledErrorLog,
   type ComparisonPair,
+  type Logger,
   type ShadowEntry,
   type StatsUpdate,
   type Tensor,
@@ -50,54 +53,127 @@ function updateOf(serving: ShadowEntry, candidate: ShadowEntry): StatsUpdate {
   );
 }
 
+/** One side of a pair, finished in this process and waiting for the next meeting round. */
+interface Arrival {
+  readonly key: string;
+  /** `s`: the serving job's side; `c`: the copy's. */
+  readonly side: 's' | 'c';
+  readonly entry: ShadowEntry;
+  readonly pair: ComparisonPair;
+}
+
+/** A shadow observer, which meets the sides it holds in rounds; close meets what is left. */
+export interface ShadowObserver extends PredictionObserver {
+  /** Meets the sides still held, at once. Never rejects. */
+  close(): Promise<void>;
+}
+
+/** Arrivals per meeting call at most (a long Lua call would stall Redis for everyone else). */
+const MAX_PER_CALL = 256;
+
 /**
  * Compares a serving job with its shadow copy (see docs/lifecycle.md, "Shadow and replay"): each
- * side, once completed, meets the other in one script on a short-lived hash keyed by the serving
- * job's id; the side that finishes second gets the other's outputs back, compares them
- * (compareOutputs) and adds the result to the pair's totals. Off the job's path, like every observer.
+ * side, once completed, meets the other on a short-lived hash keyed by the serving job's id; the
+ * side that finishes second gets the other's outputs back, compares them (compareOutputs) and adds
+ * the result to the pair's totals. Sides are met in rounds, one script per model for all that
+ * finished since the last round, at `whenQuiet` (the shadow gate: when no live job runs), so a
+ * live job's side costs its neighbours no Redis call of its own. Off the job's path, like every
+ * observer.
  */
 export function createShadowObserver(options: {
   connection: Pick<Redis, 'eval'>;
   prefix: string;
+  log: Logger;
+  /** Runs a meeting round; default: on the next turn. */
+  whenQuiet?: (work: () => Promise<void>) => Promise<void>;
   /** How long the first side waits for the second, ms. Default SHADOW_PENDING_TTL_MS. */
   pendingTtlMs?: number;
-}): PredictionObserver {
-  const { connection, prefix } = options;
+}): ShadowObserver {
+  const { connection, prefix, log } = options;
   const ttl = String(options.pendingTtlMs ?? SHADOW_PENDING_TTL_MS);
-  return {
-    wants: (_model, _version, payload) =>
-      payload.shadowOf !== undefined || payload.shadowedBy !== undefined ? 'outputs' : 'no',
-    async completed(prediction) {
-      const { payload, model } = prediction;
-      const isCopy = payload.shadowOf !== undefined;
-      const servingJob = payload.shadowOf ?? prediction.jobId;
-      const shadowJob = payload.shadowedBy ?? prediction.jobId;
-      const pair: ComparisonPair = {
-        source: 'shadow',
-        model,
-        serving: routeOfJobId(servingJob).version,
-        candidate: routeOfJobId(shadowJob).version,
-      };
-      const mine = entryOf(prediction);
-      const raw = (await connection.eval(
-        MEET_SHADOW_SCRIPT,
-        1,
-        shadowPendingKey(prefix, model, servingJob),
-        isCopy ? 'c' : 's',
-        JSON.stringify(mine),
-        ttl,
-      )) as string | null;
-      if (raw === null) return;
-      const theirs = ShadowEntrySchema.parse(JSON.parse(raw));
-      const update = isCopy ? updateOf(theirs, mine) : updateOf(mine, theirs);
+  const whenQuiet = options.whenQuiet ?? ((work) => new Promise(setImmediate).then(work));
+  const warn = throttledErrorLog(log, 'shadow comparison failed');
+  let held: Arrival[] = [];
+  let scheduled = false;
+
+  /** Meets every side held now; what arrives meanwhile waits for the next round. */
+  async function meetHeld(): Promise<void> {
+    scheduled = false;
+    const round = held;
+    held = [];
+    const byModel = new Map<string, Arrival[]>();
+    for (const arrival of round) {
+      const arrivals = byModel.get(arrival.pair.model);
+      if (arrivals) arrivals.push(arrival);
+      else byModel.set(arrival.pair.model, [arrival]);
+    }
+    const updates = new Map<string, { pair: ComparisonPair; update: StatsUpdate }>();
+    for (const arrivals of byModel.values())
+      for (let i = 0; i < arrivals.length; i += MAX_PER_CALL)
+        await meet(arrivals.slice(i, i + MAX_PER_CALL), updates);
+    for (const { pair, update } of updates.values())
       await connection.eval(
         RECORD_COMPARISON_SCRIPT,
         2,
         comparisonKey(prefix, pair),
-        comparisonsIndexKey(prefix, model),
+        comparisonsIndexKey(prefix, pair.model),
         JSON.stringify(update),
         comparisonMember(pair),
       );
+  }
+
+  /** One meeting call for one model's arrivals; adds each met pair's update to `updates`. */
+  async function meet(
+    arrivals: readonly Arrival[],
+    updates: Map<string, { pair: ComparisonPair; update: StatsUpdate }>,
+  ): Promise<void> {
+    const argv = arrivals.flatMap((a) => [a.side, JSON.stringify(a.entry)]);
+    const keys = arrivals.map((a) => a.key);
+    const found = (await connection.eval(
+      MEET_SHADOW_SCRIPT,
+      keys.length,
+      ...keys,
+      ttl,
+      ...argv,
+    )) as (string | null)[];
+    arrivals.forEach((mine, i) => {
+      const raw = found[i];
+      if (raw === null || raw === undefined) return;
+      const theirs = ShadowEntrySchema.parse(JSON.parse(raw));
+      const update =
+        mine.side === 'c' ? updateOf(theirs, mine.entry) : updateOf(mine.entry, theirs);
+      const member = comparisonMember(mine.pair);
+      const known = updates.get(member);
+      if (known) mergeUpdate(known.update, update);
+      else updates.set(member, { pair: mine.pair, update });
+    });
+  }
+
+  const runRound = (): Promise<void> => meetHeld().catch(warn);
+
+  return {
+    wants: (_model, _version, payload) =>
+      payload.shadowOf !== undefined || payload.shadowedBy !== undefined ? 'outputs' : 'no',
+    completed(prediction) {
+      const { payload, model } = prediction;
+      const isCopy = payload.shadowOf !== undefined;
+      const servingJob = payload.shadowOf ?? prediction.jobId;
+      const shadowJob = payload.shadowedBy ?? prediction.jobId;
+      held.push({
+        key: shadowPendingKey(prefix, model, servingJob),
+        side: isCopy ? 'c' : 's',
+        entry: entryOf(prediction),
+        pair: {
+          source: 'shadow',
+          model,
+          serving: routeOfJobId(servingJob).version,
+          candidate: routeOfJobId(shadowJob).version,
+        },
+      });
+      if (scheduled) return;
+      scheduled = true;
+      void whenQuiet(runRound);
     },
+    close: () => (held.length > 0 ? runRound() : Promise.resolve()),
   };
 }

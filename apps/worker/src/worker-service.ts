@@ -163,14 +163,20 @@ export async function startWorkerService(
   });
   const blobs = blobStore(connection, config.REDIS_KEY_PREFIX);
   // What watches completed jobs: the prediction log, shadow comparison, drift statistics.
-  const observers: PredictionObserver[] = [];
-  observers.push(createShadowObserver({ connection, prefix: config.REDIS_KEY_PREFIX }));
+  // One per process: copies of any version wait for live jobs of every version, and so do the
+  // shadow meetings of live jobs.
+  const gate = createShadowGate();
+  const shadow = createShadowObserver({
+    connection,
+    prefix: config.REDIS_KEY_PREFIX,
+    log,
+    whenQuiet: (work) => gate.whenQuiet(work),
+  });
+  const observers: PredictionObserver[] = [shadow];
   observers.push(createPredictionLog({ connection, config, engine, log }));
   const drift = createDriftObserver({ connection, config, engine, log });
   observers.push(drift);
   const observer = combineObservers(observers, log);
-  // One per process: copies of any version wait for live jobs of every version.
-  const gate = createShadowGate();
   const consumers = new Map<string, VersionConsumer>();
   const consume = async (version: ServedModel) => {
     const { name } = version.entry;
@@ -263,8 +269,8 @@ export async function startWorkerService(
           .catch((err: unknown) => log.warn({ err }, 'could not close the engine'));
         if (!(await settledWithin(engineClosed, Math.max(left(), CLOSE_GRACE_MS))))
           unfinished.push('inference engine');
-        // The last drift counts, while Redis may still take them.
-        await settledWithin(drift.close(), CLOSE_GRACE_MS);
+        // The last drift counts and shadow meetings, while Redis may still take them.
+        await settledWithin(Promise.all([drift.close(), shadow.close()]), CLOSE_GRACE_MS);
         if (!(await closeRedis(connection, CLOSE_GRACE_MS)))
           unfinished.push('redis connection (dropped without QUIT)');
         // A clean stop takes the worker's record out of the registry at once.

@@ -178,6 +178,8 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
       closed = true;
       const error = new ConveyorError('ERR_CLOSED', 'the client was closed while waiting');
       for (const abort of [...ctx.waits]) abort(error);
+      // Copies still held go to Redis before the connections close.
+      await shadowing.flush();
       await ctx.hub.close();
       await changes.close();
       await ctx.queues.close();

@@ -18,6 +18,14 @@ import type { QueueContext } from './context.js';
 
 /** A shadow queue's backlog is read again, in the background, once it is this old (ms). */
 const BACKLOG_READ_MS = 1000;
+/**
+ * Copies are held this long (ms) and added together: one write to Redis, and one wake of the
+ * shadow's workers, per interval rather than per live job, so a copy's add and fetch rarely land
+ * beside its live job. Well inside the time a live job's side waits for its copy.
+ */
+const SEND_EVERY_MS = 25;
+/** Copies held at most; more are added at once. */
+const SEND_MAX_HELD = 512;
 
 /** What shadowing reads: both are cached by the client and fresh from routing the job. */
 export interface ShadowDeps {
@@ -38,8 +46,13 @@ export interface Shadowing {
    * state only, never Redis on the caller's path.
    */
   copyOf(prepared: PreparedJob, job: BullJob, shadow: string): Promise<BullJob | undefined>;
-  /** Adds copies without waiting for them; a failure is counted on the pair, never thrown. */
+  /**
+   * Adds copies without waiting for them, within SEND_EVERY_MS, with those of other calls; a
+   * failure is counted on the pair, never thrown.
+   */
   send(copies: readonly BullJob[]): void;
+  /** Adds the copies held now. Never rejects. */
+  flush(): Promise<void>;
 }
 
 const signatureOf = (v: AnnouncedVersion): ModelSignature => ({
@@ -119,10 +132,22 @@ export function createShadowing(ctx: QueueContext, deps: ShadowDeps): Shadowing 
     return copy;
   }
 
+  let held: BullJob[] = [];
+  let timer: NodeJS.Timeout | undefined;
+
   function send(copies: readonly BullJob[]): void {
     if (copies.length === 0) return;
-    // Behind every live job of this turn: the copies go in the next write to Redis.
-    setImmediate(() => void addCopies(copies));
+    held.push(...copies);
+    if (held.length >= SEND_MAX_HELD) void flush();
+    else timer ??= setTimeout(() => void flush(), SEND_EVERY_MS);
+  }
+
+  function flush(): Promise<void> {
+    clearTimeout(timer);
+    timer = undefined;
+    const copies = held;
+    held = [];
+    return copies.length > 0 ? addCopies(copies) : Promise.resolve();
   }
 
   async function addCopies(copies: readonly BullJob[]): Promise<void> {
@@ -141,5 +166,5 @@ export function createShadowing(ctx: QueueContext, deps: ShadowDeps): Shadowing 
     });
   }
 
-  return { shadowOf, copyOf, send };
+  return { shadowOf, copyOf, send, flush };
 }

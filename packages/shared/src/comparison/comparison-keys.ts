@@ -83,17 +83,24 @@ redis.call('SADD', KEYS[2], ARGV[2])
 return 1`;
 
 /**
- * One side of a shadow pair arrives: returns the other side's entry (and deletes the pending hash)
- * when it is there, else leaves this side's entry for PEXPIRE ms and returns nil. So whichever
- * side finishes second compares. KEYS: pending hash. ARGV: side (`s`|`c`), entry JSON, ttl ms.
+ * Sides of shadow pairs arrive, one per key (a worker meets what finished since its last round in
+ * one call): for each, returns the other side's entry (and deletes the pending hash) when it is
+ * there, else leaves this side's entry for PEXPIRE ms and answers nil. So whichever side finishes
+ * second compares, also when both arrive in the same call. KEYS: pending hashes (one model's, so
+ * one hash slot). ARGV: ttl ms, then per key its side (`s`|`c`) and entry JSON.
  */
 export const MEET_SHADOW_SCRIPT = `
-local other = ARGV[1] == 's' and 'c' or 's'
-local theirs = redis.call('HGET', KEYS[1], other)
-if theirs then
-  redis.call('DEL', KEYS[1])
-  return theirs
+local found = {}
+for i, key in ipairs(KEYS) do
+  local side = ARGV[2 * i]
+  local theirs = redis.call('HGET', key, side == 's' and 'c' or 's')
+  if theirs then
+    redis.call('DEL', key)
+    found[i] = theirs
+  else
+    redis.call('HSET', key, side, ARGV[2 * i + 1])
+    redis.call('PEXPIRE', key, ARGV[1])
+    found[i] = false
+  end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return false`;
+return found`;
