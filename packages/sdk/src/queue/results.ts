@@ -12,9 +12,11 @@ import {
   hashTagOf,
 } from '@conveyor/shared';
 import type { Prediction } from '../client.js';
+import { isPlainJobResult } from './result-check.js';
 
 /** A worker's return value, validated (never trusting Redis): ERR_PAYLOAD_INVALID otherwise. */
 export function parseResult(jobId: string, value: unknown): JobResult {
+  if (isPlainJobResult(value)) return value;
   return parseOrThrow(JobResultSchema, value, `result of job ${jobId}`, 'ERR_PAYLOAD_INVALID');
 }
 
