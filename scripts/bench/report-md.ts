@@ -112,7 +112,7 @@ function latency(r: BenchResults): string {
   const rows: Cell[][] = Object.entries(r.latency ?? {}).map(([w, l]) => [
     w,
     n(l.rawP50Ms, 3),
-    w === 'iris' ? n(r.queueLimit?.syncP50Ms, 3) : '',
+    w === 'iris' ? n(l.floorP50Ms ?? r.queueLimit?.syncP50Ms, 3) : '',
     `${n(l.sdkP50Ms, 3)} / ${n(l.sdkP99Ms, 3)}`,
     `${n(l.httpP50Ms, 3)} / ${n(l.httpP99Ms, 3)}`,
   ]);

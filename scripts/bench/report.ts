@@ -7,6 +7,8 @@ import type { BenchResults, EndToEndResult, TargetRow } from './results.js';
 const NOT_MEASURED = 'not measured';
 
 const fixed = (n: number, digits: number) => n.toFixed(digits);
+/** A difference with its sign: +0.120 or −0.473. */
+const signed = (n: number, digits: number) => `${n < 0 ? '−' : '+'}${fixed(Math.abs(n), digits)}`;
 
 function ratio(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)
@@ -113,15 +115,16 @@ export function targetRows(results: BenchResults): TargetRow[] {
         `${fixed(v, 3)} (estimated: ${imageJobs} rows × ${fixed(inference?.msPerRow ?? 0, 3)} ms, in-process at batch ${inference?.batch}, over ${fixed((imageCpuMs ?? 0) / 1000, 2)} s)`,
     ),
   );
-  const floor = results.queueLimit?.syncP50Ms;
   const sync = results.latency?.iris;
+  // Older runs timed the floor in scenario 2 only, minutes apart from scenario 4.
+  const floor = sync?.floorP50Ms ?? results.queueLimit?.syncP50Ms;
   rows.push(
     row(
       'sdk-over-floor',
-      'SDK sync p50 (4) − queue floor p50 (2), iris',
+      'SDK sync p50 − queue floor p50, in turn (4), iris',
       sync && floor !== undefined ? sync.sdkP50Ms - floor : undefined,
       { atMost: 0.5, unit: ' ms' },
-      (v) => `+${fixed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms)`,
+      (v) => `${signed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms)`,
     ),
   );
   rows.push(
@@ -130,7 +133,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
       'HTTP sync p50 − SDK sync p50 (4), iris',
       sync ? sync.httpP50Ms - sync.sdkP50Ms : undefined,
       { atMost: 0.7, unit: ' ms' },
-      (v) => `+${fixed(v, 3)} ms (${sync?.httpP50Ms} over ${sync?.sdkP50Ms} ms)`,
+      (v) => `${signed(v, 3)} ms (${sync?.httpP50Ms} over ${sync?.sdkP50Ms} ms)`,
     ),
   );
   const embedded = results.embedded;
@@ -146,7 +149,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
         `embedded predict p${p} − onnxruntime session.run p${p} (4), iris`,
         own !== undefined && raw !== undefined ? own - raw : undefined,
         { atMost: bound, unit: ' ms' },
-        (v) => `+${fixed(v, 4)} ms (${own} over ${raw} ms)`,
+        (v) => `${signed(v, 4)} ms (${own} over ${raw} ms)`,
       ),
     );
   }

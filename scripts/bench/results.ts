@@ -44,6 +44,8 @@ export interface EndToEndResult {
 export interface LatencyResult {
   rawP50Ms?: number;
   rawP99Ms?: number;
+  /** The queue floor (scenario 2's no-op worker), timed in turn with the SDK and HTTP calls. */
+  floorP50Ms?: number;
   sdkP50Ms: number;
   sdkP99Ms: number;
   httpP50Ms: number;

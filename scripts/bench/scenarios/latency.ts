@@ -1,10 +1,13 @@
 /**
  * Scenario 4, synchronous latency at low load, one request at a time: `client.predict` and
- * `POST /v2/models/{name}/infer` (JSON) against a real worker; then the embedded client against
- * onnxruntime-node called directly, in this process.
+ * `POST /v2/models/{name}/infer` (JSON) against a real worker, interleaved call by call with
+ * `client.predict` against scenario 2's no-op BullMQ worker for iris (the queue floor, measured
+ * in the same moments); then the embedded client against onnxruntime-node called directly, in
+ * this process.
  */
 import { Agent } from 'node:http';
 import { join } from 'node:path';
+import { createClient, type ConveyorClient } from '@conveyor/sdk';
 import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { freePort } from '../../lib/redis-server.js';
 import { ROOT } from '../../lib/worker-process.js';
@@ -13,11 +16,56 @@ import { send } from '../http-load.js';
 import { percentile, round, say } from '../lib.js';
 import { loadOrt } from '../ort.js';
 import type { BenchResults, EmbeddedResult, LatencyResult } from '../results.js';
-import { WORKLOADS, WORKLOAD_NAMES, oneRowInputs } from '../workloads.js';
+import { WORKLOADS, WORKLOAD_NAMES, oneRowInputs, type Workload } from '../workloads.js';
+
+/** Runs `use` with a client of scenario 2's no-op worker for iris (the queue floor). */
+async function withFloor<T>(
+  ctx: BenchContext,
+  use: (floor: ConveyorClient) => Promise<T>,
+): Promise<T> {
+  const prefix = ctx.prefixFor('floor');
+  const child = await ctx.start(
+    'scripts/bench/noop-worker.ts',
+    { REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: ctx.repository, MODEL: 'iris' },
+    'noop worker ready',
+  );
+  const floor = await createClient({ redisUrl: ctx.redis.url, prefix });
+  try {
+    return await use(floor);
+  } finally {
+    await floor.close();
+    await ctx.stop(child);
+  }
+}
+
+/** A workload's calls to time, one of each in turn; `floor` only where a floor applies. */
+interface Calls {
+  sdk(): Promise<unknown>;
+  http(): Promise<unknown>;
+  floor?: (() => Promise<unknown>) | undefined;
+}
+
+/** Each call's latency over `samples` turns (after 10 untimed), in ms. */
+async function timeInTurn(calls: Calls, samples: number): Promise<Record<keyof Calls, number[]>> {
+  const times = { sdk: [] as number[], http: [] as number[], floor: [] as number[] };
+  const named = (
+    Object.entries(calls) as [keyof Calls, (() => Promise<unknown>) | undefined][]
+  ).filter((entry): entry is [keyof Calls, () => Promise<unknown>] => entry[1] !== undefined);
+  for (let i = 0; i < samples + 10; i++)
+    for (const [name, call] of named) {
+      const t0 = performance.now();
+      await call();
+      if (i >= 10) times[name].push(performance.now() - t0);
+    }
+  return times;
+}
+
+const p50 = (times: number[]) => round(percentile(times, 50), 3);
+const p99 = (times: number[]) => round(percentile(times, 99), 3);
 
 async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<void> {
   const latency: Record<string, LatencyResult> = {};
-  await ctx.withWorkers(['iris', 'text-direction'], 1, {}, async (client, prefix) => {
+  const measure = (floor: ConveyorClient) => async (client: ConveyorClient, prefix: string) => {
     const port = await freePort();
     const producer = await ctx.producer(prefix, port);
     // One kept-alive node:http connection, as the SDK keeps its Redis one. fetch() added 0.7 to
@@ -26,44 +74,23 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       for (const workload of WORKLOAD_NAMES) {
-        const { input, row, rowShape } = WORKLOADS[workload];
         const inputs = oneRowInputs(workload);
-        const sdk: number[] = [];
-        const http: number[] = [];
-        const body = Buffer.from(
-          JSON.stringify({
-            inputs: [{ name: input, shape: [1, ...rowShape], datatype: 'FP32', data: [...row] }],
-          }),
+        const times = await timeInTurn(
+          {
+            sdk: () => client.predict(workload, inputs),
+            http: inferPost(agent, port, workload),
+            floor: workload === 'iris' ? () => floor.predict(workload, inputs) : undefined,
+          },
+          ctx.counts.latencySamples,
         );
-        const request = {
-          port,
-          path: `/v2/models/${workload}/infer`,
-          body,
-          headers: { 'content-type': 'application/json' },
-        };
-        const post = async () => {
-          const status = await send(agent, request);
-          if (status !== 200) throw new Error(`infer answered ${status}`);
-        };
-        for (let i = 0; i < 10; i++) {
-          await client.predict(workload, inputs);
-          await post();
-        }
-        for (let i = 0; i < ctx.counts.latencySamples; i++) {
-          const t0 = performance.now();
-          await client.predict(workload, inputs);
-          sdk.push(performance.now() - t0);
-          const t1 = performance.now();
-          await post();
-          http.push(performance.now() - t1);
-        }
         const raw = results.limit?.[workload];
         latency[workload] = {
           ...(raw && { rawP50Ms: raw.p50Ms, rawP99Ms: raw.p99Ms }),
-          sdkP50Ms: round(percentile(sdk, 50), 3),
-          sdkP99Ms: round(percentile(sdk, 99), 3),
-          httpP50Ms: round(percentile(http, 50), 3),
-          httpP99Ms: round(percentile(http, 99), 3),
+          ...(times.floor.length > 0 && { floorP50Ms: p50(times.floor) }),
+          sdkP50Ms: p50(times.sdk),
+          sdkP99Ms: p99(times.sdk),
+          httpP50Ms: p50(times.http),
+          httpP99Ms: p99(times.http),
         };
         say(`   ${workload}: ${JSON.stringify(latency[workload])}`);
       }
@@ -71,8 +98,31 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
       agent.destroy();
       await ctx.stop(producer);
     }
-  });
+  };
+  await withFloor(ctx, (floor) =>
+    ctx.withWorkers(['iris', 'text-direction'], 1, {}, measure(floor)),
+  );
   results.latency = latency;
+}
+
+/** Posts a JSON infer request of a workload's row (the body made once), which must answer 200. */
+function inferPost(agent: Agent, port: number, workload: Workload): () => Promise<void> {
+  const { input, row, rowShape } = WORKLOADS[workload];
+  const body = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: input, shape: [1, ...rowShape], datatype: 'FP32', data: [...row] }],
+    }),
+  );
+  const request = {
+    port,
+    path: `/v2/models/${workload}/infer`,
+    body,
+    headers: { 'content-type': 'application/json' },
+  };
+  return async () => {
+    const status = await send(agent, request);
+    if (status !== 200) throw new Error(`infer answered ${status}`);
+  };
 }
 
 /** Embedded predict and raw session.run on iris, interleaved call by call in this process. */

@@ -16,7 +16,7 @@ const QUEUE = 'plain-iris';
 export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n8. plain BullMQ round trip: addBulk, a no-op worker process, QueueEvents (iris payloads)');
   const prefix = ctx.prefixFor('plain');
-  const jobs = ctx.counts.plainJobs;
+  const jobs = ctx.counts.irisJobs;
   const connection = { url: ctx.redis.url };
   const queue = new Queue(QUEUE, { connection, prefix });
   const events = new QueueEvents(QUEUE, { connection, prefix });
