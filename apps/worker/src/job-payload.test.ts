@@ -57,6 +57,15 @@ const nameArb = mostly(
   ),
 );
 
+const jobIdArb = fc.constantFrom(
+  'iris.2.0d8f7e2c-5b1a-4c3e-9f00-123456789abc',
+  `a_1.123456789.${'x'.repeat(64)}`,
+);
+const badJobIdArb = fc.oneof(
+  fc.constantFrom('iris.0.x', 'IRIS.1.x', 'iris.1.', 'iris.1.a b', `iris.1.${'x'.repeat(65)}`, 3),
+  fc.string({ maxLength: 6 }),
+);
+
 const payloadArb = fc.record(
   {
     v: mostly(fc.constant(1), fc.constantFrom(0, 2, '1', null, 1.0000001)),
@@ -89,6 +98,9 @@ const payloadArb = fc.record(
       fc.constantFrom('x', 'x'.repeat(128)),
       fc.oneof(fc.constantFrom('', 'x'.repeat(129), 1), fc.string({ maxLength: 3 })),
     ),
+    shadowedBy: mostly(jobIdArb, badJobIdArb),
+    shadowOf: mostly(jobIdArb, badJobIdArb),
+    unlogged: mostly(fc.constant(true), fc.constantFrom(false, 1, 'true', null)),
   },
   { requiredKeys: ['v', 'model', 'inputs'] },
 );
@@ -124,6 +136,8 @@ describe('the hand-written job payload check', () => {
       outputs: ['probabilities'],
       deadline: Date.now(),
       owner: 'batch',
+      shadowedBy: 'iris.2.0d8f7e2c-5b1a-4c3e-9f00-123456789abc',
+      unlogged: true,
     };
     expect(isPlainJobPayload(full)).toBe(true);
     expect(readJobPayload(full, 'j1')).toBe(full);

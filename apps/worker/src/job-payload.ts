@@ -7,9 +7,11 @@ import { DTYPES, JobPayloadSchema, parseOrThrow, type JobPayload } from '@convey
  * schema itself, which gives the same verdict and the same error as before.
  */
 
-// The patterns of ModelNameSchema, ModelVersionSchema and TensorNameSchema, and zod's base64.
+// The patterns of ModelNameSchema, ModelVersionSchema, TensorNameSchema and JobIdSchema, and zod's
+// base64.
 const MODEL = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const VERSION = /^[1-9][0-9]{0,8}$/;
+const JOB_ID = /^[a-z0-9][a-z0-9_-]{0,63}\.[1-9][0-9]{0,8}\.[A-Za-z0-9-]{1,64}$/;
 const TENSOR_NAME = /^[^\p{Cc}]+$/u;
 const BASE64 = /^$|^(?:[0-9a-zA-Z+/]{4})*(?:(?:[0-9a-zA-Z+/]{2}==)|(?:[0-9a-zA-Z+/]{3}=))?$/;
 const DTYPE_SET: ReadonlySet<unknown> = new Set(DTYPES);
@@ -21,6 +23,9 @@ const PAYLOAD_KEYS: ReadonlySet<string> = new Set([
   'outputs',
   'deadline',
   'owner',
+  'shadowedBy',
+  'shadowOf',
+  'unlogged',
 ]);
 const MAX_TENSORS = 64;
 
@@ -75,6 +80,13 @@ function isOutputList(outputs: unknown): boolean {
   return (outputs as unknown[]).every(isTensorName);
 }
 
+/** JobIdSchema's check of an optional key (absent, or a job id). */
+function isOptionalJobId(data: Record<string, unknown>, key: string): boolean {
+  const id = data[key];
+  if (id === undefined) return !(key in data);
+  return typeof id === 'string' && id.length <= 160 && JOB_ID.test(id);
+}
+
 /** True only for payloads JobPayloadSchema accepts unchanged. */
 export function isPlainJobPayload(data: unknown): data is JobPayload {
   if (!isRecord(data)) return false;
@@ -83,6 +95,9 @@ export function isPlainJobPayload(data: unknown): data is JobPayload {
   }
   const { v, model, version, inputs, outputs, deadline, owner } = data;
   return (
+    isOptionalJobId(data, 'shadowedBy') &&
+    isOptionalJobId(data, 'shadowOf') &&
+    (data.unlogged === undefined ? !('unlogged' in data) : data.unlogged === true) &&
     v === 1 &&
     typeof model === 'string' &&
     MODEL.test(model) &&
