@@ -1,13 +1,5 @@
 import { hostname } from 'node:os';
-import {
-  MetricsTime,
-  Queue,
-  Worker,
-  type Job,
-  type JobJson,
-  type Processor,
-  type WorkerOptions,
-} from 'bullmq';
+import { Queue, Worker, type Job, type JobJson, type Processor, type WorkerOptions } from 'bullmq';
 import type { Tracer } from '@opentelemetry/api';
 import type { Engine } from '@conveyor/engine';
 import {
@@ -161,8 +153,8 @@ export async function startVersionConsumer(options: {
       // Retention for jobs whose producer set none (the SDK always sets its own).
       removeOnComplete: { count: config.KEEP_COMPLETED_JOBS, age: config.KEEP_COMPLETED_AGE_S },
       removeOnFail: { count: config.KEEP_FAILED_JOBS, age: config.KEEP_FAILED_AGE_S },
-      // Per-minute completed/failed counts, for `conveyor queues` and dashboards.
-      metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
+      // No BullMQ `metrics`: nothing reads them (Prometheus counts jobs), and they cost two Redis
+      // commands in every job's completion.
       // A killed worker's jobs go back to the queue once their lock expires and a stalled check runs.
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: config.STALLED_INTERVAL_MS,
