@@ -10,6 +10,7 @@ import {
   type TypedArray,
 } from '@conveyor/shared';
 import type { PreparedJob } from '../request.js';
+import { setBlob } from './blob-write.js';
 import type { QueueContext } from './context.js';
 
 /** Input bytes sent in one round trip of a bulk enqueue: about 20 ms of a 1 Gbit/s link. */
@@ -83,7 +84,7 @@ async function addPipelined(ctx: QueueContext, queueName: string, jobs: readonly
   const queue = ctx.queues.named(queueName);
   const { blobTtlSeconds } = ctx.config;
   const writes = jobs.flatMap(({ blobs }) =>
-    blobs.map(([key, bytes]) => ctx.redis.set(key, bytes, 'EX', blobTtlSeconds, 'NX')),
+    blobs.map(([key, bytes]) => setBlob(ctx.redis, key, bytes, blobTtlSeconds)),
   );
   const stored = Promise.all(writes);
   stored.catch(() => undefined);
