@@ -57,6 +57,20 @@ describe('toSdkInputs', () => {
     ).toEqual({ t: { dtype: 'float64', shape: [2, 2], data: new Float64Array([1, 2, 3, 4]) } });
   });
 
+  it('hands numeric inputs to the SDK as tensors it takes without a second check', () => {
+    const floats = Buffer.from(new Float32Array([0.5, -1, 2, 4]).buffer);
+    const binary = { ...input('FP32', [1, 4], []), parameters: { binary_data_size: 16 } };
+    const json = { ...input('FP64', [2], [1, 2]), name: 'j' };
+    const inputs = toSdkInputs([binary, json], MAX, floats);
+    expect(toTensor('t', inputs.t, MAX)).toBe(inputs.t);
+    expect(toTensor('j', inputs.j, MAX)).toBe(inputs.j);
+    expect(inputs.t).toEqual({
+      dtype: 'float32',
+      shape: [1, 4],
+      data: new Float32Array([0.5, -1, 2, 4]),
+    });
+  });
+
   it('reads 64-bit integers given as decimal strings without losing precision', () => {
     const inputs = toSdkInputs([input('INT64', [2], ['9007199254740993', -1])], MAX);
     const tensor = toTensor('t', inputs.t);

@@ -1,6 +1,8 @@
 import {
   ConveyorError,
+  arrayMatchesDtype,
   checkedByteLength,
+  createTensor,
   decodeBytes,
   halfToNumber,
   tensorBytes,
@@ -8,7 +10,9 @@ import {
   valueOutOfRange,
   type Dtype,
   type Tensor,
+  type TensorData,
   type TensorInput,
+  type TypedArray,
   type TensorInputs,
 } from '@conveyor/shared';
 import { BinaryReader, elementsFromBytes } from './binary.js';
@@ -170,6 +174,22 @@ function dtypeOf(input: InferInput, index: number, where: string): Dtype {
 }
 
 /**
+ * A decoded input for the SDK: a tensor made by createTensor when the data is the dtype's own
+ * array, which the SDK's prepareJob takes as it is (its size checked, no schema and no second
+ * createTensor per request); otherwise the plain form, converted and checked by the SDK.
+ */
+function sdkInput(
+  dtype: Dtype,
+  shape: readonly number[],
+  data: Element[] | TensorData,
+  where: string,
+): TensorInput {
+  if (!Array.isArray(data) && arrayMatchesDtype(data, dtype))
+    return createTensor(dtype, shape, data as never, Number.POSITIVE_INFINITY, where);
+  return { data: data as TypedArray | Element[], shape, dtype };
+}
+
+/**
  * Converts protocol input tensors to SDK inputs. BYTES is read as the model declares the input:
  * for `string`, JSON strings and binary elements as UTF-8 text; for `bytes`, JSON strings as
  * base64 and binary elements as raw bytes (so BYTES inputs name no dtype, and the SDK's one
@@ -211,12 +231,13 @@ export function toSdkInputs(
       converted[input.name] =
         dtype === 'string'
           ? { data: decodeBytes(block, elements, where), shape }
-          : { data: elementsFromBytes(dtype, block, elements, where), shape, dtype };
+          : sdkInput(dtype, shape, elementsFromBytes(dtype, block, elements, where), where);
       continue;
     }
     const data = flatten(shape, input.data ?? [], dtype, input.name);
     // BYTES names no dtype: the model's signature says string (text) or bytes (raw, base64 in JSON).
-    converted[input.name] = dtype === 'string' ? { data, shape } : { data, shape, dtype };
+    converted[input.name] =
+      dtype === 'string' ? { data, shape } : sdkInput(dtype, shape, data, where);
   }
   reader.finish();
   return converted;
