@@ -114,6 +114,17 @@ export function createEventHub(
   /** Whether anyone waits for an event: a subscriber, or an expected job still running. */
   const idle = () => subscribers.size === 0 && running === 0;
 
+  /**
+   * Whether an entry may matter before it is made into fields: a job's end, or any event of a job
+   * someone listens to. Most entries (added, waiting, active) are neither; BullMQ writes `event`
+   * and `jobId` first.
+   */
+  const wanted = (list: readonly string[]): boolean =>
+    list[0] !== 'event' ||
+    list[2] !== 'jobId' ||
+    ENDS.has(list[1] as string) ||
+    subscribers.has(list[3] as string);
+
   /** Hands an entry to its job's subscribers; true when it ended a job someone waited for. */
   const dispatch = (fields: Record<string, string>): boolean => {
     const { event, jobId } = fields;
@@ -187,7 +198,7 @@ export function createEventHub(
         for (const [key, entries] of reply ?? []) {
           for (const [id, list] of entries) {
             reader.streams.set(key, id);
-            if (key !== reader.wakeKey && dispatch(fieldsOf(list))) ended += 1;
+            if (key !== reader.wakeKey && wanted(list) && dispatch(fieldsOf(list))) ended += 1;
           }
         }
         // Waits that just ended unsubscribe once their result is decoded. When they may be the
