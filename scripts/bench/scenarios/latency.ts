@@ -7,7 +7,7 @@
  */
 import { Agent } from 'node:http';
 import { join } from 'node:path';
-import { createClient, type ConveyorClient } from '@conveyor/sdk';
+import type { ConveyorClient } from '@conveyor/sdk';
 import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { freePort } from '../../lib/redis-server.js';
 import { ROOT } from '../../lib/worker-process.js';
@@ -17,26 +17,7 @@ import { percentile, round, say } from '../lib.js';
 import { loadOrt } from '../ort.js';
 import type { BenchResults, EmbeddedResult, LatencyResult } from '../results.js';
 import { WORKLOADS, WORKLOAD_NAMES, oneRowInputs, type Workload } from '../workloads.js';
-
-/** Runs `use` with a client of scenario 2's no-op worker for iris (the queue floor). */
-async function withFloor<T>(
-  ctx: BenchContext,
-  use: (floor: ConveyorClient) => Promise<T>,
-): Promise<T> {
-  const prefix = ctx.prefixFor('floor');
-  const child = await ctx.start(
-    'scripts/bench/noop-worker.ts',
-    { REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: ctx.repository, MODEL: 'iris' },
-    'noop worker ready',
-  );
-  const floor = await createClient({ redisUrl: ctx.redis.url, prefix });
-  try {
-    return await use(floor);
-  } finally {
-    await floor.close();
-    await ctx.stop(child);
-  }
-}
+import { withNoopWorker } from './queue-limit.js';
 
 /** A workload's calls to time, one of each in turn; `floor` only where a floor applies. */
 interface Calls {
@@ -99,7 +80,7 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
       await ctx.stop(producer);
     }
   };
-  await withFloor(ctx, (floor) =>
+  await withNoopWorker(ctx, (floor) =>
     ctx.withWorkers(['iris', 'text-direction'], 1, {}, measure(floor)),
   );
   results.latency = latency;

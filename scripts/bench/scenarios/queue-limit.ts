@@ -2,15 +2,18 @@
  * Scenario 2, the queue's own limit: the SDK against a BullMQ worker whose processor returns a
  * constant result at once; then one predict at a time against it, the floor of scenario 4.
  */
-import { createClient } from '@conveyor/sdk';
+import { createClient, type ConveyorClient } from '@conveyor/sdk';
 import type { BenchContext } from '../context.js';
 import { driveEndToEnd } from '../drive.js';
 import { percentile, round, say } from '../lib.js';
 import type { BenchResults } from '../results.js';
 import { oneRowInputs } from '../workloads.js';
 
-export async function runQueueLimit(ctx: BenchContext, results: BenchResults): Promise<void> {
-  say('\n2. the queue’s own limit: BullMQ with a processor that returns at once (iris payloads)');
+/** Runs `use` with a client of a no-op BullMQ worker for iris (scripts/bench/noop-worker.ts). */
+export async function withNoopWorker<T>(
+  ctx: BenchContext,
+  use: (client: ConveyorClient) => Promise<T>,
+): Promise<T> {
   const prefix = ctx.prefixFor('noop');
   const child = await ctx.start(
     'scripts/bench/noop-worker.ts',
@@ -19,6 +22,16 @@ export async function runQueueLimit(ctx: BenchContext, results: BenchResults): P
   );
   const client = await createClient({ redisUrl: ctx.redis.url, prefix });
   try {
+    return await use(client);
+  } finally {
+    await client.close();
+    await ctx.stop(child);
+  }
+}
+
+export async function runQueueLimit(ctx: BenchContext, results: BenchResults): Promise<void> {
+  say('\n2. the queue’s own limit: BullMQ with a processor that returns at once (iris payloads)');
+  await withNoopWorker(ctx, async (client) => {
     const throughput = await driveEndToEnd(client, 'iris', 'iris', ctx.counts.irisJobs);
     const inputs = oneRowInputs('iris');
     for (let i = 0; i < 10; i++) await client.predict('iris', inputs);
@@ -35,8 +48,5 @@ export async function runQueueLimit(ctx: BenchContext, results: BenchResults): P
       syncP99Ms: round(percentile(sync, 99), 3),
     };
     say(`   ${JSON.stringify(results.queueLimit)}`);
-  } finally {
-    await client.close();
-    await ctx.stop(child);
-  }
+  });
 }
