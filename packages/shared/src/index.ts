@@ -126,6 +126,20 @@ export {
   type JobResult,
 } from './schemas/job.js';
 export {
+  MAX_PLAIN_TENSORS,
+  isBase64,
+  isCount,
+  isDtype,
+  isJobId,
+  isModelName,
+  isModelVersion,
+  isPlainRecord,
+  isShape,
+  isTensorMap,
+  isTensorName,
+  ownKeyCount,
+} from './schemas/plain-checks.js';
+export {
   OwnerSchema,
   PredictOptionsSchema,
   toTensor,
