@@ -5,10 +5,20 @@
 import {
   DTYPE_ARRAYS,
   createTensor,
+  type NumericDtype,
   type Tensor,
   type TensorData,
   type TypedArray,
 } from '@conveyor/shared';
+
+interface TypedArrayCtor {
+  new (length: number): TypedArray;
+  new (buffer: ArrayBuffer, offset: number, length: number): TypedArray;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/** The array type of a tensor whose data is a typed array. */
+const arrayOf = (tensor: Tensor): TypedArrayCtor => DTYPE_ARRAYS[tensor.dtype as NumericDtype];
 
 /** Rows of a tensor: its first dimension (1 for a scalar). */
 export const rowsOf = (tensor: Tensor): number => tensor.shape[0] ?? 1;
@@ -27,8 +37,14 @@ export function groupKey(inputs: Record<string, Tensor>, outputs: readonly strin
   return `${outputs.join(',')}|${parts.join('|')}`;
 }
 
-/** Joins tensors of one dtype and row shape along the first dimension. */
-export function concatRows(tensors: readonly Tensor[]): Tensor {
+/**
+ * Joins tensors of one dtype and row shape along the first dimension, into a buffer of `alloc`
+ * (of at least the bytes asked; the tensor views its start) when given one, else a new one.
+ */
+export function concatRows(
+  tensors: readonly Tensor[],
+  alloc?: (bytes: number) => ArrayBuffer,
+): Tensor {
   const first = tensors[0] as Tensor;
   const total = tensors.reduce((n, t) => n + rowsOf(t), 0);
   const length = tensors.reduce((n, t) => n + t.data.length, 0);
@@ -38,8 +54,8 @@ export function concatRows(tensors: readonly Tensor[]): Tensor {
   } else if (first.dtype === 'bytes') {
     data = tensors.flatMap((t) => t.data as Uint8Array[]);
   } else {
-    const Ctor = DTYPE_ARRAYS[first.dtype] as unknown as new (length: number) => TypedArray;
-    data = new Ctor(length);
+    const Ctor = DTYPE_ARRAYS[first.dtype] as unknown as TypedArrayCtor;
+    data = alloc ? new Ctor(alloc(length * Ctor.BYTES_PER_ELEMENT), 0, length) : new Ctor(length);
     let offset = 0;
     for (const t of tensors) {
       // Every tensor of a group has the dtype of the first, so the arrays are of one kind.
@@ -59,11 +75,27 @@ export function concatRows(tensors: readonly Tensor[]): Tensor {
   );
 }
 
-/** Rows [from, from + rows) of a tensor whose first dimension is the batch. */
-export function sliceRows(tensor: Tensor, from: number, rows: number): Tensor {
+/**
+ * Rows [from, from + rows) of a tensor whose first dimension is the batch: a copy, into a buffer
+ * of `alloc` (of at least the bytes asked; the tensor views its start) when given one.
+ */
+export function sliceRows(
+  tensor: Tensor,
+  from: number,
+  rows: number,
+  alloc?: (bytes: number) => ArrayBuffer,
+): Tensor {
   const total = rowsOf(tensor);
   const perRow = total === 0 ? 0 : tensor.data.length / total;
-  const data = tensor.data.slice(from * perRow, (from + rows) * perRow) as TensorData;
+  const [start, end] = [from * perRow, (from + rows) * perRow];
+  let data: TensorData;
+  if (alloc && !Array.isArray(tensor.data)) {
+    const Ctor = arrayOf(tensor);
+    const length = end - start;
+    const copy = new Ctor(alloc(length * Ctor.BYTES_PER_ELEMENT), 0, length);
+    (copy as unknown as { set(src: TypedArray): void }).set(tensor.data.subarray(start, end));
+    data = copy;
+  } else data = tensor.data.slice(start, end);
   return createTensor(
     tensor.dtype,
     [rows, ...tensor.shape.slice(1)],

@@ -16,6 +16,7 @@ import {
 } from './batch-request.js';
 import { concatRows, groupKey, rowsOf, sliceRows } from './batch-rows.js';
 import { createBatchSizer, type BatchSizerStats } from './batch-sizer.js';
+import type { StagingBuffers } from './staging-buffers.js';
 
 /** Default `handoffMs`: how long, by the sizer's measure, one hand-off of a large request may run. */
 const HANDOFF_MS = 20;
@@ -51,6 +52,11 @@ export interface BatcherOptions extends BatchingConfig {
   chunkable?: boolean;
   /** Most ms of calls, by their measured mean, one such hand-off carries. Default 20. */
   handoffMs?: number;
+  /**
+   * Where calls' inputs are copied (buffers `run` gives back; see staging-buffers.ts); without it
+   * joined calls copy into new buffers and a request running alone moves its own.
+   */
+  staging?: StagingBuffers | undefined;
   log: Logger;
   /** The clock arrivals and deadlines are read on, in ms. Default `performance.now`. */
   now?: () => number;
@@ -138,7 +144,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
 
   const runAlone = async (piece: Piece): Promise<void> => {
     try {
-      const { inputs, transfer } = pieceInputs(piece);
+      const { inputs, transfer } = pieceInputs(piece, options.staging?.take);
       const { chunkRows } = piece;
       handoffs += 1;
       const result = await run(inputs, piece.request.outputs, transfer, undefined, chunkRows);
@@ -166,7 +172,10 @@ export function createBatcher(options: BatcherOptions): Batcher {
       const parts = batch.map((p) => pieceInputs(p).inputs);
       const inputs: Record<string, Tensor> = {};
       for (const name of Object.keys(first.inputs))
-        inputs[name] = concatRows(parts.map((p) => p[name] as Tensor));
+        inputs[name] = concatRows(
+          parts.map((p) => p[name] as Tensor),
+          options.staging?.take,
+        );
       handoffs += 1;
       result = await run(
         inputs,

@@ -38,6 +38,11 @@ export type InferenceTask =
        * with `processing`, whose steps see each request whole.
        */
       chunkRows?: number | undefined;
+      /**
+       * Move the inputs' buffers back with the answer (staging buffers the caller reuses), except
+       * any an output shares.
+       */
+      returnInputs?: boolean | undefined;
     });
 
 /** A no-op task: its answer proves a thread of the pool takes tasks (see InferencePool.ping). */
@@ -56,6 +61,8 @@ export type InferenceReply =
       ms: number;
       /** onnxruntime calls the task made: 1 unless `chunkRows` split it. */
       calls: number;
+      /** With `returnInputs`: the input buffers moved back, free to reuse. */
+      returned?: ArrayBuffer[] | undefined;
     }
   | { ok: true; kind: 'ping' }
   | { ok: false; error: { code: ErrorCode; message: string; details: Record<string, unknown> } };

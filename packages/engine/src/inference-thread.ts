@@ -3,7 +3,8 @@
  * sessions live here, off the thread that talks to Redis and HTTP. Each thread opens a model
  * once, on first use, and keeps it.
  */
-import { toConveyorError } from '@conveyor/shared';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { toConveyorError, type Tensor } from '@conveyor/shared';
 import { openSession, type ModelSession } from './session.js';
 import type { InferenceReply, InferenceTask, PingTask } from './inference-task.js';
 import { runOnCaller } from './inline-run.js';
@@ -21,11 +22,33 @@ function sessionFor(task: InferenceTask): Promise<ModelSession> {
   return session;
 }
 
-export default async function handle(task: InferenceTask | PingTask): Promise<InferenceReply> {
+/** The inputs' buffers that no output shares: free for the caller to reuse once moved back. */
+function unshared(inputs: Record<string, Tensor>, outputs: Record<string, Tensor>): ArrayBuffer[] {
+  const used = new Set<ArrayBufferLike>();
+  for (const name in outputs) {
+    const { data } = outputs[name] as Tensor;
+    if (ArrayBuffer.isView(data)) used.add(data.buffer);
+  }
+  const free = new Set<ArrayBuffer>();
+  for (const name in inputs) {
+    const { data } = inputs[name] as Tensor;
+    if (ArrayBuffer.isView(data) && data.buffer instanceof ArrayBuffer && !used.has(data.buffer))
+      free.add(data.buffer);
+  }
+  return [...free];
+}
+
+export default async function handle(
+  task: InferenceTask | PingTask,
+): Promise<InferenceReply | ReturnType<typeof move>> {
   // Answered at once: it proves the thread takes tasks, and opens no session.
   if (task.kind === 'ping') return { ok: true, kind: 'ping' };
   try {
-    return await runOnCaller(await sessionFor(task), task);
+    const reply = await runOnCaller(await sessionFor(task), task);
+    if (task.kind !== 'run' || !task.returnInputs || reply.kind !== 'run') return reply;
+    // onnxruntime is done with the inputs: their buffers go back to be filled again.
+    const returned = unshared(task.inputs, reply.outputs);
+    return move({ [transferableSymbol]: returned, [valueSymbol]: { ...reply, returned } });
   } catch (error) {
     // Errors lose their own properties when cloned across threads; send the code explicitly.
     const known = toConveyorError(error, 'ERR_INFERENCE_FAILED');

@@ -4,6 +4,7 @@ import {
   silentLogger,
   toConveyorError,
   type Logger,
+  type Tensor,
 } from '@conveyor/shared';
 import { rowsOf } from './batch-rows.js';
 import { createBatcher, type Batcher, type RunFn } from './batcher.js';
@@ -18,6 +19,7 @@ import type { ModelEntry } from './model-repository.js';
 import { pipelineServed } from './pipeline/pipeline-served.js';
 import type { ServedModel } from './served-model.js';
 import { reconcileSignature, type RuntimeSignature } from './signature.js';
+import { createStagingBuffers, type StagingBuffers } from './staging-buffers.js';
 import { planWarmup, warmUp, type WarmupOutcome } from './warm-up.js';
 
 /** A version loaded on its own inference threads, with the batcher requests go through. */
@@ -87,10 +89,16 @@ export function processingTask(
   return { versionDir: entry.dir, config: { preprocess, postprocess }, maxTensorBytes };
 }
 
+/** Whether a moved input is a staging buffer, which the thread should move back. */
+const staged = (inputs: Record<string, Tensor>, staging: StagingBuffers | undefined): boolean =>
+  staging !== undefined &&
+  Object.values(inputs).some((t) => ArrayBuffer.isView(t.data) && staging.owns(t.data.buffer));
+
 function runnerOf(
   pool: InferencePool,
   entry: ModelEntry,
   processing: ProcessingTask | undefined,
+  staging?: StagingBuffers,
 ): RunFn {
   return async (inputs, outputs, transfer, pieces, chunkRows) => {
     const task = {
@@ -99,10 +107,12 @@ function runnerOf(
       session: entry.config.session,
       ...(processing && { processing: { ...processing, pieces } }),
       ...(!processing && chunkRows !== undefined && { chunkRows }),
+      ...(transfer && staged(inputs, staging) && { returnInputs: true }),
     };
     const result = await pool.run({ ...task, inputs, outputs }, transfer);
     if (result.kind !== 'run')
       throw new ConveyorError('ERR_INTERNAL', 'run answered with a describe reply');
+    for (const buffer of result.returned ?? []) staging?.give(buffer);
     return { outputs: result.outputs, ms: result.ms, calls: result.calls };
   };
 }
@@ -133,7 +143,9 @@ async function start(
     : { signature: reconciled.signature, defaultOutputs: undefined };
   const warmup = planWarmup(signature, runtime, entry.config.warmup);
   if (warmup.issues.length > 0) throw issuesError(entry.dir, warmup.issues);
-  const run = runnerOf(pool, entry, processing);
+  // Only threads move buffers back; a version on the calling thread joins into new ones.
+  const staging = pool.threads > 0 ? createStagingBuffers(pool.threads) : undefined;
+  const run = runnerOf(pool, entry, processing, staging);
   const warmRun = runnerOf(pool, entry, processing && { ...processing, warmup: true });
   const outcome: WarmupOutcome | { ms?: undefined; reason?: undefined } =
     options.warmup !== false && entry.config.warmup !== false
@@ -159,6 +171,7 @@ async function start(
     // Processing steps see each request whole: their versions' hand-offs stay one call each.
     chunkable: processing === undefined,
     run: options.onRun ? observed(run, entry, options.onRun) : run,
+    staging,
     log,
   });
   return { served, batcher, pool };
