@@ -46,6 +46,39 @@ export function send(
   });
 }
 
+/**
+ * One POST over `agent` that keeps the answer's body; rejects with an AbortError once `timeoutMs`
+ * (default 10 s) have passed since it was sent, whatever stage it is at.
+ */
+export function exchange(
+  agent: Agent,
+  options: Omit<LoadOptions, 'requests' | 'concurrency'>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: options.port,
+        path: options.path,
+        method: 'POST',
+        agent,
+        headers: { ...options.headers, 'content-length': String(options.body.byteLength) },
+        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+        );
+        response.once('error', reject);
+      },
+    );
+    req.once('error', reject);
+    req.end(options.body);
+  });
+}
+
 /** Sends `requests` POSTs with `concurrency` in flight and reports the rate and latencies. */
 export async function load(options: LoadOptions): Promise<IngestSide> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
