@@ -18,34 +18,6 @@ export interface LoadOptions {
   timeoutMs?: number;
 }
 
-/** One POST over `agent`; resolves with the status once the whole answer has been read. */
-export function send(
-  agent: Agent,
-  options: Omit<LoadOptions, 'requests' | 'concurrency'>,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: options.port,
-        path: options.path,
-        method: 'POST',
-        agent,
-        headers: { ...options.headers, 'content-length': String(options.body.byteLength) },
-        timeout: options.timeoutMs ?? 10_000,
-      },
-      (response) => {
-        response.resume();
-        response.once('end', () => resolve(response.statusCode ?? 0));
-        response.once('error', reject);
-      },
-    );
-    req.once('timeout', () => req.destroy(new Error('timeout')));
-    req.once('error', reject);
-    req.end(options.body);
-  });
-}
-
 /**
  * One POST over `agent` that keeps the answer's body; rejects with an AbortError once `timeoutMs`
  * (default 10 s) have passed since it was sent, whatever stage it is at.
@@ -78,6 +50,12 @@ export function exchange(
     req.end(options.body);
   });
 }
+
+/** One POST over `agent`; resolves with the status once the whole answer has been read. */
+export const send = (
+  agent: Agent,
+  options: Omit<LoadOptions, 'requests' | 'concurrency'>,
+): Promise<number> => exchange(agent, options).then(({ status }) => status);
 
 /** Sends `requests` POSTs with `concurrency` in flight and reports the rate and latencies. */
 export async function load(options: LoadOptions): Promise<IngestSide> {
