@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import {
   comparisonKey,
   comparisonReport,
@@ -75,6 +75,27 @@ describe('shadow observer', () => {
     expect(await redis.exists(shadowPendingKey(prefix, 'iris', a[0]))).toBe(0);
     expect(await redis.exists(shadowPendingKey(prefix, 'iris', b[0]))).toBe(0);
     expect(await redis.hkeys(shadowPendingKey(prefix, 'iris', c[0]))).toEqual(['c']);
+  });
+
+  it('meets at once, without the gate, once it holds 1,024 sides', async () => {
+    const observer = createShadowObserver({
+      connection: redis,
+      prefix,
+      log,
+      whenQuiet: () => new Promise<void>(() => undefined), // the gate never opens
+    });
+    const servings = Array.from({ length: 1024 }, () => newJobId('iris', '1'));
+    for (const serving of servings.slice(0, 1023))
+      void observer.completed(side(serving, newJobId('iris', '2'), false, [1, 0, 0]));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await redis.exists(shadowPendingKey(prefix, 'iris', servings[0] as string))).toBe(0);
+    void observer.completed(
+      side(servings[1023] as string, newJobId('iris', '2'), false, [1, 0, 0]),
+    );
+    const pending = servings.map((serving) => shadowPendingKey(prefix, 'iris', serving));
+    await vi.waitFor(async () => expect(await redis.exists(...pending)).toBe(1024), {
+      timeout: 10_000,
+    });
   });
 
   it('meets what it holds when closed', async () => {

@@ -25,14 +25,17 @@ import {
 } from '@conveyor/shared';
 import type { CompletedPrediction, PredictionObserver } from './prediction-observer.js';
 
+/** Encoded bytes of a side's outputs. */
+const wireBytes = (outputs: ShadowEntry['outputs']): number =>
+  Object.values(outputs ?? {}).reduce((sum, wire) => sum + wire.data.length, 0);
+
 /** What one side of a shadow pair leaves for the other; outputs left out past the size bound. */
 function entryOf(prediction: CompletedPrediction): ShadowEntry {
   const outputs = Object.fromEntries(
     Object.entries(prediction.outputs).map(([name, tensor]) => [name, encodeTensor(tensor)]),
   );
-  const bytes = Object.values(outputs).reduce((sum, wire) => sum + wire.data.length, 0);
   return {
-    ...(bytes <= SHADOW_MAX_OUTPUT_BYTES && { outputs }),
+    ...(wireBytes(outputs) <= SHADOW_MAX_OUTPUT_BYTES && { outputs }),
     inferenceMs: prediction.inferenceMs,
     queuedMs: prediction.queuedMs,
   };
@@ -70,6 +73,12 @@ export interface ShadowObserver extends PredictionObserver {
 
 /** Arrivals per meeting call at most (a long Lua call would stall Redis for everyone else). */
 const MAX_PER_CALL = 256;
+/**
+ * Sides held at most, and their outputs' encoded bytes: past either, a round runs at once instead
+ * of at the gate's quiet turn, which a busy process may only give after MAX_WAIT_MS.
+ */
+const MAX_HELD = 1024;
+const MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 /**
  * Compares a serving job with its shadow copy (see docs/lifecycle.md, "Shadow and replay"): each
@@ -94,13 +103,14 @@ export function createShadowObserver(options: {
   const whenQuiet = options.whenQuiet ?? ((work) => new Promise(setImmediate).then(work));
   const warn = throttledErrorLog(log, 'shadow comparison failed');
   let held: Arrival[] = [];
+  let heldBytes = 0;
   let scheduled = false;
 
   /** Meets every side held now; what arrives meanwhile waits for the next round. */
   async function meetHeld(): Promise<void> {
-    scheduled = false;
     const round = held;
     held = [];
+    heldBytes = 0;
     const byModel = new Map<string, Arrival[]>();
     for (const arrival of round) {
       const arrivals = byModel.get(arrival.pair.model);
@@ -159,10 +169,12 @@ export function createShadowObserver(options: {
       const isCopy = payload.shadowOf !== undefined;
       const servingJob = payload.shadowOf ?? prediction.jobId;
       const shadowJob = payload.shadowedBy ?? prediction.jobId;
+      const entry = entryOf(prediction);
+      heldBytes += wireBytes(entry.outputs);
       held.push({
         key: shadowPendingKey(prefix, model, servingJob),
         side: isCopy ? 'c' : 's',
-        entry: entryOf(prediction),
+        entry,
         pair: {
           source: 'shadow',
           model,
@@ -170,9 +182,13 @@ export function createShadowObserver(options: {
           candidate: routeOfJobId(shadowJob).version,
         },
       });
+      if (held.length >= MAX_HELD || heldBytes >= MAX_HELD_BYTES) return void runRound();
       if (scheduled) return;
       scheduled = true;
-      void whenQuiet(runRound);
+      void whenQuiet(() => {
+        scheduled = false;
+        return runRound();
+      });
     },
     close: () => (held.length > 0 ? runRound() : Promise.resolve()),
   };
