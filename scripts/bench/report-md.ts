@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { ROOT } from '../lib/worker-process.js';
-import { targetRows, verdict } from './report.js';
+import { inferenceMsPerRow, targetRows, verdict } from './report.js';
 import { INTRO, LOAD_TESTS } from './report-md-template.js';
 import type { BenchResults } from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
@@ -94,7 +94,7 @@ function throughput(r: BenchResults): string {
     ]);
   }
   if (rows.length === 0) return NOT_MEASURED;
-  return table(
+  return `${table(
     [
       'run',
       'rate',
@@ -105,7 +105,29 @@ function throughput(r: BenchResults): string {
     ],
     rows,
     2,
-  );
+  )}${imageCeiling(r)}`;
+}
+
+/**
+ * Where the batched image run's CPU went per job, and the rate the machine's cores allow at that
+ * cost: the physical limit its end-to-end target meets.
+ */
+function imageCeiling(r: BenchResults): string {
+  const e = r.endToEnd?.['text-direction'];
+  const best = r.limit?.['text-direction']?.bestRowsPerSecond;
+  const inference = inferenceMsPerRow(r);
+  const cores = r.machine?.cpus;
+  if (!e || best === undefined || !inference || cores === undefined) return '';
+  const jobs = e.jobs ?? Math.round(e.jobsPerSecond * e.seconds);
+  const perJob = (seconds: number) => (seconds * 1000) / jobs;
+  const c = e.cpuSeconds;
+  const total = perJob(c.driver + c.worker + c.redis);
+  const ceiling = (cores * 1000) / total;
+  const kernel = e.redisKernel;
+  const redisKernel = kernel
+    ? ` (${n(perJob(kernel.systemSeconds), 3)} of it in the kernel, with ${n(kernel.minorFaults / jobs, 1)} minor page faults per job: each 110 KB input lands in memory Redis has not touched lately, and goes out again over a socket)`
+    : '';
+  return `\n\nPer batched text-direction job (3), CPU ms: inference about ${n(inference.msPerRow, 3)}, the worker around it ${n(perJob(c.worker) - inference.msPerRow, 3)}, Redis ${n(perJob(c.redis), 3)}${redisKernel}, the driver ${n(perJob(c.driver), 3)}; ${n(total, 3)} in all. At that cost ${cores} cores allow at most ${n(ceiling, 0)} jobs/s, ${n(ceiling / best, 3)} of the in-process best; 0.75 of it needs at most ${n((cores * 1000) / (0.75 * best), 3)} CPU ms per job, all processes together.`;
 }
 
 function latency(r: BenchResults): string {

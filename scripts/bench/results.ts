@@ -38,6 +38,8 @@ export interface EndToEndResult {
   meanBatchRows: number;
   seconds: number;
   cpuSeconds: CpuSeconds;
+  /** Redis's share of `cpuSeconds.redis` spent in the kernel, and its minor page faults. */
+  redisKernel?: { systemSeconds: number; minorFaults: number };
 }
 
 /** Scenario 4: synchronous predict, one at a time. */

@@ -1,6 +1,12 @@
 /** Scenario 3, end to end: one-row jobs through the SDK and one worker, batching off and on. */
 import type { BenchContext } from '../context.js';
-import { cpuSecondsOf, driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
+import {
+  cpuSecondsOf,
+  driverCpuSeconds,
+  processCpuSeconds,
+  processKernelUse,
+  redisInfo,
+} from '../cpu.js';
 import { driveEndToEnd } from '../drive.js';
 import { round, say } from '../lib.js';
 import type { BenchResults, EndToEndResult } from '../results.js';
@@ -25,14 +31,20 @@ export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Pro
         driver: process.cpuUsage(),
         worker: cpuSecondsOf(pids),
         redis: processCpuSeconds(redisPid),
+        redisKernel: processKernelUse(redisPid),
       };
       const result = await driveEndToEnd(client, model, workload, jobs);
+      const redisKernel = processKernelUse(redisPid);
       return {
         ...result,
         cpuSeconds: {
           driver: round(driverCpuSeconds(before.driver), 2),
           worker: round(cpuSecondsOf(pids) - before.worker, 2),
           redis: round(processCpuSeconds(redisPid) - before.redis, 2),
+        },
+        redisKernel: {
+          systemSeconds: round(redisKernel.systemSeconds - before.redisKernel.systemSeconds, 2),
+          minorFaults: redisKernel.minorFaults - before.redisKernel.minorFaults,
         },
       };
     });
@@ -43,6 +55,7 @@ export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Pro
       meanBatchRows: round(r.meanBatchRows, 1),
       seconds: round(jobs / r.jobsPerSecond, 2),
       cpuSeconds: r.cpuSeconds,
+      redisKernel: r.redisKernel,
     };
     say(`   ${model}: ${JSON.stringify(e2e[model])}`);
   }
