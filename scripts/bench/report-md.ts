@@ -210,10 +210,15 @@ function burstCpu(r: BenchResults): string {
   if (!b || !cpu || !seconds) return '';
   const total = cpu.driver + cpu.producer + cpu.worker + cpu.redis;
   const used = `\n\nWhile Conveyor's side was sent and answered (${seconds} s), it used ${n(total, 1)} CPU s: driver ${cpu.driver}, producer ${cpu.producer}, worker ${cpu.worker}, Redis ${cpu.redis}; ${n(total / seconds, 2)} of the machine's ${r.machine?.cpus ?? '?'} cores.`;
-  const image = r.ingest?.['text-direction']?.conveyor.cpuMsPerRequest;
+  const side = r.ingest?.['text-direction']?.conveyor;
+  const image = side?.cpuMsPerRequest;
   if (!image) return used;
   const perRequest = image.server + image.driver + image.redis;
-  return `${used} Accepting alone costs ${n(perRequest, 3)} CPU ms per image request (scenario 9: producer ${image.server}, driver ${image.driver}, Redis ${image.redis}), so ${b.rate} requests/s need ${n((perRequest * b.rate) / 1000, 2)} cores before any inference.`;
+  const faults =
+    side.redisFaultsPerRequest === undefined
+      ? ''
+      : `, with ${side.redisFaultsPerRequest} page faults per request as its memory grows by each image`;
+  return `${used} Accepting alone costs ${n(perRequest, 3)} CPU ms per image request (scenario 9: producer ${image.server}, driver ${image.driver}, Redis ${image.redis}${faults}), so ${b.rate} requests/s need ${n((perRequest * b.rate) / 1000, 2)} cores before any inference.`;
 }
 
 function scaling(r: BenchResults): string {

@@ -119,6 +119,8 @@ export interface IngestSide {
   statuses: Record<string, number>;
   /** CPU ms per request of the server, the load's driver and Redis (scenario 9). */
   cpuMsPerRequest?: { server: number; driver: number; redis: number };
+  /** Redis's minor page faults per request: fresh memory for what the requests store. */
+  redisFaultsPerRequest?: number;
 }
 
 /** Scenario 9 for one request body. */

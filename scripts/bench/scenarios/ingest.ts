@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ModelSignatureSchema, catalogueKey } from '@conveyor/shared';
 import { Redis } from 'ioredis';
 import { freePort } from '../../lib/redis-server.js';
-import { driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
+import { driverCpuSeconds, processCpuSeconds, processKernelUse, redisInfo } from '../cpu.js';
 import type { BenchContext } from '../context.js';
 import { load, type LoadOptions } from '../http-load.js';
 import { oipBinaryRequest, round, say } from '../lib.js';
@@ -64,6 +64,7 @@ async function measured(options: LoadOptions, serverPid: number | undefined, red
     driver: process.cpuUsage(),
     server: processCpuSeconds(serverPid),
     redis: processCpuSeconds(redisPid),
+    redisFaults: processKernelUse(redisPid).minorFaults,
   };
   const side: IngestSide = await load(options);
   const perRequest = (seconds: number) => round((seconds * 1000) / options.requests, 3);
@@ -72,6 +73,10 @@ async function measured(options: LoadOptions, serverPid: number | undefined, red
     driver: perRequest(driverCpuSeconds(before.driver)),
     redis: perRequest(processCpuSeconds(redisPid) - before.redis),
   };
+  side.redisFaultsPerRequest = round(
+    (processKernelUse(redisPid).minorFaults - before.redisFaults) / options.requests,
+    1,
+  );
   return side;
 }
 
