@@ -133,8 +133,15 @@ export async function addJobs(
   traceId?: string,
 ): Promise<void> {
   const byQueue = new Map<string, BullJob[]>();
+  // One parse of a job id per model version: `<model>.<version>.<rest>`, the rest has no dot.
+  const named = new Map<string, string>();
   for (const job of jobs) {
-    const name = queueOfJobId(job.jobId);
+    const version = job.jobId.slice(0, job.jobId.lastIndexOf('.'));
+    let name = named.get(version);
+    if (name === undefined) {
+      name = queueOfJobId(job.jobId);
+      named.set(version, name);
+    }
     const queued = byQueue.get(name);
     if (queued) queued.push(job);
     else byQueue.set(name, [job]);

@@ -177,7 +177,7 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
       if (closed) return;
       closed = true;
       const error = new ConveyorError('ERR_CLOSED', 'the client was closed while waiting');
-      for (const abort of [...ctx.waits]) abort(error);
+      for (const wait of [...ctx.waits]) wait.fail(error);
       // Copies still held go to Redis before the connections close.
       await shadowing.flush();
       await ctx.hub.close();

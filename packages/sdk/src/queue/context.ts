@@ -10,7 +10,7 @@ export interface QueueContext extends Connection {
   hub: EventHub;
   outputs: OutputReader;
   /** Pending result() waits, so close() can reject them with ERR_CLOSED. */
-  waits: Set<(error: ConveyorError) => void>;
+  waits: Set<{ fail(error: ConveyorError): void }>;
   /** Throws ERR_CLOSED once the client is closed. */
   assertOpen: () => void;
 }

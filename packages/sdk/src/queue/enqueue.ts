@@ -22,6 +22,22 @@ import type { Shadowing } from './shadow-copy.js';
  */
 const ACCEPT_WINDOW_MS = 2000;
 
+/**
+ * The queues of job ids this client made (`<model>.<version>.<uuid>`, valid by construction): one
+ * parse per model version rather than one per job.
+ */
+export function queuesOf(jobIds: Iterable<string>): Set<string> {
+  const queues = new Set<string>();
+  const seen = new Set<string>();
+  for (const id of jobIds) {
+    const version = id.slice(0, id.lastIndexOf('.'));
+    if (seen.has(version)) continue;
+    seen.add(version);
+    queues.add(queueOfJobId(id));
+  }
+  return queues;
+}
+
 /** What enqueueing needs beside the context: routing, signatures and idempotency keys. */
 export interface EnqueueDeps {
   /** The version a request for `ref` (a version, an alias, or production) runs on. */
@@ -35,6 +51,13 @@ export interface EnqueueDeps {
   /** Sends shadow copies of jobs routed through an alias that has a shadow. */
   shadowing?: Shadowing;
 }
+
+/** An item of enqueueMany that BulkItemOptionsSchema takes as it is, with no idempotency key. */
+const isPlainUnkeyed = (item: unknown): boolean =>
+  typeof item === 'object' &&
+  item !== null &&
+  Object.getPrototypeOf(item) === Object.prototype &&
+  (item as { idempotencyKey?: unknown }).idempotencyKey === undefined;
 
 /** The queue client's enqueue, predict, enqueueMany and jobIdFor. */
 export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
@@ -82,7 +105,7 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
    */
   async function expectEnds(jobIds: readonly string[]): Promise<void> {
     if (!ctx.config.keepJobEnds) return;
-    const queues = new Set(jobIds.map(queueOfJobId));
+    const queues = queuesOf(jobIds);
     await Promise.all([...queues].map((q) => ctx.hub.watch(q))).catch(ctx.rejectUnavailable);
     ctx.hub.expect(jobIds, ctx.config.timeoutMs);
   }
@@ -200,9 +223,12 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     const prepared: { job: PreparedJob; inputs: unknown }[] = [];
     for (const [index, item] of items.entries()) {
       try {
-        const own = parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`);
+        // A plain item without a key has nothing the schema could refuse: no parse per item.
+        const key = isPlainUnkeyed(item)
+          ? undefined
+          : parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`).idempotencyKey;
         const opts: ParsedPredictOptions = { ...shared };
-        if (own.idempotencyKey !== undefined) opts.idempotencyKey = own.idempotencyKey;
+        if (key !== undefined) opts.idempotencyKey = key;
         prepared.push({ job: await prepare(target, item.inputs, opts), inputs: item.inputs });
       } catch (error) {
         const known = isConveyorError(error) ? error : ctx.unavailable(error);

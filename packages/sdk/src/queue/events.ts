@@ -34,8 +34,13 @@ export interface EventHub {
    * change after that read is in the stream after the pinned entry.
    */
   watch(queue: string): Promise<void>;
+  /** Whether a queue's stream is read already (its `watch` resolved): a wait needs no `watch`. */
+  watching(queue: string): boolean;
   /** Calls `listener` with each event of the job until the returned function is called. */
   subscribe(jobId: string, listener: (event: QueueEvent) => void): () => void;
+  /** `subscribe` without the function to stop: `unsubscribe` with the same listener stops. */
+  listen(jobId: string, listener: (event: QueueEvent) => void): void;
+  unsubscribe(jobId: string, listener: (event: QueueEvent) => void): void;
   /**
    * Keeps the end (`completed`, `failed` or `removed`) of jobs this client is about to add, for
    * `ttlMs`: call it after `watch` and before adding them, and a later wait takes the end from
@@ -73,6 +78,8 @@ interface Reader {
   paused?: ((pinned: Promise<void>) => void) | undefined;
 }
 
+type Listener = (event: QueueEvent) => void;
+
 /** Alternating field/value list to a record. */
 function fieldsOf(list: readonly string[]): Record<string, string> {
   const fields: Record<string, string> = {};
@@ -97,7 +104,10 @@ export function createEventHub(
   const id = randomUUID();
   const readers = new Map<string, Reader>();
   const watched = new Map<string, Promise<void>>();
-  const subscribers = new Map<string, Set<(event: QueueEvent) => void>>();
+  /** Listeners by job id: the one listener itself (the usual case), or those of a job's many. */
+  const subscribers = new Map<string, Listener | Listener[]>();
+  /** Queues whose `watch` resolved. */
+  const readQueues = new Set<string>();
   let closed = false;
 
   /** Expected jobs by id, oldest first: until (epoch ms) and their end once it came. */
@@ -125,6 +135,14 @@ export function createEventHub(
     ENDS.has(list[1] as string) ||
     subscribers.has(list[3] as string);
 
+  const call = (fn: Listener, entry: QueueEvent) => {
+    try {
+      fn(entry);
+    } catch (err) {
+      log.error({ err, jobId: entry.jobId }, 'job event listener threw');
+    }
+  };
+
   /** Hands an entry to its job's subscribers; true when it ended a job someone waited for. */
   const dispatch = (fields: Record<string, string>): boolean => {
     const { event, jobId } = fields;
@@ -137,13 +155,8 @@ export function createEventHub(
     }
     const listeners = subscribers.get(jobId);
     if (!listeners) return false;
-    for (const fn of [...listeners]) {
-      try {
-        fn(entry);
-      } catch (err) {
-        log.error({ err, jobId }, 'job event listener threw');
-      }
-    }
+    if (typeof listeners === 'function') call(listeners, entry);
+    else for (const fn of [...listeners]) call(fn, entry);
     return ENDS.has(event);
   };
 
@@ -231,6 +244,25 @@ export function createEventHub(
     return reader;
   };
 
+  function listen(jobId: string, fn: Listener): void {
+    const listeners = subscribers.get(jobId);
+    if (!listeners) subscribers.set(jobId, fn);
+    else if (typeof listeners === 'function') {
+      if (listeners !== fn) subscribers.set(jobId, [listeners, fn]);
+    } else if (!listeners.includes(fn)) listeners.push(fn);
+    resumeFor(jobId);
+  }
+
+  function unsubscribe(jobId: string, fn: Listener): void {
+    const listeners = subscribers.get(jobId);
+    if (listeners === fn) subscribers.delete(jobId);
+    else if (typeof listeners === 'object') {
+      const at = listeners.indexOf(fn);
+      if (at >= 0) listeners.splice(at, 1);
+      if (listeners.length === 0) subscribers.delete(jobId);
+    }
+  }
+
   return {
     watch(queue) {
       let ready = watched.get(queue);
@@ -251,26 +283,21 @@ export function createEventHub(
             reader.reading = loop(reader, reader.listener);
           }
         })();
-        ready.catch(() => watched.delete(queue));
+        ready.then(
+          () => void (closed || readQueues.add(queue)),
+          () => watched.delete(queue),
+        );
         watched.set(queue, ready);
       }
       return ready;
     },
+    watching: (queue) => readQueues.has(queue),
     subscribe(jobId, fn) {
-      let listeners = subscribers.get(jobId);
-      if (!listeners) {
-        listeners = new Set();
-        subscribers.set(jobId, listeners);
-      }
-      listeners.add(fn);
-      resumeFor(jobId);
-      return () => {
-        const current = subscribers.get(jobId);
-        if (!current) return;
-        current.delete(fn);
-        if (current.size === 0) subscribers.delete(jobId);
-      };
+      listen(jobId, fn);
+      return () => unsubscribe(jobId, fn);
     },
+    listen,
+    unsubscribe,
     expect(jobIds, ttlMs) {
       const now = Date.now();
       forgetExpired(now);
@@ -291,6 +318,7 @@ export function createEventHub(
       if (closed) return;
       closed = true;
       subscribers.clear();
+      readQueues.clear();
       expected.clear();
       running = 0;
       for (const reader of readers.values()) reader.paused?.(Promise.resolve());

@@ -1,10 +1,4 @@
-import {
-  ConveyorError,
-  modelOfJobId,
-  parseFailure,
-  queueOfJobId,
-  toConveyorError,
-} from '@conveyor/shared';
+import { ConveyorError, parseFailure, routeOfJobId, toConveyorError } from '@conveyor/shared';
 import type { JobState, Prediction } from '../client.js';
 import type { QueueContext } from './context.js';
 import type { QueueEvent } from './events.js';
@@ -18,85 +12,164 @@ const notFound = (id: string, model: string, why: string) =>
   });
 
 /**
+ * One wait for a job's end. A class rather than a set of closures: a client waits on thousands of
+ * jobs at once, and each closure is an allocation of its own.
+ */
+class JobWait {
+  private done = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** The one function handed to the listener (it calls with the job's every event). */
+  readonly listener = (entry: QueueEvent) => this.onEvent(entry);
+
+  constructor(
+    private readonly ctx: QueueContext,
+    readonly id: string,
+    readonly model: string,
+    private readonly queue: string,
+    private readonly timeoutMs: number,
+    private readonly resolve: (prediction: Prediction) => void,
+    private readonly reject: (error: ConveyorError) => void,
+  ) {}
+
+  /** Ends the wait; false when it had ended already. */
+  private finish(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.ctx.hub.unsubscribe(this.id, this.listener);
+    this.ctx.waits.delete(this);
+    return true;
+  }
+
+  fail(error: unknown): void {
+    if (this.finish()) this.reject(toConveyorError(error));
+  }
+
+  private succeed(prediction: Prediction): void {
+    if (this.finish()) this.resolve(prediction);
+  }
+
+  private onEvent(entry: QueueEvent): void {
+    const { ctx, id } = this;
+    if (entry.event === 'completed') {
+      let returnvalue: unknown;
+      try {
+        returnvalue = JSON.parse(entry.fields.returnvalue ?? 'null');
+      } catch (error) {
+        return this.fail(error);
+      }
+      let now: Prediction | undefined;
+      try {
+        // A result whose outputs are all in the return value is decoded now, with no promise.
+        now = ctx.outputs.inline(id, returnvalue);
+      } catch (error) {
+        return this.fail(error instanceof ConveyorError ? error : ctx.unavailable(error));
+      }
+      if (now) return this.succeed(now);
+      const key = ctx.queues.named(this.queue).toKey(id);
+      void ctx.outputs.prediction(id, key, returnvalue).then(
+        (prediction) => this.succeed(prediction),
+        (error: unknown) =>
+          this.fail(error instanceof ConveyorError ? error : ctx.unavailable(error)),
+      );
+    } else if (entry.event === 'failed') {
+      this.fail(parseFailure(entry.fields.failedReason ?? '', { jobId: id, model: this.model }));
+    } else if (entry.event === 'removed') {
+      this.fail(notFound(id, this.model, 'was removed while waiting'));
+    }
+  }
+
+  /** Reads the job: settles the wait when it has finished (or is gone), else calls `then`. */
+  private current(then: (found: ReadJob) => void): void {
+    void readJob(this.ctx, this.id).then(
+      (found) => {
+        if (this.done) return;
+        if (!found)
+          return this.fail(notFound(this.id, this.model, 'does not exist (or was trimmed)'));
+        if (!FINISHED.has(found.state)) return then(found);
+        try {
+          this.succeed(settledOutcome(this.id, found));
+        } catch (error) {
+          this.fail(error);
+        }
+      },
+      (error: unknown) => this.fail(error),
+    );
+  }
+
+  private armTimer(): void {
+    if (this.done) return;
+    this.timer = setTimeout(() => this.timedOut(), this.timeoutMs);
+  }
+
+  private timedOut(): void {
+    const { id, model, timeoutMs } = this;
+    this.current(({ state }) =>
+      this.fail(
+        new ConveyorError(
+          'ERR_JOB_TIMEOUT',
+          `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`,
+          { details: { jobId: id, model, state } },
+        ),
+      ),
+    );
+  }
+
+  begin(start: (() => Promise<unknown>) | undefined): void {
+    const { ctx, id } = this;
+    ctx.hub.listen(id, this.listener);
+    ctx.waits.add(this);
+    if (start)
+      return void start().then(
+        () => this.armTimer(),
+        (error: unknown) => this.fail(error),
+      );
+    // A job this client added has its end kept by the listener: no read is needed.
+    const kept = ctx.hub.take(id);
+    if (kept === undefined) return this.current(() => this.armTimer());
+    this.armTimer();
+    if (kept !== 'pending') this.onEvent(kept);
+  }
+}
+
+/** Starts a wait once its queue's stream is watched. */
+const begin = (
+  ctx: QueueContext,
+  id: string,
+  model: string,
+  queue: string,
+  timeoutMs: number,
+  start: (() => Promise<unknown>) | undefined,
+) =>
+  new Promise<Prediction>((resolve, reject) =>
+    new JobWait(ctx, id, model, queue, timeoutMs, resolve, reject).begin(start),
+  );
+
+/**
  * Waits for a job through the shared listener: watch the model's stream, subscribe to the job,
  * and only then read its state, so a job that finishes in between is still seen. With `start`
  * (which enqueues a job whose id cannot exist yet), the job is enqueued after the subscription
  * instead, and no read is needed: its every event comes after. A `completed` event carries the
  * small return value; large outputs are read from the job, pipelined with other results.
  */
-export async function waitFor(
+export function waitFor(
   ctx: QueueContext,
   id: string,
   timeoutMs: number,
   start?: () => Promise<unknown>,
 ): Promise<Prediction> {
-  ctx.assertOpen();
-  const model = modelOfJobId(id);
-  const queue = queueOfJobId(id);
-  await ctx.hub.watch(queue).catch(ctx.rejectUnavailable);
-  return new Promise<Prediction>((resolve, reject) => {
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (settle: () => void) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      unsubscribe();
-      ctx.waits.delete(fail);
-      settle();
-    };
-    const fail = (error: unknown) => finish(() => reject(toConveyorError(error)));
-    const succeed = (prediction: Prediction) => finish(() => resolve(prediction));
-    const onEvent = (entry: QueueEvent) => {
-      if (entry.event === 'completed') {
-        let returnvalue: unknown;
-        try {
-          returnvalue = JSON.parse(entry.fields.returnvalue ?? 'null');
-        } catch (error) {
-          return fail(error);
-        }
-        const key = ctx.queues.named(queue).toKey(id);
-        ctx.outputs.prediction(id, key, returnvalue).then(succeed, (error: unknown) => {
-          fail(error instanceof ConveyorError ? error : ctx.unavailable(error));
-        });
-      } else if (entry.event === 'failed') {
-        fail(parseFailure(entry.fields.failedReason ?? '', { jobId: id, model }));
-      } else if (entry.event === 'removed') {
-        fail(notFound(id, model, 'was removed while waiting'));
-      }
-    };
-    const unsubscribe = ctx.hub.subscribe(id, onEvent);
-    ctx.waits.add(fail);
-    const current = (then: (found: ReadJob) => void): void =>
-      void readJob(ctx, id).then((found) => {
-        if (done) return;
-        if (!found) return fail(notFound(id, model, 'does not exist (or was trimmed)'));
-        if (!FINISHED.has(found.state)) return then(found);
-        try {
-          succeed(settledOutcome(id, found));
-        } catch (error) {
-          fail(error);
-        }
-      }, fail);
-    const armTimer = () => {
-      if (done) return;
-      timer = setTimeout(() => {
-        current(({ state }) =>
-          fail(
-            new ConveyorError(
-              'ERR_JOB_TIMEOUT',
-              `job ${id} did not finish within ${timeoutMs} ms; it is ${state}, fetch its result later`,
-              { details: { jobId: id, model, state } },
-            ),
-          ),
-        );
-      }, timeoutMs);
-    };
-    if (start) return void start().then(armTimer, fail);
-    // A job this client added has its end kept by the listener: no read is needed.
-    const kept = ctx.hub.take(id);
-    if (kept === undefined) return current(armTimer);
-    armTimer();
-    if (kept !== 'pending') onEvent(kept);
-  });
+  let route: { model: string; queue: string };
+  try {
+    ctx.assertOpen();
+    route = routeOfJobId(id);
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : toConveyorError(error));
+  }
+  const { model, queue } = route;
+  // Once its queue is watched, a wait starts at once: no promise of the watch to wait for.
+  if (ctx.hub.watching(queue)) return begin(ctx, id, model, queue, timeoutMs, start);
+  return ctx.hub
+    .watch(queue)
+    .catch(ctx.rejectUnavailable)
+    .then(() => begin(ctx, id, model, queue, timeoutMs, start));
 }

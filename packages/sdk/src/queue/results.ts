@@ -42,6 +42,11 @@ export function toPrediction(
 export interface OutputReader {
   /** The prediction of a job whose `completed` event carried `returnvalue`. */
   prediction(jobId: string, jobKey: string, returnvalue: unknown): Promise<Prediction>;
+  /**
+   * The same prediction at once when the return value holds every output (nothing to read);
+   * undefined when some are stored in the job. Throws as `prediction` rejects.
+   */
+  inline(jobId: string, returnvalue: unknown): Prediction | undefined;
 }
 
 export function createOutputReader(redis: RedisClient): OutputReader {
@@ -88,6 +93,10 @@ export function createOutputReader(redis: RedisClient): OutputReader {
       pending.push({ key, fields: resultFields(bytes), settle });
     });
   return {
+    inline(jobId, returnvalue) {
+      const result = parseResult(jobId, returnvalue);
+      return hasStoredOutputs(result) ? undefined : toPrediction(jobId, result, undefined);
+    },
     async prediction(jobId, jobKey, returnvalue) {
       const result = parseResult(jobId, returnvalue);
       const stored = hasStoredOutputs(result)
