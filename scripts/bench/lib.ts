@@ -97,62 +97,110 @@ export async function benchRepository(): Promise<string> {
 export interface Child {
   child: ChildProcess;
   stop(): Promise<void>;
-  /** JSON log lines printed after the child was ready (the last 200). */
+  /**
+   * JSON log lines printed after the child was ready (the last 200), parsed when read: the
+   * benchmark process often drives the load it times, and must not parse a producer's log as it
+   * goes.
+   */
   readonly logs: Record<string, unknown>[];
+}
+
+export interface StartChildOptions {
+  /** Node options before the entry point, such as `--cpu-prof`. */
+  nodeArgs?: readonly string[];
+  /** How long the child has to print its ready line (default 60 s); then it is killed. */
+  readyTimeoutMs?: number;
+}
+
+/** The last of a child's output, kept as it came (at least `keep` bytes), split when read. */
+class OutputTail {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  /** Whether chunks were dropped, so that the first kept line may be cut. */
+  private cut = false;
+
+  constructor(private readonly keep: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.byteLength;
+    while (this.chunks.length > 1 && this.bytes - (this.chunks[0]?.byteLength ?? 0) >= this.keep) {
+      this.bytes -= this.chunks.shift()?.byteLength ?? 0;
+      this.cut = true;
+    }
+  }
+
+  /** The last `count` whole JSON lines, parsed. */
+  records(count: number): Record<string, unknown>[] {
+    const lines = Buffer.concat(this.chunks).toString('utf8').split('\n');
+    lines.pop(); // the line being written, or '' after the last newline
+    if (this.cut) lines.shift();
+    const records: Record<string, unknown>[] = [];
+    for (const line of lines.slice(-count)) {
+      if (!line.startsWith('{')) continue;
+      try {
+        records.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // Not a record: some other output that happens to start with a brace.
+      }
+    }
+    return records;
+  }
 }
 
 /**
  * Starts a TypeScript entry point as `pnpm worker` does and resolves when a stdout line contains
- * `readyText`. Rejects if it exits first or is not ready within 60 s.
+ * `readyText`. Rejects if it exits first, or kills it (SIGKILL) and rejects if it is not ready in
+ * time (60 s by default).
  */
 export async function startChild(
   entry: string,
   env: Record<string, string>,
   readyText: string,
-  nodeArgs: readonly string[] = [],
+  options: StartChildOptions = {},
 ): Promise<Child> {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, '--conditions=@conveyor/source', '--import', 'tsx', entry],
+    [...(options.nodeArgs ?? []), '--conditions=@conveyor/source', '--import', 'tsx', entry],
     {
       cwd: ROOT,
       env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   let output = '';
   let ready = false;
-  let partial = '';
-  const logs: Record<string, unknown>[] = [];
+  // 200 lines of a few hundred bytes each.
+  const tail = new OutputTail(256 * 1024);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${entry} not ready in 60 s: ${output}`)),
-      60_000,
-    );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${entry} not ready in ${readyTimeoutMs / 1000} s: ${output}`));
+    }, readyTimeoutMs);
     const onData = (chunk: Buffer) => {
       if (ready) {
-        const lines = (partial + chunk.toString('utf8')).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          if (!line.startsWith('{')) continue;
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-          if (logs.length > 200) logs.shift();
-        }
+        tail.push(chunk);
         return;
       }
       output += chunk.toString('utf8');
-      if (output.includes(readyText)) {
+      const at = output.indexOf(readyText);
+      if (at >= 0) {
         ready = true;
         clearTimeout(timer);
-        // Keep draining the pipes so the child never blocks on a full one.
+        // Lines after the ready line are kept; the pipes keep draining so the child never blocks.
+        const rest = output.indexOf('\n', at);
+        if (rest >= 0) tail.push(Buffer.from(output.slice(rest + 1)));
         output = '';
         resolve();
       }
       if (output.length > 1_000_000) output = output.slice(-10_000);
     };
     child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (!ready) output += chunk.toString('utf8');
+    });
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${entry} exited with ${code} before it was ready: ${output}`));
@@ -160,7 +208,9 @@ export async function startChild(
   });
   return {
     child,
-    logs,
+    get logs() {
+      return tail.records(200);
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
