@@ -68,12 +68,38 @@ export async function prepareJob(
   signatureOf: SignatureSource,
   maxTensorBytes: number,
 ): Promise<PreparedJob> {
-  const signature = await signatureOf(target.name, options.version).catch((error: unknown) => {
-    // Inputs that could not be tensors for any model are refused for that first, as before the
-    // model was looked up: a bad request gets the same code whether its model exists or not.
-    if (!isFeatureRow(inputs) && !isFeatureRows(inputs)) toTensors(inputs, maxTensorBytes);
-    throw error;
-  });
+  const signature = await signatureOf(target.name, options.version).catch((error: unknown) =>
+    refuseWithoutSignature(inputs, maxTensorBytes, error),
+  );
+  return prepareSigned(target, inputs, options, signature, maxTensorBytes);
+}
+
+/**
+ * What a request whose signature could not be read is refused with: inputs that could not be
+ * tensors for any model are refused for that first, as before the model was looked up, so a bad
+ * request gets the same code whether its model exists or not; otherwise `error`.
+ */
+export function refuseWithoutSignature(
+  inputs: unknown,
+  maxTensorBytes: number,
+  error: unknown,
+): never {
+  if (!isFeatureRow(inputs) && !isFeatureRows(inputs)) toTensors(inputs, maxTensorBytes);
+  throw error;
+}
+
+/**
+ * prepareJob once the signature is known (synchronous). `jobId` is the job's id when the caller
+ * made it already (valid by construction), else a new one.
+ */
+export function prepareSigned(
+  target: ModelTarget,
+  inputs: unknown,
+  options: ParsedPredictOptions,
+  signature: ModelSignature,
+  maxTensorBytes: number,
+  jobId?: string,
+): PreparedJob {
   const tensors = toTensors(
     isFeatureRow(inputs, signature) || isFeatureRows(inputs)
       ? featuresToInputs(signature, inputs)
@@ -89,7 +115,7 @@ export async function prepareJob(
   const deadline =
     options.deadline instanceof Date ? Math.max(1, options.deadline.getTime()) : options.deadline;
   return {
-    jobId: newJobId(target.name, signature.version),
+    jobId: jobId ?? newJobId(target.name, signature.version),
     model: target.name,
     tensors,
     signature,

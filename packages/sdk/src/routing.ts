@@ -17,6 +17,11 @@ export interface Router {
    */
   resolve(model: string, ref?: string): Promise<string>;
   /**
+   * resolve's reads done once: a function that chooses a version for each job of a call, by the
+   * alias's weights as they stood when read (each call draws anew).
+   */
+  picker(model: string, ref?: string): Promise<() => string>;
+  /**
    * The shadow version of the alias a request for `ref` follows (nothing: production), or
    * undefined: a request pinned to a version is never shadowed.
    */
@@ -25,27 +30,32 @@ export interface Router {
 
 export function createRouter(options: { catalogue: Catalogue; aliases: AliasStore }): Router {
   const { catalogue, aliases } = options;
+  async function picker(model: string, ref?: string): Promise<() => string> {
+    if (ref !== undefined && ModelVersionSchema.safeParse(ref).success) return () => ref;
+    const alias = ref ?? DEFAULT_ALIAS;
+    const [table, versions] = await Promise.all([aliases.get(model), catalogue.versions(model)]);
+    const target = table[alias];
+    if (target === undefined) {
+      if (alias !== DEFAULT_ALIAS) throw aliasNotFound(model, alias, table);
+      const newest = (versions.at(-1) as { version: string }).version;
+      return () => newest;
+    }
+    const served = new Set(versions.map((v) => v.version));
+    // Whether any version can be chosen does not depend on the draw.
+    if (pickVersion(target, served, 0) === undefined) {
+      throw new ConveyorError(
+        'ERR_MODEL_VERSION_NOT_FOUND',
+        `alias "${alias}" of model "${model}" points at version ${targetVersions(target).join(', ')}, which no worker serves; served versions: ${[...served].join(', ')}`,
+        { details: { model, alias } },
+      );
+    }
+    return () => pickVersion(target, served) as string;
+  }
   return {
     async resolve(model, ref) {
-      if (ref !== undefined && ModelVersionSchema.safeParse(ref).success) return ref;
-      const alias = ref ?? DEFAULT_ALIAS;
-      const [table, versions] = await Promise.all([aliases.get(model), catalogue.versions(model)]);
-      const target = table[alias];
-      if (target === undefined) {
-        if (alias !== DEFAULT_ALIAS) throw aliasNotFound(model, alias, table);
-        return (versions.at(-1) as { version: string }).version;
-      }
-      const served = new Set(versions.map((v) => v.version));
-      const chosen = pickVersion(target, served);
-      if (chosen === undefined) {
-        throw new ConveyorError(
-          'ERR_MODEL_VERSION_NOT_FOUND',
-          `alias "${alias}" of model "${model}" points at version ${targetVersions(target).join(', ')}, which no worker serves; served versions: ${[...served].join(', ')}`,
-          { details: { model, alias } },
-        );
-      }
-      return chosen;
+      return (await picker(model, ref))();
     },
+    picker,
     async shadow(model, ref) {
       if (ref !== undefined && ModelVersionSchema.safeParse(ref).success) return undefined;
       return (await aliases.shadows(model))[ref ?? DEFAULT_ALIAS];

@@ -85,6 +85,16 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
         catalogue.signature(model, await route(model, ref)).catch(ctx.rejectUnavailable),
       config.maxTensorBytes,
     );
+  // One read of the routing state per call of enqueueMany; each job still draws its version.
+  const routes = async (model: string, ref?: string) => {
+    await changes.ready;
+    const pick = await router.picker(model, ref).catch(ctx.rejectUnavailable);
+    return {
+      pick,
+      signature: (version: string) =>
+        catalogue.signature(model, version).catch(ctx.rejectUnavailable),
+    };
+  };
   // A key's record lives as long as its job is kept (failed jobs are kept longest).
   const idempotency = createIdempotency(
     redis,
@@ -95,7 +105,7 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
     shadowOf: (model, ref) => router.shadow(model, ref),
     versions: (model) => catalogue.versions(model),
   });
-  const calls = createEnqueue(ctx, { route, prepare, idempotency, shadowing });
+  const calls = createEnqueue(ctx, { route, routes, prepare, idempotency, shadowing });
   const handle = (id: string) => createHandle<Outputs>(ctx, id);
   const passOrUnavailable = (error: unknown) =>
     isConveyorError(error) ? Promise.reject(error) : ctx.rejectUnavailable(error);

@@ -4,11 +4,20 @@ import {
   newJobId,
   parseOrThrow,
   queueOfJobId,
+  type ModelSignature,
   type ParsedPredictOptions,
 } from '@conveyor/shared';
+import { randomUUID } from 'node:crypto';
 import { BulkItemOptionsSchema, BulkOptionsSchema, type Prediction } from '../client.js';
 import { keyInProgress, keyReused, requestFingerprint, type Idempotency } from '../idempotency.js';
-import { modelTarget, predictOptions, type ModelTarget, type PreparedJob } from '../request.js';
+import {
+  modelTarget,
+  predictOptions,
+  prepareSigned,
+  refuseWithoutSignature,
+  type ModelTarget,
+  type PreparedJob,
+} from '../request.js';
 import { acceptWhile, startAccept, type AcceptSpan } from './accept-span.js';
 import { addJobs, toBullJob, type BullJob } from './add-jobs.js';
 import type { QueueContext } from './context.js';
@@ -42,6 +51,8 @@ export function queuesOf(jobIds: Iterable<string>): Set<string> {
 export interface EnqueueDeps {
   /** The version a request for `ref` (a version, an alias, or production) runs on. */
   route: (model: string, ref?: string) => Promise<string>;
+  /** What `route` reads, read once for the jobs of one call (see Router.picker). */
+  routes: (model: string, ref?: string) => Promise<CallRoutes>;
   prepare: (
     target: ModelTarget,
     inputs: unknown,
@@ -50,6 +61,18 @@ export interface EnqueueDeps {
   idempotency: Idempotency;
   /** Sends shadow copies of jobs routed through an alias that has a shadow. */
   shadowing?: Shadowing;
+}
+
+/** How the jobs of one call are routed: a version drawn per job, and each version's signature. */
+export interface CallRoutes {
+  pick: () => string;
+  signature: (version: string) => Promise<ModelSignature>;
+}
+
+/** A version's signature and the start of its jobs' ids (`<model>.<version>.`). */
+interface Signed {
+  signature: ModelSignature;
+  idBase: string;
 }
 
 /** An item of enqueueMany that BulkItemOptionsSchema takes as it is, with no idempotency key. */
@@ -221,15 +244,36 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     accept: AcceptSpan | undefined,
   ): Promise<string[]> {
     const prepared: { job: PreparedJob; inputs: unknown }[] = [];
-    for (const [index, item] of items.entries()) {
+    const { maxTensorBytes } = ctx.config;
+    // Routing is read once, at the first item (none for an empty call); each job draws its
+    // version from it, and each version's signature is read once.
+    let routes: CallRoutes | undefined;
+    const signed = new Map<string, Signed>();
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index] as (typeof items)[number];
       try {
         // A plain item without a key has nothing the schema could refuse: no parse per item.
         const key = isPlainUnkeyed(item)
           ? undefined
           : parseOrThrow(BulkItemOptionsSchema, item, `item ${index}`).idempotencyKey;
-        const opts: ParsedPredictOptions = { ...shared };
-        if (key !== undefined) opts.idempotencyKey = key;
-        prepared.push({ job: await prepare(target, item.inputs, opts), inputs: item.inputs });
+        const opts = key === undefined ? shared : { ...shared, idempotencyKey: key };
+        // Without a signature, the item's inputs are checked first (as prepareJob does).
+        routes ??= await deps
+          .routes(target.name, shared.version)
+          .catch((error: unknown) => refuseWithoutSignature(item.inputs, maxTensorBytes, error));
+        const version = routes.pick();
+        let known = signed.get(version);
+        if (known === undefined) {
+          const signature = await routes
+            .signature(version)
+            .catch((error: unknown) => refuseWithoutSignature(item.inputs, maxTensorBytes, error));
+          // Valid by construction once newJobId has checked them.
+          known = { signature, idBase: newJobId(target.name, version, '') };
+          signed.set(version, known);
+        }
+        const id = `${known.idBase}${randomUUID()}`;
+        const job = prepareSigned(target, item.inputs, opts, known.signature, maxTensorBytes, id);
+        prepared.push({ job, inputs: item.inputs });
       } catch (error) {
         const known = isConveyorError(error) ? error : ctx.unavailable(error);
         throw new ConveyorError(known.code, `item ${index}: ${known.message}`, {
