@@ -152,9 +152,22 @@ export const JobIdSchema = z.string().max(160).regex(JOB_ID, {
 /** The model and version a job id belongs to; throws a ZodError for a string that is not a job id. */
 export function routeOfJobId(id: string): { model: string; version: string; queue: string } {
   const valid = JOB_ID.test(id) ? id : JobIdSchema.parse(id);
-  const [model, version] = valid.split('.') as [string, string];
-  return { model, version, queue: `predict.${model}.${version}` };
+  // `<model>.<version>` (the rest has no dot): its route is parsed once, then reused.
+  const head = valid.slice(0, valid.lastIndexOf('.'));
+  let route = ROUTES.get(head);
+  if (route === undefined) {
+    const dot = head.indexOf('.');
+    route = { model: head.slice(0, dot), version: head.slice(dot + 1), queue: `predict.${head}` };
+    if (ROUTES.size >= MAX_ROUTES) ROUTES.clear();
+    ROUTES.set(head, route);
+  }
+  // A copy: the caller may change its own.
+  return { model: route.model, version: route.version, queue: route.queue };
 }
+
+/** The routes routeOfJobId parsed, by `<model>.<version>`; a bounded cache. */
+const ROUTES = new Map<string, { model: string; version: string; queue: string }>();
+const MAX_ROUTES = 1024;
 
 /** The model a job id belongs to; throws a ZodError for a string that is not a job id. */
 export function modelOfJobId(id: string): string {
