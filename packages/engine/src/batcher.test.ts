@@ -269,4 +269,45 @@ describe('batcher', () => {
       expect(outcomes.map((o) => o.batchRequests)).toEqual([1, 2, 2]);
     });
   });
+  it('queues a full call at a busy thread, and nothing less', async () => {
+    // Calls that end when the test says: each call's rows, and how to end it.
+    const calls: { rows: number; end: () => void }[] = [];
+    const run: RunFn = (inputs) => {
+      const x = inputs.x as Tensor<'float32'>;
+      return new Promise((resolve) =>
+        calls.push({ rows: x.shape[0] ?? 1, end: () => resolve({ outputs: { y: x }, ms: 1 }) }),
+      );
+    };
+    const batcher = createBatcher({
+      maxBatchSize: 4,
+      maxDelayMs: 0,
+      adaptive: false,
+      slots: 1,
+      queued: 1,
+      batchable: true,
+      run,
+      log: silentLogger(),
+    });
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    const submit = (first: number) => batcher.submit(request(first, 1), ['y'], false);
+    const done = [submit(0)];
+    for (let i = 1; i <= 3; i++) done.push(submit(i));
+    await settle();
+    // One call runs; three rows are not a full call, so none is queued behind it.
+    expect(calls.map((c) => c.rows)).toEqual([1]);
+    done.push(submit(4), submit(5));
+    await settle();
+    // Four rows make a full call: it waits at the busy thread; the sixth row waits here.
+    expect(calls.map((c) => c.rows)).toEqual([1, 4]);
+    calls[0]?.end();
+    await settle();
+    // The queued call now runs, and one row is no full call to queue behind it.
+    expect(calls.map((c) => c.rows)).toEqual([1, 4]);
+    calls[1]?.end();
+    await settle();
+    expect(calls.map((c) => c.rows)).toEqual([1, 4, 1]);
+    calls[2]?.end();
+    const outcomes = await Promise.all(done);
+    expect(outcomes.map((o) => o.batchRows)).toEqual([1, 4, 4, 4, 4, 1]);
+  });
 });

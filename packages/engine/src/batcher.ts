@@ -42,6 +42,12 @@ export type RunFn = (
 export interface BatcherOptions extends BatchingConfig {
   /** Calls allowed to run at once: the model's inference threads. */
   slots: number;
+  /**
+   * Hand-offs that may wait at busy threads besides the running ones (default 0), each a full
+   * call: a thread then starts its next call as soon as it ends one, instead of idling until this
+   * event loop has taken the reply and sent more. `run` must queue them at the threads.
+   */
+  queued?: number;
   /** Whether every input and output has a free first dimension. */
   batchable: boolean;
   run: RunFn;
@@ -126,6 +132,7 @@ function oldestGroup(groups: Map<string, BatchRequest[]>): [string, BatchRequest
  */
 export function createBatcher(options: BatcherOptions): Batcher {
   const { slots, run, log } = options;
+  const queued = options.queued ?? 0;
   const now = options.now ?? (() => performance.now());
   const maxRows = options.batchable ? options.maxBatchSize : 1;
   const sizer = createBatchSizer({
@@ -288,13 +295,22 @@ export function createBatcher(options: BatcherOptions): Batcher {
     return batch;
   };
 
+  /** Whether the group waiting longest holds a full call: what a hand-off that queues must be. */
+  const fullCallWaits = (): boolean => {
+    const queue = oldestGroup(groups)?.[1];
+    const head = queue?.[0];
+    if (!queue || !head) return false;
+    return !head.joinable || backlog(queue).rows >= sizer.bestSize;
+  };
+
   const dispatch = (): void => {
     if (timer) {
       clearTimeout(timer);
       timer = undefined;
     }
-    while (busy < slots && waiting > 0) {
-      if (options.maxDelayMs > 0 && maxRows > 1) {
+    while (busy < slots + queued && waiting > 0) {
+      if (busy >= slots && !fullCallWaits()) return;
+      if (busy < slots && options.maxDelayMs > 0 && maxRows > 1) {
         const oldest = oldestGroup(groups);
         const head = oldest?.[1][0];
         const waited = head ? now() - head.arrivedAt : Number.POSITIVE_INFINITY;

@@ -9,7 +9,7 @@ import {
 import { rowsOf } from './batch-rows.js';
 import { createBatcher, type Batcher, type RunFn } from './batcher.js';
 import { hasBatchAxis } from './infer-signature.js';
-import { createInferencePool, type InferencePool } from './inference-pool.js';
+import { createInferencePool, TASKS_PER_THREAD, type InferencePool } from './inference-pool.js';
 import type { ProcessingTask } from './inference-task.js';
 import { externalSignature } from './processing/external-signature.js';
 import { createProcessor } from './processing/processor.js';
@@ -144,7 +144,8 @@ async function start(
   const warmup = planWarmup(signature, runtime, entry.config.warmup);
   if (warmup.issues.length > 0) throw issuesError(entry.dir, warmup.issues);
   // Only threads move buffers back; a version on the calling thread joins into new ones.
-  const staging = pool.threads > 0 ? createStagingBuffers(pool.threads) : undefined;
+  const staging =
+    pool.threads > 0 ? createStagingBuffers(pool.threads * TASKS_PER_THREAD) : undefined;
   const run = runnerOf(pool, entry, processing, staging);
   const warmRun = runnerOf(pool, entry, processing && { ...processing, warmup: true });
   const outcome: WarmupOutcome | { ms?: undefined; reason?: undefined } =
@@ -167,6 +168,8 @@ async function start(
   const batcher = createBatcher({
     ...entry.config.batching,
     slots: Math.max(1, pool.threads),
+    // Each thread holds its next call while it runs one (see TASKS_PER_THREAD).
+    queued: pool.threads * (TASKS_PER_THREAD - 1),
     batchable: served.batchable,
     // Processing steps see each request whole: their versions' hand-offs stay one call each.
     chunkable: processing === undefined,
