@@ -124,8 +124,11 @@ function imageCeiling(r: BenchResults): string {
   const total = perJob(c.driver + c.worker + c.redis);
   const ceiling = (cores * 1000) / total;
   const kernel = e.redisKernel;
+  const faults = kernel ? kernel.minorFaults / jobs : Number.NaN;
+  // A 110 KB input spans 27 pages: near that many faults, Redis wrote most inputs to fresh memory.
+  const fresh = faults > 10 ? ': most inputs land in memory Redis has not touched lately' : '';
   const redisKernel = kernel
-    ? ` (${n(perJob(kernel.systemSeconds), 3)} of it in the kernel, with ${n(kernel.minorFaults / jobs, 1)} minor page faults per job: each 110 KB input lands in memory Redis has not touched lately, and goes out again over a socket)`
+    ? ` (${n(perJob(kernel.systemSeconds), 3)} of it in the kernel; ${n(faults, 1)} minor page faults per job${fresh})`
     : '';
   return `\n\nPer batched text-direction job (3), CPU ms: inference about ${n(inference.msPerRow, 3)}, the worker around it ${n(perJob(c.worker) - inference.msPerRow, 3)}, Redis ${n(perJob(c.redis), 3)}${redisKernel}, the driver ${n(perJob(c.driver), 3)}; ${n(total, 3)} in all. At that cost ${cores} cores allow at most ${n(ceiling, 0)} jobs/s, ${n(ceiling / best, 3)} of the in-process best; 0.75 of it needs at most ${n((cores * 1000) / (0.75 * best), 3)} CPU ms per job, all processes together.`;
 }
