@@ -22,7 +22,7 @@ export function countsFor(quick: boolean) {
     burstMaxRequests: quick ? 500 : 4000,
     sweepJobs: quick ? 500 : 4000,
     ingestIrisRequests: quick ? 500 : 5000,
-    ingestImageRequests: quick ? 200 : 1000,
+    ingestImageRequests: quick ? 200 : 3000,
     offlineRows: quick ? 20_000 : 1_000_000,
     offlineTimeLimitS: quick ? 60 : 100,
     recogniserJobs: quick ? 50 : 400,

@@ -133,7 +133,8 @@ export function targetRows(results: BenchResults): TargetRow[] {
       'HTTP sync p50 − SDK sync p50 (4), iris',
       sync ? sync.httpP50Ms - sync.sdkP50Ms : undefined,
       { atMost: 0.7, unit: ' ms' },
-      (v) => `${signed(v, 3)} ms (${sync?.httpP50Ms} over ${sync?.sdkP50Ms} ms)`,
+      (v) =>
+        `${signed(v, 3)} ms (${sync?.httpP50Ms} over ${sync?.sdkP50Ms} ms${sync?.hopP50Ms === undefined ? '' : `; a bare fastify round trip: ${sync.hopP50Ms} ms`})`,
     ),
   );
   const embedded = results.embedded;

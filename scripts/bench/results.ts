@@ -48,6 +48,8 @@ export interface LatencyResult {
   rawP99Ms?: number;
   /** The queue floor (scenario 2's no-op worker), timed in turn with the SDK and HTTP calls. */
   floorP50Ms?: number;
+  /** The same infer body posted to a bare fastify server (202 at once), timed in turn too. */
+  hopP50Ms?: number;
   sdkP50Ms: number;
   sdkP99Ms: number;
   httpP50Ms: number;

@@ -2,8 +2,9 @@
  * Scenario 4, synchronous latency at low load, one request at a time: `client.predict` and
  * `POST /v2/models/{name}/infer` (JSON) against a real worker, interleaved call by call with
  * `client.predict` against scenario 2's no-op BullMQ worker for iris (the queue floor, measured
- * in the same moments); then the embedded client against onnxruntime-node called directly, in
- * this process.
+ * in the same moments) and with the same infer body posted to a bare fastify server that answers
+ * at once (the least an HTTP hop costs here); then the embedded client against onnxruntime-node
+ * called directly, in this process.
  */
 import { Agent } from 'node:http';
 import { join } from 'node:path';
@@ -24,11 +25,17 @@ interface Calls {
   sdk(): Promise<unknown>;
   http(): Promise<unknown>;
   floor?: (() => Promise<unknown>) | undefined;
+  hop?: (() => Promise<unknown>) | undefined;
 }
 
 /** Each call's latency over `samples` turns (after 10 untimed), in ms. */
 async function timeInTurn(calls: Calls, samples: number): Promise<Record<keyof Calls, number[]>> {
-  const times = { sdk: [] as number[], http: [] as number[], floor: [] as number[] };
+  const times = {
+    sdk: [] as number[],
+    http: [] as number[],
+    floor: [] as number[],
+    hop: [] as number[],
+  };
   const named = (
     Object.entries(calls) as [keyof Calls, (() => Promise<unknown>) | undefined][]
   ).filter((entry): entry is [keyof Calls, () => Promise<unknown>] => entry[1] !== undefined);
@@ -49,10 +56,17 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
   const measure = (floor: ConveyorClient) => async (client: ConveyorClient, prefix: string) => {
     const port = await freePort();
     const producer = await ctx.producer(prefix, port);
+    const barePort = await freePort();
+    const bare = await ctx.start(
+      'scripts/bench/bare-server.ts',
+      { PORT: String(barePort) },
+      'bare server ready',
+    );
     // One kept-alive node:http connection, as the SDK keeps its Redis one. fetch() added 0.7 to
     // 1 ms to each request's p50 here (Request, Headers, web streams): the client library's
     // cost, not the producer's.
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const bareAgent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       for (const workload of WORKLOAD_NAMES) {
         const inputs = oneRowInputs(workload);
@@ -61,6 +75,7 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
             sdk: () => client.predict(workload, inputs),
             http: inferPost(agent, port, workload),
             floor: workload === 'iris' ? () => floor.predict(workload, inputs) : undefined,
+            hop: workload === 'iris' ? inferPost(bareAgent, barePort, workload, 202) : undefined,
           },
           ctx.counts.latencySamples,
         );
@@ -68,6 +83,7 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
         latency[workload] = {
           ...(raw && { rawP50Ms: raw.p50Ms, rawP99Ms: raw.p99Ms }),
           ...(times.floor.length > 0 && { floorP50Ms: p50(times.floor) }),
+          ...(times.hop.length > 0 && { hopP50Ms: p50(times.hop) }),
           sdkP50Ms: p50(times.sdk),
           sdkP99Ms: p99(times.sdk),
           httpP50Ms: p50(times.http),
@@ -77,7 +93,9 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
       }
     } finally {
       agent.destroy();
+      bareAgent.destroy();
       await ctx.stop(producer);
+      await ctx.stop(bare);
     }
   };
   await withNoopWorker(ctx, (floor) =>
@@ -86,8 +104,8 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
   results.latency = latency;
 }
 
-/** Posts a JSON infer request of a workload's row (the body made once), which must answer 200. */
-function inferPost(agent: Agent, port: number, workload: Workload): () => Promise<void> {
+/** Posts a JSON infer request of a workload's row (the body made once), which must answer `ok`. */
+function inferPost(agent: Agent, port: number, workload: Workload, ok = 200): () => Promise<void> {
   const { input, row, rowShape } = WORKLOADS[workload];
   const body = Buffer.from(
     JSON.stringify({
@@ -102,7 +120,7 @@ function inferPost(agent: Agent, port: number, workload: Workload): () => Promis
   };
   return async () => {
     const status = await send(agent, request);
-    if (status !== 200) throw new Error(`infer answered ${status}`);
+    if (status !== ok) throw new Error(`infer answered ${status}`);
   };
 }
 
