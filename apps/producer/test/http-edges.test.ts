@@ -110,8 +110,14 @@ describe('HTTP edges on a real socket', () => {
     const { logger: waitLogger, records: waitRecords } = memoryLogger('producer', 'debug');
     let release: (error: unknown) => void = () => undefined;
     const waiting = new Promise<never>((_, reject) => (release = reject));
+    let predicting = false;
     const waitApp = buildApp(config, {
-      client: unusedClient({ predict: () => waiting }),
+      client: unusedClient({
+        predict: () => {
+          predicting = true;
+          return waiting;
+        },
+      }),
       redisPing: () => Promise.resolve(true),
       logger: waitLogger,
     });
@@ -129,7 +135,9 @@ describe('HTTP edges on a real socket', () => {
         }),
         signal: controller.signal,
       });
-      await expect.poll(() => waitRecords.some((r) => r.msg === 'incoming request')).toBe(true);
+      // The infer waits once it has called predict: before that (a loaded machine), the wait's
+      // rejection below would have no handler yet.
+      await expect.poll(() => predicting).toBe(true);
       controller.abort();
       await expect(sent).rejects.toThrow();
       await expect.poll(() => closed).toBe(1);
