@@ -45,6 +45,14 @@ describe('shadow observer', () => {
     await dropPrefix(redisUrl, prefix);
     redis.disconnect();
   });
+  /** An observer whose gate never opens: it meets sides only when full or closed. */
+  const closedGateObserver = () =>
+    createShadowObserver({
+      connection: redis,
+      prefix,
+      log,
+      whenQuiet: () => new Promise<void>(() => undefined),
+    });
 
   it('meets the sides held in one round, also both sides of a pair, and counts each pair', async () => {
     // Rounds run only when the test says so, as the gate would when the process is quiet.
@@ -78,12 +86,7 @@ describe('shadow observer', () => {
   });
 
   it('meets at once, without the gate, once it holds 1,024 sides', async () => {
-    const observer = createShadowObserver({
-      connection: redis,
-      prefix,
-      log,
-      whenQuiet: () => new Promise<void>(() => undefined), // the gate never opens
-    });
+    const observer = closedGateObserver();
     const servings = Array.from({ length: 1024 }, () => newJobId('iris', '1'));
     for (const serving of servings.slice(0, 1023))
       void observer.completed(side(serving, newJobId('iris', '2'), false, [1, 0, 0]));
@@ -99,12 +102,7 @@ describe('shadow observer', () => {
   });
 
   it('meets what it holds when closed', async () => {
-    const observer = createShadowObserver({
-      connection: redis,
-      prefix,
-      log,
-      whenQuiet: () => new Promise<void>(() => undefined), // the gate never opens
-    });
+    const observer = closedGateObserver();
     const [serving, copy] = [newJobId('iris', '1'), newJobId('iris', '2')];
     void observer.completed(side(serving, copy, false, [1, 0, 0]));
     await observer.close();
