@@ -13,6 +13,23 @@ export const WINDOW = 2000;
  */
 export const IMAGE_WINDOW = 256;
 
+/**
+ * Jobs run before a measured drive, not measured: a fifth as many. The in-process limit (scenario
+ * 1) is measured warm, after a first call at each batch size; a fresh worker's first seconds go to
+ * compiling its JavaScript and learning its batch sizes, and a cold start is scenario 13's measure.
+ */
+export const warmUpJobs = (jobs: number) => Math.ceil(jobs / 5);
+
+/** Runs `warmUpJobs(jobs)` jobs of `workload` through `model`, unmeasured. */
+export async function warmUp(
+  client: ConveyorClient,
+  model: string,
+  workload: Workload,
+  jobs: number,
+): Promise<void> {
+  await driveEndToEnd(client, model, workload, warmUpJobs(jobs));
+}
+
 export interface DriveResult {
   jobsPerSecond: number;
   failed: number;

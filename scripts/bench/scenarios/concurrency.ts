@@ -1,6 +1,6 @@
 /** Scenario 7, BullMQ concurrency per worker (4 to 64), both models, batching on. */
 import type { BenchContext } from '../context.js';
-import { driveEndToEnd } from '../drive.js';
+import { driveEndToEnd, warmUp } from '../drive.js';
 import { round, say } from '../lib.js';
 import type { BenchResults } from '../results.js';
 
@@ -20,7 +20,10 @@ export async function runConcurrency(ctx: BenchContext, results: BenchResults): 
         [model],
         1,
         { WORKER_CONCURRENCY: String(concurrency) },
-        (client) => driveEndToEnd(client, model, model, jobs),
+        async (client) => {
+          await warmUp(client, model, model, jobs);
+          return driveEndToEnd(client, model, model, jobs);
+        },
       );
       byConcurrency[String(concurrency)] = round(r.jobsPerSecond, 0);
       say(`   ${model}, concurrency ${concurrency}: ${round(r.jobsPerSecond, 0)} jobs/s`);

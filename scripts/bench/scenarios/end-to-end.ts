@@ -7,7 +7,7 @@ import {
   processKernelUse,
   redisInfo,
 } from '../cpu.js';
-import { driveEndToEnd } from '../drive.js';
+import { driveEndToEnd, warmUp } from '../drive.js';
 import { round, say } from '../lib.js';
 import type { BenchResults, EndToEndResult } from '../results.js';
 
@@ -25,6 +25,7 @@ export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Pro
   for (const [model, workload] of RUNS) {
     const jobs = workload === 'iris' ? ctx.counts.irisJobs : ctx.counts.imageJobs;
     const r = await ctx.withWorkers([model], 1, {}, async (client, _prefix, workers) => {
+      await warmUp(client, model, workload, jobs);
       // Where the two cores went: CPU seconds of this driver, the worker and Redis.
       const pids = workers.map((w) => w.child.pid);
       const before = {

@@ -4,7 +4,7 @@
  */
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
 import type { BenchContext } from '../context.js';
-import { driveEndToEnd } from '../drive.js';
+import { driveEndToEnd, warmUp } from '../drive.js';
 import { percentile, round, say } from '../lib.js';
 import type { BenchResults } from '../results.js';
 import { oneRowInputs } from '../workloads.js';
@@ -32,6 +32,7 @@ export async function withNoopWorker<T>(
 export async function runQueueLimit(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n2. the queue’s own limit: BullMQ with a processor that returns at once (iris payloads)');
   await withNoopWorker(ctx, async (client) => {
+    await warmUp(client, 'iris', 'iris', ctx.counts.irisJobs);
     const throughput = await driveEndToEnd(client, 'iris', 'iris', ctx.counts.irisJobs);
     const inputs = oneRowInputs('iris');
     for (let i = 0; i < 10; i++) await client.predict('iris', inputs);

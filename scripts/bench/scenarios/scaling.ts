@@ -1,6 +1,6 @@
 /** Scenario 6, worker processes and threads: the image model end to end, batching on. */
 import type { BenchContext } from '../context.js';
-import { driveEndToEnd } from '../drive.js';
+import { driveEndToEnd, warmUp } from '../drive.js';
 import { round, say } from '../lib.js';
 import type { BenchResults, ScalingResult } from '../results.js';
 
@@ -16,9 +16,10 @@ export async function runScaling(ctx: BenchContext, results: BenchResults): Prom
   say('\n6. worker processes and threads (text-direction, batching on)');
   const scaling: Record<string, ScalingResult> = {};
   for (const [label, model, processes, env] of CONFIGURATIONS) {
-    const r = await ctx.withWorkers([model], processes, env, (client) =>
-      driveEndToEnd(client, model, 'text-direction', ctx.counts.imageJobs),
-    );
+    const r = await ctx.withWorkers([model], processes, env, async (client) => {
+      await warmUp(client, model, 'text-direction', ctx.counts.imageJobs);
+      return driveEndToEnd(client, model, 'text-direction', ctx.counts.imageJobs);
+    });
     scaling[label] = {
       jobsPerSecond: round(r.jobsPerSecond, 0),
       eventLoopDelayP99Ms: round(ctx.lastLoopDelayP99Ms, 1),
