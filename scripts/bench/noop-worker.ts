@@ -60,7 +60,8 @@ await connection.hset(
 const worker = new Worker(queueName(model, '1'), () => Promise.resolve(result), {
   connection,
   prefix: queuePrefix(prefix, queueName(model, '1')),
-  concurrency: Number(env.WORKER_CONCURRENCY ?? 32),
+  // As many as a Conveyor worker holds of iris by default.
+  concurrency: Number(env.WORKER_CONCURRENCY ?? 64),
 });
 await worker.waitUntilReady();
 process.stdout.write('noop worker ready\n');

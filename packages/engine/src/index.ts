@@ -22,7 +22,7 @@ export {
   type SyncReport,
   type ThreadsPing,
 } from './engine.js';
-export type { ModelState, ServedModel } from './served-model.js';
+export { jobsToHold, type ModelState, type ServedModel } from './served-model.js';
 export type { BatchSizeStats, BatchSizerStats } from './batch-sizer.js';
 export type { BatcherStats } from './batcher.js';
 export type { ModelIssue, ModelProblem } from './model-problem.js';

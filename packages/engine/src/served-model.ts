@@ -1,4 +1,5 @@
 import type { ModelSignature } from '@conveyor/shared';
+import { TASKS_PER_THREAD } from './inference-pool.js';
 import type { ModelEntry } from './model-repository.js';
 import type { RuntimeSignature } from './signature.js';
 
@@ -42,4 +43,14 @@ export interface ServedModel {
   readonly inline?: boolean;
   /** Why the version is degraded: the onnxruntime error of its warm-up, and what to change. */
   readonly stateReason?: string;
+}
+
+/**
+ * Jobs a queue consumer holds to keep `served` busy: a full call (`maxBatchSize` rows, or one row
+ * when requests are not joined) running on each thread, and the next call each thread holds
+ * (TASKS_PER_THREAD). A worker holding fewer cannot form that second call while the first runs.
+ */
+export function jobsToHold(served: ServedModel): number {
+  const rows = served.batchable ? served.entry.config.batching.maxBatchSize : 1;
+  return Math.max(1, served.threads) * TASKS_PER_THREAD * rows;
 }

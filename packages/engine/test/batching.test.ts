@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine, type PredictOutcome } from '@conveyor/engine';
+import { createEngine, jobsToHold, type Engine, type PredictOutcome } from '@conveyor/engine';
 import { createTensor, toNumbers, toRows, toTensors } from '@conveyor/shared';
 import { irisReference } from '../../../scripts/lib/iris-weights.js';
 import { memoryLogger } from '../../../test/support/workers.js';
@@ -127,6 +127,14 @@ describe('dynamic batching in the engine', () => {
     expect(engine.resolve('iris').batchable).toBe(true);
     expect(engine.resolve('lookup').batchable).toBe(true);
     expect(engine.resolve('iris-fixed').batchable).toBe(false);
+  });
+
+  it('holds a full call on each thread and the next one, per joined row', () => {
+    // One inference thread each; iris joins up to 32 rows, lookup 64, the others one row a call.
+    expect(jobsToHold(engine.resolve('iris'))).toBe(2 * 32);
+    expect(jobsToHold(engine.resolve('lookup'))).toBe(2 * 64);
+    expect(jobsToHold(engine.resolve('iris-fixed'))).toBe(2);
+    expect(jobsToHold(engine.resolve('iris-single'))).toBe(2);
   });
 
   it('joins concurrent requests into shared calls whose outputs equal single runs', async () => {

@@ -27,12 +27,14 @@ describe('DEFAULTS', () => {
       ['EVENTS_MAX_LEN / eventsMaxLen', env.EVENTS_MAX_LEN, client.eventsMaxLen],
       ['MAX_TENSOR_BYTES / maxTensorBytes', env.MAX_TENSOR_BYTES, client.maxTensorBytes],
       ['MODEL_EXPIRY_MS / modelExpiryMs', env.MODEL_EXPIRY_MS, client.modelExpiryMs],
-      ['WORKER_CONCURRENCY / concurrency', env.WORKER_CONCURRENCY, embedded.concurrency],
     ];
     expect(pairs.filter(([, a, b]) => a !== b)).toEqual([]);
   });
 
   it('is where both schemas read them from', () => {
+    // Unset, a worker derives its concurrency per version, from DEFAULTS.workerConcurrency up.
+    expect(env.WORKER_CONCURRENCY).toBeUndefined();
+    expect(embedded.concurrency).toBe(DEFAULTS.workerConcurrency);
     expect(env.KEEP_COMPLETED_JOBS).toBe(DEFAULTS.keepCompleted.count);
     expect(client.keepCompleted).toEqual(DEFAULTS.keepCompleted);
     expect(client.keepFailed).toEqual(DEFAULTS.keepFailed);

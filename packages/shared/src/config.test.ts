@@ -24,7 +24,6 @@ describe('loadConfig', () => {
       OTEL_TRACES_SAMPLER: 'parentbased_always_on',
       MODEL_REPOSITORY: 'models',
       MODELS: [],
-      WORKER_CONCURRENCY: 32,
       INFERENCE_THREADS: 1,
       WORKER_NICE: 10,
       WORKER_HTTP_PORT: 0,
@@ -84,8 +83,10 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     // Without a secret webhooks are off: there is no safe default for a signing key. Without a
     // port there is no gRPC server, and its host follows PRODUCER_HOST. OpenTelemetry's optional
-    // settings have their defaults where they are used (service name, traces URL, ratio).
+    // settings have their defaults where they are used (service name, traces URL, ratio), and so
+    // does a worker's concurrency (per model version, from its batch size and threads).
     const optional = new Set([
+      'WORKER_CONCURRENCY',
       'WEBHOOK_SECRET',
       'GRPC_PORT',
       'GRPC_HOST',

@@ -163,9 +163,11 @@ export const ConfigSchema = z
       ),
     /**
      * Jobs one worker process holds at once, per model: at least the batch size, or batches
-     * cannot fill. Chosen with `pnpm bench` (docs/benchmarks.md).
+     * cannot fill. Unset, each version holds a full call on each of its inference threads and the
+     * next call each thread holds (2 x threads x maxBatchSize), at least 32 and at most 1024.
+     * Chosen with `pnpm bench` (docs/benchmarks.md).
      */
-    WORKER_CONCURRENCY: int(1, 1024).default(DEFAULTS.workerConcurrency),
+    WORKER_CONCURRENCY: int(1, 1024).optional(),
     /**
      * Threads that run onnxruntime in a worker process, per model version (the main thread only
      * talks to Redis). 0 runs inference on the main thread: for measurement only.

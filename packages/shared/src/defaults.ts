@@ -24,7 +24,7 @@ export const DEFAULTS = Object.freeze({
   tracesSampler: 'parentbased_always_on',
   /** MODEL_REPOSITORY. */
   modelRepository: 'models',
-  /** WORKER_CONCURRENCY; the embedded client's `concurrency`. */
+  /** The embedded client's `concurrency`; the least a worker holds when WORKER_CONCURRENCY is unset. */
   workerConcurrency: 32,
   /** INFERENCE_THREADS. */
   inferenceThreads: 1,

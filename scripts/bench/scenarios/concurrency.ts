@@ -1,10 +1,10 @@
-/** Scenario 7, BullMQ concurrency per worker (4 to 64), both models, batching on. */
+/** Scenario 7, BullMQ concurrency per worker (16 to 128), both models, batching on. */
 import type { BenchContext } from '../context.js';
 import { driveEndToEnd, warmUp } from '../drive.js';
 import { round, say } from '../lib.js';
 import type { BenchResults } from '../results.js';
 
-export const CONCURRENCIES = [4, 16, 32, 64];
+export const CONCURRENCIES = [16, 32, 64, 128];
 
 export async function runConcurrency(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n7. BullMQ concurrency per worker (batching on): jobs/s');
