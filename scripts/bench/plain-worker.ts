@@ -1,19 +1,30 @@
 /**
- * A BullMQ worker with no Conveyor code: its processor returns a constant at once. The other half
- * of scenario 8. Environment: REDIS_URL, QUEUE, PREFIX, WORKER_CONCURRENCY.
+ * A BullMQ worker with no Conveyor code: its processor returns a constant at once, or with
+ * BYTES=1 first takes the bytes its job names (GETDEL, the fewest commands that read and drop
+ * them). The other half of scenario 8. Environment: REDIS_URL, QUEUE, PREFIX, WORKER_CONCURRENCY,
+ * BYTES.
  */
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 
 const env = process.env;
 const connection = new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
   maxRetriesPerRequest: null,
 });
-const worker = new Worker(env.QUEUE ?? 'plain', () => Promise.resolve(0), {
-  connection,
-  prefix: env.PREFIX ?? 'bull',
-  concurrency: Number(env.WORKER_CONCURRENCY ?? 32),
-});
+const takeBytes = async (job: Job<{ key: string }>) => {
+  const bytes = await connection.getdelBuffer(job.data.key);
+  if (bytes === null) throw new Error(`no bytes at ${job.data.key}`);
+  return bytes.length;
+};
+const worker = new Worker(
+  env.QUEUE ?? 'plain',
+  env.BYTES === '1' ? takeBytes : () => Promise.resolve(0),
+  {
+    connection,
+    prefix: env.PREFIX ?? 'bull',
+    concurrency: Number(env.WORKER_CONCURRENCY ?? 32),
+  },
+);
 await worker.waitUntilReady();
 process.stdout.write('plain worker ready\n');
 process.once('SIGTERM', () => {

@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { ROOT } from '../lib/worker-process.js';
-import { inferenceMsPerRow, targetRows, verdict } from './report.js';
+import { imageFloor, inferenceMsPerRow, targetRows, verdict } from './report.js';
 import { INTRO, LOAD_TESTS } from './report-md-template.js';
 import type { BenchResults } from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
@@ -93,6 +93,18 @@ function throughput(r: BenchResults): string {
       n((c.driver * 1000) / p.jobs, 3),
     ]);
   }
+  const pi = r.plainBullmqImage;
+  if (pi) {
+    const c = pi.cpuSeconds;
+    rows.push([
+      `8. plain BullMQ, 110 KB stored once per job (${pi.jobs} jobs)`,
+      `${pi.jobsPerSecond} jobs/s`,
+      '',
+      `${c.driver} / ${c.worker} / ${c.redis}`,
+      n(((c.worker + c.redis) * 1000) / pi.jobs, 3),
+      n((c.driver * 1000) / pi.jobs, 3),
+    ]);
+  }
   if (rows.length === 0) return NOT_MEASURED;
   return `${table(
     [
@@ -130,7 +142,27 @@ function imageCeiling(r: BenchResults): string {
   const redisKernel = kernel
     ? ` (${n(perJob(kernel.systemSeconds), 3)} of it in the kernel; ${n(faults, 1)} minor page faults per job${fresh})`
     : '';
-  return `\n\nPer batched text-direction job (3), CPU ms: inference about ${n(inference.msPerRow, 3)}, the worker around it ${n(perJob(c.worker) - inference.msPerRow, 3)}, Redis ${n(perJob(c.redis), 3)}${redisKernel}, the driver ${n(perJob(c.driver), 3)}; ${n(total, 3)} in all. At that cost ${cores} cores allow at most ${n(ceiling, 0)} jobs/s, ${n(ceiling / best, 3)} of the in-process best; 0.75 of it needs at most ${n((cores * 1000) / (0.75 * best), 3)} CPU ms per job, all processes together.`;
+  const floor = imageFloor(r);
+  const floorTotal = floor && inference.msPerRow + floor.driver + floor.worker + floor.redis;
+  const floorText =
+    floor && floorTotal
+      ? ` Plain BullMQ moving the same 110 KB per job with no Conveyor code (8: SET, a no-op job, GETDEL) spends ${n(floor.driver, 3)} in its driver, ${n(floor.worker, 3)} in its worker and ${n(floor.redis, 3)} in Redis: with inference added, ${n(floorTotal, 3)} CPU ms per job, which ${cores} cores allow at most ${n((cores * 1000) / floorTotal, 0)} times a second, ${n((cores * 1000) / floorTotal / best, 3)} of the in-process best; and inference can be at most ${n(floor.shareAtMost, 3)} of worker+Redis CPU.${busyText(r, floorTotal, best)}`
+      : '';
+  return `\n\nPer batched text-direction job (3), CPU ms: inference about ${n(inference.msPerRow, 3)}, the worker around it ${n(perJob(c.worker) - inference.msPerRow, 3)}, Redis ${n(perJob(c.redis), 3)}${redisKernel}, the driver ${n(perJob(c.driver), 3)}; ${n(total, 3)} in all. At that cost ${cores} cores allow at most ${n(ceiling, 0)} jobs/s, ${n(ceiling / best, 3)} of the in-process best; 0.75 of it needs at most ${n((cores * 1000) / (0.75 * best), 3)} CPU ms per job, all processes together.${floorText}`;
+}
+
+/**
+ * How many cores plain BullMQ's own round trip (8) keeps busy (its processes wait on each other's
+ * replies), and the image rate the bytes' floor allows at that: the limit a queue of any code
+ * meets on this machine.
+ */
+function busyText(r: BenchResults, floorTotal: number, best: number): string {
+  const p = r.plainBullmq;
+  if (!p) return '';
+  const c = p.cpuSeconds;
+  const busy = (c.driver + c.worker + c.redis) / p.seconds;
+  const rate = (busy * 1000) / floorTotal;
+  return ` Plain BullMQ itself keeps ${n(busy, 2)} of the cores busy in its iris round trip (8); at that, the floor allows ${n(rate, 0)} jobs/s, ${n(rate / best, 3)} of the in-process best.`;
 }
 
 function latency(r: BenchResults): string {

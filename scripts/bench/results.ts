@@ -270,6 +270,8 @@ export interface BenchResults {
   scaling?: Record<string, ScalingResult>;
   concurrency?: Record<string, Record<string, number>>;
   plainBullmq?: PlainBullmqResult;
+  /** Scenario 8 with the image's 110 KB stored once as bytes beside each job. */
+  plainBullmqImage?: PlainBullmqResult;
   ingest?: Record<string, IngestResult>;
   offline?: OfflineResult;
   largeOutputs?: LargeOutputsResult;

@@ -1,52 +1,46 @@
 /**
  * Scenario 8, plain BullMQ round trip, no Conveyor code at all: `Queue.addBulk` with the same
  * sliding window as scenario 3, a no-op BullMQ worker process, and QueueEvents counting
- * completions. What BullMQ and Redis cost per job on this machine.
+ * completions. What BullMQ and Redis cost per job on this machine: with iris's features in the
+ * job, and with the image's 110 KB stored once as bytes beside it (SET, then GET and DEL by the
+ * worker), the least that moving an image through Redis costs, whatever runs around it.
  */
 import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
 import { driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
-import { WINDOW, warmUpJobs } from '../drive.js';
+import { IMAGE_WINDOW, WINDOW, warmUpJobs } from '../drive.js';
 import { round, say } from '../lib.js';
-import type { BenchResults } from '../results.js';
+import type { BenchResults, PlainBullmqResult } from '../results.js';
 import { WORKLOADS } from '../workloads.js';
 
-const QUEUE = 'plain-iris';
-
 export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): Promise<void> {
-  say('\n8. plain BullMQ round trip: addBulk, a no-op worker process, QueueEvents (iris payloads)');
-  const prefix = ctx.prefixFor('plain');
-  const jobs = ctx.counts.irisJobs;
-  const connection = { url: ctx.redis.url };
-  const queue = new Queue(QUEUE, { connection, prefix });
-  const events = new QueueEvents(QUEUE, { connection, prefix });
-  const worker = await ctx.start(
-    'scripts/bench/plain-worker.ts',
-    // As many as a Conveyor worker holds of iris by default (2 x 1 thread x 32 rows a call); a
-    // no-op worker ran as fast at 32 (8,804 and 7,109 jobs/s against 8,842 and 7,077 at 64).
-    { QUEUE, PREFIX: prefix, WORKER_CONCURRENCY: '64' },
-    'plain worker ready',
-  );
-  try {
-    await events.waitUntilReady();
-    const { pid: redisPid } = await redisInfo(ctx.redis.url);
-    const data = { inputs: { features: [...WORKLOADS.iris.row] } };
-    let completed = 0;
-    let target = Number.POSITIVE_INFINITY;
-    let release: (() => void) | undefined;
-    events.on('completed', () => {
-      completed += 1;
-      if (completed >= target) release?.();
-    });
-    let deadline = Number.POSITIVE_INFINITY;
-    /** Resolves once `done` jobs have completed; rejects at the deadline. */
-    const waitFor = (done: number) =>
+  say('\n8. plain BullMQ round trip: addBulk, a no-op worker process, QueueEvents');
+  results.plainBullmq = await plainRoundTrip(ctx, 'iris', ctx.counts.irisJobs);
+  say(`   iris payloads: ${JSON.stringify(results.plainBullmq)}`);
+  results.plainBullmqImage = await plainRoundTrip(ctx, 'image', ctx.counts.imageJobs);
+  say(`   110 KB stored once per job: ${JSON.stringify(results.plainBullmqImage)}`);
+}
+
+/** Counts the queue's completions; `waitFor(n)` resolves once n have completed. */
+function completions(events: QueueEvents) {
+  let completed = 0;
+  let target = Number.POSITIVE_INFINITY;
+  let release: (() => void) | undefined;
+  events.on('completed', () => {
+    completed += 1;
+    if (completed >= target) release?.();
+  });
+  return {
+    count: () => completed,
+    /** Resolves once `done` jobs have completed; rejects after `ms`. */
+    waitFor: (done: number, ms: number) =>
       completed >= done
         ? Promise.resolve()
         : new Promise<void>((resolve, reject) => {
             const timer = setTimeout(
               () => reject(new Error('plain BullMQ: not every job completed in time')),
-              Math.max(0, deadline - performance.now()),
+              ms,
             );
             target = done;
             release = () => {
@@ -54,27 +48,70 @@ export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): 
               release = undefined;
               resolve();
             };
-          });
-    /** Adds `count` jobs with the window of scenario 3 and waits until they have completed. */
+          }),
+  };
+}
+
+/** `jobs` jobs through plain BullMQ after as many as scenario 3 warms with, and their CPU. */
+async function plainRoundTrip(
+  ctx: BenchContext,
+  payload: 'iris' | 'image',
+  jobs: number,
+): Promise<PlainBullmqResult> {
+  const name = `plain-${payload}`;
+  const prefix = ctx.prefixFor(name);
+  const connection = { url: ctx.redis.url };
+  const queue = new Queue(name, { connection, prefix });
+  const events = new QueueEvents(name, { connection, prefix });
+  const bytes = new Redis(ctx.redis.url);
+  const image = Buffer.from(WORKLOADS['text-direction'].row.buffer);
+  const window = payload === 'iris' ? WINDOW : IMAGE_WINDOW;
+  const worker = await ctx.start(
+    'scripts/bench/plain-worker.ts',
+    // As many as a Conveyor worker holds of each by default (2 x 1 thread x 32 rows a call); a
+    // no-op worker ran as fast at 32 (8,804 and 7,109 jobs/s against 8,842 and 7,077 at 64).
+    {
+      QUEUE: name,
+      PREFIX: prefix,
+      WORKER_CONCURRENCY: '64',
+      BYTES: payload === 'image' ? '1' : '',
+    },
+    'plain worker ready',
+  );
+  try {
+    await events.waitUntilReady();
+    const { pid: redisPid } = await redisInfo(ctx.redis.url);
+    const done = completions(events);
+    let key = 0;
+    /** Adds `count` jobs with scenario 3's window and waits until they have completed. */
     const run = async (count: number) => {
-      const base = completed;
+      const base = done.count();
+      const deadline = performance.now() + 120_000;
+      const left = () => Math.max(0, deadline - performance.now());
       for (let added = 0; added < count;) {
-        const part = Math.min(250, count - added);
-        await waitFor(base + added + part - WINDOW);
+        const part = Math.min(Math.min(250, window / 4), count - added);
+        await done.waitFor(base + added + part - window, left());
+        const keys = Array.from({ length: part }, () => `${prefix}:bytes:${key++}`);
+        // The bytes first: stored before the job that names them, as the SDK stores inputs.
+        if (payload === 'image') {
+          const writes = bytes.pipeline();
+          for (const k of keys) writes.set(k, image, 'EX', 3600);
+          await writes.exec();
+        }
         // Conveyor keeps 10 000 completed jobs by default; so does this queue.
         await queue.addBulk(
-          Array.from({ length: part }, () => ({
+          keys.map((k) => ({
             name: 'predict',
-            data,
+            data:
+              payload === 'iris' ? { inputs: { features: [...WORKLOADS.iris.row] } } : { key: k },
             opts: { removeOnComplete: 10_000 },
           })),
         );
         added += part;
       }
-      await waitFor(base + count);
+      await done.waitFor(base + count, left());
     };
     // Warmed as Conveyor's scenarios are, with as many jobs, unmeasured.
-    deadline = performance.now() + 120_000;
     await run(warmUpJobs(jobs));
     const before = {
       driver: process.cpuUsage(),
@@ -82,12 +119,11 @@ export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): 
       redis: processCpuSeconds(redisPid),
     };
     const started = performance.now();
-    deadline = started + 120_000;
     await run(jobs);
     const seconds = (performance.now() - started) / 1000;
-    results.plainBullmq = {
+    return {
       jobs,
-      window: WINDOW,
+      window,
       jobsPerSecond: round(jobs / seconds, 0),
       seconds: round(seconds, 2),
       cpuSeconds: {
@@ -96,8 +132,8 @@ export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): 
         redis: round(processCpuSeconds(redisPid) - before.redis, 2),
       },
     };
-    say(`   ${JSON.stringify(results.plainBullmq)}`);
   } finally {
+    bytes.disconnect();
     await events.close();
     await queue.close();
     await ctx.stop(worker);
