@@ -1,9 +1,14 @@
 /**
  * The HTTP ingest limit of scenario 9: a bare fastify server whose handler reads the same body
  * Conveyor's producer gets (JSON or OIP binary, as a buffer) and answers 202 with a job address,
- * doing nothing else. Loopback only. Environment: PORT.
+ * doing nothing else. With QUEUE_REDIS_URL it first queues the body with plain BullMQ, no
+ * Conveyor code: a body under 4 KiB as the job's data, a larger one stored once as bytes (SET)
+ * beside a job that names them, on the same connection. Loopback only. Environment: PORT,
+ * QUEUE_REDIS_URL, QUEUE_PREFIX.
  */
 import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ROOT } from '../lib/worker-process.js';
@@ -44,13 +49,40 @@ for (const type of ['application/json', 'application/octet-stream']) {
     (_request, body, done) => done(null, body),
   );
 }
+const queueUrl = process.env.QUEUE_REDIS_URL;
+const connection = queueUrl ? new Redis(queueUrl, { maxRetriesPerRequest: null }) : undefined;
+const queues = new Map<string, Queue>();
+const prefix = process.env.QUEUE_PREFIX ?? 'bare';
+
+/** Queues the body as a job of `model` with plain BullMQ, as fast as it goes. */
+async function enqueue(model: string, id: string, body: Buffer): Promise<void> {
+  if (!connection) return;
+  let queue = queues.get(model);
+  if (!queue) queues.set(model, (queue = new Queue(model, { connection, prefix })));
+  const opts = { jobId: id, removeOnComplete: 10_000 };
+  if (body.byteLength < 4096) {
+    await queue.add('predict', { body: body.toString('latin1') }, opts);
+    return;
+  }
+  const key = `${prefix}:bytes:${id}`;
+  const stored = connection.set(key, body, 'EX', 3600);
+  await Promise.all([stored, queue.add('predict', { key }, opts)]);
+}
+
 app.post('/v2/models/:name/infer', (request, reply) => {
   const id = randomUUID();
-  reply
-    .code(202)
-    .header('location', `/v1/jobs/${id}`)
-    .send({ id, model: request.params.name, bytes: request.body.byteLength });
+  const { name } = request.params;
+  enqueue(name, id, request.body).then(
+    () =>
+      reply
+        .code(202)
+        .header('location', `/v1/jobs/${id}`)
+        .send({ id, model: name, bytes: request.body.byteLength }),
+    (error: unknown) => reply.code(503).send({ error: String(error) }),
+  );
 });
+// Connected before the first request, so that no request pays for the connection.
+await connection?.ping();
 // The same accept backlog as Conveyor's producer (PRODUCER_BACKLOG).
 await app.listen({ port: Number(process.env.PORT ?? 0), host: '127.0.0.1', backlog: 4096 });
 process.stdout.write('bare server ready\n');

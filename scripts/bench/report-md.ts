@@ -253,7 +253,15 @@ function burstCpu(r: BenchResults): string {
     side.redisFaultsPerRequest === undefined
       ? ''
       : `, with ${side.redisFaultsPerRequest} page faults per request as its memory grows by each image`;
-  return `${used} Accepting alone costs ${n(perRequest, 3)} CPU ms per image request (scenario 9: producer ${image.server}, driver ${image.driver}, Redis ${image.redis}${faults}), so ${b.rate} requests/s need ${n((perRequest * b.rate) / 1000, 2)} cores before any inference.`;
+  return `${used} Accepting alone costs ${n(perRequest, 3)} CPU ms per image request (scenario 9: producer ${image.server}, driver ${image.driver}, Redis ${image.redis}${faults}), so ${b.rate} requests/s need ${n((perRequest * b.rate) / 1000, 2)} cores before any inference.${queuedCost(r, b.rate)}`;
+}
+
+/** What the bare server queueing with plain BullMQ (9) would need at the burst's rate. */
+function queuedCost(r: BenchResults, rate: number): string {
+  const cost = r.ingest?.['text-direction']?.bareQueued?.cpuMsPerRequest;
+  if (!cost) return '';
+  const perRequest = cost.server + cost.driver + cost.redis;
+  return ` Even the bare server queueing each image with plain BullMQ, no Conveyor code, costs ${n(perRequest, 3)} CPU ms per request (server ${cost.server}, driver ${cost.driver}, Redis ${cost.redis}): ${n((perRequest * rate) / 1000, 2)} cores at that rate.`;
 }
 
 function scaling(r: BenchResults): string {
@@ -279,23 +287,32 @@ function scaling(r: BenchResults): string {
   return `${scale}\n\n${sweep}`;
 }
 
+const SERVERS = {
+  bare: 'bare fastify',
+  bareQueued: 'bare fastify queueing with plain BullMQ',
+  conveyor: 'Conveyor producer',
+} as const;
+
 function ingest(r: BenchResults): string {
   const rows = Object.values(r.ingest ?? {}).flatMap((i) =>
-    (['bare', 'conveyor'] as const).map((who) => {
+    (['bare', 'bareQueued', 'conveyor'] as const).flatMap((who) => {
       const s = i[who];
+      if (!s) return [];
       const statuses = Object.entries(s.statuses)
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ');
       return [
-        `${i.body} (${i.bodyBytes} bytes), ${who === 'bare' ? 'bare fastify' : 'Conveyor producer'}`,
-        s.requests,
-        s.requestsPerSecond,
-        n(s.p50Ms, 2),
-        n(s.p99Ms, 2),
-        statuses,
-        s.cpuMsPerRequest
-          ? `${s.cpuMsPerRequest.server} / ${s.cpuMsPerRequest.driver} / ${s.cpuMsPerRequest.redis}`
-          : 'n/a',
+        [
+          `${i.body} (${i.bodyBytes} bytes), ${SERVERS[who]}`,
+          s.requests,
+          s.requestsPerSecond,
+          n(s.p50Ms, 2),
+          n(s.p99Ms, 2),
+          statuses,
+          s.cpuMsPerRequest
+            ? `${s.cpuMsPerRequest.server} / ${s.cpuMsPerRequest.driver} / ${s.cpuMsPerRequest.redis}`
+            : 'n/a',
+        ],
       ];
     }),
   );

@@ -204,7 +204,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
         ratio(ingest?.conveyor.requestsPerSecond, ingest?.bare.requestsPerSecond),
         { atLeast: 0.6 },
         (v) =>
-          `${fixed(v, 3)} (${ingest?.conveyor.requestsPerSecond} / ${ingest?.bare.requestsPerSecond} requests/s)`,
+          `${fixed(v, 3)} (${ingest?.conveyor.requestsPerSecond} / ${ingest?.bare.requestsPerSecond} requests/s${ingest?.bareQueued ? `; bare fastify queueing with plain BullMQ: ${fixed(ingest.bareQueued.requestsPerSecond / ingest.bare.requestsPerSecond, 3)}` : ''})`,
       ),
     );
   }

@@ -130,6 +130,8 @@ export interface IngestResult {
   body: string;
   bodyBytes: number;
   bare: IngestSide;
+  /** The bare server queueing each body with plain BullMQ first (no Conveyor code). */
+  bareQueued?: IngestSide;
   conveyor: IngestSide;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Scenario 9, the HTTP ingest limit: a fixed number of requests at a fixed concurrency to a bare
  * fastify server that reads the body and answers 202, then to Conveyor's producer answering
- * `Prefer: respond-async` with no worker running (the jobs wait; Redis is flushed afterwards).
+ * `Prefer: respond-async` with no worker running (the jobs wait; Redis is flushed afterwards);
+ * between them, the same bare server queueing each body with plain BullMQ, no Conveyor code.
  * Two bodies: iris as JSON, and the text-direction image as OIP binary.
  */
 import { readFile } from 'node:fs/promises';
@@ -89,9 +90,19 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
   await announce(ctx, prefix);
   const barePort = await freePort();
   const conveyorPort = await freePort();
+  const queuedPort = await freePort();
   const bare = await ctx.start(
     'scripts/bench/bare-server.ts',
     { PORT: String(barePort) },
+    'bare server ready',
+  );
+  const queued = await ctx.start(
+    'scripts/bench/bare-server.ts',
+    {
+      PORT: String(queuedPort),
+      QUEUE_REDIS_URL: ctx.redis.url,
+      QUEUE_PREFIX: ctx.prefixFor('bare-queued'),
+    },
     'bare server ready',
   );
   const producer = await ctx.producer(prefix, conveyorPort, { MAX_QUEUE_DEPTH: '1000000' });
@@ -111,6 +122,7 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
       });
       // Warm both up (JIT, connections), then measure.
       await load({ ...options(barePort), requests: 200 });
+      await load({ ...options(queuedPort), requests: 200 });
       const warm = await load({ ...options(conveyorPort), requests: 200 });
       if (warm.statuses['202'] !== 200)
         throw new Error(`the producer did not accept: ${JSON.stringify(warm.statuses)}`);
@@ -118,6 +130,7 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
         body: workload === 'iris' ? 'iris, JSON' : 'text-direction, OIP binary',
         bodyBytes: body.byteLength,
         bare: await measured(options(barePort), bare.child.pid, redisPid),
+        bareQueued: await measured(options(queuedPort), queued.child.pid, redisPid),
         conveyor: await measured(options(conveyorPort), producer.child.pid, redisPid),
       };
       say(`   ${workload}: ${JSON.stringify(ingest[workload])}`);
@@ -125,6 +138,7 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
   } finally {
     await ctx.stop(producer);
     await ctx.stop(bare);
+    await ctx.stop(queued);
     // The accepted jobs (and their images) would otherwise stay in Redis for the rest of the run.
     const redis = new Redis(ctx.redis.url);
     await redis.flushall();
