@@ -10,22 +10,43 @@ import { WORKLOADS, WORKLOAD_NAMES, batchOf, type Workload } from '../workloads.
 
 const SIZES = [1, 4, 16, 32, 64];
 
+/**
+ * Each size is timed in ROUNDS turns of a third of `limitSeconds`, the sizes in turn, and keeps its
+ * fastest turn: a busy moment of a shared host only ever slows a turn down, and timing each size
+ * in one stretch let such a moment decide which size was best (the image model's best varied from
+ * 1,298 to 1,755 rows/s between runs).
+ */
+const ROUNDS = 3;
+
+/** Rows per second of `size`-row calls over `seconds`. */
+async function rowsPerSecond(
+  session: ModelSession,
+  workload: Workload,
+  size: number,
+  seconds: number,
+) {
+  const { input, output } = WORKLOADS[workload];
+  const tensor = batchOf(workload, size);
+  let calls = 0;
+  const { ms } = await timed(async () => {
+    const until = performance.now() + seconds * 1000;
+    while (performance.now() < until) {
+      await session.run({ [input]: tensor }, [output]);
+      calls += 1;
+    }
+  });
+  return (calls * size * 1000) / ms;
+}
+
 async function limit(ctx: BenchContext, workload: Workload, session: ModelSession) {
   const { input, output } = WORKLOADS[workload];
   const bySize: Record<number, number> = {};
-  for (const size of SIZES) {
-    const tensor = batchOf(workload, size);
-    await session.run({ [input]: tensor }, [output]);
-    let calls = 0;
-    const { ms } = await timed(async () => {
-      const until = performance.now() + ctx.counts.limitSeconds * 1000;
-      while (performance.now() < until) {
-        await session.run({ [input]: tensor }, [output]);
-        calls += 1;
-      }
-    });
-    bySize[size] = (calls * size * 1000) / ms;
-  }
+  for (const size of SIZES) await session.run({ [input]: batchOf(workload, size) }, [output]);
+  for (let round = 0; round < ROUNDS; round++)
+    for (const size of SIZES) {
+      const rate = await rowsPerSecond(session, workload, size, ctx.counts.limitSeconds / ROUNDS);
+      bySize[size] = Math.max(bySize[size] ?? 0, rate);
+    }
   const latencies: number[] = [];
   const one = batchOf(workload, 1);
   for (let i = 0; i < ctx.counts.latencySamples; i++) {
