@@ -164,7 +164,7 @@ export const ConfigSchema = z
     /**
      * Jobs one worker process holds at once, per model: at least the batch size, or batches
      * cannot fill. Unset, each version holds a full call on each of its inference threads and the
-     * next call each thread holds (2 x threads x maxBatchSize), at least 32 and at most 1024.
+     * next call each thread holds (2 x threads x maxBatchSize), at least 32 and at most 256.
      * Chosen with `pnpm bench` (docs/benchmarks.md).
      */
     WORKER_CONCURRENCY: int(1, 1024).optional(),
