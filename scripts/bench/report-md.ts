@@ -48,6 +48,24 @@ function targets(r: BenchResults): string {
   );
 }
 
+/** A row of the throughput table: a run's rate, mean batch, and CPU seconds and ms per job. */
+function cpuRow(
+  label: string,
+  jobsPerSecond: number,
+  batch: Cell,
+  c: { driver: number; worker: number; redis: number },
+  jobs: number,
+): Cell[] {
+  return [
+    label,
+    `${jobsPerSecond} jobs/s`,
+    batch,
+    `${c.driver} / ${c.worker} / ${c.redis}`,
+    n(((c.worker + c.redis) * 1000) / jobs, 3),
+    n((c.driver * 1000) / jobs, 3),
+  ];
+}
+
 function throughput(r: BenchResults): string {
   const rows: Cell[][] = [];
   const limit = r.limit ?? {};
@@ -71,40 +89,32 @@ function throughput(r: BenchResults): string {
     ]);
   for (const [model, e] of Object.entries(r.endToEnd ?? {})) {
     const jobs = e.jobs ?? Math.round(e.jobsPerSecond * e.seconds);
-    const c = e.cpuSeconds;
-    rows.push([
-      `3. end to end, ${model}`,
-      `${e.jobsPerSecond} jobs/s`,
-      n(e.meanBatchRows, 1),
-      `${c.driver} / ${c.worker} / ${c.redis}`,
-      n(((c.worker + c.redis) * 1000) / jobs, 3),
-      n((c.driver * 1000) / jobs, 3),
-    ]);
+    rows.push(
+      cpuRow(`3. end to end, ${model}`, e.jobsPerSecond, n(e.meanBatchRows, 1), e.cpuSeconds, jobs),
+    );
   }
   const p = r.plainBullmq;
-  if (p) {
-    const c = p.cpuSeconds;
-    rows.push([
-      `8. plain BullMQ round trip (${p.jobs} jobs)`,
-      `${p.jobsPerSecond} jobs/s`,
-      '',
-      `${c.driver} / ${c.worker} / ${c.redis}`,
-      n(((c.worker + c.redis) * 1000) / p.jobs, 3),
-      n((c.driver * 1000) / p.jobs, 3),
-    ]);
-  }
+  if (p)
+    rows.push(
+      cpuRow(
+        `8. plain BullMQ round trip (${p.jobs} jobs)`,
+        p.jobsPerSecond,
+        '',
+        p.cpuSeconds,
+        p.jobs,
+      ),
+    );
   const pi = r.plainBullmqImage;
-  if (pi) {
-    const c = pi.cpuSeconds;
-    rows.push([
-      `8. plain BullMQ, 110 KB stored once per job (${pi.jobs} jobs)`,
-      `${pi.jobsPerSecond} jobs/s`,
-      '',
-      `${c.driver} / ${c.worker} / ${c.redis}`,
-      n(((c.worker + c.redis) * 1000) / pi.jobs, 3),
-      n((c.driver * 1000) / pi.jobs, 3),
-    ]);
-  }
+  if (pi)
+    rows.push(
+      cpuRow(
+        `8. plain BullMQ, 110 KB stored once per job (${pi.jobs} jobs)`,
+        pi.jobsPerSecond,
+        '',
+        pi.cpuSeconds,
+        pi.jobs,
+      ),
+    );
   if (rows.length === 0) return NOT_MEASURED;
   return `${table(
     [
@@ -248,7 +258,7 @@ function burstCpu(r: BenchResults): string {
   const side = r.ingest?.['text-direction']?.conveyor;
   const image = side?.cpuMsPerRequest;
   if (!image) return used;
-  const perRequest = image.server + image.driver + image.redis;
+  const perRequest = cpuMsOf(image);
   const faults =
     side.redisFaultsPerRequest === undefined
       ? ''
@@ -256,11 +266,15 @@ function burstCpu(r: BenchResults): string {
   return `${used} Accepting alone costs ${n(perRequest, 3)} CPU ms per image request (scenario 9: producer ${image.server}, driver ${image.driver}, Redis ${image.redis}${faults}), so ${b.rate} requests/s need ${n((perRequest * b.rate) / 1000, 2)} cores before any inference.${queuedCost(r, b.rate)}`;
 }
 
+/** CPU ms per request of scenario 9's server, driver and Redis together. */
+const cpuMsOf = (cost: { server: number; driver: number; redis: number }) =>
+  cost.server + cost.driver + cost.redis;
+
 /** What the bare server queueing with plain BullMQ (9) would need at the burst's rate. */
 function queuedCost(r: BenchResults, rate: number): string {
   const cost = r.ingest?.['text-direction']?.bareQueued?.cpuMsPerRequest;
   if (!cost) return '';
-  const perRequest = cost.server + cost.driver + cost.redis;
+  const perRequest = cpuMsOf(cost);
   return ` Even the bare server queueing each image with plain BullMQ, no Conveyor code, costs ${n(perRequest, 3)} CPU ms per request (server ${cost.server}, driver ${cost.driver}, Redis ${cost.redis}): ${n((perRequest * rate) / 1000, 2)} cores at that rate.`;
 }
 
