@@ -14,6 +14,7 @@ import {
   type InferContext,
 } from './infer-run.js';
 import { useCompression } from './compression.js';
+import { inferValidatorCompiler } from './infer-validator.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import { parsePrefer } from './prefer.js';
 import { inferBodyOf } from '../uploads/upload-bodies.js';
@@ -174,6 +175,7 @@ export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
   await useCompression(app);
   addParsers(app);
   app.setSerializerCompiler(inferSerializer);
+  app.setValidatorCompiler(inferValidatorCompiler);
   useUploads(app, { maxFileBytes: config.MAX_TENSOR_BYTES, bodyOf: inferBodyOf });
   const ctx: InferContext = {
     client,

@@ -1,0 +1,90 @@
+import type { FastifySchemaCompiler } from 'fastify';
+import { validatorCompiler } from 'fastify-type-provider-zod';
+import type { ZodType } from 'zod';
+import { MAX_RANK, ModelNameSchema, TensorNameSchema } from '@conveyor/shared';
+import {
+  InferHeadersSchema,
+  InferRequestSchema,
+  ModelParamsSchema,
+  OIP_DATATYPES,
+} from './schemas.js';
+
+/**
+ * A check that passes only values its zod schema accepts and returns unchanged (up to key order):
+ * such a value is used as it came, and anything else goes to zod, which refuses it with its
+ * issues or makes the value it returns. It may refuse more than zod, never less.
+ */
+type Unchanged = (value: unknown) => boolean;
+
+const DATATYPES: ReadonlySet<unknown> = new Set(OIP_DATATYPES);
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+};
+
+/** Whether every own key of `value` is one of `keys`, and none holds undefined. */
+function onlyKeys(value: Record<string, unknown>, keys: readonly string[]): boolean {
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (!keys.includes(key) || value[key] === undefined) return false;
+  }
+  return true;
+}
+
+const INPUT_KEYS = ['name', 'shape', 'datatype', 'data'] as const;
+
+/** An input with JSON `data`, a shape and a datatype, and nothing else (no parameters). */
+function isPlainInput(input: unknown): boolean {
+  if (!isPlainObject(input) || !onlyKeys(input, INPUT_KEYS)) return false;
+  const { name, shape, datatype, data } = input;
+  if (!Array.isArray(data) || !DATATYPES.has(datatype) || !Array.isArray(shape)) return false;
+  if (shape.length > MAX_RANK) return false;
+  for (const dim of shape) if (!Number.isSafeInteger(dim) || (dim as number) < 0) return false;
+  return typeof name === 'string' && TensorNameSchema.safeParse(name).success;
+}
+
+const REQUEST_KEYS = ['id', 'inputs'] as const;
+
+/** The common JSON request: inputs with `data`, an optional `id`, no parameters, no outputs. */
+export const isPlainInferRequest: Unchanged = (body) => {
+  if (!isPlainObject(body) || !onlyKeys(body, REQUEST_KEYS)) return false;
+  const { id, inputs } = body;
+  if (id !== undefined && (typeof id !== 'string' || id.length > 256)) return false;
+  if (!Array.isArray(inputs) || inputs.length < 1 || inputs.length > 64) return false;
+  return inputs.every(isPlainInput);
+};
+
+/** Headers zod would not change: none of the two it turns into numbers, a `Prefer` string or none. */
+export const isPlainInferHeaders: Unchanged = (headers) =>
+  isPlainObject(headers) &&
+  headers['conveyor-timeout-ms'] === undefined &&
+  headers['inference-header-content-length'] === undefined &&
+  (headers.prefer === undefined || typeof headers.prefer === 'string');
+
+/** The path of `/v2/models/:name/infer`: a model name and no version. */
+export const isPlainInferParams: Unchanged = (params) =>
+  isPlainObject(params) &&
+  onlyKeys(params, ['name']) &&
+  typeof params.name === 'string' &&
+  ModelNameSchema.safeParse(params.name).success;
+
+const UNCHANGED = new Map<unknown, Unchanged>([
+  [InferRequestSchema, isPlainInferRequest],
+  [InferHeadersSchema, isPlainInferHeaders],
+  [ModelParamsSchema, isPlainInferParams],
+]);
+
+/**
+ * The infer routes' validator compiler: zod's, behind a check that passes the common request as it
+ * came. Parsing every body, header set and path through zod cost several µs of each accepted
+ * request (a copy of every header and of each input object); the check walks the same values once
+ * without copying. `infer-validator.test.ts` holds each check to its schema with fast-check.
+ */
+export const inferValidatorCompiler: FastifySchemaCompiler<ZodType> = (route) => {
+  const zod = validatorCompiler(route);
+  const unchanged = UNCHANGED.get(route.schema);
+  if (unchanged === undefined) return zod;
+  return (data: unknown) => (unchanged(data) ? { value: data } : zod(data));
+};
