@@ -16,6 +16,8 @@ const MAX_WAIT_S = 86_400;
 export function parsePrefer(header: string | undefined): Preferences {
   const preferences: Preferences = { respondAsync: false };
   if (header === undefined) return preferences;
+  // The header most clients send, read without splitting it.
+  if (header === 'respond-async') return { respondAsync: true };
   for (const item of header.split(',')) {
     // Parameters after ";" qualify a preference; neither of ours takes any.
     const [token = ''] = item.split(';');

@@ -35,10 +35,15 @@ export function useUploads(app: FastifyInstance, options: UploadOptions): void {
     maxFileBytes: options.maxFileBytes,
     maxTotalBytes: app.initialConfig.bodyLimit ?? options.maxFileBytes,
   };
-  app.addHook('preValidation', async (request) => {
-    if (!request.isMultipart()) return;
-    const { body, binary } = options.bodyOf(await readUpload(request, limits));
-    request.body = body;
-    if (binary !== undefined) binaries.set(request, binary);
+  // A callback hook: the requests that are not multipart (most) pass without a promise.
+  app.addHook('preValidation', (request, _reply, done) => {
+    if (!request.isMultipart()) return done();
+    readUpload(request, limits)
+      .then((upload) => {
+        const { body, binary } = options.bodyOf(upload);
+        request.body = body;
+        if (binary !== undefined) binaries.set(request, binary);
+      })
+      .then(() => done(), done);
   });
 }

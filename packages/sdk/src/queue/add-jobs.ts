@@ -86,11 +86,16 @@ async function addPipelined(ctx: QueueContext, queueName: string, jobs: readonly
   const writes = jobs.flatMap(({ blobs }) =>
     blobs.map(([key, bytes]) => setBlob(ctx.redis, key, bytes, blobTtlSeconds)),
   );
+  const [only] = jobs;
+  // Most jobs have no stored inputs: nothing to wait for beside the job.
+  if (writes.length === 0 && jobs.length === 1 && only) {
+    await queue.add('predict', only.payload, only.opts);
+    return;
+  }
   const stored = Promise.all(writes);
   stored.catch(() => undefined);
-  if (jobs.length === 1 && jobs[0]) {
-    const [job] = jobs;
-    await queue.add('predict', job.payload, job.opts);
+  if (jobs.length === 1 && only) {
+    await queue.add('predict', only.payload, only.opts);
   } else {
     await queue.addBulk(
       jobs.map((job) => ({ name: 'predict', data: job.payload, opts: job.opts })),
@@ -132,6 +137,8 @@ export async function addJobs(
   jobs: readonly BullJob[],
   traceId?: string,
 ): Promise<void> {
+  const [only] = jobs;
+  if (jobs.length === 1 && only) return addOne(ctx, only, traceId);
   const byQueue = new Map<string, BullJob[]>();
   // One parse of a job id per model version: `<model>.<version>.<rest>`, the rest has no dot.
   const named = new Map<string, string>();
@@ -152,8 +159,16 @@ export async function addJobs(
   } catch (error) {
     throw ctx.unavailable(error);
   }
-  if (!ctx.log.isLevelEnabled('debug')) return;
-  const [only] = jobs;
-  if (jobs.length === 1 && only) ctx.log.debug({ jobId: only.jobId, traceId }, 'job enqueued');
-  else ctx.log.debug({ count: jobs.length, traceId }, 'jobs enqueued');
+  if (ctx.log.isLevelEnabled('debug'))
+    ctx.log.debug({ count: jobs.length, traceId }, 'jobs enqueued');
+}
+
+/** addJobs for one job: no grouping, one round trip. */
+async function addOne(ctx: QueueContext, job: BullJob, traceId?: string): Promise<void> {
+  try {
+    await addPipelined(ctx, queueOfJobId(job.jobId), [job]);
+  } catch (error) {
+    throw ctx.unavailable(error);
+  }
+  if (ctx.log.isLevelEnabled('debug')) ctx.log.debug({ jobId: job.jobId, traceId }, 'job enqueued');
 }
