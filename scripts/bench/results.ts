@@ -123,6 +123,8 @@ export interface IngestSide {
   cpuMsPerRequest?: { server: number; driver: number; redis: number };
   /** Redis's minor page faults per request: fresh memory for what the requests store. */
   redisFaultsPerRequest?: number;
+  /** Scenario 9: the rate of each turn; the side's other figures are its fastest turn's. */
+  turnsPerSecond?: number[];
 }
 
 /** Scenario 9 for one request body. */

@@ -3,7 +3,8 @@
  * fastify server that reads the body and answers 202, then to Conveyor's producer answering
  * `Prefer: respond-async` with no worker running (the jobs wait; Redis is flushed afterwards);
  * between them, the same bare server queueing each body with plain BullMQ, no Conveyor code.
- * Two bodies: iris as JSON, and the text-direction image as OIP binary.
+ * Each server is warmed up, then measured in three turns, the servers in turn, keeping its
+ * fastest. Two bodies: iris as JSON, and the text-direction image as OIP binary.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -81,6 +82,38 @@ async function measured(options: LoadOptions, serverPid: number | undefined, red
   return side;
 }
 
+/** Turns each server is measured in, the servers in turn; each keeps its fastest turn. */
+const TURNS = 3;
+
+const SIDES = ['bare', 'bareQueued', 'conveyor'] as const;
+type Side = (typeof SIDES)[number];
+type Server = { port: number; pid: number | undefined };
+
+/**
+ * Measures the servers in TURNS turns, one after the other in each turn, and keeps each one's
+ * fastest turn (its CPU measured in that turn): a busy moment of a shared host only ever slows a
+ * turn down, and the servers take their turns in the same stretch of time.
+ */
+async function fastestTurns(
+  servers: Record<Side, Server>,
+  options: (port: number) => LoadOptions,
+  redisPid: number,
+): Promise<Record<Side, IngestSide>> {
+  const kept = {} as Record<Side, IngestSide>;
+  for (let turn = 0; turn < TURNS; turn++) {
+    for (const name of SIDES) {
+      const side = await measured(options(servers[name].port), servers[name].pid, redisPid);
+      const turns = [...(kept[name]?.turnsPerSecond ?? []), side.requestsPerSecond];
+      const best = kept[name]?.requestsPerSecond ?? -1;
+      kept[name] = {
+        ...(side.requestsPerSecond > best ? side : kept[name]),
+        turnsPerSecond: turns,
+      };
+    }
+  }
+  return kept;
+}
+
 export async function runIngest(ctx: BenchContext, results: BenchResults): Promise<void> {
   say(
     `\n9. HTTP ingest limit: bare fastify 202 vs Conveyor's producer with no worker (${CONCURRENCY} connections)`,
@@ -112,26 +145,30 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
       const { body, headers } = requestFor(workload);
       const requests =
         workload === 'iris' ? ctx.counts.ingestIrisRequests : ctx.counts.ingestImageRequests;
-      const options = (port: number): LoadOptions => ({
+      const options = (port: number, count = requests): LoadOptions => ({
         port,
         path: `/v2/models/${workload}/infer`,
         body,
         headers,
-        requests,
+        requests: count,
         concurrency: CONCURRENCY,
       });
-      // Warm both up (JIT, connections), then measure.
-      await load({ ...options(barePort), requests: 200 });
-      await load({ ...options(queuedPort), requests: 200 });
-      const warm = await load({ ...options(conveyorPort), requests: 200 });
-      if (warm.statuses['202'] !== 200)
-        throw new Error(`the producer did not accept: ${JSON.stringify(warm.statuses)}`);
+      const servers: Record<Side, Server> = {
+        bare: { port: barePort, pid: bare.child.pid },
+        bareQueued: { port: queuedPort, pid: queued.child.pid },
+        conveyor: { port: conveyorPort, pid: producer.child.pid },
+      };
+      // Warm each server up (JIT, connections, first jobs) with a fifth of a turn, then measure.
+      for (const { port } of Object.values(servers)) {
+        const warm = await load(options(port, Math.ceil(requests / 5)));
+        if (warm.statuses['202'] !== warm.requests)
+          throw new Error(`a server did not accept: ${JSON.stringify(warm.statuses)}`);
+      }
+      const turns = await fastestTurns(servers, (port) => options(port), redisPid);
       ingest[workload] = {
         body: workload === 'iris' ? 'iris, JSON' : 'text-direction, OIP binary',
         bodyBytes: body.byteLength,
-        bare: await measured(options(barePort), bare.child.pid, redisPid),
-        bareQueued: await measured(options(queuedPort), queued.child.pid, redisPid),
-        conveyor: await measured(options(conveyorPort), producer.child.pid, redisPid),
+        ...turns,
       };
       say(`   ${workload}: ${JSON.stringify(ingest[workload])}`);
     }
