@@ -1,7 +1,7 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodType } from 'zod';
-import { MAX_RANK, ModelNameSchema, TensorNameSchema } from '@conveyor/shared';
+import { isModelName, isPlainRecord, isShape, isTensorName } from '@conveyor/shared';
 import {
   InferHeadersSchema,
   InferRequestSchema,
@@ -18,12 +18,6 @@ type Unchanged = (value: unknown) => boolean;
 
 const DATATYPES: ReadonlySet<unknown> = new Set(OIP_DATATYPES);
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> => {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-};
-
 /** Whether every own key of `value` is one of `keys`, and none holds undefined. */
 function onlyKeys(value: Record<string, unknown>, keys: readonly string[]): boolean {
   for (const key in value) {
@@ -37,19 +31,16 @@ const INPUT_KEYS = ['name', 'shape', 'datatype', 'data'] as const;
 
 /** An input with JSON `data`, a shape and a datatype, and nothing else (no parameters). */
 function isPlainInput(input: unknown): boolean {
-  if (!isPlainObject(input) || !onlyKeys(input, INPUT_KEYS)) return false;
+  if (!isPlainRecord(input) || !onlyKeys(input, INPUT_KEYS)) return false;
   const { name, shape, datatype, data } = input;
-  if (!Array.isArray(data) || !DATATYPES.has(datatype) || !Array.isArray(shape)) return false;
-  if (shape.length > MAX_RANK) return false;
-  for (const dim of shape) if (!Number.isSafeInteger(dim) || (dim as number) < 0) return false;
-  return typeof name === 'string' && TensorNameSchema.safeParse(name).success;
+  return Array.isArray(data) && DATATYPES.has(datatype) && isShape(shape) && isTensorName(name);
 }
 
 const REQUEST_KEYS = ['id', 'inputs'] as const;
 
 /** The common JSON request: inputs with `data`, an optional `id`, no parameters, no outputs. */
 export const isPlainInferRequest: Unchanged = (body) => {
-  if (!isPlainObject(body) || !onlyKeys(body, REQUEST_KEYS)) return false;
+  if (!isPlainRecord(body) || !onlyKeys(body, REQUEST_KEYS)) return false;
   const { id, inputs } = body;
   if (id !== undefined && (typeof id !== 'string' || id.length > 256)) return false;
   if (!Array.isArray(inputs) || inputs.length < 1 || inputs.length > 64) return false;
@@ -58,17 +49,14 @@ export const isPlainInferRequest: Unchanged = (body) => {
 
 /** Headers zod would not change: none of the two it turns into numbers, a `Prefer` string or none. */
 export const isPlainInferHeaders: Unchanged = (headers) =>
-  isPlainObject(headers) &&
+  isPlainRecord(headers) &&
   headers['conveyor-timeout-ms'] === undefined &&
   headers['inference-header-content-length'] === undefined &&
   (headers.prefer === undefined || typeof headers.prefer === 'string');
 
 /** The path of `/v2/models/:name/infer`: a model name and no version. */
 export const isPlainInferParams: Unchanged = (params) =>
-  isPlainObject(params) &&
-  onlyKeys(params, ['name']) &&
-  typeof params.name === 'string' &&
-  ModelNameSchema.safeParse(params.name).success;
+  isPlainRecord(params) && onlyKeys(params, ['name']) && isModelName(params.name);
 
 const UNCHANGED = new Map<unknown, Unchanged>([
   [InferRequestSchema, isPlainInferRequest],

@@ -1,10 +1,18 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isConveyorError, type ConveyorError } from '../errors.js';
 import { checkRequest } from '../signature.js';
 import type { Dtype } from '../tensor/dtype.js';
 import { DEFAULT_MAX_TENSOR_BYTES, createTensor } from '../tensor/tensor.js';
 import type { ModelSignature } from './model-config.js';
-import { PredictOptionsSchema, toTensor, toTensors, type InputSpec } from './predict-request.js';
+import {
+  NamedInputsSchema,
+  PredictOptionsSchema,
+  plainNamedInputs,
+  toTensor,
+  toTensors,
+  type InputSpec,
+} from './predict-request.js';
 
 function failure(run: () => unknown): ConveyorError {
   try {
@@ -473,5 +481,38 @@ describe('toTensor with records', () => {
     expect(() => toTensor('flower', [{ a: 1 }], DEFAULT_MAX_TENSOR_BYTES, numeric)).toThrow(
       expect.objectContaining({ code: 'ERR_TENSOR_INVALID' }) as Error,
     );
+  });
+});
+
+describe('plainNamedInputs', () => {
+  it('passes only inputs the schema accepts, as the schema would return them', () => {
+    const key = fc.oneof(
+      fc.constantFrom('features', 'x', 'in put', '', 'a\u0000b', '__proto__', 'n'.repeat(257)),
+      fc.string({ maxLength: 3 }),
+    );
+    const record = fc.dictionary(key, fc.anything({ maxDepth: 0 }), { maxKeys: 4 });
+    const odd = fc.constantFrom(
+      JSON.parse('{"__proto__": [1], "x": [2]}') as unknown,
+      Object.create(null) as unknown,
+      { [Symbol('s')]: 1, x: [1] },
+      [[1, 2]],
+      new Map([['x', 1]]),
+      null,
+      'x',
+    );
+    let passed = 0;
+    fc.assert(
+      fc.property(fc.oneof(record, odd), (inputs) => {
+        const plain = plainNamedInputs(inputs);
+        if (plain === undefined) return;
+        passed += 1;
+        expect(plain).toBe(inputs);
+        const parsed = NamedInputsSchema.safeParse(inputs);
+        expect(parsed.success).toBe(true);
+        expect(parsed.data).toEqual(inputs);
+      }),
+      { seed: 14_2026, numRuns: 2000 },
+    );
+    expect(passed).toBeGreaterThan(0);
   });
 });

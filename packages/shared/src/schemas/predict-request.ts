@@ -21,6 +21,7 @@ import type { ModelSignature, TensorSpec } from './model-config.js';
 import { zodIssues } from '../validation.js';
 import { VersionRefSchema } from './aliases.js';
 import { TensorNameSchema } from './names.js';
+import { isPlainRecord, isTensorName } from './plain-checks.js';
 
 /**
  * Nested arrays of numbers (or bigints, booleans, strings, Uint8Arrays for bytes), as deep as the
@@ -207,7 +208,19 @@ export function toTensor(
 }
 
 /** A request's inputs by name, each checked by toTensor (built once: zod schemas cost to build). */
-const NamedInputsSchema = z.record(TensorNameSchema, z.unknown());
+export const NamedInputsSchema = z.record(TensorNameSchema, z.unknown());
+
+/**
+ * `inputs` itself when NamedInputsSchema would return an equal copy of it: a plain object whose
+ * own keys are all tensor names (no symbols, no own `__proto__`, which zod drops). Anything else is
+ * left to the schema, with its issues.
+ */
+export function plainNamedInputs(inputs: unknown): Record<string, unknown> | undefined {
+  if (!isPlainRecord(inputs) || Object.getOwnPropertySymbols(inputs).length > 0) return undefined;
+  for (const key of Object.keys(inputs))
+    if (key === '__proto__' || !isTensorName(key)) return undefined;
+  return inputs;
+}
 
 /**
  * Converts every input of a request; the first bad one throws. With the model's signature, each
@@ -218,7 +231,10 @@ export function toTensors(
   maxBytes: number = DEFAULT_MAX_TENSOR_BYTES,
   signature?: Pick<ModelSignature, 'inputs'>,
 ): Record<string, Tensor> {
-  const parsed = NamedInputsSchema.safeParse(inputs);
+  const named = plainNamedInputs(inputs);
+  const parsed = named
+    ? { success: true as const, data: named }
+    : NamedInputsSchema.safeParse(inputs);
   if (!parsed.success || Object.keys(parsed.data).length === 0) {
     throw new ConveyorError(
       'ERR_VALIDATION',
