@@ -102,6 +102,8 @@ export interface AliasStore {
   history(model: string, limit?: number): Promise<AliasChange[]>;
   /** Drops a model's cached aliases (or every model's). */
   forget(model?: string): void;
+  /** get() from the cached copy when it is read and fresh, else undefined: no read, no promise. */
+  getNow(model: string): ModelAliases | undefined;
 }
 
 /** A model's aliases and their shadows, read together. */
@@ -121,7 +123,8 @@ export interface ChangeOptions {
  * @param ttlMs how long a cached copy is used without a change notice (the notice drops it at once)
  */
 export function createAliasStore(redis: RedisClient, prefix: string, ttlMs: number): AliasStore {
-  const cache = new Map<string, { at: number; tables: Promise<Tables> }>();
+  /** Each model's read, and what it read once it answered. */
+  const cache = new Map<string, { at: number; tables: Promise<Tables>; read?: Tables }>();
 
   const read = async (model: string): Promise<Tables> => {
     const [raw, rawShadows] = await redis.hmget(aliasesKey(prefix), model, `${model}#shadows`);
@@ -138,8 +141,15 @@ export function createAliasStore(redis: RedisClient, prefix: string, ttlMs: numb
     const hit = cache.get(model);
     if (hit && Date.now() - hit.at < ttlMs) return hit.tables;
     const tables = read(model);
-    cache.set(model, { at: Date.now(), tables });
-    tables.catch(() => cache.delete(model));
+    const entry: { at: number; tables: Promise<Tables>; read?: Tables } = {
+      at: Date.now(),
+      tables,
+    };
+    cache.set(model, entry);
+    tables.then(
+      (answer) => void (entry.read = answer),
+      () => cache.delete(model),
+    );
     return tables;
   };
 
@@ -228,6 +238,10 @@ export function createAliasStore(redis: RedisClient, prefix: string, ttlMs: numb
     forget(model) {
       if (model === undefined) cache.clear();
       else cache.delete(model);
+    },
+    getNow(model) {
+      const hit = cache.get(model);
+      return hit && Date.now() - hit.at < ttlMs ? hit.read?.aliases : undefined;
     },
   };
 }

@@ -59,6 +59,13 @@ export interface Catalogue {
   list(): Promise<AnnouncedVersion[]>;
   /** Drops the cached copy, so the next call reads Redis. */
   forget(): void;
+  /**
+   * versions() from the cached copy when it is fresh and has the model, else undefined: no read,
+   * no promise, for the path every job takes.
+   */
+  versionsNow(model: string): AnnouncedVersion[] | undefined;
+  /** signature() of a version from the cached copy, as versionsNow. */
+  signatureNow(model: string, version: string): ModelSignature | undefined;
 }
 
 interface Loaded {
@@ -166,6 +173,10 @@ export function createCatalogue(
   }
 
   /** The model's versions; a model just deployed is not in a cached copy yet, so look once more. */
+  function versionsNow(model: string): AnnouncedVersion[] | undefined {
+    return cached && Date.now() - cached.at < ttlMs ? cached.models.get(model) : undefined;
+  }
+
   async function versionsOf(model: string, version?: string): Promise<AnnouncedVersion[]> {
     let loaded = await load(false);
     let versions = loaded.models.get(model);
@@ -209,6 +220,11 @@ export function createCatalogue(
     },
     forget() {
       cached = undefined;
+    },
+    versionsNow,
+    signatureNow(model, version) {
+      const match = versionsNow(model)?.find((s) => s.version === version);
+      return match && signatureOf(match);
     },
   };
 }

@@ -10,6 +10,8 @@ export interface ModelChanges {
    * Redis's pub/sub is away, cached copies still expire after their time to live.
    */
   readonly ready: Promise<void>;
+  /** Whether `ready` has settled: a caller that sees true need not wait for it. */
+  readonly settled: boolean;
   close(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export function watchModelChanges(
 ): ModelChanges {
   let subscriber: RedisClient | undefined;
   let started: Promise<void> | undefined;
+  let settled = false;
   const channel = modelsChannel(prefix);
 
   const start = async (): Promise<void> => {
@@ -58,8 +61,13 @@ export function watchModelChanges(
 
   return {
     get ready() {
-      started ??= start();
+      started ??= start().finally(() => {
+        settled = true;
+      });
       return started;
+    },
+    get settled() {
+      return settled;
     },
     async close() {
       await started;

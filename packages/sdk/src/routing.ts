@@ -4,6 +4,7 @@ import {
   ModelVersionSchema,
   pickVersion,
   targetVersions,
+  type ModelAliases,
 } from '@conveyor/shared';
 import { aliasNotFound, type AliasStore } from './aliases.js';
 import type { Catalogue } from './catalogue.js';
@@ -26,14 +27,22 @@ export interface Router {
    * undefined: a request pinned to a version is never shadowed.
    */
   shadow(model: string, ref?: string): Promise<string | undefined>;
+  /**
+   * picker() from the cached aliases and catalogue when both are fresh, else undefined (no read,
+   * no promise): the path every job takes. Throws as picker() rejects.
+   */
+  pickerNow(model: string, ref?: string): (() => string) | undefined;
 }
 
 export function createRouter(options: { catalogue: Catalogue; aliases: AliasStore }): Router {
   const { catalogue, aliases } = options;
-  async function picker(model: string, ref?: string): Promise<() => string> {
-    if (ref !== undefined && ModelVersionSchema.safeParse(ref).success) return () => ref;
-    const alias = ref ?? DEFAULT_ALIAS;
-    const [table, versions] = await Promise.all([aliases.get(model), catalogue.versions(model)]);
+  /** The draw of a version for `alias` of `model`, from its alias table and served versions. */
+  function choose(
+    model: string,
+    alias: string,
+    table: ModelAliases,
+    versions: readonly { version: string }[],
+  ): () => string {
     const target = table[alias];
     if (target === undefined) {
       if (alias !== DEFAULT_ALIAS) throw aliasNotFound(model, alias, table);
@@ -51,13 +60,27 @@ export function createRouter(options: { catalogue: Catalogue; aliases: AliasStor
     }
     return () => pickVersion(target, served) as string;
   }
+  const isVersion = (ref: string | undefined): ref is string =>
+    ref !== undefined && ModelVersionSchema.safeParse(ref).success;
+  async function picker(model: string, ref?: string): Promise<() => string> {
+    if (isVersion(ref)) return () => ref;
+    const [table, versions] = await Promise.all([aliases.get(model), catalogue.versions(model)]);
+    return choose(model, ref ?? DEFAULT_ALIAS, table, versions);
+  }
+  function pickerNow(model: string, ref?: string): (() => string) | undefined {
+    if (isVersion(ref)) return () => ref;
+    const table = aliases.getNow(model);
+    const versions = table && catalogue.versionsNow(model);
+    return versions && choose(model, ref ?? DEFAULT_ALIAS, table, versions);
+  }
   return {
     async resolve(model, ref) {
       return (await picker(model, ref))();
     },
     picker,
+    pickerNow,
     async shadow(model, ref) {
-      if (ref !== undefined && ModelVersionSchema.safeParse(ref).success) return undefined;
+      if (isVersion(ref)) return undefined;
       return (await aliases.shadows(model))[ref ?? DEFAULT_ALIAS];
     },
   };

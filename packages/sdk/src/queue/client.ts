@@ -76,15 +76,16 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
     await changes.ready;
     return router.resolve(model, ref).catch(ctx.rejectUnavailable);
   };
-  const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
-    prepareJob(
-      target,
-      inputs,
-      opts,
-      async (model, ref) =>
-        catalogue.signature(model, await route(model, ref)).catch(ctx.rejectUnavailable),
-      config.maxTensorBytes,
+  // From the cached copies when they are fresh (no read, no wait), else as route() reads them.
+  const signatureOf = async (model: string, ref?: string) => {
+    const pick = changes.settled ? router.pickerNow(model, ref) : undefined;
+    const signature = pick && catalogue.signatureNow(model, pick());
+    return (
+      signature ?? catalogue.signature(model, await route(model, ref)).catch(ctx.rejectUnavailable)
     );
+  };
+  const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
+    prepareJob(target, inputs, opts, signatureOf, config.maxTensorBytes);
   // One read of the routing state per call of enqueueMany; each job still draws its version.
   const routes = async (model: string, ref?: string) => {
     await changes.ready;
