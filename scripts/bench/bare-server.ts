@@ -3,8 +3,10 @@
  * Conveyor's producer gets (JSON or OIP binary, as a buffer) and answers 202 with a job address,
  * doing nothing else. With QUEUE_REDIS_URL it first queues the body with plain BullMQ, no
  * Conveyor code: a body under 4 KiB as the job's data, a larger one stored once as bytes (SET)
- * beside a job that names them, on the same connection. Loopback only. Environment: PORT,
- * QUEUE_REDIS_URL, QUEUE_PREFIX.
+ * beside a job that names them, on the same connection. With READ_JSON=1 as well, a JSON body is
+ * parsed by fastify's own JSON parser (the one Conveyor's producer uses) and the parsed value is
+ * the job's data: the least a server that reads JSON does. Loopback only. Environment: PORT,
+ * QUEUE_REDIS_URL, QUEUE_PREFIX, READ_JSON.
  */
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
@@ -31,7 +33,7 @@ interface Server {
   ): void;
   post(
     path: string,
-    handler: (request: { body: Buffer; params: { name: string } }, reply: Reply) => void,
+    handler: (request: { body: Buffer | object; params: { name: string } }, reply: Reply) => void,
   ): void;
   listen(options: { port: number; host: string; backlog: number }): Promise<string>;
   close(): Promise<void>;
@@ -42,7 +44,11 @@ const fastify = require('fastify') as (options: { logger: boolean; bodyLimit: nu
 const BODY_LIMIT = 16 * 1024 * 1024;
 
 const app = fastify({ logger: false, bodyLimit: BODY_LIMIT });
-for (const type of ['application/json', 'application/octet-stream']) {
+const readJson = process.env.READ_JSON === '1';
+// fastify's own JSON parser stays when the server reads JSON.
+for (const type of readJson
+  ? ['application/octet-stream']
+  : ['application/json', 'application/octet-stream']) {
   app.addContentTypeParser(
     type,
     { parseAs: 'buffer', bodyLimit: BODY_LIMIT },
@@ -54,12 +60,16 @@ const connection = queueUrl ? new Redis(queueUrl, { maxRetriesPerRequest: null }
 const queues = new Map<string, Queue>();
 const prefix = process.env.QUEUE_PREFIX ?? 'bare';
 
-/** Queues the body as a job of `model` with plain BullMQ, as fast as it goes. */
-async function enqueue(model: string, id: string, body: Buffer): Promise<void> {
+/** Queues the body (parsed JSON, or bytes) as a job of `model` with plain BullMQ, as fast as it goes. */
+async function enqueue(model: string, id: string, body: Buffer | object): Promise<void> {
   if (!connection) return;
   let queue = queues.get(model);
   if (!queue) queues.set(model, (queue = new Queue(model, { connection, prefix })));
   const opts = { jobId: id, removeOnComplete: 10_000 };
+  if (!Buffer.isBuffer(body)) {
+    await queue.add('predict', body, opts);
+    return;
+  }
   if (body.byteLength < 4096) {
     await queue.add('predict', { body: body.toString('latin1') }, opts);
     return;
@@ -77,7 +87,11 @@ app.post('/v2/models/:name/infer', (request, reply) => {
       reply
         .code(202)
         .header('location', `/v1/jobs/${id}`)
-        .send({ id, model: name, bytes: request.body.byteLength }),
+        .send({
+          id,
+          model: name,
+          ...(Buffer.isBuffer(request.body) && { bytes: request.body.byteLength }),
+        }),
     (error: unknown) => reply.code(503).send({ error: String(error) }),
   );
 });

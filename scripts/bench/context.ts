@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createClient, type ConveyorClient } from '@conveyor/sdk';
 import { startRedisServer, type RedisHandle } from '../lib/redis-server.js';
-import { benchRepository, startChild, type BenchModel, type Child } from './lib.js';
+import { BUILT, benchRepository, startChild, type BenchModel, type Child } from './lib.js';
 
 /** How much each scenario does; `--quick` makes a smoke run. */
 export function countsFor(quick: boolean) {
@@ -93,7 +93,7 @@ export async function createBenchContext(quick: boolean): Promise<BenchContext> 
     },
     worker(prefix, models, env = {}) {
       return context.start(
-        'apps/worker/src/main.ts',
+        BUILT.worker,
         {
           REDIS_KEY_PREFIX: prefix,
           MODEL_REPOSITORY: repository,
@@ -105,7 +105,7 @@ export async function createBenchContext(quick: boolean): Promise<BenchContext> 
     },
     producer(prefix, port, env = {}) {
       return context.start(
-        'apps/producer/src/main.ts',
+        BUILT.producer,
         {
           REDIS_KEY_PREFIX: prefix,
           PRODUCER_HOST: '127.0.0.1',

@@ -149,8 +149,21 @@ class OutputTail {
 }
 
 /**
- * Starts a TypeScript entry point as `pnpm worker` does and resolves when a stdout line contains
- * `readyText`. Rejects if it exits first, or kills it (SIGKILL) and rejects if it is not ready in
+ * Conveyor's programs as built (`pnpm build`, which `pnpm bench` runs first): the JavaScript the
+ * Docker image and `pnpm start` run. tsx, which runs the sources, wraps each function made at run
+ * time in a naming helper (esbuild's keepNames): several µs of each job of the producer's, more than
+ * the product's own work on a small model.
+ */
+export const BUILT = {
+  worker: 'apps/worker/dist/main.js',
+  producer: 'apps/producer/dist/main.js',
+  cli: 'apps/cli/dist/main.js',
+} as const;
+
+/**
+ * Starts an entry point and resolves when a stdout line contains `readyText`: a built program
+ * (`.js`, see BUILT) with plain node, a bench script (`.ts`) through tsx; either imports the built
+ * packages. Rejects if it exits first, or kills it (SIGKILL) and rejects if it is not ready in
  * time (60 s by default).
  */
 export async function startChild(
@@ -159,15 +172,12 @@ export async function startChild(
   readyText: string,
   options: StartChildOptions = {},
 ): Promise<Child> {
-  const child = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), '--conditions=@conveyor/source', '--import', 'tsx', entry],
-    {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, entry], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   let output = '';
   let ready = false;

@@ -22,7 +22,7 @@ export async function runMeasured(
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ['--conditions=@conveyor/source', '--import', 'tsx', ...args],
+    [...(args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : []), ...args],
     { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

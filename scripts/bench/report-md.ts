@@ -304,12 +304,13 @@ function scaling(r: BenchResults): string {
 const SERVERS = {
   bare: 'bare fastify',
   bareQueued: 'bare fastify queueing with plain BullMQ',
+  bareJsonQueued: 'bare fastify reading the JSON, queueing it with plain BullMQ',
   conveyor: 'Conveyor producer',
 } as const;
 
 function ingest(r: BenchResults): string {
   const rows = Object.values(r.ingest ?? {}).flatMap((i) =>
-    (['bare', 'bareQueued', 'conveyor'] as const).flatMap((who) => {
+    (['bare', 'bareQueued', 'bareJsonQueued', 'conveyor'] as const).flatMap((who) => {
       const s = i[who];
       if (!s) return [];
       const statuses = Object.entries(s.statuses)

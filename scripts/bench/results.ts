@@ -134,6 +134,11 @@ export interface IngestResult {
   bare: IngestSide;
   /** The bare server queueing each body with plain BullMQ first (no Conveyor code). */
   bareQueued?: IngestSide;
+  /**
+   * JSON bodies: the bare server reading the JSON (fastify's own parser, as the producer's) and
+   * queueing what it read with plain BullMQ: the least a server that reads JSON does.
+   */
+  bareJsonQueued?: IngestSide;
   conveyor: IngestSide;
 }
 

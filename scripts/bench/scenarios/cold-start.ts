@@ -10,7 +10,7 @@ import { createClient } from '@conveyor/sdk';
 import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
 import { redisInfo, rssMiB } from '../cpu.js';
-import { percentile, round, say, type BenchModel, type Child } from '../lib.js';
+import { BUILT, percentile, round, say, type BenchModel, type Child } from '../lib.js';
 import type { BenchResults, ColdStartResult } from '../results.js';
 import { oneRowInputs, type Workload } from '../workloads.js';
 
@@ -63,7 +63,7 @@ async function coldRun(
   for (const result of results) result.then(first, () => undefined);
   // Resolves at the worker's first log line, so its later records (with their `time`) are kept.
   const worker = await ctx.start(
-    'apps/worker/src/main.ts',
+    BUILT.worker,
     { REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: ctx.repository, MODELS: model },
     '"msg":',
   );

@@ -10,7 +10,7 @@ import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { MODELS } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { cpuSecondsOf } from '../cpu.js';
-import { percentile, round, say } from '../lib.js';
+import { BUILT, percentile, round, say } from '../lib.js';
 import { ocrPages, type OcrPage } from '../ocr-pages.js';
 import type { BenchResults, OcrPageInfo, OcrSide } from '../results.js';
 
@@ -82,7 +82,7 @@ async function inProcess(ctx: BenchContext, pages: readonly OcrPage[]) {
 async function endToEnd(ctx: BenchContext, pages: readonly OcrPage[]) {
   const prefix = ctx.prefixFor('ocr');
   const worker = await ctx.start(
-    'apps/worker/src/main.ts',
+    BUILT.worker,
     { REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: MODELS, MODELS: SERVED.join(',') },
     '"worker ready"',
   );

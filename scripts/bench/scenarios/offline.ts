@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
-import { round, say } from '../lib.js';
+import { BUILT, round, say } from '../lib.js';
 import { runMeasured, type MeasuredRun } from '../measured-process.js';
 import type { BenchResults, OfflineSide } from '../results.js';
 
@@ -90,7 +90,7 @@ export async function runOffline(ctx: BenchContext, results: BenchResults): Prom
     try {
       cli = await runMeasured(
         [
-          'apps/cli/src/main.ts',
+          BUILT.cli,
           'batch',
           'iris',
           csv,

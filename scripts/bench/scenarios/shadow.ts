@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, createModelAdmin } from '@conveyor/sdk';
 import type { BenchContext } from '../context.js';
-import { percentile, round, say } from '../lib.js';
+import { BUILT, percentile, round, say } from '../lib.js';
 import type { BenchResults, ShadowResult } from '../results.js';
 import { oneRowInputs } from '../workloads.js';
 
@@ -66,7 +66,7 @@ export async function runShadow(ctx: BenchContext, results: BenchResults): Promi
     });
   const prefix = ctx.prefixFor('shadow');
   const worker = await ctx.start(
-    'apps/worker/src/main.ts',
+    BUILT.worker,
     { REDIS_KEY_PREFIX: prefix, MODEL_REPOSITORY: repository, MODELS: 'iris' },
     'worker ready',
   );
