@@ -48,17 +48,21 @@ function targets(r: BenchResults): string {
   );
 }
 
-/** A row of the throughput table: a run's rate, mean batch, and CPU seconds and ms per job. */
+/**
+ * A row of the throughput table: a run's rate (its fastest turn, and every turn's), mean batch, and
+ * CPU seconds and ms per job.
+ */
 function cpuRow(
   label: string,
   jobsPerSecond: number,
   batch: Cell,
   c: { driver: number; worker: number; redis: number },
   jobs: number,
+  turns?: readonly number[],
 ): Cell[] {
   return [
     label,
-    `${jobsPerSecond} jobs/s`,
+    `${jobsPerSecond} jobs/s${turns ? ` (turns: ${turns.join(' / ')})` : ''}`,
     batch,
     `${c.driver} / ${c.worker} / ${c.redis}`,
     n(((c.worker + c.redis) * 1000) / jobs, 3),
@@ -90,7 +94,14 @@ function throughput(r: BenchResults): string {
   for (const [model, e] of Object.entries(r.endToEnd ?? {})) {
     const jobs = e.jobs ?? Math.round(e.jobsPerSecond * e.seconds);
     rows.push(
-      cpuRow(`3. end to end, ${model}`, e.jobsPerSecond, n(e.meanBatchRows, 1), e.cpuSeconds, jobs),
+      cpuRow(
+        `3. end to end, ${model}`,
+        e.jobsPerSecond,
+        n(e.meanBatchRows, 1),
+        e.cpuSeconds,
+        jobs,
+        e.turnsPerSecond,
+      ),
     );
   }
   const p = r.plainBullmq;
@@ -102,6 +113,7 @@ function throughput(r: BenchResults): string {
         '',
         p.cpuSeconds,
         p.jobs,
+        p.turnsPerSecond,
       ),
     );
   const pi = r.plainBullmqImage;
@@ -113,6 +125,7 @@ function throughput(r: BenchResults): string {
         '',
         pi.cpuSeconds,
         pi.jobs,
+        pi.turnsPerSecond,
       ),
     );
   if (rows.length === 0) return NOT_MEASURED;

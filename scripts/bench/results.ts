@@ -40,6 +40,8 @@ export interface EndToEndResult {
   cpuSeconds: CpuSeconds;
   /** Redis's share of `cpuSeconds.redis` spent in the kernel, and its minor page faults. */
   redisKernel?: { systemSeconds: number; minorFaults: number };
+  /** The rate of each turn; the other figures are the fastest turn's. */
+  turnsPerSecond?: number[];
 }
 
 /** Scenario 4: synchronous predict, one at a time. */
@@ -108,6 +110,8 @@ export interface PlainBullmqResult {
   jobsPerSecond: number;
   seconds: number;
   cpuSeconds: CpuSeconds;
+  /** The rate of each turn; the other figures are the fastest turn's. */
+  turnsPerSecond?: number[];
 }
 
 /** One side of scenario 9: a fixed number of requests at a fixed concurrency. */

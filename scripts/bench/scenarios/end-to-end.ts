@@ -8,8 +8,10 @@ import {
   redisInfo,
 } from '../cpu.js';
 import { driveEndToEnd, warmUp } from '../drive.js';
-import { round, say } from '../lib.js';
+import { fastestOf, round, say, type BenchModel } from '../lib.js';
 import type { BenchResults, EndToEndResult } from '../results.js';
+import type { Workload } from '../workloads.js';
+import type { ConveyorClient } from '@conveyor/sdk';
 
 const RUNS = [
   ['iris-unbatched', 'iris'],
@@ -17,6 +19,37 @@ const RUNS = [
   ['text-direction-unbatched', 'text-direction'],
   ['text-direction', 'text-direction'],
 ] as const;
+
+/** One measured drive of `jobs` jobs, with the CPU seconds of this driver, the worker and Redis. */
+async function measuredDrive(
+  client: ConveyorClient,
+  model: BenchModel,
+  workload: Workload,
+  jobs: number,
+  pids: readonly (number | undefined)[],
+  redisPid: number,
+) {
+  const before = {
+    driver: process.cpuUsage(),
+    worker: cpuSecondsOf(pids),
+    redis: processCpuSeconds(redisPid),
+    redisKernel: processKernelUse(redisPid),
+  };
+  const result = await driveEndToEnd(client, model, workload, jobs);
+  const redisKernel = processKernelUse(redisPid);
+  return {
+    ...result,
+    cpuSeconds: {
+      driver: round(driverCpuSeconds(before.driver), 2),
+      worker: round(cpuSecondsOf(pids) - before.worker, 2),
+      redis: round(processCpuSeconds(redisPid) - before.redis, 2),
+    },
+    redisKernel: {
+      systemSeconds: round(redisKernel.systemSeconds - before.redisKernel.systemSeconds, 2),
+      minorFaults: redisKernel.minorFaults - before.redisKernel.minorFaults,
+    },
+  };
+}
 
 export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n3. Conveyor end to end through the SDK (bulk enqueue, every result back), one worker');
@@ -26,37 +59,22 @@ export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Pro
     const jobs = workload === 'iris' ? ctx.counts.irisJobs : ctx.counts.imageJobs;
     const r = await ctx.withWorkers([model], 1, {}, async (client, _prefix, workers) => {
       await warmUp(client, model, workload, jobs);
-      // Where the two cores went: CPU seconds of this driver, the worker and Redis.
       const pids = workers.map((w) => w.child.pid);
-      const before = {
-        driver: process.cpuUsage(),
-        worker: cpuSecondsOf(pids),
-        redis: processCpuSeconds(redisPid),
-        redisKernel: processKernelUse(redisPid),
-      };
-      const result = await driveEndToEnd(client, model, workload, jobs);
-      const redisKernel = processKernelUse(redisPid);
-      return {
-        ...result,
-        cpuSeconds: {
-          driver: round(driverCpuSeconds(before.driver), 2),
-          worker: round(cpuSecondsOf(pids) - before.worker, 2),
-          redis: round(processCpuSeconds(redisPid) - before.redis, 2),
-        },
-        redisKernel: {
-          systemSeconds: round(redisKernel.systemSeconds - before.redisKernel.systemSeconds, 2),
-          minorFaults: redisKernel.minorFaults - before.redisKernel.minorFaults,
-        },
-      };
+      return fastestOf(
+        () => measuredDrive(client, model, workload, jobs, pids, redisPid),
+        (turn) => turn.jobsPerSecond,
+      );
     });
+    const { best } = r;
     e2e[model] = {
       jobs,
-      jobsPerSecond: round(r.jobsPerSecond, 0),
-      failed: r.failed,
-      meanBatchRows: round(r.meanBatchRows, 1),
-      seconds: round(jobs / r.jobsPerSecond, 2),
-      cpuSeconds: r.cpuSeconds,
-      redisKernel: r.redisKernel,
+      jobsPerSecond: round(best.jobsPerSecond, 0),
+      failed: best.failed,
+      meanBatchRows: round(best.meanBatchRows, 1),
+      seconds: round(jobs / best.jobsPerSecond, 2),
+      cpuSeconds: best.cpuSeconds,
+      redisKernel: best.redisKernel,
+      turnsPerSecond: r.rates,
     };
     say(`   ${model}: ${JSON.stringify(e2e[model])}`);
   }

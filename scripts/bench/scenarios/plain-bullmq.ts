@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
 import { driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
 import { IMAGE_WINDOW, WINDOW, warmUpJobs } from '../drive.js';
-import { round, say } from '../lib.js';
+import { fastestOf, round, say } from '../lib.js';
 import type { BenchResults, PlainBullmqResult } from '../results.js';
 import { WORKLOADS } from '../workloads.js';
 
@@ -114,25 +114,31 @@ async function plainRoundTrip(
     };
     // Warmed as Conveyor's scenarios are, with as many jobs, unmeasured.
     await run(warmUpJobs(jobs));
-    const before = {
-      driver: process.cpuUsage(),
-      worker: processCpuSeconds(worker.child.pid),
-      redis: processCpuSeconds(redisPid),
-    };
-    const started = performance.now();
-    await run(jobs);
-    const seconds = (performance.now() - started) / 1000;
-    return {
-      jobs,
-      window,
-      jobsPerSecond: round(jobs / seconds, 0),
-      seconds: round(seconds, 2),
-      cpuSeconds: {
-        driver: round(driverCpuSeconds(before.driver), 2),
-        worker: round(processCpuSeconds(worker.child.pid) - before.worker, 2),
-        redis: round(processCpuSeconds(redisPid) - before.redis, 2),
+    const { best, rates } = await fastestOf(
+      async () => {
+        const before = {
+          driver: process.cpuUsage(),
+          worker: processCpuSeconds(worker.child.pid),
+          redis: processCpuSeconds(redisPid),
+        };
+        const started = performance.now();
+        await run(jobs);
+        const seconds = (performance.now() - started) / 1000;
+        return {
+          jobs,
+          window,
+          jobsPerSecond: round(jobs / seconds, 0),
+          seconds: round(seconds, 2),
+          cpuSeconds: {
+            driver: round(driverCpuSeconds(before.driver), 2),
+            worker: round(processCpuSeconds(worker.child.pid) - before.worker, 2),
+            redis: round(processCpuSeconds(redisPid) - before.redis, 2),
+          },
+        };
       },
-    };
+      (turn) => turn.jobsPerSecond,
+    );
+    return { ...best, turnsPerSecond: rates };
   } finally {
     bytes.disconnect();
     await events.close();
