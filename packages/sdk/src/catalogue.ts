@@ -172,11 +172,11 @@ export function createCatalogue(
     return cached;
   }
 
-  /** The model's versions; a model just deployed is not in a cached copy yet, so look once more. */
   function versionsNow(model: string): AnnouncedVersion[] | undefined {
     return cached && Date.now() - cached.at < ttlMs ? cached.models.get(model) : undefined;
   }
 
+  /** The model's versions; a model just deployed is not in a cached copy yet, so look once more. */
   async function versionsOf(model: string, version?: string): Promise<AnnouncedVersion[]> {
     let loaded = await load(false);
     let versions = loaded.models.get(model);
