@@ -87,20 +87,18 @@ async function addPipelined(ctx: QueueContext, queueName: string, jobs: readonly
     blobs.map(([key, bytes]) => setBlob(ctx.redis, key, bytes, blobTtlSeconds)),
   );
   const [only] = jobs;
-  // Most jobs have no stored inputs: nothing to wait for beside the job.
-  if (writes.length === 0 && jobs.length === 1 && only) {
-    await queue.add('predict', only.payload, only.opts);
+  const added =
+    jobs.length === 1 && only
+      ? queue.add('predict', only.payload, only.opts)
+      : queue.addBulk(jobs.map((job) => ({ name: 'predict', data: job.payload, opts: job.opts })));
+  // Most jobs have no stored inputs: nothing to wait for beside the jobs.
+  if (writes.length === 0) {
+    await added;
     return;
   }
   const stored = Promise.all(writes);
   stored.catch(() => undefined);
-  if (jobs.length === 1 && only) {
-    await queue.add('predict', only.payload, only.opts);
-  } else {
-    await queue.addBulk(
-      jobs.map((job) => ({ name: 'predict', data: job.payload, opts: job.opts })),
-    );
-  }
+  await added;
   try {
     await stored;
   } catch (error) {
@@ -138,9 +136,24 @@ export async function addJobs(
   traceId?: string,
 ): Promise<void> {
   const [only] = jobs;
-  if (jobs.length === 1 && only) return addOne(ctx, only, traceId);
+  // One job (most calls) needs no grouping.
+  const byQueue =
+    jobs.length === 1 && only ? new Map([[queueOfJobId(only.jobId), [only]]]) : byQueueOf(jobs);
+  try {
+    for (const [name, queued] of byQueue)
+      for (const chunk of chunksOf(queued)) await addPipelined(ctx, name, chunk);
+  } catch (error) {
+    throw ctx.unavailable(error);
+  }
+  if (!ctx.log.isLevelEnabled('debug')) return;
+  if (jobs.length === 1 && only) ctx.log.debug({ jobId: only.jobId, traceId }, 'job enqueued');
+  else ctx.log.debug({ count: jobs.length, traceId }, 'jobs enqueued');
+}
+
+/** Jobs by queue, in their order; a job id is parsed once per model version. */
+function byQueueOf(jobs: readonly BullJob[]): Map<string, BullJob[]> {
   const byQueue = new Map<string, BullJob[]>();
-  // One parse of a job id per model version: `<model>.<version>.<rest>`, the rest has no dot.
+  // `<model>.<version>.<rest>`, the rest has no dot.
   const named = new Map<string, string>();
   for (const job of jobs) {
     const version = job.jobId.slice(0, job.jobId.lastIndexOf('.'));
@@ -153,22 +166,5 @@ export async function addJobs(
     if (queued) queued.push(job);
     else byQueue.set(name, [job]);
   }
-  try {
-    for (const [name, queued] of byQueue)
-      for (const chunk of chunksOf(queued)) await addPipelined(ctx, name, chunk);
-  } catch (error) {
-    throw ctx.unavailable(error);
-  }
-  if (ctx.log.isLevelEnabled('debug'))
-    ctx.log.debug({ count: jobs.length, traceId }, 'jobs enqueued');
-}
-
-/** addJobs for one job: no grouping, one round trip. */
-async function addOne(ctx: QueueContext, job: BullJob, traceId?: string): Promise<void> {
-  try {
-    await addPipelined(ctx, queueOfJobId(job.jobId), [job]);
-  } catch (error) {
-    throw ctx.unavailable(error);
-  }
-  if (ctx.log.isLevelEnabled('debug')) ctx.log.debug({ jobId: job.jobId, traceId }, 'job enqueued');
+  return byQueue;
 }
