@@ -161,6 +161,13 @@ export const BUILT = {
 } as const;
 
 /**
+ * Node flags for every program the bench starts, from BENCH_NODE_ARGS (space-separated): for a
+ * profile of a run, e.g. `BENCH_NODE_ARGS="--perf-basic-prof --no-turbo-inlining"` with `perf
+ * record -p` on a worker. Unset for measured runs.
+ */
+const PROFILE_NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+/**
  * Starts an entry point and resolves when a stdout line contains `readyText`: a built program
  * (`.js`, see BUILT) with plain node, a bench script (`.ts`) through tsx; either imports the built
  * packages. Rejects if it exits first, or kills it (SIGKILL) and rejects if it is not ready in
@@ -173,7 +180,8 @@ export async function startChild(
   options: StartChildOptions = {},
 ): Promise<Child> {
   const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, entry], {
+  const nodeArgs = [...PROFILE_NODE_ARGS, ...(options.nodeArgs ?? []), ...loader];
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -294,4 +302,35 @@ export async function fastestOf<T>(
     if (best === undefined || rate(measured) > rate(best)) best = measured;
   }
   return { best: best as T, rates };
+}
+
+/**
+ * Runs two measurements in TURNS + 2 rounds, one of each per round, the first of the pair swapped
+ * each round, and keeps each side's fastest turn with the rates of all: two sides compared this
+ * way share the host's quiet and busy moments, where side-by-side runs minutes apart did not.
+ */
+export async function fastestOfAlternating<A, B>(
+  measure: readonly [() => Promise<A>, () => Promise<B>],
+  rate: readonly [(turn: A) => number, (turn: B) => number],
+): Promise<[{ best: A; rates: number[] }, { best: B; rates: number[] }]> {
+  const a: { best?: A; rates: number[] } = { rates: [] };
+  const b: { best?: B; rates: number[] } = { rates: [] };
+  const measureA = async () => {
+    const turn = await measure[0]();
+    a.rates.push(round(rate[0](turn), 0));
+    if (a.best === undefined || rate[0](turn) > rate[0](a.best)) a.best = turn;
+  };
+  const measureB = async () => {
+    const turn = await measure[1]();
+    b.rates.push(round(rate[1](turn), 0));
+    if (b.best === undefined || rate[1](turn) > rate[1](b.best)) b.best = turn;
+  };
+  for (let i = 0; i < TURNS + 2; i++) {
+    const pair = i % 2 === 0 ? [measureA, measureB] : [measureB, measureA];
+    for (const step of pair) await step();
+  }
+  return [
+    { best: a.best as A, rates: a.rates },
+    { best: b.best as B, rates: b.rates },
+  ];
 }

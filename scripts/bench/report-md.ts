@@ -116,6 +116,18 @@ function throughput(r: BenchResults): string {
         p.turnsPerSecond,
       ),
     );
+  const c = p?.conveyor;
+  if (c)
+    rows.push(
+      cpuRow(
+        `8. Conveyor end to end, iris, in turns alternating with the row above`,
+        c.jobsPerSecond,
+        n(c.meanBatchRows, 1),
+        c.cpuSeconds,
+        c.jobs ?? p.jobs,
+        c.turnsPerSecond,
+      ),
+    );
   const pi = r.plainBullmqImage;
   if (pi)
     rows.push(

@@ -112,6 +112,11 @@ export interface PlainBullmqResult {
   cpuSeconds: CpuSeconds;
   /** The rate of each turn; the other figures are the fastest turn's. */
   turnsPerSecond?: number[];
+  /**
+   * Conveyor's iris end to end (scenario 3's drive) in turns alternating with these, on the same
+   * Redis: the side the iris targets compare (absent from older files, and from the image run).
+   */
+  conveyor?: EndToEndResult;
 }
 
 /** One side of scenario 9: a fixed number of requests at a fixed concurrency. */

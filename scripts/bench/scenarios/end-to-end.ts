@@ -21,7 +21,7 @@ const RUNS = [
 ] as const;
 
 /** One measured drive of `jobs` jobs, with the CPU seconds of this driver, the worker and Redis. */
-async function measuredDrive(
+export async function measuredDrive(
   client: ConveyorClient,
   model: BenchModel,
   workload: Workload,
@@ -51,6 +51,24 @@ async function measuredDrive(
   };
 }
 
+/** What scenario 3 records of a model: its fastest turn, and the rate of every turn. */
+export function endToEndResult(
+  jobs: number,
+  best: Awaited<ReturnType<typeof measuredDrive>>,
+  rates: number[],
+): EndToEndResult {
+  return {
+    jobs,
+    jobsPerSecond: round(best.jobsPerSecond, 0),
+    failed: best.failed,
+    meanBatchRows: round(best.meanBatchRows, 1),
+    seconds: round(jobs / best.jobsPerSecond, 2),
+    cpuSeconds: best.cpuSeconds,
+    redisKernel: best.redisKernel,
+    turnsPerSecond: rates,
+  };
+}
+
 export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n3. Conveyor end to end through the SDK (bulk enqueue, every result back), one worker');
   const { pid: redisPid } = await redisInfo(ctx.redis.url);
@@ -65,17 +83,7 @@ export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Pro
         (turn) => turn.jobsPerSecond,
       );
     });
-    const { best } = r;
-    e2e[model] = {
-      jobs,
-      jobsPerSecond: round(best.jobsPerSecond, 0),
-      failed: best.failed,
-      meanBatchRows: round(best.meanBatchRows, 1),
-      seconds: round(jobs / best.jobsPerSecond, 2),
-      cpuSeconds: best.cpuSeconds,
-      redisKernel: best.redisKernel,
-      turnsPerSecond: r.rates,
-    };
+    e2e[model] = endToEndResult(jobs, r.best, r.rates);
     say(`   ${model}: ${JSON.stringify(e2e[model])}`);
   }
   results.endToEnd = e2e;
