@@ -9,7 +9,9 @@ import {
   type JobPayload,
 } from '@conveyor/shared';
 import type {
+  JobEvent,
   JobRecord,
+  JobRequest,
   JobState,
   JobStatus,
   JobSummary,
@@ -89,19 +91,6 @@ function summaryOf(id: string, found: ReadJob): JobSummary {
   return { ...recordBase(id, found), ...(outcome && { outcome }) };
 }
 
-/** A handle's `read`: the whole record, or with `{ outputs: false }` its summary. */
-function readerOf(ctx: QueueContext, id: string): QueueJobHandle['read'] {
-  async function read(): Promise<JobRecord | undefined>;
-  async function read(options: { outputs: false }): Promise<JobSummary | undefined>;
-  async function read(options?: { outputs: false }): Promise<JobRecord | JobSummary | undefined> {
-    const withOutputs = options?.outputs !== false;
-    const found = await readJob(ctx, id, withOutputs);
-    if (!found) return undefined;
-    return withOutputs ? recordOf(id, found) : summaryOf(id, found);
-  }
-  return read;
-}
-
 const notFound = (id: string, model: string) =>
   new ConveyorError('ERR_JOB_NOT_FOUND', `job ${id} does not exist (or was trimmed)`, {
     details: { jobId: id, model },
@@ -139,40 +128,73 @@ async function cancel(ctx: QueueContext, id: string): Promise<void> {
   ctx.log.debug({ jobId: id, model }, 'job cancelled');
 }
 
+/**
+ * The handle of a queued job: one small object whose methods live on the class, since a client
+ * holds a handle for each job in flight (thousands at once) until its result comes.
+ */
+class QueueJob<O extends object> implements QueueJobHandle<O> {
+  readonly model: string;
+  readonly #ctx: QueueContext;
+
+  constructor(
+    ctx: QueueContext,
+    readonly id: string,
+  ) {
+    this.#ctx = ctx;
+    this.model = modelOfJobId(id);
+  }
+
+  async status(): Promise<JobStatus> {
+    const { id, model } = this;
+    const found = await readJob(this.#ctx, id, false);
+    return found ? statusOf(id, found) : { id, model, state: 'unknown', attemptsMade: 0 };
+  }
+
+  read(): Promise<JobRecord | undefined>;
+  read(options: { outputs: false }): Promise<JobSummary | undefined>;
+  async read(options?: { outputs: false }): Promise<JobRecord | JobSummary | undefined> {
+    const withOutputs = options?.outputs !== false;
+    const found = await readJob(this.#ctx, this.id, withOutputs);
+    if (!found) return undefined;
+    return withOutputs ? recordOf(this.id, found) : summaryOf(this.id, found);
+  }
+
+  request(): Promise<JobRequest | undefined> {
+    return readJobRequest(this.#ctx, this.id);
+  }
+
+  cancel(): Promise<void> {
+    return cancel(this.#ctx, this.id);
+  }
+
+  async result(waitOptions: { timeoutMs?: number } = {}): Promise<Prediction<O>> {
+    // The job's outputs are whatever the caller typed them as; the worker checked the names.
+    const timeoutMs = waitOptions.timeoutMs ?? this.#ctx.config.timeoutMs;
+    return (await waitFor(this.#ctx, this.id, timeoutMs)) as Prediction<O>;
+  }
+
+  events(): AsyncIterableIterator<JobEvent> {
+    const ctx = this.#ctx;
+    const { id } = this;
+    return jobEvents(async (emit) => {
+      ctx.assertOpen();
+      await ctx.hub.watch(queueOfJobId(id)).catch(ctx.rejectUnavailable);
+      const stop = ctx.hub.subscribe(id, (entry) => {
+        const event = toJobEvent(entry);
+        if (event) emit(event);
+      });
+      try {
+        const found = await readJob(ctx, id);
+        return { state: found?.state ?? 'unknown', stop };
+      } catch (error) {
+        stop();
+        throw error;
+      }
+    });
+  }
+}
+
 /** The handle of a queued job. */
 export function createHandle<O extends object>(ctx: QueueContext, id: string): QueueJobHandle<O> {
-  const model = modelOfJobId(id);
-  return {
-    id,
-    model,
-    async status() {
-      const found = await readJob(ctx, id, false);
-      return found ? statusOf(id, found) : { id, model, state: 'unknown', attemptsMade: 0 };
-    },
-    read: readerOf(ctx, id),
-    request: () => readJobRequest(ctx, id),
-    cancel: () => cancel(ctx, id),
-    async result(waitOptions = {}) {
-      // The job's outputs are whatever the caller typed them as; the worker checked the names.
-      const timeoutMs = waitOptions.timeoutMs ?? ctx.config.timeoutMs;
-      return (await waitFor(ctx, id, timeoutMs)) as Prediction<O>;
-    },
-    events() {
-      return jobEvents(async (emit) => {
-        ctx.assertOpen();
-        await ctx.hub.watch(queueOfJobId(id)).catch(ctx.rejectUnavailable);
-        const stop = ctx.hub.subscribe(id, (entry) => {
-          const event = toJobEvent(entry);
-          if (event) emit(event);
-        });
-        try {
-          const found = await readJob(ctx, id);
-          return { state: found?.state ?? 'unknown', stop };
-        } catch (error) {
-          stop();
-          throw error;
-        }
-      });
-    },
-  };
+  return new QueueJob<O>(ctx, id);
 }

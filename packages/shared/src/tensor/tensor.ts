@@ -37,7 +37,9 @@ export function checkedByteLength(
     );
   }
   let elements = 1;
-  for (const [axis, dim] of shape.entries()) {
+  // An indexed loop: entries() made an iterator and a pair per axis, on every tensor of every job.
+  for (let axis = 0; axis < shape.length; axis++) {
+    const dim = shape[axis] as number;
     if (!Number.isSafeInteger(dim) || dim < 0) {
       throw new ConveyorError(
         'ERR_TENSOR_INVALID',
