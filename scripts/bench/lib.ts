@@ -305,32 +305,22 @@ export async function fastestOf<T>(
 }
 
 /**
- * Runs two measurements in TURNS + 2 rounds, one of each per round, the first of the pair swapped
- * each round, and keeps each side's fastest turn with the rates of all: two sides compared this
- * way share the host's quiet and busy moments, where side-by-side runs minutes apart did not.
+ * Runs each measurement TURNS + 2 times in rounds of one turn each, the order rotated each round,
+ * and keeps each side's fastest turn with the rates of all: sides compared this way share the
+ * host's quiet and busy moments, where side-by-side runs minutes apart did not.
  */
-export async function fastestOfAlternating<A, B>(
-  measure: readonly [() => Promise<A>, () => Promise<B>],
-  rate: readonly [(turn: A) => number, (turn: B) => number],
-): Promise<[{ best: A; rates: number[] }, { best: B; rates: number[] }]> {
-  const a: { best?: A; rates: number[] } = { rates: [] };
-  const b: { best?: B; rates: number[] } = { rates: [] };
-  const measureA = async () => {
-    const turn = await measure[0]();
-    a.rates.push(round(rate[0](turn), 0));
-    if (a.best === undefined || rate[0](turn) > rate[0](a.best)) a.best = turn;
-  };
-  const measureB = async () => {
-    const turn = await measure[1]();
-    b.rates.push(round(rate[1](turn), 0));
-    if (b.best === undefined || rate[1](turn) > rate[1](b.best)) b.best = turn;
-  };
+export async function fastestOfAlternating<T extends { jobsPerSecond: number }>(
+  measures: readonly (() => Promise<T>)[],
+): Promise<{ best: T; rates: number[] }[]> {
+  const sides = measures.map(() => ({ best: undefined as T | undefined, rates: [] as number[] }));
   for (let i = 0; i < TURNS + 2; i++) {
-    const pair = i % 2 === 0 ? [measureA, measureB] : [measureB, measureA];
-    for (const step of pair) await step();
+    for (let k = 0; k < measures.length; k++) {
+      const at = (i + k) % measures.length;
+      const side = sides[at]!;
+      const turn = await measures[at]!();
+      side.rates.push(round(turn.jobsPerSecond, 0));
+      if (side.best === undefined || turn.jobsPerSecond > side.best.jobsPerSecond) side.best = turn;
+    }
   }
-  return [
-    { best: a.best as A, rates: a.rates },
-    { best: b.best as B, rates: b.rates },
-  ];
+  return sides.map(({ best, rates }) => ({ best: best as T, rates }));
 }

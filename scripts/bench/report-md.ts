@@ -9,7 +9,7 @@ import { format, resolveConfig } from 'prettier';
 import { ROOT } from '../lib/worker-process.js';
 import { imageFloor, inferenceMsPerRow, targetRows, verdict } from './report.js';
 import { INTRO, LOAD_TESTS } from './report-md-template.js';
-import type { BenchResults } from './results.js';
+import type { BenchResults, CpuSeconds } from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
 
 export const DOC_JSON = join(ROOT, 'docs', 'benchmarks.json');
@@ -103,6 +103,16 @@ function throughput(r: BenchResults): string {
         e.turnsPerSecond,
       ),
     );
+    const local = e.inProcess;
+    if (local)
+      rows.push([
+        `3. in-process ${model}, batch ${local.batch}, in turns alternating with the row above`,
+        `${local.rowsPerSecond} rows/s (turns: ${local.turnsPerSecond.join(' / ')})`,
+        String(local.batch),
+        '',
+        '',
+        '',
+      ]);
   }
   const p = r.plainBullmq;
   if (p)
@@ -114,6 +124,18 @@ function throughput(r: BenchResults): string {
         p.cpuSeconds,
         p.jobs,
         p.turnsPerSecond,
+      ),
+    );
+  const shaped = p?.conveyorShaped;
+  if (shaped)
+    rows.push(
+      cpuRow(
+        `8. plain BullMQ carrying Conveyor's iris job, in the same turns`,
+        shaped.jobsPerSecond,
+        '',
+        shaped.cpuSeconds,
+        shaped.jobs,
+        shaped.turnsPerSecond,
       ),
     );
   const c = p?.conveyor;
@@ -152,7 +174,28 @@ function throughput(r: BenchResults): string {
     ],
     rows,
     2,
-  )}${imageCeiling(r)}`;
+  )}${irisGap(r)}${imageCeiling(r)}`;
+}
+
+/**
+ * Where Conveyor's iris job costs more than plain BullMQ's (8, the same alternating turns): the
+ * queue carrying Conveyor's bigger job (its id, options, payload and result), and Conveyor's own
+ * code in the client and the worker around it.
+ */
+function irisGap(r: BenchResults): string {
+  const p = r.plainBullmq;
+  const shaped = p?.conveyorShaped;
+  const c = p?.conveyor;
+  if (!p || !shaped || !c) return '';
+  const perJob = (s: { cpuSeconds: CpuSeconds }, jobs: number) => {
+    const { driver, worker, redis } = s.cpuSeconds;
+    return [driver, worker, redis].map((x) => (x * 1e6) / jobs);
+  };
+  const [a, b, d] = [perJob(p, p.jobs), perJob(shaped, shaped.jobs), perJob(c, c.jobs ?? p.jobs)];
+  const us = (v: readonly number[]) => v.map((x) => n(x, 0)).join(' / ');
+  const minus = (x: readonly number[], y: readonly number[]) => x.map((v, i) => v - (y[i] ?? 0));
+  const sum = (v: readonly number[]) => v.reduce((s, x) => s + x, 0);
+  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).`;
 }
 
 /**
@@ -161,7 +204,7 @@ function throughput(r: BenchResults): string {
  */
 function imageCeiling(r: BenchResults): string {
   const e = r.endToEnd?.['text-direction'];
-  const best = r.limit?.['text-direction']?.bestRowsPerSecond;
+  const best = e?.inProcess?.rowsPerSecond ?? r.limit?.['text-direction']?.bestRowsPerSecond;
   const inference = inferenceMsPerRow(r);
   const cores = r.machine?.cpus;
   if (!e || best === undefined || !inference || cores === undefined) return '';

@@ -133,14 +133,18 @@ export function targetRows(results: BenchResults): TargetRow[] {
     ),
   );
   const limit = results.limit?.['text-direction'];
+  // In-process turns alternating with the drive's (3), or scenario 1's in older files.
+  const best =
+    image?.inProcess ??
+    (limit && { rowsPerSecond: limit.bestRowsPerSecond, batch: limit.bestBatch });
   rows.push(
     row(
       'image-over-limit',
-      'text-direction end to end (3) / in-process best (1)',
-      ratio(image?.jobsPerSecond, limit?.bestRowsPerSecond),
+      'text-direction end to end / in-process best, alternating turns (3)',
+      ratio(image?.jobsPerSecond, best?.rowsPerSecond),
       { atLeast: 0.75 },
       (v) =>
-        `${fixed(v, 3)} (${image?.jobsPerSecond} jobs/s / ${limit?.bestRowsPerSecond} rows/s at batch ${limit?.bestBatch})`,
+        `${fixed(v, 3)} (${image?.jobsPerSecond} jobs/s / ${best?.rowsPerSecond} rows/s at batch ${best?.batch})`,
     ),
   );
   const inference = inferenceMsPerRow(results);

@@ -42,6 +42,11 @@ export interface EndToEndResult {
   redisKernel?: { systemSeconds: number; minorFaults: number };
   /** The rate of each turn; the other figures are the fastest turn's. */
   turnsPerSecond?: number[];
+  /**
+   * text-direction only: onnxruntime in the bench's process at scenario 1's best batch, in turns
+   * alternating with these (the image target's other side; absent from older files).
+   */
+  inProcess?: { batch: number; rowsPerSecond: number; turnsPerSecond: number[] };
 }
 
 /** Scenario 4: synchronous predict, one at a time. */
@@ -117,6 +122,11 @@ export interface PlainBullmqResult {
    * Redis: the side the iris targets compare (absent from older files, and from the image run).
    */
   conveyor?: EndToEndResult;
+  /**
+   * Plain BullMQ carrying Conveyor's own iris job (its id, options, payload and return value), in
+   * the same alternating turns: the queue's share of Conveyor's cost, with none of its code.
+   */
+  conveyorShaped?: PlainBullmqResult;
 }
 
 /** One side of scenario 9: a fixed number of requests at a fixed concurrency. */

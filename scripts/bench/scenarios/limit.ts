@@ -19,7 +19,7 @@ const SIZES = [1, 4, 16, 32, 64];
 const ROUNDS = 3;
 
 /** Rows per second of `size`-row calls over `seconds`. */
-async function rowsPerSecond(
+export async function rowsPerSecond(
   session: ModelSession,
   workload: Workload,
   size: number,
@@ -67,14 +67,19 @@ async function limit(ctx: BenchContext, workload: Workload, session: ModelSessio
   };
 }
 
+/** A session of a workload's model as scenario 1 opens it: onnxruntime's defaults. */
+export function openLimitSession(workload: Workload): Promise<ModelSession> {
+  return openSession(
+    join(ROOT, 'models', WORKLOADS[workload].file, '1', 'model.onnx'),
+    SessionConfigSchema.parse({}),
+  );
+}
+
 export async function runLimit(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n1. the limit: onnxruntime-node in-process, no queue');
   const limits: Record<string, LimitResult> = {};
   for (const workload of WORKLOAD_NAMES) {
-    const session = await openSession(
-      join(ROOT, 'models', WORKLOADS[workload].file, '1', 'model.onnx'),
-      SessionConfigSchema.parse({}),
-    );
+    const session = await openLimitSession(workload);
     try {
       limits[workload] = await limit(ctx, workload, session);
     } finally {

@@ -5,7 +5,9 @@
  * job, and with the image's 110 KB stored once as bytes beside it (SET by the driver, GETDEL by
  * the worker), the least that moving an image through Redis costs, whatever runs around it.
  */
-import { Queue, QueueEvents } from 'bullmq';
+import { newJobId, queueKey, queueOfJobId, queuePrefix } from '@conveyor/shared';
+import type { ConveyorClient } from '@conveyor/sdk';
+import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
 import { driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
@@ -13,7 +15,7 @@ import { IMAGE_WINDOW, WINDOW, warmUp, warmUpJobs } from '../drive.js';
 import { fastestOf, fastestOfAlternating, round, say } from '../lib.js';
 import { endToEndResult, measuredDrive } from './end-to-end.js';
 import type { BenchResults, PlainBullmqResult } from '../results.js';
-import { WORKLOADS } from '../workloads.js';
+import { WORKLOADS, oneRowInputs } from '../workloads.js';
 
 export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n8. plain BullMQ round trip: addBulk, a no-op worker process, QueueEvents');
@@ -33,29 +35,70 @@ export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): 
 /**
  * Plain BullMQ's iris round trip in turns that alternate with Conveyor's (scenario 3's iris drive,
  * the SDK and one worker, on the same Redis), so that a busy moment of the host falls on both
- * sides alike: their ratio is the target's. Each side keeps its fastest turn.
+ * sides alike: their ratio is the target's. A third side runs plain BullMQ with Conveyor's own
+ * job (the id, options and payload the SDK wrote, and the result its worker returned, read back
+ * from a job Conveyor ran): what BullMQ and Redis cost for that job, with none of Conveyor's code
+ * around it. Each side keeps its fastest turn.
  */
 async function irisBesideConveyor(ctx: BenchContext, jobs: number): Promise<PlainBullmqResult> {
-  const plain = await openPlainSide(ctx, 'iris', jobs);
-  try {
-    await plain.warm();
-    const { pid: redisPid } = await redisInfo(ctx.redis.url);
-    return await ctx.withWorkers(['iris'], 1, {}, async (client, _prefix, workers) => {
-      await warmUp(client, 'iris', 'iris', jobs);
+  return ctx.withWorkers(['iris'], 1, {}, async (client, prefix, workers) => {
+    await warmUp(client, 'iris', 'iris', jobs);
+    const shape = await conveyorJobShape(client, ctx.redis.url, prefix);
+    const plain = await openPlainSide(ctx, 'iris', jobs);
+    const shaped = await openPlainSide(ctx, 'iris', jobs, shape).catch(async (err: unknown) => {
+      await plain.close();
+      throw err;
+    });
+    try {
+      await plain.warm();
+      await shaped.warm();
+      const { pid: redisPid } = await redisInfo(ctx.redis.url);
       const pids = workers.map((w) => w.child.pid);
       const drive = () => measuredDrive(client, 'iris', 'iris', jobs, pids, redisPid);
-      const [own, conveyor] = await fastestOfAlternating(
-        [plain.turn, drive],
-        [(turn) => turn.jobsPerSecond, (turn) => turn.jobsPerSecond],
-      );
+      const [own, conveyorShaped, conveyor] = await fastestOfAlternating<
+        PlainBullmqResult | Awaited<ReturnType<typeof drive>>
+      >([plain.turn, shaped.turn, drive]);
+      const asPlain = (side: typeof own) => ({
+        ...(side!.best as PlainBullmqResult),
+        turnsPerSecond: side!.rates,
+      });
+      const driven = conveyor!.best as Awaited<ReturnType<typeof drive>>;
       return {
-        ...own.best,
-        turnsPerSecond: own.rates,
-        conveyor: endToEndResult(jobs, conveyor.best, conveyor.rates),
+        ...asPlain(own),
+        conveyorShaped: asPlain(conveyorShaped),
+        conveyor: endToEndResult(jobs, driven, conveyor!.rates),
       };
-    });
+    } finally {
+      await plain.close();
+      await shaped.close();
+    }
+  });
+}
+
+/** The shape of one job as Conveyor writes it, for plain BullMQ to carry (see irisBesideConveyor). */
+interface JobShape {
+  data: unknown;
+  opts: JobsOptions;
+  /** The worker's return value, as BullMQ stored it (JSON). */
+  returned: string;
+}
+
+/** Reads back the stored payload, options and result of one iris job Conveyor ran. */
+async function conveyorJobShape(
+  client: ConveyorClient,
+  redisUrl: string,
+  prefix: string,
+): Promise<JobShape> {
+  const handle = await client.enqueue('iris', oneRowInputs('iris'));
+  await handle.result();
+  const redis = new Redis(redisUrl);
+  try {
+    const stored = await redis.hgetall(queueKey(prefix, queueOfJobId(handle.id), handle.id));
+    const { data, opts, returnvalue } = stored;
+    if (!data || !opts || !returnvalue) throw new Error(`job ${handle.id} was not read back`);
+    return { data: JSON.parse(data), opts: JSON.parse(opts) as JobsOptions, returned: returnvalue };
   } finally {
-    await plain.close();
+    redis.disconnect();
   }
 }
 
@@ -94,9 +137,15 @@ function completions(events: QueueEvents) {
  * process. `warm()` runs as many jobs as scenario 3 warms with, unmeasured; each `turn()` runs
  * `jobs` jobs and measures them with the CPU of driver, worker and Redis.
  */
-async function openPlainSide(ctx: BenchContext, payload: 'iris' | 'image', jobs: number) {
-  const name = `plain-${payload}`;
-  const prefix = ctx.prefixFor(name);
+async function openPlainSide(
+  ctx: BenchContext,
+  payload: 'iris' | 'image',
+  jobs: number,
+  shape?: JobShape,
+) {
+  const name = shape ? 'predict.iris.1' : `plain-${payload}`;
+  // Conveyor's job goes under the key layout Conveyor gives it: its model's hash tag.
+  const prefix = shape ? queuePrefix(ctx.prefixFor('shaped'), name) : ctx.prefixFor(name);
   const connection = { url: ctx.redis.url };
   const queue = new Queue(name, { connection, prefix });
   const events = new QueueEvents(name, { connection, prefix });
@@ -114,6 +163,7 @@ async function openPlainSide(ctx: BenchContext, payload: 'iris' | 'image', jobs:
       PREFIX: prefix,
       WORKER_CONCURRENCY: '64',
       BYTES: payload === 'image' ? '1' : '',
+      RETURN: shape?.returned ?? '',
     },
     'plain worker ready',
   );
@@ -147,11 +197,19 @@ async function openPlainSide(ctx: BenchContext, payload: 'iris' | 'image', jobs:
       }
       // Conveyor keeps 10 000 completed jobs by default; so does this queue.
       await queue.addBulk(
-        keys.map((k) => ({
-          name: 'predict',
-          data: payload === 'iris' ? irisData : { key: k },
-          opts: { removeOnComplete: 10_000 },
-        })),
+        keys.map((k) =>
+          shape
+            ? {
+                name: 'predict',
+                data: shape.data,
+                opts: { ...shape.opts, jobId: newJobId('iris', '1') },
+              }
+            : {
+                name: 'predict',
+                data: payload === 'iris' ? irisData : { key: k },
+                opts: { removeOnComplete: 10_000 },
+              },
+        ),
       );
       added += part;
     }
