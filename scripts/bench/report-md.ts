@@ -9,7 +9,7 @@ import { format, resolveConfig } from 'prettier';
 import { ROOT } from '../lib/worker-process.js';
 import { imageFloor, inferenceMsPerRow, targetRows, verdict } from './report.js';
 import { INTRO, LOAD_TESTS } from './report-md-template.js';
-import type { BenchResults, CpuSeconds } from './results.js';
+import type { BenchResults, CpuSeconds, PlainBullmqResult } from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
 
 export const DOC_JSON = join(ROOT, 'docs', 'benchmarks.json');
@@ -114,35 +114,18 @@ function throughput(r: BenchResults): string {
         '',
       ]);
   }
+  const plainRow = (label: string, x: PlainBullmqResult) =>
+    cpuRow(label, x.jobsPerSecond, '', x.cpuSeconds, x.jobs, x.turnsPerSecond);
   const p = r.plainBullmq;
-  if (p)
-    rows.push(
-      cpuRow(
-        `8. plain BullMQ round trip (${p.jobs} jobs)`,
-        p.jobsPerSecond,
-        '',
-        p.cpuSeconds,
-        p.jobs,
-        p.turnsPerSecond,
-      ),
-    );
+  if (p) rows.push(plainRow(`8. plain BullMQ round trip (${p.jobs} jobs)`, p));
   const shaped = p?.conveyorShaped;
   if (shaped)
-    rows.push(
-      cpuRow(
-        `8. plain BullMQ carrying Conveyor's iris job, in the same turns`,
-        shaped.jobsPerSecond,
-        '',
-        shaped.cpuSeconds,
-        shaped.jobs,
-        shaped.turnsPerSecond,
-      ),
-    );
+    rows.push(plainRow(`8. plain BullMQ carrying Conveyor's iris job, in the same turns`, shaped));
   const c = p?.conveyor;
   if (c)
     rows.push(
       cpuRow(
-        `8. Conveyor end to end, iris, in turns alternating with the row above`,
+        `8. Conveyor end to end, iris, in the same turns`,
         c.jobsPerSecond,
         n(c.meanBatchRows, 1),
         c.cpuSeconds,
@@ -151,17 +134,7 @@ function throughput(r: BenchResults): string {
       ),
     );
   const pi = r.plainBullmqImage;
-  if (pi)
-    rows.push(
-      cpuRow(
-        `8. plain BullMQ, 110 KB stored once per job (${pi.jobs} jobs)`,
-        pi.jobsPerSecond,
-        '',
-        pi.cpuSeconds,
-        pi.jobs,
-        pi.turnsPerSecond,
-      ),
-    );
+  if (pi) rows.push(plainRow(`8. plain BullMQ, 110 KB stored once per job (${pi.jobs} jobs)`, pi));
   if (rows.length === 0) return NOT_MEASURED;
   return `${table(
     [
