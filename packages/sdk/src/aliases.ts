@@ -104,6 +104,8 @@ export interface AliasStore {
   forget(model?: string): void;
   /** get() from the cached copy when it is read and fresh, else undefined: no read, no promise. */
   getNow(model: string): ModelAliases | undefined;
+  /** shadows() from the cached copy, as getNow. */
+  shadowsNow(model: string): AliasShadows | undefined;
 }
 
 /** A model's aliases and their shadows, read together. */
@@ -151,6 +153,12 @@ export function createAliasStore(redis: RedisClient, prefix: string, ttlMs: numb
       () => cache.delete(model),
     );
     return tables;
+  };
+
+  /** A model's tables from the cache when they are read and fresh: no read, no promise. */
+  const fresh = (model: string): Tables | undefined => {
+    const hit = cache.get(model);
+    return hit && Date.now() - hit.at < ttlMs ? hit.read : undefined;
   };
 
   const change = async (
@@ -239,10 +247,8 @@ export function createAliasStore(redis: RedisClient, prefix: string, ttlMs: numb
       if (model === undefined) cache.clear();
       else cache.delete(model);
     },
-    getNow(model) {
-      const hit = cache.get(model);
-      return hit && Date.now() - hit.at < ttlMs ? hit.read?.aliases : undefined;
-    },
+    getNow: (model) => fresh(model)?.aliases,
+    shadowsNow: (model) => fresh(model)?.shadows,
   };
 }
 

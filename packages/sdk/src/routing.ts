@@ -28,6 +28,11 @@ export interface Router {
    */
   shadow(model: string, ref?: string): Promise<string | undefined>;
   /**
+   * shadow() from the cached aliases when they are fresh (no read, no promise); null when they
+   * are not, and shadow() must read them.
+   */
+  shadowNow(model: string, ref?: string): string | undefined | null;
+  /**
    * picker() from the cached aliases and catalogue when both are fresh, else undefined (no read,
    * no promise): the path every job takes. Throws as picker() rejects.
    */
@@ -82,6 +87,11 @@ export function createRouter(options: { catalogue: Catalogue; aliases: AliasStor
     async shadow(model, ref) {
       if (isVersion(ref)) return undefined;
       return (await aliases.shadows(model))[ref ?? DEFAULT_ALIAS];
+    },
+    shadowNow(model, ref) {
+      if (isVersion(ref)) return undefined;
+      const shadows = aliases.shadowsNow(model);
+      return shadows === undefined ? null : shadows[ref ?? DEFAULT_ALIAS];
     },
   };
 }

@@ -136,12 +136,12 @@ export async function addJobs(
   traceId?: string,
 ): Promise<void> {
   const [only] = jobs;
-  // One job (most calls) needs no grouping.
-  const byQueue =
-    jobs.length === 1 && only ? new Map([[queueOfJobId(only.jobId), [only]]]) : byQueueOf(jobs);
   try {
-    for (const [name, queued] of byQueue)
-      for (const chunk of chunksOf(queued)) await addPipelined(ctx, name, chunk);
+    // One job (most calls) needs no grouping, and is one round trip whatever its size.
+    if (jobs.length === 1 && only) await addPipelined(ctx, queueOfJobId(only.jobId), jobs);
+    else
+      for (const [name, queued] of byQueueOf(jobs))
+        for (const chunk of chunksOf(queued)) await addPipelined(ctx, name, chunk);
   } catch (error) {
     throw ctx.unavailable(error);
   }

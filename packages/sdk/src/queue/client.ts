@@ -104,6 +104,7 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
   );
   const shadowing = createShadowing(ctx, {
     shadowOf: (model, ref) => router.shadow(model, ref),
+    shadowNow: (model, ref) => router.shadowNow(model, ref),
     versions: (model) => catalogue.versions(model),
   });
   const calls = createEnqueue(ctx, { route, routes, prepare, idempotency, shadowing });

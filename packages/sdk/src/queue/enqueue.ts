@@ -31,6 +31,9 @@ import type { Shadowing } from './shadow-copy.js';
  */
 const ACCEPT_WINDOW_MS = 2000;
 
+/** No shadow copies: what most calls send. */
+const NO_COPIES: readonly BullJob[] = Object.freeze([]);
+
 /**
  * The queues of job ids this client made (`<model>.<version>.<uuid>`, valid by construction): one
  * parse per model version rather than one per job.
@@ -92,30 +95,61 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
    */
   const addShadowed = async (jobs: readonly PreparedJob[], accept?: AcceptSpan) => {
     const bull = jobs.map((job) => toBullJob(ctx, job, accept?.metadata));
-    const copies: BullJob[] = [];
-    if (shadowing) {
-      // One read of the (cached) shadows per model and version asked for, not one per job.
-      const refs = new Map<string, Promise<string | undefined>>();
-      const refOf = (job: PreparedJob) => `${job.model}\u0000${job.options.version ?? ''}`;
-      for (const job of jobs)
-        if (!refs.has(refOf(job)))
-          refs.set(refOf(job), shadowing.shadowOf(job.model, job.options.version));
-      const shadows = new Map<string, string | undefined>();
-      for (const [key, shadow] of refs) shadows.set(key, await shadow);
-      const { shadowSample } = ctx.config;
-      for (const [i, job] of jobs.entries()) {
-        const shadow = shadows.get(refOf(job));
-        if (shadow === undefined) continue;
-        // A sample of the traffic: the rest is served as if the alias had no shadow.
-        if (shadowSample < 1 && Math.random() >= shadowSample) continue;
-        const copy = await shadowing.copyOf(job, bull[i] as BullJob, shadow);
-        if (copy) copies.push(copy);
-      }
-    }
+    // Copies are made first: making one marks its live job (`shadowedBy`) before the job is added.
+    const found = shadowing ? shadowCopies(shadowing, jobs, bull) : NO_COPIES;
+    const copies = Array.isArray(found) ? found : await found;
     const added = addJobs(ctx, bull, accept?.traceId);
-    shadowing?.send(copies);
+    if (copies.length > 0) shadowing?.send(copies);
     await added;
   };
+
+  /**
+   * The shadow copies of jobs whose alias has a shadow: at once, with no promise, when the cached
+   * aliases say that none has one (most calls).
+   */
+  function shadowCopies(
+    shadowing: Shadowing,
+    jobs: readonly PreparedJob[],
+    bull: readonly BullJob[],
+  ): readonly BullJob[] | Promise<BullJob[]> {
+    for (const job of jobs)
+      if (shadowing.shadowNow(job.model, job.options.version) !== undefined)
+        return copiesOf(shadowing, jobs, bull);
+    return NO_COPIES;
+  }
+
+  /**
+   * shadowCopies' work when some job may have a shadow. The shadows come from the cached aliases;
+   * where those are not cached, they are read once per model and version asked for, not per job.
+   */
+  async function copiesOf(
+    shadowing: Shadowing,
+    jobs: readonly PreparedJob[],
+    bull: readonly BullJob[],
+  ): Promise<BullJob[]> {
+    const copies: BullJob[] = [];
+    let read: Map<string, Promise<string | undefined>> | undefined;
+    const { shadowSample } = ctx.config;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i] as PreparedJob;
+      const { model } = job;
+      const { version } = job.options;
+      let shadow = shadowing.shadowNow(model, version);
+      if (shadow === null) {
+        read ??= new Map();
+        const ref = `${model}\u0000${version ?? ''}`;
+        let reading = read.get(ref);
+        if (!reading) read.set(ref, (reading = shadowing.shadowOf(model, version)));
+        shadow = await reading;
+      }
+      if (shadow === undefined) continue;
+      // A sample of the traffic: the rest is served as if the alias had no shadow.
+      if (shadowSample < 1 && Math.random() >= shadowSample) continue;
+      const copy = await shadowing.copyOf(job, bull[i] as BullJob, shadow);
+      if (copy) copies.push(copy);
+    }
+    return copies;
+  }
   const add = async (prepared: PreparedJob, accept?: AcceptSpan): Promise<string> => {
     accept?.job(prepared.jobId, prepared.signature.version);
     await addShadowed([prepared], accept);

@@ -31,6 +31,8 @@ const SEND_MAX_HELD = 512;
 export interface ShadowDeps {
   /** The shadow version of the alias a request for `ref` follows, if any (see Router.shadow). */
   shadowOf(model: string, ref: string | undefined): Promise<string | undefined>;
+  /** shadowOf from the cached aliases, or null when they are not cached (see Router.shadowNow). */
+  shadowNow(model: string, ref: string | undefined): string | undefined | null;
   /** The versions of a model that take jobs (the client's catalogue). */
   versions(model: string): Promise<AnnouncedVersion[]>;
 }
@@ -39,6 +41,11 @@ export interface ShadowDeps {
 export interface Shadowing {
   /** The shadow version of the alias a request for `ref` follows; undefined when none (or unread). */
   shadowOf(model: string, ref: string | undefined): Promise<string | undefined>;
+  /**
+   * The shadow version from the cached aliases: no read, no promise, the path of most jobs; null
+   * when they are not cached, and shadowOf must read them.
+   */
+  shadowNow(model: string, ref: string | undefined): string | undefined | null;
   /**
    * The shadow copy of a job about to be added, marking the job (`shadowedBy`) when there is one;
    * undefined when its alias has no shadow or the copy is dropped (no live worker, a full
@@ -166,5 +173,6 @@ export function createShadowing(ctx: QueueContext, deps: ShadowDeps): Shadowing 
     });
   }
 
-  return { shadowOf, copyOf, send, flush };
+  const shadowNow = (model: string, ref: string | undefined) => deps.shadowNow(model, ref);
+  return { shadowOf, shadowNow, copyOf, send, flush };
 }
