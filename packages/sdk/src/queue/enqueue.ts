@@ -112,9 +112,14 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     jobs: readonly PreparedJob[],
     bull: readonly BullJob[],
   ): readonly BullJob[] | Promise<BullJob[]> {
-    for (const job of jobs)
+    let asked: PreparedJob | undefined;
+    for (const job of jobs) {
+      // The jobs of a call share their model and version ref: asked once per run of them.
+      if (asked?.model === job.model && asked.options.version === job.options.version) continue;
+      asked = job;
       if (shadowing.shadowNow(job.model, job.options.version) !== undefined)
         return copiesOf(shadowing, jobs, bull);
+    }
     return NO_COPIES;
   }
 
