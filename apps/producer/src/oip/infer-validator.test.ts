@@ -52,9 +52,22 @@ const goodInput = fc.record({
   datatype: fc.constantFrom(...OIP_DATATYPES),
   data: fc.array(fc.double(), { maxLength: 4 }),
 });
+/** A binary extension input that holds: its size in parameters, no data. */
+const goodBinaryInput = fc.record({
+  name: fc.constantFrom('features', 'x'),
+  shape: fc.array(fc.nat({ max: 4 }), { maxLength: 3 }),
+  datatype: fc.constantFrom(...OIP_DATATYPES),
+  parameters: fc.record({
+    binary_data_size: fc.oneof(
+      fc.nat({ max: 1024 }),
+      fc.constantFrom(2 ** 31 - 1, 2 ** 31, -1, 0.5),
+      anyValue,
+    ),
+  }),
+});
 const nearInput = fc
   .tuple(
-    goodInput,
+    fc.oneof(goodInput, goodBinaryInput),
     fc.constantFrom(...Object.keys({ name: 0, shape: 0, datatype: 0, data: 0, parameters: 0 })),
     anyValue,
   )
@@ -77,7 +90,10 @@ const body = fc.oneof(
   fc.record(
     {
       id: fc.oneof(fc.string({ maxLength: 3 }), anyValue),
-      inputs: fc.array(fc.oneof(goodInput, goodInput, nearInput), { minLength: 1, maxLength: 3 }),
+      inputs: fc.array(fc.oneof(goodInput, goodBinaryInput, nearInput), {
+        minLength: 1,
+        maxLength: 3,
+      }),
     },
     { requiredKeys: ['inputs'] },
   ),
@@ -88,7 +104,10 @@ const headers = fc.record(
     host: fc.constant('127.0.0.1:8000'),
     prefer: fc.oneof(fc.constantFrom('respond-async', 'wait=2'), anyValue),
     'conveyor-timeout-ms': fc.oneof(fc.constantFrom('10', 'x'), anyValue),
-    'inference-header-content-length': fc.oneof(fc.constant('12'), anyValue),
+    'inference-header-content-length': fc.oneof(
+      fc.constantFrom('12', '0', '12345678901', '1e3', ' 12'),
+      anyValue,
+    ),
   },
   { requiredKeys: ['host'] },
 );
@@ -140,6 +159,15 @@ describe('the infer validator check', () => {
     expect((validate(plain) as { value: unknown }).value).toBe(plain);
     const wrong = { inputs: [{ ...plain.inputs[0], datatype: 'FP33' }] };
     expect(validate(wrong)).toHaveProperty('error');
+    const binary = {
+      inputs: [
+        { name: 'image', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 16 } },
+      ],
+    };
+    expect((validate(binary) as { value: unknown }).value).toBe(binary);
+    const extra = { inputs: [{ ...binary.inputs[0], parameters: { binary_data_size: 16, x: 1 } }] };
+    expect(validate(extra)).toEqual({ value: extra });
+    expect((validate(extra) as { value: unknown }).value).not.toBe(extra);
     const timed = { ...plain, parameters: { timeout: 1000 } };
     expect(validate(timed)).toEqual({ value: timed });
     expect((validate(timed) as { value: unknown }).value).not.toBe(timed);

@@ -3,8 +3,10 @@ import { validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodType } from 'zod';
 import { isModelName, isPlainRecord, isShape, isTensorName } from '@conveyor/shared';
 import {
+  BYTE_COUNT,
   InferHeadersSchema,
   InferRequestSchema,
+  MAX_BINARY_DATA_SIZE,
   ModelParamsSchema,
   OIP_DATATYPES,
 } from './schemas.js';
@@ -27,18 +29,37 @@ function onlyKeys(value: Record<string, unknown>, keys: readonly string[]): bool
   return true;
 }
 
-const INPUT_KEYS = ['name', 'shape', 'datatype', 'data'] as const;
+const INPUT_KEYS = ['name', 'shape', 'datatype', 'data', 'parameters'] as const;
 
-/** An input with JSON `data`, a shape and a datatype, and nothing else (no parameters). */
+/** The parameters of a binary input: its `binary_data_size` and nothing else. */
+function isBinaryParameters(parameters: unknown): boolean {
+  if (!isPlainRecord(parameters) || !onlyKeys(parameters, ['binary_data_size'])) return false;
+  const size = parameters.binary_data_size;
+  return (
+    Number.isInteger(size) && (size as number) >= 0 && (size as number) <= MAX_BINARY_DATA_SIZE
+  );
+}
+
+/**
+ * An input with a shape, a datatype and either JSON `data` and no parameters, or (the binary
+ * extension) no data and parameters that hold only its `binary_data_size`.
+ */
 function isPlainInput(input: unknown): boolean {
   if (!isPlainRecord(input) || !onlyKeys(input, INPUT_KEYS)) return false;
-  const { name, shape, datatype, data } = input;
-  return Array.isArray(data) && DATATYPES.has(datatype) && isShape(shape) && isTensorName(name);
+  const { name, shape, datatype, data, parameters } = input;
+  const carried =
+    data === undefined
+      ? isBinaryParameters(parameters)
+      : parameters === undefined && Array.isArray(data);
+  return carried && DATATYPES.has(datatype) && isShape(shape) && isTensorName(name);
 }
 
 const REQUEST_KEYS = ['id', 'inputs'] as const;
 
-/** The common JSON request: inputs with `data`, an optional `id`, no parameters, no outputs. */
+/**
+ * The common request: inputs with `data` (JSON) or with only their `binary_data_size` (the binary
+ * extension), an optional `id`, no request parameters, no outputs.
+ */
 export const isPlainInferRequest: Unchanged = (body) => {
   if (!isPlainRecord(body) || !onlyKeys(body, REQUEST_KEYS)) return false;
   const { id, inputs } = body;
@@ -47,12 +68,17 @@ export const isPlainInferRequest: Unchanged = (body) => {
   return inputs.every(isPlainInput);
 };
 
-/** Headers zod would not change: none of the two it turns into numbers, a `Prefer` string or none. */
-export const isPlainInferHeaders: Unchanged = (headers) =>
-  isPlainRecord(headers) &&
-  headers['conveyor-timeout-ms'] === undefined &&
-  headers['inference-header-content-length'] === undefined &&
-  (headers.prefer === undefined || typeof headers.prefer === 'string');
+/**
+ * Headers zod would not change: no `Conveyor-Timeout-Ms` (it becomes a number), a binary extension
+ * header length of digits or none, a `Prefer` string or none.
+ */
+export const isPlainInferHeaders: Unchanged = (headers) => {
+  if (!isPlainRecord(headers) || headers['conveyor-timeout-ms'] !== undefined) return false;
+  const length = headers['inference-header-content-length'];
+  if (length !== undefined && !(typeof length === 'string' && BYTE_COUNT.test(length)))
+    return false;
+  return headers.prefer === undefined || typeof headers.prefer === 'string';
+};
 
 /** The path of `/v2/models/:name/infer`: a model name and no version. */
 export const isPlainInferParams: Unchanged = (params) =>

@@ -103,11 +103,10 @@ const ParameterValueSchema = z.union([z.string(), z.number(), z.boolean()]);
 export const ParametersSchema = z.record(z.string().min(1).max(256), ParameterValueSchema);
 
 /** A byte count of the binary tensor data extension. */
-const BinaryDataSizeSchema = z
-  .number()
-  .int()
-  .nonnegative()
-  .max(2 ** 31 - 1);
+/** Largest `binary_data_size` of an input. */
+export const MAX_BINARY_DATA_SIZE = 2 ** 31 - 1;
+
+const BinaryDataSizeSchema = z.number().int().nonnegative().max(MAX_BINARY_DATA_SIZE);
 
 /**
  * One input tensor: JSON `data`, or `parameters.binary_data_size` bytes of the binary part of the
@@ -185,6 +184,9 @@ export const ModelParamsSchema = z
   .strict();
 
 /** Headers are loose: every other header must pass through untouched. */
+/** `Inference-Header-Content-Length`: a byte count, as digits. */
+export const BYTE_COUNT = /^[0-9]{1,10}$/;
+
 export const InferHeadersSchema = z.looseObject({
   'conveyor-timeout-ms': z
     .string()
@@ -192,11 +194,13 @@ export const InferHeadersSchema = z.looseObject({
     .transform(Number)
     .pipe(TimeoutMsSchema)
     .optional(),
-  /** Binary tensor data extension: the byte length of the JSON header that starts the body. */
+  /**
+   * Binary tensor data extension: the byte length of the JSON header that starts the body (read as
+   * a number by the body's parser, which runs before this check).
+   */
   'inference-header-content-length': z
     .string()
-    .regex(/^[0-9]{1,10}$/, { message: 'a byte count' })
-    .transform(Number)
+    .regex(BYTE_COUNT, { message: 'a byte count' })
     .optional(),
   /**
    * RFC 7240 preferences: `respond-async` and `wait=<seconds>` are honoured, others ignored (as the
