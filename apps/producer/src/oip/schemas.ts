@@ -102,10 +102,10 @@ const ParameterValueSchema = z.union([z.string(), z.number(), z.boolean()]);
 /** Protocol `$parameters`: names with string, number or boolean values. */
 export const ParametersSchema = z.record(z.string().min(1).max(256), ParameterValueSchema);
 
-/** A byte count of the binary tensor data extension. */
 /** Largest `binary_data_size` of an input. */
 export const MAX_BINARY_DATA_SIZE = 2 ** 31 - 1;
 
+/** A byte count of the binary tensor data extension. */
 const BinaryDataSizeSchema = z.number().int().nonnegative().max(MAX_BINARY_DATA_SIZE);
 
 /**
@@ -183,10 +183,10 @@ export const ModelParamsSchema = z
   .object({ name: ModelNameSchema, version: VersionRefSchema.optional() })
   .strict();
 
-/** Headers are loose: every other header must pass through untouched. */
 /** `Inference-Header-Content-Length`: a byte count, as digits. */
 export const BYTE_COUNT = /^[0-9]{1,10}$/;
 
+/** Headers are loose: every other header must pass through untouched. */
 export const InferHeadersSchema = z.looseObject({
   'conveyor-timeout-ms': z
     .string()
