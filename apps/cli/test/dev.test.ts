@@ -21,18 +21,26 @@ function startDev(
 ): {
   child: ChildProcess;
   output: () => string;
+  /** Its standard error so far: why it stopped, when it stopped early. */
+  errors: () => string;
   exited: Promise<CliRun>;
 } {
   const child = startCli(['dev', ...args], { env: { LOG_LEVEL: 'info' }, cwd });
   let output = '';
+  let errors = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  return { child, output: () => output, exited: finished(child) };
+  child.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString('utf8')));
+  return { child, output: () => output, errors: () => errors, exited: finished(child) };
 }
 
 /** Waits until the producer is ready and its worker serves iris (the producer is ready first). */
-async function ready(port: number, dev: { child: ChildProcess }): Promise<Response> {
+async function ready(
+  port: number,
+  dev: { child: ChildProcess; output: () => string; errors: () => string },
+): Promise<Response> {
   for (;;) {
-    expect(dev.child.exitCode).toBeNull();
+    // A dev that stopped early says why in its output.
+    expect(dev.child.exitCode, `${dev.output()}\n${dev.errors()}`).toBeNull();
     const response = await fetch(`http://127.0.0.1:${port}/v2/health/ready`).catch(() => undefined);
     const model = await fetch(`http://127.0.0.1:${port}/v2/models/iris/ready`).catch(
       () => undefined,
