@@ -7,7 +7,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { ROOT } from '../lib/worker-process.js';
-import { imageFloor, inferenceMsPerRow, targetRows, verdict } from './report.js';
+import {
+  imageFloor,
+  imageInProcessBest,
+  inferenceMsPerRow,
+  targetRows,
+  verdict,
+} from './report.js';
 import { INTRO, LOAD_TESTS } from './report-md-template.js';
 import type { BenchResults, CpuSeconds, PlainBullmqResult } from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
@@ -177,7 +183,7 @@ function irisGap(r: BenchResults): string {
  */
 function imageCeiling(r: BenchResults): string {
   const e = r.endToEnd?.['text-direction'];
-  const best = e?.inProcess?.rowsPerSecond ?? r.limit?.['text-direction']?.bestRowsPerSecond;
+  const best = imageInProcessBest(r)?.rowsPerSecond;
   const inference = inferenceMsPerRow(r);
   const cores = r.machine?.cpus;
   if (!e || best === undefined || !inference || cores === undefined) return '';
