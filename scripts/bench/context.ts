@@ -20,6 +20,7 @@ export function countsFor(quick: boolean) {
     embeddedSamples: quick ? 2000 : 20_000,
     burstSeconds: quick ? 1 : 4,
     burstMaxRequests: quick ? 500 : 4000,
+    burstWarmRequests: quick ? 100 : 1000,
     sweepJobs: quick ? 500 : 4000,
     ingestIrisRequests: quick ? 500 : 5000,
     ingestImageRequests: quick ? 200 : 3000,

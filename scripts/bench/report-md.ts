@@ -15,7 +15,13 @@ import {
   verdict,
 } from './report.js';
 import { INTRO, LOAD_TESTS } from './report-md-template.js';
-import type { BenchResults, CpuSeconds, PlainBullmqResult } from './results.js';
+import type {
+  AcceptOnlySide,
+  BenchResults,
+  BurstSide,
+  CpuSeconds,
+  PlainBullmqResult,
+} from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
 
 export const DOC_JSON = join(ROOT, 'docs', 'benchmarks.json');
@@ -259,7 +265,7 @@ function latency(r: BenchResults): string {
 function burst(r: BenchResults): string {
   const b = r.burst;
   if (!b) return NOT_MEASURED;
-  const side = (label: string, s: typeof b.conveyor, done: string) => [
+  const side = (label: string, s: BurstSide | AcceptOnlySide, done: string) => [
     label,
     s.accepted,
     s.errors,
@@ -269,7 +275,11 @@ function burst(r: BenchResults): string {
     done,
     s.lost ?? 'n/a',
   ];
-  return `${b.total} requests of ${b.workload} at ${b.rate}/s with a ${b.timeoutMs / 1000} s client timeout.\n\n${table(
+  const warm =
+    b.warmRequests === undefined
+      ? ''
+      : ` Each server was first warmed up with ${b.warmRequests} requests over 32 connections (Conveyor's warm-up jobs drained before its burst).`;
+  return `${b.total} requests of ${b.workload} at ${b.rate}/s with a ${b.timeoutMs / 1000} s client timeout.${warm}\n\n${table(
     [
       'side',
       'answered 2xx',
@@ -287,6 +297,20 @@ function burst(r: BenchResults): string {
         `${b.conveyor.drainSeconds} s (queue drained)`,
       ),
       side('naive inline server (200 with the result)', b.naive, `${b.naive.drainSeconds} s`),
+      ...(b.acceptOnly
+        ? [
+            side(
+              'no worker running: Conveyor (202)',
+              b.acceptOnly.conveyor,
+              `${b.acceptOnly.conveyor.sendSeconds} s`,
+            ),
+            side(
+              'no worker running: bare fastify queueing with plain BullMQ (202)',
+              b.acceptOnly.bareQueued,
+              `${b.acceptOnly.bareQueued.sendSeconds} s`,
+            ),
+          ]
+        : []),
     ],
   )}${burstCpu(r)}`;
 }
@@ -310,7 +334,22 @@ function burstCpu(r: BenchResults): string {
     side.redisFaultsPerRequest === undefined
       ? ''
       : `, with ${side.redisFaultsPerRequest} page faults per request as its memory grows by each image`;
-  return `${used} Accepting alone costs ${n(perRequest, 3)} CPU ms per image request (scenario 9: producer ${image.server}, driver ${image.driver}, Redis ${image.redis}${faults}), so ${b.rate} requests/s need ${n((perRequest * b.rate) / 1000, 2)} cores before any inference.${queuedCost(r, b.rate)}`;
+  return `${used}${acceptOnlyCpu(b)} Accepting alone costs ${n(perRequest, 3)} CPU ms per image request (scenario 9: producer ${image.server}, driver ${image.driver}, Redis ${image.redis}${faults}), so ${b.rate} requests/s need ${n((perRequest * b.rate) / 1000, 2)} cores before any inference.${queuedCost(r, b.rate)}`;
+}
+
+/** Where the cores went in the burst with no worker running. */
+function acceptOnlyCpu(b: NonNullable<BenchResults['burst']>): string {
+  const sides = b.acceptOnly;
+  if (!sides) return '';
+  const use = (label: string, s: AcceptOnlySide) => {
+    const { driver, server, redis } = s.cpuSeconds;
+    const total = driver + server + redis;
+    const cores = s.sendSeconds
+      ? ` over ${s.sendSeconds} s, ${n(total / s.sendSeconds, 2)} cores`
+      : '';
+    return `${label} ${n(total, 1)} CPU s (driver ${driver}, server ${server}, Redis ${redis}${cores})`;
+  };
+  return ` With no worker running, the same burst used ${use("to Conveyor's producer", sides.conveyor)}, and ${use('to the bare server queueing with plain BullMQ', sides.bareQueued)}.`;
 }
 
 /** CPU ms per request of scenario 9's server, driver and Redis together. */

@@ -219,7 +219,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
       `burst at 3x capacity (5): Conveyor 202 p99`,
       burst?.p99Ms,
       { atMost: 200, unit: ' ms' },
-      (v) => `${fixed(v, 1)} ms (p50 ${burst?.p50Ms} ms)`,
+      (v) => `${fixed(v, 1)} ms (p50 ${burst?.p50Ms} ms)${acceptOnlyP99(results.burst)}`,
     ),
   );
   rows.push(
@@ -324,4 +324,11 @@ export function targetsText(rows: readonly TargetRow[]): string {
   return cells
     .map((c) => c.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell)).join('  '))
     .join('\n');
+}
+
+/** The burst's p99 with no worker running, Conveyor's producer and the bare server (5). */
+function acceptOnlyP99(burst: BenchResults['burst']): string {
+  const sides = burst?.acceptOnly;
+  if (!sides) return '';
+  return `; no worker running: Conveyor ${fixed(sides.conveyor.p99Ms, 1)} ms, bare fastify queueing with plain BullMQ ${fixed(sides.bareQueued.p99Ms, 1)} ms`;
 }

@@ -98,8 +98,26 @@ export interface BurstResult {
   rate: number;
   total: number;
   timeoutMs: number;
+  /** Requests each server was warmed up with before its burst (absent from older files: none). */
+  warmRequests?: number;
   conveyor: BurstSide;
   naive: BurstSide;
+  /**
+   * The same burst with no worker running, so that accepting has the cores to itself (absent from
+   * older files): what accepting these requests alone costs, whatever runs the jobs later.
+   */
+  acceptOnly?: {
+    /** Conveyor's producer. */
+    conveyor: AcceptOnlySide;
+    /** The bare fastify server of scenario 9 queueing each image with plain BullMQ. */
+    bareQueued: AcceptOnlySide;
+  };
+}
+
+/** One side of the burst with no worker running; `lost` counts accepted jobs not in the queue. */
+export interface AcceptOnlySide extends Omit<BurstSide, 'cpuSeconds'> {
+  /** CPU seconds each process used over sendSeconds; `server` is the HTTP server's. */
+  cpuSeconds: { driver: number; server: number; redis: number };
 }
 
 /** Scenario 6: one configuration of processes and threads. */

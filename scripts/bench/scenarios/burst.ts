@@ -6,18 +6,119 @@ import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { queueName, queuePrefix } from '@conveyor/shared';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { freePort } from '../../lib/redis-server.js';
 import { cpuSecondsOf, driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
+
 import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
-import { exchange, type LoadOptions } from '../http-load.js';
-import { oipBinaryRequest, percentile, round, say } from '../lib.js';
-import type { BenchResults, BurstResult, BurstSide } from '../results.js';
+import { exchange, load, type LoadOptions } from '../http-load.js';
+import { oipBinaryRequest, percentile, round, say, type Child } from '../lib.js';
+import type { AcceptOnlySide, BenchResults, BurstResult, BurstSide } from '../results.js';
+import { announce } from './ingest.js';
 import { WORKLOADS, type Workload } from '../workloads.js';
 
 export async function runBurst(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n5. a burst at several times capacity, open loop: Conveyor’s async API vs a naive server');
   results.burst = await burst(ctx, results.endToEnd?.['text-direction']?.jobsPerSecond ?? 300);
+}
+
+/** The burst's shape: how many requests, how fast, and how long each may take. */
+interface Schedule {
+  total: number;
+  rate: number;
+  timeoutMs: number;
+}
+
+type Outcome = { status: number | 'timeout' | 'error'; ms: number; jobId?: string };
+type Request = Omit<LoadOptions, 'requests' | 'concurrency'>;
+/** A request without the server's port: what every side of the burst is sent. */
+type Target = Omit<Request, 'port'>;
+
+/**
+ * Sends `total` requests at `rate` per second without waiting for answers, over kept-alive
+ * node:http connections (fetch() cost this driver about 3 ms of CPU per 110 KB request: on two
+ * cores it took a core from the servers and fell behind its schedule). A driver behind schedule
+ * still yields every few requests, so answers are read as they come. `errorCauses` counts why
+ * requests failed, by the socket error's code.
+ */
+async function openLoop(
+  { total, rate, timeoutMs }: Schedule,
+  request: Request,
+): Promise<{ outcomes: Outcome[]; ms: number; errorCauses: Map<string, number> }> {
+  const outcomes: Outcome[] = [];
+  const errorCauses = new Map<string, number>();
+  const pending: Promise<void>[] = [];
+  const agent = new Agent({ keepAlive: true });
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const wait = t0 + (i * 1000) / rate - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    else if (i % 8 === 0) await new Promise((r) => setImmediate(r));
+    const sent = performance.now();
+    pending.push(
+      exchange(agent, { ...request, timeoutMs }).then(
+        ({ status, body }) => {
+          const jobId = /"(?:job_id|id)"\s*:\s*"([^"]+)"/.exec(body)?.[1];
+          outcomes.push({ status, ms: performance.now() - sent, ...(jobId && { jobId }) });
+        },
+        (error: unknown) => {
+          const name = error instanceof Error ? error.name : '';
+          const why = (error as { code?: string }).code ?? name;
+          errorCauses.set(why, (errorCauses.get(why) ?? 0) + 1);
+          outcomes.push({
+            status: name === 'AbortError' ? 'timeout' : 'error',
+            ms: performance.now() - sent,
+          });
+        },
+      ),
+    );
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  return { outcomes, ms: performance.now() - t0, errorCauses };
+}
+
+/** Counts and latencies of an open loop's outcomes. */
+function summarise({ outcomes, errorCauses }: Awaited<ReturnType<typeof openLoop>>) {
+  const latencies = outcomes.map((o) => o.ms);
+  return {
+    accepted: outcomes.filter((o) => typeof o.status === 'number' && o.status < 300).length,
+    refused: outcomes.filter((o) => typeof o.status === 'number' && o.status >= 400).length,
+    timeouts: outcomes.filter((o) => o.status === 'timeout').length,
+    errors: outcomes.filter((o) => o.status === 'error').length,
+    p50Ms: round(percentile(latencies, 50), 1),
+    p99Ms: round(percentile(latencies, 99), 1),
+    errorCauses: Object.fromEntries(errorCauses),
+  };
+}
+
+/** The ids of the jobs an open loop's 2xx answers named. */
+const acceptedIds = (outcomes: readonly Outcome[]): string[] =>
+  outcomes.flatMap((o) =>
+    o.jobId !== undefined && typeof o.status === 'number' && o.status < 300 ? [o.jobId] : [],
+  );
+
+/**
+ * Warms a server up before its burst, as a running service is when a burst comes: a closed loop of
+ * `count` requests over 32 connections (JIT, connections, first jobs), every one answered 2xx.
+ */
+async function warmUp(port: number, request: Target, count: number): Promise<void> {
+  const warm = await load({ ...request, port, requests: count, concurrency: 32 });
+  const answered = Object.entries(warm.statuses).filter(([status]) => /^2\d\d$/.test(status));
+  if (answered.reduce((sum, [, n]) => sum + n, 0) !== count)
+    throw new Error(`a server did not answer its warm-up: ${JSON.stringify(warm.statuses)}`);
+}
+
+/** Waits until a queue has nothing waiting or running, for at most `limitMs`. */
+async function drained(queue: Queue, limitMs: number): Promise<void> {
+  const until = performance.now() + limitMs;
+  const left = async () => {
+    const counts = await queue.getJobCounts('waiting', 'active', 'prioritized');
+    return (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.prioritized ?? 0);
+  };
+  while ((await left()) > 0 && performance.now() < until)
+    await new Promise((r) => setTimeout(r, 50));
 }
 
 /** Scenario 5, on the image model: the same open-loop burst against Conveyor and a naive server. */
@@ -29,77 +130,37 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
   const timeoutMs = 10_000;
   const bytes = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
   say(
-    `   ${total} requests at ${rate}/s (3x Conveyor's measured capacity), client timeout ${timeoutMs} ms`,
+    `   ${total} requests at ${rate}/s (3x Conveyor's measured capacity), client timeout ${timeoutMs} ms, each server warmed up with ${ctx.counts.burstWarmRequests} requests first`,
   );
+  const schedule: Schedule = { total, rate, timeoutMs };
+  // The image as raw float32 bytes (OIP's binary tensor data extension), as an image client
+  // sends it; the naive server gets the same bytes.
+  const request = {
+    path: `/v2/models/${workload}/infer`,
+    ...oipBinaryRequest(input, [1, ...rowShape], bytes),
+  };
+  const conveyor = await conveyorSide(ctx, schedule, workload, request);
+  say(`   conveyor: ${JSON.stringify(conveyor)}`);
+  const naive = await naiveSide(ctx, schedule, workload, bytes);
+  say(`   naive: ${JSON.stringify(naive)}`);
+  const acceptOnly = await acceptOnlySides(ctx, schedule, workload, request);
+  say(`   no worker running: ${JSON.stringify(acceptOnly)}`);
+  const warmRequests = ctx.counts.burstWarmRequests;
+  return { workload, rate, total, timeoutMs, warmRequests, conveyor, naive, acceptOnly };
+}
 
-  /** Why requests failed in the last open loop, by the socket error's code. */
-  const errorCauses = new Map<string, number>();
-
-  /**
-   * Sends `total` requests at `rate` per second without waiting for answers, over kept-alive
-   * node:http connections (fetch() cost this driver about 3 ms of CPU per 110 KB request: on two
-   * cores it took a core from the servers and fell behind its schedule). A driver behind schedule
-   * still yields every few requests, so answers are read as they come.
-   */
-  async function openLoop(request: Omit<LoadOptions, 'requests' | 'concurrency'>) {
-    const outcomes: { status: number | 'timeout' | 'error'; ms: number; jobId?: string }[] = [];
-    const pending: Promise<void>[] = [];
-    const agent = new Agent({ keepAlive: true });
-    errorCauses.clear();
-    const t0 = performance.now();
-    for (let i = 0; i < total; i++) {
-      const wait = t0 + (i * 1000) / rate - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      else if (i % 8 === 0) await new Promise((r) => setImmediate(r));
-      const sent = performance.now();
-      pending.push(
-        exchange(agent, { ...request, timeoutMs }).then(
-          ({ status, body }) => {
-            const jobId = /"(?:job_id|id)"\s*:\s*"([^"]+)"/.exec(body)?.[1];
-            outcomes.push({ status, ms: performance.now() - sent, ...(jobId && { jobId }) });
-          },
-          (error: unknown) => {
-            const name = error instanceof Error ? error.name : '';
-            const why = (error as { code?: string }).code ?? name;
-            errorCauses.set(why, (errorCauses.get(why) ?? 0) + 1);
-            outcomes.push({
-              status: name === 'AbortError' ? 'timeout' : 'error',
-              ms: performance.now() - sent,
-            });
-          },
-        ),
-      );
-    }
-    await Promise.all(pending);
-    agent.destroy();
-    return { outcomes, ms: performance.now() - t0 };
-  }
-
-  const summarise = (outcomes: { status: number | 'timeout' | 'error'; ms: number }[]) => ({
-    accepted: outcomes.filter((o) => typeof o.status === 'number' && o.status < 300).length,
-    refused: outcomes.filter((o) => typeof o.status === 'number' && o.status >= 400).length,
-    timeouts: outcomes.filter((o) => o.status === 'timeout').length,
-    errors: outcomes.filter((o) => o.status === 'error').length,
-    p50Ms: round(
-      percentile(
-        outcomes.map((o) => o.ms),
-        50,
-      ),
-      1,
-    ),
-    p99Ms: round(
-      percentile(
-        outcomes.map((o) => o.ms),
-        99,
-      ),
-      1,
-    ),
-    errorCauses: Object.fromEntries(errorCauses),
-  });
-
-  // Conveyor: the producer answers 202 at once; the worker drains the queue behind it.
+/**
+ * Conveyor: the producer answers 202 at once; one worker drains the queue behind it. Warmed up
+ * first, and the warm-up's jobs drained, so the burst starts on an idle, running service.
+ */
+async function conveyorSide(
+  ctx: BenchContext,
+  schedule: Schedule,
+  workload: Workload,
+  request: Target,
+): Promise<BurstSide> {
   const { pid: redisPid } = await redisInfo(ctx.redis.url);
-  const conveyor = await ctx.withWorkers([workload], 1, {}, async (_client, prefix, workers) => {
+  return ctx.withWorkers([workload], 1, {}, async (_client, prefix, workers) => {
     const port = await freePort();
     const producer = await ctx.producer(prefix, port);
     const queue = new Queue(queueName(workload, '1'), {
@@ -108,9 +169,8 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
       skipMetasUpdate: true,
     });
     try {
-      // The image as raw float32 bytes (OIP's binary tensor data extension), as an image
-      // client sends it; the naive server below gets the same bytes.
-      const request = oipBinaryRequest(input, [1, ...rowShape], bytes);
+      await warmUp(port, request, ctx.counts.burstWarmRequests);
+      await drained(queue, 120_000);
       const burstStarted = performance.now();
       const pids = { producer: [producer.child.pid], worker: workers.map((w) => w.child.pid) };
       const before = {
@@ -119,7 +179,7 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
         worker: cpuSecondsOf(pids.worker),
         redis: processCpuSeconds(redisPid),
       };
-      const sent = await openLoop({ port, path: `/v2/models/${workload}/infer`, ...request });
+      const sent = await openLoop(schedule, { ...request, port });
       // Where the cores went while the requests were sent and answered.
       const cpuSeconds = {
         driver: round(driverCpuSeconds(before.driver), 2),
@@ -127,41 +187,18 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
         worker: round(cpuSecondsOf(pids.worker) - before.worker, 2),
         redis: round(processCpuSeconds(redisPid) - before.redis, 2),
       };
-      const sendSeconds = round(sent.ms / 1000, 2);
-      // Drained: nothing waiting or running; bounded by two minutes.
-      const until = performance.now() + 120_000;
-      let counts = await queue.getJobCounts(
-        'waiting',
-        'active',
-        'prioritized',
-        'completed',
-        'failed',
-      );
-      while ((counts.waiting ?? 0) + (counts.active ?? 0) + (counts.prioritized ?? 0) > 0) {
-        if (performance.now() > until) break;
-        await new Promise((r) => setTimeout(r, 50));
-        counts = await queue.getJobCounts(
-          'waiting',
-          'active',
-          'prioritized',
-          'completed',
-          'failed',
-        );
-      }
-      const drainSeconds = (performance.now() - burstStarted) / 1000;
-      const summary = summarise(sent.outcomes);
+      await drained(queue, 120_000);
       // Lost: a job whose id the client was given (202 or 200) that did not complete.
-      const acceptedIds = sent.outcomes.flatMap((o) =>
-        o.jobId !== undefined && typeof o.status === 'number' && o.status < 300 ? [o.jobId] : [],
+      const states = await Promise.all(
+        acceptedIds(sent.outcomes).map((id) => queue.getJobState(id)),
       );
-      const states = await Promise.all(acceptedIds.map((id) => queue.getJobState(id)));
       return {
-        ...summary,
+        ...summarise(sent),
         completed: states.filter((st) => st === 'completed').length,
         failed: states.filter((st) => st === 'failed').length,
         lost: states.filter((st) => st !== 'completed' && st !== 'failed').length,
-        drainSeconds: round(drainSeconds, 2),
-        sendSeconds,
+        drainSeconds: round((performance.now() - burstStarted) / 1000, 2),
+        sendSeconds: round(sent.ms / 1000, 2),
         cpuSeconds,
       };
     } finally {
@@ -169,27 +206,117 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
       await ctx.stop(producer);
     }
   });
-  say(`   conveyor: ${JSON.stringify(conveyor)}`);
+}
 
-  // Naive: the model runs inline in the HTTP handler, on the server's only thread.
+/** Naive: the model runs inline in the HTTP handler, on the server's only thread. */
+async function naiveSide(
+  ctx: BenchContext,
+  schedule: Schedule,
+  workload: Workload,
+  bytes: Buffer,
+): Promise<BurstSide> {
+  const { rowShape, file } = WORKLOADS[workload];
   const port = await freePort();
   const naiveServer = await ctx.start(
     'scripts/bench/naive-server.ts',
     {
-      MODEL_PATH: join(ROOT, 'models', WORKLOADS[workload].file, '1', 'model.onnx'),
+      MODEL_PATH: join(ROOT, 'models', file, '1', 'model.onnx'),
       PORT: String(port),
       ROW_SHAPE: rowShape.join(','),
     },
     'naive server ready',
   );
-  let naive: BurstSide;
   try {
-    const headers = { 'content-type': 'application/octet-stream' };
-    const sent = await openLoop({ port, path: '/', body: bytes, headers });
-    naive = { ...summarise(sent.outcomes), drainSeconds: round(sent.ms / 1000, 2) };
+    const request = {
+      path: '/',
+      body: bytes,
+      headers: { 'content-type': 'application/octet-stream' },
+    };
+    await warmUp(port, request, ctx.counts.burstWarmRequests);
+    const sent = await openLoop(schedule, { ...request, port });
+    return { ...summarise(sent), drainSeconds: round(sent.ms / 1000, 2) };
   } finally {
     await ctx.stop(naiveServer);
   }
-  say(`   naive: ${JSON.stringify(naive)}`);
-  return { workload, rate, total, timeoutMs, conveyor, naive };
+}
+
+/**
+ * The same burst with no worker running, so that accepting has the cores to itself: first to
+ * Conveyor's producer, then to scenario 9's bare fastify server queueing each image with plain
+ * BullMQ (no Conveyor code). Whether this machine can accept the burst's rate at all, whatever
+ * runs the jobs. The accepted jobs are deleted afterwards.
+ */
+async function acceptOnlySides(
+  ctx: BenchContext,
+  schedule: Schedule,
+  workload: Workload,
+  request: Target,
+): Promise<NonNullable<BurstResult['acceptOnly']>> {
+  const { pid: redisPid } = await redisInfo(ctx.redis.url);
+  const prefix = ctx.prefixFor('burst-accept');
+  await announce(ctx, prefix);
+  const bareQueuePrefix = ctx.prefixFor('burst-bare');
+  const side = async (server: Child, port: number, queue: Queue): Promise<AcceptOnlySide> => {
+    await warmUp(port, request, ctx.counts.burstWarmRequests);
+    const before = {
+      driver: process.cpuUsage(),
+      server: processCpuSeconds(server.child.pid),
+      redis: processCpuSeconds(redisPid),
+    };
+    const sent = await openLoop(schedule, { ...request, port });
+    const cpuSeconds = {
+      driver: round(driverCpuSeconds(before.driver), 2),
+      server: round(processCpuSeconds(server.child.pid) - before.server, 2),
+      redis: round(processCpuSeconds(redisPid) - before.redis, 2),
+    };
+    const states = await Promise.all(acceptedIds(sent.outcomes).map((id) => queue.getJobState(id)));
+    const seconds = round(sent.ms / 1000, 2);
+    // The warm-up's jobs are there too; every accepted job of the burst must be waiting.
+    const lost = states.filter((st) => st !== 'waiting' && st !== 'prioritized').length;
+    return { ...summarise(sent), lost, drainSeconds: seconds, sendSeconds: seconds, cpuSeconds };
+  };
+  const queueOf = (name: string, queuePrefix: string) =>
+    new Queue(name, {
+      connection: { url: ctx.redis.url },
+      prefix: queuePrefix,
+      skipMetasUpdate: true,
+    });
+  const conveyorQueue = queueOf(
+    queueName(workload, '1'),
+    queuePrefix(prefix, queueName(workload, '1')),
+  );
+  const bareQueue = queueOf(workload, bareQueuePrefix);
+  try {
+    const producerPort = await freePort();
+    const producer = await ctx.producer(prefix, producerPort, { MAX_QUEUE_DEPTH: '1000000' });
+    const conveyor = await side(producer, producerPort, conveyorQueue).finally(() =>
+      ctx.stop(producer),
+    );
+    const barePort = await freePort();
+    const bare = await ctx.start(
+      'scripts/bench/bare-server.ts',
+      { PORT: String(barePort), QUEUE_REDIS_URL: ctx.redis.url, QUEUE_PREFIX: bareQueuePrefix },
+      'bare server ready',
+    );
+    const bareQueued = await side(bare, barePort, bareQueue).finally(() => ctx.stop(bare));
+    return { conveyor, bareQueued };
+  } finally {
+    await conveyorQueue.close();
+    await bareQueue.close();
+    await deleteKeys(ctx.redis.url, [prefix, bareQueuePrefix]);
+  }
+}
+
+/** Deletes every key under the given prefixes (the accepted images would otherwise stay). */
+async function deleteKeys(url: string, prefixes: readonly string[]): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    for (const prefix of prefixes) {
+      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 })) {
+        if ((keys as string[]).length > 0) await redis.unlink(...(keys as string[]));
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
 }

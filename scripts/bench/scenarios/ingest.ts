@@ -41,7 +41,7 @@ function requestFor(workload: Workload): { body: Buffer; headers: Record<string,
 }
 
 /** Announces the models as a worker would, so that the producer accepts jobs with none running. */
-async function announce(ctx: BenchContext, prefix: string): Promise<void> {
+export async function announce(ctx: BenchContext, prefix: string): Promise<void> {
   const redis = new Redis(ctx.redis.url);
   try {
     for (const workload of WORKLOAD_NAMES) {
