@@ -3,7 +3,7 @@
  * loopback only, and prints the targets of issue 14 with their values. Every loop is bounded in
  * count and time, and everything started here is stopped here.
  *
- *   pnpm bench            the full run (about eight minutes)
+ *   pnpm bench            the full run (about nine minutes)
  *   pnpm bench --quick    a smoke run with small counts
  *   pnpm bench --save     also write docs/benchmarks.json and regenerate docs/benchmarks.md
  */

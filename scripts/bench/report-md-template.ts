@@ -14,7 +14,7 @@ costs µs a job. It writes its JSON to \`bench-results/latest.json\` (not tracke
 [benchmarks.json](benchmarks.json) and regenerates this page from it, and \`pnpm bench:docs\`
 regenerates this page without running anything. \`pnpm bench --quick\` is a smoke run with small
 counts (it cannot be saved); \`pnpm bench --only 3,8\` runs some scenarios (1 always runs). A full
-run takes about eight minutes. Tests never assert timings; the targets are reported, not enforced.
+run takes about nine minutes. Tests never assert timings; the targets are reported, not enforced.
 
 ## How to read it
 
