@@ -28,6 +28,7 @@ import { accuracyReaderOf } from './drift/accuracy-reader.js';
 import { driftAlerts } from './drift/alerts-plugin.js';
 import { createProducerMetrics, type ProducerMetrics } from './metrics/producer-metrics.js';
 import { RequestLog } from './request-log.js';
+import { decorateBodyBinary } from './request-binary.js';
 
 /** What the HTTP API needs from outside; tests pass real ones against a test Redis, or fakes. */
 export interface AppDeps {
@@ -72,6 +73,7 @@ export function buildApp(config: Config, deps: AppDeps) {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  decorateBodyBinary(app);
   // First: it must see every route to wrap it (TRACING; the SDK starts in run-producer.ts).
   if (config.TRACING !== 'off') void app.register(httpTracing());
 

@@ -19,7 +19,8 @@ import {
 import { jobNotFound, outcomeOf, readJobSummary, statusBody } from './jobs-view.js';
 import { readWhenFinished } from './jobs-wait.js';
 import { jobBodyOf } from '../uploads/upload-bodies.js';
-import { uploadedBinary, useUploads } from '../uploads/use-uploads.js';
+import { useUploads } from '../uploads/use-uploads.js';
+import { binaryOf } from '../request-binary.js';
 
 export interface JobRoutesOptions {
   client: Pick<QueueClient, 'enqueue' | 'job'>;
@@ -63,7 +64,7 @@ export const jobRoutes: FastifyPluginCallbackZod<JobRoutesOptions> = (app, optio
     async (request, reply) => {
       const { name } = request.params;
       const { inputs, parameters } = request.body;
-      const converted = toJobInputs(inputs, config.MAX_TENSOR_BYTES, uploadedBinary(request));
+      const converted = toJobInputs(inputs, config.MAX_TENSOR_BYTES, binaryOf(request));
       const ctx = await context.get();
       const callback = parameters?.callback_url;
       if (callback !== undefined) await ctx.webhooks.assertAllowed(callback);

@@ -18,7 +18,8 @@ import { inferValidatorCompiler } from './infer-validator.js';
 import { JOB_ID_HEADER } from '../plugins/error-handler.js';
 import { parsePrefer } from './prefer.js';
 import { inferBodyOf } from '../uploads/upload-bodies.js';
-import { uploadedBinary, useUploads } from '../uploads/use-uploads.js';
+import { useUploads } from '../uploads/use-uploads.js';
+import { binaryOf, keepBinary } from '../request-binary.js';
 import {
   BinaryInferResponseSchema,
   ErrorBodySchema,
@@ -48,9 +49,6 @@ const inferSerializer: typeof serializerCompiler = (route) =>
     ? (data: unknown) => JSON.stringify(data)
     : serializerCompiler(route);
 
-/** The binary part of each request body of the binary tensor data extension, by request. */
-const binaryParts = new WeakMap<FastifyRequest, Buffer>();
-
 type Done = (error: Error | null, body?: unknown) => void;
 
 /**
@@ -73,7 +71,7 @@ function addParsers(app: FastifyInstance): void {
     try {
       const { header, binary } = splitBinaryBody(body, length);
       void json(request, header, (error, value) => {
-        if (!error) binaryParts.set(request, binary);
+        if (!error) keepBinary(request, binary);
         done(error, value);
       });
     } catch (error) {
@@ -207,7 +205,7 @@ export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
         const { name, version } = request.params;
         const { body, headers } = request;
         const prefer = parsePrefer(headers.prefer);
-        const binary = binaryParts.get(request) ?? uploadedBinary(request);
+        const binary = binaryOf(request);
         const call: InferCall = {
           name,
           ...(version !== undefined && { version }),

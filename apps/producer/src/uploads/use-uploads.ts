@@ -1,20 +1,14 @@
 /**
  * Lets a route plugin's routes take `multipart/form-data`: @fastify/multipart reads the parts,
  * and a preValidation hook turns them into the JSON body the route's schema then checks, keeping
- * the file bytes aside for the handler (`uploadedBinary`).
+ * the file bytes aside for the handler (`binaryOf` of request-binary.ts).
  */
 import multipart from '@fastify/multipart';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { keepBinary } from '../request-binary.js';
 import { readUpload } from './multipart-upload.js';
 import type { Upload } from './multipart-upload.js';
 import type { UploadBody } from './upload-bodies.js';
-
-const binaries = new WeakMap<FastifyRequest, Buffer>();
-
-/** The bytes of an upload's file inputs, which its body's BYTES inputs point into. */
-export function uploadedBinary(request: FastifyRequest): Buffer | undefined {
-  return binaries.get(request);
-}
 
 /** Options of `useUploads`. */
 export interface UploadOptions {
@@ -42,7 +36,7 @@ export function useUploads(app: FastifyInstance, options: UploadOptions): void {
       .then((upload) => {
         const { body, binary } = options.bodyOf(upload);
         request.body = body;
-        if (binary !== undefined) binaries.set(request, binary);
+        if (binary !== undefined) keepBinary(request, binary);
       })
       .then(() => done(), done);
   });
