@@ -110,6 +110,14 @@ async function warmUp(port: number, request: Target, count: number): Promise<voi
     throw new Error(`a server did not answer its warm-up: ${JSON.stringify(warm.statuses)}`);
 }
 
+/** A BullMQ handle on a queue of the bench's Redis, to read counts and job states. */
+const queueOf = (url: string, name: string, prefix: string): Queue =>
+  new Queue(name, { connection: { url }, prefix, skipMetasUpdate: true });
+
+/** Conveyor's queue of version 1 of `workload` under the key prefix `prefix`. */
+const conveyorQueueOf = (url: string, prefix: string, workload: Workload): Queue =>
+  queueOf(url, queueName(workload, '1'), queuePrefix(prefix, queueName(workload, '1')));
+
 /** Waits until a queue has nothing waiting or running, for at most `limitMs`. */
 async function drained(queue: Queue, limitMs: number): Promise<void> {
   const until = performance.now() + limitMs;
@@ -163,11 +171,7 @@ async function conveyorSide(
   return ctx.withWorkers([workload], 1, {}, async (_client, prefix, workers) => {
     const port = await freePort();
     const producer = await ctx.producer(prefix, port);
-    const queue = new Queue(queueName(workload, '1'), {
-      connection: { url: ctx.redis.url },
-      prefix: queuePrefix(prefix, queueName(workload, '1')),
-      skipMetasUpdate: true,
-    });
+    const queue = conveyorQueueOf(ctx.redis.url, prefix, workload);
     try {
       await warmUp(port, request, ctx.counts.burstWarmRequests);
       await drained(queue, 120_000);
@@ -275,17 +279,8 @@ async function acceptOnlySides(
     const lost = states.filter((st) => st !== 'waiting' && st !== 'prioritized').length;
     return { ...summarise(sent), lost, drainSeconds: seconds, sendSeconds: seconds, cpuSeconds };
   };
-  const queueOf = (name: string, queuePrefix: string) =>
-    new Queue(name, {
-      connection: { url: ctx.redis.url },
-      prefix: queuePrefix,
-      skipMetasUpdate: true,
-    });
-  const conveyorQueue = queueOf(
-    queueName(workload, '1'),
-    queuePrefix(prefix, queueName(workload, '1')),
-  );
-  const bareQueue = queueOf(workload, bareQueuePrefix);
+  const conveyorQueue = conveyorQueueOf(ctx.redis.url, prefix, workload);
+  const bareQueue = queueOf(ctx.redis.url, workload, bareQueuePrefix);
   try {
     const producerPort = await freePort();
     const producer = await ctx.producer(prefix, producerPort, { MAX_QUEUE_DEPTH: '1000000' });
