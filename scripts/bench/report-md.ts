@@ -350,10 +350,11 @@ function acceptOnlyCpu(b: NonNullable<BenchResults['burst']>): string {
     return `${label} ${n(total, 1)} CPU s (driver ${driver}, server ${server}, Redis ${redis}${cores})`;
   };
   const bare = sides.bareQueued;
-  const verdict =
+  const outcome =
     bare.p99Ms > 200
-      ? ` The bare server's p99, with no Conveyor code and no worker, was ${n(bare.p99Ms, 1)} ms: in this run not even a server doing the least could answer ${b.rate} images/s within 200 ms on this machine.`
-      : ` The bare server's p99, with no Conveyor code and no worker, was ${n(bare.p99Ms, 1)} ms: in this run a server doing the least answered ${b.rate} images/s within 200 ms on this machine.`;
+      ? 'not even a server doing the least could answer'
+      : 'a server doing the least answered';
+  const verdict = ` The bare server's p99, with no Conveyor code and no worker, was ${n(bare.p99Ms, 1)} ms: in this run ${outcome} ${b.rate} images/s within 200 ms on this machine.`;
   return ` With no worker running, the same burst used ${use("to Conveyor's producer", sides.conveyor)}, and ${use('to the bare server queueing with plain BullMQ', bare)}.${verdict}`;
 }
 

@@ -1,6 +1,8 @@
 /**
  * Scenario 5, a burst at three times capacity: the same open-loop burst of images against
- * Conveyor's async API (202, the job runs later) and a naive server that runs the model inline.
+ * Conveyor's async API (202, the job runs later) and a naive server that runs the model inline,
+ * then with no worker running against Conveyor's producer and a bare server queueing with plain
+ * BullMQ. Every server is warmed up first.
  */
 import { Agent } from 'node:http';
 import { join } from 'node:path';
@@ -9,7 +11,6 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort } from '../../lib/redis-server.js';
 import { cpuSecondsOf, driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
-
 import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { exchange, load, type LoadOptions } from '../http-load.js';
