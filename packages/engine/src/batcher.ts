@@ -14,7 +14,7 @@ import {
   type Piece,
   type RunResult,
 } from './batch-request.js';
-import { concatRows, groupKey, rowsOf, sliceRows } from './batch-rows.js';
+import { concatRows, groupKey, rowsOf, sliceRows, viewRows } from './batch-rows.js';
 import { createBatchSizer, type BatchSizerStats } from './batch-sizer.js';
 import type { StagingBuffers } from './staging-buffers.js';
 
@@ -106,6 +106,25 @@ function checkRows(outputs: Record<string, Tensor>, rows: number): void {
       );
     }
   }
+}
+
+/**
+ * Largest joined output, in bytes, whose requests get views of it rather than copies. A call's
+ * outputs are its own (new buffers, never reused), so a view is safe; it keeps the whole call's
+ * output alive while any request's result is, which a copy would not, so only small ones are viewed.
+ * For a small model a copy per request, and the ArrayBuffer its encoding then made of it, cost
+ * about 2 µs a job.
+ */
+const VIEW_MAX_BYTES = 64 * 1024;
+
+/** How a joined call's outputs are split among its requests: views when small, else copies. */
+function splitterOf(outputs: Record<string, Tensor>): typeof sliceRows {
+  let bytes = 0;
+  for (const name in outputs) {
+    const { data } = outputs[name] as Tensor;
+    bytes += ArrayBuffer.isView(data) ? data.byteLength : Number.POSITIVE_INFINITY;
+  }
+  return bytes <= VIEW_MAX_BYTES ? viewRows : sliceRows;
 }
 
 /** The group whose first request has waited longest goes next. */
@@ -205,10 +224,11 @@ export function createBatcher(options: BatcherOptions): Batcher {
       return;
     }
     let offset = 0;
+    const split = splitterOf(result.outputs);
     for (const p of batch) {
       const outputs: Record<string, Tensor> = {};
       for (const [name, tensor] of Object.entries(result.outputs))
-        outputs[name] = sliceRows(tensor, offset, p.rows);
+        outputs[name] = split(tensor, offset, p.rows);
       offset += p.rows;
       deliverPiece(p, { outputs, ms: result.ms, batchRows: total, batchRequests: batch.length });
     }

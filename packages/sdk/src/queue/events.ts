@@ -148,12 +148,16 @@ export function createEventHub(
     const { event, jobId } = fields;
     if (event === undefined || jobId === undefined) return false;
     const entry: QueueEvent = { event, jobId, fields };
+    const listeners = subscribers.get(jobId);
     const kept = expected.get(jobId);
     if (kept && kept.end === undefined && ENDS.has(event)) {
-      kept.end = entry;
       running -= 1;
+      // An end someone waits for is handed over, not kept: kept ends of a client that enqueues
+      // fast and waits at once filled the map up to MAX_EXPECTED, old-generation garbage that
+      // every collection traced. A second wait on the job reads it instead.
+      if (listeners) expected.delete(jobId);
+      else kept.end = entry;
     }
-    const listeners = subscribers.get(jobId);
     if (!listeners) return false;
     if (typeof listeners === 'function') call(listeners, entry);
     else for (const fn of [...listeners]) call(fn, entry);

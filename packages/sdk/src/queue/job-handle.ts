@@ -167,10 +167,12 @@ class QueueJob<O extends object> implements QueueJobHandle<O> {
     return cancel(this.#ctx, this.id);
   }
 
-  async result(waitOptions: { timeoutMs?: number } = {}): Promise<Prediction<O>> {
+  result(waitOptions: { timeoutMs?: number } = {}): Promise<Prediction<O>> {
     // The job's outputs are whatever the caller typed them as; the worker checked the names.
     const timeoutMs = waitOptions.timeoutMs ?? this.#ctx.config.timeoutMs;
-    return (await waitFor(this.#ctx, this.id, timeoutMs)) as Prediction<O>;
+    // The wait's own promise, not an async function's: a client waits on thousands of jobs at
+    // once, and each async call keeps a generator, a promise and this handle alive until it ends.
+    return waitFor(this.#ctx, this.id, timeoutMs) as Promise<Prediction<O>>;
   }
 
   events(): AsyncIterableIterator<JobEvent> {

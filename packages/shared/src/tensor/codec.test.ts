@@ -271,6 +271,16 @@ describe('tensor decoding failures', () => {
     expect(codeOf(() => decodeTensor(long, { maxBytes: 64 }))).toBe('ERR_TENSOR_TOO_LARGE');
   });
 
+  it('decodes small tensors into arrays of their own, one per call', () => {
+    const one = decodeTensor(wire('float32', [1], [0, 0, 0x80, 0x3f]));
+    const two = decodeTensor(wire('float32', [1], [0, 0, 0, 0x40]));
+    expect([one.data[0], two.data[0]]).toEqual([1, 2]);
+    expect(one.data.buffer).not.toBe(two.data.buffer);
+    expect(codeOf(() => decodeTensor({ dtype: 'uint8', shape: [3], data: '!!!!' }))).toBe(
+      'ERR_TENSOR_INVALID',
+    );
+  });
+
   it('rejects bool bytes other than 0 and 1 with ERR_TENSOR_INVALID', () => {
     expect(codeOf(() => decodeTensor(wire('bool', [3], [0, 1, 2])))).toBe('ERR_TENSOR_INVALID');
     expect(codeOf(() => decodeTensor(wire('bool', [1], [0xff])))).toBe('ERR_TENSOR_INVALID');

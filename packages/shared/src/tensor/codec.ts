@@ -7,6 +7,7 @@ import {
   bytesPerElement,
   isVariableDtype,
   type Dtype,
+  type NumericDtype,
   type TypedArray,
 } from './dtype.js';
 import {
@@ -214,6 +215,8 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
       throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: data is not base64`);
     return fromBytes(wire.dtype, wire.shape, target, elements, where);
   }
+  if (bytes <= SMALL_BYTES && !options.pooled && HOST_IS_LITTLE_ENDIAN)
+    return decodeSmall(wire, elements, bytes, where);
   // Straight into an aligned buffer, without Buffer.from's copy: Buffer.from decodes into a slice
   // of the shared pool at any offset. allocUnsafe's slices of the pool start at multiples of 8.
   const target =
@@ -224,6 +227,46 @@ export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Ten
     throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: data is not base64`);
   }
   return fromBytes(wire.dtype, wire.shape, target, elements, where);
+}
+
+/**
+ * Largest numeric tensor decoded through SCRATCH into a typed array of its own length: V8 keeps a
+ * typed array of up to 64 bytes made that way on its heap, with no ArrayBuffer (a malloc, and an
+ * extension every collection sweeps) until someone asks for its `.buffer`. A small model's result
+ * decoded about 0.6 µs faster.
+ */
+const SMALL_BYTES = 64;
+const SCRATCH = Buffer.allocUnsafeSlow(SMALL_BYTES);
+/** SCRATCH seen as each numeric dtype's array, made once. */
+const SCRATCH_VIEWS = Object.fromEntries(
+  Object.entries(DTYPE_ARRAYS).map(([dtype, Ctor]) => [
+    dtype,
+    new Ctor(SCRATCH.buffer, 0, SMALL_BYTES / Ctor.BYTES_PER_ELEMENT),
+  ]),
+) as Record<NumericDtype, TypedArray>;
+
+/** A small numeric wire tensor (see SMALL_BYTES), its size checked by the caller. */
+function decodeSmall(wire: WireTensor, elements: number, bytes: number, where: string): Tensor {
+  if (SCRATCH.write(wire.data, 'base64') !== bytes)
+    throw new ConveyorError('ERR_TENSOR_INVALID', `${where}: data is not base64`);
+  const dtype = wire.dtype as NumericDtype;
+  const from = SCRATCH_VIEWS[dtype] as unknown as ArrayLike<number>;
+  const data = new DTYPE_ARRAYS[dtype](elements) as unknown as Record<number, number>;
+  // Element by element: a set() from a view would be one more object, .buffer an ArrayBuffer.
+  for (let i = 0; i < elements; i++) data[i] = from[i] as number;
+  if (dtype === 'bool' && (data as unknown as Uint8Array).some((v) => v > 1)) {
+    throw new ConveyorError(
+      'ERR_TENSOR_INVALID',
+      `${where}: bool data holds bytes other than 0 and 1`,
+    );
+  }
+  return createTensor(
+    dtype,
+    wire.shape,
+    data as unknown as TypedArray,
+    Number.POSITIVE_INFINITY,
+    where,
+  );
 }
 
 /** True when `bytes` is the whole of an ArrayBuffer of its own (not a pool or socket slice). */

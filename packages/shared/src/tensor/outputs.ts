@@ -1,6 +1,6 @@
 import { ConveyorError } from '../errors.js';
 import type { JobResult } from '../schemas/job.js';
-import { decodeTensor, encodeTensor, tensorBytes, tensorFromBytes } from './codec.js';
+import { decodeTensor, tensorBytes, tensorFromBytes } from './codec.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -78,7 +78,14 @@ export function encodeOutputs(
   }));
   const bytes = parts.reduce((n, part) => n + part.data.byteLength, 0);
   if (bytes < inlineMaxBytes) {
-    const inline = Object.fromEntries(parts.map((p) => [p.name, encodeTensor(p.tensor)]));
+    // The bytes read above, encoded: encodeTensor would read them from the tensor again.
+    const inline: JobResult['outputs'] = {};
+    for (const { name, tensor, data } of parts)
+      inline[name] = {
+        dtype: tensor.dtype,
+        shape: [...tensor.shape],
+        data: data.toString('base64'),
+      };
     return { outputs: inline, stored: undefined, bytes };
   }
   const encoded: JobResult['outputs'] = {};
