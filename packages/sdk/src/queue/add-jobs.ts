@@ -7,6 +7,7 @@ import {
   queueOfJobId,
   tensorBytes,
   type JobPayload,
+  type Tensor,
   type TypedArray,
 } from '@conveyor/shared';
 import type { PreparedJob } from '../request.js';
@@ -39,7 +40,8 @@ export function toBullJob(
   const blobs: [string, Buffer][] = [];
   const inputs: JobPayload['inputs'] = {};
   let total = 0;
-  for (const [name, tensor] of Object.entries(prepared.tensors)) {
+  for (const name in prepared.tensors) {
+    const tensor = prepared.tensors[name] as Tensor;
     // A typed array's bytes are a view; strings and bytes are encoded here (length-prefixed).
     const bytes = isVariableDtype(tensor.dtype) ? tensorBytes(tensor) : undefined;
     const size = bytes?.byteLength ?? (tensor.data as TypedArray).byteLength;

@@ -235,7 +235,7 @@ export function toTensors(
   const parsed = named
     ? { success: true as const, data: named }
     : NamedInputsSchema.safeParse(inputs);
-  if (!parsed.success || Object.keys(parsed.data).length === 0) {
+  if (!parsed.success || !hasKey(parsed.data)) {
     throw new ConveyorError(
       'ERR_VALIDATION',
       'inputs: expected an object with at least one named tensor',
@@ -244,11 +244,21 @@ export function toTensors(
       },
     );
   }
-  const specs = new Map(signature?.inputs.map((spec) => [spec.name, spec]));
+  // Once per request: a model's few inputs are searched, not mapped.
+  const specs = signature?.inputs;
   const tensors: Record<string, Tensor> = {};
-  for (const [name, value] of Object.entries(parsed.data))
-    tensors[name] = toTensor(name, value, maxBytes, specs.get(name));
+  for (const name in parsed.data) {
+    let spec: InputSpec | undefined;
+    for (const s of specs ?? []) if (s.name === name) spec = s;
+    tensors[name] = toTensor(name, parsed.data[name], maxBytes, spec);
+  }
   return tensors;
+}
+
+/** Whether a plain record has an own enumerable key. */
+function hasKey(record: Record<string, unknown>): boolean {
+  for (const key in record) if (Object.hasOwn(record, key)) return true;
+  return false;
 }
 
 const IdempotencyKeySchema = z

@@ -153,11 +153,29 @@ export function tensorBytes(tensor: Tensor): Buffer {
 
 /** Encodes a tensor to its wire form. */
 export function encodeTensor(tensor: Tensor): WireTensor {
+  const { data } = tensor;
+  const small =
+    !isVariableDtype(tensor.dtype) &&
+    HOST_IS_LITTLE_ENDIAN &&
+    (data as TypedArray).byteLength <= SMALL_BYTES;
   return {
     dtype: tensor.dtype,
     shape: [...tensor.shape],
-    data: tensorBytes(tensor).toString('base64'),
+    data: small
+      ? encodeSmall(tensor.dtype, data as TypedArray)
+      : tensorBytes(tensor).toString('base64'),
   };
+}
+
+/**
+ * A small numeric tensor's base64, through SCRATCH: reading its bytes through `.buffer` would make
+ * an ArrayBuffer of a typed array V8 keeps on its heap (see SMALL_BYTES).
+ */
+function encodeSmall(dtype: NumericDtype, data: TypedArray): string {
+  const to = SCRATCH_VIEWS[dtype] as unknown as Record<number, unknown>;
+  const from = data as unknown as ArrayLike<unknown>;
+  for (let i = 0; i < from.length; i++) to[i] = from[i];
+  return SCRATCH.toString('base64', 0, data.byteLength);
 }
 
 function base64ByteLength(text: string): number {

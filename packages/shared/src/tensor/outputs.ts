@@ -119,7 +119,8 @@ export function decodeOutputs(
   stored: Uint8Array | null | undefined,
 ): Record<string, Tensor> {
   const decoded: Record<string, Tensor> = {};
-  for (const [name, wire] of Object.entries(outputs)) {
+  for (const name in outputs) {
+    const wire = outputs[name] as JobResult['outputs'][string];
     const where = `output "${name}" of job ${jobId}`;
     if (!('at' in wire)) {
       decoded[name] = decodeTensor(wire, { maxBytes: Number.POSITIVE_INFINITY, where });
