@@ -6,6 +6,7 @@ import {
   featuresToInputs,
   isFeatureRow,
   isFeatureRows,
+  isModelName,
   newJobId,
   parseOrThrow,
   toTensors,
@@ -14,6 +15,7 @@ import {
   type Tensor,
 } from '@conveyor/shared';
 import type { JobHandle, Prediction } from './client.js';
+import { isPlainPredictOptions } from './options-check.js';
 import { predictMany } from './predict-many.js';
 import { checkDefinition, type ModelDefinition } from './typed-model.js';
 
@@ -48,11 +50,14 @@ export function modelTarget(model: unknown): ModelTarget {
     const definition = model as ModelDefinition;
     return { name: parseOrThrow(ModelNameSchema, definition.name, 'model name'), definition };
   }
-  return { name: parseOrThrow(ModelNameSchema, model, 'model name') };
+  return { name: isModelName(model) ? model : parseOrThrow(ModelNameSchema, model, 'model name') };
 }
 
 /** Validates predict options (ERR_VALIDATION). */
 export function predictOptions(options: unknown): ParsedPredictOptions {
+  if (options === undefined) return {};
+  // The common options without zod's copy; a copy of our own, which the call may not share.
+  if (isPlainPredictOptions(options)) return { ...options };
   return parseOrThrow(PredictOptionsSchema, options ?? {}, 'predict options');
 }
 

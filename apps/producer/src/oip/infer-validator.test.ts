@@ -1,3 +1,4 @@
+import Fastify from 'fastify';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ZodType } from 'zod';
@@ -145,6 +146,26 @@ describe('the infer validator check', () => {
     // The generators reach both sides: some values pass, most go to zod.
     expect(passed).toBeGreaterThan(0);
     expect(passed).toBeLessThan(RUNS);
+  });
+
+  it("passes the path params fastify's router makes, and keeps other prototypes for zod", async () => {
+    const app = Fastify();
+    let seen: unknown;
+    app.get('/v2/models/:name/infer', (request, reply) => {
+      seen = request.params;
+      return reply.send('');
+    });
+    await app.inject({ method: 'GET', url: '/v2/models/iris/infer' });
+    await app.close();
+    expect(Object.getPrototypeOf(seen)).not.toBe(Object.prototype);
+    expect(holdsTo(isPlainInferParams, ModelParamsSchema, seen)).toBe(true);
+    expect(isPlainInferParams(Object.assign(Object.create(seen as object) as object, {}))).toBe(
+      false,
+    );
+    class Params {
+      name = 'iris';
+    }
+    expect(isPlainInferParams(new Params())).toBe(false);
   });
 
   it('passes the common request and hands anything else to zod, with its issues', () => {

@@ -80,9 +80,27 @@ export const isPlainInferHeaders: Unchanged = (headers) => {
   return headers.prefer === undefined || typeof headers.prefer === 'string';
 };
 
+/** The prototype of fastify's path params (find-my-way's NullObject), once it has been seen. */
+let paramsPrototype: object | undefined;
+
+/**
+ * A record of path params as fastify's router makes them: an object whose prototype is an empty
+ * object with no prototype (find-my-way's `NullObject`), which isPlainRecord does not take; or a
+ * plain object. Taken for plain, every request's path went through zod.
+ */
+function isParamsRecord(value: unknown): value is Record<string, unknown> {
+  if (isPlainRecord(value)) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto === null || proto === paramsPrototype) return proto !== null;
+  if (Object.getPrototypeOf(proto) !== null || Reflect.ownKeys(proto).length > 0) return false;
+  paramsPrototype = proto;
+  return true;
+}
+
 /** The path of `/v2/models/:name/infer`: a model name and no version. */
 export const isPlainInferParams: Unchanged = (params) =>
-  isPlainRecord(params) && onlyKeys(params, ['name']) && isModelName(params.name);
+  isParamsRecord(params) && onlyKeys(params, ['name']) && isModelName(params.name);
 
 const UNCHANGED = new Map<unknown, Unchanged>([
   [InferRequestSchema, isPlainInferRequest],
