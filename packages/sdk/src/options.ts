@@ -116,9 +116,11 @@ export const ClientOptionsSchema = z
     shadowSample: z.number().min(0).max(1).default(DEFAULTS.shadowSample),
     /**
      * Whether `enqueue` and `enqueueMany` keep the end of each job they add in memory (until
-     * `timeoutMs`), so that its handle's `result()` needs no read of the job. Default true. Keeping
-     * them means reading every event of the models' queues while such a job runs; a producer that
-     * hands job ids to others (HTTP 202) sets false: a later wait then reads the job once instead.
+     * `timeoutMs`, at most 50 000), so that its handle's first `result()` needs no read of the job
+     * (an end handed to a `result()` already waiting is not kept: a second one reads the job).
+     * Default true. Keeping them means reading every event of the models' queues while such a job
+     * runs; a producer that hands job ids to others (HTTP 202) sets false: a later wait then reads
+     * the job once instead.
      */
     keepJobEnds: z.boolean().default(true),
     /** How long the model catalogue read from Redis is reused, in ms. Default 5000. */
