@@ -65,7 +65,7 @@ export function checkRequest(
       throw inputMismatch(signature, spec, tensor);
   }
   for (const name in inputs) {
-    if (!hasInput(signature, name)) {
+    if (Object.hasOwn(inputs, name) && !hasInput(signature, name)) {
       const model = `${signature.name}@${signature.version}`;
       throw new ConveyorError(
         'ERR_INPUT_UNEXPECTED',

@@ -248,6 +248,7 @@ export function toTensors(
   const specs = signature?.inputs;
   const tensors: Record<string, Tensor> = {};
   for (const name in parsed.data) {
+    if (!Object.hasOwn(parsed.data, name)) continue;
     let spec: InputSpec | undefined;
     for (const s of specs ?? []) if (s.name === name) spec = s;
     tensors[name] = toTensor(name, parsed.data[name], maxBytes, spec);
