@@ -30,7 +30,7 @@ const options = fc
   .map((value) => {
     // Keys zod would take or refuse the same whatever the check does: rarely present.
     const { outputs, other, ...rest } = value;
-    return (rest.log === true ? { ...rest, outputs, other } : rest);
+    return rest.log === true ? { ...rest, outputs, other } : rest;
   });
 
 describe('the predict options check', () => {

@@ -275,7 +275,7 @@ describe('tensor decoding failures', () => {
     const one = decodeTensor(wire('float32', [1], [0, 0, 0x80, 0x3f]));
     const two = decodeTensor(wire('float32', [1], [0, 0, 0, 0x40]));
     expect([one.data[0], two.data[0]]).toEqual([1, 2]);
-    expect(one.data.buffer).not.toBe(two.data.buffer);
+    expect((one.data as TypedArray).buffer).not.toBe((two.data as TypedArray).buffer);
     expect(codeOf(() => decodeTensor({ dtype: 'uint8', shape: [3], data: '!!!!' }))).toBe(
       'ERR_TENSOR_INVALID',
     );
