@@ -181,8 +181,11 @@ describe('queue metrics of a running producer', () => {
           waited: (valueOf(samples, 'conveyor_queue_oldest_waiting_seconds', iris1) ?? 0) > 0,
         };
       };
-      // A scrape may reuse the read of the second before the jobs were added.
-      await expect.poll(gauges).toEqual({ up: 1, jobs: [3, 1, 0, 0, 0], workers: 1, waited: true });
+      // A scrape may reuse the read of the second before the jobs were added; on a loaded host
+      // (CI) the worker's record may come later than the 1 s expect.poll waits by default.
+      await expect
+        .poll(gauges, { timeout: 10_000 })
+        .toEqual({ up: 1, jobs: [3, 1, 0, 0, 0], workers: 1, waited: true });
       const backlog = valueOf(await scrape(producer.app), 'conveyor_queue_backlog_seconds', iris1);
       // No job has been served yet, so the service time may be unknown; never +Inf with a worker.
       if (backlog !== undefined) expect(Number.isFinite(backlog) && backlog >= 0).toBe(true);
