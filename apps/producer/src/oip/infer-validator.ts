@@ -91,8 +91,9 @@ let paramsPrototype: object | undefined;
 function isParamsRecord(value: unknown): value is Record<string, unknown> {
   if (isPlainRecord(value)) return true;
   if (typeof value !== 'object' || value === null) return false;
-  const proto = Object.getPrototypeOf(value) as object | null;
-  if (proto === null || proto === paramsPrototype) return proto !== null;
+  // Not null here: isPlainRecord takes an object without a prototype.
+  const proto = Object.getPrototypeOf(value) as object;
+  if (proto === paramsPrototype) return true;
   if (Object.getPrototypeOf(proto) !== null || Reflect.ownKeys(proto).length > 0) return false;
   paramsPrototype = proto;
   return true;
