@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { ROOT } from '../lib/worker-process.js';
 import {
+  IRIS_OVER_PLAIN_GOAL,
   imageFloor,
   imageInProcessBest,
   inferenceMsPerRow,
@@ -20,6 +21,7 @@ import type {
   BenchResults,
   BurstSide,
   CpuSeconds,
+  EndToEndResult,
   PlainBullmqResult,
 } from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
@@ -180,7 +182,24 @@ function irisGap(r: BenchResults): string {
   const us = (v: readonly number[]) => v.map((x) => n(x, 0)).join(' / ');
   const minus = (x: readonly number[], y: readonly number[]) => x.map((v, i) => v - (y[i] ?? 0));
   const sum = (v: readonly number[]) => v.reduce((s, x) => s + x, 0);
-  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).`;
+  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).${irisBudget(p, c, sum(a), sum(b), sum(d))}`;
+}
+
+/**
+ * What the iris target leaves for Conveyor's own code. A side's rate is the cores it keeps busy
+ * over its CPU per job, so the goal caps Conveyor's CPU per job at the cores it kept busy.
+ */
+function irisBudget(
+  plain: PlainBullmqResult,
+  conveyor: EndToEndResult,
+  plainUs: number,
+  shapedUs: number,
+  conveyorUs: number,
+): string {
+  const busy = (s: { cpuSeconds: CpuSeconds; seconds: number }) =>
+    (s.cpuSeconds.driver + s.cpuSeconds.worker + s.cpuSeconds.redis) / s.seconds;
+  const budget = (plainUs * busy(conveyor)) / (IRIS_OVER_PLAIN_GOAL * busy(plain));
+  return ` A side's rate is the cores it keeps busy over its CPU per job: with ${n(busy(conveyor), 2)} cores busy (plain BullMQ ${n(busy(plain), 2)}), ${IRIS_OVER_PLAIN_GOAL} of plain BullMQ's rate allows Conveyor at most ${n(budget, 0)} µs per job in all. Carrying Conveyor's job costs BullMQ and Redis ${n(shapedUs, 0)} of them, which leaves ${n(budget - shapedUs, 0)} µs for Conveyor's own work, against the ${n(conveyorUs - shapedUs, 0)} it took.`;
 }
 
 /**
