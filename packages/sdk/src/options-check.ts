@@ -1,4 +1,10 @@
-import { isModelVersion, isPlainRecord, type ParsedPredictOptions } from '@conveyor/shared';
+import {
+  isAliasName,
+  isModelVersion,
+  isOwner,
+  isPlainRecord,
+  type ParsedPredictOptions,
+} from '@conveyor/shared';
 
 /*
  * The options of a single predict or enqueue, read without zod for the common ones: zod's parse of
@@ -6,18 +12,14 @@ import { isModelVersion, isPlainRecord, type ParsedPredictOptions } from '@conve
  * check accepts only what PredictOptionsSchema accepts unchanged; anything else goes to the schema.
  */
 
-// The patterns of AliasNameSchema and OwnerSchema.
-const ALIAS = /^[a-z][a-z0-9_-]{0,31}$/;
-const OWNER = /^[A-Za-z0-9_.@:-]{1,128}$/;
-
 const intIn = (value: unknown, min: number, max: number): boolean =>
   Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
 
 /** Each common key and its check; other keys (outputs, deadline, ...) go to zod. */
 const CHECKS: Readonly<Record<string, (value: unknown) => boolean>> = {
-  version: (v) => isModelVersion(v) || (typeof v === 'string' && ALIAS.test(v)),
+  version: (v) => isModelVersion(v) || isAliasName(v),
   timeoutMs: (v) => intIn(v, 1, 86_400_000),
-  owner: (v) => typeof v === 'string' && OWNER.test(v),
+  owner: isOwner,
   priority: (v) => intIn(v, 1, 2_097_151),
   log: (v) => typeof v === 'boolean',
 };

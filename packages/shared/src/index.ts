@@ -127,12 +127,14 @@ export {
 } from './schemas/job.js';
 export {
   MAX_PLAIN_TENSORS,
+  isAliasName,
   isBase64,
   isCount,
   isDtype,
   isJobId,
   isModelName,
   isModelVersion,
+  isOwner,
   isPlainRecord,
   isShape,
   isTensorMap,

@@ -7,10 +7,12 @@ import { DTYPES } from '../tensor/dtype.js';
  * callers send whatever fails to the schema itself for the verdict and the error.
  */
 
-// The patterns of ModelNameSchema, ModelVersionSchema, TensorNameSchema, JobIdSchema and zod's
-// base64.
+// The patterns of ModelNameSchema, ModelVersionSchema, AliasNameSchema, OwnerSchema,
+// TensorNameSchema, JobIdSchema and zod's base64.
 const MODEL = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const VERSION = /^[1-9][0-9]{0,8}$/;
+const ALIAS = /^[a-z][a-z0-9_-]{0,31}$/;
+const OWNER = /^[A-Za-z0-9_.@:-]{1,128}$/;
 const TENSOR_NAME = /^[^\p{Cc}]+$/u;
 const JOB_ID = /^[a-z0-9][a-z0-9_-]{0,63}\.[1-9][0-9]{0,8}\.[A-Za-z0-9-]{1,64}$/;
 const BASE64 = /^$|^(?:[0-9a-zA-Z+/]{4})*(?:(?:[0-9a-zA-Z+/]{2}==)|(?:[0-9a-zA-Z+/]{3}=))?$/;
@@ -41,6 +43,12 @@ export const isModelName = (name: unknown): name is string =>
 
 export const isModelVersion = (version: unknown): version is string =>
   typeof version === 'string' && VERSION.test(version);
+
+export const isAliasName = (name: unknown): name is string =>
+  typeof name === 'string' && ALIAS.test(name);
+
+export const isOwner = (owner: unknown): owner is string =>
+  typeof owner === 'string' && OWNER.test(owner);
 
 export const isJobId = (id: unknown): id is string =>
   typeof id === 'string' && id.length <= 160 && JOB_ID.test(id);
