@@ -199,7 +199,8 @@ function irisBudget(
   const busy = (s: { cpuSeconds: CpuSeconds; seconds: number }) =>
     (s.cpuSeconds.driver + s.cpuSeconds.worker + s.cpuSeconds.redis) / s.seconds;
   const budget = (plainUs * busy(conveyor)) / (IRIS_OVER_PLAIN_GOAL * busy(plain));
-  return ` A side's rate is the cores it keeps busy over its CPU per job: with ${n(busy(conveyor), 2)} cores busy (plain BullMQ ${n(busy(plain), 2)}), ${IRIS_OVER_PLAIN_GOAL} of plain BullMQ's rate allows Conveyor at most ${n(budget, 0)} µs per job in all. Carrying Conveyor's job costs BullMQ and Redis ${n(shapedUs, 0)} of them, which leaves ${n(budget - shapedUs, 0)} µs for Conveyor's own work, against the ${n(conveyorUs - shapedUs, 0)} it took.`;
+  const left = budget - shapedUs;
+  return ` A side's rate is the cores it keeps busy over its CPU per job: with ${n(busy(conveyor), 2)} cores busy (plain BullMQ ${n(busy(plain), 2)}), ${IRIS_OVER_PLAIN_GOAL} of plain BullMQ's rate allows Conveyor at most ${n(budget, 0)} µs per job in all. Carrying Conveyor's job costs BullMQ and Redis ${n(shapedUs, 0)}, ${left > 0 ? `which leaves ${n(left, 0)} µs for Conveyor's own work, against the ${n(conveyorUs - shapedUs, 0)} it took` : `${n(-left, 0)} over it before any of Conveyor's own work`}.`;
 }
 
 /**
