@@ -30,9 +30,10 @@ export type { ChangeOptions } from './aliases.js';
 export { ClientOptionsSchema, type ClientOptions } from './options.js';
 export { DriftQuerySchema, readDrift, type DriftQuery } from './drift.js';
 export { BulkOptionsSchema, PredictManyOptionsSchema } from './client.js';
-export { packInputs, rowLayout, splitOutputs, type RowLayout } from './row-pack.js';
+export { inputBytes, packInputs, rowLayout, splitOutputs, type RowLayout } from './row-pack.js';
 export {
   FIRST_PACK_ROWS,
+  MAX_PACK_BYTES,
   MAX_PACK_ROWS,
   TARGET_PACK_MS,
   createPackSizer,

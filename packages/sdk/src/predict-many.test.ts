@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Tensor } from '@conveyor/shared';
 import type { Prediction } from './client.js';
 import { predictMany } from './predict-many.js';
-import { FIRST_PACK_ROWS } from './row-pack-sizer.js';
+import { FIRST_PACK_ROWS, MAX_PACK_BYTES } from './row-pack-sizer.js';
 
 /** A predict that doubles `x` and takes 0.001 ms a row, counting the jobs it is given. */
 function doubling() {
@@ -43,5 +43,21 @@ describe('predictMany over items of many rows', () => {
     const last = results.at(-1);
     const y = last?.ok ? (last.prediction.outputs.y?.data as Float32Array) : undefined;
     expect(Array.from(y ?? []).slice(0, 2)).toEqual([63 * rows * 8, (63 * rows * 4 + 1) * 2]);
+  });
+
+  it('fills a pack with large items only up to its byte limit', async () => {
+    const { jobs, predictOne } = doubling();
+    // One row of 1 MiB each: the first pack would otherwise hold FIRST_PACK_ROWS of them.
+    const floats = 256 * 1024;
+    const items = Array.from({ length: 10 }, () => ({
+      x: { data: new Float32Array(floats), shape: [1, floats] },
+    }));
+    let ok = 0;
+    for await (const result of predictMany(predictOne, items, { concurrency: 1 })) {
+      if (result.ok) ok += 1;
+    }
+    expect(ok).toBe(items.length);
+    expect(jobs).toEqual([4, 4, 2]);
+    expect(MAX_PACK_BYTES / (floats * 4)).toBe(4);
   });
 });

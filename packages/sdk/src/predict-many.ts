@@ -1,8 +1,8 @@
 import { parseOrThrow, toConveyorError } from '@conveyor/shared';
 import { PredictManyOptionsSchema, type PredictManyResult } from './client.js';
-import { rowLayout } from './row-pack.js';
+import { inputBytes, rowLayout } from './row-pack.js';
 import { runPack, type Pack, type PackContext, type PredictOne } from './row-pack-run.js';
-import { MAX_PACK_ROWS, createPackSizer } from './row-pack-sizer.js';
+import { MAX_PACK_BYTES, MAX_PACK_ROWS, createPackSizer } from './row-pack-sizer.js';
 
 export type { PredictOne } from './row-pack-run.js';
 
@@ -105,18 +105,26 @@ export async function* predictMany(
     };
     if (layout === undefined) return job;
     const linger = keyed ? undefined : lingerTimer();
+    let bytes = inputBytes(first);
     try {
       while (job.rows < ctx.sizer.rows) {
         const next = await take(linger?.late);
         if (next === LATE || next === DONE) break;
         const own = rowLayout(next);
-        if (own === undefined || own.key !== layout.key || job.rows + own.rows > MAX_PACK_ROWS) {
+        const more = own === undefined ? 0 : inputBytes(next);
+        if (
+          own === undefined ||
+          own.key !== layout.key ||
+          job.rows + own.rows > MAX_PACK_ROWS ||
+          bytes + more > MAX_PACK_BYTES
+        ) {
           carried = { value: next };
           break;
         }
         job.items.push(next);
         job.layouts.push(own);
         job.rows += own.rows;
+        bytes += more;
         nextIndex += 1;
       }
     } finally {

@@ -5,6 +5,11 @@ export const FIRST_PACK_ROWS = 64;
 /** Rows of a pack at most, whatever the model's speed. */
 export const MAX_PACK_ROWS = 4096;
 /**
+ * Input bytes of a pack at most (inputBytes' estimate): large items, such as images, fill a job
+ * with few rows, whose queue overhead is already small next to their inference.
+ */
+export const MAX_PACK_BYTES = 4 * 1024 * 1024;
+/**
  * Inference time a pack aims at, in ms: long enough that a job's queue overhead (a few ms of CPU
  * across client, Redis and worker on a busy host) is small next to it.
  */

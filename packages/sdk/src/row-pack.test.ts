@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor, toNumbers } from '@conveyor/shared';
-import { packIdempotencyKey, packInputs, rowLayout, splitOutputs } from './row-pack.js';
+import { inputBytes, packIdempotencyKey, packInputs, rowLayout, splitOutputs } from './row-pack.js';
 import { MAX_PACK_ROWS, TARGET_PACK_MS, createPackSizer } from './row-pack-sizer.js';
 
 describe('rowLayout', () => {
@@ -29,6 +29,28 @@ describe('rowLayout', () => {
     expect(rowLayout([1, 2, 3])).toBeUndefined();
     expect(rowLayout('text')).toBeUndefined();
     expect(rowLayout({})).toBeUndefined();
+  });
+});
+
+describe('inputBytes', () => {
+  it('counts typed arrays by their bytes and other values at 8 bytes each', () => {
+    expect(inputBytes({ x: { data: new Float32Array(6), shape: [2, 3] } })).toBe(24);
+    expect(inputBytes({ x: [[1, 2, 3]], y: [[1, 2]] })).toBe(40);
+    expect(
+      inputBytes([
+        { a: 1, b: 2 },
+        { a: 3, b: 4 },
+      ]),
+    ).toBe(32);
+    expect(inputBytes({ a: 1, b: 2 })).toBe(16);
+    expect(inputBytes({ text: { data: ['abc', 'de'], shape: [2], dtype: 'string' } })).toBe(6);
+    expect(inputBytes({ x: [[[new Uint8Array(5)]], [[new Uint8Array(5)]]] })).toBe(10);
+  });
+
+  it('ends on a cycle', () => {
+    const cycle: unknown[] = [];
+    cycle.push(cycle);
+    expect(inputBytes({ x: cycle })).toBe(0);
   });
 });
 

@@ -84,6 +84,29 @@ export function rowLayout(inputs: unknown): RowLayout | undefined {
   return { key: `i:${keys.join('|')}`, rows };
 }
 
+/** Nesting followed at most: a tensor has at most 16 dimensions, and a cycle stops here. */
+const MAX_DEPTH = 20;
+
+function bytesOf(value: unknown, depth: number): number {
+  if (isTypedArray(value)) return value.byteLength;
+  if (typeof value === 'string') return value.length;
+  if (depth > MAX_DEPTH) return 0;
+  if (Array.isArray(value))
+    return value.length === 0 ? 0 : value.length * bytesOf(value[0], depth + 1);
+  if (!isPlainObject(value)) return 8;
+  if ('data' in value) return bytesOf(value.data, depth + 1);
+  let bytes = 0;
+  for (const key in value) if (Object.hasOwn(value, key)) bytes += bytesOf(value[key], depth + 1);
+  return bytes;
+}
+
+/**
+ * About how many bytes an item's inputs hold, in any form rowLayout takes: a typed array's own, a
+ * string's length, 8 for any other value. Nested arrays are counted by their first elements (one
+ * whose rows differ in length is refused when the job is checked). What bounds a pack's bytes.
+ */
+export const inputBytes = (inputs: unknown): number => bytesOf(inputs, 0);
+
 function concatArrays(parts: readonly unknown[][]): unknown[] {
   const out: unknown[] = [];
   for (const part of parts) for (const value of part) out.push(value);

@@ -1,9 +1,16 @@
-import { packInputs, rowLayout, type BulkItem, type ModelInfo } from '@conveyor/sdk';
+import {
+  MAX_PACK_BYTES,
+  inputBytes,
+  packInputs,
+  rowLayout,
+  type BulkItem,
+  type ModelInfo,
+} from '@conveyor/sdk';
 import type { TensorSpec } from '@conveyor/shared';
 import type { BatchEntry } from './batches-entries.js';
 
-/** Input bytes of a packed job at most (and never more than MAX_TENSOR_BYTES). */
-export const PACK_BYTES = 4 * 1024 * 1024;
+/** Input bytes of a packed job at most (and never more than MAX_TENSOR_BYTES): predictMany's. */
+export const PACK_BYTES = MAX_PACK_BYTES;
 
 /** One job of a batch: one item, or the consecutive items `first…` packed into one. */
 export interface BatchUnit {
@@ -31,21 +38,6 @@ export function mayPack(models: readonly ModelInfo[], model: string): boolean {
   );
 }
 
-/** Elements (8 bytes each at most) of a nested array, a typed array or a `{ data }` tensor. */
-function byteEstimate(value: unknown): number {
-  if (ArrayBuffer.isView(value)) return value.byteLength;
-  if (Array.isArray(value)) return value.reduce<number>((n, v) => n + byteEstimate(v), 0);
-  if (typeof value === 'object' && value !== null && 'data' in value)
-    return byteEstimate(value.data);
-  return 8;
-}
-
-const itemBytes = (item: BulkItem) =>
-  Object.values(item.inputs as Record<string, unknown>).reduce<number>(
-    (n, v) => n + byteEstimate(v),
-    0,
-  );
-
 /** Turns the items gathered for one job into a unit. */
 function unitOf(first: number, items: BulkItem[], rows: number[]): BatchUnit {
   const single = items[0] as BulkItem;
@@ -71,7 +63,15 @@ export function planUnits(
 ): BatchUnit[] {
   const units: BatchUnit[] = [];
   let open:
-    { first: number; key: string; items: BulkItem[]; rows: number[]; bytes: number } | undefined;
+    | {
+        first: number;
+        key: string;
+        items: BulkItem[];
+        rows: number[];
+        total: number;
+        bytes: number;
+      }
+    | undefined;
   const close = () => {
     if (open !== undefined) units.push(unitOf(open.first, open.items, open.rows));
     open = undefined;
@@ -83,19 +83,19 @@ export function planUnits(
       units.push({ job: item, first: index, items: [item] });
       continue;
     }
-    const bytes = itemBytes(item);
-    const total = open === undefined ? 0 : open.rows.reduce((n, r) => n + r, 0);
+    const bytes = inputBytes(item.inputs);
     if (
       open === undefined ||
       open.key !== layout.key ||
-      total + layout.rows > limits.rows ||
+      open.total + layout.rows > limits.rows ||
       open.bytes + bytes > limits.bytes
     ) {
       close();
-      open = { first: index, key: layout.key, items: [], rows: [], bytes: 0 };
+      open = { first: index, key: layout.key, items: [], rows: [], total: 0, bytes: 0 };
     }
     open.items.push(item);
     open.rows.push(layout.rows);
+    open.total += layout.rows;
     open.bytes += bytes;
   }
   close();
