@@ -20,6 +20,7 @@ import { readComparisons, type CompareOptions } from '../comparisons.js';
 import { replayLog, type ReplayOptions, type ReplayProgress } from '../replay.js';
 import { openConnection } from './connection.js';
 import type { QueueContext } from './context.js';
+import { createDeadlines } from './deadlines.js';
 import { createEnqueue } from './enqueue.js';
 import { createEventHub } from './events.js';
 import { createHandle } from './job-handle.js';
@@ -49,6 +50,7 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
     ),
     outputs: createOutputReader(redis),
     waits: new Set(),
+    deadlines: createDeadlines(),
     assertOpen() {
       if (closed) throw new ConveyorError('ERR_CLOSED', 'the client is closed');
     },

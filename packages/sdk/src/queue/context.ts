@@ -1,5 +1,6 @@
 import type { ConveyorError } from '@conveyor/shared';
 import type { Connection } from './connection.js';
+import type { Deadlines } from './deadlines.js';
 import type { EventHub } from './events.js';
 import type { QueueCache } from './queues.js';
 import type { OutputReader } from './results.js';
@@ -11,6 +12,8 @@ export interface QueueContext extends Connection {
   outputs: OutputReader;
   /** Pending result() waits, so close() can reject them with ERR_CLOSED. */
   waits: Set<{ fail(error: ConveyorError): void }>;
+  /** Their timeouts. */
+  deadlines: Deadlines;
   /** Throws ERR_CLOSED once the client is closed. */
   assertOpen: () => void;
 }

@@ -1,6 +1,7 @@
 import { ConveyorError, parseFailure, routeOfJobId, toConveyorError } from '@conveyor/shared';
 import type { JobState, Prediction } from '../client.js';
 import type { QueueContext } from './context.js';
+import type { Expiring } from './deadlines.js';
 import type { QueueEvent } from './events.js';
 import { readJob, settledOutcome, type ReadJob } from './job-read.js';
 
@@ -15,9 +16,12 @@ const notFound = (id: string, model: string, why: string) =>
  * One wait for a job's end. A class rather than a set of closures: a client waits on thousands of
  * jobs at once, and each closure is an allocation of its own.
  */
-class JobWait {
+class JobWait implements Expiring {
   private done = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** Where ctx.deadlines keeps it (see deadlines.ts). */
+  deadline = 0;
+  newer: Expiring | undefined = undefined;
+  older: Expiring | undefined = undefined;
   /** The one function handed to the listener (it calls with the job's every event). */
   readonly listener = (entry: QueueEvent) => this.onEvent(entry);
 
@@ -35,7 +39,7 @@ class JobWait {
   private finish(): boolean {
     if (this.done) return false;
     this.done = true;
-    clearTimeout(this.timer);
+    this.ctx.deadlines.remove(this, this.timeoutMs);
     this.ctx.hub.unsubscribe(this.id, this.listener);
     this.ctx.waits.delete(this);
     return true;
@@ -98,11 +102,11 @@ class JobWait {
   }
 
   private armTimer(): void {
-    if (this.done) return;
-    this.timer = setTimeout(() => this.timedOut(), this.timeoutMs);
+    if (!this.done) this.ctx.deadlines.add(this, this.timeoutMs);
   }
 
-  private timedOut(): void {
+  /** The timeout passed: the job's state says why it has not ended. */
+  expire(): void {
     const { id, model, timeoutMs } = this;
     this.current(({ state }) =>
       this.fail(
