@@ -185,6 +185,10 @@ function irisGap(r: BenchResults): string {
   return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).${irisBudget(p, c, sum(a), sum(b), sum(d))}`;
 }
 
+/** Cores a run kept busy: the CPU seconds of driver, worker and Redis over its seconds. */
+const coresBusy = (run: { cpuSeconds: CpuSeconds; seconds: number }): number =>
+  (run.cpuSeconds.driver + run.cpuSeconds.worker + run.cpuSeconds.redis) / run.seconds;
+
 /**
  * What the iris target leaves for Conveyor's own code. A side's rate is the cores it keeps busy
  * over its CPU per job, so the goal caps Conveyor's CPU per job at the cores it kept busy.
@@ -196,11 +200,10 @@ function irisBudget(
   shapedUs: number,
   conveyorUs: number,
 ): string {
-  const busy = (s: { cpuSeconds: CpuSeconds; seconds: number }) =>
-    (s.cpuSeconds.driver + s.cpuSeconds.worker + s.cpuSeconds.redis) / s.seconds;
-  const budget = (plainUs * busy(conveyor)) / (IRIS_OVER_PLAIN_GOAL * busy(plain));
+  const [mine, theirs] = [coresBusy(conveyor), coresBusy(plain)];
+  const budget = (plainUs * mine) / (IRIS_OVER_PLAIN_GOAL * theirs);
   const left = budget - shapedUs;
-  return ` A side's rate is the cores it keeps busy over its CPU per job: with ${n(busy(conveyor), 2)} cores busy (plain BullMQ ${n(busy(plain), 2)}), ${IRIS_OVER_PLAIN_GOAL} of plain BullMQ's rate allows Conveyor at most ${n(budget, 0)} µs per job in all. Carrying Conveyor's job costs BullMQ and Redis ${n(shapedUs, 0)}, ${left > 0 ? `which leaves ${n(left, 0)} µs for Conveyor's own work, against the ${n(conveyorUs - shapedUs, 0)} it took` : `${n(-left, 0)} over it before any of Conveyor's own work`}.`;
+  return ` A side's rate is the cores it keeps busy over its CPU per job: with ${n(mine, 2)} cores busy (plain BullMQ ${n(theirs, 2)}), ${IRIS_OVER_PLAIN_GOAL} of plain BullMQ's rate allows Conveyor at most ${n(budget, 0)} µs per job in all. Carrying Conveyor's job costs BullMQ and Redis ${n(shapedUs, 0)}, ${left > 0 ? `which leaves ${n(left, 0)} µs for Conveyor's own work, against the ${n(conveyorUs - shapedUs, 0)} it took` : `${n(-left, 0)} over it before any of Conveyor's own work`}.`;
 }
 
 /**
@@ -242,8 +245,7 @@ function imageCeiling(r: BenchResults): string {
 function busyText(r: BenchResults, floorTotal: number, best: number): string {
   const p = r.plainBullmq;
   if (!p) return '';
-  const c = p.cpuSeconds;
-  const busy = (c.driver + c.worker + c.redis) / p.seconds;
+  const busy = coresBusy(p);
   const rate = (busy * 1000) / floorTotal;
   return ` Plain BullMQ itself keeps ${n(busy, 2)} of the cores busy in its iris round trip (8); at that, the floor allows ${n(rate, 0)} jobs/s, ${n(rate / best, 3)} of the in-process best.`;
 }

@@ -1,16 +1,6 @@
-import {
-  MAX_PACK_BYTES,
-  inputBytes,
-  packInputs,
-  rowLayout,
-  type BulkItem,
-  type ModelInfo,
-} from '@conveyor/sdk';
+import { inputBytes, packInputs, rowLayout, type BulkItem, type ModelInfo } from '@conveyor/sdk';
 import type { TensorSpec } from '@conveyor/shared';
 import type { BatchEntry } from './batches-entries.js';
-
-/** Input bytes of a packed job at most (and never more than MAX_TENSOR_BYTES): predictMany's. */
-export const PACK_BYTES = MAX_PACK_BYTES;
 
 /** One job of a batch: one item, or the consecutive items `first…` packed into one. */
 export interface BatchUnit {

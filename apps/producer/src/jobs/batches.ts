@@ -3,12 +3,12 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import type { QueueClient } from '@conveyor/sdk';
+import { MAX_PACK_BYTES, type QueueClient } from '@conveyor/sdk';
 import { ConveyorError, type Config } from '@conveyor/shared';
 import { mayReadJob, ownerOf } from '../plugins/auth.js';
 import { byJob, parseEntry } from './batches-entries.js';
 import { readItems } from './batches-items.js';
-import { PACK_BYTES, mayPack, planUnits } from './batches-pack.js';
+import { mayPack, planUnits } from './batches-pack.js';
 import { resultsInCompletionOrder, resultsInInputOrder } from './batches-results.js';
 import {
   BatchCreatedSchema,
@@ -90,7 +90,8 @@ export const batchRoutes: FastifyPluginCallbackZod<BatchRoutesOptions> = (app, o
       const pack = callback === undefined && mayPack(await client.models(), model);
       const units = planUnits(items, pack, {
         rows: sizes.rows(model),
-        bytes: Math.min(PACK_BYTES, config.MAX_TENSOR_BYTES),
+        // predictMany's bound, and never more than MAX_TENSOR_BYTES.
+        bytes: Math.min(MAX_PACK_BYTES, config.MAX_TENSOR_BYTES),
       });
       await app.checkBackPressure(model, units.length);
       const batchId = `b-${randomUUID()}`;

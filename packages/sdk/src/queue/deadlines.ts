@@ -6,7 +6,7 @@
 
 /** A wait with a deadline: the list links it in place, with no object of its own. */
 export interface Expiring {
-  /** performance.now() at which it expires. */
+  /** performance.now(), in whole ms, at which it expires. */
   deadline: number;
   newer: Expiring | undefined;
   older: Expiring | undefined;
@@ -85,8 +85,11 @@ export function createDeadlines(): Deadlines {
     add(entry, ms) {
       let list = lists.get(ms);
       if (!list) {
-        list = new DeadlineList(ms, () => lists.delete(ms));
-        lists.set(ms, list);
+        const created = new DeadlineList(ms, () => {
+          if (lists.get(ms) === created) lists.delete(ms);
+        });
+        lists.set(ms, created);
+        list = created;
       }
       list.add(entry);
     },
