@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PredictOptionsSchema } from '@conveyor/shared';
+import { passesUnchanged } from '../../../test/support/schema-twin.js';
 import { isPlainPredictOptions } from './options-check.js';
 
 const edgy = fc.oneof(
@@ -38,11 +39,7 @@ describe('the predict options check', () => {
     let passed = 0;
     fc.assert(
       fc.property(options, (value) => {
-        if (!isPlainPredictOptions(value)) return;
-        passed += 1;
-        const parsed = PredictOptionsSchema.safeParse(value);
-        expect(parsed.success).toBe(true);
-        expect(parsed.data).toEqual(value);
+        if (passesUnchanged(isPlainPredictOptions, PredictOptionsSchema, value)) passed += 1;
       }),
       { seed: 14_2026, numRuns: 3000 },
     );
