@@ -131,7 +131,11 @@ export function startApp(
         return await Promise.race([
           new Promise<Record<string, unknown>>((resolve) => waiters.push({ msg, resolve })),
           exited.then((code) => {
-            throw new Error(`${app} exited with ${code} before logging "${msg}": ${stderr}`);
+            // The process logs to stdout: its last records say why it stopped.
+            const last = logs.slice(-5).map((r) => JSON.stringify(r));
+            throw new Error(
+              `${app} exited with ${code} before logging "${msg}": ${stderr}${last.join('\n')}`,
+            );
           }),
           new Promise<never>((_, reject) => {
             timer = setTimeout(
