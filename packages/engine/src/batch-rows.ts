@@ -28,13 +28,17 @@ export const rowsOf = (tensor: Tensor): number => tensor.shape[0] ?? 1;
  * everything but the first dimension.
  */
 export function groupKey(inputs: Record<string, Tensor>, outputs: readonly string[]): string {
-  const parts = Object.keys(inputs)
-    .sort()
-    .map((name) => {
-      const t = inputs[name] as Tensor;
-      return `${name}:${t.dtype}:${t.shape.slice(1).join('x')}`;
-    });
-  return `${outputs.join(',')}|${parts.join('|')}`;
+  const names = Object.keys(inputs);
+  if (names.length > 1) names.sort();
+  // Built in one string: a sort, a map and two joins per request showed in a tiny model's profile.
+  let key = outputs.join(',');
+  for (const name of names) {
+    const { dtype, shape } = inputs[name] as Tensor;
+    key += `|${name}:${dtype}:`;
+    for (let axis = 1; axis < shape.length; axis++)
+      key += axis === 1 ? shape[axis] : `x${shape[axis]}`;
+  }
+  return key;
 }
 
 /**
@@ -112,15 +116,12 @@ export function sliceRows(
 export function viewRows(tensor: Tensor, from: number, rows: number): Tensor {
   const total = rowsOf(tensor);
   const perRow = total === 0 ? 0 : tensor.data.length / total;
-  const [start, end] = [from * perRow, (from + rows) * perRow];
+  const start = from * perRow;
+  const end = start + rows * perRow;
   const data: TensorData = Array.isArray(tensor.data)
     ? tensor.data.slice(start, end)
     : tensor.data.subarray(start, end);
-  return createTensor(
-    tensor.dtype,
-    [rows, ...tensor.shape.slice(1)],
-    data,
-    Number.POSITIVE_INFINITY,
-    'batch chunk',
-  );
+  const shape = tensor.shape.slice();
+  shape[0] = rows;
+  return createTensor(tensor.dtype, shape, data, Number.POSITIVE_INFINITY, 'batch chunk');
 }
