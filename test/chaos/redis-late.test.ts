@@ -26,9 +26,10 @@ describe('Redis unreachable when the worker and the producer start', () => {
   it('logs one line per attempt with a growing delay, and starts serving once Redis comes up', async () => {
     const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;
-    const producerPort = await freePort();
     const worker = startApp('worker', url, prefix);
-    const producer = startApp('producer', url, prefix, { PRODUCER_PORT: String(producerPort) });
+    // Port 0: a port chosen now could be taken (by a connection's own local port, say) in the
+    // seconds before the producer listens; the ready line names the port it bound.
+    const producer = startApp('producer', url, prefix, { PRODUCER_PORT: '0' });
     apps.push(worker, producer);
     // Several attempts fail: 0.5 s, 1 s, 2 s apart.
     await Promise.all([worker.logged(RETRY_LINE), producer.logged(RETRY_LINE)]);
@@ -37,7 +38,12 @@ describe('Redis unreachable when the worker and the producer start', () => {
     expect(producer.child.exitCode).toBeNull();
 
     redis = await startPersistentRedis('everysec', port);
-    await Promise.all([worker.logged('worker ready'), producer.logged('producer ready')]);
+    const [, ready] = await Promise.all([
+      worker.logged('worker ready'),
+      producer.logged('producer ready'),
+    ]);
+    const producerPort = ready.port as number;
+    expect(producerPort).toBeGreaterThan(0);
 
     for (const app of [worker, producer]) {
       const retries = app.logs.filter((r) => r.msg === RETRY_LINE);
@@ -83,9 +89,8 @@ describe('Redis unreachable when the worker and the producer start', () => {
 
   it('stops at once with exit 0 when SIGTERM or SIGINT arrives while it waits for Redis', async () => {
     const url = `redis://127.0.0.1:${await freePort()}`;
-    const producerPort = await freePort();
     const worker = startApp('worker', url, prefix);
-    const producer = startApp('producer', url, prefix, { PRODUCER_PORT: String(producerPort) });
+    const producer = startApp('producer', url, prefix, { PRODUCER_PORT: '0' });
     apps.push(worker, producer);
     await Promise.all([worker.logged(RETRY_LINE), producer.logged(RETRY_LINE)]);
     const [workerCode, producerCode] = await Promise.all([

@@ -4,7 +4,6 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type ConveyorClient, type JobHandle } from '@conveyor/sdk';
 import { SHUTDOWN_MARGIN_MS, queueName, queuePrefix } from '@conveyor/shared';
-import { freePort } from '../../scripts/lib/redis-server.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { recordScenario } from './summary.js';
 import {
@@ -83,9 +82,7 @@ async function startBoth(
   prefix: string,
 ): Promise<{ worker: Watched; producer: Watched }> {
   const worker = watch(startApp('worker', url, prefix, ENV));
-  const producer = watch(
-    startApp('producer', url, prefix, { ...ENV, PRODUCER_PORT: String(await freePort()) }),
-  );
+  const producer = watch(startApp('producer', url, prefix, { ...ENV, PRODUCER_PORT: '0' }));
   await Promise.all([worker.logged('worker ready'), producer.logged('producer ready')]);
   return { worker, producer };
 }

@@ -155,21 +155,26 @@ export function startApp(
   };
 }
 
-/** Starts a producer on a free (or the given) loopback port and waits for `producer ready`. */
+/**
+ * Starts a producer on the given loopback port, or on one the system picks (port 0, named by its
+ * ready line: a port chosen ahead could be taken before the producer listens), and waits for
+ * `producer ready`.
+ */
 export async function startProducer(
   redisUrl: string,
   prefix: string,
   port?: number,
 ): Promise<AppProcess & { base: string; port: number }> {
-  const chosen = port ?? (await freePort());
-  const producer = startApp('producer', redisUrl, prefix, { PRODUCER_PORT: String(chosen) });
+  const producer = startApp('producer', redisUrl, prefix, { PRODUCER_PORT: String(port ?? 0) });
+  let bound: number;
   try {
-    await producer.logged('producer ready');
+    const ready = await producer.logged('producer ready');
+    bound = ready.port as number;
   } catch (error) {
     await producer.stop('SIGKILL');
     throw error;
   }
-  return Object.assign(producer, { base: `http://127.0.0.1:${chosen}`, port: chosen });
+  return Object.assign(producer, { base: `http://127.0.0.1:${bound}`, port: bound });
 }
 
 /** What a queue's event stream says happened to each job: how often it went active, completed, failed. */

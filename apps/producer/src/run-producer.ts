@@ -107,6 +107,9 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
       port: config.PRODUCER_PORT,
       backlog: config.PRODUCER_BACKLOG,
     });
+    // The port bound: PRODUCER_PORT=0 lets the system choose one, which the ready line names.
+    const bound = app.server.address();
+    const port = typeof bound === 'object' && bound !== null ? bound.port : config.PRODUCER_PORT;
     if (config.GRPC_PORT !== undefined) {
       const http = app;
       grpc = await startGrpcServer({
@@ -122,7 +125,7 @@ export function runProducer(config: Config, log: Logger = producerLogger(config)
     log.info(
       {
         host: config.PRODUCER_HOST,
-        port: config.PRODUCER_PORT,
+        port,
         ...(grpc && { grpcHost: config.GRPC_HOST ?? config.PRODUCER_HOST, grpcPort: grpc.port }),
         redis: redactUrl(config.REDIS_URL),
         prefix: config.REDIS_KEY_PREFIX,
