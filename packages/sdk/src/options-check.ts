@@ -1,4 +1,5 @@
 import {
+  MAX_TIMEOUT_MS,
   isAliasName,
   isModelVersion,
   isOwner,
@@ -18,7 +19,7 @@ const intIn = (value: unknown, min: number, max: number): boolean =>
 /** Each common key and its check; other keys (outputs, deadline, ...) go to zod. */
 const CHECKS: Readonly<Record<string, (value: unknown) => boolean>> = {
   version: (v) => isModelVersion(v) || isAliasName(v),
-  timeoutMs: (v) => intIn(v, 1, 86_400_000),
+  timeoutMs: (v) => intIn(v, 1, MAX_TIMEOUT_MS),
   owner: isOwner,
   priority: (v) => intIn(v, 1, 2_097_151),
   log: (v) => typeof v === 'boolean',

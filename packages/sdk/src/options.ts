@@ -2,6 +2,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { z } from 'zod';
 import {
   DEFAULTS,
+  MAX_TIMEOUT_MS,
   ModelNameSchema,
   SENTINEL_NAME,
   parseRedisNode,
@@ -39,8 +40,8 @@ const NodeListSchema = z
 
 /** What the queue client and the embedded client both take, with the same meaning. */
 const commonOptions = {
-  /** How long `predict` and `result()` wait, in ms. Default 30 000. */
-  timeoutMs: z.number().int().positive().default(DEFAULTS.timeoutMs),
+  /** How long `predict` and `result()` wait, in ms. Default 30 000; at most one day. */
+  timeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS).default(DEFAULTS.timeoutMs),
   /** Tries per job for retryable failures. Default 3. */
   attempts: z.number().int().min(1).max(100).default(DEFAULTS.attempts),
   /** First retry delay in ms, doubled each try. Default 1000. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConveyorError } from './errors.js';
 import { ModelNameSchema } from './schemas/names.js';
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS, MAX_TIMEOUT_MS } from './defaults.js';
 import { zodIssues } from './validation.js';
 import { SENTINEL_NAME, parseRedisNode, parseTopologyUrl } from './redis-target.js';
 
@@ -215,7 +215,7 @@ export const ConfigSchema = z
     /** Approximate cap of each queue's event stream (it holds small results inline). */
     EVENTS_MAX_LEN: int(100, 10_000_000).default(DEFAULTS.eventsMaxLen),
     /** How long a synchronous predict waits before ERR_JOB_TIMEOUT. */
-    PREDICT_TIMEOUT_MS: int(1, 86_400_000).default(DEFAULTS.timeoutMs),
+    PREDICT_TIMEOUT_MS: int(1, MAX_TIMEOUT_MS).default(DEFAULTS.timeoutMs),
     /** How long shutdown waits for jobs in flight before closing anyway. */
     SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(DEFAULTS.shutdownTimeoutMs),
     /** How long a worker's lock on a job lasts without renewal (renewed at half): a dead worker's jobs wait this long. */

@@ -2,6 +2,12 @@ import { DEFAULT_MODEL_EXPIRY_MS } from './naming.js';
 import { DEFAULT_MAX_TENSOR_BYTES } from './tensor/tensor.js';
 
 /**
+ * The longest wait for a result, in ms: one day. A timer in Node holds at most 2^31 - 1 ms (24.8
+ * days) and fires after 1 ms for anything longer, so an unbounded timeout failed every wait at once.
+ */
+export const MAX_TIMEOUT_MS = 86_400_000;
+
+/**
  * The default of every Conveyor setting, in one place: the environment schema (`ConfigSchema`,
  * docs/configuration.md) and the SDK's client options (`ClientOptionsSchema`) both read theirs
  * from here, so one setting cannot have two defaults. The comment of each names the environment

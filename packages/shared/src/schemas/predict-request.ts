@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConveyorError } from '../errors.js';
+import { MAX_TIMEOUT_MS } from '../defaults.js';
 import {
   DTYPES,
   DTYPE_ARRAYS,
@@ -294,7 +295,7 @@ export const PredictOptionsSchema = z
       })
       .optional(),
     /** How long `predict` waits for the result, in ms. Default from the client (30 000). */
-    timeoutMs: z.number().int().positive().max(86_400_000).optional(),
+    timeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
     /** Epoch ms (or a Date) after which a worker will not start the job. */
     deadline: z.union([z.date(), z.number().int().positive()]).optional(),
     /** BullMQ priority: 1 is the highest; absent means no priority (first in, first out). */
