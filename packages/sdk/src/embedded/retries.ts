@@ -26,6 +26,17 @@ function checkDeadline(prepared: PreparedJob, takenAt: number): void {
   );
 }
 
+/** The longest delay a Node timer holds (2^31 - 1 ms, 24.8 days): past it, one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The wait before a job's next try after `attemptsMade` tries: `backoffMs` doubled each try, as
+ * BullMQ's exponential backoff, held to what a timer can wait (BullMQ's delays live in Redis).
+ */
+export function retryDelayMs(backoffMs: number, attemptsMade: number): number {
+  return Math.min(MAX_TIMER_MS, backoffMs * 2 ** (attemptsMade - 1));
+}
+
 /**
  * Runs one attempt of a job: it completes, fails, or (a retryable failure with tries left) waits
  * in `delayed` for an exponential backoff and goes back among the ready jobs, as on BullMQ.
@@ -58,7 +69,7 @@ export async function attemptJob(job: TableJob, ctx: AttemptContext): Promise<vo
         job.retry = undefined;
         ctx.requeue(job);
       },
-      ctx.backoffMs * 2 ** (job.attemptsMade - 1),
+      retryDelayMs(ctx.backoffMs, job.attemptsMade),
     );
   }
 }
