@@ -269,6 +269,39 @@ describe('batcher', () => {
       expect(outcomes.map((o) => o.batchRequests)).toEqual([1, 2, 2]);
     });
   });
+  it('with gatherTurn, takes a first request at the end of its turn, so the turn shares its call', async () => {
+    const model = fakeModel();
+    const batcher = createBatcher({
+      maxBatchSize: 8,
+      maxDelayMs: 0,
+      adaptive: false,
+      slots: 1,
+      batchable: true,
+      run: model.run,
+      log: silentLogger(),
+      now: () => model.clock.ms,
+      gatherTurn: true,
+    });
+    // Microtasks only: what runs within this turn, before its end (setImmediate).
+    const withinTurn = async () => {
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    };
+    // Four requests in one turn (a worker's next jobs, fetched together): one call, not 1 + 3.
+    const turn = [0, 1, 2, 3].map((i) => batcher.submit(request(i * 10, 1), ['y'], false));
+    await withinTurn();
+    expect(model.calls).toEqual([]);
+    const outcomes = await Promise.all(turn);
+    expect(model.calls).toEqual([4]);
+    expect(outcomes.map((o) => o.batchRequests)).toEqual([4, 4, 4, 4]);
+    expect(Array.from(outcomes[3]?.outputs.y?.data as Float32Array)).toEqual([60, 62]);
+    // Serial traffic (each request alone, after one that was alone too) runs at once.
+    await batcher.submit(request(100, 1), ['y'], false);
+    const serial = batcher.submit(request(200, 1), ['y'], false);
+    await withinTurn();
+    expect(model.calls).toEqual([4, 1, 1]);
+    await serial;
+  });
+
   it('queues a full call at a busy thread, and nothing less', async () => {
     // Calls that end when the test says: each call's rows, and how to end it.
     const calls: { rows: number; end: () => void }[] = [];

@@ -181,6 +181,7 @@ async function start(
     run: options.onRun ? observed(run, entry, options.onRun) : run,
     staging,
     log,
+    gatherTurn: true,
   });
   return { served, batcher, pool };
 }
