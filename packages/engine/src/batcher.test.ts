@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConveyorError, createTensor, silentLogger, type Tensor } from '@conveyor/shared';
 import { concatRows, sliceRows } from './batch-rows.js';
-import { createBatcher, type RunFn } from './batcher.js';
+import { createBatcher, type BatcherOptions, type RunFn } from './batcher.js';
 
 /** Ms of one call of `rows` rows: rows per second peak at 4 rows a call. */
 const cost = (rows: number) => 1.6 + 0.1 * rows ** 2;
@@ -39,7 +39,12 @@ const request = (first: number, rows: number) => ({
   ),
 });
 
-function batcherOn(model: ReturnType<typeof fakeModel>, maxBatchSize: number, adaptive: boolean) {
+function batcherOn(
+  model: ReturnType<typeof fakeModel>,
+  maxBatchSize: number,
+  adaptive: boolean,
+  more: Partial<BatcherOptions> = {},
+) {
   return createBatcher({
     maxBatchSize,
     maxDelayMs: 0,
@@ -49,6 +54,7 @@ function batcherOn(model: ReturnType<typeof fakeModel>, maxBatchSize: number, ad
     run: model.run,
     log: silentLogger(),
     now: () => model.clock.ms,
+    ...more,
   });
 }
 
@@ -269,19 +275,10 @@ describe('batcher', () => {
       expect(outcomes.map((o) => o.batchRequests)).toEqual([1, 2, 2]);
     });
   });
+
   it('with gatherTurn, takes a first request at the end of its turn, so the turn shares its call', async () => {
     const model = fakeModel();
-    const batcher = createBatcher({
-      maxBatchSize: 8,
-      maxDelayMs: 0,
-      adaptive: false,
-      slots: 1,
-      batchable: true,
-      run: model.run,
-      log: silentLogger(),
-      now: () => model.clock.ms,
-      gatherTurn: true,
-    });
+    const batcher = batcherOn(model, 8, false, { gatherTurn: true });
     // Microtasks only: what runs within this turn, before its end (setImmediate).
     const withinTurn = async () => {
       for (let i = 0; i < 10; i++) await Promise.resolve();
