@@ -152,11 +152,12 @@ function oldestGroup(groups: Map<string, BatchRequest[]>): [string, BatchRequest
  * with `gatherTurn` and no window, one that found nothing running or waiting, unless serial, runs
  * at the end of its event-loop turn); requests that arrive while every thread is busy wait and
  * then run together as one onnxruntime call along the first dimension, up to the size a batch
- * sizer has found to give the most rows per second (at most `maxBatchSize`; see batch-sizer.ts). A request with more rows than that is split into
- * calls of that size, and its outputs joined back; while it is alone, one hand-off to a thread
- * carries several of its calls (about `handoffMs` of them), run there one after another. Each
- * request still gets its own outputs, and its own error: when a joined call fails, its requests
- * run again one by one so that only the bad one fails.
+ * sizer has found to give the most rows per second (at most `maxBatchSize`; see batch-sizer.ts).
+ * A request with more rows than that is split into calls of that size, and its outputs joined
+ * back; while it is alone, one hand-off to a thread carries several of its calls (about
+ * `handoffMs` of them), run there one after another. Each request still gets its own outputs,
+ * and its own error: when a joined call fails, its requests run again one by one so that only the
+ * bad one fails.
  */
 export function createBatcher(options: BatcherOptions): Batcher {
   const { slots, run, log } = options;
