@@ -2,6 +2,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { z } from 'zod';
 import {
   DEFAULTS,
+  MAX_BACKOFF_MS,
   MAX_TIMEOUT_MS,
   ModelNameSchema,
   SENTINEL_NAME,
@@ -44,8 +45,8 @@ const commonOptions = {
   timeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS).default(DEFAULTS.timeoutMs),
   /** Tries per job for retryable failures. Default 3. */
   attempts: z.number().int().min(1).max(100).default(DEFAULTS.attempts),
-  /** First retry delay in ms, doubled each try. Default 1000. */
-  backoffMs: z.number().int().min(0).default(DEFAULTS.backoffMs),
+  /** First retry delay in ms, doubled each try. Default 1000; at most one hour. */
+  backoffMs: z.number().int().min(0).max(MAX_BACKOFF_MS).default(DEFAULTS.backoffMs),
   /** Completed jobs kept for reading results later. Default 10 000 jobs, 1 hour. */
   keepCompleted: RetentionSchema.default(() => ({ ...DEFAULTS.keepCompleted })),
   /** Failed jobs kept. Default 10 000 jobs, 1 day. */

@@ -19,3 +19,16 @@ describe('a client timeout', () => {
     expect(embedded.timeoutMs).toBe(DAY_MS);
   });
 });
+
+describe('a client backoff', () => {
+  it('is at most an hour for both clients, as JOB_BACKOFF_MS is', async () => {
+    const HOUR_MS = 3_600_000;
+    const embedded = createEmbeddedClient({ repository: MODELS, backoffMs: HOUR_MS + 1 });
+    await expect(embedded).rejects.toMatchObject({ code: 'ERR_VALIDATION' });
+    await expect(embedded).rejects.toThrow(/backoffMs/);
+    await expect(createClient({ backoffMs: HOUR_MS + 1 })).rejects.toMatchObject({
+      code: 'ERR_VALIDATION',
+    });
+    expect(ClientOptionsSchema.parse({ backoffMs: HOUR_MS }).backoffMs).toBe(HOUR_MS);
+  });
+});

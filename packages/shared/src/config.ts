@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConveyorError } from './errors.js';
 import { ModelNameSchema } from './schemas/names.js';
-import { DEFAULTS, MAX_TIMEOUT_MS } from './defaults.js';
+import { DEFAULTS, MAX_BACKOFF_MS, MAX_TIMEOUT_MS } from './defaults.js';
 import { zodIssues } from './validation.js';
 import { SENTINEL_NAME, parseRedisNode, parseTopologyUrl } from './redis-target.js';
 
@@ -195,7 +195,7 @@ export const ConfigSchema = z
     /** Tries per job for retryable failures (Redis or model-load trouble). */
     JOB_ATTEMPTS: int(1, 100).default(DEFAULTS.attempts),
     /** First retry delay, doubled each try. */
-    JOB_BACKOFF_MS: int(0, 3_600_000).default(DEFAULTS.backoffMs),
+    JOB_BACKOFF_MS: int(0, MAX_BACKOFF_MS).default(DEFAULTS.backoffMs),
     /** Completed jobs (and their results) kept at most, per model queue. */
     KEEP_COMPLETED_JOBS: int(0, 10_000_000).default(DEFAULTS.keepCompleted.count),
     /** Completed jobs older than this are trimmed. */

@@ -8,6 +8,12 @@ import { DEFAULT_MAX_TENSOR_BYTES } from './tensor/tensor.js';
 export const MAX_TIMEOUT_MS = 86_400_000;
 
 /**
+ * The longest first retry delay, in ms: one hour (JOB_BACKOFF_MS, `backoffMs`). Each later try
+ * waits twice as long; a day-long first wait is no retry policy anyone means.
+ */
+export const MAX_BACKOFF_MS = 3_600_000;
+
+/**
  * The default of every Conveyor setting, in one place: the environment schema (`ConfigSchema`,
  * docs/configuration.md) and the SDK's client options (`ClientOptionsSchema`) both read theirs
  * from here, so one setting cannot have two defaults. The comment of each names the environment

@@ -224,7 +224,7 @@ export {
   type JobTraceContext,
   type TraceParent,
 } from './trace-context.js';
-export { DEFAULTS, MAX_TIMEOUT_MS, type Defaults } from './defaults.js';
+export { DEFAULTS, MAX_BACKOFF_MS, MAX_TIMEOUT_MS, type Defaults } from './defaults.js';
 export {
   DEV_STATE_FILE,
   DevStateSchema,
