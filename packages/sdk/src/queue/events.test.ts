@@ -54,4 +54,28 @@ describe('the event hub', () => {
     // ... the one a listener got is not kept too (a second wait reads the job instead).
     expect(hub.take(handed)).toBeUndefined();
   });
+
+  it('calls an ends-only listener with the end alone, and a subscriber with every event', async () => {
+    const main = connect();
+    hub = createEventHub(main, connect, prefix, silentLogger());
+    await hub.watch(queue);
+    const [job, other] = [`${queue}.${randomUUID()}`, `${queue}.${randomUUID()}`];
+    const [ends, all]: [string[], string[]] = [[], []];
+    const otherEnds: string[] = [];
+    hub.listen(job, (entry) => ends.push(entry.event), true);
+    hub.listen(other, (entry) => otherEnds.push(entry.event), true);
+    const stop = hub.subscribe(job, (entry) => all.push(entry.event));
+    const events = queueKey(prefix, queue, 'events');
+    await main.xadd(events, '*', 'event', 'active', 'jobId', job, 'prev', 'waiting');
+    await main.xadd(events, '*', 'event', 'progress', 'jobId', job, 'data', '50');
+    await complete(main, job);
+    await expect.poll(() => all).toEqual(['active', 'progress', 'completed']);
+    expect(ends).toEqual(['completed']);
+    expect(otherEnds).toEqual([]);
+    stop();
+    // Unsubscribing one listener leaves the other kind's.
+    hub.unsubscribe(other, () => undefined);
+    await complete(main, other);
+    await expect.poll(() => otherEnds).toEqual(['completed']);
+  });
 });

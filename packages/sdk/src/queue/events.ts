@@ -38,8 +38,12 @@ export interface EventHub {
   watching(queue: string): boolean;
   /** Calls `listener` with each event of the job until the returned function is called. */
   subscribe(jobId: string, listener: (event: QueueEvent) => void): () => void;
-  /** `subscribe` without the function to stop: `unsubscribe` with the same listener stops. */
-  listen(jobId: string, listener: (event: QueueEvent) => void): void;
+  /**
+   * `subscribe` without the function to stop: `unsubscribe` with the same listener stops. With
+   * `endsOnly`, the listener is called with the job's end only (`completed`, `failed`, `removed`):
+   * a wait for a result skips the job's other events before they are read into fields.
+   */
+  listen(jobId: string, listener: (event: QueueEvent) => void, endsOnly?: boolean): void;
   unsubscribe(jobId: string, listener: (event: QueueEvent) => void): void;
   /**
    * Keeps the end (`completed`, `failed` or `removed`) of jobs this client is about to add, for
@@ -104,8 +108,12 @@ export function createEventHub(
   const id = randomUUID();
   const readers = new Map<string, Reader>();
   const watched = new Map<string, Promise<void>>();
-  /** Listeners by job id: the one listener itself (the usual case), or those of a job's many. */
+  /**
+   * Listeners by job id: the one listener itself (the usual case), or those of a job's many; those
+   * of every event of a job, and those of its end only.
+   */
   const subscribers = new Map<string, Listener | Listener[]>();
+  const endListeners = new Map<string, Listener | Listener[]>();
   /** Queues whose `watch` resolved. */
   const readQueues = new Set<string>();
   let closed = false;
@@ -121,13 +129,15 @@ export function createEventHub(
       expected.delete(id);
     }
   };
+  /** Listeners of either kind. */
+  const listening = () => subscribers.size + endListeners.size;
   /** Whether anyone waits for an event: a subscriber, or an expected job still running. */
-  const idle = () => subscribers.size === 0 && running === 0;
+  const idle = () => listening() === 0 && running === 0;
 
   /**
    * Whether an entry may matter before it is made into fields: a job's end, or any event of a job
-   * someone listens to. Most entries (added, waiting, active) are neither; BullMQ writes `event`
-   * and `jobId` first.
+   * someone listens to every event of. Most entries (added, waiting, active) are neither; BullMQ
+   * writes `event` and `jobId` first.
    */
   const wanted = (list: readonly string[]): boolean =>
     list[0] !== 'event' ||
@@ -143,25 +153,30 @@ export function createEventHub(
     }
   };
 
+  const callEach = (listeners: Listener | Listener[], entry: QueueEvent) => {
+    if (typeof listeners === 'function') call(listeners, entry);
+    else for (const fn of [...listeners]) call(fn, entry);
+  };
+
   /** Hands an entry to its job's subscribers; true when it ended a job someone waited for. */
   const dispatch = (fields: Record<string, string>): boolean => {
     const { event, jobId } = fields;
     if (event === undefined || jobId === undefined) return false;
     const entry: QueueEvent = { event, jobId, fields };
     const listeners = subscribers.get(jobId);
+    const ends = ENDS.has(event) ? endListeners.get(jobId) : undefined;
     const kept = expected.get(jobId);
     if (kept && kept.end === undefined && ENDS.has(event)) {
       running -= 1;
       // An end someone waits for is handed over, not kept: kept ends of a client that enqueues
       // fast and waits at once filled the map up to MAX_EXPECTED, old-generation garbage that
       // every collection traced. A second wait on the job reads it instead.
-      if (listeners) expected.delete(jobId);
+      if (listeners || ends) expected.delete(jobId);
       else kept.end = entry;
     }
-    if (!listeners) return false;
-    if (typeof listeners === 'function') call(listeners, entry);
-    else for (const fn of [...listeners]) call(fn, entry);
-    return ENDS.has(event);
+    if (listeners) callEach(listeners, entry);
+    if (ends) callEach(ends, entry);
+    return (listeners !== undefined || ends !== undefined) && ENDS.has(event);
   };
 
   /**
@@ -221,7 +236,7 @@ export function createEventHub(
         // Waits that just ended unsubscribe once their result is decoded. When they may be the
         // last ones, let them first, so that the reader pauses now instead of being woken by the
         // next job's events.
-        if (ended > 0 && ended >= subscribers.size && running === 0)
+        if (ended > 0 && ended >= listening() && running === 0)
           await new Promise((resolve) => setImmediate(resolve));
       } catch (err) {
         if (closed) return;
@@ -248,23 +263,29 @@ export function createEventHub(
     return reader;
   };
 
-  function listen(jobId: string, fn: Listener): void {
-    const listeners = subscribers.get(jobId);
-    if (!listeners) subscribers.set(jobId, fn);
+  function listen(jobId: string, fn: Listener, endsOnly = false): void {
+    const byJob = endsOnly ? endListeners : subscribers;
+    const listeners = byJob.get(jobId);
+    if (!listeners) byJob.set(jobId, fn);
     else if (typeof listeners === 'function') {
-      if (listeners !== fn) subscribers.set(jobId, [listeners, fn]);
+      if (listeners !== fn) byJob.set(jobId, [listeners, fn]);
     } else if (!listeners.includes(fn)) listeners.push(fn);
     resumeFor(jobId);
   }
 
-  function unsubscribe(jobId: string, fn: Listener): void {
-    const listeners = subscribers.get(jobId);
-    if (listeners === fn) subscribers.delete(jobId);
+  function removeFrom(byJob: Map<string, Listener | Listener[]>, jobId: string, fn: Listener) {
+    const listeners = byJob.get(jobId);
+    if (listeners === fn) byJob.delete(jobId);
     else if (typeof listeners === 'object') {
       const at = listeners.indexOf(fn);
       if (at >= 0) listeners.splice(at, 1);
-      if (listeners.length === 0) subscribers.delete(jobId);
+      if (listeners.length === 0) byJob.delete(jobId);
     }
+  }
+
+  function unsubscribe(jobId: string, fn: Listener): void {
+    removeFrom(endListeners, jobId, fn);
+    removeFrom(subscribers, jobId, fn);
   }
 
   return {
@@ -322,6 +343,7 @@ export function createEventHub(
       if (closed) return;
       closed = true;
       subscribers.clear();
+      endListeners.clear();
       readQueues.clear();
       expected.clear();
       running = 0;

@@ -121,7 +121,7 @@ class JobWait implements Expiring {
 
   begin(start: (() => Promise<unknown>) | undefined): void {
     const { ctx, id } = this;
-    ctx.hub.listen(id, this.listener);
+    ctx.hub.listen(id, this.listener, true);
     ctx.waits.add(this);
     if (start)
       return void start().then(
