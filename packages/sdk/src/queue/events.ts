@@ -228,10 +228,10 @@ export function createEventHub(
         failures = 0;
         let ended = 0;
         for (const [key, entries] of reply ?? []) {
-          for (const [id, list] of entries) {
-            reader.streams.set(key, id);
-            if (key !== reader.wakeKey && wanted(list) && dispatch(fieldsOf(list))) ended += 1;
-          }
+          const last = entries[entries.length - 1];
+          if (last) reader.streams.set(key, last[0]);
+          if (key === reader.wakeKey) continue;
+          for (const [, list] of entries) if (wanted(list) && dispatch(fieldsOf(list))) ended += 1;
         }
         // Waits that just ended unsubscribe once their result is decoded. When they may be the
         // last ones, let them first, so that the reader pauses now instead of being woken by the
