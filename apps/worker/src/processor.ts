@@ -60,17 +60,20 @@ export function dropStoredInputs(blobs: BlobStore, job: Job, log: Logger): Promi
   return dropBlobs(blobs, storedInputKeys(blobs.prefix, job), log);
 }
 
-/** Reads a job's input tensors: inline ones from base64, stored ones from their blobs. */
-async function readInputs(
+const NO_BYTES: readonly (Buffer | null)[] = [];
+
+/**
+ * Reads a job's input tensors: inline ones from base64, stored ones from `bytes`, the blobs of
+ * `stored` in that order (none read when nothing is stored: no promise for a job of inline inputs).
+ */
+function readInputs(
   payload: JobPayload,
   jobId: string,
   stored: readonly string[],
-  blobs: BlobStore,
+  bytes: readonly (Buffer | null)[],
   maxBytes: number,
-): Promise<Record<string, Tensor>> {
+): Record<string, Tensor> {
   const inputs: Record<string, Tensor> = {};
-  const bytes =
-    stored.length > 0 ? await blobs.get(stored.map((n) => blobKey(blobs.prefix, jobId, n))) : [];
   for (const name in payload.inputs) {
     const wire = payload.inputs[name]!;
     const where = `input "${name}"`;
@@ -199,7 +202,11 @@ export function createProcessor(
           `deadline ${new Date(deadline).toISOString()} passed ${takenAt - deadline} ms before a worker took the job`,
         );
       }
-      const inputs = await readInputs(payload, jobId, stored, blobs, engine.maxTensorBytes);
+      const bytes =
+        stored.length > 0
+          ? await blobs.get(stored.map((n) => blobKey(blobs.prefix, jobId, n)))
+          : NO_BYTES;
+      const inputs = readInputs(payload, jobId, stored, bytes, engine.maxTensorBytes);
       const wanted = observer.wants(model, version, payload);
       const started = performance.now();
       const outcome = await engine.predict({
