@@ -64,7 +64,8 @@ const NO_BYTES: readonly (Buffer | null)[] = [];
 
 /**
  * Reads a job's input tensors: inline ones from base64, stored ones from `bytes`, the blobs of
- * `stored` in that order (none read when nothing is stored: no promise for a job of inline inputs).
+ * `stored` in that order. The processor reads those only when there are any, so a job of inline
+ * inputs is read without a promise.
  */
 function readInputs(
   payload: JobPayload,

@@ -73,9 +73,11 @@ describe('the event hub', () => {
     expect(ends).toEqual(['completed']);
     expect(otherEnds).toEqual([]);
     stop();
-    // Unsubscribing one listener leaves the other kind's.
-    hub.unsubscribe(other, () => undefined);
+    // Stopping a job's subscriber leaves its ends-only listener.
+    const stopped: string[] = [];
+    hub.subscribe(other, (entry) => stopped.push(entry.event))();
     await complete(main, other);
     await expect.poll(() => otherEnds).toEqual(['completed']);
+    expect(stopped).toEqual([]);
   });
 });

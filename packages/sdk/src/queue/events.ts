@@ -163,10 +163,11 @@ export function createEventHub(
     const { event, jobId } = fields;
     if (event === undefined || jobId === undefined) return false;
     const entry: QueueEvent = { event, jobId, fields };
+    const isEnd = ENDS.has(event);
     const listeners = subscribers.get(jobId);
-    const ends = ENDS.has(event) ? endListeners.get(jobId) : undefined;
+    const ends = isEnd ? endListeners.get(jobId) : undefined;
     const kept = expected.get(jobId);
-    if (kept && kept.end === undefined && ENDS.has(event)) {
+    if (kept && kept.end === undefined && isEnd) {
       running -= 1;
       // An end someone waits for is handed over, not kept: kept ends of a client that enqueues
       // fast and waits at once filled the map up to MAX_EXPECTED, old-generation garbage that
@@ -176,7 +177,7 @@ export function createEventHub(
     }
     if (listeners) callEach(listeners, entry);
     if (ends) callEach(ends, entry);
-    return (listeners !== undefined || ends !== undefined) && ENDS.has(event);
+    return isEnd && (listeners !== undefined || ends !== undefined);
   };
 
   /**
