@@ -357,6 +357,7 @@ export {
   queueName,
   queueOfJobId,
   routeOfJobId,
+  type JobRoute,
 } from './naming.js';
 export {
   clientUrl,

@@ -11,6 +11,7 @@ import {
   queueKey,
   queueName,
   queuePrefix,
+  routeOfJobId,
   workerBeatsKey,
   workerRecordKey,
 } from './naming.js';
@@ -26,6 +27,30 @@ describe('msFromRedisTime', () => {
   it('refuses anything else', () => {
     for (const reply of [null, [], ['1'], ['a', '1'], ['1', '2', '3'], '1796169261'])
       expect(() => msFromRedisTime(reply)).toThrow(/unexpected reply to TIME/);
+  });
+});
+
+describe('routeOfJobId', () => {
+  it("reads a job id's model, version and queue", () => {
+    const id = newJobId('text-direction', '12');
+    expect(routeOfJobId(id)).toEqual({
+      model: 'text-direction',
+      version: '12',
+      queue: queueName('text-direction', '12'),
+    });
+    expect(routeOfJobId('iris.1.k-0123abcd').model).toBe('iris');
+  });
+
+  it('refuses a string that is not a job id', () => {
+    for (const id of ['iris', 'iris.1', 'iris.0.x', 'Iris.1.x', 'iris.1.a.b', 'iris.1.a_b', ''])
+      expect(() => routeOfJobId(id), id).toThrow(/job ids look like/);
+  });
+
+  it('shares one frozen route per model version, which no caller can change', () => {
+    const first = routeOfJobId(newJobId('iris', '3'));
+    expect(routeOfJobId(newJobId('iris', '3'))).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(routeOfJobId(newJobId('iris', '4'))).not.toBe(first);
   });
 });
 

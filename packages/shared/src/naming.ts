@@ -149,24 +149,38 @@ export const JobIdSchema = z.string().max(160).regex(JOB_ID, {
   message: 'job ids look like "<model>.<version>.<uuid>", as enqueue returned them',
 });
 
-/** The model and version a job id belongs to; throws a ZodError for a string that is not a job id. */
-export function routeOfJobId(id: string): { model: string; version: string; queue: string } {
+/** The model, version and BullMQ queue of a job id. */
+export interface JobRoute {
+  readonly model: string;
+  readonly version: string;
+  readonly queue: string;
+}
+
+/**
+ * The route of a job id; throws a ZodError for a string that is not a job id. The route of each
+ * `<model>.<version>` is parsed once and then shared (frozen): no allocation per call, which a
+ * client makes several times per job.
+ */
+export function routeOfJobId(id: string): JobRoute {
   const valid = JOB_ID.test(id) ? id : JobIdSchema.parse(id);
-  // `<model>.<version>` (the rest has no dot): its route is parsed once, then reused.
+  // `<model>.<version>` (the rest has no dot).
   const head = valid.slice(0, valid.lastIndexOf('.'));
   let route = ROUTES.get(head);
   if (route === undefined) {
     const dot = head.indexOf('.');
-    route = { model: head.slice(0, dot), version: head.slice(dot + 1), queue: `predict.${head}` };
+    route = Object.freeze({
+      model: head.slice(0, dot),
+      version: head.slice(dot + 1),
+      queue: `predict.${head}`,
+    });
     if (ROUTES.size >= MAX_ROUTES) ROUTES.clear();
     ROUTES.set(head, route);
   }
-  // A copy: the caller may change its own.
-  return { model: route.model, version: route.version, queue: route.queue };
+  return route;
 }
 
 /** The routes routeOfJobId parsed, by `<model>.<version>`; a bounded cache. */
-const ROUTES = new Map<string, { model: string; version: string; queue: string }>();
+const ROUTES = new Map<string, JobRoute>();
 const MAX_ROUTES = 1024;
 
 /** The model a job id belongs to; throws a ZodError for a string that is not a job id. */
