@@ -1,16 +1,18 @@
 import type { Writable } from 'node:stream';
-import { createEngine, type Engine, type ModelProblem, type ServedModel } from '@conveyor/engine';
+import type { Engine, ModelProblem, ServedModel } from '@conveyor/engine';
 import { silentLogger, type Config } from '@conveyor/shared';
+import { importEngine } from './deferred-imports.js';
 import { describeSpec, table } from './format.js';
 import { line } from './io.js';
 
 /** Loads a repository (or some of its models) as a worker would, logging nothing. */
-export function openRepository(
+export async function openRepository(
   config: Config,
   repository: string,
   only: readonly string[] = [],
   warmup = true,
 ): Promise<Engine> {
+  const { createEngine } = await importEngine();
   return createEngine({
     repository,
     models: only,

@@ -1,5 +1,5 @@
-import { createClient, type ConveyorClient } from '@conveyor/sdk';
-import { createEmbeddedClient, type EmbeddedClientOptions } from '@conveyor/sdk/embedded';
+import type { ConveyorClient } from '@conveyor/sdk';
+import type { EmbeddedClientOptions } from '@conveyor/sdk/embedded';
 import {
   ConveyorError,
   ModelVersionSchema,
@@ -10,6 +10,7 @@ import {
   type ModelSignature,
   clientRedisOf,
 } from '@conveyor/shared';
+import { importEmbedded, importSdk } from './deferred-imports.js';
 
 /** A client through the queue or in-process, and the model signatures it knows. */
 export interface CliClient {
@@ -61,8 +62,10 @@ export async function openClient(config: Config, options: OpenClientOptions): Pr
     if (options.model !== undefined) embedded.models = [options.model];
     if (options.concurrency !== undefined)
       embedded.concurrency = Math.min(options.concurrency, 4096);
+    const { createEmbeddedClient } = await importEmbedded();
     client = await createEmbeddedClient(embedded);
   } else {
+    const { createClient } = await importSdk();
     client = await createClient({
       ...common,
       ...clientRedisOf(config),

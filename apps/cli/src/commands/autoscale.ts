@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
 import { checkModelsExist } from '@conveyor/worker/model-names';
-import { createClient } from '@conveyor/sdk';
 import {
   AutoscaleOptionsSchema,
   ConveyorError,
@@ -15,6 +14,7 @@ import { createProcessScaler } from '../autoscale/process-scaler.js';
 import type { Scaler } from '../autoscale/scaler.js';
 import { addConfigFlags, flagEnv, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importSdk } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 
@@ -129,6 +129,7 @@ export function registerAutoscale(program: Command, ctx: CliContext): void {
     const options = parseFlags(flags);
     const config = redisConfigFrom(ctx, flags, AUTOSCALE_FLAGS);
     const scaler = createScaler(ctx, options, config, flags);
+    const { createClient } = await importSdk();
     const client = await createClient({
       redisUrl: config.REDIS_URL,
       prefix: config.REDIS_KEY_PREFIX,

@@ -2,8 +2,6 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { inspectVersion, readModelVersion } from '@conveyor/engine';
-import { createModelAdmin } from '@conveyor/sdk';
 import {
   ConveyorError,
   ModelConfigSchema,
@@ -20,6 +18,7 @@ import {
 } from '@conveyor/shared';
 import { addConfigFlags, configFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importEngine, importSdk } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 
@@ -117,6 +116,7 @@ async function newestVersion(root: string, model: string): Promise<string> {
  */
 async function askRescan(config: Config): Promise<number | undefined> {
   try {
+    const { createModelAdmin } = await importSdk();
     const admin = await createModelAdmin({
       ...clientRedisOf(config),
       prefix: config.REDIS_KEY_PREFIX,
@@ -168,6 +168,7 @@ export function registerBaseline(program: Command, ctx: CliContext): void {
     const root = config.MODEL_REPOSITORY;
     const version = flags.version ?? (await newestVersion(root, name));
     const dir = join(root, name, version);
+    const { inspectVersion, readModelVersion } = await importEngine();
     const entry = await readModelVersion(dir, name, version);
     const served = await inspectVersion(entry, { threads: 1, logger: silentLogger() });
     const features = driftFeatures(served.signature.inputs, entry.config.preprocess);

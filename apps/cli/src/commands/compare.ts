@@ -1,14 +1,10 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import {
-  createClient,
-  createModelAdmin,
-  type ComparisonReport,
-  type ReplayProgress,
-} from '@conveyor/sdk';
+import type { ComparisonReport, ReplayProgress } from '@conveyor/sdk';
 import { ConveyorError, type Config } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importSdk } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 import { reportsText } from './compare-format.js';
@@ -73,6 +69,7 @@ function registerCompareCommand(models: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .action(async (model: string, flags: CompareFlags) => {
       const config = redisConfigFrom(ctx, flags, REDIS_FLAGS);
+      const { createModelAdmin } = await importSdk();
       const admin = await createModelAdmin(adminOptions(config));
       try {
         const reports = await admin.compare(model, {
@@ -148,6 +145,7 @@ function registerReplayCommand(program: Command, ctx: CliContext): void {
     .action(async (model: string, flags: ReplayFlags) => {
       const config = redisConfigFrom(ctx, flags, REDIS_FLAGS);
       const since = flags.window === undefined ? undefined : Date.now() - parseWindow(flags.window);
+      const { createClient } = await importSdk();
       const client = await createClient({
         ...adminOptions(config),
         timeoutMs: config.PREDICT_TIMEOUT_MS,

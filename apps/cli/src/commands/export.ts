@@ -4,12 +4,12 @@ import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
-import { createClient, type PredictionLogQuery } from '@conveyor/sdk';
+import type { PredictionLogQuery } from '@conveyor/sdk';
 import { ModelVersionSchema, clientRedisOf, type LoggedPrediction } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importArrowWriter, importSdk } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
-import { createArrowWriter } from '../export/arrow-writer.js';
 import { createNdjsonWriter } from '../export/ndjson-writer.js';
 import { fileError } from '../inputs.js';
 import { line } from '../io.js';
@@ -129,6 +129,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
     EXPORT_FLAGS,
   ).action(async (model: string, flags: ExportFlags) => {
     const config = redisConfigFrom(ctx, flags, EXPORT_FLAGS);
+    const { createClient } = await importSdk();
     const client = await createClient({
       ...clientRedisOf(config),
       prefix: config.REDIS_KEY_PREFIX,
@@ -144,7 +145,10 @@ export function registerExport(program: Command, ctx: CliContext): void {
       const entries: AsyncIterable<LoggedPrediction> = client.predictionLog(model, query);
       const out = await openOut(path);
       const format = formatOf(flags.out, flags.format);
-      const writer = format === 'arrow' ? createArrowWriter(out) : createNdjsonWriter(out);
+      const writer =
+        format === 'arrow'
+          ? (await importArrowWriter()).createArrowWriter(out)
+          : createNdjsonWriter(out);
       const total = flags.limit ?? (await client.predictionLogSize(model)).entries;
       const progress = exportProgress(
         ctx.io.stderr,

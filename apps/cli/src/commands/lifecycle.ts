@@ -2,14 +2,7 @@ import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { stageModelVersion } from '@conveyor/engine';
-import {
-  createModelAdmin,
-  findModelStatus,
-  pinProductionBeforePublish,
-  unservedWarnings,
-  type ModelAdmin,
-} from '@conveyor/sdk';
+import type { ModelAdmin } from '@conveyor/sdk';
 import {
   AliasTargetSchema,
   ConveyorError,
@@ -21,6 +14,7 @@ import {
 } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importEngine, importSdk } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 import { changeLine, historyTable, publishedText, statusText } from './lifecycle-format.js';
@@ -67,6 +61,7 @@ export function parseTarget(text: string): AliasTarget {
 }
 
 async function withAdmin<T>(config: Config, use: (admin: ModelAdmin) => Promise<T>): Promise<T> {
+  const { createModelAdmin } = await importSdk();
   const admin = await createModelAdmin({
     ...clientRedisOf(config),
     prefix: config.REDIS_KEY_PREFIX,
@@ -87,6 +82,7 @@ async function report(
   change: AliasChange,
   json?: boolean,
 ) {
+  const { findModelStatus, unservedWarnings } = await importSdk();
   const warnings = unservedWarnings(model, change.to, await findModelStatus(admin, model));
   if (json) line(ctx.io.stdout, JSON.stringify({ model, change, warnings }));
   else {
@@ -257,6 +253,8 @@ function registerPublish(models: Command, ctx: CliContext): void {
         throw new ConveyorError('ERR_FILE_UNREADABLE', `${source} is not a file`, {
           details: { path: source },
         });
+      const [{ findModelStatus, pinProductionBeforePublish }, { stageModelVersion }] =
+        await Promise.all([importSdk(), importEngine()]);
       await withAdmin(config, async (admin) => {
         const before = await findModelStatus(admin, model);
         const staged = await stageModelVersion({

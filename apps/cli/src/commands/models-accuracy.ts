@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { createClient } from '@conveyor/sdk';
 import { clientRedisOf, type ModelAccuracy, type WindowAccuracy } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importSdk } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { table } from '../format.js';
 import { line } from '../io.js';
@@ -52,6 +52,7 @@ export function registerModelsAccuracy(program: Command, ctx: CliContext): void 
     .option('--json', 'print JSON')
     .action(async (model: string, flags: AccuracyFlags) => {
       const config = redisConfigFrom(ctx, flags, ACCURACY_FLAGS);
+      const { createClient } = await importSdk();
       const client = await createClient({
         ...clientRedisOf(config),
         prefix: config.REDIS_KEY_PREFIX,

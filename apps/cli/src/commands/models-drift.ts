@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { createClient } from '@conveyor/sdk';
 import { ConveyorError, parseWindow, type DriftReport } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importSdk } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { table } from '../format.js';
 import { line } from '../io.js';
@@ -68,6 +68,7 @@ export function registerModelsDrift(program: Command, ctx: CliContext): void {
       if (windowMs === undefined)
         throw new ConveyorError('ERR_USAGE', '--window: 1h, 15m, 90s or 500ms, at most 24h');
       const config = redisConfigFrom(ctx, flags, DRIFT_FLAGS);
+      const { createClient } = await importSdk();
       const client = await createClient({
         redisUrl: config.REDIS_URL,
         prefix: config.REDIS_KEY_PREFIX,

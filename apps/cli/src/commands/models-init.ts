@@ -12,13 +12,7 @@ import {
 } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import {
-  checkOnnxFile,
-  inferredConfig,
-  inspectVersion,
-  readModelVersion,
-  type ServedModel,
-} from '@conveyor/engine';
+import type { ServedModel } from '@conveyor/engine';
 import {
   ConveyorError,
   ModelNameSchema,
@@ -30,6 +24,7 @@ import {
 } from '@conveyor/shared';
 import { configFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importEngine } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 import { degradedLine, specLines } from '../model-report.js';
@@ -86,6 +81,7 @@ async function copyModel(
  * place: a running worker sees the whole version or none of it.
  */
 async function initVersion(source: string, flags: InitFlags, config: Config, cwd: string) {
+  const { checkOnnxFile, inferredConfig, inspectVersion, readModelVersion } = await importEngine();
   const { externalData } = await checkOnnxFile(source);
   const name = parseOrThrow(
     ModelNameSchema,

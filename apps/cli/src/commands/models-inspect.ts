@@ -1,14 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
-import {
-  inspectVersion,
-  readModelFile,
-  readModelVersion,
-  type ModelEntry,
-  type ModelProblem,
-  type ServedModel,
-} from '@conveyor/engine';
+import type { ModelEntry, ModelProblem, ServedModel } from '@conveyor/engine';
 import {
   ConveyorError,
   ModelVersionSchema,
@@ -19,6 +12,7 @@ import {
 } from '@conveyor/shared';
 import { configFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importEngine } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { line } from '../io.js';
 import {
@@ -51,6 +45,7 @@ async function inspectEntry(
 ): Promise<Inspected> {
   try {
     const entry = await read();
+    const { inspectVersion } = await importEngine();
     const served = await inspectVersion(entry, {
       threads: config.INFERENCE_THREADS,
       logger: silentLogger(),
@@ -86,7 +81,7 @@ async function inspectFolder(dir: string, config: Config): Promise<Inspected> {
   }
   const { name, version } = nameOfFolder(dir);
   return inspectEntry(
-    () => readModelVersion(dir, name, version),
+    async () => (await importEngine()).readModelVersion(dir, name, version),
     { name, version, path: dir },
     config,
   );
@@ -106,7 +101,7 @@ async function inspectPath(target: string, config: Config): Promise<Inspected> {
       ? nameOfFolder(dirname(target))
       : { name: toModelName(basename(target).replace(/\.onnx$/, '')), version: '1' };
   return inspectEntry(
-    () => readModelFile(target, name, version),
+    async () => (await importEngine()).readModelFile(target, name, version),
     { name, version, path: target },
     config,
   );

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import { createClient, type ConveyorStatus } from '@conveyor/sdk';
+import type { ConveyorStatus } from '@conveyor/sdk';
 import { createStatusHistory, type StatusHistory, clientRedisOf } from '@conveyor/shared';
 import { addConfigFlags, redisConfigFrom, type ConfigFlag } from '../config-flags.js';
 import type { CliContext } from '../context.js';
+import { importSdk } from '../deferred-imports.js';
 import { EXIT } from '../exit-codes.js';
 import { table } from '../format.js';
 import { line } from '../io.js';
@@ -110,6 +111,7 @@ Examples:
   command.action(async (flags: QueuesFlags) => {
     const { io } = ctx;
     const config = redisConfigFrom(ctx, flags, QUEUES_FLAGS);
+    const { createClient } = await importSdk();
     const client = await createClient({
       ...clientRedisOf(config),
       prefix: config.REDIS_KEY_PREFIX,
