@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODELS, ROOT, jsonLines, tempDir } from './support.js';
+import { CLI, MODELS, jsonLines, tempDir } from './support.js';
 
 /**
  * `conveyor batch` as a person sees it: in a real terminal (tmux), where stderr is a TTY and the
@@ -45,7 +45,7 @@ describe('conveyor batch in a terminal', () => {
   const out = join(dir, 'predictions.jsonl');
   const failed = join(dir, 'bad-rows.jsonl');
   const command = [
-    `node --conditions=@conveyor/source --import tsx ${join(ROOT, 'apps/cli/src/main.ts')}`,
+    `node ${CLI}`,
     `batch iris ${input} --embedded --out ${out} --failed ${failed}`,
     // The exit code on the screen, as a person checks it.
     `; echo "exit=$?"`,
@@ -131,7 +131,7 @@ describe('conveyor batch in a terminal', () => {
     tmux('clear-history', '-t', SESSION);
     // Its own marker: the clear above is asynchronous, and the last test's `exit=0` may still show.
     type(
-      `node --conditions=@conveyor/source --import tsx ${join(ROOT, 'apps/cli/src/main.ts')} batch iris ${join(dir, 'missing.csv')} --embedded --out ${join(dir, 'x.jsonl')}; echo "missing-exit=$?"`,
+      `node ${CLI} batch iris ${join(dir, 'missing.csv')} --embedded --out ${join(dir, 'x.jsonl')}; echo "missing-exit=$?"`,
     );
     await waitFor(/missing-exit=\d+/);
     const text = screen();
