@@ -20,7 +20,13 @@ export type PublishedName = keyof typeof PUBLISHED;
 
 /** Builds every package (`pnpm build`) from the repository root. */
 export function buildPackages(timeoutMs = 600_000): void {
-  execFileSync('pnpm', ['build'], { cwd: ROOT, stdio: 'pipe', timeout: timeoutMs });
+  try {
+    execFileSync('pnpm', ['build'], { cwd: ROOT, stdio: 'pipe', timeout: timeoutMs });
+  } catch (error) {
+    // tsc writes its errors on stdout.
+    const output = (error as { stdout?: Buffer }).stdout?.toString('utf8') ?? '';
+    throw new Error(`pnpm build failed:\n${output}`, { cause: error });
+  }
 }
 
 /**
