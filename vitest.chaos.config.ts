@@ -13,6 +13,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/chaos/**/*.test.ts'],
+    // Workers start from their build (test/support/workers.ts).
+    globalSetup: ['test/support/build-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',
     execArgv: ['--import', 'tsx', '--conditions=@conveyor/source'],

@@ -17,7 +17,7 @@ export default defineConfig({
     ],
     // The load and fault tests have their own configs and scripts (`pnpm test:load`, `pnpm test:chaos`).
     exclude: [...configDefaults.exclude, 'test/load/**', 'test/chaos/**'],
-    globalSetup: ['test/support/global-setup.ts'],
+    globalSetup: ['test/support/build-setup.ts', 'test/support/global-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',
     // Inference threads (piscina) and spawned processes load TypeScript sources through tsx.

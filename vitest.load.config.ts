@@ -12,7 +12,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/load/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
+    globalSetup: ['test/support/build-setup.ts', 'test/support/global-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',
     execArgv: ['--expose-gc', '--import', 'tsx', '--conditions=@conveyor/source'],

@@ -13,27 +13,36 @@ export interface WorkerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `apps/worker/src/main.ts` as `pnpm worker` does and resolves once it logs "worker ready". */
+/**
+ * How a worker is started: `sources` as `pnpm worker` does (node through tsx on
+ * apps/worker/src/main.ts, which needs no build), `build` as the Docker image does (node on
+ * apps/worker/dist/main.js: about a second less to start, for a build that is up to date).
+ */
+export type WorkerEntry = 'sources' | 'build';
+
+const WORKER_ARGS: Record<WorkerEntry, string[]> = {
+  sources: ['--conditions=@conveyor/source', '--import', 'tsx', 'apps/worker/src/main.ts'],
+  build: ['apps/worker/dist/main.js'],
+};
+
+/** Starts a worker (see WorkerEntry) and resolves once it logs "worker ready". */
 export async function spawnWorker(
   redisUrl: string,
   prefix: string,
   env: Record<string, string> = {},
+  entry: WorkerEntry = 'sources',
 ): Promise<WorkerProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@conveyor/source', '--import', 'tsx', 'apps/worker/src/main.ts'],
-    {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        REDIS_URL: redisUrl,
-        REDIS_KEY_PREFIX: prefix,
-        MODEL_REPOSITORY: MODELS,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, WORKER_ARGS[entry], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: prefix,
+      MODEL_REPOSITORY: MODELS,
+      ...env,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let buffered = '';

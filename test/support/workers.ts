@@ -2,9 +2,20 @@ import { Writable } from 'node:stream';
 import { createLogger, loadConfig, type Component, type Logger } from '@conveyor/shared';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
 
-import { MODELS } from '../../scripts/lib/worker-process.js';
+import { MODELS, spawnWorker as spawnWorkerFrom } from '../../scripts/lib/worker-process.js';
+import type { WorkerProcess } from '../../scripts/lib/worker-process.js';
 
-export { MODELS, spawnWorker, type WorkerProcess } from '../../scripts/lib/worker-process.js';
+export { MODELS, type WorkerProcess } from '../../scripts/lib/worker-process.js';
+
+/**
+ * A worker as a real child process, started from its build, which the test run's global setup
+ * has brought up to date (global-setup.ts), as the Docker image starts it.
+ */
+export const spawnWorker = (
+  redisUrl: string,
+  prefix: string,
+  env: Record<string, string> = {},
+): Promise<WorkerProcess> => spawnWorkerFrom(redisUrl, prefix, env, 'build');
 
 /** In-memory pino destination: tests assert on log records, not on console output. */
 export function memoryLogger(

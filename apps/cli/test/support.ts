@@ -8,7 +8,7 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const MODELS = join(ROOT, 'models');
 /**
  * The CLI as its package publishes it (the `conveyor` bin): the test run's global setup has built
- * it from the current sources (test/support/global-setup.ts). Node on the build starts in about
+ * it from the current sources (test/support/build-setup.ts). Node on the build starts in about
  * half the time node through tsx takes, and the CLI tests start it about a hundred times.
  */
 export const CLI = join(ROOT, 'apps/cli/dist/main.js');
