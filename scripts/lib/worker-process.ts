@@ -25,6 +25,22 @@ const WORKER_ARGS: Record<WorkerEntry, string[]> = {
   build: ['apps/worker/dist/main.js'],
 };
 
+/**
+ * The environment of a service process the tests or the demo start: this PATH, its Redis and key
+ * prefix, the repository's models, and `env` over them.
+ */
+export const serviceEnv = (
+  redisUrl: string,
+  prefix: string,
+  env: Record<string, string> = {},
+): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH,
+  REDIS_URL: redisUrl,
+  REDIS_KEY_PREFIX: prefix,
+  MODEL_REPOSITORY: MODELS,
+  ...env,
+});
+
 /** Starts a worker (see WorkerEntry) and resolves once it logs "worker ready". */
 export async function spawnWorker(
   redisUrl: string,
@@ -34,13 +50,7 @@ export async function spawnWorker(
 ): Promise<WorkerProcess> {
   const child = spawn(process.execPath, WORKER_ARGS[entry], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: prefix,
-      MODEL_REPOSITORY: MODELS,
-      ...env,
-    },
+    env: serviceEnv(redisUrl, prefix, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { isConveyorError, queueName, queueKey } from '@conveyor/shared';
 import { freePort, startRedisServer, type RedisHandle } from '../../scripts/lib/redis-server.js';
-import { MODELS, ROOT } from '../../scripts/lib/worker-process.js';
+import { ROOT, serviceEnv } from '../../scripts/lib/worker-process.js';
 
 /** `appendfsync` policy of a persistent Redis. */
 export type Fsync = 'always' | 'everysec';
@@ -90,14 +90,7 @@ export function startApp(
     ['--conditions=@conveyor/source', '--import', 'tsx', `apps/${app}/src/main.ts`],
     {
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        REDIS_URL: redisUrl,
-        REDIS_KEY_PREFIX: prefix,
-        MODEL_REPOSITORY: MODELS,
-        PRODUCER_HOST: '127.0.0.1',
-        ...env,
-      },
+      env: serviceEnv(redisUrl, prefix, { PRODUCER_HOST: '127.0.0.1', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -8,7 +8,7 @@ import { request, type Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { freePort } from '../../scripts/lib/redis-server.js';
-import { MODELS, ROOT } from '../../scripts/lib/worker-process.js';
+import { ROOT, serviceEnv } from '../../scripts/lib/worker-process.js';
 
 /** A producer (`apps/producer/src/main.ts`) as a child process, listening on a loopback port. */
 export interface ProducerProcess {
@@ -36,11 +36,7 @@ export async function spawnProducer(
     ['--conditions=@conveyor/source', '--import', 'tsx', 'apps/producer/src/main.ts'],
     {
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        REDIS_URL: redisUrl,
-        REDIS_KEY_PREFIX: prefix,
-        MODEL_REPOSITORY: MODELS,
+      env: serviceEnv(redisUrl, prefix, {
         PRODUCER_HOST: '127.0.0.1',
         PRODUCER_PORT: String(port),
         LOG_LEVEL: 'warn',
@@ -48,7 +44,7 @@ export async function spawnProducer(
         // measure the queue's back-pressure and memory, not the per-client rate limit.
         RATE_LIMIT_MAX: '0',
         ...env,
-      },
+      }),
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
