@@ -2,14 +2,17 @@ import { Writable } from 'node:stream';
 import { createLogger, loadConfig, type Component, type Logger } from '@conveyor/shared';
 import { startWorkerService, type WorkerService } from '../../apps/worker/src/worker-service.js';
 
-import { MODELS, spawnWorker as spawnWorkerFrom } from '../../scripts/lib/worker-process.js';
-import type { WorkerProcess } from '../../scripts/lib/worker-process.js';
+import {
+  MODELS,
+  spawnWorker as spawnWorkerFrom,
+  type WorkerProcess,
+} from '../../scripts/lib/worker-process.js';
 
 export { MODELS, type WorkerProcess } from '../../scripts/lib/worker-process.js';
 
 /**
  * A worker as a real child process, started from its build, which the test run's global setup
- * has brought up to date (global-setup.ts), as the Docker image starts it.
+ * has brought up to date (build-setup.ts), as the Docker image starts it.
  */
 export const spawnWorker = (
   redisUrl: string,

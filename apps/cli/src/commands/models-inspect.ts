@@ -37,16 +37,18 @@ const isPath = (target: string): boolean =>
   target === '.' ||
   target === '..';
 
+type EngineModule = Awaited<ReturnType<typeof importEngine>>;
+
 /** Loads one version outside any repository, as its problem when it cannot be served. */
 async function inspectEntry(
-  read: () => Promise<ModelEntry>,
+  read: (engine: EngineModule) => Promise<ModelEntry>,
   where: { name: string; version: string; path: string },
   config: Config,
 ): Promise<Inspected> {
   try {
-    const entry = await read();
-    const { inspectVersion } = await importEngine();
-    const served = await inspectVersion(entry, {
+    const engine = await importEngine();
+    const entry = await read(engine);
+    const served = await engine.inspectVersion(entry, {
       threads: config.INFERENCE_THREADS,
       logger: silentLogger(),
     });
@@ -81,7 +83,7 @@ async function inspectFolder(dir: string, config: Config): Promise<Inspected> {
   }
   const { name, version } = nameOfFolder(dir);
   return inspectEntry(
-    async () => (await importEngine()).readModelVersion(dir, name, version),
+    (engine) => engine.readModelVersion(dir, name, version),
     { name, version, path: dir },
     config,
   );
@@ -101,7 +103,7 @@ async function inspectPath(target: string, config: Config): Promise<Inspected> {
       ? nameOfFolder(dirname(target))
       : { name: toModelName(basename(target).replace(/\.onnx$/, '')), version: '1' };
   return inspectEntry(
-    async () => (await importEngine()).readModelFile(target, name, version),
+    (engine) => engine.readModelFile(target, name, version),
     { name, version, path: target },
     config,
   );
