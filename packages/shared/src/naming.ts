@@ -168,11 +168,9 @@ export function routeOfJobId(id: string): JobRoute {
   let route = ROUTES.get(head);
   if (route === undefined) {
     const dot = head.indexOf('.');
-    route = Object.freeze({
-      model: head.slice(0, dot),
-      version: head.slice(dot + 1),
-      queue: `predict.${head}`,
-    });
+    const model = head.slice(0, dot);
+    const version = head.slice(dot + 1);
+    route = Object.freeze({ model, version, queue: queueName(model, version) });
     if (ROUTES.size >= MAX_ROUTES) ROUTES.clear();
     ROUTES.set(head, route);
   }
