@@ -14,8 +14,11 @@ export interface Io {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The working directory relative paths are resolved from. */
   readonly cwd: string;
-  /** The script of this CLI (`process.argv[1]`), which `conveyor dev` runs again for its members. */
-  readonly script?: string | undefined;
+  /**
+   * How node runs this CLI again: its flags and script (`process.execArgv`, `process.argv[1]`).
+   * `conveyor dev` and `conveyor autoscale` start their members with it.
+   */
+  readonly self?: readonly string[] | undefined;
 }
 
 /** Writes one line to a stream. */

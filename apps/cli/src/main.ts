@@ -16,7 +16,7 @@ const io: Io = {
   stderr: process.stderr,
   env: { ...process.env },
   cwd: process.cwd(),
-  script: process.argv[1],
+  self: [...process.execArgv, process.argv[1] ?? ''],
 };
 
 const launch: Launcher = async (service, config) => {

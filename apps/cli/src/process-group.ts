@@ -18,7 +18,7 @@ const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
 };
 
 /**
- * Starts `node <execArgv> <script> <args>` as a member of the group. It runs in its own process
+ * Starts `node <args>` as a member of the group (args: the CLI's `self` and a command). It runs in its own process
  * group, so a terminal's Ctrl-C reaches only the parent, which stops the members in order; and it
  * gets an IPC channel, whose disconnection tells it the parent is gone (see main.ts).
  */
@@ -28,7 +28,7 @@ export function startMember(options: {
   env: Readonly<Record<string, string | undefined>>;
   out: Writable;
 }): Member {
-  const child = spawn(process.execPath, [...process.execArgv, ...options.args], {
+  const child = spawn(process.execPath, options.args, {
     env: { ...options.env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -28,7 +28,13 @@ async function launched(args: string[], env: Record<string, string>, stdout = ne
       stderr: new PassThrough(),
       env,
       cwd: ROOT,
-      script: join(ROOT, 'apps/cli/src/main.ts'),
+      // As `pnpm conveyor` runs the CLI from its sources: the test's own process has no tsx.
+      self: [
+        '--conditions=@conveyor/source',
+        '--import',
+        'tsx',
+        join(ROOT, 'apps/cli/src/main.ts'),
+      ],
     },
     launch: (service: ServiceName, config: Config) => {
       calls.push({ service, config });

@@ -3,8 +3,8 @@ import { running, signal, startMember, type Member } from '../process-group.js';
 import type { Scaler } from './scaler.js';
 
 export interface ProcessScalerOptions {
-  /** The CLI's own script: each replica is `node <script> worker`. */
-  readonly script: string;
+  /** How node runs the CLI again (see Io.self): each replica is `node <self> worker`. */
+  readonly self: readonly string[];
   /** The workers' environment (MODELS, REDIS_URL, ...). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Where the workers' output goes, each line prefixed with `[worker-<n>]`. */
@@ -41,7 +41,7 @@ export function createProcessScaler(options: ProcessScalerOptions): Scaler {
       prune();
       while (members.length < replicas) {
         started += 1;
-        const args = [options.script, 'worker'];
+        const args = [...options.self, 'worker'];
         members.push(
           startMember({ name: `worker-${started}`, args, env: options.env, out: options.out }),
         );

@@ -82,7 +82,7 @@ function createScaler(
     });
   checkModelsExist({ ...config, MODELS: options.model });
   return createProcessScaler({
-    script: io.script ?? '',
+    self: io.self ?? [],
     env: {
       ...io.env,
       ...flagEnv(flags, AUTOSCALE_FLAGS),

@@ -110,10 +110,10 @@ Examples:
       PRODUCER_HOST:
         typeof options.host === 'string' ? options.host : (io.env.PRODUCER_HOST ?? '127.0.0.1'),
     };
-    const script = io.script ?? '';
+    const self = io.self ?? [];
     const members: Member[] = [
-      startMember({ name: 'worker', args: [script, 'worker'], env, out: io.stdout }),
-      startMember({ name: 'serve', args: [script, 'serve'], env, out: io.stdout }),
+      startMember({ name: 'worker', args: [...self, 'worker'], env, out: io.stdout }),
+      startMember({ name: 'serve', args: [...self, 'serve'], env, out: io.stdout }),
     ];
     for (const m of members) line(io.stdout, `[dev] ${m.name}: pid ${m.child.pid ?? '?'}`);
     const host = /^(0\.0\.0\.0|::|\[::\])$/.test(env.PRODUCER_HOST)
