@@ -134,6 +134,12 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
+    // The inference thread's start from the sources (see inference-pool.ts): plain JavaScript that
+    // no tsconfig includes, so it is linted without types.
+    files: ['packages/engine/src/inference-thread-sources.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
     // The Conveyor dashboard's page scripts run in the browser (checked by their own tsconfig).
     files: ['apps/producer/src/console/public/**/*.js'],
     languageOptions: { globals: globals.browser },

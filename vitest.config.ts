@@ -5,7 +5,9 @@ export default defineConfig({
   // (SSR) side, whose conditions are separate from resolve.conditions.
   resolve: { conditions: ['@conveyor/source'] },
   ssr: {
-    resolve: { conditions: ['@conveyor/source', 'module', 'node', 'development|production'] },
+    // Not 'module': a package's ESM build found through it is loaded by Node itself (vitest
+    // externalizes node_modules), and some (OpenTelemetry's) have imports only a bundler resolves.
+    resolve: { conditions: ['@conveyor/source', 'node', 'development|production'] },
   },
   test: {
     include: [
@@ -20,8 +22,11 @@ export default defineConfig({
     globalSetup: ['test/support/build-setup.ts', 'test/support/global-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',
-    // Inference threads (piscina) and spawned processes load TypeScript sources through tsx.
-    execArgv: ['--import', 'tsx', '--conditions=@conveyor/source'],
+    // No tsx in the test processes: vitest transforms the sources itself, and loading tsx too
+    // cost each test file about half a second. Inference threads register it for themselves
+    // (packages/engine/src/inference-thread-sources.mjs); a process a test starts from the
+    // sources says `--import tsx` itself. The condition lets those reach the sources as well.
+    execArgv: ['--conditions=@conveyor/source'],
     // Above the SDK's 30 s wait, so a stuck job surfaces as ERR_JOB_TIMEOUT with its state.
     testTimeout: 45_000,
     hookTimeout: 60_000,

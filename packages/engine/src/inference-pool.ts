@@ -37,9 +37,10 @@ export interface InferencePool {
  */
 export const TASKS_PER_THREAD = 2;
 
-// Under tsx (development, tests) this module is a .ts file; built, it is .js. The thread file matches.
+// From the sources (development, tests) this module is a .ts file, and the thread starts at a
+// module that loads tsx first; built, it is .js, and so is the thread.
 const threadFile = new URL(
-  `./inference-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
+  import.meta.url.endsWith('.ts') ? './inference-thread-sources.mjs' : './inference-thread.js',
   import.meta.url,
 );
 
