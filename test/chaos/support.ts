@@ -68,7 +68,7 @@ export async function startPersistentRedis(fsync: Fsync, port?: number): Promise
   };
 }
 
-/** A Conveyor process (producer or worker) started from its TypeScript entry point, with its JSON logs. */
+/** A Conveyor process (producer or worker) started from its build, with its JSON logs. */
 export interface AppProcess {
   child: ChildProcess;
   logs: Record<string, unknown>[];
@@ -78,22 +78,22 @@ export interface AppProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `apps/<app>/src/main.ts` as `pnpm <app>` does, without waiting for it to be ready. */
+/**
+ * Starts `apps/<app>/dist/main.js` as the Docker image does (the fault tests' global setup builds
+ * it first: about a second sooner ready than tsx on the sources), without waiting for it to be
+ * ready.
+ */
 export function startApp(
   app: 'producer' | 'worker',
   redisUrl: string,
   prefix: string,
   env: Record<string, string> = {},
 ): AppProcess {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@conveyor/source', '--import', 'tsx', `apps/${app}/src/main.ts`],
-    {
-      cwd: ROOT,
-      env: serviceEnv(redisUrl, prefix, { PRODUCER_HOST: '127.0.0.1', ...env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [`apps/${app}/dist/main.js`], {
+    cwd: ROOT,
+    env: serviceEnv(redisUrl, prefix, { PRODUCER_HOST: '127.0.0.1', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: Record<string, unknown>[] = [];
   const waiters: { msg: string; resolve: (r: Record<string, unknown>) => void }[] = [];
   let stderr = '';

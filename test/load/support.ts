@@ -21,9 +21,9 @@ export interface ProducerProcess {
 }
 
 /**
- * Starts the producer as `pnpm producer` does, with LOG_LEVEL warn (so 20 000 requests do not
- * write 40 000 log lines) and the rate limit off, and resolves once `GET /v2/health/live` answers
- * 200.
+ * Starts the producer from its build, as the Docker image does (the load tests' global setup
+ * builds it first), with LOG_LEVEL warn (so 20 000 requests do not write 40 000 log lines) and
+ * the rate limit off, and resolves once `GET /v2/health/live` answers 200.
  */
 export async function spawnProducer(
   redisUrl: string,
@@ -31,23 +31,19 @@ export async function spawnProducer(
   env: Record<string, string> = {},
 ): Promise<ProducerProcess> {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@conveyor/source', '--import', 'tsx', 'apps/producer/src/main.ts'],
-    {
-      cwd: ROOT,
-      env: serviceEnv(redisUrl, prefix, {
-        PRODUCER_HOST: '127.0.0.1',
-        PRODUCER_PORT: String(port),
-        LOG_LEVEL: 'warn',
-        // One test client sends thousands of requests a second from one address: these tests
-        // measure the queue's back-pressure and memory, not the per-client rate limit.
-        RATE_LIMIT_MAX: '0',
-        ...env,
-      }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, ['apps/producer/dist/main.js'], {
+    cwd: ROOT,
+    env: serviceEnv(redisUrl, prefix, {
+      PRODUCER_HOST: '127.0.0.1',
+      PRODUCER_PORT: String(port),
+      LOG_LEVEL: 'warn',
+      // One test client sends thousands of requests a second from one address: these tests
+      // measure the queue's back-pressure and memory, not the per-client rate limit.
+      RATE_LIMIT_MAX: '0',
+      ...env,
+    }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const problems: string[] = [];
   const keep = (line: string) => {
     if (line.trim() === '') return;
