@@ -4,12 +4,22 @@ import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, type CliRun } from './support.js';
 
-/** Packages a CLI start should not load unless its command uses them (see deferred-imports.ts). */
-const HEAVY = ['@conveyor/sdk', '@conveyor/engine', 'bullmq', 'onnxruntime-node', 'apache-arrow'];
+/**
+ * Packages a CLI start should not load unless its command uses them (see deferred-imports.ts);
+ * ioredis loads with the first Redis connection (see redis-client.ts in @conveyor/shared).
+ */
+const HEAVY = [
+  '@conveyor/sdk',
+  '@conveyor/engine',
+  'bullmq',
+  'ioredis',
+  'onnxruntime-node',
+  'apache-arrow',
+];
 
 /**
  * Runs `conveyor <args>` with a module hook that writes every specifier the run imports (each
- * `import`, static or dynamic) to a file, and returns the run and those specifiers.
+ * `import`, static or dynamic) or requires to a file, and returns the run and those specifiers.
  */
 function withImportLog(dir: string) {
   const hooks = join(dir, 'hooks.mjs');
@@ -26,7 +36,17 @@ function withImportLog(dir: string) {
   );
   writeFileSync(
     register,
-    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+    [
+      "import { appendFileSync } from 'node:fs';",
+      "import Module, { register } from 'node:module';",
+      `register(${JSON.stringify(pathToFileURL(hooks).href)});`,
+      // A require (ioredis is CommonJS, and required lazily) goes past the resolve hook.
+      'const load = Module._load;',
+      'Module._load = function (request, ...rest) {',
+      "  appendFileSync(process.env.IMPORT_LOG, request + '\\n');",
+      '  return load.call(this, request, ...rest);',
+      '};',
+    ].join('\n'),
   );
   let runs = 0;
   return async (args: string[]): Promise<{ run: CliRun; imported: Set<string> }> => {
@@ -69,5 +89,13 @@ describe('what a conveyor start loads', () => {
     expect(imported.has('@conveyor/sdk/embedded')).toBe(true);
     expect(imported.has('@conveyor/engine')).toBe(true);
     expect(imported.has('bullmq')).toBe(false);
+    expect(imported.has('ioredis')).toBe(false);
+  });
+
+  it('loads ioredis for a command that talks to Redis', async () => {
+    // No Redis answers on port 1: the command fails to connect, after loading ioredis to try.
+    const { run, imported } = await logged(['queues', '--redis-url', 'redis://127.0.0.1:1']);
+    expect(run.code, run.stderr).toBe(4);
+    expect(imported.has('ioredis')).toBe(true);
   });
 });

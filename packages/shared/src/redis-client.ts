@@ -1,4 +1,6 @@
-import { Cluster, Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type * as Ioredis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { ConveyorError } from './errors.js';
 import { redisAddress } from './redis-options.js';
 import type { RedisSentinelGroup, RedisTarget } from './redis-target.js';
@@ -9,6 +11,17 @@ import type { RedisSentinelGroup, RedisTarget } from './redis-target.js';
  * configuration (REDIS_URL; REDIS_CLUSTER_NODES for a cluster; REDIS_SENTINELS and
  * REDIS_SENTINEL_NAME for Sentinel).
  */
+
+let ioredis: typeof Ioredis | undefined;
+
+/**
+ * ioredis, loaded with the first connection (it is CommonJS, so `require` loads it at once): a
+ * process that opens none, such as `conveyor --help` or an embedded client, does not pay the
+ * tenth of a second its import takes.
+ */
+function loadIoredis(): typeof Ioredis {
+  return (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof Ioredis);
+}
 
 /**
  * A connection to one Redis server (a Sentinel group's master is one too) or to a Redis Cluster;
@@ -58,7 +71,7 @@ export function createRedisClient(
   };
   if (target.sentinel) return sentinelClient(target.sentinel, target.db, auth, options);
   if (!target.cluster) {
-    return new Redis({
+    return new (loadIoredis().Redis)({
       host: target.host,
       port: target.port,
       ...(target.db !== undefined && { db: target.db }),
@@ -81,7 +94,7 @@ export function createRedisClient(
     ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
     ...(lazyConnect !== undefined && { lazyConnect }),
   };
-  return new Cluster(
+  return new (loadIoredis().Cluster)(
     target.cluster.map((node) => ({ host: node.host, port: node.port })),
     clusterOptions,
   );
@@ -104,7 +117,7 @@ function sentinelClient(
   options: RedisClientOptions,
 ): Redis {
   const { retryStrategy } = options;
-  return new Redis({
+  return new (loadIoredis().Redis)({
     sentinels: group.sentinels.map((node) => ({ host: node.host, port: node.port })),
     name: group.name,
     ...(db !== undefined && { db }),
