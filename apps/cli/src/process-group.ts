@@ -18,9 +18,9 @@ const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
 };
 
 /**
- * Starts `node <args>` as a member of the group (args: the CLI's `self` and a command). It runs in its own process
- * group, so a terminal's Ctrl-C reaches only the parent, which stops the members in order; and it
- * gets an IPC channel, whose disconnection tells it the parent is gone (see main.ts).
+ * Starts `node <args>` (the CLI's `self` and a command) as a member of the group. It runs in its
+ * own process group, so a terminal's Ctrl-C reaches only the parent, which stops the members in
+ * order; and it gets an IPC channel, whose disconnection tells it the parent is gone (see main.ts).
  */
 export function startMember(options: {
   name: string;
