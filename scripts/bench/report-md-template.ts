@@ -56,3 +56,27 @@ test's prefix stay flat once retention is full; \`SOAK_SCALE=45\` runs about a m
 **burst** (\`test/load/burst.test.ts\`: 10,000 requests at 4,000/s against a queue depth limit,
 checking that every refusal is a 429 with \`Retry-After\` and that no accepted job is lost). Their
 summaries are printed by the tests, not recorded here.`;
+
+export const PROFILING = `## Profiling a run
+
+\`BENCH_NODE_ARGS\` passes node flags to every program the bench starts (workers, producer, plain
+BullMQ's worker, the comparison servers); run the bench itself under the same flags to profile the
+SDK client. On this two-core machine profile with Linux \`perf\` (Debian's \`linux-perf\`), which
+samples only threads that are on a core:
+
+\`\`\`sh
+pnpm build
+BENCH_NODE_ARGS="--perf-basic-prof --interpreted-frames-native-stack" \\
+  node --perf-basic-prof --interpreted-frames-native-stack --import tsx scripts/bench/main.ts --only 8 &
+perf record -a -g -F 297 -e cpu-clock -o /tmp/perf.data -- sleep 150
+perf script -i /tmp/perf.data -F pid,ip,sym,dso --pid <pid> > /tmp/stacks.txt
+\`\`\`
+
+node's \`--cpu-prof\` samples wall time: a thread that waits for a core is sampled all the same, in
+whatever function it was preempted, so a worker sharing two cores with Redis and the driver looks
+busier than its CPU time says (Conveyor's iris worker: 2.1 times the busy time of plain BullMQ's,
+for 1.25 times its CPU). \`--perf-basic-prof\` writes \`/tmp/perf-<pid>.map\`, which names the
+JIT's functions (and V8 logs, \`isolate-*-v8.log\`, in the working directory); the map keeps stale
+entries for code V8 moves, so a few samples resolve to the wrong function. Without call graphs
+(\`-g\`), the time of V8 builtins and the runtime (property loads, promises, JSON) is not charged to
+the JavaScript that called them.`;

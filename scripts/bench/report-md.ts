@@ -15,7 +15,7 @@ import {
   targetRows,
   verdict,
 } from './report.js';
-import { INTRO, LOAD_TESTS } from './report-md-template.js';
+import { INTRO, LOAD_TESTS, PROFILING } from './report-md-template.js';
 import type {
   AcceptOnlySide,
   BenchResults,
@@ -543,6 +543,7 @@ export async function renderBenchmarksMd(results: BenchResults): Promise<string>
     `### Cold start (scenario 13)\n\n${coldStart(results)}`,
     `### Shadow (scenario 14)\n\n${shadow(results)}`,
     LOAD_TESTS,
+    PROFILING,
   ];
   const config = await resolveConfig(DOC_MD);
   return format(`${sections.join('\n\n')}\n`, { ...config, parser: 'markdown' });
