@@ -13,7 +13,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/chaos/**/*.test.ts'],
-    // Workers start from their build (test/support/workers.ts).
+    // Workers and producers start from their build (test/chaos/support.ts, test/support/workers.ts).
     globalSetup: ['test/support/build-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',

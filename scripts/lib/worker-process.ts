@@ -14,16 +14,19 @@ export interface WorkerProcess {
 }
 
 /**
- * How a worker is started: `sources` as `pnpm worker` does (node through tsx on
- * apps/worker/src/main.ts, which needs no build), `build` as the Docker image does (node on
- * apps/worker/dist/main.js: about a second less to start, for a build that is up to date).
+ * How an app is started: `sources` as `pnpm <app>` does (node through tsx on
+ * apps/<app>/src/main.ts, which needs no build), `build` as the Docker image and the published bin
+ * do (node on apps/<app>/dist/main.js: about a second less to start, for a build that is up to
+ * date).
  */
-export type WorkerEntry = 'sources' | 'build';
+export type AppEntry = 'sources' | 'build';
 
-const WORKER_ARGS: Record<WorkerEntry, string[]> = {
-  sources: ['--conditions=@conveyor/source', '--import', 'tsx', 'apps/worker/src/main.ts'],
-  build: ['apps/worker/dist/main.js'],
-};
+/** Node's arguments that start an app from its sources or its build, from any folder. */
+export function appArgs(app: 'worker' | 'producer' | 'cli', entry: AppEntry): string[] {
+  return entry === 'sources'
+    ? ['--conditions=@conveyor/source', '--import', 'tsx', `${ROOT}apps/${app}/src/main.ts`]
+    : [`${ROOT}apps/${app}/dist/main.js`];
+}
 
 /**
  * The environment of a service process the tests or the demo start: this PATH, its Redis and key
@@ -41,14 +44,14 @@ export const serviceEnv = (
   ...env,
 });
 
-/** Starts a worker (see WorkerEntry) and resolves once it logs "worker ready". */
+/** Starts a worker (see AppEntry) and resolves once it logs "worker ready". */
 export async function spawnWorker(
   redisUrl: string,
   prefix: string,
   env: Record<string, string> = {},
-  entry: WorkerEntry = 'sources',
+  entry: AppEntry = 'sources',
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, WORKER_ARGS[entry], {
+  const child = spawn(process.execPath, appArgs('worker', entry), {
     cwd: ROOT,
     env: serviceEnv(redisUrl, prefix, env),
     stdio: ['ignore', 'pipe', 'pipe'],

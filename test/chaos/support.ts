@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { isConveyorError, queueName, queueKey } from '@conveyor/shared';
 import { freePort, startRedisServer, type RedisHandle } from '../../scripts/lib/redis-server.js';
-import { ROOT, serviceEnv } from '../../scripts/lib/worker-process.js';
+import { ROOT, appArgs, serviceEnv } from '../../scripts/lib/worker-process.js';
 
 /** `appendfsync` policy of a persistent Redis. */
 export type Fsync = 'always' | 'everysec';
@@ -89,7 +89,7 @@ export function startApp(
   prefix: string,
   env: Record<string, string> = {},
 ): AppProcess {
-  const child = spawn(process.execPath, [`apps/${app}/dist/main.js`], {
+  const child = spawn(process.execPath, appArgs(app, 'build'), {
     cwd: ROOT,
     env: serviceEnv(redisUrl, prefix, { PRODUCER_HOST: '127.0.0.1', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,9 +8,9 @@ import { request, type Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { freePort } from '../../scripts/lib/redis-server.js';
-import { ROOT, serviceEnv } from '../../scripts/lib/worker-process.js';
+import { ROOT, appArgs, serviceEnv } from '../../scripts/lib/worker-process.js';
 
-/** A producer (`apps/producer/src/main.ts`) as a child process, listening on a loopback port. */
+/** A producer (`apps/producer/dist/main.js`) as a child process, listening on a loopback port. */
 export interface ProducerProcess {
   child: ChildProcess;
   /** `http://127.0.0.1:<port>` */
@@ -31,7 +31,7 @@ export async function spawnProducer(
   env: Record<string, string> = {},
 ): Promise<ProducerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['apps/producer/dist/main.js'], {
+  const child = spawn(process.execPath, appArgs('producer', 'build'), {
     cwd: ROOT,
     env: serviceEnv(redisUrl, prefix, {
       PRODUCER_HOST: '127.0.0.1',

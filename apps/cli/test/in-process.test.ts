@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -11,6 +10,7 @@ import type { ServiceName } from '../src/context.js';
 import { createProgram } from '../src/program.js';
 import { freePort } from '../src/redis-server.js';
 import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
+import { appArgs } from '../../../scripts/lib/worker-process.js';
 import { MODELS, ROOT } from './support.js';
 
 const redisUrl = inject('redisUrl');
@@ -29,12 +29,7 @@ async function launched(args: string[], env: Record<string, string>, stdout = ne
       env,
       cwd: ROOT,
       // As `pnpm conveyor` runs the CLI from its sources: the test's own process has no tsx.
-      self: [
-        '--conditions=@conveyor/source',
-        '--import',
-        'tsx',
-        join(ROOT, 'apps/cli/src/main.ts'),
-      ],
+      self: appArgs('cli', 'sources'),
     },
     launch: (service: ServiceName, config: Config) => {
       calls.push({ service, config });
