@@ -9,7 +9,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: { conditions: ['@conveyor/source'] },
   ssr: {
-    resolve: { conditions: ['@conveyor/source', 'module', 'node', 'development|production'] },
+    // Not 'module', as in vitest.config.ts: OpenTelemetry's ESM build has imports only a bundler resolves.
+    resolve: { conditions: ['@conveyor/source', 'node', 'development|production'] },
   },
   test: {
     include: ['test/chaos/**/*.test.ts'],
@@ -17,7 +18,8 @@ export default defineConfig({
     globalSetup: ['test/support/build-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',
-    execArgv: ['--import', 'tsx', '--conditions=@conveyor/source'],
+    // No tsx: vitest transforms the sources itself (see vitest.config.ts).
+    execArgv: ['--conditions=@conveyor/source'],
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 60_000,

@@ -8,14 +8,16 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: { conditions: ['@conveyor/source'] },
   ssr: {
-    resolve: { conditions: ['@conveyor/source', 'module', 'node', 'development|production'] },
+    // Not 'module', as in vitest.config.ts: OpenTelemetry's ESM build has imports only a bundler resolves.
+    resolve: { conditions: ['@conveyor/source', 'node', 'development|production'] },
   },
   test: {
     include: ['test/load/**/*.test.ts'],
     globalSetup: ['test/support/build-setup.ts', 'test/support/global-setup.ts'],
     setupFiles: ['test/support/fail-on-console.ts'],
     pool: 'forks',
-    execArgv: ['--expose-gc', '--import', 'tsx', '--conditions=@conveyor/source'],
+    // No tsx: vitest transforms the sources itself (see vitest.config.ts).
+    execArgv: ['--expose-gc', '--conditions=@conveyor/source'],
     fileParallelism: false,
     testTimeout: 240_000,
     hookTimeout: 120_000,
