@@ -11,7 +11,6 @@ import {
   waitForRedis,
   type Config,
 } from '@conveyor/shared';
-import { Redis } from 'ioredis';
 import { watchQueue } from '../../apps/cli/src/batch/queue-watch.js';
 import { redisAnswers } from '../../apps/cli/src/redis-server.js';
 import type { WorkerService } from '../../apps/worker/src/worker-service.js';
@@ -92,12 +91,12 @@ describe('Conveyor on a Redis Sentinel group', () => {
   it('leaves no subscription on the sentinels once a connection is closed', async () => {
     // ioredis subscribes to each sentinel's +switch-master for every Sentinel connection; up to
     // 6.0.0 a connection closed with QUIT (as closeRedis closes) left those subscriptions open.
-    const before = await sentinelSubscribers(setup.sentinels);
+    const before = await setup.subscribers();
     const connection = createRedisClient(configTarget(config));
-    await expect.poll(() => sentinelSubscribers(setup.sentinels)).toBeGreaterThan(before);
+    await expect.poll(() => setup.subscribers()).toBeGreaterThan(before);
     expect(await connection.ping()).toBe('PONG');
     expect(await closeRedis(connection, 5_000)).toBe(true);
-    await expect.poll(() => sentinelSubscribers(setup.sentinels)).toBe(before);
+    await expect.poll(() => setup.subscribers()).toBe(before);
   });
 
   it('keeps serving after the master is killed and its replica promoted', async () => {
@@ -120,19 +119,3 @@ describe('Conveyor on a Redis Sentinel group', () => {
     expect(outcomes.every((o) => o === 'answered' || o.startsWith('ERR_'))).toBe(true);
   }, 180_000);
 });
-
-/** The clients subscribed to a channel on each sentinel, in all (sentinels subscribe to none). */
-async function sentinelSubscribers(sentinels: readonly string[]): Promise<number> {
-  let count = 0;
-  for (const address of sentinels) {
-    const [host, port] = address.split(':');
-    const admin = new Redis({ host, port: Number(port), lazyConnect: true });
-    try {
-      const list = String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
-      count += list.split('\n').filter((line) => line.trim() !== '').length;
-    } finally {
-      admin.disconnect();
-    }
-  }
-  return count;
-}

@@ -30,6 +30,11 @@ export interface LocalSentinels {
    * than `formerPort` and that node says it is a master.
    */
   waitPromoted(formerPort: number, timeoutMs: number): Promise<number>;
+  /**
+   * The clients subscribed to a channel on the live sentinels, in all: the failover subscriptions
+   * of the Sentinel connections open (sentinels subscribe to none of each other's channels).
+   */
+  subscribers(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -184,6 +189,18 @@ export async function startLocalSentinels(): Promise<LocalSentinels> {
         if (agree * 2 <= named.length) return undefined;
         return (await roleOf(candidate)) === 'master' ? candidate : undefined;
       }),
+    async subscribers() {
+      let count = 0;
+      for (const s of liveSentinels()) {
+        const list = await ask(
+          s.port,
+          (r) => r.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as Promise<string>,
+        );
+        if (list === undefined) throw new Error(`the sentinel on port ${s.port} did not answer`);
+        count += list.split('\n').filter((line) => line.trim() !== '').length;
+      }
+      return count;
+    },
     stop,
   };
 }
