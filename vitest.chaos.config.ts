@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { resolveSources } from './vitest.config.js';
 
 /**
  * The fault tests (`pnpm test:chaos`): workers killed with SIGKILL, Redis shut down and killed
@@ -7,11 +8,7 @@ import { defineConfig } from 'vitest/config';
  * file at a time, because they kill and restart processes and time their recoveries.
  */
 export default defineConfig({
-  resolve: { conditions: ['@conveyor/source'] },
-  ssr: {
-    // Not 'module', as in vitest.config.ts: OpenTelemetry's ESM build has imports only a bundler resolves.
-    resolve: { conditions: ['@conveyor/source', 'node', 'development|production'] },
-  },
+  ...resolveSources,
   test: {
     include: ['test/chaos/**/*.test.ts'],
     // Workers and producers start from their build (test/chaos/support.ts, test/support/workers.ts).

@@ -1,6 +1,7 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
-export default defineConfig({
+/** How every test config (this one, load and chaos) resolves imports. */
+export const resolveSources = {
   // Tests run on the TypeScript sources, never on a stale dist/. Vitest resolves for the server
   // (SSR) side, whose conditions are separate from resolve.conditions.
   resolve: { conditions: ['@conveyor/source'] },
@@ -9,6 +10,10 @@ export default defineConfig({
     // externalizes node_modules), and some (OpenTelemetry's) have imports only a bundler resolves.
     resolve: { conditions: ['@conveyor/source', 'node', 'development|production'] },
   },
+};
+
+export default defineConfig({
+  ...resolveSources,
   test: {
     include: [
       'packages/*/src/**/*.test.ts',

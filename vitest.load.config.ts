@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { resolveSources } from './vitest.config.js';
 
 /**
  * The load tests (`pnpm test:load`): a soak with memory sampled and a burst far above capacity.
@@ -6,11 +7,7 @@ import { defineConfig } from 'vitest/config';
  * owns the machine's two cores and its memory samples see only its own traffic.
  */
 export default defineConfig({
-  resolve: { conditions: ['@conveyor/source'] },
-  ssr: {
-    // Not 'module', as in vitest.config.ts: OpenTelemetry's ESM build has imports only a bundler resolves.
-    resolve: { conditions: ['@conveyor/source', 'node', 'development|production'] },
-  },
+  ...resolveSources,
   test: {
     include: ['test/load/**/*.test.ts'],
     globalSetup: ['test/support/build-setup.ts', 'test/support/global-setup.ts'],
