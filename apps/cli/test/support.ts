@@ -2,16 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { MODELS, ROOT, appArgs } from '../../../scripts/lib/worker-process.js';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const MODELS = join(ROOT, 'models');
+export { MODELS, ROOT };
+
 /**
  * The CLI as its package publishes it (the `conveyor` bin): the test run's global setup has built
  * it from the current sources (test/support/build-setup.ts). Node on the build starts in about
  * half the time node through tsx takes, and the CLI tests start it about a hundred times.
  */
-export const CLI = join(ROOT, 'apps/cli/dist/main.js');
+const CLI_ARGS = appArgs('cli', 'build');
+/** The CLI's script, for a shell's command line (`node ${CLI}`). */
+export const CLI = CLI_ARGS.join(' ');
 
 /** What a finished `conveyor` run left: its exit code and output. */
 export interface CliRun {
@@ -32,7 +34,7 @@ export interface CliOptions {
 
 /** Starts `conveyor <args>` as the installed `conveyor` bin does: node on the CLI's build. */
 export function startCli(args: readonly string[], options: CliOptions = {}): ChildProcess {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...CLI_ARGS, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { PATH: process.env.PATH, MODEL_REPOSITORY: MODELS, LOG_LEVEL: 'warn', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
