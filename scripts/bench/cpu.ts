@@ -1,6 +1,7 @@
 /** CPU time and memory of processes, read from /proc (Linux only; NaN elsewhere). */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import type { RedisCommandsPerJob } from './results.js';
 
 /** CPU seconds (user + system, every thread) a process has used so far. */
 export function processCpuSeconds(pid: number | undefined): number {
@@ -50,22 +51,66 @@ export function rssMiB(pid: number | undefined): number {
   }
 }
 
+/** A section of INFO from the Redis at `url` (the default sections when none is named). */
+async function readInfo(url: string, section?: string): Promise<string> {
+  const connection = new Redis(url);
+  try {
+    return section === undefined ? await connection.info() : await connection.info(section);
+  } finally {
+    connection.disconnect();
+  }
+}
+
 /** The pid, version and `used_memory` of the Redis at `url`, from INFO. */
 export async function redisInfo(
   url: string,
 ): Promise<{ pid: number; version: string; usedMemory: number }> {
-  const connection = new Redis(url);
-  try {
-    const info = await connection.info();
-    const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
-    return {
-      pid: Number(field('process_id')),
-      version: field('redis_version'),
-      usedMemory: Number(field('used_memory')),
-    };
-  } finally {
-    connection.disconnect();
-  }
+  const info = await readInfo(url);
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+  return {
+    pid: Number(field('process_id')),
+    version: field('redis_version'),
+    usedMemory: Number(field('used_memory')),
+  };
+}
+
+/** Calls and microseconds of each command the Redis at `url` has run so far (INFO commandstats). */
+export type CommandStats = ReadonlyMap<string, { calls: number; usec: number }>;
+
+export async function redisCommandStats(url: string): Promise<CommandStats> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  const info = await readInfo(url, 'commandstats');
+  for (const [, name, calls, usec] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+    stats.set(name!, { calls: Number(calls), usec: Number(usec) });
+  return stats;
+}
+
+/**
+ * Commands called fewer times per job than this are left out of `commandsPerJob`: the idle
+ * polling of processes that do not take part in the turn.
+ */
+const LEAST_CALLS_PER_JOB = 0.001;
+
+/**
+ * The commands Redis ran between two readings, per job: calls and µs, the costliest first. A
+ * command a Lua script calls counts on its own and within the EVALSHA that ran the script.
+ */
+export function commandsPerJob(
+  before: CommandStats,
+  after: CommandStats,
+  jobs: number,
+): RedisCommandsPerJob {
+  const perJob: RedisCommandsPerJob = {};
+  const ranked = [...after]
+    .map(([name, { calls, usec }]) => {
+      const was = before.get(name) ?? { calls: 0, usec: 0 };
+      return { name, calls: (calls - was.calls) / jobs, us: (usec - was.usec) / jobs };
+    })
+    .filter(({ calls, name }) => calls >= LEAST_CALLS_PER_JOB && !/^(info|config)/.test(name))
+    .sort((a, b) => b.us - a.us);
+  for (const { name, calls, us } of ranked)
+    perJob[name] = { calls: Math.round(calls * 1000) / 1000, us: Math.round(us * 100) / 100 };
+  return perJob;
 }
 
 /** The driver's own CPU seconds since `since` (a process.cpuUsage() reading). */

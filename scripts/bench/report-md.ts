@@ -23,6 +23,7 @@ import type {
   CpuSeconds,
   EndToEndResult,
   PlainBullmqResult,
+  RedisCommandsPerJob,
 } from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
 
@@ -161,7 +162,57 @@ function throughput(r: BenchResults): string {
     ],
     rows,
     2,
-  )}${irisGap(r)}${imageCeiling(r)}`;
+  )}${irisGap(r)}${irisCommands(r)}${imageCeiling(r)}`;
+}
+
+/** Commands shown in the iris command table: the costliest of Conveyor's turn. */
+const COMMAND_ROWS = 12;
+
+/**
+ * The commands Redis ran per iris job in each side's fastest turn (8): which of Redis's time is
+ * BullMQ's scripts, and whether Conveyor's turn ran any command the job's shape alone does not.
+ */
+function irisCommands(r: BenchResults): string {
+  const p = r.plainBullmq;
+  const sides = [p?.redisCommands, p?.conveyorShaped?.redisCommands, p?.conveyor?.redisCommands];
+  const [plain, shaped, conveyor] = sides;
+  if (!plain || !shaped || !conveyor) return '';
+  const cell = (side: RedisCommandsPerJob, name: string) => {
+    const c = side[name];
+    return c === undefined ? '' : `${n(c.calls, 2)} / ${n(c.us, 1)}`;
+  };
+  const names = Object.keys(conveyor).slice(0, COMMAND_ROWS);
+  const rows = names.map((name) => [
+    `\`${name.toUpperCase()}\``,
+    cell(plain, name),
+    cell(shaped, name),
+    cell(conveyor, name),
+  ]);
+  const header = [
+    'command',
+    'plain BullMQ: calls / µs per job',
+    "carrying Conveyor's job",
+    'Conveyor',
+  ];
+  return `\n\nRedis's commands per iris job in the same fastest turns (8; INFO commandstats before and after each turn, the ${COMMAND_ROWS} costliest of Conveyor's turn). EVALSHA runs BullMQ's Lua scripts, adding a job and finishing one (with the next job fetched); its time includes the commands those scripts call, which also count on their own rows. ${sameCommands(shaped, conveyor)}\n\n${table(header, rows)}`;
+}
+
+/** Calls per job that differ by less than this (or 5 %) count as the same. */
+const SAME_CALLS = 0.05;
+
+/** Whether Conveyor's turn ran the commands of plain BullMQ carrying its job, and how fast. */
+function sameCommands(shaped: RedisCommandsPerJob, conveyor: RedisCommandsPerJob): string {
+  const names = new Set([...Object.keys(shaped), ...Object.keys(conveyor)]);
+  const differ = [...names].filter((name) => {
+    const [a, b] = [shaped[name]?.calls ?? 0, conveyor[name]?.calls ?? 0];
+    return Math.abs(a - b) > Math.max(SAME_CALLS, SAME_CALLS * a);
+  });
+  const [a, b] = [shaped.evalsha?.us, conveyor.evalsha?.us];
+  const scripts = `EVALSHA ${n(b, 1)} µs per job against ${n(a, 1)}`;
+  if (differ.length > 0)
+    return `Conveyor's turn ran other calls per job than plain BullMQ carrying its job: ${differ.map((x) => x.toUpperCase()).join(', ')} (${scripts}).`;
+  const ratio = n(b === undefined || a === undefined ? undefined : b / a, 2);
+  return `Conveyor's turn ran the commands of plain BullMQ carrying its job, as many per job (their rows differ only in time): Redis did no more work for Conveyor than for its job's shape, but the same scripts took ${ratio} times as long (${scripts}) while Conveyor's busier client and worker shared the two cores with it.`;
 }
 
 /**

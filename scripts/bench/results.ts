@@ -29,6 +29,9 @@ export interface QueueLimitResult {
   syncP99Ms: number;
 }
 
+/** Per job, the calls and µs of each command Redis ran in a turn, the costliest first. */
+export type RedisCommandsPerJob = Record<string, { calls: number; us: number }>;
+
 /** Scenario 3: one model end to end through the SDK and one worker. */
 export interface EndToEndResult {
   /** Jobs sent (absent from older files: jobsPerSecond x seconds). */
@@ -47,6 +50,8 @@ export interface EndToEndResult {
    * alternating with these (the image target's other side; absent from older files).
    */
   inProcess?: { batch: number; rowsPerSecond: number; turnsPerSecond: number[] };
+  /** Scenario 8's iris turns only: the commands Redis ran per job (absent from older files). */
+  redisCommands?: RedisCommandsPerJob;
 }
 
 /** Scenario 4: synchronous predict, one at a time. */
@@ -145,6 +150,8 @@ export interface PlainBullmqResult {
    * the same alternating turns: the queue's share of Conveyor's cost, with none of its code.
    */
   conveyorShaped?: PlainBullmqResult;
+  /** The iris turns only: the commands Redis ran per job (absent from older files). */
+  redisCommands?: RedisCommandsPerJob;
 }
 
 /** One side of scenario 9: a fixed number of requests at a fixed concurrency. */

@@ -10,11 +10,17 @@ import type { ConveyorClient } from '@conveyor/sdk';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
-import { driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
+import {
+  commandsPerJob,
+  driverCpuSeconds,
+  processCpuSeconds,
+  redisCommandStats,
+  redisInfo,
+} from '../cpu.js';
 import { IMAGE_WINDOW, WINDOW, warmUp, warmUpJobs } from '../drive.js';
 import { fastestOf, fastestOfAlternating, round, say } from '../lib.js';
 import { endToEndResult, measuredDrive } from './end-to-end.js';
-import type { BenchResults, PlainBullmqResult } from '../results.js';
+import type { BenchResults, PlainBullmqResult, RedisCommandsPerJob } from '../results.js';
 import { WORKLOADS, oneRowInputs } from '../workloads.js';
 
 export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): Promise<void> {
@@ -55,18 +61,24 @@ async function irisBesideConveyor(ctx: BenchContext, jobs: number): Promise<Plai
       const { pid: redisPid } = await redisInfo(ctx.redis.url);
       const pids = workers.map((w) => w.child.pid);
       const drive = () => measuredDrive(client, 'iris', 'iris', jobs, pids, redisPid);
+      const counted = withCommandsPerJob(ctx.redis.url, jobs);
       const [own, conveyorShaped, conveyor] = await fastestOfAlternating<
         PlainBullmqResult | Awaited<ReturnType<typeof drive>>
-      >([plain.turn, shaped.turn, drive]);
+      >([counted(plain.turn), counted(shaped.turn), counted(drive)]);
       const asPlain = (side: typeof own) => ({
         ...(side!.best as PlainBullmqResult),
         turnsPerSecond: side!.rates,
       });
-      const driven = conveyor!.best as Awaited<ReturnType<typeof drive>>;
+      const driven = conveyor!.best as Awaited<ReturnType<typeof drive>> & {
+        redisCommands: RedisCommandsPerJob;
+      };
       return {
         ...asPlain(own),
         conveyorShaped: asPlain(conveyorShaped),
-        conveyor: endToEndResult(jobs, driven, conveyor!.rates),
+        conveyor: {
+          ...endToEndResult(jobs, driven, conveyor!.rates),
+          redisCommands: driven.redisCommands,
+        },
       };
     } finally {
       await plain.close();
@@ -74,6 +86,20 @@ async function irisBesideConveyor(ctx: BenchContext, jobs: number): Promise<Plai
     }
   });
 }
+
+/**
+ * Wraps a turn to add the commands Redis ran per job in it, read before and after from INFO
+ * commandstats. The other side's idle worker polls in the meantime; at 20,000 jobs a turn, its
+ * share rounds away.
+ */
+const withCommandsPerJob =
+  (url: string, jobs: number) =>
+  <T extends object>(turn: () => Promise<T>) =>
+  async (): Promise<T & { redisCommands: RedisCommandsPerJob }> => {
+    const before = await redisCommandStats(url);
+    const result = await turn();
+    return { ...result, redisCommands: commandsPerJob(before, await redisCommandStats(url), jobs) };
+  };
 
 /** The shape of one job as Conveyor writes it, for plain BullMQ to carry (see irisBesideConveyor). */
 interface JobShape {
