@@ -3,18 +3,28 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { RedisCommandsPerJob } from './results.js';
 
-/** CPU seconds (user + system, every thread) a process has used so far. */
-export function processCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
+/** CPU seconds (user + system) of a /proc stat file: a process's, or one of its threads'. */
+function statCpuSeconds(path: string): number {
   try {
-    // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name, in ticks of 10 ms.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields 14 and 15 of the stat file, after the parenthesised command name, in ticks of 10 ms.
+    const stat = readFileSync(path, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return Number.NaN;
   }
 }
+
+/** CPU seconds (user + system, every thread) a process has used so far. */
+export const processCpuSeconds = (pid: number | undefined): number =>
+  pid === undefined ? Number.NaN : statCpuSeconds(`/proc/${pid}/stat`);
+
+/**
+ * CPU seconds a process's main thread has used so far: a Node process's JavaScript. Its other
+ * threads are V8's (the garbage collector's helpers, the compiler's), libuv's, and onnxruntime's.
+ */
+export const mainThreadCpuSeconds = (pid: number | undefined): number =>
+  pid === undefined ? Number.NaN : statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
 
 /**
  * Kernel CPU seconds and minor page faults of a process so far: where a server's time goes when
@@ -35,9 +45,11 @@ export function processKernelUse(pid: number | undefined): {
   }
 }
 
-/** Sum of processCpuSeconds over several processes. */
-export const cpuSecondsOf = (pids: readonly (number | undefined)[]): number =>
-  pids.reduce<number>((sum, pid) => sum + processCpuSeconds(pid), 0);
+/** Sum of processCpuSeconds (or of another reading) over several processes. */
+export const cpuSecondsOf = (
+  pids: readonly (number | undefined)[],
+  read: (pid: number | undefined) => number = processCpuSeconds,
+): number => pids.reduce<number>((sum, pid) => sum + read(pid), 0);
 
 /** Resident set size of a process in MiB, or NaN once it has exited. */
 export function rssMiB(pid: number | undefined): number {

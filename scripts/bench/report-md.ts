@@ -233,7 +233,32 @@ function irisGap(r: BenchResults): string {
   const us = (v: readonly number[]) => v.map((x) => n(x, 0)).join(' / ');
   const minus = (x: readonly number[], y: readonly number[]) => x.map((v, i) => v - (y[i] ?? 0));
   const sum = (v: readonly number[]) => v.reduce((s, x) => s + x, 0);
-  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).${irisBudget(p, c, sum(a), sum(b), sum(d))}`;
+  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).${workerThreads(p, shaped, c)}${irisBudget(p, c, sum(a), sum(b), sum(d))}`;
+}
+
+/**
+ * How each side's worker CPU per iris job (8) splits between its main thread (the JavaScript) and
+ * its other threads (V8's garbage collector helpers above all); empty for older files.
+ */
+function workerThreads(
+  plain: PlainBullmqResult,
+  shaped: PlainBullmqResult,
+  conveyor: EndToEndResult,
+): string {
+  const split = (s: { cpuSeconds: CpuSeconds }, jobs: number) => {
+    const { worker, workerMainThread } = s.cpuSeconds;
+    if (workerMainThread === undefined) return undefined;
+    const perJob = (x: number) => n((x * 1e6) / jobs, 0);
+    return `${perJob(workerMainThread)} / ${perJob(worker - workerMainThread)}`;
+  };
+  const sides = [
+    split(plain, plain.jobs),
+    split(shaped, shaped.jobs),
+    split(conveyor, conveyor.jobs ?? plain.jobs),
+  ];
+  if (sides.includes(undefined)) return '';
+  const [a, b, d] = sides;
+  return ` The worker's CPU µs per job, main thread (its JavaScript, and onnxruntime for a model this small) / other threads (V8's garbage collector helpers, libuv): plain BullMQ ${a}, carrying Conveyor's job ${b}, Conveyor ${d}.`;
 }
 
 /** Cores a run kept busy: the CPU seconds of driver, worker and Redis over its seconds. */

@@ -19,6 +19,11 @@ export interface CpuSeconds {
   driver: number;
   worker: number;
   redis: number;
+  /**
+   * The part of `worker` its main thread took, the JavaScript (absent from older files and from
+   * the scenarios that do not split it); the rest went to its other threads (see cpu.ts).
+   */
+  workerMainThread?: number;
 }
 
 /** Scenario 2: the SDK against a no-op BullMQ worker. */

@@ -3,6 +3,7 @@ import type { BenchContext } from '../context.js';
 import {
   cpuSecondsOf,
   driverCpuSeconds,
+  mainThreadCpuSeconds,
   processCpuSeconds,
   processKernelUse,
   redisInfo,
@@ -33,6 +34,7 @@ export async function measuredDrive(
   const before = {
     driver: process.cpuUsage(),
     worker: cpuSecondsOf(pids),
+    workerMain: cpuSecondsOf(pids, mainThreadCpuSeconds),
     redis: processCpuSeconds(redisPid),
     redisKernel: processKernelUse(redisPid),
   };
@@ -44,6 +46,7 @@ export async function measuredDrive(
       driver: round(driverCpuSeconds(before.driver), 2),
       worker: round(cpuSecondsOf(pids) - before.worker, 2),
       redis: round(processCpuSeconds(redisPid) - before.redis, 2),
+      workerMainThread: round(cpuSecondsOf(pids, mainThreadCpuSeconds) - before.workerMain, 2),
     },
     redisKernel: {
       systemSeconds: round(redisKernel.systemSeconds - before.redisKernel.systemSeconds, 2),

@@ -13,6 +13,7 @@ import type { BenchContext } from '../context.js';
 import {
   commandsPerJob,
   driverCpuSeconds,
+  mainThreadCpuSeconds,
   processCpuSeconds,
   redisCommandStats,
   redisInfo,
@@ -242,9 +243,11 @@ async function openPlainSide(
     await done.waitFor(base + count, left());
   };
   const turn = async (): Promise<PlainBullmqResult> => {
+    const { pid } = worker.child;
     const before = {
       driver: process.cpuUsage(),
-      worker: processCpuSeconds(worker.child.pid),
+      worker: processCpuSeconds(pid),
+      workerMain: mainThreadCpuSeconds(pid),
       redis: processCpuSeconds(redisPid),
     };
     const started = performance.now();
@@ -257,8 +260,9 @@ async function openPlainSide(
       seconds: round(seconds, 2),
       cpuSeconds: {
         driver: round(driverCpuSeconds(before.driver), 2),
-        worker: round(processCpuSeconds(worker.child.pid) - before.worker, 2),
+        worker: round(processCpuSeconds(pid) - before.worker, 2),
         redis: round(processCpuSeconds(redisPid) - before.redis, 2),
+        workerMainThread: round(mainThreadCpuSeconds(pid) - before.workerMain, 2),
       },
     };
   };
