@@ -86,9 +86,10 @@ export async function redisInfo(
   };
 }
 
-/** Calls and microseconds of each command the Redis at `url` has run so far (INFO commandstats). */
+/** Calls and microseconds of each command, by name, as INFO commandstats counts them. */
 export type CommandStats = ReadonlyMap<string, { calls: number; usec: number }>;
 
+/** What the Redis at `url` has run so far, command by command (INFO commandstats). */
 export async function redisCommandStats(url: string): Promise<CommandStats> {
   const stats = new Map<string, { calls: number; usec: number }>();
   const info = await readInfo(url, 'commandstats');

@@ -238,7 +238,7 @@ function irisGap(r: BenchResults): string {
 
 /**
  * How each side's worker CPU per iris job (8) splits between its main thread (the JavaScript) and
- * its other threads (V8's garbage collector helpers above all); empty for older files.
+ * its other threads; empty for older files.
  */
 function workerThreads(
   plain: PlainBullmqResult,
@@ -258,7 +258,7 @@ function workerThreads(
   ];
   if (sides.includes(undefined)) return '';
   const [a, b, d] = sides;
-  return ` The worker's CPU µs per job, main thread (its JavaScript, and onnxruntime for a model this small) / other threads (V8's garbage collector helpers, libuv): plain BullMQ ${a}, carrying Conveyor's job ${b}, Conveyor ${d}.`;
+  return ` The worker's CPU µs per job, main thread (its JavaScript) / other threads (V8's garbage collector helpers, libuv, and onnxruntime's unless it runs on the main thread): plain BullMQ ${a}, carrying Conveyor's job ${b}, Conveyor ${d}.`;
 }
 
 /** Cores a run kept busy: the CPU seconds of driver, worker and Redis over its seconds. */
