@@ -3,16 +3,23 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { RedisCommandsPerJob } from './results.js';
 
-/** CPU seconds (user + system) of a /proc stat file: a process's, or one of its threads'. */
-function statCpuSeconds(path: string): number {
+/**
+ * The fields of a /proc stat file (a process's, or one of its threads') after the parenthesised
+ * command name, so that field n of proc(5) is at index n - 3; undefined once it has exited.
+ */
+function statFields(path: string): string[] | undefined {
   try {
-    // Fields 14 and 15 of the stat file, after the parenthesised command name, in ticks of 10 ms.
     const stat = readFileSync(path, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return Number.NaN;
+    return undefined;
   }
+}
+
+/** CPU seconds (user + system: fields 14 and 15, in ticks of 10 ms) of a /proc stat file. */
+function statCpuSeconds(path: string): number {
+  const fields = statFields(path);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : Number.NaN;
 }
 
 /** CPU seconds (user + system, every thread) a process has used so far. */
@@ -34,15 +41,10 @@ export function processKernelUse(pid: number | undefined): {
   systemSeconds: number;
   minorFaults: number;
 } {
-  try {
-    if (pid === undefined) throw new Error('no pid');
-    // Fields 10 (minflt) and 15 (stime) of /proc/<pid>/stat.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { systemSeconds: Number(fields[12]) / 100, minorFaults: Number(fields[7]) };
-  } catch {
-    return { systemSeconds: Number.NaN, minorFaults: Number.NaN };
-  }
+  // Fields 10 (minflt) and 15 (stime).
+  const fields = pid === undefined ? undefined : statFields(`/proc/${pid}/stat`);
+  if (!fields) return { systemSeconds: Number.NaN, minorFaults: Number.NaN };
+  return { systemSeconds: Number(fields[12]) / 100, minorFaults: Number(fields[7]) };
 }
 
 /** Sum of processCpuSeconds (or of another reading) over several processes. */
