@@ -267,5 +267,9 @@ async function openPlainSide(
     };
   };
   // Warmed as Conveyor's scenarios are, with as many jobs, unmeasured.
-  return { warm: () => run(warmUpJobs(jobs)), turn, close };
+  return {
+    warm: () => run(warmUpJobs(jobs, payload === 'iris' ? 'iris' : 'text-direction')),
+    turn,
+    close,
+  };
 }
