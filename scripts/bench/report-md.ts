@@ -258,7 +258,7 @@ function workerThreads(
   ];
   if (sides.includes(undefined)) return '';
   const [a, b, d] = sides;
-  return ` The worker's CPU µs per job, main thread (its JavaScript) / other threads (V8's garbage collector helpers, libuv, and onnxruntime's unless it runs on the main thread): plain BullMQ ${a}, carrying Conveyor's job ${b}, Conveyor ${d}.`;
+  return ` The worker's CPU µs per job, main thread (its JavaScript) / other threads (V8's compiler and garbage collector, libuv, and onnxruntime's unless it runs on the main thread): plain BullMQ ${a}, carrying Conveyor's job ${b}, Conveyor ${d}.`;
 }
 
 /** Cores a run kept busy: the CPU seconds of driver, worker and Redis over its seconds. */
