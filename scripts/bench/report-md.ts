@@ -174,8 +174,11 @@ const COMMAND_ROWS = 12;
  */
 function irisCommands(r: BenchResults): string {
   const p = r.plainBullmq;
-  const sides = [p?.redisCommands, p?.conveyorShaped?.redisCommands, p?.conveyor?.redisCommands];
-  const [plain, shaped, conveyor] = sides;
+  const [plain, shaped, conveyor] = [
+    p?.redisCommands,
+    p?.conveyorShaped?.redisCommands,
+    p?.conveyor?.redisCommands,
+  ];
   if (!plain || !shaped || !conveyor) return '';
   const cell = (side: RedisCommandsPerJob, name: string) => {
     const c = side[name];
@@ -225,39 +228,30 @@ function irisGap(r: BenchResults): string {
   const shaped = p?.conveyorShaped;
   const c = p?.conveyor;
   if (!p || !shaped || !c) return '';
-  const perJob = (s: { cpuSeconds: CpuSeconds }, jobs: number) => {
-    const { driver, worker, redis } = s.cpuSeconds;
-    return [driver, worker, redis].map((x) => (x * 1e6) / jobs);
-  };
-  const [a, b, d] = [perJob(p, p.jobs), perJob(shaped, shaped.jobs), perJob(c, c.jobs ?? p.jobs)];
+  const sides = [
+    [p.cpuSeconds, p.jobs],
+    [shaped.cpuSeconds, shaped.jobs],
+    [c.cpuSeconds, c.jobs ?? p.jobs],
+  ] as const;
+  // Per job, in µs: driver, worker and Redis, then the worker's main thread (NaN when unrecorded).
+  const [a, b, d] = sides.map(([cpu, jobs]) =>
+    [cpu.driver, cpu.worker, cpu.redis].map((x) => (x * 1e6) / jobs),
+  ) as [number[], number[], number[]];
+  const mains = sides.map(([cpu, jobs]) => ((cpu.workerMainThread ?? Number.NaN) * 1e6) / jobs);
   const us = (v: readonly number[]) => v.map((x) => n(x, 0)).join(' / ');
   const minus = (x: readonly number[], y: readonly number[]) => x.map((v, i) => v - (y[i] ?? 0));
   const sum = (v: readonly number[]) => v.reduce((s, x) => s + x, 0);
-  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).${workerThreads(p, shaped, c)}${irisBudget(p, c, sum(a), sum(b), sum(d))}`;
+  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).${workerThreads(mains, [a, b, d])}${irisBudget(p, c, sum(a), sum(b), sum(d))}`;
 }
 
 /**
  * How each side's worker CPU per iris job (8) splits between its main thread (the JavaScript) and
- * its other threads; empty for older files.
+ * its other threads, from the main thread's µs and the [driver, worker, Redis] µs per job of plain
+ * BullMQ, plain BullMQ carrying Conveyor's job and Conveyor; empty for older files.
  */
-function workerThreads(
-  plain: PlainBullmqResult,
-  shaped: PlainBullmqResult,
-  conveyor: EndToEndResult,
-): string {
-  const split = (s: { cpuSeconds: CpuSeconds }, jobs: number) => {
-    const { worker, workerMainThread } = s.cpuSeconds;
-    if (workerMainThread === undefined) return undefined;
-    const perJob = (x: number) => n((x * 1e6) / jobs, 0);
-    return `${perJob(workerMainThread)} / ${perJob(worker - workerMainThread)}`;
-  };
-  const sides = [
-    split(plain, plain.jobs),
-    split(shaped, shaped.jobs),
-    split(conveyor, conveyor.jobs ?? plain.jobs),
-  ];
-  if (sides.includes(undefined)) return '';
-  const [a, b, d] = sides;
+function workerThreads(mains: readonly number[], perJob: readonly (readonly number[])[]): string {
+  if (mains.some((main) => !Number.isFinite(main))) return '';
+  const [a, b, d] = mains.map((main, i) => `${n(main, 0)} / ${n((perJob[i]?.[1] ?? 0) - main, 0)}`);
   return ` The worker's CPU µs per job, main thread (its JavaScript) / other threads (V8's compiler and garbage collector, libuv, and onnxruntime's unless it runs on the main thread): plain BullMQ ${a}, carrying Conveyor's job ${b}, Conveyor ${d}.`;
 }
 
