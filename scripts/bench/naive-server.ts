@@ -26,7 +26,7 @@ const server = createServer((request, response) => {
         const floats = new Float32Array(raw.byteLength / 4);
         new Uint8Array(floats.buffer).set(raw);
         const tensor = createTensor(input.dtype as Dtype, [1, ...shape], floats);
-        const outputs = await session.run({ [input.name]: tensor }, [output.name]);
+        const { outputs } = await session.run({ [input.name]: tensor }, [output.name]);
         const result = outputs[output.name];
         if (!result) throw new Error(`no output ${output.name}`);
         response.writeHead(200, { 'content-type': 'application/json' });

@@ -37,7 +37,12 @@ export { inspectVersion, type InferenceRun, type LoadOptions } from './load-vers
 export { hasBatchAxis, inferredConfig } from './infer-signature.js';
 export { checkOnnxFile, type OnnxFileInfo } from './onnx-file.js';
 export { reconcileSignature, type RuntimeSignature, type SignatureCheck } from './signature.js';
-export { openSession, type ModelSession, type RuntimeTensorSpec } from './session.js';
+export {
+  openSession,
+  type ModelSession,
+  type RuntimeTensorSpec,
+  type SessionRun,
+} from './session.js';
 export {
   STAGING_DIR,
   stageModelVersion,

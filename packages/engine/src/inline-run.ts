@@ -26,10 +26,10 @@ async function runProcessed(
   processing: ProcessingTask,
 ): Promise<Record<string, Tensor>> {
   const processor = await processorFor(session, processing);
-  if (!processor) return session.run(task.inputs, task.outputs);
+  if (!processor) return (await session.run(task.inputs, task.outputs)).outputs;
   const prepared = await processor.preprocess(task.inputs, processing.pieces, processing.warmup);
   const raw = await session.run(prepared.inputs, processor.modelOutputs(task.outputs));
-  return processor.postprocess(prepared, raw, task.outputs);
+  return processor.postprocess(prepared, raw.outputs, task.outputs);
 }
 
 /** What a run task's onnxruntime calls gave: outputs, the ms of the calls summed, and their number. */
@@ -57,9 +57,9 @@ async function runChunked(
     const size = Math.min(chunkRows, rows - from);
     const chunk: Record<string, Tensor> = {};
     for (const [name, tensor] of Object.entries(inputs)) chunk[name] = viewRows(tensor, from, size);
-    const started = performance.now();
-    parts.push(await session.run(chunk, outputs));
-    ms += performance.now() - started;
+    const ran = await session.run(chunk, outputs);
+    parts.push(ran.outputs);
+    ms += ran.ms;
   }
   const joined: Record<string, Tensor> = {};
   for (const name of outputs) joined[name] = concatRows(parts.map((p) => p[name] as Tensor));
@@ -81,9 +81,7 @@ async function runTask(session: ModelSession, task: InferenceTask & { kind: 'run
     rowsOf(first) > task.chunkRows
   )
     return runChunked(session, task.inputs, task.outputs, task.chunkRows);
-  const started = performance.now();
-  const outputs = await session.run(task.inputs, task.outputs);
-  return { outputs, ms: performance.now() - started, calls: 1 };
+  return { ...(await session.run(task.inputs, task.outputs)), calls: 1 };
 }
 
 /**

@@ -1,8 +1,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine, type PredictCall } from '@conveyor/engine';
-import { createTensor, toNumbers, toTensors } from '@conveyor/shared';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createEngine, openSession, type Engine, type PredictCall } from '@conveyor/engine';
+import { SessionConfigSchema, createTensor, toNumbers, toTensors } from '@conveyor/shared';
 import { textLine } from '../../../scripts/lib/text-line.js';
 import { MODELS, padReflectModel, tempRoot } from './support/onnx-models.js';
 
@@ -53,6 +53,32 @@ describe('versions on the calling thread (inlineBelowMs)', () => {
         expect(here.outputs[name]?.shape, name).toEqual(tensor.shape);
         expect(toNumbers(here.outputs[name]!), name).toEqual(toNumbers(tensor));
       }
+    }
+  });
+});
+
+// An inline version runs on the worker's main thread, where onnxruntime-node's run() waits for a
+// turn of the event loop behind every other job's work: `runMs` and the batch sizer must not count it.
+describe("a session's run time", () => {
+  it("counts onnxruntime's run, not the wait for its turn of the event loop", async () => {
+    const session = await openSession(
+      join(MODELS, 'iris', '1', 'model.onnx'),
+      SessionConfigSchema.parse({}),
+    );
+    let clock = 0;
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    try {
+      // Work queued before the call (another job's reply, say), a second long on this clock.
+      setImmediate(() => {
+        clock += 1000;
+      });
+      const { outputs, ms } = await session.run(IRIS.inputs, ['probabilities']);
+      expect(outputs.probabilities?.shape).toEqual([2, 3]);
+      expect(clock).toBe(1000);
+      expect(ms).toBe(0);
+    } finally {
+      now.mockRestore();
+      await session.release();
     }
   });
 });

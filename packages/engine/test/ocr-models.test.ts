@@ -76,7 +76,7 @@ describe('PP-OCRv4 through the OCR building blocks', () => {
   it('has a recogniser scoring the dictionary, a blank and a space', async () => {
     const line = createTensor('float32', [1, 3, 48, 96], new Float32Array(3 * 48 * 96));
     const [input, output] = [ocr.recognizer.inputs[0]!.name, ocr.recognizer.outputs[0]!.name];
-    const scores = (await ocr.recognizer.run({ [input]: line }, [output]))[output]!;
+    const scores = (await ocr.recognizer.run({ [input]: line }, [output])).outputs[output]!;
     expect(scores.shape[2]).toBe(6623 + 2);
     expect(ocr.classes).toHaveLength(6625);
     expect([ocr.classes[0], ocr.classes[6624]]).toEqual(['', ' ']);

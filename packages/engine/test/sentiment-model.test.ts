@@ -36,7 +36,7 @@ describe('the generated sentiment model with the text step', () => {
       context: createStepContext(VERSION_DIR),
     })) as TextInputStep;
     const fed = await step.run({ text: { dtype: 'string', shape: [texts.length], data: texts } });
-    const outputs = await session.run(fed, ['logits']);
+    const { outputs } = await session.run(fed, ['logits']);
     return toRows(step.join(fed, outputs).logits!);
   }
 

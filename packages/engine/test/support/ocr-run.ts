@@ -49,7 +49,7 @@ export async function openOcr(): Promise<OcrSessions> {
 export function callOf(session: ModelSession): ModelCall {
   const [input, output] = [session.inputs[0]!.name, session.outputs[0]!.name];
   return async (tensor: Tensor<'float32'>) =>
-    (await session.run({ [input]: tensor }, [output]))[output]!;
+    (await session.run({ [input]: tensor }, [output])).outputs[output]!;
 }
 
 /**
