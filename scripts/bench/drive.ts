@@ -39,6 +39,10 @@ export interface DriveResult {
   jobsPerSecond: number;
   failed: number;
   meanBatchRows: number;
+  /** onnxruntime's own ms per job: each job's share of its call (`runMs / batchRows`), averaged. */
+  runMsPerJob: number;
+  /** Rows per onnxruntime call, over calls (meanBatchRows is over jobs, which weighs big calls more). */
+  rowsPerCall: number;
 }
 
 /** Sends `jobs` one-row jobs of `workload` to `model` and waits for every result. */
@@ -53,6 +57,8 @@ export async function driveEndToEnd(
   let failed = 0;
   let firstError: unknown;
   let batchRows = 0;
+  let runMs = 0;
+  let calls = 0;
   const { ms } = await timed(async () => {
     // At most `window` jobs waited on at once keeps the driver's memory bounded, and enqueueing
     // goes on while results come back, so the worker never waits for the driver. A count, as in
@@ -71,7 +77,10 @@ export async function driveEndToEnd(
       for (const handle of handles)
         void handle.result({ timeoutMs: 120_000 }).then(
           (prediction) => {
-            batchRows += (prediction.timings as { batchRows?: number }).batchRows ?? 1;
+            const timings = prediction.timings as { batchRows?: number; runMs?: number };
+            batchRows += timings.batchRows ?? 1;
+            runMs += (timings.runMs ?? 0) / (timings.batchRows ?? 1);
+            calls += 1 / (timings.batchRows ?? 1);
             slots.give();
           },
           (error: unknown) => {
@@ -92,6 +101,8 @@ export async function driveEndToEnd(
     jobsPerSecond: (jobs / ms) * 1000,
     failed,
     meanBatchRows: batchRows / Math.max(1, jobs - failed),
+    runMsPerJob: runMs / Math.max(1, jobs - failed),
+    rowsPerCall: (jobs - failed) / Math.max(1e-9, calls),
   };
 }
 

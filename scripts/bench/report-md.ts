@@ -12,6 +12,7 @@ import {
   imageFloor,
   imageInProcessBest,
   inferenceMsPerRow,
+  inProcessMsPerRow,
   targetRows,
   verdict,
 } from './report.js';
@@ -241,7 +242,22 @@ function irisGap(r: BenchResults): string {
   const us = (v: readonly number[]) => v.map((x) => n(x, 0)).join(' / ');
   const minus = (x: readonly number[], y: readonly number[]) => x.map((v, i) => v - (y[i] ?? 0));
   const sum = (v: readonly number[]) => v.reduce((s, x) => s + x, 0);
-  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).${workerThreads(mains, [a, b, d])}${irisBudget(p, c, sum(a), sum(b), sum(d))}`;
+  return `\n\nPer iris job (8), CPU µs of driver / worker / Redis: plain BullMQ ${us(a)} (${n(sum(a), 0)} in all); carrying Conveyor's job ${us(b)} (${n(sum(b), 0)}); Conveyor ${us(d)} (${n(sum(d), 0)}). Of the ${n(sum(d) - sum(a), 0)} µs Conveyor costs more per job, its job's shape in BullMQ and Redis accounts for ${n(sum(b) - sum(a), 0)} (${us(minus(b, a))}) and Conveyor's own work for ${n(sum(d) - sum(b), 0)} (${us(minus(d, b))}): in the client, enqueueing, reading the event stream and decoding each result; in the worker, reading and checking the payload, batching, onnxruntime and encoding the outputs; and in Redis, which runs the same commands for both sides (the job is Conveyor's own).${irisRuns(r, c)}${workerThreads(mains, [a, b, d])}${irisBudget(p, c, sum(a), sum(b), sum(d))}`;
+}
+
+/**
+ * onnxruntime's part of Conveyor's own work on iris (8): the runtime's time per job by the results'
+ * own timings, its calls' size and length, and the same call in scenario 1's loop, which runs
+ * nothing else between calls; empty for older files.
+ */
+function irisRuns(r: BenchResults, c: EndToEndResult): string {
+  const { runUsPerJob: perJob, rowsPerCall: rows } = c;
+  if (perJob === undefined || rows === undefined) return '';
+  const alone = inProcessMsPerRow(r, 'iris', rows);
+  const there = alone
+    ? `, where scenario 1, calling it back to back and nothing else, takes ${n(alone.msPerRow * alone.batch * 1000, 0)} µs for a call of ${alone.batch}`
+    : '';
+  return ` Of Conveyor's own work, onnxruntime's runs of the model take ${n(perJob, 1)} µs per job by the results' \`runMs\`: calls of ${n(rows, 1)} rows on average, ${n(perJob * rows, 0)} µs each on the worker's main thread between its other work${there}.`;
 }
 
 /**

@@ -54,17 +54,29 @@ function nearestSize(sizes: readonly number[], rows: number): number | undefined
   return best;
 }
 
+/**
+ * Scenario 1's onnxruntime in the bench's process, calls back to back, at its batch size nearest
+ * to `rows`: ms per row there.
+ */
+export function inProcessMsPerRow(
+  results: BenchResults,
+  model: 'iris' | 'text-direction',
+  rows: number,
+): { msPerRow: number; batch: number } | undefined {
+  const limit = results.limit?.[model];
+  if (!limit) return undefined;
+  const batch = nearestSize(Object.keys(limit.rowsPerSecondBySize).map(Number), rows);
+  const rate = batch === undefined ? undefined : limit.rowsPerSecondBySize[String(batch)];
+  if (batch === undefined || rate === undefined) return undefined;
+  return { msPerRow: 1000 / rate, batch };
+}
+
 /** The in-process inference estimate of scenario 3's batched image run, in CPU ms per row. */
 export function inferenceMsPerRow(
   results: BenchResults,
 ): { msPerRow: number; batch: number } | undefined {
-  const limit = results.limit?.['text-direction'];
   const e2e = results.endToEnd?.['text-direction'];
-  if (!limit || !e2e) return undefined;
-  const batch = nearestSize(Object.keys(limit.rowsPerSecondBySize).map(Number), e2e.meanBatchRows);
-  const rate = batch === undefined ? undefined : limit.rowsPerSecondBySize[String(batch)];
-  if (batch === undefined || rate === undefined) return undefined;
-  return { msPerRow: 1000 / rate, batch };
+  return e2e && inProcessMsPerRow(results, 'text-direction', e2e.meanBatchRows);
 }
 
 /**

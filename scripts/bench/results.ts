@@ -44,6 +44,13 @@ export interface EndToEndResult {
   jobsPerSecond: number;
   failed: number;
   meanBatchRows: number;
+  /**
+   * onnxruntime's own µs per job: each job's share of the call it ran in (its result's `runMs`
+   * over `batchRows`), averaged (absent from older files).
+   */
+  runUsPerJob?: number;
+  /** Rows per onnxruntime call, averaged over calls (absent from older files). */
+  rowsPerCall?: number;
   seconds: number;
   cpuSeconds: CpuSeconds;
   /** Redis's share of `cpuSeconds.redis` spent in the kernel, and its minor page faults. */

@@ -66,6 +66,8 @@ export function endToEndResult(
     jobsPerSecond: round(best.jobsPerSecond, 0),
     failed: best.failed,
     meanBatchRows: round(best.meanBatchRows, 1),
+    runUsPerJob: round(best.runMsPerJob * 1000, 2),
+    rowsPerCall: round(best.rowsPerCall, 1),
     seconds: round(jobs / best.jobsPerSecond, 2),
     cpuSeconds: best.cpuSeconds,
     redisKernel: best.redisKernel,
