@@ -78,9 +78,10 @@ export async function driveEndToEnd(
         void handle.result({ timeoutMs: 120_000 }).then(
           (prediction) => {
             const timings = prediction.timings as { batchRows?: number; runMs?: number };
-            batchRows += timings.batchRows ?? 1;
-            runMs += (timings.runMs ?? 0) / (timings.batchRows ?? 1);
-            calls += 1 / (timings.batchRows ?? 1);
+            const rows = timings.batchRows ?? 1;
+            batchRows += rows;
+            runMs += (timings.runMs ?? 0) / rows;
+            calls += 1 / rows;
             slots.give();
           },
           (error: unknown) => {

@@ -40,13 +40,13 @@ async function runProcessed(
 ): Promise<Ran> {
   const processor = await processorFor(session, processing);
   if (!processor) return { ...(await session.run(task.inputs, task.outputs)), calls: 1 };
-  let started = performance.now();
+  const preStarted = performance.now();
   const prepared = await processor.preprocess(task.inputs, processing.pieces, processing.warmup);
-  const preMs = performance.now() - started;
+  const preMs = performance.now() - preStarted;
   const raw = await session.run(prepared.inputs, processor.modelOutputs(task.outputs));
-  started = performance.now();
+  const postStarted = performance.now();
   const outputs = await processor.postprocess(prepared, raw.outputs, task.outputs);
-  return { outputs, ms: preMs + raw.ms + performance.now() - started, calls: 1 };
+  return { outputs, ms: preMs + raw.ms + performance.now() - postStarted, calls: 1 };
 }
 
 /**

@@ -46,7 +46,7 @@ export interface ModelSession {
  * runtime's, so the clock starts there; were the runtime ever to start at once, the call's own
  * start stands.
  */
-async function timed<T>(call: () => Promise<T>): Promise<{ value: T; ms: number }> {
+async function timedFromRuntimeStart<T>(call: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const called = performance.now();
   let started = Number.NaN;
   setImmediate(() => {
@@ -146,7 +146,7 @@ export async function openSession(path: string, config: SessionConfig): Promise<
       let results: ort.InferenceSession.ReturnType;
       let ms: number;
       try {
-        ({ value: results, ms } = await timed(() =>
+        ({ value: results, ms } = await timedFromRuntimeStart(() =>
           session.run(feeds, [...outputNames], { logSeverityLevel: ORT_LOG_SEVERITY }),
         ));
       } catch (cause) {
