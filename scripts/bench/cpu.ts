@@ -1,7 +1,8 @@
 /** CPU time and memory of processes, read from /proc (Linux only; NaN elsewhere). */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import type { RedisCommandsPerJob } from './results.js';
+import { round } from './lib.js';
+import type { CpuSeconds, RedisCommandsPerJob } from './results.js';
 
 /**
  * The fields of a /proc stat file (a process's, or one of its threads') after the parenthesised
@@ -126,6 +127,26 @@ export function commandsPerJob(
   for (const { name, calls, us } of ranked)
     perJob[name] = { calls: Math.round(calls * 1000) / 1000, us: Math.round(us * 100) / 100 };
   return perJob;
+}
+
+/**
+ * Starts a CPU reading of this driver, worker processes and Redis; the returned function gives each
+ * one's CPU seconds since, the workers' main threads apart too (rounded to 10 ms, the tick).
+ */
+export function cpuSince(
+  workerPids: readonly (number | undefined)[],
+  redisPid: number,
+): () => CpuSeconds {
+  const driver = process.cpuUsage();
+  const worker = cpuSecondsOf(workerPids);
+  const workerMain = cpuSecondsOf(workerPids, mainThreadCpuSeconds);
+  const redis = processCpuSeconds(redisPid);
+  return () => ({
+    driver: round(driverCpuSeconds(driver)),
+    worker: round(cpuSecondsOf(workerPids) - worker),
+    redis: round(processCpuSeconds(redisPid) - redis),
+    workerMainThread: round(cpuSecondsOf(workerPids, mainThreadCpuSeconds) - workerMain),
+  });
 }
 
 /** The driver's own CPU seconds since `since` (a process.cpuUsage() reading). */

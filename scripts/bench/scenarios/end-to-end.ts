@@ -1,13 +1,6 @@
 /** Scenario 3, end to end: one-row jobs through the SDK and one worker, batching off and on. */
 import type { BenchContext } from '../context.js';
-import {
-  cpuSecondsOf,
-  driverCpuSeconds,
-  mainThreadCpuSeconds,
-  processCpuSeconds,
-  processKernelUse,
-  redisInfo,
-} from '../cpu.js';
+import { cpuSince, processKernelUse, redisInfo } from '../cpu.js';
 import { driveEndToEnd, warmUp } from '../drive.js';
 import { fastestOf, fastestOfAlternating, round, say, type BenchModel } from '../lib.js';
 import { openLimitSession, rowsPerSecond } from './limit.js';
@@ -31,26 +24,16 @@ export async function measuredDrive(
   pids: readonly (number | undefined)[],
   redisPid: number,
 ) {
-  const before = {
-    driver: process.cpuUsage(),
-    worker: cpuSecondsOf(pids),
-    workerMain: cpuSecondsOf(pids, mainThreadCpuSeconds),
-    redis: processCpuSeconds(redisPid),
-    redisKernel: processKernelUse(redisPid),
-  };
+  const cpuSeconds = cpuSince(pids, redisPid);
+  const kernelBefore = processKernelUse(redisPid);
   const result = await driveEndToEnd(client, model, workload, jobs);
   const redisKernel = processKernelUse(redisPid);
   return {
     ...result,
-    cpuSeconds: {
-      driver: round(driverCpuSeconds(before.driver), 2),
-      worker: round(cpuSecondsOf(pids) - before.worker, 2),
-      redis: round(processCpuSeconds(redisPid) - before.redis, 2),
-      workerMainThread: round(cpuSecondsOf(pids, mainThreadCpuSeconds) - before.workerMain, 2),
-    },
+    cpuSeconds: cpuSeconds(),
     redisKernel: {
-      systemSeconds: round(redisKernel.systemSeconds - before.redisKernel.systemSeconds, 2),
-      minorFaults: redisKernel.minorFaults - before.redisKernel.minorFaults,
+      systemSeconds: round(redisKernel.systemSeconds - kernelBefore.systemSeconds, 2),
+      minorFaults: redisKernel.minorFaults - kernelBefore.minorFaults,
     },
   };
 }

@@ -10,14 +10,7 @@ import type { ConveyorClient } from '@conveyor/sdk';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
-import {
-  commandsPerJob,
-  driverCpuSeconds,
-  mainThreadCpuSeconds,
-  processCpuSeconds,
-  redisCommandStats,
-  redisInfo,
-} from '../cpu.js';
+import { commandsPerJob, cpuSince, redisCommandStats, redisInfo } from '../cpu.js';
 import { IMAGE_WINDOW, WINDOW, warmUp, warmUpJobs } from '../drive.js';
 import { fastestOf, fastestOfAlternating, round, say } from '../lib.js';
 import { endToEndResult, measuredDrive } from './end-to-end.js';
@@ -243,13 +236,7 @@ async function openPlainSide(
     await done.waitFor(base + count, left());
   };
   const turn = async (): Promise<PlainBullmqResult> => {
-    const { pid } = worker.child;
-    const before = {
-      driver: process.cpuUsage(),
-      worker: processCpuSeconds(pid),
-      workerMain: mainThreadCpuSeconds(pid),
-      redis: processCpuSeconds(redisPid),
-    };
+    const cpuSeconds = cpuSince([worker.child.pid], redisPid);
     const started = performance.now();
     await run(jobs);
     const seconds = (performance.now() - started) / 1000;
@@ -258,12 +245,7 @@ async function openPlainSide(
       window,
       jobsPerSecond: round(jobs / seconds, 0),
       seconds: round(seconds, 2),
-      cpuSeconds: {
-        driver: round(driverCpuSeconds(before.driver), 2),
-        worker: round(processCpuSeconds(pid) - before.worker, 2),
-        redis: round(processCpuSeconds(redisPid) - before.redis, 2),
-        workerMainThread: round(mainThreadCpuSeconds(pid) - before.workerMain, 2),
-      },
+      cpuSeconds: cpuSeconds(),
     };
   };
   // Warmed as Conveyor's scenarios are, with as many jobs, unmeasured.
