@@ -86,12 +86,19 @@ describe('batch sizer', () => {
     expect(best).toEqual(new Set([4]));
   });
 
-  it('does not explore while no more rows wait than the best size takes', () => {
+  it('does not explore while fewer rows wait than the best size takes', () => {
     const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true });
     drive(sizer, peakAtFour, 200);
-    const sizes = drive(sizer, peakAtFour, 200, 4);
-    expect(new Set(sizes)).toEqual(new Set([4]));
+    const sizes = drive(sizer, peakAtFour, 200, 3);
+    expect(new Set(sizes)).toEqual(new Set([3]));
     expect(sizer.limit(3)).toBe(4);
+  });
+
+  it('leaves the cap when never more than one full call waits', () => {
+    // A busy worker holding two calls' worth of jobs: one call runs while exactly one waits.
+    const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true });
+    drive(sizer, peakAtFour, 300, 32);
+    expect(sizer.bestSize).toBe(4);
   });
 
   it('keeps calls short enough for the tightest deadline', () => {

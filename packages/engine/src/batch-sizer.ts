@@ -9,7 +9,7 @@ export interface BatchSizerOptions {
   maxBatchSize: number;
   /** Learn the size; false always allows `maxBatchSize` (model.json `batching.adaptive`). */
   adaptive: boolean;
-  /** One call in this many, while more rows wait than the best size, tries a neighbouring size. Default 16. */
+  /** One call in this many, while a full call of the best size waits, tries a neighbouring size. Default 16. */
   exploreEvery?: number;
   /** Weight of a new measurement in a size's moving means, in (0, 1]. Default 0.25. */
   smoothing?: number;
@@ -129,7 +129,7 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
     else recheck = leader;
   };
 
-  /** The size to try next while more rows wait than the best size takes. */
+  /** The size to try next while a full call of the best size waits. */
   const explore = (): number => {
     const below = best - 1;
     const above = best < top ? best + 1 : -1;
@@ -170,7 +170,9 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
     },
     limit(queuedRows, budgetMs = Number.POSITIVE_INFINITY) {
       if (!options.adaptive) return options.maxBatchSize;
-      const index = queuedRows > (buckets[best] as Bucket).size ? explore() : best;
+      // A full call is all a busy worker ever has waiting when it holds two calls' worth of jobs
+      // per thread (one running, one waiting): requiring more kept such a worker at the cap.
+      const index = queuedRows >= (buckets[best] as Bucket).size ? explore() : best;
       return (buckets[withinBudget(index, budgetMs)] as Bucket).size;
     },
     record(rows, ms) {
