@@ -11,6 +11,7 @@ import {
   IRIS_OVER_PLAIN_GOAL,
   imageFloor,
   imageInProcessBest,
+  imageRunBound,
   inferenceMsPerRow,
   inProcessMsPerRow,
   targetRows,
@@ -320,7 +321,18 @@ function imageCeiling(r: BenchResults): string {
     floor && floorTotal
       ? ` Plain BullMQ moving the same 110 KB per job with no Conveyor code (8: SET, a no-op job, GETDEL) spends ${n(floor.driver, 3)} in its driver, ${n(floor.worker, 3)} in its worker and ${n(floor.redis, 3)} in Redis: with inference added, ${n(floorTotal, 3)} CPU ms per job, which ${cores} cores allow at most ${n((cores * 1000) / floorTotal, 0)} times a second, ${n((cores * 1000) / floorTotal / best, 3)} of the in-process best; and inference can be at most ${n(floor.shareAtMost, 3)} of worker+Redis CPU.${busyText(r, floorTotal, best)}`
       : '';
-  return `\n\nPer batched text-direction job (3), CPU ms: inference about ${n(inference.msPerRow, 3)}, the worker around it ${n(perJob(c.worker) - inference.msPerRow, 3)}, Redis ${n(perJob(c.redis), 3)}${redisKernel}, the driver ${n(perJob(c.driver), 3)}; ${n(total, 3)} in all. At that cost ${cores} cores allow at most ${n(ceiling, 0)} jobs/s, ${n(ceiling / best, 3)} of the in-process best; 0.75 of it needs at most ${n((cores * 1000) / (0.75 * best), 3)} CPU ms per job, all processes together.${floorText}`;
+  return `\n\nPer batched text-direction job (3), CPU ms: inference about ${n(inference.msPerRow, 3)}, the worker around it ${n(perJob(c.worker) - inference.msPerRow, 3)}, Redis ${n(perJob(c.redis), 3)}${redisKernel}, the driver ${n(perJob(c.driver), 3)}; ${n(total, 3)} in all. At that cost ${cores} cores allow at most ${n(ceiling, 0)} jobs/s, ${n(ceiling / best, 3)} of the in-process best; 0.75 of it needs at most ${n((cores * 1000) / (0.75 * best), 3)} CPU ms per job, all processes together.${imageRunText(r, e, best)}${floorText}`;
+}
+
+/**
+ * What onnxruntime's own time in the worker allows the image run: one inference thread, never
+ * idle, runs calls at the time they took there, slower than the same calls in-process (1).
+ */
+function imageRunText(r: BenchResults, e: EndToEndResult, best: number): string {
+  const bound = imageRunBound(r);
+  const alone = e.rowsPerCall && inProcessMsPerRow(r, 'text-direction', e.rowsPerCall);
+  if (!bound || !alone) return '';
+  return ` onnxruntime itself took ${n(bound.runMsPerJob, 3)} ms per job in the worker (its calls' own time on the inference thread over their rows, calls of ${n(e.rowsPerCall ?? 0, 1)} rows on average), where scenario 1 runs a call of ${alone.batch} at ${n(alone.msPerRow, 3)} ms per row and the alternating in-process turns ${n(1000 / best, 3)} (where nothing else runs on the other core; end to end Redis, the driver and the worker's main thread share it, and the caches): at its own time, one inference thread busy all the time allows at most ${n(bound.jobsPerSecond, 0)} jobs/s, ${n(bound.overBest, 3)} of the in-process best (the run reached ${n(e.jobsPerSecond / bound.jobsPerSecond, 2)} of that).`;
 }
 
 /**
