@@ -237,7 +237,8 @@ export function targetRows(results: BenchResults): TargetRow[] {
       'SDK sync p50 − queue floor p50, in turn (4), iris',
       sync && floor !== undefined ? sync.sdkP50Ms - floor : undefined,
       { atMost: 0.5, unit: ' ms' },
-      (v) => `${signed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms)`,
+      (v) =>
+        `${signed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms${sync?.workerInferenceP50Ms === undefined ? '' : `; the worker's engine.predict p50 ${sync.workerInferenceP50Ms} ms, onnxruntime's run in it ${sync.workerRunP50Ms} ms`})`,
     ),
   );
   rows.push(

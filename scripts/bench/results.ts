@@ -76,6 +76,10 @@ export interface LatencyResult {
   hopP50Ms?: number;
   sdkP50Ms: number;
   sdkP99Ms: number;
+  /** Of the SDK calls: the worker's engine.predict p50 (timings.inferenceMs), in ms. */
+  workerInferenceP50Ms?: number;
+  /** Of the SDK calls: onnxruntime's own run p50 in the worker (timings.runMs), in ms. */
+  workerRunP50Ms?: number;
   httpP50Ms: number;
   httpP99Ms: number;
 }

@@ -70,9 +70,15 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
     try {
       for (const workload of WORKLOAD_NAMES) {
         const inputs = oneRowInputs(workload);
+        // What the worker timed of each SDK call: its engine.predict and onnxruntime's run in it.
+        const worker = { inferenceMs: [] as number[], runMs: [] as number[] };
         const times = await timeInTurn(
           {
-            sdk: () => client.predict(workload, inputs),
+            sdk: async () => {
+              const { timings } = await client.predict(workload, inputs);
+              worker.inferenceMs.push(timings.inferenceMs);
+              worker.runMs.push(timings.runMs ?? Number.NaN);
+            },
             http: inferPost(agent, port, workload),
             floor: workload === 'iris' ? () => floor.predict(workload, inputs) : undefined,
             hop: workload === 'iris' ? inferPost(bareAgent, barePort, workload, 202) : undefined,
@@ -86,6 +92,9 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
           ...(times.hop.length > 0 && { hopP50Ms: p50(times.hop) }),
           sdkP50Ms: p50(times.sdk),
           sdkP99Ms: p99(times.sdk),
+          // The timed calls are the last ones (timeInTurn leaves the first 10 untimed).
+          workerInferenceP50Ms: p50(worker.inferenceMs.slice(-times.sdk.length)),
+          workerRunP50Ms: p50(worker.runMs.slice(-times.sdk.length)),
           httpP50Ms: p50(times.http),
           httpP99Ms: p99(times.http),
         };
