@@ -101,6 +101,16 @@ describe('batch sizer', () => {
     expect(sizer.bestSize).toBe(4);
   });
 
+  it('takes a remainder of less than half a call along instead of leaving it for a call alone', () => {
+    const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true, exploreEvery: 1_000 });
+    drive(sizer, peakAtFour, 100);
+    expect(sizer.bestSize).toBe(4);
+    expect(sizer.limit(5)).toBe(5);
+    expect(sizer.limit(6)).toBe(4);
+    // Not past the deadline budget: 5 rows would be a call of the size 8, measured at 8 ms.
+    expect(sizer.limit(5, 7)).toBe(4);
+  });
+
   it('keeps calls short enough for the tightest deadline', () => {
     const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true, exploreEvery: 4 });
     // Every size measured: calls of 8 rows take 1.8 ms, of 16 rows 2.6 ms, of 32 rows 4.2 ms.
