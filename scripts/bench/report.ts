@@ -238,7 +238,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
       sync && floor !== undefined ? sync.sdkP50Ms - floor : undefined,
       { atMost: 0.5, unit: ' ms' },
       (v) =>
-        `${signed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms${sync?.workerInferenceP50Ms === undefined ? '' : `; the worker's engine.predict p50 ${sync.workerInferenceP50Ms} ms, onnxruntime's run in it ${sync.workerRunP50Ms} ms`})`,
+        `${signed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms${sync?.workerInferenceP50Ms === undefined ? '' : `; the worker's engine.predict p50 ${sync.workerInferenceP50Ms} ms${sync.workerRunP50Ms === undefined ? '' : `, onnxruntime's run in it ${sync.workerRunP50Ms} ms`}`})`,
     ),
   );
   rows.push(

@@ -86,6 +86,7 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
           ctx.counts.latencySamples,
         );
         const raw = results.limit?.[workload];
+        const runs = worker.runMs.slice(-times.sdk.length).filter(Number.isFinite);
         latency[workload] = {
           ...(raw && { rawP50Ms: raw.p50Ms, rawP99Ms: raw.p99Ms }),
           ...(times.floor.length > 0 && { floorP50Ms: p50(times.floor) }),
@@ -94,7 +95,7 @@ async function queueLatency(ctx: BenchContext, results: BenchResults): Promise<v
           sdkP99Ms: p99(times.sdk),
           // The timed calls are the last ones (timeInTurn leaves the first 10 untimed).
           workerInferenceP50Ms: p50(worker.inferenceMs.slice(-times.sdk.length)),
-          workerRunP50Ms: p50(worker.runMs.slice(-times.sdk.length)),
+          ...(runs.length > 0 && { workerRunP50Ms: p50(runs) }),
           httpP50Ms: p50(times.http),
           httpP99Ms: p99(times.http),
         };
