@@ -332,7 +332,7 @@ function imageRunText(r: BenchResults, e: EndToEndResult, best: number): string 
   const bound = imageRunBound(r);
   const alone = e.rowsPerCall && inProcessMsPerRow(r, 'text-direction', e.rowsPerCall);
   if (!bound || !alone) return '';
-  return ` onnxruntime itself took ${n(bound.runMsPerJob, 3)} ms per job in the worker (its calls' own time on the inference thread over their rows, calls of ${n(e.rowsPerCall ?? 0, 1)} rows on average), where scenario 1 runs a call of ${alone.batch} at ${n(alone.msPerRow, 3)} ms per row and the alternating in-process turns ${n(1000 / best, 3)} (where nothing else runs on the other core; end to end Redis, the driver and the worker's main thread share it, and the caches): at its own time, one inference thread busy all the time allows at most ${n(bound.jobsPerSecond, 0)} jobs/s, ${n(bound.overBest, 3)} of the in-process best (the run reached ${n(e.jobsPerSecond / bound.jobsPerSecond, 2)} of that).`;
+  return ` onnxruntime itself took ${n(bound.runMsPerJob, 3)} ms per job in the worker (its calls' own time on the inference thread over their rows, calls of ${n(e.rowsPerCall ?? 0, 1)} rows on average), where scenario 1 runs a call of ${alone.batch} at ${n(alone.msPerRow, 3)} ms per row and the alternating in-process turns ${n(1000 / best, 3)} (where nothing else runs; end to end the inference thread shares the two cores with Redis, the driver and the worker's main thread, at the worker's lower priority, \`WORKER_NICE\`, so a run's time counts the moments it waited for a core): at its own time, one inference thread busy all the time allows at most ${n(bound.jobsPerSecond, 0)} jobs/s, ${n(bound.overBest, 3)} of the in-process best (the run reached ${n(e.jobsPerSecond / bound.jobsPerSecond, 2)} of that).`;
 }
 
 /**
