@@ -181,7 +181,12 @@ export function targetRows(results: BenchResults): TargetRow[] {
         const paired = pairedMedian(plain?.conveyor?.turnsPerSecond, plain?.turnsPerSecond);
         const rounds =
           paired === undefined ? '' : `; median of the rounds' ratios ${fixed(paired, 3)}`;
-        return `${fixed(v, 3)} (${iris?.jobsPerSecond} / ${plain?.jobsPerSecond}${rounds})`;
+        const shaped = ratio(plain?.conveyorShaped?.jobsPerSecond, plain?.jobsPerSecond);
+        const shape =
+          shaped === undefined
+            ? ''
+            : `; plain BullMQ carrying Conveyor's job, no Conveyor code: ${fixed(shaped, 3)}`;
+        return `${fixed(v, 3)} (${iris?.jobsPerSecond} / ${plain?.jobsPerSecond}${rounds}${shape})`;
       },
     ),
   );
