@@ -155,6 +155,22 @@ describe('deploy/kubernetes policy', () => {
       /no limits.memory/,
     ],
     [
+      'a memory request below the RSS the bench measured',
+      changed('Deployment', worker, (d) => {
+        const resources = firstContainer(d).resources;
+        if (resources?.requests) resources.requests.memory = '128Mi';
+      }),
+      /iris\/worker: requests.memory 128Mi is below the [\d.]+ MiB the bench measured/,
+    ],
+    [
+      'a memory limit below twice that RSS',
+      changed('Deployment', 'conveyor-worker-text-direction', (d) => {
+        const resources = firstContainer(d).resources;
+        if (resources?.limits) resources.limits.memory = '512Mi';
+      }),
+      /limits.memory 512Mi is below twice the [\d.]+ MiB the bench measured/,
+    ],
+    [
       'a grace period shorter than the drain',
       changed('Deployment', worker, (d) => {
         (

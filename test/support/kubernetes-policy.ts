@@ -43,6 +43,47 @@ export const TEST_SECRETS = Object.freeze({
   API_KEYS: 'ops:admin:0123456789abcdef0123',
 });
 
+/** The worker RSS of each model the saved bench run measured (docs/benchmarks.json, scenario 13). */
+export const measuredWorkerRssMiB = (): Record<string, number> => {
+  const saved = JSON.parse(source('docs/benchmarks.json')) as {
+    coldStart?: Record<string, { workerRssMiB?: number }>;
+  };
+  const rss: Record<string, number> = {};
+  for (const [model, start] of Object.entries(saved.coldStart ?? {}))
+    if (start.workerRssMiB !== undefined) rss[model] = start.workerRssMiB;
+  return rss;
+};
+
+const UNITS: Readonly<Record<string, number>> = { Ki: 1 / 1024, Mi: 1, Gi: 1024 };
+
+/** A memory quantity ("384Mi", "1Gi") in MiB; NaN for a form these manifests do not use. */
+const mebibytes = (quantity: string | undefined): number => {
+  const match = /^(\d+)(Ki|Mi|Gi)$/.exec(quantity ?? '');
+  return match ? Number(match[1]) * (UNITS[match[2]!] as number) : Number.NaN;
+};
+
+/**
+ * A worker of a model the bench measured requests at least the RSS it reached serving queued jobs,
+ * and is limited at twice that or more: figures that move with each saved run, checked here
+ * rather than quoted in the manifests' comments.
+ */
+function memoryProblems(c: Container, model: string | undefined, where: string): string[] {
+  const rss = model === undefined ? undefined : measuredWorkerRssMiB()[model];
+  if (rss === undefined) return [];
+  const request = c.resources?.requests?.memory;
+  const limit = c.resources?.limits?.memory;
+  const problems: string[] = [];
+  if (!(mebibytes(request) >= rss))
+    problems.push(
+      `${where}: requests.memory ${request} is below the ${rss} MiB the bench measured`,
+    );
+  if (!(mebibytes(limit) >= 2 * rss))
+    problems.push(
+      `${where}: limits.memory ${limit} is below twice the ${rss} MiB the bench measured`,
+    );
+  return problems;
+}
+
 const isWorker = (c: Container) => c.command?.some((arg) => arg.includes('apps/worker/')) ?? false;
 const isProducer = (c: Container) =>
   c.command?.some((arg) => arg.includes('apps/producer/')) ?? false;
@@ -83,6 +124,7 @@ function containerProblems(docs: readonly ManifestDoc[], c: Container, where: st
   for (const kind of ['requests', 'limits'] as const)
     for (const resource of ['cpu', 'memory'])
       if (!c.resources?.[kind]?.[resource]) problems.push(`${where}: no ${kind}.${resource}`);
+  if (isWorker(c)) problems.push(...memoryProblems(c, env.MODELS, where));
   return problems;
 }
 
