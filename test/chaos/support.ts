@@ -81,16 +81,19 @@ export interface AppProcess {
 /**
  * Starts `apps/<app>/dist/main.js` as the Docker image does (the fault tests' global setup builds
  * it first: about a second sooner ready than tsx on the sources), without waiting for it to be
- * ready.
+ * ready. `root`: another folder holding the apps (the image's layout, test/docker-image.test.ts),
+ * the process's working directory too.
  */
 export function startApp(
   app: 'producer' | 'worker',
   redisUrl: string,
   prefix: string,
   env: Record<string, string> = {},
+  root?: string,
 ): AppProcess {
-  const child = spawn(process.execPath, appArgs(app, 'build'), {
-    cwd: ROOT,
+  const args = root ? [join(root, 'apps', app, 'dist', 'main.js')] : appArgs(app, 'build');
+  const child = spawn(process.execPath, args, {
+    cwd: root ?? ROOT,
     env: serviceEnv(redisUrl, prefix, { PRODUCER_HOST: '127.0.0.1', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
