@@ -1,8 +1,8 @@
 /**
  * The Docker image, rehearsed without a Docker engine (none runs here): the runtime stage's folder
  * laid out as the Dockerfile lays it out, outside the repository, then the worker and the
- * producer started in it with the commands docker-compose.yml gives them, and one prediction
- * through the producer's HTTP API. The steps are read from the Dockerfile: the manifests its
+ * producer started in it with the commands docker-compose.yml gives them, its healthchecks run
+ * against them, and one prediction through the producer's HTTP API. The steps are read from the Dockerfile: the manifests its
  * `pnpm` stage copies, its `deps` stage's RUN (production dependencies, other platforms'
  * onnxruntime binaries removed) run as written, its runtime stage's ENV and `COPY --from=build`,
  * taken from this checkout's build. What it catches: a package the apps import at run time that is
@@ -104,14 +104,31 @@ async function layOutImage(app: string): Promise<Record<string, string>> {
   return settings;
 }
 
-/** The command docker-compose.yml runs for a service: `node` and the entry point. */
-function composeEntry(service: 'producer' | 'worker'): string {
-  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
-    services: Record<string, { command?: string[] }>;
+interface ComposeService {
+  command?: string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test?: string[] };
+}
+
+/**
+ * What docker-compose.yml gives a service: the entry point its `node` command starts, and its
+ * healthcheck's script with the port it listens on in compose (`portKey`) put in its place.
+ */
+function composeService(name: 'producer' | 'worker', portKey: string) {
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), {
+    merge: true,
+  }) as { services: Record<string, ComposeService> };
+  const service = compose.services[name] ?? {};
+  const [node, entry] = service.command ?? [];
+  expect(node).toBe('node');
+  const [kind, program, flag, script] = service.healthcheck?.test ?? [];
+  expect([kind, program, flag]).toEqual(['CMD', 'node', '-e']);
+  const port = service.environment?.[portKey];
+  expect(port).toMatch(/^\d+$/);
+  return {
+    entry: entry ?? '',
+    healthcheck: (listening: string) => (script ?? '').replaceAll(`:${port}/`, `:${listening}/`),
   };
-  const command = compose.services[service]?.command ?? [];
-  expect(command[0]).toBe('node');
-  return command[1] ?? '';
 }
 
 describe('the Docker image, laid out by its Dockerfile without a Docker engine', () => {
@@ -144,30 +161,39 @@ describe('the Docker image, laid out by its Dockerfile without a Docker engine',
     expect(bindings[0]).toContain(`/linux/${process.arch}/`);
   });
 
-  it('starts the worker and the producer as compose does, and answers a prediction', async () => {
+  it('starts the worker and the producer as compose does, healthy, and answers a prediction', async () => {
     expect(settings.NODE_ENV).toBe('production');
-    const port = await freePort();
-    const env = {
-      ...settings,
-      GRPC_PORT: String(await freePort()),
-      WORKER_HTTP_PORT: String(await freePort()),
+    const ports = { http: String(await freePort()), health: String(await freePort()) };
+    const env = { ...settings, GRPC_PORT: String(await freePort()) };
+    const services = {
+      worker: composeService('worker', 'WORKER_HTTP_PORT'),
+      producer: composeService('producer', 'PRODUCER_PORT'),
     };
-    const worker = startApp('worker', redis.url, prefix, { ...env, MODELS: 'iris' }, app);
+    const worker = startApp(
+      'worker',
+      redis.url,
+      prefix,
+      { ...env, MODELS: 'iris', WORKER_HTTP_PORT: ports.health },
+      app,
+    );
     started.push(worker);
-    expect(worker.child.spawnargs.at(-1)).toBe(join(app, composeEntry('worker')));
+    expect(worker.child.spawnargs.at(-1)).toBe(join(app, services.worker.entry));
     await worker.logged('worker ready');
     const producer = startApp(
       'producer',
       redis.url,
       prefix,
-      { ...env, PRODUCER_PORT: String(port) },
+      { ...env, PRODUCER_PORT: ports.http },
       app,
     );
     started.push(producer);
-    expect(producer.child.spawnargs.at(-1)).toBe(join(app, composeEntry('producer')));
+    expect(producer.child.spawnargs.at(-1)).toBe(join(app, services.producer.entry));
     await producer.logged('producer ready');
+    // Compose's healthchecks, run as Docker runs them (exit 0: healthy).
+    await run(process.execPath, ['-e', services.worker.healthcheck(ports.health)], { cwd: app });
+    await run(process.execPath, ['-e', services.producer.healthcheck(ports.http)], { cwd: app });
 
-    const response = await fetch(`http://127.0.0.1:${port}/v2/models/iris/infer`, {
+    const response = await fetch(`http://127.0.0.1:${ports.http}/v2/models/iris/infer`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
