@@ -475,7 +475,28 @@ function acceptOnlyCpu(b: NonNullable<BenchResults['burst']>): string {
       ? 'not even a server doing the least could answer'
       : 'a server doing the least answered';
   const verdict = ` The bare server's p99, with no Conveyor code and no worker, was ${n(bare.p99Ms, 1)} ms: in this run ${outcome} ${b.rate} images/s within 200 ms on this machine.`;
-  return ` With no worker running, the same burst used ${use("to Conveyor's producer", sides.conveyor)}, and ${use('to the bare server queueing with plain BullMQ', bare)}.${verdict}`;
+  return ` With no worker running, the same burst used ${use("to Conveyor's producer", sides.conveyor)}, and ${use('to the bare server queueing with plain BullMQ', bare)}.${verdict}${threadBusy(b)}`;
+}
+
+/**
+ * How many cores each server's process used while its burst was sent (CPU s over the send time):
+ * a Node server's JavaScript runs on one thread, so a server near one core is at its own limit.
+ */
+function threadBusy(b: NonNullable<BenchResults['burst']>): string {
+  const busy = (cpuSeconds: number | undefined, seconds: number | undefined) =>
+    cpuSeconds === undefined || !seconds ? undefined : n(cpuSeconds / seconds, 2);
+  const parts = [
+    ['with the worker running', busy(b.conveyor.cpuSeconds?.producer, b.conveyor.sendSeconds)],
+    [
+      'with none',
+      busy(b.acceptOnly?.conveyor.cpuSeconds.server, b.acceptOnly?.conveyor.sendSeconds),
+    ],
+  ].filter((part): part is [string, string] => part[1] !== undefined);
+  const bare = b.acceptOnly;
+  const bareBusy = bare && busy(bare.bareQueued.cpuSeconds.server, bare.bareQueued.sendSeconds);
+  if (parts.length === 0 || bareBusy === undefined) return '';
+  const producer = parts.map(([when, cores]) => `${cores} cores ${when}`).join(', ');
+  return ` Conveyor's producer process used ${producer}; the bare server ${bareBusy}. A Node server's JavaScript runs on one thread of its process: near one core, it queues what it cannot take yet, however many cores are left.`;
 }
 
 /** CPU ms per request of scenario 9's server, driver and Redis together. */
