@@ -37,6 +37,11 @@ export type Counts = ReturnType<typeof countsFor>;
 
 export interface BenchContext {
   readonly quick: boolean;
+  /**
+   * `--profile`: scenarios 8 and 9 start the processes they compare with their JIT code named for
+   * perf, and profile one more turn of each (perf-profile.ts).
+   */
+  readonly profile: boolean;
   readonly counts: Counts;
   readonly redis: RedisHandle;
   /** The temporary model repository holding every variant of BENCH_MODELS. */
@@ -68,7 +73,7 @@ export interface BenchContext {
   close(): Promise<void>;
 }
 
-export async function createBenchContext(quick: boolean): Promise<BenchContext> {
+export async function createBenchContext(quick: boolean, profile = false): Promise<BenchContext> {
   const redis = await startRedisServer();
   const repository = await benchRepository();
   const children = new Set<Child>();
@@ -76,6 +81,7 @@ export async function createBenchContext(quick: boolean): Promise<BenchContext> 
 
   const context: BenchContext = {
     quick,
+    profile,
     counts: countsFor(quick),
     redis,
     repository,

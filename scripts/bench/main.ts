@@ -6,6 +6,7 @@
  *   pnpm bench            the full run (about nine minutes)
  *   pnpm bench --quick    a smoke run with small counts
  *   pnpm bench --save     also write docs/benchmarks.json and regenerate docs/benchmarks.md
+ *   pnpm bench --profile  also profile scenarios 8 and 9's processes with Linux perf
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -13,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { ROOT } from '../lib/worker-process.js';
 import { createBenchContext, type BenchContext } from './context.js';
 import { redisInfo } from './cpu.js';
+import { perfAvailable } from './perf-profile.js';
 import { machine, round, say } from './lib.js';
 import { targetsText, targetRows } from './report.js';
 import { DOC_JSON, writeBenchmarksDoc } from './report-md.js';
@@ -54,12 +56,14 @@ const SCENARIOS: readonly Scenario[] = [
 
 const DEFAULT_OUT = join(ROOT, 'bench-results', 'latest.json');
 
-const USAGE = `pnpm bench [--quick] [--only 1,3,...] [--out file.json] [--save]
+const USAGE = `pnpm bench [--quick] [--only 1,3,...] [--out file.json] [--save] [--profile]
 
   --quick        fewer jobs and shorter windows (a smoke run; the ratios are rougher)
   --only <list>  scenario numbers to run, 1-${SCENARIOS.length} (default all; 1 always runs)
   --out <file>   where the JSON goes (default bench-results/latest.json, not tracked)
   --save         also write docs/benchmarks.json and regenerate docs/benchmarks.md from it
+  --profile      also profile one more turn of scenarios 8 and 9's processes with Linux perf
+                 (where their CPU goes, by owner: Conveyor's code, fastify, BullMQ, ...)
 `;
 
 function fail(message: string): never {
@@ -75,6 +79,7 @@ function parseBenchArgs() {
         only: { type: 'string' },
         out: { type: 'string', default: DEFAULT_OUT },
         save: { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -100,7 +105,10 @@ if (args.save === true && quick) fail('--save keeps full runs only; drop --quick
 
 const started = Date.now();
 const results: BenchResults = {};
-const ctx = await createBenchContext(quick);
+const profile = args.profile ?? false;
+if (profile && !perfAvailable())
+  fail('--profile needs Linux perf (Debian: apt-get install linux-perf)');
+const ctx = await createBenchContext(quick, profile);
 try {
   const info = await redisInfo(ctx.redis.url);
   results.machine = { ...machine(), redis: info.version };

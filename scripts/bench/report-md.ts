@@ -17,8 +17,10 @@ import {
   targetRows,
   verdict,
 } from './report.js';
+import { OWNERS, OWNER_LABELS } from './perf-profile.js';
 import { INTRO, LOAD_TESTS, PROFILING } from './report-md-template.js';
 import type {
+  CpuProfile,
   AcceptOnlySide,
   BenchResults,
   BurstSide,
@@ -582,6 +584,56 @@ function ingest(r: BenchResults): string {
       );
 }
 
+/** One table of profiled processes: a column each, a row per owner that any of them used. */
+function ownerTable(columns: readonly [string, CpuProfile][]): string {
+  const used = OWNERS.filter((o) => columns.some(([, p]) => (p.usPerUnit[o] ?? 0) > 0));
+  return table(
+    ['owner', ...columns.map(([label]) => label)],
+    [
+      ...used.map((o) => [OWNER_LABELS[o], ...columns.map(([, p]) => n(p.usPerUnit[o] ?? 0, 1))]),
+      ['total', ...columns.map(([, p]) => n(profileTotal(p), 1))],
+    ],
+  );
+}
+
+const profileTotal = (p: CpuProfile) => Object.values(p.usPerUnit).reduce((a, b) => a + b, 0);
+
+/** `name: 12.3 of 150.0 µs (8 %)`: Conveyor's own share of a profile. */
+function ownShare(name: string, p: CpuProfile): string {
+  const own = p.usPerUnit.conveyor ?? 0;
+  const total = profileTotal(p);
+  return `${name} ${n(own, 1)} of ${n(total, 1)} µs (${n((100 * own) / Math.max(1e-9, total), 0)} %)`;
+}
+
+/** Where the compared processes' CPU went, by owner (`pnpm bench --profile`). */
+function profiles(r: BenchResults): string {
+  const p = r.profiles;
+  const ingest = Object.entries(p?.ingest ?? {});
+  if (ingest.length === 0 && !p?.worker)
+    return "_Not profiled in this run: `pnpm bench --profile` (Linux perf) adds one more turn of scenario 9's servers and of scenario 8's workers, each under perf._";
+  const hz = ingest[0]?.[1].conveyor.hz ?? p?.worker?.conveyor.hz;
+  const shares = [
+    ...ingest.map(([w, sides]) => ownShare(`the producer's per ${w} request`, sides.conveyor)),
+    ...(p?.worker ? [ownShare("the worker's per iris job", p.worker.conveyor)] : []),
+  ];
+  const servers =
+    ingest.length === 0
+      ? ''
+      : `\n\nScenario 9, CPU µs per request (the bare server reads the JSON too for a JSON body):\n\n${ownerTable(
+          ingest.flatMap(([w, sides]): [string, CpuProfile][] => [
+            [`${w}: producer`, sides.conveyor],
+            [`${w}: bare server`, sides.bare],
+          ]),
+        )}`;
+  const workers = p?.worker
+    ? `\n\nScenario 8, iris, CPU µs per job:\n\n${ownerTable([
+        ["Conveyor's worker", p.worker.conveyor],
+        ["plain BullMQ's no-op worker", p.worker.plain],
+      ])}`
+    : '';
+  return `One more turn of each process after its measured turns, sampled by Linux perf at ${hz ?? '?'} Hz of CPU time on every thread. Each sample is charged to the nearest JavaScript frame outside Node's own modules, from the leaf up: the kernel's time in a socket write counts for the code that wrote, V8's in a JSON parse for the code that parsed; "Node and V8" is what ran with no such frame above it (the event loop, the HTTP parser, streams, collections). See scripts/bench/perf-profile.ts. Conveyor's own code: ${shares.join('; ')}.${servers}${workers}`;
+}
+
 function offline(r: BenchResults): string {
   const o = r.offline;
   if (!o) return NOT_MEASURED;
@@ -656,6 +708,7 @@ export async function renderBenchmarksMd(results: BenchResults): Promise<string>
     `### Burst (scenario 5)\n\n${burst(results)}`,
     `### Processes, threads and concurrency (scenarios 6 and 7)\n\n${scaling(results)}`,
     `### HTTP ingest limit (scenario 9)\n\n${ingest(results)}`,
+    `### Where the CPU goes (scenarios 8 and 9, profiled)\n\n${profiles(results)}`,
     `### Offline (scenario 10)\n\n${offline(results)}`,
     `### Large outputs (scenario 11)\n\n${largeOutputs(results)}`,
     `### OCR pipeline (scenario 12)\n\n${ocr(results)}`,

@@ -141,6 +141,30 @@ export interface AcceptOnlySide extends Omit<BurstSide, 'cpuSeconds'> {
   cpuSeconds: { driver: number; server: number; redis: number };
 }
 
+/**
+ * One process's CPU by owner over a profiled turn (see perf-profile.ts): `usPerUnit` is CPU µs per
+ * request or job, by owner.
+ */
+export interface CpuProfile {
+  /** perf's samples per CPU second. */
+  hz: number;
+  /** Requests or jobs in the profiled turn. */
+  units: number;
+  samples: number;
+  usPerUnit: Record<string, number>;
+}
+
+/** Profiled turns of `pnpm bench --profile`. */
+export interface Profiles {
+  /**
+   * Scenario 9, by workload: Conveyor's producer and the bare server queueing with plain BullMQ
+   * (reading the JSON too, for a JSON body), per request.
+   */
+  ingest?: Record<string, { conveyor: CpuProfile; bare: CpuProfile }>;
+  /** Scenario 8, iris: Conveyor's worker and plain BullMQ's no-op worker, per job. */
+  worker?: { conveyor: CpuProfile; plain: CpuProfile };
+}
+
 /** Scenario 6: one configuration of processes and threads. */
 export interface ScalingResult {
   jobsPerSecond: number;
@@ -342,6 +366,8 @@ export interface BenchResults {
   /** Scenario 8 with the image's 110 KB stored once as bytes beside each job. */
   plainBullmqImage?: PlainBullmqResult;
   ingest?: Record<string, IngestResult>;
+  /** `pnpm bench --profile` only: where the CPU of the compared processes went. */
+  profiles?: Profiles;
   offline?: OfflineResult;
   largeOutputs?: LargeOutputsResult;
   ocr?: OcrResult;

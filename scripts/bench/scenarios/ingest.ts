@@ -5,7 +5,9 @@
  * between them, the same bare server queueing each body with plain BullMQ, no Conveyor code, and
  * (JSON only) the same again reading the JSON with fastify's parser and queueing what it read.
  * Each server is warmed up, then measured in three turns, the servers in turn, keeping its
- * fastest. Two bodies: iris as JSON, and the text-direction image as OIP binary.
+ * fastest. Two bodies: iris as JSON, and the text-direction image as OIP binary. With
+ * `--profile`, one more turn of the producer and of the bare server queueing (reading the JSON too,
+ * for JSON) runs under perf: their CPU per request by owner (perf-profile.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,7 +18,8 @@ import { driverCpuSeconds, processCpuSeconds, processKernelUse, redisInfo } from
 import type { BenchContext } from '../context.js';
 import { load, type LoadOptions } from '../http-load.js';
 import { oipBinaryRequest, round, say } from '../lib.js';
-import type { BenchResults, IngestResult, IngestSide } from '../results.js';
+import { profileEnv, profiled, removePerfMaps } from '../perf-profile.js';
+import type { BenchResults, IngestResult, IngestSide, Profiles } from '../results.js';
 import { WORKLOADS, WORKLOAD_NAMES, type Workload } from '../workloads.js';
 
 const CONCURRENCY = 32;
@@ -145,14 +148,19 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
         PORT: String(port),
         QUEUE_REDIS_URL: ctx.redis.url,
         QUEUE_PREFIX: ctx.prefixFor('bare-queued'),
+        ...profileEnv(ctx.profile),
         ...env,
       },
       'bare server ready',
     );
   const queued = await queuedServer(queuedPort);
   const jsonQueued = await queuedServer(jsonQueuedPort, { READ_JSON: '1' });
-  const producer = await ctx.producer(prefix, conveyorPort, { MAX_QUEUE_DEPTH: '1000000' });
+  const producer = await ctx.producer(prefix, conveyorPort, {
+    MAX_QUEUE_DEPTH: '1000000',
+    ...profileEnv(ctx.profile),
+  });
   const ingest: Record<string, IngestResult> = {};
+  const profiles: NonNullable<Profiles['ingest']> = {};
   try {
     for (const workload of WORKLOAD_NAMES) {
       const { body, headers } = requestFor(workload);
@@ -191,16 +199,35 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
         conveyor: turns.conveyor,
       };
       say(`   ${workload}: ${JSON.stringify(ingest[workload])}`);
+      if (!ctx.profile) continue;
+      // One more turn of each, under perf: Conveyor's producer against the bare server that does
+      // the same work with no Conveyor code (reading the JSON too, for a JSON body).
+      const against = servers.bareJsonQueued ?? servers.bareQueued;
+      if (!against) continue;
+      const turn = (server: Server) =>
+        profiled(
+          server.pid ?? 0,
+          () => load(options(server.port)),
+          (side) => side.requests,
+        ).then(({ profile }) => profile);
+      profiles[workload] = {
+        conveyor: await turn({ port: conveyorPort, pid: producer.child.pid }),
+        bare: await turn(against),
+      };
+      say(`   ${workload}, CPU µs per request by owner: ${JSON.stringify(profiles[workload])}`);
     }
   } finally {
     await ctx.stop(producer);
     await ctx.stop(bare);
     await ctx.stop(queued);
     await ctx.stop(jsonQueued);
+    if (ctx.profile)
+      await removePerfMaps([producer.child.pid, queued.child.pid, jsonQueued.child.pid]);
     // The accepted jobs (and their images) would otherwise stay in Redis for the rest of the run.
     const redis = new Redis(ctx.redis.url);
     await redis.flushall();
     redis.disconnect();
   }
   results.ingest = ingest;
+  if (ctx.profile) results.profiles = { ...results.profiles, ingest: profiles };
 }

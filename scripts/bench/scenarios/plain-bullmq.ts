@@ -11,7 +11,8 @@ import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
 import { commandsPerJob, cpuSince, redisCommandStats, redisInfo } from '../cpu.js';
-import { IMAGE_WINDOW, WINDOW, warmUp, warmUpJobs } from '../drive.js';
+import { IMAGE_WINDOW, WINDOW, driveEndToEnd, warmUp, warmUpJobs } from '../drive.js';
+import { profileEnv, profiled, removePerfMaps } from '../perf-profile.js';
 import { fastestOf, fastestOfAlternating, round, say } from '../lib.js';
 import { endToEndResult, measuredDrive } from './end-to-end.js';
 import type { BenchResults, PlainBullmqResult, RedisCommandsPerJob } from '../results.js';
@@ -19,7 +20,7 @@ import { WORKLOADS, oneRowInputs } from '../workloads.js';
 
 export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n8. plain BullMQ round trip: addBulk, a no-op worker process, QueueEvents');
-  results.plainBullmq = await irisBesideConveyor(ctx, ctx.counts.irisJobs);
+  results.plainBullmq = await irisBesideConveyor(ctx, results, ctx.counts.irisJobs);
   say(`   iris payloads: ${JSON.stringify(results.plainBullmq)}`);
   const image = await openPlainSide(ctx, 'image', ctx.counts.imageJobs);
   try {
@@ -38,10 +39,15 @@ export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): 
  * sides alike: their ratio is the target's. A third side runs plain BullMQ with Conveyor's own
  * job (the id, options and payload the SDK wrote, and the result its worker returned, read back
  * from a job Conveyor ran): what BullMQ and Redis cost for that job, with none of Conveyor's code
- * around it. Each side keeps its fastest turn.
+ * around it. Each side keeps its fastest turn. With `--profile`, one more turn of Conveyor's worker
+ * and of plain BullMQ's no-op worker runs under perf: their CPU per job by owner (perf-profile.ts).
  */
-async function irisBesideConveyor(ctx: BenchContext, jobs: number): Promise<PlainBullmqResult> {
-  return ctx.withWorkers(['iris'], 1, {}, async (client, prefix, workers) => {
+async function irisBesideConveyor(
+  ctx: BenchContext,
+  results: BenchResults,
+  jobs: number,
+): Promise<PlainBullmqResult> {
+  return ctx.withWorkers(['iris'], 1, profileEnv(ctx.profile), async (client, prefix, workers) => {
     await warmUp(client, 'iris', 'iris', jobs);
     const shape = await conveyorJobShape(client, ctx.redis.url, prefix);
     const plain = await openPlainSide(ctx, 'iris', jobs);
@@ -66,6 +72,7 @@ async function irisBesideConveyor(ctx: BenchContext, jobs: number): Promise<Plai
       const driven = conveyor!.best as Awaited<ReturnType<typeof drive>> & {
         redisCommands: RedisCommandsPerJob;
       };
+      if (ctx.profile) results.profiles = { ...results.profiles, worker: await profileWorkers() };
       return {
         ...asPlain(own),
         conveyorShaped: asPlain(conveyorShaped),
@@ -77,9 +84,27 @@ async function irisBesideConveyor(ctx: BenchContext, jobs: number): Promise<Plai
     } finally {
       await plain.close();
       await shaped.close();
+      if (ctx.profile) await removePerfMaps([plain.pid, shaped.pid, ...pidsOf(workers)]);
+    }
+
+    /** One more turn of Conveyor's worker and of plain BullMQ's, each under perf (per job). */
+    async function profileWorkers() {
+      const conveyor = await profiled(
+        workers[0]?.child.pid ?? 0,
+        () => driveEndToEnd(client, 'iris', 'iris', jobs),
+        () => jobs,
+      );
+      const bare = await profiled(plain.pid ?? 0, plain.turn, (turn) => turn.jobs);
+      say(
+        `   CPU µs per job by owner: ${JSON.stringify({ conveyor: conveyor.profile, plain: bare.profile })}`,
+      );
+      return { conveyor: conveyor.profile, plain: bare.profile };
     }
   });
 }
+
+const pidsOf = (children: readonly { child: { pid?: number | undefined } }[]) =>
+  children.map((c) => c.child.pid);
 
 /**
  * Wraps a turn to add the commands Redis ran per job in it, read before and after from INFO
@@ -184,6 +209,7 @@ async function openPlainSide(
       WORKER_CONCURRENCY: '64',
       BYTES: payload === 'image' ? '1' : '',
       RETURN: shape?.returned ?? '',
+      ...profileEnv(ctx.profile),
     },
     'plain worker ready',
   );
@@ -253,5 +279,6 @@ async function openPlainSide(
     warm: () => run(warmUpJobs(jobs, payload === 'iris' ? 'iris' : 'text-direction')),
     turn,
     close,
+    pid: worker.child.pid,
   };
 }

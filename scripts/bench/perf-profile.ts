@@ -1,0 +1,195 @@
+/**
+ * `pnpm bench --profile`: where a server's or a worker's CPU goes, by owner (Conveyor's code,
+ * fastify, BullMQ, ioredis, ...), from Linux perf sampling the process's CPU time. Unlike
+ * node's `--cpu-prof`, which samples wall time and so charges a thread waiting for a core to
+ * whatever it was preempted in, perf's `cpu-clock` only samples threads on a core. Each sample is
+ * charged to the nearest JavaScript frame outside Node's own modules, from the leaf up: the
+ * kernel's time in a socket write goes to the code that wrote, V8's time in a JSON parse to the
+ * code that parsed. Samples with no such frame are Node's and V8's own (the event loop, the HTTP
+ * parser's callbacks, collections); onnxruntime's native code is counted apart, on any thread.
+ * The profiled processes run with NODE_OPTIONS naming their JIT code for perf (see profileEnv).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { round } from './lib.js';
+import type { CpuProfile } from './results.js';
+
+/** Samples per second of CPU time on each thread. */
+export const PERF_HZ = 999;
+
+/** The owners a sample is charged to, in the order reports list them. */
+export const OWNERS = [
+  'conveyor',
+  'fastify',
+  'bullmq',
+  'ioredis',
+  'observability',
+  'zod',
+  'onnxruntime',
+  'bench',
+  'otherLibraries',
+  'node',
+] as const;
+export type Owner = (typeof OWNERS)[number];
+
+/** What each owner is, as a report names it. */
+export const OWNER_LABELS: Record<Owner, string> = {
+  conveyor: "Conveyor's code",
+  fastify: 'fastify and its plugins',
+  bullmq: 'BullMQ',
+  ioredis: 'ioredis',
+  observability: 'metrics, logs, traces',
+  zod: 'zod',
+  onnxruntime: 'onnxruntime',
+  bench: "the bare server's code",
+  otherLibraries: 'other libraries',
+  node: 'Node and V8',
+};
+
+/** Packages by owner, as pnpm names their folders (`@scope+name`). */
+const PACKAGES: [Owner, RegExp][] = [
+  [
+    'fastify',
+    /^(fastify|@fastify\+.*|find-my-way|avvio|secure-json-parse|light-my-request|fast-json-stringify|fast-querystring|fast-decode-uri-component|toad-cache|ret|safe-regex2|rfdc|abstract-logging|process-warning|fastify-plugin|fastify-type-provider-zod)$/,
+  ],
+  ['bullmq', /^(bullmq|msgpackr|cron-parser|node-abort-controller)$/],
+  [
+    'ioredis',
+    /^(ioredis|denque|redis-errors|redis-parser|standard-as-callback|cluster-key-slot|lodash\..*)$/,
+  ],
+  [
+    'observability',
+    /^(prom-client|tdigest|bintrees|pino|pino-.*|@pinojs\+.*|sonic-boom|thread-stream|@opentelemetry\+.*|quick-format-unescaped|safe-stable-stringify|on-exit-leak-free|atomic-sleep)$/,
+  ],
+  ['zod', /^zod$/],
+];
+
+/** The package a pnpm path names (`.pnpm/@scope+name@1.2.3_peer@4/...` gives `@scope+name`). */
+function packageOf(path: string): string | undefined {
+  const folder = /node_modules\/\.pnpm\/([^/]+)\//.exec(path)?.[1];
+  if (folder === undefined) return undefined;
+  const at = folder.indexOf('@', 1);
+  return at < 0 ? folder : folder.slice(0, at);
+}
+
+/** The owner of a JavaScript frame's file, or undefined for Node's own modules. */
+function ownerOfPath(path: string): Owner | undefined {
+  if (path.startsWith('node:')) return undefined;
+  const name = packageOf(path);
+  if (name === undefined) {
+    if (/\/scripts\/bench\//.test(path)) return 'bench';
+    return /\/(packages|apps)\/[^/]+\/(dist|src)\//.test(path) ? 'conveyor' : 'otherLibraries';
+  }
+  if (name === 'onnxruntime-node' || name === 'onnxruntime-common') return 'onnxruntime';
+  return PACKAGES.find(([, names]) => names.test(name))?.[0] ?? 'otherLibraries';
+}
+
+/** One frame of `perf script -F ip,sym,dso`: its symbol and its object. */
+interface Frame {
+  sym: string;
+  dso: string;
+}
+
+/** The owner of one sample's stack, leaf first (see the module's comment). */
+export function ownerOfStack(frames: readonly Frame[]): Owner {
+  for (const { sym, dso } of frames) {
+    if (/onnxruntime/.test(dso)) return 'onnxruntime';
+    // perf-basic-prof names JIT code `JS:<tier><name> <file>:<line>:<column>`; the name may hold
+    // spaces (`get length`), the file does not.
+    if (!sym.startsWith('JS:')) continue;
+    const file = sym
+      .slice(sym.lastIndexOf(' ') + 1)
+      .replace(/^file:\/\//, '')
+      .replace(/:\d+:\d+$/, '');
+    if (!file.includes('/') && !file.startsWith('node:')) continue;
+    const owner = ownerOfPath(file);
+    if (owner !== undefined) return owner;
+  }
+  return 'node';
+}
+
+/** Counts the samples of `perf script -F tid,ip,sym,dso` output by owner, line by line. */
+export async function countOwners(lines: AsyncIterable<string>): Promise<Record<Owner, number>> {
+  const counts = Object.fromEntries(OWNERS.map((o) => [o, 0])) as Record<Owner, number>;
+  let frames: Frame[] | undefined;
+  const end = () => {
+    if (frames && frames.length > 0) counts[ownerOfStack(frames)] += 1;
+    frames = undefined;
+  };
+  for await (const line of lines) {
+    if (line.trim() === '') end();
+    else if (!/^\s/.test(line)) {
+      end();
+      frames = [];
+    } else {
+      // `<address> <symbol> (<object>)`; the symbol may hold spaces and parentheses.
+      const match = /^\s*[0-9a-f]+\s+(.*)\s+\(([^()]*)\)$/.exec(line);
+      if (match) (frames ??= []).push({ sym: match[1] ?? '', dso: match[2] ?? '' });
+    }
+  }
+  end();
+  return counts;
+}
+
+/** Whether `perf` is installed and may sample this machine's processes. */
+export function perfAvailable(): boolean {
+  const probe = spawnSync('perf', ['record', '-e', 'cpu-clock', '-o', '/dev/null', '--', 'true'], {
+    stdio: 'ignore',
+  });
+  return probe.status === 0;
+}
+
+/** The environment of a process to profile: its JIT code named for perf. */
+export const profileEnv = (profile: boolean): Record<string, string> =>
+  profile ? { NODE_OPTIONS: '--perf-basic-prof --interpreted-frames-native-stack' } : {};
+
+/**
+ * Samples `pid` (every thread) while `work` runs, and gives the CPU µs per unit of work by owner.
+ * `units` is how many requests or jobs `work` did.
+ */
+export async function profiled<T>(
+  pid: number,
+  work: () => Promise<T>,
+  units: (result: T) => number,
+): Promise<{ result: T; profile: CpuProfile }> {
+  const data = join(tmpdir(), `conveyor-bench-perf-${pid}-${Date.now()}.data`);
+  const perf = spawn(
+    'perf',
+    ['record', '-e', 'cpu-clock', '-F', String(PERF_HZ), '-g', '-p', String(pid), '-o', data],
+    { stdio: 'ignore' },
+  );
+  // perf ends on SIGINT by writing its file and exiting with that signal.
+  const exited = new Promise<boolean>((resolve) =>
+    perf.once('exit', (code, signal) => resolve(code === 0 || signal === 'SIGINT')),
+  );
+  try {
+    // perf attaches to the process's threads after it starts; give it a moment.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const result = await work();
+    perf.kill('SIGINT');
+    if (!(await exited)) throw new Error(`perf record of process ${pid} failed`);
+    const script = spawn('perf', ['script', '-i', data, '-F', 'tid,ip,sym,dso'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const counts = await countOwners(createInterface({ input: script.stdout }));
+    const samples = OWNERS.reduce((sum, owner) => sum + counts[owner], 0);
+    const per = (n: number) => round((n / PERF_HZ / Math.max(1, units(result))) * 1e6, 1);
+    const usPerUnit = Object.fromEntries(OWNERS.map((o) => [o, per(counts[o])])) as Record<
+      Owner,
+      number
+    >;
+    return { result, profile: { hz: PERF_HZ, units: units(result), samples, usPerUnit } };
+  } finally {
+    if (perf.exitCode === null) perf.kill('SIGKILL');
+    await rm(data, { force: true });
+  }
+}
+
+/** Removes the JIT maps node wrote for perf (`/tmp/perf-<pid>.map`) once perf has read them. */
+export async function removePerfMaps(pids: readonly (number | undefined)[]): Promise<void> {
+  const known = pids.filter((pid): pid is number => pid !== undefined);
+  await Promise.all(known.map((pid) => rm(`/tmp/perf-${pid}.map`, { force: true })));
+}

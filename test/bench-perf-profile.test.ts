@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  countOwners,
+  profileEnv,
+  profiled,
+  removePerfMaps,
+} from '../scripts/bench/perf-profile.js';
+
+/** `perf script -F tid,ip,sym,dso` output, one sample per block, leaf first. */
+const SCRIPT = `1201 
+\t ffffffff8a2b3c4d tcp_sendmsg ([kernel.kallsyms])
+\t         1508083 Builtins_CallFunction (/usr/bin/node)
+\t    7faee4776131 JS:*writevGeneric node:internal/stream_base_commons:122:25 (/tmp/perf-1201.map)
+\t    7faee4776200 JS:*execute /w/node_modules/.pnpm/ioredis@6.1.0_supports-color@7.2.0/node_modules/ioredis/built/Script.js:37:12 (/tmp/perf-1201.map)
+\t    7faee4776300 JS:^addJobs file:///w/packages/sdk/dist/queue/add-jobs.js:109:30 (/tmp/perf-1201.map)
+
+1201 
+\t          c4993d v8::internal::JsonParser<unsigned char>::ParseJsonValue (/usr/bin/node)
+\t    7faee47bc8b3 JS:* file:///w/apps/producer/dist/oip/infer.js:72:73 (/tmp/perf-1201.map)
+
+1201 
+\t         14aca14 uv_run (/usr/bin/node)
+\t          7bbbe6 node::SpinEventLoopInternal (/usr/bin/node)
+
+1202 
+\t    7f0000001000 MlasSgemmKernel (/w/node_modules/.pnpm/onnxruntime-node@1.20.0/node_modules/onnxruntime-node/bin/libonnxruntime.so.1)
+
+1201 
+\t    7faee4700000 JS:*onSend /w/node_modules/.pnpm/@fastify+compress@9.2.0/node_modules/@fastify/compress/index.js:331:19 (/tmp/perf-1201.map)
+
+1201 
+\t    7faee4700100 JS:*observe /w/node_modules/.pnpm/prom-client@15.1.3/node_modules/prom-client/lib/histogram.js:232:9 (/tmp/perf-1201.map)
+
+1201 
+\t    7faee4700200 JS:*parse /w/node_modules/.pnpm/@scope+thing@1.0.0/node_modules/@scope/thing/a.js:1:1 (/tmp/perf-1201.map)
+
+1201 
+\t    7faee4700300 JS:*enqueue /w/scripts/bench/bare-server.ts:60:1 (/tmp/perf-1201.map)
+`;
+
+describe('the bench profile by owner', () => {
+  it('charges each sample to the nearest JavaScript frame outside Node, else to its library', async () => {
+    const counts = await countOwners(Readable.from(SCRIPT.split('\n')));
+    expect(counts).toEqual({
+      conveyor: 1,
+      fastify: 1,
+      bullmq: 0,
+      ioredis: 1,
+      observability: 1,
+      zod: 0,
+      onnxruntime: 1,
+      bench: 1,
+      otherLibraries: 1,
+      node: 1,
+    });
+  });
+
+  describe('on a real process under perf', () => {
+    let dir = '';
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'bench-perf-'));
+      // A library as pnpm lays it out, and an app of ours calling it: each spins half the time.
+      const lib = join(dir, 'node_modules', '.pnpm', 'zod@3.0.0', 'node_modules', 'zod');
+      await mkdir(lib, { recursive: true });
+      await writeFile(
+        join(lib, 'spin.cjs'),
+        'exports.spin = (ms) => { const end = Date.now() + ms; let x = 0; while (Date.now() < end) x += Math.sqrt(x + 1); return x; };\n',
+      );
+      const app = join(dir, 'apps', 'demo', 'dist');
+      await mkdir(app, { recursive: true });
+      await writeFile(
+        join(app, 'main.cjs'),
+        `const { spin } = require(${JSON.stringify(join(lib, 'spin.cjs'))});
+function own(ms) { const end = Date.now() + ms; let x = 0; while (Date.now() < end) x += Math.sqrt(x + 2); return x; }
+let sink = 0;
+setInterval(() => { sink += spin(20) + own(20); }, 1);
+process.stdout.write('ready\\n');
+process.stdin.on('end', () => process.exit(sink > 0 ? 0 : 1));
+process.stdin.resume();
+`,
+      );
+    });
+    afterAll(() => rm(dir, { recursive: true, force: true }));
+
+    it('splits its CPU between the library and our code', async () => {
+      const child = spawn(process.execPath, [join(dir, 'apps', 'demo', 'dist', 'main.cjs')], {
+        env: { PATH: process.env.PATH, ...profileEnv(true) },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      try {
+        await new Promise<void>((resolve) =>
+          createInterface({ input: child.stdout }).once('line', () => resolve()),
+        );
+        const { profile } = await profiled(
+          child.pid ?? 0,
+          () => new Promise((resolve) => setTimeout(resolve, 1500)),
+          () => 1,
+        );
+        const { conveyor = 0, zod = 0 } = profile.usPerUnit;
+        const total = Object.values(profile.usPerUnit).reduce((a, b) => a + b, 0);
+        // At least a third of a core over 1.5 s, nearly all of it in the two spinning functions.
+        expect(total).toBeGreaterThan(500_000);
+        expect((conveyor + zod) / total).toBeGreaterThan(0.8);
+        expect(conveyor / total).toBeGreaterThan(0.25);
+        expect(zod / total).toBeGreaterThan(0.25);
+        expect(profile.samples).toBeGreaterThan(400);
+      } finally {
+        child.stdin.end();
+        await new Promise((resolve) => child.once('exit', resolve));
+        await removePerfMaps([child.pid]);
+      }
+    });
+  });
+});
