@@ -42,16 +42,23 @@ const SCRIPT = `1201
 
 1201 
 \t    7faee4700300 JS:*enqueue /w/scripts/bench/bare-server.ts:60:1 (/tmp/perf-1201.map)
+
+1201 
+\t ffffffff8a2b3c4d tcp_sendmsg ([kernel.kallsyms])
+\t    7faee4700400 JS:*corkingWrite file:///w/packages/shared/dist/redis-write-batching.js:8:26 (/tmp/perf-1201.map)
+\t    7faee4700500 JS:^addJobs file:///w/packages/sdk/dist/queue/add-jobs.js:109:30 (/tmp/perf-1201.map)
 `;
 
 describe('the bench profile by owner', () => {
   it('charges each sample to the nearest JavaScript frame outside Node, else to its library', async () => {
-    const counts = await countOwners(Readable.from(SCRIPT.split('\n')));
-    expect(counts).toEqual({
+    const { owners, libraries } = await countOwners(Readable.from(SCRIPT.split('\n')));
+    expect(Object.fromEntries(libraries)).toEqual({ '@scope+thing': 1 });
+    expect(owners).toEqual({
       conveyor: 1,
       fastify: 1,
       bullmq: 0,
-      ioredis: 1,
+      // One through Conveyor's per-turn write batching, which only passes ioredis's writes on.
+      ioredis: 2,
       observability: 1,
       zod: 0,
       onnxruntime: 1,

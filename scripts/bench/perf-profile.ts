@@ -75,16 +75,25 @@ function packageOf(path: string): string | undefined {
   return at < 0 ? folder : folder.slice(0, at);
 }
 
-/** The owner of a JavaScript frame's file, or undefined for Node's own modules. */
-function ownerOfPath(path: string): Owner | undefined {
+/**
+ * The owner of a JavaScript frame's file and, for another library, its name; undefined for Node's
+ * own modules. Conveyor's per-turn batching of Redis writes (redis-write-batching.ts) only passes
+ * ioredis's writes on, a turn later: they count for ioredis.
+ */
+function ownerOfPath(path: string): Charge | undefined {
   if (path.startsWith('node:')) return undefined;
   const name = packageOf(path);
   if (name === undefined) {
-    if (/\/scripts\/bench\//.test(path)) return 'bench';
-    return /\/(packages|apps)\/[^/]+\/(dist|src)\//.test(path) ? 'conveyor' : 'otherLibraries';
+    if (/\/scripts\/bench\//.test(path)) return { owner: 'bench' };
+    if (/\/packages\/shared\/(dist|src)\/redis-write-batching\./.test(path))
+      return { owner: 'ioredis' };
+    return /\/(packages|apps)\/[^/]+\/(dist|src)\//.test(path)
+      ? { owner: 'conveyor' }
+      : { owner: 'otherLibraries', library: path };
   }
-  if (name === 'onnxruntime-node' || name === 'onnxruntime-common') return 'onnxruntime';
-  return PACKAGES.find(([, names]) => names.test(name))?.[0] ?? 'otherLibraries';
+  if (name === 'onnxruntime-node' || name === 'onnxruntime-common') return { owner: 'onnxruntime' };
+  const owner = PACKAGES.find(([, names]) => names.test(name))?.[0];
+  return owner === undefined ? { owner: 'otherLibraries', library: name } : { owner };
 }
 
 /** One frame of `perf script -F ip,sym,dso`: its symbol and its object. */
@@ -93,10 +102,16 @@ interface Frame {
   dso: string;
 }
 
-/** The owner of one sample's stack, leaf first (see the module's comment). */
-export function ownerOfStack(frames: readonly Frame[]): Owner {
+/** Whom a sample is charged to: an owner, and for another library its name. */
+export interface Charge {
+  owner: Owner;
+  library?: string;
+}
+
+/** Whom one sample's stack, leaf first, is charged to (see the module's comment). */
+export function chargeOfStack(frames: readonly Frame[]): Charge {
   for (const { sym, dso } of frames) {
-    if (/onnxruntime/.test(dso)) return 'onnxruntime';
+    if (/onnxruntime/.test(dso)) return { owner: 'onnxruntime' };
     // perf-basic-prof names JIT code `JS:<tier><name> <file>:<line>:<column>`; the name may hold
     // spaces (`get length`), the file does not.
     if (!sym.startsWith('JS:')) continue;
@@ -105,18 +120,29 @@ export function ownerOfStack(frames: readonly Frame[]): Owner {
       .replace(/^file:\/\//, '')
       .replace(/:\d+:\d+$/, '');
     if (!file.includes('/') && !file.startsWith('node:')) continue;
-    const owner = ownerOfPath(file);
-    if (owner !== undefined) return owner;
+    const charge = ownerOfPath(file);
+    if (charge !== undefined) return charge;
   }
-  return 'node';
+  return { owner: 'node' };
+}
+
+/** Samples by owner, and those of other libraries by library. */
+export interface OwnerCounts {
+  owners: Record<Owner, number>;
+  libraries: Map<string, number>;
 }
 
 /** Counts the samples of `perf script -F tid,ip,sym,dso` output by owner, line by line. */
-export async function countOwners(lines: AsyncIterable<string>): Promise<Record<Owner, number>> {
-  const counts = Object.fromEntries(OWNERS.map((o) => [o, 0])) as Record<Owner, number>;
+export async function countOwners(lines: AsyncIterable<string>): Promise<OwnerCounts> {
+  const owners = Object.fromEntries(OWNERS.map((o) => [o, 0])) as Record<Owner, number>;
+  const libraries = new Map<string, number>();
   let frames: Frame[] | undefined;
   const end = () => {
-    if (frames && frames.length > 0) counts[ownerOfStack(frames)] += 1;
+    if (frames && frames.length > 0) {
+      const { owner, library } = chargeOfStack(frames);
+      owners[owner] += 1;
+      if (library !== undefined) libraries.set(library, (libraries.get(library) ?? 0) + 1);
+    }
     frames = undefined;
   };
   for await (const line of lines) {
@@ -131,7 +157,7 @@ export async function countOwners(lines: AsyncIterable<string>): Promise<Record<
     }
   }
   end();
-  return counts;
+  return { owners, libraries };
 }
 
 /** Whether `perf` is installed and may sample this machine's processes. */
@@ -174,14 +200,21 @@ export async function profiled<T>(
     const script = spawn('perf', ['script', '-i', data, '-F', 'tid,ip,sym,dso'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    const counts = await countOwners(createInterface({ input: script.stdout }));
-    const samples = OWNERS.reduce((sum, owner) => sum + counts[owner], 0);
+    const { owners, libraries } = await countOwners(createInterface({ input: script.stdout }));
+    const samples = OWNERS.reduce((sum, owner) => sum + owners[owner], 0);
     const per = (n: number) => round((n / PERF_HZ / Math.max(1, units(result))) * 1e6, 1);
-    const usPerUnit = Object.fromEntries(OWNERS.map((o) => [o, per(counts[o])])) as Record<
-      Owner,
-      number
-    >;
-    return { result, profile: { hz: PERF_HZ, units: units(result), samples, usPerUnit } };
+    const usPerUnit = Object.fromEntries(OWNERS.map((o) => [o, per(owners[o])]));
+    // The other libraries that took the most, by name.
+    const otherLibraries = Object.fromEntries(
+      [...libraries]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 5)
+        .map(([name, n]) => [name.replace(/\+/, '/'), per(n)]),
+    );
+    return {
+      result,
+      profile: { hz: PERF_HZ, units: units(result), samples, usPerUnit, otherLibraries },
+    };
   } finally {
     if (perf.exitCode === null) perf.kill('SIGKILL');
     await rm(data, { force: true });

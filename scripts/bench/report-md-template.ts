@@ -14,8 +14,8 @@ costs µs a job. It writes its JSON to \`bench-results/latest.json\` (not tracke
 [benchmarks.json](benchmarks.json) and regenerates this page from it, and \`pnpm bench:docs\`
 regenerates this page without running anything. \`pnpm bench --quick\` is a smoke run with small
 counts (it cannot be saved); \`pnpm bench --only 3,8\` runs some scenarios (1 always runs);
-\`pnpm bench --profile\` also profiles scenarios 8 and 9's processes with Linux perf (see
-[Where the CPU goes](#where-the-cpu-goes-scenarios-8-and-9-profiled)). A full run takes about nine
+\`pnpm bench --profile\` also profiles scenarios 3, 8 and 9's processes with Linux perf (see
+[Where the CPU goes](#where-the-cpu-goes-scenarios-3-8-and-9-profiled)). A full run takes about nine
 minutes. Tests never assert timings; the targets are reported, not enforced.
 
 ## How to read it
@@ -62,7 +62,7 @@ summaries are printed by the tests, not recorded here.`;
 export const PROFILING = `## Profiling a run
 
 \`pnpm bench --profile\` (it needs Linux perf: Debian's \`linux-perf\`) starts scenario 9's servers
-and scenario 8's workers with \`NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack"\`,
+and scenario 3's (the batched image) and 8's workers with \`NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack"\`,
 and after their measured turns runs one more turn of each under \`perf record -e cpu-clock -g\`;
 scripts/bench/perf-profile.ts charges each sample to an owner (Conveyor's code, fastify, BullMQ,
 ioredis, ...) and the page above gives CPU µs per request or job by owner. A profiled run's measured

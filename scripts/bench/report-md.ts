@@ -609,12 +609,13 @@ function ownShare(name: string, p: CpuProfile): string {
 function profiles(r: BenchResults): string {
   const p = r.profiles;
   const ingest = Object.entries(p?.ingest ?? {});
-  if (ingest.length === 0 && !p?.worker)
-    return "_Not profiled in this run: `pnpm bench --profile` (Linux perf) adds one more turn of scenario 9's servers and of scenario 8's workers, each under perf._";
+  if (ingest.length === 0 && !p?.worker && !p?.image)
+    return "_Not profiled in this run: `pnpm bench --profile` (Linux perf) adds one more turn of scenario 9's servers and of scenario 3's and 8's workers, each under perf._";
   const hz = ingest[0]?.[1].conveyor.hz ?? p?.worker?.conveyor.hz;
   const shares = [
     ...ingest.map(([w, sides]) => ownShare(`the producer's per ${w} request`, sides.conveyor)),
     ...(p?.worker ? [ownShare("the worker's per iris job", p.worker.conveyor)] : []),
+    ...(p?.image ? [ownShare("the worker's per text-direction job", p.image.worker)] : []),
   ];
   const servers =
     ingest.length === 0
@@ -631,7 +632,32 @@ function profiles(r: BenchResults): string {
         ["plain BullMQ's no-op worker", p.worker.plain],
       ])}`
     : '';
-  return `One more turn of each process after its measured turns, sampled by Linux perf at ${hz ?? '?'} Hz of CPU time on every thread. Each sample is charged to the nearest JavaScript frame outside Node's own modules, from the leaf up: the kernel's time in a socket write counts for the code that wrote, V8's in a JSON parse for the code that parsed; "Node and V8" is what ran with no such frame above it (the event loop, the HTTP parser, streams, collections). See scripts/bench/perf-profile.ts. Conveyor's own code: ${shares.join('; ')}.${servers}${workers}`;
+  const image = p?.image
+    ? `\n\nScenario 3, text-direction batched, CPU µs per job (Redis: ${n(p.image.redisUsPerJob, 1)} µs per job in the same turn; the inference share target reads onnxruntime's part):\n\n${ownerTable([["Conveyor's worker", p.image.worker]])}`
+    : '';
+  const libraries = [
+    ...ingest.flatMap(([w, sides]) => [
+      [`${w} producer`, sides.conveyor] as const,
+      [`${w} bare server`, sides.bare] as const,
+    ]),
+    ...(p?.worker
+      ? [
+          ["Conveyor's worker", p.worker.conveyor] as const,
+          ['the no-op worker', p.worker.plain] as const,
+        ]
+      : []),
+    ...(p?.image ? [['the text-direction worker', p.image.worker] as const] : []),
+  ]
+    .map(([label, profile]) => {
+      const named = Object.entries(profile.otherLibraries ?? {});
+      return named.length === 0
+        ? undefined
+        : `${label}: ${named.map(([name, us]) => `${name} ${n(us, 1)}`).join(', ')}`;
+    })
+    .filter((line) => line !== undefined);
+  const others =
+    libraries.length === 0 ? '' : `\n\nOther libraries, by name (µs): ${libraries.join('; ')}.`;
+  return `One more turn of each process after its measured turns, sampled by Linux perf at ${hz ?? '?'} Hz of CPU time on every thread. Each sample is charged to the nearest JavaScript frame outside Node's own modules, from the leaf up: the kernel's time in a socket write counts for the code that wrote, V8's in a JSON parse for the code that parsed; "Node and V8" is what ran with no such frame above it (the event loop, the HTTP parser, streams, collections). See scripts/bench/perf-profile.ts. Conveyor's own code: ${shares.join('; ')}.${servers}${workers}${image}${others}`;
 }
 
 function offline(r: BenchResults): string {
@@ -708,7 +734,7 @@ export async function renderBenchmarksMd(results: BenchResults): Promise<string>
     `### Burst (scenario 5)\n\n${burst(results)}`,
     `### Processes, threads and concurrency (scenarios 6 and 7)\n\n${scaling(results)}`,
     `### HTTP ingest limit (scenario 9)\n\n${ingest(results)}`,
-    `### Where the CPU goes (scenarios 8 and 9, profiled)\n\n${profiles(results)}`,
+    `### Where the CPU goes (scenarios 3, 8 and 9, profiled)\n\n${profiles(results)}`,
     `### Offline (scenario 10)\n\n${offline(results)}`,
     `### Large outputs (scenario 11)\n\n${largeOutputs(results)}`,
     `### OCR pipeline (scenario 12)\n\n${ocr(results)}`,

@@ -152,6 +152,8 @@ export interface CpuProfile {
   units: number;
   samples: number;
   usPerUnit: Record<string, number>;
+  /** Of `usPerUnit.otherLibraries`: the libraries that took most, by name (absent from older files). */
+  otherLibraries?: Record<string, number>;
 }
 
 /** Profiled turns of `pnpm bench --profile`. */
@@ -161,6 +163,11 @@ export interface Profiles {
    * (reading the JSON too, for a JSON body), per request.
    */
   ingest?: Record<string, { conveyor: CpuProfile; bare: CpuProfile }>;
+  /**
+   * Scenario 3, text-direction batched: the worker per job, and Redis's CPU per job in the same
+   * turn: onnxruntime's share of worker+Redis CPU, measured.
+   */
+  image?: { worker: CpuProfile; redisUsPerJob: number };
   /** Scenario 8, iris: Conveyor's worker and plain BullMQ's no-op worker, per job. */
   worker?: { conveyor: CpuProfile; plain: CpuProfile };
 }

@@ -4,7 +4,8 @@ import { cpuSince, processKernelUse, redisInfo } from '../cpu.js';
 import { driveEndToEnd, warmUp } from '../drive.js';
 import { fastestOf, fastestOfAlternating, round, say, type BenchModel } from '../lib.js';
 import { openLimitSession, rowsPerSecond } from './limit.js';
-import type { BenchResults, EndToEndResult } from '../results.js';
+import { profileEnv, profiled, removePerfMaps } from '../perf-profile.js';
+import type { BenchResults, EndToEndResult, Profiles } from '../results.js';
 import type { Workload } from '../workloads.js';
 import type { ConveyorClient } from '@conveyor/sdk';
 
@@ -93,6 +94,23 @@ async function besideInProcess(
   }
 }
 
+/**
+ * One more turn of the image drive with its worker under perf: onnxruntime's share of the
+ * worker's CPU per job, beside Redis's CPU per job in the same turn (for the inference share).
+ */
+async function profileImage(
+  workers: readonly { child: { pid?: number | undefined } }[],
+  drive: () => ReturnType<typeof measuredDrive>,
+  jobs: number,
+): Promise<NonNullable<Profiles['image']>> {
+  const { result, profile } = await profiled(workers[0]?.child.pid ?? 0, drive, () => jobs);
+  const redisUsPerJob = round((result.cpuSeconds.redis * 1e6) / jobs, 1);
+  say(
+    `   text-direction, CPU µs per job by owner: ${JSON.stringify({ worker: profile, redisUsPerJob })}`,
+  );
+  return { worker: profile, redisUsPerJob };
+}
+
 export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n3. Conveyor end to end through the SDK (bulk enqueue, every result back), one worker');
   const { pid: redisPid } = await redisInfo(ctx.redis.url);
@@ -100,7 +118,10 @@ export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Pro
   for (const [model, workload] of RUNS) {
     const jobs = workload === 'iris' ? ctx.counts.irisJobs : ctx.counts.imageJobs;
     const best = model === 'text-direction' ? results.limit?.[workload] : undefined;
-    e2e[model] = await ctx.withWorkers([model], 1, {}, async (client, _prefix, workers) => {
+    // The batched image run is the one whose inference share `--profile` measures.
+    const profile = ctx.profile && model === 'text-direction';
+    const env = profileEnv(profile);
+    e2e[model] = await ctx.withWorkers([model], 1, env, async (client, _prefix, workers) => {
       await warmUp(client, model, workload, jobs);
       const pids = workers.map((w) => w.child.pid);
       const drive = () => measuredDrive(client, model, workload, jobs, pids, redisPid);
@@ -108,7 +129,12 @@ export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Pro
         const r = await fastestOf(drive, (turn) => turn.jobsPerSecond);
         return endToEndResult(jobs, r.best, r.rates);
       }
-      return besideInProcess(ctx, workload, best.bestBatch, jobs, drive);
+      const result = await besideInProcess(ctx, workload, best.bestBatch, jobs, drive);
+      if (profile) {
+        results.profiles = { ...results.profiles, image: await profileImage(workers, drive, jobs) };
+        await removePerfMaps(pids);
+      }
+      return result;
     });
     say(`   ${model}: ${JSON.stringify(e2e[model])}`);
   }

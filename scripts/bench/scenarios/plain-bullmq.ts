@@ -84,7 +84,7 @@ async function irisBesideConveyor(
     } finally {
       await plain.close();
       await shaped.close();
-      if (ctx.profile) await removePerfMaps([plain.pid, shaped.pid, ...pidsOf(workers)]);
+      if (ctx.profile) await removePerfMaps([plain.pid, ...pidsOf(workers)]);
     }
 
     /** One more turn of Conveyor's worker and of plain BullMQ's, each under perf (per job). */
@@ -209,7 +209,8 @@ async function openPlainSide(
       WORKER_CONCURRENCY: '64',
       BYTES: payload === 'image' ? '1' : '',
       RETURN: shape?.returned ?? '',
-      ...profileEnv(ctx.profile),
+      // Only plain BullMQ's iris worker is profiled (see profileWorkers).
+      ...profileEnv(ctx.profile && payload === 'iris' && shape === undefined),
     },
     'plain worker ready',
   );
