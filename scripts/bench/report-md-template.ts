@@ -62,10 +62,13 @@ summaries are printed by the tests, not recorded here.`;
 export const PROFILING = `## Profiling a run
 
 \`pnpm bench --profile\` (it needs Linux perf: Debian's \`linux-perf\`) starts scenario 9's servers
-and scenario 3's (the batched image) and 8's workers with \`NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack"\`,
-and after their measured turns runs one more turn of each under \`perf record -e cpu-clock -g\`;
+and scenario 3's (the batched image) and 8's workers with \`NODE_OPTIONS="--perf-prof --interpreted-frames-native-stack"\`,
+in a folder of their own where V8 writes a jitdump of its code, and after their measured turns runs
+one more turn of each under \`perf record -k mono -e cpu-clock -g\`; \`perf inject --jit\` names each
+sample's code as it was at that moment (a \`--perf-basic-prof\` map has no times, and once V8
+reused the memory of code it dropped, samples were named after the old code), and
 scripts/bench/perf-profile.ts charges each sample to an owner (Conveyor's code, fastify, BullMQ,
-ioredis, ...) and the page above gives CPU µs per request or job by owner. A profiled run's measured
+ioredis, ...). The page above gives CPU µs per request or job by owner. A profiled run's measured
 turns run with those flags too. For anything else:
 
 \`BENCH_NODE_ARGS\` passes node flags to every program the bench starts (workers, producer, plain

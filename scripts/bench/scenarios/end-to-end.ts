@@ -4,7 +4,7 @@ import { cpuSince, processKernelUse, redisInfo } from '../cpu.js';
 import { driveEndToEnd, warmUp } from '../drive.js';
 import { fastestOf, fastestOfAlternating, round, say, type BenchModel } from '../lib.js';
 import { openLimitSession, rowsPerSecond } from './limit.js';
-import { profileEnv, profiled, removePerfMaps } from '../perf-profile.js';
+import { profileEnv, profiled, removePerfFiles } from '../perf-profile.js';
 import type { BenchResults, EndToEndResult, Profiles } from '../results.js';
 import type { Workload } from '../workloads.js';
 import type { ConveyorClient } from '@conveyor/sdk';
@@ -132,7 +132,7 @@ export async function runEndToEnd(ctx: BenchContext, results: BenchResults): Pro
       const result = await besideInProcess(ctx, workload, best.bestBatch, jobs, drive);
       if (profile) {
         results.profiles = { ...results.profiles, image: await profileImage(workers, drive, jobs) };
-        await removePerfMaps(pids);
+        await removePerfFiles(pids);
       }
       return result;
     });

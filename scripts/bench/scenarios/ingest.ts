@@ -18,7 +18,7 @@ import { driverCpuSeconds, processCpuSeconds, processKernelUse, redisInfo } from
 import type { BenchContext } from '../context.js';
 import { load, type LoadOptions } from '../http-load.js';
 import { oipBinaryRequest, round, say } from '../lib.js';
-import { profileEnv, profiled, removePerfMaps } from '../perf-profile.js';
+import { profileEnv, profiled, removePerfFiles } from '../perf-profile.js';
 import type { BenchResults, IngestResult, IngestSide, Profiles } from '../results.js';
 import { WORKLOADS, WORKLOAD_NAMES, type Workload } from '../workloads.js';
 
@@ -222,7 +222,7 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
     await ctx.stop(queued);
     await ctx.stop(jsonQueued);
     if (ctx.profile)
-      await removePerfMaps([producer.child.pid, queued.child.pid, jsonQueued.child.pid]);
+      await removePerfFiles([producer.child.pid, queued.child.pid, jsonQueued.child.pid]);
     // The accepted jobs (and their images) would otherwise stay in Redis for the rest of the run.
     const redis = new Redis(ctx.redis.url);
     await redis.flushall();

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import type { BenchContext } from '../context.js';
 import { commandsPerJob, cpuSince, redisCommandStats, redisInfo } from '../cpu.js';
 import { IMAGE_WINDOW, WINDOW, driveEndToEnd, warmUp, warmUpJobs } from '../drive.js';
-import { profileEnv, profiled, removePerfMaps } from '../perf-profile.js';
+import { profileEnv, profiled, removePerfFiles } from '../perf-profile.js';
 import { fastestOf, fastestOfAlternating, round, say } from '../lib.js';
 import { endToEndResult, measuredDrive } from './end-to-end.js';
 import type { BenchResults, PlainBullmqResult, RedisCommandsPerJob } from '../results.js';
@@ -84,7 +84,7 @@ async function irisBesideConveyor(
     } finally {
       await plain.close();
       await shaped.close();
-      if (ctx.profile) await removePerfMaps([plain.pid, ...pidsOf(workers)]);
+      if (ctx.profile) await removePerfFiles([plain.pid, ...pidsOf(workers)]);
     }
 
     /** One more turn of Conveyor's worker and of plain BullMQ's, each under perf (per job). */
