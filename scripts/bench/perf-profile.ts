@@ -24,6 +24,10 @@ import type { CpuProfile } from './results.js';
 /** Samples per second of CPU time on each thread. */
 export const PERF_HZ = 999;
 
+/** A profile's CPU µs per unit, all owners together. */
+export const profileTotal = (p: CpuProfile): number =>
+  Object.values(p.usPerUnit).reduce((a, b) => a + b, 0);
+
 /** The owners a sample is charged to, in the order reports list them. */
 export const OWNERS = [
   'conveyor',
@@ -116,8 +120,8 @@ export interface Charge {
 export function chargeOfStack(frames: readonly Frame[]): Charge {
   for (const { sym, dso } of frames) {
     if (/onnxruntime/.test(dso)) return { owner: 'onnxruntime' };
-    // perf-basic-prof names JIT code `JS:<tier><name> <file>:<line>:<column>`; the name may hold
-    // spaces (`get length`), the file does not.
+    // V8 names JIT code `JS:<tier><name> <file>:<line>:<column>` (in its jitdump as in a perf
+    // map); the name may hold spaces (`get length`), the file does not.
     if (!sym.startsWith('JS:')) continue;
     const file = sym
       .slice(sym.lastIndexOf(' ') + 1)

@@ -17,7 +17,7 @@ import {
   targetRows,
   verdict,
 } from './report.js';
-import { OWNERS, OWNER_LABELS } from './perf-profile.js';
+import { OWNERS, OWNER_LABELS, profileTotal } from './perf-profile.js';
 import { INTRO, LOAD_TESTS, PROFILING } from './report-md-template.js';
 import type {
   CpuProfile,
@@ -596,8 +596,6 @@ function ownerTable(columns: readonly [string, CpuProfile][]): string {
   );
 }
 
-const profileTotal = (p: CpuProfile) => Object.values(p.usPerUnit).reduce((a, b) => a + b, 0);
-
 /** `name: 12.3 of 150.0 µs (8 %)`: Conveyor's own share of a profile. */
 function ownShare(name: string, p: CpuProfile): string {
   const own = p.usPerUnit.conveyor ?? 0;
@@ -617,42 +615,36 @@ function profiles(r: BenchResults): string {
     ...(p?.worker ? [ownShare("the worker's per iris job", p.worker.conveyor)] : []),
     ...(p?.image ? [ownShare("the worker's per text-direction job", p.image.worker)] : []),
   ];
-  const servers =
-    ingest.length === 0
-      ? ''
-      : `\n\nScenario 9, CPU µs per request (the bare server reads the JSON too for a JSON body):\n\n${ownerTable(
-          ingest.flatMap(([w, sides]): [string, CpuProfile][] => [
-            [`${w}: producer`, sides.conveyor],
-            [`${w}: bare server`, sides.bare],
-          ]),
-        )}`;
-  const workers = p?.worker
-    ? `\n\nScenario 8, iris, CPU µs per job:\n\n${ownerTable([
+  const serverColumns = ingest.flatMap(([w, sides]): [string, CpuProfile][] => [
+    [`${w}: producer`, sides.conveyor],
+    [`${w}: bare server`, sides.bare],
+  ]);
+  const workerColumns: [string, CpuProfile][] = p?.worker
+    ? [
         ["Conveyor's worker", p.worker.conveyor],
         ["plain BullMQ's no-op worker", p.worker.plain],
-      ])}`
-    : '';
+      ]
+    : [];
+  const imageColumns: [string, CpuProfile][] = p?.image
+    ? [["Conveyor's text-direction worker", p.image.worker]]
+    : [];
+  const servers =
+    serverColumns.length === 0
+      ? ''
+      : `\n\nScenario 9, CPU µs per request (the bare server reads the JSON too for a JSON body):\n\n${ownerTable(serverColumns)}`;
+  const workers =
+    workerColumns.length === 0
+      ? ''
+      : `\n\nScenario 8, iris, CPU µs per job:\n\n${ownerTable(workerColumns)}`;
   const image = p?.image
-    ? `\n\nScenario 3, text-direction batched, CPU µs per job (Redis: ${n(p.image.redisUsPerJob, 1)} µs per job in the same turn; the inference share target reads onnxruntime's part):\n\n${ownerTable([["Conveyor's worker", p.image.worker]])}`
+    ? `\n\nScenario 3, text-direction batched, CPU µs per job (Redis: ${n(p.image.redisUsPerJob, 1)} µs per job in the same turn; the inference share target reads onnxruntime's part):\n\n${ownerTable(imageColumns)}`
     : '';
-  const libraries = [
-    ...ingest.flatMap(([w, sides]) => [
-      [`${w} producer`, sides.conveyor] as const,
-      [`${w} bare server`, sides.bare] as const,
-    ]),
-    ...(p?.worker
-      ? [
-          ["Conveyor's worker", p.worker.conveyor] as const,
-          ['the no-op worker', p.worker.plain] as const,
-        ]
-      : []),
-    ...(p?.image ? [['the text-direction worker', p.image.worker] as const] : []),
-  ]
+  const libraries = [...serverColumns, ...workerColumns, ...imageColumns]
     .map(([label, profile]) => {
       const named = Object.entries(profile.otherLibraries ?? {});
       return named.length === 0
         ? undefined
-        : `${label}: ${named.map(([name, us]) => `${name} ${n(us, 1)}`).join(', ')}`;
+        : `${label} (${named.map(([name, us]) => `${name} ${n(us, 1)}`).join(', ')})`;
     })
     .filter((line) => line !== undefined);
   const others =

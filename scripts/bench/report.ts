@@ -2,6 +2,7 @@
  * The targets of issue 14, computed from the benchmark's JSON: each row has its value, its
  * target and whether it is met (null when a scenario it needs was not measured).
  */
+import { profileTotal } from './perf-profile.js';
 import type {
   BenchResults,
   EndToEndResult,
@@ -109,7 +110,7 @@ function measuredInferenceShare(results: BenchResults) {
   const image = results.profiles?.image;
   if (!image) return undefined;
   const onnxruntimeUs = image.worker.usPerUnit.onnxruntime ?? 0;
-  const workerUs = Object.values(image.worker.usPerUnit).reduce((a, b) => a + b, 0);
+  const workerUs = profileTotal(image.worker);
   const redisUs = image.redisUsPerJob;
   return { share: onnxruntimeUs / (workerUs + redisUs), onnxruntimeUs, workerUs, redisUs };
 }
@@ -238,7 +239,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
     inference && imageJobs !== undefined
       ? ratio(imageJobs * inference.msPerRow, imageCpuMs)
       : undefined;
-  const estimate = `estimated: ${imageJobs} rows × ${fixed(inference?.msPerRow ?? 0, 3)} ms, in-process at batch ${inference?.batch}, over ${fixed((imageCpuMs ?? 0) / 1000, 2)} s`;
+  const estimate = `${imageJobs} rows × ${fixed(inference?.msPerRow ?? 0, 3)} ms, in-process at batch ${inference?.batch}, over ${fixed((imageCpuMs ?? 0) / 1000, 2)} s`;
   const measured = measuredInferenceShare(results);
   rows.push(
     row(
@@ -248,7 +249,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
       measured?.share ?? (estimated !== undefined && estimated <= 1 ? estimated : undefined),
       { atLeast: 0.7 },
       (v) =>
-        `${fixed(v, 3)} (${measured ? `measured by perf: onnxruntime ${fixed(measured.onnxruntimeUs, 1)} µs per job, of the worker's ${fixed(measured.workerUs, 1)} and Redis's ${fixed(measured.redisUs, 1)}; ${estimate.replace('estimated: ', 'scenario 1 estimated ')}: ${fixed(estimated ?? Number.NaN, 3)}` : estimate}${bytesFloor ? `; at most ${fixed(bytesFloor.shareAtMost, 3)} over plain BullMQ moving the same bytes (8)` : ''})`,
+        `${fixed(v, 3)} (${measured ? `measured by perf: onnxruntime ${fixed(measured.onnxruntimeUs, 1)} µs per job, of the worker's ${fixed(measured.workerUs, 1)} and Redis's ${fixed(measured.redisUs, 1)}; scenario 1 estimated ${estimate}: ${fixed(estimated ?? Number.NaN, 3)}` : `estimated: ${estimate}`}${bytesFloor ? `; at most ${fixed(bytesFloor.shareAtMost, 3)} over plain BullMQ moving the same bytes (8)` : ''})`,
     ),
   );
   const sync = results.latency?.iris;
