@@ -276,26 +276,23 @@ export async function profiled<T>(
   } finally {
     if (perf.exitCode === null && perf.signalCode === null) perf.kill('SIGKILL');
     await Promise.all([rm(data, { force: true }), rm(injected, { force: true })]);
-    await removeMatching(PERF_DIR, `jitted-${pid}-`);
+    await removeFromPerfDir((name) => name.startsWith(`jitted-${pid}-`));
   }
 }
 
-/** Removes the files in `dir` whose names start with `prefix`. */
-async function removeMatching(dir: string, prefix: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  await Promise.all(
-    names.filter((n) => n.startsWith(prefix)).map((n) => rm(join(dir, n), { force: true })),
-  );
+/** Removes the files of PERF_DIR whose names `match` says. */
+async function removeFromPerfDir(match: (name: string) => boolean): Promise<void> {
+  const names = await readdir(PERF_DIR).catch(() => [] as string[]);
+  await Promise.all(names.filter(match).map((n) => rm(join(PERF_DIR, n), { force: true })));
 }
 
 /** Removes the jitdumps and V8 logs of these processes (once perf has read them). */
-export async function removePerfFiles(pids: readonly (number | undefined)[]): Promise<void> {
-  const names = await readdir(PERF_DIR).catch(() => [] as string[]);
-  const theirs = (name: string) =>
+export function removePerfFiles(pids: readonly (number | undefined)[]): Promise<void> {
+  return removeFromPerfDir((name) =>
     pids.some(
       (pid) => pid !== undefined && (name === `jit-${pid}.dump` || name.endsWith(`-${pid}-v8.log`)),
-    );
-  await Promise.all(names.filter(theirs).map((n) => rm(join(PERF_DIR, n), { force: true })));
+    ),
+  );
 }
 
 /** Removes PERF_DIR: the jitdumps, V8 logs and symbol caches of a profiled run. */

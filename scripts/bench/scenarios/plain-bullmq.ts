@@ -49,6 +49,7 @@ async function irisBesideConveyor(
 ): Promise<PlainBullmqResult> {
   return ctx.withWorkers(['iris'], 1, profileEnv(ctx.profile), async (client, prefix, workers) => {
     await warmUp(client, 'iris', 'iris', jobs);
+    const pids = workers.map((w) => w.child.pid);
     const shape = await conveyorJobShape(client, ctx.redis.url, prefix);
     const plain = await openPlainSide(ctx, 'iris', jobs);
     const shaped = await openPlainSide(ctx, 'iris', jobs, shape).catch(async (err: unknown) => {
@@ -59,7 +60,6 @@ async function irisBesideConveyor(
       await plain.warm();
       await shaped.warm();
       const { pid: redisPid } = await redisInfo(ctx.redis.url);
-      const pids = workers.map((w) => w.child.pid);
       const drive = () => measuredDrive(client, 'iris', 'iris', jobs, pids, redisPid);
       const counted = withCommandsPerJob(ctx.redis.url, jobs);
       const [own, conveyorShaped, conveyor] = await fastestOfAlternating<
@@ -84,7 +84,7 @@ async function irisBesideConveyor(
     } finally {
       await plain.close();
       await shaped.close();
-      if (ctx.profile) await removePerfFiles([plain.pid, ...pidsOf(workers)]);
+      if (ctx.profile) await removePerfFiles([plain.pid, ...pids]);
     }
 
     /** One more turn of Conveyor's worker and of plain BullMQ's, each under perf (per job). */
@@ -102,9 +102,6 @@ async function irisBesideConveyor(
     }
   });
 }
-
-const pidsOf = (children: readonly { child: { pid?: number | undefined } }[]) =>
-  children.map((c) => c.child.pid);
 
 /**
  * Wraps a turn to add the commands Redis ran per job in it, read before and after from INFO
