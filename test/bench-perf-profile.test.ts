@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countOwners,
+  perfAvailable,
   perfCwd,
   profileEnv,
   profiled,
@@ -101,6 +102,10 @@ process.stdin.resume();
     });
 
     it('splits its CPU between the library and our code', async () => {
+      // .ci/run installs it; without it this test says so instead of failing on a missing binary.
+      expect(perfAvailable(), 'Linux perf is needed (Debian: apt-get install linux-perf)').toBe(
+        true,
+      );
       const env = { PATH: process.env.PATH, ...profileEnv(true) };
       // Where V8 writes the jitdump perf reads the names of our code from.
       const child = spawn(process.execPath, [join(dir, 'apps', 'demo', 'dist', 'main.cjs')], {

@@ -204,7 +204,11 @@ const PERF_CACHE = ['--buildid-dir', join(PERF_DIR, 'buildid')];
 /** Runs perf, and rejects unless it exits with 0. */
 async function perfRun(args: readonly string[]): Promise<void> {
   const perf = spawn('perf', [...PERF_CACHE, ...args], { stdio: 'ignore' });
-  const code = await new Promise<number | null>((resolve) => perf.once('exit', resolve));
+  // A perf that cannot start (not installed) ends with 'error' and no exit code.
+  const code = await new Promise<number | null>((resolve) => {
+    perf.once('exit', resolve);
+    perf.once('error', () => resolve(null));
+  });
   if (code !== 0) throw new Error(`perf ${args[0]} exited with ${code}`);
 }
 
@@ -241,9 +245,10 @@ export async function profiled<T>(
     { stdio: 'ignore' },
   );
   // perf ends on SIGINT by writing its file and exiting with that signal.
-  const exited = new Promise<boolean>((resolve) =>
-    perf.once('exit', (code, signal) => resolve(code === 0 || signal === 'SIGINT')),
-  );
+  const exited = new Promise<boolean>((resolve) => {
+    perf.once('exit', (code, signal) => resolve(code === 0 || signal === 'SIGINT'));
+    perf.once('error', () => resolve(false));
+  });
   try {
     // perf attaches to the process's threads after it starts; give it a moment.
     await new Promise((resolve) => setTimeout(resolve, 300));
