@@ -95,8 +95,10 @@ describe('the worker registry and client.status() against a running worker', () 
     const { p50, p95, p99 } = held.latency!;
     expect(p50).toBeLessThanOrEqual(p95);
     expect(p95).toBeLessThanOrEqual(p99);
-    // End to end (enqueue to result ready) is within what the caller waited for it.
-    expect(p99 * 1000).toBeLessThanOrEqual(longestMs);
+    // End to end (enqueue to result ready) is within what the caller waited for it. The worker
+    // takes it from two Date.now() stamps (the job's and its own), whole milliseconds, so it may
+    // read up to 1 ms over the caller's sub-millisecond timing (6 against 5.96 ms, seen once).
+    expect(p99 * 1000).toBeLessThan(longestMs + 1);
     expect(held.rowsPerSecond).toBeGreaterThanOrEqual(0);
   });
 

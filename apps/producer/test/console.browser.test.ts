@@ -159,7 +159,10 @@ describe('the Conveyor dashboard in a real browser', () => {
         .poll(() => page.locator('#models td', { hasText: /^iris$/ }).count(), UI)
         .toBeGreaterThan(0);
       await expect.poll(() => page.locator('#workers tbody td.num').count(), UI).toBeGreaterThan(0);
-      expect(await page.locator('#workers tbody').textContent()).toContain('iris v1 (ready)');
+      // A worker is listed from its first beat, `starting`, and turns `ready` once it serves.
+      await expect
+        .poll(() => page.locator('#workers tbody').textContent(), UI)
+        .toContain('iris v1 (ready)');
 
       await runJobs(12);
       // The chart's own data (not its pixels): the iris series has a positive rate in it.
