@@ -113,7 +113,19 @@ describe('conveyor through the queue, with a real worker process', () => {
     expect(status?.workers).toHaveLength(1);
     expect(status?.workers[0]).toMatchObject({ state: 'ready' });
 
-    const text = await runCli(['queues', ...queue]);
+    // The worker's in-flight count is its last beat's: the jobs above may still be in the one
+    // before, so read until that beat has come (8 in flight was seen once).
+    let last: Awaited<ReturnType<typeof runCli>> | undefined;
+    await expect
+      .poll(
+        async () => {
+          last = await runCli(['queues', ...queue]);
+          return last.stdout;
+        },
+        { timeout: 15_000, interval: 250 },
+      )
+      .toMatch(/\sready\s+\S*iris@1:ready\S*\s+0$/m);
+    const text = last!;
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(
       /^model\s+version\s+workers\s+waiting\s+prioritized\s+delayed\s+active\s+failed\s+oldest-s\s+backlog-s\s+done\/s\s+p99-s$/m,
