@@ -86,6 +86,52 @@ describe('batch sizer', () => {
     expect(best).toEqual(new Set([4]));
   });
 
+  it('does not move on one call of a neighbour that ran in a quiet moment of a slow host', () => {
+    const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true });
+    drive(sizer, peakAtFour, 300);
+    expect(sizer.bestSize).toBe(4);
+    // The host is three times slower from now on, but for one call of 8 rows.
+    let quiet = true;
+    const best = new Set<number>();
+    for (let i = 0; i < 400; i += 1) {
+      drive(
+        sizer,
+        (rows) => {
+          const factor = rows === 8 && quiet ? 1 : 3;
+          if (rows === 8) quiet = false;
+          return factor * peakAtFour(rows);
+        },
+        1,
+      );
+      best.add(sizer.bestSize);
+    }
+    expect(quiet).toBe(false);
+    expect(best).toEqual(new Set([4]));
+  });
+
+  it('keeps to the best size while the host speeds up and slows down', () => {
+    const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true });
+    drive(sizer, peakAtFour, 300);
+    // Phases of 5, 7, 9 … calls alternately at full speed and 2.5 times slower.
+    let call = 0;
+    let phase = 0;
+    let left = 5;
+    const sizes: number[] = [];
+    for (let i = 0; i < 3_000; i += 1) {
+      const factor = phase % 2 === 0 ? 1 : 2.5;
+      sizes.push(...drive(sizer, (rows) => factor * peakAtFour(rows), 1));
+      call += 1;
+      left -= 1;
+      if (left === 0) {
+        phase += 1;
+        left = 5 + 2 * (phase % 6);
+      }
+    }
+    expect(call).toBe(3_000);
+    expect(sizer.bestSize).toBe(4);
+    expect(share(sizes, 4)).toBeGreaterThan(0.9);
+  });
+
   it('does not explore while fewer rows wait than the best size takes', () => {
     const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true });
     drive(sizer, peakAtFour, 200);

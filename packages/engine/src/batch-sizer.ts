@@ -66,7 +66,20 @@ interface Bucket {
   meanMs: number;
   /** The sizer's call count at this size's latest measurement. */
   seenAt: number;
+  /**
+   * Moving mean of this size's rows per second over the best size's at the same moment (its
+   * calls' own rates over the best size's mean then): 1.2 is 20 % faster than the best.
+   */
+  versusBest: number;
+  /** Calls of this size measured against the best size (see `versusBest`). */
+  pairs: number;
 }
+
+/**
+ * Weight of a new call in a size's mean against the best size: a size other than the best is
+ * measured now and then, so each call counts for much.
+ */
+const PAIR_WEIGHT = 0.5;
 
 /** The most a call's time counts, in means of its size (see `record`). */
 const OUTLIER = 2;
@@ -83,8 +96,9 @@ export function bucketSizes(maxBatchSize: number): number[] {
  * Creates the policy. It starts at the cap; once the best size is judged it tries an unjudged
  * neighbour at once, and then one call in `exploreEvery` (when the queue is long enough for the
  * size to matter) a neighbour, alternately smaller and larger, so it follows the load and the
- * machine. The best size is the judged one with the most rows per second, capped to the largest
- * size whose mean call fits the deadline budget.
+ * machine. Another size becomes the best when two of its calls, at different moments, each measured
+ * more than `margin` more rows per second than the best size's calls around them; calls are
+ * capped to the largest size whose mean call fits the deadline budget.
  */
 export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
   const exploreEvery = Math.max(2, options.exploreEvery ?? 16);
@@ -98,38 +112,72 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
     meanRows: 0,
     meanMs: 0,
     seenAt: 0,
+    versusBest: 0,
+    pairs: 0,
   }));
   const top = buckets.length - 1;
   let best = top;
   let binding = 0;
   let explored = 0;
   let recorded = 0;
-  /** A size that measured better long ago, to measure again before it replaces the best. */
-  let recheck = -1;
+  /** Rows per second of the best size's latest measured call: what another size is held to. */
+  let bestCallRate = 0;
 
-  const judged = (i: number): boolean => (buckets[i]?.samples ?? 0) >= minCalls;
-  /** Whether the latest call measured this size. */
-  const fresh = (i: number): boolean => buckets[i]?.seenAt === recorded;
+  /** The best size is judged on its own calls, the others on calls measured against it. */
+  const judged = (i: number): boolean => {
+    const b = buckets[i];
+    if (b === undefined) return false;
+    return (i === best ? b.samples : b.pairs) >= minCalls;
+  };
   const rate = (b: Bucket): number => (b.meanMs > 0 ? (1000 * b.meanRows) / b.meanMs : 0);
   const indexOf = (rows: number): number => {
     const i = buckets.findIndex((b) => b.size >= rows);
     return i === -1 ? top : i;
   };
 
-  const rejudge = (): void => {
+  /**
+   * Measures a call of a size other than the best against the best size's latest call (a moving
+   * mean lags behind the host's speed, and after a slow spell a neighbour's call measured fast
+   * against it). True when
+   * this call and the calls of its size before it measured more than `margin` faster: two
+   * measurements at different moments, so that one call that ran in a quiet instant of the host
+   * is not enough.
+   */
+  const pairFaster = (index: number, rows: number, ms: number): boolean => {
+    const b = buckets[index] as Bucket;
+    const reference = bestCallRate;
     // The cap stays the size to try until it is judged: at light load calls are small, and a
     // small size judged then must not hold back the first burst.
-    if (!judged(best)) return;
-    let leader = -1;
-    buckets.forEach((b, i) => {
-      if (judged(i) && (leader === -1 || rate(b) > rate(buckets[leader] as Bucket))) leader = i;
-    });
-    if (leader === -1 || leader === best) return;
-    if (rate(buckets[leader] as Bucket) <= rate(buckets[best] as Bucket) * (1 + margin)) return;
-    // A size replaces the best only on a measurement of its own just now: when the machine slows
-    // down, the best size's mean follows while the others keep their old, better figures.
-    if (fresh(leader)) best = leader;
-    else recheck = leader;
+    if (index === best || !judged(best) || reference <= 0) return false;
+    const versus = (1000 * rows) / ms / reference;
+    const before = b.pairs === 0 ? undefined : b.versusBest;
+    b.versusBest = before === undefined ? versus : before + PAIR_WEIGHT * (versus - before);
+    b.pairs += 1;
+    return (
+      before !== undefined && before > 1 + margin && versus > 1 + margin && b.pairs >= minCalls
+    );
+  };
+
+  /**
+   * Makes `index` the best size, from its call of `rows` rows in `ms` just now. Sizes are compared
+   * only against the best size at the same moment (pairFaster): a shared host's speed swings (2x
+   * within seconds here) made sizes measured at different moments look better or worse than they
+   * were, and the best size stayed at the cap for whole runs on an image model whose calls of 32
+   * rows are 35 % slower a row than calls of 4.
+   */
+  const promote = (index: number, rows: number, ms: number): void => {
+    const b = buckets[index] as Bucket;
+    // What was measured against the old best is kept, against the new one.
+    const scale = b.versusBest;
+    for (const other of buckets) other.versusBest /= scale;
+    const old = buckets[best] as Bucket;
+    old.versusBest = 1 / scale;
+    old.pairs = b.pairs;
+    best = index;
+    // Its mean was measured now and then: the call just now is what the others meet next.
+    b.meanRows = rows;
+    b.meanMs = ms;
+    bestCallRate = (1000 * rows) / ms;
   };
 
   /** The size to try next while a full call of the best size waits. */
@@ -139,11 +187,6 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
     if (!judged(best)) return best;
     if (below >= 0 && !judged(below)) return below;
     if (above !== -1 && !judged(above)) return above;
-    if (recheck !== -1) {
-      const again = recheck;
-      recheck = -1;
-      return again;
-    }
     binding += 1;
     if (binding % exploreEvery !== 0) return best;
     explored += 1;
@@ -155,7 +198,7 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
   const withinBudget = (index: number, budgetMs: number): number => {
     for (let i = index; i > 0; i -= 1) {
       const b = buckets[i] as Bucket;
-      if (!judged(i) || b.meanMs <= budgetMs) return i;
+      if (b.samples < minCalls || b.meanMs <= budgetMs) return i;
     }
     return 0;
   };
@@ -214,7 +257,13 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
       b.meanRows += weight * (rows - b.meanRows);
       b.meanMs += weight * (Math.max(sample, 1e-3) - b.meanMs);
       b.samples += 1;
-      if (options.adaptive) rejudge();
+      const index = buckets.indexOf(b);
+      // Against the best, the call counts as it ran: the cap on outliers is relative to the size's
+      // own mean, which is stale for a size measured now and then (one call of 8 rows at a third
+      // of the host's speed, capped at twice its old mean, measured 20 % faster than the best).
+      const callMs = Math.max(ms, 1e-3);
+      if (index === best) bestCallRate = (1000 * rows) / callMs;
+      if (pairFaster(index, rows, callMs) && options.adaptive) promote(index, rows, callMs);
     },
     stats() {
       return {
