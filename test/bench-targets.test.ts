@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { targetRows } from '../scripts/bench/report.js';
+import { targetRows, verdict } from '../scripts/bench/report.js';
 import type { BenchResults, CpuProfile } from '../scripts/bench/results.js';
 
 /** Scenario 1's in-process rate of the image (rows/s by batch size) and scenario 3's run. */
@@ -57,5 +57,48 @@ describe('the image inference share target', () => {
     // 800 µs of 1,000 (worker) + 200 (Redis).
     expect(row?.value).toMatch(/^0\.667 \(measured by perf: onnxruntime 800\.0 µs per job/);
     expect(row?.met).toBe(false);
+  });
+});
+
+/** Scenario 9 at these rates: bare fastify, Conveyor's producer, the bare server queueing. */
+function ingestRun(conveyor: number, queued: number, jsonQueued?: number): BenchResults {
+  const side = (requestsPerSecond: number) => ({
+    requests: 5000,
+    concurrency: 32,
+    requestsPerSecond,
+    p50Ms: 2,
+    p99Ms: 5,
+    statuses: { '202': 5000 },
+  });
+  return {
+    ingest: {
+      iris: {
+        body: 'iris, JSON',
+        bodyBytes: 130,
+        bare: side(10_000),
+        conveyor: side(conveyor),
+        bareQueued: side(queued),
+        ...(jsonQueued !== undefined && { bareJsonQueued: side(jsonQueued) }),
+      },
+    },
+  };
+}
+
+const ingestRow = (results: BenchResults) =>
+  targetRows(results).find((row) => row.id === 'ingest-iris');
+
+describe('a target whose limit is below its goal', () => {
+  it('is "limit below goal" when the bare server queueing with plain BullMQ misses it too', () => {
+    const row = ingestRow(ingestRun(3000, 4000));
+    expect(row?.met).toBe(false);
+    expect(row?.limited).toBe(true);
+    expect(verdict(row!)).toBe('limit below goal');
+  });
+
+  it('is "not met" when the bare server reached the goal, reading the JSON if the body is JSON', () => {
+    expect(verdict(ingestRow(ingestRun(5000, 7000))!)).toBe('not met');
+    // Queueing the bytes alone reached it, reading the JSON as Conveyor must did not.
+    expect(verdict(ingestRow(ingestRun(5000, 7000, 5500))!)).toBe('limit below goal');
+    expect(verdict(ingestRow(ingestRun(6500, 7000))!)).toBe('met');
   });
 });

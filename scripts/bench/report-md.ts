@@ -59,6 +59,10 @@ function latestRun(r: BenchResults): string {
   return `Run on ${r.date.slice(0, 10)}: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}${redis}, \`pnpm bench${r.quick === true ? ' --quick' : ''}\` in ${r.durationS ?? '?'} s.${failed.join('')}`;
 }
 
+/** What a status of "limit below goal" means, under the targets table. */
+const LIMITED_NOTE =
+  '"limit below goal": not met, and the same run, doing the same work with no Conveyor code (plain BullMQ carrying the same job or bytes, the bare server queueing with plain BullMQ), did not reach the goal either: on this machine the goal is past what the queue itself allows.';
+
 function targets(r: BenchResults): string {
   return table(
     ['target', 'value', 'target', 'status'],
@@ -720,7 +724,7 @@ export async function renderBenchmarksMd(results: BenchResults): Promise<string>
   const sections = [
     INTRO,
     `## Latest run\n\n${latestRun(results)}`,
-    `### Targets\n\n${targets(results)}`,
+    `### Targets\n\n${targets(results)}\n\n${LIMITED_NOTE}`,
     `### Throughput and CPU (scenarios 1, 2, 3 and 8)\n\n${throughput(results)}`,
     `### Synchronous latency (scenarios 2 and 4)\n\n${latency(results)}`,
     `### Burst (scenario 5)\n\n${burst(results)}`,

@@ -306,6 +306,11 @@ export interface TargetRow {
   value: string;
   target: string;
   met: boolean | null;
+  /**
+   * Not met, and what the same run measured with no Conveyor code doing the same work (plain
+   * BullMQ, a bare server) misses the goal too: the machine's limit, not Conveyor's.
+   */
+  limited?: true;
 }
 
 /** What the benchmark ran on. */
