@@ -32,7 +32,7 @@ function row(
   id: string,
   label: string,
   value: number | undefined,
-  bound: { atLeast?: number; atMost?: number; unit?: string; limit?: number },
+  bound: { atLeast?: number; atMost?: number; unit?: string; limit?: number | undefined },
   detail: (v: number) => string,
 ): TargetRow {
   const unit = bound.unit ?? '';
@@ -248,7 +248,10 @@ export function targetRows(results: BenchResults): TargetRow[] {
         const atMost = bound
           ? `; onnxruntime's own ${fixed(bound.runMsPerJob, 3)} ms per job in the worker allows at most ${fixed(bound.overBest, 3)}`
           : '';
-        return `${fixed(v, 3)} (${image?.jobsPerSecond} jobs/s / ${best?.rowsPerSecond} rows/s at batch ${best?.batch}${atMost})`;
+        const paired = pairedMedian(image?.turnsPerSecond, image?.inProcess?.turnsPerSecond);
+        const rounds =
+          paired === undefined ? '' : `; median of the rounds' ratios ${fixed(paired, 3)}`;
+        return `${fixed(v, 3)} (${image?.jobsPerSecond} jobs/s / ${best?.rowsPerSecond} rows/s at batch ${best?.batch}${rounds}${atMost})`;
       },
     ),
   );
