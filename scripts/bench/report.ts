@@ -122,7 +122,6 @@ function measuredInferenceShare(results: BenchResults) {
   return { share: onnxruntimeUs / (workerUs + redisUs), onnxruntimeUs, workerUs, redisUs };
 }
 
-/** Every target of issue 14, in a fixed order. */
 /**
  * The most Conveyor's producer could reach against bare fastify (9): the bare server queueing with
  * plain BullMQ, reading the JSON too when the body is JSON (Conveyor must read it).
@@ -195,6 +194,7 @@ export function pairedMedian(
 /** The iris target: Conveyor's end-to-end rate over plain BullMQ's round trip, at least. */
 export const IRIS_OVER_PLAIN_GOAL = 0.8;
 
+/** Every target of issue 14, in a fixed order. */
 export function targetRows(results: BenchResults): TargetRow[] {
   const e2e = results.endToEnd ?? {};
   const plain = results.plainBullmq;

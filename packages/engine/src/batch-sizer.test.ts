@@ -113,21 +113,19 @@ describe('batch sizer', () => {
     const sizer = createBatchSizer({ maxBatchSize: 32, adaptive: true });
     drive(sizer, peakAtFour, 300);
     // Phases of 5, 7, 9 … calls alternately at full speed and 2.5 times slower.
-    let call = 0;
     let phase = 0;
     let left = 5;
     const sizes: number[] = [];
     for (let i = 0; i < 3_000; i += 1) {
       const factor = phase % 2 === 0 ? 1 : 2.5;
       sizes.push(...drive(sizer, (rows) => factor * peakAtFour(rows), 1));
-      call += 1;
       left -= 1;
       if (left === 0) {
         phase += 1;
         left = 5 + 2 * (phase % 6);
       }
     }
-    expect(call).toBe(3_000);
+    expect(phase).toBeGreaterThan(100);
     expect(sizer.bestSize).toBe(4);
     expect(share(sizes, 4)).toBeGreaterThan(0.9);
   });

@@ -67,8 +67,8 @@ interface Bucket {
   /** The sizer's call count at this size's latest measurement. */
   seenAt: number;
   /**
-   * Moving mean of this size's rows per second over the best size's at the same moment (its
-   * calls' own rates over the best size's mean then): 1.2 is 20 % faster than the best.
+   * Moving mean of this size's rows per second over the best size's at the same moment (each of
+   * its calls' own rate over the best size's latest call's): 1.2 is 20 % faster than the best.
    */
   versusBest: number;
   /** Calls of this size measured against the best size (see `versusBest`). */
@@ -138,10 +138,9 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
   /**
    * Measures a call of a size other than the best against the best size's latest call (a moving
    * mean lags behind the host's speed, and after a slow spell a neighbour's call measured fast
-   * against it). True when
-   * this call and the calls of its size before it measured more than `margin` faster: two
-   * measurements at different moments, so that one call that ran in a quiet instant of the host
-   * is not enough.
+   * against it). True when this call and the calls of its size before it measured more than
+   * `margin` faster: two measurements at different moments, so that one call that ran in a quiet
+   * instant of the host is not enough.
    */
   const pairFaster = (index: number, rows: number, ms: number): boolean => {
     const b = buckets[index] as Bucket;
@@ -241,7 +240,8 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
     },
     record(rows, ms) {
       if (rows < 1 || rows > options.maxBatchSize || !(ms >= 0)) return;
-      const b = buckets[indexOf(rows)] as Bucket;
+      const index = indexOf(rows);
+      const b = buckets[index] as Bucket;
       b.calls += 1;
       // The first call of a size pays onnxruntime's allocations for that shape: not typical.
       if (b.calls === 1) return;
@@ -257,7 +257,6 @@ export function createBatchSizer(options: BatchSizerOptions): BatchSizer {
       b.meanRows += weight * (rows - b.meanRows);
       b.meanMs += weight * (Math.max(sample, 1e-3) - b.meanMs);
       b.samples += 1;
-      const index = buckets.indexOf(b);
       // Against the best, the call counts as it ran: the cap on outliers is relative to the size's
       // own mean, which is stale for a size measured now and then (one call of 8 rows at a third
       // of the host's speed, capped at twice its old mean, measured 20 % faster than the best).
