@@ -681,6 +681,18 @@ function offline(r: BenchResults): string {
         o.cli.peakRssMiB,
         o.cli.exitCode ?? 'signal',
       ],
+      ...(o.memory
+        ? [
+            [
+              `\`conveyor batch\`, memory run (peak RSS in the second quarter ${o.memory.earlyPeakRssMiB}, in the last ${o.memory.latePeakRssMiB})`,
+              o.memory.rows,
+              o.memory.seconds,
+              o.memory.rowsPerSecond,
+              o.memory.peakRssMiB,
+              o.memory.exitCode ?? 'signal',
+            ],
+          ]
+        : []),
     ],
   )}`;
 }

@@ -254,6 +254,12 @@ export interface OfflineResult {
     earlyPeakRssMiB: number;
     latePeakRssMiB: number;
   };
+  /**
+   * A second CLI run over MEMORY_RUN_TIMES as many rows, for the flatness of its RSS: the 1,000,000
+   * rows take about 3 s on a fast host, and RSS still climbs for about 2 s after start-up while the
+   * heap's pages are first touched. Absent from runs saved before it was added.
+   */
+  memory?: OfflineSide & { earlyPeakRssMiB: number; latePeakRssMiB: number };
 }
 
 /** Scenario 11: Redis memory per retained recogniser result. */

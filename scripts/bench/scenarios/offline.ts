@@ -2,7 +2,8 @@
  * Scenario 10, offline: `conveyor batch` over a CSV of iris rows (JSON lines out) through the
  * queue with one worker process, against scripts/bench/offline-inprocess.ts reading the same CSV,
  * predicting in batches of 64 with onnxruntime-node and writing the same lines. The CLI is
- * stopped at a time limit, and then its rate counts the rows it wrote.
+ * stopped at a time limit, and then its rate counts the rows it wrote. A second CLI run, over
+ * MEMORY_RUN_TIMES as many rows, measures whether its memory stays flat.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -13,7 +14,7 @@ import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { BUILT, round, say } from '../lib.js';
 import { runMeasured, type MeasuredRun } from '../measured-process.js';
-import type { BenchResults, OfflineSide } from '../results.js';
+import type { BenchResults, OfflineResult, OfflineSide } from '../results.js';
 
 /** Writes a header and `rows` rows of four measurements, varied so no two rows in a row match. */
 async function writeCsv(path: string, rows: number): Promise<void> {
@@ -57,6 +58,59 @@ function side(run: MeasuredRun, rows: number): OfflineSide {
   };
 }
 
+/**
+ * The memory run's rows, in times the measured run's: long enough that its second quarter is past
+ * the climb of RSS after start-up (about 2 s, while the heap's pages are first touched), so that
+ * the last quarter against the second shows whether memory grows with the rows.
+ */
+const MEMORY_RUN_TIMES = 4;
+
+/** `conveyor batch` over `csv` with one worker process, its RSS sampled as it goes. */
+async function runCli(
+  ctx: BenchContext,
+  csv: string,
+  out: string,
+  rows: number,
+  timeLimitS: number,
+): Promise<OfflineResult['cli']> {
+  const prefix = ctx.prefixFor('offline');
+  const worker = await ctx.worker(prefix, ['iris']);
+  let cli: MeasuredRun;
+  try {
+    cli = await runMeasured(
+      [
+        BUILT.cli,
+        'batch',
+        'iris',
+        csv,
+        '--out',
+        out,
+        '--quiet',
+        '--redis-url',
+        ctx.redis.url,
+        '--prefix',
+        prefix,
+      ],
+      {},
+      timeLimitS,
+    );
+  } finally {
+    await ctx.stop(worker);
+  }
+  const written = await countLines(out);
+  if (written === 0)
+    throw new Error(`conveyor batch wrote no row in ${round(cli.seconds, 0)} s: ${cli.stderr}`);
+  if (cli.finished && cli.exitCode !== 0)
+    throw new Error(`conveyor batch exited ${cli.exitCode}: ${cli.stderr}`);
+  const quarter = Math.floor(cli.rssMiB.length / 4);
+  return {
+    ...side(cli, written),
+    finished: cli.finished,
+    earlyPeakRssMiB: peak(cli.rssMiB.slice(quarter, 2 * quarter)),
+    latePeakRssMiB: peak(cli.rssMiB.slice(3 * quarter)),
+  };
+}
+
 export async function runOffline(ctx: BenchContext, results: BenchResults): Promise<void> {
   const rows = ctx.counts.offlineRows;
   const timeLimitS = ctx.counts.offlineTimeLimitS;
@@ -83,49 +137,16 @@ export async function runOffline(ctx: BenchContext, results: BenchResults): Prom
     const inProcessSide = side(inProcess, await countLines(inProcessOut));
     say(`   in-process: ${JSON.stringify(inProcessSide)}`);
 
-    const prefix = ctx.prefixFor('offline');
-    const worker = await ctx.worker(prefix, ['iris']);
-    let cli: MeasuredRun;
-    const cliOut = join(dir, 'cli.jsonl');
-    try {
-      cli = await runMeasured(
-        [
-          BUILT.cli,
-          'batch',
-          'iris',
-          csv,
-          '--out',
-          cliOut,
-          '--quiet',
-          '--redis-url',
-          ctx.redis.url,
-          '--prefix',
-          prefix,
-        ],
-        {},
-        timeLimitS,
-      );
-    } finally {
-      await ctx.stop(worker);
-    }
-    const written = await countLines(cliOut);
-    if (written === 0)
-      throw new Error(`conveyor batch wrote no row in ${round(cli.seconds, 0)} s: ${cli.stderr}`);
-    if (cli.finished && cli.exitCode !== 0)
-      throw new Error(`conveyor batch exited ${cli.exitCode}: ${cli.stderr}`);
-    const quarter = Math.floor(cli.rssMiB.length / 4);
-    results.offline = {
-      rows,
-      timeLimitS,
-      inProcess: inProcessSide,
-      cli: {
-        ...side(cli, written),
-        finished: cli.finished,
-        earlyPeakRssMiB: peak(cli.rssMiB.slice(quarter, 2 * quarter)),
-        latePeakRssMiB: peak(cli.rssMiB.slice(3 * quarter)),
-      },
-    };
-    say(`   conveyor batch: ${JSON.stringify(results.offline.cli)}`);
+    const cli = await runCli(ctx, csv, join(dir, 'cli.jsonl'), rows, timeLimitS);
+    results.offline = { rows, timeLimitS, inProcess: inProcessSide, cli };
+    say(`   conveyor batch: ${JSON.stringify(cli)}`);
+
+    const memoryCsv = join(dir, 'iris-memory.csv');
+    const memoryRows = rows * MEMORY_RUN_TIMES;
+    await writeCsv(memoryCsv, memoryRows);
+    const memory = await runCli(ctx, memoryCsv, join(dir, 'memory.jsonl'), memoryRows, timeLimitS);
+    results.offline.memory = memory;
+    say(`   conveyor batch, memory run over ${memoryRows} rows: ${JSON.stringify(memory)}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
