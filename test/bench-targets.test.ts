@@ -102,3 +102,29 @@ describe('a target whose limit is below its goal', () => {
     expect(verdict(ingestRow(ingestRun(6500, 7000))!)).toBe('met');
   });
 });
+
+/** Scenario 4's iris latency: the SDK's and HTTP's sync p50 and a bare fastify round trip's. */
+const latencyRun = (sdkP50Ms: number, httpP50Ms: number, hopP50Ms?: number): BenchResults => ({
+  latency: {
+    iris: {
+      sdkP50Ms,
+      sdkP99Ms: 2 * sdkP50Ms,
+      httpP50Ms,
+      httpP99Ms: 2 * httpP50Ms,
+      ...(hopP50Ms !== undefined && { hopP50Ms }),
+    },
+  },
+});
+
+const httpRow = (results: BenchResults) =>
+  targetRows(results).find((row) => row.id === 'http-over-sdk');
+
+describe('what HTTP adds to a sync predict', () => {
+  it('is "limit below goal" when a bare fastify round trip alone takes longer than the goal', () => {
+    expect(verdict(httpRow(latencyRun(1.5, 2.8, 1.0))!)).toBe('limit below goal');
+    expect(verdict(httpRow(latencyRun(1.5, 2.8, 0.6))!)).toBe('not met');
+    // Runs saved before the round trip was timed have no limit.
+    expect(verdict(httpRow(latencyRun(1.5, 2.8))!)).toBe('not met');
+    expect(verdict(httpRow(latencyRun(1.5, 2.1, 1.0))!)).toBe('met');
+  });
+});
