@@ -128,3 +128,47 @@ describe('what HTTP adds to a sync predict', () => {
     expect(verdict(httpRow(latencyRun(1.5, 2.1, 1.0))!)).toBe('met');
   });
 });
+
+/** Scenario 5's burst: Conveyor's p99 with a worker, and both servers' with none. */
+function burstRun(conveyorP99: number, bareQueuedP99?: number): BenchResults {
+  const side = (p99Ms: number) => ({
+    accepted: 4000,
+    refused: 0,
+    timeouts: 0,
+    errors: 0,
+    p50Ms: p99Ms / 4,
+    p99Ms,
+    errorCauses: {},
+    lost: 0,
+    drainSeconds: 3,
+  });
+  const acceptOnly = (p99Ms: number) => ({
+    ...side(p99Ms),
+    cpuSeconds: { driver: 1, server: 1, redis: 1 },
+  });
+  return {
+    burst: {
+      workload: 'text-direction',
+      rate: 1500,
+      total: 4000,
+      timeoutMs: 10_000,
+      conveyor: side(conveyorP99),
+      naive: side(900),
+      ...(bareQueuedP99 !== undefined && {
+        acceptOnly: { conveyor: acceptOnly(50), bareQueued: acceptOnly(bareQueuedP99) },
+      }),
+    },
+  };
+}
+
+const burstRow = (results: BenchResults) =>
+  targetRows(results).find((row) => row.id === 'burst-p99');
+
+describe("the burst's p99", () => {
+  it('is "limit below goal" when the bare server missed it with no worker running', () => {
+    expect(verdict(burstRow(burstRun(450, 310))!)).toBe('limit below goal');
+    expect(verdict(burstRow(burstRun(450, 4.3))!)).toBe('not met');
+    expect(verdict(burstRow(burstRun(450))!)).toBe('not met');
+    expect(verdict(burstRow(burstRun(150, 310))!)).toBe('met');
+  });
+});

@@ -61,7 +61,7 @@ function latestRun(r: BenchResults): string {
 
 /** What a status of "limit below goal" means, under the targets table. */
 const LIMITED_NOTE =
-  '"limit below goal": not met, and the same run, doing the same work with no Conveyor code (plain BullMQ carrying the same job or bytes, the bare server queueing with plain BullMQ, a bare fastify round trip for what HTTP adds), did not reach the goal either: on this machine the goal is past what the queue itself allows.';
+  '"limit below goal": not met, and the same run, doing the same work with no Conveyor code (plain BullMQ carrying the same job or bytes, the bare server queueing with plain BullMQ, a bare fastify round trip for what HTTP adds, the bare server queueing a burst while no worker runs), did not reach the goal either: on this machine the goal is past what the queue itself allows.';
 
 function targets(r: BenchResults): string {
   return table(

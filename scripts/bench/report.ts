@@ -323,7 +323,9 @@ export function targetRows(results: BenchResults): TargetRow[] {
       'burst-p99',
       `burst at 3x capacity (5): Conveyor 202 p99`,
       burst?.p99Ms,
-      { atMost: 200, unit: ' ms' },
+      // The bare server queueing the same burst with plain BullMQ, with the cores to itself (no
+      // worker running): a goal it misses is past what this machine allows with a worker too.
+      { atMost: 200, unit: ' ms', limit: results.burst?.acceptOnly?.bareQueued.p99Ms },
       (v) => `${fixed(v, 1)} ms (p50 ${burst?.p50Ms} ms)${acceptOnlyP99(results.burst)}`,
     ),
   );
