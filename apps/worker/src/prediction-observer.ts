@@ -52,14 +52,15 @@ export function combineObservers(
   return {
     wants(model, version, payload) {
       let need: 'no' | 'outputs' | 'inputs' = 'no';
-      const takers: PredictionObserver[] = [];
+      // Made only when some observer wants the job: most jobs are wanted by none.
+      let takers: PredictionObserver[] | undefined;
       for (const observer of observers) {
         const want = observer.wants(model, version, payload);
         if (want === 'no') continue;
-        takers.push(observer);
+        (takers ??= []).push(observer);
         if (want === 'inputs' || need === 'no') need = want;
       }
-      if (takers.length > 0) wanted.set(payload, takers);
+      if (takers) wanted.set(payload, takers);
       return need;
     },
     completed(prediction) {

@@ -206,18 +206,19 @@ export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
         const { body, headers } = request;
         const prefer = parsePrefer(headers.prefer);
         const binary = binaryOf(request);
+        // Set field by field: spreads of optional fields copied objects on every request.
         const call: InferCall = {
           name,
-          ...(version !== undefined && { version }),
           body,
-          ...(binary !== undefined && { binary }),
-          ...ownerOf(request),
           arrivedAt: Date.now() - Math.round(reply.elapsedTime),
-          ...(headers['conveyor-timeout-ms'] !== undefined && {
-            headerTimeoutMs: headers['conveyor-timeout-ms'],
-          }),
-          ...(prefer.waitS !== undefined && { waitMs: prefer.waitS * 1000 }),
         };
+        if (version !== undefined) call.version = version;
+        if (binary !== undefined) call.binary = binary;
+        const { owner } = ownerOf(request);
+        if (owner !== undefined) call.owner = owner;
+        const headerTimeoutMs = headers['conveyor-timeout-ms'];
+        if (headerTimeoutMs !== undefined) call.headerTimeoutMs = headerTimeoutMs;
+        if (prefer.waitS !== undefined) call.waitMs = prefer.waitS * 1000;
         if (prefer.waitS === 0 || (prefer.respondAsync && prefer.waitS === undefined)) {
           const jobId = await enqueueInfer(ctx, call);
           return sendAccepted(reply, jobId, prefer.waitS === 0 ? 'wait=0' : 'respond-async');
