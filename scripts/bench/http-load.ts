@@ -89,3 +89,15 @@ export async function load(options: LoadOptions): Promise<IngestSide> {
     statuses,
   };
 }
+
+/**
+ * Warms a server up before it is measured, as a running service is (JIT, connections, first
+ * jobs): `options.requests` requests, every one of which must be answered with a status `answer`
+ * matches.
+ */
+export async function warmUp(options: LoadOptions, answer = /^2\d\d$/): Promise<void> {
+  const warm = await load(options);
+  const answered = Object.entries(warm.statuses).filter(([status]) => answer.test(status));
+  if (answered.reduce((sum, [, n]) => sum + n, 0) !== options.requests)
+    throw new Error(`a server did not answer its warm-up: ${JSON.stringify(warm.statuses)}`);
+}

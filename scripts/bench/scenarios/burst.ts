@@ -13,7 +13,7 @@ import { freePort } from '../../lib/redis-server.js';
 import { cpuSecondsOf, driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
 import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
-import { exchange, load, type LoadOptions } from '../http-load.js';
+import { exchange, warmUp, type LoadOptions } from '../http-load.js';
 import { oipBinaryRequest, percentile, round, say, type Child } from '../lib.js';
 import type { AcceptOnlySide, BenchResults, BurstResult, BurstSide } from '../results.js';
 import { announce } from './ingest.js';
@@ -102,14 +102,10 @@ const acceptedIds = (outcomes: readonly Outcome[]): string[] =>
 
 /**
  * Warms a server up before its burst, as a running service is when a burst comes: a closed loop of
- * `count` requests over 32 connections (JIT, connections, first jobs), every one answered 2xx.
+ * `count` requests over 32 connections, every one answered 2xx.
  */
-async function warmUp(port: number, request: Target, count: number): Promise<void> {
-  const warm = await load({ ...request, port, requests: count, concurrency: 32 });
-  const answered = Object.entries(warm.statuses).filter(([status]) => /^2\d\d$/.test(status));
-  if (answered.reduce((sum, [, n]) => sum + n, 0) !== count)
-    throw new Error(`a server did not answer its warm-up: ${JSON.stringify(warm.statuses)}`);
-}
+const warmUpFor = (port: number, request: Target, count: number): Promise<void> =>
+  warmUp({ ...request, port, requests: count, concurrency: 32 });
 
 /** A BullMQ handle on a queue of the bench's Redis, to read counts and job states. */
 const queueOf = (url: string, name: string, prefix: string): Queue =>
@@ -174,7 +170,7 @@ async function conveyorSide(
     const producer = await ctx.producer(prefix, port);
     const queue = conveyorQueueOf(ctx.redis.url, prefix, workload);
     try {
-      await warmUp(port, request, ctx.counts.burstWarmRequests);
+      await warmUpFor(port, request, ctx.counts.burstWarmRequests);
       await drained(queue, 120_000);
       const burstStarted = performance.now();
       const pids = { producer: [producer.child.pid], worker: workers.map((w) => w.child.pid) };
@@ -237,7 +233,7 @@ async function naiveSide(
       body: bytes,
       headers: { 'content-type': 'application/octet-stream' },
     };
-    await warmUp(port, request, ctx.counts.burstWarmRequests);
+    await warmUpFor(port, request, ctx.counts.burstWarmRequests);
     const sent = await openLoop(schedule, { ...request, port });
     return { ...summarise(sent), drainSeconds: round(sent.ms / 1000, 2) };
   } finally {
@@ -262,7 +258,7 @@ async function acceptOnlySides(
   await announce(ctx, prefix);
   const bareQueuePrefix = ctx.prefixFor('burst-bare');
   const side = async (server: Child, port: number, queue: Queue): Promise<AcceptOnlySide> => {
-    await warmUp(port, request, ctx.counts.burstWarmRequests);
+    await warmUpFor(port, request, ctx.counts.burstWarmRequests);
     const before = {
       driver: process.cpuUsage(),
       server: processCpuSeconds(server.child.pid),

@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { freePort } from '../../lib/redis-server.js';
 import { driverCpuSeconds, processCpuSeconds, processKernelUse, redisInfo } from '../cpu.js';
 import type { BenchContext } from '../context.js';
-import { load, type LoadOptions } from '../http-load.js';
+import { load, warmUp, type LoadOptions } from '../http-load.js';
 import { oipBinaryRequest, round, say } from '../lib.js';
 import { profileEnv, profiled, removePerfFiles } from '../perf-profile.js';
 import type { BenchResults, IngestResult, IngestSide, Profiles } from '../results.js';
@@ -184,11 +184,7 @@ export async function runIngest(ctx: BenchContext, results: BenchResults): Promi
         conveyor: { port: conveyorPort, pid: producer.child.pid },
       };
       // Warm each server up (JIT, connections, first jobs) with a turn's requests, then measure.
-      for (const { port } of Object.values(servers)) {
-        const warm = await load(options(port));
-        if (warm.statuses['202'] !== warm.requests)
-          throw new Error(`a server did not accept: ${JSON.stringify(warm.statuses)}`);
-      }
+      for (const { port } of Object.values(servers)) await warmUp(options(port), /^202$/);
       const turns = await fastestTurns(servers, (port) => options(port), redisPid);
       if (!turns.bare || !turns.conveyor) throw new Error('scenario 9 measured no server');
       ingest[workload] = {
