@@ -26,6 +26,8 @@ import type {
   BurstSide,
   CpuSeconds,
   EndToEndResult,
+  OfflineCliSide,
+  OfflineSide,
   PlainBullmqResult,
   RedisCommandsPerJob,
 } from './results.js';
@@ -662,36 +664,23 @@ function offline(r: BenchResults): string {
   const note = o.cli.finished
     ? ''
     : ` The CLI did not finish within ${o.timeLimitS} s and was stopped; its rate counts the ${o.cli.rows} rows it wrote.`;
+  const runRow = (label: string, side: OfflineSide) => [
+    label,
+    side.rows,
+    side.seconds,
+    side.rowsPerSecond,
+    side.peakRssMiB,
+    side.exitCode ?? 'signal',
+  ];
+  const quarters = (side: OfflineCliSide) =>
+    `peak RSS in the second quarter ${side.earlyPeakRssMiB}, in the last ${side.latePeakRssMiB}`;
   return `${o.rows} rows of iris, CSV in, JSON lines out.${note}\n\n${table(
     ['side', 'rows written', 'seconds', 'rows/s', 'peak RSS (MiB)', 'exit code'],
     [
-      [
-        'in-process script, batches of 64',
-        o.inProcess.rows,
-        o.inProcess.seconds,
-        o.inProcess.rowsPerSecond,
-        o.inProcess.peakRssMiB,
-        o.inProcess.exitCode ?? 'signal',
-      ],
-      [
-        `\`conveyor batch\`, one worker (peak RSS in the second quarter ${o.cli.earlyPeakRssMiB}, in the last ${o.cli.latePeakRssMiB})`,
-        o.cli.rows,
-        o.cli.seconds,
-        o.cli.rowsPerSecond,
-        o.cli.peakRssMiB,
-        o.cli.exitCode ?? 'signal',
-      ],
+      runRow('in-process script, batches of 64', o.inProcess),
+      runRow(`\`conveyor batch\`, one worker (${quarters(o.cli)})`, o.cli),
       ...(o.memory
-        ? [
-            [
-              `\`conveyor batch\`, memory run (peak RSS in the second quarter ${o.memory.earlyPeakRssMiB}, in the last ${o.memory.latePeakRssMiB})`,
-              o.memory.rows,
-              o.memory.seconds,
-              o.memory.rowsPerSecond,
-              o.memory.peakRssMiB,
-              o.memory.exitCode ?? 'signal',
-            ],
-          ]
+        ? [runRow(`\`conveyor batch\`, memory run (${quarters(o.memory)})`, o.memory)]
         : []),
     ],
   )}`;

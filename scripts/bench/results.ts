@@ -242,24 +242,27 @@ export interface OfflineSide {
   exitCode: number | null;
 }
 
+/** A `conveyor batch` run of scenario 10. */
+export interface OfflineCliSide extends OfflineSide {
+  /** Whether the CLI finished within the time limit; if not, rows/s counts the rows it wrote. */
+  finished: boolean;
+  /** Peak RSS in the second quarter of the run (the first is start-up) and in the last, MiB. */
+  earlyPeakRssMiB: number;
+  latePeakRssMiB: number;
+}
+
 /** Scenario 10: `conveyor batch` through the queue against an in-process script. */
 export interface OfflineResult {
   rows: number;
   timeLimitS: number;
   inProcess: OfflineSide;
-  cli: OfflineSide & {
-    /** Whether the CLI finished within the time limit; if not, rows/s counts the rows it wrote. */
-    finished: boolean;
-    /** Peak RSS in the second quarter of the run (the first is start-up) and in the last, MiB. */
-    earlyPeakRssMiB: number;
-    latePeakRssMiB: number;
-  };
+  cli: OfflineCliSide;
   /**
    * A second CLI run over MEMORY_RUN_TIMES as many rows, for the flatness of its RSS: the 1,000,000
    * rows take about 3 s on a fast host, and RSS still climbs for about 2 s after start-up while the
    * heap's pages are first touched. Absent from runs saved before it was added.
    */
-  memory?: OfflineSide & { earlyPeakRssMiB: number; latePeakRssMiB: number };
+  memory?: OfflineCliSide;
 }
 
 /** Scenario 11: Redis memory per retained recogniser result. */

@@ -14,7 +14,7 @@ import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { BUILT, round, say } from '../lib.js';
 import { runMeasured, type MeasuredRun } from '../measured-process.js';
-import type { BenchResults, OfflineResult, OfflineSide } from '../results.js';
+import type { BenchResults, OfflineCliSide, OfflineSide } from '../results.js';
 
 /** Writes a header and `rows` rows of four measurements, varied so no two rows in a row match. */
 async function writeCsv(path: string, rows: number): Promise<void> {
@@ -72,7 +72,7 @@ async function runCli(
   out: string,
   rows: number,
   timeLimitS: number,
-): Promise<OfflineResult['cli']> {
+): Promise<OfflineCliSide> {
   const prefix = ctx.prefixFor('offline');
   const worker = await ctx.worker(prefix, ['iris']);
   let cli: MeasuredRun;
