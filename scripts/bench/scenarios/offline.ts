@@ -70,7 +70,6 @@ async function runCli(
   ctx: BenchContext,
   csv: string,
   out: string,
-  rows: number,
   timeLimitS: number,
 ): Promise<OfflineCliSide> {
   const prefix = ctx.prefixFor('offline');
@@ -137,14 +136,14 @@ export async function runOffline(ctx: BenchContext, results: BenchResults): Prom
     const inProcessSide = side(inProcess, await countLines(inProcessOut));
     say(`   in-process: ${JSON.stringify(inProcessSide)}`);
 
-    const cli = await runCli(ctx, csv, join(dir, 'cli.jsonl'), rows, timeLimitS);
+    const cli = await runCli(ctx, csv, join(dir, 'cli.jsonl'), timeLimitS);
     results.offline = { rows, timeLimitS, inProcess: inProcessSide, cli };
     say(`   conveyor batch: ${JSON.stringify(cli)}`);
 
     const memoryCsv = join(dir, 'iris-memory.csv');
     const memoryRows = rows * MEMORY_RUN_TIMES;
     await writeCsv(memoryCsv, memoryRows);
-    const memory = await runCli(ctx, memoryCsv, join(dir, 'memory.jsonl'), memoryRows, timeLimitS);
+    const memory = await runCli(ctx, memoryCsv, join(dir, 'memory.jsonl'), timeLimitS);
     results.offline.memory = memory;
     say(`   conveyor batch, memory run over ${memoryRows} rows: ${JSON.stringify(memory)}`);
   } finally {
