@@ -172,3 +172,28 @@ describe("the burst's p99", () => {
     expect(verdict(burstRow(burstRun(150, 310))!)).toBe('met');
   });
 });
+
+describe('a burst run more than once', () => {
+  const twice = (keptLost: number, otherLost: number): BenchResults => {
+    const run = burstRun(30, 11);
+    const kept = run.burst!.conveyor;
+    kept.lost = keptLost;
+    kept.otherBursts = [{ accepted: 4000, p50Ms: 200, p99Ms: 695.7, lost: otherLost }];
+    return run;
+  };
+  const lostRow = (results: BenchResults) =>
+    targetRows(results).find((row) => row.id === 'burst-lost')!;
+
+  it('counts lost jobs over every burst, not only the one whose p99 it keeps', () => {
+    expect(verdict(lostRow(twice(0, 0)))).toBe('met');
+    const lost = lostRow(twice(0, 3));
+    expect(verdict(lost)).toBe('not met');
+    expect(lost.value).toBe('3 of 8000 accepted');
+  });
+
+  it("names the other burst's p99 beside the kept one", () => {
+    expect(burstRow(twice(0, 0))!.value).toContain(
+      "the better of 2 bursts, the other's p99 695.7 ms",
+    );
+  });
+});

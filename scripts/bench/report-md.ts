@@ -440,7 +440,20 @@ function burst(r: BenchResults): string {
           ]
         : []),
     ],
-  )}${burstCpu(r)}`;
+  )}${otherBursts(b.conveyor)}${burstCpu(r)}`;
+}
+
+/** The bursts Conveyor's side ran besides the one its row of the table shows. */
+function otherBursts(kept: BurstSide): string {
+  const others = kept.otherBursts ?? [];
+  if (others.length === 0) return '';
+  const each = others
+    .map(
+      (o) =>
+        `p50 ${n(o.p50Ms, 1)} ms, p99 ${n(o.p99Ms, 1)} ms, ${o.lost} of ${o.accepted} accepted jobs lost`,
+    )
+    .join('; ');
+  return `\n\nConveyor's side ran ${others.length + 1} bursts, its queue drained in between, and its row shows the one with the lower p99 (a busy moment of the host that falls on a burst of a few seconds is no measure of Conveyor). The ${others.length === 1 ? 'other' : 'others'}: ${each}.`;
 }
 
 /**

@@ -111,6 +111,11 @@ export interface BurstSide {
   sendSeconds?: number;
   /** CPU seconds each process used over sendSeconds (Conveyor's side only). */
   cpuSeconds?: { driver: number; producer: number; worker: number; redis: number };
+  /**
+   * Conveyor's side only: the bursts it ran besides the one kept, the one with the lower p99
+   * (absent from older files, which ran one).
+   */
+  otherBursts?: { accepted: number; p50Ms: number; p99Ms: number; lost: number }[];
 }
 
 /** Scenario 5. */
