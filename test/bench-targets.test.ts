@@ -197,3 +197,44 @@ describe('a burst run more than once', () => {
     );
   });
 });
+
+describe('the byte budget run of scenario 11', () => {
+  const budgetRun = (peakBytes: number): BenchResults => ({
+    largeOutputs: {
+      jobs: 400,
+      failed: 0,
+      rawOutputBytes: 1_060_000,
+      usedMemoryDeltaBytes: 425_000_000,
+      bytesPerResult: 1_062_500,
+      ratio: 1.002,
+      budget: {
+        jobs: 5000,
+        failed: 0,
+        budgetBytes: 256 * 2 ** 20,
+        totalOutputBytes: 5_300_000_000,
+        peakUsedMemoryDeltaBytes: peakBytes,
+        samples: 1700,
+        storedBytesAtEnd: 255 * 2 ** 20,
+        ratio: peakBytes / (256 * 2 ** 20),
+      },
+    },
+  });
+  const budgetRow = (results: BenchResults) =>
+    targetRows(results).find((row) => row.id === 'large-outputs-budget')!;
+
+  it("is met while Redis's peak growth stays within the budget and its margin", () => {
+    const row = budgetRow(budgetRun(264.6 * 2 ** 20));
+    expect(verdict(row)).toBe('met');
+    expect(row.value).toContain('264.6 MiB / 256.0 MiB');
+  });
+
+  it('is not met when Redis grew past it, as with no budget at all', () => {
+    expect(verdict(budgetRow(budgetRun(5_300_000_000)))).toBe('not met');
+  });
+
+  it('is not measured in runs saved before it was added', () => {
+    const older = budgetRun(0).largeOutputs!;
+    delete older.budget;
+    expect(budgetRow({ largeOutputs: older }).met).toBeNull();
+  });
+});

@@ -29,6 +29,9 @@ export function countsFor(quick: boolean) {
     offlineRows: quick ? 20_000 : 1_000_000,
     offlineTimeLimitS: quick ? 60 : 100,
     recogniserJobs: quick ? 50 : 400,
+    // Issue 14's run of 5,000 (5.3 GB of outputs) through a budget they fill twenty times over.
+    budgetJobs: quick ? 100 : 5000,
+    resultBudgetBytes: (quick ? 32 : 256) * 1024 * 1024,
     ocrPages: quick ? 6 : 40,
     ocrInFlight: 4,
     ocrTimeLimitS: quick ? 30 : 45,

@@ -23,6 +23,7 @@ import type {
   CpuProfile,
   AcceptOnlySide,
   BenchResults,
+  BudgetRunResult,
   BurstSide,
   CpuSeconds,
   EndToEndResult,
@@ -702,7 +703,14 @@ function offline(r: BenchResults): string {
 function largeOutputs(r: BenchResults): string {
   const l = r.largeOutputs;
   if (!l) return NOT_MEASURED;
-  return `${l.jobs} recogniser results retained (${l.failed} failed): Redis \`used_memory\` grew by ${l.usedMemoryDeltaBytes} bytes, ${l.bytesPerResult} bytes per result, against ${l.rawOutputBytes} bytes of raw output tensors per result: **${n(l.ratio, 2)}x**.`;
+  return `${l.jobs} recogniser results retained (${l.failed} failed): Redis \`used_memory\` grew by ${l.usedMemoryDeltaBytes} bytes, ${l.bytesPerResult} bytes per result, against ${l.rawOutputBytes} bytes of raw output tensors per result: **${n(l.ratio, 2)}x**.${budgetRun(l.budget)}`;
+}
+
+/** Scenario 11's run through a worker with a byte budget for stored results. */
+function budgetRun(b: BudgetRunResult | undefined): string {
+  if (!b) return '';
+  const mib = (bytes: number) => `${n(bytes / 2 ** 20, 1)} MiB`;
+  return `\n\nThen ${b.jobs} more (${b.failed} failed) through a worker with \`RESULT_BUDGET_BYTES\` at ${mib(b.budgetBytes)}, for ${mib(b.totalOutputBytes)} of outputs in all, with Redis \`used_memory\` read ${b.samples} times over the run: it grew by at most ${mib(b.peakUsedMemoryDeltaBytes)}, **${n(b.ratio, 2)}x** the budget, and the worker accounted ${mib(b.storedBytesAtEnd)} of stored results at the end. Beside the stored results, Redis holds the jobs in flight (16 inputs of 184 KB, and the oldest results until the worker removes them, a round trip after a new one went over the budget) and the retained jobs' hashes.`;
 }
 
 function ocr(r: BenchResults): string {

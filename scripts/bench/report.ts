@@ -391,6 +391,20 @@ export function targetRows(results: BenchResults): TargetRow[] {
         `${fixed(v, 2)} (${large?.bytesPerResult} / ${large?.rawOutputBytes} bytes, ${large?.jobs} results)`,
     ),
   );
+  const budget = large?.budget;
+  const mib = (bytes: number) => `${fixed(bytes / 2 ** 20, 1)} MiB`;
+  rows.push(
+    row(
+      'large-outputs-budget',
+      `large outputs (11): Redis memory growth at its peak over ${budget?.jobs ?? 'N'} recogniser jobs / RESULT_BUDGET_BYTES`,
+      budget?.ratio,
+      // The budget bounds stored results; beside them Redis holds the jobs in flight (inputs, and
+      // the oldest results until their removal a round trip later) and the retained jobs' hashes.
+      { atMost: 1.1 },
+      (v) =>
+        `${fixed(v, 2)} (${mib(budget!.peakUsedMemoryDeltaBytes)} / ${mib(budget!.budgetBytes)}, for ${mib(budget!.totalOutputBytes)} of outputs; stored results at the end ${mib(budget!.storedBytesAtEnd)})`,
+    ),
+  );
   const ocr = results.ocr;
   rows.push(
     row(

@@ -278,6 +278,28 @@ export interface LargeOutputsResult {
   usedMemoryDeltaBytes: number;
   bytesPerResult: number;
   ratio: number;
+  /** The run under a byte budget (absent from runs saved before it was added). */
+  budget?: BudgetRunResult;
+}
+
+/**
+ * Scenario 11's run of many recogniser jobs through a worker with RESULT_BUDGET_BYTES far below
+ * their outputs together.
+ */
+export interface BudgetRunResult {
+  jobs: number;
+  failed: number;
+  budgetBytes: number;
+  /** Raw output bytes of all the jobs: what Redis would hold with no budget. */
+  totalOutputBytes: number;
+  /** The largest growth of Redis `used_memory` over the run (sampled every 50 ms). */
+  peakUsedMemoryDeltaBytes: number;
+  /** How many times `used_memory` was read. */
+  samples: number;
+  /** Stored result bytes the worker accounted at the end (the queue's `cv-result-bytes`). */
+  storedBytesAtEnd: number;
+  /** peakUsedMemoryDeltaBytes / budgetBytes. */
+  ratio: number;
 }
 
 /** One page image of scenario 12. */
