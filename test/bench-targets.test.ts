@@ -209,7 +209,6 @@ describe('the byte budget run of scenario 11', () => {
       ratio: 1.002,
       budget: {
         jobs: 5000,
-        failed: 0,
         budgetBytes: 256 * 2 ** 20,
         totalOutputBytes: 5_300_000_000,
         peakUsedMemoryDeltaBytes: peakBytes,

@@ -89,6 +89,11 @@ export async function redisInfo(
   };
 }
 
+/** Redis's `used_memory`, read on a connection the caller holds (for reads many times a second). */
+export async function usedMemory(connection: Redis): Promise<number> {
+  return Number(/^used_memory:(\d+)/m.exec(await connection.info('memory'))?.[1]);
+}
+
 /** Calls and microseconds of each command, by name, as INFO commandstats counts them. */
 export type CommandStats = ReadonlyMap<string, { calls: number; usec: number }>;
 

@@ -710,7 +710,7 @@ function largeOutputs(r: BenchResults): string {
 function budgetRun(b: BudgetRunResult | undefined): string {
   if (!b) return '';
   const mib = (bytes: number) => `${n(bytes / 2 ** 20, 1)} MiB`;
-  return `\n\nThen ${b.jobs} more (${b.failed} failed) through a worker with \`RESULT_BUDGET_BYTES\` at ${mib(b.budgetBytes)}, for ${mib(b.totalOutputBytes)} of outputs in all, with Redis \`used_memory\` read ${b.samples} times over the run: it grew by at most ${mib(b.peakUsedMemoryDeltaBytes)}, **${n(b.ratio, 2)}x** the budget, and the worker accounted ${mib(b.storedBytesAtEnd)} of stored results at the end. Beside the stored results, Redis holds the jobs in flight (16 inputs of 184 KB, and the oldest results until the worker removes them, a round trip after a new one went over the budget) and the retained jobs' hashes.`;
+  return `\n\nThen ${b.jobs} more through a worker with \`RESULT_BUDGET_BYTES\` at ${mib(b.budgetBytes)}, for ${mib(b.totalOutputBytes)} of outputs in all, with Redis \`used_memory\` read ${b.samples} times over the run: it grew by at most ${mib(b.peakUsedMemoryDeltaBytes)}, **${n(b.ratio, 2)}x** the budget, and the worker accounted ${mib(b.storedBytesAtEnd)} of stored results at the end. Beside the stored results, Redis holds the jobs in flight (16 inputs of 184 KB, and the oldest results until the worker removes them, a round trip after a new one went over the budget) and the retained jobs' hashes.`;
 }
 
 function ocr(r: BenchResults): string {

@@ -287,8 +287,8 @@ export interface LargeOutputsResult {
  * their outputs together.
  */
 export interface BudgetRunResult {
+  /** Every one completed: a run in which any failed throws. */
   jobs: number;
-  failed: number;
   budgetBytes: number;
   /** Raw output bytes of all the jobs: what Redis would hold with no budget. */
   totalOutputBytes: number;
