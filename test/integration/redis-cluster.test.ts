@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, createModelAdmin, type QueueClient } from '@conveyor/sdk';
 import {
   aliasesKey,
+  blobKey,
   configTarget,
+  createTensor,
   createLogger,
   createRedisClient,
   hashTagOf,
@@ -15,6 +17,7 @@ import {
 import { buildApp, type App } from '../../apps/producer/src/app.js';
 import { clientOptionsFromConfig } from '../../apps/producer/src/client-options.js';
 import type { WorkerService } from '../../apps/worker/src/worker-service.js';
+import { textLine } from '../../scripts/lib/text-line.js';
 import { reportFailover } from '../support/failover-report.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { startLocalCluster, type LocalCluster } from '../support/redis-cluster.js';
@@ -117,6 +120,24 @@ describe('Conveyor on a Redis Cluster', () => {
     ]);
     // Both queues exist: the worker opened them on the cluster.
     expect([await pinger.exists(iris), await pinger.exists(text)]).toEqual([1, 1]);
+  });
+
+  it('reads and deletes the stored inputs of jobs that run together', async () => {
+    // Large inputs go beside their job; the worker reads a turn's of them in one MGET, and deletes
+    // them in one DEL, which a cluster takes only for keys of one slot.
+    const image = () => createTensor('float32', [1, 3, 48, 192], textLine('CLUSTER'));
+    const handles = await Promise.all(
+      Array.from({ length: 12 }, () => client.enqueue('text-direction', { x: image() })),
+    );
+    const keys = handles.map((handle) => blobKey(prefix, handle.id, 'x'));
+    expect(await pinger.exists(keys[0]!)).toBe(1);
+    const results = await Promise.all(handles.map((handle) => handle.result()));
+    expect(results.map((r) => r.outputs['softmax_0.tmp_0']?.shape)).toEqual(
+      handles.map(() => [1, 2]),
+    );
+    await expect.poll(() => Promise.all(keys.map((key) => pinger.exists(key)))).toEqual(
+      keys.map(() => 0),
+    );
   });
 
   it('keeps serving after the master holding iris is killed and its replica promoted', async () => {

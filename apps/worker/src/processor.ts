@@ -4,7 +4,6 @@ import type { Engine } from '@conveyor/engine';
 import {
   ConveyorError,
   JOB_PAYLOAD_VERSION,
-  blobKey,
   decodeTensor,
   encodeOutputs,
   formatFailure,
@@ -15,21 +14,12 @@ import {
   type Logger,
   type Tensor,
 } from '@conveyor/shared';
+import type { BlobStore } from './blob-store.js';
 import { readJobPayload } from './job-payload.js';
 import { startJobTrace, type JobTrace } from './job-trace.js';
 import { NO_JOB_METRICS, type JobMetrics } from './metrics.js';
 import { NO_OBSERVER, type PredictionObserver } from './prediction-observer.js';
 import type { ResultStore } from './result-store.js';
-
-/** Reads and removes the raw bytes of a job's stored inputs (see BlobTensorSchema). */
-export interface BlobStore {
-  readonly prefix: string;
-  /** The bytes under each key, or null for a key that does not exist. */
-  get(keys: readonly string[]): Promise<(Buffer | null)[]>;
-  del(keys: readonly string[]): Promise<void>;
-  /** Lets the keys expire in `seconds`. */
-  expire(keys: readonly string[], seconds: number): Promise<void>;
-}
 
 /**
  * Seconds a failed job's stored inputs are kept after its last attempt: long enough for a reader
@@ -39,25 +29,37 @@ export interface BlobStore {
 export const FAILED_INPUTS_KEEP_S = 600;
 
 async function dropBlobs(blobs: BlobStore, keys: readonly string[], log: Logger): Promise<void> {
-  if (keys.length === 0) return;
   // A leftover blob expires by itself; failing to delete it must not fail the job.
   await blobs
     .del(keys)
     .catch((err: unknown) => log.warn({ err, keys }, 'could not delete stored inputs'));
 }
 
-/** The keys of a job's stored inputs, read from its payload as it is (valid or not). */
-export function storedInputKeys(prefix: string, job: Job): string[] {
+/** The keys of a job of `model`'s stored inputs, read from its payload as it is (valid or not). */
+export function storedInputKeys(blobs: BlobStore, model: string, job: Job): string[] {
   const inputs = (job.data as { inputs?: unknown } | undefined)?.inputs;
   if (typeof inputs !== 'object' || inputs === null) return [];
-  return Object.entries(inputs as Record<string, unknown>)
-    .filter(([, wire]) => typeof wire === 'object' && wire !== null && 'blob' in wire)
-    .map(([name]) => blobKey(prefix, String(job.id), name));
+  const keys: string[] = [];
+  for (const name in inputs) {
+    const wire = (inputs as Record<string, unknown>)[name];
+    if (typeof wire === 'object' && wire !== null && 'blob' in wire)
+      keys.push(blobs.key(model, String(job.id), name));
+  }
+  return keys;
 }
 
-/** Deletes a completed job's stored inputs; call it from the Worker's 'completed' event. */
-export function dropStoredInputs(blobs: BlobStore, job: Job, log: Logger): Promise<void> {
-  return dropBlobs(blobs, storedInputKeys(blobs.prefix, job), log);
+/**
+ * Deletes a completed job of `model`'s stored inputs; call it from the Worker's 'completed' event.
+ * A job without any (most) costs no promise.
+ */
+export function dropStoredInputs(
+  blobs: BlobStore,
+  model: string,
+  job: Job,
+  log: Logger,
+): Promise<void> | undefined {
+  const keys = storedInputKeys(blobs, model, job);
+  return keys.length > 0 ? dropBlobs(blobs, keys, log) : undefined;
 }
 
 const NO_BYTES: readonly (Buffer | null)[] = [];
@@ -168,7 +170,7 @@ export function createProcessor(
     // Stored inputs stay for a retry, and expire soon after the job's last attempt.
     const last = !error.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     metrics.failed(error.code, !last);
-    const keys = stored.map((n) => blobKey(blobs.prefix, jobId, n));
+    const keys = stored.map((n) => blobs.key(model, jobId, n));
     if (last && keys.length > 0)
       await blobs
         .expire(keys, FAILED_INPUTS_KEEP_S)
@@ -205,7 +207,7 @@ export function createProcessor(
       }
       const bytes =
         stored.length > 0
-          ? await blobs.get(stored.map((n) => blobKey(blobs.prefix, jobId, n)))
+          ? await blobs.get(stored.map((n) => blobs.key(model, jobId, n)))
           : NO_BYTES;
       const inputs = readInputs(payload, jobId, stored, bytes, engine.maxTensorBytes);
       const wanted = observer.wants(model, version, payload);

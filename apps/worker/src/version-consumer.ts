@@ -16,7 +16,8 @@ import {
 } from '@conveyor/shared';
 import { NO_JOB_METRICS, type WorkerMetrics } from './metrics.js';
 import type { PredictionObserver } from './prediction-observer.js';
-import { createProcessor, dropStoredInputs, type BlobStore } from './processor.js';
+import type { BlobStore } from './blob-store.js';
+import { createProcessor, dropStoredInputs } from './processor.js';
 import { createResultStore } from './result-store.js';
 import type { ShadowGate } from './shadow-gate.js';
 import type { WorkerRegistry } from './worker-registry.js';
@@ -185,7 +186,7 @@ export async function startVersionConsumer(options: {
   worker.on('completed', (job: Job) => {
     active.delete(String(job.id));
     // Only once the completion is recorded; a leftover (the process died in between) expires.
-    void dropStoredInputs(blobs, job, log);
+    void dropStoredInputs(blobs, model, job, log);
   });
   worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped taking jobs'));
   await worker.waitUntilReady();

@@ -19,11 +19,10 @@ import {
   createRedisClient,
   configTarget,
   configTopology,
-  type RedisClient,
 } from '@conveyor/shared';
 import { startAnnouncing } from './announce.js';
 import type { MetricsSource, WorkerMetrics } from './metrics.js';
-import type { BlobStore } from './processor.js';
+import { createBlobStore } from './blob-store.js';
 import { watchRedisHealth } from './redis-health.js';
 import { watchRepository, type RepositoryWatch } from './repository-watch.js';
 import { announcementOf, createRollout, keyOf } from './rollout.js';
@@ -72,26 +71,6 @@ export interface WorkerService {
  * smallest text model (sentiment, 0.3 ms and up) stays on its threads.
  */
 export const WORKER_INLINE_BELOW_MS = 0.25;
-
-function blobStore(connection: RedisClient, prefix: string): BlobStore {
-  return {
-    prefix,
-    // One MGET, not a pipeline: ioredis builds a pipeline by copying every script BullMQ
-    // defined on the connection onto it, which cost more than the read itself.
-    async get(keys) {
-      const values = await connection.mgetBuffer(...keys);
-      return values.map((value) => (Buffer.isBuffer(value) ? value : null));
-    },
-    async del(keys) {
-      await connection.del(...keys);
-    },
-    async expire(keys, seconds) {
-      const pipeline = connection.pipeline();
-      for (const key of keys) pipeline.expire(key, seconds);
-      await pipeline.exec();
-    },
-  };
-}
 
 /**
  * Loads the models and consumes their queues. With `metrics`, jobs and inference runs are recorded
@@ -161,7 +140,7 @@ export async function startWorkerService(
     expiryMs: config.MODEL_EXPIRY_MS,
     log,
   });
-  const blobs = blobStore(connection, config.REDIS_KEY_PREFIX);
+  const blobs = createBlobStore(connection, config.REDIS_KEY_PREFIX);
   // What watches completed jobs: the prediction log, shadow comparison, drift statistics.
   // One per process: copies of any version wait for live jobs of every version, and so do the
   // shadow meetings of live jobs.
