@@ -135,9 +135,9 @@ describe('Conveyor on a Redis Cluster', () => {
     expect(results.map((r) => r.outputs['softmax_0.tmp_0']?.shape)).toEqual(
       handles.map(() => [1, 2]),
     );
-    await expect.poll(() => Promise.all(keys.map((key) => pinger.exists(key)))).toEqual(
-      keys.map(() => 0),
-    );
+    await expect
+      .poll(() => Promise.all(keys.map((key) => pinger.exists(key))))
+      .toEqual(keys.map(() => 0));
   });
 
   it('keeps serving after the master holding iris is killed and its replica promoted', async () => {
