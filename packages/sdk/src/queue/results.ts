@@ -9,7 +9,7 @@ import {
   parseOrThrow,
   type JobResult,
   type RedisClient,
-  hashTagOf,
+  perTurn,
 } from '@conveyor/shared';
 import type { Prediction } from '../client.js';
 import { isPlainJobResult } from './result-check.js';
@@ -50,48 +50,25 @@ export interface OutputReader {
 }
 
 export function createOutputReader(redis: RedisClient): OutputReader {
-  let pending: {
-    key: string;
-    fields: string[];
-    settle: (bytes: Buffer | null, error?: Error) => void;
-  }[] = [];
   // One pipeline per cluster slot: ioredis sends a pipeline to one node only.
-  const flush = () => {
-    const groups = new Map<string, typeof pending>();
-    for (const read of pending) {
-      const tag = hashTagOf(read.key);
-      const group = groups.get(tag);
-      if (group) group.push(read);
-      else groups.set(tag, [read]);
-    }
-    pending = [];
-    for (const batch of groups.values()) flushGroup(batch);
+  const gather = perTurn<{ key: string; fields: string[] }, Buffer | null | Error>({
+    keyOf: ({ key }) => key,
+    async send(reads) {
+      const pipeline = redis.pipeline();
+      for (const { key, fields } of reads) pipeline.hmgetBuffer(key, ...fields);
+      const replies = await pipeline.exec();
+      return reads.map((_, i) => {
+        const [error, chunks] = replies?.[i] ?? [new Error('no reply'), null];
+        if (error) return error;
+        return Array.isArray(chunks) ? joinChunks(chunks as (Buffer | null)[]) : null;
+      });
+    },
+  });
+  const read = async (key: string, bytes: number): Promise<Buffer | null> => {
+    const answer = await gather({ key, fields: resultFields(bytes) });
+    if (answer instanceof Error) throw answer;
+    return answer;
   };
-  const flushGroup = (batch: typeof pending) => {
-    const pipeline = redis.pipeline();
-    for (const { key, fields } of batch) pipeline.hmgetBuffer(key, ...fields);
-    pipeline.exec().then(
-      (replies) =>
-        batch.forEach(({ settle }, i) => {
-          const [error, chunks] = replies?.[i] ?? [new Error('no reply'), null];
-          settle(
-            Array.isArray(chunks) ? joinChunks(chunks as (Buffer | null)[]) : null,
-            error ?? undefined,
-          );
-        }),
-      (error: unknown) =>
-        batch.forEach(({ settle }) =>
-          settle(null, error instanceof Error ? error : new Error(String(error))),
-        ),
-    );
-  };
-  const read = (key: string, bytes: number) =>
-    new Promise<Buffer | null>((resolve, reject) => {
-      if (pending.length === 0) setImmediate(flush);
-      const settle = (stored: Buffer | null, error?: Error) =>
-        error ? reject(error) : resolve(stored);
-      pending.push({ key, fields: resultFields(bytes), settle });
-    });
   return {
     inline(jobId, returnvalue) {
       const result = parseResult(jobId, returnvalue);
