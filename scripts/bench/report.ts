@@ -5,6 +5,7 @@
 import { profileTotal } from './perf-profile.js';
 import type {
   BenchResults,
+  AcceptOnlySide,
   BurstSide,
   EndToEndResult,
   IngestResult,
@@ -465,5 +466,12 @@ function otherBurstsP99(burst: BurstSide | undefined): string {
 function acceptOnlyP99(burst: BenchResults['burst']): string {
   const sides = burst?.acceptOnly;
   if (!sides) return '';
-  return `; no worker running: Conveyor ${fixed(sides.conveyor.p99Ms, 1)} ms, bare fastify queueing with plain BullMQ ${fixed(sides.bareQueued.p99Ms, 1)} ms`;
+  const side = (s: AcceptOnlySide) => {
+    const others = (s.otherBursts ?? []).map((b) => `${fixed(b.p99Ms, 1)} ms`);
+    return `${fixed(s.p99Ms, 1)} ms${others.length > 0 ? ` (other: ${others.join(', ')})` : ''}`;
+  };
+  const rounds = sides.conveyor.otherBursts?.length
+    ? `, the better of ${sides.conveyor.otherBursts.length + 1} bursts each`
+    : '';
+  return `; no worker running${rounds}: Conveyor ${side(sides.conveyor)}, bare fastify queueing with plain BullMQ ${side(sides.bareQueued)}`;
 }
