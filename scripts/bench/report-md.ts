@@ -441,7 +441,24 @@ function burst(r: BenchResults): string {
           ]
         : []),
     ],
-  )}${otherBursts(b.conveyor)}${burstCpu(r)}`;
+  )}${otherBursts(b.conveyor)}${warmUpBursts(b)}${burstCpu(r)}`;
+}
+
+/** The first burst of each side, not measured: a cold host's (see scenarios/burst.ts). */
+function warmUpBursts(b: NonNullable<BenchResults['burst']>): string {
+  const sides: [string, Pick<BurstSide, 'warmUpBurst'> | undefined][] = [
+    ["Conveyor's", b.conveyor],
+    ["the naive server's", b.naive],
+    ["with no worker, Conveyor's", b.acceptOnly?.conveyor],
+    ["the bare server's", b.acceptOnly?.bareQueued],
+  ];
+  const each = sides.flatMap(([name, side]) =>
+    side?.warmUpBurst
+      ? [`${name} p99 ${n(side.warmUpBurst.p99Ms, 1)} ms (${side.warmUpBurst.lost} lost)`]
+      : [],
+  );
+  if (each.length === 0) return '';
+  return `\n\nEvery side first took one burst that is not measured, after its closed-loop warm-up: the scenario's first burst meets a cold host whatever server takes it (Redis faults in fresh pages for the images, and a server that falls behind falls further). Their p99s: ${each.join('; ')}; their lost jobs count in the target's row.`;
 }
 
 /** The bursts Conveyor's side ran besides the one its row of the table shows. */

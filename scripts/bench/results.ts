@@ -116,6 +116,11 @@ export interface BurstSide {
    * (absent from older files, which ran one).
    */
   otherBursts?: { accepted: number; p50Ms: number; p99Ms: number; lost: number }[];
+  /**
+   * The unmeasured burst each side takes first, at the same rate (absent from older files): its
+   * p99 is no measure of the server, its lost jobs count with the others'.
+   */
+  warmUpBurst?: { accepted: number; p50Ms: number; p99Ms: number; lost: number };
 }
 
 /** Scenario 5. */
