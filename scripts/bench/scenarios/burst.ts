@@ -241,7 +241,10 @@ async function conveyorBurst(
   };
 }
 
-/** Naive: the model runs inline in the HTTP handler, on the server's only thread. Its first burst is not measured, as every side's (see conveyorSide). */
+/**
+ * Naive: the model runs inline in the HTTP handler, on the server's only thread. Its first burst
+ * is not measured, as every side's (see conveyorSide).
+ */
 async function naiveSide(
   ctx: BenchContext,
   schedule: Schedule,
@@ -336,8 +339,8 @@ async function acceptOnlySides(
       await deleteKeys(ctx.redis.url, [keys]);
     }
     const bursts: AcceptOnlySide[][] = [[], []];
-    for (let round = 0; round < ACCEPT_ONLY_ROUNDS; round++) {
-      for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {
+    for (let turn = 0; turn < ACCEPT_ONLY_ROUNDS; turn++) {
+      for (const i of turn % 2 === 0 ? [0, 1] : [1, 0]) {
         const { server, port, queue, keys } = sides[i]!;
         const target = { ...request, port };
         bursts[i]!.push(await acceptOnlyBurst(schedule, target, server, queue, redisPid));
