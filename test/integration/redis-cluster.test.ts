@@ -130,11 +130,22 @@ describe('Conveyor on a Redis Cluster', () => {
       Array.from({ length: 12 }, () => client.enqueue('text-direction', { x: image() })),
     );
     const keys = handles.map((handle) => blobKey(prefix, handle.id, 'x'));
-    expect(await pinger.exists(keys[0]!)).toBe(1);
     const results = await Promise.all(handles.map((handle) => handle.result()));
     expect(results.map((r) => r.outputs['softmax_0.tmp_0']?.shape)).toEqual(
       handles.map(() => [1, 2]),
     );
+    // Each job named its input as stored beside it (a worker may already have deleted the bytes
+    // when the job was read back: checking the key right after enqueue raced with it).
+    const stored = await Promise.all(
+      handles.map(async (handle) => {
+        const job = queueKey(prefix, queueName('text-direction', '1'), handle.id);
+        const data = JSON.parse((await pinger.hget(job, 'data')) ?? '{}') as {
+          inputs?: { x?: { blob?: boolean } };
+        };
+        return data.inputs?.x?.blob;
+      }),
+    );
+    expect(stored).toEqual(handles.map(() => true));
     await expect
       .poll(() => Promise.all(keys.map((key) => pinger.exists(key))))
       .toEqual(keys.map(() => 0));
