@@ -173,9 +173,10 @@ const CONVEYOR_BURSTS = 2;
  * images (27 faults a request, twice its kernel time of later bursts), answers came late, the
  * driver opened a connection for each request waiting (up to 1,900), and every request still in
  * flight outlived two scavenges of the server's young generation and was promoted, so mark-compacts
- * followed every 100 ms. The bare server queueing with plain BullMQ answered its first burst at a
- * p99 of 2,072 ms and its second at 23 ms; a second bare server's first burst, after the first
- * server's, at 23 ms too. Conveyor's producer with a worker: 2,465 ms, then 231, 70 and 74.
+ * followed every 100 ms. In eight probes, the bare server queueing with plain BullMQ answered its
+ * first burst at a p99 of 1,061 to 2,266 ms and its later ones at 33 to 113 ms; a second bare
+ * server's first burst, after the first server's, at 23 ms. Conveyor's producer with a worker:
+ * 2,465 ms, then 231, 70 and 74.
  */
 async function conveyorSide(
   ctx: BenchContext,
