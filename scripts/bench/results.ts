@@ -94,6 +94,14 @@ export interface EmbeddedResult {
   embeddedP99Ms: number;
 }
 
+/** A burst's counts and latencies, as a side keeps its bursts besides the one it reports. */
+export interface BurstCounts {
+  accepted: number;
+  p50Ms: number;
+  p99Ms: number;
+  lost: number;
+}
+
 /** One side of scenario 5's burst. */
 export interface BurstSide {
   accepted: number;
@@ -115,12 +123,12 @@ export interface BurstSide {
    * Conveyor's side only: the bursts it ran besides the one kept, the one with the lower p99
    * (absent from older files, which ran one).
    */
-  otherBursts?: { accepted: number; p50Ms: number; p99Ms: number; lost: number }[];
+  otherBursts?: BurstCounts[];
   /**
    * The unmeasured burst each side takes first, at the same rate (absent from older files): its
    * p99 is no measure of the server, its lost jobs count with the others'.
    */
-  warmUpBurst?: { accepted: number; p50Ms: number; p99Ms: number; lost: number };
+  warmUpBurst?: BurstCounts;
 }
 
 /** Scenario 5. */

@@ -15,7 +15,13 @@ import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { exchange, warmUp, type LoadOptions } from '../http-load.js';
 import { oipBinaryRequest, percentile, round, say, type Child } from '../lib.js';
-import type { AcceptOnlySide, BenchResults, BurstResult, BurstSide } from '../results.js';
+import type {
+  AcceptOnlySide,
+  BenchResults,
+  BurstCounts,
+  BurstResult,
+  BurstSide,
+} from '../results.js';
 import { announce } from './ingest.js';
 import { WORKLOADS, type Workload } from '../workloads.js';
 
@@ -393,7 +399,7 @@ const countsOf = ({
   p50Ms,
   p99Ms,
   lost,
-}: Pick<BurstSide, 'accepted' | 'p50Ms' | 'p99Ms' | 'lost'>) => ({
+}: Pick<BurstSide, keyof BurstCounts>): BurstCounts => ({
   accepted,
   p50Ms,
   p99Ms,
@@ -401,7 +407,7 @@ const countsOf = ({
 });
 
 /** The burst with the lower p99 of a side's bursts, with the others' counts (lost over all). */
-function keptBurst<T extends Pick<BurstSide, 'accepted' | 'p50Ms' | 'p99Ms' | 'lost'>>(
+function keptBurst<T extends Pick<BurstSide, keyof BurstCounts>>(
   bursts: readonly T[],
 ): T & Pick<BurstSide, 'otherBursts'> {
   const [kept, ...others] = [...bursts].sort((a, b) => a.p99Ms - b.p99Ms);
