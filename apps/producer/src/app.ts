@@ -13,7 +13,6 @@ import { health } from './plugins/health.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
-import { httpTracing } from './plugins/tracing.js';
 import { inferRoutes } from './oip/infer.js';
 import { modelRoutes } from './oip/models.js';
 import { createInferStats, type InferStats } from './oip/infer-stats.js';
@@ -75,7 +74,11 @@ export function buildApp(config: Config, deps: AppDeps) {
   app.setSerializerCompiler(serializerCompiler);
   decorateBodyBinary(app);
   // First: it must see every route to wrap it (TRACING; the SDK starts in run-producer.ts).
-  if (config.TRACING !== 'off') void app.register(httpTracing());
+  // Loaded only when tracing is on: @fastify/otel and its instrumentation are 2 MB of heap.
+  if (config.TRACING !== 'off')
+    void app.register(
+      import('./plugins/tracing.js').then(({ httpTracing }) => ({ default: httpTracing() })),
+    );
 
   void app.register(errorHandler);
   // Before every route: OpenAPI sees routes registered after it, auth guards them.

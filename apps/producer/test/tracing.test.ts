@@ -73,7 +73,11 @@ describe('tracing', () => {
 
   beforeAll(async () => {
     const config = testConfig(redisUrl, tracedPrefix, { MODELS: 'iris', TRACING: 'otlp' });
-    tracing = startTracing(config, { service: 'conveyor-producer', exporter, exportEach: true })!;
+    tracing = (await startTracing(config, {
+      service: 'conveyor-producer',
+      exporter,
+      exportEach: true,
+    }))!;
     const tracedWorker = await startWorkerService(config, worker.logger, {
       tracer: tracing.tracer('@conveyor/worker'),
     });

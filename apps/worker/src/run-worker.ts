@@ -15,7 +15,7 @@ import {
   type Config,
   type Logger,
 } from '@conveyor/shared';
-import { startTracing } from '@conveyor/telemetry';
+import { startTracing, type Tracing } from '@conveyor/telemetry';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import { createWorkerMetrics } from './metrics.js';
 import { checkModelsExist } from './model-names.js';
@@ -53,9 +53,9 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
   let service: WorkerService | undefined;
   let http: HealthServer | undefined;
   const metrics = config.WORKER_HTTP_PORT > 0 ? createWorkerMetrics() : undefined;
-  const tracing = startTracing(config, { service: 'conveyor-worker' });
-  const tracer = tracing?.tracer('@conveyor/worker');
+  let tracing: Tracing | undefined;
   const started = (async () => {
+    tracing = await startTracing(config, { service: 'conveyor-worker' });
     if (metrics)
       http = await startHealthServer({
         host: config.WORKER_HTTP_HOST,
@@ -73,7 +73,10 @@ export function runWorker(config: Config, log: Logger = workerLogger(config)): W
         aborting.signal,
         configTopology(config),
       );
-      service = await startWorkerService(config, log, { metrics, tracer });
+      service = await startWorkerService(config, log, {
+        metrics,
+        tracer: tracing?.tracer('@conveyor/worker'),
+      });
       return service;
     } catch (err) {
       await http?.close();

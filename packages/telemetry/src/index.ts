@@ -1,12 +1,13 @@
 /**
  * Conveyor's tracing setup for the producer and the worker: the OpenTelemetry SDK, an OTLP (HTTP)
  * exporter and a resource naming the service, started from the configuration (`TRACING=otlp`).
- * The SDK (`@conveyor/sdk`) and shared never import this: they use `@opentelemetry/api` only.
+ * The SDK (`@conveyor/sdk`) and shared never import this: they use `@opentelemetry/api` only. With
+ * tracing off, the OpenTelemetry SDK is not loaded at all.
  *
  * @example
  * ```ts
  * import { startTracing } from '@conveyor/telemetry';
- * const tracing = startTracing(config, { service: 'conveyor-worker' }); // undefined when off
+ * const tracing = await startTracing(config, { service: 'conveyor-worker' }); // undefined when off
  * const tracer = tracing?.tracer('@conveyor/worker');
  * await tracing?.shutdown();
  * ```

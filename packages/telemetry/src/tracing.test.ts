@@ -3,8 +3,10 @@ import { loadConfig } from '@conveyor/shared';
 import { startTracing, tracesUrl } from './tracing.js';
 
 describe('startTracing', () => {
-  it('starts nothing when TRACING is off', () => {
-    expect(startTracing(loadConfig({}), { service: 'conveyor-worker' })).toBeUndefined();
+  it('starts nothing when TRACING is off', async () => {
+    await expect(
+      startTracing(loadConfig({}), { service: 'conveyor-worker' }),
+    ).resolves.toBeUndefined();
   });
 });
 

@@ -48,8 +48,11 @@ export interface GrpcServiceDeps {
   stats?: InferStats;
   /** How long ServerReady waits for the PING, in ms. Default 1000, as REST's probe. */
   readyTimeoutMs?: number;
-  /** Called when a call ends: its RPC, its status code, and the model it names (if any). */
-  onCall?: (rpc: string, code: status, model: string | undefined) => void;
+  /**
+   * Called when a call ends: its RPC, its status code's name (`OK`, `RESOURCE_EXHAUSTED`, as
+   * gRPC's own docs spell it), and the model it names (if any).
+   */
+  onCall?: (rpc: string, code: string, model: string | undefined) => void;
 }
 
 /** The model a call names: `name` of ModelReady and ModelMetadata, `model_name` of ModelInfer. */
@@ -112,13 +115,13 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
         handler(call, open ? undefined : principalOfCall(keys, call.metadata));
       run().then(
         (response) => {
-          onCall(rpc, status.OK, modelOfCall(rpc, call));
+          onCall(rpc, 'OK', modelOfCall(rpc, call));
           callback(null, response);
         },
         (error: unknown) => {
           const callId = randomUUID();
           const body = errorBodyOf(error, callId);
-          onCall(rpc, grpcStatusOf(body.statusCode), modelOfCall(rpc, call));
+          onCall(rpc, status[grpcStatusOf(body.statusCode)] ?? 'UNKNOWN', modelOfCall(rpc, call));
           const fields = { rpc, callId, code: body.code };
           if (body.code === 'ERR_INTERNAL')
             logger.error({ ...fields, err: error }, 'grpc call failed');

@@ -4,7 +4,6 @@
  * and refusals, gRPC calls, per-queue gauges read from the status at scrape time, and
  * prom-client's default process metrics.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ComparisonReport } from '@conveyor/shared';
 import type { ConveyorStatus, DriftReport } from '@conveyor/shared';
@@ -36,12 +35,13 @@ export interface ProducerMetrics {
   /** The `model` label of a model name: itself when the catalogue has it, else `other`. */
   readonly models: ModelLabels;
   readonly http: HttpMetrics;
-  /** Counts a finished gRPC call: its RPC, its status code, and the model it named (if any). */
-  grpcCall(rpc: string, code: GrpcStatus, model: string | undefined): void;
+  /**
+   * Counts a finished gRPC call: its RPC, its status code's name (`OK`, `RESOURCE_EXHAUSTED`, as
+   * gRPC's own docs spell it), and the model it named (if any). The name, not the number: this
+   * module does not load gRPC, which a producer without GRPC_PORT never does.
+   */
+  grpcCall(rpc: string, code: string, model: string | undefined): void;
 }
-
-/** A gRPC status code's name (`OK`, `RESOURCE_EXHAUSTED`), as gRPC's own docs spell it. */
-const grpcCodeName = (code: GrpcStatus): string => GrpcStatus[code] ?? 'UNKNOWN';
 
 export function createProducerMetrics(options: ProducerMetricsOptions): ProducerMetrics {
   const registry = new Registry();
@@ -64,8 +64,7 @@ export function createProducerMetrics(options: ProducerMetricsOptions): Producer
     models,
     http,
     grpcCall(rpc, code, model) {
-      const count = (label: string) =>
-        grpc.inc({ method: rpc, code: grpcCodeName(code), model: label });
+      const count = (label: string) => grpc.inc({ method: rpc, code, model: label });
       const label = models.label(model);
       if (typeof label === 'string') count(label);
       else void label.then(count);

@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import { stageModelVersion } from '@conveyor/engine';
 import { findModelStatus, pinProductionBeforePublish, type ModelAdmin } from '@conveyor/sdk';
 import { ConveyorError, DEFAULT_ALIAS, type Config } from '@conveyor/shared';
 import { ErrorBodySchema } from '../oip/schemas.js';
@@ -81,6 +80,9 @@ export const modelUploadRoutes: FastifyPluginCallbackZod<ModelUploadOptions> = (
       const { name } = request.params;
       const models = await admin();
       const before = await findModelStatus(models, name);
+      // Loaded on the first upload: the engine brings onnxruntime and sharp's native libraries,
+      // which a producer that only queues jobs never needs.
+      const { stageModelVersion } = await import('@conveyor/engine');
       const staged = await stageModelVersion({
         repository: config.MODEL_REPOSITORY,
         name,
