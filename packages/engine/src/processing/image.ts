@@ -2,7 +2,8 @@
  * @file The `image` input step: encoded images (one per row) decoded with sharp into one float32
  * tensor row each, resized, colour-ordered and normalised as model.json says.
  */
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
+import { loadSharp } from './sharp.js';
 import {
   ConveyorError,
   checkedByteLength,
@@ -25,6 +26,7 @@ interface Size {
  * anything is decoded.
  */
 export async function imageSize(bytes: Uint8Array, maxPixels: number, row: number): Promise<Size> {
+  const sharp = await loadSharp();
   let meta: Metadata;
   try {
     // The header only: the pixel limit is checked below, with our code, not sharp's message.
@@ -58,6 +60,7 @@ async function decodePixels(
   placement: ImagePlacement,
   row: number,
 ): Promise<Buffer> {
+  const sharp = await loadSharp();
   try {
     let image = sharp(bytes, { autoOrient: true, limitInputPixels: step.maxPixels })
       .flatten({ background: '#ffffff' })
@@ -237,6 +240,7 @@ export const IMAGE_STEP: InputStepKind<ImageStep> = {
       },
       frames: (fed) => made.get(fed),
       async sample() {
+        const sharp = await loadSharp();
         const png = await sharp({
           create: { width: 32, height: 32, channels: 3, background: '#808080' },
         })

@@ -3,7 +3,7 @@
  * to a fixed height keeping their aspect, scaled to [-1, 1], channels first in BGR order (the
  * models were trained on OpenCV's BGR images), zero-padded on the right to a common width.
  */
-import sharp from 'sharp';
+import { loadSharp } from '../sharp.js';
 import type { RawImage } from './crop.js';
 
 /** A batch of lines as a float32 [N, 3, height, width] tensor's data and dims. */
@@ -18,6 +18,7 @@ export const LINE_HEIGHT = 48;
 async function resizeRgb(image: RawImage, width: number, height: number): Promise<Uint8Array> {
   const { width: w, height: h, channels } = image;
   if (channels !== 3) throw new RangeError(`a text line has 3 channels, not ${channels}`);
+  const sharp = await loadSharp();
   const buffer = await sharp(image.data, { raw: { width: w, height: h, channels } })
     .resize(width, height, { fit: 'fill' })
     .raw()

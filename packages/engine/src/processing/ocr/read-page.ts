@@ -3,7 +3,7 @@
  * resize), DB boxes scaled back to the image, upright crops, direction, recognition in groups
  * of similar aspect, CTC decoding. The `ocr` pipeline runs this with the repository's models.
  */
-import sharp from 'sharp';
+import { loadSharp } from '../sharp.js';
 import {
   ConveyorError,
   DEFAULT_MAX_TENSOR_BYTES,
@@ -46,6 +46,7 @@ export const DETECTOR_IMAGE: ImageStep = ImageStepSchema.parse({
 });
 
 async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<RawImage> {
+  const sharp = await loadSharp();
   try {
     const { data, info } = await sharp(bytes, { autoOrient: true, limitInputPixels: maxPixels })
       .flatten({ background: '#ffffff' })
