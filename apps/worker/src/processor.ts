@@ -36,7 +36,7 @@ async function dropBlobs(blobs: BlobStore, keys: readonly string[], log: Logger)
 }
 
 /** The keys of a job of `model`'s stored inputs, read from its payload as it is (valid or not). */
-export function storedInputKeys(blobs: BlobStore, model: string, job: Job): string[] {
+function storedInputKeys(blobs: BlobStore, model: string, job: Job): string[] {
   const inputs = (job.data as { inputs?: unknown } | undefined)?.inputs;
   if (typeof inputs !== 'object' || inputs === null) return [];
   const keys: string[] = [];
@@ -146,10 +146,10 @@ export function createProcessor(
   tracer?: Tracer,
   observer: PredictionObserver = NO_OBSERVER,
 ) {
-  /** Logs a failed job and turns its error into what BullMQ records; drops its last blobs. */
+  /** Logs a failed job and turns its error into what BullMQ records; expires its last blobs. */
   const failed = async (
     job: Job,
-    stored: readonly string[],
+    keys: readonly string[],
     thrown: unknown,
     traced: JobTrace | undefined,
   ): Promise<Error> => {
@@ -170,7 +170,6 @@ export function createProcessor(
     // Stored inputs stay for a retry, and expire soon after the job's last attempt.
     const last = !error.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     metrics.failed(error.code, !last);
-    const keys = stored.map((n) => blobs.key(model, jobId, n));
     if (last && keys.length > 0)
       await blobs
         .expire(keys, FAILED_INPUTS_KEEP_S)
@@ -187,11 +186,12 @@ export function createProcessor(
     metrics.taken(queuedMs / 1000);
     const jobId = String(job.id);
     const traced = tracer && startJobTrace(tracer, job, model, version, takenAt);
-    let stored: string[] = [];
+    let storedKeys: string[] = [];
     try {
       const payload = readJobPayload(job.data, jobId);
       // Known from here, so that stored inputs go with the job however it ends.
-      stored = storedNames(payload);
+      const stored = storedNames(payload);
+      storedKeys = stored.map((n) => blobs.key(model, jobId, n));
       if (payload.model !== model || (payload.version ?? version) !== version) {
         throw new ConveyorError(
           'ERR_PAYLOAD_INVALID',
@@ -205,10 +205,7 @@ export function createProcessor(
           `deadline ${new Date(deadline).toISOString()} passed ${takenAt - deadline} ms before a worker took the job`,
         );
       }
-      const bytes =
-        stored.length > 0
-          ? await blobs.get(stored.map((n) => blobs.key(model, jobId, n)))
-          : NO_BYTES;
+      const bytes = storedKeys.length > 0 ? await blobs.get(storedKeys) : NO_BYTES;
       const inputs = readInputs(payload, jobId, stored, bytes, engine.maxTensorBytes);
       const wanted = observer.wants(model, version, payload);
       const started = performance.now();
@@ -280,7 +277,7 @@ export function createProcessor(
         },
       };
     } catch (thrown) {
-      throw await failed(job, stored, thrown, traced);
+      throw await failed(job, storedKeys, thrown, traced);
     }
   };
 }
