@@ -4,7 +4,8 @@ import { dropPrefix, uniquePrefix } from '../../../test/support/prefix.js';
 
 /**
  * What a worker loads: sharp (and libvips) only for a model that takes images, whose warm-up
- * decodes one; tracing's SDK only with TRACING=otlp. A real worker process, from its sources.
+ * decodes one; no OpenTelemetry SDK with TRACING off (the producer's test shows that
+ * @conveyor/telemetry loads it with TRACING=otlp). A real worker process, from its sources.
  */
 const redisUrl = inject('redisUrl');
 const prefix = uniquePrefix();
