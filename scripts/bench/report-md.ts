@@ -458,7 +458,7 @@ function warmUpBursts(b: NonNullable<BenchResults['burst']>): string {
       : [],
   );
   if (each.length === 0) return '';
-  return `\n\nEvery side first took one burst that is not measured, after its closed-loop warm-up: the scenario's first burst meets a cold host whatever server takes it (Redis faults in fresh pages for the images, and a server that falls behind falls further). Their p99s: ${each.join('; ')}; their lost jobs count in the target's row.`;
+  return `\n\nEvery side first took one burst that is not measured, after its closed-loop warm-up: the scenario's first burst meets a cold host whatever server takes it (Redis faults in fresh pages for the images, and a server that falls behind falls further). Their p99s: ${each.join('; ')}. The lost jobs of Conveyor's first burst with a worker count in the target's row, as its other bursts' do.`;
 }
 
 /** The bursts Conveyor's side ran besides the one its row of the table shows. */
