@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const MODELS = `${ROOT}models`;
 
-/** A worker as a real child process, started as `pnpm worker` starts it. */
+/** A worker (or a producer) as a real child process, started as `pnpm worker` starts it. */
 export interface WorkerProcess {
   child: ChildProcess;
   /** Every JSON log line so far. */
@@ -45,13 +45,28 @@ export const serviceEnv = (
 });
 
 /** Starts a worker (see AppEntry) and resolves once it logs "worker ready". */
-export async function spawnWorker(
+export function spawnWorker(
   redisUrl: string,
   prefix: string,
   env: Record<string, string> = {},
   entry: AppEntry = 'sources',
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, appArgs('worker', entry), {
+  return spawnService('worker', redisUrl, prefix, env, entry);
+}
+
+/**
+ * Starts a worker or a producer (see AppEntry), with `nodeArgs` before its entry, and resolves
+ * once it logs "<app> ready".
+ */
+export async function spawnService(
+  app: 'worker' | 'producer',
+  redisUrl: string,
+  prefix: string,
+  env: Record<string, string> = {},
+  entry: AppEntry = 'sources',
+  nodeArgs: readonly string[] = [],
+): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, ...appArgs(app, entry)], {
     cwd: ROOT,
     env: serviceEnv(redisUrl, prefix, env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,19 +86,19 @@ export async function spawnWorker(
         if (!line.startsWith('{')) continue;
         const record = JSON.parse(line) as Record<string, unknown>;
         logs.push(record);
-        if (record.msg === 'worker ready') resolve();
+        if (record.msg === `${app} ready`) resolve();
       }
     });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     void exited.then((code) =>
-      reject(new Error(`worker exited with ${code} before it was ready: ${stderr}`)),
+      reject(new Error(`${app} exited with ${code} before it was ready: ${stderr}`)),
     );
   });
-  // A worker started with LOG_LEVEL above info never logs "worker ready"; give up rather than hang.
+  // A service started with LOG_LEVEL above info never logs that it is ready; give up, not hang.
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error('the worker did not log "worker ready" within 60 s')),
+      () => reject(new Error(`the ${app} did not log "${app} ready" within 60 s`)),
       60_000,
     );
   });

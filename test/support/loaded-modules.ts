@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT, appArgs, serviceEnv } from '../../scripts/lib/worker-process.js';
+import { spawnService } from '../../scripts/lib/worker-process.js';
 
 /** What a running service has loaded: its CommonJS modules' files and its mapped libraries. */
 export interface Loaded {
@@ -31,29 +29,31 @@ export async function loadedBy(
   const dir = await mkdtemp(join(tmpdir(), 'conveyor-loaded-'));
   const preload = join(dir, 'name-modules.cjs');
   await writeFile(preload, PRELOAD);
-  const child = spawn(process.execPath, ['--require', preload, ...appArgs(app, 'sources')], {
-    cwd: ROOT,
-    env: serviceEnv(redisUrl, prefix, { LOG_LEVEL: 'info', ...env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   try {
-    for await (const line of createInterface({ input: child.stdout })) {
-      if (line.includes(`"${app} ready"`)) break;
+    const service = await spawnService(
+      app,
+      redisUrl,
+      prefix,
+      { LOG_LEVEL: 'info', ...env },
+      'sources',
+      ['--require', preload],
+    );
+    try {
+      const answer = (async () => {
+        for await (const line of createInterface({ input: service.child.stderr! })) {
+          if (line.startsWith('MODULES ')) return JSON.parse(line.slice(8)) as string[];
+        }
+        throw new Error(`the ${app} ended without naming its modules`);
+      })();
+      service.child.kill('SIGUSR2');
+      const modules = await answer;
+      const maps = await readFile(`/proc/${service.child.pid}/maps`, 'utf8');
+      const libraries = [...new Set(maps.split('\n').map((l) => l.split(/\s+/)[5] ?? ''))];
+      return { modules, libraries };
+    } finally {
+      await service.stop();
     }
-    const answer = (async () => {
-      for await (const line of createInterface({ input: child.stderr })) {
-        if (line.startsWith('MODULES ')) return JSON.parse(line.slice(8)) as string[];
-      }
-      throw new Error(`the ${app} ended without naming its modules`);
-    })();
-    child.kill('SIGUSR2');
-    const modules = await answer;
-    const maps = await readFile(`/proc/${child.pid}/maps`, 'utf8');
-    const libraries = [...new Set(maps.split('\n').map((l) => l.split(/\s+/)[5] ?? ''))];
-    return { modules, libraries };
   } finally {
-    child.kill('SIGTERM');
-    if (child.exitCode === null) await once(child, 'exit');
     await rm(dir, { recursive: true, force: true });
   }
 }
