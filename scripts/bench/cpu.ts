@@ -89,6 +89,17 @@ export async function redisInfo(
   };
 }
 
+/** The Redis at `url`'s `hash-max-listpack-value` (asked by its Redis 6 name, an alias since 7). */
+export async function redisHashValueBytes(url: string): Promise<number> {
+  const connection = new Redis(url);
+  try {
+    const reply = (await connection.config('GET', 'hash-max-ziplist-value')) as unknown[];
+    return Number(reply[1]);
+  } finally {
+    connection.disconnect();
+  }
+}
+
 /** Redis's `used_memory`, read on a connection the caller holds (for reads many times a second). */
 export async function usedMemory(connection: Redis): Promise<number> {
   return Number(/^used_memory:(\d+)/m.exec(await connection.info('memory'))?.[1]);

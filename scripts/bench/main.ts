@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../lib/worker-process.js';
 import { createBenchContext, type BenchContext } from './context.js';
-import { redisInfo } from './cpu.js';
+import { redisHashValueBytes, redisInfo } from './cpu.js';
 import { perfAvailable, removePerfDir } from './perf-profile.js';
 import { machine, round, say } from './lib.js';
 import { targetsText, targetRows } from './report.js';
@@ -111,7 +111,8 @@ if (profile && !perfAvailable())
 const ctx = await createBenchContext(quick, profile);
 try {
   const info = await redisInfo(ctx.redis.url);
-  results.machine = { ...machine(), redis: info.version };
+  const redisHashValue = await redisHashValueBytes(ctx.redis.url);
+  results.machine = { ...machine(), redis: info.version, redisHashValueBytes: redisHashValue };
   say(`Conveyor benchmark${quick ? ' (quick)' : ''}: ${JSON.stringify(results.machine)}`);
   say(`Redis: throwaway redis-server at ${ctx.redis.url}; models: ${ctx.repository}`);
   for (const [i, scenario] of SCENARIOS.entries()) {

@@ -44,8 +44,10 @@ package at a width of 320 px (184 KB in, 40×6625 floats, 1.06 MB, out; about 10
 Each target row compares two figures of the same run. The image model's inference CPU is
 estimated as rows × the in-process milliseconds per row at the batch size nearest the mean batch
 that formed end to end. Issue 17 sets no goal for OCR; its row borrows the image model's
-0.75 of issue 14. Everything (the driver, Redis, the workers, the producer) shares the same
-cores; on a shared two-core virtual machine the same configuration varies by about ±20 % between
+0.75 of issue 14. Redis runs as \`conveyor dev\` starts it, with no persistence and the
+settings Conveyor ships (docs/operations.md), whose \`hash-max-listpack-value\` the run's line
+above gives; plain BullMQ's sides run on the same Redis. Everything (the driver, Redis, the
+workers, the producer) shares the same cores; on a shared two-core virtual machine the same configuration varies by about ±20 % between
 runs, so read differences under that as noise.`;
 
 export const LOAD_TESTS = `## Load tests

@@ -55,7 +55,11 @@ const n = (v: number | undefined, digits = 0) =>
 function latestRun(r: BenchResults): string {
   const m = r.machine;
   if (!m || r.date === undefined) return NOT_MEASURED;
-  const redis = m.redis === undefined ? '' : `, Redis ${m.redis}`;
+  const hashValue =
+    m.redisHashValueBytes === undefined
+      ? ''
+      : ` (\`hash-max-listpack-value ${m.redisHashValueBytes}\`)`;
+  const redis = m.redis === undefined ? '' : `, Redis ${m.redis}${hashValue}`;
   const failed = Object.entries(r.errors ?? {}).map(
     ([scenario, message]) => `\n\nScenario ${scenario} failed: ${message.split('\n')[0] ?? ''}`,
   );

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { REDIS_SERVER_SETTINGS } from '@conveyor/shared';
 import {
   hasRedisServerBinary,
   redisAnswers,
@@ -35,7 +36,7 @@ export async function provideRedis(envUrl: string | undefined): Promise<RedisHan
   if (dockerAnswers()) {
     const { RedisContainer } = await import('@testcontainers/redis');
     const container = await new RedisContainer('redis:7-alpine')
-      .withCommand(['redis-server', '--maxmemory-policy', 'noeviction'])
+      .withCommand(['redis-server', '--maxmemory-policy', 'noeviction', ...REDIS_SERVER_SETTINGS])
       .start();
     return {
       url: container.getConnectionUrl(),

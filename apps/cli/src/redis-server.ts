@@ -3,7 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedisClient, redisTarget, type RedisTarget } from '@conveyor/shared';
+import {
+  REDIS_SERVER_SETTINGS,
+  createRedisClient,
+  redisTarget,
+  type RedisTarget,
+} from '@conveyor/shared';
 
 /** A Redis the CLI, the demo or the tests can use, and how to stop it if we started it. */
 export interface RedisHandle {
@@ -67,8 +72,9 @@ export interface RedisServerOptions {
 }
 
 /**
- * Starts a `redis-server` on a loopback port and waits until it answers; rejects when it exits or
- * stays silent for 10 s.
+ * Starts a `redis-server` on a loopback port, with the settings docker-compose.yml gives Redis
+ * (`noeviction`, REDIS_SERVER_SETTINGS) but no persistence, and waits until it answers; rejects
+ * when it exits or stays silent for 10 s. `args` come last, and override them.
  */
 export async function startRedisServer(
   options: RedisServerOptions = {},
@@ -90,6 +96,8 @@ export async function startRedisServer(
       dir,
       '--maxmemory-policy',
       'noeviction',
+      // As docker-compose.yml runs it: a job's hash in one listpack (see REDIS_SERVER_SETTINGS).
+      ...REDIS_SERVER_SETTINGS,
       ...(options.args ?? []),
     ],
     { stdio: 'ignore' },

@@ -24,6 +24,7 @@ import { startAnnouncing } from './announce.js';
 import type { MetricsSource, WorkerMetrics } from './metrics.js';
 import { createBlobStore } from './blob-store.js';
 import { watchRedisHealth } from './redis-health.js';
+import { adviseJobHashEncoding } from './redis-settings.js';
 import { watchRepository, type RepositoryWatch } from './repository-watch.js';
 import { announcementOf, createRollout, keyOf } from './rollout.js';
 import { createPredictionLog } from './prediction-log.js';
@@ -128,6 +129,8 @@ export async function startWorkerService(
     { redis: redactUrl(config.REDIS_URL), prefix: config.REDIS_KEY_PREFIX },
     'connecting to redis',
   );
+  // Advice only: never waited for, and never a reason not to start.
+  void adviseJobHashEncoding(connection, log);
   const served = () => [...engine.models.values()].flat();
 
   // Announce each model version (and keep announcing it) so clients can check requests before
