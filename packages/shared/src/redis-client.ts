@@ -4,7 +4,6 @@ import type { Cluster, Redis } from 'ioredis';
 import { ConveyorError } from './errors.js';
 import { redisAddress } from './redis-options.js';
 import type { RedisSentinelGroup, RedisTarget } from './redis-target.js';
-import { enforceCommandDeadlines } from './redis-command-deadline.js';
 
 /*
  * One way to open a Redis connection, to a single server, a Redis Cluster or the master of a
@@ -72,17 +71,13 @@ export function createRedisClient(
   };
   if (target.sentinel) return sentinelClient(target.sentinel, target.db, auth, options);
   if (!target.cluster) {
-    // The command timeout is kept with one timer for the connection (see enforceCommandDeadlines).
-    const { commandTimeout, ...rest } = options;
-    const client = new (loadIoredis().Redis)({
+    return new (loadIoredis().Redis)({
       host: target.host,
       port: target.port,
       ...(target.db !== undefined && { db: target.db }),
       ...auth,
-      ...rest,
+      ...options,
     });
-    if (commandTimeout !== undefined) enforceCommandDeadlines(client, commandTimeout);
-    return client;
   }
   if (target.db !== undefined && target.db !== 0)
     throw new ConveyorError(
