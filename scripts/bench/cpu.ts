@@ -1,6 +1,7 @@
 /** CPU time and memory of processes, read from /proc (Linux only; NaN elsewhere). */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { hashValueBytes } from '@conveyor/shared';
 import { round } from './lib.js';
 import type { CpuSeconds, RedisCommandsPerJob } from './results.js';
 
@@ -89,12 +90,11 @@ export async function redisInfo(
   };
 }
 
-/** The Redis at `url`'s `hash-max-listpack-value` (asked by its Redis 6 name, an alias since 7). */
+/** The Redis at `url`'s `hash-max-listpack-value` (docs/operations.md). */
 export async function redisHashValueBytes(url: string): Promise<number> {
   const connection = new Redis(url);
   try {
-    const reply = (await connection.config('GET', 'hash-max-ziplist-value')) as unknown[];
-    return Number(reply[1]);
+    return await hashValueBytes(connection);
   } finally {
     connection.disconnect();
   }

@@ -1,4 +1,9 @@
-import { JOB_HASH_VALUE_BYTES, type Logger, type RedisClient } from '@conveyor/shared';
+import {
+  JOB_HASH_VALUE_BYTES,
+  hashValueBytes,
+  type Logger,
+  type RedisClient,
+} from '@conveyor/shared';
 
 /** The message of the log record `adviseJobHashEncoding` writes; tests look for it. */
 export const JOB_HASH_ADVICE = 'redis stores each job as a hash table';
@@ -10,14 +15,12 @@ export const JOB_HASH_ADVICE = 'redis stores each job as a hash table';
  * managed service, an ACL): the worker cannot tell, and runs the same either way.
  */
 export async function adviseJobHashEncoding(redis: RedisClient, log: Logger): Promise<void> {
-  let reply: unknown;
+  let value: number;
   try {
-    // The Redis 6 name, an alias from Redis 7 on: one question for both.
-    reply = await redis.config('GET', 'hash-max-ziplist-value');
+    value = await hashValueBytes(redis);
   } catch {
     return;
   }
-  const value = Array.isArray(reply) ? Number(reply[1]) : Number.NaN;
   if (!(value < JOB_HASH_VALUE_BYTES)) return;
   log.info(
     { hashMaxListpackValue: value, recommended: JOB_HASH_VALUE_BYTES },

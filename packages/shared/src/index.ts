@@ -368,7 +368,7 @@ export {
   type RedisClientOptions,
 } from './redis-client.js';
 export { batchWritesPerTurn } from './redis-write-batching.js';
-export { JOB_HASH_VALUE_BYTES, REDIS_SERVER_SETTINGS } from './redis-settings.js';
+export { JOB_HASH_VALUE_BYTES, REDIS_SERVER_SETTINGS, hashValueBytes } from './redis-settings.js';
 export { perTurn, type PerTurnOptions } from './per-turn.js';
 export {
   SENTINEL_NAME,

@@ -1,3 +1,5 @@
+import type { RedisClient } from './redis-client.js';
+
 /**
  * The Redis setting Conveyor ships with beside `noeviction` (docker-compose.yml, `conveyor dev`,
  * docs/operations.md): the longest field value a hash keeps in Redis's compact listpack encoding.
@@ -18,3 +20,13 @@ export const REDIS_SERVER_SETTINGS: readonly string[] = Object.freeze([
   '--hash-max-ziplist-value',
   String(JOB_HASH_VALUE_BYTES),
 ]);
+
+/**
+ * The `hash-max-listpack-value` of the Redis `redis` talks to, asked by the name Redis 6 knows (an
+ * alias from Redis 7 on); NaN when the reply is not a setting's. Rejects when Redis refuses
+ * `CONFIG` (a managed service, an ACL).
+ */
+export async function hashValueBytes(redis: RedisClient): Promise<number> {
+  const reply: unknown = await redis.config('GET', 'hash-max-ziplist-value');
+  return Array.isArray(reply) ? Number(reply[1]) : Number.NaN;
+}
