@@ -47,8 +47,8 @@ that formed end to end. Issue 17 sets no goal for OCR; its row borrows the image
 0.75 of issue 14. Redis runs as \`conveyor dev\` starts it, with no persistence and the
 settings Conveyor ships (docs/operations.md), whose \`hash-max-listpack-value\` the run's line
 above gives; plain BullMQ's sides run on the same Redis. Everything (the driver, Redis, the
-workers, the producer) shares the same cores; on a shared two-core virtual machine the same configuration varies by about ±20 % between
-runs, so read differences under that as noise.`;
+workers, the producer) shares the same cores; on a shared two-core virtual machine the same
+configuration varies by about ±20 % between runs, so read differences under that as noise.`;
 
 export const LOAD_TESTS = `## Load tests
 
