@@ -129,6 +129,40 @@ describe('what HTTP adds to a sync predict', () => {
   });
 });
 
+describe("the SDK's sync p50 over the queue floor", () => {
+  const sdkRow = (results: BenchResults) =>
+    targetRows(results).find((row) => row.id === 'sdk-over-floor');
+  const run = latencyRun(2.4, 3.5);
+  run.latency!.iris!.floorP50Ms = 2.0;
+  const embedded = {
+    model: 'iris',
+    samples: 20_000,
+    rawP50Ms: 0.016,
+    rawP99Ms: 0.05,
+    embeddedP50Ms: 0.04,
+    embeddedP99Ms: 0.12,
+  };
+
+  it('names what a call costs after an idle gap in the same process, when it was measured', () => {
+    const idle = {
+      ...embedded,
+      idleGapMs: 3,
+      idleSamples: 300,
+      rawAfterIdleP50Ms: 0.12,
+      embeddedAfterIdleP50Ms: 0.18,
+    };
+    const row = sdkRow({ ...run, embedded: idle })!;
+    expect(verdict(row)).toBe('met');
+    expect(row.value).toContain(
+      "after 3 ms idle, onnxruntime's run 0.12 ms (0.016 back to back) and the embedded predict 0.18 ms (0.04)",
+    );
+  });
+
+  it('says nothing of it for runs saved before it was measured', () => {
+    expect(sdkRow({ ...run, embedded })!.value).not.toContain('idle');
+  });
+});
+
 /** Scenario 5's burst: Conveyor's p99 with a worker, and both servers' with none. */
 function burstRun(conveyorP99: number, bareQueuedP99?: number): BenchResults {
   const side = (p99Ms: number) => ({

@@ -18,6 +18,8 @@ export function countsFor(quick: boolean) {
     imageJobs: quick ? 300 : 3000,
     latencySamples: quick ? 50 : 1000,
     embeddedSamples: quick ? 2000 : 20_000,
+    // Each after 3 ms of idling: 300 take about 2 s.
+    idleSamples: quick ? 50 : 300,
     burstSeconds: quick ? 1 : 4,
     burstMaxRequests: quick ? 500 : 4000,
     burstWarmRequests: quick ? 100 : 1000,

@@ -392,7 +392,11 @@ function latency(r: BenchResults): string {
         ],
       )
     : NOT_MEASURED;
-  return `${queue}\n\n${embedded}${e ? `\n\n${e.samples} interleaved calls of each after 200 of warm-up.` : ''}`;
+  const idle =
+    e?.rawAfterIdleP50Ms === undefined || e.embeddedAfterIdleP50Ms === undefined
+      ? ''
+      : ` Then ${e.idleSamples} calls of each, every one after ${e.idleGapMs} ms of idling, as a worker's calls come at low load: \`session.run\` p50 ${n(e.rawAfterIdleP50Ms, 4)} ms, \`predict\` p50 ${n(e.embeddedAfterIdleP50Ms, 4)} ms. What a call costs after an idle gap on this host, whoever's code it runs; the worker's own run and \`engine.predict\` in the SDK's calls above are timed at that pace.`;
+  return `${queue}\n\n${embedded}${e ? `\n\n${e.samples} interleaved calls of each after 200 of warm-up.${idle}` : ''}`;
 }
 
 function burst(r: BenchResults): string {

@@ -7,6 +7,7 @@ import type {
   BenchResults,
   AcceptOnlySide,
   BurstSide,
+  EmbeddedResult,
   EndToEndResult,
   IngestResult,
   IngestSide,
@@ -136,6 +137,15 @@ function ingestLimit(ingest: IngestResult): number | undefined {
 }
 
 /** What the bare server reaches, against bare fastify, queueing with plain BullMQ (9). */
+/**
+ * What a call costs in the bench's process after an idle gap, as a worker's calls come at low
+ * load, against back to back (scenario 4's embedded measures); empty for older files.
+ */
+function afterIdle(e: EmbeddedResult | undefined): string {
+  if (e?.rawAfterIdleP50Ms === undefined || e.embeddedAfterIdleP50Ms === undefined) return '';
+  return `; in the bench's process after ${e.idleGapMs} ms idle, onnxruntime's run ${e.rawAfterIdleP50Ms} ms (${e.rawP50Ms} back to back) and the embedded predict ${e.embeddedAfterIdleP50Ms} ms (${e.embeddedP50Ms})`;
+}
+
 function floors(ingest: IngestResult): string {
   const of = (side: IngestSide | undefined) =>
     side ? fixed(side.requestsPerSecond / ingest.bare.requestsPerSecond, 3) : undefined;
@@ -288,7 +298,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
       sync && floor !== undefined ? sync.sdkP50Ms - floor : undefined,
       { atMost: 0.5, unit: ' ms' },
       (v) =>
-        `${signed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms${sync?.workerInferenceP50Ms === undefined ? '' : `; the worker's engine.predict p50 ${sync.workerInferenceP50Ms} ms${sync.workerRunP50Ms === undefined ? '' : `, onnxruntime's run in it ${sync.workerRunP50Ms} ms`}`})`,
+        `${signed(v, 3)} ms (${sync?.sdkP50Ms} over ${floor} ms${sync?.workerInferenceP50Ms === undefined ? '' : `; the worker's engine.predict p50 ${sync.workerInferenceP50Ms} ms${sync.workerRunP50Ms === undefined ? '' : `, onnxruntime's run in it ${sync.workerRunP50Ms} ms`}`}${afterIdle(results.embedded)})`,
     ),
   );
   rows.push(

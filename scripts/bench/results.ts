@@ -92,6 +92,14 @@ export interface EmbeddedResult {
   rawP99Ms: number;
   embeddedP50Ms: number;
   embeddedP99Ms: number;
+  /** The idle time before each call of the measures below, in ms (absent from older files). */
+  idleGapMs?: number;
+  /** Calls of each after an idle gap. */
+  idleSamples?: number;
+  /** `session.run` p50 when each call follows `idleGapMs` of idling. */
+  rawAfterIdleP50Ms?: number;
+  /** The embedded client's `predict` p50 when each call follows `idleGapMs` of idling. */
+  embeddedAfterIdleP50Ms?: number;
 }
 
 /** A burst's counts and latencies, as a side keeps its bursts besides the one it reports. */
