@@ -136,7 +136,6 @@ function ingestLimit(ingest: IngestResult): number | undefined {
   );
 }
 
-/** What the bare server reaches, against bare fastify, queueing with plain BullMQ (9). */
 /**
  * What a call costs in the bench's process after an idle gap, as a worker's calls come at low
  * load, against back to back (scenario 4's embedded measures); empty for older files.
@@ -146,6 +145,7 @@ function afterIdle(e: EmbeddedResult | undefined): string {
   return `; in the bench's process after ${e.idleGapMs} ms idle, onnxruntime's run ${e.rawAfterIdleP50Ms} ms (${e.rawP50Ms} back to back) and the embedded predict ${e.embeddedAfterIdleP50Ms} ms (${e.embeddedP50Ms})`;
 }
 
+/** What the bare server reaches, against bare fastify, queueing with plain BullMQ (9). */
 function floors(ingest: IngestResult): string {
   const of = (side: IngestSide | undefined) =>
     side ? fixed(side.requestsPerSecond / ingest.bare.requestsPerSecond, 3) : undefined;

@@ -8,6 +8,7 @@
  */
 import { Agent } from 'node:http';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConveyorClient } from '@conveyor/sdk';
 import { createEmbeddedClient } from '@conveyor/sdk/embedded';
 import { freePort } from '../../lib/redis-server.js';
@@ -139,8 +140,6 @@ function inferPost(agent: Agent, port: number, workload: Workload, ok = 200): ()
  * scenario 4's SDK calls waits a few ms between its jobs (the other calls of the turn take it).
  */
 const IDLE_GAP_MS = 3;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Embedded predict and raw session.run on iris, interleaved call by call in this process; then
