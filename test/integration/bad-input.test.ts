@@ -132,6 +132,38 @@ describe('bad input', () => {
     });
   });
 
+  describe('from the SDK with routing and signature cached, checked at once', () => {
+    const total = async () =>
+      Object.values(
+        await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed'),
+      ).reduce((a, b) => a + b, 0);
+
+    it('refuses bad input with a rejected promise, never a throw, and enqueues nothing for it', async () => {
+      // A good job first: its routing and signature are cached from here on.
+      await client.predict('iris', { features: goodRow });
+      const before = await total();
+      const calls: [() => Promise<unknown>, ErrorCode][] = [
+        [() => client.enqueue('iris', { features: [[1, 2, 3]] }), 'ERR_INPUT_SHAPE'],
+        [() => client.enqueue('iris', { feature: goodRow }), 'ERR_INPUT_MISSING'],
+        [() => client.enqueue('iris', { features: 'five' as never }), 'ERR_VALIDATION'],
+        [
+          () => client.enqueue('iris', { features: goodRow }, { outputs: ['logits'] }),
+          'ERR_OUTPUT_UNKNOWN',
+        ],
+        [() => client.predict('iris', { features: [1, 2, 3, 4] }), 'ERR_INPUT_SHAPE'],
+      ];
+      for (const [call, code] of calls) {
+        let pending: Promise<unknown> | undefined;
+        expect(() => (pending = call())).not.toThrow();
+        await expect(pending).rejects.toMatchObject({ name: 'ConveyorError', code });
+      }
+      expect(await total()).toBe(before);
+      // And a good one still runs, on the version the cache named.
+      const handle = await client.enqueue('iris', { features: goodRow });
+      await expect(handle.result()).resolves.toMatchObject({ model: 'iris', version: '1' });
+    });
+  });
+
   describe('raw jobs placed on the queue directly, checked again by the worker', () => {
     const good = () => ({ v: 1, model: 'iris', inputs: { features: wire('features', goodRow) } });
     const cases: [string, unknown, ErrorCode][] = [

@@ -17,7 +17,7 @@ function harness(options: Partial<BackPressureOptions> = {}) {
   return { state, backPressure };
 }
 
-const refusal = async (promise: Promise<void>) => {
+const refusal = async (promise: Promise<unknown>) => {
   try {
     await promise;
     return undefined;
@@ -55,6 +55,28 @@ describe('createBackPressure', () => {
     expect((await refusal(backPressure.check('iris', 2)))?.code).toBe('ERR_QUEUE_FULL');
     await backPressure.check('iris');
     expect(state.reads).toBe(2);
+    backPressure.close();
+  });
+
+  it('checkNow answers at once from a fresh reading, and says false where check must read', async () => {
+    const { state, backPressure } = harness();
+    state.depth = 1;
+    // No reading yet: nothing is counted and no read starts here.
+    expect(backPressure.checkNow('iris')).toBe(false);
+    expect(state.reads).toBe(0);
+    await backPressure.check('iris');
+    expect(backPressure.checkNow('iris')).toBe(true);
+    // 1 queued + 2 counted here: one more does not fit, and the refusal is thrown at once.
+    expect(await refusal(Promise.resolve().then(() => backPressure.checkNow('iris')))).toEqual({
+      code: 'ERR_QUEUE_FULL',
+      details: { model: 'iris', depth: 3, limit: 3, jobs: 1, retryAfterS: 1 },
+    });
+    expect(() => backPressure.checkNow('iris')).toThrow(ConveyorError);
+    expect(state.reads).toBe(1);
+    // A reading older than maxAgeMs (its refreshes failing) is stale: check must read again.
+    state.fail = true;
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(backPressure.checkNow('iris')).toBe(false);
     backPressure.close();
   });
 

@@ -30,6 +30,12 @@ export interface BackPressure {
    * ERR_QUEUE_UNAVAILABLE when Redis does not answer a read the check has to wait for.
    */
   check(model: string, jobs?: number): Promise<void>;
+  /**
+   * `check` at once, from a fresh reading: true when the jobs fit (and are counted), ERR_QUEUE_FULL
+   * thrown when they do not; false when there is no fresh reading (call `check`, which waits for
+   * one).
+   */
+  checkNow(model: string, jobs?: number): boolean;
   /** Stops the background refreshes. */
   close(): void;
 }
@@ -116,21 +122,39 @@ export function createBackPressure(options: BackPressureOptions): BackPressure {
     return reading;
   };
 
+  /** Counts `jobs` on a reading, or throws ERR_QUEUE_FULL when they do not fit. */
+  const admit = (model: string, reading: Reading, jobs: number) => {
+    const limit = options.limits?.[model] ?? options.limit;
+    const depth = (reading.depth ?? 0) + reading.added;
+    if (depth + jobs > limit) {
+      throw new ConveyorError(
+        'ERR_QUEUE_FULL',
+        `the queue of model "${model}" holds ${depth} jobs not yet started, and its limit is ${limit}; retry after ${retryAfterS} s`,
+        { details: { model, depth, limit, jobs, retryAfterS } },
+      );
+    }
+    reading.added += jobs;
+  };
+
+  /** The model's reading, marked as checked now; stale when undefined or older than maxAgeMs. */
+  const checked = (model: string) => {
+    const reading = readingOf(model);
+    reading.lastCheck = now();
+    const stale = reading.depth === undefined || now() - reading.at > maxAgeMs;
+    return { reading, stale };
+  };
+
   return {
     async check(model, jobs = 1) {
-      const limit = options.limits?.[model] ?? options.limit;
-      const reading = readingOf(model);
-      reading.lastCheck = now();
-      if (reading.depth === undefined || now() - reading.at > maxAgeMs) await read(model, reading);
-      const depth = (reading.depth ?? 0) + reading.added;
-      if (depth + jobs > limit) {
-        throw new ConveyorError(
-          'ERR_QUEUE_FULL',
-          `the queue of model "${model}" holds ${depth} jobs not yet started, and its limit is ${limit}; retry after ${retryAfterS} s`,
-          { details: { model, depth, limit, jobs, retryAfterS } },
-        );
-      }
-      reading.added += jobs;
+      const { reading, stale } = checked(model);
+      if (stale) await read(model, reading);
+      admit(model, reading, jobs);
+    },
+    checkNow(model, jobs = 1) {
+      const { reading, stale } = checked(model);
+      if (stale) return false;
+      admit(model, reading, jobs);
+      return true;
     },
     close() {
       for (const [model, reading] of readings) drop(model, reading);

@@ -40,7 +40,7 @@ import { JOB_ID_KEY, errorBodyOf, grpcStatusOf, serviceError } from './status.js
 export interface GrpcServiceDeps {
   client: Pick<ConveyorClient, 'predict' | 'enqueue'> & ModelLookup;
   config: InferContext['config'] & Pick<Config, 'API_KEYS'>;
-  checkBackPressure(model: string): Promise<void>;
+  checkBackPressure(model: string): Promise<void> | undefined;
   /** True when Redis answers PING (ServerReady), as REST's readiness probe. */
   redisPing(): Promise<boolean>;
   logger: Logger;

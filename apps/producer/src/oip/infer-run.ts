@@ -16,8 +16,11 @@ import type { InferStats } from './infer-stats.js';
 export interface InferContext {
   client: Pick<ConveyorClient, 'predict' | 'enqueue'>;
   config: Pick<Config, 'PREDICT_TIMEOUT_MS' | 'MAX_TENSOR_BYTES' | 'REDIS_URL'>;
-  /** Rejects with ERR_QUEUE_FULL (or ERR_QUEUE_UNAVAILABLE) when the model's queue is too deep. */
-  checkBackPressure(model: string): Promise<void>;
+  /**
+   * Rejects with ERR_QUEUE_FULL (or ERR_QUEUE_UNAVAILABLE) when the model's queue is too deep;
+   * may answer at once instead (undefined, or ERR_QUEUE_FULL thrown): call it with `await`.
+   */
+  checkBackPressure(model: string): Promise<void> | undefined;
   /** Where outcomes are counted for `/v2/models/{name}/stats`; pass the app's `inferStats`. */
   stats?: InferStats;
 }
@@ -134,7 +137,9 @@ export async function runInfer(ctx: InferContext, call: InferCall): Promise<Pred
  */
 export async function enqueueInfer(ctx: InferContext, call: InferCall): Promise<string> {
   const { inputs, options } = prepare(ctx, call);
-  await ctx.checkBackPressure(call.name);
+  // Most checks answer at once: no wait for them (an `await` of undefined is a turn of its own).
+  const checking = ctx.checkBackPressure(call.name);
+  if (checking) await checking;
   const job = await ctx.client.enqueue(call.name, inputs, options);
   return job.id;
 }

@@ -8,9 +8,11 @@ declare module 'fastify' {
     /**
      * Resolves when `jobs` (default 1) more jobs fit in the model's queue; rejects with
      * ERR_QUEUE_FULL (429 with `Retry-After`) when the queue holds MAX_QUEUE_DEPTH (or the model's
-     * QUEUE_DEPTH_BY_MODEL) jobs not yet started. Call it before enqueueing any work.
+     * QUEUE_DEPTH_BY_MODEL) jobs not yet started. Call it before enqueueing any work, with
+     * `await`: while the model's reading is fresh (most requests) it answers at once, with no
+     * promise (undefined), or throws ERR_QUEUE_FULL.
      */
-    checkBackPressure(model: string, jobs?: number): Promise<void>;
+    checkBackPressure(model: string, jobs?: number): Promise<void> | undefined;
   }
 }
 
@@ -41,7 +43,7 @@ const plugin: FastifyPluginCallback<BackPressurePluginOptions> = (app, options, 
     limits: config.QUEUE_DEPTH_BY_MODEL,
   });
   app.decorate('checkBackPressure', (model: string, jobs?: number) =>
-    backPressure.check(model, jobs),
+    backPressure.checkNow(model, jobs) ? undefined : backPressure.check(model, jobs),
   );
   app.addHook('onClose', async () => {
     backPressure.close();

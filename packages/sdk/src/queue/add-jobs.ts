@@ -1,4 +1,4 @@
-import type { JobsOptions } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import {
   JOB_PAYLOAD_VERSION,
   blobKey,
@@ -80,24 +80,30 @@ export function toBullJob(
  * Adds jobs of one queue in one round trip: their stored inputs are written first and not awaited
  * (NX: an idempotent re-enqueue never rewrites the bytes of a job already queued), then the jobs,
  * on the same connection, so Redis has every input before a worker can take its job. A job whose
- * bytes could not be stored is removed again before the error is thrown.
+ * bytes could not be stored is removed again before the error is thrown. Most jobs have no stored
+ * inputs: then it is BullMQ's own promise, with no frame of its own.
  */
-async function addPipelined(ctx: QueueContext, queueName: string, jobs: readonly BullJob[]) {
+function addPipelined(ctx: QueueContext, queueName: string, jobs: readonly BullJob[]) {
   const queue = ctx.queues.named(queueName);
   const { blobTtlSeconds } = ctx.config;
   const writes = jobs.flatMap(({ blobs }) =>
     blobs.map(([key, bytes]) => setBlob(ctx.redis, key, bytes, blobTtlSeconds)),
   );
   const [only] = jobs;
-  const added =
+  const added: Promise<unknown> =
     jobs.length === 1 && only
       ? queue.add('predict', only.payload, only.opts)
       : queue.addBulk(jobs.map((job) => ({ name: 'predict', data: job.payload, opts: job.opts })));
-  // Most jobs have no stored inputs: nothing to wait for beside the jobs.
-  if (writes.length === 0) {
-    await added;
-    return;
-  }
+  return writes.length === 0 ? added : withStoredInputs(queue, jobs, added, writes);
+}
+
+/** addPipelined's end for jobs with stored inputs: each write is awaited, or the jobs removed. */
+async function withStoredInputs(
+  queue: Queue,
+  jobs: readonly BullJob[],
+  added: Promise<unknown>,
+  writes: readonly Promise<unknown>[],
+): Promise<void> {
   const stored = Promise.all(writes);
   stored.catch(() => undefined);
   await added;

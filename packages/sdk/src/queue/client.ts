@@ -5,7 +5,7 @@ import type { ConveyorClient, ModelInfo, Outputs, QueueClient } from '../client.
 import { createIdempotency } from '../idempotency.js';
 import { watchModelChanges } from '../model-changes.js';
 import type { ClientOptions } from '../options.js';
-import { derivedCalls, prepareJob, type ModelTarget } from '../request.js';
+import { derivedCalls, prepareJob, prepareSigned, type ModelTarget } from '../request.js';
 import { readDrift, type DriftQuery } from '../drift.js';
 import {
   predictionLogSize,
@@ -78,16 +78,21 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
     await changes.ready;
     return router.resolve(model, ref).catch(ctx.rejectUnavailable);
   };
-  // From the cached copies when they are fresh (no read, no wait), else as route() reads them.
-  const signatureOf = async (model: string, ref?: string) => {
+  // From the cached copies when they are fresh (no read, no wait); undefined when they are not.
+  const signatureNow = (model: string, ref?: string) => {
     const pick = changes.settled ? router.pickerNow(model, ref) : undefined;
-    const signature = pick && catalogue.signatureNow(model, pick());
-    return (
-      signature ?? catalogue.signature(model, await route(model, ref)).catch(ctx.rejectUnavailable)
-    );
+    return pick && catalogue.signatureNow(model, pick());
   };
+  // As signatureNow, else as route() reads them.
+  const signatureOf = async (model: string, ref?: string) =>
+    signatureNow(model, ref) ??
+    catalogue.signature(model, await route(model, ref)).catch(ctx.rejectUnavailable);
   const prepare = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) =>
     prepareJob(target, inputs, opts, signatureOf, config.maxTensorBytes);
+  const prepareNow = (target: ModelTarget, inputs: unknown, opts: ParsedPredictOptions) => {
+    const signature = signatureNow(target.name, opts.version);
+    return signature && prepareSigned(target, inputs, opts, signature, config.maxTensorBytes);
+  };
   // One read of the routing state per call of enqueueMany; each job still draws its version.
   const routes = async (model: string, ref?: string) => {
     await changes.ready;
@@ -109,7 +114,7 @@ export async function createClient(options: ClientOptions = {}): Promise<QueueCl
     shadowNow: (model, ref) => router.shadowNow(model, ref),
     versions: (model) => catalogue.versions(model),
   });
-  const calls = createEnqueue(ctx, { route, routes, prepare, idempotency, shadowing });
+  const calls = createEnqueue(ctx, { route, routes, prepare, prepareNow, idempotency, shadowing });
   const handle = (id: string) => createHandle<Outputs>(ctx, id);
   const passOrUnavailable = (error: unknown) =>
     isConveyorError(error) ? Promise.reject(error) : ctx.rejectUnavailable(error);

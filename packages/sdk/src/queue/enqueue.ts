@@ -61,6 +61,15 @@ export interface EnqueueDeps {
     inputs: unknown,
     opts: ParsedPredictOptions,
   ) => Promise<PreparedJob>;
+  /**
+   * `prepare` at once, from the cached routing and signature; undefined when they are not cached.
+   * Throws what `prepare` rejects with once it has the signature.
+   */
+  prepareNow: (
+    target: ModelTarget,
+    inputs: unknown,
+    opts: ParsedPredictOptions,
+  ) => PreparedJob | undefined;
   idempotency: Idempotency;
   /** Sends shadow copies of jobs routed through an alias that has a shadow. */
   shadowing?: Shadowing;
@@ -87,20 +96,24 @@ const isPlainUnkeyed = (item: unknown): boolean =>
 
 /** The queue client's enqueue, predict, enqueueMany and jobIdFor. */
 export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
-  const { idempotency, prepare, shadowing } = deps;
+  const { idempotency, prepare, prepareNow, shadowing } = deps;
   /**
    * Adds jobs, and the shadow copies of those whose alias has a shadow: the copies are sent right
    * behind the jobs on the same connection and never waited for, so they cost the caller no round
-   * trip and never an error.
+   * trip and never an error. Not an async function: most calls have no copy to read, and the
+   * producer's every request comes this way (each async function in the chain is a promise and a
+   * suspended frame that a request in flight keeps alive); it may throw at once.
    */
-  const addShadowed = async (jobs: readonly PreparedJob[], accept?: AcceptSpan) => {
+  const addShadowed = (jobs: readonly PreparedJob[], accept?: AcceptSpan): Promise<void> => {
     const bull = jobs.map((job) => toBullJob(ctx, job, accept?.metadata));
     // Copies are made first: making one marks its live job (`shadowedBy`) before the job is added.
     const found = shadowing ? shadowCopies(shadowing, jobs, bull) : NO_COPIES;
-    const copies = Array.isArray(found) ? found : await found;
-    const added = addJobs(ctx, bull, accept?.traceId);
-    if (copies.length > 0) shadowing?.send(copies);
-    await added;
+    const addWith = (copies: readonly BullJob[]) => {
+      const added = addJobs(ctx, bull, accept?.traceId);
+      if (copies.length > 0) shadowing?.send(copies);
+      return added;
+    };
+    return found instanceof Promise ? found.then(addWith) : addWith(found);
   };
 
   /**
@@ -166,10 +179,18 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
    * needs no read of the job (only for new ids: a keyed job may exist already).
    */
   async function expectEnds(jobIds: readonly string[]): Promise<void> {
-    if (!ctx.config.keepJobEnds) return;
+    if (expectEndsNow(jobIds)) return;
     const queues = queuesOf(jobIds);
     await Promise.all([...queues].map((q) => ctx.hub.watch(q))).catch(ctx.rejectUnavailable);
     ctx.hub.expect(jobIds, ctx.config.timeoutMs);
+  }
+
+  /** expectEnds at once when their queues' streams are read already; false when they are not. */
+  function expectEndsNow(jobIds: readonly string[]): boolean {
+    if (!ctx.config.keepJobEnds) return true;
+    for (const queue of queuesOf(jobIds)) if (!ctx.hub.watching(queue)) return false;
+    ctx.hub.expect(jobIds, ctx.config.timeoutMs);
+    return true;
   }
 
   /**
@@ -226,6 +247,14 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     const target = modelTarget(model);
     const opts = predictOptions(options);
     const accept = startAccept(target.name, opts.traceparent, ctx.log);
+    // Most calls (no span, no key, routing and signature cached, the stream read already) wait
+    // for nothing but the job's add: one suspended frame here rather than one per step.
+    const now =
+      accept || opts.idempotencyKey !== undefined ? undefined : prepareNow(target, inputs, opts);
+    if (now && expectEndsNow([now.jobId])) {
+      await addShadowed([now]);
+      return now.jobId;
+    }
     const enqueued = async () => {
       const prepared = await prepare(target, inputs, opts);
       if (prepared.options.idempotencyKey === undefined) await expectEnds([prepared.jobId]);
@@ -245,7 +274,9 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
     const opts = predictOptions(options);
     // The span ends once the job is added; the wait for its result is the caller's.
     const accept = startAccept(target.name, opts.traceparent, ctx.log);
-    const prepared = await acceptWhile(accept, prepare(target, inputs, opts), true);
+    const prepared =
+      (!accept && prepareNow(target, inputs, opts)) ||
+      (await acceptWhile(accept, prepare(target, inputs, opts), true));
     const timeoutMs = opts.timeoutMs ?? ctx.config.timeoutMs;
     if (opts.idempotencyKey !== undefined) {
       const id = await acceptWhile(accept, addPrepared(prepared, inputs, target, accept));
