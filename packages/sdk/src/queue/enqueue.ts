@@ -256,7 +256,7 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
       return now.jobId;
     }
     const enqueued = async () => {
-      const prepared = await prepare(target, inputs, opts);
+      const prepared = now ?? (await prepare(target, inputs, opts));
       if (prepared.options.idempotencyKey === undefined) await expectEnds([prepared.jobId]);
       return addPrepared(prepared, inputs, target, accept);
     };
