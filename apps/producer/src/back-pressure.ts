@@ -136,23 +136,25 @@ export function createBackPressure(options: BackPressureOptions): BackPressure {
     reading.added += jobs;
   };
 
-  /** The model's reading, marked as checked now; stale when undefined or older than maxAgeMs. */
+  /** The model's reading, marked as checked now. */
   const checked = (model: string) => {
     const reading = readingOf(model);
     reading.lastCheck = now();
-    const stale = reading.depth === undefined || now() - reading.at > maxAgeMs;
-    return { reading, stale };
+    return reading;
   };
+
+  /** Whether a request must wait for a read: none answered yet, or the last is too old. */
+  const stale = (reading: Reading) => reading.depth === undefined || now() - reading.at > maxAgeMs;
 
   return {
     async check(model, jobs = 1) {
-      const { reading, stale } = checked(model);
-      if (stale) await read(model, reading);
+      const reading = checked(model);
+      if (stale(reading)) await read(model, reading);
       admit(model, reading, jobs);
     },
     checkNow(model, jobs = 1) {
-      const { reading, stale } = checked(model);
-      if (stale) return false;
+      const reading = checked(model);
+      if (stale(reading)) return false;
       admit(model, reading, jobs);
       return true;
     },
