@@ -32,6 +32,7 @@ import type {
   PlainBullmqResult,
   RedisCommandsPerJob,
 } from './results.js';
+import { measuredAfterIdle } from './results.js';
 import { rewriteScalingPage } from './scaling-figures.js';
 
 export const DOC_JSON = join(ROOT, 'docs', 'benchmarks.json');
@@ -392,10 +393,9 @@ function latency(r: BenchResults): string {
         ],
       )
     : NOT_MEASURED;
-  const idle =
-    e?.rawAfterIdleP50Ms === undefined || e.embeddedAfterIdleP50Ms === undefined
-      ? ''
-      : ` Then ${e.idleSamples} calls of each, every one after ${e.idleGapMs} ms of idling, as a worker's calls come at low load: \`session.run\` p50 ${n(e.rawAfterIdleP50Ms, 4)} ms, \`predict\` p50 ${n(e.embeddedAfterIdleP50Ms, 4)} ms. What a call costs after an idle gap on this host, whoever's code it runs; the worker's own run and \`engine.predict\` in the SDK's calls above are timed at that pace.`;
+  const idle = !measuredAfterIdle(e)
+    ? ''
+    : ` Then ${e.idleSamples} calls of each, every one after ${e.idleGapMs} ms of idling, as a worker's calls come at low load: \`session.run\` p50 ${n(e.rawAfterIdleP50Ms, 4)} ms, \`predict\` p50 ${n(e.embeddedAfterIdleP50Ms, 4)} ms. What a call costs after an idle gap on this host, whoever's code it runs; the worker's own run and \`engine.predict\` in the SDK's calls above are timed at that pace.`;
   return `${queue}\n\n${embedded}${e ? `\n\n${e.samples} interleaved calls of each after 200 of warm-up.${idle}` : ''}`;
 }
 

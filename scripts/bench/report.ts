@@ -13,6 +13,7 @@ import type {
   IngestSide,
   TargetRow,
 } from './results.js';
+import { measuredAfterIdle } from './results.js';
 
 const NOT_MEASURED = 'not measured';
 
@@ -141,7 +142,7 @@ function ingestLimit(ingest: IngestResult): number | undefined {
  * load, against back to back (scenario 4's embedded measures); empty for older files.
  */
 function afterIdle(e: EmbeddedResult | undefined): string {
-  if (e?.rawAfterIdleP50Ms === undefined || e.embeddedAfterIdleP50Ms === undefined) return '';
+  if (!measuredAfterIdle(e)) return '';
   return `; in the bench's process after ${e.idleGapMs} ms idle, onnxruntime's run ${e.rawAfterIdleP50Ms} ms (${e.rawP50Ms} back to back) and the embedded predict ${e.embeddedAfterIdleP50Ms} ms (${e.embeddedP50Ms})`;
 }
 

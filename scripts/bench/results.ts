@@ -102,6 +102,18 @@ export interface EmbeddedResult {
   embeddedAfterIdleP50Ms?: number;
 }
 
+/** The idle-gap fields of an EmbeddedResult, all present. */
+type AfterIdle = Required<
+  Pick<EmbeddedResult, 'idleGapMs' | 'idleSamples' | 'rawAfterIdleP50Ms' | 'embeddedAfterIdleP50Ms'>
+>;
+
+/** Whether a run measured calls after an idle gap (files saved before it was measured did not). */
+export const measuredAfterIdle = (e: EmbeddedResult | undefined): e is EmbeddedResult & AfterIdle =>
+  e?.idleGapMs !== undefined &&
+  e.idleSamples !== undefined &&
+  e.rawAfterIdleP50Ms !== undefined &&
+  e.embeddedAfterIdleP50Ms !== undefined;
+
 /** A burst's counts and latencies, as a side keeps its bursts besides the one it reports. */
 export interface BurstCounts {
   accepted: number;
