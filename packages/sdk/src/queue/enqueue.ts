@@ -179,7 +179,7 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
    * needs no read of the job (only for new ids: a keyed job may exist already).
    */
   async function expectEnds(jobIds: readonly string[]): Promise<void> {
-    if (expectEndsNow(jobIds)) return;
+    if (!ctx.config.keepJobEnds) return;
     const queues = queuesOf(jobIds);
     await Promise.all([...queues].map((q) => ctx.hub.watch(q))).catch(ctx.rejectUnavailable);
     ctx.hub.expect(jobIds, ctx.config.timeoutMs);
