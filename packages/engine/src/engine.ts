@@ -1,5 +1,6 @@
 import {
   ConveyorError,
+  toConveyorError,
   DEFAULT_MAX_TENSOR_BYTES,
   checkRequest,
   settledWithin,
@@ -126,7 +127,8 @@ export interface Engine {
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const registry = createVersionRegistry();
   let closed = false;
-  const predict = async (call: PredictCall): Promise<PredictOutcome> => {
+  /** Checks a call and submits it to its version's batcher; throws what it refuses. */
+  const submit = (call: PredictCall): Promise<PredictOutcome> => {
     if (closed) throw new ConveyorError('ERR_CLOSED', 'the engine is closed');
     const served = registry.resolve(call.model, call.version);
     const outputs = checkRequest(
@@ -135,18 +137,26 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       call.outputs ?? served.defaultOutputs,
     );
     const { batcher } = registry.loaded(served);
-    const result = await registry.track(served, () =>
+    const submitted = () =>
       batcher.submit({ ...call.inputs }, outputs, call.transferInputs ?? false, {
         budgetMs: call.deadline === undefined ? undefined : call.deadline - Date.now(),
-      }),
-    );
-    return {
+      });
+    return registry.track(served, submitted).then((result) => ({
       model: served.entry.name,
       version: served.entry.version,
       outputs: result.outputs,
       runMs: result.ms,
       batch: { rows: result.batchRows, requests: result.batchRequests },
-    };
+    }));
+  };
+  // Not an async function: one reaction per call instead of a suspended frame (see track); a
+  // refusal is still a rejection, never a throw.
+  const predict = (call: PredictCall): Promise<PredictOutcome> => {
+    try {
+      return submit(call);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : toConveyorError(err));
+    }
   };
   const state: SyncState = {
     options,

@@ -1,4 +1,4 @@
-import { ConveyorError, compareVersions } from '@conveyor/shared';
+import { ConveyorError, compareVersions, toConveyorError } from '@conveyor/shared';
 import type { LoadedVersion } from './load-version.js';
 import type { ServedModel } from './served-model.js';
 
@@ -103,13 +103,27 @@ export function createVersionRegistry(): VersionRegistry {
       return loaded;
     },
     all: () => [...versions.values()],
-    async track(served, call) {
+    // One reaction on the call's promise, not an async function's frame and promises: every job
+    // of every version goes through here.
+    track<T>(served: ServedModel, call: () => Promise<T>): Promise<T> {
       inFlight.set(served, (inFlight.get(served) ?? 0) + 1);
+      let running: Promise<T>;
       try {
-        return await call();
-      } finally {
+        running = call();
+      } catch (err) {
         settle(served);
+        return Promise.reject(err instanceof Error ? err : toConveyorError(err));
       }
+      return running.then(
+        (value) => {
+          settle(served);
+          return value;
+        },
+        (err: unknown) => {
+          settle(served);
+          throw err;
+        },
+      );
     },
     idle(served) {
       if (!inFlight.has(served)) return Promise.resolve();

@@ -39,6 +39,29 @@ describe('engine on the model repository', () => {
       row.forEach((p, c) => expect(actual[r]![c]).toBeCloseTo(p, 6)),
     );
   });
+
+  it('refuses a bad call with a rejected promise, never a throw, and serves the next one', async () => {
+    const features = toTensors({ features: [[5.1, 3.5, 1.4, 0.2]] });
+    const calls = [
+      { call: { model: 'ghost', inputs: features }, code: 'ERR_MODEL_NOT_FOUND' },
+      {
+        call: { model: 'iris', version: '9', inputs: features },
+        code: 'ERR_MODEL_VERSION_NOT_FOUND',
+      },
+      {
+        call: { model: 'iris', inputs: toTensors({ features: [[1, 2]] }) },
+        code: 'ERR_INPUT_SHAPE',
+      },
+      { call: { model: 'iris', inputs: {} }, code: 'ERR_INPUT_MISSING' },
+    ];
+    for (const { call, code } of calls) {
+      let refused: Promise<unknown> | undefined;
+      expect(() => (refused = engine.predict(call))).not.toThrow();
+      await expect(refused).rejects.toMatchObject({ code });
+    }
+    const { outputs } = await engine.predict({ model: 'iris', inputs: features });
+    expect(outputs.probabilities?.shape).toEqual([1, 3]);
+  });
 });
 
 describe('the shipped text-direction classifier', () => {
