@@ -19,6 +19,7 @@ import { startTracing, type Tracing } from '@conveyor/telemetry';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import { createWorkerMetrics } from './metrics.js';
 import { checkModelsExist } from './model-names.js';
+import { steadyHeapGrowth } from './heap-growth.js';
 import { lowerPriority } from './priority.js';
 import { startWorkerService, type WorkerService } from './worker-service.js';
 
@@ -49,6 +50,7 @@ export interface WorkerRun {
 export function runWorker(config: Config, log: Logger = workerLogger(config)): WorkerRun {
   // Before any inference thread starts: they inherit it, and request handling on the host wins.
   lowerPriority(config.WORKER_NICE, log);
+  steadyHeapGrowth();
   const aborting = new AbortController();
   let service: WorkerService | undefined;
   let http: HealthServer | undefined;
