@@ -1,6 +1,6 @@
 import {
   ConveyorError,
-  toConveyorError,
+  rejectionOf,
   DEFAULT_MAX_TENSOR_BYTES,
   checkRequest,
   settledWithin,
@@ -155,7 +155,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     try {
       return submit(call);
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : toConveyorError(err));
+      return rejectionOf(err);
     }
   };
   const state: SyncState = {

@@ -1,4 +1,4 @@
-import { ConveyorError, compareVersions, toConveyorError } from '@conveyor/shared';
+import { ConveyorError, compareVersions, rejectionOf } from '@conveyor/shared';
 import type { LoadedVersion } from './load-version.js';
 import type { ServedModel } from './served-model.js';
 
@@ -112,7 +112,7 @@ export function createVersionRegistry(): VersionRegistry {
         running = call();
       } catch (err) {
         settle(served);
-        return Promise.reject(err instanceof Error ? err : toConveyorError(err));
+        return rejectionOf(err);
       }
       return running.then(
         (value) => {

@@ -5,6 +5,7 @@ import {
   ERROR_CODES,
   isConveyorError,
   isErrorCode,
+  rejectionOf,
   toConveyorError,
 } from './errors.js';
 
@@ -170,5 +171,16 @@ describe('toConveyorError', () => {
     expect(wrapped.code).toBe('ERR_INTERNAL');
     expect(wrapped.cause).toBe(cause);
     expect(toConveyorError('text', 'ERR_INFERENCE_FAILED').code).toBe('ERR_INFERENCE_FAILED');
+  });
+});
+
+describe('rejectionOf', () => {
+  it('rejects with an Error as it is, and with anything else as ERR_INTERNAL', async () => {
+    const error = new RangeError('boom');
+    await expect(rejectionOf(error)).rejects.toBe(error);
+    await expect(rejectionOf('text')).rejects.toMatchObject({
+      code: 'ERR_INTERNAL',
+      message: 'text',
+    });
   });
 });

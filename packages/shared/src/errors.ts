@@ -437,3 +437,12 @@ export function toConveyorError(
   const message = value instanceof Error ? value.message : String(value);
   return new ConveyorError(fallback, message, { cause: value });
 }
+
+/**
+ * What a promise-returning function that caught `value` as a synchronous throw returns instead: a
+ * rejection with it (a ConveyorError when it was not an Error), so that its callers only ever see
+ * rejections.
+ */
+export function rejectionOf(value: unknown): Promise<never> {
+  return Promise.reject(value instanceof Error ? value : toConveyorError(value));
+}

@@ -15,6 +15,7 @@ export {
   ERROR_CODES,
   isConveyorError,
   isErrorCode,
+  rejectionOf,
   toConveyorError,
   type ConveyorErrorOptions,
   type ErrorCatalogueEntry,

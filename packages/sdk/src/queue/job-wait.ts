@@ -1,4 +1,10 @@
-import { ConveyorError, parseFailure, routeOfJobId, toConveyorError } from '@conveyor/shared';
+import {
+  ConveyorError,
+  parseFailure,
+  rejectionOf,
+  routeOfJobId,
+  toConveyorError,
+} from '@conveyor/shared';
 import type { JobState, Prediction } from '../client.js';
 import type { QueueContext } from './context.js';
 import type { Expiring } from './deadlines.js';
@@ -167,7 +173,7 @@ export function waitFor(
     ctx.assertOpen();
     route = routeOfJobId(id);
   } catch (error) {
-    return Promise.reject(error instanceof Error ? error : toConveyorError(error));
+    return rejectionOf(error);
   }
   const { model, queue } = route;
   // Once its queue is watched, a wait starts at once: no promise of the watch to wait for.
