@@ -207,6 +207,28 @@ describe("the burst's p99", () => {
   });
 });
 
+describe("the burst's p99 beside the same work with no Conveyor code", () => {
+  const withPlain = (conveyorP99: number, plainP99: number, bareQueuedP99: number) => {
+    const run = burstRun(conveyorP99, bareQueuedP99);
+    run.burst!.plainQueued = { ...run.burst!.conveyor, p99Ms: plainP99 };
+    return run;
+  };
+
+  it('is "limit below goal" only when the plain pipeline with its worker missed it too', () => {
+    expect(verdict(burstRow(withPlain(450, 310, 4.3))!)).toBe('limit below goal');
+    // The plain pipeline met the goal with a worker running: what the bare server did with none
+    // does not excuse Conveyor.
+    expect(verdict(burstRow(withPlain(450, 40, 310))!)).toBe('not met');
+    expect(verdict(burstRow(withPlain(150, 310, 310))!)).toBe('met');
+  });
+
+  it("names the plain pipeline's p99 in the row", () => {
+    expect(burstRow(withPlain(450, 40, 4.3))!.value).toContain(
+      'the same work with no Conveyor code (bare fastify queueing with plain BullMQ, a plain BullMQ worker running the model): 40.0 ms',
+    );
+  });
+});
+
 describe('a burst run more than once', () => {
   const twice = (keptLost: number, otherLost: number): BenchResults => {
     const run = burstRun(30, 11);

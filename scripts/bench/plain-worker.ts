@@ -1,11 +1,20 @@
 /**
  * A BullMQ worker with no Conveyor code: its processor returns a constant at once (RETURN, a JSON
  * value, or 0), or with BYTES=1 first takes the bytes its job names (GETDEL, the fewest commands
- * that read and drop them). The other half of scenario 8. Environment: REDIS_URL, QUEUE, PREFIX,
- * WORKER_CONCURRENCY, BYTES, RETURN.
+ * that read and drop them). The other half of scenario 8. With MODEL_PATH as well, it runs that
+ * model on the bytes' last ROW_SHAPE float32 values (the image at the end of an OIP binary
+ * request), with onnxruntime-node on its main thread, and with NICE it first lowers the priority of every
+ * thread it has, as a Conveyor worker does (WORKER_NICE): the plain pipeline of scenario 5's burst.
+ * Environment: REDIS_URL, QUEUE, PREFIX, WORKER_CONCURRENCY, BYTES, RETURN, MODEL_PATH, ROW_SHAPE,
+ * NICE.
  */
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { setPriority } from 'node:os';
+import { join } from 'node:path';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { ROOT } from '../lib/worker-process.js';
 
 const env = process.env;
 const connection = new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
@@ -15,17 +24,21 @@ const returned: unknown = JSON.parse(env.RETURN || '0');
 const takeBytes = async (job: Job<{ key: string }>) => {
   const bytes = await connection.getdelBuffer(job.data.key);
   if (bytes === null) throw new Error(`no bytes at ${job.data.key}`);
-  return bytes.length;
+  return bytes;
 };
-const worker = new Worker(
-  env.QUEUE ?? 'plain',
-  env.BYTES === '1' ? takeBytes : () => Promise.resolve(returned),
-  {
-    connection,
-    prefix: env.PREFIX ?? 'bull',
-    concurrency: Number(env.WORKER_CONCURRENCY ?? 32),
-  },
-);
+const processor = env.MODEL_PATH
+  ? await modelRunner(env.MODEL_PATH, (env.ROW_SHAPE ?? '').split(',').map(Number))
+  : env.BYTES === '1'
+    ? async (job: Job<{ key: string }>) => (await takeBytes(job)).length
+    : () => Promise.resolve(returned);
+// Threads started later (onnxruntime's, libuv's) inherit it.
+if (env.NICE)
+  for (const tid of readdirSync('/proc/self/task')) setPriority(Number(tid), Number(env.NICE));
+const worker = new Worker(env.QUEUE ?? 'plain', processor, {
+  connection,
+  prefix: env.PREFIX ?? 'bull',
+  concurrency: Number(env.WORKER_CONCURRENCY ?? 32),
+});
 await worker.waitUntilReady();
 process.stdout.write('plain worker ready\n');
 process.once('SIGTERM', () => {
@@ -34,3 +47,46 @@ process.once('SIGTERM', () => {
     .then(() => connection.quit())
     .then(() => process.exit(0));
 });
+
+/**
+ * A processor that runs the model at `path` on one row of `rowShape` taken from the end of the
+ * job's bytes, and returns its first output's values. onnxruntime-node from the engine's own
+ * dependencies (this script's package has none), called directly.
+ */
+async function modelRunner(path: string, rowShape: number[]) {
+  const ort = createRequire(join(ROOT, 'packages', 'engine', 'package.json'))(
+    'onnxruntime-node',
+  ) as Ort;
+  const session = await ort.InferenceSession.create(path, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+  });
+  const [input] = session.inputNames;
+  const [output] = session.outputNames;
+  if (!input || !output) throw new Error(`${path} needs an input and an output`);
+  const values = rowShape.reduce((a, b) => a * b, 1);
+  return async (job: Job<{ key: string }>) => {
+    const bytes = await takeBytes(job);
+    const floats = new Float32Array(values);
+    new Uint8Array(floats.buffer).set(bytes.subarray(bytes.byteLength - values * 4));
+    const outputs = await session.run({
+      [input]: new ort.Tensor('float32', floats, [1, ...rowShape]),
+    });
+    return Array.from(outputs[output]?.data as Float32Array);
+  };
+}
+
+/** The part of onnxruntime-node's API used here (it is a dependency of the engine only). */
+interface Ort {
+  InferenceSession: {
+    create(
+      path: string,
+      options: { intraOpNumThreads: number; interOpNumThreads: number },
+    ): Promise<{
+      inputNames: readonly string[];
+      outputNames: readonly string[];
+      run(feeds: Record<string, unknown>): Promise<Record<string, { data: unknown }>>;
+    }>;
+  };
+  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
+}

@@ -433,6 +433,15 @@ function burst(r: BenchResults): string {
         b.conveyor,
         `${b.conveyor.drainSeconds} s (queue drained)`,
       ),
+      ...(b.plainQueued
+        ? [
+            side(
+              'bare fastify queueing with plain BullMQ, a plain BullMQ worker running the model (202)',
+              b.plainQueued,
+              `${b.plainQueued.drainSeconds} s (queue drained)`,
+            ),
+          ]
+        : []),
       side('naive inline server (200 with the result)', b.naive, `${b.naive.drainSeconds} s`),
       ...(b.acceptOnly
         ? [
@@ -449,13 +458,30 @@ function burst(r: BenchResults): string {
           ]
         : []),
     ],
-  )}${otherBursts(b.conveyor)}${warmUpBursts(b)}${burstCpu(r)}`;
+  )}${otherBursts(b.conveyor)}${plainPipeline(b)}${warmUpBursts(b)}${burstCpu(r)}`;
+}
+
+/**
+ * The same work as Conveyor's side with no Conveyor code: its bursts, and where the cores went
+ * while its kept burst was sent and answered.
+ */
+function plainPipeline(b: NonNullable<BenchResults['burst']>): string {
+  const plain = b.plainQueued;
+  if (!plain) return '';
+  const others = (plain.otherBursts ?? []).map((o) => `${n(o.p99Ms, 1)} ms`).join(', ');
+  const cpu = plain.cpuSeconds;
+  const used =
+    cpu && plain.sendSeconds
+      ? ` While its kept burst was sent and answered (${plain.sendSeconds} s), it used driver ${cpu.driver}, server ${cpu.producer}, worker ${cpu.worker}, Redis ${cpu.redis} CPU s.`
+      : '';
+  return `\n\nThe plain pipeline is the same work with no Conveyor code, bursted as Conveyor's side is (its queue drained in between, the burst with the lower p99 kept; the other's p99: ${others || 'none'}): scenario 9's bare fastify server queueing each image with plain BullMQ (the image stored once as bytes beside its job), and a plain BullMQ worker process taking the bytes and running the model with onnxruntime-node on its main thread, one image a call, at the priority a Conveyor worker runs at (WORKER_NICE's default). Where its p99 misses the goal as well, the target's row says "limit below goal".${used}`;
 }
 
 /** The first burst of each side, not measured: a cold host's (see scenarios/burst.ts). */
 function warmUpBursts(b: NonNullable<BenchResults['burst']>): string {
   const sides: [string, Pick<BurstSide, 'warmUpBurst'> | undefined][] = [
     ["Conveyor's", b.conveyor],
+    ["the plain pipeline's", b.plainQueued],
     ["the naive server's", b.naive],
     ["with no worker, Conveyor's", b.acceptOnly?.conveyor],
     ["the bare server's", b.acceptOnly?.bareQueued],

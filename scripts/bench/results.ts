@@ -160,6 +160,12 @@ export interface BurstResult {
   /** Requests each server was warmed up with before its burst (absent from older files: none). */
   warmRequests?: number;
   conveyor: BurstSide;
+  /**
+   * The same burst to the bare fastify server of scenario 9 queueing each image with plain BullMQ,
+   * with a plain BullMQ worker running the model behind it (absent from older files): the same
+   * work with no Conveyor code.
+   */
+  plainQueued?: BurstSide;
   naive: BurstSide;
   /**
    * The same burst with no worker running, so that accepting has the cores to itself (absent from
