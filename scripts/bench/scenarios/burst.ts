@@ -114,6 +114,14 @@ const acceptedIds = (outcomes: readonly Outcome[]): string[] =>
 const warmUpFor = (port: number, request: Target, count: number): Promise<void> =>
   warmUp({ ...request, port, requests: count, concurrency: 32 });
 
+/** Scenario 9's bare fastify server on `port`, queueing with plain BullMQ under `prefix`. */
+const startBareServer = (ctx: BenchContext, port: number, prefix: string): Promise<Child> =>
+  ctx.start(
+    'scripts/bench/bare-server.ts',
+    { PORT: String(port), QUEUE_REDIS_URL: ctx.redis.url, QUEUE_PREFIX: prefix },
+    'bare server ready',
+  );
+
 /** A BullMQ handle on a queue of the bench's Redis, to read counts and job states. */
 const queueOf = (url: string, name: string, prefix: string): Queue =>
   new Queue(name, { connection: { url }, prefix, skipMetasUpdate: true });
@@ -202,14 +210,13 @@ async function conveyorSide(
   workload: Workload,
   request: Target,
 ): Promise<BurstSide> {
-  const { pid: redisPid } = await redisInfo(ctx.redis.url);
   return ctx.withWorkers([workload], 1, {}, async (_client, prefix, workers) => {
     const port = await freePort();
     const producer = await ctx.producer(prefix, port);
     const queue = conveyorQueueOf(ctx.redis.url, prefix, workload);
     const pids = { producer: [producer.child.pid], worker: workers.map((w) => w.child.pid) };
     try {
-      return await queuedBursts(ctx, schedule, { ...request, port }, queue, pids, redisPid);
+      return await queuedBursts(ctx, schedule, { request: { ...request, port }, queue, pids });
     } finally {
       await queue.close();
       await ctx.stop(producer);
@@ -225,18 +232,23 @@ async function conveyorSide(
 async function queuedBursts(
   ctx: BenchContext,
   schedule: Schedule,
-  request: Request,
-  queue: Queue,
-  pids: { producer: (number | undefined)[]; worker: (number | undefined)[] },
-  redisPid: number,
+  sent: Omit<QueuedSide, 'redisPid'>,
 ): Promise<BurstSide> {
-  await warmUpFor(request.port, request, ctx.counts.burstWarmRequests);
-  await drained(queue, 120_000);
-  const warm = await queuedBurst(schedule, request, queue, pids, redisPid);
+  const side = { ...sent, redisPid: (await redisInfo(ctx.redis.url)).pid };
+  await warmUpFor(side.request.port, side.request, ctx.counts.burstWarmRequests);
+  await drained(side.queue, 120_000);
+  const warm = await queuedBurst(schedule, side);
   const bursts: BurstSide[] = [];
-  for (let i = 0; i < CONVEYOR_BURSTS; i++)
-    bursts.push(await queuedBurst(schedule, request, queue, pids, redisPid));
+  for (let i = 0; i < CONVEYOR_BURSTS; i++) bursts.push(await queuedBurst(schedule, side));
   return { ...keptBurst(bursts), warmUpBurst: countsOf(warm) };
+}
+
+/** A server with a worker behind it: what it is sent, its queue, and whose CPU is counted. */
+interface QueuedSide {
+  request: Request;
+  queue: Queue;
+  pids: { producer: (number | undefined)[]; worker: (number | undefined)[] };
+  redisPid: number;
 }
 
 /**
@@ -252,18 +264,13 @@ async function plainQueuedSide(
   workload: Workload,
   request: Target,
 ): Promise<BurstSide> {
-  const { pid: redisPid } = await redisInfo(ctx.redis.url);
   const prefix = ctx.prefixFor('burst-plain');
   const { file, rowShape } = WORKLOADS[workload];
   const port = await freePort();
   const servers: Child[] = [];
   const queue = queueOf(ctx.redis.url, workload, prefix);
   try {
-    const bare = await ctx.start(
-      'scripts/bench/bare-server.ts',
-      { PORT: String(port), QUEUE_REDIS_URL: ctx.redis.url, QUEUE_PREFIX: prefix },
-      'bare server ready',
-    );
+    const bare = await startBareServer(ctx, port, prefix);
     servers.push(bare);
     const worker = await ctx.start(
       'scripts/bench/plain-worker.ts',
@@ -279,7 +286,7 @@ async function plainQueuedSide(
     );
     servers.push(worker);
     const pids = { producer: [bare.child.pid], worker: [worker.child.pid] };
-    return await queuedBursts(ctx, schedule, { ...request, port }, queue, pids, redisPid);
+    return await queuedBursts(ctx, schedule, { request: { ...request, port }, queue, pids });
   } finally {
     await Promise.all(servers.map((server) => ctx.stop(server)));
     await queue.close();
@@ -293,10 +300,7 @@ async function plainQueuedSide(
  */
 async function queuedBurst(
   schedule: Schedule,
-  request: Request,
-  queue: Queue,
-  pids: { producer: (number | undefined)[]; worker: (number | undefined)[] },
-  redisPid: number,
+  { request, queue, pids, redisPid }: QueuedSide,
 ): Promise<BurstSide> {
   const burstStarted = performance.now();
   const before = {
@@ -401,11 +405,7 @@ async function acceptOnlySides(
     const producer = await ctx.producer(prefix, producerPort, { MAX_QUEUE_DEPTH: '1000000' });
     servers.push(producer);
     const barePort = await freePort();
-    const bare = await ctx.start(
-      'scripts/bench/bare-server.ts',
-      { PORT: String(barePort), QUEUE_REDIS_URL: ctx.redis.url, QUEUE_PREFIX: bareQueuePrefix },
-      'bare server ready',
-    );
+    const bare = await startBareServer(ctx, barePort, bareQueuePrefix);
     servers.push(bare);
     // The job keys of each side (its queue and stored images; Conveyor's catalogue stays).
     const sides = [
