@@ -74,9 +74,12 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** The JSON lines of a text, parsed. */
-export function jsonLines(text: string): Record<string, unknown>[] {
-  return text
+/**
+ * The JSON lines of a text, parsed. With `torn`, the text is a file a SIGKILL may have cut in the
+ * middle of a write: what follows its last newline is left out (a resume truncates it).
+ */
+export function jsonLines(text: string, torn = false): Record<string, unknown>[] {
+  return (torn ? text.slice(0, text.lastIndexOf('\n') + 1) : text)
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
