@@ -14,25 +14,26 @@ export const WINDOW = 2000;
 export const IMAGE_WINDOW = 256;
 
 /**
- * Jobs run before a measured drive, not measured: three times as many iris jobs, a fifth as many
- * images. The in-process limit (scenario 1) is measured warm, after a first call at each batch
- * size; a fresh worker's first jobs go to compiling its JavaScript and learning its batch sizes,
- * and a cold start is scenario 13's measure. V8 goes on optimizing a worker's functions for tens
- * of thousands of small jobs (`--trace-opt`): 136 optimizations in the 20,000 iris jobs after the
- * first 4,000, 12 in the 20,000 after the first 64,000, with the worker's threads other than its
- * main one at 19.5 and 5 µs of CPU per job. An image job's inference outweighs its JavaScript.
+ * Jobs run before a measured drive, not measured: three times as many as it runs. The in-process
+ * limit (scenario 1) is measured warm, after a first call at each batch size; a fresh worker's
+ * first jobs go to compiling its JavaScript and learning its batch sizes, and a cold start is
+ * scenario 13's measure. V8 goes on optimizing a worker's functions for tens of thousands of small
+ * jobs (`--trace-opt`): 136 optimizations in the 20,000 iris jobs after the first 4,000, 12 in the
+ * 20,000 after the first 64,000. An image worker runs its code once per batch of about 30 rows:
+ * after a fifth as many images as measured (the warm-up this had), V8's compiler threads still
+ * took 171 µs of CPU per job in the 3,000 measured (perf, all threads; onnxruntime 1,367); after
+ * as many as measured 49, after 2.2 times as many 24.
  */
-export const warmUpJobs = (jobs: number, workload: Workload): number =>
-  workload === 'iris' ? jobs * 3 : Math.ceil(jobs / 5);
+export const warmUpJobs = (jobs: number): number => jobs * 3;
 
-/** Runs `warmUpJobs(jobs, workload)` jobs of `workload` through `model`, unmeasured. */
+/** Runs `warmUpJobs(jobs)` jobs of `workload` through `model`, unmeasured. */
 export async function warmUp(
   client: ConveyorClient,
   model: string,
   workload: Workload,
   jobs: number,
 ): Promise<void> {
-  await driveEndToEnd(client, model, workload, warmUpJobs(jobs, workload));
+  await driveEndToEnd(client, model, workload, warmUpJobs(jobs));
 }
 
 export interface DriveResult {

@@ -274,7 +274,7 @@ async function openPlainSide(
   };
   // Warmed as Conveyor's scenarios are, with as many jobs, unmeasured.
   return {
-    warm: () => run(warmUpJobs(jobs, payload === 'iris' ? 'iris' : 'text-direction')),
+    warm: () => run(warmUpJobs(jobs)),
     turn,
     close,
     pid: worker.child.pid,
