@@ -3,8 +3,8 @@
  * value, or 0), or with BYTES=1 first takes the bytes its job names (GETDEL, the fewest commands
  * that read and drop them). The other half of scenario 8. With MODEL_PATH as well, it runs that
  * model on the bytes' last ROW_SHAPE float32 values (the image at the end of an OIP binary
- * request), with onnxruntime-node on its main thread, and with NICE it first lowers the priority of every
- * thread it has, as a Conveyor worker does (WORKER_NICE): the plain pipeline of scenario 5's burst.
+ * request), with onnxruntime-node on its main thread; with NICE it first lowers the priority of
+ * every thread it has, as a Conveyor worker does (WORKER_NICE): the plain pipeline of scenario 5.
  * Environment: REDIS_URL, QUEUE, PREFIX, WORKER_CONCURRENCY, BYTES, RETURN, MODEL_PATH, ROW_SHAPE,
  * NICE.
  */

@@ -484,7 +484,6 @@ function warmUpP99(burst: BurstSide | undefined): string {
   return warm ? `; after a first burst not measured, p99 ${fixed(warm.p99Ms, 1)} ms` : '';
 }
 
-/** The burst's p99 with no worker running, Conveyor's producer and the bare server (5). */
 /** The burst's p99 with no Conveyor code: the plain pipeline's with a worker, else with none. */
 const burstLimitP99 = (burst: BenchResults['burst']): number | undefined =>
   burst?.plainQueued?.p99Ms ?? burst?.acceptOnly?.bareQueued.p99Ms;
@@ -497,6 +496,7 @@ function plainQueuedP99(burst: BenchResults['burst']): string {
   return `; the same work with no Conveyor code (bare fastify queueing with plain BullMQ, a plain BullMQ worker running the model): ${fixed(plain.p99Ms, 1)} ms${others.length > 0 ? ` (other: ${others.join(', ')})` : ''}`;
 }
 
+/** The burst's p99 with no worker running, Conveyor's producer and the bare server (5). */
 function acceptOnlyP99(burst: BenchResults['burst']): string {
   const sides = burst?.acceptOnly;
   if (!sides) return '';

@@ -1,8 +1,9 @@
 /**
  * Scenario 5, a burst at three times capacity: the same open-loop burst of images against
- * Conveyor's async API (202, the job runs later) and a naive server that runs the model inline,
- * then with no worker running against Conveyor's producer and a bare server queueing with plain
- * BullMQ. Every server is warmed up first: a closed loop, then one burst that is not measured.
+ * Conveyor's async API (202, the job runs later), the same work with no Conveyor code (a bare
+ * server queueing with plain BullMQ, a plain BullMQ worker running the model) and a naive server
+ * that runs the model inline, then with no worker running against Conveyor's producer and the bare
+ * server. Every server is warmed up first: a closed loop, then one burst that is not measured.
  */
 import { Agent } from 'node:http';
 import { join } from 'node:path';
@@ -182,12 +183,13 @@ async function burst(ctx: BenchContext, capacity: number): Promise<BurstResult> 
 }
 
 /**
- * Conveyor's side bursts this many times, its queue drained in between, and keeps the burst with
- * the lower p99: one burst is a few seconds, and a busy moment of the host that falls on it (the
- * p99 of one full run rose to 695.7 ms where runs of this scenario alone gave 19.9 to 32.7) is no
- * measure of Conveyor, as the other scenarios keep their fastest turn. Lost jobs count over all.
+ * Each side with a worker (Conveyor's, the plain pipeline) bursts this many times, its queue
+ * drained in between, and keeps the burst with the lower p99: one burst is a few seconds, and a
+ * busy moment of the host that falls on it (the p99 of one full run rose to 695.7 ms where runs of
+ * this scenario alone gave 19.9 to 32.7) is no measure of the side, as the other scenarios keep
+ * their fastest turn. Lost jobs count over all.
  */
-const CONVEYOR_BURSTS = 2;
+const QUEUED_BURSTS = 2;
 
 /**
  * Conveyor: the producer answers 202 at once; one worker drains the queue behind it. Warmed up
@@ -226,7 +228,7 @@ async function conveyorSide(
 
 /**
  * A server with a worker behind it: warmed up, a closed loop and then one burst that is not
- * measured, the queue drained after each, then CONVEYOR_BURSTS bursts, the queue drained in
+ * measured, the queue drained after each, then QUEUED_BURSTS bursts, the queue drained in
  * between, keeping the one with the lower p99 (lost jobs count over all).
  */
 async function queuedBursts(
@@ -239,7 +241,7 @@ async function queuedBursts(
   await drained(side.queue, 120_000);
   const warm = await queuedBurst(schedule, side);
   const bursts: BurstSide[] = [];
-  for (let i = 0; i < CONVEYOR_BURSTS; i++) bursts.push(await queuedBurst(schedule, side));
+  for (let i = 0; i < QUEUED_BURSTS; i++) bursts.push(await queuedBurst(schedule, side));
   return { ...keptBurst(bursts), warmUpBurst: countsOf(warm) };
 }
 
