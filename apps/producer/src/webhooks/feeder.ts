@@ -16,10 +16,15 @@ import {
 /** The consumer group every producer replica joins on each model's event stream. */
 export const WEBHOOK_GROUP = 'conveyor-webhooks';
 
-/** A job that finished, as read from a model's event stream. */
-export type Finished =
-  | { jobId: string; status: 'completed'; returnvalue: unknown }
-  | { jobId: string; status: 'failed'; failedReason: string };
+/**
+ * A job that finished, as read from a model's event stream: which job, and how. Its outcome is
+ * read through the SDK (large outputs are not in the event), so the entry's return value and
+ * failure reason are left unread.
+ */
+export interface Finished {
+  jobId: string;
+  status: 'completed' | 'failed';
+}
 
 type Entry = [id: string, fields: string[] | null];
 
@@ -38,25 +43,17 @@ export interface EventFeeder {
   close(): Promise<void>;
 }
 
+/** The job an entry names, when the entry is a job's end; scans its fields without a map. */
 function parseEntry(fields: string[] | null): Finished | undefined {
   if (!fields) return undefined;
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] ?? '', fields[i + 1] ?? '');
-  const jobId = map.get('jobId');
-  const event = map.get('event');
-  if (jobId === undefined) return undefined;
-  if (event === 'completed') {
-    let returnvalue: unknown;
-    try {
-      returnvalue = JSON.parse(map.get('returnvalue') ?? 'null');
-    } catch {
-      returnvalue = undefined;
-    }
-    return { jobId, status: 'completed', returnvalue };
+  let jobId: string | undefined;
+  let status: Finished['status'] | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const [name, value] = [fields[i], fields[i + 1]];
+    if (name === 'jobId') jobId = value;
+    else if (name === 'event' && (value === 'completed' || value === 'failed')) status = value;
   }
-  if (event === 'failed')
-    return { jobId, status: 'failed', failedReason: map.get('failedReason') ?? '' };
-  return undefined;
+  return jobId !== undefined && status !== undefined ? { jobId, status } : undefined;
 }
 
 export function createEventFeeder(options: {
