@@ -67,8 +67,12 @@ async function modelRunner(path: string, rowShape: number[]) {
   const values = rowShape.reduce((a, b) => a * b, 1);
   return async (job: Job<{ key: string }>) => {
     const bytes = await takeBytes(job);
-    const floats = new Float32Array(values);
-    new Uint8Array(floats.buffer).set(bytes.subarray(bytes.byteLength - values * 4));
+    // A view of the row where the bytes allow one (float32-aligned), else a copy.
+    const start = bytes.byteOffset + bytes.byteLength - values * 4;
+    const floats =
+      start % 4 === 0
+        ? new Float32Array(bytes.buffer, start, values)
+        : new Float32Array(bytes.buffer.slice(start, start + values * 4));
     const outputs = await session.run({
       [input]: new ort.Tensor('float32', floats, [1, ...rowShape]),
     });
