@@ -243,6 +243,13 @@ export interface PlainBullmqResult {
   conveyorShaped?: PlainBullmqResult;
   /** The iris turns only: the commands Redis ran per job (absent from older files). */
   redisCommands?: RedisCommandsPerJob;
+  /**
+   * The image run only: the same turns with onnxruntime running the model in a process beside
+   * them, in rounds alternating with these (absent from older files).
+   */
+  besideInference?: PlainBullmqResult;
+  /** A turn beside inference: the rows of each call, and the model's CPU ms per row meanwhile. */
+  inference?: { batch: number; msPerRow: number };
 }
 
 /** One side of scenario 9: a fixed number of requests at a fixed concurrency. */

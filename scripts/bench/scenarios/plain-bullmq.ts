@@ -3,17 +3,21 @@
  * sliding window as scenario 3, a no-op BullMQ worker process, and QueueEvents counting
  * completions. What BullMQ and Redis cost per job on this machine: with iris's features in the
  * job, and with the image's 110 KB stored once as bytes beside it (SET by the driver, GETDEL by
- * the worker), the least that moving an image through Redis costs, whatever runs around it.
+ * the worker), the least that moving an image through Redis costs, whatever runs around it, alone
+ * and with the model running beside it (besideInference).
  */
-import { newJobId, queueKey, queueOfJobId, queuePrefix } from '@conveyor/shared';
+import { join } from 'node:path';
+import { DEFAULTS, newJobId, queueKey, queueOfJobId, queuePrefix } from '@conveyor/shared';
 import type { ConveyorClient } from '@conveyor/sdk';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { commandsPerJob, cpuSince, redisCommandStats, redisInfo } from '../cpu.js';
 import { IMAGE_WINDOW, WINDOW, driveEndToEnd, warmUp, warmUpJobs } from '../drive.js';
 import { profileEnv, profiled, removePerfFiles } from '../perf-profile.js';
-import { fastestOf, fastestOfAlternating, round, say } from '../lib.js';
+import { fastestOfAlternating, round, say } from '../lib.js';
+import { inferenceMsPerRow } from '../report.js';
 import { endToEndResult, measuredDrive } from './end-to-end.js';
 import type { BenchResults, PlainBullmqResult, RedisCommandsPerJob } from '../results.js';
 import { WORKLOADS, oneRowInputs } from '../workloads.js';
@@ -25,12 +29,57 @@ export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): 
   const image = await openPlainSide(ctx, 'image', ctx.counts.imageJobs);
   try {
     await image.warm();
-    const { best, rates } = await fastestOf(image.turn, (turn) => turn.jobsPerSecond);
-    results.plainBullmqImage = { ...best, turnsPerSecond: rates };
+    const beside = besideInference(ctx, results, image.turn);
+    const [alone, contended] = await fastestOfAlternating<PlainBullmqResult>([image.turn, beside]);
+    results.plainBullmqImage = {
+      ...alone!.best,
+      turnsPerSecond: alone!.rates,
+      besideInference: { ...contended!.best, turnsPerSecond: contended!.rates },
+    };
   } finally {
     await image.close();
   }
   say(`   110 KB stored once per job: ${JSON.stringify(results.plainBullmqImage)}`);
+}
+
+/**
+ * A turn of plain BullMQ moving the image's bytes while onnxruntime runs the model in a process
+ * beside it (scripts/bench/inference-loop.ts: calls of the rows Conveyor's worker batched in
+ * scenario 3, at a Conveyor worker's priority, as its inference thread runs), with the CPU per row
+ * the model took meanwhile: what moving the bytes costs on a machine whose other core runs the
+ * model, and so the largest inference share a queue can reach here.
+ */
+function besideInference(
+  ctx: BenchContext,
+  results: BenchResults,
+  turn: () => Promise<PlainBullmqResult>,
+): () => Promise<PlainBullmqResult> {
+  const { file, rowShape } = WORKLOADS['text-direction'];
+  const batch =
+    inferenceMsPerRow(results)?.batch ?? results.limit?.['text-direction']?.bestBatch ?? 16;
+  return async () => {
+    const loop = await ctx.start(
+      'scripts/bench/inference-loop.ts',
+      {
+        MODEL_PATH: join(ROOT, 'models', file, '1', 'model.onnx'),
+        ROW_SHAPE: rowShape.join(','),
+        BATCH: String(batch),
+        NICE: String(DEFAULTS.workerNice),
+      },
+      'inference loop ready',
+    );
+    let measured: PlainBullmqResult;
+    try {
+      measured = await turn();
+    } finally {
+      await ctx.stop(loop);
+    }
+    const stopped = loop.logs.find((r) => r.msg === 'inference loop stopped');
+    const rows = Number(stopped?.rows);
+    const cpuSeconds = Number(stopped?.cpuSeconds);
+    if (!(rows > 0 && cpuSeconds > 0)) throw new Error('the inference loop reported no rows');
+    return { ...measured, inference: { batch, msPerRow: round((cpuSeconds * 1000) / rows, 4) } };
+  };
 }
 
 /**
@@ -205,6 +254,8 @@ async function openPlainSide(
       PREFIX: prefix,
       WORKER_CONCURRENCY: '64',
       BYTES: payload === 'image' ? '1' : '',
+      // The image worker at a Conveyor worker's priority, as the model beside it (besideInference).
+      NICE: payload === 'image' ? String(DEFAULTS.workerNice) : '',
       RETURN: shape?.returned ?? '',
       // Only plain BullMQ's iris worker is profiled (see profileWorkers).
       ...profileEnv(ctx.profile && payload === 'iris' && shape === undefined),
