@@ -333,7 +333,7 @@ function imageCeiling(r: BenchResults): string {
   const floorTotal = floor && inference.msPerRow + floor.driver + floor.worker + floor.redis;
   const floorText =
     floor && floorTotal
-      ? ` Plain BullMQ moving the same 110 KB per job with no Conveyor code (8: SET, a no-op job, GETDEL) spends ${n(floor.driver, 3)} in its driver, ${n(floor.worker, 3)} in its worker and ${n(floor.redis, 3)} in Redis: with inference added, ${n(floorTotal, 3)} CPU ms per job, which ${cores} cores allow at most ${n((cores * 1000) / floorTotal, 0)} times a second, ${n((cores * 1000) / floorTotal / best, 3)} of the in-process best; and inference can be at most ${n(floor.shareAtMost, 3)} of worker+Redis CPU.${besideText(floor.beside)}${busyText(r, floorTotal, best)}`
+      ? ` Plain BullMQ moving the same 110 KB per job with no Conveyor code (8: SET, a no-op job, GETDEL) spends ${n(floor.driver, 3)} in its driver, ${n(floor.worker, 3)} in its worker and ${n(floor.redis, 3)} in Redis: with inference added, ${n(floorTotal, 3)} CPU ms per job, which ${cores} cores allow at most ${n((cores * 1000) / floorTotal, 0)} times a second, ${n((cores * 1000) / floorTotal / best, 3)} of the in-process best; and inference can be at most ${n(floor.shareAtMost, 3)} of worker+Redis CPU.${besideText(floor, inference)}${busyText(r, floorTotal, best)}`
       : '';
   return `\n\nPer batched text-direction job (3), CPU ms: inference about ${n(inference.msPerRow, 3)}, the worker around it ${n(perJob(c.worker) - inference.msPerRow, 3)}, Redis ${n(perJob(c.redis), 3)}${redisKernel}, the driver ${n(perJob(c.driver), 3)}; ${n(total, 3)} in all. At that cost ${cores} cores allow at most ${n(ceiling, 0)} jobs/s, ${n(ceiling / best, 3)} of the in-process best; 0.75 of it needs at most ${n((cores * 1000) / (0.75 * best), 3)} CPU ms per job, all processes together.${imageRunText(r, e, best)}${floorText}`;
 }
@@ -342,9 +342,13 @@ function imageCeiling(r: BenchResults): string {
  * Plain BullMQ's image turns with the model running beside them (8): what the bytes and the model
  * cost while they share the machine, and the inference share that leaves.
  */
-function besideText(beside: NonNullable<ReturnType<typeof imageFloor>>['beside']): string {
-  if (!beside) return '';
-  return ` With onnxruntime running the model in a process beside it, at a worker's priority (the turns alternating with those), moving the bytes took ${n(beside.worker, 3)} in the worker and ${n(beside.redis, 3)} in Redis per job, and the model ${n(beside.inferenceMsPerRow, 3)} CPU ms per row: sharing the two cores costs both more, and inference can be at most ${n(beside.shareAtMost, 3)} of worker+Redis CPU, the limit the inference share target is held to.`;
+function besideText(
+  floor: NonNullable<ReturnType<typeof imageFloor>>,
+  inference: { msPerRow: number },
+): string {
+  const b = floor.beside;
+  if (!b) return '';
+  return ` With onnxruntime running the model in a process beside it, at a worker's priority (the turns alternating with those), moving the bytes took ${n(b.worker, 3)} in the worker and ${n(b.redis, 3)} in Redis per job (alone: ${n(floor.worker, 3)} and ${n(floor.redis, 3)}), and the model ${n(b.inferenceMsPerRow, 3)} CPU ms per row (in-process alone: ${n(inference.msPerRow, 3)}): inference can be at most ${n(b.shareAtMost, 3)} of worker+Redis CPU, the limit the inference share target is held to.`;
 }
 
 /**
