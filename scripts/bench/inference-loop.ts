@@ -8,9 +8,7 @@
  * ready and the CPU seconds its threads used meanwhile. Environment: MODEL_PATH, ROW_SHAPE, BATCH,
  * NICE.
  */
-import { readdirSync } from 'node:fs';
-import { setPriority } from 'node:os';
-import { loadOrt } from './ort.js';
+import { loadOrt, niceEveryThread } from './ort.js';
 
 const env = process.env;
 const ort = loadOrt();
@@ -28,9 +26,7 @@ const feeds = {
   ]),
 };
 await session.run(feeds);
-// Threads started later (onnxruntime's, libuv's) inherit it.
-if (env.NICE)
-  for (const tid of readdirSync('/proc/self/task')) setPriority(Number(tid), Number(env.NICE));
+if (env.NICE) niceEveryThread(Number(env.NICE));
 let stopping = false;
 process.once('SIGTERM', () => {
   stopping = true;

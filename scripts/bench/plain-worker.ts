@@ -8,13 +8,9 @@
  * Environment: REDIS_URL, QUEUE, PREFIX, WORKER_CONCURRENCY, BYTES, RETURN, MODEL_PATH, ROW_SHAPE,
  * NICE.
  */
-import { readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { setPriority } from 'node:os';
-import { join } from 'node:path';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ROOT } from '../lib/worker-process.js';
+import { loadOrt, niceEveryThread } from './ort.js';
 
 const env = process.env;
 const connection = new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
@@ -31,9 +27,7 @@ const processor = env.MODEL_PATH
   : env.BYTES === '1'
     ? async (job: Job<{ key: string }>) => (await takeBytes(job)).length
     : () => Promise.resolve(returned);
-// Threads started later (onnxruntime's, libuv's) inherit it.
-if (env.NICE)
-  for (const tid of readdirSync('/proc/self/task')) setPriority(Number(tid), Number(env.NICE));
+if (env.NICE) niceEveryThread(Number(env.NICE));
 const worker = new Worker(env.QUEUE ?? 'plain', processor, {
   connection,
   prefix: env.PREFIX ?? 'bull',
@@ -50,13 +44,10 @@ process.once('SIGTERM', () => {
 
 /**
  * A processor that runs the model at `path` on one row of `rowShape` taken from the end of the
- * job's bytes, and returns its first output's values. onnxruntime-node from the engine's own
- * dependencies (this script's package has none), called directly.
+ * job's bytes, and returns its first output's values: onnxruntime-node called directly (loadOrt).
  */
 async function modelRunner(path: string, rowShape: number[]) {
-  const ort = createRequire(join(ROOT, 'packages', 'engine', 'package.json'))(
-    'onnxruntime-node',
-  ) as Ort;
+  const ort = loadOrt();
   const session = await ort.InferenceSession.create(path, {
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
@@ -76,21 +67,6 @@ async function modelRunner(path: string, rowShape: number[]) {
     const outputs = await session.run({
       [input]: new ort.Tensor('float32', floats, [1, ...rowShape]),
     });
-    return Array.from(outputs[output]?.data as Float32Array);
+    return Array.from(outputs[output]?.data ?? []);
   };
-}
-
-/** The part of onnxruntime-node's API used here (it is a dependency of the engine only). */
-interface Ort {
-  InferenceSession: {
-    create(
-      path: string,
-      options: { intraOpNumThreads: number; interOpNumThreads: number },
-    ): Promise<{
-      inputNames: readonly string[];
-      outputNames: readonly string[];
-      run(feeds: Record<string, unknown>): Promise<Record<string, { data: unknown }>>;
-    }>;
-  };
-  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
 }
