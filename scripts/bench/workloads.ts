@@ -1,6 +1,8 @@
 /** The workloads of the scenarios: one row of each model, and batches of that row. */
-import { createTensor, type Tensor } from '@conveyor/shared';
+import { join } from 'node:path';
+import { DEFAULTS, createTensor, type Tensor } from '@conveyor/shared';
 import { textLine } from '../lib/text-line.js';
+import { ROOT } from '../lib/worker-process.js';
 
 /** The tabular model and the image model, one row each. */
 export const WORKLOADS = {
@@ -36,3 +38,18 @@ export function batchOf(workload: Workload, rows: number): Tensor {
 export function oneRowInputs(workload: Workload): Record<string, Tensor> {
   return { [WORKLOADS[workload].input]: batchOf(workload, 1) };
 }
+
+/** The workload's model file in the repository's model folder (version 1). */
+export const modelPathOf = (workload: Workload): string =>
+  join(ROOT, 'models', WORKLOADS[workload].file, '1', 'model.onnx');
+
+/**
+ * The environment of a bench process that runs the workload's model with no Conveyor code (the
+ * plain pipeline's worker, the inference loop): its file, its row's shape, and a Conveyor worker's
+ * priority (WORKER_NICE's default).
+ */
+export const modelProcessEnv = (workload: Workload): Record<string, string> => ({
+  MODEL_PATH: modelPathOf(workload),
+  ROW_SHAPE: WORKLOADS[workload].rowShape.join(','),
+  NICE: String(DEFAULTS.workerNice),
+});

@@ -6,13 +6,11 @@
  * server. Every server is warmed up first: a closed loop, then one burst that is not measured.
  */
 import { Agent } from 'node:http';
-import { join } from 'node:path';
-import { DEFAULTS, queueName, queuePrefix } from '@conveyor/shared';
+import { queueName, queuePrefix } from '@conveyor/shared';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort } from '../../lib/redis-server.js';
 import { cpuSecondsOf, driverCpuSeconds, processCpuSeconds, redisInfo } from '../cpu.js';
-import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { exchange, warmUp, type LoadOptions } from '../http-load.js';
 import { oipBinaryRequest, percentile, round, say, type Child } from '../lib.js';
@@ -24,7 +22,7 @@ import type {
   BurstSide,
 } from '../results.js';
 import { announce } from './ingest.js';
-import { WORKLOADS, type Workload } from '../workloads.js';
+import { WORKLOADS, modelPathOf, modelProcessEnv, type Workload } from '../workloads.js';
 
 export async function runBurst(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n5. a burst at several times capacity, open loop: Conveyor’s async API vs a naive server');
@@ -267,7 +265,6 @@ async function plainQueuedSide(
   request: Target,
 ): Promise<BurstSide> {
   const prefix = ctx.prefixFor('burst-plain');
-  const { file, rowShape } = WORKLOADS[workload];
   const port = await freePort();
   const servers: Child[] = [];
   const queue = queueOf(ctx.redis.url, workload, prefix);
@@ -279,9 +276,7 @@ async function plainQueuedSide(
       {
         QUEUE: workload,
         PREFIX: prefix,
-        MODEL_PATH: join(ROOT, 'models', file, '1', 'model.onnx'),
-        ROW_SHAPE: rowShape.join(','),
-        NICE: String(DEFAULTS.workerNice),
+        ...modelProcessEnv(workload),
         WORKER_CONCURRENCY: '8',
       },
       'plain worker ready',
@@ -343,12 +338,12 @@ async function naiveSide(
   workload: Workload,
   bytes: Buffer,
 ): Promise<BurstSide> {
-  const { rowShape, file } = WORKLOADS[workload];
+  const { rowShape } = WORKLOADS[workload];
   const port = await freePort();
   const naiveServer = await ctx.start(
     'scripts/bench/naive-server.ts',
     {
-      MODEL_PATH: join(ROOT, 'models', file, '1', 'model.onnx'),
+      MODEL_PATH: modelPathOf(workload),
       PORT: String(port),
       ROW_SHAPE: rowShape.join(','),
     },

@@ -18,7 +18,13 @@ import { send } from '../http-load.js';
 import { percentile, round, say } from '../lib.js';
 import { loadOrt } from '../ort.js';
 import type { BenchResults, EmbeddedResult, LatencyResult } from '../results.js';
-import { WORKLOADS, WORKLOAD_NAMES, oneRowInputs, type Workload } from '../workloads.js';
+import {
+  WORKLOADS,
+  WORKLOAD_NAMES,
+  modelPathOf,
+  oneRowInputs,
+  type Workload,
+} from '../workloads.js';
 import { withNoopWorker } from './queue-limit.js';
 
 /** A workload's calls to time, one of each in turn; `floor` only where a floor applies. */
@@ -150,10 +156,9 @@ const IDLE_GAP_MS = 3;
 async function embeddedLatency(ctx: BenchContext): Promise<EmbeddedResult> {
   const ort = loadOrt();
   const { input, row, rowShape } = WORKLOADS.iris;
-  const session = await ort.InferenceSession.create(
-    join(ROOT, 'models', 'iris', '1', 'model.onnx'),
-    { intraOpNumThreads: 1 },
-  );
+  const session = await ort.InferenceSession.create(modelPathOf('iris'), {
+    intraOpNumThreads: 1,
+  });
   const client = await createEmbeddedClient({
     repository: join(ROOT, 'models'),
     models: ['iris'],

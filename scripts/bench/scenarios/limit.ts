@@ -1,12 +1,10 @@
 /** Scenario 1, the limit: onnxruntime-node in the benchmark's own process, no queue. */
-import { join } from 'node:path';
 import { openSession, type ModelSession } from '@conveyor/engine';
 import { SessionConfigSchema } from '@conveyor/shared';
-import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { percentile, round, say, timed } from '../lib.js';
 import type { BenchResults, LimitResult } from '../results.js';
-import { WORKLOADS, WORKLOAD_NAMES, batchOf, type Workload } from '../workloads.js';
+import { WORKLOADS, WORKLOAD_NAMES, batchOf, modelPathOf, type Workload } from '../workloads.js';
 
 const SIZES = [1, 4, 16, 32, 64];
 
@@ -69,10 +67,7 @@ async function limit(ctx: BenchContext, workload: Workload, session: ModelSessio
 
 /** A session of a workload's model as scenario 1 opens it: onnxruntime's defaults. */
 export function openLimitSession(workload: Workload): Promise<ModelSession> {
-  return openSession(
-    join(ROOT, 'models', WORKLOADS[workload].file, '1', 'model.onnx'),
-    SessionConfigSchema.parse({}),
-  );
+  return openSession(modelPathOf(workload), SessionConfigSchema.parse({}));
 }
 
 export async function runLimit(ctx: BenchContext, results: BenchResults): Promise<void> {

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../../lib/worker-process.js';
+import { modelPathOf } from '../workloads.js';
 import type { BenchContext } from '../context.js';
 import { BUILT, round, say } from '../lib.js';
 import { runMeasured, type MeasuredRun } from '../measured-process.js';
@@ -123,12 +123,7 @@ export async function runOffline(ctx: BenchContext, results: BenchResults): Prom
 
     const inProcessOut = join(dir, 'in-process.jsonl');
     const inProcess = await runMeasured(
-      [
-        'scripts/bench/offline-inprocess.ts',
-        join(ROOT, 'models', 'iris', '1', 'model.onnx'),
-        csv,
-        inProcessOut,
-      ],
+      ['scripts/bench/offline-inprocess.ts', modelPathOf('iris'), csv, inProcessOut],
       {},
       timeLimitS,
     );

@@ -6,12 +6,10 @@
  * the worker), the least that moving an image through Redis costs, whatever runs around it, alone
  * and with the model running beside it (besideInference).
  */
-import { join } from 'node:path';
 import { DEFAULTS, newJobId, queueKey, queueOfJobId, queuePrefix } from '@conveyor/shared';
 import type { ConveyorClient } from '@conveyor/sdk';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ROOT } from '../../lib/worker-process.js';
 import type { BenchContext } from '../context.js';
 import { commandsPerJob, cpuSince, redisCommandStats, redisInfo } from '../cpu.js';
 import { IMAGE_WINDOW, WINDOW, driveEndToEnd, warmUp, warmUpJobs } from '../drive.js';
@@ -20,7 +18,7 @@ import { fastestOfAlternating, round, say } from '../lib.js';
 import { inferenceMsPerRow } from '../report.js';
 import { endToEndResult, measuredDrive } from './end-to-end.js';
 import type { BenchResults, PlainBullmqResult, RedisCommandsPerJob } from '../results.js';
-import { WORKLOADS, oneRowInputs } from '../workloads.js';
+import { WORKLOADS, modelProcessEnv, oneRowInputs } from '../workloads.js';
 
 export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): Promise<void> {
   say('\n8. plain BullMQ round trip: addBulk, a no-op worker process, QueueEvents');
@@ -54,18 +52,12 @@ function besideInference(
   results: BenchResults,
   turn: () => Promise<PlainBullmqResult>,
 ): () => Promise<PlainBullmqResult> {
-  const { file, rowShape } = WORKLOADS['text-direction'];
   const batch =
     inferenceMsPerRow(results)?.batch ?? results.limit?.['text-direction']?.bestBatch ?? 16;
   return async () => {
     const loop = await ctx.start(
       'scripts/bench/inference-loop.ts',
-      {
-        MODEL_PATH: join(ROOT, 'models', file, '1', 'model.onnx'),
-        ROW_SHAPE: rowShape.join(','),
-        BATCH: String(batch),
-        NICE: String(DEFAULTS.workerNice),
-      },
+      { ...modelProcessEnv('text-direction'), BATCH: String(batch) },
       'inference loop ready',
     );
     let measured: PlainBullmqResult;
