@@ -89,6 +89,24 @@ describe('the image inference share target', () => {
     expect(verdict(share(withFloor(0.3, 0.3, 0.6))!)).toBe('not met');
   });
 
+  it("is held to plain BullMQ carrying Conveyor's own job beside the model, where measured", () => {
+    // The bytes beside the model leave 0.6 / (0.6 + 0.1 + 0.1) = 0.75, above the goal; carrying
+    // Conveyor's job (0.3 ms of worker a job) 0.6 / (0.6 + 0.3 + 0.1) = 0.6, below it.
+    const run = withFloor(0.3, 0.3, 0.6);
+    const carried = run.plainBullmqImage!.besideInference!;
+    run.plainBullmqImage!.conveyorShaped = {
+      ...carried,
+      cpuSeconds: { ...carried.cpuSeconds, worker: 0.9 },
+    };
+    const row = share(run);
+    expect(verdict(row!)).toBe('limit below goal');
+    expect(row?.value).toContain('at most 0.750 with the model running beside it');
+    expect(row?.value).toContain("at most 0.600 carrying Conveyor's own job beside the model");
+    // Carrying the job as cheaply as the bytes: 0.75, and the 0.600 estimate is not met.
+    run.plainBullmqImage!.conveyorShaped = carried;
+    expect(verdict(share(run)!)).toBe('not met');
+  });
+
   it('is held to the bytes moved alone in files from before the turns beside the model', () => {
     const run = withFloor(0.9, 0.3, 0.6);
     delete run.plainBullmqImage?.besideInference;

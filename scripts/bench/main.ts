@@ -62,7 +62,7 @@ const USAGE = `pnpm bench [--quick] [--only 1,3,...] [--out file.json] [--save] 
   --only <list>  scenario numbers to run, 1-${SCENARIOS.length} (default all; 1 always runs)
   --out <file>   where the JSON goes (default bench-results/latest.json, not tracked)
   --save         also write docs/benchmarks.json and regenerate docs/benchmarks.md from it
-  --profile      also profile one more turn of scenarios 3, 8 and 9's processes with Linux perf
+  --profile      also profile more turns of scenarios 3, 8 and 9's processes with Linux perf
                  (where their CPU goes, by owner: Conveyor's code, fastify, BullMQ, ...)
 `;
 

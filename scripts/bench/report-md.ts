@@ -348,7 +348,12 @@ function besideText(
 ): string {
   const b = floor.beside;
   if (!b) return '';
-  return ` With onnxruntime running the model in a process beside it, at a worker's priority (the turns alternating with those), moving the bytes took ${n(b.worker, 3)} in the worker and ${n(b.redis, 3)} in Redis per job (alone: ${n(floor.worker, 3)} and ${n(floor.redis, 3)}), and the model ${n(b.inferenceMsPerRow, 3)} CPU ms per row (in-process alone: ${n(inference.msPerRow, 3)}): inference can be at most ${n(b.shareAtMost, 3)} of worker+Redis CPU, the limit the inference share target is held to.`;
+  const s = floor.shaped;
+  const held = ', the limit the inference share target is held to';
+  const shaped = s
+    ? ` Carrying Conveyor's own image job instead (its id, retry and retention options, payload and return value, the bytes read with GET and deleted once the completion is recorded, as a Conveyor worker keeps them for a retry), beside the model, plain BullMQ took ${n(s.worker, 3)} in the worker and ${n(s.redis, 3)} in Redis per job, the model ${n(s.inferenceMsPerRow, 3)} per row: inference can be at most ${n(s.shareAtMost, 3)} of worker+Redis CPU${held}; what Conveyor's code around the job costs is the rest.`
+    : '';
+  return ` With onnxruntime running the model in a process beside it, at a worker's priority (the turns alternating with those), moving the bytes took ${n(b.worker, 3)} in the worker and ${n(b.redis, 3)} in Redis per job (alone: ${n(floor.worker, 3)} and ${n(floor.redis, 3)}), and the model ${n(b.inferenceMsPerRow, 3)} CPU ms per row (in-process alone: ${n(inference.msPerRow, 3)}): inference can be at most ${n(b.shareAtMost, 3)} of worker+Redis CPU${s ? '.' : `${held}.`}${shaped}`;
 }
 
 /**
@@ -680,6 +685,12 @@ function ownerTable(columns: readonly [string, CpuProfile][]): string {
   );
 }
 
+/** Which of the image's profiled turns the table gives (files before several were profiled: none). */
+const imageTurns = (rates: readonly number[] | undefined): string =>
+  rates && rates.length > 1
+    ? `, the fastest of ${rates.length} profiled turns (${rates.join(', ')} jobs/s), as the share's limit keeps the fastest of its turns`
+    : '';
+
 /** `name: 12.3 of 150.0 µs (8 %)`: Conveyor's own share of a profile. */
 function ownShare(name: string, p: CpuProfile): string {
   const own = p.usPerUnit.conveyor ?? 0;
@@ -692,7 +703,7 @@ function profiles(r: BenchResults): string {
   const p = r.profiles;
   const ingest = Object.entries(p?.ingest ?? {});
   if (ingest.length === 0 && !p?.worker && !p?.image)
-    return "_Not profiled in this run: `pnpm bench --profile` (Linux perf) adds one more turn of scenario 9's servers and of scenario 3's and 8's workers, each under perf._";
+    return "_Not profiled in this run: `pnpm bench --profile` (Linux perf) adds one more turn of scenario 9's servers and of scenario 8's workers, and three of scenario 3's image worker, each under perf._";
   const hz = ingest[0]?.[1].conveyor.hz ?? p?.worker?.conveyor.hz;
   const shares = [
     ...ingest.map(([w, sides]) => ownShare(`the producer's per ${w} request`, sides.conveyor)),
@@ -721,7 +732,7 @@ function profiles(r: BenchResults): string {
       ? ''
       : `\n\nScenario 8, iris, CPU µs per job:\n\n${ownerTable(workerColumns)}`;
   const image = p?.image
-    ? `\n\nScenario 3, text-direction batched, CPU µs per job (Redis: ${n(p.image.redisUsPerJob, 1)} µs per job in the same turn; the inference share target reads onnxruntime's part):\n\n${ownerTable(imageColumns)}`
+    ? `\n\nScenario 3, text-direction batched, CPU µs per job (Redis: ${n(p.image.redisUsPerJob, 1)} µs per job in the same turn; the inference share target reads onnxruntime's part)${imageTurns(p.image.turnsPerSecond)}:\n\n${ownerTable(imageColumns)}`
     : '';
   const libraries = [...serverColumns, ...workerColumns, ...imageColumns]
     .map(([label, profile]) => {
@@ -733,7 +744,10 @@ function profiles(r: BenchResults): string {
     .filter((line) => line !== undefined);
   const others =
     libraries.length === 0 ? '' : `\n\nOther libraries, by name (µs): ${libraries.join('; ')}.`;
-  return `One more turn of each process after its measured turns, sampled by Linux perf at ${hz ?? '?'} Hz of CPU time on every thread. Each sample is charged to the nearest JavaScript frame outside Node's own modules, from the leaf up: the kernel's time in a socket write counts for the code that wrote, V8's in a JSON parse for the code that parsed; "Node and V8" is what ran with no such frame above it (the event loop, the HTTP parser, streams, collections). See scripts/bench/perf-profile.ts. Conveyor's own code: ${shares.join('; ')}.${servers}${workers}${image}${others}`;
+  const imageProfiled = p?.image?.turnsPerSecond?.length ?? 1;
+  const turns =
+    imageProfiled > 1 ? ` (of scenario 3's image worker ${imageProfiled}, the fastest kept)` : '';
+  return `One more turn of each process after its measured turns${turns}, sampled by Linux perf at ${hz ?? '?'} Hz of CPU time on every thread. Each sample is charged to the nearest JavaScript frame outside Node's own modules, from the leaf up: the kernel's time in a socket write counts for the code that wrote, V8's in a JSON parse for the code that parsed; "Node and V8" is what ran with no such frame above it (the event loop, the HTTP parser, streams, collections). See scripts/bench/perf-profile.ts. Conveyor's own code: ${shares.join('; ')}.${servers}${workers}${image}${others}`;
 }
 
 function offline(r: BenchResults): string {

@@ -209,9 +209,10 @@ export interface Profiles {
   ingest?: Record<string, { conveyor: CpuProfile; bare: CpuProfile }>;
   /**
    * Scenario 3, text-direction batched: the worker per job, and Redis's CPU per job in the same
-   * turn: onnxruntime's share of worker+Redis CPU, measured.
+   * turn: onnxruntime's share of worker+Redis CPU, measured; the fastest of the profiled turns,
+   * whose rates `turnsPerSecond` gives (older files profiled one turn and have none).
    */
-  image?: { worker: CpuProfile; redisUsPerJob: number };
+  image?: { worker: CpuProfile; redisUsPerJob: number; turnsPerSecond?: number[] };
   /** Scenario 8, iris: Conveyor's worker and plain BullMQ's no-op worker, per job. */
   worker?: { conveyor: CpuProfile; plain: CpuProfile };
 }
@@ -237,8 +238,10 @@ export interface PlainBullmqResult {
    */
   conveyor?: EndToEndResult;
   /**
-   * Plain BullMQ carrying Conveyor's own iris job (its id, options, payload and return value), in
-   * the same alternating turns: the queue's share of Conveyor's cost, with none of its code.
+   * Plain BullMQ carrying Conveyor's own job (its id, options, payload and return value), in the
+   * same alternating turns: the queue's share of Conveyor's cost, with none of its code. The image
+   * run's carries Conveyor's image job beside the model (as besideInference), its bytes kept until
+   * the job's completion is recorded, as a Conveyor worker keeps them (absent from older files).
    */
   conveyorShaped?: PlainBullmqResult;
   /** The iris turns only: the commands Redis ran per job (absent from older files). */

@@ -6,7 +6,14 @@
  * the worker), the least that moving an image through Redis costs, whatever runs around it, alone
  * and with the model running beside it (besideInference).
  */
-import { DEFAULTS, newJobId, queueKey, queueOfJobId, queuePrefix } from '@conveyor/shared';
+import {
+  DEFAULTS,
+  newJobId,
+  queueKey,
+  queueName,
+  queueOfJobId,
+  queuePrefix,
+} from '@conveyor/shared';
 import type { ConveyorClient } from '@conveyor/sdk';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -24,20 +31,48 @@ export async function runPlainBullmq(ctx: BenchContext, results: BenchResults): 
   say('\n8. plain BullMQ round trip: addBulk, a no-op worker process, QueueEvents');
   results.plainBullmq = await irisBesideConveyor(ctx, results, ctx.counts.irisJobs);
   say(`   iris payloads: ${JSON.stringify(results.plainBullmq)}`);
-  const image = await openPlainSide(ctx, 'image', ctx.counts.imageJobs);
+  results.plainBullmqImage = await imageBesideInference(ctx, results, ctx.counts.imageJobs);
+  say(`   110 KB stored once per job: ${JSON.stringify(results.plainBullmqImage)}`);
+}
+
+/**
+ * Plain BullMQ moving the image's bytes, alone and with the model running beside it, and carrying
+ * Conveyor's own image job beside the model (its id, options, payload and return value, read back
+ * from a job Conveyor ran, with the bytes kept until the job's completion is recorded, as a
+ * Conveyor worker keeps them for a retry): in rounds alternating the three, each keeping its
+ * fastest turn.
+ */
+async function imageBesideInference(
+  ctx: BenchContext,
+  results: BenchResults,
+  jobs: number,
+): Promise<PlainBullmqResult> {
+  const shape = await ctx.withWorkers(['text-direction'], 1, {}, (client, prefix) =>
+    conveyorJobShape(client, ctx.redis.url, prefix, 'text-direction'),
+  );
+  const image = await openPlainSide(ctx, 'image', jobs);
+  const shaped = await openPlainSide(ctx, 'image', jobs, shape).catch(async (err: unknown) => {
+    await image.close();
+    throw err;
+  });
   try {
     await image.warm();
-    const beside = besideInference(ctx, results, image.turn);
-    const [alone, contended] = await fastestOfAlternating<PlainBullmqResult>([image.turn, beside]);
-    results.plainBullmqImage = {
+    await shaped.warm();
+    const [alone, contended, carried] = await fastestOfAlternating<PlainBullmqResult>([
+      image.turn,
+      besideInference(ctx, results, image.turn),
+      besideInference(ctx, results, shaped.turn),
+    ]);
+    return {
       ...alone!.best,
       turnsPerSecond: alone!.rates,
       besideInference: { ...contended!.best, turnsPerSecond: contended!.rates },
+      conveyorShaped: { ...carried!.best, turnsPerSecond: carried!.rates },
     };
   } finally {
     await image.close();
+    await shaped.close();
   }
-  say(`   110 KB stored once per job: ${JSON.stringify(results.plainBullmqImage)}`);
 }
 
 /**
@@ -91,7 +126,7 @@ async function irisBesideConveyor(
   return ctx.withWorkers(['iris'], 1, profileEnv(ctx.profile), async (client, prefix, workers) => {
     await warmUp(client, 'iris', 'iris', jobs);
     const pids = workers.map((w) => w.child.pid);
-    const shape = await conveyorJobShape(client, ctx.redis.url, prefix);
+    const shape = await conveyorJobShape(client, ctx.redis.url, prefix, 'iris');
     const plain = await openPlainSide(ctx, 'iris', jobs);
     const shaped = await openPlainSide(ctx, 'iris', jobs, shape).catch(async (err: unknown) => {
       await plain.close();
@@ -160,26 +195,33 @@ const withCommandsPerJob =
 
 /** The shape of one job as Conveyor writes it, for plain BullMQ to carry (see irisBesideConveyor). */
 interface JobShape {
+  model: 'iris' | 'text-direction';
   data: unknown;
   opts: JobsOptions;
   /** The worker's return value, as BullMQ stored it (JSON). */
   returned: string;
 }
 
-/** Reads back the stored payload, options and result of one iris job Conveyor ran. */
+/** Reads back the stored payload, options and result of one job of `model` Conveyor ran. */
 async function conveyorJobShape(
   client: ConveyorClient,
   redisUrl: string,
   prefix: string,
+  model: JobShape['model'],
 ): Promise<JobShape> {
-  const handle = await client.enqueue('iris', oneRowInputs('iris'));
+  const handle = await client.enqueue(model, oneRowInputs(model));
   await handle.result();
   const redis = new Redis(redisUrl);
   try {
     const stored = await redis.hgetall(queueKey(prefix, queueOfJobId(handle.id), handle.id));
     const { data, opts, returnvalue } = stored;
     if (!data || !opts || !returnvalue) throw new Error(`job ${handle.id} was not read back`);
-    return { data: JSON.parse(data), opts: JSON.parse(opts) as JobsOptions, returned: returnvalue };
+    return {
+      model,
+      data: JSON.parse(data),
+      opts: JSON.parse(opts) as JobsOptions,
+      returned: returnvalue,
+    };
   } finally {
     redis.disconnect();
   }
@@ -226,13 +268,14 @@ async function openPlainSide(
   jobs: number,
   shape?: JobShape,
 ) {
-  const name = shape ? 'predict.iris.1' : `plain-${payload}`;
+  const name = shape ? queueName(shape.model, '1') : `plain-${payload}`;
   // Conveyor's job goes under the key layout Conveyor gives it: its model's hash tag.
   const prefix = shape ? queuePrefix(ctx.prefixFor('shaped'), name) : ctx.prefixFor(name);
   const connection = { url: ctx.redis.url };
   const queue = new Queue(name, { connection, prefix });
   const events = new QueueEvents(name, { connection, prefix });
   const bytes = new Redis(ctx.redis.url);
+  const bytesKey = (id: string) => `${prefix}:bytes:${id}`;
   const { row } = WORKLOADS['text-direction'];
   const image = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
   const irisData = { inputs: { features: [...WORKLOADS.iris.row] } };
@@ -245,7 +288,8 @@ async function openPlainSide(
       QUEUE: name,
       PREFIX: prefix,
       WORKER_CONCURRENCY: '64',
-      BYTES: payload === 'image' ? '1' : '',
+      BYTES: payload === 'image' && !shape ? '1' : '',
+      BYTES_PREFIX: payload === 'image' && shape ? bytesKey('') : '',
       // The image worker at a Conveyor worker's priority, as the model beside it (besideInference).
       NICE: payload === 'image' ? String(DEFAULTS.workerNice) : '',
       RETURN: shape?.returned ?? '',
@@ -267,6 +311,7 @@ async function openPlainSide(
   const { pid: redisPid } = await redisInfo(ctx.redis.url);
   const done = completions(events);
   let key = 0;
+  const newId = () => (shape ? newJobId(shape.model, '1') : String(key++));
   /** Adds `count` jobs with scenario 3's window and waits until they have completed. */
   const run = async (count: number) => {
     const base = done.count();
@@ -275,25 +320,21 @@ async function openPlainSide(
     for (let added = 0; added < count;) {
       const part = Math.min(250, window / 4, count - added);
       await done.waitFor(base + added + part - window, left());
-      const keys = Array.from({ length: part }, () => `${prefix}:bytes:${key++}`);
+      const ids = Array.from({ length: part }, newId);
       // The bytes first: stored before the job that names them, as the SDK stores inputs.
       if (payload === 'image') {
         const writes = bytes.pipeline();
-        for (const k of keys) writes.set(k, image, 'EX', 3600);
+        for (const id of ids) writes.set(bytesKey(id), image, 'EX', 3600);
         await writes.exec();
       }
       // Conveyor keeps 10 000 completed jobs by default; so does this queue.
       await queue.addBulk(
-        keys.map((k) =>
+        ids.map((id) =>
           shape
-            ? {
-                name: 'predict',
-                data: shape.data,
-                opts: { ...shape.opts, jobId: newJobId('iris', '1') },
-              }
+            ? { name: 'predict', data: shape.data, opts: { ...shape.opts, jobId: id } }
             : {
                 name: 'predict',
-                data: payload === 'iris' ? irisData : { key: k },
+                data: payload === 'iris' ? irisData : { key: bytesKey(id) },
                 opts: { removeOnComplete: 10_000 },
               },
         ),
