@@ -4,7 +4,8 @@
  * completions. What BullMQ and Redis cost per job on this machine: with iris's features in the
  * job, and with the image's 110 KB stored once as bytes beside it (SET by the driver, GETDEL by
  * the worker), the least that moving an image through Redis costs, whatever runs around it, alone
- * and with the model running beside it (besideInference).
+ * and with the model running beside it (besideInference); and beside the model, plain BullMQ
+ * carrying Conveyor's own image job (imageBesideInference).
  */
 import {
   DEFAULTS,
@@ -193,7 +194,10 @@ const withCommandsPerJob =
     return { ...result, redisCommands: commandsPerJob(before, await redisCommandStats(url), jobs) };
   };
 
-/** The shape of one job as Conveyor writes it, for plain BullMQ to carry (see irisBesideConveyor). */
+/**
+ * The shape of one job as Conveyor writes it, for plain BullMQ to carry (see irisBesideConveyor and
+ * imageBesideInference).
+ */
 interface JobShape {
   model: 'iris' | 'text-direction';
   data: unknown;
