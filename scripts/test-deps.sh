@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The programs the test suite runs besides Node, installed with Debian's apt-get when missing
 # (as root, or through sudo without a password); `pnpm test` and .ci/run call it first. Where it
-# cannot install (another system, no rights), it names what is missing and the tests that need
-# it fail with the same message, so the rest of the suite still runs.
+# cannot install (another system, no rights), it names what is missing and the suite still runs:
+# the tests that need it fail (the compose file's check is skipped).
 set -euo pipefail
 
 # Each program, and the Debian package that provides it.
@@ -36,8 +36,7 @@ mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
 }
-if ! command -v apt-get >/dev/null 2>&1 ||
-  { [ "$(id -u)" -ne 0 ] && ! { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }; then
+if ! command -v apt-get >/dev/null 2>&1 || ! as_root true 2>/dev/null; then
   echo "test-deps: missing ${missing[*]}; the tests that need them will fail." >&2
   echo "test-deps: on Debian or Ubuntu: sudo apt-get install -y ${missing[*]}" >&2
   exit 0

@@ -3,10 +3,11 @@
  * value, or 0), or with BYTES=1 first takes the bytes its job names (GETDEL, the fewest commands
  * that read and drop them), or with BYTES_PREFIX reads the bytes under it and the job's id (GET)
  * and deletes them once BullMQ has recorded the job's completion, as a Conveyor worker keeps a
- * job's stored inputs for a retry until then. The other half of scenario 8. With MODEL_PATH as well, it runs that
- * model on the bytes' last ROW_SHAPE float32 values (the image at the end of an OIP binary
- * request), with onnxruntime-node on its main thread; with NICE it first lowers the priority of
- * every thread it has, as a Conveyor worker does (WORKER_NICE): the plain pipeline of scenario 5.
+ * job's stored inputs for a retry until then. The other half of scenario 8. With MODEL_PATH as
+ * well, it runs that model on the bytes' last ROW_SHAPE float32 values (the image at the end of an
+ * OIP binary request), with onnxruntime-node on its main thread; with NICE it first lowers the
+ * priority of every thread it has, as a Conveyor worker does (WORKER_NICE): the plain pipeline of
+ * scenario 5.
  * Environment: REDIS_URL, QUEUE, PREFIX, WORKER_CONCURRENCY, BYTES, BYTES_PREFIX, RETURN,
  * MODEL_PATH, ROW_SHAPE, NICE.
  */

@@ -100,14 +100,22 @@ interface BesideTheModel {
   shareAtMost: number;
 }
 
+/** The largest inference share of worker+Redis CPU that a queue costing `worker` and `redis` leaves. */
+const shareLeft = (inferenceMs: number, worker: number, redis: number) =>
+  inferenceMs / (inferenceMs + worker + redis);
+
 /** A turn run beside the model (8), per job, and the largest inference share it leaves. */
 function besideTheModel(turn: PlainBullmqResult | undefined): BesideTheModel | undefined {
   if (!turn?.inference) return undefined;
   const worker = (turn.cpuSeconds.worker * 1000) / turn.jobs;
   const redis = (turn.cpuSeconds.redis * 1000) / turn.jobs;
   const inferenceMsPerRow = turn.inference.msPerRow;
-  const shareAtMost = inferenceMsPerRow / (inferenceMsPerRow + worker + redis);
-  return { worker, redis, inferenceMsPerRow, shareAtMost };
+  return {
+    worker,
+    redis,
+    inferenceMsPerRow,
+    shareAtMost: shareLeft(inferenceMsPerRow, worker, redis),
+  };
 }
 
 /**
@@ -134,18 +142,15 @@ export function imageFloor(results: BenchResults):
   const inference = inferenceMsPerRow(results);
   if (!p || !inference) return undefined;
   const perJob = (seconds: number) => (seconds * 1000) / p.jobs;
-  const [driver, worker, redis] = [
-    p.cpuSeconds.driver,
-    p.cpuSeconds.worker,
-    p.cpuSeconds.redis,
-  ].map(perJob) as [number, number, number];
+  const worker = perJob(p.cpuSeconds.worker);
+  const redis = perJob(p.cpuSeconds.redis);
   const beside = besideTheModel(p.besideInference);
   const shaped = besideTheModel(p.conveyorShaped);
   return {
-    driver,
+    driver: perJob(p.cpuSeconds.driver),
     worker,
     redis,
-    shareAtMost: inference.msPerRow / (inference.msPerRow + worker + redis),
+    shareAtMost: shareLeft(inference.msPerRow, worker, redis),
     ...(beside && { beside }),
     ...(shaped && { shaped }),
   };
