@@ -744,10 +744,7 @@ function profiles(r: BenchResults): string {
     .filter((line) => line !== undefined);
   const others =
     libraries.length === 0 ? '' : `\n\nOther libraries, by name (µs): ${libraries.join('; ')}.`;
-  const imageProfiled = p?.image?.turnsPerSecond?.length ?? 1;
-  const turns =
-    imageProfiled > 1 ? ` (of scenario 3's image worker ${imageProfiled}, the fastest kept)` : '';
-  return `One more turn of each process after its measured turns${turns}, sampled by Linux perf at ${hz ?? '?'} Hz of CPU time on every thread. Each sample is charged to the nearest JavaScript frame outside Node's own modules, from the leaf up: the kernel's time in a socket write counts for the code that wrote, V8's in a JSON parse for the code that parsed; "Node and V8" is what ran with no such frame above it (the event loop, the HTTP parser, streams, collections). See scripts/bench/perf-profile.ts. Conveyor's own code: ${shares.join('; ')}.${servers}${workers}${image}${others}`;
+  return `More turns of each process after its measured turns (one, unless its table says more), sampled by Linux perf at ${hz ?? '?'} Hz of CPU time on every thread. Each sample is charged to the nearest JavaScript frame outside Node's own modules, from the leaf up: the kernel's time in a socket write counts for the code that wrote, V8's in a JSON parse for the code that parsed; "Node and V8" is what ran with no such frame above it (the event loop, the HTTP parser, streams, collections). See scripts/bench/perf-profile.ts. Conveyor's own code: ${shares.join('; ')}.${servers}${workers}${image}${others}`;
 }
 
 function offline(r: BenchResults): string {
