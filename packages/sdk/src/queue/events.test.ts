@@ -55,6 +55,26 @@ describe('the event hub', () => {
     expect(hub.take(handed)).toBeUndefined();
   });
 
+  it('forgets an expected job once its time to be kept has passed', async () => {
+    hub = createEventHub(connect(), connect, prefix, silentLogger());
+    const [brief, lasting, later] = [1, 2, 3].map(() => `${queue}.${randomUUID()}`) as [
+      string,
+      string,
+      string,
+    ];
+    hub.expect([brief], 1);
+    hub.expect([lasting], 60_000);
+    expect([hub.take(brief), hub.take(lasting)]).toEqual(['pending', 'pending']);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Expired entries go when the next jobs are expected; the one still within its time stays.
+    hub.expect([later], 60_000);
+    expect([hub.take(brief), hub.take(lasting), hub.take(later)]).toEqual([
+      undefined,
+      'pending',
+      'pending',
+    ]);
+  });
+
   it('calls an ends-only listener with the end alone, and a subscriber with every event', async () => {
     const main = connect();
     hub = createEventHub(main, connect, prefix, silentLogger());

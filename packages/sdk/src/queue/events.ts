@@ -39,12 +39,14 @@ export interface EventHub {
   /** Calls `listener` with each event of the job until the returned function is called. */
   subscribe(jobId: string, listener: (event: QueueEvent) => void): () => void;
   /**
-   * `subscribe` without the function to stop: `unsubscribe` with the same listener stops. With
-   * `endsOnly`, the listener is called with the job's end only (`completed`, `failed`, `removed`):
-   * a wait for a result skips the job's other events before they are read into fields.
+   * `subscribe` without the function to stop, for a listener that is a function or an object with
+   * `onEvent` (a wait that is its own listener needs no closure): `unsubscribe` with the same
+   * listener stops. With `endsOnly`, the listener is called with the job's end only (`completed`,
+   * `failed`, `removed`): a wait for a result skips the job's other events before they are read
+   * into fields.
    */
-  listen(jobId: string, listener: (event: QueueEvent) => void, endsOnly?: boolean): void;
-  unsubscribe(jobId: string, listener: (event: QueueEvent) => void): void;
+  listen(jobId: string, listener: Listener, endsOnly?: boolean): void;
+  unsubscribe(jobId: string, listener: Listener): void;
   /**
    * Keeps the end (`completed`, `failed` or `removed`) of jobs this client is about to add, for
    * `ttlMs`: call it after `watch` and before adding them, and a later wait takes the end from
@@ -57,6 +59,12 @@ export interface EventHub {
    */
   take(jobId: string): QueueEvent | 'pending' | undefined;
   close(): Promise<void>;
+}
+
+/** An expected job's end that came before anyone waited for it, kept until `until`. */
+interface KeptEnd {
+  until: number;
+  end: QueueEvent;
 }
 
 const ENDS: ReadonlySet<string> = new Set(['completed', 'failed', 'removed']);
@@ -82,7 +90,8 @@ interface Reader {
   paused?: ((pinned: Promise<void>) => void) | undefined;
 }
 
-type Listener = (event: QueueEvent) => void;
+/** What the hub calls with a job's events: a function, or an object's `onEvent`. */
+export type Listener = ((event: QueueEvent) => void) | { onEvent(event: QueueEvent): void };
 
 /** Alternating field/value list to a record. */
 function fieldsOf(list: readonly string[]): Record<string, string> {
@@ -118,14 +127,20 @@ export function createEventHub(
   const readQueues = new Set<string>();
   let closed = false;
 
-  /** Expected jobs by id, oldest first: until (epoch ms) and their end once it came. */
-  const expected = new Map<string, { until: number; end?: QueueEvent }>();
+  /**
+   * Expected jobs by id, oldest first: until when they are kept (ms since `epoch`, a small integer
+   * that V8 stores in the map as it is), and with their end once it came and nobody took it. A
+   * client that waits at once hands each end over, so most entries never hold more than a number.
+   */
+  const expected = new Map<string, number | KeptEnd>();
+  const epoch = Date.now();
   /** Expected jobs whose end has not come yet. */
   let running = 0;
   const forgetExpired = (now: number) => {
     for (const [id, entry] of expected) {
-      if (entry.until > now && expected.size <= MAX_EXPECTED) break;
-      if (entry.end === undefined) running -= 1;
+      const pending = typeof entry === 'number';
+      if ((pending ? entry : entry.until) > now && expected.size <= MAX_EXPECTED) break;
+      if (pending) running -= 1;
       expected.delete(id);
     }
   };
@@ -147,15 +162,16 @@ export function createEventHub(
 
   const call = (fn: Listener, entry: QueueEvent) => {
     try {
-      fn(entry);
+      if (typeof fn === 'function') fn(entry);
+      else fn.onEvent(entry);
     } catch (err) {
       log.error({ err, jobId: entry.jobId }, 'job event listener threw');
     }
   };
 
   const callEach = (listeners: Listener | Listener[], entry: QueueEvent) => {
-    if (typeof listeners === 'function') call(listeners, entry);
-    else for (const fn of [...listeners]) call(fn, entry);
+    if (Array.isArray(listeners)) for (const fn of [...listeners]) call(fn, entry);
+    else call(listeners, entry);
   };
 
   /** Hands an entry to its job's subscribers; true when it ended a job someone waited for. */
@@ -166,14 +182,14 @@ export function createEventHub(
     const isEnd = ENDS.has(event);
     const listeners = subscribers.get(jobId);
     const ends = isEnd ? endListeners.get(jobId) : undefined;
-    const kept = expected.get(jobId);
-    if (kept && kept.end === undefined && isEnd) {
+    const until = expected.get(jobId);
+    if (typeof until === 'number' && isEnd) {
       running -= 1;
       // An end someone waits for is handed over, not kept: kept ends of a client that enqueues
       // fast and waits at once filled the map up to MAX_EXPECTED, old-generation garbage that
       // every collection traced. A second wait on the job reads it instead.
       if (listeners || ends) expected.delete(jobId);
-      else kept.end = entry;
+      else expected.set(jobId, { until, end: entry });
     }
     if (listeners) callEach(listeners, entry);
     if (ends) callEach(ends, entry);
@@ -268,7 +284,7 @@ export function createEventHub(
     const byJob = endsOnly ? endListeners : subscribers;
     const listeners = byJob.get(jobId);
     if (!listeners) byJob.set(jobId, fn);
-    else if (typeof listeners === 'function') {
+    else if (!Array.isArray(listeners)) {
       if (listeners !== fn) byJob.set(jobId, [listeners, fn]);
     } else if (!listeners.includes(fn)) listeners.push(fn);
     resumeFor(jobId);
@@ -277,7 +293,7 @@ export function createEventHub(
   function removeFrom(byJob: Map<string, Listener | Listener[]>, jobId: string, fn: Listener) {
     const listeners = byJob.get(jobId);
     if (listeners === fn) byJob.delete(jobId);
-    else if (typeof listeners === 'object') {
+    else if (Array.isArray(listeners)) {
       const at = listeners.indexOf(fn);
       if (at >= 0) listeners.splice(at, 1);
       if (listeners.length === 0) byJob.delete(jobId);
@@ -325,18 +341,18 @@ export function createEventHub(
     listen,
     unsubscribe,
     expect(jobIds, ttlMs) {
-      const now = Date.now();
+      const now = Date.now() - epoch;
       forgetExpired(now);
       for (const id of jobIds) {
-        if (expected.get(id)?.end !== undefined || !expected.has(id)) running += 1;
-        expected.set(id, { until: now + ttlMs });
+        if (typeof expected.get(id) !== 'number') running += 1;
+        expected.set(id, now + ttlMs);
         resumeFor(id);
       }
     },
     take(jobId) {
       const kept = expected.get(jobId);
-      if (!kept) return undefined;
-      if (kept.end === undefined) return 'pending';
+      if (kept === undefined) return undefined;
+      if (typeof kept === 'number') return 'pending';
       expected.delete(jobId);
       return kept.end;
     },

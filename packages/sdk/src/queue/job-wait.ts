@@ -28,8 +28,6 @@ class JobWait implements Expiring {
   deadline = 0;
   newer: Expiring | undefined = undefined;
   older: Expiring | undefined = undefined;
-  /** The one function handed to the listener (it calls with the job's every event). */
-  readonly listener = (entry: QueueEvent) => this.onEvent(entry);
 
   constructor(
     private readonly ctx: QueueContext,
@@ -46,7 +44,7 @@ class JobWait implements Expiring {
     if (this.done) return false;
     this.done = true;
     this.ctx.deadlines.remove(this, this.timeoutMs);
-    this.ctx.hub.unsubscribe(this.id, this.listener);
+    this.ctx.hub.unsubscribe(this.id, this);
     this.ctx.waits.delete(this);
     return true;
   }
@@ -59,7 +57,8 @@ class JobWait implements Expiring {
     if (this.finish()) this.resolve(prediction);
   }
 
-  private onEvent(entry: QueueEvent): void {
+  /** The hub calls it with the job's end (the wait listens to ends only). */
+  onEvent(entry: QueueEvent): void {
     const { ctx, id } = this;
     if (entry.event === 'completed') {
       let returnvalue: unknown;
@@ -127,7 +126,7 @@ class JobWait implements Expiring {
 
   begin(start: (() => Promise<unknown>) | undefined): void {
     const { ctx, id } = this;
-    ctx.hub.listen(id, this.listener, true);
+    ctx.hub.listen(id, this, true);
     ctx.waits.add(this);
     if (start)
       return void start().then(
