@@ -128,9 +128,10 @@ export function createEventHub(
   let closed = false;
 
   /**
-   * Expected jobs by id, oldest first: until when they are kept (ms since `epoch`, a small integer
-   * that V8 stores in the map as it is), and with their end once it came and nobody took it. A
-   * client that waits at once hands each end over, so most entries never hold more than a number.
+   * Expected jobs by id, oldest first: until when they are kept (ms since `epoch`: for a client
+   * younger than 12 days, a small integer that V8 stores in the map as it is, where epoch ms took
+   * a heap number), and with their end once it came and nobody took it. A client that waits at
+   * once hands each end over, so most entries never hold more than a number.
    */
   const expected = new Map<string, number | KeptEnd>();
   const epoch = Date.now();
