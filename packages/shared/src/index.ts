@@ -550,3 +550,4 @@ export {
   type ShadowEntry,
 } from './comparison/comparison-keys.js';
 export { AliasShadowsSchema, type AliasShadows } from './schemas/aliases.js';
+export { withRandomUuid } from './random-uuid.js';

@@ -1,6 +1,7 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { ModelNameSchema, ModelVersionSchema } from './schemas/names.js';
+import { withRandomUuid } from './random-uuid.js';
 
 /**
  * The BullMQ queue that holds jobs for one version of a model: `predict.<model>.<version>`
@@ -127,7 +128,8 @@ export function newJobId(model: string, version: string, keyDigest?: string): st
   // A regex test on the hot path; zod only to throw its error.
   const name = MODEL_NAME.test(model) ? model : ModelNameSchema.parse(model);
   const v = VERSION.test(version) ? version : ModelVersionSchema.parse(version);
-  return `${name}.${v}.${keyDigest ?? randomUUID()}`;
+  const base = `${name}.${v}.`;
+  return keyDigest === undefined ? withRandomUuid(base) : base + keyDigest;
 }
 
 const MODEL_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;

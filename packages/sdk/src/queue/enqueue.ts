@@ -6,8 +6,8 @@ import {
   queueOfJobId,
   type ModelSignature,
   type ParsedPredictOptions,
+  withRandomUuid,
 } from '@conveyor/shared';
-import { randomUUID } from 'node:crypto';
 import { BulkItemOptionsSchema, BulkOptionsSchema, type Prediction } from '../client.js';
 import { keyInProgress, keyReused, requestFingerprint, type Idempotency } from '../idempotency.js';
 import {
@@ -341,7 +341,7 @@ export function createEnqueue(ctx: QueueContext, deps: EnqueueDeps) {
           known = { signature, idBase: newJobId(target.name, version, '') };
           signed.set(version, known);
         }
-        const id = `${known.idBase}${randomUUID()}`;
+        const id = withRandomUuid(known.idBase);
         const job = prepareSigned(target, item.inputs, opts, known.signature, maxTensorBytes, id);
         prepared.push({ job, inputs: item.inputs });
       } catch (error) {
