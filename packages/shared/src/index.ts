@@ -360,6 +360,7 @@ export {
   routeOfJobId,
   type JobRoute,
 } from './naming.js';
+export { withRandomUuid } from './random-uuid.js';
 export {
   clientUrl,
   createRedisClient,
@@ -550,4 +551,3 @@ export {
   type ShadowEntry,
 } from './comparison/comparison-keys.js';
 export { AliasShadowsSchema, type AliasShadows } from './schemas/aliases.js';
-export { withRandomUuid } from './random-uuid.js';
