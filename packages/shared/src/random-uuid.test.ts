@@ -15,9 +15,14 @@ describe('withRandomUuid', () => {
     const ids = Array.from({ length: 5000 }, () => withRandomUuid('m.2.'));
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id.slice(4)).toMatch(V4);
-    // Every hex digit shows up in every free position over that many ids: the bytes are used.
-    const first = new Set(ids.map((id) => id[4]));
-    expect(first.size).toBe(16);
+    // Every hex digit shows up in every free position over that many ids (the variant's position
+    // takes 8 to b): no position is left fixed.
+    const uuids = ids.map((id) => id.slice(4));
+    for (let at = 0; at < 36; at++) {
+      if ([8, 13, 18, 23].includes(at) || at === 14) continue;
+      const seen = new Set(uuids.map((uuid) => uuid[at]));
+      expect(seen.size, `position ${at}`).toBe(at === 19 ? 4 : 16);
+    }
   });
 
   it('takes a prefix longer than its buffer the plain way', () => {
