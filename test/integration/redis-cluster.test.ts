@@ -171,7 +171,8 @@ describe('Conveyor on a Redis Cluster', () => {
       faults: 'kill -9 the master of iris right after 20 enqueues (replica promoted)',
       artifact: 'redis-cluster-failover',
     });
-    // After the failover every new job is answered, by the same client and worker.
+    // After the failover every new job is answered, by the same client and worker (a call that
+    // meets the client still reconnecting fails fast, retryable, and is retried: docs/errors.md).
     expect(afterModels).toEqual(Array.from({ length: 10 }, () => 'iris'));
     expect(outcomes.every((o) => o === 'answered' || o.startsWith('ERR_'))).toBe(true);
   }, 180_000);

@@ -114,7 +114,8 @@ describe('Conveyor on a Redis Sentinel group', () => {
       faults: 'kill -9 of the master right after 20 enqueues (replica promoted by 3 sentinels)',
       artifact: 'redis-sentinel-failover',
     });
-    // After the failover every new job is answered, by the same client and worker.
+    // After the failover every new job is answered, by the same client and worker (a call that
+    // meets the client still reconnecting fails fast, retryable, and is retried: docs/errors.md).
     expect(afterModels).toEqual(Array.from({ length: 10 }, () => 'iris'));
     expect(outcomes.every((o) => o === 'answered' || o.startsWith('ERR_'))).toBe(true);
   }, 180_000);

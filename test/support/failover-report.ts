@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import type { JobHandle, QueueClient } from '@conveyor/sdk';
+import type { JobHandle, Prediction, QueueClient } from '@conveyor/sdk';
+import { isConveyorError } from '@conveyor/shared';
 import type { ScenarioRow } from '../chaos/summary.js';
 
 const FLOWER = { features: [[5.1, 3.5, 1.4, 0.2]] };
@@ -12,9 +13,35 @@ export interface FailoverRow extends ScenarioRow {
   afterModels: string[];
 }
 
+/** How long a prediction after the failover is retried while it ends with a retryable error. */
+const RETRY_FOR_MS = 30_000;
+const RETRY_PAUSE_MS = 200;
+
+/**
+ * One prediction as a client that follows docs/errors.md makes it: a retryable error (the
+ * producer connection, which fails fast, may still be reconnecting to the new master when the
+ * sentinels or the cluster have already promoted it) is retried for up to RETRY_FOR_MS; any other
+ * error, or one past that time, fails the call. Resolves with the prediction and how many calls it
+ * took.
+ */
+async function predictRetrying(
+  client: QueueClient,
+): Promise<{ prediction: Prediction; calls: number }> {
+  const until = Date.now() + RETRY_FOR_MS;
+  for (let calls = 1; ; calls++) {
+    try {
+      return { prediction: await client.predict('iris', FLOWER, { timeoutMs: 60_000 }), calls };
+    } catch (error) {
+      if (!isConveyorError(error) || !error.retryable || Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+    }
+  }
+}
+
 /**
  * Once a failover is over: how each job acknowledged before it ended, then 10 new iris
- * predictions on the same client. The row goes to test-artifacts/<artifact>.json and stdout.
+ * predictions on the same client (each retried while it meets a retryable error, see
+ * predictRetrying). The row goes to test-artifacts/<artifact>.json and stdout.
  */
 export async function reportFailover(
   client: QueueClient,
@@ -30,9 +57,8 @@ export async function reportFailover(
     ),
   );
   const answered = outcomes.filter((o) => o === 'answered').length;
-  const after = await Promise.all(
-    Array.from({ length: 10 }, () => client.predict('iris', FLOWER, { timeoutMs: 60_000 })),
-  );
+  const after = await Promise.all(Array.from({ length: 10 }, () => predictRetrying(client)));
+  const retried = after.filter(({ calls }) => calls > 1).length;
   const row = {
     scenario: what.scenario,
     faults: what.faults,
@@ -40,11 +66,11 @@ export async function reportFailover(
     completed: answered + after.length,
     lost: handles.length - answered,
     duplicated: 0,
-    note: `ends of the ${handles.length}: ${JSON.stringify(outcomes.filter((o) => o !== 'answered'))}`,
+    note: `ends of the ${handles.length}: ${JSON.stringify(outcomes.filter((o) => o !== 'answered'))}; after the failover, ${retried} of ${after.length} retried a retryable error`,
   };
   mkdirSync('test-artifacts', { recursive: true });
   writeFileSync(`test-artifacts/${what.artifact}.json`, `${JSON.stringify(row)}\n`);
   // The test's output, so that each run reports what it lost.
   process.stdout.write(`${what.scenario}: ${JSON.stringify(row)}\n`);
-  return { ...row, outcomes, afterModels: after.map((p) => p.model) };
+  return { ...row, outcomes, afterModels: after.map(({ prediction }) => prediction.model) };
 }
