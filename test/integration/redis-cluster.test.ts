@@ -172,7 +172,7 @@ describe('Conveyor on a Redis Cluster', () => {
       artifact: 'redis-cluster-failover',
     });
     // After the failover every new job is answered, by the same client and worker (a call that
-    // meets the client still reconnecting fails fast, retryable, and is retried: docs/errors.md).
+    // meets the client still reconnecting ends with ERR_QUEUE_UNAVAILABLE and is retried).
     expect(afterModels).toEqual(Array.from({ length: 10 }, () => 'iris'));
     expect(outcomes.every((o) => o === 'answered' || o.startsWith('ERR_'))).toBe(true);
   }, 180_000);

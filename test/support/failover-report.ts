@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { JobHandle, Prediction, QueueClient } from '@conveyor/sdk';
-import { isConveyorError } from '@conveyor/shared';
 import type { ScenarioRow } from '../chaos/summary.js';
+import { retrying } from '../chaos/support.js';
 
 const FLOWER = { features: [[5.1, 3.5, 1.4, 0.2]] };
 
@@ -13,34 +13,26 @@ export interface FailoverRow extends ScenarioRow {
   afterModels: string[];
 }
 
-/** How long a prediction after the failover is retried while it ends with a retryable error. */
-const RETRY_FOR_MS = 30_000;
-const RETRY_PAUSE_MS = 200;
-
 /**
- * One prediction as a client that follows docs/errors.md makes it: a retryable error (the
- * producer connection, which fails fast, may still be reconnecting to the new master when the
- * sentinels or the cluster have already promoted it) is retried for up to RETRY_FOR_MS; any other
- * error, or one past that time, fails the call. Resolves with the prediction and how many calls it
- * took.
+ * One prediction as a client following docs/errors.md makes it (chaos/support.ts `retrying`): the
+ * producer connection fails fast, and may still be reconnecting to the new master when the
+ * sentinels or the cluster have promoted it; ERR_QUEUE_UNAVAILABLE is retried. Resolves with the
+ * prediction and how many calls it took.
  */
 async function predictRetrying(
   client: QueueClient,
 ): Promise<{ prediction: Prediction; calls: number }> {
-  const until = Date.now() + RETRY_FOR_MS;
-  for (let calls = 1; ; calls++) {
-    try {
-      return { prediction: await client.predict('iris', FLOWER, { timeoutMs: 60_000 }), calls };
-    } catch (error) {
-      if (!isConveyorError(error) || !error.retryable || Date.now() > until) throw error;
-      await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
-    }
-  }
+  let calls = 0;
+  const prediction = await retrying(() => {
+    calls += 1;
+    return client.predict('iris', FLOWER, { timeoutMs: 60_000 });
+  });
+  return { prediction, calls };
 }
 
 /**
  * Once a failover is over: how each job acknowledged before it ended, then 10 new iris
- * predictions on the same client (each retried while it meets a retryable error, see
+ * predictions on the same client (each retried while it meets ERR_QUEUE_UNAVAILABLE, see
  * predictRetrying). The row goes to test-artifacts/<artifact>.json and stdout.
  */
 export async function reportFailover(
@@ -66,7 +58,7 @@ export async function reportFailover(
     completed: answered + after.length,
     lost: handles.length - answered,
     duplicated: 0,
-    note: `ends of the ${handles.length}: ${JSON.stringify(outcomes.filter((o) => o !== 'answered'))}; after the failover, ${retried} of ${after.length} retried a retryable error`,
+    note: `ends of the ${handles.length}: ${JSON.stringify(outcomes.filter((o) => o !== 'answered'))}; after the failover, ${retried} of ${after.length} retried ERR_QUEUE_UNAVAILABLE`,
   };
   mkdirSync('test-artifacts', { recursive: true });
   writeFileSync(`test-artifacts/${what.artifact}.json`, `${JSON.stringify(row)}\n`);
