@@ -85,19 +85,23 @@ describe('inputs stored beside their job', () => {
     }
   });
 
+  const x = { dtype: 'float32', shape: [1, 3, 48, 192], blob: true };
   it.each([
-    ['bytes that are gone', undefined, 'ERR_PAYLOAD_INVALID'],
-    ['bytes of the wrong length', Buffer.alloc(100), 'ERR_TENSOR_INVALID'],
-  ] as const)('fails a job whose stored input has %s, without retrying', async (_, bytes, code) => {
+    ['stored bytes that are gone', undefined, {}, 'ERR_PAYLOAD_INVALID'],
+    ['stored bytes of the wrong length', Buffer.alloc(100), {}, 'ERR_TENSOR_INVALID'],
+    // Its stored inputs are named from the job's data before the payload is checked.
+    [
+      'stored bytes, in a payload that is not valid',
+      Buffer.alloc(3 * 48 * 192 * 4),
+      { extra: 1 },
+      'ERR_PAYLOAD_INVALID',
+    ],
+  ] as const)('fails a job with %s, without retrying', async (_, bytes, more, code) => {
     const jobId = newJobId('text-direction', '1');
     if (bytes) await redis.set(blobKey(prefix, jobId, 'x'), bytes);
     await queue.add(
       'predict',
-      {
-        v: 1,
-        model: 'text-direction',
-        inputs: { x: { dtype: 'float32', shape: [1, 3, 48, 192], blob: true } },
-      },
+      { v: 1, model: 'text-direction', inputs: { x }, ...more },
       { jobId, attempts: 3 },
     );
     const handle = client.job(jobId);

@@ -4,6 +4,7 @@ import type { Engine } from '@conveyor/engine';
 import {
   ConveyorError,
   JOB_PAYLOAD_VERSION,
+  MAX_PLAIN_TENSORS,
   decodeTensor,
   encodeOutputs,
   formatFailure,
@@ -35,17 +36,22 @@ async function dropBlobs(blobs: BlobStore, keys: readonly string[], log: Logger)
     .catch((err: unknown) => log.warn({ err, keys }, 'could not delete stored inputs'));
 }
 
-/** The keys of a job of `model`'s stored inputs, read from its payload as it is (valid or not). */
-function storedInputKeys(blobs: BlobStore, model: string, job: Job): string[] {
-  const inputs = (job.data as { inputs?: unknown } | undefined)?.inputs;
+/**
+ * The names of a job's inputs stored beside it (see BlobTensorSchema), read from its data as it
+ * is, valid or not: the processor names their keys with these before it checks the payload, so
+ * that they go with the job however it ends, and the 'completed' listener names them again.
+ */
+function storedInputNames(data: unknown): string[] {
+  const inputs = (data as { inputs?: unknown } | undefined)?.inputs;
   if (typeof inputs !== 'object' || inputs === null) return [];
-  const keys: string[] = [];
+  const names: string[] = [];
   for (const name in inputs) {
     const wire = (inputs as Record<string, unknown>)[name];
-    if (typeof wire === 'object' && wire !== null && 'blob' in wire)
-      keys.push(blobs.key(model, String(job.id), name));
+    if (typeof wire === 'object' && wire !== null && 'blob' in wire) names.push(name);
+    // More is no valid payload (the check fails it), and no reason for a command of more keys.
+    if (names.length === MAX_PLAIN_TENSORS) break;
   }
-  return keys;
+  return names;
 }
 
 /**
@@ -58,8 +64,14 @@ export function dropStoredInputs(
   job: Job,
   log: Logger,
 ): Promise<void> | undefined {
-  const keys = storedInputKeys(blobs, model, job);
-  return keys.length > 0 ? dropBlobs(blobs, keys, log) : undefined;
+  const names = storedInputNames(job.data);
+  if (names.length === 0) return undefined;
+  const jobId = String(job.id);
+  return dropBlobs(
+    blobs,
+    names.map((name) => blobs.key(model, jobId, name)),
+    log,
+  );
 }
 
 const NO_BYTES: readonly (Buffer | null)[] = [];
@@ -117,13 +129,6 @@ function transferable(inputs: Readonly<Record<string, Tensor>>): boolean {
  */
 function toMicroseconds(ms: number): number {
   return Math.round(ms * 1000) / 1000;
-}
-
-/** The names of a payload's inputs stored beside the job (see BlobTensorSchema). */
-function storedNames(payload: JobPayload): string[] {
-  const names: string[] = [];
-  for (const name in payload.inputs) if ('blob' in payload.inputs[name]!) names.push(name);
-  return names;
 }
 
 /**
@@ -188,10 +193,10 @@ export function createProcessor(
     const traced = tracer && startJobTrace(tracer, job, model, version, takenAt);
     let storedKeys: string[] = [];
     try {
-      const payload = readJobPayload(job.data, jobId);
-      // Known from here, so that stored inputs go with the job however it ends.
-      const stored = storedNames(payload);
+      // Named before the payload is checked, so that stored inputs go with the job however it ends.
+      const stored = storedInputNames(job.data);
       storedKeys = stored.map((n) => blobs.key(model, jobId, n));
+      const payload = readJobPayload(job.data, jobId);
       if (payload.model !== model || (payload.version ?? version) !== version) {
         throw new ConveyorError(
           'ERR_PAYLOAD_INVALID',
