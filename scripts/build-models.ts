@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-// The package exports only the paths of its detection and recognition models; the classifier sits beside them.
+// The package exports only the paths of its detection and recognition models; the classifier sits
+// beside them.
 const ocrAssets = dirname(ocrModels.detectionPath);
 
 /** Models shipped as files inside npm packages: where each comes from and where it goes. */
@@ -33,7 +34,8 @@ const SHIPPED = [
 
 /**
  * model.json files written here (committed; CI checks them with `git diff`). text-direction-image
- * preprocesses as PaddleOCR's ClsPreprocess does: BGR, height 48 keeping the aspect, width capped at 192 and padded right with 0, (v / 255 - 0.5) / 0.5.
+ * preprocesses as PaddleOCR's ClsPreprocess does: BGR, height 48 keeping the aspect, width capped
+ * at 192 and padded right with 0, (v / 255 - 0.5) / 0.5.
  */
 const CONFIGS = [
   {

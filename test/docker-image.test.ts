@@ -1,13 +1,13 @@
 /**
  * The Docker image, rehearsed without a Docker engine (none runs here): the runtime stage's folder
- * laid out as the Dockerfile lays it out, outside the repository, then the worker and the
- * producer started in it with the commands docker-compose.yml gives them, its healthchecks run
- * against them, and one prediction through the producer's HTTP API. The steps are read from the Dockerfile: the manifests its
- * `pnpm` stage copies, its `deps` stage's RUN (production dependencies, other platforms'
- * onnxruntime binaries removed) run as written, its runtime stage's ENV and `COPY --from=build`,
- * taken from this checkout's build. What it catches: a package the apps import at run time that is
- * a dev dependency only, a file the image leaves out (a .proto, a model), a path that holds only
- * inside the workspace.
+ * laid out as the Dockerfile lays it out, outside the repository, then the worker and the producer
+ * started in it with the commands docker-compose.yml gives them, its healthchecks run against them,
+ * and one prediction through the producer's HTTP API. The steps are read from the Dockerfile: the
+ * manifests its `pnpm` stage copies, its `deps` stage's RUN (production dependencies, other
+ * platforms' onnxruntime binaries removed) run as written, its runtime stage's ENV and `COPY
+ * --from=build`, taken from this checkout's build. What it catches: a package the apps import at
+ * run time that is a dev dependency only, a file the image leaves out (a .proto, a model), a path
+ * that holds only inside the workspace.
  */
 import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';

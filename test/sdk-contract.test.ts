@@ -27,7 +27,10 @@ const redisUrl = inject('redisUrl');
 /** One implementation of ConveyorClient, with what the shared cases need around it. */
 interface Subject {
   client: ConveyorClient;
-  /** Stops jobs of a model from starting (a paused queue, a paused embedded table); returns the release. */
+  /**
+   * Stops jobs of a model from starting (a paused queue, a paused embedded table); returns the
+   * release.
+   */
   hold(model: string): Promise<() => Promise<void>>;
   /** Another client on the same backend whose jobs do not start, for the close() cases. */
   fresh(): Promise<ConveyorClient>;

@@ -45,8 +45,8 @@ export type Counts = ReturnType<typeof countsFor>;
 export interface BenchContext {
   readonly quick: boolean;
   /**
-   * `--profile`: scenarios 3, 8 and 9 start the processes they compare with their JIT code named for
-   * perf, and profile one more turn of each (perf-profile.ts).
+   * `--profile`: scenarios 3, 8 and 9 start the processes they compare with their JIT code named
+   * for perf, and profile one more turn of each (perf-profile.ts).
    */
   readonly profile: boolean;
   readonly counts: Counts;

@@ -152,8 +152,8 @@ class OutputTail {
 /**
  * Conveyor's programs as built (`pnpm build`, which `pnpm bench` runs first): the JavaScript the
  * Docker image and `pnpm start` run. tsx, which runs the sources, wraps each function made at run
- * time in a naming helper (esbuild's keepNames): several µs of each job of the producer's, more than
- * the product's own work on a small model.
+ * time in a naming helper (esbuild's keepNames): several µs of each job of the producer's, more
+ * than the product's own work on a small model.
  */
 export const BUILT = {
   worker: 'apps/worker/dist/main.js',

@@ -1,8 +1,8 @@
 /**
  * The queue's own limit: a BullMQ worker on a model's queue whose processor returns a constant,
- * valid result at once, with no decoding and no inference. It announces the model's signature, as
- * a Conveyor worker does, so that the SDK drives it exactly as it drives the real one.
- * Environment: REDIS_URL, REDIS_KEY_PREFIX, MODEL (a folder of MODEL_REPOSITORY), WORKER_CONCURRENCY.
+ * valid result at once, with no decoding and no inference. It announces the model's signature, as a
+ * Conveyor worker does, so that the SDK drives it exactly as it drives the real one. Environment:
+ * REDIS_URL, REDIS_KEY_PREFIX, MODEL (a folder of MODEL_REPOSITORY), WORKER_CONCURRENCY.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

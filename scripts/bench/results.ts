@@ -408,7 +408,8 @@ export interface MachineInfo {
   redis?: string;
   /**
    * The Redis's `hash-max-listpack-value` (docs/operations.md): 1024 as Conveyor ships it, 64 at
-   * Redis's default, which stores each job's hash as a hash table. Absent in runs before it was read.
+   * Redis's default, which stores each job's hash as a hash table. Absent in runs before it was
+   * read.
    */
   redisHashValueBytes?: number;
 }

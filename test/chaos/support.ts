@@ -11,7 +11,10 @@ import { ROOT, appArgs, serviceEnv } from '../../scripts/lib/worker-process.js';
 /** `appendfsync` policy of a persistent Redis. */
 export type Fsync = 'always' | 'everysec';
 
-/** A redis-server with the append-only file on, which a test can kill and start again on the same port and folder. */
+/**
+ * A redis-server with the append-only file on, which a test can kill and start again on the same
+ * port and folder.
+ */
 export interface PersistentRedis {
   readonly url: string;
   readonly port: number;
@@ -26,7 +29,10 @@ export interface PersistentRedis {
   stop(): Promise<void>;
 }
 
-/** Starts a redis-server with `--appendonly yes --appendfsync <fsync>` in a fresh folder (on `port`, or a free one). */
+/**
+ * Starts a redis-server with `--appendonly yes --appendfsync <fsync>` in a fresh folder (on `port`,
+ * or a free one).
+ */
 export async function startPersistentRedis(fsync: Fsync, port?: number): Promise<PersistentRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'conveyor-chaos-redis-'));
   const chosen = port ?? (await freePort());

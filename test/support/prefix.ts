@@ -23,8 +23,9 @@ export async function dropPrefix(url: string, prefix: string): Promise<void> {
 }
 
 /**
- * Copies model announcements (catalogue entries, all or those of the named `model@version`s) from one
- * prefix to another: clients on `to` then accept jobs for those models while no worker serves them.
+ * Copies model announcements (catalogue entries, all or those of the named `model@version`s) from
+ * one prefix to another: clients on `to` then accept jobs for those models while no worker serves
+ * them.
  */
 export async function copyCatalogue(
   url: string,

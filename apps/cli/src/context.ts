@@ -16,6 +16,9 @@ export type Launcher = (service: ServiceName, config: Config) => Promise<void>;
 export interface CliContext {
   readonly io: Io;
   readonly launch: Launcher;
-  /** The exit code the command sets (exit-codes.ts, or a child's); undefined while a service keeps running. */
+  /**
+   * The exit code the command sets (exit-codes.ts, or a child's); undefined while a service keeps
+   * running.
+   */
   exitCode: number | undefined;
 }

@@ -9,15 +9,24 @@ export const EXIT = Object.freeze({
   OK: 0,
   /** The command failed: a prediction or model check failed, a service died, or an unexpected error. */
   FAILURE: 1,
-  /** The command line or its input is wrong: unknown flag, bad value, unreadable file, malformed JSON, unknown model. */
+  /**
+   * The command line or its input is wrong: unknown flag, bad value, unreadable file, malformed
+   * JSON, unknown model.
+   */
   USAGE: 2,
   /** `conveyor batch` finished but some rows failed; they are in the --failed file. */
   PARTIAL: 3,
   /** Redis did not answer. */
   REDIS_UNAVAILABLE: 4,
-  /** A prediction did not finish within --timeout; the job may still finish (its id is in the message). */
+  /**
+   * A prediction did not finish within --timeout; the job may still finish (its id is in the
+   * message).
+   */
   TIMEOUT: 5,
-  /** Stopped by SIGINT or SIGTERM before finishing (128 + SIGINT); `conveyor batch` can be re-run to resume. */
+  /**
+   * Stopped by SIGINT or SIGTERM before finishing (128 + SIGINT); `conveyor batch` can be re-run to
+   * resume.
+   */
   INTERRUPTED: 130,
 });
 

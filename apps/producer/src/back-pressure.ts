@@ -7,7 +7,10 @@ export interface BackPressureOptions {
   limit: number;
   /** Per-model limits that replace `limit` (QUEUE_DEPTH_BY_MODEL). */
   limits?: Readonly<Record<string, number>>;
-  /** How often a model's depth is read again in the background while it takes work, in ms. Default 200. */
+  /**
+   * How often a model's depth is read again in the background while it takes work, in ms. Default
+   * 200.
+   */
   refreshMs?: number;
   /**
    * A reading older than this (its refreshes failing or slow) is not trusted: a request waits for
@@ -53,7 +56,10 @@ interface Reading {
   timer: NodeJS.Timeout;
 }
 
-/** Models refreshed at most; past this the least recently added is dropped, so odd names cannot pile up. */
+/**
+ * Models refreshed at most; past this the least recently added is dropped, so odd names cannot pile
+ * up.
+ */
 const MAX_READINGS = 1024;
 
 /**

@@ -13,7 +13,10 @@ import {
   type RedisClient,
 } from '@conveyor/shared';
 
-/** Deletes a catalogue field only if it still holds what the caller read (no worker re-announced it since). */
+/**
+ * Deletes a catalogue field only if it still holds what the caller read (no worker re-announced it
+ * since).
+ */
 const DELETE_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
 
 /** What this worker says of one version it holds. */

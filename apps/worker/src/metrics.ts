@@ -1,9 +1,9 @@
 /**
- * The worker's Prometheus metrics, on a registry of its own (never prom-client's global one), served
- * by the health server at `/metrics` (docs/operations.md lists them). Jobs are counted and timed by
- * the processor through the per-version recorders of `jobs`; onnxruntime calls through the engine's
- * `onRun`; what the worker holds now (versions and their state, threads, batch sizes, Redis) is
- * read from the running service at each scrape.
+ * The worker's Prometheus metrics, on a registry of its own (never prom-client's global one),
+ * served by the health server at `/metrics` (docs/operations.md lists them). Jobs are counted and
+ * timed by the processor through the per-version recorders of `jobs`; onnxruntime calls through the
+ * engine's `onRun`; what the worker holds now (versions and their state, threads, batch sizes,
+ * Redis) is read from the running service at each scrape.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { InferenceRun } from '@conveyor/engine';

@@ -71,12 +71,18 @@ export interface RedisHealth {
  */
 export function watchRedisHealth(options: {
   url: string;
-  /** A cluster's seed nodes or a Sentinel group (configTopology); `url` then gives credentials and TLS. */
+  /**
+   * A cluster's seed nodes or a Sentinel group (configTopology); `url` then gives credentials and
+   * TLS.
+   */
   topology?: RedisTopology | undefined;
   log: Logger;
   intervalMs?: number;
   timeoutMs?: number;
-  /** Instead of a PING, stamp this worker's beat (see workerBeatsKey), which also proves Redis answers. */
+  /**
+   * Instead of a PING, stamp this worker's beat (see workerBeatsKey), which also proves Redis
+   * answers.
+   */
   beat?: { key: string; worker: string; record?: BeatRecord | undefined };
 }): RedisHealth {
   const { url, log } = options;

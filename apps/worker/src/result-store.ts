@@ -2,10 +2,10 @@ import type { JobsOptions } from 'bullmq';
 import { queuePrefix, resultChunks, type Config, type RedisClient } from '@conveyor/shared';
 
 /**
- * Stores a job's large outputs once, raw, in the job's own hash (RESULT_FIELD and its chunks), so they go when
- * BullMQ removes the job, and keeps the queue's stored results under a byte budget: each stored
- * result is recorded by size and time, and past the budget the oldest are named for removal.
- * Entries of jobs BullMQ trimmed itself (by count or age) are dropped without removal.
+ * Stores a job's large outputs once, raw, in the job's own hash (RESULT_FIELD and its chunks), so
+ * they go when BullMQ removes the job, and keeps the queue's stored results under a byte budget:
+ * each stored result is recorded by size and time, and past the budget the oldest are named for
+ * removal. Entries of jobs BullMQ trimmed itself (by count or age) are dropped without removal.
  *
  * KEYS: 1 the job's hash, 2 the queue's results (sorted by time, member `size:jobId`), 3 their
  * total bytes. ARGV: 1 job id, 2 budget (0: none), 3 jobs kept, 4 seconds kept, 5 total bytes,

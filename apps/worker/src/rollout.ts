@@ -18,9 +18,9 @@ export const announcementOf = (served: ServedModel): Announcement => ({
 /**
  * Applies what a rescan of the repository found: a new version is loaded, warmed up, consumed and
  * announced; a served version whose files changed is loaded again and served in place (its queue's
- * consumer goes on); a removed one is marked draining (clients stop sending it jobs), keeps running what
- * is queued for it for MODEL_DRAIN_MS and until its queue is empty (within
- * SHUTDOWN_TIMEOUT_MS more), then is taken out of the catalogue and unloaded.
+ * consumer goes on); a removed one is marked draining (clients stop sending it jobs), keeps running
+ * what is queued for it for MODEL_DRAIN_MS and until its queue is empty (within SHUTDOWN_TIMEOUT_MS
+ * more), then is taken out of the catalogue and unloaded.
  */
 export function createRollout(options: {
   engine: Engine;

@@ -74,8 +74,9 @@ class ConsumerWorker extends Worker {
  * Jobs a worker holds of a version when neither its model.json nor WORKER_CONCURRENCY says: what
  * keeps its inference threads busy (`jobsToHold`), at least DEFAULTS.workerConcurrency, at most
  * DERIVED_MAX: held jobs keep their inputs in memory, and a large `maxBatchSize` should not
- * multiply that unasked (set WORKER_CONCURRENCY or model.json `concurrency` for more). Measured in `pnpm bench` (scenario 7): for iris and text-direction at batches of up to 32,
- * 64 held ran 28 % and 3 % more jobs per second than 32.
+ * multiply that unasked (set WORKER_CONCURRENCY or model.json `concurrency` for more). Measured in
+ * `pnpm bench` (scenario 7): for iris and text-direction at batches of up to 32, 64 held ran 28 %
+ * and 3 % more jobs per second than 32.
  */
 const DERIVED_MAX = 256;
 const defaultConcurrency = (served: ServedModel): number =>

@@ -54,10 +54,10 @@ export interface WorkerService {
   /** Ids of the jobs taken and not yet recorded as finished, by `model@version`. */
   activeJobs(): Record<string, string[]>;
   /**
-   * Stops taking jobs, lets the jobs in flight finish, and closes the engine and every
-   * connection, within SHUTDOWN_TIMEOUT_MS plus about a second for each connection whatever Redis
-   * does: jobs still active then are left to BullMQ's stalled-job recovery, a connection that cannot
-   * QUIT is dropped, and one warning names what was left unfinished.
+   * Stops taking jobs, lets the jobs in flight finish, and closes the engine and every connection,
+   * within SHUTDOWN_TIMEOUT_MS plus about a second for each connection whatever Redis does: jobs
+   * still active then are left to BullMQ's stalled-job recovery, a connection that cannot QUIT is
+   * dropped, and one warning names what was left unfinished.
    */
   close(): Promise<void>;
 }

@@ -9,7 +9,10 @@ export interface BatchSizerOptions {
   maxBatchSize: number;
   /** Learn the size; false always allows `maxBatchSize` (model.json `batching.adaptive`). */
   adaptive: boolean;
-  /** One call in this many, while a full call of the best size waits, tries a neighbouring size. Default 16. */
+  /**
+   * One call in this many, while a full call of the best size waits, tries a neighbouring size.
+   * Default 16.
+   */
   exploreEvery?: number;
   /** Weight of a new measurement in a size's moving means, in (0, 1]. Default 0.25. */
   smoothing?: number;

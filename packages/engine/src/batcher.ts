@@ -119,9 +119,9 @@ function checkRows(outputs: Record<string, Tensor>, rows: number): void {
 /**
  * Largest joined output, in bytes, whose requests get views of it rather than copies. A call's
  * outputs are its own (new buffers, never reused), so a view is safe; it keeps the whole call's
- * output alive while any request's result is, which a copy would not, so only small ones are viewed.
- * For a small model a copy per request, and the ArrayBuffer its encoding then made of it, cost
- * about 2 µs a job.
+ * output alive while any request's result is, which a copy would not, so only small ones are
+ * viewed. For a small model a copy per request, and the ArrayBuffer its encoding then made of it,
+ * cost about 2 µs a job.
  */
 const VIEW_MAX_BYTES = 64 * 1024;
 

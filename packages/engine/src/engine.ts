@@ -35,7 +35,10 @@ export interface EngineOptions {
   inlineBelowMs?: number;
   /** Largest tensor accepted, in bytes. Default 64 MiB. */
   maxTensorBytes?: number;
-  /** Run each version's warm-up before serving it. Default true; tools that only read signatures turn it off. */
+  /**
+   * Run each version's warm-up before serving it. Default true; tools that only read signatures
+   * turn it off.
+   */
   warmup?: boolean;
   logger?: Logger;
   /**
@@ -84,7 +87,10 @@ export interface PredictOutcome {
 /** What a rescan of the repository changed. */
 /** Runs the models of a repository on a pool of inference threads. */
 export interface Engine {
-  /** Every model version served, grouped by name, oldest version first; kept current by sync and unload. */
+  /**
+   * Every model version served, grouped by name, oldest version first; kept current by sync and
+   * unload.
+   */
   readonly models: ReadonlyMap<string, readonly ServedModel[]>;
   /** Model versions that could not be served at the latest scan, with the reason. */
   readonly problems: readonly ModelProblem[];

@@ -24,8 +24,9 @@ const EARLY_FACTOR = 20;
 
 /**
  * The fastest onnxruntime run of a version's warm-up sample on one of its threads, in ms, stopping
- * at the first run under `belowMs` (or once the version is clearly far above it). The fastest, not the median: the first runs on a thread are
- * slow (its code is still cold) and a busy machine only ever slows a run down.
+ * at the first run under `belowMs` (or once the version is clearly far above it). The fastest, not
+ * the median: the first runs on a thread are slow (its code is still cold) and a busy machine only
+ * ever slows a run down.
  */
 async function fastestThreadRunMs(loaded: LoadedVersion, belowMs: number): Promise<number> {
   const { entry, signature, runtime } = loaded.served;
@@ -57,8 +58,8 @@ async function fastestThreadRunMs(loaded: LoadedVersion, belowMs: number): Promi
  * Chooses where a loaded version runs. onnxruntime-node's run() blocks the thread it runs on, so
  * versions run on inference threads; but for a tiny model the hop to a thread (structured clone,
  * two messages, waking the thread) costs more than the run itself. A version that is ready, warmed
- * up, and whose warm-up sample runs in under `belowMs` (the fastest of a few runs on a thread) gets a
- * session on the calling thread too and runs there from now on. Never throws: a version that
+ * up, and whose warm-up sample runs in under `belowMs` (the fastest of a few runs on a thread) gets
+ * a session on the calling thread too and runs there from now on. Never throws: a version that
  * cannot be measured or opened here stays on its threads.
  */
 export async function chooseInline(

@@ -13,7 +13,10 @@ import { issuesError, issuesOf, type ModelIssue, type ModelProblem } from './mod
 import { checkOnnxFile } from './onnx-file.js';
 import { pipelineFiles } from './pipeline/pipeline-files.js';
 
-/** One model version found on disk: `<root>/<name>/<version>/` with its .onnx file and optional model.json. */
+/**
+ * One model version found on disk: `<root>/<name>/<version>/` with its .onnx file and optional
+ * model.json.
+ */
 export interface ModelEntry {
   readonly name: string;
   readonly version: string;

@@ -33,7 +33,10 @@ export const BulkItemOptionsSchema = z.object({
   idempotencyKey: PredictOptionsSchema.shape.idempotencyKey,
 });
 
-/** Options of predictMany: those of every job, plus how many run at once and in which order results come. */
+/**
+ * Options of predictMany: those of every job, plus how many run at once and in which order results
+ * come.
+ */
 export const PredictManyOptionsSchema = BulkOptionsSchema.extend({
   /** Yield results in the order of the items (true), or as they finish (false, the default). */
   ordered: z.boolean().default(false),
@@ -52,8 +55,8 @@ export const PredictManyOptionsSchema = BulkOptionsSchema.extend({
     .optional(),
   /**
    * Packs consecutive items whose inputs have a first (batch) dimension into one job of many rows
-   * (each item still gets its own result, outputs and error). `'auto'` (default) stops packing
-   * when the model turns out not to take packs; `true` keeps trying; `false` sends one job per item.
+   * (each item still gets its own result, outputs and error). `'auto'` (default) stops packing when
+   * the model turns out not to take packs; `true` keeps trying; `false` sends one job per item.
    */
   pack: z.union([z.boolean(), z.literal('auto')]).default('auto'),
 }).strict();
@@ -196,7 +199,10 @@ export interface JobHandle<O extends object = Outputs> {
   readonly id: string;
   readonly model: string;
   status(): Promise<JobStatus>;
-  /** Resolves with the prediction, or rejects with the job's ConveyorError (ERR_JOB_TIMEOUT if it does not finish in time). */
+  /**
+   * Resolves with the prediction, or rejects with the job's ConveyorError (ERR_JOB_TIMEOUT if it
+   * does not finish in time).
+   */
   result(options?: { timeoutMs?: number }): Promise<Prediction<O>>;
   /**
    * Removes the job if no worker has taken it yet. Rejects with ERR_JOB_NOT_CANCELLABLE once it is

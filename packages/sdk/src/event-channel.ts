@@ -1,8 +1,8 @@
 import type { JobEvent, JobState } from './client.js';
 
 /**
- * A push-fed async iterator: a producer pushes values, then ends or fails it; the consumer
- * iterates with `for await`. Breaking out of the loop runs `onReturn`, so subscriptions are released.
+ * A push-fed async iterator: a producer pushes values, then ends or fails it; the consumer iterates
+ * with `for await`. Breaking out of the loop runs `onReturn`, so subscriptions are released.
  */
 export interface Channel<T> {
   push(value: T): void;

@@ -116,7 +116,8 @@ export function prepareSigned(
   const outputs =
     options.outputs ?? (target.definition ? Object.keys(target.definition.outputs) : undefined);
   checkRequest(signature, tensors, outputs);
-  // A date at or before the epoch is in the past like every other; the payload format wants a positive number.
+  // A date at or before the epoch is in the past like every other; the payload format wants a
+  // positive number.
   const deadline =
     options.deadline instanceof Date ? Math.max(1, options.deadline.getTime()) : options.deadline;
   return {

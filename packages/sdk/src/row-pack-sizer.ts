@@ -30,12 +30,12 @@ export interface PackSizer {
 }
 
 /**
- * A sizer that moves toward TARGET_PACK_MS of inference per pack, using onnxruntime's own time
- * per row (`runMs / batchRows`, the call the pack ran in) and the job's inference time where
- * those are unknown. It takes the fastest of the latest packs: a busy host only ever adds time (a
- * tiny model's call is mostly thread and scheduling overhead there), and an average of such
- * samples kept packs of a fast model far below the size that pays. `fixedRows` turns adaptation off: packs then fall on the same items on every
- * run, as idempotency keys need.
+ * A sizer that moves toward TARGET_PACK_MS of inference per pack, using onnxruntime's own time per
+ * row (`runMs / batchRows`, the call the pack ran in) and the job's inference time where those are
+ * unknown. It takes the fastest of the latest packs: a busy host only ever adds time (a tiny
+ * model's call is mostly thread and scheduling overhead there), and an average of such samples kept
+ * packs of a fast model far below the size that pays. `fixedRows` turns adaptation off: packs then
+ * fall on the same items on every run, as idempotency keys need.
  */
 export function createPackSizer(fixedRows?: number): PackSizer {
   let rows = fixedRows ?? FIRST_PACK_ROWS;

@@ -218,7 +218,10 @@ export const ConfigSchema = z
     PREDICT_TIMEOUT_MS: int(1, MAX_TIMEOUT_MS).default(DEFAULTS.timeoutMs),
     /** How long shutdown waits for jobs in flight before closing anyway. */
     SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(DEFAULTS.shutdownTimeoutMs),
-    /** How long a worker's lock on a job lasts without renewal (renewed at half): a dead worker's jobs wait this long. */
+    /**
+     * How long a worker's lock on a job lasts without renewal (renewed at half): a dead worker's
+     * jobs wait this long.
+     */
     JOB_LOCK_MS: int(1000, 3_600_000).default(DEFAULTS.jobLockMs),
     /** How often a worker looks for jobs whose lock expired (stalled) and puts them back on the queue. */
     STALLED_INTERVAL_MS: int(500, 3_600_000).default(DEFAULTS.stalledIntervalMs),
@@ -248,8 +251,9 @@ export const ConfigSchema = z
      */
     PRODUCER_BACKLOG: int(1, 65_535).default(DEFAULTS.producerBacklog),
     /**
-     * Port of the producer's gRPC API (Open Inference Protocol v2, `inference.GRPCInferenceService`;
-     * Triton and KServe use 8001). Unset: no gRPC server. `0` picks a free port.
+     * Port of the producer's gRPC API (Open Inference Protocol v2,
+     * `inference.GRPCInferenceService`; Triton and KServe use 8001). Unset: no gRPC server. `0`
+     * picks a free port.
      */
     GRPC_PORT: int(0, 65_535).optional(),
     /** Address the gRPC API listens on; unset: PRODUCER_HOST. */

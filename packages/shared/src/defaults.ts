@@ -3,7 +3,8 @@ import { DEFAULT_MAX_TENSOR_BYTES } from './tensor/tensor.js';
 
 /**
  * The longest wait for a result, in ms: one day. A timer in Node holds at most 2^31 - 1 ms (24.8
- * days) and fires after 1 ms for anything longer, so an unbounded timeout failed every wait at once.
+ * days) and fires after 1 ms for anything longer, so an unbounded timeout failed every wait at
+ * once.
  */
 export const MAX_TIMEOUT_MS = 86_400_000;
 

@@ -142,8 +142,9 @@ function splitDetails(
 
 /**
  * Reads a `failedReason` written by formatFailure, with its exposed details under `details` (the
- * given ones win) and its validation issues under `issues`. BullMQ's own reason for a job whose worker kept dying becomes ERR_JOB_STALLED;
- * any other reason from elsewhere becomes ERR_JOB_FAILED.
+ * given ones win) and its validation issues under `issues`. BullMQ's own reason for a job whose
+ * worker kept dying becomes ERR_JOB_STALLED; any other reason from elsewhere becomes
+ * ERR_JOB_FAILED.
  */
 export function parseFailure(reason: string, details: Record<string, unknown> = {}): ConveyorError {
   const match = FAILURE_PATTERN.exec(reason);

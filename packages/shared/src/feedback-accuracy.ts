@@ -9,8 +9,8 @@ import {
 import type { FeedbackScore } from './feedback-score.js';
 
 /**
- * What one version's feedback adds up to in one bucket: `n` labelled rows, `c` of them correct,
- * `r` valued rows, `a` and `s` their sums of absolute and squared errors (the stats of accuracyKey).
+ * What one version's feedback adds up to in one bucket: `n` labelled rows, `c` of them correct, `r`
+ * valued rows, `a` and `s` their sums of absolute and squared errors (the stats of accuracyKey).
  */
 export interface AccuracySums {
   n: number;

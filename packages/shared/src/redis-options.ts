@@ -20,8 +20,8 @@ export interface RedisConnectionOptions {
   enableOfflineQueue: boolean;
   /**
    * Producers only: a command unanswered this long fails (ioredis `commandTimeout`). Never on a
-   * worker connection: it would cut a blocking read (BZPOPMIN, XREAD BLOCK) short, and the reply that
-   * comes later would be dropped with the events it carries.
+   * worker connection: it would cut a blocking read (BZPOPMIN, XREAD BLOCK) short, and the reply
+   * that comes later would be dropped with the events it carries.
    */
   commandTimeout?: number;
   /**

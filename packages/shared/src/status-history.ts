@@ -226,9 +226,10 @@ function failureCounts(samples: readonly Sample[]): FailureCount[] {
 }
 
 /**
- * A ring of status samples for the dashboard (and `conveyor queues --watch`): per model version, jobs completed and failed per
- * second (from the differences of the workers' cumulative counters between two samples), queue
- * depth, backlog and latency percentiles, and failed attempts by code within the window.
+ * A ring of status samples for the dashboard (and `conveyor queues --watch`): per model version,
+ * jobs completed and failed per second (from the differences of the workers' cumulative counters
+ * between two samples), queue depth, backlog and latency percentiles, and failed attempts by code
+ * within the window.
  */
 export function createStatusHistory(options: StatusHistoryOptions): StatusHistoryBuffer {
   const capacity = Math.max(2, Math.ceil(options.windowMs / options.sampleMs) + 1);

@@ -1,6 +1,7 @@
 /**
  * @file W3C Trace Context (https://www.w3.org/TR/trace-context/) as a job carries it: read and
- * written without OpenTelemetry, so the SDK and the worker agree on it whether tracing is on or not.
+ * written without OpenTelemetry, so the SDK and the worker agree on it whether tracing is on or
+ * not.
  */
 
 /** The fields of a `traceparent` header. */

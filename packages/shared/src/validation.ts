@@ -14,7 +14,10 @@ export function zodIssues(
   }));
 }
 
-/** Parses with a schema, or throws ERR_VALIDATION (or the code a custom issue carries) listing every issue. */
+/**
+ * Parses with a schema, or throws ERR_VALIDATION (or the code a custom issue carries) listing every
+ * issue.
+ */
 export function parseOrThrow<S extends z.ZodType>(
   schema: S,
   value: unknown,

@@ -27,7 +27,10 @@ export interface BatchOptions {
   concurrency: number;
   /** Pack many rows into one job (predictMany's `pack`); default 'auto'. */
   pack?: boolean | 'auto' | undefined;
-  /** Appends a `{ rows, heapUsed, rss }` JSON line here as the count passes each multiple of MEMORY_SAMPLE_EVERY. */
+  /**
+   * Appends a `{ rows, heapUsed, rss }` JSON line here as the count passes each multiple of
+   * MEMORY_SAMPLE_EVERY.
+   */
   memorySamples?: string | undefined;
   /** Aborting stops reading; rows in flight finish and are written. */
   signal: AbortSignal;
@@ -72,17 +75,18 @@ async function drained(stream: WriteStream): Promise<void> {
 
 /**
  * Runs a batch: streams the input's rows, skips rows an earlier run finished (in --out or
- * --failed), runs the rest through the client's predictMany (at most `concurrency` jobs in
- * flight, many rows packed into each), and appends each row's result or failure as it arrives,
- * one JSON line each carrying its input line number. A CSV of numbers is read in blocks of rows,
- * each one tensor (see csv-blocks.ts); a block that fails for its data runs again row by row, so
- * only its bad rows fail. A row is written once, when its own result
- * arrives, whether or not it shared a job: a run killed mid-way leaves rows of a pack either
- * written or not, and a re-run does exactly the rows not written. Memory stays flat however large the file: a window of rows, the results not yet
- * flushed, one bit per done row, and old-generation garbage collected early (heap-growth.ts). Redis going away mid-run stops the run with
- * ERR_QUEUE_UNAVAILABLE, noticed by `options.queue` even while every row in flight is still
- * waiting; the rows in flight are not written (neither to --out nor to --failed), so a re-run
- * does them. A row that fails while Redis does not answer stops the run the same way.
+ * --failed), runs the rest through the client's predictMany (at most `concurrency` jobs in flight,
+ * many rows packed into each), and appends each row's result or failure as it arrives, one JSON
+ * line each carrying its input line number. A CSV of numbers is read in blocks of rows, each one
+ * tensor (see csv-blocks.ts); a block that fails for its data runs again row by row, so only its
+ * bad rows fail. A row is written once, when its own result arrives, whether or not it shared a
+ * job: a run killed mid-way leaves rows of a pack either written or not, and a re-run does exactly
+ * the rows not written. Memory stays flat however large the file: a window of rows, the results not
+ * yet flushed, one bit per done row, and old-generation garbage collected early (heap-growth.ts).
+ * Redis going away mid-run stops the run with ERR_QUEUE_UNAVAILABLE, noticed by `options.queue`
+ * even while every row in flight is still waiting; the rows in flight are not written (neither to
+ * --out nor to --failed), so a re-run does them. A row that fails while Redis does not answer stops
+ * the run the same way.
  */
 export async function runBatch(
   cli: CliClient,

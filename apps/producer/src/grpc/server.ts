@@ -29,8 +29,8 @@ export function grpcAddress(host: string, port: number): string {
 }
 
 /**
- * grpc-js writes to the standard error stream by default (one global logger per process): its lines go
- * to the producer's pino logger instead, as JSON records with `component: "grpc-js"`.
+ * grpc-js writes to the standard error stream by default (one global logger per process): its lines
+ * go to the producer's pino logger instead, as JSON records with `component: "grpc-js"`.
  */
 function logThroughPino(log: Logger): void {
   const grpcLog = log.child({ component: 'grpc-js' });

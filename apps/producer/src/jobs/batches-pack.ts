@@ -43,8 +43,9 @@ function unitOf(first: number, items: BulkItem[], rows: number[]): BatchUnit {
 /**
  * Groups consecutive items into jobs. With `pack`, items without an idempotency key whose inputs
  * share a layout (same input names, dtypes and trailing dimensions) are packed, up to `limits.rows`
- * rows and `limits.bytes` input bytes per job (see batches-sizes.ts); an item with its own key stays a job of its own, so
- * its key keeps naming exactly one job. Without `pack`, every item is a job.
+ * rows and `limits.bytes` input bytes per job (see batches-sizes.ts); an item with its own key
+ * stays a job of its own, so its key keeps naming exactly one job. Without `pack`, every item is a
+ * job.
  */
 export function planUnits(
   items: readonly BulkItem[],

@@ -20,10 +20,11 @@ export const HEADER_LENGTH_HEADER = 'Inference-Header-Content-Length';
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
- * The elements of one binary block, whose byte count the caller has checked against the shape:
- * for numbers a typed array over the block itself when it is aligned for the dtype (a copy only
- * when it is not), for `string` (BYTES) the length-prefixed UTF-8 strings and for `bytes` (BYTES)
- * the length-prefixed raw elements (views of the block), which must fill the block exactly. The body is not reused after the request, so a view of it is safe.
+ * The elements of one binary block, whose byte count the caller has checked against the shape: for
+ * numbers a typed array over the block itself when it is aligned for the dtype (a copy only when it
+ * is not), for `string` (BYTES) the length-prefixed UTF-8 strings and for `bytes` (BYTES) the
+ * length-prefixed raw elements (views of the block), which must fill the block exactly. The body is
+ * not reused after the request, so a view of it is safe.
  */
 export function elementsFromBytes(
   dtype: Dtype,

@@ -161,10 +161,10 @@ function sendAccepted(reply: FastifyReply, jobId: string, applied: string) {
 
 /**
  * Open Inference Protocol (v2) REST `infer`, JSON or with the binary tensor data extension.
- * Converts the tensors to SDK inputs, checks back-pressure, runs one job through the model's
- * queue and waits for it. The job id goes back in `Conveyor-Job-Id`; on ERR_JOB_TIMEOUT (504) it is in
- * the body as `job_id` too. `Prefer: respond-async` answers 202 at once, and `Prefer: wait=N`
- * 202 after N seconds, with `Location: /v1/jobs/{id}`.
+ * Converts the tensors to SDK inputs, checks back-pressure, runs one job through the model's queue
+ * and waits for it. The job id goes back in `Conveyor-Job-Id`; on ERR_JOB_TIMEOUT (504) it is in
+ * the body as `job_id` too. `Prefer: respond-async` answers 202 at once, and `Prefer: wait=N` 202
+ * after N seconds, with `Location: /v1/jobs/{id}`.
  */
 export const inferRoutes: FastifyPluginAsyncZod<InferRouteOptions> = async (
   app,

@@ -172,9 +172,9 @@ export function errorSummary(error: unknown): { code?: string; message: string }
 const retryable = (status: number) => status === 408 || status === 429 || status >= 500;
 
 /**
- * Sends one delivery: POSTs the body, signed per Standard Webhooks with a fresh timestamp. Resolves on 2xx; throws a
- * plain Error (retried with backoff) on network errors, timeouts, 408, 429 and 5xx, and an
- * UnrecoverableError (final) on any other status, redirects included.
+ * Sends one delivery: POSTs the body, signed per Standard Webhooks with a fresh timestamp. Resolves
+ * on 2xx; throws a plain Error (retried with backoff) on network errors, timeouts, 408, 429 and
+ * 5xx, and an UnrecoverableError (final) on any other status, redirects included.
  */
 export function createDeliveryProcessor(
   config: Pick<Config, 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'WEBHOOK_ALLOWED_HOSTS'>,

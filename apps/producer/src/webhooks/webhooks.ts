@@ -27,12 +27,12 @@ export const REGISTRATION_TTL_S = 7 * 24 * 3600;
  * completes or fails, at least once, by whichever producer replica sees it finish first.
  *
  * - At submit, before the enqueue (the producer fixes the job's id first), the URL is stored under
- *   `<prefix>:{_webhooks}:url:<jobId>` and the job id in the sorted set `<prefix>:{_webhooks}:pending`,
- *   so no job exists without its callback, even if the producer stops between the two (see
- *   registerBefore). For a client's idempotency key the job's state is then read once, so a job
- *   that already existed and has finished is not missed; ids of the producer's own cannot exist
- *   yet and are stored in one round trip. A registration whose job never came is dropped by the
- *   sweep, or at once when the enqueue is refused (forget).
+ *   `<prefix>:{_webhooks}:url:<jobId>` and the job id in the sorted set
+ *   `<prefix>:{_webhooks}:pending`, so no job exists without its callback, even if the producer
+ *   stops between the two (see registerBefore). For a client's idempotency key the job's state is
+ *   then read once, so a job that already existed and has finished is not missed; ids of the
+ *   producer's own cannot exist yet and are stored in one round trip. A registration whose job
+ *   never came is dropped by the sweep, or at once when the enqueue is refused (forget).
  * - Each model's BullMQ event stream is read by a consumer group (see feeder.ts); a `completed` or
  *   `failed` event of a registered job adds a delivery to the `callbacks` queue, with the predict
  *   job's id as its own, so duplicates collapse.

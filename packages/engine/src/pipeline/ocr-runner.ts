@@ -43,7 +43,10 @@ function fileClassifier(call: ProcessedCall): ModelCall {
   };
 }
 
-/** The detector, recogniser and classifier of a pipeline: its own files run their steps on their threads. */
+/**
+ * The detector, recogniser and classifier of a pipeline: its own files run their steps on their
+ * threads.
+ */
 async function ocrModels(
   entry: ModelEntry,
   pipeline: OcrPipeline,

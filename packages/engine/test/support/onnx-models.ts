@@ -33,7 +33,8 @@ function encode(graph: Onnx.IGraphProto): Uint8Array {
 
 /**
  * `pad`: x [batch, samples] padded by 2 on each side of the samples axis in reflect mode, as audio
- * front ends do. onnxruntime refuses fewer than 3 samples ("Pad reflect requires axis length >= 2").
+ * front ends do. onnxruntime refuses fewer than 3 samples ("Pad reflect requires axis length >=
+ * 2").
  */
 export function padReflectModel(): Uint8Array {
   return encode({

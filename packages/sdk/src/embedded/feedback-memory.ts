@@ -71,8 +71,9 @@ export interface FeedbackMemory {
 /**
  * Feedback for the embedded client, with the queue client's semantics but no Redis: the last
  * `keep.count` predictions (`keep.maxBytes` of outputs, for at most `keep.ageSeconds`) are kept
- * with their outputs, owner and first feedback; accuracy sums live in one-minute buckets per version for ACCURACY_KEPT_MS.
- * A prediction no longer kept is ERR_PREDICTION_NOT_FOUND, as a trimmed job is on the queue.
+ * with their outputs, owner and first feedback; accuracy sums live in one-minute buckets per
+ * version for ACCURACY_KEPT_MS. A prediction no longer kept is ERR_PREDICTION_NOT_FOUND, as a
+ * trimmed job is on the queue.
  */
 export function createFeedbackMemory(
   keep: PredictionsKept,

@@ -41,7 +41,10 @@ export function createIdempotencyKeys(
           : await prepareOn(target, inputs, { ...prepared.options, version: record.version });
       return { ...job, jobId: newJobId(target.name, record.version, digest) };
     },
-    /** The job id a request with these options gets, its version being `version` unless its key knows another. */
+    /**
+     * The job id a request with these options gets, its version being `version` unless its key
+     * knows another.
+     */
     jobIdFor(model: string, version: string, opts: ParsedPredictOptions): string {
       if (opts.idempotencyKey === undefined) return newJobId(model, version);
       const digest = digestOf(opts, opts.idempotencyKey);

@@ -20,17 +20,17 @@ export interface QueueEvent {
 }
 
 /**
- * The one listener of a client: a single connection that blocks on XREAD over the event stream
- * of every queue (model version) the client has used, and hands each entry to the subscribers of its job id. A
- * thousand waits on ten models cost one connection and no polling (on a Redis Cluster, one
- * connection per model, since one XREAD reads the keys of one slot only). While nobody waits (no
- * subscriber, no expected job still running) it stops reading, so an idle client is not woken by
- * every event of jobs others run; the next subscriber or expected job starts it again.
+ * The one listener of a client: a single connection that blocks on XREAD over the event stream of
+ * every queue (model version) the client has used, and hands each entry to the subscribers of its
+ * job id. A thousand waits on ten models cost one connection and no polling (on a Redis Cluster,
+ * one connection per model, since one XREAD reads the keys of one slot only). While nobody waits
+ * (no subscriber, no expected job still running) it stops reading, so an idle client is not woken
+ * by every event of jobs others run; the next subscriber or expected job starts it again.
  */
 export interface EventHub {
   /**
-   * Starts reading a queue's event stream (once per queue) from its last entry as of now. A
-   * waiter that watches, subscribes and only then reads its job's state misses no event, since every
+   * Starts reading a queue's event stream (once per queue) from its last entry as of now. A waiter
+   * that watches, subscribes and only then reads its job's state misses no event, since every
    * change after that read is in the stream after the pinned entry.
    */
   watch(queue: string): Promise<void>;

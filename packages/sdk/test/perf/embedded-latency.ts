@@ -2,8 +2,8 @@
  * Embedded `predict` latency against onnxruntime's own session.run on the same model, in the
  * same process, interleaved in rounds so that machine load hits both alike. Not a test: run
  *   node --import tsx --conditions=@conveyor/source packages/sdk/test/perf/embedded-latency.ts [inlineBelowMs]
- * and read the p50/p99 it prints (JSON on stdout). Env: ROUNDS (default 10) rounds of CALLS (default
- * 2000) calls each way; KEEP sets keepCompleted.count (default the client's 10 000).
+ * and read the p50/p99 it prints (JSON on stdout). Env: ROUNDS (default 10) rounds of CALLS
+ * (default 2000) calls each way; KEEP sets keepCompleted.count (default the client's 10 000).
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';

@@ -19,8 +19,9 @@ export const SHADOW_MAX_BACKLOG = 1000;
 export const SHADOW_MAX_OUTPUT_BYTES = 1024 * 1024;
 
 /**
- * The hash of a version pair's comparison totals: `<prefix>:{<model>}:<source>:<serving>:<candidate>`
- * (source `shadow` or `replay`; see comparison-stats.ts for its fields).
+ * The hash of a version pair's comparison totals:
+ * `<prefix>:{<model>}:<source>:<serving>:<candidate>` (source `shadow` or `replay`; see
+ * comparison-stats.ts for its fields).
  */
 export function comparisonKey(prefix: string, pair: ComparisonPair): string {
   return modelKey(prefix, pair.model, pair.source, pair.serving, pair.candidate);

@@ -146,8 +146,9 @@ function binEdges(sorted: Float64Array, bins: number): number[] {
 }
 
 /**
- * A feature's baseline from its values: mean, population standard deviation, and a histogram of
- * at most `bins` bins whose edges are the values' quantiles (see binEdges). Non-finite values are left out.
+ * A feature's baseline from its values: mean, population standard deviation, and a histogram of at
+ * most `bins` bins whose edges are the values' quantiles (see binEdges). Non-finite values are left
+ * out.
  */
 export function featureBaseline(values: readonly number[], bins = 10): FeatureBaseline {
   const finite = Float64Array.from(values.filter((v) => Number.isFinite(v))).sort();

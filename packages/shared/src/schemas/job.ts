@@ -55,7 +55,10 @@ export const JobResultSchema = z
       .object({
         /** Milliseconds from enqueue to the worker taking the job. */
         queuedMs: z.number().nonnegative(),
-        /** Milliseconds of engine.predict on the worker: signature check, wait for a free inference thread, the hop to it and the run. */
+        /**
+         * Milliseconds of engine.predict on the worker: signature check, wait for a free inference
+         * thread, the hop to it and the run.
+         */
         inferenceMs: z.number().nonnegative(),
         /** Milliseconds onnxruntime spent in run() for the batch this job ran in. */
         runMs: z.number().nonnegative().optional(),

@@ -71,7 +71,8 @@ export type BatchingConfig = z.infer<typeof BatchingConfigSchema>;
 /**
  * An entry of model.json's `inputs` or `outputs`: names a tensor of the model and adds to or
  * narrows what onnxruntime reports. Every field but `name` is optional; a given `dtype` must be the
- * model's, a given `shape` must have the model's rank and may fix a dimension the model leaves free.
+ * model's, a given `shape` must have the model's rank and may fix a dimension the model leaves
+ * free.
  */
 export const TensorOverrideSchema = z
   .object({

@@ -158,11 +158,12 @@ function isRecordList(values: readonly unknown[]): values is Record<string, unkn
 
 /**
  * Turns one application-supplied input into a Tensor, or throws a ConveyorError that names the
- * input and says what is wrong. A lone Uint8Array (a Buffer) is one element of a bytes tensor. An array of plain objects for a string
- * input is one JSON text per object (the rows of a `record` step). Shapes are checked against `maxBytes` before allocation. With the
- * model's `spec` of the input, plain values given without a dtype take its dtype when they
- * convert to it without loss, and a bare value (a tensor of shape []) is refused with
- * ERR_VALIDATION when the input's rank is not 0.
+ * input and says what is wrong. A lone Uint8Array (a Buffer) is one element of a bytes tensor. An
+ * array of plain objects for a string input is one JSON text per object (the rows of a `record`
+ * step). Shapes are checked against `maxBytes` before allocation. With the model's `spec` of the
+ * input, plain values given without a dtype take its dtype when they convert to it without loss,
+ * and a bare value (a tensor of shape []) is refused with ERR_VALIDATION when the input's rank is
+ * not 0.
  */
 export function toTensor(
   name: string,
@@ -312,7 +313,8 @@ export const PredictOptionsSchema = z
     owner: OwnerSchema.optional(),
     /**
      * W3C `traceparent` of the caller's span, which the job's spans then continue; default the
-     * active OpenTelemetry span, if any. An invalid one is ignored (logged at debug), never refused.
+     * active OpenTelemetry span, if any. An invalid one is ignored (logged at debug), never
+     * refused.
      */
     traceparent: z.string().optional(),
     /**

@@ -4,9 +4,10 @@ import { toFloatElement, valueOutOfRange } from './range.js';
 
 /**
  * Who chose the dtype plain values are filled into. `caller`: the caller named it, or the values
- * imply it (numbers float32, bigints int64, booleans bool, strings string, Uint8Arrays bytes), and a value that does
- * not fit is bad data (ERR_TENSOR_INVALID). `model`: the caller named none and the values are
- * converted to the dtype the model declares, so a value that does not fit is ERR_INPUT_DTYPE.
+ * imply it (numbers float32, bigints int64, booleans bool, strings string, Uint8Arrays bytes), and
+ * a value that does not fit is bad data (ERR_TENSOR_INVALID). `model`: the caller named none and
+ * the values are converted to the dtype the model declares, so a value that does not fit is
+ * ERR_INPUT_DTYPE.
  */
 export type DtypeSource = 'caller' | 'model';
 
@@ -67,8 +68,8 @@ function convertsTo(first: unknown, declared: Dtype): boolean {
  * The dtype of plain values (nested arrays or a bare value) given without a dtype, judged by their
  * first element: the model's declared dtype when they convert to it without loss (numbers to any
  * numeric dtype or bool, bigints to integer dtypes, booleans to bool, strings to string or to bytes
- * as base64, Uint8Arrays to bytes or to string as UTF-8), else the dtype the values imply, which the signature check
- * then refuses with ERR_INPUT_DTYPE.
+ * as base64, Uint8Arrays to bytes or to string as UTF-8), else the dtype the values imply, which
+ * the signature check then refuses with ERR_INPUT_DTYPE.
  */
 export function plainDtype(
   first: unknown,
@@ -256,10 +257,11 @@ function fillBytes(values: readonly unknown[], context: FillContext): Uint8Array
 }
 
 /**
- * Fills the storage array of `dtype` from plain values, checking every element once: its type,
- * and that the dtype holds it (integers in range, 0 or 1 for bool, base64 text for bytes). A value of the wrong type is
- * ERR_TENSOR_INVALID; one the dtype cannot hold is ERR_INPUT_DTYPE when converting for the model,
- * else ERR_TENSOR_INVALID. Each error names the input, the element and the allowed range.
+ * Fills the storage array of `dtype` from plain values, checking every element once: its type, and
+ * that the dtype holds it (integers in range, 0 or 1 for bool, base64 text for bytes). A value of
+ * the wrong type is ERR_TENSOR_INVALID; one the dtype cannot hold is ERR_INPUT_DTYPE when
+ * converting for the model, else ERR_TENSOR_INVALID. Each error names the input, the element and
+ * the allowed range.
  */
 export function fill(dtype: Dtype, values: readonly unknown[], context: FillContext): TensorData {
   if (dtype === 'string') return fillStrings(values, context);

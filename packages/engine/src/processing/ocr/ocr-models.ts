@@ -19,7 +19,8 @@ export type ModelCall = (input: Tensor<'float32'>) => Promise<Tensor>;
 
 /**
  * Runs a model of the pipeline's folder with its processing: its one input in, named outputs out.
- * With `transfer`, the input's buffer moves to the inference thread (only for one nobody else holds).
+ * With `transfer`, the input's buffer moves to the inference thread (only for one nobody else
+ * holds).
  */
 export type ProcessedCall = (
   input: Tensor,

@@ -19,7 +19,10 @@ import { classifierBatch, recognizerBatch, type LineBatch } from './line-input.j
 import { floats, type OcrModels } from './ocr-models.js';
 
 export interface ReadPageOptions {
-  /** How the page is fed to the detector; its `maxPixels` bounds the page. Default PP-OCRv4's (DETECTOR_IMAGE). */
+  /**
+   * How the page is fed to the detector; its `maxPixels` bounds the page. Default PP-OCRv4's
+   * (DETECTOR_IMAGE).
+   */
   readonly detector?: ImageStep;
   /** A line is turned over when the classifier's "180" probability exceeds this. Default 0.9. */
   readonly turnThreshold?: number;
@@ -27,14 +30,20 @@ export interface ReadPageOptions {
   readonly batchSize?: number;
 }
 
-/** A line read from the page: its text, the mean probability of its characters, its box in image pixels. */
+/**
+ * A line read from the page: its text, the mean probability of its characters, its box in image
+ * pixels.
+ */
 export interface OcrLine {
   readonly text: string;
   readonly confidence: number;
   readonly box: Quad;
 }
 
-/** PP-OCRv4's detector input: longer side at most 960, BGR, ImageNet-normalised, sides padded to multiples of 32. */
+/**
+ * PP-OCRv4's detector input: longer side at most 960, BGR, ImageNet-normalised, sides padded to
+ * multiples of 32.
+ */
 export const DETECTOR_IMAGE: ImageStep = ImageStepSchema.parse({
   kind: 'image',
   fit: 'inside',
